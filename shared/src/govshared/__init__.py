@@ -1,0 +1,1 @@
+"""Wire contracts and service-agnostic plumbing shared by the approvals suite."""

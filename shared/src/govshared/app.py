@@ -1,0 +1,112 @@
+"""The FastAPI application shell every service shares: errors, middleware, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from govshared.observability import ObservabilityMiddleware, metrics_endpoint
+from govshared.problems import Problem, install_problem_handlers
+
+
+def alembic_head(alembic_ini: Path) -> str | None:
+    """The head revision of a service's migrations."""
+    config = Config(str(alembic_ini))
+    config.set_main_option("script_location", str(alembic_ini.parent / "migrations"))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def health_router(*, expected_revision: str | None) -> APIRouter:
+    """``/healthz`` (alive) and ``/readyz`` (database reachable and migrated to head)."""
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: database reachable and migrations at head",
+        responses={503: {"model": Problem, "description": "not ready"}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            async with request.app.state.engine.connect() as conn:
+                revision = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar_one_or_none()
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "unavailable", "reason": f"database: {type(exc).__name__}"},
+                status_code=503,
+            )
+        if expected_revision is not None and revision != expected_revision:
+            return JSONResponse(
+                {"status": "migrating", "revision": revision, "expected": expected_revision},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "revision": revision})
+
+    router.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    return router
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    version: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
+    routers: list[APIRouter],
+    alembic_ini: Path,
+    cors_origins: list[str],
+) -> FastAPI:
+    """Assemble a service: problem handlers, observability, CORS, health, metrics, its routers."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(ObservabilityMiddleware, service=service)
+    app.include_router(health_router(expected_revision=alembic_head(alembic_ini)))
+    for router in routers:
+        app.include_router(router)
+    # The problem schema is referenced by every declared error response.
+    original_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            defs = schema["components"]["schemas"]["Problem"].pop("$defs", {})
+            schema["components"]["schemas"].update(defs)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

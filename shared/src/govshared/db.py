@@ -1,0 +1,116 @@
+"""Async engines and sessions, one transaction per request, on PostgreSQL or SQLite by URL alone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import MetaData, event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    """A MetaData with the suite's constraint naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def is_sqlite(url: str) -> bool:
+    """True for an SQLite URL."""
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and ``BEGIN IMMEDIATE`` transactions.
+
+    SQLite allows one writer. A deferred transaction that reads and then writes can fail with
+    SQLITE_BUSY when another writer committed in between, whatever the busy timeout; taking the write
+    lock at BEGIN makes every transaction wait its turn instead, and also serialises concurrent
+    actions on one application the way a row lock does on PostgreSQL.
+    """
+    if is_sqlite(url):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded values after commit (responses are built after it)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session; ``AutoCommitRoute`` commits it before the response is sent."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        request.state.session = session
+        yield session
+
+
+AfterCommitHook = Callable[[AsyncSession], None]
+
+
+class AutoCommitRoute(APIRoute):
+    """Commits the request's session after the endpoint succeeds and before the response goes out.
+
+    FastAPI runs the code after ``yield`` in a dependency once the response has been sent, which is
+    too late to report a failed commit to the client; so the commit lives here (Polar's pattern).
+    A response with a 4xx/5xx status is never committed. After a successful commit the hooks in
+    ``session.info["after_commit"]`` run (e.g. waking the outbox relay).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap the handler with the commit."""
+        handler = super().get_route_handler()
+
+        async def commit_handler(request: Request) -> Response:
+            response = await handler(request)
+            session: AsyncSession | None = getattr(request.state, "session", None)
+            if session is not None:
+                if response.status_code < 400:
+                    await session.commit()
+                    for hook in session.info.pop("after_commit", []):
+                        hook(session)
+                else:
+                    await session.rollback()
+            return response
+
+        return commit_handler
+
+
+def after_commit(session: AsyncSession, hook: AfterCommitHook) -> None:
+    """Run ``hook`` once the session's transaction has committed (at most once per hook)."""
+    hooks: list[AfterCommitHook] = session.info.setdefault("after_commit", [])
+    if hook not in hooks:
+        hooks.append(hook)

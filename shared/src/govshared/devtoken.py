@@ -1,0 +1,43 @@
+"""``python -m govshared.devtoken``: print a development bearer token that ``make run`` accepts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from govshared.auth import Role, ensure_dev_keypair, mint_token
+from govshared.uscc import uscc_error
+
+
+def main() -> None:
+    """Parse arguments and print one token."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument("--uscc", help="统一社会信用代码 (enterprise tokens)")
+    parser.add_argument("--jurisdiction", help="行政区划, e.g. 310000 or 310115 (staff tokens)")
+    parser.add_argument("--sub", help="subject; defaults to the role and a random suffix")
+    parser.add_argument("--name")
+    parser.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
+    parser.add_argument("--data-dir", default=os.environ.get("SUITE_DATA_DIR", "data"))
+    args = parser.parse_args()
+    if args.role == Role.ENTERPRISE and (not args.uscc or uscc_error(args.uscc)):
+        parser.error(f"enterprise tokens need a valid --uscc ({uscc_error(args.uscc or '')})")
+    if args.role not in (Role.ENTERPRISE, Role.SERVICE, Role.ADMIN) and not args.jurisdiction:
+        parser.error("staff tokens need --jurisdiction")
+    private_path, _ = ensure_dev_keypair(Path(args.data_dir) / "keys")
+    print(
+        mint_token(
+            private_path.read_text(),
+            role=args.role,
+            subject=args.sub or (f"ent:{args.uscc}" if args.uscc else None),
+            uscc=args.uscc,
+            jurisdiction=args.jurisdiction,
+            name=args.name,
+            ttl_seconds=args.ttl,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""CloudEvents 1.0 envelope and the event schemas that are the contract between services.
+
+Every event that leaves a service goes through its outbox as one of these envelopes (structured JSON
+mode). Relays may post several at once as a JSON array (``application/cloudevents-batch+json``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from govshared.uscc import USCC
+
+CLOUDEVENTS_JSON = "application/cloudevents+json"
+CLOUDEVENTS_BATCH_JSON = "application/cloudevents-batch+json"
+
+
+class EventType(StrEnum):
+    """Every event type the suite emits; the ``.v1`` suffix versions the data schema."""
+
+    APPLICATION_SUBMITTED = "cn.gov.approval.application.submitted.v1"
+    APPLICATION_ACCEPTED = "cn.gov.approval.application.accepted.v1"
+    APPLICATION_DEEMED_ACCEPTED = "cn.gov.approval.application.deemed_accepted.v1"
+    APPLICATION_REJECTED = "cn.gov.approval.application.rejected.v1"
+    APPLICATION_SUPPLEMENT_REQUESTED = "cn.gov.approval.application.supplement_requested.v1"
+    APPLICATION_SUPPLEMENTED = "cn.gov.approval.application.supplemented.v1"
+    APPLICATION_REVIEWED = "cn.gov.approval.application.reviewed.v1"
+    APPLICATION_PAUSED = "cn.gov.approval.application.paused.v1"
+    APPLICATION_RESUMED = "cn.gov.approval.application.resumed.v1"
+    APPLICATION_EXTENDED = "cn.gov.approval.application.extended.v1"
+    APPLICATION_APPROVED = "cn.gov.approval.application.approved.v1"
+    APPLICATION_DENIED = "cn.gov.approval.application.denied.v1"
+    APPLICATION_WITHDRAWN = "cn.gov.approval.application.withdrawn.v1"
+    APPLICATION_FILED = "cn.gov.approval.application.filed.v1"
+    APPLICATION_CLOCK_WARNING = "cn.gov.approval.application.clock_warning.v1"
+    APPLICATION_CLOCK_OVERDUE = "cn.gov.approval.application.clock_overdue.v1"
+    LICENCE_ISSUED = "cn.gov.license.licence.issued.v1"
+    LICENCE_CHANGED = "cn.gov.license.licence.changed.v1"
+    LICENCE_RENEWED = "cn.gov.license.licence.renewed.v1"
+    LICENCE_SUSPENDED = "cn.gov.license.licence.suspended.v1"
+    LICENCE_REVOKED = "cn.gov.license.licence.revoked.v1"
+    LICENCE_EXPIRED = "cn.gov.license.licence.expired.v1"
+    LICENCE_RENEWAL_DUE = "cn.gov.license.licence.renewal_due.v1"
+    NOTIFICATION_DELIVERED = "cn.gov.notify.notification.delivered.v1"
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 envelope in structured JSON mode."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: str = Field(default="1.0", pattern=r"^1\.0$")
+    id: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=200, examples=["/services/approval"])
+    type: str = Field(min_length=1, max_length=200)
+    subject: str | None = Field(default=None, max_length=200)
+    time: datetime
+    datacontenttype: str = "application/json"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReformMode(StrEnum):
+    """证照分离 reform modes (DESIGN.md §3.2)."""
+
+    CANCELLED = "cancel_approval"  # 直接取消审批
+    FILING = "approval_to_filing"  # 审批改为备案
+    COMMITMENT = "notification_commitment"  # 实行告知承诺
+    OPTIMIZED = "optimize_service"  # 优化审批服务
+
+
+REFORM_MODE_LABELS: dict[ReformMode, str] = {
+    ReformMode.CANCELLED: "直接取消审批",
+    ReformMode.FILING: "审批改为备案",
+    ReformMode.COMMITMENT: "实行告知承诺",
+    ReformMode.OPTIMIZED: "优化审批服务",
+}
+
+
+class ApplicationEventData(BaseModel):
+    """The data of every ``cn.gov.approval.application.*`` event."""
+
+    application_id: uuid.UUID
+    application_no: str
+    item_code: str
+    item_name: str
+    applicant_uscc: USCC
+    applicant_name: str
+    jurisdiction: str
+    state: str
+    reform_mode: ReformMode | None = None
+    occurred_at: datetime
+    actor_role: str | None = None
+    reason: str | None = None
+    due_on: date | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class LicenceEventData(BaseModel):
+    """The data of every ``cn.gov.license.licence.*`` event."""
+
+    licence_id: uuid.UUID
+    licence_no: str
+    licence_type: str
+    holder_name: str
+    holder_uscc: USCC
+    status: str
+    valid_until: date | None = None
+    application_id: uuid.UUID | None = None
+    reason: str | None = None
+    occurred_at: datetime
+
+
+class NotificationDeliveredData(BaseModel):
+    """Proof of service of a notice: reported back to the service whose event caused it."""
+
+    notification_id: uuid.UUID
+    cause_event_id: str
+    cause_event_type: str
+    subject: str | None
+    channel: str
+    recipient: str
+    delivered_at: datetime
+
+
+EVENT_DATA_SCHEMAS: dict[str, type[BaseModel]] = {
+    **{t.value: ApplicationEventData for t in EventType if t.value.startswith("cn.gov.approval.")},
+    **{t.value: LicenceEventData for t in EventType if t.value.startswith("cn.gov.license.")},
+    EventType.NOTIFICATION_DELIVERED.value: NotificationDeliveredData,
+}
+
+
+def make_event(*, type: EventType | str, source: str, subject: str | None, data: BaseModel) -> CloudEvent:
+    """Wrap ``data`` in a new envelope with a fresh id and the current time."""
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source=source,
+        type=str(type),
+        subject=subject,
+        time=datetime.now(UTC),
+        data=data.model_dump(mode="json"),
+    )
+
+
+def parse_data(event: CloudEvent) -> BaseModel:
+    """Validate an event's data against the schema of its type (KeyError for an unknown type)."""
+    return EVENT_DATA_SCHEMAS[event.type].model_validate(event.data)

@@ -1,0 +1,98 @@
+"""``Idempotency-Key`` support: a retried POST returns the first result, never a second effect.
+
+The key is claimed with ``INSERT ... ON CONFLICT DO NOTHING`` in the same transaction as the effect,
+carrying the response already: one statement on the hot path. A concurrent duplicate waits on
+PostgreSQL for the first transaction and then reads its stored response; on SQLite transactions are
+serialised anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govshared.problems import IdempotencyKeyReused, ValidationFailed
+from govshared.sql import insert_ignore
+
+MAX_KEY_LENGTH = 200
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    """The ``idempotency_keys`` table on a service's metadata."""
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("owner", String(200), primary_key=True),
+        Column("key", String(MAX_KEY_LENGTH), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer, nullable=False),
+        Column("response_body", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+def request_fingerprint(method: str, path: str, body: Any) -> str:
+    """SHA-256 of the request's method, path and canonical JSON body."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def check_key(key: str | None) -> str | None:
+    """Validate an ``Idempotency-Key`` header value."""
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed(f"Idempotency-Key 须为1至{MAX_KEY_LENGTH}个可打印字符")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The response recorded for a key."""
+
+    status_code: int
+    body: Any
+
+
+async def claim_or_replay(
+    session: AsyncSession,
+    table: Table,
+    *,
+    owner: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    body: Any,
+) -> StoredResponse | None:
+    """Record ``body`` as the key's response; or return the response an earlier request stored.
+
+    None means the key is ours: go on and make the change in this transaction.
+    """
+    result = await session.execute(
+        insert_ignore(session, table, index_elements=["owner", "key"]).values(
+            owner=owner,
+            key=key,
+            request_hash=request_hash,
+            status_code=status_code,
+            response_body=json.dumps(body, ensure_ascii=False, default=str),
+            created_at=datetime.now(UTC),
+        )
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return None
+    row = (
+        await session.execute(
+            select(table.c.request_hash, table.c.status_code, table.c.response_body).where(
+                table.c.owner == owner, table.c.key == key
+            )
+        )
+    ).one()
+    if row.request_hash != request_hash:
+        raise IdempotencyKeyReused("同一幂等键已用于内容不同的请求，请使用新的 Idempotency-Key")
+    return StoredResponse(status_code=row.status_code, body=json.loads(row.response_body))

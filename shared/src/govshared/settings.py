@@ -1,0 +1,60 @@
+"""Settings every service has; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings
+
+from govshared.auth import ensure_dev_keypair
+
+
+class CommonSettings(BaseSettings):
+    """12-factor settings shared by the three services (prefix set by each subclass)."""
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default=Path("data"), description="Local data folder (SQLite, keys, files)")
+    database_url: str = Field(default="", description="sqlalchemy async URL; SQLite in data_dir if empty")
+    db_pool_size: int = 10
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    cors_origins: list[str] = Field(default_factory=list)
+    jwt_public_key_file: str | None = Field(default=None, description="PEM public key of the IdP")
+    jwt_jwks_file: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    service_private_key_file: str | None = Field(
+        default=None, description="PEM private key this service signs its service tokens with"
+    )
+    run_workers: bool = Field(default=True, description="Run relay and timers in the web process")
+    relay_poll_seconds: float = 0.5
+    http_timeout_seconds: float = 5.0
+
+    @model_validator(mode="after")
+    def _defaults(self) -> CommonSettings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / self.default_db_name()}"
+        has_verifier = self.jwt_public_key_file or self.jwt_jwks_file or self.jwt_jwks_url
+        if self.environment == "production":
+            if not has_verifier:
+                raise ValueError("production needs JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE or JWT_JWKS_URL")
+            if not self.service_private_key_file:
+                raise ValueError("production needs SERVICE_PRIVATE_KEY_FILE")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production needs a PostgreSQL DATABASE_URL")
+        else:
+            # Development: one key pair in the data folder signs and verifies everything.
+            private, public = ensure_dev_keypair(self.data_dir / "keys")
+            if not has_verifier:
+                self.jwt_public_key_file = str(public)
+            self.service_private_key_file = self.service_private_key_file or str(private)
+        return self
+
+    def default_db_name(self) -> str:
+        """File name of the embedded SQLite database."""
+        return "service.db"
