@@ -7,7 +7,11 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import MetaData, event
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 NAMING_CONVENTION = {
@@ -19,9 +23,39 @@ NAMING_CONVENTION = {
 }
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored and returned in UTC, aware, on PostgreSQL and SQLite alike.
+
+    SQLite has no time zone type and hands back naive values; normalising here keeps comparisons,
+    hashes and API output identical on both databases.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store UTC (naive values are taken as UTC)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC) if dialect.name != "sqlite" else value
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC value."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def new_metadata() -> MetaData:
     """A MetaData with the suite's constraint naming convention."""
     return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+READ_ONLY = "suite_read_only"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_sqlite(url: str) -> bool:
@@ -35,7 +69,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
     SQLite allows one writer. A deferred transaction that reads and then writes can fail with
     SQLITE_BUSY when another writer committed in between, whatever the busy timeout; taking the write
     lock at BEGIN makes every transaction wait its turn instead, and also serialises concurrent
-    actions on one application the way a row lock does on PostgreSQL.
+    actions on one application the way a row lock does on PostgreSQL. Read-only sessions
+    (``read_only_session``) begin deferred so that readers never hold the write lock.
     """
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -52,7 +87,10 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if connection.get_execution_options().get(READ_ONLY):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(
@@ -70,10 +108,20 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+async def mark_read_only(session: AsyncSession) -> None:
+    """Begin the session's transaction as a reader (deferred on SQLite; no effect on PostgreSQL)."""
+    await session.connection(execution_options={READ_ONLY: True})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session; ``AutoCommitRoute`` commits it before the response is sent."""
+    """The request's session; ``AutoCommitRoute`` commits it before the response is sent.
+
+    Requests with a safe method read without taking SQLite's write lock.
+    """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
+        if request.method in SAFE_METHODS:
+            await mark_read_only(session)
         request.state.session = session
         yield session
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from govshared.db import UTCDateTime
 
 from govshared.problems import IdempotencyKeyReused, ValidationFailed
 from govshared.sql import insert_ignore
@@ -33,7 +35,7 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("request_hash", String(64), nullable=False),
         Column("status_code", Integer, nullable=False),
         Column("response_body", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
     )
 
 

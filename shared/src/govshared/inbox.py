@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table
+from sqlalchemy import Column, MetaData, String, Table
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from govshared.db import UTCDateTime
 
 from govshared.sql import insert_ignore
 
@@ -22,7 +24,7 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("consumer", String(64), primary_key=True),
         Column("event_id", String(64), primary_key=True),
         Column("event_type", String(200), nullable=False),
-        Column("received_at", DateTime(timezone=True), nullable=False),
+        Column("received_at", UTCDateTime(), nullable=False),
     )
 
 

@@ -23,7 +23,6 @@ import httpx
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -39,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from govshared.db import after_commit
+from govshared.db import UTCDateTime, after_commit
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CloudEvent
 from govshared.sql import dialect_name
 
@@ -64,11 +63,11 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("event_type", String(200), nullable=False),
         Column("destination", String(64), nullable=False),
         Column("payload", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("available_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("available_at", UTCDateTime(), nullable=False),
         Column("attempts", Integer, nullable=False, default=0),
-        Column("claimed_until", DateTime(timezone=True), nullable=True),
-        Column("delivered_at", DateTime(timezone=True), nullable=True),
+        Column("claimed_until", UTCDateTime(), nullable=True),
+        Column("delivered_at", UTCDateTime(), nullable=True),
         Column("last_error", Text, nullable=True),
     )
     Index(

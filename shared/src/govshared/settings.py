@@ -31,6 +31,9 @@ class CommonSettings(BaseSettings):
     service_private_key_file: str | None = Field(
         default=None, description="PEM private key this service signs its service tokens with"
     )
+    migrate_on_start: bool = Field(
+        default=True, description="Apply migrations at start (embedded); production runs a Job"
+    )
     run_workers: bool = Field(default=True, description="Run relay and timers in the web process")
     relay_poll_seconds: float = 0.5
     http_timeout_seconds: float = 5.0

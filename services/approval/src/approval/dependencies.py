@@ -1,0 +1,37 @@
+"""Request-scoped dependencies: the session, the service objects, existence and permission checks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.models import Application
+from approval.service import ApplicationService
+from govshared.auth import Principal, get_principal
+from govshared.db import get_session
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_application_service(request: Request, session: Session) -> ApplicationService:
+    """The application service bound to this request's session."""
+    state = request.app.state
+    return ApplicationService(session, outbox=state.outbox, license_client=state.license_client)
+
+
+Applications = Annotated[ApplicationService, Depends(get_application_service)]
+
+
+async def application_by_id(
+    application_id: uuid.UUID,
+    service: Applications,
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Application:
+    """The application in the path, if the caller may see it (404 otherwise)."""
+    return await service.get_visible(principal=principal, application_id=application_id)
+
+
+ApplicationById = Annotated[Application, Depends(application_by_id)]

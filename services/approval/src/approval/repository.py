@@ -1,0 +1,77 @@
+"""All of approval's SQL. Hot paths (submission) are Core statements on the mapped tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.models import Application, ApplicationEvent, Item
+
+applications = Application.__table__
+application_events = ApplicationEvent.__table__
+items = Item.__table__
+
+
+class ItemRepository:
+    """Catalogue items."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, code: str) -> Item | None:
+        """One item by code."""
+        return await self.session.get(Item, code)
+
+    async def list(self) -> list[Item]:
+        """Every item, by code."""
+        return list((await self.session.scalars(select(Item).order_by(Item.code))).all())
+
+    async def upsert_missing(self, rows: list[dict[str, Any]]) -> int:
+        """Insert the items whose code is not there yet; the number inserted."""
+        existing = set((await self.session.scalars(select(Item.code))).all())
+        new = [row for row in rows if row["code"] not in existing]
+        if new:
+            await self.session.execute(insert(items), new)
+        return len(new)
+
+
+class ApplicationRepository:
+    """Applications and their audit trail."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        """Insert a new application (Core)."""
+        await self.session.execute(insert(applications).values(**row))
+
+    async def append_event(self, row: dict[str, Any]) -> None:
+        """Append an audit event (Core)."""
+        await self.session.execute(insert(application_events).values(**row))
+
+    async def get(self, application_id: uuid.UUID) -> Application | None:
+        """One application."""
+        return await self.session.get(Application, application_id)
+
+    async def list_for_applicant(
+        self, uscc: str, *, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> list[Application]:
+        """An enterprise's applications, newest first (keyset on submitted_at, id)."""
+        query = select(Application).where(Application.applicant_uscc == uscc)
+        if after is not None:
+            query = query.where(tuple_(Application.submitted_at, Application.id) < after)
+        query = query.order_by(Application.submitted_at.desc(), Application.id.desc()).limit(limit)
+        return list((await self.session.scalars(query)).all())
+
+    async def events(self, application_id: uuid.UUID) -> list[ApplicationEvent]:
+        """The audit trail in order."""
+        query = (
+            select(ApplicationEvent)
+            .where(ApplicationEvent.application_id == application_id)
+            .order_by(ApplicationEvent.seq)
+        )
+        return list((await self.session.scalars(query)).all())

@@ -1,0 +1,135 @@
+"""Approval's test fixtures: every database test runs on PostgreSQL and on SQLite.
+
+The database is migrated with Alembic (never ``create_all``), the app runs its real lifespan and is
+called through ``httpx.ASGITransport``. License is reached through a stand-in of its REST contract
+mounted on the license URL, so that approval's own tests need no second service; the cross-service
+tests in the repository's ``tests/`` run the real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.config import Settings
+from approval.main import ALEMBIC_INI, create_app
+from govshared.contracts import ReformModeAnswer
+from govshared.events import REFORM_MODE_LABELS, ReformMode
+from govshared.db import mark_read_only
+from govshared.migrate import upgrade
+from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
+
+LICENSE_URL = "http://license.test"
+
+# Reform modes the stand-in license answers with (the real data lives in the license service).
+REFORM_MODES = {
+    "JXW-QX-008": ReformMode.CANCELLED,
+    "JXW-BA-009": ReformMode.FILING,
+    "JXW-BA-010": ReformMode.FILING,
+    "JXW-CN-011": ReformMode.COMMITMENT,
+    "JXW-CN-012": ReformMode.COMMITMENT,
+}
+
+
+def license_standin(request: httpx.Request) -> httpx.Response:
+    """Answers ``GET /api/v1/reform-items/{code}/mode`` as license's contract says."""
+    parts = request.url.path.strip("/").split("/")
+    if request.method != "GET" or parts[:3] != ["api", "v1", "reform-items"] or parts[-1] != "mode":
+        return httpx.Response(404, json={"code": "not_found"})
+    if not request.headers.get("authorization", "").startswith("Bearer "):
+        return httpx.Response(401, json={"code": "unauthenticated"})
+    code = parts[3]
+    mode = REFORM_MODES.get(code, ReformMode.OPTIMIZED)
+    answer = ReformModeAnswer(
+        item_code=code,
+        item_name=code,
+        jurisdiction=request.url.params["jurisdiction"],
+        mode=mode,
+        mode_label=REFORM_MODE_LABELS[mode],
+        effective_from=date(2021, 7, 1),
+        version=1,
+    )
+    return httpx.Response(200, content=answer.model_dump_json())
+
+
+@pytest.fixture(scope="session")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
+    """Test key pair and token factory."""
+    return Tokens(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated database of each backend, shared by the tests of a session."""
+    url = await make_database(
+        request.param, prefix="approval_test", directory=tmp_path_factory.mktemp("db")
+    )
+    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
+    yield url
+    if request.param == "postgresql":
+        await drop_postgres_database(url)
+
+
+def make_settings(database_url: str, tokens: Tokens, data_dir: Path, **overrides: object) -> Settings:
+    """Settings of a test app."""
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_public_key_file": tokens.public_key_file,
+        "service_private_key_file": tokens.private_key_file,
+        "migrate_on_start": False,
+        "run_workers": False,
+        "license_url": LICENSE_URL,
+        "reform_mode_cache_seconds": 0,
+        "log_json": False,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def app(
+    database_url: str, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FastAPI]:
+    """The approval app with its lifespan running (demo catalogue loaded)."""
+    settings = make_settings(database_url, tokens, tmp_path_factory.mktemp("data"))
+    application = create_app(
+        settings, http_mounts={LICENSE_URL: httpx.MockTransport(license_standin)}
+    )
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://approval.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
+    """A session on the app's database, for assertions on what was stored."""
+    async with app.state.sessionmaker() as s:
+        await mark_read_only(s)
+        yield s
+
+
+def problem(response: httpx.Response) -> dict[str, object]:
+    """The problem+json body of an error response (asserting its media type)."""
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    body: dict[str, object] = json.loads(response.content)
+    return body
