@@ -9,23 +9,21 @@ tests in the repository's ``tests/`` run the real one.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from approval.config import Settings
 from approval.main import ALEMBIC_INI, create_app
+from fastapi import FastAPI
 from govshared.contracts import ReformModeAnswer
-from govshared.events import REFORM_MODE_LABELS, ReformMode
 from govshared.db import mark_read_only
+from govshared.events import REFORM_MODE_LABELS, ReformMode
 from govshared.migrate import upgrade
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
+from sqlalchemy.ext.asyncio import AsyncSession
 
 LICENSE_URL = "http://license.test"
 
@@ -80,7 +78,9 @@ async def database_url(
         await drop_postgres_database(url)
 
 
-def make_settings(database_url: str, tokens: Tokens, data_dir: Path, **overrides: object) -> Settings:
+def make_settings(
+    database_url: str, tokens: Tokens, data_dir: Path, **overrides: object
+) -> Settings:
     """Settings of a test app."""
     values: dict[str, object] = {
         "environment": "test",
@@ -97,6 +97,12 @@ def make_settings(database_url: str, tokens: Tokens, data_dir: Path, **overrides
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings_factory(database_url: str, tokens: Tokens, tmp_path: Path) -> Callable[..., Settings]:
+    """Make settings of another app on the same database, with overrides."""
+    return lambda **overrides: make_settings(database_url, tokens, tmp_path, **overrides)
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +132,3 @@ async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
     async with app.state.sessionmaker() as s:
         await mark_read_only(s)
         yield s
-
-
-def problem(response: httpx.Response) -> dict[str, object]:
-    """The problem+json body of an error response (asserting its media type)."""
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    body: dict[str, object] = json.loads(response.content)
-    return body

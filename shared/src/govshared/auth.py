@@ -253,7 +253,9 @@ def mint_token(
 class ServiceTokenSource:
     """Mints short-lived service tokens for calls to other services, renewing before expiry."""
 
-    def __init__(self, private_key_pem: str, *, service_name: str, issuer: str | None = None) -> None:
+    def __init__(
+        self, private_key_pem: str, *, service_name: str, issuer: str | None = None
+    ) -> None:
         self._key = private_key_pem
         self._service = service_name
         self._issuer = issuer

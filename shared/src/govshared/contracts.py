@@ -14,7 +14,9 @@ class ReformModeAnswer(BaseModel):
 
     item_code: str
     item_name: str
-    jurisdiction: str = Field(description="行政区划 code the answer applies to, e.g. 310000 or 310115")
+    jurisdiction: str = Field(
+        description="行政区划 code the answer applies to, e.g. 310000 or 310115"
+    )
     mode: ReformMode
     mode_label: str = Field(description="Chinese name of the mode, e.g. 优化审批服务")
     effective_from: date

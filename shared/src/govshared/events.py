@@ -133,7 +133,9 @@ EVENT_DATA_SCHEMAS: dict[str, type[BaseModel]] = {
 }
 
 
-def make_event(*, type: EventType | str, source: str, subject: str | None, data: BaseModel) -> CloudEvent:
+def make_event(
+    *, type: EventType | str, source: str, subject: str | None, data: BaseModel
+) -> CloudEvent:
     """Wrap ``data`` in a new envelope with a fresh id and the current time."""
     return CloudEvent(
         id=str(uuid.uuid4()),

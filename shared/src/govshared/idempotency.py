@@ -18,7 +18,6 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.db import UTCDateTime
-
 from govshared.problems import IdempotencyKeyReused, ValidationFailed
 from govshared.sql import insert_ignore
 

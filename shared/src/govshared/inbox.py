@@ -12,7 +12,6 @@ from sqlalchemy import Column, MetaData, String, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.db import UTCDateTime
-
 from govshared.sql import insert_ignore
 
 

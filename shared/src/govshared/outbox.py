@@ -44,9 +44,7 @@ from govshared.sql import dialect_name
 
 logger = logging.getLogger("govshared.outbox")
 
-OUTBOX_DELIVERED = Counter(
-    "outbox_delivered_total", "Outbox events delivered", ["destination"]
-)
+OUTBOX_DELIVERED = Counter("outbox_delivered_total", "Outbox events delivered", ["destination"])
 OUTBOX_FAILED = Counter(
     "outbox_delivery_failures_total", "Failed outbox delivery attempts", ["destination"]
 )
@@ -247,7 +245,9 @@ class OutboxRelay:
                     "outbox delivery failed",
                     extra={"destination": destination, "events": len(ids), "error": error},
                 )
-                attempts = await session.execute(select(t.c.id, t.c.attempts).where(t.c.id.in_(ids)))
+                attempts = await session.execute(
+                    select(t.c.id, t.c.attempts).where(t.c.id.in_(ids))
+                )
                 for row_id, tried in attempts:
                     await session.execute(
                         update(t)

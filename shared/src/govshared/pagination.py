@@ -32,7 +32,11 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("分页游标无效", invalid_params=[{"name": "cursor", "reason": str(exc)}]) from exc
+        raise ValidationFailed(
+            "分页游标无效", invalid_params=[{"name": "cursor", "reason": str(exc)}]
+        ) from exc
     if not isinstance(values, list) or len(values) != arity:
-        raise ValidationFailed("分页游标无效", invalid_params=[{"name": "cursor", "reason": "shape"}])
+        raise ValidationFailed(
+            "分页游标无效", invalid_params=[{"name": "cursor", "reason": "shape"}]
+        )
     return values

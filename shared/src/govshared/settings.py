@@ -15,8 +15,12 @@ class CommonSettings(BaseSettings):
     """12-factor settings shared by the three services (prefix set by each subclass)."""
 
     environment: Literal["development", "production", "test"] = "development"
-    data_dir: Path = Field(default=Path("data"), description="Local data folder (SQLite, keys, files)")
-    database_url: str = Field(default="", description="sqlalchemy async URL; SQLite in data_dir if empty")
+    data_dir: Path = Field(
+        default=Path("data"), description="Local data folder (SQLite, keys, files)"
+    )
+    database_url: str = Field(
+        default="", description="sqlalchemy async URL; SQLite in data_dir if empty"
+    )
     db_pool_size: int = 10
     host: str = "127.0.0.1"
     port: int = 8000
@@ -45,7 +49,9 @@ class CommonSettings(BaseSettings):
         has_verifier = self.jwt_public_key_file or self.jwt_jwks_file or self.jwt_jwks_url
         if self.environment == "production":
             if not has_verifier:
-                raise ValueError("production needs JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE or JWT_JWKS_URL")
+                raise ValueError(
+                    "production needs JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE or JWT_JWKS_URL"
+                )
             if not self.service_private_key_file:
                 raise ValueError("production needs SERVICE_PRIVATE_KEY_FILE")
             if self.database_url.startswith("sqlite"):

@@ -6,12 +6,14 @@ SQLite. PostgreSQL being unreachable is an error, never a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import uuid
 from pathlib import Path
 
 import asyncpg
+import httpx
 from sqlalchemy.engine import make_url
 
 from govshared.auth import Role, ensure_dev_keypair, mint_token
@@ -28,7 +30,7 @@ def admin_url() -> str:
 
 def random_uscc(rng: random.Random | None = None) -> str:
     """A random valid 统一社会信用代码 (both check characters right)."""
-    rng = rng or random.Random()
+    rng = rng or random.Random()  # noqa: S311 - test data, not secrets
     digits = "0123456789"
     org8 = "".join(rng.choice(digits + "ABCDEFGHJKLMNPQRTUWXY") for _ in range(8))
     org = org8 + org_code_check_char(org8)
@@ -97,3 +99,12 @@ class Tokens:
     def header(self, role: Role, **claims: str) -> dict[str, str]:
         """Authorization header for any role and claims."""
         return {"Authorization": f"Bearer {mint_token(self._private, role=role, **claims)}"}  # type: ignore[arg-type]
+
+
+def problem(response: httpx.Response) -> dict[str, object]:
+    """The problem+json body of an error response (asserting its media type and shape)."""
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    body: dict[str, object] = json.loads(response.content)
+    assert {"type", "title", "status", "code", "title_en"} <= body.keys(), body
+    assert body["status"] == response.status_code
+    return body

@@ -7,7 +7,6 @@ Create Date: 2026-11-28 22:40
 
 import sqlalchemy as sa
 from alembic import op
-
 from govshared.db import UTCDateTime
 
 revision = "a0001_initial"
@@ -51,7 +50,9 @@ def upgrade() -> None:
         sa.Column("row_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_applications"),
         sa.UniqueConstraint("application_no", name="uq_applications_application_no"),
-        sa.ForeignKeyConstraint(["item_code"], ["items.code"], name="fk_applications_item_code_items"),
+        sa.ForeignKeyConstraint(
+            ["item_code"], ["items.code"], name="fk_applications_item_code_items"
+        ),
     )
     op.create_index(
         "ix_applications_applicant", "applications", ["applicant_uscc", "submitted_at", "id"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from govshared.settings import CommonSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-
-from govshared.settings import CommonSettings
 
 
 class Settings(CommonSettings):
@@ -14,12 +13,15 @@ class Settings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="APPROVAL_", env_file=None, extra="ignore")
 
     port: int = 8001
-    license_url: str = Field(default="http://127.0.0.1:8002", description="License service base URL")
+    license_url: str = Field(
+        default="http://127.0.0.1:8002", description="License service base URL"
+    )
     notify_events_url: str = Field(
         default="http://127.0.0.1:8003/api/v1/events", description="Where the relay posts events"
     )
     license_events_url: str = Field(
-        default="http://127.0.0.1:8002/api/v1/events", description="Where licence-relevant events go"
+        default="http://127.0.0.1:8002/api/v1/events",
+        description="Where licence-relevant events go",
     )
     reform_mode_cache_seconds: float = Field(
         default=30.0, description="How long a reform mode answer from license is reused"

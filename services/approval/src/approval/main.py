@@ -10,6 +10,12 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from govshared.app import create_service_app
+from govshared.auth import ServiceTokenSource, load_verifier
+from govshared.db import make_engine, make_sessionmaker
+from govshared.migrate import upgrade
+from govshared.observability import configure_logging, make_http_client
+from govshared.outbox import OutboxWriter
 
 from approval.catalogue import load_demo_catalogue
 from approval.clients.license import LicenseClient
@@ -17,12 +23,6 @@ from approval.config import Settings
 from approval.db import outbox_events
 from approval.routes import router
 from approval.worker import build_relay
-from govshared.app import create_service_app
-from govshared.auth import ServiceTokenSource, load_verifier
-from govshared.db import make_engine, make_sessionmaker
-from govshared.migrate import upgrade
-from govshared.observability import configure_logging, make_http_client
-from govshared.outbox import OutboxWriter
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"

@@ -7,11 +7,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from govshared.db import UTCDateTime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from approval.db import metadata
-from govshared.db import UTCDateTime
 
 
 class Base(DeclarativeBase):

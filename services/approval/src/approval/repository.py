@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application, ApplicationEvent, Item
 
-applications = Application.__table__
-application_events = ApplicationEvent.__table__
-items = Item.__table__
+applications: Table = Application.__table__  # type: ignore[assignment]
+application_events: Table = ApplicationEvent.__table__  # type: ignore[assignment]
+items: Table = Item.__table__  # type: ignore[assignment]
 
 
 class ItemRepository:
@@ -26,7 +26,7 @@ class ItemRepository:
         """One item by code."""
         return await self.session.get(Item, code)
 
-    async def list(self) -> list[Item]:
+    async def all(self) -> list[Item]:
         """Every item, by code."""
         return list((await self.session.scalars(select(Item).order_by(Item.code))).all())
 

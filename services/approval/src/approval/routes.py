@@ -8,11 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
-
-from approval.dependencies import ApplicationById, Applications, Session
-from approval.errors import ApplicationNotFound, ApprovalCancelled, ItemNotFound
-from approval.repository import ItemRepository
-from approval.schemas import ApplicationCreate, ApplicationOut, AuditEventOut, ItemOut
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import check_key
@@ -26,6 +21,11 @@ from govshared.problems import (
     problem_responses,
 )
 
+from approval.dependencies import ApplicationById, Applications, Session
+from approval.errors import ApplicationNotFound, ApprovalCancelled, ItemNotFound
+from approval.repository import ItemRepository
+from approval.schemas import ApplicationCreate, ApplicationOut, AuditEventOut, ItemOut
+
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
 
@@ -33,7 +33,7 @@ AUTH_ERRORS = (Unauthenticated, Forbidden)
 @router.get("/items", tags=["catalogue"], summary="事项目录 (public)", response_model=list[ItemOut])
 async def list_items(session: Session) -> list[ItemOut]:
     """The public catalogue of approval items."""
-    return [ItemOut.model_validate(i) for i in await ItemRepository(session).list()]
+    return [ItemOut.model_validate(i) for i in await ItemRepository(session).all()]
 
 
 @router.get(

@@ -7,9 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from govshared.events import ReformMode
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class BusinessType(StrEnum):

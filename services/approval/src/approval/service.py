@@ -9,6 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from govshared.auth import Principal, Role
+from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
+from govshared.idempotency import StoredResponse, claim_or_replay, request_fingerprint
+from govshared.outbox import OutboxWriter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.audit import GENESIS, entry_hash
@@ -18,10 +22,6 @@ from approval.errors import ApplicationNotFound, ApprovalCancelled, ItemNotFound
 from approval.models import Application, ApplicationEvent, ApplicationState
 from approval.repository import ApplicationRepository, ItemRepository
 from approval.schemas import ApplicationCreate, ApplicationOut
-from govshared.auth import Principal, Role
-from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
-from govshared.idempotency import StoredResponse, claim_or_replay, request_fingerprint
-from govshared.outbox import OutboxWriter
 
 SOURCE = "/services/approval"
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -64,7 +64,9 @@ class ApplicationService:
         assert principal.uscc is not None
         item = await self.items.get(body.item_code)
         if item is None:
-            raise ItemNotFound(f"事项编码 {body.item_code} 不在事项目录中", item_code=body.item_code)
+            raise ItemNotFound(
+                f"事项编码 {body.item_code} 不在事项目录中", item_code=body.item_code
+            )
         now = datetime.now(UTC)
         reform = await self.license.reform_mode(
             item_code=item.code, jurisdiction=item.jurisdiction, on=now.astimezone(CHINA).date()

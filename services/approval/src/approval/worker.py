@@ -11,14 +11,14 @@ import signal
 from pathlib import Path
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from approval.config import Settings
-from approval.db import outbox_events
 from govshared.auth import ServiceTokenSource
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client
 from govshared.outbox import Destination, OutboxRelay
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from approval.config import Settings
+from approval.db import outbox_events
 
 
 def build_relay(
@@ -44,7 +44,9 @@ def build_relay(
 async def main() -> None:
     """Run the relay until SIGTERM or SIGINT, then release claimed rows and exit."""
     settings = Settings()
-    configure_logging(service="approval-worker", level=settings.log_level, json_logs=settings.log_json)
+    configure_logging(
+        service="approval-worker", level=settings.log_level, json_logs=settings.log_json
+    )
     engine = make_engine(settings.database_url, pool_size=4)
     http = make_http_client(timeout=settings.http_timeout_seconds)
     assert settings.service_private_key_file is not None

@@ -6,14 +6,12 @@ import json
 import uuid
 
 import httpx
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from approval.db import outbox_events
 from approval.models import Application, ApplicationEvent
 from govshared.auth import Role
-from govshared.testing import Tokens, random_uscc
-from tests.conftest import problem
+from govshared.testing import Tokens, problem, random_uscc
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 BODY = {
     "item_code": "JXW-XK-002",
@@ -46,11 +44,13 @@ async def test_submission_writes_application_audit_and_event(
     assert [e.action for e in trail] == ["submit"]
     rows = (
         await session.execute(
-            select(outbox_events).where(outbox_events.c.event_id.in_(
-                select(outbox_events.c.event_id).where(
-                    outbox_events.c.payload.contains(str(application_id))
+            select(outbox_events).where(
+                outbox_events.c.event_id.in_(
+                    select(outbox_events.c.event_id).where(
+                        outbox_events.c.payload.contains(str(application_id))
+                    )
                 )
-            ))
+            )
         )
     ).all()
     assert {r.destination for r in rows} == {"notify"}
@@ -180,11 +180,17 @@ async def test_an_enterprise_never_sees_another_enterprises_application(
 
     # Staff of another district cannot see a city-level (310000) application's district peers' data,
     # but city-wide staff can.
-    assert (await client.get(path, headers=tokens.staff(Role.ACCEPTOR, "310000"))).status_code == 200
-    assert (await client.get(path, headers=tokens.staff(Role.ACCEPTOR, "320000"))).status_code == 404
+    assert (
+        await client.get(path, headers=tokens.staff(Role.ACCEPTOR, "310000"))
+    ).status_code == 200
+    assert (
+        await client.get(path, headers=tokens.staff(Role.ACCEPTOR, "320000"))
+    ).status_code == 404
 
 
-async def test_own_list_is_paginated_newest_first(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_own_list_is_paginated_newest_first(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
     uscc = random_uscc()
     headers = tokens.enterprise(uscc)
     ids = [

@@ -6,7 +6,6 @@ import time
 from datetime import date
 
 import httpx
-
 from govshared.auth import ServiceTokenSource
 from govshared.contracts import ReformModeAnswer
 from govshared.problems import DependencyUnavailable
@@ -46,7 +45,8 @@ class LicenseClient:
             )
         except httpx.HTTPError as exc:
             raise DependencyUnavailable(
-                f"证照服务不可用，暂时无法确定事项的改革方式：{type(exc).__name__}", dependency="license"
+                f"证照服务不可用，暂时无法确定事项的改革方式：{type(exc).__name__}",
+                dependency="license",
             ) from exc
         if response.status_code == 404:
             answer = None

@@ -1,0 +1,45 @@
+# 一网通办 approvals suite. Every target installs what it needs on a fresh machine.
+SHELL := /bin/bash
+UV := python3 -m uv
+PYTEST_ARGS ?=
+role ?= enterprise
+uscc ?=
+jurisdiction ?=
+
+.PHONY: help setup run test lint format token bench bench-queue bench-lifecycle clean
+
+help:
+	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
+	@echo "make test    the whole suite on PostgreSQL and SQLite"
+	@echo "make token role=enterprise uscc=91350100M000100Y43   a development bearer token"
+	@echo "make lint    ruff format check, ruff, mypy"
+	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
+
+setup:
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --locked --quiet
+
+run: setup
+	@$(UV) run --locked python -m tools.suite run
+
+test: setup
+	$(UV) run --locked pytest shared services tests $(PYTEST_ARGS)
+
+lint: setup
+	$(UV) run --locked ruff format --check .
+	$(UV) run --locked ruff check .
+	$(UV) run --locked mypy shared/src services/approval/src services/license/src services/notify/src
+
+format: setup
+	$(UV) run --locked ruff format .
+	$(UV) run --locked ruff check --fix .
+
+token: setup
+	@$(UV) run --locked python -m govshared.devtoken --role "$(role)" \
+		$(if $(uscc),--uscc "$(uscc)") $(if $(jurisdiction),--jurisdiction "$(jurisdiction)")
+
+bench: setup
+	$(UV) run --locked python bench/submission.py
+
+clean:
+	rm -rf data .pytest_cache .mypy_cache .ruff_cache

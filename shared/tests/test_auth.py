@@ -1,0 +1,90 @@
+"""Bearer tokens: asymmetric only, claims checked, roles enforced as problem+json."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Depends, FastAPI
+from govshared.auth import (
+    Principal,
+    Role,
+    TokenVerifier,
+    ensure_dev_keypair,
+    mint_token,
+    require_roles,
+)
+from govshared.problems import Unauthenticated, install_problem_handlers
+from govshared.testing import problem
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[str, str]:
+    private, public = ensure_dev_keypair(tmp_path)
+    return private.read_text(), public.read_text()
+
+
+def test_valid_token_gives_principal(keys: tuple[str, str]) -> None:
+    private, public = keys
+    token = mint_token(private, role=Role.ENTERPRISE, uscc="91350100M000100Y43", subject="ent:x")
+    principal = TokenVerifier(public_key_pem=public).verify(token)
+    assert principal == Principal(subject="ent:x", role=Role.ENTERPRISE, uscc="91350100M000100Y43")
+
+
+def test_rejects_expired_wrong_key_hmac_and_bad_claims(
+    keys: tuple[str, str], tmp_path: Path
+) -> None:
+    private, public = keys
+    verifier = TokenVerifier(public_key_pem=public)
+    expired = mint_token(private, role=Role.ADMIN, ttl_seconds=-10)
+    other_private, _ = ensure_dev_keypair(tmp_path / "other")
+    foreign = mint_token(other_private.read_text(), role=Role.ADMIN)
+    hmac = jwt.encode(
+        {"sub": "x", "role": "admin", "exp": int(time.time()) + 60},
+        "a-shared-secret-that-is-long-enough-for-hs256",
+        algorithm="HS256",
+    )
+    bad_uscc = mint_token(private, role=Role.ENTERPRISE, uscc="91350100M000100Y4Z")
+    staff_without_region = mint_token(private, role=Role.ACCEPTOR)
+    for token in (expired, foreign, hmac, bad_uscc, staff_without_region, "garbage"):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(token)
+
+
+def test_jwks_with_es256(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk["kid"] = "idp-1"
+    token = jwt.encode(
+        {"sub": "u1", "role": "reviewer", "jurisdiction": "310115", "exp": int(time.time()) + 60},
+        key,
+        algorithm="ES256",
+        headers={"kid": "idp-1"},
+    )
+    principal = TokenVerifier(jwks={"keys": [jwk]}).verify(token)
+    assert principal.role is Role.REVIEWER and principal.jurisdiction == "310115"
+
+
+async def test_roles_enforced_as_problems(keys: tuple[str, str]) -> None:
+    private, public = keys
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.token_verifier = TokenVerifier(public_key_pem=public)
+
+    @app.get("/staff-only")
+    async def staff_only(p: Principal = Depends(require_roles(Role.ACCEPTOR))) -> dict[str, str]:
+        return {"sub": p.subject}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert problem(await c.get("/staff-only"))["status"] == 401
+        ent = mint_token(private, role=Role.ENTERPRISE, uscc="91350100M000100Y43")
+        denied = await c.get("/staff-only", headers={"Authorization": f"Bearer {ent}"})
+        assert problem(denied)["code"] == "forbidden"
+        ok = mint_token(private, role=Role.ACCEPTOR, jurisdiction="310000", subject="s1")
+        allowed = await c.get("/staff-only", headers={"Authorization": f"Bearer {ok}"})
+        assert allowed.json() == {"sub": "s1"}

@@ -1,0 +1,1 @@
+"""Developer tools of the suite (local launcher)."""
