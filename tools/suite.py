@@ -35,6 +35,7 @@ class ServiceProcess:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    command: list[str] | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,7 +54,7 @@ class ServiceProcess:
         }
         out = self.log_path.open("ab") if self.log_path else None
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", module],
+            self.command or [sys.executable, "-m", module],
             env=env,
             cwd=ROOT,
             stdout=out,

@@ -23,4 +23,4 @@ async def load_demo_catalogue(session: AsyncSession) -> int:
     """Insert the demo items that are missing (idempotent); the number inserted."""
     now = datetime.now(UTC)
     rows = [{**item, "version": 1, "updated_at": now} for item in demo_items()]
-    return await ItemRepository(session).upsert_missing(rows)
+    return await ItemRepository(session).insert_missing(rows)

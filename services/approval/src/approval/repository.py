@@ -10,6 +10,7 @@ from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application, ApplicationEvent, Item
+from govshared.sql import insert_ignore
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 application_events: Table = ApplicationEvent.__table__  # type: ignore[assignment]
@@ -30,13 +31,15 @@ class ItemRepository:
         """Every item, by code."""
         return list((await self.session.scalars(select(Item).order_by(Item.code))).all())
 
-    async def upsert_missing(self, rows: list[dict[str, Any]]) -> int:
-        """Insert the items whose code is not there yet; the number inserted."""
-        existing = set((await self.session.scalars(select(Item.code))).all())
-        new = [row for row in rows if row["code"] not in existing]
-        if new:
-            await self.session.execute(insert(items), new)
-        return len(new)
+    async def insert_missing(self, rows: list[dict[str, Any]]) -> int:
+        """Insert the items whose code is not there yet (safe when replicas start together)."""
+        inserted = 0
+        for row in rows:
+            result = await self.session.execute(
+                insert_ignore(self.session, items, index_elements=["code"]).values(**row)
+            )
+            inserted += result.rowcount  # type: ignore[attr-defined]
+        return inserted
 
 
 class ApplicationRepository:

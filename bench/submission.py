@@ -1,0 +1,218 @@
+"""``make bench``: approval's submission throughput against the bare-ORM ceiling, on PostgreSQL.
+
+Starts license, notify, approval (2 uvicorn workers, relay in its own worker process) and the bare
+app of ``bench/bare_app.py`` (2 workers) on fresh PostgreSQL databases, loads each from a second
+process with wrk on loopback for a bounded time, then measures submit→inbox latency one submission
+at a time. Prints the figures and writes them to ``bench/results/``. Asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bare_app import create_schema  # noqa: E402
+from govshared.auth import Role, ensure_dev_keypair, mint_token  # noqa: E402
+from govshared.migrate import upgrade  # noqa: E402
+from govshared.testing import create_postgres_database, drop_postgres_database  # noqa: E402
+from tools.suite import ServiceProcess, suite_env  # noqa: E402
+
+DURATION = int(os.environ.get("BENCH_SECONDS", "15"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "100"))
+USCC = "91350100M000100Y43"
+BODY = {
+    "item_code": "JXW-XK-002",
+    "business_type": "new",
+    "applicant_name": "上海盐业示范有限公司",
+    # About 1 KB of form data, like the peer BPMN engine's workload.
+    "form": {f"field_{i:02d}": "申请表填写内容" * 3 for i in range(20)},
+}
+PORTS = {"approval": 18001, "license": 18002, "notify": 18003}
+BARE_PORT = 18009
+
+
+def ensure_wrk() -> str:
+    """wrk from Debian's packages (installed if missing)."""
+    path = shutil.which("wrk")
+    if path:
+        return path
+    print("installing wrk (Debian package) ...", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)  # noqa: S607
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)  # noqa: S607
+    return shutil.which("wrk") or "wrk"
+
+
+def wrk(url: str, *, token: str | None, body: dict[str, object], directory: Path) -> dict[str, float]:
+    """POST ``body`` for DURATION seconds; requests/s and latency percentiles in ms."""
+    script = directory / "post.lua"
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body, ensure_ascii=False))}"]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    lines.append(
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("P50 %f\\nP99 %f\\nERRORS %d\\nNON2XX %d\\n", '
+        "latency:percentile(50)/1000, latency:percentile(99)/1000, "
+        "summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, "
+        "summary.errors.status))\nend"
+    )
+    script.write_text("\n".join(lines))
+    out = subprocess.run(  # noqa: S603
+        [ensure_wrk(), "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", str(script), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    values = dict(re.findall(r"^(P50|P99|ERRORS|NON2XX) ([\d.]+)$", out, re.M))
+    return {
+        "requests_per_second": round(rps, 1),
+        "p50_ms": round(float(values["P50"]), 2),
+        "p99_ms": round(float(values["P99"]), 2),
+        "socket_errors": int(float(values["ERRORS"])),
+        "non_2xx": int(float(values["NON2XX"])),
+    }
+
+
+async def submit_to_inbox_latency(token: str, samples: int) -> dict[str, float]:
+    """Submit one application at a time and time until it is in the enterprise's inbox."""
+    approval = f"http://127.0.0.1:{PORTS['approval']}"
+    notify = f"http://127.0.0.1:{PORTS['notify']}"
+    headers = {"Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(samples):
+            started = time.perf_counter()
+            created = await client.post(f"{approval}/api/v1/applications", json=BODY, headers=headers)
+            created.raise_for_status()
+            number = created.json()["application_no"]
+            deadline = started + 10
+            while time.perf_counter() < deadline:
+                inbox = await client.get(f"{notify}/api/v1/inbox", params={"limit": 5}, headers=headers)
+                if number in inbox.text:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    break
+                await asyncio.sleep(0.002)
+    latencies.sort()
+    return {
+        "samples": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+    }
+
+
+def main() -> None:
+    """Run the benchmark."""
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    private, _ = ensure_dev_keypair(work / "keys")
+    token = mint_token(private.read_text(), role=Role.ENTERPRISE, uscc=USCC, subject="ent:bench")
+    urls = {name: asyncio.run(create_postgres_database(f"bench_{name}")) for name in [*PORTS, "bare"]}
+    procs: list[ServiceProcess] = []
+    try:
+        for name, pkg in (("approval", "approval"), ("license", "license"), ("notify", "notify")):
+            upgrade(ROOT / "services" / pkg / "alembic.ini", urls[name])
+        asyncio.run(create_schema(urls["bare"]))
+        envs = suite_env(data_dir=work, ports=PORTS)
+        quiet = {"LOG_LEVEL": "WARNING", "MIGRATE_ON_START": "false"}
+        for name in ("license", "notify"):
+            prefix = name.upper() + "_"
+            env = {**envs[name], f"{prefix}DATABASE_URL": urls[name]}
+            env.update({prefix + k: v for k, v in quiet.items()})
+            procs.append(ServiceProcess(name, PORTS[name], env, log_path=work / f"{name}.log"))
+        approval_env = {
+            **envs["approval"],
+            "APPROVAL_DATABASE_URL": urls["approval"],
+            "APPROVAL_RUN_WORKERS": "false",
+            **{"APPROVAL_" + k: v for k, v in quiet.items()},
+        }
+        procs.append(
+            ServiceProcess(
+                "approval",
+                PORTS["approval"],
+                approval_env,
+                log_path=work / "approval.log",
+                command=[
+                    sys.executable, "-m", "uvicorn", "--factory", "approval.main:create_app",
+                    "--host", "127.0.0.1", "--port", str(PORTS["approval"]), "--workers", "2",
+                    "--no-access-log", "--log-level", "warning",
+                ],
+            )
+        )
+        relay = ServiceProcess(
+            "approval", 0, approval_env, log_path=work / "approval-worker.log",
+            command=[sys.executable, "-m", "approval.worker"],
+        )
+        bare = ServiceProcess(
+            "approval", BARE_PORT, {"BARE_DATABASE_URL": urls["bare"]},
+            log_path=work / "bare.log",
+            command=[
+                sys.executable, "-m", "uvicorn", "--factory", "bench.bare_app:create_app",
+                "--host", "127.0.0.1", "--port", str(BARE_PORT), "--workers", "2",
+                "--no-access-log", "--log-level", "warning",
+            ],
+        )
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.wait_ready()
+        relay.start()
+        procs.append(relay)
+        approval_url = f"http://127.0.0.1:{PORTS['approval']}/api/v1/applications"
+        print(f"warming up, then {DURATION}s of load with {CONNECTIONS} connections each ...", flush=True)
+        httpx.post(approval_url, json=BODY, headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        submission = wrk(approval_url, token=token, body=BODY, directory=work)
+        bare.start()
+        procs.append(bare)
+        for _ in range(100):
+            try:
+                httpx.post(f"http://127.0.0.1:{BARE_PORT}/things", json=BODY).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        ceiling = wrk(f"http://127.0.0.1:{BARE_PORT}/things", token=None, body=BODY, directory=work)
+        bare.stop()
+        # Let the relay drain the backlog the load left, then measure one submission at a time.
+        time.sleep(3)
+        latency = asyncio.run(submit_to_inbox_latency(token, LATENCY_SAMPLES))
+        result = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count()},
+            "duration_seconds": DURATION,
+            "connections": CONNECTIONS,
+            "submission": submission,
+            "bare_orm_ceiling": ceiling,
+            "ratio_submission_to_ceiling": round(
+                submission["requests_per_second"] / ceiling["requests_per_second"], 2
+            ),
+            "submit_to_inbox": latency,
+        }
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        out = ROOT / "bench" / "results" / f"submission-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        print(f"written to {out.relative_to(ROOT)}")
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        for url in urls.values():
+            asyncio.run(drop_postgres_database(url))
+
+
+if __name__ == "__main__":
+    main()

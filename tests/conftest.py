@@ -1,0 +1,10 @@
+"""Cross-service tests: the three services as real processes on loopback ports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
