@@ -53,18 +53,23 @@ def ensure_wrk() -> str:
     if path:
         return path
     print("installing wrk (Debian package) ...", flush=True)
-    subprocess.run(["apt-get", "update", "-qq"], check=True)  # noqa: S607
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)  # noqa: S607
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
     return shutil.which("wrk") or "wrk"
 
 
-def wrk(url: str, *, token: str | None, body: dict[str, object], directory: Path) -> dict[str, float]:
+def wrk(
+    url: str, *, token: str | None, body: dict[str, object], directory: Path
+) -> dict[str, float]:
     """POST ``body`` for DURATION seconds; requests/s and latency percentiles in ms."""
     script = directory / "post.lua"
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body, ensure_ascii=False))}"]
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(json.dumps(body, ensure_ascii=False))}",
+    ]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     lines.append(
         "done = function(summary, latency, requests)\n"
@@ -74,7 +79,7 @@ def wrk(url: str, *, token: str | None, body: dict[str, object], directory: Path
         "summary.errors.status))\nend"
     )
     script.write_text("\n".join(lines))
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [ensure_wrk(), "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", str(script), url],
         check=True,
         capture_output=True,
@@ -100,12 +105,16 @@ async def submit_to_inbox_latency(token: str, samples: int) -> dict[str, float]:
     async with httpx.AsyncClient(timeout=10) as client:
         for _ in range(samples):
             started = time.perf_counter()
-            created = await client.post(f"{approval}/api/v1/applications", json=BODY, headers=headers)
+            created = await client.post(
+                f"{approval}/api/v1/applications", json=BODY, headers=headers
+            )
             created.raise_for_status()
             number = created.json()["application_no"]
             deadline = started + 10
             while time.perf_counter() < deadline:
-                inbox = await client.get(f"{notify}/api/v1/inbox", params={"limit": 5}, headers=headers)
+                inbox = await client.get(
+                    f"{notify}/api/v1/inbox", params={"limit": 5}, headers=headers
+                )
                 if number in inbox.text:
                     latencies.append((time.perf_counter() - started) * 1000)
                     break
@@ -123,7 +132,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     private, _ = ensure_dev_keypair(work / "keys")
     token = mint_token(private.read_text(), role=Role.ENTERPRISE, uscc=USCC, subject="ent:bench")
-    urls = {name: asyncio.run(create_postgres_database(f"bench_{name}")) for name in [*PORTS, "bare"]}
+    urls = {
+        name: asyncio.run(create_postgres_database(f"bench_{name}")) for name in [*PORTS, "bare"]
+    }
     procs: list[ServiceProcess] = []
     try:
         for name, pkg in (("approval", "approval"), ("license", "license"), ("notify", "notify")):
@@ -149,23 +160,50 @@ def main() -> None:
                 approval_env,
                 log_path=work / "approval.log",
                 command=[
-                    sys.executable, "-m", "uvicorn", "--factory", "approval.main:create_app",
-                    "--host", "127.0.0.1", "--port", str(PORTS["approval"]), "--workers", "2",
-                    "--no-access-log", "--log-level", "warning",
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "approval.main:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(PORTS["approval"]),
+                    "--workers",
+                    "2",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
                 ],
             )
         )
         relay = ServiceProcess(
-            "approval", 0, approval_env, log_path=work / "approval-worker.log",
+            "approval",
+            0,
+            approval_env,
+            log_path=work / "approval-worker.log",
             command=[sys.executable, "-m", "approval.worker"],
         )
         bare = ServiceProcess(
-            "approval", BARE_PORT, {"BARE_DATABASE_URL": urls["bare"]},
+            "approval",
+            BARE_PORT,
+            {"BARE_DATABASE_URL": urls["bare"]},
             log_path=work / "bare.log",
             command=[
-                sys.executable, "-m", "uvicorn", "--factory", "bench.bare_app:create_app",
-                "--host", "127.0.0.1", "--port", str(BARE_PORT), "--workers", "2",
-                "--no-access-log", "--log-level", "warning",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "bench.bare_app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(BARE_PORT),
+                "--workers",
+                "2",
+                "--no-access-log",
+                "--log-level",
+                "warning",
             ],
         )
         for proc in procs:
@@ -175,8 +213,13 @@ def main() -> None:
         relay.start()
         procs.append(relay)
         approval_url = f"http://127.0.0.1:{PORTS['approval']}/api/v1/applications"
-        print(f"warming up, then {DURATION}s of load with {CONNECTIONS} connections each ...", flush=True)
-        httpx.post(approval_url, json=BODY, headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        print(
+            f"warming up, then {DURATION}s of load with {CONNECTIONS} connections each ...",
+            flush=True,
+        )
+        httpx.post(
+            approval_url, json=BODY, headers={"Authorization": f"Bearer {token}"}
+        ).raise_for_status()
         submission = wrk(approval_url, token=token, body=BODY, directory=work)
         bare.start()
         procs.append(bare)

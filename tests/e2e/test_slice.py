@@ -25,18 +25,22 @@ async def inbox_numbers(client: httpx.AsyncClient, suite: Suite, uscc: str) -> l
         if cursor:
             params["cursor"] = cursor
         page = await client.get(
-            f"{suite.url('notify')}/api/v1/inbox", params=params, headers=suite.tokens.enterprise(uscc)
+            f"{suite.url('notify')}/api/v1/inbox",
+            params=params,
+            headers=suite.tokens.enterprise(uscc),
         )
         assert page.status_code == 200, page.text
         body = page.json()
-        numbers += [str(m.get("data", {}).get("application_no") or m.get("body", "")) for m in body["items"]]
+        numbers += [
+            str(m.get("data", {}).get("application_no") or m.get("body", "")) for m in body["items"]
+        ]
         cursor = body.get("next_cursor")
         if not cursor:
             return numbers
 
 
-async def wait_for(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: object, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await predicate():  # type: ignore[operator]
             return
@@ -46,7 +50,9 @@ async def wait_for(predicate: object, timeout: float = 20.0) -> None:
 
 async def submit(client: httpx.AsyncClient, suite: Suite, uscc: str) -> dict[str, str]:
     response = await client.post(
-        f"{suite.url('approval')}/api/v1/applications", json=BODY, headers=suite.tokens.enterprise(uscc)
+        f"{suite.url('approval')}/api/v1/applications",
+        json=BODY,
+        headers=suite.tokens.enterprise(uscc),
     )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
@@ -59,10 +65,14 @@ async def test_submission_reaches_the_enterprise_inbox_and_no_one_elses(suite: S
         assert created["reform_mode"] == "optimize_service"  # asked of the real license service
 
         async def arrived() -> bool:
-            return any(created["application_no"] in n for n in await inbox_numbers(client, suite, uscc))
+            return any(
+                created["application_no"] in n for n in await inbox_numbers(client, suite, uscc)
+            )
 
         await wait_for(arrived)
-        assert not any(created["application_no"] in n for n in await inbox_numbers(client, suite, other))
+        assert not any(
+            created["application_no"] in n for n in await inbox_numbers(client, suite, other)
+        )
         anonymous = await client.get(f"{suite.url('notify')}/api/v1/inbox")
         assert problem(anonymous)["status"] == 401
 
@@ -91,7 +101,7 @@ async def test_notify_down_loses_nothing_and_duplicates_nothing(suite: Suite) ->
             found = await inbox_numbers(client, suite, uscc)
             return all(any(n in f for f in found) for n in numbers)
 
-        await wait_for(all_arrived, timeout=30)
+        await wait_for(all_arrived, within=30)
         await asyncio.sleep(1.5)  # give any duplicate a chance to show up
         found = await inbox_numbers(client, suite, uscc)
         for number in numbers:
