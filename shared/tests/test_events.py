@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
+
 from govshared.events import (
     ApplicationEventData,
     CloudEvent,
@@ -14,7 +16,6 @@ from govshared.events import (
     parse_data,
 )
 from govshared.outbox import parse_batch
-from pydantic import ValidationError
 
 
 def _data() -> ApplicationEventData:

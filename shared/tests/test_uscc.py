@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from govshared.testing import random_uscc
-from govshared.uscc import ALPHABET, USCC, is_valid_uscc, uscc_check_char, uscc_error
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
+
+from govshared.testing import random_uscc
+from govshared.uscc import ALPHABET, USCC, is_valid_uscc, uscc_check_char, uscc_error
 
 
 class Holder(BaseModel):

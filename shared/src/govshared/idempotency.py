@@ -75,6 +75,40 @@ async def claim_or_replay(
 
     None means the key is ours: go on and make the change in this transaction.
     """
+    if await _insert(session, table, owner, key, request_hash, status_code, body):
+        return None
+    stored = await replay(session, table, owner=owner, key=key, request_hash=request_hash)
+    assert stored is not None
+    return stored
+
+
+async def replay(
+    session: AsyncSession, table: Table, *, owner: str, key: str, request_hash: str
+) -> StoredResponse | None:
+    """The response stored for the key, if any (422 problem when the request differs)."""
+    row = (
+        await session.execute(
+            select(table.c.request_hash, table.c.status_code, table.c.response_body).where(
+                table.c.owner == owner, table.c.key == key
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise IdempotencyKeyReused("同一幂等键已用于内容不同的请求，请使用新的 Idempotency-Key")
+    return StoredResponse(status_code=row.status_code, body=json.loads(row.response_body))
+
+
+async def _insert(
+    session: AsyncSession,
+    table: Table,
+    owner: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    body: Any,
+) -> bool:
     result = await session.execute(
         insert_ignore(session, table, index_elements=["owner", "key"]).values(
             owner=owner,
@@ -85,15 +119,18 @@ async def claim_or_replay(
             created_at=datetime.now(UTC),
         )
     )
-    if result.rowcount:  # type: ignore[attr-defined]
-        return None
-    row = (
-        await session.execute(
-            select(table.c.request_hash, table.c.status_code, table.c.response_body).where(
-                table.c.owner == owner, table.c.key == key
-            )
-        )
-    ).one()
-    if row.request_hash != request_hash:
-        raise IdempotencyKeyReused("同一幂等键已用于内容不同的请求，请使用新的 Idempotency-Key")
-    return StoredResponse(status_code=row.status_code, body=json.loads(row.response_body))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim(
+    session: AsyncSession,
+    table: Table,
+    *,
+    owner: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    body: Any,
+) -> bool:
+    """Record the key's response; False when a concurrent request with the key got there first."""
+    return await _insert(session, table, owner, key, request_hash, status_code, body)

@@ -30,3 +30,39 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
     title = "当前状态不允许此操作"
     title_en = "This action is not allowed in the application's current state"
+
+
+class ConcurrentModification(Conflict):
+    code = "concurrent_modification"
+    title = "申请已被他人同时处理，请刷新后重试"
+    title_en = "The application was changed by someone else at the same time"
+
+
+class AlreadyExtended(Conflict):
+    code = "already_extended"
+    title = "审批期限只能延长一次"
+    title_en = "The decision period can be extended only once"
+
+
+class NotInstantItem(Conflict):
+    code = "not_instant_item"
+    title = "该事项不是即办件，不能当场决定"
+    title_en = "This item is not decided on the spot"
+
+
+class SupplementNotInFirstRequest(DomainError):
+    """一次性告知: a later 补正 request may not add what could have been asked the first time."""
+
+    status = 422
+    code = "supplement_items_not_in_first_request"
+    title = "补正材料须一次性告知，不得增加首次未告知且申请人未改动的材料"
+    title_en = (
+        "A later supplement request may not add items that could have been asked the first time"
+    )
+
+
+class ActionInputInvalid(DomainError):
+    status = 422
+    code = "action_input_invalid"
+    title = "办理操作缺少必要信息"
+    title_en = "The action is missing required information"

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, tuple_
+from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application, ApplicationEvent, Item
@@ -69,6 +69,19 @@ class ApplicationRepository:
             query = query.where(tuple_(Application.submitted_at, Application.id) < after)
         query = query.order_by(Application.submitted_at.desc(), Application.id.desc()).limit(limit)
         return list((await self.session.scalars(query)).all())
+
+    async def update_state(
+        self, application_id: uuid.UUID, *, expected_version: int, values: dict[str, Any]
+    ) -> bool:
+        """Optimistic update: False when someone else changed the row since it was read."""
+        result = await self.session.execute(
+            update(applications)
+            .where(
+                applications.c.id == application_id, applications.c.row_version == expected_version
+            )
+            .values(row_version=expected_version + 1, **values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def events(self, application_id: uuid.UUID) -> list[ApplicationEvent]:
         """The audit trail in order."""

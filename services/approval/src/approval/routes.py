@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
+
+from approval.dependencies import ApplicationById, Applications, Session
+from approval.errors import (
+    ActionInputInvalid,
+    AlreadyExtended,
+    ApplicationNotFound,
+    ApprovalCancelled,
+    ConcurrentModification,
+    IllegalTransition,
+    ItemNotFound,
+    NotInstantItem,
+    SupplementNotInFirstRequest,
+)
+from approval.lifecycle import Action
+from approval.repository import ItemRepository
+from approval.schemas import (
+    ActionRequest,
+    ApplicationCreate,
+    ApplicationOut,
+    AuditEventOut,
+    ChainVerification,
+    ItemOut,
+)
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import check_key
@@ -20,11 +43,6 @@ from govshared.problems import (
     ValidationFailed,
     problem_responses,
 )
-
-from approval.dependencies import ApplicationById, Applications, Session
-from approval.errors import ApplicationNotFound, ApprovalCancelled, ItemNotFound
-from approval.repository import ItemRepository
-from approval.schemas import ApplicationCreate, ApplicationOut, AuditEventOut, ItemOut
 
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
@@ -143,3 +161,80 @@ async def application_events(
 ) -> list[AuditEventOut]:
     """Every transition of the application, oldest first."""
     return [AuditEventOut.model_validate(e) for e in await service.events(application=application)]
+
+
+@router.get(
+    "/applications/{application_id}/events/verify",
+    tags=["applications"],
+    summary="校验办件记录哈希链",
+    response_model=ChainVerification,
+    responses=problem_responses(*AUTH_ERRORS, ApplicationNotFound),
+    dependencies=[Depends(get_principal)],
+)
+async def verify_application_events(
+    application: ApplicationById, service: Applications
+) -> ChainVerification:
+    """Re-hash the audit trail and report the first broken link, if any."""
+    return await service.verify_chain(application=application)
+
+
+ACTION_PATHS: dict[Action, tuple[str, str]] = {
+    Action.ACCEPT: ("accept", "受理 (acceptor)"),
+    Action.REJECT: ("reject", "不予受理 (acceptor)"),
+    Action.REQUEST_SUPPLEMENT: ("supplement-request", "一次性告知补正 (acceptor)"),
+    Action.SUPPLEMENT: ("supplement", "申请人补正 (enterprise)"),
+    Action.REVIEW: ("review", "审查 (reviewer, approver)"),
+    Action.PAUSE: ("pause", "特别程序，不计入期限 (reviewer, approver)"),
+    Action.RESUME: ("resume", "结束特别程序 (reviewer, approver)"),
+    Action.EXTEND: ("extend", "延长审批期限一次 (head)"),
+    Action.APPROVE: ("approve", "准予许可 (approver)"),
+    Action.DENY: ("deny", "不予许可 (approver)"),
+    Action.WITHDRAW: ("withdraw", "撤回申请 (enterprise)"),
+    Action.INSTANT_DECISION: ("instant-decision", "即办件当场受理并决定 (acceptor, approver)"),
+}
+
+
+def _action_endpoint(action: Action) -> Any:
+    async def endpoint(
+        application_id: uuid.UUID,
+        body: ActionRequest,
+        service: Applications,
+        principal: Annotated[Principal, Depends(get_principal)],
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> JSONResponse:
+        result = await service.act(
+            principal=principal,
+            application_id=application_id,
+            action=action,
+            body=body,
+            idempotency_key=check_key(idempotency_key),
+        )
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+        return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+    endpoint.__name__ = f"application_{action.value}"
+    endpoint.__doc__ = f"{ACTION_PATHS[action][1]}: allowed only from the states the law allows."
+    return endpoint
+
+
+for _action, (_path, _summary) in ACTION_PATHS.items():
+    router.add_api_route(
+        f"/applications/{{application_id}}/{_path}",
+        _action_endpoint(_action),
+        methods=["POST"],
+        tags=["applications"],
+        summary=_summary,
+        response_model=ApplicationOut,
+        responses=problem_responses(
+            *AUTH_ERRORS,
+            ApplicationNotFound,
+            IllegalTransition,
+            ConcurrentModification,
+            AlreadyExtended,
+            NotInstantItem,
+            SupplementNotInFirstRequest,
+            ActionInputInvalid,
+            IdempotencyKeyReused,
+            ValidationFailed,
+        ),
+    )

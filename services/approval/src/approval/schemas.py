@@ -7,8 +7,29 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from govshared.events import ReformMode
 from pydantic import BaseModel, ConfigDict, Field
+
+from govshared.events import ReformMode
+
+
+class RejectReasonCode(StrEnum):
+    """不予受理的法定情形."""
+
+    NOT_LICENSING_MATTER = "not_licensing_matter"
+    OUTSIDE_JURISDICTION = "outside_jurisdiction"
+
+
+class PauseReason(StrEnum):
+    """行政许可法第四十五条: the only reasons that stop the decision clock."""
+
+    HEARING = "hearing"
+    TENDERING = "tendering"
+    AUCTION = "auction"
+    INSPECTION = "inspection"
+    TESTING = "testing"
+    QUARANTINE = "quarantine"
+    APPRAISAL = "appraisal"
+    EXPERT_REVIEW = "expert_review"
 
 
 class BusinessType(StrEnum):
@@ -85,3 +106,37 @@ class AuditEventOut(BaseModel):
     details: dict[str, Any]
     occurred_at: datetime
     hash: str
+
+
+class ActionRequest(BaseModel):
+    """The body of a staff or applicant action; which fields are required depends on the action."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None, max_length=2000, description="理由（不予受理、不予许可、延期、撤回）"
+    )
+    reject_reason: RejectReasonCode | None = Field(default=None, description="不予受理的法定情形")
+    missing_items: list[str] | None = Field(
+        default=None, max_length=100, description="补正告知：一次性列明全部需补正的材料"
+    )
+    changed_materials: list[str] | None = Field(
+        default=None, max_length=100, description="申请人补正时改动的材料"
+    )
+    form: dict[str, Any] | None = Field(default=None, description="补正时更新的表单字段")
+    pause_reason: PauseReason | None = Field(default=None, description="第四十五条规定的情形")
+    expected_days: int | None = Field(
+        default=None, ge=1, le=365, description="特别程序预计所需天数"
+    )
+    extension_days: int | None = Field(
+        default=None, ge=1, le=10, description="延长的工作日（至多10日）"
+    )
+    opinion: str | None = Field(default=None, max_length=4000, description="审查/审批意见")
+
+
+class ChainVerification(BaseModel):
+    """The result of re-hashing an application's audit trail."""
+
+    valid: bool
+    entries: int
+    first_broken_seq: int | None = None

@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy import func, select
+
 from approval.config import Settings
 from approval.main import create_app
 from approval.models import Application
 from govshared.testing import Tokens, problem, random_uscc
-from sqlalchemy import func, select
 
 
 def _closed_port() -> int:

@@ -6,12 +6,13 @@ import json
 import uuid
 
 import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from approval.db import outbox_events
 from approval.models import Application, ApplicationEvent
 from govshared.auth import Role
 from govshared.testing import Tokens, problem, random_uscc
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 BODY = {
     "item_code": "JXW-XK-002",

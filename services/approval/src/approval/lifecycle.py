@@ -1,0 +1,110 @@
+"""The application's state machine under the Administrative Licensing Law (DESIGN.md §3.3).
+
+Each action names the roles that may take it and the states it is legal from; anything else is a
+409 problem naming the current state. The table is the single place these rules live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from approval.models import ApplicationState as S
+from govshared.auth import Role
+from govshared.events import EventType
+
+
+class Action(StrEnum):
+    """What can happen to an application."""
+
+    ACCEPT = "accept"  # 受理
+    REJECT = "reject"  # 不予受理
+    REQUEST_SUPPLEMENT = "request_supplement"  # 一次性告知补正
+    SUPPLEMENT = "supplement"  # 申请人补正
+    REVIEW = "review"  # 审查
+    PAUSE = "pause"  # 特别程序（不计入期限）
+    RESUME = "resume"
+    EXTEND = "extend"  # 延长期限（负责人批准）
+    APPROVE = "approve"  # 准予许可
+    DENY = "deny"  # 不予许可
+    WITHDRAW = "withdraw"  # 撤回申请
+    INSTANT_DECISION = "instant_decision"  # 即办件当场受理并决定
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Who may take an action, from which states, to which state, with which event."""
+
+    roles: frozenset[Role]
+    from_states: frozenset[S]
+    to_state: S | None  # None: stays in the state it is in
+    event: EventType
+
+
+_ACCEPTOR = frozenset({Role.ACCEPTOR})
+_REVIEWERS = frozenset({Role.REVIEWER, Role.APPROVER})
+_OPEN = frozenset({S.SUBMITTED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.IN_REVIEW, S.PAUSED})
+_UNDER_REVIEW = frozenset({S.ACCEPTED, S.IN_REVIEW})
+
+RULES: dict[Action, Rule] = {
+    Action.ACCEPT: Rule(
+        _ACCEPTOR, frozenset({S.SUBMITTED}), S.ACCEPTED, EventType.APPLICATION_ACCEPTED
+    ),
+    Action.REJECT: Rule(
+        _ACCEPTOR, frozenset({S.SUBMITTED}), S.REJECTED, EventType.APPLICATION_REJECTED
+    ),
+    Action.REQUEST_SUPPLEMENT: Rule(
+        _ACCEPTOR,
+        frozenset({S.SUBMITTED}),
+        S.SUPPLEMENT_REQUESTED,
+        EventType.APPLICATION_SUPPLEMENT_REQUESTED,
+    ),
+    Action.SUPPLEMENT: Rule(
+        frozenset({Role.ENTERPRISE}),
+        frozenset({S.SUPPLEMENT_REQUESTED}),
+        S.SUBMITTED,
+        EventType.APPLICATION_SUPPLEMENTED,
+    ),
+    Action.REVIEW: Rule(_REVIEWERS, _UNDER_REVIEW, S.IN_REVIEW, EventType.APPLICATION_REVIEWED),
+    Action.PAUSE: Rule(_REVIEWERS, _UNDER_REVIEW, S.PAUSED, EventType.APPLICATION_PAUSED),
+    Action.RESUME: Rule(
+        _REVIEWERS, frozenset({S.PAUSED}), S.IN_REVIEW, EventType.APPLICATION_RESUMED
+    ),
+    Action.EXTEND: Rule(
+        frozenset({Role.HEAD}),
+        frozenset({S.ACCEPTED, S.IN_REVIEW, S.PAUSED}),
+        None,
+        EventType.APPLICATION_EXTENDED,
+    ),
+    Action.APPROVE: Rule(
+        frozenset({Role.APPROVER}),
+        frozenset({S.IN_REVIEW}),
+        S.APPROVED,
+        EventType.APPLICATION_APPROVED,
+    ),
+    Action.DENY: Rule(
+        frozenset({Role.APPROVER}), frozenset({S.IN_REVIEW}), S.DENIED, EventType.APPLICATION_DENIED
+    ),
+    Action.WITHDRAW: Rule(
+        frozenset({Role.ENTERPRISE}), _OPEN, S.WITHDRAWN, EventType.APPLICATION_WITHDRAWN
+    ),
+    Action.INSTANT_DECISION: Rule(
+        frozenset({Role.ACCEPTOR, Role.APPROVER}),
+        frozenset({S.SUBMITTED}),
+        S.APPROVED,
+        EventType.APPLICATION_APPROVED,
+    ),
+}
+
+STATE_LABELS: dict[S, str] = {
+    S.SUBMITTED: "已提交，待受理",
+    S.ACCEPTED: "已受理",
+    S.REJECTED: "不予受理",
+    S.SUPPLEMENT_REQUESTED: "待补正",
+    S.IN_REVIEW: "审查中",
+    S.PAUSED: "特别程序中（不计入审批期限）",
+    S.APPROVED: "准予许可",
+    S.DENIED: "不予许可",
+    S.WITHDRAWN: "已撤回",
+    S.FILED: "已备案",
+}
