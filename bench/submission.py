@@ -37,9 +37,9 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "100"))
 USCC = "91350100M000100Y43"
 BODY = {
-    "item_code": "JXW-XK-002",
+    "item_code": "JXW-XK-004",
     "business_type": "new",
-    "applicant_name": "上海盐业示范有限公司",
+    "applicant_name": "上海化工示范有限公司",
     # About 1 KB of form data, like the peer BPMN engine's workload.
     "form": {f"field_{i:02d}": "申请表填写内容" * 3 for i in range(20)},
 }

@@ -13,7 +13,12 @@ from tests.e2e.conftest import Suite
 
 pytestmark = pytest.mark.e2e
 
-BODY = {"item_code": "JXW-XK-002", "business_type": "new", "applicant_name": "上海盐业示范有限公司"}
+BODY = {
+    "item_code": "JXW-XK-002",
+    "business_type": "new",
+    "applicant_name": "上海盐业示范有限公司",
+    "form": {"warehouse_address": "上海市浦东新区申江路1号", "warehouse_area": 1200},
+}
 
 
 async def inbox_numbers(client: httpx.AsyncClient, suite: Suite, uscc: str) -> list[str]:

@@ -15,15 +15,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from approval.config import Settings
 from approval.main import ALEMBIC_INI, create_app
-from fastapi import FastAPI
 from govshared.contracts import ReformModeAnswer
 from govshared.db import mark_read_only
 from govshared.events import REFORM_MODE_LABELS, ReformMode
 from govshared.migrate import upgrade
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
-from sqlalchemy.ext.asyncio import AsyncSession
 
 LICENSE_URL = "http://license.test"
 
@@ -37,13 +38,23 @@ REFORM_MODES = {
 }
 
 
+# Enterprises the stand-in says are barred from the commitment route.
+BARRED: set[str] = set()
+
+
 def license_standin(request: httpx.Request) -> httpx.Response:
     """Answers ``GET /api/v1/reform-items/{code}/mode`` as license's contract says."""
     parts = request.url.path.strip("/").split("/")
-    if request.method != "GET" or parts[:3] != ["api", "v1", "reform-items"] or parts[-1] != "mode":
-        return httpx.Response(404, json={"code": "not_found"})
     if not request.headers.get("authorization", "").startswith("Bearer "):
         return httpx.Response(401, json={"code": "unauthenticated"})
+    if parts[:3] == ["api", "v1", "enterprises"] and parts[-1] == "commitment-eligibility":
+        barred = parts[3] in BARRED
+        reasons = ["曾作出虚假承诺"] if barred else []
+        return httpx.Response(
+            200, json={"uscc": parts[3], "eligible": not barred, "reasons": reasons}
+        )
+    if request.method != "GET" or parts[:3] != ["api", "v1", "reform-items"] or parts[-1] != "mode":
+        return httpx.Response(404, json={"code": "not_found"})
     code = parts[3]
     mode = REFORM_MODES.get(code, ReformMode.OPTIMIZED)
     answer = ReformModeAnswer(
@@ -56,6 +67,12 @@ def license_standin(request: httpx.Request) -> httpx.Response:
         version=1,
     )
     return httpx.Response(200, content=answer.model_dump_json())
+
+
+@pytest.fixture
+def barred() -> set[str]:
+    """USCCs the license stand-in reports as barred from the commitment route."""
+    return BARRED
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ Create Date: 2026-11-28 22:40
 
 import sqlalchemy as sa
 from alembic import op
+
 from govshared.db import UTCDateTime
 
 revision = "a0001_initial"

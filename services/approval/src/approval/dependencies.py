@@ -6,12 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
-from govshared.auth import Principal, get_principal
-from govshared.db import get_session
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application
 from approval.service import ApplicationService
+from govshared.auth import Principal, get_principal
+from govshared.db import get_session
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 

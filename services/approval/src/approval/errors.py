@@ -66,3 +66,35 @@ class ActionInputInvalid(DomainError):
     code = "action_input_invalid"
     title = "办理操作缺少必要信息"
     title_en = "The action is missing required information"
+
+
+class ItemVersionNotFound(NotFound):
+    code = "item_version_not_found"
+    title = "办事指南版本不存在"
+    title_en = "Service guide version not found"
+
+
+class ItemExists(Conflict):
+    code = "item_exists"
+    title = "事项编码已存在"
+    title_en = "An item with this code already exists"
+
+
+class NoDraftToPublish(Conflict):
+    code = "no_draft_to_publish"
+    title = "没有待发布的办事指南草稿"
+    title_en = "There is no draft version to publish"
+
+
+class FormInvalid(DomainError):
+    status = 422
+    code = "form_invalid"
+    title = "申请表填写不符合办事指南要求"
+    title_en = "The form does not match the item's service guide"
+
+
+class CommitmentNotAllowed(DomainError):
+    status = 422
+    code = "commitment_not_allowed"
+    title = "不能适用告知承诺方式办理"
+    title_en = "The commitment route is not available for this application"

@@ -10,19 +10,20 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+
+from approval.catalogue.demo import load_demo_catalogue
+from approval.catalogue.routes import router as catalogue_router
+from approval.clients.license import LicenseClient
+from approval.config import Settings
+from approval.db import outbox_events
+from approval.routes import router
+from approval.worker import build_relay
 from govshared.app import create_service_app
 from govshared.auth import ServiceTokenSource, load_verifier
 from govshared.db import make_engine, make_sessionmaker
 from govshared.migrate import upgrade
 from govshared.observability import configure_logging, make_http_client
 from govshared.outbox import OutboxWriter
-
-from approval.catalogue import load_demo_catalogue
-from approval.clients.license import LicenseClient
-from approval.config import Settings
-from approval.db import outbox_events
-from approval.routes import router
-from approval.worker import build_relay
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
@@ -104,7 +105,7 @@ def create_app(
         description="事项目录、办事指南与行政许可申请的全流程 (一网通办)",
         version="1.0.0",
         lifespan=lifespan,
-        routers=[router],
+        routers=[catalogue_router, router],
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,
     )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from govshared.db import UTCDateTime
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from approval.db import metadata
+from govshared.db import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -51,6 +51,38 @@ class Item(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     guide: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reform_mode: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class ItemVersionStatus(StrEnum):
+    """Where a version of a service guide stands."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"  # the version in force
+    SUPERSEDED = "superseded"
+
+
+class ItemVersion(Base):
+    """Every version of an item's service guide; the ``items`` row mirrors the one in force."""
+
+    __tablename__ = "item_versions"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    item_type: Mapped[str] = mapped_column(String(32))
+    authority: Mapped[str] = mapped_column(String(200))
+    jurisdiction: Mapped[str] = mapped_column(String(12))
+    is_instant: Mapped[bool] = mapped_column(default=False)
+    statutory_limit_days: Mapped[int] = mapped_column(Integer)
+    committed_limit_days: Mapped[int] = mapped_column(Integer)
+    reform_mode: Mapped[str | None] = mapped_column(String(32))
+    guide: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    change_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Application(Base):
@@ -72,6 +104,8 @@ class Application(Base):
     jurisdiction: Mapped[str] = mapped_column(String(12))
     business_type: Mapped[str] = mapped_column(String(16))
     reform_mode: Mapped[str | None] = mapped_column(String(32))
+    intake_route: Mapped[str] = mapped_column(String(16), default="review")
+    receipt_no: Mapped[str | None] = mapped_column(String(40), default=None)
     state: Mapped[str] = mapped_column(String(32))
     form: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -98,3 +132,54 @@ class ApplicationEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Material(Base):
+    """A material of an application: an uploaded file, or an e-licence we already hold (减证便民)."""
+
+    __tablename__ = "application_materials"
+    __table_args__ = (Index("ix_application_materials_application", "application_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # upload | e_licence
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    storage_key: Mapped[str | None] = mapped_column(String(300))
+    licence_no: Mapped[str | None] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Evaluation(Base):
+    """好差评: the applicant's rating of a closed case (one per case)."""
+
+    __tablename__ = "evaluations"
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("applications.id"), primary_key=True
+    )
+    rating: Mapped[int] = mapped_column(Integer)
+    indicators: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    comment: Mapped[str | None] = mapped_column(Text)
+    item_code: Mapped[str] = mapped_column(String(64))
+    jurisdiction: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RemediationTask(Base):
+    """A 差评 (rating 2 or less) to be followed up by staff within the SLA."""
+
+    __tablename__ = "remediation_tasks"
+    __table_args__ = (Index("ix_remediation_tasks_queue", "jurisdiction", "status", "due_on"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"), unique=True)
+    jurisdiction: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(16))  # open | resolved
+    due_on: Mapped[date] = mapped_column(Date)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -9,37 +9,10 @@ from typing import Any
 from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.models import Application, ApplicationEvent, Item
-from govshared.sql import insert_ignore
+from approval.models import Application, ApplicationEvent
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 application_events: Table = ApplicationEvent.__table__  # type: ignore[assignment]
-items: Table = Item.__table__  # type: ignore[assignment]
-
-
-class ItemRepository:
-    """Catalogue items."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, code: str) -> Item | None:
-        """One item by code."""
-        return await self.session.get(Item, code)
-
-    async def all(self) -> list[Item]:
-        """Every item, by code."""
-        return list((await self.session.scalars(select(Item).order_by(Item.code))).all())
-
-    async def insert_missing(self, rows: list[dict[str, Any]]) -> int:
-        """Insert the items whose code is not there yet (safe when replicas start together)."""
-        inserted = 0
-        for row in rows:
-            result = await self.session.execute(
-                insert_ignore(self.session, items, index_elements=["code"]).values(**row)
-            )
-            inserted += result.rowcount  # type: ignore[attr-defined]
-        return inserted
 
 
 class ApplicationRepository:

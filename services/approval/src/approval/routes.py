@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
-from approval.dependencies import ApplicationById, Applications, Session
+from approval.dependencies import ApplicationById, Applications
 from approval.errors import (
     ActionInputInvalid,
     AlreadyExtended,
@@ -22,14 +22,12 @@ from approval.errors import (
     SupplementNotInFirstRequest,
 )
 from approval.lifecycle import Action
-from approval.repository import ItemRepository
 from approval.schemas import (
     ActionRequest,
     ApplicationCreate,
     ApplicationOut,
     AuditEventOut,
     ChainVerification,
-    ItemOut,
 )
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
@@ -46,27 +44,6 @@ from govshared.problems import (
 
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
-
-
-@router.get("/items", tags=["catalogue"], summary="事项目录 (public)", response_model=list[ItemOut])
-async def list_items(session: Session) -> list[ItemOut]:
-    """The public catalogue of approval items."""
-    return [ItemOut.model_validate(i) for i in await ItemRepository(session).all()]
-
-
-@router.get(
-    "/items/{code}",
-    tags=["catalogue"],
-    summary="事项及其办事指南 (public)",
-    response_model=ItemOut,
-    responses=problem_responses(ItemNotFound),
-)
-async def get_item(code: str, session: Session) -> ItemOut:
-    """One item with its current service guide."""
-    item = await ItemRepository(session).get(code)
-    if item is None:
-        raise ItemNotFound(f"事项编码 {code} 不在事项目录中")
-    return ItemOut.model_validate(item)
 
 
 @router.post(

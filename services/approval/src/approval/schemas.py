@@ -41,23 +41,6 @@ class BusinessType(StrEnum):
     CANCEL = "cancel"  # 注销
 
 
-class ItemOut(BaseModel):
-    """An item of the catalogue with its current service guide."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    code: str
-    name: str
-    item_type: str
-    authority: str
-    jurisdiction: str
-    is_instant: bool
-    statutory_limit_days: int
-    committed_limit_days: int
-    version: int
-    guide: dict[str, Any]
-
-
 class ApplicationCreate(BaseModel):
     """An enterprise's application; the applicant's USCC comes from its token."""
 
@@ -68,6 +51,15 @@ class ApplicationCreate(BaseModel):
     applicant_name: str = Field(min_length=2, max_length=200, examples=["上海盐业示范有限公司"])
     form: dict[str, Any] = Field(
         default_factory=dict, description="Form data required by the item's service guide"
+    )
+    sign_commitment: bool = Field(
+        default=False,
+        description="实行告知承诺的事项：申请人签署公布的承诺书，当场作出决定",
+    )
+    commitment_text_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the commitment text the applicant signed (must match the published text)",
     )
 
 
@@ -86,6 +78,8 @@ class ApplicationOut(BaseModel):
     jurisdiction: str
     business_type: BusinessType
     reform_mode: ReformMode | None
+    intake_route: str = Field(description="review 审查, filing 备案, commitment 告知承诺")
+    receipt_no: str | None = Field(description="备案回执编号 (filing route)")
     state: str
     form: dict[str, Any]
     submitted_at: datetime

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.audit import GENESIS, entry_hash
+from approval.catalogue.repository import ItemRepository
 from approval.clients.license import LicenseClient
 from approval.db import idempotency_keys
 from approval.errors import (
@@ -19,7 +22,9 @@ from approval.errors import (
     AlreadyExtended,
     ApplicationNotFound,
     ApprovalCancelled,
+    CommitmentNotAllowed,
     ConcurrentModification,
+    FormInvalid,
     IllegalTransition,
     ItemNotFound,
     NotInstantItem,
@@ -27,7 +32,7 @@ from approval.errors import (
 )
 from approval.lifecycle import RULES, STATE_LABELS, Action
 from approval.models import Application, ApplicationEvent, ApplicationState
-from approval.repository import ApplicationRepository, ItemRepository
+from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
 from govshared.auth import Principal, Role
 from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
@@ -42,6 +47,16 @@ from govshared.outbox import OutboxWriter
 from govshared.problems import Forbidden
 
 SOURCE = "/services/approval"
+EVENT_ROW_FIELDS = (
+    "id",
+    "application_no",
+    "item_code",
+    "item_name",
+    "applicant_uscc",
+    "applicant_name",
+    "jurisdiction",
+    "reform_mode",
+)
 AUDIT_FIELDS = (
     "application_id",
     "seq",
@@ -97,17 +112,31 @@ class ApplicationService:
             raise ItemNotFound(
                 f"事项编码 {body.item_code} 不在事项目录中", item_code=body.item_code
             )
+        validate_form(item.guide, body.form)
         now = datetime.now(UTC)
         reform = await self.license.reform_mode(
             item_code=item.code, jurisdiction=item.jurisdiction, on=now.astimezone(CHINA).date()
         )
-        if reform is not None and reform.mode is ReformMode.CANCELLED:
+        mode = reform.mode if reform else None
+        if reform is not None and mode is ReformMode.CANCELLED:
             raise ApprovalCancelled(
                 f"「{item.name}」已于 {reform.effective_from} 起直接取消审批，无需申请，凭营业执照即可经营",
                 reason="no_permit_needed",
                 business_licence_suffices=True,
                 item_code=item.code,
             )
+        route, final_state, commitment = IntakeRoute.REVIEW, ApplicationState.SUBMITTED, None
+        if mode is ReformMode.FILING:
+            route, final_state = IntakeRoute.FILING, ApplicationState.FILED
+        elif body.sign_commitment:
+            commitment = await self._check_commitment(
+                item_guide=item.guide,
+                mode=mode,
+                body=body,
+                uscc=principal.uscc,
+                reform_text=reform.commitment_text if reform else None,
+            )
+            route, final_state = IntakeRoute.COMMITMENT, ApplicationState.APPROVED
         application_id = uuid.uuid4()
         row: dict[str, Any] = {
             "id": application_id,
@@ -119,8 +148,12 @@ class ApplicationService:
             "applicant_name": body.applicant_name,
             "jurisdiction": item.jurisdiction,
             "business_type": body.business_type.value,
-            "reform_mode": reform.mode.value if reform else None,
-            "state": ApplicationState.SUBMITTED.value,
+            "reform_mode": mode.value if mode else None,
+            "intake_route": route.value,
+            "receipt_no": f"BA{now.astimezone(CHINA):%Y%m%d}{secrets.token_hex(5).upper()}"
+            if route is IntakeRoute.FILING
+            else None,
+            "state": final_state.value,
             "form": body.form,
             "submitted_at": now,
             "updated_at": now,
@@ -142,41 +175,133 @@ class ApplicationService:
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
         await self.applications.insert(row)
+        actor = (principal.subject, principal.role.value)
+        base_details = {"item_version": item.version, "business_type": body.business_type.value}
+        prev = await self._record(
+            row,
+            seq=1,
+            prev_hash=GENESIS,
+            action="submit",
+            to_state=ApplicationState.SUBMITTED,
+            from_state=None,
+            actor=actor,
+            at=now,
+            details=base_details,
+            event_type=EventType.APPLICATION_SUBMITTED,
+        )
+        if route is IntakeRoute.FILING:
+            await self._record(
+                row,
+                seq=2,
+                prev_hash=prev,
+                action="file",
+                to_state=ApplicationState.FILED,
+                from_state=ApplicationState.SUBMITTED,
+                actor=actor,
+                at=now,
+                details={**base_details, "route": route.value, "receipt_no": row["receipt_no"]},
+                event_type=EventType.APPLICATION_FILED,
+            )
+        elif route is IntakeRoute.COMMITMENT:
+            await self._record(
+                row,
+                seq=2,
+                prev_hash=prev,
+                action="commitment_decision",
+                to_state=ApplicationState.APPROVED,
+                from_state=ApplicationState.SUBMITTED,
+                actor=actor,
+                at=now,
+                details={**base_details, "route": route.value, **(commitment or {})},
+                event_type=EventType.APPLICATION_APPROVED,
+            )
+        return Submitted(status_code=201, body=response, replayed=False)
+
+    async def _record(
+        self,
+        row: dict[str, Any],
+        *,
+        seq: int,
+        prev_hash: str,
+        action: str,
+        from_state: ApplicationState | None,
+        to_state: ApplicationState,
+        actor: tuple[str, str],
+        at: datetime,
+        details: dict[str, Any],
+        event_type: EventType,
+        reason: str | None = None,
+    ) -> str:
+        """Append an audit entry and emit its event (Core statements); the entry's hash."""
         audit: dict[str, Any] = {
-            "application_id": application_id,
-            "seq": 1,
-            "action": "submit",
-            "from_state": None,
-            "to_state": ApplicationState.SUBMITTED.value,
-            "actor": principal.subject,
-            "actor_role": principal.role.value,
-            "reason": None,
-            "details": {"item_version": item.version, "business_type": body.business_type.value},
-            "occurred_at": now,
-            "prev_hash": GENESIS,
+            "application_id": row["id"],
+            "seq": seq,
+            "action": action,
+            "from_state": from_state.value if from_state else None,
+            "to_state": to_state.value,
+            "actor": actor[0],
+            "actor_role": actor[1],
+            "reason": reason,
+            "details": details,
+            "occurred_at": at,
+            "prev_hash": prev_hash,
         }
-        audit["hash"] = entry_hash(GENESIS, audit)
+        audit["hash"] = entry_hash(prev_hash, audit)
         await self.applications.append_event(audit)
-        event = make_event(
-            type=EventType.APPLICATION_SUBMITTED,
-            source=SOURCE,
-            subject=str(application_id),
-            data=ApplicationEventData(
-                application_id=application_id,
-                application_no=row["application_no"],
-                item_code=item.code,
-                item_name=item.name,
-                applicant_uscc=principal.uscc,
-                applicant_name=body.applicant_name,
-                jurisdiction=item.jurisdiction,
-                state=ApplicationState.SUBMITTED.value,
-                reform_mode=reform.mode if reform else None,
-                occurred_at=now,
-                actor_role=principal.role.value,
+        await self.outbox.add(
+            self.session,
+            make_event(
+                type=event_type,
+                source=SOURCE,
+                subject=str(row["id"]),
+                data=ApplicationEventData(
+                    application_id=row["id"],
+                    application_no=row["application_no"],
+                    item_code=row["item_code"],
+                    item_name=row["item_name"],
+                    applicant_uscc=row["applicant_uscc"],
+                    applicant_name=row["applicant_name"],
+                    jurisdiction=row["jurisdiction"],
+                    state=to_state.value,
+                    reform_mode=ReformMode(row["reform_mode"]) if row["reform_mode"] else None,
+                    occurred_at=at,
+                    actor_role=actor[1],
+                    reason=reason,
+                    details=details,
+                ),
             ),
         )
-        await self.outbox.add(self.session, event)
-        return Submitted(status_code=201, body=response, replayed=False)
+        return str(audit["hash"])
+
+    async def _check_commitment(
+        self,
+        *,
+        item_guide: dict[str, Any],
+        mode: ReformMode | None,
+        body: ApplicationCreate,
+        uscc: str,
+        reform_text: str | None,
+    ) -> dict[str, Any]:
+        """The applicant may sign the published commitment text unless barred (DESIGN.md §3.2)."""
+        if mode is not ReformMode.COMMITMENT:
+            raise CommitmentNotAllowed("该事项在本地未实行告知承诺，不能以承诺方式办理")
+        text = item_guide.get("commitment_text") or reform_text
+        if not text:
+            raise CommitmentNotAllowed("该事项尚未公布告知承诺书")
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if body.commitment_text_sha256 and body.commitment_text_sha256 != digest:
+            raise CommitmentNotAllowed(
+                "签署的承诺书与现行公布的文本不一致，请重新阅读后签署",
+                commitment_text_sha256=digest,
+            )
+        eligibility = await self.license.commitment_eligibility(uscc=uscc)
+        if not eligibility.eligible:
+            raise CommitmentNotAllowed(
+                "申请人存在严重失信记录或曾作出虚假承诺，不能适用告知承诺："
+                + "；".join(eligibility.reasons),
+                reasons=eligibility.reasons,
+            )
+        return {"commitment_text_sha256": digest}
 
     async def get_visible(self, *, principal: Principal, application_id: uuid.UUID) -> Application:
         """An application the caller may see; 404 otherwise (never another enterprise's data)."""
@@ -278,46 +403,22 @@ class ApplicationService:
         ):
             raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
         last = trail[-1] if trail else None
-        prev_hash = last.hash if last else GENESIS
-        audit: dict[str, Any] = {
-            "application_id": application.id,
-            "seq": (last.seq if last else 0) + 1,
-            "action": action.value,
-            "from_state": current.value,
-            "to_state": to_state.value,
-            "actor": principal.subject,
-            "actor_role": principal.role.value,
-            "reason": body.reason,
-            "details": details,
-            "occurred_at": now,
-            "prev_hash": prev_hash,
-        }
-        audit["hash"] = entry_hash(prev_hash, audit)
-        await self.applications.append_event(audit)
-        await self.outbox.add(
-            self.session,
-            make_event(
-                type=rule.event,
-                source=SOURCE,
-                subject=str(application.id),
-                data=ApplicationEventData(
-                    application_id=application.id,
-                    application_no=application.application_no,
-                    item_code=application.item_code,
-                    item_name=application.item_name,
-                    applicant_uscc=application.applicant_uscc,
-                    applicant_name=application.applicant_name,
-                    jurisdiction=application.jurisdiction,
-                    state=to_state.value,
-                    reform_mode=ReformMode(application.reform_mode)
-                    if application.reform_mode
-                    else None,
-                    occurred_at=now,
-                    actor_role=principal.role.value,
-                    reason=body.reason,
-                    details=details,
-                ),
-            ),
+        await self._record(
+            {c: getattr(application, c) for c in EVENT_ROW_FIELDS},
+            seq=(last.seq if last else 0) + 1,
+            prev_hash=last.hash if last else GENESIS,
+            action=action.value,
+            from_state=current,
+            to_state=to_state,
+            actor=(principal.subject, principal.role.value),
+            at=now,
+            details={
+                **details,
+                "business_type": application.business_type,
+                "route": application.intake_route,
+            },
+            event_type=rule.event,
+            reason=body.reason,
         )
         return Submitted(status_code=200, body=response, replayed=False)
 
@@ -374,6 +475,56 @@ class ApplicationService:
             if item is None or not item.is_instant:
                 raise NotInstantItem(f"「{application.item_name}」不是即办件")
         return {"opinion": body.opinion} if body.opinion else {}
+
+
+class IntakeRoute(StrEnum):
+    """How an application is handled at intake, following the item's reform mode."""
+
+    REVIEW = "review"  # 审查（含优化审批服务）
+    FILING = "filing"  # 审批改为备案：当场备案
+    COMMITMENT = "commitment"  # 实行告知承诺：当场决定
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "date": (str,),
+}
+
+
+def validate_form(guide: dict[str, Any], form: dict[str, Any]) -> None:
+    """Check the form against the guide's fields: required ones present, types right, no strangers."""
+    fields = {f["name"]: f for f in guide.get("form_fields", [])}
+    problems: list[dict[str, str]] = []
+    for name, spec in fields.items():
+        value = form.get(name)
+        if value is None or value == "":
+            if spec.get("required", True):
+                problems.append({"name": f"form.{name}", "reason": f"必填：{spec['label']}"})
+            continue
+        kind = spec.get("type", "string")
+        if not isinstance(value, _FIELD_TYPES[kind]) or (
+            kind == "number" and isinstance(value, bool)
+        ):
+            problems.append({"name": f"form.{name}", "reason": f"{spec['label']}应为{kind}"})
+        elif kind == "date":
+            try:
+                date.fromisoformat(str(value))
+            except ValueError:
+                problems.append(
+                    {"name": f"form.{name}", "reason": f"{spec['label']}应为日期 YYYY-MM-DD"}
+                )
+        elif isinstance(value, str) and spec.get("max_length") and len(value) > spec["max_length"]:
+            problems.append({"name": f"form.{name}", "reason": f"{spec['label']}过长"})
+    if fields:
+        problems += [
+            {"name": f"form.{name}", "reason": "办事指南中没有该字段"}
+            for name in form
+            if name not in fields
+        ]
+    if problems:
+        raise FormInvalid("；".join(p["reason"] for p in problems), invalid_params=problems)
 
 
 def can_see(principal: Principal, application: Application) -> bool:

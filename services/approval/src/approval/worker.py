@@ -11,14 +11,14 @@ import signal
 from pathlib import Path
 
 import httpx
-from govshared.auth import ServiceTokenSource
-from govshared.db import make_engine, make_sessionmaker
-from govshared.observability import configure_logging, make_http_client
-from govshared.outbox import Destination, OutboxRelay
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from approval.config import Settings
 from approval.db import outbox_events
+from govshared.auth import ServiceTokenSource
+from govshared.db import make_engine, make_sessionmaker
+from govshared.observability import configure_logging, make_http_client
+from govshared.outbox import Destination, OutboxRelay
 
 
 def build_relay(

@@ -33,7 +33,7 @@ async def test_license_down_is_a_503_problem(
             started = time.monotonic()
             response = await client.post(
                 "/api/v1/applications",
-                json={"item_code": "JXW-XK-002", "applicant_name": "上海示范有限公司"},
+                json={"item_code": "JXW-XK-004", "applicant_name": "上海示范有限公司"},
                 headers=tokens.enterprise(uscc),
             )
             assert time.monotonic() - started < 5

@@ -12,7 +12,11 @@ from approval.models import ApplicationEvent
 from govshared.auth import Role
 from govshared.testing import Tokens, problem, random_uscc
 
-BODY = {"item_code": "JXW-XK-003", "applicant_name": "上海无线示范有限公司"}
+BODY = {
+    "item_code": "JXW-XK-003",
+    "applicant_name": "上海无线示范有限公司",
+    "form": {"station_type": "固定台站"},
+}
 
 
 async def _submit(client: httpx.AsyncClient, tokens: Tokens, uscc: str, **extra: object) -> str:

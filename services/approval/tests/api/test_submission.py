@@ -18,7 +18,7 @@ BODY = {
     "item_code": "JXW-XK-002",
     "business_type": "new",
     "applicant_name": "上海盐业示范有限公司",
-    "form": {"warehouse_address": "上海市浦东新区申江路1号"},
+    "form": {"warehouse_address": "上海市浦东新区申江路1号", "warehouse_area": 1200},
 }
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from approval.main import ALEMBIC_INI
 from govshared.migrate import alembic_config, downgrade, upgrade
 from govshared.testing import BACKENDS, drop_postgres_database, make_database
-from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def test_single_head() -> None:

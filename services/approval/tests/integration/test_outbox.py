@@ -6,15 +6,16 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import delete, select, update
+
 from approval.db import outbox_events
 from approval.models import Application
 from approval.schemas import ApplicationCreate
 from approval.service import ApplicationService
-from fastapi import FastAPI
 from govshared.auth import Principal, Role
 from govshared.outbox import Destination, OutboxRelay
 from govshared.testing import random_uscc
-from sqlalchemy import delete, select, update
 
 
 def _principal() -> Principal:
@@ -30,7 +31,9 @@ def _service(app: FastAPI, session: object) -> ApplicationService:
     )
 
 
-BODY = ApplicationCreate(item_code="JXW-XK-003", applicant_name="上海无线示范有限公司")
+BODY = ApplicationCreate(
+    item_code="JXW-XK-003", applicant_name="上海无线示范有限公司", form={"station_type": "固定台站"}
+)
 
 
 async def _stored(app: FastAPI, uscc: str) -> tuple[int, int]:

@@ -6,6 +6,8 @@ import time
 from datetime import date
 
 import httpx
+from pydantic import BaseModel
+
 from govshared.auth import ServiceTokenSource
 from govshared.contracts import ReformModeAnswer
 from govshared.problems import DependencyUnavailable
@@ -61,3 +63,31 @@ class LicenseClient:
                 self._cache.clear()
             self._cache[key] = (now + self._cache_seconds, answer)
         return answer
+
+    async def commitment_eligibility(self, *, uscc: str) -> Eligibility:
+        """May this enterprise use the 告知承诺 route? Never cached: a revocation bars at once."""
+        response = await self._get(f"/api/v1/enterprises/{uscc}/commitment-eligibility")
+        if response.status_code != 200:
+            raise DependencyUnavailable(
+                f"证照服务返回异常状态 {response.status_code}", dependency="license"
+            )
+        return Eligibility.model_validate_json(response.content)
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        try:
+            return await self._http.get(
+                f"{self._base}{path}",
+                params=params,
+                headers={"Authorization": f"Bearer {self._tokens.token()}"},
+            )
+        except httpx.HTTPError as exc:
+            raise DependencyUnavailable(
+                f"证照服务不可用：{type(exc).__name__}", dependency="license"
+            ) from exc
+
+
+class Eligibility(BaseModel):
+    """The part of license's commitment-eligibility answer approval relies on."""
+
+    eligible: bool
+    reasons: list[str] = []

@@ -1,0 +1,147 @@
+"""Catalogue API: public reads, admin writes (``/api/v1/items``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from approval.catalogue.schemas import (
+    CatalogueStatistics,
+    ItemCreate,
+    ItemDraft,
+    ItemOut,
+    ItemVersionOut,
+    ItemVersionSummary,
+)
+from approval.catalogue.service import CatalogueService
+from approval.dependencies import Session
+from approval.errors import ItemExists, ItemNotFound, ItemVersionNotFound, NoDraftToPublish
+from govshared.auth import Principal, Role, require_roles
+from govshared.db import AutoCommitRoute
+from govshared.events import ReformMode
+from govshared.pagination import Page, decode_cursor, encode_cursor
+from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
+
+router = APIRouter(prefix="/api/v1/items", tags=["catalogue"], route_class=AutoCommitRoute)
+ADMIN_ERRORS = (Unauthenticated, Forbidden, ValidationFailed)
+
+
+def get_catalogue(session: Session) -> CatalogueService:
+    """The catalogue service of this request."""
+    return CatalogueService(session)
+
+
+Catalogue = Annotated[CatalogueService, Depends(get_catalogue)]
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
+
+@router.get(
+    "",
+    summary="事项目录 (public)",
+    response_model=Page[ItemOut],
+    responses=problem_responses(ValidationFailed),
+)
+async def list_items(
+    catalogue: Catalogue,
+    item_type: Annotated[str | None, Query(max_length=32, description="e.g. 行政许可")] = None,
+    reform_mode: ReformMode | None = None,
+    authority: Annotated[str | None, Query(max_length=100)] = None,
+    is_instant: Annotated[bool | None, Query(description="即办件")] = None,
+    jurisdiction: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="关键词（事项名称、实施机关、编码）")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Page[ItemOut]:
+    """Items in force, filtered, by code."""
+    after = str(decode_cursor(cursor, 1)[0]) if cursor else None
+    rows = await catalogue.items.search(
+        item_type=item_type,
+        reform_mode=reform_mode.value if reform_mode else None,
+        authority=authority,
+        is_instant=is_instant,
+        keyword=q,
+        jurisdiction=jurisdiction,
+        after_code=after,
+        limit=limit + 1,
+    )
+    page = [ItemOut.model_validate(r) for r in rows[:limit]]
+    next_cursor = encode_cursor([page[-1].code]) if len(rows) > limit else None
+    return Page[ItemOut](items=page, next_cursor=next_cursor)
+
+
+@router.get("/statistics", summary="事项目录统计 (public)", response_model=CatalogueStatistics)
+async def catalogue_statistics(catalogue: Catalogue) -> CatalogueStatistics:
+    """Items per reform mode, share of 即办件, share with a committed limit below the statutory one."""
+    return await catalogue.statistics()
+
+
+@router.get(
+    "/{code}",
+    summary="事项及现行办事指南 (public)",
+    response_model=ItemOut,
+    responses=problem_responses(ItemNotFound),
+)
+async def get_item(code: str, catalogue: Catalogue) -> ItemOut:
+    """One item with the service guide in force."""
+    return ItemOut.model_validate(await catalogue.get(code))
+
+
+@router.get(
+    "/{code}/versions",
+    summary="办事指南变更历史 (public)",
+    response_model=list[ItemVersionSummary],
+    responses=problem_responses(ItemNotFound),
+)
+async def item_history(code: str, catalogue: Catalogue) -> list[ItemVersionSummary]:
+    """Every version of the guide, oldest first."""
+    return [ItemVersionSummary.model_validate(v) for v in await catalogue.history(code)]
+
+
+@router.get(
+    "/{code}/versions/{version}",
+    summary="指定版本的办事指南 (public)",
+    response_model=ItemVersionOut,
+    responses=problem_responses(ItemVersionNotFound),
+)
+async def item_version(code: str, version: int, catalogue: Catalogue) -> ItemVersionOut:
+    """A given version, e.g. the one an application was submitted under."""
+    return ItemVersionOut.model_validate(await catalogue.version(code, version))
+
+
+@router.post(
+    "",
+    summary="新建事项（草稿）(admin)",
+    status_code=201,
+    response_model=ItemVersionOut,
+    responses=problem_responses(*ADMIN_ERRORS, ItemExists),
+)
+async def create_item(body: ItemCreate, catalogue: Catalogue, admin: Admin) -> ItemVersionOut:
+    """Create an item as a draft version 1."""
+    return ItemVersionOut.model_validate(await catalogue.create(body=body, actor=admin))
+
+
+@router.put(
+    "/{code}/draft",
+    summary="修订办事指南（草稿）(admin)",
+    response_model=ItemVersionOut,
+    responses=problem_responses(*ADMIN_ERRORS, ItemNotFound),
+)
+async def revise_item(
+    code: str, body: ItemDraft, catalogue: Catalogue, admin: Admin
+) -> ItemVersionOut:
+    """Write the next version as a draft; the version in force is untouched until publication."""
+    return ItemVersionOut.model_validate(await catalogue.revise(code=code, body=body, actor=admin))
+
+
+@router.post(
+    "/{code}/publish",
+    summary="发布办事指南 (admin)",
+    response_model=ItemOut,
+    responses=problem_responses(*ADMIN_ERRORS, ItemNotFound, NoDraftToPublish),
+)
+async def publish_item(code: str, catalogue: Catalogue, admin: Admin) -> ItemOut:
+    """Put the draft in force."""
+    return ItemOut.model_validate(await catalogue.publish(code=code))

@@ -1,0 +1,193 @@
+"""The service guide (办事指南) as a typed document, and the catalogue's REST schemas."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from govshared.events import ReformMode
+
+
+class LegalBasis(BaseModel):
+    """A law and the articles the item rests on."""
+
+    law: str = Field(min_length=2, max_length=200, examples=["《食盐专营办法》"])
+    articles: str = Field(min_length=1, max_length=200, examples=["第八条、第九条"])
+
+
+class Delegation(BaseModel):
+    """A delegation of the power to decide (e.g. to 浦东新区)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_authority: str = Field(alias="from", min_length=2, max_length=200)
+    to_authority: str = Field(alias="to", min_length=2, max_length=200)
+    effective_from: date
+    basis: str | None = Field(default=None, max_length=500)
+
+
+class MaterialSpec(BaseModel):
+    """A required material."""
+
+    name: str = Field(min_length=1, max_length=200)
+    source: str = Field(default="申请人自备", max_length=100)
+    form: str = Field(default="复印件", description="原件 or 复印件")
+    electronic: bool = True
+    required: bool = True
+    commitment_allowed: bool = Field(default=False, description="可用告知承诺替代")
+    replaced_by_licence_type: str | None = Field(
+        default=None,
+        description="Licence type that, held as a valid e-licence, satisfies it (减证便民)",
+    )
+
+
+class SpecialStep(BaseModel):
+    """A step whose time is not counted in the limit (行政许可法第四十五条)."""
+
+    name: str
+    counted: bool = False
+    reason: str
+
+
+class FieldType(StrEnum):
+    """Types of form fields."""
+
+    STRING = "string"
+    NUMBER = "number"
+    DATE = "date"
+    BOOLEAN = "boolean"
+
+
+class FormField(BaseModel):
+    """A field of the application form."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    label: str = Field(min_length=1, max_length=100)
+    type: FieldType = FieldType.STRING
+    required: bool = True
+    max_length: int | None = Field(default=None, ge=1, le=10000)
+
+
+class ServiceGuide(BaseModel):
+    """Every element of a service guide (DESIGN.md §3.1)."""
+
+    legal_basis: list[LegalBasis] = Field(min_length=1)
+    implementing_authority: str
+    deciding_authority: str
+    delegation: Delegation | None = None
+    eligible_applicants: str
+    conditions: dict[str, str] = Field(
+        description="Conditions per business type (new/change/renew/cancel)"
+    )
+    refusal_grounds: list[str] = Field(default_factory=list)
+    materials: list[MaterialSpec] = Field(default_factory=list)
+    steps: list[str] = Field(default_factory=list)
+    special_steps: list[SpecialStep] = Field(default_factory=list)
+    fees: str = "不收费"
+    result_type: str
+    result_validity: str | None = None
+    visits: int = Field(default=0, ge=0, le=10, description="最多跑动次数")
+    contacts: dict[str, str] = Field(default_factory=dict)
+    supervision: list[str] = Field(default_factory=list, description="事中事后监管措施")
+    effective_from: date
+    form_fields: list[FormField] = Field(default_factory=list)
+    commitment_text: str | None = Field(
+        default=None, description="告知承诺书文本 (commitment mode)"
+    )
+
+
+class ItemDraft(BaseModel):
+    """An item's data as an admin writes it (create or revise)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=2, max_length=200)
+    item_type: str = Field(min_length=2, max_length=32, examples=["行政许可", "行政备案"])
+    authority: str = Field(min_length=2, max_length=200)
+    jurisdiction: str = Field(pattern=r"^\d{6}$", examples=["310000", "310115"])
+    is_instant: bool = False
+    statutory_limit_days: int = Field(ge=0, le=365)
+    committed_limit_days: int = Field(ge=0, le=365)
+    reform_mode: ReformMode | None = None
+    guide: ServiceGuide
+    change_note: str | None = Field(default=None, max_length=2000)
+
+
+class ItemCreate(ItemDraft):
+    """A new item."""
+
+    code: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,63}$", examples=["JXW-XK-014"])
+
+
+class ItemOut(BaseModel):
+    """An item with the service guide in force."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    item_type: str
+    authority: str
+    jurisdiction: str
+    is_instant: bool
+    statutory_limit_days: int
+    committed_limit_days: int
+    reform_mode: ReformMode | None
+    version: int
+    guide: ServiceGuide
+
+
+class ItemVersionOut(BaseModel):
+    """One version of an item's guide, with where it stands."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    version: int
+    status: str
+    name: str
+    item_type: str
+    authority: str
+    jurisdiction: str
+    is_instant: bool
+    statutory_limit_days: int
+    committed_limit_days: int
+    reform_mode: ReformMode | None
+    guide: ServiceGuide
+    change_note: str | None
+    created_at: datetime
+    published_at: datetime | None
+
+
+class ItemVersionSummary(BaseModel):
+    """A line of an item's change history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    status: str
+    change_note: str | None
+    created_at: datetime
+    created_by: str
+    published_at: datetime | None
+
+
+class ModeCount(BaseModel):
+    """Items of one reform mode."""
+
+    mode: ReformMode | None
+    label: str
+    items: int
+
+
+class CatalogueStatistics(BaseModel):
+    """Figures computed from the catalogue in force, never stored."""
+
+    items: int
+    by_reform_mode: list[ModeCount]
+    instant_items: int
+    instant_share: float = Field(description="即办件占比")
+    reduced_limit_items: int
+    reduced_limit_share: float = Field(description="承诺时限少于法定时限的事项占比")

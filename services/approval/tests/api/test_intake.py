@@ -1,0 +1,120 @@
+"""Intake follows the reform mode: filing receipts, commitment decisions, form validation."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+
+from govshared.testing import Tokens, problem, random_uscc
+
+
+async def test_filing_item_gets_an_immediate_receipt(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    response = await client.post(
+        "/api/v1/applications",
+        json={"item_code": "JXW-BA-010", "applicant_name": "上海再生资源示范有限公司"},
+        headers=tokens.enterprise(uscc),
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["state"] == "filed" and body["intake_route"] == "filing"
+    assert body["receipt_no"].startswith("BA")
+    trail = (
+        await client.get(
+            f"/api/v1/applications/{body['id']}/events", headers=tokens.enterprise(uscc)
+        )
+    ).json()
+    assert [e["action"] for e in trail] == ["submit", "file"]
+
+
+async def test_commitment_route_decides_at_once(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    uscc = random_uscc()
+    guide = (await client.get("/api/v1/items/JXW-CN-011")).json()["guide"]
+    digest = hashlib.sha256(guide["commitment_text"].encode()).hexdigest()
+    form = {"project_name": "临港数据中心项目", "annual_energy_tce": 8000}
+    response = await client.post(
+        "/api/v1/applications",
+        json={
+            "item_code": "JXW-CN-011",
+            "applicant_name": "上海临港示范有限公司",
+            "form": form,
+            "sign_commitment": True,
+            "commitment_text_sha256": digest,
+        },
+        headers=tokens.enterprise(uscc),
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["state"] == "approved"
+    assert response.json()["intake_route"] == "commitment"
+
+    # without signing, the same item goes to ordinary review
+    ordinary = await client.post(
+        "/api/v1/applications",
+        json={"item_code": "JXW-CN-011", "applicant_name": "上海临港示范有限公司", "form": form},
+        headers=tokens.enterprise(uscc),
+    )
+    assert ordinary.json()["state"] == "submitted"
+
+    wrong_text = await client.post(
+        "/api/v1/applications",
+        json={
+            "item_code": "JXW-CN-011",
+            "applicant_name": "某公司",
+            "form": form,
+            "sign_commitment": True,
+            "commitment_text_sha256": "0" * 64,
+        },
+        headers=tokens.enterprise(uscc),
+    )
+    assert problem(wrong_text)["code"] == "commitment_not_allowed"
+
+
+async def test_barred_enterprise_cannot_use_commitment(
+    client: httpx.AsyncClient, tokens: Tokens, barred: set[str]
+) -> None:
+    uscc = random_uscc()
+    barred.add(uscc)
+    response = await client.post(
+        "/api/v1/applications",
+        json={
+            "item_code": "JXW-CN-012",
+            "applicant_name": "失信示范有限公司",
+            "sign_commitment": True,
+        },
+        headers=tokens.enterprise(uscc),
+    )
+    body = problem(response)
+    assert response.status_code == 422 and body["code"] == "commitment_not_allowed"
+    assert body["reasons"] == ["曾作出虚假承诺"]
+
+
+async def test_commitment_only_where_the_reform_allows_it(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    response = await client.post(
+        "/api/v1/applications",
+        json={"item_code": "JXW-XK-004", "applicant_name": "某化工公司", "sign_commitment": True},
+        headers=tokens.enterprise(random_uscc()),
+    )
+    assert problem(response)["code"] == "commitment_not_allowed"
+
+
+async def test_form_is_validated_against_the_guide(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    response = await client.post(
+        "/api/v1/applications",
+        json={
+            "item_code": "JXW-XK-002",
+            "applicant_name": "上海盐业示范有限公司",
+            "form": {"warehouse_area": "很大", "colour": "red"},
+        },
+        headers=tokens.enterprise(random_uscc()),
+    )
+    body = problem(response)
+    assert body["code"] == "form_invalid"
+    names = {p["name"] for p in body["invalid_params"]}  # type: ignore[union-attr]
+    assert names == {"form.warehouse_address", "form.warehouse_area", "form.colour"}

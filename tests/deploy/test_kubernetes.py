@@ -1,0 +1,230 @@
+"""deploy/k8s: every overlay renders offline and validates against the Kubernetes schemas; the
+manifests keep secrets out, probe the right endpoints, and allow only the architecture's calls."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .support import (
+    KUBERNETES_VERSION,
+    OVERLAYS,
+    ROOT,
+    SERVICES,
+    ServiceInfo,
+    of_kind,
+    pod_spec,
+    render_overlay,
+    require_tool,
+    run,
+)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_validates_against_kubernetes_schemas(overlay: str, tmp_path: Path) -> None:
+    validate = require_tool("kubernetes-validate")
+    rendered = tmp_path / f"{overlay}.yaml"
+    rendered.write_text(yaml.safe_dump_all(render_overlay(overlay), allow_unicode=True))
+    result = run([validate, "--strict", "-k", KUBERNETES_VERSION, "--quiet", str(rendered)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_values_in_manifests(overlay: str) -> None:
+    docs = render_overlay(overlay)
+    assert not of_kind(docs, "Secret"), "Secrets are created outside the chart"
+    text = yaml.safe_dump_all(docs, allow_unicode=True)
+    assert "postgresql+asyncpg://" not in text
+    assert "PRIVATE KEY" not in text
+    for configmap in of_kind(docs, "ConfigMap").values():
+        for key in configmap["data"]:
+            assert not re.search(r"DATABASE_URL|PASSWORD|API_KEY|SECRET$", key), key
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_workloads(overlay: str, service: ServiceInfo) -> None:
+    docs = render_overlay(overlay)
+    deployments = of_kind(docs, "Deployment")
+    web, worker = deployments[service.name], deployments[f"{service.name}-worker"]
+    job = of_kind(docs, "Job")[f"{service.name}-migrate"]
+    (web_container,) = pod_spec(web)["containers"]
+    assert web_container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert web_container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert "podAntiAffinity" in pod_spec(web)["affinity"]
+    assert "podAntiAffinity" in pod_spec(worker)["affinity"]
+    assert web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    (worker_container,) = pod_spec(worker)["containers"]
+    assert worker_container["command"] == ["python", "-m", f"{service.package}.worker"]
+    (migrate,) = pod_spec(job)["containers"]
+    assert migrate["command"] == [
+        "alembic",
+        "-c",
+        f"/app/services/{service.name}/alembic.ini",
+        "upgrade",
+        "head",
+    ]
+    assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
+    for doc in (web, worker, job):
+        spec = pod_spec(doc)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        (container,) = spec["containers"]
+        assert container["image"].endswith(f"/onestop/{service.name}:0.1.0")
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert {"requests", "limits"} <= set(container["resources"])
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert {"/tmp", "/data"} <= mounts, "the only writable paths"
+        env = {e["name"]: e for e in container.get("env", [])}
+        ref = env[f"{service.prefix}DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": f"{service.name}-database", "key": "url"}
+    config = of_kind(docs, "ConfigMap")[f"{service.name}-config"]["data"]
+    assert config[f"{service.prefix}RUN_WORKERS"] == "false"
+    assert config[f"{service.prefix}MIGRATE_ON_START"] == "false"
+    assert config[f"{service.prefix}ENVIRONMENT"] == "production"
+    assert (
+        of_kind(docs, "Service")[service.name]["spec"]["selector"]
+        == web["spec"]["selector"]["matchLabels"]
+    )
+    hpa = of_kind(docs, "HorizontalPodAutoscaler")[service.name]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == service.name
+    assert hpa["spec"]["minReplicas"] >= 2
+    pdbs = of_kind(docs, "PodDisruptionBudget")
+    assert pdbs[service.name]["spec"]["selector"] == web["spec"]["selector"]
+
+
+def _public_prefixes(service: ServiceInfo, tmp_path: Path) -> set[str]:
+    """The first path segment after /api/v1 of every route the service's app declares."""
+    code = (
+        "import json; "
+        f"from {service.package}.main import create_app; "
+        "print(json.dumps(sorted({r.path for r in create_app().routes})))"
+    )
+    tmp_path.mkdir()
+    env = {f"{service.prefix}DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = run([sys.executable, "-c", code], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    paths = json.loads(result.stdout)
+    return {p.split("/")[3] for p in paths if p.startswith("/api/v1/")}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_routes_every_public_path_to_its_service(overlay: str, tmp_path: Path) -> None:
+    (ingress,) = of_kind(render_overlay(overlay), "Ingress").values()
+    assert ingress["spec"]["tls"][0]["secretName"]
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] in ingress["spec"]["tls"][0]["hosts"]
+    routed: dict[str, str] = {}
+    for path in rule["http"]["paths"]:
+        assert path["pathType"] == "Prefix"
+        routed[path["path"]] = path["backend"]["service"]["name"]
+    expected = {}
+    for service in SERVICES:
+        for prefix in _public_prefixes(service, tmp_path / service.name):
+            # Service-to-service deliveries stay inside the cluster.
+            if prefix != "events":
+                expected[f"/api/v1/{prefix}"] = service.name
+    assert routed == expected
+
+
+# The calls the architecture makes (DESIGN.md §2), as (from, to) component pairs on port 8000.
+ARCHITECTURE = {
+    (("approval", "web"), ("license", "web")),  # reform mode, enterprise checks
+    (("approval", "worker"), ("notify", "web")),  # approval's events
+    (("approval", "worker"), ("license", "web")),  # approved applications → licence issuance
+    (("license", "worker"), ("notify", "web")),  # licence events
+    (("license", "worker"), ("approval", "web")),  # licence issued (Art. 44 delivery)
+    (("notify", "worker"), ("approval", "web")),  # proof of service
+    (("notify", "worker"), ("license", "web")),  # proof of service
+}
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def _peer_allows(peers: list[dict[str, Any]], labels: dict[str, str]) -> bool:
+    return any(
+        "namespaceSelector" not in peer
+        and "podSelector" in peer
+        and _selects(peer["podSelector"], labels)
+        for peer in peers
+    )
+
+
+def _port_allowed(rule: dict[str, Any], port: int) -> bool:
+    return "ports" not in rule or any(p.get("port") == port for p in rule["ports"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_allow_exactly_the_architecture(overlay: str) -> None:
+    policies = list(of_kind(render_overlay(overlay), "NetworkPolicy").values())
+    assert any(
+        p["spec"]["podSelector"] == {} and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        for p in policies
+    ), "a default deny"
+    pods = {
+        (s.name, c): {"app.kubernetes.io/name": s.name, "app.kubernetes.io/component": c}
+        for s in SERVICES
+        for c in ("web", "worker", "migration")
+    }
+
+    def allowed(source: dict[str, str], target: dict[str, str]) -> bool:
+        egress = any(
+            _selects(p["spec"]["podSelector"], source)
+            and any(
+                _peer_allows(r.get("to", []), target) and _port_allowed(r, 8000)
+                for r in p["spec"].get("egress", [])
+            )
+            for p in policies
+        )
+        ingress = any(
+            _selects(p["spec"]["podSelector"], target)
+            and any(
+                _peer_allows(r.get("from", []), source) and _port_allowed(r, 8000)
+                for r in p["spec"].get("ingress", [])
+            )
+            for p in policies
+        )
+        return egress and ingress
+
+    actual = {(a, b) for a in pods for b in pods if a != b and allowed(pods[a], pods[b])}
+    assert actual == ARCHITECTURE
+    # The ingress controller reaches every web pod and nothing else.
+    for (name, component), labels in pods.items():
+        from_ingress = any(
+            _selects(p["spec"]["podSelector"], labels)
+            and any(
+                peer.get("namespaceSelector", {})
+                .get("matchLabels", {})
+                .get("kubernetes.io/metadata.name")
+                == "ingress-nginx"
+                for r in p["spec"].get("ingress", [])
+                for peer in r.get("from", [])
+            )
+            for p in policies
+        )
+        assert from_ingress == (component == "web"), (name, component)
+
+
+def test_kubectl_reports_its_version() -> None:
+    kubectl = require_tool("kubectl")
+    result = run([kubectl, "version", "--client", "--output=json"])
+    assert result.returncode == 0, result.stderr
+    assert "kustomizeVersion" in result.stdout
+    assert ROOT.exists()
