@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,7 +44,7 @@ BODY = {
     # About 1 KB of form data, like the peer BPMN engine's workload.
     "form": {f"field_{i:02d}": "申请表填写内容" * 3 for i in range(20)},
 }
-PORTS = {"approval": 18001, "license": 18002, "notify": 18003}
+PORTS = {"approval": 18001, "license": 18002, "notify": 18003}  # bench ports, apart from make run
 BARE_PORT = 18009
 
 
@@ -127,33 +128,60 @@ async def submit_to_inbox_latency(token: str, samples: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    """Run the benchmark."""
-    work = Path(tempfile.mkdtemp(prefix="bench-"))
-    private, _ = ensure_dev_keypair(work / "keys")
-    token = mint_token(private.read_text(), role=Role.ENTERPRISE, uscc=USCC, subject="ent:bench")
-    urls = {
-        name: asyncio.run(create_postgres_database(f"bench_{name}")) for name in [*PORTS, "bare"]
-    }
-    procs: list[ServiceProcess] = []
+@dataclass
+class Stack:
+    """The services a benchmark runs against."""
+
+    work: Path
+    databases: dict[str, str]
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    @property
+    def approval_url(self) -> str:
+        """Base URL of approval."""
+        return f"http://127.0.0.1:{PORTS['approval']}"
+
+
+def start_stack(work: Path) -> Stack:
+    """Fresh PostgreSQL databases, migrated; license and notify; approval with 2 workers; its relay.
+
+    Services find the development keys in ``work/keys`` (make them before calling).
+    """
+    stack = Stack(
+        work=work,
+        databases={n: asyncio.run(create_postgres_database(f"bench_{n}")) for n in PORTS},
+    )
     try:
-        for name, pkg in (("approval", "approval"), ("license", "license"), ("notify", "notify")):
-            upgrade(ROOT / "services" / pkg / "alembic.ini", urls[name])
-        asyncio.run(create_schema(urls["bare"]))
+        for name, folder in (
+            ("approval", "approval"),
+            ("license", "license"),
+            ("notify", "notify"),
+        ):
+            upgrade(ROOT / "services" / folder / "alembic.ini", stack.databases[name])
         envs = suite_env(data_dir=work, ports=PORTS)
         quiet = {"LOG_LEVEL": "WARNING", "MIGRATE_ON_START": "false"}
         for name in ("license", "notify"):
             prefix = name.upper() + "_"
-            env = {**envs[name], f"{prefix}DATABASE_URL": urls[name]}
+            env = {**envs[name], f"{prefix}DATABASE_URL": stack.databases[name]}
             env.update({prefix + k: v for k, v in quiet.items()})
-            procs.append(ServiceProcess(name, PORTS[name], env, log_path=work / f"{name}.log"))
+            stack.processes.append(
+                ServiceProcess(name, PORTS[name], env, log_path=work / f"{name}.log")
+            )
         approval_env = {
             **envs["approval"],
-            "APPROVAL_DATABASE_URL": urls["approval"],
+            "APPROVAL_DATABASE_URL": stack.databases["approval"],
             "APPROVAL_RUN_WORKERS": "false",
             **{"APPROVAL_" + k: v for k, v in quiet.items()},
         }
-        procs.append(
+        # Load the demo catalogue once, before the two workers start.
+        seed = ServiceProcess(
+            "approval", PORTS["approval"], approval_env, log_path=work / "seed.log"
+        )
+        seed.start()
+        seed.wait_ready()
+        seed.stop()
+        approval_env["APPROVAL_LOAD_DEMO_CATALOGUE"] = "false"
+        stack.processes.append(
             ServiceProcess(
                 "approval",
                 PORTS["approval"],
@@ -177,6 +205,10 @@ def main() -> None:
                 ],
             )
         )
+        for proc in stack.processes:
+            proc.start()
+        for proc in stack.processes:
+            proc.wait_ready()
         relay = ServiceProcess(
             "approval",
             0,
@@ -184,35 +216,54 @@ def main() -> None:
             log_path=work / "approval-worker.log",
             command=[sys.executable, "-m", "approval.worker"],
         )
-        bare = ServiceProcess(
-            "approval",
-            BARE_PORT,
-            {"BARE_DATABASE_URL": urls["bare"]},
-            log_path=work / "bare.log",
-            command=[
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "bench.bare_app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(BARE_PORT),
-                "--workers",
-                "2",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-        )
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.wait_ready()
         relay.start()
-        procs.append(relay)
-        approval_url = f"http://127.0.0.1:{PORTS['approval']}/api/v1/applications"
+        stack.processes.append(relay)
+    except BaseException:
+        stop_stack(stack)
+        raise
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    """Stop every process and drop the databases."""
+    for proc in reversed(stack.processes):
+        proc.stop()
+    for url in stack.databases.values():
+        asyncio.run(drop_postgres_database(url))
+
+
+def main() -> None:
+    """Run the benchmark."""
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    private, _ = ensure_dev_keypair(work / "keys")
+    token = mint_token(private.read_text(), role=Role.ENTERPRISE, uscc=USCC, subject="ent:bench")
+    stack = start_stack(work)
+    bare_db = asyncio.run(create_postgres_database("bench_bare"))
+    bare = ServiceProcess(
+        "approval",
+        BARE_PORT,
+        {"BARE_DATABASE_URL": bare_db},
+        log_path=work / "bare.log",
+        command=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench.bare_app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(BARE_PORT),
+            "--workers",
+            "2",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+    )
+    try:
+        asyncio.run(create_schema(bare_db))
+        approval_url = f"{stack.approval_url}/api/v1/applications"
         print(
             f"warming up, then {DURATION}s of load with {CONNECTIONS} connections each ...",
             flush=True,
@@ -222,7 +273,6 @@ def main() -> None:
         ).raise_for_status()
         submission = wrk(approval_url, token=token, body=BODY, directory=work)
         bare.start()
-        procs.append(bare)
         for _ in range(100):
             try:
                 httpx.post(f"http://127.0.0.1:{BARE_PORT}/things", json=BODY).raise_for_status()
@@ -251,10 +301,9 @@ def main() -> None:
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
         print(f"written to {out.relative_to(ROOT)}")
     finally:
-        for proc in reversed(procs):
-            proc.stop()
-        for url in urls.values():
-            asyncio.run(drop_postgres_database(url))
+        bare.stop()
+        stop_stack(stack)
+        asyncio.run(drop_postgres_database(bare_db))
 
 
 if __name__ == "__main__":

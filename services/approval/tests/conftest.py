@@ -38,8 +38,9 @@ REFORM_MODES = {
 }
 
 
-# Enterprises the stand-in says are barred from the commitment route.
+# Enterprises the stand-in says are barred from the commitment route, and the licences it holds.
 BARRED: set[str] = set()
+HELD_LICENCES: dict[str, list[str]] = {}
 
 
 def license_standin(request: httpx.Request) -> httpx.Response:
@@ -47,6 +48,21 @@ def license_standin(request: httpx.Request) -> httpx.Response:
     parts = request.url.path.strip("/").split("/")
     if not request.headers.get("authorization", "").startswith("Bearer "):
         return httpx.Response(401, json={"code": "unauthenticated"})
+    if parts[:3] == ["api", "v1", "enterprises"] and parts[-1] == "licences":
+        held = HELD_LICENCES.get(parts[3], [])
+        items = [
+            {
+                "licence_no": f"SH-{licence_type}-0001",
+                "licence_type": licence_type,
+                "item_code": None,
+                "holder_uscc": parts[3],
+                "status": "valid",
+                "valid_from": "2024-01-01",
+                "valid_until": None,
+            }
+            for licence_type in held
+        ]
+        return httpx.Response(200, json={"items": items, "next_cursor": None})
     if parts[:3] == ["api", "v1", "enterprises"] and parts[-1] == "commitment-eligibility":
         barred = parts[3] in BARRED
         reasons = ["曾作出虚假承诺"] if barred else []
@@ -73,6 +89,12 @@ def license_standin(request: httpx.Request) -> httpx.Response:
 def barred() -> set[str]:
     """USCCs the license stand-in reports as barred from the commitment route."""
     return BARRED
+
+
+@pytest.fixture
+def held_licences() -> dict[str, list[str]]:
+    """Valid e-licence types the license stand-in reports per USCC."""
+    return HELD_LICENCES
 
 
 @pytest.fixture(scope="session")

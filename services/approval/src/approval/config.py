@@ -27,6 +27,16 @@ class Settings(CommonSettings):
     reform_mode_cache_seconds: float = Field(
         default=30.0, description="How long a reform mode answer from license is reused"
     )
+    remediation_sla_working_days: int = Field(
+        default=5, ge=1, le=60, description="Working days to remedy a rating of 2 or less (好差评)"
+    )
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest material accepted")
+    storage_backend: str = Field(default="filesystem", pattern="^(filesystem|s3)$")
+    s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL")
+    s3_bucket: str = "approval-materials"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "cn-east-1"
     load_demo_catalogue: bool = Field(default=True, description="Load the demo catalogue at start")
 
     def default_db_name(self) -> str:

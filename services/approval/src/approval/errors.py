@@ -98,3 +98,35 @@ class CommitmentNotAllowed(DomainError):
     code = "commitment_not_allowed"
     title = "不能适用告知承诺方式办理"
     title_en = "The commitment route is not available for this application"
+
+
+class CaseNotClosed(Conflict):
+    code = "case_not_closed"
+    title = "办件尚未办结，不能评价"
+    title_en = "The case is not closed yet"
+
+
+class AlreadyEvaluated(Conflict):
+    code = "already_evaluated"
+    title = "该办件已评价"
+    title_en = "This case has already been rated"
+
+
+class RemediationTaskNotFound(NotFound):
+    code = "remediation_task_not_found"
+    title = "整改任务不存在"
+    title_en = "Remediation task not found"
+
+
+class MaterialNotInGuide(DomainError):
+    status = 422
+    code = "material_not_in_guide"
+    title = "材料不属于该事项的办事指南"
+    title_en = "The material is not one the item's service guide asks for"
+
+
+class NoValidLicence(DomainError):
+    status = 422
+    code = "no_valid_licence"
+    title = "未查到可替代该材料的有效电子证照"
+    title_en = "No valid e-licence can replace this material"

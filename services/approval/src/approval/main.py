@@ -11,12 +11,17 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from approval.calendar.routes import router as calendar_router
+from approval.calendar.service import seed_calendar
 from approval.catalogue.demo import load_demo_catalogue
 from approval.catalogue.routes import router as catalogue_router
 from approval.clients.license import LicenseClient
 from approval.config import Settings
 from approval.db import outbox_events
+from approval.evaluations.routes import router as evaluations_router
+from approval.materials.routes import router as materials_router
 from approval.routes import router
+from approval.storage import FileSystemStorage, S3Storage, Storage
 from approval.worker import build_relay
 from govshared.app import create_service_app
 from govshared.auth import ServiceTokenSource, load_verifier
@@ -33,6 +38,22 @@ SUBSCRIPTIONS = {
     "notify": ["cn.gov.approval.application.*"],
     "license": ["cn.gov.approval.application.approved.*"],
 }
+
+
+def make_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
+    """The materials store the settings choose."""
+    if settings.storage_backend == "s3":
+        if not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
+            raise RuntimeError("S3 storage needs APPROVAL_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY")
+        return S3Storage(
+            endpoint=settings.s3_endpoint,
+            bucket=settings.s3_bucket,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            region=settings.s3_region,
+            http=http,
+        )
+    return FileSystemStorage(settings.data_dir / "materials")
 
 
 def create_app(
@@ -79,6 +100,10 @@ def create_app(
             cache_seconds=settings.reform_mode_cache_seconds,
         )
         app.state.outbox = OutboxWriter(outbox_events, SUBSCRIPTIONS)
+        app.state.storage = make_storage(settings, http)
+        # Working-day calendar from the maintained library; safe when replicas start together.
+        async with sessionmaker() as session, session.begin():
+            await seed_calendar(session)
         if settings.load_demo_catalogue:
             async with sessionmaker() as session, session.begin():
                 await load_demo_catalogue(session)
@@ -105,7 +130,7 @@ def create_app(
         description="事项目录、办事指南与行政许可申请的全流程 (一网通办)",
         version="1.0.0",
         lifespan=lifespan,
-        routers=[catalogue_router, router],
+        routers=[catalogue_router, router, materials_router, evaluations_router, calendar_router],
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, tuple_, update
+from sqlalchemy import Table, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application, ApplicationEvent
@@ -55,6 +55,35 @@ class ApplicationRepository:
             .values(row_version=expected_version + 1, **values)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def staff_queue(
+        self,
+        *,
+        jurisdiction_prefix: str | None,
+        states: list[str],
+        item_code: str | None,
+        keyword: str | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Application]:
+        """Applications of a jurisdiction, oldest first (keyset on submitted_at, id)."""
+        query = select(Application).where(Application.state.in_(states))
+        if jurisdiction_prefix:
+            query = query.where(Application.jurisdiction.startswith(jurisdiction_prefix))
+        if item_code:
+            query = query.where(Application.item_code == item_code)
+        if keyword:
+            query = query.where(
+                or_(
+                    Application.application_no == keyword,
+                    Application.applicant_uscc == keyword.upper(),
+                    Application.applicant_name.contains(keyword, autoescape=True),
+                )
+            )
+        if after is not None:
+            query = query.where(tuple_(Application.submitted_at, Application.id) > after)
+        query = query.order_by(Application.submitted_at, Application.id).limit(limit)
+        return list((await self.session.scalars(query)).all())
 
     async def events(self, application_id: uuid.UUID) -> list[ApplicationEvent]:
         """The audit trail in order."""

@@ -22,6 +22,7 @@ from approval.errors import (
     SupplementNotInFirstRequest,
 )
 from approval.lifecycle import Action
+from approval.models import ApplicationState
 from approval.schemas import (
     ActionRequest,
     ApplicationCreate,
@@ -95,14 +96,62 @@ async def list_my_applications(
     cursor: str | None = None,
 ) -> Page[ApplicationOut]:
     """The enterprise's own applications, newest first."""
-    after = None
-    if cursor:
-        at, ident = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(at), uuid.UUID(ident))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed("分页游标无效") from exc
-    rows = await service.list_own(principal=principal, limit=limit + 1, after=after)
+    rows = await service.list_own(principal=principal, limit=limit + 1, after=_keyset(cursor))
+    page = [ApplicationOut.model_validate(r) for r in rows[:limit]]
+    next_cursor = (
+        encode_cursor([page[-1].submitted_at.isoformat(), str(page[-1].id)])
+        if len(rows) > limit
+        else None
+    )
+    return Page[ApplicationOut](items=page, next_cursor=next_cursor)
+
+
+OPEN_STATES = [
+    ApplicationState.SUBMITTED,
+    ApplicationState.SUPPLEMENT_REQUESTED,
+    ApplicationState.ACCEPTED,
+    ApplicationState.IN_REVIEW,
+    ApplicationState.PAUSED,
+]
+
+
+def _keyset(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    at, ident = decode_cursor(cursor, 2)
+    try:
+        return (datetime.fromisoformat(at), uuid.UUID(ident))
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("分页游标无效") from exc
+
+
+@router.get(
+    "/staff/applications",
+    tags=["staff"],
+    summary="工作台：本辖区办件 (staff)",
+    response_model=Page[ApplicationOut],
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def staff_queue(
+    service: Applications,
+    principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
+    state: Annotated[list[ApplicationState] | None, Query(description="默认：全部在办状态")] = None,
+    item_code: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="办件编号、信用代码或申请人名称")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> Page[ApplicationOut]:
+    """Applications of the caller's jurisdiction, oldest first."""
+    rows = await service.staff_queue(
+        principal=principal,
+        states=state or OPEN_STATES,
+        item_code=item_code,
+        keyword=q,
+        after=_keyset(cursor),
+        limit=limit + 1,
+    )
     page = [ApplicationOut.model_validate(r) for r in rows[:limit]]
     next_cursor = (
         encode_cursor([page[-1].submitted_at.isoformat(), str(page[-1].id)])

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from approval.calendar.clock import PauseReason
 from govshared.events import ReformMode
 
 
@@ -17,19 +18,6 @@ class RejectReasonCode(StrEnum):
 
     NOT_LICENSING_MATTER = "not_licensing_matter"
     OUTSIDE_JURISDICTION = "outside_jurisdiction"
-
-
-class PauseReason(StrEnum):
-    """行政许可法第四十五条: the only reasons that stop the decision clock."""
-
-    HEARING = "hearing"
-    TENDERING = "tendering"
-    AUCTION = "auction"
-    INSPECTION = "inspection"
-    TESTING = "testing"
-    QUARANTINE = "quarantine"
-    APPRAISAL = "appraisal"
-    EXPERT_REVIEW = "expert_review"
 
 
 class BusinessType(StrEnum):

@@ -317,6 +317,29 @@ class ApplicationService:
         assert principal.uscc is not None
         return await self.applications.list_for_applicant(principal.uscc, limit=limit, after=after)
 
+    async def staff_queue(
+        self,
+        *,
+        principal: Principal,
+        states: list[ApplicationState],
+        item_code: str | None,
+        keyword: str | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Application]:
+        """The work queue of the caller's jurisdiction (admins see every jurisdiction)."""
+        prefix = None
+        if principal.role is not Role.ADMIN:
+            prefix = jurisdiction_prefix(principal.jurisdiction or "")
+        return await self.applications.staff_queue(
+            jurisdiction_prefix=prefix,
+            states=[s.value for s in states],
+            item_code=item_code,
+            keyword=keyword,
+            after=after,
+            limit=limit,
+        )
+
     async def events(self, *, application: Application) -> list[ApplicationEvent]:
         """The audit trail."""
         return await self.applications.events(application.id)
@@ -536,11 +559,14 @@ def can_see(principal: Principal, application: Application) -> bool:
     return in_jurisdiction(principal.jurisdiction, application.jurisdiction)
 
 
-def in_jurisdiction(staff: str | None, target: str) -> bool:
-    """True when a staff jurisdiction covers the target region code (行政区划 prefix rule)."""
-    if not staff:
-        return False
+def jurisdiction_prefix(staff: str) -> str:
+    """The region-code prefix a jurisdiction covers: 310000 → 31, 310115 → 310115 (GB/T 2260)."""
     prefix = staff.rstrip("0")
     if len(prefix) % 2:
         prefix += "0"
-    return target.startswith(prefix)
+    return prefix
+
+
+def in_jurisdiction(staff: str | None, target: str) -> bool:
+    """True when a staff jurisdiction covers the target region code."""
+    return bool(staff) and target.startswith(jurisdiction_prefix(staff or ""))

@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel
 
 from govshared.auth import ServiceTokenSource
-from govshared.contracts import ReformModeAnswer
+from govshared.contracts import LicenceSummary, ReformModeAnswer
 from govshared.problems import DependencyUnavailable
 
 
@@ -72,6 +72,17 @@ class LicenseClient:
                 f"证照服务返回异常状态 {response.status_code}", dependency="license"
             )
         return Eligibility.model_validate_json(response.content)
+
+    async def valid_licences(self, *, uscc: str) -> list[LicenceSummary]:
+        """The enterprise's valid e-licences (减证便民), first page of up to 100."""
+        response = await self._get(
+            f"/api/v1/enterprises/{uscc}/licences", {"status": "valid", "limit": "100"}
+        )
+        if response.status_code != 200:
+            raise DependencyUnavailable(
+                f"证照服务返回异常状态 {response.status_code}", dependency="license"
+            )
+        return [LicenceSummary.model_validate(i) for i in response.json()["items"]]
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         try:

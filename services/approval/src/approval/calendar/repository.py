@@ -1,0 +1,168 @@
+"""All SQL of the calendar, in SQLAlchemy Core (seeding writes thousands of rows at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
+
+from approval.calendar.models import (
+    CalendarYearRow,
+    LocalClosureRow,
+    calendar_closures,
+    calendar_days,
+    calendar_years,
+)
+from approval.calendar.workdays import CalendarDay, DayKind, DaySource
+
+
+def _day_from_row(row: Any) -> CalendarDay:
+    return CalendarDay(
+        day=row.day,
+        kind=DayKind(row.kind),
+        source=DaySource(row.source),
+        provisional=bool(row.provisional),
+        name=row.name,
+    )
+
+
+class CalendarRepository:
+    """Reads and writes the calendar tables in the caller's transaction (never commits)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _insert_ignoring_duplicates(self, table: Any) -> Insert:
+        # Two replicas may seed at the same start-up; the loser's rows are simply already there.
+        if self.session.get_bind().dialect.name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    async def existing_years(self, years: Iterable[int]) -> set[int]:
+        """Which of the given years the calendar already holds."""
+        wanted = list(years)
+        if not wanted:
+            return set()
+        result = await self.session.execute(
+            select(calendar_years.c.year).where(calendar_years.c.year.in_(wanted))
+        )
+        return set(result.scalars())
+
+    async def get_year(self, year: int) -> CalendarYearRow | None:
+        """The loaded year's record, if any."""
+        return await self.session.get(CalendarYearRow, year)
+
+    async def insert_years(
+        self, days: Sequence[CalendarDay], years: Sequence[dict[str, Any]], *, now: datetime
+    ) -> None:
+        """Bulk insert new years and their days (rows already present are left alone)."""
+        if days:
+            await self.session.execute(
+                self._insert_ignoring_duplicates(calendar_days),
+                [
+                    {
+                        "day": d.day,
+                        "kind": d.kind.value,
+                        "source": d.source.value,
+                        "provisional": d.provisional,
+                        "name": d.name,
+                        "updated_at": now,
+                    }
+                    for d in days
+                ],
+            )
+        if years:
+            await self.session.execute(self._insert_ignoring_duplicates(calendar_years), years)
+
+    async def replace_year(
+        self,
+        year: int,
+        days: Sequence[CalendarDay],
+        *,
+        source: DaySource,
+        notice: str | None,
+        actor: str,
+        now: datetime,
+    ) -> None:
+        """Replace every date of a year and its record (one transaction, so readers never see half)."""
+        first, last = date(year, 1, 1), date(year, 12, 31)
+        await self.session.execute(
+            delete(calendar_days).where(calendar_days.c.day.between(first, last))
+        )
+        await self.session.execute(delete(calendar_years).where(calendar_years.c.year == year))
+        await self.session.execute(
+            insert(calendar_days),
+            [
+                {
+                    "day": d.day,
+                    "kind": d.kind.value,
+                    "source": d.source.value,
+                    "provisional": d.provisional,
+                    "name": d.name,
+                    "updated_at": now,
+                }
+                for d in days
+            ],
+        )
+        await self.session.execute(
+            insert(calendar_years).values(
+                year=year,
+                source=source.value,
+                provisional=False,
+                notice=notice,
+                updated_by=actor,
+                updated_at=now,
+            )
+        )
+
+    async def days_between(self, start: date, end: date) -> list[CalendarDay]:
+        """The stored dates in ``[start, end]``, in order."""
+        result = await self.session.execute(
+            select(calendar_days)
+            .where(calendar_days.c.day.between(start, end))
+            .order_by(calendar_days.c.day)
+        )
+        return [_day_from_row(row) for row in result]
+
+    async def closure_days(
+        self, jurisdictions: Iterable[str], start: date, end: date
+    ) -> list[date]:
+        """Dates in ``[start, end]`` closed for any of the jurisdictions."""
+        result = await self.session.execute(
+            select(calendar_closures.c.day)
+            .where(
+                calendar_closures.c.jurisdiction.in_(list(jurisdictions)),
+                calendar_closures.c.day.between(start, end),
+            )
+            .distinct()
+        )
+        return list(result.scalars())
+
+    async def closures(
+        self, jurisdiction: str | None, start: date, end: date
+    ) -> list[LocalClosureRow]:
+        """Closure records in ``[start, end]``, of one jurisdiction or of all."""
+        statement = select(LocalClosureRow).where(LocalClosureRow.day.between(start, end))
+        if jurisdiction is not None:
+            statement = statement.where(LocalClosureRow.jurisdiction == jurisdiction)
+        statement = statement.order_by(LocalClosureRow.day, LocalClosureRow.jurisdiction)
+        return list((await self.session.execute(statement)).scalars())
+
+    async def add_closures(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert closure days (duplicates are ignored)."""
+        if rows:
+            await self.session.execute(self._insert_ignoring_duplicates(calendar_closures), rows)
+
+    async def delete_closure(self, jurisdiction: str, day: date) -> bool:
+        """Remove one closure day; False when there was none."""
+        result = await self.session.execute(
+            delete(calendar_closures).where(
+                calendar_closures.c.jurisdiction == jurisdiction, calendar_closures.c.day == day
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,40 @@
+"""Materials schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MaterialOut(BaseModel):
+    """A material of an application."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    source: str = Field(description="upload 上传, e_licence 电子证照免提交")
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    sha256: str | None
+    licence_no: str | None
+    uploaded_at: datetime
+
+
+class MaterialFromLicence(BaseModel):
+    """Ask to satisfy a material with a valid e-licence the enterprise holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="办事指南中的材料名称")
+
+
+class MaterialChecklist(BaseModel):
+    """The guide's materials against what the application has."""
+
+    materials: list[MaterialOut]
+    missing_required: list[str] = Field(description="尚未提交的必需材料")
+    complete: bool

@@ -1,0 +1,161 @@
+"""Materials use cases."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import UploadFile
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.catalogue.repository import ItemRepository
+from approval.clients.license import LicenseClient
+from approval.errors import IllegalTransition, MaterialNotInGuide, NoValidLicence
+from approval.materials.schemas import MaterialChecklist, MaterialOut
+from approval.models import Application, ApplicationState, Material
+from approval.storage import Storage, sniff_content_type
+from govshared.problems import PayloadTooLarge, UnsupportedMediaType
+
+UPLOAD_STATES = frozenset({ApplicationState.SUBMITTED, ApplicationState.SUPPLEMENT_REQUESTED})
+CHUNK = 64 * 1024
+
+
+class MaterialService:
+    """Uploads and e-licence substitutions."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        storage: Storage,
+        license_client: LicenseClient,
+        max_bytes: int,
+    ) -> None:
+        self.session = session
+        self.storage = storage
+        self.license = license_client
+        self.max_bytes = max_bytes
+
+    async def _guide_materials(self, application: Application) -> dict[str, dict[str, Any]]:
+        version = await ItemRepository(self.session).version(
+            application.item_code, application.item_version
+        )
+        guide = version.guide if version is not None else {}
+        return {m["name"]: m for m in guide.get("materials", [])}
+
+    async def _spec(self, application: Application, name: str) -> dict[str, Any]:
+        if ApplicationState(application.state) not in UPLOAD_STATES:
+            raise IllegalTransition(
+                "只有待受理或待补正的申请可以提交材料", current_state=application.state
+            )
+        specs = await self._guide_materials(application)
+        if name not in specs:
+            raise MaterialNotInGuide(f"「{name}」不是该事项办事指南中的材料", allowed=sorted(specs))
+        return specs[name]
+
+    async def upload(self, *, application: Application, name: str, file: UploadFile) -> MaterialOut:
+        """Check size and real type, keep the SHA-256, store the blob, then record it."""
+        await self._spec(application, name)
+        if file.size is not None and file.size > self.max_bytes:
+            raise PayloadTooLarge(f"文件超过 {self.max_bytes // (1024 * 1024)} MB 上限")
+        digest = hashlib.sha256()
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await file.read(CHUNK):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise PayloadTooLarge(f"文件超过 {self.max_bytes // (1024 * 1024)} MB 上限")
+            digest.update(chunk)
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        real = sniff_content_type(data[:512])
+        declared = (file.content_type or "").split(";")[0].strip().lower()
+        if real is None:
+            raise UnsupportedMediaType(
+                "仅接受 PDF、OFD、PNG、JPEG 文件",
+                accepted=["application/pdf", "application/ofd", "image/png", "image/jpeg"],
+            )
+        if declared not in ("", "application/octet-stream", real):
+            raise UnsupportedMediaType(
+                f"文件内容为 {real}，与声明的类型 {declared} 不符", detected=real, declared=declared
+            )
+        material_id = uuid.uuid4()
+        key = f"applications/{application.id}/{material_id}"
+        await self.storage.put(key, data, content_type=real)
+        row = {
+            "id": material_id,
+            "application_id": application.id,
+            "name": name,
+            "source": "upload",
+            "filename": (file.filename or "")[:255] or None,
+            "content_type": real,
+            "size": size,
+            "sha256": digest.hexdigest(),
+            "storage_key": key,
+            "licence_no": None,
+            "uploaded_at": datetime.now(UTC),
+        }
+        await self.session.execute(insert(Material).values(**row))
+        return MaterialOut.model_validate(row)
+
+    async def from_licence(self, *, application: Application, name: str) -> MaterialOut:
+        """Satisfy a material with a valid e-licence the enterprise holds, asking license."""
+        spec = await self._spec(application, name)
+        licence_type = spec.get("replaced_by_licence_type")
+        if not licence_type:
+            raise NoValidLicence(f"「{name}」不能以电子证照替代，请上传")
+        held = await self.license.valid_licences(uscc=application.applicant_uscc)
+        match = next((lic for lic in held if lic.licence_type == licence_type), None)
+        if match is None:
+            raise NoValidLicence(
+                f"未查到申请人持有有效的「{name}」电子证照，请上传材料", licence_type=licence_type
+            )
+        row = {
+            "id": uuid.uuid4(),
+            "application_id": application.id,
+            "name": name,
+            "source": "e_licence",
+            "filename": None,
+            "content_type": None,
+            "size": None,
+            "sha256": None,
+            "storage_key": None,
+            "licence_no": match.licence_no,
+            "uploaded_at": datetime.now(UTC),
+        }
+        await self.session.execute(insert(Material).values(**row))
+        return MaterialOut.model_validate(row)
+
+    async def checklist(self, *, application: Application) -> MaterialChecklist:
+        """What the application has against what its guide requires."""
+        rows = (
+            await self.session.scalars(
+                select(Material)
+                .where(Material.application_id == application.id)
+                .order_by(Material.uploaded_at)
+            )
+        ).all()
+        have = {m.name for m in rows}
+        specs = await self._guide_materials(application)
+        missing = [n for n, s in specs.items() if s.get("required", True) and n not in have]
+        return MaterialChecklist(
+            materials=[MaterialOut.model_validate(m) for m in rows],
+            missing_required=missing,
+            complete=not missing,
+        )
+
+    async def content(
+        self, *, application: Application, material_id: uuid.UUID
+    ) -> tuple[Material, bytes]:
+        """An uploaded file's bytes."""
+        material = await self.session.get(Material, material_id)
+        if (
+            material is None
+            or material.application_id != application.id
+            or not material.storage_key
+        ):
+            raise MaterialNotInGuide("材料不存在或不是上传文件")
+        return material, await self.storage.get(material.storage_key)

@@ -1,0 +1,67 @@
+"""Calendar fixtures: a real calendar snapshot for the pure rules, and an app with the calendar router.
+
+The app is approval's own ``create_app`` on the migrated test database of each backend, with the
+calendar seeded with a fixed range of years so that tests do not change with the date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from approval.calendar.service import seed_calendar
+from approval.calendar.sources import seed_year
+from approval.calendar.workdays import CalendarSnapshot
+from approval.config import Settings
+from approval.main import create_app
+from govshared.testing import Tokens
+
+# Fixed, so that tests do not change with the date they run on: 2027 and 2028 are provisional.
+SEEDED_YEARS = range(2004, 2029)
+
+
+@pytest.fixture(scope="session")
+def real_calendar() -> CalendarSnapshot:
+    """The national calendar from chinesecalendar (2004–2026) and provisional 2027–2028."""
+    return CalendarSnapshot([day for year in SEEDED_YEARS for day in seed_year(year)])
+
+
+@pytest.fixture(scope="session")
+async def calendar_app(
+    database_url: str, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FastAPI]:
+    """Approval (which mounts the calendar router), seeded with fixed years, on each backend."""
+    settings = Settings(
+        environment="test",
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("calendar-data"),
+        jwt_public_key_file=tokens.public_key_file,
+        service_private_key_file=tokens.private_key_file,
+        migrate_on_start=False,
+        run_workers=False,
+        load_demo_catalogue=False,
+        log_json=False,
+        log_level="WARNING",
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        async with application.state.sessionmaker() as session, session.begin():
+            await seed_calendar(session, years=SEEDED_YEARS)
+        yield application
+
+
+@pytest.fixture
+async def calendar_client(calendar_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the calendar app."""
+    transport = httpx.ASGITransport(app=calendar_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://approval.test") as c:
+        yield c
+
+
+def d(text: str) -> date:
+    """A date from ISO text (keeps the tables readable)."""
+    return date.fromisoformat(text)

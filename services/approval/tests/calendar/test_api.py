@@ -1,0 +1,257 @@
+"""Calendar API on PostgreSQL and SQLite: public reads and calculator, admin writes, problems."""
+
+from __future__ import annotations
+
+import httpx
+
+from govshared.auth import Role
+from govshared.testing import Tokens, problem, random_uscc
+
+SCHEDULE_2031 = {
+    "notice": "国办发明电〔2030〕9号（测试）",
+    "holidays": [
+        {"date": "2031-10-01", "name": "国庆节"},
+        {"date": "2031-10-02", "name": "国庆节"},
+        {"date": "2031-10-03", "name": "国庆节"},
+        {"date": "2031-10-04", "name": "国庆节"},
+        {"date": "2031-10-05", "name": "国庆节"},
+        {"date": "2031-10-06", "name": "国庆节", "in_lieu": True},
+        {"date": "2031-10-07", "name": "国庆节", "in_lieu": True},
+    ],
+    "adjusted_workdays": [
+        {"date": "2031-09-28", "name": "国庆节调休"},
+        {"date": "2031-10-11", "name": "国庆节调休"},
+    ],
+}
+
+
+async def test_year_lists_every_date_with_kind_source_and_flag(
+    calendar_client: httpx.AsyncClient,
+) -> None:
+    response = await calendar_client.get("/api/v1/calendar/years/2021")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["provisional"] is False and body["source"] == "chinesecalendar"
+    assert len(body["days"]) == 365
+    day = {x["date"]: x for x in body["days"]}["2021-09-18"]
+    assert day["kind"] == "adjusted_workday" and day["kind_label"] == "调休上班"
+    assert day["is_working"] is True and day["provisional"] is False
+    assert body["working_days"] == 250
+
+
+async def test_provisional_year_is_flagged(calendar_client: httpx.AsyncClient) -> None:
+    body = (await calendar_client.get("/api/v1/calendar/years/2027")).json()
+    assert body["provisional"] is True and body["source"] == "provisional"
+    assert all(x["provisional"] for x in body["days"])
+    unseeded = (await calendar_client.get("/api/v1/calendar/years/2045")).json()
+    assert unseeded["loaded"] is False and unseeded["provisional"] is True
+
+
+async def test_calculator_answers_the_design_vectors(calendar_client: httpx.AsyncClient) -> None:
+    for start, due in (("2021-09-17", "2021-10-21"), ("2021-02-05", "2021-03-10")):
+        response = await calendar_client.get(
+            "/api/v1/calendar/working-days/add", params={"start": start, "days": 20}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["due"] == due
+        assert body["depends_on_provisional"] is False and body["notice"] is None
+    count = await calendar_client.get(
+        "/api/v1/calendar/working-days/count", params={"start": "2021-09-17", "end": "2021-10-21"}
+    )
+    assert count.json()["working_days"] == 20
+
+
+async def test_calculator_shows_dependence_on_provisional_dates(
+    calendar_client: httpx.AsyncClient,
+) -> None:
+    body = (
+        await calendar_client.get(
+            "/api/v1/calendar/working-days/add", params={"start": "2026-12-28", "days": 10}
+        )
+    ).json()
+    assert body["depends_on_provisional"] is True
+    assert body["provisional_years"] == [2027]
+    assert "尚未公布" in body["notice"]
+
+
+async def test_loading_an_official_year_moves_the_computed_dates(
+    calendar_client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    params = {"start": "2031-09-30", "days": 1}
+    before = (await calendar_client.get("/api/v1/calendar/working-days/add", params=params)).json()
+    assert before["due"] == "2031-10-01" and before["depends_on_provisional"] is True
+
+    response = await calendar_client.put(
+        "/api/v1/calendar/years/2031", json=SCHEDULE_2031, headers=tokens.staff(Role.ADMIN)
+    )
+    assert response.status_code == 200, response.text
+    load = response.json()
+    assert load["provisional"] is False and load["provisional_cleared"] == 365
+    changed = {c["date"]: c for c in load["changed"]}
+    assert changed["2031-10-01"] == {
+        "date": "2031-10-01",
+        "before": "weekday",
+        "after": "holiday",
+        "working_changed": True,
+    }
+    assert changed["2031-10-07"]["after"] == "adjusted_holiday"
+    assert changed["2031-10-04"]["working_changed"] is False  # a Saturday stays a day off
+    assert changed["2031-09-28"]["after"] == "adjusted_workday"
+    assert len(changed) == 9
+
+    after = (await calendar_client.get("/api/v1/calendar/working-days/add", params=params)).json()
+    assert after["due"] == "2031-10-08" and after["depends_on_provisional"] is False
+    year = (await calendar_client.get("/api/v1/calendar/years/2031")).json()
+    assert year["provisional"] is False and year["source"] == "official_notice"
+    assert year["notice"] == SCHEDULE_2031["notice"]
+
+    # Loading the same schedule again changes nothing.
+    again = await calendar_client.put(
+        "/api/v1/calendar/years/2031", json=SCHEDULE_2031, headers=tokens.staff(Role.ADMIN)
+    )
+    assert again.json()["changed"] == [] and again.json()["provisional_cleared"] == 0
+
+
+async def test_writes_need_an_admin(calendar_client: httpx.AsyncClient, tokens: Tokens) -> None:
+    url = "/api/v1/calendar/years/2032"
+    anonymous = await calendar_client.put(url, json=SCHEDULE_2031)
+    assert anonymous.status_code == 401 and problem(anonymous)["code"] == "unauthenticated"
+    for headers in (tokens.enterprise(random_uscc()), tokens.staff(Role.APPROVER)):
+        forbidden = await calendar_client.put(url, json=SCHEDULE_2031, headers=headers)
+        assert forbidden.status_code == 403 and problem(forbidden)["code"] == "forbidden"
+    closures = await calendar_client.post(
+        "/api/v1/calendar/closures",
+        json={"jurisdiction": "310000", "dates": ["2021-09-22"], "reason": "台风"},
+        headers=tokens.staff(Role.HEAD),
+    )
+    assert closures.status_code == 403
+
+
+async def test_invalid_schedules_are_problems(
+    calendar_client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    admin = tokens.staff(Role.ADMIN)
+    wednesday = {"holidays": [], "adjusted_workdays": [{"date": "2032-10-06"}]}
+    response = await calendar_client.put(
+        "/api/v1/calendar/years/2032", json=wednesday, headers=admin
+    )
+    assert response.status_code == 422
+    body = problem(response)
+    assert body["code"] == "invalid_holiday_schedule"
+    assert body["invalid_params"][0]["name"] == "adjusted_workdays.2032-10-06"
+    wrong_year = {"holidays": [{"date": "2033-01-01"}], "adjusted_workdays": []}
+    response = await calendar_client.put(
+        "/api/v1/calendar/years/2032", json=wrong_year, headers=admin
+    )
+    assert problem(response)["code"] == "invalid_holiday_schedule"
+    out_of_range = await calendar_client.get("/api/v1/calendar/years/2150")
+    assert problem(out_of_range)["code"] == "calendar_year_out_of_range"
+    too_long = await calendar_client.get(
+        "/api/v1/calendar/days", params={"start": "2021-01-01", "end": "2022-06-30"}
+    )
+    assert problem(too_long)["code"] == "calendar_range_too_long"
+    bad_days = await calendar_client.get(
+        "/api/v1/calendar/working-days/add", params={"start": "2021-09-17", "days": -1}
+    )
+    assert problem(bad_days)["code"] == "validation_failed"
+
+
+async def test_local_closures_move_deadlines_in_that_jurisdiction_only(
+    calendar_client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    admin = tokens.staff(Role.ADMIN)
+    body = {"jurisdiction": "330000", "dates": ["2022-09-14"], "reason": "台风“梅花”停止办公"}
+    created = await calendar_client.post("/api/v1/calendar/closures", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["added"] == ["2022-09-14"]
+    repeated = await calendar_client.post("/api/v1/calendar/closures", json=body, headers=admin)
+    assert repeated.json() == {
+        "jurisdiction": "330000",
+        "added": [],
+        "already_closed": ["2022-09-14"],
+    }
+
+    async def due(jurisdiction: str | None) -> str:
+        params: dict[str, str | int] = {"start": "2022-09-13", "days": 1}
+        if jurisdiction:
+            params["jurisdiction"] = jurisdiction
+        response = await calendar_client.get("/api/v1/calendar/working-days/add", params=params)
+        return str(response.json()["due"])
+
+    assert await due(None) == "2022-09-14"
+    assert await due("330106") == "2022-09-15"  # the province's closure closes its districts
+    assert await due("310115") == "2022-09-14"
+
+    days = (
+        await calendar_client.get(
+            "/api/v1/calendar/days",
+            params={"start": "2022-09-14", "end": "2022-09-14", "jurisdiction": "330106"},
+        )
+    ).json()["days"]
+    assert days[0]["closed_locally"] is True and days[0]["is_working"] is False
+    listed = await calendar_client.get(
+        "/api/v1/calendar/closures",
+        params={"jurisdiction": "330000", "start": "2022-01-01", "end": "2022-12-31"},
+    )
+    assert [c["day"] for c in listed.json()] == ["2022-09-14"]
+
+    removed = await calendar_client.delete(
+        "/api/v1/calendar/closures/330000/2022-09-14", headers=admin
+    )
+    assert removed.status_code == 204
+    gone = await calendar_client.delete(
+        "/api/v1/calendar/closures/330000/2022-09-14", headers=admin
+    )
+    assert gone.status_code == 404 and problem(gone)["code"] == "closure_not_found"
+    assert await due("330106") == "2022-09-14"
+
+
+async def test_openapi_declares_the_calendar_problems(calendar_client: httpx.AsyncClient) -> None:
+    schema = (await calendar_client.get("/openapi.json")).json()
+    put = schema["paths"]["/api/v1/calendar/years/{year}"]["put"]
+    assert {"401", "403", "422"} <= put["responses"].keys()
+    assert "invalid_holiday_schedule" in put["responses"]["422"]["description"]
+    assert "/api/v1/calendar/working-days/add" in schema["paths"]
+
+
+async def test_clock_preview_derives_the_ledger(calendar_client: httpx.AsyncClient) -> None:
+    body = {
+        "kind": "decision",
+        "started_on": "2021-09-17",
+        "budget_days": 20,
+        "committed_days": 10,
+        "pauses": [
+            {"reason": "expert_review", "started_on": "2021-09-22", "ended_on": "2021-09-29"}
+        ],
+        "as_of": "2021-10-26",
+    }
+    response = await calendar_client.post("/api/v1/calendar/clocks/preview", json=body)
+    assert response.status_code == 200, response.text
+    clock = response.json()
+    assert clock["due_on"] == "2021-10-29" and clock["paused_days"] == 6
+    assert clock["committed_due_on"] == "2021-10-15"  # 10 + 6 paused; 10-09 was worked
+    assert (clock["state"], clock["state_label"], clock["remaining_days"]) == (
+        "yellow",
+        "临近到期",
+        3,
+    )
+    assert clock["depends_on_provisional"] is False
+
+    paused = {**body, "pauses": [{"reason": "hearing", "started_on": "2021-10-20"}]}
+    clock = (await calendar_client.post("/api/v1/calendar/clocks/preview", json=paused)).json()
+    assert clock["is_paused"] is True and clock["pause_reason_label"] == "听证"
+    late = {**body, "pauses": [{"reason": "hearing", "started_on": "2021-10-25"}]}
+    response = await calendar_client.post("/api/v1/calendar/clocks/preview", json=late)
+    assert response.status_code == 409 and problem(response)["code"] == "invalid_clock_pause"
+
+    not_art_45 = {**body, "pauses": [{"reason": "supplement", "started_on": "2021-09-22"}]}
+    response = await calendar_client.post("/api/v1/calendar/clocks/preview", json=not_art_45)
+    assert response.status_code == 422
+    assert problem(response)["code"] == "pause_reason_not_allowed"
+    too_long = {
+        **body,
+        "extension": {"days": 11, "granted_on": "2021-10-08", "reason": "x", "approved_by": "h"},
+    }
+    response = await calendar_client.post("/api/v1/calendar/clocks/preview", json=too_long)
+    assert problem(response)["code"] == "extension_too_long"
