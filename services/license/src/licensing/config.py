@@ -1,0 +1,67 @@
+"""License settings, read from ``LICENSE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from govshared.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    """Settings of the license service."""
+
+    model_config = SettingsConfigDict(env_prefix="LICENSE_", env_file=None, extra="ignore")
+
+    port: int = 8002
+    migrate_on_start: bool = Field(default=True, description="Apply migrations before serving")
+    load_demo_catalogue: bool = Field(
+        default=True, description="Load the shipped reform catalogue and licence types at start"
+    )
+    notify_events_url: str = Field(
+        default="http://127.0.0.1:8003/api/v1/events", description="Where the relay posts events"
+    )
+    approval_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Approval's base URL: issuance is reported back to it (Art. 44); empty: never",
+    )
+    verify_url: str = Field(
+        default="http://127.0.0.1:8002/api/v1/licences/verify",
+        description="Public verification URL printed in each licence's QR code",
+    )
+    timer_poll_seconds: float = Field(default=60.0, description="How often the licence timers run")
+    renewal_window_days: int = Field(
+        default=30, description="Art. 50: renewal window before expiry"
+    )
+    renewal_reminder_days: list[int] = Field(
+        default_factory=lambda: [30, 7],
+        description="Days before expiry a renewal reminder goes out",
+    )
+    commitment_verification_days: int = Field(
+        default=60, description="Days after a commitment grant by which it is verified (核查)"
+    )
+    commitment_on_site_share: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Share of commitment grants drawn for on-site checks",
+    )
+    inspectors: list[str] = Field(
+        default_factory=lambda: [
+            "执法人员甲",
+            "执法人员乙",
+            "执法人员丙",
+            "执法人员丁",
+            "执法人员戊",
+        ],
+        description="Pool from which two inspectors are drawn at random (双随机)",
+    )
+
+    @property
+    def approval_events_url(self) -> str | None:
+        """Where the relay posts the events approval subscribes to."""
+        return f"{self.approval_url.rstrip('/')}/api/v1/events" if self.approval_url else None
+
+    def default_db_name(self) -> str:
+        """Embedded database file name."""
+        return "license.db"

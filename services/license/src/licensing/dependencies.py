@@ -1,0 +1,135 @@
+"""Request-scoped dependencies: the session, the service objects, existence and permission checks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govshared.auth import Principal, Role, get_principal
+from govshared.db import get_session
+from govshared.uscc import uscc_error
+from licensing.catalogue.service import CatalogueService
+from licensing.consumer import EventConsumer
+from licensing.errors import (
+    InvalidUscc,
+    LicenceNotFound,
+    NotYourEnterprise,
+    OutsideJurisdiction,
+    VerificationTaskNotFound,
+)
+from licensing.jurisdictions import covers, scope_prefix
+from licensing.licences.service import LicenceService
+from licensing.models import Licence, VerificationTask
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_catalogue_service(session: Session) -> CatalogueService:
+    """The catalogue service bound to this request's session."""
+    return CatalogueService(session)
+
+
+def get_licence_service(request: Request, session: Session) -> LicenceService:
+    """The licence service bound to this request's session."""
+    state = request.app.state
+    return LicenceService(
+        session,
+        outbox=state.outbox,
+        signer=state.signer,
+        policy=state.licence_policy,
+        verify_url=state.settings.verify_url,
+        rng=getattr(state, "rng", None),
+    )
+
+
+Catalogue = Annotated[CatalogueService, Depends(get_catalogue_service)]
+Licences = Annotated[LicenceService, Depends(get_licence_service)]
+
+
+def get_event_consumer(session: Session, licences: Licences) -> EventConsumer:
+    """The event consumer bound to this request's session."""
+    return EventConsumer(session, licences=licences)
+
+
+Consumer = Annotated[EventConsumer, Depends(get_event_consumer)]
+
+
+def staff_scope(principal: Principal) -> str | None:
+    """The jurisdiction prefix a caller's lists are limited to (None: everything)."""
+    if principal.role in (Role.ADMIN, Role.SERVICE) or not principal.jurisdiction:
+        return None
+    return scope_prefix(principal.jurisdiction)
+
+
+def check_jurisdiction(principal: Principal, jurisdiction: str) -> None:
+    """Staff act only within their jurisdiction (admins everywhere)."""
+    if principal.role is Role.ADMIN:
+        return
+    if not covers(principal.jurisdiction, jurisdiction):
+        raise OutsideJurisdiction(f"该事项属于行政区划 {jurisdiction}，不在您的管辖范围内")
+
+
+async def licence_by_no(
+    licence_no: Annotated[str, Path(min_length=1, max_length=40)],
+    licences: Licences,
+    principal: CurrentPrincipal,
+) -> Licence:
+    """The current version of the licence in the path, if the caller may see it (404 otherwise)."""
+    licence = await licences.current(licence_no)
+    # Another enterprise's licence is reported missing: its existence is not ours to reveal.
+    if licence is None or (
+        principal.role is Role.ENTERPRISE and licence.holder_uscc != principal.uscc
+    ):
+        raise LicenceNotFound(f"证照 {licence_no} 不存在")
+    return licence
+
+
+LicenceByNo = Annotated[Licence, Depends(licence_by_no)]
+
+
+async def managed_licence(licence: LicenceByNo, principal: CurrentPrincipal) -> Licence:
+    """A licence a member of staff acts on: it must be in their jurisdiction."""
+    if principal.is_staff:
+        check_jurisdiction(principal, licence.jurisdiction)
+    return licence
+
+
+ManagedLicence = Annotated[Licence, Depends(managed_licence)]
+
+
+async def task_by_id(
+    task_id: uuid.UUID, licences: Licences, principal: CurrentPrincipal
+) -> VerificationTask:
+    """The verification task in the path, within the caller's jurisdiction."""
+    task = await licences.task(task_id)
+    if task is None:
+        raise VerificationTaskNotFound()
+    check_jurisdiction(principal, task.jurisdiction)
+    return task
+
+
+TaskById = Annotated[VerificationTask, Depends(task_by_id)]
+
+
+def enterprise_uscc(
+    uscc: Annotated[
+        str,
+        Path(min_length=18, max_length=18, description="统一社会信用代码 (GB 32100-2015)"),
+    ],
+    principal: CurrentPrincipal,
+) -> str:
+    """The USCC in the path, checked; an enterprise may only name its own."""
+    code = uscc.strip().upper()
+    error = uscc_error(code)
+    if error:
+        raise InvalidUscc(error)
+    if principal.role is Role.ENTERPRISE and principal.uscc != code:
+        raise NotYourEnterprise()
+    return code
+
+
+EnterpriseUscc = Annotated[str, Depends(enterprise_uscc)]

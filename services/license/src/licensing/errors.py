@@ -1,0 +1,111 @@
+"""License's domain errors: each a stable code with Chinese and English titles."""
+
+from __future__ import annotations
+
+from govshared.problems import Conflict, DomainError, Forbidden, NotFound
+
+
+class ReformItemNotFound(NotFound):
+    code = "reform_item_not_found"
+    title = "该事项不在证照分离改革事项目录中"
+    title_en = "The item is not in the reform catalogue"
+
+
+class ReformModeNotInForce(NotFound):
+    code = "reform_mode_not_in_force"
+    title = "该事项在指定日期和区划尚无生效的改革方式"
+    title_en = "No reform mode of the item is in force at that date and jurisdiction"
+
+
+class ReformItemExists(Conflict):
+    code = "reform_item_exists"
+    title = "改革事项已存在"
+    title_en = "The reform item already exists"
+
+
+class ReformVersionConflict(Conflict):
+    code = "reform_version_conflict"
+    title = "该事项在同一区划同一生效日期已有版本"
+    title_en = "A version for this item, jurisdiction and effective date already exists"
+
+
+class RetroactiveVersion(DomainError):
+    status = 422
+    code = "retroactive_version"
+    title = "新版本的生效日期不得早于今天（历史版本不可修改）"
+    title_en = "A new version cannot take effect in the past (history is never edited)"
+
+
+class CommitmentTextRequired(DomainError):
+    status = 422
+    code = "commitment_text_required"
+    title = "实行告知承诺的事项须公布承诺书文本"
+    title_en = "Notification-commitment items need a published commitment text"
+
+
+class LicenceNotFound(NotFound):
+    code = "licence_not_found"
+    title = "证照不存在"
+    title_en = "Licence not found"
+
+
+class LicenceTypeNotFound(NotFound):
+    code = "licence_type_not_found"
+    title = "证照类型不存在"
+    title_en = "Licence type not found"
+
+
+class LicenceNotActive(Conflict):
+    code = "licence_not_active"
+    title = "证照当前状态不允许此操作"
+    title_en = "The licence's current status does not allow this action"
+
+
+class RenewalWindowClosed(Conflict):
+    code = "renewal_window_closed"
+    title = "不在延续申请期内（有效期届满前30日起可申请延续）"
+    title_en = "Outside the renewal window"
+
+
+class RenewalNotPending(Conflict):
+    code = "renewal_not_pending"
+    title = "该证照没有待决定的延续申请"
+    title_en = "The licence has no pending renewal"
+
+
+class VerificationTaskNotFound(NotFound):
+    code = "verification_task_not_found"
+    title = "核查任务不存在"
+    title_en = "Verification task not found"
+
+
+class VerificationAlreadyDecided(Conflict):
+    code = "verification_already_decided"
+    title = "核查任务已有结论"
+    title_en = "The verification task already has a result"
+
+
+class NotYourEnterprise(Forbidden):
+    code = "not_your_enterprise"
+    title = "只能查询本企业的信息"
+    title_en = "An enterprise may only read its own data"
+
+
+class OutsideJurisdiction(Forbidden):
+    code = "outside_jurisdiction"
+    title = "不在本人所属行政区划的管辖范围内"
+    title_en = "Outside the caller's jurisdiction"
+
+
+class InvalidUscc(DomainError):
+    status = 422
+    code = "invalid_uscc"
+    title = "统一社会信用代码无效"
+    title_en = "Invalid unified social credit code"
+
+
+class InvalidEventBody(DomainError):
+    status = 422
+    code = "invalid_event_body"
+    title = "事件内容不是有效的 CloudEvents 结构化 JSON"
+    title_en = "The body is not structured-mode CloudEvents JSON"

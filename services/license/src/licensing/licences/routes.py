@@ -1,0 +1,428 @@
+"""The licence register's REST API. Routes stay thin: parse, authorise, call the service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
+from govshared.contracts import LicenceSummary
+from govshared.db import AutoCommitRoute
+from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON
+from govshared.outbox import parse_batch
+from govshared.pagination import Page, decode_cursor, encode_cursor
+from govshared.problems import (
+    Forbidden,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+    problem_responses,
+)
+from licensing import clock
+from licensing.catalogue.schemas import JURISDICTION_PATTERN
+from licensing.dependencies import (
+    Consumer,
+    EnterpriseUscc,
+    LicenceByNo,
+    Licences,
+    ManagedLicence,
+    TaskById,
+    staff_scope,
+)
+from licensing.errors import (
+    InvalidEventBody,
+    InvalidUscc,
+    LicenceNotActive,
+    LicenceNotFound,
+    NotYourEnterprise,
+    OutsideJurisdiction,
+    RenewalNotPending,
+    RenewalWindowClosed,
+    VerificationAlreadyDecided,
+    VerificationTaskNotFound,
+)
+from licensing.licences.schemas import (
+    CommitmentEligibility,
+    CreditRecordCreate,
+    CreditRecordOut,
+    EnterpriseReformStatus,
+    EventIntake,
+    LicenceChange,
+    LicenceDetail,
+    LicenceOut,
+    LicenceTypeOut,
+    LicenceVerification,
+    ReasonBody,
+    RenewalDecision,
+    VerificationDecision,
+    VerificationTaskOut,
+)
+from licensing.models import CITY_WIDE, LicenceStatus, VerificationStatus
+
+router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
+AUTH_ERRORS = (Unauthenticated, Forbidden)
+DECIDERS = (Role.APPROVER, Role.HEAD, Role.ADMIN)
+Decider = Annotated[Principal, Depends(require_roles(*DECIDERS))]
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+def _after_no(cursor: str | None) -> str | None:
+    return str(decode_cursor(cursor, 1)[0]) if cursor else None
+
+
+@router.get(
+    "/licence-types",
+    tags=["licences"],
+    summary="证照类型目录 (public)",
+    response_model=list[LicenceTypeOut],
+)
+async def list_licence_types(licences: Licences) -> list[LicenceTypeOut]:
+    """The licence type catalogue."""
+    return [LicenceTypeOut.model_validate(t) for t in await licences.licence_types()]
+
+
+@router.get(
+    "/licences/verify",
+    tags=["verification"],
+    summary="证照核验 (public): by number (and content hash) or by QR payload",
+    response_model=LicenceVerification,
+    responses=problem_responses(ValidationFailed),
+)
+async def verify_licence(
+    licences: Licences,
+    licence_no: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    hash: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-fA-F]{64}$",
+            description="SHA-256 content hash printed on the certificate",
+        ),
+    ] = None,
+    qr: Annotated[
+        str | None, Query(min_length=1, max_length=4000, description="QR payload")
+    ] = None,
+) -> LicenceVerification:
+    """Whether a certificate is genuine and valid today; reveals only what it shows."""
+    if (licence_no is None) == (qr is None):
+        raise ValidationFailed(
+            "请提供证照编号 licence_no 或二维码内容 qr 之一",
+            invalid_params=[
+                {"name": "query.licence_no", "reason": "exactly one of licence_no, qr"}
+            ],
+        )
+    return await licences.verify(licence_no=licence_no, content_hash=hash, qr=qr)
+
+
+@router.get(
+    "/licences",
+    tags=["licences"],
+    summary="电子证照库 (staff: their jurisdiction; service)",
+    response_model=Page[LicenceOut],
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def list_licences(
+    licences: Licences,
+    principal: Annotated[Principal, Depends(require_roles(Role.SERVICE, *STAFF_ROLES))],
+    status: LicenceStatus | None = None,
+    limit: Limit = 20,
+    cursor: str | None = None,
+) -> Page[LicenceOut]:
+    """Current licences of the register, by number."""
+    rows = await licences.register(
+        jurisdiction_prefix=staff_scope(principal),
+        status=status,
+        after_no=_after_no(cursor),
+        limit=limit + 1,
+    )
+    page = [await licences.to_out(r) for r in rows[:limit]]
+    next_cursor = encode_cursor([page[-1].licence_no]) if len(rows) > limit else None
+    return Page[LicenceOut](items=page, next_cursor=next_cursor)
+
+
+@router.get(
+    "/licences/{licence_no}",
+    tags=["licences"],
+    summary="证照详情及版本历史 (holder, staff, service)",
+    response_model=LicenceDetail,
+    responses=problem_responses(*AUTH_ERRORS, LicenceNotFound),
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
+)
+async def get_licence(licence: LicenceByNo, licences: Licences) -> LicenceDetail:
+    """A licence with its versions and history."""
+    return await licences.detail(licence)
+
+
+LIFECYCLE_ERRORS = (
+    *AUTH_ERRORS,
+    OutsideJurisdiction,
+    LicenceNotFound,
+    LicenceNotActive,
+    ValidationFailed,
+)
+
+
+@router.post(
+    "/licences/{licence_no}/changes",
+    tags=["licence lifecycle"],
+    summary="变更证照 (approver, head, admin): a new version supersedes the current one",
+    response_model=LicenceOut,
+    responses=problem_responses(*LIFECYCLE_ERRORS),
+)
+async def change_licence(
+    body: LicenceChange, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """Change the licence's particulars."""
+    return await licences.to_out(await licences.change(licence, body=body, actor=principal))
+
+
+@router.post(
+    "/licences/{licence_no}/renewal",
+    tags=["licence lifecycle"],
+    summary="申请延续 (holder; from 30 days before expiry)",
+    response_model=LicenceOut,
+    responses=problem_responses(*LIFECYCLE_ERRORS, RenewalWindowClosed),
+)
+async def request_renewal(
+    licence: LicenceByNo,
+    licences: Licences,
+    principal: Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))],
+) -> LicenceOut:
+    """Apply for renewal; undecided at expiry, it is deemed granted (Art. 50)."""
+    return await licences.to_out(await licences.request_renewal(licence, actor=principal))
+
+
+@router.post(
+    "/licences/{licence_no}/renewal/decision",
+    tags=["licence lifecycle"],
+    summary="延续决定 (approver, head, admin)",
+    response_model=LicenceOut,
+    responses=problem_responses(*LIFECYCLE_ERRORS, RenewalNotPending),
+)
+async def decide_renewal(
+    body: RenewalDecision, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """Grant (new version) or refuse a pending renewal."""
+    decided = await licences.decide_renewal(
+        licence, grant=body.grant, reason=body.reason, actor=principal
+    )
+    return await licences.to_out(decided)
+
+
+@router.post(
+    "/licences/{licence_no}/suspension",
+    tags=["licence lifecycle"],
+    summary="暂停证照 (approver, head, admin)",
+    response_model=LicenceOut,
+    responses=problem_responses(*LIFECYCLE_ERRORS),
+)
+async def suspend_licence(
+    body: ReasonBody, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """Suspend a valid licence."""
+    return await licences.to_out(
+        await licences.suspend(licence, reason=body.reason, actor=principal)
+    )
+
+
+@router.post(
+    "/licences/{licence_no}/reinstatement",
+    tags=["licence lifecycle"],
+    summary="恢复证照 (approver, head, admin)",
+    response_model=LicenceOut,
+    responses=problem_responses(*LIFECYCLE_ERRORS),
+)
+async def reinstate_licence(
+    body: ReasonBody, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """Make a suspended licence valid again."""
+    reinstated = await licences.reinstate(licence, reason=body.reason, actor=principal)
+    return await licences.to_out(reinstated)
+
+
+@router.post(
+    "/licences/{licence_no}/revocation",
+    tags=["licence lifecycle"],
+    summary="撤销证照 (approver, head, admin)",
+    response_model=LicenceOut,
+    responses=problem_responses(*LIFECYCLE_ERRORS),
+)
+async def revoke_licence(
+    body: ReasonBody, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """Revoke a licence, with the reason told to the holder."""
+    revoked = await licences.revoke(licence, reason=body.reason, actor=principal.subject)
+    return await licences.to_out(revoked)
+
+
+@router.get(
+    "/verification-tasks",
+    tags=["commitment follow-up"],
+    summary="告知承诺核查任务 (staff: their jurisdiction)",
+    response_model=Page[VerificationTaskOut],
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def list_verification_tasks(
+    licences: Licences,
+    principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
+    status: VerificationStatus | None = VerificationStatus.OPEN,
+    limit: Limit = 20,
+    cursor: str | None = None,
+) -> Page[VerificationTaskOut]:
+    """Tasks by due date."""
+    after = None
+    if cursor:
+        due_on, task_id = decode_cursor(cursor, 2)
+        try:
+            after = (date.fromisoformat(due_on), uuid.UUID(task_id))
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed("分页游标无效") from exc
+    rows = await licences.tasks(
+        jurisdiction_prefix=staff_scope(principal), status=status, after=after, limit=limit + 1
+    )
+    page = [VerificationTaskOut.model_validate(r) for r in rows[:limit]]
+    next_cursor = (
+        encode_cursor([page[-1].due_on.isoformat(), str(page[-1].id)])
+        if len(rows) > limit
+        else None
+    )
+    return Page[VerificationTaskOut](items=page, next_cursor=next_cursor)
+
+
+@router.post(
+    "/verification-tasks/{task_id}/result",
+    tags=["commitment follow-up"],
+    summary="核查结论 (reviewer, approver, head, admin): a false commitment revokes the licence",
+    response_model=VerificationTaskOut,
+    responses=problem_responses(
+        *AUTH_ERRORS,
+        OutsideJurisdiction,
+        VerificationTaskNotFound,
+        VerificationAlreadyDecided,
+        LicenceNotActive,
+        ValidationFailed,
+    ),
+)
+async def decide_verification(
+    body: VerificationDecision,
+    task: TaskById,
+    licences: Licences,
+    principal: Annotated[
+        Principal, Depends(require_roles(Role.REVIEWER, Role.APPROVER, Role.HEAD, Role.ADMIN))
+    ],
+) -> VerificationTaskOut:
+    """Record the verification's outcome."""
+    decided = await licences.decide_verification(task, body=body, actor=principal)
+    return VerificationTaskOut.model_validate(decided)
+
+
+ENTERPRISE_ERRORS = (*AUTH_ERRORS, NotYourEnterprise, InvalidUscc)
+
+
+@router.get(
+    "/enterprises/{uscc}/licences",
+    tags=["enterprises"],
+    summary="企业持有的证照 (service, staff; the enterprise itself)",
+    response_model=Page[LicenceSummary],
+    responses=problem_responses(*ENTERPRISE_ERRORS, ValidationFailed),
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
+)
+async def enterprise_licences(
+    uscc: EnterpriseUscc,
+    licences: Licences,
+    status: LicenceStatus | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> Page[LicenceSummary]:
+    """The enterprise's current licences (减证便民: check here instead of asking for paper)."""
+    rows = await licences.register(
+        holder_uscc=uscc, status=status, after_no=_after_no(cursor), limit=limit + 1
+    )
+    page = [licences.summary(r) for r in rows[:limit]]
+    next_cursor = encode_cursor([page[-1].licence_no]) if len(rows) > limit else None
+    return Page[LicenceSummary](items=page, next_cursor=next_cursor)
+
+
+@router.get(
+    "/enterprises/{uscc}/commitment-eligibility",
+    tags=["enterprises"],
+    summary="能否适用告知承诺 (service, staff)",
+    response_model=CommitmentEligibility,
+    responses=problem_responses(*ENTERPRISE_ERRORS),
+    dependencies=[Depends(require_roles(Role.SERVICE, *STAFF_ROLES))],
+)
+async def commitment_eligibility(uscc: EnterpriseUscc, licences: Licences) -> CommitmentEligibility:
+    """False commitments and serious bad credit bar the 告知承诺 route."""
+    return await licences.commitment_eligibility(uscc)
+
+
+@router.post(
+    "/enterprises/{uscc}/credit-records",
+    tags=["enterprises"],
+    summary="登记失信记录 (admin)",
+    status_code=201,
+    response_model=CreditRecordOut,
+    responses=problem_responses(*ENTERPRISE_ERRORS, ValidationFailed),
+)
+async def add_credit_record(
+    uscc: EnterpriseUscc,
+    body: CreditRecordCreate,
+    licences: Licences,
+    principal: Annotated[Principal, Depends(require_roles(Role.ADMIN))],
+) -> CreditRecordOut:
+    """Record bad credit from another source."""
+    return await licences.add_credit_record(uscc=uscc, body=body, actor=principal)
+
+
+@router.get(
+    "/enterprises/{uscc}/reform-status",
+    tags=["enterprises"],
+    summary="企业的证照分离改革状态 (the enterprise itself, service, staff)",
+    response_model=EnterpriseReformStatus,
+    responses=problem_responses(*ENTERPRISE_ERRORS, ValidationFailed),
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
+)
+async def reform_status(
+    uscc: EnterpriseUscc,
+    licences: Licences,
+    jurisdiction: Annotated[str, Query(pattern=JURISDICTION_PATTERN)] = CITY_WIDE,
+    on: date | None = None,
+) -> EnterpriseReformStatus:
+    """Which permits it holds, no longer needs, may file or commit for, or has pending."""
+    return await licences.reform_status(
+        uscc=uscc, jurisdiction=jurisdiction, on=on or clock.today()
+    )
+
+
+EVENT_MEDIA_TYPES = (CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json")
+
+
+@router.post(
+    "/events",
+    tags=["events"],
+    summary="CloudEvents consumer (service)",
+    response_model=EventIntake,
+    responses=problem_responses(*AUTH_ERRORS, UnsupportedMediaType, InvalidEventBody),
+    dependencies=[Depends(require_roles(Role.SERVICE))],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                CLOUDEVENTS_JSON: {"schema": {"type": "object"}},
+                CLOUDEVENTS_BATCH_JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
+            },
+        }
+    },
+)
+async def receive_events(request: Request, consumer: Consumer) -> EventIntake:
+    """Apply approval's events exactly once each (inbox in the same transaction)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in EVENT_MEDIA_TYPES:
+        raise UnsupportedMediaType(f"请使用 {CLOUDEVENTS_JSON} 或 {CLOUDEVENTS_BATCH_JSON}")
+    try:
+        events = parse_batch(await request.body())
+    except (ValueError, TypeError) as exc:
+        raise InvalidEventBody(str(exc)[:500]) from exc
+    return await consumer.consume(events)

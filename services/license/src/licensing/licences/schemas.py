@@ -1,0 +1,278 @@
+"""REST schemas of the licence register, verification, credit and reform status."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from govshared.events import ReformMode
+from licensing.models import CreditKind, VerificationMethod, VerificationStatus
+
+
+class LicenceTypeOut(BaseModel):
+    """An entry of the licence type catalogue."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    item_code: str | None
+    issuing_authority: str
+    validity_months: int | None
+
+
+class LicenceVersionOut(BaseModel):
+    """One version of a licence, as its history lists it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    status: str
+    holder_name: str
+    issued_on: date
+    valid_from: date
+    valid_until: date | None
+    status_reason: str | None
+    content_hash: str
+
+
+class LicenceHistoryOut(BaseModel):
+    """One entry of a licence's history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    actor: str
+    occurred_at: datetime
+
+
+class LicenceOut(BaseModel):
+    """An electronic licence (its current version)."""
+
+    id: uuid.UUID
+    licence_no: str
+    version: int
+    licence_type: str
+    licence_type_name: str
+    item_code: str | None
+    holder_name: str
+    holder_uscc: str
+    issuing_authority: str
+    jurisdiction: str
+    issued_on: date
+    valid_from: date
+    valid_until: date | None
+    status: str
+    status_label: str
+    status_reason: str | None
+    granted_on_commitment: bool
+    source_application_id: uuid.UUID | None
+    source_application_no: str | None
+    particulars: dict[str, Any]
+    renewal_window_opens_on: date | None
+    renewal_requested_on: date | None
+    content_hash: str = Field(description="SHA-256 of the certificate's content")
+    qr_payload: str = Field(description="Signed payload printed as the certificate's QR code")
+    qr_url: str = Field(description="Verification URL encoded in the QR code")
+
+
+class LicenceDetail(LicenceOut):
+    """A licence with its versions and history."""
+
+    versions: list[LicenceVersionOut]
+    history: list[LicenceHistoryOut]
+
+
+class ReasonBody(BaseModel):
+    """A decision's reason, told to the holder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=2, max_length=2000)
+
+
+class LicenceChange(BaseModel):
+    """A change of a licence's particulars (变更): a new version supersedes the current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holder_name: str | None = Field(default=None, min_length=2, max_length=200)
+    particulars: dict[str, Any] | None = Field(default=None, description="e.g. 生产地址、许可范围")
+    reason: str = Field(min_length=2, max_length=2000)
+
+
+class RenewalDecision(BaseModel):
+    """The authority's decision on a pending renewal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grant: bool
+    reason: str = Field(min_length=2, max_length=2000)
+
+
+class VerificationResult(StrEnum):
+    """What the public verification found."""
+
+    VALID = "valid"  # 真实且当前有效
+    NOT_VALID = "not_valid"  # 真实，但已撤销/过期/暂停/被替代
+    NOT_FOUND = "not_found"  # 证照库中无此编号
+    FORGED = "forged"  # 二维码签名或内容与证照库不符
+
+
+class LicenceVerification(BaseModel):
+    """What anyone may learn by checking a certificate: no more than the certificate shows."""
+
+    result: VerificationResult
+    genuine: bool
+    valid_now: bool
+    message: str
+    licence_no: str | None = None
+    version: int | None = None
+    is_latest_version: bool | None = None
+    licence_type_name: str | None = None
+    holder_name: str | None = None
+    holder_uscc: str | None = None
+    issuing_authority: str | None = None
+    issued_on: date | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    status: str | None = None
+    status_label: str | None = None
+    checked_on: date
+
+
+class VerificationTaskOut(BaseModel):
+    """A 告知承诺 verification task."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    licence_no: str
+    holder_uscc: str
+    holder_name: str
+    item_code: str | None
+    jurisdiction: str
+    due_on: date
+    method: VerificationMethod
+    drawn: bool = Field(description="Drawn at random for an on-site check (双随机)")
+    inspectors: list[str]
+    status: VerificationStatus
+    findings: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    created_at: datetime
+
+
+class VerificationOutcome(StrEnum):
+    """The conclusion of a verification."""
+
+    PASSED = "passed"  # 承诺属实
+    FAILED = "failed"  # 承诺不实
+
+
+class VerificationDecision(BaseModel):
+    """The inspectors' conclusion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: VerificationOutcome
+    findings: str = Field(min_length=2, max_length=5000)
+
+
+class CreditRecordOut(BaseModel):
+    """A bad-credit record."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    holder_uscc: str
+    kind: CreditKind
+    serious: bool
+    bars_commitment: bool
+    reason: str
+    licence_no: str | None
+    item_code: str | None
+    recorded_at: datetime
+
+
+class CreditRecordCreate(BaseModel):
+    """A credit record from another source (e.g. a serious dishonesty list)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: CreditKind = CreditKind.SERIOUS_DISHONESTY
+    serious: bool = True
+    reason: str = Field(min_length=2, max_length=2000)
+
+
+class CommitmentEligibility(BaseModel):
+    """Whether an enterprise may use the 告知承诺 route (approval asks before offering it)."""
+
+    uscc: str
+    eligible: bool
+    reasons: list[str] = Field(description="Why not, in Chinese; empty when eligible")
+    records: list[CreditRecordOut]
+
+
+class ReformStatus(StrEnum):
+    """Where an enterprise stands for one reform item."""
+
+    HELD = "held"  # 已持有有效证照
+    NOT_NEEDED = "not_needed"  # 已取消审批，无需办理
+    PENDING = "pending"  # 申请办理中
+    FILED = "filed"  # 已备案
+    OBTAINABLE_BY_FILING = "obtainable_by_filing"  # 可通过备案取得
+    OBTAINABLE_BY_COMMITMENT = "obtainable_by_commitment"  # 可通过告知承诺取得
+    REQUIRES_APPLICATION = "requires_application"  # 需依法申请许可
+
+
+REFORM_STATUS_LABELS: dict[ReformStatus, str] = {
+    ReformStatus.HELD: "已持有有效证照",
+    ReformStatus.NOT_NEEDED: "已直接取消审批，凭营业执照即可经营",
+    ReformStatus.PENDING: "申请办理中",
+    ReformStatus.FILED: "已备案",
+    ReformStatus.OBTAINABLE_BY_FILING: "可通过备案办理，即时办结",
+    ReformStatus.OBTAINABLE_BY_COMMITMENT: "可选择告知承诺方式，当场作出决定",
+    ReformStatus.REQUIRES_APPLICATION: "需依法申请许可（已优化审批服务）",
+}
+
+
+class ReformStatusEntry(BaseModel):
+    """An enterprise's standing for one reform item."""
+
+    item_code: str
+    item_name: str
+    mode: ReformMode
+    mode_label: str
+    status: ReformStatus
+    status_label: str
+    licence_nos: list[str]
+    pending_application_no: str | None = None
+
+
+class EnterpriseReformStatus(BaseModel):
+    """An enterprise's standing across the reform catalogue."""
+
+    uscc: str
+    jurisdiction: str
+    on: date
+    commitment_eligible: bool
+    items: list[ReformStatusEntry]
+
+
+class EventIntake(BaseModel):
+    """What the consumer did with a delivery."""
+
+    received: int
+    processed: int
+    duplicates: int
+    ignored: int
+    invalid: int

@@ -1,0 +1,133 @@
+"""The license service: ``create_app(settings)`` and the ``license-service`` entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from govshared.app import create_service_app
+from govshared.auth import ServiceTokenSource, load_verifier
+from govshared.db import make_engine, make_sessionmaker
+from govshared.migrate import upgrade
+from govshared.observability import configure_logging, make_http_client
+from licensing.catalogue.service import load_demo_catalogue
+from licensing.config import Settings
+from licensing.routes import routers
+from licensing.worker import (
+    LicenceTimers,
+    build_outbox,
+    build_policy,
+    build_relay,
+    build_signer,
+)
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """Build the license app; nothing connects until the lifespan starts.
+
+    ``http_mounts`` routes outgoing calls by URL prefix to another transport, e.g. a peer service's
+    app in the same process (tests); production leaves it empty.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service="license", level=settings.log_level, json_logs=settings.log_json)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.migrate_on_start:
+            await asyncio.to_thread(upgrade, ALEMBIC_INI, settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        sessionmaker = make_sessionmaker(engine)
+        http = make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts)
+        assert settings.service_private_key_file is not None
+        tokens = ServiceTokenSource(
+            Path(settings.service_private_key_file).read_text(),
+            service_name="license",
+            issuer=settings.jwt_issuer,
+        )
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.token_verifier = load_verifier(
+            public_key_file=settings.jwt_public_key_file,
+            jwks_file=settings.jwt_jwks_file,
+            jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        app.state.outbox = build_outbox(settings)
+        app.state.signer = build_signer(settings)
+        app.state.licence_policy = build_policy(settings)
+        if settings.load_demo_catalogue:
+            async with sessionmaker() as session, session.begin():
+                await load_demo_catalogue(session)
+        relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
+        timers = LicenceTimers(
+            sessionmaker=sessionmaker,
+            outbox=app.state.outbox,
+            signer=app.state.signer,
+            policy=app.state.licence_policy,
+            verify_url=settings.verify_url,
+            poll_seconds=settings.timer_poll_seconds,
+        )
+        app.state.relay = relay
+        app.state.timers = timers
+        tasks: list[asyncio.Task[None]] = []
+        if settings.run_workers:
+            app.state.outbox.on_commit(relay.wake)
+            tasks.append(asyncio.create_task(relay.run(), name="license-outbox-relay"))
+            tasks.append(asyncio.create_task(timers.run(), name="license-timers"))
+        try:
+            yield
+        finally:
+            if tasks:
+                timers.stop()
+                await relay.stop()
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await http.aclose()
+            await engine.dispose()
+
+    return create_service_app(
+        service="license",
+        title="证照服务 License API",
+        description="证照分离改革事项目录与电子证照库 (一网通办)",
+        version="1.0.0",
+        lifespan=lifespan,
+        routers=routers,
+        alembic_ini=ALEMBIC_INI,
+        cors_origins=settings.cors_origins,
+    )
+
+
+def run() -> None:
+    """Serve with uvicorn on the configured host and port."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+    )
+
+
+if __name__ == "__main__":
+    run()

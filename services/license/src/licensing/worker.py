@@ -1,0 +1,199 @@
+"""Background work of license: the outbox relay and the licence timers (reminders, expiry).
+
+Runs inside the web process in the embedded default, or alone with ``python -m licensing.worker``
+(the same image in worker mode), so that production scales web and workers apart. Timers claim their
+rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that worker replicas share the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import date
+from pathlib import Path
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from govshared.auth import ServiceTokenSource
+from govshared.db import make_engine, make_sessionmaker
+from govshared.observability import configure_logging, make_http_client
+from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from licensing import clock
+from licensing.config import Settings
+from licensing.db import outbox_events
+from licensing.licences.seal import RsaSigner, Signer
+from licensing.licences.service import LicencePolicy, LicenceService, TimerRun, policy_from_settings
+
+logger = logging.getLogger("licensing.worker")
+
+# Which destinations receive which events (the relay knows their URLs).
+SUBSCRIPTIONS = {
+    "notify": ["cn.gov.license.licence.*"],
+    # Art. 44: approval records that the licence was delivered within its limit.
+    "approval": ["cn.gov.license.licence.issued.*"],
+}
+
+
+def build_outbox(settings: Settings) -> OutboxWriter:
+    """The outbox writer with license's subscriptions (approval's only when it has a URL)."""
+    subscriptions = {
+        destination: patterns
+        for destination, patterns in SUBSCRIPTIONS.items()
+        if destination != "approval" or settings.approval_events_url
+    }
+    return OutboxWriter(outbox_events, subscriptions)
+
+
+def build_relay(
+    settings: Settings,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    tokens: ServiceTokenSource,
+) -> OutboxRelay:
+    """The relay that posts license's events to notify and approval."""
+    return OutboxRelay(
+        sessionmaker=sessionmaker,
+        table=outbox_events,
+        destinations={
+            "notify": Destination(settings.notify_events_url, tokens.token),
+            **(
+                {"approval": Destination(settings.approval_events_url, tokens.token)}
+                if settings.approval_events_url
+                else {}
+            ),
+        },
+        http=http,
+        poll_interval=settings.relay_poll_seconds,
+    )
+
+
+def build_signer(settings: Settings) -> Signer:
+    """The licence seal (the service's key in development; a seal platform in production)."""
+    assert settings.service_private_key_file is not None
+    return RsaSigner(Path(settings.service_private_key_file).read_text())
+
+
+def build_policy(settings: Settings) -> LicencePolicy:
+    """The register's rules from settings."""
+    return policy_from_settings(
+        renewal_window_days=settings.renewal_window_days,
+        reminder_days=settings.renewal_reminder_days,
+        verification_days=settings.commitment_verification_days,
+        on_site_share=settings.commitment_on_site_share,
+        inspectors=settings.inspectors,
+    )
+
+
+class LicenceTimers:
+    """Expiry, deemed renewal (Art. 50) and renewal reminders, claimed from the database."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        outbox: OutboxWriter,
+        signer: Signer,
+        policy: LicencePolicy,
+        verify_url: str,
+        poll_seconds: float,
+        batch_size: int = 100,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._outbox = outbox
+        self._signer = signer
+        self._policy = policy
+        self._verify_url = verify_url
+        self._poll_seconds = poll_seconds
+        self._batch_size = batch_size
+        self._stopping = asyncio.Event()
+
+    async def run_once(self, today: date | None = None) -> TimerRun:
+        """One pass over every due licence, one transaction per batch."""
+        today = today or clock.today()
+        run = TimerRun()
+        for step in (LicenceService.expire_due, LicenceService.send_reminders):
+            while True:
+                async with self._sessionmaker() as session:
+                    async with session.begin():
+                        service = LicenceService(
+                            session,
+                            outbox=self._outbox,
+                            signer=self._signer,
+                            policy=self._policy,
+                            verify_url=self._verify_url,
+                        )
+                        claimed = await step(service, today=today, limit=self._batch_size, run=run)
+                    for hook in session.info.pop("after_commit", []):
+                        hook(session)
+                if claimed < self._batch_size or step is LicenceService.send_reminders:
+                    # Reminders already sent stay claimable until their stage moves; one pass each.
+                    break
+        return run
+
+    async def run(self) -> None:
+        """Run until stopped; errors are logged and retried at the next poll, never fatal."""
+        while not self._stopping.is_set():
+            try:
+                run = await self.run_once()
+                if run.licence_nos:
+                    logger.info(
+                        "licence timers ran",
+                        extra={
+                            "expired": run.expired,
+                            "deemed_renewed": run.deemed_renewed,
+                            "reminded": run.reminded,
+                        },
+                    )
+            except Exception:
+                logger.exception("licence timer pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_seconds)
+
+    def stop(self) -> None:
+        """Stop after the current pass."""
+        self._stopping.set()
+
+
+async def main() -> None:
+    """Run the relay and the timers until SIGTERM or SIGINT."""
+    settings = Settings()
+    configure_logging(
+        service="license-worker", level=settings.log_level, json_logs=settings.log_json
+    )
+    engine = make_engine(settings.database_url, pool_size=4)
+    sessionmaker = make_sessionmaker(engine)
+    http = make_http_client(timeout=settings.http_timeout_seconds)
+    assert settings.service_private_key_file is not None
+    tokens = ServiceTokenSource(
+        Path(settings.service_private_key_file).read_text(), service_name="license"
+    )
+    outbox = build_outbox(settings)
+    relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
+    outbox.on_commit(relay.wake)
+    timers = LicenceTimers(
+        sessionmaker=sessionmaker,
+        outbox=outbox,
+        signer=build_signer(settings),
+        policy=build_policy(settings),
+        verify_url=settings.verify_url,
+        poll_seconds=settings.timer_poll_seconds,
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(timers.run())]
+    await stop.wait()
+    timers.stop()
+    await relay.stop()
+    await asyncio.gather(*tasks)
+    await http.aclose()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

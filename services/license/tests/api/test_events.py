@@ -1,0 +1,238 @@
+"""The CloudEvents consumer: issuance from approval's approved event, exactly once per event id."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govshared.auth import Role
+from govshared.events import CLOUDEVENTS_JSON, EventType, LicenceEventData, ReformMode
+from govshared.testing import Tokens, problem, random_uscc
+from licensing import clock
+from licensing.db import inbox_events, outbox_events
+from licensing.models import Licence, LicenceHistory, VerificationTask
+
+Deliver = Callable[..., Awaitable[httpx.Response]]
+
+
+async def _licences_of(session: AsyncSession, uscc: str) -> list[Licence]:
+    return list((await session.scalars(select(Licence).where(Licence.holder_uscc == uscc))).all())
+
+
+async def test_approved_event_issues_a_licence_with_its_event(
+    deliver: Deliver, new_event: Callable[..., dict[str, Any]], session: AsyncSession
+) -> None:
+    uscc = random_uscc()
+    event = new_event(
+        uscc=uscc, item_code="JXW-XK-002", details={"particulars": {"仓储地址": "申江路1号"}}
+    )
+    response = await deliver(event)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "received": 1,
+        "processed": 1,
+        "duplicates": 0,
+        "ignored": 0,
+        "invalid": 0,
+    }
+    [licence] = await _licences_of(session, uscc)
+    assert licence.licence_type == "salt_wholesale_certificate"
+    assert licence.status == "valid" and licence.is_current and licence.version == 1
+    assert licence.holder_name == "上海盐业示范有限公司"
+    assert licence.source_application_id == uuid.UUID(event["data"]["application_id"])
+    assert licence.source_event_id == event["id"]
+    assert licence.particulars == {"仓储地址": "申江路1号"}
+    assert licence.valid_until is not None
+    assert (licence.valid_until - licence.valid_from).days in range(1825, 1828)  # 5 years
+    assert licence.licence_no.startswith(f"YDP-{licence.issued_on.year}-")
+
+    history = (
+        await session.scalars(select(LicenceHistory).where(LicenceHistory.licence_id == licence.id))
+    ).all()
+    assert [h.action for h in history] == ["issued"]
+    rows = (
+        await session.execute(
+            select(outbox_events).where(outbox_events.c.payload.contains(licence.licence_no))
+        )
+    ).all()
+    assert {r.destination for r in rows} == {"notify", "approval"}
+    envelope = json.loads(rows[0].payload)
+    assert envelope["type"] == EventType.LICENCE_ISSUED
+    data = LicenceEventData.model_validate(envelope["data"])
+    assert data.application_id == licence.source_application_id
+    assert data.holder_uscc == uscc
+
+
+async def test_redelivered_event_issues_nothing(
+    deliver: Deliver, new_event: Callable[..., dict[str, Any]], session: AsyncSession
+) -> None:
+    uscc = random_uscc()
+    event = new_event(uscc=uscc)
+    first = await deliver(event)
+    again = await deliver(event, event)
+    assert first.json()["processed"] == 1
+    assert again.json() == {
+        "received": 2,
+        "processed": 0,
+        "duplicates": 2,
+        "ignored": 0,
+        "invalid": 0,
+    }
+    assert len(await _licences_of(session, uscc)) == 1
+    recorded = await session.scalar(
+        select(func.count()).select_from(inbox_events).where(inbox_events.c.event_id == event["id"])
+    )
+    assert recorded == 1
+
+
+async def test_a_second_event_for_the_same_application_issues_nothing(
+    deliver: Deliver, new_event: Callable[..., dict[str, Any]], session: AsyncSession
+) -> None:
+    uscc = random_uscc()
+    application_id = uuid.uuid4()
+    await deliver(new_event(uscc=uscc, application_id=application_id))
+    await deliver(new_event(uscc=uscc, application_id=application_id))
+    assert len(await _licences_of(session, uscc)) == 1
+
+
+async def test_one_envelope_unknown_types_and_items_without_licence(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+    session: AsyncSession,
+) -> None:
+    uscc = random_uscc()
+    single = await client.post(
+        "/api/v1/events",
+        content=json.dumps(
+            new_event(uscc=uscc, event_type=EventType.APPLICATION_SUBMITTED, state="submitted")
+        ),
+        headers={**tokens.header(Role.SERVICE), "Content-Type": CLOUDEVENTS_JSON},
+    )
+    assert single.status_code == 200, single.text
+    assert single.json()["processed"] == 1
+    unknown = {**new_event(uscc=uscc), "id": str(uuid.uuid4()), "type": "cn.gov.other.thing.v1"}
+    filing = new_event(
+        uscc=uscc, item_code="JXW-BA-010", reform_mode=ReformMode.FILING, state="approved"
+    )
+    bad_data = {**new_event(uscc=uscc), "id": str(uuid.uuid4()), "data": {"application_id": "x"}}
+    response = await deliver(unknown, filing, bad_data)
+    assert response.json() == {
+        "received": 3,
+        "processed": 1,
+        "duplicates": 0,
+        "ignored": 1,
+        "invalid": 1,
+    }
+    assert await _licences_of(session, uscc) == []
+    recorded = await session.scalar(
+        select(func.count())
+        .select_from(inbox_events)
+        .where(inbox_events.c.event_id.in_([unknown["id"], bad_data["id"]]))
+    )
+    assert recorded == 2
+
+
+async def test_commitment_grant_schedules_a_verification_drawn_at_random(
+    deliver: Deliver, new_event: Callable[..., dict[str, Any]], session: AsyncSession
+) -> None:
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc, item_code="JXW-CN-012", reform_mode=ReformMode.COMMITMENT))
+    [licence] = await _licences_of(session, uscc)
+    assert licence.granted_on_commitment
+    [task] = (
+        await session.scalars(select(VerificationTask).where(VerificationTask.holder_uscc == uscc))
+    ).all()
+    assert task.licence_no == licence.licence_no
+    assert task.status == "open"
+    assert (task.due_on - licence.issued_on).days == 60
+    # The tests draw every grant (share 1.0): an on-site check by two inspectors drawn at random.
+    assert task.drawn and task.method == "on_site" and len(task.inspectors) == 2
+
+
+async def test_events_endpoint_is_for_services_only(
+    client: httpx.AsyncClient, tokens: Tokens, new_event: Callable[..., dict[str, Any]]
+) -> None:
+    body = json.dumps([new_event(uscc=random_uscc())])
+    headers = {"Content-Type": "application/cloudevents-batch+json"}
+    anonymous = await client.post("/api/v1/events", content=body, headers=headers)
+    assert anonymous.status_code == 401
+    assert problem(anonymous)["code"] == "unauthenticated"
+    for who in (tokens.staff(Role.ADMIN), tokens.enterprise(random_uscc())):
+        denied = await client.post("/api/v1/events", content=body, headers={**headers, **who})
+        assert denied.status_code == 403
+        assert problem(denied)["code"] == "forbidden"
+
+
+async def test_malformed_deliveries_are_4xx_problems(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    headers = {**tokens.header(Role.SERVICE), "Content-Type": "application/cloudevents-batch+json"}
+    for body in (b"not json", b'[{"id": "x"}]', b"42", b'{"specversion": "0.3"}'):
+        response = await client.post("/api/v1/events", content=body, headers=headers)
+        assert response.status_code == 422, body
+        assert problem(response)["code"] == "invalid_event_body"
+    wrong_type = await client.post(
+        "/api/v1/events",
+        content=b"[]",
+        headers={**tokens.header(Role.SERVICE), "Content-Type": "text/plain"},
+    )
+    assert wrong_type.status_code == 415
+    assert problem(wrong_type)["code"] == "unsupported_media_type"
+    empty = await client.post("/api/v1/events", content=b"[]", headers=headers)
+    assert empty.status_code == 200
+    assert empty.json()["received"] == 0
+
+
+async def test_approved_change_and_renewal_apply_to_the_held_licence(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc))
+    [licence] = await _licences_of(session, uscc)
+    change = new_event(
+        uscc=uscc,
+        applicant_name="上海盐业更名有限公司",
+        details={"business_type": "change", "particulars": {"仓储地址": "新址"}},
+    )
+    assert (await deliver(change)).json()["processed"] == 1
+    assert licence.valid_until is not None
+    monkeypatch.setattr(clock, "today", lambda: licence.valid_until - timedelta(days=5))
+    renew = new_event(
+        uscc=uscc, details={"business_type": "renew", "licence_no": licence.licence_no}
+    )
+    assert (await deliver(renew)).json()["processed"] == 1
+    detail = (
+        await client.get(f"/api/v1/licences/{licence.licence_no}", headers=tokens.enterprise(uscc))
+    ).json()
+    assert [(v["version"], v["status"]) for v in detail["versions"]] == [
+        (1, "superseded"),
+        (2, "superseded"),
+        (3, "valid"),
+    ]
+    assert detail["holder_name"] == "上海盐业更名有限公司"
+    assert detail["particulars"] == {"仓储地址": "新址"}
+    assert detail["valid_from"] == (licence.valid_until + timedelta(days=1)).isoformat()
+    # A renewal for a licence the applicant does not hold changes nothing.
+    stranger = new_event(
+        uscc=random_uscc(), details={"business_type": "renew", "licence_no": licence.licence_no}
+    )
+    assert (await deliver(stranger)).json()["processed"] == 1
+    after = (
+        await client.get(f"/api/v1/licences/{licence.licence_no}", headers=tokens.enterprise(uscc))
+    ).json()
+    assert after["version"] == 3

@@ -1,0 +1,254 @@
+"""License's test fixtures: every database test runs on PostgreSQL and on SQLite.
+
+The database is migrated with Alembic (never ``create_all``), the app runs its real lifespan (demo
+catalogue loaded) and is called through ``httpx.ASGITransport``. Approval's events are delivered the
+way its relay delivers them: CloudEvents posted to ``/api/v1/events`` with a service token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govshared.auth import Role
+from govshared.db import mark_read_only
+from govshared.events import (
+    CLOUDEVENTS_BATCH_JSON,
+    ApplicationEventData,
+    EventType,
+    ReformMode,
+    make_event,
+)
+from govshared.migrate import upgrade
+from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
+from licensing.config import Settings
+from licensing.main import ALEMBIC_INI, create_app
+
+ITEM_NAMES = {
+    "JXW-XK-001": "食盐定点生产企业审批",
+    "JXW-XK-002": "食盐定点批发企业审批",
+    "JXW-XK-003": "无线电台（站）设置审批",
+    "JXW-CN-011": "固定资产投资项目节能审查",
+    "JXW-CN-012": "工业产品生产许可（告知承诺）",
+}
+
+
+@pytest.fixture(scope="session")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
+    """Test key pair and token factory."""
+    return Tokens(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated database of each backend, shared by the tests of a session."""
+    url = await make_database(
+        request.param, prefix="license_test", directory=tmp_path_factory.mktemp("db")
+    )
+    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
+    yield url
+    if request.param == "postgresql":
+        await drop_postgres_database(url)
+
+
+def make_settings(
+    database_url: str, tokens: Tokens, data_dir: Path, **overrides: object
+) -> Settings:
+    """Settings of a test app."""
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_public_key_file": tokens.public_key_file,
+        "service_private_key_file": tokens.private_key_file,
+        "migrate_on_start": False,
+        "run_workers": False,
+        "log_json": False,
+        "log_level": "WARNING",
+        # Every commitment grant drawn for an on-site check: the draw is then predictable.
+        "commitment_on_site_share": 1.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings_maker() -> Callable[..., Settings]:
+    """``make_settings`` itself, for apps on databases of their own."""
+    return make_settings
+
+
+@pytest.fixture
+def settings_factory(database_url: str, tokens: Tokens, tmp_path: Path) -> Callable[..., Settings]:
+    """Make settings of another app on the same database, with overrides."""
+    return lambda **overrides: make_settings(database_url, tokens, tmp_path, **overrides)
+
+
+@pytest.fixture(scope="session")
+async def app(
+    database_url: str, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[FastAPI]:
+    """The license app with its lifespan running (demo catalogue loaded)."""
+    settings = make_settings(database_url, tokens, tmp_path_factory.mktemp("data"))
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://license.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
+    """A session on the app's database, for assertions on what was stored."""
+    async with app.state.sessionmaker() as s:
+        await mark_read_only(s)
+        yield s
+
+
+@pytest.fixture
+def fresh_app(
+    database_url: str, tokens: Tokens, tmp_path: Path
+) -> Callable[[], AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]:
+    """An app on a database of its own (for timers, which act on every licence they find)."""
+    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+    @asynccontextmanager
+    async def factory() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+        url = await make_database(backend, prefix="license_fresh", directory=tmp_path)
+        try:
+            await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
+            application = create_app(make_settings(url, tokens, tmp_path))
+            async with application.router.lifespan_context(application):
+                transport = httpx.ASGITransport(app=application)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://license.test"
+                ) as c:
+                    yield application, c
+        finally:
+            if backend == "postgresql":
+                await drop_postgres_database(url)
+
+    return factory
+
+
+def application_event(
+    *,
+    uscc: str,
+    event_type: EventType = EventType.APPLICATION_APPROVED,
+    item_code: str = "JXW-XK-002",
+    jurisdiction: str = "310000",
+    reform_mode: ReformMode | None = ReformMode.OPTIMIZED,
+    applicant_name: str = "上海盐业示范有限公司",
+    application_id: uuid.UUID | None = None,
+    state: str = "approved",
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An approval event envelope as approval's outbox writes it."""
+    application_id = application_id or uuid.uuid4()
+    data = ApplicationEventData(
+        application_id=application_id,
+        application_no=f"{jurisdiction}-{application_id.hex[:10].upper()}",
+        item_code=item_code,
+        item_name=ITEM_NAMES.get(item_code, item_code),
+        applicant_uscc=uscc,
+        applicant_name=applicant_name,
+        jurisdiction=jurisdiction,
+        state=state,
+        reform_mode=reform_mode,
+        occurred_at=datetime.now(UTC),
+        actor_role="approver",
+        details=details or {},
+    )
+    event = make_event(
+        type=event_type, source="/services/approval", subject=str(application_id), data=data
+    )
+    return event.model_dump(mode="json")
+
+
+Deliver = Callable[..., Awaitable[httpx.Response]]
+
+
+@pytest.fixture
+def deliver(client: httpx.AsyncClient, tokens: Tokens) -> Deliver:
+    """Post events to ``/api/v1/events`` as approval's relay does (a batch, a service token)."""
+    return make_deliver(client, tokens)
+
+
+def make_deliver(client: httpx.AsyncClient, tokens: Tokens) -> Deliver:
+    """A deliver function bound to a client."""
+
+    async def post(*events: dict[str, Any]) -> httpx.Response:
+        return await client.post(
+            "/api/v1/events",
+            content=json.dumps(list(events)).encode(),
+            headers={
+                **tokens.header(Role.SERVICE, name="approval"),
+                "Content-Type": CLOUDEVENTS_BATCH_JSON,
+            },
+        )
+
+    return post
+
+
+@pytest.fixture
+def new_event() -> Callable[..., dict[str, Any]]:
+    """Make approval event envelopes."""
+    return application_event
+
+
+Issue = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def issue(client: httpx.AsyncClient, tokens: Tokens) -> Issue:
+    """Issue a licence through an approved event; its licence number."""
+    return make_issue(client, tokens)
+
+
+@pytest.fixture
+def issuer() -> Callable[[httpx.AsyncClient, Tokens], Issue]:
+    """Make issue functions for another app's client (e.g. ``fresh_app``)."""
+    return make_issue
+
+
+def make_issue(client: httpx.AsyncClient, tokens: Tokens) -> Issue:
+    """An issue function bound to a client."""
+    deliver = make_deliver(client, tokens)
+
+    async def issue_one(**kwargs: Any) -> str:
+        response = await deliver(application_event(**kwargs))
+        assert response.status_code == 200, response.text
+        assert response.json()["processed"] == 1
+        listed = await client.get(
+            f"/api/v1/enterprises/{kwargs['uscc']}/licences",
+            headers=tokens.header(Role.SERVICE),
+        )
+        assert listed.status_code == 200, listed.text
+        matching = [
+            item["licence_no"]
+            for item in listed.json()["items"]
+            if item["item_code"] == kwargs.get("item_code", "JXW-XK-002")
+        ]
+        assert len(matching) == 1, listed.json()
+        return str(matching[0])
+
+    return issue_one
