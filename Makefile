@@ -6,7 +6,7 @@ role ?= enterprise
 uscc ?=
 jurisdiction ?=
 
-.PHONY: help setup run test lint format token bench bench-queue bench-lifecycle clean
+.PHONY: help setup run test lint format token bench bench-lifecycle up down clean
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -14,6 +14,9 @@ help:
 	@echo "make token role=enterprise uscc=91350100M000100Y43   a development bearer token"
 	@echo "make lint    ruff format check, ruff, mypy"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
+	@echo "make bench-lifecycle   submit → accept → review → approve cases per second (PostgreSQL)"
+	@echo "make up      the suite in containers (deploy/compose.yml): PostgreSQL, migrations, web, workers, Mailpit"
+	@echo "make down    stop and remove those containers (volumes kept)"
 
 setup:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
@@ -40,6 +43,17 @@ token: setup
 
 bench: setup
 	$(UV) run --locked python bench/submission.py
+
+bench-lifecycle: setup
+	$(UV) run --locked python bench/lifecycle.py
+
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+up:
+	$(COMPOSE) -f deploy/compose.yml -p onestop up -d --build
+
+down:
+	$(COMPOSE) -f deploy/compose.yml -p onestop down --remove-orphans
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -113,9 +112,9 @@ def test_builder_stage_installs_only_this_service(service: ServiceInfo, tmp_path
         "UV_PROJECT_ENVIRONMENT": str(app / ".venv"),
         "UV_NO_PROGRESS": "1",
     }
-    uv = (
-        [sys.executable, "-m", "uv"] if shutil.which("uv") is None else [shutil.which("uv") or "uv"]
-    )
+    # `uv run` (and so `make test`) names its own binary in $UV.
+    uv_binary = os.environ.get("UV") or shutil.which("uv")
+    uv = [uv_binary] if uv_binary else [shutil.which("python3") or "python3", "-m", "uv"]
     steps = instructions(DOCKERFILES[service.name])
     from_lines = [i for i, (keyword, _) in enumerate(steps) if keyword == "FROM"]
     builder = steps[from_lines[0] : from_lines[1]]

@@ -101,23 +101,30 @@ def test_workloads(overlay: str, service: ServiceInfo) -> None:
     assert pdbs[service.name]["spec"]["selector"] == web["spec"]["selector"]
 
 
-def _public_prefixes(service: ServiceInfo, tmp_path: Path) -> set[str]:
-    """The first path segment after /api/v1 of every route the service's app declares."""
-    code = (
-        "import json; "
-        f"from {service.package}.main import create_app; "
-        "print(json.dumps(sorted({r.path for r in create_app().routes})))"
-    )
-    tmp_path.mkdir()
-    env = {f"{service.prefix}DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    result = run([sys.executable, "-c", code], env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    paths = json.loads(result.stdout)
-    return {p.split("/")[3] for p in paths if p.startswith("/api/v1/")}
+@pytest.fixture(scope="module")
+def public_prefixes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """``/api/v1/<segment>`` of every route in each service's OpenAPI, with its service."""
+    prefixes = {}
+    for service in SERVICES:
+        data_dir = tmp_path_factory.mktemp(service.name)
+        code = (
+            "import json; "
+            f"from {service.package}.main import create_app; "
+            'print(json.dumps(sorted(create_app().openapi()["paths"])))'
+        )
+        env = {f"{service.prefix}DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
+        result = run([sys.executable, "-c", code], env=env, cwd=data_dir)
+        assert result.returncode == 0, result.stderr
+        for path in json.loads(result.stdout):
+            if path.startswith("/api/v1/"):
+                prefixes["/api/v1/" + path.split("/")[3]] = service.name
+    return prefixes
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_ingress_routes_every_public_path_to_its_service(overlay: str, tmp_path: Path) -> None:
+def test_ingress_routes_every_public_path_to_its_service(
+    overlay: str, public_prefixes: dict[str, str]
+) -> None:
     (ingress,) = of_kind(render_overlay(overlay), "Ingress").values()
     assert ingress["spec"]["tls"][0]["secretName"]
     (rule,) = ingress["spec"]["rules"]
@@ -126,12 +133,8 @@ def test_ingress_routes_every_public_path_to_its_service(overlay: str, tmp_path:
     for path in rule["http"]["paths"]:
         assert path["pathType"] == "Prefix"
         routed[path["path"]] = path["backend"]["service"]["name"]
-    expected = {}
-    for service in SERVICES:
-        for prefix in _public_prefixes(service, tmp_path / service.name):
-            # Service-to-service deliveries stay inside the cluster.
-            if prefix != "events":
-                expected[f"/api/v1/{prefix}"] = service.name
+    # Service-to-service deliveries (/api/v1/events) stay inside the cluster.
+    expected = {p: s for p, s in public_prefixes.items() if p != "/api/v1/events"}
     assert routed == expected
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,33 @@ from govshared.observability import ObservabilityMiddleware, metrics_endpoint
 from govshared.problems import Problem, install_problem_handlers
 
 
-def alembic_head(alembic_ini: Path) -> str | None:
-    """The head revision of a service's migrations."""
+@dataclass(frozen=True)
+class Migrations:
+    """What the code knows of its migrations: the head, and every older revision."""
+
+    head: str | None
+    older: frozenset[str]
+
+    def behind(self, revision: str | None) -> bool:
+        """True when the database still needs a migration this code expects.
+
+        A revision the code does not know is a newer one (a roll-out in progress has migrated
+        ahead of this replica): the schema is additive across one release, so that is ready.
+        """
+        return revision is None or revision in self.older
+
+
+def known_migrations(alembic_ini: Path) -> Migrations:
+    """The head and older revisions of a service's migrations."""
     config = Config(str(alembic_ini))
     config.set_main_option("script_location", str(alembic_ini.parent / "migrations"))
-    return ScriptDirectory.from_config(config).get_current_head()
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    revisions = {r.revision for r in script.walk_revisions()}
+    return Migrations(head=head, older=frozenset(revisions - {head}))
 
 
-def health_router(*, expected_revision: str | None) -> APIRouter:
+def health_router(*, migrations: Migrations) -> APIRouter:
     """``/healthz`` (alive) and ``/readyz`` (database reachable and migrated to head)."""
     router = APIRouter(tags=["ops"])
 
@@ -49,9 +69,9 @@ def health_router(*, expected_revision: str | None) -> APIRouter:
                 {"status": "unavailable", "reason": f"database: {type(exc).__name__}"},
                 status_code=503,
             )
-        if expected_revision is not None and revision != expected_revision:
+        if migrations.behind(revision):
             return JSONResponse(
-                {"status": "migrating", "revision": revision, "expected": expected_revision},
+                {"status": "migrating", "revision": revision, "expected": migrations.head},
                 status_code=503,
             )
         return JSONResponse({"status": "ready", "revision": revision})
@@ -91,7 +111,7 @@ def create_service_app(
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(ObservabilityMiddleware, service=service)
-    app.include_router(health_router(expected_revision=alembic_head(alembic_ini)))
+    app.include_router(health_router(migrations=known_migrations(alembic_ini)))
     for router in routers:
         app.include_router(router)
     # The problem schema is referenced by every declared error response.

@@ -251,7 +251,11 @@ def mint_token(
 
 
 class ServiceTokenSource:
-    """Mints short-lived service tokens for calls to other services, renewing before expiry."""
+    """Mints short-lived service tokens for calls to other services, renewing before expiry.
+
+    The ``kid`` names the key in the verifiers' JWKS, so that keys can be rotated with two in the
+    set; issuer and audience match what the verifiers check.
+    """
 
     def __init__(
         self, private_key_pem: str, *, service_name: str, issuer: str | None = None
@@ -271,7 +275,23 @@ class ServiceTokenSource:
                 subject=f"service:{self._service}",
                 name=self._service,
                 issuer=self._issuer,
+                audience=self._audience,
+                kid=self._kid,
                 ttl_seconds=900,
             )
             self._expires = time.time() + 900
         return self._token
+
+
+def service_tokens(settings: object, *, service_name: str) -> ServiceTokenSource:
+    """The service token source a service's settings describe (CommonSettings fields)."""
+    key_file = getattr(settings, "service_private_key_file", None)
+    if not key_file:
+        raise ValueError("SERVICE_PRIVATE_KEY_FILE is required to call other services")
+    return ServiceTokenSource(
+        Path(key_file).read_text(),
+        service_name=service_name,
+        issuer=getattr(settings, "jwt_issuer", None),
+        audience=getattr(settings, "jwt_audience", None),
+        kid=getattr(settings, "service_key_id", None) or None,
+    )

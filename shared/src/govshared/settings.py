@@ -35,6 +35,9 @@ class CommonSettings(BaseSettings):
     service_private_key_file: str | None = Field(
         default=None, description="PEM private key this service signs its service tokens with"
     )
+    service_key_id: str | None = Field(
+        default=None, description="kid of this service's key in the verifiers' JWKS (key rotation)"
+    )
     migrate_on_start: bool = Field(
         default=True, description="Apply migrations at start (embedded); production runs a Job"
     )
