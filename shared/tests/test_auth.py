@@ -89,3 +89,28 @@ async def test_roles_enforced_as_problems(keys: tuple[str, str]) -> None:
         ok = mint_token(private, role=Role.ACCEPTOR, jurisdiction="310000", subject="s1")
         allowed = await c.get("/staff-only", headers={"Authorization": f"Bearer {ok}"})
         assert allowed.json() == {"sub": "s1"}
+
+
+def test_service_tokens_carry_kid_issuer_and_audience(
+    keys: tuple[str, str], tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from govshared.auth import service_tokens
+
+    private, public = keys
+    key_file = tmp_path / "service.pem"
+    key_file.write_text(private)
+    settings = SimpleNamespace(
+        service_private_key_file=str(key_file),
+        jwt_issuer="https://idp.example",
+        jwt_audience="onestop",
+        service_key_id="approval-1",
+    )
+    token = service_tokens(settings, service_name="approval").token()
+    assert jwt.get_unverified_header(token)["kid"] == "approval-1"
+    verifier = TokenVerifier(
+        public_key_pem=public, issuer="https://idp.example", audience="onestop"
+    )
+    principal = verifier.verify(token)
+    assert principal.role is Role.SERVICE and principal.subject == "service:approval"

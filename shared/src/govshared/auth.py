@@ -258,11 +258,19 @@ class ServiceTokenSource:
     """
 
     def __init__(
-        self, private_key_pem: str, *, service_name: str, issuer: str | None = None
+        self,
+        private_key_pem: str,
+        *,
+        service_name: str,
+        issuer: str | None = None,
+        audience: str | None = None,
+        kid: str | None = None,
     ) -> None:
         self._key = private_key_pem
         self._service = service_name
         self._issuer = issuer
+        self._audience = audience
+        self._kid = kid
         self._token = ""
         self._expires = 0.0
 

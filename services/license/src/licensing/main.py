@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from govshared.app import create_service_app
-from govshared.auth import ServiceTokenSource, load_verifier
+from govshared.auth import load_verifier, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.migrate import upgrade
 from govshared.observability import configure_logging, make_http_client
@@ -53,11 +53,7 @@ def create_app(
         sessionmaker = make_sessionmaker(engine)
         http = make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts)
         assert settings.service_private_key_file is not None
-        tokens = ServiceTokenSource(
-            Path(settings.service_private_key_file).read_text(),
-            service_name="license",
-            issuer=settings.jwt_issuer,
-        )
+        tokens = service_tokens(settings, service_name="license")
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from govshared.auth import ServiceTokenSource
+from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
@@ -168,9 +168,7 @@ async def main() -> None:
     sessionmaker = make_sessionmaker(engine)
     http = make_http_client(timeout=settings.http_timeout_seconds)
     assert settings.service_private_key_file is not None
-    tokens = ServiceTokenSource(
-        Path(settings.service_private_key_file).read_text(), service_name="license"
-    )
+    tokens = service_tokens(settings, service_name="license")
     outbox = build_outbox(settings)
     relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
     outbox.on_commit(relay.wake)
