@@ -37,6 +37,10 @@ class Settings(CommonSettings):
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     s3_region: str = "cn-east-1"
+    clock_warn_days: int = Field(
+        default=3, ge=0, le=30, description="Working days before a due date that turn it yellow"
+    )
+    timer_poll_seconds: float = Field(default=60.0, description="How often the timers look")
     load_demo_catalogue: bool = Field(default=True, description="Load the demo catalogue at start")
 
     def default_db_name(self) -> str:

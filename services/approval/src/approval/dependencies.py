@@ -19,7 +19,13 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 def get_application_service(request: Request, session: Session) -> ApplicationService:
     """The application service bound to this request's session."""
     state = request.app.state
-    return ApplicationService(session, outbox=state.outbox, license_client=state.license_client)
+    return ApplicationService(
+        session,
+        outbox=state.outbox,
+        license_client=state.license_client,
+        today=state.today,
+        warn_days=state.settings.clock_warn_days,
+    )
 
 
 Applications = Annotated[ApplicationService, Depends(get_application_service)]

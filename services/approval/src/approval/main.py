@@ -12,19 +12,20 @@ import httpx
 from fastapi import FastAPI
 
 from approval.calendar.routes import router as calendar_router
-from approval.calendar.service import seed_calendar
+from approval.calendar.service import china_today, seed_calendar
 from approval.catalogue.demo import load_demo_catalogue
 from approval.catalogue.routes import router as catalogue_router
 from approval.clients.license import LicenseClient
+from approval.clocks.routes import router as clocks_router
 from approval.config import Settings
 from approval.db import outbox_events
 from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
 from approval.storage import FileSystemStorage, S3Storage, Storage
-from approval.worker import build_relay
+from approval.worker import SUBSCRIPTIONS, build_relay, build_timers
 from govshared.app import create_service_app
-from govshared.auth import ServiceTokenSource, load_verifier
+from govshared.auth import load_verifier, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.migrate import upgrade
 from govshared.observability import configure_logging, make_http_client
@@ -32,12 +33,6 @@ from govshared.outbox import OutboxWriter
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
-
-# Which destinations receive which events (the relay knows their URLs).
-SUBSCRIPTIONS = {
-    "notify": ["cn.gov.approval.application.*"],
-    "license": ["cn.gov.approval.application.approved.*"],
-}
 
 
 def make_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
@@ -78,11 +73,7 @@ def create_app(
         sessionmaker = make_sessionmaker(engine)
         http = make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts)
         assert settings.service_private_key_file is not None
-        tokens = ServiceTokenSource(
-            Path(settings.service_private_key_file).read_text(),
-            service_name="approval",
-            issuer=settings.jwt_issuer,
-        )
+        tokens = service_tokens(settings, service_name="approval")
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
@@ -100,6 +91,8 @@ def create_app(
             cache_seconds=settings.reform_mode_cache_seconds,
         )
         app.state.outbox = OutboxWriter(outbox_events, SUBSCRIPTIONS)
+        # The China date every clock counts in; tests replace it to drive time.
+        app.state.today = china_today
         app.state.storage = make_storage(settings, http)
         # Working-day calendar from the maintained library; safe when replicas start together.
         async with sessionmaker() as session, session.begin():
@@ -109,18 +102,23 @@ def create_app(
                 await load_demo_catalogue(session)
         relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
         app.state.relay = relay
-        task = None
+        timers = build_timers(settings, sessionmaker=sessionmaker, outbox=app.state.outbox)
+        app.state.timers = timers
+        tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
             app.state.outbox.on_commit(relay.wake)
-            task = asyncio.create_task(relay.run(), name="approval-outbox-relay")
+            tasks.append(asyncio.create_task(relay.run(), name="approval-outbox-relay"))
+            tasks.append(asyncio.create_task(timers.run(), name="approval-clock-timers"))
         try:
             yield
         finally:
-            if task is not None:
+            if tasks:
                 await relay.stop()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await timers.stop()
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await http.aclose()
             await engine.dispose()
 
@@ -130,7 +128,14 @@ def create_app(
         description="事项目录、办事指南与行政许可申请的全流程 (一网通办)",
         version="1.0.0",
         lifespan=lifespan,
-        routers=[catalogue_router, router, materials_router, evaluations_router, calendar_router],
+        routers=[
+            catalogue_router,
+            router,
+            clocks_router,
+            materials_router,
+            evaluations_router,
+            calendar_router,
+        ],
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,
     )

@@ -92,6 +92,7 @@ class Application(Base):
     __table_args__ = (
         Index("ix_applications_applicant", "applicant_uscc", "submitted_at", "id"),
         Index("ix_applications_queue", "jurisdiction", "state", "submitted_at", "id"),
+        Index("ix_applications_due", "due_on", "submitted_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -111,6 +112,8 @@ class Application(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     row_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Index cache of the earliest due date of its running clocks (the work queue's order).
+    due_on: Mapped[date | None] = mapped_column(Date, default=None)
 
 
 class ApplicationEvent(Base):

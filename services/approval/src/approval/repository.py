@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, or_, select, tuple_, update
+from sqlalchemy import Date, Table, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application, ApplicationEvent
 
 applications: Table = Application.__table__  # type: ignore[assignment]
+# Applications with no running clock (waiting for 补正) sort after every due date, on both databases.
+NO_DUE_DATE = date(9999, 12, 31)
 application_events: Table = ApplicationEvent.__table__  # type: ignore[assignment]
 
 
@@ -63,10 +65,13 @@ class ApplicationRepository:
         states: list[str],
         item_code: str | None,
         keyword: str | None,
-        after: tuple[datetime, uuid.UUID] | None,
+        after: tuple[date, datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[Application]:
-        """Applications of a jurisdiction, oldest first (keyset on submitted_at, id)."""
+        """Applications of a jurisdiction, earliest due date first (keyset on due_on, submitted_at, id).
+
+        ``due_on`` is the index cache of the earliest running clock (see ``approval.clocks``).
+        """
         query = select(Application).where(Application.state.in_(states))
         if jurisdiction_prefix:
             query = query.where(Application.jurisdiction.startswith(jurisdiction_prefix))
@@ -80,9 +85,10 @@ class ApplicationRepository:
                     Application.applicant_name.contains(keyword, autoescape=True),
                 )
             )
+        due = func.coalesce(Application.due_on, literal(NO_DUE_DATE, Date))
         if after is not None:
-            query = query.where(tuple_(Application.submitted_at, Application.id) > after)
-        query = query.order_by(Application.submitted_at, Application.id).limit(limit)
+            query = query.where(tuple_(due, Application.submitted_at, Application.id) > after)
+        query = query.order_by(due, Application.submitted_at, Application.id).limit(limit)
         return list((await self.session.scalars(query)).all())
 
     async def events(self, application_id: uuid.UUID) -> list[ApplicationEvent]:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
+from approval.calendar.errors import (
+    ExtensionAlreadyGranted,
+    ExtensionNotAllowed,
+    ExtensionTooLong,
+    InvalidPause,
+    PauseReasonNotAllowed,
+)
 from approval.dependencies import ApplicationById, Applications
 from approval.errors import (
     ActionInputInvalid,
@@ -23,6 +30,7 @@ from approval.errors import (
 )
 from approval.lifecycle import Action
 from approval.models import ApplicationState
+from approval.repository import NO_DUE_DATE
 from approval.schemas import (
     ActionRequest,
     ApplicationCreate,
@@ -125,6 +133,16 @@ def _keyset(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         raise ValidationFailed("分页游标无效") from exc
 
 
+def _queue_keyset(cursor: str | None) -> tuple[date, datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    due, at, ident = decode_cursor(cursor, 3)
+    try:
+        return (date.fromisoformat(due), datetime.fromisoformat(at), uuid.UUID(ident))
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("分页游标无效") from exc
+
+
 @router.get(
     "/staff/applications",
     tags=["staff"],
@@ -143,21 +161,26 @@ async def staff_queue(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> Page[ApplicationOut]:
-    """Applications of the caller's jurisdiction, oldest first."""
+    """Applications of the caller's jurisdiction, earliest due date first, then oldest first."""
     rows = await service.staff_queue(
         principal=principal,
         states=state or OPEN_STATES,
         item_code=item_code,
         keyword=q,
-        after=_keyset(cursor),
+        after=_queue_keyset(cursor),
         limit=limit + 1,
     )
     page = [ApplicationOut.model_validate(r) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor([page[-1].submitted_at.isoformat(), str(page[-1].id)])
-        if len(rows) > limit
-        else None
-    )
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor(
+            [
+                (last.due_on or NO_DUE_DATE).isoformat(),
+                last.submitted_at.isoformat(),
+                str(last.id),
+            ]
+        )
     return Page[ApplicationOut](items=page, next_cursor=next_cursor)
 
 
@@ -260,6 +283,11 @@ for _action, (_path, _summary) in ACTION_PATHS.items():
             NotInstantItem,
             SupplementNotInFirstRequest,
             ActionInputInvalid,
+            InvalidPause,
+            PauseReasonNotAllowed,
+            ExtensionAlreadyGranted,
+            ExtensionNotAllowed,
+            ExtensionTooLong,
             IdempotencyKeyReused,
             ValidationFailed,
         ),

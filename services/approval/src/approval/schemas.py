@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -72,6 +72,9 @@ class ApplicationOut(BaseModel):
     form: dict[str, Any]
     submitted_at: datetime
     updated_at: datetime
+    due_on: date | None = Field(
+        default=None, description="最早到期的在办期限（工作台排序用；详见 /clocks）"
+    )
 
 
 class AuditEventOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -14,8 +15,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.audit import GENESIS, entry_hash
+from approval.calendar.clock import DEFAULT_WARN_DAYS, ClockKind
+from approval.calendar.service import china_today
 from approval.catalogue.repository import ItemRepository
 from approval.clients.license import LicenseClient
+from approval.clocks.service import ACCEPTANCE_DAYS, DELIVERY_DAYS, ClockKeeper, Derived
 from approval.db import idempotency_keys
 from approval.errors import (
     ActionInputInvalid,
@@ -95,12 +99,16 @@ class ApplicationService:
         *,
         outbox: OutboxWriter,
         license_client: LicenseClient,
+        today: Callable[[], date] = china_today,
+        warn_days: int = DEFAULT_WARN_DAYS,
     ) -> None:
         self.session = session
         self.items = ItemRepository(session)
         self.applications = ApplicationRepository(session)
+        self.clocks = ClockKeeper(session, warn_days=warn_days)
         self.outbox = outbox
         self.license = license_client
+        self.today = today
 
     async def submit(
         self, *, principal: Principal, body: ApplicationCreate, idempotency_key: str | None
@@ -137,6 +145,7 @@ class ApplicationService:
                 reform_text=reform.commitment_text if reform else None,
             )
             route, final_state = IntakeRoute.COMMITMENT, ApplicationState.APPROVED
+        clock = await self._intake_clock(route)
         application_id = uuid.uuid4()
         row: dict[str, Any] = {
             "id": application_id,
@@ -158,6 +167,7 @@ class ApplicationService:
             "submitted_at": now,
             "updated_at": now,
             "row_version": 1,
+            "due_on": clock.view.due_on if clock else None,
         }
         response = ApplicationOut.model_validate(row).model_dump(mode="json")
         if idempotency_key is not None:
@@ -175,6 +185,13 @@ class ApplicationService:
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
         await self.applications.insert(row)
+        if clock is not None:
+            await self.clocks.insert_opening(
+                application_id=application_id,
+                jurisdiction=item.jurisdiction,
+                derived=clock,
+                now=now,
+            )
         actor = (principal.subject, principal.role.value)
         base_details = {"item_version": item.version, "business_type": body.business_type.value}
         prev = await self._record(
@@ -217,6 +234,17 @@ class ApplicationService:
             )
         return Submitted(status_code=201, body=response, replayed=False)
 
+    async def _intake_clock(self, route: IntakeRoute) -> Derived | None:
+        """Acceptance clock on receipt; licence delivery at once when decided at intake (Art. 44)."""
+        if route is IntakeRoute.FILING:
+            return None
+        kind, budget = (
+            (ClockKind.DELIVERY, DELIVERY_DAYS)
+            if route is IntakeRoute.COMMITMENT
+            else (ClockKind.ACCEPTANCE, ACCEPTANCE_DAYS)
+        )
+        return await self.clocks.opening(kind=kind, budget_days=budget, today=self.today())
+
     async def _record(
         self,
         row: dict[str, Any],
@@ -233,45 +261,21 @@ class ApplicationService:
         reason: str | None = None,
     ) -> str:
         """Append an audit entry and emit its event (Core statements); the entry's hash."""
-        audit: dict[str, Any] = {
-            "application_id": row["id"],
-            "seq": seq,
-            "action": action,
-            "from_state": from_state.value if from_state else None,
-            "to_state": to_state.value,
-            "actor": actor[0],
-            "actor_role": actor[1],
-            "reason": reason,
-            "details": details,
-            "occurred_at": at,
-            "prev_hash": prev_hash,
-        }
-        audit["hash"] = entry_hash(prev_hash, audit)
-        await self.applications.append_event(audit)
-        await self.outbox.add(
+        return await record_transition(
             self.session,
-            make_event(
-                type=event_type,
-                source=SOURCE,
-                subject=str(row["id"]),
-                data=ApplicationEventData(
-                    application_id=row["id"],
-                    application_no=row["application_no"],
-                    item_code=row["item_code"],
-                    item_name=row["item_name"],
-                    applicant_uscc=row["applicant_uscc"],
-                    applicant_name=row["applicant_name"],
-                    jurisdiction=row["jurisdiction"],
-                    state=to_state.value,
-                    reform_mode=ReformMode(row["reform_mode"]) if row["reform_mode"] else None,
-                    occurred_at=at,
-                    actor_role=actor[1],
-                    reason=reason,
-                    details=details,
-                ),
-            ),
+            outbox=self.outbox,
+            row=row,
+            seq=seq,
+            prev_hash=prev_hash,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+            at=at,
+            details=details,
+            event_type=event_type,
+            reason=reason,
         )
-        return str(audit["hash"])
 
     async def _check_commitment(
         self,
@@ -324,10 +328,10 @@ class ApplicationService:
         states: list[ApplicationState],
         item_code: str | None,
         keyword: str | None,
-        after: tuple[datetime, uuid.UUID] | None,
+        after: tuple[date, datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[Application]:
-        """The work queue of the caller's jurisdiction (admins see every jurisdiction)."""
+        """The work queue of the caller's jurisdiction, earliest due first (admins see all)."""
         prefix = None
         if principal.role is not Role.ADMIN:
             prefix = jurisdiction_prefix(principal.jurisdiction or "")
@@ -403,6 +407,17 @@ class ApplicationService:
         now = datetime.now(UTC)
         to_state = rule.to_state or current
         values: dict[str, Any] = {"state": to_state.value, "updated_at": now}
+        # Clocks first: their rows are locked before the application's (the timers' order too).
+        values["due_on"] = await self.clocks.apply(
+            application=application,
+            action=action,
+            details=details,
+            reason=body.reason,
+            actor=principal.subject,
+            today=self.today(),
+            now=now,
+            decision_limits=await self._decision_limits(application, action),
+        )
         if action is Action.SUPPLEMENT and body.form:
             values["form"] = {**application.form, **body.form}
         response = ApplicationOut.model_validate(
@@ -444,6 +459,15 @@ class ApplicationService:
             reason=body.reason,
         )
         return Submitted(status_code=200, body=response, replayed=False)
+
+    async def _decision_limits(
+        self, application: Application, action: Action
+    ) -> tuple[int, int] | None:
+        """The item's statutory and committed limits, when the action starts the decision clock."""
+        if action is not Action.ACCEPT:
+            return None
+        item = await self.items.get(application.item_code)
+        return (item.statutory_limit_days, item.committed_limit_days) if item else None
 
     async def _validate(
         self,
@@ -570,3 +594,61 @@ def jurisdiction_prefix(staff: str) -> str:
 def in_jurisdiction(staff: str | None, target: str) -> bool:
     """True when a staff jurisdiction covers the target region code."""
     return bool(staff) and target.startswith(jurisdiction_prefix(staff or ""))
+
+
+async def record_transition(
+    session: AsyncSession,
+    *,
+    outbox: OutboxWriter,
+    row: dict[str, Any],
+    seq: int,
+    prev_hash: str,
+    action: str,
+    from_state: ApplicationState | None,
+    to_state: ApplicationState,
+    actor: tuple[str, str],
+    at: datetime,
+    details: dict[str, Any],
+    event_type: EventType,
+    reason: str | None = None,
+) -> str:
+    """Append an audit entry and emit its event (Core statements); the entry's hash."""
+    audit: dict[str, Any] = {
+        "application_id": row["id"],
+        "seq": seq,
+        "action": action,
+        "from_state": from_state.value if from_state else None,
+        "to_state": to_state.value,
+        "actor": actor[0],
+        "actor_role": actor[1],
+        "reason": reason,
+        "details": details,
+        "occurred_at": at,
+        "prev_hash": prev_hash,
+    }
+    audit["hash"] = entry_hash(prev_hash, audit)
+    await ApplicationRepository(session).append_event(audit)
+    await outbox.add(
+        session,
+        make_event(
+            type=event_type,
+            source=SOURCE,
+            subject=str(row["id"]),
+            data=ApplicationEventData(
+                application_id=row["id"],
+                application_no=row["application_no"],
+                item_code=row["item_code"],
+                item_name=row["item_name"],
+                applicant_uscc=row["applicant_uscc"],
+                applicant_name=row["applicant_name"],
+                jurisdiction=row["jurisdiction"],
+                state=to_state.value,
+                reform_mode=ReformMode(row["reform_mode"]) if row["reform_mode"] else None,
+                occurred_at=at,
+                actor_role=actor[1],
+                reason=reason,
+                details=details,
+            ),
+        ),
+    )
+    return str(audit["hash"])

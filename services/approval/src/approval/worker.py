@@ -1,4 +1,4 @@
-"""Background work of approval: the outbox relay (and, as the service grows, its timers).
+"""Background work of approval: the outbox relay and the clock timers.
 
 Runs inside the web process in the embedded default, or alone with ``python -m approval.worker``
 (the same image in worker mode), so that production scales web and workers apart.
@@ -7,18 +7,31 @@ Runs inside the web process in the embedded default, or alone with ``python -m a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
-from pathlib import Path
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from approval.calendar.service import china_today
+from approval.clocks.timers import ClockTimers, TimerRun
 from approval.config import Settings
 from approval.db import outbox_events
-from govshared.auth import ServiceTokenSource
+from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client
-from govshared.outbox import Destination, OutboxRelay
+from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+
+logger = logging.getLogger(__name__)
+
+# Which destinations receive which events (the relay knows their URLs).
+SUBSCRIPTIONS = {
+    "notify": ["cn.gov.approval.application.*"],
+    "license": ["cn.gov.approval.application.approved.*"],
+}
 
 
 def build_relay(
@@ -41,8 +54,75 @@ def build_relay(
     )
 
 
+class TimerWorker:
+    """Runs the clock timers every ``poll_interval`` seconds until stopped.
+
+    Each batch is one transaction that claims its clocks, fires them and sets their markers, so a
+    crash or a restart between batches loses and repeats nothing; any number of replicas may run.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        outbox: OutboxWriter,
+        warn_days: int,
+        poll_interval: float = 60.0,
+        batch_size: int = 100,
+        today: Callable[[], date] = china_today,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._outbox = outbox
+        self._warn_days = warn_days
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._today = today
+        self._stopping = asyncio.Event()
+
+    async def run_once(self, *, today: date | None = None) -> TimerRun:
+        """Fire everything due on ``today`` (China date; default: now), batch after batch."""
+        day = today or self._today()
+        total = TimerRun()
+        while True:
+            async with self._sessionmaker() as session, session.begin():
+                timers = ClockTimers(session, outbox=self._outbox, warn_days=self._warn_days)
+                run = await timers.fire(today=day, now=datetime.now(UTC), limit=self._batch_size)
+            total.deemed_accepted += run.deemed_accepted
+            total.warned += run.warned
+            total.overdue += run.overdue
+            total.examined += run.examined
+            if run.examined < self._batch_size:
+                return total
+
+    async def run(self) -> None:
+        """Loop until ``stop``; a failing run is logged and retried at the next tick."""
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("clock timer run failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_interval)
+
+    async def stop(self) -> None:
+        """Ask the loop to finish after the current run."""
+        self._stopping.set()
+
+
+def build_timers(
+    settings: Settings, *, sessionmaker: async_sessionmaker[AsyncSession], outbox: OutboxWriter
+) -> TimerWorker:
+    """The timer worker with the settings' warning days and poll interval."""
+    return TimerWorker(
+        sessionmaker=sessionmaker,
+        outbox=outbox,
+        warn_days=settings.clock_warn_days,
+        poll_interval=settings.timer_poll_seconds,
+    )
+
+
 async def main() -> None:
-    """Run the relay until SIGTERM or SIGINT, then release claimed rows and exit."""
+    """Run the relay and the timers until SIGTERM or SIGINT, then release claimed rows and exit."""
     settings = Settings()
     configure_logging(
         service="approval-worker", level=settings.log_level, json_logs=settings.log_json
@@ -50,18 +130,21 @@ async def main() -> None:
     engine = make_engine(settings.database_url, pool_size=4)
     http = make_http_client(timeout=settings.http_timeout_seconds)
     assert settings.service_private_key_file is not None
-    tokens = ServiceTokenSource(
-        Path(settings.service_private_key_file).read_text(), service_name="approval"
+    tokens = service_tokens(settings, service_name="approval")
+    sessionmaker = make_sessionmaker(engine)
+    relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
+    timers = build_timers(
+        settings, sessionmaker=sessionmaker, outbox=OutboxWriter(outbox_events, SUBSCRIPTIONS)
     )
-    relay = build_relay(settings, sessionmaker=make_sessionmaker(engine), http=http, tokens=tokens)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(relay.run())
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(timers.run())]
     await stop.wait()
     await relay.stop()
-    await task
+    await timers.stop()
+    await asyncio.gather(*tasks)
     await http.aclose()
     await engine.dispose()
 

@@ -33,7 +33,13 @@ async def test_upgrade_downgrade_upgrade(backend: str, tmp_path: Path) -> None:
     url = await make_database(backend, prefix="approval_mig", directory=tmp_path)
     try:
         await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
-        assert {"applications", "outbox_events", "inbox_events"} <= await _tables(url)
+        assert {
+            "applications",
+            "outbox_events",
+            "inbox_events",
+            "application_clocks",
+            "application_clock_entries",
+        } <= await _tables(url)
         await asyncio.to_thread(downgrade, ALEMBIC_INI, url, "base")
         assert await _tables(url) <= {"alembic_version"}
         await asyncio.to_thread(upgrade, ALEMBIC_INI, url)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.errors import (
@@ -35,8 +35,10 @@ from approval.calendar.schemas import (
     WorkingDaysCountOut,
     YearLoadOut,
 )
-from approval.calendar.service import CalendarService, china_today
+from approval.calendar.service import CalendarService, check_year, china_today
 from approval.calendar.workdays import DaySource, years_of
+from approval.clocks.service import CALENDAR_CACHE, CalendarChange, ClockKeeper
+from approval.clocks.timers import announce_moved_deadlines
 from govshared.auth import Principal, Role, require_roles
 from govshared.db import AutoCommitRoute, get_session, mark_read_only
 from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
@@ -103,11 +105,28 @@ async def get_year(year: Year, calendar: Calendar) -> CalendarYearOut:
     ),
 )
 async def load_year(
-    year: Year, body: OfficialScheduleIn, calendar: Calendar, principal: Admin
+    request: Request,
+    year: Year,
+    body: OfficialScheduleIn,
+    calendar: Calendar,
+    principal: Admin,
+    session: Annotated[AsyncSession, Depends(get_session)],
 ) -> YearLoadOut:
-    """Replace a year with its official schedule, clear its provisional flag, report what changed."""
+    """Replace a year with its official schedule, clear its provisional flag, report what changed.
+
+    Every running clock whose period crosses the year is re-derived; those whose due date moved get
+    a ``clock_warning`` event with ``reason: calendar_changed`` and the old and new due dates.
+    """
     if body.source is DaySource.PROVISIONAL or body.source is DaySource.CHINESECALENDAR:
         raise InvalidHolidaySchedule("来源只能是 official_notice 或 admin")
+    check_year(year)
+    state = request.app.state
+    change = CalendarChange(
+        ClockKeeper(session, warn_days=state.settings.clock_warn_days),
+        year=year,
+        today=state.today(),
+    )
+    await change.capture()
     load = await calendar.load_official_year(
         year,
         holidays=body.scheduled_holidays(),
@@ -116,7 +135,11 @@ async def load_year(
         actor=principal.subject,
         source=body.source,
     )
-    return YearLoadOut.of(load)
+    moved = await announce_moved_deadlines(
+        session, change=change, outbox=state.outbox, now=datetime.now(UTC)
+    )
+    CALENDAR_CACHE.invalidate(year)
+    return YearLoadOut.of(load).model_copy(update={"moved_deadlines": moved})
 
 
 @router.get(

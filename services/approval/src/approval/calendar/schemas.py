@@ -152,6 +152,7 @@ class YearLoadOut(BaseModel):
     provisional: bool = False
     provisional_cleared: int = Field(description="取消临时标记的日期数")
     changed: list[DayChangeOut]
+    moved_deadlines: int = Field(default=0, description="到期日因此变动的在办期限数（已通知）")
 
     @classmethod
     def of(cls, load: YearLoad) -> YearLoadOut:

@@ -1,0 +1,159 @@
+"""All SQL of the clocks (Core on the hot paths, the row lock of the timers)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.calendar.models import calendar_years
+from approval.clocks.models import (
+    ApplicationClock,
+    ClockLedgerEntry,
+    application_clocks,
+    clock_entries,
+)
+from approval.models import Application, Item
+from approval.repository import applications
+from govshared.sql import dialect_name, insert_ignore
+
+ACCEPTANCE = "acceptance"
+
+
+class ClockRepository:
+    """Clock rows and their ledgers, in the caller's transaction (never commits)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        """Open a clock (Core).
+
+        A concurrent action that opened the same clock first wins; this one's transaction then
+        fails its optimistic update of the application and rolls back as a 409.
+        """
+        statement = insert_ignore(
+            self.session, application_clocks, index_elements=["application_id", "kind"]
+        )
+        await self.session.execute(statement.values(**row))
+
+    async def append(self, row: dict[str, Any]) -> None:
+        """Append a ledger entry (Core)."""
+        await self.session.execute(insert(clock_entries).values(**row))
+
+    async def update(self, application_id: uuid.UUID, kind: str, values: dict[str, Any]) -> None:
+        """Change a clock row (its stop, restart, cache or markers)."""
+        await self.session.execute(
+            update(application_clocks)
+            .where(
+                application_clocks.c.application_id == application_id,
+                application_clocks.c.kind == kind,
+            )
+            .values(**values)
+        )
+
+    async def for_application(
+        self, application_id: uuid.UUID, *, lock: bool = False
+    ) -> list[ApplicationClock]:
+        """The clocks of an application (row-locked on PostgreSQL when ``lock``)."""
+        query = select(ApplicationClock).where(ApplicationClock.application_id == application_id)
+        if lock and dialect_name(self.session) == "postgresql":
+            query = query.with_for_update()
+        query = query.order_by(
+            ApplicationClock.started_on, ApplicationClock.kind
+        ).execution_options(populate_existing=True)
+        return list((await self.session.scalars(query)).all())
+
+    async def ledger(self, application_id: uuid.UUID) -> list[ClockLedgerEntry]:
+        """Every ledger entry of an application's clocks, in the order recorded."""
+        query = (
+            select(ClockLedgerEntry)
+            .where(ClockLedgerEntry.application_id == application_id)
+            .order_by(ClockLedgerEntry.recorded_at, ClockLedgerEntry.id)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def claim_due(self, *, today: date, limit: int) -> list[ApplicationClock]:
+        """Running clocks a timer may have to fire for, locked so that one replica takes each.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so a second worker skips what the first holds and,
+        once the first commits, no longer matches (its fired markers are set). SQLite has one writer
+        (``BEGIN IMMEDIATE``), which serialises the workers the same way.
+        """
+        c = application_clocks.c
+        query = (
+            select(ApplicationClock)
+            .where(
+                c.stopped_on.is_(None),
+                c.is_paused.is_(False),
+                or_(
+                    and_(c.warned_at.is_(None), c.warn_on <= today),
+                    and_(c.kind == ACCEPTANCE, c.deemed_at.is_(None), c.due_on < today),
+                    and_(c.kind != ACCEPTANCE, c.overdue_at.is_(None), c.due_on < today),
+                ),
+            )
+            .order_by(c.due_on, c.application_id, c.kind)
+            .limit(limit)
+        )
+        if dialect_name(self.session) == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return list((await self.session.scalars(query)).all())
+
+    async def open_around(self, first: date, last: date) -> list[ApplicationClock]:
+        """Running clocks whose period may cross ``[first, last]`` (locked on PostgreSQL)."""
+        c = application_clocks.c
+        query = select(ApplicationClock).where(
+            c.stopped_on.is_(None),
+            c.started_on <= last,
+            or_(c.due_on >= first, c.is_paused.is_(True)),
+        )
+        if dialect_name(self.session) == "postgresql":
+            query = query.with_for_update()
+        return list((await self.session.scalars(query)).all())
+
+    async def set_application_due(self, application_id: uuid.UUID, due_on: date | None) -> None:
+        """Refresh the work queue's cache of an application's earliest due date."""
+        await self.session.execute(
+            update(applications).where(applications.c.id == application_id).values(due_on=due_on)
+        )
+
+    async def calendar_stamps(self, years: Sequence[int]) -> dict[int, Any]:
+        """When each of the given years was last written (the calendar cache's validity check)."""
+        result = await self.session.execute(
+            select(calendar_years.c.year, calendar_years.c.updated_at).where(
+                calendar_years.c.year.in_(list(years))
+            )
+        )
+        return {row.year: row.updated_at for row in result}
+
+    async def timeliness_rows(
+        self, *, jurisdiction_prefix: str | None, item_code: str | None
+    ) -> list[Any]:
+        """Per-clock rows for the statistics: clock, item and authority."""
+        query = (
+            select(
+                Application.item_code,
+                Application.item_name,
+                Item.authority,
+                ApplicationClock.kind,
+                ApplicationClock.started_on,
+                ApplicationClock.stopped_on,
+                ApplicationClock.stop_reason,
+                ApplicationClock.due_on,
+                ApplicationClock.used_days,
+                ApplicationClock.committed_days,
+                ApplicationClock.budget_days,
+            )
+            .join(Application, Application.id == ApplicationClock.application_id)
+            .join(Item, Item.code == Application.item_code)
+            .where(ApplicationClock.kind.in_([ACCEPTANCE, "decision"]))
+        )
+        if jurisdiction_prefix:
+            query = query.where(Application.jurisdiction.startswith(jurisdiction_prefix))
+        if item_code:
+            query = query.where(Application.item_code == item_code)
+        return list((await self.session.execute(query)).all())

@@ -1,0 +1,125 @@
+"""Clocks API: an application's clocks, and timeliness statistics for staff."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from approval.calendar.errors import YearOutOfRange
+from approval.clocks.consumer import EventConsumer
+from approval.clocks.schemas import ApplicationClocksOut, EventIntake, TimelinessReport
+from approval.clocks.service import ClockKeeper
+from approval.clocks.views import ClockViews
+from approval.dependencies import ApplicationById, Session
+from approval.errors import ApplicationNotFound, InvalidEventBody
+from approval.service import jurisdiction_prefix
+from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
+from govshared.db import AutoCommitRoute
+from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON
+from govshared.outbox import parse_batch
+from govshared.problems import (
+    Forbidden,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+    problem_responses,
+)
+
+router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
+AUTH_ERRORS = (Unauthenticated, Forbidden)
+
+
+def get_clock_views(request: Request, session: Session) -> ClockViews:
+    """The clock views bound to this request's session."""
+    return ClockViews(session, warn_days=request.app.state.settings.clock_warn_days)
+
+
+Views = Annotated[ClockViews, Depends(get_clock_views)]
+
+
+@router.get(
+    "/applications/{application_id}/clocks",
+    tags=["applications"],
+    summary="办件期限（受理、审批、送达）",
+    response_model=ApplicationClocksOut,
+    responses=problem_responses(
+        *AUTH_ERRORS, ApplicationNotFound, YearOutOfRange, ValidationFailed
+    ),
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
+)
+async def application_clocks(
+    request: Request,
+    application: ApplicationById,
+    views: Views,
+    as_of: Annotated[date | None, Query(description="计算日，默认今天（北京时间）")] = None,
+) -> ApplicationClocksOut:
+    """Budget, used, remaining, paused days, extension, due and committed due of every clock."""
+    day = as_of or request.app.state.today()
+    return ApplicationClocksOut(
+        application_id=str(application.id),
+        clocks=await views.for_application(application.id, as_of=day),
+    )
+
+
+@router.get(
+    "/statistics/timeliness",
+    tags=["staff"],
+    summary="办理时效统计（按事项、实施机关）(staff)",
+    response_model=TimelinessReport,
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def timeliness(
+    request: Request,
+    views: Views,
+    principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
+    item_code: Annotated[str | None, Query(max_length=64)] = None,
+) -> TimelinessReport:
+    """On-time rate, average working days used against the committed limit, overdue, 即办件 share."""
+    prefix = None
+    if principal.role is not Role.ADMIN:
+        prefix = jurisdiction_prefix(principal.jurisdiction or "")
+    return await views.timeliness(
+        jurisdiction_prefix=prefix, item_code=item_code, today=request.app.state.today()
+    )
+
+
+EVENT_MEDIA_TYPES = (CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json")
+
+
+def get_event_consumer(request: Request, session: Session) -> EventConsumer:
+    """The consumer bound to this request's session."""
+    keeper = ClockKeeper(session, warn_days=request.app.state.settings.clock_warn_days)
+    return EventConsumer(session, keeper=keeper)
+
+
+@router.post(
+    "/events",
+    tags=["events"],
+    summary="CloudEvents consumer: licence issued (service)",
+    response_model=EventIntake,
+    responses=problem_responses(*AUTH_ERRORS, UnsupportedMediaType, InvalidEventBody),
+    dependencies=[Depends(require_roles(Role.SERVICE))],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                CLOUDEVENTS_JSON: {"schema": {"type": "object"}},
+                CLOUDEVENTS_BATCH_JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
+            },
+        }
+    },
+)
+async def receive_events(
+    request: Request, consumer: Annotated[EventConsumer, Depends(get_event_consumer)]
+) -> EventIntake:
+    """Apply license's events exactly once each: ``licence.issued`` stops the delivery clock."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in EVENT_MEDIA_TYPES:
+        raise UnsupportedMediaType(f"请使用 {CLOUDEVENTS_JSON} 或 {CLOUDEVENTS_BATCH_JSON}")
+    try:
+        events = parse_batch(await request.body())
+    except (ValueError, TypeError) as exc:
+        raise InvalidEventBody(str(exc)[:500]) from exc
+    return await consumer.consume(events)

@@ -1,0 +1,624 @@
+"""Per-application clocks: opened, stopped, paused, extended and restarted with the lifecycle.
+
+Every change is a ledger entry or a stop written in the transaction of the lifecycle event that
+causes it; the due date is then re-derived from the ledger and the calendar and kept only as an
+index cache (``due_on``, ``warn_on``) for the timers and the work queue.
+
+Clock behaviour during 补正 (Art. 32), the choice made here and why:
+
+* The acceptance clock (5 working days from receipt) **stops** when the authority sends the 补正
+  notice: the authority acted within its limit, and nothing is due from it while the applicant
+  gathers the missing materials, so no timer runs and no deemed acceptance can happen.
+* When the complete supplement arrives the acceptance clock **restarts from that day** with a fresh
+  budget of 5 working days (start day not counted), recorded as a ``restart`` ledger entry. Art. 32
+  counts acceptance "from the day the materials are received"; after 补正 the materials are complete
+  only on the day of the supplement, which is the reading of the State Council's 补正 practice and
+  the one that never shortens the authority's statutory period.
+* If that restarted clock runs out, the application is deemed accepted as of the day the complete
+  supplement arrived; the decision clock starts on that day (or, normally, on the acceptance day).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.calendar.clock import (
+    DEFAULT_WARN_DAYS,
+    ClockKind,
+    ClockView,
+    Extension,
+    PauseEntry,
+    replay,
+)
+from approval.calendar.errors import YearOutOfRange
+from approval.calendar.repository import CalendarRepository
+from approval.calendar.service import CalendarService
+from approval.calendar.workdays import LAST_YEAR, CalendarDay, CalendarSnapshot, OutsideSnapshot
+from approval.clocks.models import (
+    ApplicationClock,
+    ClockLedgerEntry,
+    LedgerEntryKind,
+    StopReason,
+)
+from approval.clocks.repository import ClockRepository
+from approval.lifecycle import Action
+from approval.models import Application
+
+T = TypeVar("T")
+ACCEPTANCE_DAYS = 5  # Art. 32
+DECISION_DAYS = 20  # Art. 42, when the item sets no limit of its own
+DELIVERY_DAYS = 10  # Art. 44
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSpec:
+    """What a clock is apart from its ledger."""
+
+    kind: ClockKind
+    started_on: date
+    budget_days: int
+    committed_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A clock's view on a day plus the day it turns yellow (the index cache)."""
+
+    view: ClockView
+    warn_on: date
+
+    def cache(self) -> dict[str, Any]:
+        """The index-cache columns of the clock row."""
+        return {
+            "due_on": self.view.due_on,
+            "warn_on": self.warn_on,
+            "is_paused": self.view.is_paused,
+            "provisional": self.view.depends_on_provisional,
+        }
+
+
+def ledger_of(
+    entries: Sequence[ClockLedgerEntry], kind: ClockKind
+) -> tuple[tuple[PauseEntry, ...], Extension | None]:
+    """The pauses and the extension of one clock, from its ledger entries in recorded order."""
+    pauses: list[PauseEntry] = []
+    extension = None
+    for entry in entries:
+        if entry.kind != kind.value:
+            continue
+        if entry.entry == LedgerEntryKind.PAUSE:
+            pauses.append(
+                PauseEntry(
+                    reason=entry.reason or "", started_on=entry.on_date, expected_days=entry.days
+                )
+            )
+        elif entry.entry == LedgerEntryKind.RESUME and pauses and pauses[-1].ended_on is None:
+            last = pauses[-1]
+            pauses[-1] = PauseEntry(
+                reason=last.reason,
+                started_on=last.started_on,
+                ended_on=entry.on_date,
+                expected_days=last.expected_days,
+            )
+        elif entry.entry == LedgerEntryKind.EXTENSION:
+            extension = Extension(
+                days=entry.days or 0,
+                granted_on=entry.on_date,
+                reason=entry.reason or "",
+                approved_by=entry.actor,
+            )
+    return tuple(pauses), extension
+
+
+def warn_on(calendar: CalendarSnapshot, *, started_on: date, due_on: date, warn_days: int) -> date:
+    """The first day the clock is yellow: ``warn_days`` working days before the due date."""
+    seen = 0
+    current = due_on
+    while current > started_on:
+        if calendar.is_working_day(current):
+            seen += 1
+            if seen > warn_days:
+                return current
+        current -= ONE_DAY
+    return started_on
+
+
+def derive(
+    calendar: CalendarSnapshot,
+    spec: ClockSpec,
+    *,
+    pauses: tuple[PauseEntry, ...] = (),
+    extension: Extension | None = None,
+    as_of: date,
+    warn_days: int,
+) -> Derived:
+    """Replay the ledger (every rule checked again) and derive the clock on ``as_of``."""
+    clock = replay(
+        calendar,
+        kind=spec.kind,
+        started_on=spec.started_on,
+        budget_days=spec.budget_days,
+        committed_days=spec.committed_days,
+        pauses=pauses,
+        extension=extension,
+    )
+    view = clock.view(calendar, as_of=as_of, warn_days=warn_days)
+    return Derived(
+        view=view,
+        warn_on=warn_on(
+            calendar, started_on=spec.started_on, due_on=view.due_on, warn_days=warn_days
+        ),
+    )
+
+
+def spec_of(clock: ApplicationClock) -> ClockSpec:
+    """The spec of a stored clock."""
+    return ClockSpec(
+        kind=ClockKind(clock.kind),
+        started_on=clock.started_on,
+        budget_days=clock.budget_days,
+        committed_days=clock.committed_days,
+    )
+
+
+def window(spec: ClockSpec, pauses: Sequence[PauseEntry], as_of: date) -> tuple[date, date]:
+    """A calendar window that covers a clock's derivation in the ordinary case."""
+    ledger_end = max([as_of, spec.started_on, *(p.ended_on or p.started_on for p in pauses)])
+    return min(spec.started_on, as_of), ledger_end + timedelta(days=2 * spec.budget_days + 60)
+
+
+class CalendarCache:
+    """The national calendar per year, kept in the process for the submission hot path.
+
+    Each use costs one small query (the years' ``updated_at`` stamps); a year loaded by any replica
+    changes its stamp, so a stale year is reloaded here. Local closures are left out: they only ever
+    move a due date later, so the cached ``due_on`` is never later than the truth, and the timers
+    re-derive from the database (closures included) before they fire.
+    """
+
+    def __init__(self) -> None:
+        self._years: dict[tuple[str, int], tuple[Any, list[CalendarDay]]] = {}
+
+    async def snapshot(self, session: AsyncSession, first: int, last: int) -> CalendarSnapshot:
+        """The national calendar of the years ``first..last``."""
+        database = str(session.get_bind().engine.url)
+        years = list(range(first, last + 1))
+        stamps = await ClockRepository(session).calendar_stamps(years)
+        days: list[CalendarDay] = []
+        for year in years:
+            cached = self._years.get((database, year))
+            if cached is None or cached[0] != stamps.get(year):
+                loaded = (
+                    await CalendarRepository(session).days_between(
+                        date(year, 1, 1), date(year, 12, 31)
+                    )
+                    if year in stamps
+                    else []
+                )
+                cached = (stamps.get(year), loaded)
+                self._years[(database, year)] = cached
+            days.extend(cached[1])
+        return CalendarSnapshot(days, window=(date(first, 1, 1), date(last, 12, 31)))
+
+    async def compute(
+        self,
+        session: AsyncSession,
+        rule: Callable[[CalendarSnapshot], T],
+        *,
+        first: date,
+        last: date,
+    ) -> T:
+        """Run a pure rule on the cached years, adding years until the rule has what it needs."""
+        low, high = first.year, last.year
+        while True:
+            try:
+                return rule(await self.snapshot(session, low, high))
+            except OutsideSnapshot as exc:
+                if exc.day.year < low:
+                    low = exc.day.year
+                else:
+                    high = exc.day.year
+                if high > LAST_YEAR:
+                    raise YearOutOfRange(f"期限超出 {LAST_YEAR} 年，无法计算") from exc
+
+    def invalidate(self, year: int) -> None:
+        """Forget a year (this process loaded it; other processes notice its new stamp)."""
+        for key in [k for k in self._years if k[1] == year]:
+            del self._years[key]
+
+
+CALENDAR_CACHE = CalendarCache()
+
+
+class ClockKeeper:
+    """Writes the clocks of an application alongside its lifecycle events (never commits)."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        warn_days: int = DEFAULT_WARN_DAYS,
+        cache: CalendarCache = CALENDAR_CACHE,
+    ) -> None:
+        self.session = session
+        self.repository = ClockRepository(session)
+        self.calendar = CalendarService(session)
+        self.warn_days = warn_days
+        self.cache = cache
+
+    async def derive_stored(
+        self,
+        clock: ApplicationClock,
+        entries: Sequence[ClockLedgerEntry],
+        *,
+        as_of: date,
+        extra: tuple[PauseEntry, ...] | None = None,
+        extension: Extension | None = None,
+    ) -> Derived:
+        """Derive a stored clock from the database calendar, the jurisdiction's closures included.
+
+        ``extra``/``extension`` replace the stored pauses/extension (to check a new entry first).
+        """
+        spec = spec_of(clock)
+        pauses, stored_extension = ledger_of(entries, spec.kind)
+        if extra is not None:
+            pauses = extra
+        chosen = extension or stored_extension
+        first, last = window(spec, pauses, as_of)
+        return await self.calendar.compute(
+            lambda calendar: derive(
+                calendar,
+                spec,
+                pauses=pauses,
+                extension=chosen,
+                as_of=as_of,
+                warn_days=self.warn_days,
+            ),
+            first=first,
+            last=last,
+            jurisdiction=clock.jurisdiction,
+        )
+
+    async def opening(self, *, kind: ClockKind, budget_days: int, today: date) -> Derived:
+        """A new clock derived from the cached calendar (the submission hot path: one small query)."""
+        spec = ClockSpec(kind, today, budget_days)
+        first, last = window(spec, (), today)
+        return await self.cache.compute(
+            self.session,
+            lambda calendar: derive(calendar, spec, as_of=today, warn_days=self.warn_days),
+            first=first,
+            last=last,
+        )
+
+    async def insert_opening(
+        self, *, application_id: uuid.UUID, jurisdiction: str, derived: Derived, now: datetime
+    ) -> None:
+        """Store a clock made by ``opening``."""
+        view = derived.view
+        spec = ClockSpec(view.kind, view.started_on, view.budget_days)
+        await self._insert(application_id, jurisdiction, spec, derived, now)
+
+    async def _insert(
+        self,
+        application_id: uuid.UUID,
+        jurisdiction: str,
+        spec: ClockSpec,
+        derived: Derived,
+        now: datetime,
+    ) -> None:
+        await self.repository.insert(
+            {
+                "application_id": application_id,
+                "kind": spec.kind.value,
+                "jurisdiction": jurisdiction,
+                "started_on": spec.started_on,
+                "budget_days": spec.budget_days,
+                "committed_days": spec.committed_days,
+                "stopped_on": None,
+                "stop_reason": None,
+                "used_days": None,
+                "updated_at": now,
+                **derived.cache(),
+            }
+        )
+
+    async def open(
+        self,
+        *,
+        application: Application,
+        spec: ClockSpec,
+        today: date,
+        now: datetime,
+    ) -> Derived:
+        """Open a clock from the database calendar (closures included)."""
+        first, last = window(spec, (), today)
+        derived = await self.calendar.compute(
+            lambda calendar: derive(calendar, spec, as_of=today, warn_days=self.warn_days),
+            first=first,
+            last=last,
+            jurisdiction=application.jurisdiction,
+        )
+        await self._insert(application.id, application.jurisdiction, spec, derived, now)
+        return derived
+
+    async def stop(
+        self,
+        clock: ApplicationClock,
+        entries: Sequence[ClockLedgerEntry],
+        *,
+        reason: StopReason,
+        on: date,
+        now: datetime,
+    ) -> None:
+        """Stop a running clock; its final due date and working days used are kept for statistics."""
+        derived = await self.derive_stored(clock, entries, as_of=max(on, clock.started_on))
+        await self.repository.update(
+            clock.application_id,
+            clock.kind,
+            {
+                **derived.cache(),
+                "is_paused": False,
+                "stopped_on": on,
+                "stop_reason": reason.value,
+                "used_days": derived.view.used_days,
+                "updated_at": now,
+            },
+        )
+
+    async def apply(
+        self,
+        *,
+        application: Application,
+        action: Action,
+        details: dict[str, Any],
+        reason: str | None,
+        actor: str,
+        today: date,
+        now: datetime,
+        decision_limits: tuple[int, int] | None = None,
+    ) -> date | None:
+        """Record what a lifecycle action does to the clocks; the application's new due-date cache."""
+        if action is Action.REVIEW:
+            return application.due_on
+        clocks = {
+            c.kind: c for c in await self.repository.for_application(application.id, lock=True)
+        }
+        entries = await self.repository.ledger(application.id)
+        running = {k: c for k, c in clocks.items() if c.stopped_on is None}
+        acceptance = running.get(ClockKind.ACCEPTANCE.value)
+        decision = running.get(ClockKind.DECISION.value)
+        dues: dict[str, date] = {k: c.due_on for k, c in running.items()}
+
+        async def stop(clock: ApplicationClock | None, why: StopReason) -> None:
+            if clock is not None:
+                await self.stop(clock, entries, reason=why, on=today, now=now)
+                dues.pop(clock.kind, None)
+
+        async def open_clock(spec: ClockSpec) -> None:
+            if spec.kind.value in clocks:  # a clock is opened once per application
+                return
+            dues[spec.kind.value] = (
+                await self.open(application=application, spec=spec, today=today, now=now)
+            ).view.due_on
+
+        if action is Action.ACCEPT:
+            await stop(acceptance, StopReason.ACCEPTED)
+            statutory, committed = decision_limits or (DECISION_DAYS, DECISION_DAYS)
+            await open_clock(ClockSpec(ClockKind.DECISION, today, statutory, committed))
+        elif action is Action.REJECT:
+            await stop(acceptance, StopReason.REJECTED)
+        elif action is Action.REQUEST_SUPPLEMENT:
+            await stop(acceptance, StopReason.SUPPLEMENT_REQUESTED)
+        elif action is Action.SUPPLEMENT:
+            stored = clocks.get(ClockKind.ACCEPTANCE.value)
+            if stored is not None:
+                dues[stored.kind] = await self._restart(stored, actor=actor, on=today, now=now)
+        elif action in (Action.PAUSE, Action.RESUME, Action.EXTEND) and decision is not None:
+            dues[decision.kind] = await self._ledger_change(
+                decision,
+                entries,
+                action=action,
+                details=details,
+                reason=reason,
+                actor=actor,
+                on=today,
+                now=now,
+            )
+        elif action in (Action.APPROVE, Action.DENY):
+            await stop(decision, StopReason.DECIDED)
+            if action is Action.APPROVE:
+                await open_clock(ClockSpec(ClockKind.DELIVERY, today, DELIVERY_DAYS))
+        elif action is Action.INSTANT_DECISION:
+            await stop(acceptance, StopReason.INSTANT_DECISION)
+            await open_clock(ClockSpec(ClockKind.DELIVERY, today, DELIVERY_DAYS))
+        elif action is Action.WITHDRAW:
+            for clock in running.values():
+                await stop(clock, StopReason.WITHDRAWN)
+        return min(dues.values()) if dues else None
+
+    async def delivered(self, application_id: uuid.UUID, *, on: date, now: datetime) -> None:
+        """Art. 44: the licence was issued on ``on``; its delivery clock stops."""
+        clocks = await self.repository.for_application(application_id, lock=True)
+        delivery = next(
+            (c for c in clocks if c.kind == ClockKind.DELIVERY and c.stopped_on is None), None
+        )
+        if delivery is None:
+            return
+        await self.stop(delivery, (), reason=StopReason.DELIVERED, on=on, now=now)
+        dues = [c.due_on for c in clocks if c.stopped_on is None and c is not delivery]
+        await self.repository.set_application_due(application_id, min(dues) if dues else None)
+
+    async def _restart(
+        self, clock: ApplicationClock, *, actor: str, on: date, now: datetime
+    ) -> date:
+        """Art. 32 after 补正: the acceptance period runs again from the day the supplement arrived."""
+        await self.repository.append(
+            {
+                "id": uuid.uuid4(),
+                "application_id": clock.application_id,
+                "kind": clock.kind,
+                "entry": LedgerEntryKind.RESTART.value,
+                "on_date": on,
+                "days": ACCEPTANCE_DAYS,
+                "reason": "申请人提交全部补正材料，受理期限重新起算",
+                "actor": actor,
+                "recorded_at": now,
+            }
+        )
+        spec = ClockSpec(ClockKind.ACCEPTANCE, on, ACCEPTANCE_DAYS)
+        first, last = window(spec, (), on)
+        derived = await self.calendar.compute(
+            lambda calendar: derive(calendar, spec, as_of=on, warn_days=self.warn_days),
+            first=first,
+            last=last,
+            jurisdiction=clock.jurisdiction,
+        )
+        await self.repository.update(
+            clock.application_id,
+            clock.kind,
+            {
+                **derived.cache(),
+                "started_on": on,
+                "budget_days": ACCEPTANCE_DAYS,
+                "stopped_on": None,
+                "stop_reason": None,
+                "used_days": None,
+                "warned_at": None,
+                "overdue_at": None,
+                "deemed_at": None,
+                "updated_at": now,
+            },
+        )
+        return derived.view.due_on
+
+    async def _ledger_change(
+        self,
+        clock: ApplicationClock,
+        entries: Sequence[ClockLedgerEntry],
+        *,
+        action: Action,
+        details: dict[str, Any],
+        reason: str | None,
+        actor: str,
+        on: date,
+        now: datetime,
+    ) -> date:
+        """Pause, resume or extend the decision clock, checking the rules on the new ledger first."""
+        kind = ClockKind(clock.kind)
+        pauses, extension = ledger_of(entries, kind)
+        row: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "application_id": clock.application_id,
+            "kind": clock.kind,
+            "on_date": on,
+            "actor": actor,
+            "recorded_at": now,
+        }
+        if action is Action.PAUSE:
+            row |= {
+                "entry": LedgerEntryKind.PAUSE.value,
+                "reason": details["pause_reason"],
+                "days": details.get("expected_days"),
+            }
+            pauses = (
+                *pauses,
+                PauseEntry(
+                    reason=details["pause_reason"],
+                    started_on=on,
+                    expected_days=details.get("expected_days"),
+                ),
+            )
+        elif action is Action.RESUME:
+            row |= {"entry": LedgerEntryKind.RESUME.value, "reason": reason, "days": None}
+            if pauses and pauses[-1].ended_on is None:
+                last = pauses[-1]
+                pauses = (
+                    *pauses[:-1],
+                    PauseEntry(
+                        reason=last.reason,
+                        started_on=last.started_on,
+                        ended_on=on,
+                        expected_days=last.expected_days,
+                    ),
+                )
+        else:
+            days = int(details["extension_days"])
+            row |= {"entry": LedgerEntryKind.EXTENSION.value, "reason": reason, "days": days}
+            extension = Extension(days=days, granted_on=on, reason=reason or "", approved_by=actor)
+        derived = await self.derive_stored(
+            clock, entries, as_of=on, extra=pauses, extension=extension
+        )
+        await self.repository.append(row)
+        await self.repository.update(
+            clock.application_id, clock.kind, {**derived.cache(), "updated_at": now}
+        )
+        return derived.view.due_on
+
+
+@dataclass(frozen=True, slots=True)
+class MovedDeadline:
+    """A running clock whose due date a calendar change moved."""
+
+    clock: ApplicationClock
+    old_due_on: date
+    derived: Derived
+
+
+class CalendarChange:
+    """Re-derives the running clocks around a year before and after its schedule is replaced."""
+
+    def __init__(self, keeper: ClockKeeper, *, year: int, today: date) -> None:
+        self.keeper = keeper
+        self.first, self.last = date(year, 1, 1), date(year, 12, 31)
+        self.today = today
+        self.before: dict[tuple[uuid.UUID, str], date] = {}
+        self.clocks: list[ApplicationClock] = []
+        self.ledgers: dict[uuid.UUID, list[ClockLedgerEntry]] = {}
+
+    async def _derive(self, clock: ApplicationClock) -> Derived:
+        entries = self.ledgers.get(clock.application_id)
+        if entries is None:
+            entries = await self.keeper.repository.ledger(clock.application_id)
+            self.ledgers[clock.application_id] = entries
+        return await self.keeper.derive_stored(
+            clock, entries, as_of=max(self.today, clock.started_on)
+        )
+
+    async def capture(self) -> None:
+        """The due dates on the calendar as it is (call before the year is replaced)."""
+        # A due date up to a quarter before the year may be pushed into it by the new schedule.
+        self.clocks = await self.keeper.repository.open_around(
+            self.first - timedelta(days=92), self.last
+        )
+        for clock in self.clocks:
+            self.before[(clock.application_id, clock.kind)] = (
+                await self._derive(clock)
+            ).view.due_on
+
+    async def moved(self, *, now: datetime) -> list[MovedDeadline]:
+        """Refresh every captured clock's cache; those whose due date moved."""
+        result = []
+        for clock in self.clocks:
+            derived = await self._derive(clock)
+            old = self.before[(clock.application_id, clock.kind)]
+            values: dict[str, Any] = {**derived.cache(), "updated_at": now}
+            if derived.view.due_on > old and derived.warn_on > self.today:
+                # Later than announced and no longer near: warn again when it is.
+                values |= {"warned_at": None, "overdue_at": None}
+            await self.keeper.repository.update(clock.application_id, clock.kind, values)
+            if derived.view.due_on != old:
+                result.append(MovedDeadline(clock=clock, old_due_on=old, derived=derived))
+        for application_id in {m.clock.application_id for m in result}:
+            running = await self.keeper.repository.for_application(application_id)
+            dues = [c.due_on for c in running if c.stopped_on is None]
+            await self.keeper.repository.set_application_due(
+                application_id, min(dues) if dues else None
+            )
+        return result

@@ -1,0 +1,259 @@
+"""The clock timers: deemed acceptance, yellow warning, red overdue, each fired exactly once.
+
+A timer run claims the running clocks whose cached ``warn_on``/``due_on`` say something may be due,
+re-derives each from the database (calendar and closures as they are now), fires what is really due
+and sets the fired marker in the same transaction as the audit entry and the outbox event. Claims are
+row locks (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the single writer on SQLite), so that several
+replicas never fire one timer twice, and nothing lives in memory, so that a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.audit import GENESIS
+from approval.calendar.clock import ClockKind, ClockState
+from approval.clocks.models import ApplicationClock, StopReason
+from approval.clocks.service import (
+    DECISION_DAYS,
+    CalendarChange,
+    ClockKeeper,
+    ClockSpec,
+    Derived,
+)
+from approval.models import Application, ApplicationState, Item
+from approval.repository import ApplicationRepository
+from approval.service import EVENT_ROW_FIELDS, SOURCE, record_transition
+from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
+from govshared.outbox import OutboxWriter
+
+SYSTEM_ACTOR = ("system", "service")
+DEEMED_REASON = (
+    "受理期限届满未作出受理、不予受理或补正告知，依法自收到申请材料之日起视为受理（第三十二条）"
+)
+
+
+@dataclass(slots=True)
+class TimerRun:
+    """What one run fired."""
+
+    deemed_accepted: int = 0
+    warned: int = 0
+    overdue: int = 0
+    examined: int = 0
+
+
+class ClockTimers:
+    """Fires the timers of the clocks that are due, in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession, *, outbox: OutboxWriter, warn_days: int) -> None:
+        self.session = session
+        self.outbox = outbox
+        self.keeper = ClockKeeper(session, warn_days=warn_days)
+        self.applications = ApplicationRepository(session)
+
+    async def fire(self, *, today: date, now: datetime, limit: int) -> TimerRun:
+        """Claim up to ``limit`` clocks and fire what is due on ``today``."""
+        run = TimerRun()
+        for clock in await self.keeper.repository.claim_due(today=today, limit=limit):
+            run.examined += 1
+            application = await self.applications.get(clock.application_id)
+            if application is None:
+                continue
+            entries = await self.keeper.repository.ledger(clock.application_id)
+            derived = await self.keeper.derive_stored(clock, entries, as_of=today)
+            state = derived.view.state
+            markers: dict[str, Any] = {}
+            if clock.kind == ClockKind.ACCEPTANCE and state is ClockState.RED:
+                await self._deem_accepted(application, clock, derived, today=today, now=now)
+                run.deemed_accepted += 1
+                continue
+            if clock.warned_at is None and state is not ClockState.GREEN:
+                markers["warned_at"] = now
+                # Straight to red (e.g. after a restart of the workers): the red event says it all.
+                if state is ClockState.YELLOW:
+                    await self._emit(
+                        application, clock, derived, EventType.APPLICATION_CLOCK_WARNING, now
+                    )
+                    run.warned += 1
+            if (
+                clock.kind != ClockKind.ACCEPTANCE
+                and clock.overdue_at is None
+                and state is ClockState.RED
+            ):
+                markers["overdue_at"] = now
+                await self._emit(
+                    application, clock, derived, EventType.APPLICATION_CLOCK_OVERDUE, now
+                )
+                run.overdue += 1
+            await self.keeper.repository.update(
+                clock.application_id, clock.kind, {**derived.cache(), **markers, "updated_at": now}
+            )
+        return run
+
+    async def _deem_accepted(
+        self,
+        application: Application,
+        clock: ApplicationClock,
+        derived: Derived,
+        *,
+        today: date,
+        now: datetime,
+    ) -> None:
+        """Art. 32: accepted as of the day the (complete) materials arrived."""
+        received_on = clock.started_on
+        await self.keeper.repository.update(
+            clock.application_id,
+            clock.kind,
+            {
+                **derived.cache(),
+                "stopped_on": today,
+                "stop_reason": StopReason.DEEMED_ACCEPTED.value,
+                "used_days": derived.view.used_days,
+                "deemed_at": now,
+                "updated_at": now,
+            },
+        )
+        if application.state != ApplicationState.SUBMITTED:
+            return  # the lifecycle moved on without stopping the clock; nothing to deem
+        item = await self.session.get(Item, application.item_code)
+        statutory = item.statutory_limit_days if item else DECISION_DAYS
+        committed = item.committed_limit_days if item else statutory
+        decision = await self.keeper.open(
+            application=application,
+            spec=ClockSpec(ClockKind.DECISION, received_on, statutory, committed),
+            today=today,
+            now=now,
+        )
+        trail = await self.applications.events(application.id)
+        last = trail[-1] if trail else None
+        if not await self.applications.update_state(
+            application.id,
+            expected_version=application.row_version,
+            values={
+                "state": ApplicationState.ACCEPTED.value,
+                "updated_at": now,
+                "due_on": decision.view.due_on,
+            },
+        ):
+            # Someone acted in between: roll this claim back with the transaction.
+            raise RuntimeError(f"application {application.id} changed while deeming it accepted")
+        await record_transition(
+            self.session,
+            outbox=self.outbox,
+            row={c: getattr(application, c) for c in EVENT_ROW_FIELDS},
+            seq=(last.seq if last else 0) + 1,
+            prev_hash=last.hash if last else GENESIS,
+            action="deemed_accept",
+            from_state=ApplicationState.SUBMITTED,
+            to_state=ApplicationState.ACCEPTED,
+            actor=SYSTEM_ACTOR,
+            at=now,
+            details={
+                "accepted_on": received_on.isoformat(),
+                "acceptance_due_on": derived.view.due_on.isoformat(),
+                "decision_due_on": decision.view.due_on.isoformat(),
+                "business_type": application.business_type,
+                "route": application.intake_route,
+            },
+            event_type=EventType.APPLICATION_DEEMED_ACCEPTED,
+            reason=DEEMED_REASON,
+        )
+
+    async def _emit(
+        self,
+        application: Application,
+        clock: ApplicationClock,
+        derived: Derived,
+        event_type: EventType,
+        at: datetime,
+    ) -> None:
+        await emit_clock_event(
+            self.session,
+            outbox=self.outbox,
+            application=application,
+            kind=clock.kind,
+            derived=derived,
+            event_type=event_type,
+            at=at,
+        )
+
+
+async def emit_clock_event(
+    session: AsyncSession,
+    *,
+    outbox: OutboxWriter,
+    application: Application,
+    kind: str,
+    derived: Derived,
+    event_type: EventType,
+    at: datetime,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Put a clock event (warning, overdue, calendar change) in the outbox."""
+    view = derived.view
+    await outbox.add(
+        session,
+        make_event(
+            type=event_type,
+            source=SOURCE,
+            subject=str(application.id),
+            data=ApplicationEventData(
+                application_id=application.id,
+                application_no=application.application_no,
+                item_code=application.item_code,
+                item_name=application.item_name,
+                applicant_uscc=application.applicant_uscc,
+                applicant_name=application.applicant_name,
+                jurisdiction=application.jurisdiction,
+                state=application.state,
+                reform_mode=ReformMode(application.reform_mode)
+                if application.reform_mode
+                else None,
+                occurred_at=at,
+                actor_role=SYSTEM_ACTOR[1],
+                due_on=view.due_on,
+                details={
+                    "clock": kind,
+                    "due_on": view.due_on.isoformat(),
+                    "committed_due_on": (
+                        view.committed_due_on.isoformat() if view.committed_due_on else None
+                    ),
+                    "remaining_days": view.remaining_days,
+                    "state": view.state.value,
+                    "depends_on_provisional": view.depends_on_provisional,
+                    **(extra or {}),
+                },
+            ),
+        ),
+    )
+
+
+async def announce_moved_deadlines(
+    session: AsyncSession, *, change: CalendarChange, outbox: OutboxWriter, now: datetime
+) -> int:
+    """Refresh the clocks a calendar change touched and tell those concerned; how many moved."""
+    moved = await change.moved(now=now)
+    for item in moved:
+        application = await session.get(Application, item.clock.application_id)
+        if application is None:
+            continue
+        await emit_clock_event(
+            session,
+            outbox=outbox,
+            application=application,
+            kind=item.clock.kind,
+            derived=item.derived,
+            event_type=EventType.APPLICATION_CLOCK_WARNING,
+            at=now,
+            extra={
+                "reason": "calendar_changed",
+                "old_due_on": item.old_due_on.isoformat(),
+                "new_due_on": item.derived.view.due_on.isoformat(),
+            },
+        )
+    return len(moved)

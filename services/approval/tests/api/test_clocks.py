@@ -1,0 +1,396 @@
+"""Statutory clocks through the REST API on PostgreSQL and SQLite: views, timers, queue, calendar.
+
+Time is driven, never slept: ``app.state.today`` is the China date the service counts in, and the
+timers take ``today`` in ``run_once``. Dates are in 2021 (real 调休) or in 2033 (not seeded, so
+provisional until a test loads it), far from the other tests' applications, which are dated today.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.db import outbox_events
+from approval.models import ApplicationEvent
+from approval.worker import TimerWorker
+from govshared.auth import Role
+from govshared.db import mark_read_only
+from govshared.events import CLOUDEVENTS_JSON, EventType, LicenceEventData, make_event
+from govshared.testing import Tokens, random_uscc
+
+RADIO = {  # JXW-XK-003: statutory limit 20, committed 15 working days
+    "item_code": "JXW-XK-003",
+    "applicant_name": "上海无线示范有限公司",
+    "form": {"station_type": "固定台站"},
+}
+D = date.fromisoformat
+
+
+@pytest.fixture
+def set_today(app: FastAPI) -> Iterator[Callable[[str], None]]:
+    """Set the service's China date; restored after the test."""
+    original = app.state.today
+
+    def setter(day: str) -> None:
+        app.state.today = lambda: D(day)
+
+    yield setter
+    app.state.today = original
+
+
+async def _submit(client: httpx.AsyncClient, tokens: Tokens, uscc: str, **body: object) -> str:
+    response = await client.post(
+        "/api/v1/applications", json={**RADIO, **body}, headers=tokens.enterprise(uscc)
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _act(
+    client: httpx.AsyncClient, app_id: str, path: str, headers: dict[str, str], **body: object
+) -> None:
+    response = await client.post(
+        f"/api/v1/applications/{app_id}/{path}", json=body, headers=headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _clocks(
+    client: httpx.AsyncClient, app_id: str, headers: dict[str, str], as_of: str | None = None
+) -> dict[str, dict[str, object]]:
+    params = {"as_of": as_of} if as_of else {}
+    response = await client.get(
+        f"/api/v1/applications/{app_id}/clocks", params=params, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return {c["kind"]: c for c in response.json()["clocks"]}
+
+
+async def _events(session: AsyncSession, app_id: str, event_type: EventType) -> list[str]:
+    await session.rollback()  # a fresh snapshot: the timers committed in other sessions
+    await mark_read_only(session)
+    rows = await session.execute(
+        select(outbox_events.c.payload).where(
+            outbox_events.c.event_type == str(event_type),
+            outbox_events.c.destination == "notify",
+            outbox_events.c.payload.contains(app_id),
+        )
+    )
+    return list(rows.scalars())
+
+
+async def test_worked_example_2021_with_tiaoxiu_pause_and_extension(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    uscc = random_uscc()
+    set_today("2021-09-17")  # a Friday; Saturday 09-18 was a 调休 working day
+    app_id = await _submit(client, tokens, uscc)
+    applicant = tokens.enterprise(uscc)
+    acceptance = (await _clocks(client, app_id, applicant))["acceptance"]
+    # 09-18 (1), 09-19..21 中秋, 09-22..24 (2-4), Saturday 09-25 off, Sunday 09-26 worked (5)
+    assert acceptance["due_on"] == "2021-09-26" and acceptance["budget_days"] == 5
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
+    reviewer = tokens.staff(Role.REVIEWER)
+    await _act(client, app_id, "review", reviewer, opinion="材料齐全")
+    clocks = await _clocks(client, app_id, applicant)
+    assert clocks["acceptance"]["running"] is False
+    assert clocks["acceptance"]["stop_reason"] == "accepted"
+    decision = clocks["decision"]
+    assert (decision["due_on"], decision["committed_due_on"]) == ("2021-10-21", "2021-10-14")
+    set_today("2021-09-22")
+    await _act(client, app_id, "pause", reviewer, pause_reason="expert_review", expected_days=5)
+    paused = (await _clocks(client, app_id, applicant, as_of="2021-09-24"))["decision"]
+    assert paused["is_paused"] is True and paused["pause_reason"] == "expert_review"
+    set_today("2021-09-29")
+    await _act(client, app_id, "resume", reviewer, reason="专家评审意见已收到")
+    set_today("2021-10-08")
+    await _act(
+        client, app_id, "extend", tokens.staff(Role.HEAD), extension_days=10, reason="情况复杂"
+    )
+    staff_view = await _clocks(client, app_id, tokens.staff(Role.ACCEPTOR), as_of="2021-10-08")
+    assert staff_view == await _clocks(client, app_id, applicant, as_of="2021-10-08")
+    decision = staff_view["decision"]
+    assert {
+        k: decision[k]
+        for k in (
+            "budget_days",
+            "extension_days",
+            "paused_days",
+            "used_days",
+            "remaining_days",
+            "due_on",
+            "committed_due_on",
+            "state",
+            "depends_on_provisional",
+        )
+    } == {
+        "budget_days": 20,
+        "extension_days": 10,
+        "paused_days": 6,  # (09-22, 09-29]: 09-23, 24, 26, 27, 28, 29
+        "used_days": 4,
+        "remaining_days": 26,
+        "due_on": "2021-11-12",
+        "committed_due_on": "2021-10-22",
+        "state": "green",
+        "depends_on_provisional": False,
+    }
+    near = (await _clocks(client, app_id, applicant, as_of="2021-11-09"))["decision"]
+    assert (near["state"], near["remaining_days"]) == ("yellow", 3)
+    late = (await _clocks(client, app_id, applicant, as_of="2021-11-15"))["decision"]
+    assert late["state"] == "red"
+
+
+async def test_supplement_restarts_the_acceptance_period(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    await _act(
+        client,
+        app_id,
+        "supplement-request",
+        tokens.staff(Role.ACCEPTOR),
+        missing_items=["设台申请表"],
+    )
+    stopped = (await _clocks(client, app_id, tokens.enterprise(uscc)))["acceptance"]
+    assert stopped["running"] is False and stopped["stop_reason"] == "supplement_requested"
+    set_today("2021-09-22")
+    await _act(
+        client, app_id, "supplement", tokens.enterprise(uscc), changed_materials=["设台申请表"]
+    )
+    restarted = (await _clocks(client, app_id, tokens.enterprise(uscc)))["acceptance"]
+    assert restarted["running"] is True
+    assert (restarted["started_on"], restarted["due_on"]) == ("2021-09-22", "2021-09-28")
+
+
+async def test_timer_deems_acceptance_once_as_of_the_day_materials_arrived(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tokens: Tokens,
+    set_today: Callable[[str], None],
+) -> None:
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    timers: TimerWorker = app.state.timers
+    await timers.run_once(today=D("2021-09-26"))  # the last day: still the authority's
+    detail = await client.get(f"/api/v1/applications/{app_id}", headers=tokens.enterprise(uscc))
+    assert detail.json()["state"] == "submitted"
+    await timers.run_once(today=D("2021-09-27"))
+    await timers.run_once(today=D("2021-09-28"))  # a second run fires nothing more
+    detail = await client.get(f"/api/v1/applications/{app_id}", headers=tokens.enterprise(uscc))
+    assert detail.json()["state"] == "accepted"
+    trail = (
+        await client.get(f"/api/v1/applications/{app_id}/events", headers=tokens.enterprise(uscc))
+    ).json()
+    assert [e["action"] for e in trail] == ["submit", "deemed_accept"]
+    assert trail[-1]["actor_role"] == "service"
+    assert trail[-1]["details"]["accepted_on"] == "2021-09-17"
+    verified = await client.get(
+        f"/api/v1/applications/{app_id}/events/verify", headers=tokens.enterprise(uscc)
+    )
+    assert verified.json()["valid"] is True
+    assert len(await _events(session, app_id, EventType.APPLICATION_DEEMED_ACCEPTED)) == 1
+    clocks = await _clocks(client, app_id, tokens.enterprise(uscc))
+    assert clocks["acceptance"]["stop_reason"] == "deemed_accepted"
+    # the decision clock runs from the day the materials arrived
+    assert clocks["decision"]["started_on"] == "2021-09-17"
+    assert clocks["decision"]["due_on"] == "2021-10-21"
+
+
+async def test_warning_and_overdue_fire_once_each(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tokens: Tokens,
+    set_today: Callable[[str], None],
+) -> None:
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
+    timers: TimerWorker = app.state.timers
+    for day in ("2021-10-15", "2021-10-18", "2021-10-19"):  # yellow from 10-18 (3 left)
+        await timers.run_once(today=D(day))
+    assert len(await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)) == 1
+    assert await _events(session, app_id, EventType.APPLICATION_CLOCK_OVERDUE) == []
+    for day in ("2021-10-21", "2021-10-22", "2021-10-25"):
+        await timers.run_once(today=D(day))
+    assert len(await _events(session, app_id, EventType.APPLICATION_CLOCK_OVERDUE)) == 1
+    assert len(await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)) == 1
+
+
+async def test_two_timer_workers_fire_each_timer_exactly_once(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tokens: Tokens,
+    set_today: Callable[[str], None],
+) -> None:
+    set_today("2021-09-17")
+    ids = [await _submit(client, tokens, random_uscc()) for _ in range(6)]
+    workers = [
+        TimerWorker(
+            sessionmaker=app.state.sessionmaker,
+            outbox=app.state.outbox,
+            warn_days=3,
+            batch_size=1,
+        )
+        for _ in range(2)
+    ]
+    runs = await asyncio.gather(*(w.run_once(today=D("2021-09-27")) for w in workers))
+    assert sum(r.deemed_accepted for r in runs) >= len(ids)
+    for app_id in ids:
+        assert len(await _events(session, app_id, EventType.APPLICATION_DEEMED_ACCEPTED)) == 1
+        trail = await session.scalars(
+            select(ApplicationEvent.action).where(
+                ApplicationEvent.application_id == uuid.UUID(app_id),
+                ApplicationEvent.action == "deemed_accept",
+            )
+        )
+        assert len(list(trail)) == 1
+
+
+async def test_loading_an_official_year_moves_open_deadlines(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tokens: Tokens,
+    set_today: Callable[[str], None],
+) -> None:
+    uscc = random_uscc()
+    set_today("2033-09-26")  # a Monday; 2033 is provisional (weekends only)
+    app_id = await _submit(client, tokens, uscc)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
+    before = (await _clocks(client, app_id, tokens.enterprise(uscc)))["decision"]
+    assert before["due_on"] == "2033-10-24" and before["depends_on_provisional"] is True
+    schedule = {
+        "notice": "国办发明电〔2032〕1号（测试）",
+        "holidays": [{"date": f"2033-10-0{d}", "name": "国庆节"} for d in range(1, 8)],
+        "adjusted_workdays": [{"date": "2033-10-08", "name": "国庆节调休"}],
+    }
+    loaded = await client.put(
+        "/api/v1/calendar/years/2033", json=schedule, headers=tokens.staff(Role.ADMIN)
+    )
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json()["moved_deadlines"] >= 1
+    after = (await _clocks(client, app_id, tokens.enterprise(uscc)))["decision"]
+    # 10-03..07 (Mon-Fri) off, Saturday 10-08 worked: four working days later
+    assert after["due_on"] == "2033-10-28" and after["depends_on_provisional"] is False
+    events = await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)
+    assert len(events) == 1
+    assert '"reason":"calendar_changed"' in events[0].replace(" ", "")
+    assert '"old_due_on":"2033-10-24"' in events[0].replace(" ", "")
+    queue = await client.get(
+        "/api/v1/staff/applications", params={"q": uscc}, headers=tokens.staff(Role.ACCEPTOR)
+    )
+    assert queue.json()["items"][0]["due_on"] == "2033-10-28"
+
+
+async def test_queue_is_sorted_by_earliest_due_date(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    uscc = random_uscc()
+    name = f"期限排序{uscc[-6:]}有限公司"
+    body = {"item_code": "JXW-XK-006", "applicant_name": name}
+    set_today("2021-09-17")
+    decided_later = await _submit(client, tokens, uscc, **body)
+    await _act(client, decided_later, "accept", tokens.staff(Role.ACCEPTOR))  # 45 days
+    set_today("2021-09-22")
+    accepted_soon = await _submit(client, tokens, uscc, **body)  # due 2021-09-28
+    set_today("2021-09-10")
+    oldest_due = await _submit(client, tokens, uscc, **body)  # due 2021-09-17
+    staff = tokens.staff(Role.ACCEPTOR, "310000")
+    seen, dues, cursor = [], [], None
+    while True:
+        params: dict[str, str | int] = {"q": name, "limit": 1}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/api/v1/staff/applications", params=params, headers=staff)).json()
+        seen += [a["id"] for a in page["items"]]
+        dues += [a["due_on"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [oldest_due, accepted_soon, decided_later]
+    assert dues == sorted(dues)
+
+
+async def test_timeliness_statistics_per_item_and_authority(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
+    approver = tokens.staff(Role.APPROVER)
+    await _act(client, app_id, "review", approver, opinion="同意")
+    set_today("2021-09-30")
+    await _act(client, app_id, "approve", approver, opinion="准予许可")
+    clocks = await _clocks(client, app_id, tokens.enterprise(uscc))
+    assert clocks["decision"]["used_days"] == 9 and clocks["decision"]["state"] == "green"
+    # Art. 44, 10 working days: 10-08, Saturday 10-09 (调休), 10-11..15, 10-18..20
+    assert clocks["delivery"]["due_on"] == "2021-10-20"
+    report = await client.get(
+        "/api/v1/statistics/timeliness",
+        params={"item_code": "JXW-XK-003"},
+        headers=tokens.staff(Role.HEAD, "310000"),
+    )
+    assert report.status_code == 200, report.text
+    (item,) = report.json()["items"]
+    assert item["key"] == "JXW-XK-003" and item["decided"] >= 1
+    assert 0 < item["on_time_rate"] <= 1 and item["average_committed_days"] == 15
+    assert report.json()["authorities"][0]["name"] == "上海市无线电管理局"
+    forbidden = await client.get("/api/v1/statistics/timeliness", headers=tokens.enterprise(uscc))
+    assert forbidden.status_code == 403
+
+
+async def test_licence_issued_event_stops_the_delivery_clock_once(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    approver = tokens.staff(Role.APPROVER)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
+    await _act(client, app_id, "review", approver, opinion="同意")
+    await _act(client, app_id, "approve", approver, opinion="准予许可")
+    issued = make_event(
+        type=EventType.LICENCE_ISSUED,
+        source="/services/license",
+        subject="SH-RADIO-0001",
+        data=LicenceEventData(
+            licence_id=uuid.uuid4(),
+            licence_no="SH-RADIO-0001",
+            licence_type="radio_station",
+            holder_name=RADIO["applicant_name"],  # type: ignore[arg-type]
+            holder_uscc=uscc,
+            status="valid",
+            application_id=uuid.UUID(app_id),
+            occurred_at=datetime(2021, 9, 24, 2, 0, tzinfo=UTC),
+        ),
+    )
+    headers = {**tokens.header(Role.SERVICE, name="license"), "content-type": CLOUDEVENTS_JSON}
+    for expected in ({"processed": 1, "duplicates": 0}, {"processed": 0, "duplicates": 1}):
+        response = await client.post(
+            "/api/v1/events", content=issued.model_dump_json(), headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert {k: response.json()[k] for k in expected} == expected
+    set_today("2021-09-27")
+    delivery = (await _clocks(client, app_id, tokens.enterprise(uscc)))["delivery"]
+    assert (delivery["running"], delivery["stop_reason"]) == (False, "delivered")
+    assert (delivery["stopped_on"], delivery["used_days"], delivery["state"]) == (
+        "2021-09-24",
+        4,
+        "green",
+    )
