@@ -78,12 +78,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("applications") as batch:
         batch.add_column(sa.Column("due_on", sa.Date(), nullable=True))
-        batch.create_index("ix_applications_due", ["due_on", "submitted_at", "id"])
+    # The work queue orders by the due date with undated (closed) cases last; the expression must
+    # be spelled exactly as the repository's query spells it for the planner to use the index.
+    op.create_index(
+        "ix_applications_due",
+        "applications",
+        [sa.text("coalesce(due_on, '9999-12-31')"), "submitted_at", "id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_applications_due", table_name="applications")
     with op.batch_alter_table("applications") as batch:
-        batch.drop_index("ix_applications_due")
         batch.drop_column("due_on")
     op.drop_index("ix_application_clock_entries_clock", table_name="application_clock_entries")
     op.drop_table("application_clock_entries")

@@ -6,10 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Table, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import Date, Table, insert, literal_column, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.models import Application, ApplicationEvent
+from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 # Applications with no running clock (waiting for 补正) sort after every due date, on both databases.
@@ -85,7 +85,7 @@ class ApplicationRepository:
                     Application.applicant_name.contains(keyword, autoescape=True),
                 )
             )
-        due = func.coalesce(Application.due_on, literal(NO_DUE_DATE, Date))
+        due = literal_column(QUEUE_DUE_SQL, Date)
         if after is not None:
             query = query.where(tuple_(due, Application.submitted_at, Application.id) > after)
         query = query.order_by(due, Application.submitted_at, Application.id).limit(limit)
