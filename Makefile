@@ -6,7 +6,7 @@ role ?= enterprise
 uscc ?=
 jurisdiction ?=
 
-.PHONY: help setup run test lint format token bench bench-lifecycle up down clean
+.PHONY: help setup run test lint format token bench bench-lifecycle bench-queue bench-notify up down clean
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -15,6 +15,8 @@ help:
 	@echo "make lint    ruff format check, ruff, mypy"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
 	@echo "make bench-lifecycle   submit → accept → review → approve cases per second (PostgreSQL)"
+	@echo "make bench-queue       staff work queue p50/p99 at 10k and 1M applications (PostgreSQL)"
+	@echo "make bench-notify      events → inbox and email deliveries per second"
 	@echo "make up      the suite in containers (deploy/compose.yml): PostgreSQL, migrations, web, workers, Mailpit"
 	@echo "make down    stop and remove those containers (volumes kept)"
 
@@ -46,6 +48,12 @@ bench: setup
 
 bench-lifecycle: setup
 	$(UV) run --locked python bench/lifecycle.py
+
+bench-queue: setup
+	$(UV) run --locked python bench/queue.py
+
+bench-notify: setup
+	$(UV) run --locked python bench/notify_throughput.py
 
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
