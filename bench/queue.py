@@ -78,7 +78,11 @@ def measure(base: str, headers: dict[str, dict[str, str]]) -> dict[str, dict[str
     with httpx.Client(base_url=base, timeout=30) as client:
         for name, (who, params) in views.items():
             for _ in range(10):  # warm the connection pools and the plan cache
-                client.get("/api/v1/staff/applications", params={**params, "limit": 20}, headers=headers[who])
+                client.get(
+                    "/api/v1/staff/applications",
+                    params={**params, "limit": 20},
+                    headers=headers[who],
+                )
             timings = []
             for _ in range(SAMPLES):
                 started = time.perf_counter()

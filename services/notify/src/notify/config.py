@@ -1,0 +1,80 @@
+"""Notify settings, read from ``NOTIFY_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from govshared.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    """Settings of the notify service."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_", env_file=None, extra="ignore")
+
+    port: int = 8003
+    approval_events_url: str = Field(
+        default="http://127.0.0.1:8001/api/v1/events",
+        description="Where proof-of-service events for approval's notices are posted",
+    )
+    license_events_url: str = Field(
+        default="http://127.0.0.1:8002/api/v1/events",
+        description="Where proof-of-service events for license's notices are posted",
+    )
+    # Email: an empty host keeps the embedded default, .eml files in the data folder.
+    smtp_host: str = Field(default="", description="SMTP server; empty writes .eml files instead")
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS")
+    smtp_tls: bool = Field(default=False, description="Implicit TLS (SMTPS, usually port 465)")
+    smtp_connections: int = Field(default=4, ge=1, le=64, description="Open SMTP connections kept")
+    mail_from: str = "一网通办通知 <noreply@onestop.gov.cn>"
+    # SMS through a provider gateway with pre-approved templates.
+    sms_gateway_url: str = Field(default="", description="Provider gateway base URL; empty: no SMS")
+    sms_api_key: SecretStr | None = None
+    sms_sign_name: str = Field(default="一网通办", description="Approved SMS signature (签名)")
+    sms_receipt_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret the provider signs delivery receipts with"
+    )
+    sms_fallback_channels: list[str] = Field(
+        default_factory=lambda: ["inbox", "email"],
+        description="Channels a dead SMS falls back to",
+    )
+    webhook_allow_http: bool | None = Field(
+        default=None, description="Allow plain-http webhook URLs (default: outside production)"
+    )
+    # Delivery worker.
+    delivery_batch_size: int = Field(default=200, ge=1, le=1000)
+    delivery_poll_seconds: float = 0.5
+    delivery_lease_seconds: float = 60.0
+    delivery_max_attempts: int = Field(default=6, ge=1)
+    delivery_base_backoff_seconds: float = 5.0
+    delivery_max_backoff_seconds: float = 3600.0
+    # Rate limits per recipient and channel, per hour (critical notices are never held back).
+    rate_limit_sms_per_hour: int = 5
+    rate_limit_email_per_hour: int = 60
+    rate_limit_webhook_per_hour: int = 3600
+    default_time_zone: str = "Asia/Shanghai"
+    sse_poll_seconds: float = 1.0
+    sse_max_seconds: float = Field(
+        default=300.0,
+        description="A stream ends after this; EventSource reconnects with Last-Event-ID",
+    )
+
+    @model_validator(mode="after")
+    def _notify_defaults(self) -> Settings:
+        if self.webhook_allow_http is None:
+            self.webhook_allow_http = self.environment != "production"
+        if (
+            self.environment == "production"
+            and self.sms_gateway_url
+            and not self.sms_receipt_secret
+        ):
+            raise ValueError("production SMS needs NOTIFY_SMS_RECEIPT_SECRET")
+        return self
+
+    def default_db_name(self) -> str:
+        """Embedded database file name."""
+        return "notify.db"

@@ -1,0 +1,120 @@
+"""The notify service: ``create_app(settings)`` and the ``notify-service`` entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from govshared.app import create_service_app
+from govshared.auth import load_verifier, service_tokens
+from govshared.db import make_engine, make_sessionmaker
+from govshared.migrate import upgrade
+from govshared.observability import configure_logging, make_http_client
+from notify.config import Settings
+from notify.routes import router
+from notify.service import InboxSignal
+from notify.worker import DeliveryWorker, build_proof, build_relay, build_senders
+
+SERVICE_ROOT = Path(__file__).resolve().parents[2]
+ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """Build the notify app; nothing connects until the lifespan starts.
+
+    ``http_mounts`` routes outgoing calls by URL prefix to another transport, e.g. a peer service's
+    app in the same process (tests); production leaves it empty.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service="notify", level=settings.log_level, json_logs=settings.log_json)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.migrate_on_start:
+            await asyncio.to_thread(upgrade, ALEMBIC_INI, settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        sessionmaker = make_sessionmaker(engine)
+        http = make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts)
+        tokens = service_tokens(settings, service_name="notify")
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.token_verifier = load_verifier(
+            public_key_file=settings.jwt_public_key_file,
+            jwks_file=settings.jwt_jwks_file,
+            jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        app.state.inbox_signal = InboxSignal()
+        relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
+        proof = build_proof()
+        senders = build_senders(settings, http=http)
+        worker = DeliveryWorker(
+            sessionmaker=sessionmaker, settings=settings, senders=senders, proof=proof
+        )
+        app.state.relay = relay
+        app.state.proof = proof
+        app.state.delivery_worker = worker
+        tasks: list[asyncio.Task[None]] = []
+        if settings.run_workers:
+            proof.wake = relay.wake
+            for writer in proof.writers():
+                writer.on_commit(relay.wake)
+            tasks.append(asyncio.create_task(relay.run(), name="notify-outbox-relay"))
+            tasks.append(asyncio.create_task(worker.run(), name="notify-delivery-worker"))
+        try:
+            yield
+        finally:
+            if tasks:
+                await worker.stop()
+                await relay.stop()
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            for sender in senders.values():
+                await sender.aclose()
+            await http.aclose()
+            await engine.dispose()
+
+    return create_service_app(
+        service="notify",
+        title="通知服务 Notify API",
+        description="站内信、电子邮件、短信与企业回调通知，送达回执与死信重放 (一网通办)",
+        version="1.0.0",
+        lifespan=lifespan,
+        routers=[router],
+        alembic_ini=ALEMBIC_INI,
+        cors_origins=settings.cors_origins,
+    )
+
+
+def run() -> None:
+    """Serve with uvicorn on the configured host and port."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+    )
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,586 @@
+"""Notify's REST API (``/api/v1``). Routes stay thin: parse, authorise, call the service."""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import ValidationError
+
+from govshared.auth import Principal, Role, require_roles
+from govshared.db import AutoCommitRoute
+from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON
+from govshared.idempotency import check_key
+from govshared.outbox import parse_batch
+from govshared.pagination import Page, decode_cursor, encode_cursor
+from govshared.problems import (
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidParam,
+    Unauthenticated,
+    ValidationFailed,
+    problem_responses,
+)
+from notify.channels.sms import receipt_signature
+from notify.dependencies import (
+    Admin,
+    Enterprise,
+    InboxReader,
+    MessageById,
+    Notifications,
+    Staff,
+    WebhookById,
+)
+from notify.errors import (
+    BatchTooLarge,
+    DeliveryNotFound,
+    InvalidEvent,
+    InvalidReceipt,
+    InvalidWebhookUrl,
+    MessageNotFound,
+    NotReplayable,
+    ReceiptsDisabled,
+    TemplateNotFound,
+    TemplateRenderFailed,
+    UnsupportedEventMediaType,
+    WebhookNotFound,
+)
+from notify.models import DeliveryStatus
+from notify.schemas import (
+    DeliveryDetail,
+    DeliveryOut,
+    InboxMessageOut,
+    IngestResult,
+    NotificationAccepted,
+    NotificationCreate,
+    ProfileIn,
+    ProfileOut,
+    SmsReceipt,
+    SmsReceiptStatus,
+    StatusChangeOut,
+    TemplateCreate,
+    TemplateOut,
+    TemplatePreviewIn,
+    TemplatePreviewOut,
+    UnreadCount,
+    WebhookCreate,
+    WebhookOut,
+    WebhookWithSecret,
+)
+from notify.service import inbox_updates, recipients_of
+
+router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
+AUTH_ERRORS = (Unauthenticated, Forbidden)
+MAX_BATCH = 1000
+MAX_BODY_BYTES = 8 * 1024 * 1024
+EVENT_MEDIA_TYPES = (CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json")
+
+
+def last_event_cursor(
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID", description="Resume after this message (EventSource sends it)"
+        ),
+    ] = None,
+) -> tuple[datetime, uuid.UUID] | None:
+    """The stream position to resume from; checked before the stream starts, so a bad one is a 422."""
+    if not last_event_id:
+        return None
+    try:
+        at, ident = decode_cursor(last_event_id, 2)
+        return datetime.fromisoformat(at), uuid.UUID(ident)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("Last-Event-ID 无效") from exc
+
+
+def _cursor_values(cursor: str | None, arity: int) -> list[Any] | None:
+    return decode_cursor(cursor, arity) if cursor else None
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+@router.post(
+    "/events",
+    tags=["events"],
+    summary="接收事件 (service): CloudEvents, one envelope or a batch",
+    response_model=IngestResult,
+    responses=problem_responses(
+        *AUTH_ERRORS, InvalidEvent, UnsupportedEventMediaType, BatchTooLarge
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                CLOUDEVENTS_JSON: {"schema": {"type": "object"}},
+                CLOUDEVENTS_BATCH_JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
+            },
+        }
+    },
+)
+async def receive_events(
+    request: Request,
+    service: Notifications,
+    _principal: Annotated[Principal, Depends(require_roles(Role.SERVICE))],
+) -> IngestResult:
+    """Consume events posted by the other services' outbox relays; a redelivery creates nothing."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in EVENT_MEDIA_TYPES:
+        raise UnsupportedEventMediaType(f"不支持的内容类型：{media_type or '(无)'}")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise BatchTooLarge(f"请求体超过 {MAX_BODY_BYTES} 字节")
+    try:
+        events = parse_batch(body)
+    except ValidationError as exc:
+        params = [
+            InvalidParam(name=".".join(map(str, e["loc"])), reason=e["msg"]).model_dump()
+            for e in exc.errors()[:50]
+        ]
+        raise InvalidEvent("事件不符合 CloudEvents 1.0 格式", invalid_params=params) from exc
+    except ValueError as exc:
+        raise InvalidEvent(f"请求体不是有效的 JSON：{exc}") from exc
+    if len(events) > MAX_BATCH:
+        raise BatchTooLarge(f"一批最多 {MAX_BATCH} 个事件")
+    return await service.ingest(events)
+
+
+@router.post(
+    "/notifications",
+    tags=["notifications"],
+    summary="发送通知 (service, admin)",
+    status_code=202,
+    response_model=NotificationAccepted,
+    responses=problem_responses(
+        *AUTH_ERRORS, TemplateNotFound, TemplateRenderFailed, IdempotencyKeyReused, ValidationFailed
+    ),
+)
+async def create_notification(
+    body: NotificationCreate,
+    service: Notifications,
+    principal: Annotated[Principal, Depends(require_roles(Role.SERVICE, Role.ADMIN))],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="A retry with the same key returns the first result, never a second notice",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Notify an enterprise with an event type's templates and the given data."""
+    result = await service.notify_direct(
+        principal=principal, body=body, idempotency_key=check_key(idempotency_key)
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+# --- inbox --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/inbox",
+    tags=["inbox"],
+    summary="站内信列表 (enterprise, staff): unread first, then newest",
+    response_model=Page[InboxMessageOut],
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def list_inbox(
+    service: Notifications,
+    principal: InboxReader,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> Page[InboxMessageOut]:
+    """The caller's own messages."""
+    after = None
+    values = _cursor_values(cursor, 3)
+    if values is not None:
+        try:
+            after = (bool(values[0]), datetime.fromisoformat(values[1]), uuid.UUID(values[2]))
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed("分页游标无效") from exc
+    rows = await service.list_inbox(principal=principal, limit=limit + 1, after=after)
+    page = [InboxMessageOut.model_validate(r) for r in rows[:limit]]
+    next_cursor = (
+        encode_cursor([page[-1].is_read, page[-1].created_at.isoformat(), str(page[-1].id)])
+        if len(rows) > limit
+        else None
+    )
+    return Page[InboxMessageOut](items=page, next_cursor=next_cursor)
+
+
+@router.get(
+    "/inbox/unread-count",
+    tags=["inbox"],
+    summary="未读数 (enterprise, staff)",
+    response_model=UnreadCount,
+    responses=problem_responses(*AUTH_ERRORS),
+)
+async def unread_count(service: Notifications, principal: InboxReader) -> UnreadCount:
+    """How many of the caller's messages are unread."""
+    return UnreadCount(unread=await service.unread_count(principal=principal))
+
+
+@router.get(
+    "/inbox/stream",
+    tags=["inbox"],
+    summary="新消息推送 (enterprise, staff): Server-Sent Events",
+    response_class=EventSourceResponse,
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def inbox_stream(
+    request: Request,
+    principal: InboxReader,
+    since: Annotated[tuple[datetime, uuid.UUID] | None, Depends(last_event_cursor)],
+) -> AsyncIterator[ServerSentEvent]:
+    """New messages as they arrive; the stream ends after a while and the browser reconnects."""
+    state = request.app.state
+    yield ServerSentEvent(comment="connected", retry=3000)
+    async for message in inbox_updates(
+        state.sessionmaker,
+        state.inbox_signal,
+        recipients=recipients_of(principal),
+        since=since,
+        poll_seconds=state.settings.sse_poll_seconds,
+        max_seconds=state.settings.sse_max_seconds,
+        is_disconnected=request.is_disconnected,
+    ):
+        item = InboxMessageOut.model_validate(message)
+        yield ServerSentEvent(
+            data=item,
+            event="message",
+            id=encode_cursor([item.created_at.isoformat(), str(item.id)]),
+        )
+
+
+@router.get(
+    "/inbox/{message_id}",
+    tags=["inbox"],
+    summary="站内信详情 (enterprise, staff)",
+    response_model=InboxMessageOut,
+    responses=problem_responses(*AUTH_ERRORS, MessageNotFound),
+)
+async def get_message(message: MessageById) -> InboxMessageOut:
+    """One of the caller's messages."""
+    return InboxMessageOut.model_validate(message)
+
+
+@router.post(
+    "/inbox/{message_id}/read",
+    tags=["inbox"],
+    summary="标记已读 (enterprise, staff)",
+    response_model=InboxMessageOut,
+    responses=problem_responses(*AUTH_ERRORS, MessageNotFound),
+)
+async def mark_read(
+    message_id: uuid.UUID, service: Notifications, principal: InboxReader
+) -> InboxMessageOut:
+    """Mark one of the caller's messages read (repeating it changes nothing)."""
+    message = await service.mark_read(principal=principal, message_id=message_id)
+    return InboxMessageOut.model_validate(message)
+
+
+# --- preferences --------------------------------------------------------------------------
+
+
+@router.get(
+    "/preferences",
+    tags=["preferences"],
+    summary="通知设置 (enterprise)",
+    response_model=ProfileOut,
+    responses=problem_responses(*AUTH_ERRORS),
+)
+async def get_preferences(service: Notifications, principal: Enterprise) -> ProfileOut:
+    """The enterprise's contacts, channel preferences and quiet hours."""
+    assert principal.uscc is not None
+    return ProfileOut.model_validate(await service.get_profile(recipient=principal.uscc))
+
+
+@router.put(
+    "/preferences",
+    tags=["preferences"],
+    summary="修改通知设置 (enterprise)",
+    response_model=ProfileOut,
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def put_preferences(
+    body: ProfileIn, service: Notifications, principal: Enterprise
+) -> ProfileOut:
+    """Replace the enterprise's preferences (critical notices ignore them)."""
+    assert principal.uscc is not None
+    return ProfileOut.model_validate(
+        await service.save_profile(recipient=principal.uscc, body=body)
+    )
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+@router.post(
+    "/webhooks",
+    tags=["webhooks"],
+    summary="新增回调订阅 (enterprise)",
+    status_code=201,
+    response_model=WebhookWithSecret,
+    responses=problem_responses(*AUTH_ERRORS, InvalidWebhookUrl, ValidationFailed),
+)
+async def create_webhook(
+    body: WebhookCreate, service: Notifications, principal: Enterprise
+) -> WebhookWithSecret:
+    """Subscribe the enterprise's own system; the signing secret is shown only now."""
+    assert principal.uscc is not None
+    subscription = await service.create_webhook(owner=principal.uscc, body=body)
+    return WebhookWithSecret.model_validate(subscription, from_attributes=True)
+
+
+@router.get(
+    "/webhooks",
+    tags=["webhooks"],
+    summary="回调订阅列表 (enterprise)",
+    response_model=list[WebhookOut],
+    responses=problem_responses(*AUTH_ERRORS),
+)
+async def list_webhooks(service: Notifications, principal: Enterprise) -> list[WebhookOut]:
+    """The enterprise's own subscriptions."""
+    assert principal.uscc is not None
+    return [WebhookOut.model_validate(w) for w in await service.list_webhooks(owner=principal.uscc)]
+
+
+@router.get(
+    "/webhooks/{webhook_id}",
+    tags=["webhooks"],
+    summary="回调订阅详情 (enterprise)",
+    response_model=WebhookOut,
+    responses=problem_responses(*AUTH_ERRORS, WebhookNotFound),
+)
+async def get_webhook(subscription: WebhookById) -> WebhookOut:
+    """One of the enterprise's subscriptions."""
+    return WebhookOut.model_validate(subscription)
+
+
+@router.delete(
+    "/webhooks/{webhook_id}",
+    tags=["webhooks"],
+    summary="删除回调订阅 (enterprise)",
+    status_code=204,
+    responses=problem_responses(*AUTH_ERRORS, WebhookNotFound),
+)
+async def delete_webhook(
+    webhook_id: uuid.UUID, service: Notifications, principal: Enterprise
+) -> Response:
+    """Remove one of the enterprise's subscriptions."""
+    assert principal.uscc is not None
+    await service.delete_webhook(owner=principal.uscc, webhook_id=webhook_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/rotate-secret",
+    tags=["webhooks"],
+    summary="轮换回调签名密钥 (enterprise)",
+    response_model=WebhookWithSecret,
+    responses=problem_responses(*AUTH_ERRORS, WebhookNotFound, ValidationFailed),
+)
+async def rotate_webhook_secret(
+    webhook_id: uuid.UUID,
+    service: Notifications,
+    principal: Enterprise,
+    grace_seconds: Annotated[int, Query(ge=0, le=7 * 86400)] = 86400,
+) -> WebhookWithSecret:
+    """A new secret; the old one keeps signing beside it for ``grace_seconds``."""
+    assert principal.uscc is not None
+    subscription = await service.rotate_secret(
+        owner=principal.uscc, webhook_id=webhook_id, grace_seconds=grace_seconds
+    )
+    return WebhookWithSecret.model_validate(subscription, from_attributes=True)
+
+
+# --- deliveries (staff) -------------------------------------------------------------------
+
+
+@router.get(
+    "/deliveries",
+    tags=["deliveries"],
+    summary="投递记录与死信列表 (staff)",
+    response_model=Page[DeliveryOut],
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def list_deliveries(
+    service: Notifications,
+    principal: Staff,
+    status: DeliveryStatus = DeliveryStatus.DEAD,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> Page[DeliveryOut]:
+    """Deliveries in a state (default: dead letters) of the caller's jurisdiction, newest first."""
+    after = None
+    values = _cursor_values(cursor, 2)
+    if values is not None:
+        try:
+            after = (datetime.fromisoformat(values[0]), uuid.UUID(values[1]))
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed("分页游标无效") from exc
+    rows = await service.list_deliveries(
+        principal=principal, status=status, limit=limit + 1, after=after
+    )
+    page = [DeliveryOut.model_validate(r) for r in rows[:limit]]
+    next_cursor = (
+        encode_cursor([page[-1].updated_at.isoformat(), str(page[-1].id)])
+        if len(rows) > limit
+        else None
+    )
+    return Page[DeliveryOut](items=page, next_cursor=next_cursor)
+
+
+def _detail(delivery: Any, history: list[Any]) -> DeliveryDetail:
+    return DeliveryDetail.model_validate(
+        {
+            **DeliveryOut.model_validate(delivery).model_dump(),
+            "history": [StatusChangeOut.model_validate(h) for h in history],
+        }
+    )
+
+
+@router.get(
+    "/deliveries/{delivery_id}",
+    tags=["deliveries"],
+    summary="投递详情与状态历史 (staff)",
+    response_model=DeliveryDetail,
+    responses=problem_responses(*AUTH_ERRORS, DeliveryNotFound),
+)
+async def get_delivery(
+    delivery_id: uuid.UUID, service: Notifications, principal: Staff
+) -> DeliveryDetail:
+    """One delivery of the caller's jurisdiction with its status history."""
+    delivery, history = await service.get_delivery(principal=principal, delivery_id=delivery_id)
+    return _detail(delivery, history)
+
+
+@router.post(
+    "/deliveries/{delivery_id}/replay",
+    tags=["deliveries"],
+    summary="重放死信 (staff)",
+    response_model=DeliveryDetail,
+    responses=problem_responses(
+        *AUTH_ERRORS, DeliveryNotFound, NotReplayable, TemplateRenderFailed, TemplateNotFound
+    ),
+)
+async def replay_delivery(
+    delivery_id: uuid.UUID, service: Notifications, principal: Staff
+) -> DeliveryDetail:
+    """Queue a dead-lettered delivery again."""
+    delivery, history = await service.replay(principal=principal, delivery_id=delivery_id)
+    return _detail(delivery, history)
+
+
+# --- SMS receipts (provider) --------------------------------------------------------------
+
+
+@router.post(
+    "/receipts/sms",
+    tags=["deliveries"],
+    summary="短信状态回执 (SMS provider, HMAC-signed)",
+    response_model=DeliveryOut,
+    responses=problem_responses(
+        InvalidReceipt, ReceiptsDisabled, DeliveryNotFound, ValidationFailed
+    ),
+)
+async def sms_receipt(
+    request: Request,
+    service: Notifications,
+    timestamp: Annotated[str, Header(alias="X-Onestop-Timestamp")] = "",
+    signature: Annotated[str, Header(alias="X-Onestop-Signature")] = "",
+) -> DeliveryOut:
+    """A provider's delivery receipt, signed with the shared receipt secret."""
+    secret = request.app.state.settings.sms_receipt_secret
+    if secret is None:
+        raise ReceiptsDisabled()
+    body = await request.body()
+    try:
+        fresh = abs(time.time() - int(timestamp)) <= 300
+    except ValueError:
+        fresh = False
+    expected = receipt_signature(secret.get_secret_value(), timestamp, body)
+    if not fresh or not hmac.compare_digest(expected, signature.removeprefix("v1=")):
+        raise InvalidReceipt("回执签名或时间戳无效")
+    try:
+        receipt = SmsReceipt.model_validate_json(body)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "回执格式无效",
+            invalid_params=[
+                {"name": ".".join(map(str, e["loc"])), "reason": e["msg"]} for e in exc.errors()
+            ],
+        ) from exc
+    delivery = await service.sms_receipt(
+        message_id=receipt.message_id,
+        delivered=receipt.status is SmsReceiptStatus.DELIVERED,
+        error_code=receipt.error_code,
+    )
+    return DeliveryOut.model_validate(delivery)
+
+
+# --- templates (admin) --------------------------------------------------------------------
+
+
+@router.get(
+    "/templates",
+    tags=["templates"],
+    summary="消息模板 (admin)",
+    response_model=list[TemplateOut],
+    responses=problem_responses(*AUTH_ERRORS),
+)
+async def list_templates(
+    service: Notifications, _admin: Admin, event_type: str | None = None
+) -> list[TemplateOut]:
+    """Built-in and published template versions."""
+    return [
+        TemplateOut.model_validate(t) for t in await service.list_templates(event_type=event_type)
+    ]
+
+
+@router.post(
+    "/templates",
+    tags=["templates"],
+    summary="发布模板新版本 (admin)",
+    status_code=201,
+    response_model=TemplateOut,
+    responses=problem_responses(*AUTH_ERRORS, TemplateRenderFailed, ValidationFailed),
+)
+async def publish_template(
+    body: TemplateCreate, service: Notifications, principal: Admin
+) -> TemplateOut:
+    """Publish the next version of an event type's template on a channel."""
+    template = await service.publish_template(principal=principal, body=body)
+    return TemplateOut(
+        event_type=template.event_type,
+        channel=template.channel,
+        version=template.version,
+        title=template.title,
+        body=template.body,
+        sms_template_id=template.sms_template_id,
+        builtin=False,
+        created_at=template.created_at,
+    )
+
+
+@router.post(
+    "/templates/preview",
+    tags=["templates"],
+    summary="模板预览 (admin)",
+    response_model=TemplatePreviewOut,
+    responses=problem_responses(*AUTH_ERRORS, TemplateNotFound, TemplateRenderFailed),
+)
+async def preview_template(
+    body: TemplatePreviewIn, service: Notifications, _admin: Admin
+) -> TemplatePreviewOut:
+    """Render the template in force (or a draft) with sample data; a missing variable is a 422."""
+    return await service.preview(body=body)

@@ -1,0 +1,148 @@
+"""Rules: which event notifies whom, on which channels, and how critical it is (DESIGN.md §3.7).
+
+Statutory notices (acceptance, refusal, 补正, pause, extension, decision, licence issued or revoked)
+are critical: they ignore preferences, quiet hours and rate limits, and their delivery is reported
+back as proof of service.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+
+from govshared.auth import Role
+from govshared.events import ApplicationEventData, CloudEvent, EventType, LicenceEventData
+from notify.models import Channel, RecipientKind
+
+CRITICAL_EVENT_TYPES: frozenset[str] = frozenset(
+    str(t)
+    for t in (
+        EventType.APPLICATION_ACCEPTED,
+        EventType.APPLICATION_DEEMED_ACCEPTED,
+        EventType.APPLICATION_REJECTED,
+        EventType.APPLICATION_SUPPLEMENT_REQUESTED,
+        EventType.APPLICATION_PAUSED,
+        EventType.APPLICATION_EXTENDED,
+        EventType.APPLICATION_APPROVED,
+        EventType.APPLICATION_DENIED,
+        EventType.LICENCE_ISSUED,
+        EventType.LICENCE_REVOKED,
+    )
+)
+
+ENTERPRISE_CHANNELS = (Channel.INBOX, Channel.EMAIL, Channel.SMS, Channel.WEBHOOK)
+
+# Internal steps and clock alarms concern staff only.
+_NOT_FOR_APPLICANT = frozenset(
+    str(t)
+    for t in (
+        EventType.APPLICATION_REVIEWED,
+        EventType.APPLICATION_CLOCK_WARNING,
+        EventType.APPLICATION_CLOCK_OVERDUE,
+    )
+)
+
+# Which staff role works an application in a given state (clock alarms go to them).
+_ROLE_BY_STATE: dict[str, Role] = {
+    "submitted": Role.ACCEPTOR,
+    "supplement_requested": Role.ACCEPTOR,
+    "accepted": Role.REVIEWER,
+    "in_review": Role.REVIEWER,
+    "paused": Role.REVIEWER,
+    "reviewed": Role.APPROVER,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """One recipient of an event with the channels it may be reached on."""
+
+    kind: RecipientKind
+    recipient: str
+    channels: tuple[Channel, ...]
+    template_slot: str | None = None  # None: the channel's own template
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What an event turns into."""
+
+    critical: bool
+    jurisdiction: str | None
+    audiences: list[Audience]
+    context: dict[str, Any]
+
+
+def is_critical(event_type: str) -> bool:
+    """True for statutory notices."""
+    return event_type in CRITICAL_EVENT_TYPES
+
+
+def staff_recipient(jurisdiction: str, role: Role | str) -> str:
+    """The recipient key of a jurisdiction's staff in one role."""
+    return f"staff:{jurisdiction}:{role}"
+
+
+def _chinese_date(value: Any) -> Any:
+    if isinstance(value, date):
+        return f"{value.year}年{value.month}月{value.day}日"
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        return f"{int(value[:4])}年{int(value[5:7])}月{int(value[8:10])}日"
+    return value
+
+
+def template_context(event: CloudEvent, data: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    """The variables a template sees: the event's data (dates in Chinese) and its envelope."""
+    values = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
+    for key in ("due_on", "valid_until"):
+        if key in values:
+            values[key] = _chinese_date(values[key])
+    values.update(event_id=event.id, event_type=event.type, event_subject=event.subject)
+    return values
+
+
+def plan_event(event: CloudEvent, data: BaseModel) -> Plan:
+    """Apply the rules to one validated event."""
+    context = template_context(event, data)
+    critical = is_critical(event.type)
+    audiences: list[Audience] = []
+    jurisdiction: str | None = None
+    if isinstance(data, ApplicationEventData):
+        jurisdiction = data.jurisdiction
+        if event.type not in _NOT_FOR_APPLICANT:
+            audiences.append(
+                Audience(RecipientKind.ENTERPRISE, str(data.applicant_uscc), ENTERPRISE_CHANNELS)
+            )
+        roles: list[Role] = []
+        if event.type in (EventType.APPLICATION_SUBMITTED, EventType.APPLICATION_SUPPLEMENTED):
+            roles.append(Role.ACCEPTOR)
+        elif event.type in (
+            EventType.APPLICATION_CLOCK_WARNING,
+            EventType.APPLICATION_CLOCK_OVERDUE,
+        ):
+            roles.append(_ROLE_BY_STATE.get(data.state, Role.REVIEWER))
+            if event.type == EventType.APPLICATION_CLOCK_OVERDUE:
+                roles.append(Role.HEAD)
+        audiences.extend(
+            Audience(
+                RecipientKind.STAFF,
+                staff_recipient(data.jurisdiction, role),
+                (Channel.INBOX,),
+                template_slot="staff_inbox",
+            )
+            for role in roles
+        )
+    elif isinstance(data, LicenceEventData):
+        audiences.append(
+            Audience(RecipientKind.ENTERPRISE, str(data.holder_uscc), ENTERPRISE_CHANNELS)
+        )
+    return Plan(critical=critical, jurisdiction=jurisdiction, audiences=audiences, context=context)
+
+
+def webhook_matches(patterns: list[str], event_type: str) -> bool:
+    """True when a subscription's event type patterns cover the event (empty: every event)."""
+    return not patterns or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)

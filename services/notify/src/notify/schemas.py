@@ -1,0 +1,279 @@
+"""Notify's REST schemas (pydantic v2)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from govshared.uscc import USCC
+from notify.models import Channel, DeliveryStatus
+
+
+class EventOutcome(StrEnum):
+    """What became of one posted event."""
+
+    ACCEPTED = "accepted"  # new: its notices were created
+    DUPLICATE = "duplicate"  # already received: nothing new
+    IGNORED = "ignored"  # a type notify has no rule for
+    INVALID = "invalid"  # data does not match the type's schema (logged, not retried)
+
+
+class EventResult(BaseModel):
+    """The outcome of one event of a batch."""
+
+    id: str
+    outcome: EventOutcome
+    notices: int = 0
+    error: str | None = None
+
+
+class IngestResult(BaseModel):
+    """The outcome of a posted batch of events."""
+
+    received: int
+    accepted: int
+    duplicates: int
+    results: list[EventResult]
+
+
+class InboxMessageOut(BaseModel):
+    """An in-app message (站内信)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    event_type: str
+    subject: str | None
+    title: str
+    body: str
+    critical: bool
+    is_read: bool
+    created_at: datetime
+    read_at: datetime | None
+
+
+class UnreadCount(BaseModel):
+    """How many messages are unread."""
+
+    unread: int
+
+
+class StatusChangeOut(BaseModel):
+    """One entry of a delivery's status history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    status: DeliveryStatus
+    detail: str | None
+    at: datetime
+
+
+class DeliveryOut(BaseModel):
+    """A delivery as staff see it: where it stands and why."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    notification_id: uuid.UUID
+    event_id: str
+    event_type: str
+    subject: str | None
+    recipient: str
+    jurisdiction: str | None
+    channel: Channel
+    critical: bool
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    fallback_of: uuid.UUID | None
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+class DeliveryDetail(DeliveryOut):
+    """A delivery with its status history."""
+
+    history: list[StatusChangeOut]
+
+
+class DeliveryBrief(BaseModel):
+    """A delivery created by a direct notification."""
+
+    id: uuid.UUID
+    channel: Channel
+    status: DeliveryStatus
+
+
+class NotificationCreate(BaseModel):
+    """A notice to an enterprise from another caller, rendered with the event type's templates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipient_uscc: USCC
+    event_type: str = Field(
+        min_length=1, max_length=200, examples=["cn.gov.approval.application.accepted.v1"]
+    )
+    subject: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict, description="Template variables")
+    critical: bool | None = Field(default=None, description="Default: the event type's rule")
+    channels: list[Channel] | None = Field(default=None, description="Default: every channel")
+
+
+class NotificationAccepted(BaseModel):
+    """The notices created by a direct notification."""
+
+    event_id: str
+    notification_id: uuid.UUID
+    recipient: str
+    deliveries: list[DeliveryBrief]
+
+
+_MOBILE = r"^1[3-9]\d{9}$"
+_EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]+$"
+
+
+class ProfileIn(BaseModel):
+    """An enterprise's contact addresses, preferences and quiet hours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, pattern=_EMAIL, max_length=320)
+    mobile: str | None = Field(default=None, pattern=_MOBILE, examples=["13800138000"])
+    time_zone: str = Field(default="Asia/Shanghai", max_length=64)
+    quiet_start: time | None = Field(default=None, examples=["22:00"])
+    quiet_end: time | None = Field(default=None, examples=["08:00"])
+    disabled_channels: list[Channel] = Field(
+        default_factory=list, description="Channels for non-critical notices that are turned off"
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("未知的时区") from exc
+        return value
+
+    @field_validator("disabled_channels")
+    @classmethod
+    def _inbox_stays(cls, value: list[Channel]) -> list[Channel]:
+        if Channel.INBOX in value:
+            raise ValueError("站内信不能关闭")
+        return sorted(set(value))
+
+
+class ProfileOut(ProfileIn):
+    """The stored profile."""
+
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+    recipient: str
+    updated_at: datetime | None = None
+
+
+class WebhookCreate(BaseModel):
+    """A new webhook subscription of the calling enterprise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=500, examples=["https://erp.example.com/onestop"])
+    description: str | None = Field(default=None, max_length=200)
+    event_types: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Event type patterns (fnmatch); empty: every notice",
+        examples=[["cn.gov.approval.application.*"]],
+    )
+
+
+class WebhookOut(BaseModel):
+    """A webhook subscription (its secret is shown only when created or rotated)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    url: str
+    description: str | None
+    event_types: list[str]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookWithSecret(WebhookOut):
+    """A subscription with its signing secret (store it: it is not shown again)."""
+
+    secret: str
+    previous_secret_expires_at: datetime | None = None
+
+
+class TemplateOut(BaseModel):
+    """A template version."""
+
+    event_type: str
+    channel: str
+    version: int
+    title: str | None
+    body: str
+    sms_template_id: str | None
+    builtin: bool
+    created_at: datetime | None = None
+
+
+class TemplateCreate(BaseModel):
+    """A new version of a template."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: str = Field(min_length=1, max_length=200)
+    channel: str = Field(pattern=r"^(inbox|email|sms|webhook|staff_inbox)$")
+    title: str | None = Field(default=None, max_length=2000)
+    body: str = Field(min_length=1, max_length=20000)
+    sms_template_id: str | None = Field(default=None, max_length=64)
+
+
+class TemplatePreviewIn(BaseModel):
+    """Render a template (the current one, or a draft) with sample data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: str = Field(min_length=1, max_length=200)
+    channel: str = Field(pattern=r"^(inbox|email|sms|webhook|staff_inbox)$")
+    data: dict[str, Any] = Field(default_factory=dict)
+    title: str | None = Field(default=None, max_length=2000, description="Draft title")
+    body: str | None = Field(default=None, max_length=20000, description="Draft body")
+
+
+class TemplatePreviewOut(BaseModel):
+    """The rendered preview."""
+
+    version: int | None
+    title: str | None
+    body: str
+    sms_template_id: str | None = None
+    sms_params: dict[str, str] | None = None
+
+
+class SmsReceiptStatus(StrEnum):
+    """What the SMS provider reports."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class SmsReceipt(BaseModel):
+    """A delivery receipt (状态报告) from the SMS provider."""
+
+    message_id: str = Field(min_length=1, max_length=128)
+    status: SmsReceiptStatus
+    error_code: str | None = Field(default=None, max_length=64)
+    reported_at: datetime | None = None

@@ -1,0 +1,297 @@
+"""Chinese message templates: versioned per event type and channel, rendered in a Jinja2 sandbox.
+
+Built-in templates are version 1 and live here; admins publish later versions to the database. The
+sandbox keeps an admin's template from reaching Python internals, and ``StrictUndefined`` makes a
+missing variable fail the render: a notice is sent whole or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, meta
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from govshared.events import EventType
+from notify.errors import TemplateRenderFailed
+from notify.models import Channel
+
+MAX_OUTPUT = 20_000
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, also refusing arithmetic that would build huge values (``'x' * 10**9``)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """Refuse powers and repetitions beyond a message's size."""
+        if operator == "**":
+            raise SecurityError("模板中不允许乘方运算")
+        for value, times in ((left, right), (right, left)):
+            sized = isinstance(value, str | list | tuple) and isinstance(times, int)
+            if sized and len(value) * times > MAX_OUTPUT:
+                raise SecurityError("模板生成的内容过长")
+        return super().call_binop(context, operator, left, right)
+
+
+_env = _Sandbox(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, cache_size=1000
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSpec:
+    """One version of the template of an event type on a channel."""
+
+    event_type: str
+    channel: Channel
+    version: int
+    title: str | None
+    body: str
+    sms_template_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A rendered notice."""
+
+    version: int
+    title: str | None
+    body: str
+    sms_template_id: str | None = None
+    sms_params: dict[str, str] | None = None
+
+
+@lru_cache(maxsize=2048)
+def _compile(source: str) -> Any:
+    return _env.from_string(source)
+
+
+def check_syntax(source: str) -> None:
+    """Raise ``TemplateRenderFailed`` when the template does not compile."""
+    try:
+        _compile(source)
+    except TemplateError as exc:
+        raise TemplateRenderFailed(f"模板语法错误：{exc}") from exc
+
+
+def variables(source: str) -> list[str]:
+    """The variables a template reads (an SMS template's parameters, in order of name)."""
+    return sorted(meta.find_undeclared_variables(_env.parse(source)))
+
+
+def render_text(source: str, context: dict[str, Any]) -> str:
+    """Render one template string; ``TemplateRenderFailed`` names what is missing."""
+    try:
+        text = str(_compile(source).render(context)).strip()
+    except TemplateError as exc:
+        raise TemplateRenderFailed(f"模板渲染失败：{exc}", error=str(exc)) from exc
+    except (ArithmeticError, TypeError, ValueError, LookupError, OverflowError) as exc:
+        # An admin's template that divides by zero or indexes past a list fails like any other.
+        raise TemplateRenderFailed(f"模板渲染失败：{type(exc).__name__}: {exc}") from exc
+    if len(text) > MAX_OUTPUT:
+        raise TemplateRenderFailed(f"模板渲染结果超过 {MAX_OUTPUT} 个字符")
+    return text
+
+
+def render(spec: TemplateSpec, context: dict[str, Any]) -> Rendered:
+    """Render a template; SMS templates also yield the provider's parameters."""
+    title = render_text(spec.title, context) if spec.title else None
+    body = render_text(spec.body, context)
+    if spec.channel is Channel.SMS:
+        params = {name: str(context[name]) for name in variables(spec.body)}
+        return Rendered(spec.version, title, body, spec.sms_template_id, params)
+    return Rendered(spec.version, title, body)
+
+
+_APP = "您的「{{ item_name }}」申请（办件编号 {{ application_no }}）"
+
+# (event type, title, inbox/email body, SMS body); the SMS text is the one approved by the provider.
+_APPLICATION_TEXTS: list[tuple[EventType, str, str, str | None]] = [
+    (
+        EventType.APPLICATION_SUBMITTED,
+        "申请已提交：{{ item_name }}",
+        _APP + "已提交，等待受理。",
+        "您的{{ item_name }}申请{{ application_no }}已提交，等待受理。",
+    ),
+    (
+        EventType.APPLICATION_ACCEPTED,
+        "受理通知：{{ item_name }}",
+        _APP + "已受理。{% if due_on %}法定办结期限为{{ due_on }}。{% endif %}",
+        "您的{{ item_name }}申请{{ application_no }}已受理。",
+    ),
+    (
+        EventType.APPLICATION_DEEMED_ACCEPTED,
+        "受理通知（视为受理）：{{ item_name }}",
+        _APP + "因受理期限届满，依法自材料收到之日起视为受理。",
+        "您的{{ item_name }}申请{{ application_no }}依法视为受理。",
+    ),
+    (
+        EventType.APPLICATION_REJECTED,
+        "不予受理通知：{{ item_name }}",
+        _APP + "不予受理。理由：{{ reason or '详见不予受理通知书' }}。",
+        "您的{{ item_name }}申请{{ application_no }}不予受理，详情请登录一网通办查看。",
+    ),
+    (
+        EventType.APPLICATION_SUPPLEMENT_REQUESTED,
+        "补正材料通知：{{ item_name }}",
+        _APP + "需要一次性补正材料：{{ reason or '详见补正材料通知书' }}。请在补正后重新提交。",
+        "您的{{ item_name }}申请{{ application_no }}需补正材料，请登录一网通办查看。",
+    ),
+    (
+        EventType.APPLICATION_SUPPLEMENTED,
+        "补正材料已提交：{{ item_name }}",
+        _APP + "的补正材料已提交，等待受理。",
+        None,
+    ),
+    (
+        EventType.APPLICATION_PAUSED,
+        "特别程序告知：{{ item_name }}",
+        _APP + "进入特别程序（{{ reason or '专家评审等' }}），所需时间不计入办理时限。"
+        "{% if due_on %}预计于{{ due_on }}前完成。{% endif %}",
+        "您的{{ item_name }}申请{{ application_no }}进入特别程序，所需时间不计入办理时限。",
+    ),
+    (
+        EventType.APPLICATION_RESUMED,
+        "恢复办理：{{ item_name }}",
+        _APP + "特别程序已结束，恢复计算办理时限。",
+        None,
+    ),
+    (
+        EventType.APPLICATION_EXTENDED,
+        "延期告知：{{ item_name }}",
+        _APP + "经负责人批准延长办理期限{% if due_on %}至{{ due_on }}{% endif %}。"
+        "理由：{{ reason or '详见延期告知书' }}。",
+        "您的{{ item_name }}申请{{ application_no }}办理期限已依法延长。",
+    ),
+    (
+        EventType.APPLICATION_APPROVED,
+        "准予行政许可决定：{{ item_name }}",
+        _APP + "已作出准予行政许可决定，许可证将依法在十个工作日内颁发。",
+        "您的{{ item_name }}申请{{ application_no }}已准予许可。",
+    ),
+    (
+        EventType.APPLICATION_DENIED,
+        "不予行政许可决定：{{ item_name }}",
+        _APP + "经审查不予许可。理由：{{ reason or '详见不予行政许可决定书' }}。"
+        "您享有依法申请行政复议或者提起行政诉讼的权利。",
+        "您的{{ item_name }}申请{{ application_no }}不予许可，详情请登录一网通办查看。",
+    ),
+    (
+        EventType.APPLICATION_WITHDRAWN,
+        "申请已撤回：{{ item_name }}",
+        _APP + "已撤回。",
+        None,
+    ),
+    (
+        EventType.APPLICATION_FILED,
+        "备案完成：{{ item_name }}",
+        _APP + "已完成备案。",
+        "您的{{ item_name }}备案{{ application_no }}已完成。",
+    ),
+]
+
+_LICENCE_TEXTS: list[tuple[EventType, str, str, str | None]] = [
+    (
+        EventType.LICENCE_ISSUED,
+        "许可证已颁发：{{ licence_type }}",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已颁发"
+        "{% if valid_until %}，有效期至{{ valid_until }}{% endif %}。",
+        "您的{{ licence_type }}{{ licence_no }}已颁发。",
+    ),
+    (
+        EventType.LICENCE_CHANGED,
+        "许可证已变更：{{ licence_type }}",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已变更。",
+        None,
+    ),
+    (
+        EventType.LICENCE_RENEWED,
+        "许可证已延续：{{ licence_type }}",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已延续"
+        "{% if valid_until %}至{{ valid_until }}{% endif %}。",
+        None,
+    ),
+    (
+        EventType.LICENCE_SUSPENDED,
+        "许可证已暂停：{{ licence_type }}",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已暂停使用。"
+        "理由：{{ reason or '详见相关决定书' }}。",
+        "您的{{ licence_type }}{{ licence_no }}已暂停，详情请登录一网通办查看。",
+    ),
+    (
+        EventType.LICENCE_REVOKED,
+        "许可证已撤销：{{ licence_type }}",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已被依法撤销。"
+        "理由：{{ reason or '详见撤销决定书' }}。您享有依法申请行政复议或者提起行政诉讼的权利。",
+        "您的{{ licence_type }}{{ licence_no }}已被撤销，详情请登录一网通办查看。",
+    ),
+    (
+        EventType.LICENCE_EXPIRED,
+        "许可证已到期：{{ licence_type }}",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已到期失效。",
+        None,
+    ),
+    (
+        EventType.LICENCE_RENEWAL_DUE,
+        "许可证延续提醒：{{ licence_type }}",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）将于{{ valid_until }}到期，"
+        "请至少在到期前三十日申请延续。",
+        "您的{{ licence_type }}{{ licence_no }}将于{{ valid_until }}到期，请及时申请延续。",
+    ),
+]
+
+# Staff notices: the jurisdiction's staff see new work and clock warnings in their inbox.
+_STAFF_TEXTS: list[tuple[EventType, str, str]] = [
+    (
+        EventType.APPLICATION_SUBMITTED,
+        "新申请待受理：{{ item_name }}",
+        "{{ applicant_name }}提交了「{{ item_name }}」申请（办件编号 {{ application_no }}），"
+        "请在五个工作日内受理、不予受理或一次性告知补正。",
+    ),
+    (
+        EventType.APPLICATION_SUPPLEMENTED,
+        "补正材料待审核：{{ item_name }}",
+        "{{ applicant_name }}已提交「{{ item_name }}」申请（办件编号 {{ application_no }}）的补正材料。",
+    ),
+    (
+        EventType.APPLICATION_CLOCK_WARNING,
+        "办理时限临近（黄灯）：{{ item_name }}",
+        "「{{ item_name }}」办件 {{ application_no }} 即将到期"
+        "{% if due_on %}（{{ due_on }}）{% endif %}，请尽快办理。",
+    ),
+    (
+        EventType.APPLICATION_CLOCK_OVERDUE,
+        "办理超期（红灯）：{{ item_name }}",
+        "「{{ item_name }}」办件 {{ application_no }} 已超过办理时限"
+        "{% if due_on %}（{{ due_on }}）{% endif %}，请立即处理。",
+    ),
+]
+
+STAFF_CHANNEL = "staff_inbox"
+
+
+def _builtins() -> dict[tuple[str, str], TemplateSpec]:
+    specs: dict[tuple[str, str], TemplateSpec] = {}
+    for event_type, title, body, sms in [*_APPLICATION_TEXTS, *_LICENCE_TEXTS]:
+        key = str(event_type)
+        for channel in (Channel.INBOX, Channel.EMAIL, Channel.WEBHOOK):
+            email_body = body + "\n\n——一网通办（本邮件由系统自动发送，请勿直接回复）"
+            specs[(key, channel)] = TemplateSpec(
+                key, channel, 1, title, email_body if channel is Channel.EMAIL else body
+            )
+        if sms is not None:
+            sms_id = "SMS_" + key.split(".")[-2].upper()
+            specs[(key, Channel.SMS)] = TemplateSpec(key, Channel.SMS, 1, None, sms, sms_id)
+    for event_type, title, body in _STAFF_TEXTS:
+        specs[(str(event_type), STAFF_CHANNEL)] = TemplateSpec(
+            str(event_type), Channel.INBOX, 1, title, body
+        )
+    return specs
+
+
+BUILTIN_TEMPLATES: dict[tuple[str, str], TemplateSpec] = _builtins()

@@ -1,0 +1,333 @@
+"""Background work of notify: the delivery worker and the outbox relay (proof of service).
+
+Runs inside the web process in the embedded default, or alone with ``python -m notify.worker``
+(the same image in worker mode), so that production scales web and workers apart. Deliveries are
+claimed from the database (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) under a lease, so any number of
+workers share the work and a crashed one's claims are picked up after the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from govshared.auth import ServiceTokenSource, service_tokens
+from govshared.db import make_engine, make_sessionmaker
+from govshared.observability import configure_logging, make_http_client
+from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from notify.channels.base import ChannelError, ChannelSender, OutboundMessage, SendOutcome
+from notify.channels.email import FileEmailSender, SmtpEmailSender
+from notify.channels.sms import HttpSmsProvider, SmsSender
+from notify.channels.webhook import WebhookSender
+from notify.config import Settings
+from notify.db import outbox_events
+from notify.delivery import Attempt, ProofOfService, Transitions, quiet_until, utcnow
+from notify.models import Channel, DeliveryStatus
+from notify.repository import DeliveryRepository, ProfileRepository, WebhookRepository
+
+logger = logging.getLogger("notify.worker")
+
+DELIVERY_ATTEMPTS = Counter(
+    "notify_delivery_attempts_total", "Delivery attempts", ["channel", "result"]
+)
+
+# Notify's own events go back to the service whose event caused the notice.
+PROOF_SUBSCRIPTIONS: dict[str, dict[str, list[str]]] = {
+    "cn.gov.approval.": {"approval": ["cn.gov.notify.*"]},
+    "cn.gov.license.": {"license": ["cn.gov.notify.*"]},
+}
+
+
+def build_proof(writers: Mapping[str, OutboxWriter] | None = None) -> ProofOfService:
+    """Proof of service through notify's outbox (one writer per destination)."""
+    if writers is None:
+        writers = {
+            prefix: OutboxWriter(outbox_events, subscriptions)
+            for prefix, subscriptions in PROOF_SUBSCRIPTIONS.items()
+        }
+    return ProofOfService(dict(writers))
+
+
+def build_relay(
+    settings: Settings,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    tokens: ServiceTokenSource,
+) -> OutboxRelay:
+    """The relay that posts notify's events to approval and license."""
+    return OutboxRelay(
+        sessionmaker=sessionmaker,
+        table=outbox_events,
+        destinations={
+            "approval": Destination(settings.approval_events_url, tokens.token),
+            "license": Destination(settings.license_events_url, tokens.token),
+        },
+        http=http,
+        poll_interval=settings.relay_poll_seconds,
+    )
+
+
+def build_senders(settings: Settings, *, http: httpx.AsyncClient) -> dict[Channel, ChannelSender]:
+    """The outbound channels the settings configure."""
+    senders: dict[Channel, ChannelSender] = {Channel.WEBHOOK: WebhookSender(http)}
+    if settings.smtp_host:
+        senders[Channel.EMAIL] = SmtpEmailSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.mail_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+            use_tls=settings.smtp_tls,
+            connections=settings.smtp_connections,
+            timeout=settings.http_timeout_seconds,
+        )
+    else:
+        senders[Channel.EMAIL] = FileEmailSender(
+            settings.data_dir / "mail", sender=settings.mail_from
+        )
+    if settings.sms_gateway_url:
+        api_key = settings.sms_api_key.get_secret_value() if settings.sms_api_key else None
+        senders[Channel.SMS] = SmsSender(
+            HttpSmsProvider(
+                base_url=settings.sms_gateway_url,
+                api_key=api_key,
+                sign_name=settings.sms_sign_name,
+                http=http,
+            )
+        )
+    return senders
+
+
+class DeliveryWorker:
+    """Claims due deliveries, holds back what quiet hours or rate limits forbid, sends the rest."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        senders: Mapping[Channel, ChannelSender],
+        proof: ProofOfService,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._settings = settings
+        self._senders = dict(senders)
+        self._proof = proof
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._rate_limits = {
+            Channel.SMS: settings.rate_limit_sms_per_hour,
+            Channel.EMAIL: settings.rate_limit_email_per_hour,
+            Channel.WEBHOOK: settings.rate_limit_webhook_per_hour,
+        }
+
+    def wake(self, _session: AsyncSession | None = None) -> None:
+        """Deliver now instead of at the next poll."""
+        self._wakeup.set()
+
+    async def _hold_back(
+        self, session: AsyncSession, rows: list[Any], now: Any
+    ) -> tuple[list[Any], list[tuple[Any, Any, str]]]:
+        """Split claimed rows into those to send and those to defer (with until when and why)."""
+        ordinary = [r for r in rows if not r.critical]
+        if not ordinary:
+            return rows, []
+        profiles = await ProfileRepository(session).get_many(
+            r.recipient for r in ordinary if r.channel == Channel.SMS
+        )
+        counts = await DeliveryRepository(session).sent_counts(
+            ((r.recipient, r.channel) for r in ordinary if r.channel in self._rate_limits),
+            since=now - timedelta(hours=1),
+        )
+        admitted: list[Any] = []
+        deferred: list[tuple[Any, Any, str]] = []
+        for row in rows:
+            if row.critical:
+                admitted.append(row)
+                continue
+            if row.channel == Channel.SMS:
+                until = quiet_until(profiles.get(row.recipient), now)
+                if until is not None:
+                    deferred.append((row, until, f"免打扰时段，推迟至 {until.isoformat()}"))
+                    continue
+            limit = self._rate_limits.get(Channel(row.channel))
+            if limit is not None:
+                key = (row.recipient, row.channel)
+                if counts.get(key, 0) >= limit:
+                    until = now + timedelta(seconds=max(60.0, 3600.0 / max(limit, 1)))
+                    deferred.append((row, until, f"超出每小时 {limit} 条的频率限制"))
+                    continue
+                counts[key] = counts.get(key, 0) + 1
+            admitted.append(row)
+        return admitted, deferred
+
+    async def _claim(self) -> tuple[list[Any], dict[Any, list[str]]]:
+        now = utcnow()
+        async with self._sessionmaker() as session, session.begin():
+            repo = DeliveryRepository(session)
+            rows = await repo.claim_due(now=now, limit=self._settings.delivery_batch_size)
+            if not rows:
+                return [], {}
+            admitted, deferred = await self._hold_back(session, rows, now)
+            lease = now + timedelta(seconds=self._settings.delivery_lease_seconds)
+            changes = [
+                {
+                    "_id": r.id,
+                    "status": DeliveryStatus.SENDING.value,
+                    "claimed_until": lease,
+                    "next_attempt_at": r.next_attempt_at,
+                    "updated_at": now,
+                }
+                for r in admitted
+            ] + [
+                {
+                    "_id": r.id,
+                    "status": DeliveryStatus.QUEUED.value,
+                    "claimed_until": None,
+                    "next_attempt_at": until,
+                    "updated_at": now,
+                }
+                for r, until, _ in deferred
+            ]
+            await repo.update_many(changes)
+            await repo.append_history(
+                [
+                    {
+                        "delivery_id": r.id,
+                        "status": DeliveryStatus.SENDING.value,
+                        "detail": None,
+                        "at": now,
+                    }
+                    for r in admitted
+                ]
+                + [
+                    {
+                        "delivery_id": r.id,
+                        "status": DeliveryStatus.QUEUED.value,
+                        "detail": why,
+                        "at": now,
+                    }
+                    for r, _, why in deferred
+                ]
+            )
+            secrets = await WebhookRepository(session).secrets(
+                (
+                    uuid.UUID(r.target)
+                    for r in admitted
+                    if r.channel == Channel.WEBHOOK and r.target
+                ),
+                now=now,
+            )
+        return admitted, {str(k): v for k, v in secrets.items()}
+
+    async def _attempt(self, row: Any, secrets: dict[Any, list[str]]) -> Attempt:
+        tried = row.attempts + 1
+        sender = self._senders.get(Channel(row.channel))
+        try:
+            if sender is None:
+                raise ChannelError(f"channel {row.channel} is not configured", permanent=True)
+            if row.body is None or not row.address:
+                raise ChannelError("nothing to send to this address", permanent=True)
+            message = OutboundMessage(
+                delivery_id=row.id,
+                channel=Channel(row.channel),
+                address=row.address,
+                title=row.title,
+                body=row.body,
+                payload=dict(row.payload or {}),
+                attempt=tried,
+                secrets=tuple(secrets.get(row.target, ())),
+            )
+            outcome: SendOutcome = await sender.send(message)
+        except ChannelError as exc:
+            DELIVERY_ATTEMPTS.labels(row.channel, "failed").inc()
+            return Attempt(row, None, exc, tried)
+        except Exception as exc:
+            # A sender bug must not kill the worker or leave the row claimed until the lease ends.
+            logger.exception("sender failed unexpectedly", extra={"channel": row.channel})
+            DELIVERY_ATTEMPTS.labels(row.channel, "error").inc()
+            return Attempt(row, None, ChannelError(f"{type(exc).__name__}: {exc}"), tried)
+        DELIVERY_ATTEMPTS.labels(row.channel, outcome.status.value).inc()
+        return Attempt(row, outcome, None, tried)
+
+    async def run_once(self) -> int:
+        """Claim and attempt one batch; the number of deliveries attempted."""
+        rows, secrets = await self._claim()
+        if not rows:
+            return 0
+        attempts = await asyncio.gather(*(self._attempt(r, secrets) for r in rows))
+        async with self._sessionmaker() as session, session.begin():
+            transitions = Transitions(session, settings=self._settings, proof=self._proof)
+            proofs = await transitions.apply(attempts, now=utcnow())
+        if proofs and self._proof.wake is not None:
+            self._proof.wake()
+        return len(rows)
+
+    async def run(self) -> None:
+        """Deliver until stopped; errors are logged and retried, never fatal."""
+        while not self._stopping:
+            try:
+                attempted = await self.run_once()
+            except Exception:
+                logger.exception("delivery worker iteration failed")
+                attempted = 0
+            if attempted:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wakeup.wait(), timeout=self._settings.delivery_poll_seconds
+                )
+            self._wakeup.clear()
+
+    async def stop(self) -> None:
+        """Stop after the current batch."""
+        self._stopping = True
+        self._wakeup.set()
+
+
+async def main() -> None:
+    """Run the delivery worker and the relay until SIGTERM or SIGINT."""
+    settings = Settings()
+    configure_logging(
+        service="notify-worker", level=settings.log_level, json_logs=settings.log_json
+    )
+    engine = make_engine(settings.database_url, pool_size=4)
+    sessionmaker = make_sessionmaker(engine)
+    http = make_http_client(timeout=settings.http_timeout_seconds)
+    tokens = service_tokens(settings, service_name="notify")
+    relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
+    proof = build_proof()
+    proof.wake = relay.wake
+    senders = build_senders(settings, http=http)
+    worker = DeliveryWorker(
+        sessionmaker=sessionmaker, settings=settings, senders=senders, proof=proof
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(worker.run())]
+    await stop.wait()
+    await worker.stop()
+    await relay.stop()
+    await asyncio.gather(*tasks)
+    for sender in senders.values():
+        await sender.aclose()
+    await http.aclose()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,221 @@
+"""Admin templates (versions and preview), the SSE stream, and the workers run by the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from govshared.auth import Role
+from govshared.events import EventType
+from govshared.testing import Tokens, problem, random_uscc
+from notify.main import create_app
+
+from ..conftest import MailSink, Outside, application_event, make_settings, post_events
+
+WITHDRAWN = str(EventType.APPLICATION_WITHDRAWN)
+
+
+async def test_preview_renders_and_fails_visibly(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    admin = tokens.header(Role.ADMIN)
+    ok = await client.post(
+        "/api/v1/templates/preview",
+        json={
+            "event_type": str(EventType.APPLICATION_ACCEPTED),
+            "channel": "sms",
+            "data": {"item_name": "食品经营许可", "application_no": "A-1"},
+        },
+        headers=admin,
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {
+        "version": 1,
+        "title": None,
+        "body": "您的食品经营许可申请A-1已受理。",
+        "sms_template_id": "SMS_ACCEPTED",
+        "sms_params": {"application_no": "A-1", "item_name": "食品经营许可"},
+    }
+    missing = await client.post(
+        "/api/v1/templates/preview",
+        json={"event_type": WITHDRAWN, "channel": "inbox", "data": {"item_name": "x"}},
+        headers=admin,
+    )
+    assert missing.status_code == 422
+    assert problem(missing)["code"] == "template_render_failed"
+    assert "application_no" in str(problem(missing)["detail"])
+    staff = await client.post(
+        "/api/v1/templates/preview",
+        json={"event_type": WITHDRAWN, "channel": "inbox"},
+        headers=tokens.staff(Role.HEAD),
+    )
+    assert staff.status_code == 403
+
+
+async def test_published_version_is_used_and_a_broken_one_dead_letters(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    admin = tokens.header(Role.ADMIN)
+    bad_syntax = await client.post(
+        "/api/v1/templates",
+        json={"event_type": WITHDRAWN, "channel": "inbox", "body": "{% if %}"},
+        headers=admin,
+    )
+    assert bad_syntax.status_code == 422
+    published = await client.post(
+        "/api/v1/templates",
+        json={
+            "event_type": WITHDRAWN,
+            "channel": "inbox",
+            "title": "撤回确认：{{ item_name }}",
+            "body": "办件 {{ application_no }} 已按您的要求撤回。",
+        },
+        headers=admin,
+    )
+    assert published.status_code == 201, published.text
+    version = published.json()["version"]
+    assert version >= 2
+    listed = await client.get("/api/v1/templates", params={"event_type": WITHDRAWN}, headers=admin)
+    assert {(t["channel"], t["version"]) for t in listed.json()} >= {
+        ("inbox", 1),
+        ("inbox", version),
+    }
+
+    uscc = random_uscc()
+    event = application_event(EventType.APPLICATION_WITHDRAWN, uscc, application_no="W-1")
+    await post_events(client, tokens, [event])
+    items = (await client.get("/api/v1/inbox", headers=tokens.enterprise(uscc))).json()["items"]
+    assert [(m["title"], m["body"]) for m in items] == [
+        ("撤回确认：食盐定点批发企业审批", "办件 W-1 已按您的要求撤回。")
+    ]
+
+    # A template that needs a variable the event lacks: no half-empty message, a dead letter.
+    await client.post(
+        "/api/v1/templates",
+        json={"event_type": WITHDRAWN, "channel": "inbox", "body": "{{ no_such_field }}"},
+        headers=admin,
+    )
+    other = random_uscc()
+    broken = application_event(EventType.APPLICATION_WITHDRAWN, other, jurisdiction="310101")
+    response = await post_events(client, tokens, [broken])
+    assert response.json()["results"][0]["outcome"] == "accepted"
+    assert (await client.get("/api/v1/inbox", headers=tokens.enterprise(other))).json()[
+        "items"
+    ] == []
+    staff = tokens.staff(Role.ACCEPTOR, "310101")
+    dead = (await client.get("/api/v1/deliveries", headers=staff)).json()["items"]
+    mine = [d for d in dead if d["event_id"] == broken["id"]]
+    assert len(mine) == 1
+    assert "no_such_field" in mine[0]["last_error"]
+    # Fix the template, replay: the message is rendered now and delivered.
+    await client.post(
+        "/api/v1/templates",
+        json={
+            "event_type": WITHDRAWN,
+            "channel": "inbox",
+            "body": "办件 {{ application_no }} 已撤回。",
+        },
+        headers=admin,
+    )
+    replayed = await client.post(f"/api/v1/deliveries/{mine[0]['id']}/replay", headers=staff)
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["status"] == "delivered"
+    items = (await client.get("/api/v1/inbox", headers=tokens.enterprise(other))).json()["items"]
+    assert [m["body"] for m in items] == [f"办件 {broken['data']['application_no']} 已撤回。"]
+
+
+def sse_events(text: str) -> list[dict[str, str]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            if line.startswith(":"):
+                continue
+            key, _, value = line.partition(": ")
+            fields[key] = value
+        if "data" in fields:
+            events.append(fields)
+    return events
+
+
+async def test_stream_pushes_new_messages_and_resumes(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    headers = tokens.enterprise(uscc)
+
+    async def publish_later() -> None:
+        await asyncio.sleep(0.2)
+        await post_events(client, tokens, [application_event(EventType.APPLICATION_ACCEPTED, uscc)])
+
+    # ASGITransport buffers the whole response: the stream ends after sse_max_seconds (1 s here).
+    streamed, _ = await asyncio.gather(
+        client.get("/api/v1/inbox/stream", headers=headers), publish_later()
+    )
+    assert streamed.status_code == 200
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(streamed.text)
+    assert len(events) == 1
+    assert events[0]["event"] == "message"
+    assert json.loads(events[0]["data"])["title"] == "受理通知：食盐定点批发企业审批"
+
+    await post_events(client, tokens, [application_event(EventType.APPLICATION_APPROVED, uscc)])
+    resumed = await client.get(
+        "/api/v1/inbox/stream", headers={**headers, "Last-Event-ID": events[0]["id"]}
+    )
+    titles = [json.loads(e["data"])["title"] for e in sse_events(resumed.text)]
+    assert titles == ["准予行政许可决定：食盐定点批发企业审批"]
+
+    other = await client.get("/api/v1/inbox/stream", headers=tokens.enterprise(random_uscc()))
+    assert sse_events(other.text) == []
+    anonymous = await client.get("/api/v1/inbox/stream")
+    assert anonymous.status_code == 401
+    bad_resume = await client.get(
+        "/api/v1/inbox/stream", headers={**headers, "Last-Event-ID": "not-a-cursor"}
+    )
+    assert bad_resume.status_code == 422
+    assert problem(bad_resume)["code"] == "validation_failed"
+
+
+async def test_lifespan_workers_deliver_and_report_proof_of_service(
+    database_url: str,
+    tokens: Tokens,
+    tmp_path: Path,
+    smtp: tuple[MailSink, int],
+    outside: Outside,
+) -> None:
+    sink, port = smtp
+    settings = make_settings(
+        database_url,
+        tokens,
+        tmp_path,
+        run_workers=True,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        approval_events_url=f"{outside.base_url}/approval/api/v1/events",
+        relay_poll_seconds=0.05,
+        delivery_poll_seconds=0.05,
+    )
+    app: FastAPI = create_app(settings)
+    uscc = random_uscc()
+    address = f"live-{uscc.lower()}@example.com"
+    event = application_event(EventType.APPLICATION_ACCEPTED, uscc)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notify.test") as client:
+            await client.put(
+                "/api/v1/preferences", json={"email": address}, headers=tokens.enterprise(uscc)
+            )
+            await post_events(client, tokens, [event])
+            for _ in range(200):
+                proofs = [
+                    e for e in outside.approval_events if e["data"]["cause_event_id"] == event["id"]
+                ]
+                if sink.to(address) and len(proofs) == 2:
+                    break
+                await asyncio.sleep(0.05)
+    assert len(sink.to(address)) == 1
+    assert {p["data"]["channel"] for p in proofs} == {"inbox", "email"}
+    assert all(p["type"] == "cn.gov.notify.notification.delivered.v1" for p in proofs)

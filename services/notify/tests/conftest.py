@@ -1,0 +1,298 @@
+"""Notify's test fixtures: every database test runs on PostgreSQL and on SQLite.
+
+The database is migrated with Alembic (never ``create_all``), the app runs its real lifespan and is
+called through ``httpx.ASGITransport``. The outside world is real and local: an aiosmtpd SMTP server,
+and one HTTP server on 127.0.0.1 that plays the enterprises' webhook receivers, the SMS provider's
+gateway and approval's event endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from govshared.auth import Role
+from govshared.events import CLOUDEVENTS_BATCH_JSON, EventType
+from govshared.migrate import upgrade
+from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
+from notify.config import Settings
+from notify.main import ALEMBIC_INI, create_app
+
+RECEIPT_SECRET = "test-receipt-secret"
+SMS_API_KEY = "test-sms-key"
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MailSink:
+    """aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.connections = 0
+        self._lock = threading.Lock()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        with self._lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._lock:
+            self.messages.append(message)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages addressed to ``address``."""
+        with self._lock:
+            return [m for m in self.messages if address in str(m["To"])]
+
+
+@dataclass
+class Outside:
+    """The local stand-ins: webhook receivers, the SMS gateway, approval's event endpoint."""
+
+    base_url: str
+    webhooks: dict[str, list[tuple[dict[str, str], bytes]]] = field(default_factory=dict)
+    webhook_status: dict[str, int] = field(default_factory=dict)
+    sms: list[dict[str, Any]] = field(default_factory=list)
+    sms_status: int = 200
+    approval_events: list[dict[str, Any]] = field(default_factory=list)
+
+    def webhook_url(self, name: str) -> str:
+        """The URL of a named receiver."""
+        return f"{self.base_url}/hooks/{name}"
+
+    def sms_to(self, phone: str) -> list[dict[str, Any]]:
+        """SMS the gateway accepted for a phone number."""
+        return [m for m in self.sms if m["phone"] == phone]
+
+
+def outside_app(outside: Outside) -> Starlette:
+    """The stand-in HTTP endpoints."""
+
+    async def hook(request: Request) -> Response:
+        name = request.path_params["name"]
+        body = await request.body()
+        outside.webhooks.setdefault(name, []).append((dict(request.headers), body))
+        return Response(status_code=outside.webhook_status.get(name, 200))
+
+    async def sms_send(request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {SMS_API_KEY}":
+            return JSONResponse({"error": "unauthorised"}, status_code=401)
+        body = await request.json()
+        if outside.sms_status != 200:
+            return JSONResponse({"error": "provider says no"}, status_code=outside.sms_status)
+        message_id = f"sms-{uuid.uuid4().hex[:12]}"
+        outside.sms.append({**body, "message_id": message_id})
+        return JSONResponse({"message_id": message_id, "status": "accepted"})
+
+    async def approval_events(request: Request) -> Response:
+        outside.approval_events.extend(json.loads(await request.body()))
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route("/hooks/{name}", hook, methods=["POST"]),
+            Route("/sms/v1/sms/send", sms_send, methods=["POST"]),
+            Route("/approval/api/v1/events", approval_events, methods=["POST"]),
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
+    """Test key pair and token factory."""
+    return Tokens(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[tuple[MailSink, int]]:
+    """A real SMTP server (aiosmtpd) on loopback."""
+    sink = MailSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink, port
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+async def outside() -> AsyncIterator[Outside]:
+    """A real HTTP server on loopback with the stand-in endpoints."""
+    port = free_port()
+    state = Outside(base_url=f"http://127.0.0.1:{port}")
+    config = uvicorn.Config(
+        outside_app(state), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no started event
+        await asyncio.sleep(0.01)
+    yield state
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated database of each backend, shared by the tests of a session."""
+    url = await make_database(
+        request.param, prefix="notify_test", directory=tmp_path_factory.mktemp("db")
+    )
+    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
+    yield url
+    if request.param == "postgresql":
+        await drop_postgres_database(url)
+
+
+def make_settings(
+    database_url: str, tokens: Tokens, data_dir: Path, **overrides: object
+) -> Settings:
+    """Settings of a test app."""
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_public_key_file": tokens.public_key_file,
+        "service_private_key_file": tokens.private_key_file,
+        "migrate_on_start": False,
+        "run_workers": False,
+        "log_json": False,
+        "log_level": "WARNING",
+        "delivery_base_backoff_seconds": 0.0,
+        "delivery_max_attempts": 3,
+        "rate_limit_sms_per_hour": 3,
+        "sms_receipt_secret": RECEIPT_SECRET,
+        "sms_api_key": SMS_API_KEY,
+        "sse_poll_seconds": 0.05,
+        "sse_max_seconds": 1.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def app(
+    database_url: str,
+    tokens: Tokens,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: tuple[MailSink, int],
+    outside: Outside,
+) -> AsyncIterator[FastAPI]:
+    """The notify app with its lifespan running; tests drive the delivery worker themselves."""
+    settings = make_settings(
+        database_url,
+        tokens,
+        tmp_path_factory.mktemp("data"),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp[1],
+        sms_gateway_url=f"{outside.base_url}/sms",
+        approval_events_url=f"{outside.base_url}/approval/api/v1/events",
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notify.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
+    """A session on the app's database, for assertions on what was stored."""
+    async with app.state.sessionmaker() as s:
+        yield s
+
+
+def application_event(
+    event_type: EventType | str,
+    uscc: str,
+    *,
+    event_id: str | None = None,
+    application_no: str | None = None,
+    jurisdiction: str = "310000",
+    **data: Any,
+) -> dict[str, Any]:
+    """An approval CloudEvent as approval's relay posts it."""
+    application_id = str(uuid.uuid4())
+    now = datetime.now(UTC).isoformat()
+    payload: dict[str, Any] = {
+        "application_id": application_id,
+        "application_no": application_no
+        or f"{jurisdiction}-20261128-{uuid.uuid4().hex[:8].upper()}",
+        "item_code": "JXW-XK-002",
+        "item_name": "食盐定点批发企业审批",
+        "applicant_uscc": uscc,
+        "applicant_name": "上海盐业示范有限公司",
+        "jurisdiction": jurisdiction,
+        "state": str(event_type).split(".")[-2],
+        "occurred_at": now,
+    }
+    payload.update(data)
+    return {
+        "specversion": "1.0",
+        "id": event_id or str(uuid.uuid4()),
+        "source": "/services/approval",
+        "type": str(event_type),
+        "subject": application_id,
+        "time": now,
+        "datacontenttype": "application/json",
+        "data": payload,
+    }
+
+
+async def post_events(
+    client: httpx.AsyncClient, tokens: Tokens, events: list[dict[str, Any]]
+) -> httpx.Response:
+    """Post a batch the way the outbox relays do."""
+    return await client.post(
+        "/api/v1/events",
+        content=json.dumps(events).encode(),
+        headers={"Content-Type": CLOUDEVENTS_BATCH_JSON, **tokens.header(Role.SERVICE)},
+    )
+
+
+async def drain(app: FastAPI, *, rounds: int = 10) -> None:
+    """Run the delivery worker until nothing is due (tests drive it instead of the lifespan)."""
+    for _ in range(rounds):
+        if not await app.state.delivery_worker.run_once():
+            return
