@@ -35,6 +35,19 @@ class ApplicationRepository:
         """One application."""
         return await self.session.get(Application, application_id)
 
+    async def get_for_update(self, application_id: uuid.UUID) -> Application | None:
+        """One application, row-locked on PostgreSQL (SQLite transactions are serial already)."""
+        return await self.session.get(Application, application_id, with_for_update=True)
+
+    async def last_event(self, application_id: uuid.UUID) -> ApplicationEvent | None:
+        """The newest audit entry."""
+        return await self.session.scalar(
+            select(ApplicationEvent)
+            .where(ApplicationEvent.application_id == application_id)
+            .order_by(ApplicationEvent.seq.desc())
+            .limit(1)
+        )
+
     async def list_for_applicant(
         self, uscc: str, *, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> list[Application]:

@@ -596,6 +596,39 @@ def in_jurisdiction(staff: str | None, target: str) -> bool:
     return bool(staff) and target.startswith(jurisdiction_prefix(staff or ""))
 
 
+async def append_audit(
+    session: AsyncSession,
+    *,
+    application_id: uuid.UUID,
+    seq: int,
+    prev_hash: str,
+    action: str,
+    from_state: ApplicationState | None,
+    to_state: ApplicationState,
+    actor: tuple[str, str],
+    at: datetime,
+    details: dict[str, Any],
+    reason: str | None = None,
+) -> str:
+    """Append one hash-chained entry to an application's audit trail; the entry's hash."""
+    audit: dict[str, Any] = {
+        "application_id": application_id,
+        "seq": seq,
+        "action": action,
+        "from_state": from_state.value if from_state else None,
+        "to_state": to_state.value,
+        "actor": actor[0],
+        "actor_role": actor[1],
+        "reason": reason,
+        "details": details,
+        "occurred_at": at,
+        "prev_hash": prev_hash,
+    }
+    audit["hash"] = entry_hash(prev_hash, audit)
+    await ApplicationRepository(session).append_event(audit)
+    return str(audit["hash"])
+
+
 async def record_transition(
     session: AsyncSession,
     *,
@@ -613,21 +646,19 @@ async def record_transition(
     reason: str | None = None,
 ) -> str:
     """Append an audit entry and emit its event (Core statements); the entry's hash."""
-    audit: dict[str, Any] = {
-        "application_id": row["id"],
-        "seq": seq,
-        "action": action,
-        "from_state": from_state.value if from_state else None,
-        "to_state": to_state.value,
-        "actor": actor[0],
-        "actor_role": actor[1],
-        "reason": reason,
-        "details": details,
-        "occurred_at": at,
-        "prev_hash": prev_hash,
-    }
-    audit["hash"] = entry_hash(prev_hash, audit)
-    await ApplicationRepository(session).append_event(audit)
+    entry = await append_audit(
+        session,
+        application_id=row["id"],
+        seq=seq,
+        prev_hash=prev_hash,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        at=at,
+        details=details,
+        reason=reason,
+    )
     await outbox.add(
         session,
         make_event(
@@ -651,4 +682,4 @@ async def record_transition(
             ),
         ),
     )
-    return str(audit["hash"])
+    return entry

@@ -23,7 +23,13 @@ from approval.models import ApplicationEvent
 from approval.worker import TimerWorker
 from govshared.auth import Role
 from govshared.db import mark_read_only
-from govshared.events import CLOUDEVENTS_JSON, EventType, LicenceEventData, make_event
+from govshared.events import (
+    CLOUDEVENTS_JSON,
+    EventType,
+    LicenceEventData,
+    NotificationDeliveredData,
+    make_event,
+)
 from govshared.testing import Tokens, random_uscc
 
 RADIO = {  # JXW-XK-003: statutory limit 20, committed 15 working days
@@ -394,3 +400,45 @@ async def test_licence_issued_event_stops_the_delivery_clock_once(
         4,
         "green",
     )
+    trail = (await client.get(f"/api/v1/applications/{app_id}/events", headers=approver)).json()
+    assert [e["action"] for e in trail][-1] == "licence_issued"
+    assert trail[-1]["details"]["licence_no"] == "SH-RADIO-0001"
+
+
+async def test_proof_of_service_joins_the_history_once(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    app_id = await _submit(client, tokens, uscc)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
+    delivered = make_event(
+        type=EventType.NOTIFICATION_DELIVERED,
+        source="/services/notify",
+        subject=app_id,
+        data=NotificationDeliveredData(
+            notification_id=uuid.uuid4(),
+            cause_event_id=str(uuid.uuid4()),
+            cause_event_type=EventType.APPLICATION_ACCEPTED.value,
+            subject=app_id,
+            channel="inbox",
+            recipient=uscc,
+            delivered_at=datetime(2021, 9, 18, 1, 0, tzinfo=UTC),
+        ),
+    )
+    headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
+    for _ in range(2):
+        response = await client.post(
+            "/api/v1/events", content=delivered.model_dump_json(), headers=headers
+        )
+        assert response.status_code == 200, response.text
+    trail = (
+        await client.get(f"/api/v1/applications/{app_id}/events", headers=tokens.enterprise(uscc))
+    ).json()
+    served = [e for e in trail if e["action"] == "notice_served"]
+    assert len(served) == 1
+    assert served[0]["details"]["cause_event_type"] == "cn.gov.approval.application.accepted.v1"
+    assert served[0]["from_state"] == served[0]["to_state"] == "accepted"
+    verified = await client.get(
+        f"/api/v1/applications/{app_id}/events/verify", headers=tokens.enterprise(uscc)
+    )
+    assert verified.json()["valid"] is True

@@ -1,4 +1,5 @@
-"""Consumes license's ``licence.issued`` events: the Art. 44 delivery clock stops on issue.
+"""Consumes other services' events: ``licence.issued`` stops the Art. 44 delivery clock, and
+notify's ``notification.delivered`` (proof of service, 送达) joins the application's history.
 
 Each event id is recorded in the inbox in the same transaction as its effect, so a redelivery does
 nothing.
@@ -7,16 +8,22 @@ nothing.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval.audit import GENESIS
 from approval.calendar.service import CHINA
 from approval.clocks.schemas import EventIntake
 from approval.clocks.service import ClockKeeper
 from approval.db import inbox_events
-from govshared.events import CloudEvent, EventType, LicenceEventData
+from approval.models import ApplicationState
+from approval.repository import ApplicationRepository
+from approval.service import append_audit
+from govshared.events import CloudEvent, EventType, LicenceEventData, NotificationDeliveredData
 from govshared.inbox import record_event_once
 
 logger = logging.getLogger(__name__)
@@ -24,7 +31,7 @@ CONSUMER = "approval"
 
 
 class EventConsumer:
-    """Applies license's events to the clocks, exactly once per event id."""
+    """Applies license's and notify's events, exactly once per event id."""
 
     def __init__(self, session: AsyncSession, *, keeper: ClockKeeper) -> None:
         self.session = session
@@ -42,6 +49,12 @@ class EventConsumer:
                 event_type=event.type,
             ):
                 duplicates += 1
+                continue
+            if event.type == EventType.NOTIFICATION_DELIVERED:
+                if await self._proof_of_service(event):
+                    processed += 1
+                else:
+                    invalid += 1
                 continue
             if event.type != EventType.LICENCE_ISSUED:
                 ignored += 1
@@ -64,6 +77,12 @@ class EventConsumer:
                 on=data.occurred_at.astimezone(CHINA).date(),
                 now=datetime.now(UTC),
             )
+            await self._note(
+                data.application_id,
+                action="licence_issued",
+                actor=("service:license", "service"),
+                details={"licence_no": data.licence_no, "licence_type": data.licence_type},
+            )
             processed += 1
         return EventIntake(
             received=len(events),
@@ -72,3 +91,56 @@ class EventConsumer:
             ignored=ignored,
             invalid=invalid,
         )
+
+    async def _proof_of_service(self, event: CloudEvent) -> bool:
+        """Record notify's proof that a notice reached the applicant (送达) in the audit trail."""
+        try:
+            data = NotificationDeliveredData.model_validate(event.data)
+            application_id = uuid.UUID(str(data.subject))
+        except (ValidationError, ValueError) as exc:
+            logger.warning(
+                "proof of service without an application",
+                extra={"event_id": event.id, "error": str(exc)},
+            )
+            return False
+        return await self._note(
+            application_id,
+            action="notice_served",
+            actor=("service:notify", "service"),
+            details={
+                "notification_id": str(data.notification_id),
+                "cause_event_type": data.cause_event_type,
+                "channel": data.channel,
+                "recipient": data.recipient,
+                "delivered_at": data.delivered_at.isoformat(),
+            },
+        )
+
+    async def _note(
+        self,
+        application_id: uuid.UUID,
+        *,
+        action: str,
+        actor: tuple[str, str],
+        details: dict[str, Any],
+    ) -> bool:
+        """Append an entry that changes no state to the application's trail; False if unknown."""
+        applications = ApplicationRepository(self.session)
+        application = await applications.get_for_update(application_id)
+        if application is None:
+            return False
+        last = await applications.last_event(application_id)
+        state = ApplicationState(application.state)
+        await append_audit(
+            self.session,
+            application_id=application_id,
+            seq=(last.seq if last else 0) + 1,
+            prev_hash=last.hash if last else GENESIS,
+            action=action,
+            from_state=state,
+            to_state=state,
+            actor=actor,
+            at=datetime.now(UTC),
+            details=details,
+        )
+        return True
