@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from govshared.auth import Role
 from govshared.testing import problem, random_uscc
 from tests.e2e.conftest import Suite
 
@@ -111,3 +112,29 @@ async def test_notify_down_loses_nothing_and_duplicates_nothing(suite: Suite) ->
         found = await inbox_numbers(client, suite, uscc)
         for number in numbers:
             assert sum(number in f for f in found) == 1, found
+
+
+async def test_acceptance_notice_is_served_and_proof_returns_to_approval(suite: Suite) -> None:
+    """A critical notice (受理通知) reaches the inbox; notify's proof of service joins the trail."""
+    uscc = random_uscc()
+    async with httpx.AsyncClient(timeout=10) as client:
+        created = await submit(client, suite, uscc)
+        accepted = await client.post(
+            f"{suite.url('approval')}/api/v1/applications/{created['id']}/accept",
+            json={},
+            headers=suite.tokens.staff(Role.ACCEPTOR, "310000"),
+        )
+        assert accepted.status_code == 200, accepted.text
+
+        async def served() -> bool:
+            trail = await client.get(
+                f"{suite.url('approval')}/api/v1/applications/{created['id']}/events",
+                headers=suite.tokens.enterprise(uscc),
+            )
+            return any(
+                e["action"] == "notice_served"
+                and e["details"]["cause_event_type"] == "cn.gov.approval.application.accepted.v1"
+                for e in trail.json()
+            )
+
+        await wait_for(served, within=30)

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -231,6 +232,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, dict(exc.headers) if exc.headers else None)
 
+    async def bad_value(request: Request, exc: Exception) -> JSONResponse:
+        # A value the database cannot hold (an integer out of range, say) that slipped past
+        # validation is still the caller's error, not ours: 422, never 500.
+        logger.warning("database rejected a value", extra={"error": str(exc)[:500]})
+        problem = Problem(
+            type="https://errors.onestop.gov.cn/validation_failed",
+            title=ValidationFailed.title,
+            title_en=ValidationFailed.title_en,
+            status=422,
+            detail="请求中的值超出允许范围",
+            code=ValidationFailed.code,
+            instance=request.url.path,
+            request_id=_request_id(request),
+        )
+        return problem_response(problem)
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
         problem = Problem(
@@ -247,4 +264,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DataError, bad_value)
     app.add_exception_handler(Exception, unexpected)

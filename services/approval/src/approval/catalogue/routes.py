@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from approval.catalogue.schemas import (
     CatalogueStatistics,
@@ -106,7 +106,9 @@ async def item_history(code: str, catalogue: Catalogue) -> list[ItemVersionSumma
     response_model=ItemVersionOut,
     responses=problem_responses(ItemVersionNotFound),
 )
-async def item_version(code: str, version: int, catalogue: Catalogue) -> ItemVersionOut:
+async def item_version(
+    code: str, version: Annotated[int, Path(ge=1, le=1_000_000)], catalogue: Catalogue
+) -> ItemVersionOut:
     """A given version, e.g. the one an application was submitted under."""
     return ItemVersionOut.model_validate(await catalogue.version(code, version))
 

@@ -1,0 +1,199 @@
+"""Electronic seals: SM2 over SM3, checked by a second implementation; the HTTP seal-service signer."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from pysmx.SM2 import Verify as independent_sm2_verify
+from pysmx.SM3 import digest as independent_sm3
+
+from govshared.seal import (
+    DEFAULT_SIGNER_ID,
+    Failure,
+    HttpSealSigner,
+    SealNotValid,
+    SealUnavailable,
+    SealVerifier,
+    Sm2Signer,
+    ensure_dev_seal_key,
+    generate_sm2_key,
+    load_sm2_private_key,
+    sm3_digest,
+    sm3_hex,
+    to_be_signed,
+)
+
+NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+FROM, UNTIL = NOW - timedelta(days=365), NOW + timedelta(days=365)
+AUTHORITY = "上海市浦东新区市场监督管理局"
+
+
+def make_signer(
+    private: str, *, until: datetime = UNTIL, seal_id: str = "3101150000001"
+) -> Sm2Signer:
+    return Sm2Signer(
+        private_key=private,
+        seal_id=seal_id,
+        authority=AUTHORITY,
+        valid_from=FROM,
+        valid_until=until,
+        now=lambda: NOW,
+    )
+
+
+def test_sm3_matches_the_standard_vector_and_a_second_library() -> None:
+    # GB/T 32905 appendix A, example 1.
+    assert sm3_hex(b"abc") == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    data = "准予行政许可决定书".encode()
+    assert sm3_digest(data) == bytes(independent_sm3(data))
+
+
+async def test_sm2_signature_holds_under_an_independent_implementation() -> None:
+    private, public = generate_sm2_key()
+    signer = make_signer(private)
+    digest = sm3_digest(b'{"doc":"content"}')
+    sealed = await signer.sign(digest)
+    assert sealed.seal.public_key == public and sealed.signed_at == NOW
+    tbs = to_be_signed(digest_hex=digest.hex(), seal_id=sealed.seal.seal_id, signed_at=NOW)
+    # snowland-smx (pysmx) computes e = SM3(Z_A ‖ M) itself from the signer id and the public key.
+    assert independent_sm2_verify(sealed.signature, tbs, public, 64, uid=DEFAULT_SIGNER_ID)
+    assert not independent_sm2_verify(
+        sealed.signature, tbs.replace(b"digest", b"digesT"), public, 64, uid=DEFAULT_SIGNER_ID
+    )
+    assert SealVerifier([sealed.seal]).check(sealed, digest=digest).valid
+
+
+async def test_verifier_names_why_a_signature_fails() -> None:
+    private, _ = generate_sm2_key()
+    signer = make_signer(private)
+    digest = sm3_digest(b"original")
+    sealed = await signer.sign(digest)
+    verifier = SealVerifier([sealed.seal])
+
+    changed = verifier.check(sealed, digest=sm3_digest(b"originaL"))
+    assert changed.failure is Failure.DIGEST_MISMATCH and "篡改" in (changed.reason or "")
+
+    forged = sealed.model_copy(update={"digest": sm3_digest(b"other").hex()})
+    assert verifier.check(forged, digest=sm3_digest(b"other")).failure is Failure.BAD_SIGNATURE
+
+    stranger, _ = generate_sm2_key()
+    unknown = await make_signer(stranger).sign(digest)
+    assert verifier.check(unknown, digest=digest).failure is Failure.UNKNOWN_SEAL
+
+    # The key holder claims a longer validity than the one registered: the registered one counts.
+    late = make_signer(private, until=NOW + timedelta(days=9999)).sign_at(
+        digest, UNTIL + timedelta(days=1)
+    )
+    assert verifier.check(late, digest=digest).failure is Failure.SEAL_EXPIRED
+
+
+async def test_a_seal_outside_its_validity_cannot_sign() -> None:
+    private, _ = generate_sm2_key()
+    expired = make_signer(private, until=NOW - timedelta(days=1))
+    with pytest.raises(SealNotValid) as caught:
+        await expired.sign(sm3_digest(b"x"))
+    assert caught.value.code == "seal_not_valid" and "有效期" in str(caught.value)
+
+
+def test_development_key_is_made_once(tmp_path: Path) -> None:
+    path = ensure_dev_seal_key(tmp_path / "keys")
+    first = load_sm2_private_key(path)
+    assert ensure_dev_seal_key(tmp_path / "keys") == path
+    assert load_sm2_private_key(path) == first and len(first[1]) == 128
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+class _SealService(BaseHTTPRequestHandler):
+    """A stand-in of an external seal platform, signing with its own key."""
+
+    signer: Sm2Signer
+    clock: list[datetime]
+
+    def log_message(self, format: str, *args: object) -> None:  # silence stderr
+        pass
+
+    def _send(self, status: int, body: object) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        identity = self.signer._identity
+        if self.path != f"/api/v1/seals/{identity.seal_id}":
+            return self._send(404, {"code": "not_found"})
+        self._send(200, identity.model_dump(mode="json"))
+
+    def do_POST(self) -> None:
+        if self.headers.get("authorization") != "Bearer seal-token":
+            return self._send(401, {"code": "unauthenticated"})
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        try:
+            sealed = self.signer.sign_at(bytes.fromhex(body["digest"]), self.clock[0])
+        except SealNotValid as exc:
+            return self._send(409, {"code": exc.code, "detail": exc.detail})
+        self._send(200, sealed.model_dump(mode="json"))
+
+
+@pytest.fixture
+def seal_service() -> Iterator[tuple[str, Sm2Signer, list[datetime]]]:
+    private, _ = generate_sm2_key()
+    signer = make_signer(private)
+    clock = [NOW]
+    handler = type("Handler", (_SealService,), {"signer": signer, "clock": clock})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", signer, clock
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+async def test_http_seal_signer_signs_through_the_service(
+    seal_service: tuple[str, Sm2Signer, list[datetime]],
+) -> None:
+    url, local, clock = seal_service
+    public = local._identity.public_key
+    async with httpx.AsyncClient(timeout=5) as http:
+        signer = HttpSealSigner(
+            base_url=url,
+            seal_id=local._identity.seal_id,
+            http=http,
+            token="seal-token",
+            pinned_public_key=public,
+        )
+        digest = sm3_digest("受理通知书".encode())
+        sealed = await signer.sign(digest)
+        assert sealed.seal.authority == AUTHORITY
+        assert SealVerifier([await signer.identity()]).check(sealed, digest=digest).valid
+        tbs = to_be_signed(digest_hex=digest.hex(), seal_id=sealed.seal.seal_id, signed_at=NOW)
+        assert independent_sm2_verify(sealed.signature, tbs, public, 64, uid=DEFAULT_SIGNER_ID)
+
+        clock[0] = UNTIL + timedelta(seconds=1)
+        with pytest.raises(SealNotValid):
+            await signer.sign(digest)
+
+        _, other_public = generate_sm2_key()
+        wrong_pin = HttpSealSigner(
+            base_url=url, seal_id=local._identity.seal_id, http=http, pinned_public_key=other_public
+        )
+        with pytest.raises(SealUnavailable, match="公钥"):
+            await wrong_pin.identity()
+
+
+async def test_http_seal_signer_reports_an_unreachable_service() -> None:
+    async with httpx.AsyncClient(timeout=1) as http:
+        signer = HttpSealSigner(base_url="http://127.0.0.1:9", seal_id="x", http=http)
+        with pytest.raises(SealUnavailable) as caught:
+            await signer.sign(b"\0" * 32)
+    assert caught.value.status == 503 and caught.value.code == "seal_service_unavailable"
