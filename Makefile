@@ -50,7 +50,7 @@ bench-lifecycle: setup
 	$(UV) run --locked python bench/lifecycle.py
 
 bench-queue: setup
-	$(UV) run --locked python bench/queue.py
+	$(UV) run --locked python bench/staff_queue.py
 
 bench-notify: setup
 	$(UV) run --locked python bench/notify_throughput.py

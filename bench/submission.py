@@ -67,10 +67,8 @@ def wrk(
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    lines = [
-        'wrk.method = "POST"',
-        f"wrk.body = {json.dumps(json.dumps(body, ensure_ascii=False))}",
-    ]
+    # A long-bracket string keeps the UTF-8 JSON as it is (Lua 5.1 has no unicode escapes).
+    lines = ['wrk.method = "POST"', f"wrk.body = [==[{json.dumps(body, ensure_ascii=False)}]==]"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     lines.append(
         "done = function(summary, latency, requests)\n"
@@ -88,6 +86,8 @@ def wrk(
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     values = dict(re.findall(r"^(P50|P99|ERRORS|NON2XX) ([\d.]+)$", out, re.M))
+    if "P50" not in values:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
     return {
         "requests_per_second": round(rps, 1),
         "p50_ms": round(float(values["P50"]), 2),

@@ -109,15 +109,17 @@ async def _insert(
     status_code: int,
     body: Any,
 ) -> bool:
+    # Parameters go beside the statement, not into it, so its compiled form is cached.
     result = await session.execute(
-        insert_ignore(session, table, index_elements=["owner", "key"]).values(
-            owner=owner,
-            key=key,
-            request_hash=request_hash,
-            status_code=status_code,
-            response_body=json.dumps(body, ensure_ascii=False, default=str),
-            created_at=datetime.now(UTC),
-        )
+        insert_ignore(session, table, index_elements=["owner", "key"]),
+        {
+            "owner": owner,
+            "key": key,
+            "request_hash": request_hash,
+            "status_code": status_code,
+            "response_body": json.dumps(body, ensure_ascii=False, default=str),
+            "created_at": datetime.now(UTC),
+        },
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

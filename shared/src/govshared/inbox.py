@@ -32,11 +32,12 @@ async def record_event_once(
 ) -> bool:
     """Record the event; False when it was already recorded (a redelivery: do nothing)."""
     result = await session.execute(
-        insert_ignore(session, table, index_elements=["consumer", "event_id"]).values(
-            consumer=consumer,
-            event_id=event_id,
-            event_type=event_type,
-            received_at=datetime.now(UTC),
-        )
+        insert_ignore(session, table, index_elements=["consumer", "event_id"]),
+        {
+            "consumer": consumer,
+            "event_id": event_id,
+            "event_type": event_type,
+            "received_at": datetime.now(UTC),
+        },
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

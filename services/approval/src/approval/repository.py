@@ -25,11 +25,11 @@ class ApplicationRepository:
 
     async def insert(self, row: dict[str, Any]) -> None:
         """Insert a new application (Core)."""
-        await self.session.execute(insert(applications).values(**row))
+        await self.session.execute(insert(applications), row)
 
     async def append_event(self, row: dict[str, Any]) -> None:
         """Append an audit event (Core)."""
-        await self.session.execute(insert(application_events).values(**row))
+        await self.session.execute(insert(application_events), row)
 
     async def get(self, application_id: uuid.UUID) -> Application | None:
         """One application."""

@@ -39,11 +39,11 @@ class ClockRepository:
         statement = insert_ignore(
             self.session, application_clocks, index_elements=["application_id", "kind"]
         )
-        await self.session.execute(statement.values(**row))
+        await self.session.execute(statement, row)
 
     async def append(self, row: dict[str, Any]) -> None:
         """Append a ledger entry (Core)."""
-        await self.session.execute(insert(clock_entries).values(**row))
+        await self.session.execute(insert(clock_entries), row)
 
     async def update(self, application_id: uuid.UUID, kind: str, values: dict[str, Any]) -> None:
         """Change a clock row (its stop, restart, cache or markers)."""

@@ -158,7 +158,7 @@ def main() -> None:
                 for view in large  # type: ignore[union-attr]
             }
         print(json.dumps(report, indent=2))
-        out = ROOT / "bench" / "results" / f"queue-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        out = ROOT / "bench" / "results" / f"staff-queue-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
         out.write_text(json.dumps(report, indent=2))
         print(f"written to {out.relative_to(ROOT)}")
     finally:
