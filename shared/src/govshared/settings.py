@@ -42,7 +42,9 @@ class CommonSettings(BaseSettings):
         default=True, description="Apply migrations at start (embedded); production runs a Job"
     )
     run_workers: bool = Field(default=True, description="Run relay and timers in the web process")
-    relay_poll_seconds: float = 0.5
+    relay_poll_seconds: float = Field(
+        default=0.2, description="Relay poll interval (an in-process relay is also woken by each commit)"
+    )
     http_timeout_seconds: float = 5.0
 
     @model_validator(mode="after")
