@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,6 +124,11 @@ def suite_env(*, data_dir: Path, ports: dict[str, int]) -> dict[str, dict[str, s
     }
 
 
+def _in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def run(data_dir: Path) -> int:
     """Start all three, print where they are, and stop them all on Ctrl-C."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +141,10 @@ def run(data_dir: Path) -> int:
         ServiceProcess(name, ports[name], envs[name], log_path=data_dir / f"{name}.log")
         for name in SERVICES
     ]
+    busy = [f"{name}:{port}" for name, port in ports.items() if _in_use(port)]
+    if busy:
+        print(f"ports already in use: {', '.join(busy)} (is the suite already running?)", file=sys.stderr)
+        return 1
     stopping = False
 
     def on_signal(_sig: int, _frame: object) -> None:
