@@ -130,10 +130,3 @@ class NoValidLicence(DomainError):
     code = "no_valid_licence"
     title = "未查到可替代该材料的有效电子证照"
     title_en = "No valid e-licence can replace this material"
-
-
-class InvalidEventBody(DomainError):
-    status = 422
-    code = "invalid_event_body"
-    title = "事件内容不是有效的 CloudEvents 结构化 JSON"
-    title_en = "The body is not structured-mode CloudEvents JSON"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import date
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from govshared.settings import CommonSettings
@@ -56,6 +58,31 @@ class Settings(CommonSettings):
         ],
         description="Pool from which two inspectors are drawn at random (双随机)",
     )
+
+    seal_backend: str = Field(
+        default="sm2",
+        pattern="^(sm2|rsa)$",
+        description="QR payload seal: sm2 (SM2/SM3 seal key, GB/T 38540) or rsa (service key)",
+    )
+    seal_private_key_file: str | None = Field(
+        default=None, description="SM2 seal private key (hex); a dev key is made if unset"
+    )
+    seal_id: str = Field(default="DEV-SEAL-LICENSE-0001", description="印章编码 of the seal")
+    seal_authority: str = Field(
+        default="上海市浦东新区行政审批局（开发用章）", description="Authority named on the seal"
+    )
+    seal_valid_from: date = Field(default=date(2026, 1, 1), description="First day the seal signs")
+    seal_valid_until: date = Field(default=date(2030, 12, 31), description="Last day it signs")
+
+    @model_validator(mode="after")
+    def _seal(self) -> Settings:
+        if (
+            self.environment == "production"
+            and self.seal_backend == "sm2"
+            and not self.seal_private_key_file
+        ):
+            raise ValueError("production with LICENSE_SEAL_BACKEND=sm2 needs a seal key file")
+        return self
 
     @property
     def approval_events_url(self) -> str | None:

@@ -102,10 +102,3 @@ class InvalidUscc(DomainError):
     code = "invalid_uscc"
     title = "统一社会信用代码无效"
     title_en = "Invalid unified social credit code"
-
-
-class InvalidEventBody(DomainError):
-    status = 422
-    code = "invalid_event_body"
-    title = "事件内容不是有效的 CloudEvents 结构化 JSON"
-    title_en = "The body is not structured-mode CloudEvents JSON"

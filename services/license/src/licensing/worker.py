@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,13 +22,15 @@ from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from govshared.seal import Sm2Signer, ensure_dev_seal_key, load_sm2_private_key
 from licensing import clock
 from licensing.config import Settings
 from licensing.db import outbox_events
-from licensing.licences.seal import RsaSigner, Signer
+from licensing.licences.seal import RsaSigner, SealQrSigner, Signer
 from licensing.licences.service import LicencePolicy, LicenceService, TimerRun, policy_from_settings
 
 logger = logging.getLogger("licensing.worker")
+CHINA = ZoneInfo("Asia/Shanghai")
 
 # Which destinations receive which events (the relay knows their URLs).
 SUBSCRIPTIONS = {
@@ -72,7 +75,23 @@ def build_relay(
 
 
 def build_signer(settings: Settings) -> Signer:
-    """The licence seal (the service's key in development; a seal platform in production)."""
+    """The licence seal: SM2 with the seal key (a dev key made once), or RS256 with the service key."""
+    if settings.seal_backend == "sm2":
+        key_file = (
+            Path(settings.seal_private_key_file)
+            if settings.seal_private_key_file
+            else ensure_dev_seal_key(settings.data_dir / "keys")
+        )
+        private, _ = load_sm2_private_key(key_file)
+        return SealQrSigner(
+            Sm2Signer(
+                private_key=private,
+                seal_id=settings.seal_id,
+                authority=settings.seal_authority,
+                valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
+                valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
+            )
+        )
     assert settings.service_private_key_file is not None
     return RsaSigner(Path(settings.service_private_key_file).read_text())
 

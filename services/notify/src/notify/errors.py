@@ -38,27 +38,6 @@ class TemplateRenderFailed(DomainError):
     title_en = "The message template failed to render"
 
 
-class InvalidEvent(DomainError):
-    status = 422
-    code = "invalid_event"
-    title = "事件格式无效"
-    title_en = "Invalid CloudEvents body"
-
-
-class UnsupportedEventMediaType(DomainError):
-    status = 415
-    code = "unsupported_event_media_type"
-    title = "事件的内容类型不受支持"
-    title_en = "Use application/cloudevents+json or application/cloudevents-batch+json"
-
-
-class BatchTooLarge(DomainError):
-    status = 413
-    code = "event_batch_too_large"
-    title = "事件批次过大"
-    title_en = "Event batch too large"
-
-
 class InvalidWebhookUrl(DomainError):
     status = 422
     code = "invalid_webhook_url"

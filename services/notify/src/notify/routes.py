@@ -15,15 +15,13 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from govshared.auth import Principal, Role, require_roles
+from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.db import AutoCommitRoute
-from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON
 from govshared.idempotency import check_key
-from govshared.outbox import parse_batch
 from govshared.pagination import Page, decode_cursor, encode_cursor
 from govshared.problems import (
     Forbidden,
     IdempotencyKeyReused,
-    InvalidParam,
     Unauthenticated,
     ValidationFailed,
     problem_responses,
@@ -39,9 +37,7 @@ from notify.dependencies import (
     WebhookById,
 )
 from notify.errors import (
-    BatchTooLarge,
     DeliveryNotFound,
-    InvalidEvent,
     InvalidReceipt,
     InvalidWebhookUrl,
     MessageNotFound,
@@ -49,7 +45,6 @@ from notify.errors import (
     ReceiptsDisabled,
     TemplateNotFound,
     TemplateRenderFailed,
-    UnsupportedEventMediaType,
     WebhookNotFound,
 )
 from notify.models import DeliveryStatus
@@ -78,9 +73,6 @@ from notify.service import inbox_updates, recipients_of
 
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
-MAX_BATCH = 1000
-MAX_BODY_BYTES = 8 * 1024 * 1024
-EVENT_MEDIA_TYPES = (CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json")
 
 
 def last_event_cursor(
@@ -113,18 +105,8 @@ def _cursor_values(cursor: str | None, arity: int) -> list[Any] | None:
     tags=["events"],
     summary="接收事件 (service): CloudEvents, one envelope or a batch",
     response_model=IngestResult,
-    responses=problem_responses(
-        *AUTH_ERRORS, InvalidEvent, UnsupportedEventMediaType, BatchTooLarge
-    ),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                CLOUDEVENTS_JSON: {"schema": {"type": "object"}},
-                CLOUDEVENTS_BATCH_JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
-            },
-        }
-    },
+    responses=problem_responses(*AUTH_ERRORS, *EVENT_ERRORS),
+    openapi_extra=EVENTS_OPENAPI,
 )
 async def receive_events(
     request: Request,
@@ -132,25 +114,7 @@ async def receive_events(
     _principal: Annotated[Principal, Depends(require_roles(Role.SERVICE))],
 ) -> IngestResult:
     """Consume events posted by the other services' outbox relays; a redelivery creates nothing."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in EVENT_MEDIA_TYPES:
-        raise UnsupportedEventMediaType(f"不支持的内容类型：{media_type or '(无)'}")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise BatchTooLarge(f"请求体超过 {MAX_BODY_BYTES} 字节")
-    try:
-        events = parse_batch(body)
-    except ValidationError as exc:
-        params = [
-            InvalidParam(name=".".join(map(str, e["loc"])), reason=e["msg"]).model_dump()
-            for e in exc.errors()[:50]
-        ]
-        raise InvalidEvent("事件不符合 CloudEvents 1.0 格式", invalid_params=params) from exc
-    except ValueError as exc:
-        raise InvalidEvent(f"请求体不是有效的 JSON：{exc}") from exc
-    if len(events) > MAX_BATCH:
-        raise BatchTooLarge(f"一批最多 {MAX_BATCH} 个事件")
-    return await service.ingest(events)
+    return await service.ingest(await read_events(request))
 
 
 @router.post(

@@ -172,7 +172,7 @@ async def test_bad_event_bodies_are_problems_never_500(
         headers={"Content-Type": CLOUDEVENTS_JSON, **service},
     )
     assert not_json.status_code == 422
-    assert problem(not_json)["code"] == "invalid_event"
+    assert problem(not_json)["code"] == "invalid_event_body"
 
     no_id = await client.post(
         "/api/v1/events",
@@ -188,7 +188,7 @@ async def test_bad_event_bodies_are_problems_never_500(
         "/api/v1/events", content=b"[]", headers={"Content-Type": "text/plain", **service}
     )
     assert wrong_type.status_code == 415
-    assert problem(wrong_type)["code"] == "unsupported_event_media_type"
+    assert problem(wrong_type)["code"] == "unsupported_media_type"
 
     # A known type with bad data is recorded and reported, not retried forever.
     bad = application_event(EventType.APPLICATION_SUBMITTED, random_uscc())

@@ -13,16 +13,15 @@ from approval.clocks.schemas import ApplicationClocksOut, EventIntake, Timelines
 from approval.clocks.service import ClockKeeper
 from approval.clocks.views import ClockViews
 from approval.dependencies import ApplicationById, Session
-from approval.errors import ApplicationNotFound, InvalidEventBody
+from approval.errors import ApplicationNotFound
 from approval.service import jurisdiction_prefix
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
+from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.db import AutoCommitRoute
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON
-from govshared.outbox import parse_batch
 from govshared.problems import (
     Forbidden,
     Unauthenticated,
-    UnsupportedMediaType,
     ValidationFailed,
     problem_responses,
 )
@@ -99,27 +98,12 @@ def get_event_consumer(request: Request, session: Session) -> EventConsumer:
     tags=["events"],
     summary="CloudEvents consumer: licence issued (service)",
     response_model=EventIntake,
-    responses=problem_responses(*AUTH_ERRORS, UnsupportedMediaType, InvalidEventBody),
+    responses=problem_responses(*AUTH_ERRORS, *EVENT_ERRORS),
     dependencies=[Depends(require_roles(Role.SERVICE))],
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                CLOUDEVENTS_JSON: {"schema": {"type": "object"}},
-                CLOUDEVENTS_BATCH_JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
-            },
-        }
-    },
+    openapi_extra=EVENTS_OPENAPI,
 )
 async def receive_events(
     request: Request, consumer: Annotated[EventConsumer, Depends(get_event_consumer)]
 ) -> EventIntake:
     """Apply license's events exactly once each: ``licence.issued`` stops the delivery clock."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in EVENT_MEDIA_TYPES:
-        raise UnsupportedMediaType(f"请使用 {CLOUDEVENTS_JSON} 或 {CLOUDEVENTS_BATCH_JSON}")
-    try:
-        events = parse_batch(await request.body())
-    except (ValueError, TypeError) as exc:
-        raise InvalidEventBody(str(exc)[:500]) from exc
-    return await consumer.consume(events)
+    return await consumer.consume(await read_events(request))

@@ -7,20 +7,20 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
+from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.contracts import LicenceSummary
 from govshared.db import AutoCommitRoute
-from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON
-from govshared.outbox import parse_batch
 from govshared.pagination import Page, decode_cursor, encode_cursor
 from govshared.problems import (
     Forbidden,
     Unauthenticated,
-    UnsupportedMediaType,
     ValidationFailed,
     problem_responses,
 )
+from govshared.seal import SealNotValid
 from licensing import clock
 from licensing.catalogue.schemas import JURISDICTION_PATTERN
 from licensing.dependencies import (
@@ -33,7 +33,6 @@ from licensing.dependencies import (
     staff_scope,
 )
 from licensing.errors import (
-    InvalidEventBody,
     InvalidUscc,
     LicenceNotActive,
     LicenceNotFound,
@@ -153,6 +152,27 @@ async def list_licences(
 async def get_licence(licence: LicenceByNo, licences: Licences) -> LicenceDetail:
     """A licence with its versions and history."""
     return await licences.detail(licence)
+
+
+@router.get(
+    "/licences/{licence_no}/pdf",
+    tags=["licences"],
+    summary="证照 PDF（含电子印章图像及核验二维码）(holder, staff, service)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        **problem_responses(*AUTH_ERRORS, LicenceNotFound, SealNotValid),
+    },
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
+)
+async def licence_pdf(licence: LicenceByNo, licences: Licences) -> Response:
+    """The current version's certificate."""
+    pdf = await licences.certificate_pdf(licence)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{licence.licence_no}.pdf"'},
+    )
 
 
 LIFECYCLE_ERRORS = (
@@ -396,33 +416,15 @@ async def reform_status(
     )
 
 
-EVENT_MEDIA_TYPES = (CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json")
-
-
 @router.post(
     "/events",
     tags=["events"],
     summary="CloudEvents consumer (service)",
     response_model=EventIntake,
-    responses=problem_responses(*AUTH_ERRORS, UnsupportedMediaType, InvalidEventBody),
+    responses=problem_responses(*AUTH_ERRORS, *EVENT_ERRORS),
     dependencies=[Depends(require_roles(Role.SERVICE))],
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                CLOUDEVENTS_JSON: {"schema": {"type": "object"}},
-                CLOUDEVENTS_BATCH_JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
-            },
-        }
-    },
+    openapi_extra=EVENTS_OPENAPI,
 )
 async def receive_events(request: Request, consumer: Consumer) -> EventIntake:
     """Apply approval's events exactly once each (inbox in the same transaction)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in EVENT_MEDIA_TYPES:
-        raise UnsupportedMediaType(f"请使用 {CLOUDEVENTS_JSON} 或 {CLOUDEVENTS_BATCH_JSON}")
-    try:
-        events = parse_batch(await request.body())
-    except (ValueError, TypeError) as exc:
-        raise InvalidEventBody(str(exc)[:500]) from exc
-    return await consumer.consume(events)
+    return await consumer.consume(await read_events(request))

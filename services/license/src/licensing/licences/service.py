@@ -32,6 +32,7 @@ from licensing.errors import (
     RenewalWindowClosed,
     VerificationAlreadyDecided,
 )
+from licensing.licences.certificate import render_certificate
 from licensing.licences.repository import LicenceRepository, history_row, loaded
 from licensing.licences.schemas import (
     REFORM_STATUS_LABELS,
@@ -216,6 +217,14 @@ class LicenceService:
             content_hash=licence.content_hash,
             qr_payload=payload,
             qr_url=qr_url(self.verify_url, payload),
+        )
+
+    async def certificate_pdf(self, licence: Licence) -> bytes:
+        """The licence's certificate as a PDF with the seal's image and its sealed QR code."""
+        out = await self.to_out(licence)
+        seal = getattr(self.signer, "seal", None)  # the SM2 seal's identity, when sealing so
+        return render_certificate(
+            out, seal_authority=seal.authority if seal is not None else licence.issuing_authority
         )
 
     async def detail(self, licence: Licence) -> LicenceDetail:

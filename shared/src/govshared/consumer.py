@@ -1,0 +1,74 @@
+"""The receiving end of the outbox: one way for every service to read posted CloudEvents.
+
+Relays post structured-mode JSON (one envelope or a batch array); the consumer checks the media type,
+the size, and the envelope of each event before any is applied. Applying them exactly once is the
+service's job, with ``govshared.inbox`` in the same transaction as the effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+
+from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, CloudEvent
+from govshared.outbox import parse_batch
+from govshared.problems import DomainError, InvalidParam, UnsupportedMediaType
+
+EVENT_MEDIA_TYPES = (CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json")
+MAX_EVENTS = 1000
+MAX_EVENT_BODY_BYTES = 8 * 1024 * 1024
+
+
+class InvalidEventBody(DomainError):
+    status = 422
+    code = "invalid_event_body"
+    title = "事件内容不是有效的 CloudEvents 结构化 JSON"
+    title_en = "The body is not structured-mode CloudEvents JSON"
+
+
+class EventBatchTooLarge(DomainError):
+    status = 413
+    code = "event_batch_too_large"
+    title = "事件批次过大"
+    title_en = "The event batch is too large"
+
+
+EVENT_ERRORS = (UnsupportedMediaType, InvalidEventBody, EventBatchTooLarge)
+
+# The request body of every ``POST /api/v1/events``, for OpenAPI (``openapi_extra=``).
+EVENTS_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            CLOUDEVENTS_JSON: {"schema": {"type": "object"}},
+            CLOUDEVENTS_BATCH_JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
+        },
+    }
+}
+
+
+async def read_events(request: Request) -> list[CloudEvent]:
+    """The events of a relay's POST; 415, 413 or 422 problems when it is not a valid delivery."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in EVENT_MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"请使用 {CLOUDEVENTS_JSON} 或 {CLOUDEVENTS_BATCH_JSON}（收到 {media_type or '无'}）"
+        )
+    body = await request.body()
+    if len(body) > MAX_EVENT_BODY_BYTES:
+        raise EventBatchTooLarge(f"请求体超过 {MAX_EVENT_BODY_BYTES} 字节")
+    try:
+        events = parse_batch(body)
+    except ValidationError as exc:
+        params = [
+            InvalidParam(name=".".join(map(str, e["loc"])), reason=e["msg"]).model_dump()
+            for e in exc.errors()[:50]
+        ]
+        raise InvalidEventBody("事件不符合 CloudEvents 1.0 格式", invalid_params=params) from exc
+    except (ValueError, TypeError) as exc:
+        raise InvalidEventBody(f"请求体不是有效的 JSON：{str(exc)[:300]}") from exc
+    if len(events) > MAX_EVENTS:
+        raise EventBatchTooLarge(f"一批最多 {MAX_EVENTS} 个事件")
+    return events
