@@ -34,23 +34,30 @@ SIZES = [int(n) for n in os.environ.get("BENCH_QUEUE_SIZES", "10000,1000000").sp
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
 PORT = 18011
 
+# Columns drawn independently (random(), seeded), so that no filter correlates with the due date.
 SEED_SQL = """
 INSERT INTO applications (id, application_no, item_code, item_version, item_name, applicant_uscc,
     applicant_name, jurisdiction, business_type, reform_mode, intake_route, state, form,
     submitted_at, updated_at, row_version, due_on)
 SELECT gen_random_uuid(),
        'BQ' || lpad(i::text, 12, '0'),
-       (ARRAY['JXW-XK-002','JXW-XK-003','JXW-XK-004','JXW-XK-006','JXW-XK-007'])[1 + i % 5],
+       (ARRAY['JXW-XK-002','JXW-XK-003','JXW-XK-004','JXW-XK-006','JXW-XK-007'])[1 + floor(random() * 5)::int],
        1, '压测事项', '91350100M000100Y43', '压测企业' || (i % 5000) || '有限公司',
-       (ARRAY['310000','310000','310000','310115','310118'])[1 + (i / 7) % 5],
+       (ARRAY['310000','310000','310000','310115','310118'])[1 + floor(random() * 5)::int],
        'new', 'optimize_service', 'review',
-       CASE WHEN i % 10 < 7 THEN (ARRAY['approved','denied','filed'])[1 + i % 3]
-            ELSE (ARRAY['submitted','accepted','in_review'])[1 + i % 3] END,
+       s.state,
        '{}'::json,
        now() - make_interval(secs => ($2::int - i)),
        now(), 1,
-       CASE WHEN i % 10 < 7 THEN NULL ELSE current_date + (i % 60) END
+       CASE WHEN s.state IN ('approved', 'denied', 'filed') THEN NULL
+            ELSE current_date + floor(random() * 60)::int END
 FROM generate_series($1::int, $2::int) AS i
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN random() < 0.7 THEN (ARRAY['approved','denied','filed'])[1 + floor(random() * 3)::int]
+                ELSE (ARRAY['submitted','accepted','in_review'])[1 + floor(random() * 3)::int] END
+           AS state
+    WHERE i IS NOT NULL  -- refers to the row, so that each row draws its own state
+) AS s
 """
 
 
@@ -59,6 +66,7 @@ async def seed(url: str, start: int, end: int) -> None:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
+        await conn.execute("SELECT setseed(0.42)")
         for low in range(start, end + 1, 200_000):
             await conn.execute(SEED_SQL, low, min(end, low + 199_999))
         await conn.execute("ANALYZE applications")

@@ -143,7 +143,10 @@ def run(data_dir: Path) -> int:
     ]
     busy = [f"{name}:{port}" for name, port in ports.items() if _in_use(port)]
     if busy:
-        print(f"ports already in use: {', '.join(busy)} (is the suite already running?)", file=sys.stderr)
+        print(
+            f"ports already in use: {', '.join(busy)} (is the suite already running?)",
+            file=sys.stderr,
+        )
         return 1
     stopping = False
 

@@ -25,6 +25,8 @@ from govshared.seal import (
     ensure_dev_seal_key,
     generate_sm2_key,
     load_sm2_private_key,
+    sm2_sign,
+    sm2_verify,
     sm3_digest,
     sm3_hex,
     to_be_signed,
@@ -197,3 +199,16 @@ async def test_http_seal_signer_reports_an_unreachable_service() -> None:
         with pytest.raises(SealUnavailable) as caught:
             await signer.sign(b"\0" * 32)
     assert caught.value.status == 503 and caught.value.code == "seal_service_unavailable"
+
+
+def test_keys_whose_hex_starts_with_0_or_4_sign_and_verify() -> None:
+    # gmssl strips leading "0"/"4" characters of a public key given to its constructor.
+    seen = 0
+    while seen < 3:
+        private, public = generate_sm2_key()
+        if public[0] not in "04":
+            continue
+        seen += 1
+        signature = sm2_sign(private, public, b"message")
+        assert sm2_verify(public, b"message", signature)
+        assert independent_sm2_verify(signature, b"message", public, 64, uid=DEFAULT_SIGNER_ID)

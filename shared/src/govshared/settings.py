@@ -43,7 +43,8 @@ class CommonSettings(BaseSettings):
     )
     run_workers: bool = Field(default=True, description="Run relay and timers in the web process")
     relay_poll_seconds: float = Field(
-        default=0.2, description="Relay poll interval (an in-process relay is also woken by each commit)"
+        default=0.2,
+        description="Relay poll interval (an in-process relay is also woken by each commit)",
     )
     http_timeout_seconds: float = 5.0
 

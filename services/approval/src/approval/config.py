@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import date
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from govshared.settings import CommonSettings
@@ -42,6 +44,42 @@ class Settings(CommonSettings):
     )
     timer_poll_seconds: float = Field(default=60.0, description="How often the timers look")
     load_demo_catalogue: bool = Field(default=True, description="Load the demo catalogue at start")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Public address of this service, printed in documents' verification QR codes",
+    )
+    seal_backend: str = Field(
+        default="local",
+        pattern="^(local|http)$",
+        description="Who signs documents: local (SM2 key file) or http (external seal service)",
+    )
+    seal_id: str = Field(default="DEV-SEAL-310115-0001", description="印章编码 of the seal")
+    seal_authority: str = Field(
+        default="上海市浦东新区行政审批局（开发用章）", description="Authority named on the seal"
+    )
+    seal_valid_from: date = Field(default=date(2026, 1, 1), description="First day the seal signs")
+    seal_valid_until: date = Field(default=date(2030, 12, 31), description="Last day it signs")
+    seal_private_key_file: str | None = Field(
+        default=None,
+        description="SM2 private key (hex) for the local backend; a dev key is made if unset",
+    )
+    seal_service_url: str | None = Field(default=None, description="Seal service base URL (http)")
+    seal_service_token: str | None = Field(default=None, description="Bearer token of it")
+    seal_public_key: str | None = Field(
+        default=None, description="Pinned SM2 public key (hex x‖y) of the seal service's seal"
+    )
+
+    @model_validator(mode="after")
+    def _seal(self) -> Settings:
+        if self.seal_backend == "http" and not self.seal_service_url:
+            raise ValueError("APPROVAL_SEAL_BACKEND=http needs APPROVAL_SEAL_SERVICE_URL")
+        if (
+            self.environment == "production"
+            and self.seal_backend == "local"
+            and not self.seal_private_key_file
+        ):
+            raise ValueError("production needs APPROVAL_SEAL_PRIVATE_KEY_FILE or the http seal")
+        return self
 
     def default_db_name(self) -> str:
         """Embedded database file name."""

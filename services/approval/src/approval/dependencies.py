@@ -25,6 +25,7 @@ def get_application_service(request: Request, session: Session) -> ApplicationSe
         license_client=state.license_client,
         today=state.today,
         warn_days=state.settings.clock_warn_days,
+        sealing=state.sealing,
     )
 
 

@@ -19,6 +19,9 @@ from approval.clients.license import LicenseClient
 from approval.clocks.routes import router as clocks_router
 from approval.config import Settings
 from approval.db import outbox_events
+from approval.documents.routes import public_router as verification_router
+from approval.documents.routes import router as documents_router
+from approval.documents.service import Sealing, make_signer
 from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
@@ -94,6 +97,11 @@ def create_app(
         # The China date every clock counts in; tests replace it to drive time.
         app.state.today = china_today
         app.state.storage = make_storage(settings, http)
+        app.state.sealing = Sealing(
+            signer=make_signer(settings, http),
+            storage=app.state.storage,
+            public_base_url=settings.public_base_url,
+        )
         # Working-day calendar from the maintained library; safe when replicas start together.
         async with sessionmaker() as session, session.begin():
             await seed_calendar(session)
@@ -135,6 +143,8 @@ def create_app(
             materials_router,
             evaluations_router,
             calendar_router,
+            documents_router,
+            verification_router,
         ],
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,

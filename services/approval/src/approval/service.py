@@ -21,6 +21,13 @@ from approval.catalogue.repository import ItemRepository
 from approval.clients.license import LicenseClient
 from approval.clocks.service import ACCEPTANCE_DAYS, DELIVERY_DAYS, ClockKeeper, Derived
 from approval.db import idempotency_keys
+from approval.documents.service import (
+    DOCUMENT_FOR_ACTION,
+    DocumentIssuer,
+    Sealing,
+    document_reference,
+    party_of,
+)
 from approval.errors import (
     ActionInputInvalid,
     AlreadyExtended,
@@ -101,8 +108,11 @@ class ApplicationService:
         license_client: LicenseClient,
         today: Callable[[], date] = china_today,
         warn_days: int = DEFAULT_WARN_DAYS,
+        sealing: Sealing | None = None,
     ) -> None:
         self.session = session
+        # Sealed documents are issued in the transition's own unit of work (None: not issued).
+        self.documents = DocumentIssuer(session, sealing=sealing) if sealing else None
         self.items = ItemRepository(session)
         self.applications = ApplicationRepository(session)
         self.clocks = ClockKeeper(session, warn_days=warn_days)
@@ -220,6 +230,17 @@ class ApplicationService:
                 event_type=EventType.APPLICATION_FILED,
             )
         elif route is IntakeRoute.COMMITMENT:
+            decision = (
+                await self.documents.issue(
+                    kind=DOCUMENT_FOR_ACTION["commitment_decision"],
+                    party=row,
+                    reason=None,
+                    details={},
+                    at=now,
+                )
+                if self.documents is not None
+                else None
+            )
             await self._record(
                 row,
                 seq=2,
@@ -229,7 +250,12 @@ class ApplicationService:
                 from_state=ApplicationState.SUBMITTED,
                 actor=actor,
                 at=now,
-                details={**base_details, "route": route.value, **(commitment or {})},
+                details={
+                    **base_details,
+                    "route": route.value,
+                    **(commitment or {}),
+                    **({"document": document_reference(decision)} if decision else {}),
+                },
                 event_type=EventType.APPLICATION_APPROVED,
             )
         return Submitted(status_code=201, body=response, replayed=False)
@@ -440,6 +466,13 @@ class ApplicationService:
             application.id, expected_version=application.row_version, values=values
         ):
             raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
+        # The sealed notice or decision, issued in this unit of work; its event names it for notify.
+        document = None
+        kind = DOCUMENT_FOR_ACTION.get(action.value)
+        if kind is not None and self.documents is not None:
+            document = await self.documents.issue(
+                kind=kind, party=party_of(application), reason=body.reason, details=details, at=now
+            )
         last = trail[-1] if trail else None
         await self._record(
             {c: getattr(application, c) for c in EVENT_ROW_FIELDS},
@@ -454,6 +487,7 @@ class ApplicationService:
                 **details,
                 "business_type": application.business_type,
                 "route": application.intake_route,
+                **({"document": document_reference(document)} if document else {}),
             },
             event_type=rule.event,
             reason=body.reason,

@@ -140,9 +140,17 @@ def generate_sm2_key() -> tuple[str, str]:
     return f"{private:064x}", str(public)
 
 
+def _crypt(private_key: str, public_key: str) -> sm2.CryptSM2:
+    crypt = sm2.CryptSM2(private_key=private_key, public_key="")
+    # gmssl 3.2.2's constructor lstrip("04")s the key, mangling one key in eight (x starting with
+    # 0 or 4); set it afterwards.
+    crypt.public_key = public_key
+    return crypt
+
+
 def sm2_sign(private_key: str, public_key: str, message: bytes) -> str:
     """SM2 signature r‖s over e = SM3(Z_A ‖ message) (GB/T 32918.2), with a CSPRNG nonce."""
-    crypt = sm2.CryptSM2(private_key=private_key, public_key=public_key)
+    crypt = _crypt(private_key, public_key)
     while True:
         nonce = secrets.randbelow(_ORDER - 1) + 1
         signature = crypt.sign_with_sm3(message, f"{nonce:064x}")
@@ -156,8 +164,7 @@ def sm2_verify(public_key: str, message: bytes, signature: str) -> bool:
         return False
     try:
         bytes.fromhex(signature)
-        crypt = sm2.CryptSM2(private_key="", public_key=public_key)
-        return bool(crypt.verify_with_sm3(signature, message))
+        return bool(_crypt("", public_key.lower()).verify_with_sm3(signature, message))
     except (ValueError, TypeError, ZeroDivisionError):
         return False
 
@@ -212,6 +219,10 @@ class Sm2Signer:
 
     async def identity(self) -> SealIdentity:
         """The seal's identity."""
+        return self._identity
+
+    def identity_now(self) -> SealIdentity:
+        """The seal's identity, synchronously (the key is local)."""
         return self._identity
 
     async def sign(self, digest: bytes) -> SealSignature:

@@ -1,0 +1,1 @@
+"""Sealed documents: notices and decisions signed with the authority's seal, verifiable by anyone."""

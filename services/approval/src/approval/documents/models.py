@@ -1,0 +1,58 @@
+"""The document register: every notice and decision issued, with its signed content and file."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from approval.models import Base
+from govshared.db import UTCDateTime
+
+
+class DocumentKind(StrEnum):
+    """The written instruments of the Administrative Licensing Law."""
+
+    ACCEPTANCE = "acceptance"  # 受理通知书 (Art. 32)
+    REJECTION = "rejection"  # 不予受理通知书 (Art. 32)
+    SUPPLEMENT = "supplement"  # 补正告知书 (Art. 32)
+    APPROVAL = "approval"  # 准予行政许可决定书 (Art. 38)
+    DENIAL = "denial"  # 不予行政许可决定书 (Art. 38)
+
+
+class DocumentStatus(StrEnum):
+    """Whether a document still has effect."""
+
+    VALID = "valid"
+    REVOKED = "revoked"
+
+
+class Document(Base):
+    """One issued document: its number, the signed content, the seal's signature and the PDF."""
+
+    __tablename__ = "application_documents"
+    __table_args__ = (
+        Index("ix_application_documents_application", "application_id", "issued_at"),
+        Index("ix_application_documents_pdf_sha256", "pdf_sha256"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(64))
+    issued_on: Mapped[date] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_digest: Mapped[str] = mapped_column(String(64))  # SM3 of the canonical content
+    signature: Mapped[dict[str, Any]] = mapped_column(JSON)  # govshared.seal.SealSignature
+    seal_id: Mapped[str] = mapped_column(String(64))
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_size: Mapped[int]
+    storage_key: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default=DocumentStatus.VALID.value)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

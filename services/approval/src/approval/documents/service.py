@@ -1,0 +1,388 @@
+"""Issuing sealed documents in the transition's unit of work, serving and verifying them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.catalogue.repository import ItemRepository
+from approval.config import Settings
+from approval.documents.errors import DocumentNotFound
+from approval.documents.models import Document, DocumentKind, DocumentStatus
+from approval.documents.render import read_sealed, render_pdf
+from approval.documents.repository import DocumentRepository
+from approval.documents.schemas import Verification
+from approval.models import Application
+from approval.storage import Storage
+from govshared.seal import (
+    FAILURE_LABELS,
+    Failure,
+    HttpSealSigner,
+    SealSignature,
+    SealVerifier,
+    Signer,
+    Sm2Signer,
+    canonical_json,
+    ensure_dev_seal_key,
+    load_sm2_private_key,
+    sm3_digest,
+)
+
+CHINA = ZoneInfo("Asia/Shanghai")
+FORMAT = "onestop-document/1"
+LAW = "《中华人民共和国行政许可法》"
+REMEDY = (
+    "如不服本决定，可以自收到本文书之日起六十日内依法申请行政复议，"
+    "或者自收到本文书之日起六个月内依法向人民法院提起行政诉讼。"
+)
+
+TITLES: dict[DocumentKind, str] = {
+    DocumentKind.ACCEPTANCE: "受理通知书",
+    DocumentKind.REJECTION: "不予受理通知书",
+    DocumentKind.SUPPLEMENT: "补正告知书",
+    DocumentKind.APPROVAL: "准予行政许可决定书",
+    DocumentKind.DENIAL: "不予行政许可决定书",
+}
+NUMBER_WORDS: dict[DocumentKind, str] = {
+    DocumentKind.ACCEPTANCE: "受字",
+    DocumentKind.REJECTION: "不受字",
+    DocumentKind.SUPPLEMENT: "补字",
+    DocumentKind.APPROVAL: "准许字",
+    DocumentKind.DENIAL: "不许字",
+}
+# The lifecycle action (approval.lifecycle.Action's value) that issues each document.
+DOCUMENT_FOR_ACTION: dict[str, DocumentKind] = {
+    "accept": DocumentKind.ACCEPTANCE,
+    "reject": DocumentKind.REJECTION,
+    "request_supplement": DocumentKind.SUPPLEMENT,
+    "approve": DocumentKind.APPROVAL,
+    "instant_decision": DocumentKind.APPROVAL,
+    "commitment_decision": DocumentKind.APPROVAL,
+    "deny": DocumentKind.DENIAL,
+}
+PARTY_FIELDS = (
+    "id",
+    "application_no",
+    "item_code",
+    "item_version",
+    "item_name",
+    "applicant_name",
+    "applicant_uscc",
+    "jurisdiction",
+    "submitted_at",
+)
+VERDICTS: dict[str, str] = {
+    "not_sealed": "不是本系统签发的电子文书（未找到电子印章签名）",
+    "not_registered": "签发登记簿中查无此文书",
+    "file_altered": "文件与签发存档不一致，可能已被篡改",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sealing:
+    """What issuing and verifying need, made once at start-up."""
+
+    signer: Signer
+    storage: Storage
+    public_base_url: str
+
+    def verify_url(self) -> str:
+        """The public verification page."""
+        return f"{self.public_base_url.rstrip('/')}/verify"
+
+
+def make_signer(settings: Settings, http: httpx.AsyncClient) -> Signer:
+    """The seal the settings choose: a local SM2 key (dev key made once) or the seal service."""
+    if settings.seal_backend == "http":
+        assert settings.seal_service_url is not None
+        return HttpSealSigner(
+            base_url=settings.seal_service_url,
+            seal_id=settings.seal_id,
+            http=http,
+            token=settings.seal_service_token,
+            pinned_public_key=settings.seal_public_key,
+        )
+    key_file = (
+        Path(settings.seal_private_key_file)
+        if settings.seal_private_key_file
+        else ensure_dev_seal_key(settings.data_dir / "keys")
+    )
+    private, _ = load_sm2_private_key(key_file)
+    return Sm2Signer(
+        private_key=private,
+        seal_id=settings.seal_id,
+        authority=settings.seal_authority,
+        valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
+        valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
+    )
+
+
+def legal_basis_text(guide: Mapping[str, Any]) -> str:
+    """《法》第…条；… from the guide."""
+    return "；".join(f"{b['law']}{b['articles']}" for b in guide.get("legal_basis", []))
+
+
+def paragraphs(
+    kind: DocumentKind,
+    *,
+    party: Mapping[str, Any],
+    guide: Mapping[str, Any],
+    reason: str | None,
+    details: Mapping[str, Any],
+) -> list[str]:
+    """The body of a document, as printed and as signed."""
+    submitted: date = party["submitted_at"].astimezone(CHINA).date()
+    opening = (
+        f"你（单位）于{submitted.year}年{submitted.month}月{submitted.day}日提出的"
+        f"「{party['item_name']}」（事项编码 {party['item_code']}）申请"
+        f"（申请编号：{party['application_no']}）"
+    )
+    basis = legal_basis_text(guide)
+    if kind is DocumentKind.ACCEPTANCE:
+        return [
+            f"{opening}，经审查，申请事项属于本机关职权范围，申请材料齐全、符合法定形式。"
+            f"根据{LAW}第三十二条第一款第（五）项的规定，本机关决定予以受理。",
+            "本机关将在法定期限内作出行政许可决定。",
+        ]
+    if kind is DocumentKind.REJECTION:
+        return [
+            f"{opening}，经审查，{reason or '不符合受理条件'}。"
+            f"根据{LAW}第三十二条第一款的规定，本机关决定不予受理。",
+            REMEDY,
+        ]
+    if kind is DocumentKind.SUPPLEMENT:
+        missing = list(details.get("missing_items", []))
+        items = "；".join(f"{i}. {name}" for i, name in enumerate(missing, 1))
+        extra = f"说明：{reason}。" if reason else ""
+        return [
+            f"{opening}，经审查，申请材料不齐全或者不符合法定形式。"
+            f"根据{LAW}第三十二条第一款第（四）项的规定，请一次性补正下列材料：{items}。{extra}",
+            "本机关自收到全部补正材料之日起受理。",
+        ]
+    if kind is DocumentKind.APPROVAL:
+        opinion = details.get("opinion")
+        result = guide.get("result_type")
+        return [
+            f"{opening}，经审查，符合法定条件、标准。根据{basis}及{LAW}第三十八条第一款的规定，"
+            f"本机关决定准予行政许可。" + (f"审查意见：{opinion}。" if opinion else ""),
+            f"本机关将依法颁发「{result}」。" if result else "本决定自作出之日起生效。",
+        ]
+    return [
+        f"{opening}，经审查，{reason or '不符合法定条件、标准'}。"
+        f"根据{basis}及{LAW}第三十八条第二款的规定，本机关决定不予行政许可。",
+        REMEDY,
+    ]
+
+
+class DocumentIssuer:
+    """Issues a sealed document inside the unit of work that changes the application's state.
+
+    The PDF is stored before the transaction commits: if sealing or storage fails, the transition
+    fails with it, so no decision is ever taken without its document (an unreferenced blob left by
+    a later rollback is harmless).
+    """
+
+    def __init__(self, session: AsyncSession, *, sealing: Sealing) -> None:
+        self.session = session
+        self.sealing = sealing
+        self.documents = DocumentRepository(session)
+
+    async def issue(
+        self,
+        *,
+        kind: DocumentKind,
+        party: Mapping[str, Any],
+        reason: str | None,
+        details: Mapping[str, Any],
+        at: datetime,
+    ) -> dict[str, Any]:
+        """Render, seal, store and register one document; its row."""
+        version = await ItemRepository(self.session).version(
+            party["item_code"], party["item_version"]
+        )
+        item = await ItemRepository(self.session).get(party["item_code"])
+        guide: Mapping[str, Any] = version.guide if version is not None else {}
+        if not guide and item is not None:
+            guide = item.guide
+        issued_on = at.astimezone(CHINA).date()
+        number = (
+            f"{party['jurisdiction']}〔{issued_on.year}〕{NUMBER_WORDS[kind]}"
+            f"第{secrets.token_hex(4).upper()}号"
+        )
+        content: dict[str, Any] = {
+            "format": FORMAT,
+            "kind": kind.value,
+            "title": TITLES[kind],
+            "number": number,
+            "authority": guide.get("deciding_authority") or (item.authority if item else ""),
+            "application_no": party["application_no"],
+            "item_code": party["item_code"],
+            "item_name": party["item_name"],
+            "applicant_name": party["applicant_name"],
+            "applicant_uscc": party["applicant_uscc"],
+            "legal_basis": legal_basis_text(guide),
+            "reason": reason,
+            "details": {k: v for k, v in details.items() if k in ("missing_items", "opinion")},
+            "paragraphs": paragraphs(
+                kind, party=party, guide=guide, reason=reason, details=details
+            ),
+            "issued_on": issued_on.isoformat(),
+        }
+        digest = sm3_digest(canonical_json(content))
+        signature = await self.sealing.signer.sign(digest)
+        verify_url = self.sealing.verify_url()
+        qr = f"{verify_url}?{urlencode({'number': number, 'digest': digest.hex()})}"
+        pdf = render_pdf(content=content, signature=signature, verify_url=verify_url, qr=qr)
+        document_id = uuid.uuid4()
+        key = f"documents/{party['id']}/{document_id}.pdf"
+        await self.sealing.storage.put(key, pdf, content_type="application/pdf")
+        row: dict[str, Any] = {
+            "id": document_id,
+            "application_id": party["id"],
+            "kind": kind.value,
+            "number": number,
+            "title": TITLES[kind],
+            "issued_on": issued_on,
+            "issued_at": at,
+            "content": content,
+            "content_digest": digest.hex(),
+            "signature": signature.model_dump(mode="json"),
+            "seal_id": signature.seal.seal_id,
+            "pdf_sha256": hashlib.sha256(pdf).hexdigest(),
+            "pdf_size": len(pdf),
+            "storage_key": key,
+            "status": DocumentStatus.VALID.value,
+        }
+        await self.documents.insert(row)
+        return row
+
+
+def document_reference(row: Mapping[str, Any]) -> dict[str, str]:
+    """What the transition's audit entry and event say about the document issued with it."""
+    return {
+        "id": str(row["id"]),
+        "kind": str(row["kind"]),
+        "number": str(row["number"]),
+        "title": str(row["title"]),
+        "content_sm3": str(row["content_digest"]),
+    }
+
+
+def party_of(application: Application) -> dict[str, Any]:
+    """The application fields a document names."""
+    return {name: getattr(application, name) for name in PARTY_FIELDS}
+
+
+class DocumentService:
+    """Reading and verifying documents."""
+
+    def __init__(self, session: AsyncSession, *, sealing: Sealing) -> None:
+        self.session = session
+        self.sealing = sealing
+        self.documents = DocumentRepository(session)
+
+    async def list(self, *, application: Application) -> list[Document]:
+        """The application's documents."""
+        return await self.documents.for_application(application.id)
+
+    async def pdf(
+        self, *, application: Application, document_id: uuid.UUID
+    ) -> tuple[Document, bytes]:
+        """A document's PDF, if it belongs to the application."""
+        document = await self.documents.get(document_id)
+        if document is None or document.application_id != application.id:
+            raise DocumentNotFound(f"文书 {document_id} 不存在")
+        return document, await self.sealing.storage.get(document.storage_key)
+
+    async def _verifier(self) -> SealVerifier:
+        return SealVerifier([await self.sealing.signer.identity()])
+
+    async def verify_pdf(self, pdf: bytes) -> Verification:
+        """Check an uploaded PDF: its seal, its content, and that it is the file we issued."""
+        sealed = read_sealed(pdf)
+        if sealed is None:
+            return _failed("not_sealed")
+        content, signature = sealed
+        found = await self._check(content, signature)
+        if not found.genuine:
+            return found
+        document = await self.documents.by_number(str(content.get("number")))
+        if document is None or document.content_digest != signature.digest:
+            return _failed("not_registered", base=found)
+        unaltered = hashlib.sha256(pdf).hexdigest() == document.pdf_sha256
+        if not unaltered:
+            return _failed("file_altered", base=found).model_copy(update={"unaltered": False})
+        return _with_status(found.model_copy(update={"unaltered": True}), document)
+
+    async def verify_number(
+        self, *, number: str, sha256: str | None = None, digest: str | None = None
+    ) -> Verification:
+        """Check a document by its number, and the hash of the copy in hand (file or QR digest)."""
+        document = await self.documents.by_number(number.strip())
+        if document is None:
+            return _failed("not_registered").model_copy(update={"number": number})
+        found = await self._check(
+            document.content, SealSignature.model_validate(document.signature)
+        )
+        if not found.genuine:
+            return found
+        if sha256 is not None and sha256.strip().lower() != document.pdf_sha256:
+            return _failed("file_altered", base=found).model_copy(update={"unaltered": False})
+        if digest is not None and digest.strip().lower() != document.content_digest:
+            return _failed(Failure.DIGEST_MISMATCH.value, base=found)
+        unaltered = True if sha256 is not None else None
+        return _with_status(found.model_copy(update={"unaltered": unaltered}), document)
+
+    async def _check(self, content: dict[str, Any], signature: SealSignature) -> Verification:
+        check = (await self._verifier()).check(
+            signature, digest=sm3_digest(canonical_json(content))
+        )
+        described = Verification(
+            genuine=check.valid,
+            verdict="真实有效" if check.valid else (check.reason or "核验未通过"),
+            failure=check.failure.value if check.failure else None,
+            reason=check.reason,
+            number=content.get("number"),
+            title=content.get("title"),
+            application_no=content.get("application_no"),
+            applicant_name=content.get("applicant_name"),
+            item_name=content.get("item_name"),
+            issued_on=_date(content.get("issued_on")),
+            authority=check.seal.authority if check.seal else None,
+            seal_id=signature.seal.seal_id,
+            signed_at=signature.signed_at,
+        )
+        return described
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _failed(failure: str, *, base: Verification | None = None) -> Verification:
+    reason = VERDICTS.get(failure) or FAILURE_LABELS[Failure(failure)]
+    fields = base.model_dump() if base else {}
+    fields.update(genuine=False, verdict=reason, failure=failure, reason=reason)
+    return Verification(**fields)
+
+
+def _with_status(found: Verification, document: Document) -> Verification:
+    still_valid = document.status == DocumentStatus.VALID.value
+    verdict = "真实有效" if still_valid else "文书真实，但已被撤销，不再有效"
+    return found.model_copy(
+        update={"still_valid": still_valid, "status": document.status, "verdict": verdict}
+    )

@@ -1,0 +1,86 @@
+"""Helpers of the sealed-document tests: drive an application through the REST API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from govshared.auth import Role
+from govshared.testing import Tokens, random_uscc
+
+ITEM = "JXW-XK-003"  # 无线电台（站）设置审批, 上海市 (310000)
+APPLICANT = "上海无线示范有限公司"
+
+
+@dataclass
+class Flow:
+    """One enterprise's application, moved through its lifecycle by the right roles."""
+
+    client: httpx.AsyncClient
+    tokens: Tokens
+    uscc: str
+    application_id: str = ""
+
+    @property
+    def applicant(self) -> dict[str, str]:
+        return self.tokens.enterprise(self.uscc, name=APPLICANT)
+
+    async def submit(self) -> str:
+        response = await self.client.post(
+            "/api/v1/applications",
+            json={
+                "item_code": ITEM,
+                "applicant_name": APPLICANT,
+                "form": {"station_type": "固定台站"},
+            },
+            headers=self.applicant,
+        )
+        assert response.status_code == 201, response.text
+        self.application_id = str(response.json()["id"])
+        return self.application_id
+
+    async def act(self, action: str, role: Role | None, **body: Any) -> httpx.Response:
+        headers = self.applicant if role is None else self.tokens.staff(role)
+        return await self.client.post(
+            f"/api/v1/applications/{self.application_id}/{action}", json=body, headers=headers
+        )
+
+    async def step(self, action: str, role: Role | None, **body: Any) -> None:
+        response = await self.act(action, role, **body)
+        assert response.status_code == 200, response.text
+
+    async def documents(self, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        response = await self.client.get(
+            f"/api/v1/applications/{self.application_id}/documents",
+            headers=headers or self.applicant,
+        )
+        assert response.status_code == 200, response.text
+        return list(response.json()["items"])
+
+    async def pdf(self, document: dict[str, Any]) -> bytes:
+        response = await self.client.get(
+            f"/api/v1/applications/{self.application_id}/documents/{document['id']}/pdf",
+            headers=self.applicant,
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/pdf"
+        return response.content
+
+
+@pytest.fixture
+def flow(client: httpx.AsyncClient, tokens: Tokens) -> Flow:
+    """A fresh enterprise's application flow."""
+    return Flow(client=client, tokens=tokens, uscc=random_uscc())
+
+
+@pytest.fixture
+async def approved(flow: Flow) -> Flow:
+    """An application accepted, reviewed and approved: two documents issued."""
+    await flow.submit()
+    await flow.step("accept", Role.ACCEPTOR)
+    await flow.step("review", Role.REVIEWER, opinion="材料齐全")
+    await flow.step("approve", Role.APPROVER, opinion="同意设置")
+    return flow

@@ -1,0 +1,140 @@
+"""Approval sealing through an external seal service (the production shape), a stand-in on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from approval.config import Settings
+from approval.main import create_app
+from govshared.auth import Role
+from govshared.seal import SealNotValid, Sm2Signer, generate_sm2_key
+from govshared.testing import problem
+
+SEAL_ID = "3100000000099"
+AUTHORITY = "上海市经济和信息化委员会（电子印章平台）"
+
+
+class SealPlatform(BaseHTTPRequestHandler):
+    """Publishes the seal and signs digests with a key approval never sees."""
+
+    signer: Sm2Signer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: object) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path != f"/api/v1/seals/{SEAL_ID}":
+            return self._send(404, {"code": "not_found"})
+        self._send(200, self.signer.identity_now().model_dump(mode="json"))
+
+    def do_POST(self) -> None:
+        if self.headers.get("authorization") != "Bearer platform-token":
+            return self._send(401, {"code": "unauthenticated"})
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        try:
+            sealed = self.signer.sign_at(bytes.fromhex(body["digest"]), datetime.now(UTC))
+        except SealNotValid as exc:
+            return self._send(409, {"code": exc.code, "detail": exc.detail})
+        self._send(200, sealed.model_dump(mode="json"))
+
+
+@pytest.fixture
+def platform() -> Iterator[tuple[str, str]]:
+    """The stand-in's base URL and its seal's public key."""
+    private, public = generate_sm2_key()
+    now = datetime.now(UTC)
+    signer = Sm2Signer(
+        private_key=private,
+        seal_id=SEAL_ID,
+        authority=AUTHORITY,
+        valid_from=now - timedelta(days=30),
+        valid_until=now + timedelta(days=30),
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (SealPlatform,), {"signer": signer}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", public
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_documents_are_sealed_by_the_seal_service(
+    settings_factory: Callable[..., Settings], flow: Any, platform: tuple[str, str]
+) -> None:
+    url, public = platform
+    await flow.submit()
+    settings = settings_factory(
+        seal_backend="http",
+        seal_service_url=url,
+        seal_service_token="platform-token",
+        seal_public_key=public,
+        seal_id=SEAL_ID,
+    )
+    sealed_app = create_app(settings)
+    async with sealed_app.router.lifespan_context(sealed_app):
+        transport = httpx.ASGITransport(app=sealed_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            base = f"/api/v1/applications/{flow.application_id}"
+            accepted = await client.post(
+                f"{base}/accept", json={}, headers=flow.tokens.staff(Role.ACCEPTOR)
+            )
+            assert accepted.status_code == 200, accepted.text
+            [document] = (await client.get(f"{base}/documents", headers=flow.applicant)).json()[
+                "items"
+            ]
+            assert document["seal_id"] == SEAL_ID
+            pdf = (
+                await client.get(f"{base}/documents/{document['id']}/pdf", headers=flow.applicant)
+            ).content
+            verified = (
+                await client.post(
+                    "/api/v1/documents/verify",
+                    files={"file": ("d.pdf", pdf, "application/pdf")},
+                )
+            ).json()
+            assert verified["genuine"] is True and verified["authority"] == AUTHORITY
+
+
+async def test_an_unreachable_seal_service_stops_the_transition(
+    settings_factory: Callable[..., Settings], flow: Any
+) -> None:
+    await flow.submit()
+    settings = settings_factory(
+        seal_backend="http", seal_service_url=f"http://127.0.0.1:{_closed_port()}", seal_id=SEAL_ID
+    )
+    sealed_app = create_app(settings)
+    async with sealed_app.router.lifespan_context(sealed_app):
+        transport = httpx.ASGITransport(app=sealed_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            base = f"/api/v1/applications/{flow.application_id}"
+            refused = await client.post(
+                f"{base}/accept", json={}, headers=flow.tokens.staff(Role.ACCEPTOR)
+            )
+            assert refused.status_code == 503
+            assert problem(refused)["code"] == "seal_service_unavailable"
+            state = (await client.get(base, headers=flow.applicant)).json()["state"]
+            assert state == "submitted"

@@ -1,0 +1,133 @@
+"""Sealed PDFs: Chinese text without a font file, the red round seal, a QR code, embedded seal data.
+
+Service-agnostic drawing and packaging shared by approval's notices and decisions and license's
+certificates. Chinese text uses reportlab's built-in CID font STSong-Light (Adobe-GB1), which every
+PDF reader shows without an embedded font. What was signed travels inside the PDF as an uncompressed
+embedded file, so that the file alone is enough to verify it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PyPdfError
+from reportlab.graphics import renderPDF
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib.colors import Color, black
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Flowable
+
+FONT = "STSong-Light"
+SEAL_RED = Color(0.86, 0.08, 0.12)
+
+pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+
+
+def china_date_text(iso_date: str) -> str:
+    """2026-11-29 → 2026年11月29日."""
+    year, month, day = (int(part) for part in iso_date.split("-"))
+    return f"{year}年{month}月{day}日"
+
+
+def draw_qr(canvas: Any, *, text: str, x: float, y: float, size: float) -> None:
+    """A QR code of ``text`` with its lower-left corner at (x, y)."""
+    widget = QrCodeWidget(text, barLevel="M")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
+    drawing.add(widget)
+    renderPDF.draw(drawing, canvas, x, y)
+
+
+def draw_round_seal(canvas: Any, *, x: float, y: float, radius: float, name: str) -> None:
+    """A red round official seal: the authority's name along the upper arc, a star in the centre."""
+    canvas.saveState()
+    canvas.setStrokeColor(SEAL_RED)
+    canvas.setFillColor(SEAL_RED)
+    canvas.setLineWidth(2.2)
+    canvas.circle(x, y, radius, stroke=1, fill=0)
+    star = canvas.beginPath()
+    outer, inner = radius * 0.3, radius * 0.12
+    for i in range(10):
+        r = outer if i % 2 == 0 else inner
+        angle = math.pi / 2 + i * math.pi / 5
+        px, py = x + r * math.cos(angle), y + r * math.sin(angle)
+        if i == 0:
+            star.moveTo(px, py)
+        else:
+            star.lineTo(px, py)
+    star.close()
+    canvas.drawPath(star, stroke=0, fill=1)
+    chars = list(name)[:20] or ["章"]
+    font_size = min(radius * 0.28, 2 * math.pi * radius * 0.62 / len(chars))
+    canvas.setFont(FONT, font_size)
+    span = min(250.0, 16.0 * len(chars))  # degrees of arc the name takes
+    for i, char in enumerate(chars):
+        angle = 90 + span / 2 - (span * (i + 0.5) / len(chars))
+        canvas.saveState()
+        canvas.translate(x, y)
+        canvas.rotate(angle - 90)
+        canvas.drawCentredString(0, radius - font_size - 3, char)
+        canvas.restoreState()
+    canvas.restoreState()
+
+
+class SealBlock(Flowable):
+    """The closing block: QR code on the left; authority, date and the red round seal on the right."""
+
+    def __init__(self, *, authority: str, seal_authority: str, date_text: str, qr: str) -> None:
+        super().__init__()
+        self.authority = authority
+        self.seal_authority = seal_authority
+        self.date_text = date_text
+        self.qr = qr
+        self.width, self.height = 160 * mm, 52 * mm
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        """A fixed block."""
+        return self.width, self.height
+
+    def draw(self) -> None:
+        """Draw the QR code, the signature lines and the seal over them."""
+        canvas = self.canv
+        draw_qr(canvas, text=self.qr, x=0, y=12 * mm, size=34 * mm)
+        canvas.setFont(FONT, 8)
+        canvas.setFillColor(black)
+        canvas.drawString(2 * mm, 8 * mm, "扫码核验真伪")
+        right = self.width
+        canvas.setFont(FONT, 13)
+        canvas.drawRightString(right, 30 * mm, self.authority)
+        canvas.drawRightString(right, 22 * mm, self.date_text)
+        draw_round_seal(
+            canvas, x=right - 30 * mm, y=28 * mm, radius=21 * mm, name=self.seal_authority
+        )
+
+
+def embed(pdf: bytes, *, name: str, data: bytes, metadata: dict[str, str]) -> bytes:
+    """The PDF with ``data`` as an uncompressed embedded file and extra document metadata."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.add_attachment(name, data)
+    writer.add_metadata(metadata)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def embedded(pdf: bytes, name: str) -> bytes | None:
+    """The embedded file ``name`` of a PDF; None when absent or the file is not a readable PDF."""
+    try:
+        attachments = PdfReader(io.BytesIO(pdf)).attachments.get(name) or []
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return bytes(attachments[0]) if attachments else None
+
+
+def extract_text(pdf: bytes) -> str:
+    """The text of every page."""
+    reader = PdfReader(io.BytesIO(pdf))
+    return "\n".join(page.extract_text() or "" for page in reader.pages)
