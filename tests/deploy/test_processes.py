@@ -73,10 +73,13 @@ def test_worker_mode_stops_cleanly_on_sigterm(service: ServiceInfo, tmp_path: Pa
     assert worker_module.exists(), f"python -m {service.package}.worker: the module is missing"
     _migrated(service, tmp_path)
     log = tmp_path / "worker.log"
+    metrics_port = _free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", f"{service.package}.worker"],
-            env=_env(service, tmp_path, RELAY_POLL_SECONDS="0.1"),
+            env=_env(
+                service, tmp_path, RELAY_POLL_SECONDS="0.1", WORKER_METRICS_PORT=str(metrics_port)
+            ),
             cwd=tmp_path,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -89,6 +92,9 @@ def test_worker_mode_stops_cleanly_on_sigterm(service: ServiceInfo, tmp_path: Pa
             time.sleep(0.05)
         time.sleep(0.5)  # let the relay (and timers) poll at least once
         assert process.poll() is None, f"worker exited early:\n{log.read_text()[-3000:]}"
+        # The worker's own metrics (scraped from worker pods: the web replicas run no relay).
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert "outbox_delivered_total" in metrics and "outbox_pending" in metrics
         code = _stop(process, log)
     finally:
         if process.poll() is None:

@@ -19,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -155,6 +156,16 @@ class ObservabilityMiddleware:
                 )
             request_id_var.reset(rid_token)
             traceparent_var.reset(tp_token)
+
+
+def serve_worker_metrics(*, host: str, port: int) -> None:
+    """Expose a worker process's metrics (outbox backlog, failures, timers) for Prometheus.
+
+    Web replicas serve ``/metrics`` through the app; a worker has no app, so it gets the client
+    library's own small HTTP server on a thread. Port 0 turns it off.
+    """
+    if port:
+        start_http_server(port, addr=host)
 
 
 async def metrics_endpoint(_request: Request) -> Response:

@@ -15,6 +15,7 @@ import fnmatch
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,7 +49,8 @@ OUTBOX_DELIVERED = Counter("outbox_delivered_total", "Outbox events delivered", 
 OUTBOX_FAILED = Counter(
     "outbox_delivery_failures_total", "Failed outbox delivery attempts", ["destination"]
 )
-OUTBOX_PENDING = Gauge("outbox_pending", "Outbox rows not yet delivered (last relay poll)")
+OUTBOX_PENDING = Gauge("outbox_pending", "Outbox rows not yet delivered (measured by the relay)")
+PENDING_GAUGE_SECONDS = 10.0
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -273,9 +275,14 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Deliver until stopped; errors are logged and retried, never fatal."""
+        measured = 0.0
         while not self._stopping:
             try:
                 delivered = await self.run_once()
+                if time.monotonic() - measured > PENDING_GAUGE_SECONDS:
+                    # The backlog is what ops alert on (a subscriber down, a relay stuck).
+                    OUTBOX_PENDING.set(await self.pending())
+                    measured = time.monotonic()
             except Exception:
                 logger.exception("outbox relay iteration failed")
                 delivered = 0

@@ -41,6 +41,12 @@ class CommonSettings(BaseSettings):
     migrate_on_start: bool = Field(
         default=True, description="Apply migrations at start (embedded); production runs a Job"
     )
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port where a worker process serves /metrics (0: none; web serves its own)",
+    )
     run_workers: bool = Field(default=True, description="Run relay and timers in the web process")
     relay_poll_seconds: float = Field(
         default=0.2,

@@ -22,7 +22,7 @@ from approval.config import Settings
 from approval.db import outbox_events
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
-from govshared.observability import configure_logging, make_http_client
+from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ def build_timers(
 async def main() -> None:
     """Run the relay and the timers until SIGTERM or SIGINT, then release claimed rows and exit."""
     settings = Settings()
+    serve_worker_metrics(host=settings.host, port=settings.worker_metrics_port)
     configure_logging(
         service="approval-worker", level=settings.log_level, json_logs=settings.log_json
     )

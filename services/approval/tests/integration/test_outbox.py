@@ -154,3 +154,35 @@ async def test_a_claimed_row_is_not_claimed_twice(app: FastAPI) -> None:
     relay._claimed.update(r[0] for r in first)
     await relay.stop()
     assert len(await relay._claim()) == 1
+
+
+async def test_running_relay_reports_its_backlog(app: FastAPI) -> None:
+    import asyncio
+
+    from prometheus_client import REGISTRY
+
+    async with app.state.sessionmaker() as s, s.begin():
+        await s.execute(delete(outbox_events))
+    async with app.state.sessionmaker() as session:
+        for _ in range(2):
+            await _service(app, session).submit(
+                principal=_principal(), body=BODY, idempotency_key=None
+            )
+        await session.commit()
+
+    def down(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as http:
+        relay = OutboxRelay(
+            sessionmaker=app.state.sessionmaker,
+            table=outbox_events,
+            destinations={"notify": Destination("http://notify.test/api/v1/events")},
+            http=http,
+            poll_interval=0.05,
+        )
+        task = asyncio.create_task(relay.run())
+        await asyncio.sleep(0.3)
+        await relay.stop()
+        await task
+    assert REGISTRY.get_sample_value("outbox_pending") == 2

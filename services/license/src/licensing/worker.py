@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
-from govshared.observability import configure_logging, make_http_client
+from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from govshared.seal import Sm2Signer, ensure_dev_seal_key, load_sm2_private_key
 from licensing import clock
@@ -180,6 +180,7 @@ class LicenceTimers:
 async def main() -> None:
     """Run the relay and the timers until SIGTERM or SIGINT."""
     settings = Settings()
+    serve_worker_metrics(host=settings.host, port=settings.worker_metrics_port)
     configure_logging(
         service="license-worker", level=settings.log_level, json_logs=settings.log_json
     )

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
-from govshared.observability import configure_logging, make_http_client
+from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from notify.channels.base import ChannelError, ChannelSender, OutboundMessage, SendOutcome
 from notify.channels.email import FileEmailSender, SmtpEmailSender
@@ -300,6 +300,7 @@ class DeliveryWorker:
 async def main() -> None:
     """Run the delivery worker and the relay until SIGTERM or SIGINT."""
     settings = Settings()
+    serve_worker_metrics(host=settings.host, port=settings.worker_metrics_port)
     configure_logging(
         service="notify-worker", level=settings.log_level, json_logs=settings.log_json
     )
