@@ -442,3 +442,36 @@ async def test_proof_of_service_joins_the_history_once(
         f"/api/v1/applications/{app_id}/events/verify", headers=tokens.enterprise(uscc)
     )
     assert verified.json()["valid"] is True
+
+
+async def test_a_local_closure_moves_open_deadlines_and_reopening_moves_them_back(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tokens: Tokens,
+    set_today: Callable[[str], None],
+) -> None:
+    uscc = random_uscc()
+    set_today("2021-03-01")  # a Monday
+    app_id = await _submit(client, tokens, uscc)
+    before = (await _clocks(client, app_id, tokens.enterprise(uscc)))["acceptance"]
+    assert before["due_on"] == "2021-03-08"
+    admin = tokens.staff(Role.ADMIN)
+    closed = await client.post(
+        "/api/v1/calendar/closures",
+        json={"jurisdiction": "310000", "dates": ["2021-03-04"], "reason": "系统迁移停止办公"},
+        headers=admin,
+    )
+    assert closed.status_code == 201, closed.text
+    assert closed.json()["moved_deadlines"] >= 1
+    after = (await _clocks(client, app_id, tokens.enterprise(uscc)))["acceptance"]
+    assert after["due_on"] == "2021-03-09"
+    queue = await client.get(
+        "/api/v1/staff/applications", params={"q": uscc}, headers=tokens.staff(Role.ACCEPTOR)
+    )
+    assert queue.json()["items"][0]["due_on"] == "2021-03-09"
+    events = await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)
+    assert any('"new_due_on":"2021-03-09"' in e.replace(" ", "") for e in events)
+    reopened = await client.delete("/api/v1/calendar/closures/310000/2021-03-04", headers=admin)
+    assert reopened.status_code == 204
+    back = (await _clocks(client, app_id, tokens.enterprise(uscc)))["acceptance"]
+    assert back["due_on"] == "2021-03-08"

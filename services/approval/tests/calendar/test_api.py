@@ -170,6 +170,7 @@ async def test_local_closures_move_deadlines_in_that_jurisdiction_only(
         "jurisdiction": "330000",
         "added": [],
         "already_closed": ["2022-09-14"],
+        "moved_deadlines": 0,
     }
 
     async def due(jurisdiction: str | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -165,6 +167,32 @@ async def get_days(
     )
 
 
+@asynccontextmanager
+async def deadlines_around(
+    request: Request, session: AsyncSession, years: set[int]
+) -> AsyncIterator[list[int]]:
+    """Re-derive the running clocks around a calendar change made inside the block.
+
+    Yields a one-element list that holds, after the block, how many deadlines moved; each moved
+    one gets its ``clock_warning`` event with ``reason: calendar_changed``.
+    """
+    state = request.app.state
+    keeper = ClockKeeper(session, warn_days=state.settings.clock_warn_days)
+    changes = [CalendarChange(keeper, year=year, today=state.today()) for year in sorted(years)]
+    for change in changes:
+        await change.capture()
+    moved = [0]
+    yield moved
+    announced: set[tuple[object, str]] = set()
+    for change in changes:
+        # A clock spanning two changed years is captured twice: announce it once.
+        change.clocks = [c for c in change.clocks if (c.application_id, c.kind) not in announced]
+        announced |= {(c.application_id, c.kind) for c in change.clocks}
+        moved[0] += await announce_moved_deadlines(
+            session, change=change, outbox=state.outbox, now=datetime.now(UTC)
+        )
+
+
 @router.get(
     "/closures",
     summary="地区停止办公日 (public)",
@@ -191,12 +219,24 @@ async def list_closures(
         *AUTH_ERRORS, YearOutOfRange, InvalidJurisdiction, ValidationFailed
     ),
 )
-async def add_closures(body: ClosuresIn, calendar: Calendar, principal: Admin) -> ClosuresAdded:
-    """Close a jurisdiction's offices on some dates (repeating a date is harmless)."""
-    added, existing = await calendar.add_closures(
-        body.jurisdiction, body.dates, reason=body.reason, actor=principal.subject
+async def add_closures(
+    request: Request,
+    body: ClosuresIn,
+    calendar: Calendar,
+    principal: Admin,
+    session: Annotated[AsyncSession, Depends(get_session)],
+) -> ClosuresAdded:
+    """Close a jurisdiction's offices on some dates; running deadlines they touch move and are told."""
+    async with deadlines_around(request, session, {d.year for d in body.dates}) as moved:
+        added, existing = await calendar.add_closures(
+            body.jurisdiction, body.dates, reason=body.reason, actor=principal.subject
+        )
+    return ClosuresAdded(
+        jurisdiction=body.jurisdiction,
+        added=added,
+        already_closed=existing,
+        moved_deadlines=moved[0],
     )
-    return ClosuresAdded(jurisdiction=body.jurisdiction, added=added, already_closed=existing)
 
 
 @router.delete(
@@ -206,13 +246,16 @@ async def add_closures(body: ClosuresIn, calendar: Calendar, principal: Admin) -
     responses=problem_responses(*AUTH_ERRORS, ClosureNotFound, ValidationFailed),
 )
 async def remove_closure(
+    request: Request,
     jurisdiction: Annotated[str, Path(pattern=JURISDICTION_PATTERN)],
     day: date,
     calendar: Calendar,
     principal: Admin,
+    session: Annotated[AsyncSession, Depends(get_session)],
 ) -> Response:
-    """Reopen a jurisdiction's offices on a date."""
-    await calendar.remove_closure(jurisdiction, day)
+    """Reopen a jurisdiction's offices on a date; running deadlines it touched move back."""
+    async with deadlines_around(request, session, {day.year}):
+        await calendar.remove_closure(jurisdiction, day)
     return Response(status_code=204)
 
 

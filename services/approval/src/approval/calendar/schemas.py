@@ -182,6 +182,7 @@ class ClosuresAdded(BaseModel):
     jurisdiction: str
     added: list[date]
     already_closed: list[date]
+    moved_deadlines: int = Field(default=0, description="Running deadlines the change moved")
 
 
 class ClosureOut(BaseModel):
