@@ -179,6 +179,10 @@ async def database_url(
         await drop_postgres_database(url)
 
 
+# A named user told of every clock warning (rule ``named_recipients``).
+DUTY_OFFICER = "duty-officer-310000"
+
+
 def make_settings(
     database_url: str, tokens: Tokens, data_dir: Path, **overrides: object
 ) -> Settings:
@@ -222,6 +226,7 @@ async def app(
         smtp_port=smtp[1],
         sms_gateway_url=f"{outside.base_url}/sms",
         approval_events_url=f"{outside.base_url}/approval/api/v1/events",
+        named_recipients={"cn.gov.approval.application.clock_warning.*": [DUTY_OFFICER]},
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):

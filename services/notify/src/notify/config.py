@@ -46,6 +46,13 @@ class Settings(CommonSettings):
         default=None, description="Allow plain-http webhook URLs (default: outside production)"
     )
     # Delivery worker.
+    named_recipients: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "Named users to tell of events, as JSON: event type pattern → user subjects, e.g. "
+            '{"cn.gov.approval.application.clock_overdue.*": ["head-310000-wang"]}'
+        ),
+    )
     delivery_batch_size: int = Field(default=200, ge=1, le=1000)
     delivery_poll_seconds: float = 0.5
     delivery_lease_seconds: float = 60.0

@@ -8,6 +8,7 @@ back as proof of service.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -87,6 +88,11 @@ def staff_recipient(jurisdiction: str, role: Role | str) -> str:
     return f"staff:{jurisdiction}:{role}"
 
 
+def user_recipient(subject: str) -> str:
+    """The recipient key of a named user (the ``sub`` of their token)."""
+    return f"user:{subject}"
+
+
 def _chinese_date(value: Any) -> Any:
     if isinstance(value, date):
         return f"{value.year}年{value.month}月{value.day}日"
@@ -105,8 +111,10 @@ def template_context(event: CloudEvent, data: BaseModel | dict[str, Any]) -> dic
     return values
 
 
-def plan_event(event: CloudEvent, data: BaseModel) -> Plan:
-    """Apply the rules to one validated event."""
+def plan_event(
+    event: CloudEvent, data: BaseModel, named: Mapping[str, Sequence[str]] | None = None
+) -> Plan:
+    """Apply the rules to one validated event; ``named`` adds named users per event type pattern."""
     context = template_context(event, data)
     critical = is_critical(event.type)
     audiences: list[Audience] = []
@@ -140,6 +148,23 @@ def plan_event(event: CloudEvent, data: BaseModel) -> Plan:
         audiences.append(
             Audience(RecipientKind.ENTERPRISE, str(data.holder_uscc), ENTERPRISE_CHANNELS)
         )
+    subjects = sorted(
+        {
+            subject
+            for pattern, users in (named or {}).items()
+            if fnmatch.fnmatchcase(event.type, pattern)
+            for subject in users
+        }
+    )
+    audiences.extend(
+        Audience(
+            RecipientKind.USER,
+            user_recipient(subject),
+            (Channel.INBOX,),
+            template_slot="staff_inbox",
+        )
+        for subject in subjects
+    )
     return Plan(critical=critical, jurisdiction=jurisdiction, audiences=audiences, context=context)
 
 

@@ -76,6 +76,7 @@ from notify.rules import (
     plan_event,
     staff_recipient,
     template_context,
+    user_recipient,
 )
 from notify.schemas import (
     EventOutcome,
@@ -100,11 +101,14 @@ logger = logging.getLogger("notify.service")
 
 
 def recipients_of(principal: Principal) -> list[str]:
-    """The inbox recipient keys a caller reads: its USCC, or its jurisdiction and role."""
+    """The inbox recipient keys a caller reads: its USCC, or its jurisdiction and role and itself."""
     if principal.role is Role.ENTERPRISE:
         assert principal.uscc is not None
         return [principal.uscc]
-    return [staff_recipient(principal.jurisdiction or "*", principal.role)]
+    return [
+        staff_recipient(principal.jurisdiction or "*", principal.role),
+        user_recipient(principal.subject),
+    ]
 
 
 class InboxSignal:
@@ -195,7 +199,7 @@ class NotificationService:
                 continue
             result = EventResult(id=event.id, outcome=EventOutcome.ACCEPTED)
             results.append(result)
-            planned.append((event, plan_event(event, data), result))
+            planned.append((event, plan_event(event, data, self.settings.named_recipients), result))
         if planned:
             fan_out = FanOut(self.session, settings=self.settings, proof=self.proof)
             created = await fan_out.run([(e, p) for e, p, _ in planned], now=now)

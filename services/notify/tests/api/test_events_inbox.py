@@ -21,7 +21,7 @@ from govshared.testing import Tokens, problem, random_uscc
 from notify.db import outbox_events
 from notify.models import Delivery, InboxMessage
 
-from ..conftest import application_event, post_events
+from ..conftest import DUTY_OFFICER, application_event, post_events
 
 
 async def inbox(client: httpx.AsyncClient, tokens: Tokens, uscc: str) -> list[dict[str, object]]:
@@ -302,3 +302,28 @@ async def test_openapi_declares_problems(client: httpx.AsyncClient) -> None:
     assert "application/problem+json" in inbox_item["404"]["content"]
     assert "/api/v1/events" in schema["paths"]
     assert "/api/v1/inbox/stream" in schema["paths"]
+
+
+async def test_a_named_user_is_told_by_rule_and_no_one_else_reads_it(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    event = application_event(
+        EventType.APPLICATION_CLOCK_WARNING, random_uscc(), state="in_review", due_on="2026-12-04"
+    )
+    await post_events(client, tokens, [event])
+    number = event["data"]["application_no"]
+    officer = tokens.header(Role.APPROVER, jurisdiction="310000", subject=DUTY_OFFICER)
+    mine = (await client.get("/api/v1/inbox", params={"limit": 100}, headers=officer)).json()[
+        "items"
+    ]
+    assert any(number in m["body"] for m in mine)
+    colleague = tokens.header(Role.APPROVER, jurisdiction="310000", subject="approver-other")
+    theirs = (await client.get("/api/v1/inbox", params={"limit": 100}, headers=colleague)).json()
+    assert not any(number in m["body"] for m in theirs["items"])
+    # the applicant is not told of internal clock alarms
+    applicant = (
+        await client.get(
+            "/api/v1/inbox", headers=tokens.enterprise(event["data"]["applicant_uscc"])
+        )
+    ).json()
+    assert applicant["items"] == []
