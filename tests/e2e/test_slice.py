@@ -138,3 +138,7 @@ async def test_acceptance_notice_is_served_and_proof_returns_to_approval(suite: 
             )
 
         await wait_for(served, within=30)
+        inbox = await client.get(
+            f"{suite.url('notify')}/api/v1/inbox", headers=suite.tokens.enterprise(uscc)
+        )
+        assert any("《受理通知书》" in m["body"] for m in inbox.json()["items"]), inbox.text

@@ -109,6 +109,12 @@ def render(spec: TemplateSpec, context: dict[str, Any]) -> Rendered:
 
 
 _APP = "您的「{{ item_name }}」申请（办件编号 {{ application_no }}）"
+# The sealed notice or decision approval generated with the transition, when there is one.
+_DOC = (
+    "{% if details is defined and details.document is defined %}《{{ details.document.title }}》"
+    "（文号 {{ details.document.number }}）已加盖电子印章，可在办件进度中下载，"
+    "并可在一网通办“文书查验”中核验真伪。{% endif %}"
+)
 
 # (event type, title, inbox/email body, SMS body); the SMS text is the one approved by the provider.
 _APPLICATION_TEXTS: list[tuple[EventType, str, str, str | None]] = [
@@ -121,7 +127,7 @@ _APPLICATION_TEXTS: list[tuple[EventType, str, str, str | None]] = [
     (
         EventType.APPLICATION_ACCEPTED,
         "受理通知：{{ item_name }}",
-        _APP + "已受理。{% if due_on %}法定办结期限为{{ due_on }}。{% endif %}",
+        _APP + "已受理。{% if due_on %}法定办结期限为{{ due_on }}。{% endif %}" + _DOC,
         "您的{{ item_name }}申请{{ application_no }}已受理。",
     ),
     (
@@ -133,13 +139,15 @@ _APPLICATION_TEXTS: list[tuple[EventType, str, str, str | None]] = [
     (
         EventType.APPLICATION_REJECTED,
         "不予受理通知：{{ item_name }}",
-        _APP + "不予受理。理由：{{ reason or '详见不予受理通知书' }}。",
+        _APP + "不予受理。理由：{{ reason or '详见不予受理通知书' }}。" + _DOC,
         "您的{{ item_name }}申请{{ application_no }}不予受理，详情请登录一网通办查看。",
     ),
     (
         EventType.APPLICATION_SUPPLEMENT_REQUESTED,
         "补正材料通知：{{ item_name }}",
-        _APP + "需要一次性补正材料：{{ reason or '详见补正材料通知书' }}。请在补正后重新提交。",
+        _APP
+        + "需要一次性补正材料：{{ reason or '详见补正材料通知书' }}。请在补正后重新提交。"
+        + _DOC,
         "您的{{ item_name }}申请{{ application_no }}需补正材料，请登录一网通办查看。",
     ),
     (
@@ -171,14 +179,14 @@ _APPLICATION_TEXTS: list[tuple[EventType, str, str, str | None]] = [
     (
         EventType.APPLICATION_APPROVED,
         "准予行政许可决定：{{ item_name }}",
-        _APP + "已作出准予行政许可决定，许可证将依法在十个工作日内颁发。",
+        _APP + "已作出准予行政许可决定，许可证将依法在十个工作日内颁发。" + _DOC,
         "您的{{ item_name }}申请{{ application_no }}已准予许可。",
     ),
     (
         EventType.APPLICATION_DENIED,
         "不予行政许可决定：{{ item_name }}",
         _APP + "经审查不予许可。理由：{{ reason or '详见不予行政许可决定书' }}。"
-        "您享有依法申请行政复议或者提起行政诉讼的权利。",
+        "您享有依法申请行政复议或者提起行政诉讼的权利。" + _DOC,
         "您的{{ item_name }}申请{{ application_no }}不予许可，详情请登录一网通办查看。",
     ),
     (

@@ -327,3 +327,27 @@ async def test_a_named_user_is_told_by_rule_and_no_one_else_reads_it(
         )
     ).json()
     assert applicant["items"] == []
+
+
+async def test_a_sealed_decision_is_named_in_the_notice(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    document = {
+        "id": "d1",
+        "kind": "approval_decision",
+        "number": "沪经信许〔2026〕000123号",
+        "title": "准予行政许可决定书",
+        "digest": "0" * 64,
+    }
+    with_document = application_event(
+        EventType.APPLICATION_APPROVED, uscc, details={"document": document}
+    )
+    without = application_event(EventType.APPLICATION_APPROVED, uscc)
+    await post_events(client, tokens, [with_document, without])
+    items = (await client.get("/api/v1/inbox", headers=tokens.enterprise(uscc))).json()["items"]
+    bodies = {m["body"] for m in items}
+    assert any(
+        "《准予行政许可决定书》（文号 沪经信许〔2026〕000123号）已加盖电子印章" in b for b in bodies
+    )
+    assert any("文号" not in b for b in bodies)  # a notice without a document still renders
