@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.audit import GENESIS, entry_hash
 from approval.calendar.clock import DEFAULT_WARN_DAYS, ClockKind
 from approval.calendar.service import china_today
-from approval.catalogue.repository import ItemRepository
+from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.clients.license import LicenseClient
 from approval.clocks.service import ACCEPTANCE_DAYS, DELIVERY_DAYS, ClockKeeper, Derived
 from approval.db import idempotency_keys
@@ -125,7 +125,7 @@ class ApplicationService:
     ) -> Submitted:
         """Record a new application, its first audit entry and its ``submitted`` event."""
         assert principal.uscc is not None
-        item = await self.items.get(body.item_code)
+        item = await ITEM_CACHE.get(self.items, body.item_code)
         if item is None:
             raise ItemNotFound(
                 f"事项编码 {body.item_code} 不在事项目录中", item_code=body.item_code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Table, func, insert, or_, select, update
@@ -12,6 +13,39 @@ from govshared.sql import insert_ignore
 
 items: Table = Item.__table__  # type: ignore[assignment]
 item_versions: Table = ItemVersion.__table__  # type: ignore[assignment]
+
+
+class ItemCache:
+    """Items in force, kept for the submission hot path for a few seconds.
+
+    A publication in this process forgets the item at once; another replica's publication shows
+    here within ``ttl_seconds``. Applications record the version they were submitted under, so a
+    submission in that window keeps the version in force when it was checked.
+    """
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self._ttl = ttl_seconds
+        self._items: dict[tuple[str, str], tuple[float, Item | None]] = {}
+
+    async def get(self, repository: ItemRepository, code: str) -> Item | None:
+        """The item, from the cache while fresh, else from the database."""
+        key = (str(repository.session.get_bind().engine.url), code)
+        cached = self._items.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        item = await repository.get(code)
+        if item is not None:
+            repository.session.expunge(item)  # a read-only snapshot, never written through
+        if len(self._items) > 10_000:
+            self._items.clear()
+        self._items[key] = (now, item)
+        return item
+
+    def forget(self, code: str) -> None:
+        """Drop an item after this process published a new version of it."""
+        for key in [k for k in self._items if k[1] == code]:
+            del self._items[key]
 
 
 class ItemRepository:
@@ -142,3 +176,6 @@ class ItemRepository:
                 ).values(**version)
             )
         return inserted
+
+
+ITEM_CACHE = ItemCache()

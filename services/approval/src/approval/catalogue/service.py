@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.catalogue.repository import ItemRepository
+from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.catalogue.schemas import (
     CatalogueStatistics,
     ItemCreate,
@@ -123,6 +123,7 @@ class CatalogueService:
             }
         )
         self.items.session.expire_all()
+        ITEM_CACHE.forget(code)
         return await self.get(code)
 
     async def statistics(self) -> CatalogueStatistics:

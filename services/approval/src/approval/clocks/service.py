@@ -20,6 +20,7 @@ Clock behaviour during 补正 (Art. 32), the choice made here and why:
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -177,18 +178,26 @@ def window(spec: ClockSpec, pauses: Sequence[PauseEntry], as_of: date) -> tuple[
 class CalendarCache:
     """The national calendar per year, kept in the process for the submission hot path.
 
-    Each use costs one small query (the years' ``updated_at`` stamps); a year loaded by any replica
-    changes its stamp, so a stale year is reloaded here. Local closures are left out: they only ever
-    move a due date later, so the cached ``due_on`` is never later than the truth, and the timers
-    re-derive from the database (closures included) before they fire.
+    The years' ``updated_at`` stamps are checked at most every ``recheck_seconds`` (one small query);
+    a year loaded by any replica changes its stamp, so a stale year is reloaded here, and the replica
+    that loaded it forgets it at once. Until then an index cache may lag; the year load itself
+    re-derives every open clock it touches. Local closures are left out: they only ever move a due
+    date later, so the cached ``due_on`` is never later than the truth, and the timers re-derive from
+    the database (closures included) before they fire.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, recheck_seconds: float = 5.0) -> None:
         self._years: dict[tuple[str, int], tuple[Any, list[CalendarDay]]] = {}
+        self._snapshots: dict[tuple[str, int, int], tuple[float, CalendarSnapshot]] = {}
+        self._recheck = recheck_seconds
 
     async def snapshot(self, session: AsyncSession, first: int, last: int) -> CalendarSnapshot:
         """The national calendar of the years ``first..last``."""
         database = str(session.get_bind().engine.url)
+        key = (database, first, last)
+        recent = self._snapshots.get(key)
+        if recent is not None and time.monotonic() - recent[0] < self._recheck:
+            return recent[1]
         years = list(range(first, last + 1))
         stamps = await ClockRepository(session).calendar_stamps(years)
         days: list[CalendarDay] = []
@@ -205,7 +214,9 @@ class CalendarCache:
                 cached = (stamps.get(year), loaded)
                 self._years[(database, year)] = cached
             days.extend(cached[1])
-        return CalendarSnapshot(days, window=(date(first, 1, 1), date(last, 12, 31)))
+        snapshot = CalendarSnapshot(days, window=(date(first, 1, 1), date(last, 12, 31)))
+        self._snapshots[key] = (time.monotonic(), snapshot)
+        return snapshot
 
     async def compute(
         self,
@@ -232,6 +243,8 @@ class CalendarCache:
         """Forget a year (this process loaded it; other processes notice its new stamp)."""
         for key in [k for k in self._years if k[1] == year]:
             del self._years[key]
+        for snapshot_key in [k for k in self._snapshots if k[1] <= year <= k[2]]:
+            del self._snapshots[snapshot_key]
 
 
 CALENDAR_CACHE = CalendarCache()
