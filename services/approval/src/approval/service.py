@@ -473,7 +473,9 @@ class ApplicationService:
             document = await self.documents.issue(
                 kind=kind, party=party_of(application), reason=body.reason, details=details, at=now
             )
-        last = trail[-1] if trail else None
+        # The chain's end is read only after the update holds the row (see clocks.consumer): an
+        # entry appended by another transaction meanwhile is then seen, never overwritten.
+        last = await self.applications.last_event(application.id)
         await self._record(
             {c: getattr(application, c) for c in EVENT_ROW_FIELDS},
             seq=(last.seq if last else 0) + 1,

@@ -475,3 +475,50 @@ async def test_a_local_closure_moves_open_deadlines_and_reopening_moves_them_bac
     assert reopened.status_code == 204
     back = (await _clocks(client, app_id, tokens.enterprise(uscc)))["acceptance"]
     assert back["due_on"] == "2021-03-08"
+
+
+async def test_proof_of_service_racing_a_staff_action_keeps_one_chain(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    import asyncio
+
+    uscc = random_uscc()
+    app_id = await _submit(client, tokens, uscc)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
+    headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
+
+    def proof() -> str:
+        return make_event(
+            type=EventType.NOTIFICATION_DELIVERED,
+            source="/services/notify",
+            subject=app_id,
+            data=NotificationDeliveredData(
+                notification_id=uuid.uuid4(),
+                cause_event_id=str(uuid.uuid4()),
+                cause_event_type=EventType.APPLICATION_ACCEPTED.value,
+                subject=app_id,
+                channel="inbox",
+                recipient=uscc,
+                delivered_at=datetime.now(UTC),
+            ),
+        ).model_dump_json()
+
+    results = await asyncio.gather(
+        client.post("/api/v1/events", content=proof(), headers=headers),
+        client.post(
+            f"/api/v1/applications/{app_id}/review",
+            json={"opinion": "同意"},
+            headers=tokens.staff(Role.REVIEWER),
+        ),
+        client.post("/api/v1/events", content=proof(), headers=headers),
+    )
+    assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
+    trail = (
+        await client.get(f"/api/v1/applications/{app_id}/events", headers=tokens.enterprise(uscc))
+    ).json()
+    assert [e["seq"] for e in trail] == list(range(1, len(trail) + 1))
+    assert sorted(e["action"] for e in trail[2:]) == ["notice_served", "notice_served", "review"]
+    verified = await client.get(
+        f"/api/v1/applications/{app_id}/events/verify", headers=tokens.enterprise(uscc)
+    )
+    assert verified.json()["valid"] is True

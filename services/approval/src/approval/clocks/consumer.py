@@ -124,7 +124,11 @@ class EventConsumer:
         actor: tuple[str, str],
         details: dict[str, Any],
     ) -> bool:
-        """Append an entry that changes no state to the application's trail; False if unknown."""
+        """Append an entry that changes no state to the application's trail; False if unknown.
+
+        The row lock serialises it with lifecycle actions, which read the chain's end only after
+        their own update has locked the row.
+        """
         applications = ApplicationRepository(self.session)
         application = await applications.get_for_update(application_id)
         if application is None:

@@ -129,8 +129,6 @@ class ClockTimers:
             today=today,
             now=now,
         )
-        trail = await self.applications.events(application.id)
-        last = trail[-1] if trail else None
         if not await self.applications.update_state(
             application.id,
             expected_version=application.row_version,
@@ -142,6 +140,9 @@ class ClockTimers:
         ):
             # Someone acted in between: roll this claim back with the transaction.
             raise RuntimeError(f"application {application.id} changed while deeming it accepted")
+        # Read the chain's end only now that the update holds the row: an entry appended
+        # meanwhile (a proof of service) is then seen, never overwritten.
+        last = await self.applications.last_event(application.id)
         await record_transition(
             self.session,
             outbox=self.outbox,
