@@ -212,3 +212,10 @@ def test_keys_whose_hex_starts_with_0_or_4_sign_and_verify() -> None:
         signature = sm2_sign(private, public, b"message")
         assert sm2_verify(public, b"message", signature)
         assert independent_sm2_verify(signature, b"message", public, 64, uid=DEFAULT_SIGNER_ID)
+
+
+def test_sm3_matches_the_standard_vector() -> None:
+    # GB/T 32905-2016, appendix A.1: SM3("abc")
+    from govshared.seal import sm3_hex
+
+    assert sm3_hex(b"abc") == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"

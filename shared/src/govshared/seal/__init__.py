@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from gmssl import func, sm2, sm3
+from cryptography.hazmat.primitives import hashes
+from gmssl import sm2
 from pydantic import BaseModel, ConfigDict, Field
 
 from govshared.problems import DependencyUnavailable, DomainError
@@ -99,8 +100,14 @@ class Signer(Protocol):
 
 
 def sm3_hex(data: bytes) -> str:
-    """SM3 digest of ``data`` as hex (GB/T 32905)."""
-    return str(sm3.sm3_hash(func.bytes_to_list(data)))
+    """SM3 digest of ``data`` as hex (GB/T 32905), by OpenSSL through ``cryptography``.
+
+    gmssl's pure-Python SM3 takes about 9 ms a kilobyte, which made hashing a PDF the slowest step
+    of a decision; OpenSSL's is thousands of times faster and gives the same digest.
+    """
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(data)
+    return digest.finalize().hex()
 
 
 def sm3_digest(data: bytes) -> bytes:
