@@ -39,7 +39,10 @@ def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
     """The modules of a QR code of ``text`` (error correction level M), row by row from the top."""
     code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
     code.addData(text)
-    code.make()
+    # One fixed mask instead of scoring all eight: any mask is a valid code (ISO/IEC 18004 lets the
+    # encoder choose), and the scoring in pure Python cost ~100 ms for a long verification payload.
+    code.version = code.calculate_version()
+    code.makeImpl(False, 0)
     count = code.getModuleCount()
     return tuple(tuple(code.isDark(row, col) for col in range(count)) for row in range(count))
 
