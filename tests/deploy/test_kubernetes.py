@@ -103,7 +103,7 @@ def test_workloads(overlay: str, service: ServiceInfo) -> None:
 
 @pytest.fixture(scope="module")
 def public_prefixes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """``/api/v1/<segment>`` of every route in each service's OpenAPI, with its service."""
+    """``/api/v1/<segment>`` of every route in each service's OpenAPI, and its public pages."""
     prefixes = {}
     for service in SERVICES:
         data_dir = tmp_path_factory.mktemp(service.name)
@@ -118,7 +118,13 @@ def public_prefixes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         for path in json.loads(result.stdout):
             if path.startswith("/api/v1/"):
                 prefixes["/api/v1/" + path.split("/")[3]] = service.name
+            elif path not in OPS_PATHS:
+                prefixes[path] = service.name  # a public page, e.g. approval's /verify
     return prefixes
+
+
+# Probes and metrics stay inside the cluster.
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
