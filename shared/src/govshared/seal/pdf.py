@@ -68,7 +68,9 @@ def draw_qr(canvas: Any, *, text: str, x: float, y: float, size: float) -> None:
             start = col
             while col < count and modules[col]:
                 col += 1
-            canvas.rect(x + (start + 4) * module, top, (col - start) * module, module, stroke=0, fill=1)
+            canvas.rect(
+                x + (start + 4) * module, top, (col - start) * module, module, stroke=0, fill=1
+            )
     canvas.restoreState()
 
 
