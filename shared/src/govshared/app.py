@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from govshared.observability import ObservabilityMiddleware, metrics_endpoint
+from govshared.auth import ServiceTokenSource, load_verifier, service_tokens
+from govshared.db import make_engine, make_sessionmaker
+from govshared.migrate import upgrade
+from govshared.observability import (
+    ObservabilityMiddleware,
+    configure_logging,
+    make_http_client,
+    metrics_endpoint,
+)
 from govshared.problems import Problem, install_problem_handlers
+from govshared.settings import CommonSettings
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,58 @@ def known_migrations(alembic_ini: Path) -> Migrations:
     head = script.get_current_head()
     revisions = {r.revision for r in script.walk_revisions()}
     return Migrations(head=head, older=frozenset(revisions - {head}))
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What every service's lifespan opens first: database, HTTP client, service tokens."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    tokens: ServiceTokenSource
+
+    async def close(self) -> None:
+        """Close the HTTP client and the connection pool."""
+        await self.http.aclose()
+        await self.engine.dispose()
+
+
+async def start_runtime(
+    app: FastAPI,
+    settings: CommonSettings,
+    *,
+    service: str,
+    alembic_ini: Path,
+    http_mounts: dict[str, httpx.AsyncBaseTransport] | None = None,
+) -> Runtime:
+    """Logging, data folder, migrations (embedded mode), engine, HTTP client, token verifier.
+
+    Sets ``app.state`` settings, engine, sessionmaker and token_verifier, which the shared
+    dependencies (sessions, auth, readiness) read.
+    """
+    configure_logging(service=service, level=settings.log_level, json_logs=settings.log_json)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start:
+        await asyncio.to_thread(upgrade, alembic_ini, settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    runtime = Runtime(
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        http=make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts),
+        tokens=service_tokens(settings, service_name=service),
+    )
+    app.state.settings = settings
+    app.state.engine = runtime.engine
+    app.state.sessionmaker = runtime.sessionmaker
+    app.state.token_verifier = load_verifier(
+        public_key_file=settings.jwt_public_key_file,
+        jwks_file=settings.jwt_jwks_file,
+        jwks_url=settings.jwt_jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    return runtime
 
 
 def health_router(*, migrations: Migrations) -> APIRouter:

@@ -27,11 +27,7 @@ from approval.materials.routes import router as materials_router
 from approval.routes import router
 from approval.storage import FileSystemStorage, S3Storage, Storage
 from approval.worker import SUBSCRIPTIONS, build_relay, build_timers
-from govshared.app import create_service_app
-from govshared.auth import load_verifier, service_tokens
-from govshared.db import make_engine, make_sessionmaker
-from govshared.migrate import upgrade
-from govshared.observability import configure_logging, make_http_client
+from govshared.app import create_service_app, start_runtime
 from govshared.outbox import OutboxWriter
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
@@ -68,25 +64,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(service="approval", level=settings.log_level, json_logs=settings.log_json)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if settings.migrate_on_start:
-            await asyncio.to_thread(upgrade, ALEMBIC_INI, settings.database_url)
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        sessionmaker = make_sessionmaker(engine)
-        http = make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts)
-        assert settings.service_private_key_file is not None
-        tokens = service_tokens(settings, service_name="approval")
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.sessionmaker = sessionmaker
-        app.state.token_verifier = load_verifier(
-            public_key_file=settings.jwt_public_key_file,
-            jwks_file=settings.jwt_jwks_file,
-            jwks_url=settings.jwt_jwks_url,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
+        runtime = await start_runtime(
+            app, settings, service="approval", alembic_ini=ALEMBIC_INI, http_mounts=http_mounts
         )
+        sessionmaker, http, tokens = runtime.sessionmaker, runtime.http, runtime.tokens
         app.state.license_client = LicenseClient(
             base_url=settings.license_url,
             http=http,
@@ -127,8 +108,7 @@ def create_app(
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            await http.aclose()
-            await engine.dispose()
+            await runtime.close()
 
     return create_service_app(
         service="approval",

@@ -11,11 +11,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from govshared.app import create_service_app
-from govshared.auth import load_verifier, service_tokens
-from govshared.db import make_engine, make_sessionmaker
-from govshared.migrate import upgrade
-from govshared.observability import configure_logging, make_http_client
+from govshared.app import create_service_app, start_runtime
 from notify.config import Settings
 from notify.routes import router
 from notify.service import InboxSignal
@@ -39,24 +35,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(service="notify", level=settings.log_level, json_logs=settings.log_json)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if settings.migrate_on_start:
-            await asyncio.to_thread(upgrade, ALEMBIC_INI, settings.database_url)
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        sessionmaker = make_sessionmaker(engine)
-        http = make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts)
-        tokens = service_tokens(settings, service_name="notify")
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.sessionmaker = sessionmaker
-        app.state.token_verifier = load_verifier(
-            public_key_file=settings.jwt_public_key_file,
-            jwks_file=settings.jwt_jwks_file,
-            jwks_url=settings.jwt_jwks_url,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
+        runtime = await start_runtime(
+            app, settings, service="notify", alembic_ini=ALEMBIC_INI, http_mounts=http_mounts
         )
+        sessionmaker, http, tokens = runtime.sessionmaker, runtime.http, runtime.tokens
         app.state.inbox_signal = InboxSignal()
         relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
         proof = build_proof()
@@ -87,8 +69,7 @@ def create_app(
                         await task
             for sender in senders.values():
                 await sender.aclose()
-            await http.aclose()
-            await engine.dispose()
+            await runtime.close()
 
     return create_service_app(
         service="notify",
