@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -18,6 +19,11 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = Field(default=None, description="Pass as ?cursor= for the next page")
+
+
+def page_of(items: list[T], *, more: bool, cursor_of: Callable[[T], list[Any]]) -> Page[T]:
+    """A page of ``items``; ``more`` (a ``limit + 1``-th row was found) gives it a next cursor."""
+    return Page[Any](items=items, next_cursor=encode_cursor(cursor_of(items[-1])) if more else None)
 
 
 def encode_cursor(values: list[Any]) -> str:

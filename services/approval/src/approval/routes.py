@@ -41,7 +41,7 @@ from approval.schemas import (
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import check_key
-from govshared.pagination import Page, decode_cursor, encode_cursor
+from govshared.pagination import Page, decode_cursor, page_of
 from govshared.problems import (
     DependencyUnavailable,
     Forbidden,
@@ -105,13 +105,11 @@ async def list_my_applications(
 ) -> Page[ApplicationOut]:
     """The enterprise's own applications, newest first."""
     rows = await service.list_own(principal=principal, limit=limit + 1, after=_keyset(cursor))
-    page = [ApplicationOut.model_validate(r) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor([page[-1].submitted_at.isoformat(), str(page[-1].id)])
-        if len(rows) > limit
-        else None
+    return page_of(
+        [ApplicationOut.model_validate(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.submitted_at.isoformat(), str(last.id)],
     )
-    return Page[ApplicationOut](items=page, next_cursor=next_cursor)
 
 
 OPEN_STATES = [
@@ -170,18 +168,15 @@ async def staff_queue(
         after=_queue_keyset(cursor),
         limit=limit + 1,
     )
-    page = [ApplicationOut.model_validate(r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor(
-            [
-                (last.due_on or NO_DUE_DATE).isoformat(),
-                last.submitted_at.isoformat(),
-                str(last.id),
-            ]
-        )
-    return Page[ApplicationOut](items=page, next_cursor=next_cursor)
+    return page_of(
+        [ApplicationOut.model_validate(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [
+            (last.due_on or NO_DUE_DATE).isoformat(),
+            last.submitted_at.isoformat(),
+            str(last.id),
+        ],
+    )
 
 
 @router.get(

@@ -18,7 +18,7 @@ from govshared.auth import Principal, Role, require_roles
 from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import check_key
-from govshared.pagination import Page, decode_cursor, encode_cursor
+from govshared.pagination import Page, decode_cursor, encode_cursor, page_of
 from govshared.problems import (
     Forbidden,
     IdempotencyKeyReused,
@@ -172,13 +172,11 @@ async def list_inbox(
         except (TypeError, ValueError) as exc:
             raise ValidationFailed("分页游标无效") from exc
     rows = await service.list_inbox(principal=principal, limit=limit + 1, after=after)
-    page = [InboxMessageOut.model_validate(r) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor([page[-1].is_read, page[-1].created_at.isoformat(), str(page[-1].id)])
-        if len(rows) > limit
-        else None
+    return page_of(
+        [InboxMessageOut.model_validate(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.is_read, last.created_at.isoformat(), str(last.id)],
     )
-    return Page[InboxMessageOut](items=page, next_cursor=next_cursor)
 
 
 @router.get(
@@ -395,13 +393,11 @@ async def list_deliveries(
     rows = await service.list_deliveries(
         principal=principal, status=status, limit=limit + 1, after=after
     )
-    page = [DeliveryOut.model_validate(r) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor([page[-1].updated_at.isoformat(), str(page[-1].id)])
-        if len(rows) > limit
-        else None
+    return page_of(
+        [DeliveryOut.model_validate(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.updated_at.isoformat(), str(last.id)],
     )
-    return Page[DeliveryOut](items=page, next_cursor=next_cursor)
 
 
 def _detail(delivery: Any, history: list[Any]) -> DeliveryDetail:

@@ -20,7 +20,7 @@ from approval.errors import ItemExists, ItemNotFound, ItemVersionNotFound, NoDra
 from govshared.auth import Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.events import ReformMode
-from govshared.pagination import Page, decode_cursor, encode_cursor
+from govshared.pagination import Page, decode_cursor, page_of
 from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/api/v1/items", tags=["catalogue"], route_class=AutoCommitRoute)
@@ -67,9 +67,11 @@ async def list_items(
         after_code=after,
         limit=limit + 1,
     )
-    page = [ItemOut.model_validate(r) for r in rows[:limit]]
-    next_cursor = encode_cursor([page[-1].code]) if len(rows) > limit else None
-    return Page[ItemOut](items=page, next_cursor=next_cursor)
+    return page_of(
+        [ItemOut.model_validate(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.code],
+    )
 
 
 @router.get("/statistics", summary="事项目录统计 (public)", response_model=CatalogueStatistics)

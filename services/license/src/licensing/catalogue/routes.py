@@ -11,7 +11,7 @@ from govshared.auth import Principal, Role, get_principal, require_roles
 from govshared.contracts import ReformModeAnswer
 from govshared.db import AutoCommitRoute
 from govshared.events import ReformMode
-from govshared.pagination import Page, decode_cursor, encode_cursor
+from govshared.pagination import Page, decode_cursor, page_of
 from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
 from licensing import clock
 from licensing.catalogue.schemas import (
@@ -68,9 +68,11 @@ async def list_reform_items(
         after_code=after,
         limit=limit + 1,
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor([page[-1].code]) if len(rows) > limit else None
-    return Page[ReformItemOut](items=page, next_cursor=next_cursor)
+    return page_of(
+        rows[:limit],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.code],
+    )
 
 
 @router.get(

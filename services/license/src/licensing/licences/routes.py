@@ -13,7 +13,7 @@ from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.contracts import LicenceSummary
 from govshared.db import AutoCommitRoute
-from govshared.pagination import Page, decode_cursor, encode_cursor
+from govshared.pagination import Page, decode_cursor, page_of
 from govshared.problems import (
     Forbidden,
     Unauthenticated,
@@ -136,9 +136,11 @@ async def list_licences(
         after_no=_after_no(cursor),
         limit=limit + 1,
     )
-    page = [await licences.to_out(r) for r in rows[:limit]]
-    next_cursor = encode_cursor([page[-1].licence_no]) if len(rows) > limit else None
-    return Page[LicenceOut](items=page, next_cursor=next_cursor)
+    return page_of(
+        [await licences.to_out(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.licence_no],
+    )
 
 
 @router.get(
@@ -302,13 +304,11 @@ async def list_verification_tasks(
     rows = await licences.tasks(
         jurisdiction_prefix=staff_scope(principal), status=status, after=after, limit=limit + 1
     )
-    page = [VerificationTaskOut.model_validate(r) for r in rows[:limit]]
-    next_cursor = (
-        encode_cursor([page[-1].due_on.isoformat(), str(page[-1].id)])
-        if len(rows) > limit
-        else None
+    return page_of(
+        [VerificationTaskOut.model_validate(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.due_on.isoformat(), str(last.id)],
     )
-    return Page[VerificationTaskOut](items=page, next_cursor=next_cursor)
 
 
 @router.post(
@@ -360,9 +360,11 @@ async def enterprise_licences(
     rows = await licences.register(
         holder_uscc=uscc, status=status, after_no=_after_no(cursor), limit=limit + 1
     )
-    page = [licences.summary(r) for r in rows[:limit]]
-    next_cursor = encode_cursor([page[-1].licence_no]) if len(rows) > limit else None
-    return Page[LicenceSummary](items=page, next_cursor=next_cursor)
+    return page_of(
+        [licences.summary(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.licence_no],
+    )
 
 
 @router.get(
