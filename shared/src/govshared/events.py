@@ -38,6 +38,7 @@ class EventType(StrEnum):
     APPLICATION_FILED = "cn.gov.approval.application.filed.v1"
     APPLICATION_CLOCK_WARNING = "cn.gov.approval.application.clock_warning.v1"
     APPLICATION_CLOCK_OVERDUE = "cn.gov.approval.application.clock_overdue.v1"
+    DOCUMENT_ISSUED = "cn.gov.approval.document.issued.v1"
     LICENCE_ISSUED = "cn.gov.license.licence.issued.v1"
     LICENCE_CHANGED = "cn.gov.license.licence.changed.v1"
     LICENCE_RENEWED = "cn.gov.license.licence.renewed.v1"
@@ -99,6 +100,42 @@ class ApplicationEventData(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class SealedDocumentRef(BaseModel):
+    """A sealed PDF that an event is about: where its holder downloads it and anyone verifies it.
+
+    ``download_path`` is a path on the emitting service (the event's ``source``): the holder reads it
+    with their own token, and notify with its service token to attach the file to a message.
+    """
+
+    document_id: uuid.UUID
+    kind: str = Field(examples=["acceptance", "licence"])
+    title: str = Field(examples=["受理通知书"])
+    number: str
+    issued_on: date
+    pdf_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    pdf_size: int = Field(ge=1)
+    download_path: str = Field(pattern=r"^/api/v1/")
+    verify_url: str
+
+
+class DocumentEventData(BaseModel):
+    """The data of ``cn.gov.approval.document.issued``: a notice or decision has been sealed.
+
+    Sealing happens after the transition that decided the document (by approval's worker, from a
+    register row written in the transition's transaction), so it is a separate event.
+    """
+
+    application_id: uuid.UUID
+    application_no: str
+    item_code: str
+    item_name: str
+    applicant_uscc: USCC
+    applicant_name: str
+    jurisdiction: str
+    occurred_at: datetime
+    document: SealedDocumentRef
+
+
 class LicenceEventData(BaseModel):
     """The data of every ``cn.gov.license.licence.*`` event."""
 
@@ -112,6 +149,7 @@ class LicenceEventData(BaseModel):
     application_id: uuid.UUID | None = None
     reason: str | None = None
     occurred_at: datetime
+    document: SealedDocumentRef | None = None  # the sealed certificate PDF of this version
 
 
 class NotificationDeliveredData(BaseModel):
@@ -127,7 +165,12 @@ class NotificationDeliveredData(BaseModel):
 
 
 EVENT_DATA_SCHEMAS: dict[str, type[BaseModel]] = {
-    **{t.value: ApplicationEventData for t in EventType if t.value.startswith("cn.gov.approval.")},
+    **{
+        t.value: ApplicationEventData
+        for t in EventType
+        if t.value.startswith("cn.gov.approval.application.")
+    },
+    EventType.DOCUMENT_ISSUED.value: DocumentEventData,
     **{t.value: LicenceEventData for t in EventType if t.value.startswith("cn.gov.license.")},
     EventType.NOTIFICATION_DELIVERED.value: NotificationDeliveredData,
 }
