@@ -25,10 +25,10 @@ from approval.documents.service import Sealing, make_signer
 from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
-from approval.storage import FileSystemStorage, S3Storage, Storage
 from approval.worker import SUBSCRIPTIONS, build_relay, build_timers
 from govshared.app import create_service_app, start_runtime
 from govshared.outbox import OutboxWriter
+from govshared.storage import FileSystemStorage, S3Storage, Storage
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"

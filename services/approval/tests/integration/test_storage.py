@@ -10,7 +10,7 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from approval.storage import FileSystemStorage, S3Storage, sniff_content_type
+from govshared.storage import FileSystemStorage, S3Storage, sniff_content_type
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from approval.documents.page import verify_page
 from approval.documents.schemas import DocumentList, DocumentOut, Verification
 from approval.documents.service import DocumentService
 from approval.errors import ApplicationNotFound
-from approval.storage import sniff_content_type
 from govshared.auth import STAFF_ROLES, Role, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.problems import (
@@ -26,6 +25,7 @@ from govshared.problems import (
     problem_responses,
 )
 from govshared.seal import SealUnavailable
+from govshared.storage import sniff_content_type
 
 router = APIRouter(
     prefix="/api/v1/applications/{application_id}/documents",

@@ -24,7 +24,6 @@ from approval.documents.render import read_sealed, render_pdf
 from approval.documents.repository import DocumentRepository
 from approval.documents.schemas import Verification
 from approval.models import Application
-from approval.storage import Storage
 from govshared.seal import (
     FAILURE_LABELS,
     Failure,
@@ -38,6 +37,7 @@ from govshared.seal import (
     load_sm2_private_key,
     sm3_digest,
 )
+from govshared.storage import Storage
 
 CHINA = ZoneInfo("Asia/Shanghai")
 FORMAT = "onestop-document/1"

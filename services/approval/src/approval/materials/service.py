@@ -16,8 +16,8 @@ from approval.clients.license import LicenseClient
 from approval.errors import IllegalTransition, MaterialNotInGuide, NoValidLicence
 from approval.materials.schemas import MaterialChecklist, MaterialOut
 from approval.models import Application, ApplicationState, Material
-from approval.storage import Storage, sniff_content_type
 from govshared.problems import PayloadTooLarge, UnsupportedMediaType
+from govshared.storage import Storage, sniff_content_type
 
 UPLOAD_STATES = frozenset({ApplicationState.SUBMITTED, ApplicationState.SUPPLEMENT_REQUESTED})
 CHUNK = 64 * 1024
