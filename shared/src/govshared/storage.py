@@ -1,4 +1,4 @@
-"""Where files live (uploaded materials, sealed documents): a filesystem folder or S3-compatible storage.
+"""Where files live (materials, sealed documents): a filesystem folder or S3-compatible storage.
 
 Both sit behind one small interface, so that the same code runs on a laptop and in a city's data
 centre; only settings change. The S3 backend signs requests with AWS Signature Version 4 over httpx
