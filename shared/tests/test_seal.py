@@ -202,7 +202,7 @@ async def test_http_seal_signer_reports_an_unreachable_service() -> None:
 
 
 def test_keys_whose_hex_starts_with_0_or_4_sign_and_verify() -> None:
-    # gmssl strips leading "0"/"4" characters of a public key given to its constructor.
+    # Some SM2 libraries (gmssl 3.2.2) strip leading "0"/"4" characters of a hex public key.
     seen = 0
     while seen < 3:
         private, public = generate_sm2_key()
