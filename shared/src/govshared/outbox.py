@@ -86,11 +86,11 @@ class OutboxWriter:
         """``subscriptions`` maps a destination name to the event type patterns it receives."""
         self._table = table
         self._subscriptions = {dest: list(patterns) for dest, patterns in subscriptions.items()}
-        self._wake: Callable[[AsyncSession], None] | None = None
+        self._wakes: list[Callable[[AsyncSession], None]] = []
 
     def on_commit(self, wake: Callable[[AsyncSession], None]) -> None:
-        """Call ``wake`` after a transaction that wrote events commits (nudges an in-process relay)."""
-        self._wake = wake
+        """Call ``wake`` after a transaction that wrote events commits (nudges in-process workers)."""
+        self._wakes.append(wake)
 
     def destinations(self, event_type: str) -> list[str]:
         """The destinations subscribed to an event type."""
@@ -123,8 +123,8 @@ class OutboxWriter:
                 for dest in destinations
             ],
         )
-        if self._wake is not None:
-            after_commit(session, self._wake)
+        for wake in self._wakes:
+            after_commit(session, wake)
 
 
 @dataclass(frozen=True, slots=True)

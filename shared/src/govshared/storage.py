@@ -182,3 +182,35 @@ def sniff_content_type(head: bytes) -> str | None:
     if head.startswith(b"PK\x03\x04") and b"OFD.xml" in head[:200]:
         return "application/ofd"
     return None
+
+
+class StorageSettings(Protocol):
+    """The settings fields ``storage_from_settings`` reads (every service names them alike)."""
+
+    storage_backend: str
+    s3_endpoint: str | None
+    s3_bucket: str
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_region: str
+    data_dir: Path
+
+
+def storage_from_settings(
+    settings: StorageSettings, http: httpx.AsyncClient, *, folder: str, env_prefix: str
+) -> Storage:
+    """The store the settings choose: S3-compatible, or ``data_dir/folder`` on the filesystem."""
+    if settings.storage_backend == "s3":
+        if not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
+            raise RuntimeError(
+                f"S3 storage needs {env_prefix}S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY"
+            )
+        return S3Storage(
+            endpoint=settings.s3_endpoint,
+            bucket=settings.s3_bucket,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            region=settings.s3_region,
+            http=http,
+        )
+    return FileSystemStorage(settings.data_dir / folder)

@@ -43,6 +43,12 @@ class Settings(CommonSettings):
         default=3, ge=0, le=30, description="Working days before a due date that turn it yellow"
     )
     timer_poll_seconds: float = Field(default=60.0, description="How often the timers look")
+    sealer_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often the sealer looks for documents to seal"
+    )
+    sealer_batch_size: int = Field(
+        default=20, ge=1, le=500, description="Documents sealed per transaction by the sealer"
+    )
     load_demo_catalogue: bool = Field(default=True, description="Load the demo catalogue at start")
     public_base_url: str = Field(
         default="http://127.0.0.1:8001",

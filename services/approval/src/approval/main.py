@@ -25,29 +25,12 @@ from approval.documents.service import Sealing, make_signer
 from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
-from approval.worker import SUBSCRIPTIONS, build_relay, build_timers
+from approval.worker import SUBSCRIPTIONS, build_relay, build_sealer, build_timers, make_storage
 from govshared.app import create_service_app, start_runtime
 from govshared.outbox import OutboxWriter
-from govshared.storage import FileSystemStorage, S3Storage, Storage
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
-
-
-def make_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
-    """The materials store the settings choose."""
-    if settings.storage_backend == "s3":
-        if not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
-            raise RuntimeError("S3 storage needs APPROVAL_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY")
-        return S3Storage(
-            endpoint=settings.s3_endpoint,
-            bucket=settings.s3_bucket,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
-            region=settings.s3_region,
-            http=http,
-        )
-    return FileSystemStorage(settings.data_dir / "materials")
 
 
 def create_app(
@@ -93,17 +76,24 @@ def create_app(
         app.state.relay = relay
         timers = build_timers(settings, sessionmaker=sessionmaker, outbox=app.state.outbox)
         app.state.timers = timers
+        sealer = build_sealer(
+            settings, sessionmaker=sessionmaker, sealing=app.state.sealing, outbox=app.state.outbox
+        )
+        app.state.sealer = sealer
         tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
             app.state.outbox.on_commit(relay.wake)
+            app.state.outbox.on_commit(sealer.wake)
             tasks.append(asyncio.create_task(relay.run(), name="approval-outbox-relay"))
             tasks.append(asyncio.create_task(timers.run(), name="approval-clock-timers"))
+            tasks.append(asyncio.create_task(sealer.run(), name="approval-document-sealer"))
         try:
             yield
         finally:
             if tasks:
                 await relay.stop()
                 await timers.stop()
+                await sealer.stop()
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

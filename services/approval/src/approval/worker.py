@@ -20,16 +20,19 @@ from approval.calendar.service import china_today
 from approval.clocks.timers import ClockTimers, TimerRun
 from approval.config import Settings
 from approval.db import outbox_events
+from approval.documents.sealer import DocumentSealer
+from approval.documents.service import Sealing, make_signer
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from govshared.storage import Storage, storage_from_settings
 
 logger = logging.getLogger(__name__)
 
 # Which destinations receive which events (the relay knows their URLs).
 SUBSCRIPTIONS = {
-    "notify": ["cn.gov.approval.application.*"],
+    "notify": ["cn.gov.approval.application.*", "cn.gov.approval.document.*"],
     "license": ["cn.gov.approval.application.approved.*"],
 }
 
@@ -109,6 +112,28 @@ class TimerWorker:
         self._stopping.set()
 
 
+def make_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
+    """Where materials and sealed documents are kept (the settings choose)."""
+    return storage_from_settings(settings, http, folder="materials", env_prefix="APPROVAL_")
+
+
+def build_sealer(
+    settings: Settings,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sealing: Sealing,
+    outbox: OutboxWriter,
+) -> DocumentSealer:
+    """The document sealer with the settings' poll interval and batch size."""
+    return DocumentSealer(
+        sessionmaker=sessionmaker,
+        sealing=sealing,
+        outbox=outbox,
+        poll_interval=settings.sealer_poll_seconds,
+        batch_size=settings.sealer_batch_size,
+    )
+
+
 def build_timers(
     settings: Settings, *, sessionmaker: async_sessionmaker[AsyncSession], outbox: OutboxWriter
 ) -> TimerWorker:
@@ -122,7 +147,7 @@ def build_timers(
 
 
 async def main() -> None:
-    """Run the relay and the timers until SIGTERM or SIGINT, then release claimed rows and exit."""
+    """Run the relay, the timers and the sealer until SIGTERM or SIGINT, then exit cleanly."""
     settings = Settings()
     serve_worker_metrics(host=settings.host, port=settings.worker_metrics_port)
     configure_logging(
@@ -134,17 +159,29 @@ async def main() -> None:
     tokens = service_tokens(settings, service_name="approval")
     sessionmaker = make_sessionmaker(engine)
     relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
-    timers = build_timers(
-        settings, sessionmaker=sessionmaker, outbox=OutboxWriter(outbox_events, SUBSCRIPTIONS)
+    outbox = OutboxWriter(outbox_events, SUBSCRIPTIONS)
+    timers = build_timers(settings, sessionmaker=sessionmaker, outbox=outbox)
+    sealing = Sealing(
+        signer=make_signer(settings, http),
+        storage=make_storage(settings, http),
+        public_base_url=settings.public_base_url,
     )
+    sealer = build_sealer(settings, sessionmaker=sessionmaker, sealing=sealing, outbox=outbox)
+    # A sealed document's event goes out at once rather than at the relay's next poll.
+    outbox.on_commit(relay.wake)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(timers.run())]
+    tasks = [
+        asyncio.create_task(relay.run()),
+        asyncio.create_task(timers.run()),
+        asyncio.create_task(sealer.run()),
+    ]
     await stop.wait()
     await relay.stop()
     await timers.stop()
+    await sealer.stop()
     await asyncio.gather(*tasks)
     await http.aclose()
     await engine.dispose()

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from govshared.auth import Role
 from govshared.testing import Tokens, random_uscc
@@ -22,7 +23,12 @@ class Flow:
     client: httpx.AsyncClient
     tokens: Tokens
     uscc: str
+    app: FastAPI
     application_id: str = ""
+
+    async def seal(self) -> int:
+        """Run the sealer as approval's worker does; how many documents it sealed."""
+        return (await self.app.state.sealer.run_once()).sealed
 
     @property
     def applicant(self) -> dict[str, str]:
@@ -53,6 +59,8 @@ class Flow:
         assert response.status_code == 200, response.text
 
     async def documents(self, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """The application's documents, once the sealer has sealed what is pending."""
+        await self.seal()
         response = await self.client.get(
             f"/api/v1/applications/{self.application_id}/documents",
             headers=headers or self.applicant,
@@ -71,9 +79,9 @@ class Flow:
 
 
 @pytest.fixture
-def flow(client: httpx.AsyncClient, tokens: Tokens) -> Flow:
+def flow(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> Flow:
     """A fresh enterprise's application flow."""
-    return Flow(client=client, tokens=tokens, uscc=random_uscc())
+    return Flow(client=client, tokens=tokens, uscc=random_uscc(), app=app)
 
 
 @pytest.fixture

@@ -152,14 +152,27 @@ async def test_the_transition_names_its_document_in_the_trail_and_event(
                 )
             )
         ).scalars()
-        numbers = {
-            (json.loads(p)["data"]["details"].get("document") or {}).get("number") for p in payloads
-        }
+        events = [json.loads(p) for p in payloads]
+    transitions = [e for e in events if e["type"].startswith("cn.gov.approval.application.")]
+    numbers = {(e["data"]["details"].get("document") or {}).get("number") for e in transitions}
     assert {acceptance["number"], approval["number"]} <= numbers
+    # Once sealed, each document has its own event for notify, with where to fetch the file.
+    issued = {
+        e["data"]["document"]["number"]: e["data"]["document"]
+        for e in events
+        if e["type"] == "cn.gov.approval.document.issued.v1"
+    }
+    assert set(issued) == {acceptance["number"], approval["number"]}
+    ref = issued[approval["number"]]
+    assert ref["pdf_sha256"] == approval["pdf_sha256"] and ref["pdf_size"] == approval["pdf_size"]
+    assert ref["download_path"] == (
+        f"/api/v1/applications/{flow.application_id}/documents/{approval['id']}/pdf"
+    )
+    assert ref["title"] == "准予行政许可决定书" and ref["verify_url"].endswith("/verify")
 
 
-async def test_commitment_route_decision_is_issued_at_intake(
-    client: httpx.AsyncClient, tokens: Tokens
+async def test_commitment_route_decision_is_issued_at_intake_and_sealed_by_the_sealer(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
 ) -> None:
     uscc = random_uscc()
     guide = (await client.get("/api/v1/items/JXW-CN-011")).json()["guide"]
@@ -184,6 +197,21 @@ async def test_commitment_route_decision_is_issued_at_intake(
         decision["kind"] == "approval"
         and "上海临港示范有限公司" in decision["content"]["applicant_name"]
     )
+    # Decided and numbered in the submission's transaction; the worker's sealer has not run yet.
+    assert decision["status"] == "pending" and decision["pdf_sha256"] is None
+    download = f"/api/v1/applications/{app_id}/documents/{decision['id']}/pdf"
+    early = await client.get(download, headers=tokens.enterprise(uscc))
+    assert early.status_code == 409 and problem(early)["code"] == "document_not_sealed_yet"
+    checked = await client.get("/api/v1/documents/verify", params={"number": decision["number"]})
+    assert checked.json()["genuine"] is False and checked.json()["failure"] == "not_sealed_yet"
+
+    assert (await app.state.sealer.run_once()).sealed >= 1
+    [decision] = (
+        await client.get(
+            f"/api/v1/applications/{app_id}/documents", headers=tokens.enterprise(uscc)
+        )
+    ).json()["items"]
+    assert decision["status"] == "valid" and decision["sealed_at"] is not None
     pdf = await client.get(
         f"/api/v1/applications/{app_id}/documents/{decision['id']}/pdf",
         headers=tokens.enterprise(uscc),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,12 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from approval.config import Settings
+from approval.documents.models import Document
 from approval.main import create_app
 from govshared.auth import Role
 from govshared.seal import SealNotValid, Sm2Signer, generate_sm2_key
-from govshared.testing import problem
 
 SEAL_ID = "3100000000099"
 AUTHORITY = "上海市经济和信息化委员会（电子印章平台）"
@@ -55,25 +57,37 @@ class SealPlatform(BaseHTTPRequestHandler):
         self._send(200, sealed.model_dump(mode="json"))
 
 
+class Platform:
+    """The seal platform stand-in, served on loopback from a thread."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.private, self.public = generate_sm2_key()
+        now = datetime.now(UTC)
+        signer = Sm2Signer(
+            private_key=self.private,
+            seal_id=SEAL_ID,
+            authority=AUTHORITY,
+            valid_from=now - timedelta(days=30),
+            valid_until=now + timedelta(days=30),
+        )
+        handler = type("H", (SealPlatform,), {"signer": signer})
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
 @pytest.fixture
 def platform() -> Iterator[tuple[str, str]]:
     """The stand-in's base URL and its seal's public key."""
-    private, public = generate_sm2_key()
-    now = datetime.now(UTC)
-    signer = Sm2Signer(
-        private_key=private,
-        seal_id=SEAL_ID,
-        authority=AUTHORITY,
-        valid_from=now - timedelta(days=30),
-        valid_until=now + timedelta(days=30),
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (SealPlatform,), {"signer": signer}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", public
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    running = Platform()
+    yield running.url, running.public
+    running.close()
 
 
 def _closed_port() -> int:
@@ -103,6 +117,7 @@ async def test_documents_are_sealed_by_the_seal_service(
                 f"{base}/accept", json={}, headers=flow.tokens.staff(Role.ACCEPTOR)
             )
             assert accepted.status_code == 200, accepted.text
+            assert (await sealed_app.state.sealer.run_once()).sealed == 1
             [document] = (await client.get(f"{base}/documents", headers=flow.applicant)).json()[
                 "items"
             ]
@@ -119,22 +134,53 @@ async def test_documents_are_sealed_by_the_seal_service(
             assert verified["genuine"] is True and verified["authority"] == AUTHORITY
 
 
-async def test_an_unreachable_seal_service_stops_the_transition(
+async def test_an_unreachable_seal_service_delays_the_document_and_never_loses_it(
     settings_factory: Callable[..., Settings], flow: Any
 ) -> None:
     await flow.submit()
+    port = _closed_port()
     settings = settings_factory(
-        seal_backend="http", seal_service_url=f"http://127.0.0.1:{_closed_port()}", seal_id=SEAL_ID
+        seal_backend="http",
+        seal_service_url=f"http://127.0.0.1:{port}",
+        seal_service_token="platform-token",
+        seal_id=SEAL_ID,
     )
     sealed_app = create_app(settings)
     async with sealed_app.router.lifespan_context(sealed_app):
         transport = httpx.ASGITransport(app=sealed_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
             base = f"/api/v1/applications/{flow.application_id}"
-            refused = await client.post(
+            accepted = await client.post(
                 f"{base}/accept", json={}, headers=flow.tokens.staff(Role.ACCEPTOR)
             )
-            assert refused.status_code == 503
-            assert problem(refused)["code"] == "seal_service_unavailable"
-            state = (await client.get(base, headers=flow.applicant)).json()["state"]
-            assert state == "submitted"
+            # The decision stands (it is the law's clock that matters); its notice waits.
+            assert accepted.status_code == 200, accepted.text
+            sealer = sealed_app.state.sealer
+            run = await sealer.run_once()
+            assert (run.sealed, run.failed) == (0, 1)
+            [document] = (await client.get(f"{base}/documents", headers=flow.applicant)).json()[
+                "items"
+            ]
+            assert document["status"] == "pending"
+            async with sealed_app.state.sessionmaker() as session:
+                row = (
+                    await session.execute(
+                        select(
+                            Document.attempts, Document.last_error, Document.next_attempt_at
+                        ).where(Document.id == uuid.UUID(document["id"]))
+                    )
+                ).one()
+            assert row.attempts == 1 and "SealUnavailable" in row.last_error
+            assert row.next_attempt_at > datetime.now(UTC)  # backoff: not retried at once
+            assert (await sealer.run_once()).failed == 0
+
+            running = Platform(port)  # the seal service comes back
+            try:
+                later = datetime.now(UTC) + timedelta(minutes=1)
+                assert (await sealer.run_once(now=later)).sealed == 1
+            finally:
+                running.close()
+            [document] = (await client.get(f"{base}/documents", headers=flow.applicant)).json()[
+                "items"
+            ]
+            assert document["status"] == "valid" and document["seal_id"] == SEAL_ID

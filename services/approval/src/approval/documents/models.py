@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Uuid
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from approval.models import Base
@@ -25,19 +25,35 @@ class DocumentKind(StrEnum):
 
 
 class DocumentStatus(StrEnum):
-    """Whether a document still has effect."""
+    """Where a document is: decided and numbered, sealed and in effect, or revoked."""
 
+    PENDING = "pending"  # registered by the transition, waiting for the sealer (worker)
     VALID = "valid"
     REVOKED = "revoked"
 
 
+PENDING_SQL = text("status = 'pending'")
+
+
 class Document(Base):
-    """One issued document: its number, the signed content, the seal's signature and the PDF."""
+    """One issued document: its number, the signed content, the seal's signature and the PDF.
+
+    The transition that decides a document registers it here (number, content, content digest)
+    in its own transaction, status ``pending``; the sealer signs, renders and stores it and fills
+    in the rest. A pending row is the sealer's job queue, so a decision is never without its
+    document: a crash before sealing leaves the row for the next run.
+    """
 
     __tablename__ = "application_documents"
     __table_args__ = (
         Index("ix_application_documents_application", "application_id", "issued_at"),
         Index("ix_application_documents_pdf_sha256", "pdf_sha256"),
+        Index(
+            "ix_application_documents_pending",
+            "next_attempt_at",
+            postgresql_where=PENDING_SQL,
+            sqlite_where=PENDING_SQL,
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -49,10 +65,16 @@ class Document(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_digest: Mapped[str] = mapped_column(String(64))  # SM3 of the canonical content
-    signature: Mapped[dict[str, Any]] = mapped_column(JSON)  # govshared.seal.SealSignature
-    seal_id: Mapped[str] = mapped_column(String(64))
-    pdf_sha256: Mapped[str] = mapped_column(String(64))
-    pdf_size: Mapped[int]
-    storage_key: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(16), default=DocumentStatus.VALID.value)
+    # Filled in by the sealer:
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # govshared.seal.SealSignature
+    seal_id: Mapped[str | None] = mapped_column(String(64))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    pdf_size: Mapped[int | None]
+    storage_key: Mapped[str | None] = mapped_column(String(300))
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    status: Mapped[str] = mapped_column(String(16), default=DocumentStatus.PENDING.value)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The sealer's retries: a failed attempt (seal service down, seal expired) waits and retries.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)

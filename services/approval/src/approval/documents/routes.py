@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from approval.dependencies import ApplicationById, Session
-from approval.documents.errors import DocumentNotFound
+from approval.documents.errors import DocumentNotFound, DocumentNotSealed
 from approval.documents.page import verify_page
 from approval.documents.schemas import DocumentList, DocumentOut, Verification
 from approval.documents.service import DocumentService
@@ -67,20 +67,20 @@ async def list_documents(application: ApplicationById, documents: Documents) -> 
     response_class=Response,
     responses={
         200: {"content": {"application/pdf": {}}},
-        **problem_responses(*AUTH_ERRORS, DocumentNotFound, SealUnavailable),
+        **problem_responses(*AUTH_ERRORS, DocumentNotFound, DocumentNotSealed, SealUnavailable),
     },
-    dependencies=[Parties],
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
 )
 async def document_pdf(
     application: ApplicationById, document_id: uuid.UUID, documents: Documents
 ) -> Response:
-    """The sealed PDF as issued."""
+    """The sealed PDF as issued (also to notify's service token, which delivers it by email)."""
     document, data = await documents.pdf(application=application, document_id=document_id)
     return Response(
         data,
         media_type="application/pdf",
         headers={
-            "X-Content-SHA256": document.pdf_sha256,
+            "X-Content-SHA256": document.pdf_sha256 or "",
             "Content-Disposition": f'attachment; filename="{document.id}.pdf"',
         },
     )

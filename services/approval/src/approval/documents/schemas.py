@@ -22,10 +22,14 @@ class DocumentOut(BaseModel):
     issued_on: date
     issued_at: datetime
     content_digest: str = Field(description="SM3 digest of the signed canonical content")
-    seal_id: str
-    pdf_sha256: str
-    pdf_size: int
-    status: str
+    status: str = Field(
+        description="pending (decided, being sealed: the PDF follows within seconds) | valid | "
+        "revoked"
+    )
+    sealed_at: datetime | None = Field(default=None, description="When the seal signed it")
+    seal_id: str | None = None
+    pdf_sha256: str | None = Field(default=None, description="SHA-256 of the sealed PDF")
+    pdf_size: int | None = None
     content: dict[str, Any] = Field(description="The signed content (canonical JSON form)")
 
 
@@ -43,7 +47,7 @@ class Verification(BaseModel):
     failure: str | None = Field(
         default=None,
         description="not_sealed | unknown_seal | bad_signature | digest_mismatch | "
-        "seal_not_valid_at_signing | not_registered | file_altered",
+        "seal_not_valid_at_signing | not_registered | not_sealed_yet | file_altered",
     )
     reason: str | None = None
     unaltered: bool | None = Field(

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.catalogue.repository import ItemRepository
+from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.config import Settings
-from approval.documents.errors import DocumentNotFound
+from approval.documents.errors import DocumentNotFound, DocumentNotSealed
 from approval.documents.models import Document, DocumentKind, DocumentStatus
 from approval.documents.render import read_sealed, render_pdf
 from approval.documents.repository import DocumentRepository
@@ -28,6 +28,8 @@ from govshared.seal import (
     FAILURE_LABELS,
     Failure,
     HttpSealSigner,
+    SealIdentity,
+    SealNotValid,
     SealSignature,
     SealVerifier,
     Signer,
@@ -85,6 +87,7 @@ PARTY_FIELDS = (
 VERDICTS: dict[str, str] = {
     "not_sealed": "不是本系统签发的电子文书（未找到电子印章签名）",
     "not_registered": "签发登记簿中查无此文书",
+    "not_sealed_yet": "文书已作出，正在加盖电子印章，尚未签发，请稍后再核验",
     "file_altered": "文件与签发存档不一致，可能已被篡改",
 }
 
@@ -100,6 +103,25 @@ class Sealing:
     def verify_url(self) -> str:
         """The public verification page."""
         return f"{self.public_base_url.rstrip('/')}/verify"
+
+    async def check_seal(self, at: datetime) -> None:
+        """Refuse a decision now if the local seal cannot sign now (SealNotValid, 409).
+
+        A local seal's validity is known without a call; a seal service's is checked when the
+        sealer signs (a failure there retries until the service or the seal is fixed).
+        """
+        identity_now = getattr(self.signer, "identity_now", None)
+        if identity_now is None:
+            return
+        seal: SealIdentity = identity_now()
+        if not seal.valid_at(at):
+            raise SealNotValid(
+                f"印章 {seal.seal_id}（{seal.authority}）有效期为 "
+                f"{seal.valid_from:%Y-%m-%d} 至 {seal.valid_until:%Y-%m-%d}，当前不能用印",
+                seal_id=seal.seal_id,
+                valid_from=seal.valid_from.isoformat(),
+                valid_until=seal.valid_until.isoformat(),
+            )
 
 
 def make_signer(settings: Settings, http: httpx.AsyncClient) -> Signer:
@@ -186,11 +208,13 @@ def paragraphs(
 
 
 class DocumentIssuer:
-    """Issues a sealed document inside the unit of work that changes the application's state.
+    """Registers a document inside the unit of work that changes the application's state.
 
-    The PDF is stored before the transaction commits: if sealing or storage fails, the transition
-    fails with it, so no decision is ever taken without its document (an unreferenced blob left by
-    a later rollback is harmless).
+    The transition decides the document: its number and its full content (what will be signed)
+    are fixed and registered, status ``pending``, in the transition's own transaction. Signing,
+    laying out the PDF and storing it are the sealer's work (``DocumentSealer``, in the worker),
+    so that a decision costs the request a few inserts and not 10–30 ms of PDF layout; the
+    pending row is the sealer's queue, so no decision is ever without its document.
     """
 
     def __init__(self, session: AsyncSession, *, sealing: Sealing) -> None:
@@ -207,14 +231,14 @@ class DocumentIssuer:
         details: Mapping[str, Any],
         at: datetime,
     ) -> dict[str, Any]:
-        """Render, seal, store and register one document; its row."""
-        version = await ItemRepository(self.session).version(
-            party["item_code"], party["item_version"]
-        )
-        item = await ItemRepository(self.session).get(party["item_code"])
-        guide: Mapping[str, Any] = version.guide if version is not None else {}
-        if not guide and item is not None:
-            guide = item.guide
+        """Number, compose and register one document for sealing; its row."""
+        await self.sealing.check_seal(at)
+        items = ItemRepository(self.session)
+        item = await ITEM_CACHE.get(items, party["item_code"])
+        guide: Mapping[str, Any] = item.guide if item is not None else {}
+        if item is None or item.version != party["item_version"]:
+            version = await items.version(party["item_code"], party["item_version"])
+            guide = version.guide if version is not None else guide
         issued_on = at.astimezone(CHINA).date()
         number = (
             f"{party['jurisdiction']}〔{issued_on.year}〕{NUMBER_WORDS[kind]}"
@@ -239,16 +263,8 @@ class DocumentIssuer:
             ),
             "issued_on": issued_on.isoformat(),
         }
-        digest = sm3_digest(canonical_json(content))
-        signature = await self.sealing.signer.sign(digest)
-        verify_url = self.sealing.verify_url()
-        qr = f"{verify_url}?{urlencode({'number': number, 'digest': digest.hex()})}"
-        pdf = render_pdf(content=content, signature=signature, verify_url=verify_url, qr=qr)
-        document_id = uuid.uuid4()
-        key = f"documents/{party['id']}/{document_id}.pdf"
-        await self.sealing.storage.put(key, pdf, content_type="application/pdf")
         row: dict[str, Any] = {
-            "id": document_id,
+            "id": uuid.uuid4(),
             "application_id": party["id"],
             "kind": kind.value,
             "number": number,
@@ -256,16 +272,34 @@ class DocumentIssuer:
             "issued_on": issued_on,
             "issued_at": at,
             "content": content,
-            "content_digest": digest.hex(),
-            "signature": signature.model_dump(mode="json"),
-            "seal_id": signature.seal.seal_id,
-            "pdf_sha256": hashlib.sha256(pdf).hexdigest(),
-            "pdf_size": len(pdf),
-            "storage_key": key,
-            "status": DocumentStatus.VALID.value,
+            "content_digest": sm3_digest(canonical_json(content)).hex(),
+            "status": DocumentStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": at,
         }
         await self.documents.insert(row)
         return row
+
+
+@dataclass(frozen=True, slots=True)
+class SealedFile:
+    """What sealing one document produced."""
+
+    signature: SealSignature
+    pdf: bytes
+    storage_key: str
+
+
+async def seal_document(sealing: Sealing, document: Document) -> SealedFile:
+    """Sign a registered document's content, lay out its PDF and store it."""
+    digest = bytes.fromhex(document.content_digest)
+    signature = await sealing.signer.sign(digest)
+    verify_url = sealing.verify_url()
+    qr = f"{verify_url}?{urlencode({'number': document.number, 'digest': digest.hex()})}"
+    pdf = render_pdf(content=document.content, signature=signature, verify_url=verify_url, qr=qr)
+    key = f"documents/{document.application_id}/{document.id}.pdf"
+    await sealing.storage.put(key, pdf, content_type="application/pdf")
+    return SealedFile(signature=signature, pdf=pdf, storage_key=key)
 
 
 def document_reference(row: Mapping[str, Any]) -> dict[str, str]:
@@ -303,6 +337,10 @@ class DocumentService:
         document = await self.documents.get(document_id)
         if document is None or document.application_id != application.id:
             raise DocumentNotFound(f"文书 {document_id} 不存在")
+        if document.storage_key is None:
+            raise DocumentNotSealed(
+                f"文书 {document.number} 正在加盖电子印章，请稍后下载", retry_after_seconds=2
+            )
         return document, await self.sealing.storage.get(document.storage_key)
 
     async def _verifier(self) -> SealVerifier:
@@ -332,6 +370,10 @@ class DocumentService:
         document = await self.documents.by_number(number.strip())
         if document is None:
             return _failed("not_registered").model_copy(update={"number": number})
+        if document.signature is None:
+            return _failed("not_sealed_yet").model_copy(
+                update={"number": document.number, "title": document.title}
+            )
         found = await self._check(
             document.content, SealSignature.model_validate(document.signature)
         )
