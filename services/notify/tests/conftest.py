@@ -2,13 +2,15 @@
 
 The database is migrated with Alembic (never ``create_all``), the app runs its real lifespan and is
 called through ``httpx.ASGITransport``. The outside world is real and local: an aiosmtpd SMTP server,
-and one HTTP server on 127.0.0.1 that plays the enterprises' webhook receivers, the SMS provider's
-gateway and approval's event endpoint.
+one HTTP server on 127.0.0.1 that plays the enterprises' webhook receivers, the SMS provider's
+gateway and approval's event endpoint, and another that plays approval's and license's document
+downloads (service token checked), which a test can stop and start again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import threading
@@ -32,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from govshared.auth import Role
+from govshared.auth import Role, TokenVerifier
 from govshared.events import CLOUDEVENTS_BATCH_JSON, EventType
 from govshared.migrate import upgrade
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
@@ -131,6 +133,107 @@ def outside_app(outside: Outside) -> Starlette:
     )
 
 
+class DocumentPeer:
+    """Approval's and license's PDF downloads on a loopback port: ``/{service}/api/v1/...``.
+
+    Like the real endpoints it answers only a valid bearer token, here only a service's. ``stop``
+    and ``start`` take the port down and up again (a peer that is down refuses connections).
+    """
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.files: dict[tuple[str, str], bytes] = {}
+        self.requests: list[tuple[str, str, str | None]] = []  # (service, path, caller)
+        self._verifier = verifier
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def url(self, service: str) -> str:
+        """The base URL notify is configured with for a service."""
+        return f"{self.base_url}/{service}"
+
+    def serve(self, service: str, path: str, content: bytes) -> None:
+        """Serve ``content`` at ``path`` of ``service``."""
+        self.files[(service, path)] = content
+
+    def requests_for(self, path: str) -> list[tuple[str, str, str | None]]:
+        """The requests made for one path."""
+        return [r for r in self.requests if r[1] == path]
+
+    def _app(self) -> Starlette:
+        async def download(request: Request) -> Response:
+            service = request.path_params["service"]
+            path = "/api/v1/" + request.path_params["rest"]
+            header = request.headers.get("authorization", "")
+            try:
+                principal = self._verifier.verify(header.removeprefix("Bearer "))
+            except Exception:
+                self.requests.append((service, path, None))
+                return JSONResponse({"code": "unauthenticated"}, status_code=401)
+            self.requests.append((service, path, principal.subject))
+            if principal.role is not Role.SERVICE:
+                return JSONResponse({"code": "forbidden"}, status_code=403)
+            content = self.files.get((service, path))
+            if content is None:
+                return JSONResponse({"code": "document_not_found"}, status_code=404)
+            return Response(content, media_type="application/pdf")
+
+        return Starlette(routes=[Route("/{service}/api/v1/{rest:path}", download)])
+
+    async def start(self) -> None:
+        """Listen (again)."""
+        config = uvicorn.Config(
+            self._app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:  # noqa: ASYNC110 - uvicorn offers no started event
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Stop listening: connections are refused until ``start``."""
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            self._server = self._task = None
+
+
+def document_ref(
+    content: bytes,
+    *,
+    kind: str = "acceptance",
+    title: str = "受理通知书",
+    number: str = "310000〔2026〕受字第3A9F01C2号",
+    download_path: str | None = None,
+) -> dict[str, Any]:
+    """A ``SealedDocumentRef`` of ``content`` as approval's events carry it."""
+    document_id = str(uuid.uuid4())
+    return {
+        "document_id": document_id,
+        "kind": kind,
+        "title": title,
+        "number": number,
+        "issued_on": "2026-11-28",
+        "pdf_sha256": hashlib.sha256(content).hexdigest(),
+        "pdf_size": len(content),
+        "download_path": download_path
+        or f"/api/v1/applications/{uuid.uuid4()}/documents/{document_id}/pdf",
+        "verify_url": f"https://onestop.example.gov.cn/verify?number={number}",
+    }
+
+
+def sealed_pdf(label: str) -> bytes:
+    """Bytes standing in for a sealed PDF (unique per call)."""
+    return (
+        b"%PDF-1.7\n% onestop test document\n"
+        + label.encode()
+        + b"\n"
+        + uuid.uuid4().bytes * 64
+        + b"\n%%EOF\n"
+    )
+
+
 @pytest.fixture(scope="session")
 def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
     """Test key pair and token factory."""
@@ -165,6 +268,15 @@ async def outside() -> AsyncIterator[Outside]:
     await task
 
 
+@pytest.fixture(scope="session")
+async def documents(tokens: Tokens) -> AsyncIterator[DocumentPeer]:
+    """Approval's and license's document downloads, on a real loopback port."""
+    peer = DocumentPeer(TokenVerifier(public_key_pem=Path(tokens.public_key_file).read_text()))
+    await peer.start()
+    yield peer
+    await peer.stop()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -179,6 +291,8 @@ async def database_url(
         await drop_postgres_database(url)
 
 
+# The portal's gateway that download links in messages start with.
+PORTAL = "https://onestop.example.gov.cn"
 # A named user told of every clock warning (rule ``named_recipients``).
 DUTY_OFFICER = "duty-officer-310000"
 
@@ -216,6 +330,7 @@ async def app(
     tmp_path_factory: pytest.TempPathFactory,
     smtp: tuple[MailSink, int],
     outside: Outside,
+    documents: DocumentPeer,
 ) -> AsyncIterator[FastAPI]:
     """The notify app with its lifespan running; tests drive the delivery worker themselves."""
     settings = make_settings(
@@ -227,6 +342,10 @@ async def app(
         sms_gateway_url=f"{outside.base_url}/sms",
         approval_events_url=f"{outside.base_url}/approval/api/v1/events",
         named_recipients={"cn.gov.approval.application.clock_warning.*": [DUTY_OFFICER]},
+        approval_url=documents.url("approval"),
+        license_url=documents.url("license"),
+        approval_public_url=PORTAL,
+        license_public_url=PORTAL + "/",
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
@@ -282,6 +401,51 @@ def application_event(
         "time": now,
         "datacontenttype": "application/json",
         "data": payload,
+    }
+
+
+def document_event(
+    uscc: str, document: dict[str, Any], *, event_id: str | None = None
+) -> dict[str, Any]:
+    """Approval's ``document.issued`` as its relay posts it, after its worker sealed a notice."""
+    event = application_event(EventType.DOCUMENT_ISSUED, uscc, event_id=event_id)
+    del event["data"]["state"]
+    event["data"]["document"] = document
+    return event
+
+
+def licence_event(
+    event_type: EventType | str,
+    uscc: str,
+    *,
+    document: dict[str, Any] | None = None,
+    licence_no: str | None = None,
+) -> dict[str, Any]:
+    """A license CloudEvent as license's relay posts it."""
+    now = datetime.now(UTC).isoformat()
+    licence_id = str(uuid.uuid4())
+    data: dict[str, Any] = {
+        "licence_id": licence_id,
+        "licence_no": licence_no or f"JY310000{uuid.uuid4().hex[:8].upper()}",
+        "licence_type": "食盐定点批发许可证",
+        "holder_name": "上海盐业示范有限公司",
+        "holder_uscc": uscc,
+        "status": "valid",
+        "valid_until": "2031-11-27",
+        "application_id": str(uuid.uuid4()),
+        "occurred_at": now,
+    }
+    if document is not None:
+        data["document"] = document
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/services/license",
+        "type": str(event_type),
+        "subject": licence_id,
+        "time": now,
+        "datacontenttype": "application/json",
+        "data": data,
     }
 
 

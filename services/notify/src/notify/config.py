@@ -22,6 +22,35 @@ class Settings(CommonSettings):
         default="http://127.0.0.1:8002/api/v1/events",
         description="Where proof-of-service events for license's notices are posted",
     )
+    # Sealed documents: their PDFs are fetched from the service that issued them (the event's
+    # source) with notify's service token, to be attached to emails.
+    approval_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Approval's base URL: sealed notices and decisions are fetched from it",
+    )
+    license_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="License's base URL: sealed licence certificates are fetched from it",
+    )
+    approval_public_url: str = Field(
+        default="",
+        description=(
+            "Where users reach approval (the gateway in production): download links in messages "
+            "start with it; empty: NOTIFY_APPROVAL_URL"
+        ),
+    )
+    license_public_url: str = Field(
+        default="",
+        description=(
+            "Where users reach license (the gateway in production): download links in messages "
+            "start with it; empty: NOTIFY_LICENSE_URL"
+        ),
+    )
+    mail_attachment_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest sealed PDF attached to an email; a larger one is only linked",
+    )
     # Email: an empty host keeps the embedded default, .eml files in the data folder.
     smtp_host: str = Field(default="", description="SMTP server; empty writes .eml files instead")
     smtp_port: int = 25

@@ -28,6 +28,7 @@ from govshared.outbox import OutboxWriter
 from notify.channels.base import ChannelError, SendOutcome
 from notify.config import Settings
 from notify.db import outbox_events
+from notify.documents import document_reference, inbox_payload
 from notify.errors import (
     TemplateRenderFailed,
 )
@@ -330,6 +331,10 @@ class FanOut:
                     "data": event.data,
                 },
             }
+            reference = document_reference(plan.context)
+            if reference is not None:
+                # The reference and links, never the file: the receiver fetches it if it wants it.
+                payload["document"] = reference
         if error is not None:
             status = DeliveryStatus.DEAD
         elif channel is Channel.INBOX:
@@ -384,6 +389,7 @@ class FanOut:
                     "title": (rendered.title or "通知")[:200],
                     "body": rendered.body,
                     "critical": plan.critical,
+                    "payload": inbox_payload(plan.context),
                     "is_read": False,
                     "created_at": now,
                     "read_at": None,

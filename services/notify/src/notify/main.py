@@ -15,7 +15,13 @@ from govshared.app import create_service_app, start_runtime
 from notify.config import Settings
 from notify.routes import router
 from notify.service import InboxSignal
-from notify.worker import DeliveryWorker, build_proof, build_relay, build_senders
+from notify.worker import (
+    DeliveryWorker,
+    build_documents,
+    build_proof,
+    build_relay,
+    build_senders,
+)
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
@@ -44,7 +50,11 @@ def create_app(
         proof = build_proof()
         senders = build_senders(settings, http=http)
         worker = DeliveryWorker(
-            sessionmaker=sessionmaker, settings=settings, senders=senders, proof=proof
+            sessionmaker=sessionmaker,
+            settings=settings,
+            senders=senders,
+            proof=proof,
+            documents=build_documents(settings, http=http, tokens=tokens),
         )
         app.state.relay = relay
         app.state.proof = proof

@@ -81,9 +81,17 @@ class InboxMessage(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     critical: Mapped[bool] = mapped_column(Boolean)
+    # What the portal shows beside the text: ``{"document": {...}}`` for a served sealed document.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     is_read: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def document(self) -> dict[str, Any] | None:
+        """The sealed document the message serves, if any."""
+        document = (self.payload or {}).get("document")
+        return document if isinstance(document, dict) else None
 
 
 class Delivery(Base):

@@ -1,8 +1,8 @@
 """Rules: which event notifies whom, on which channels, and how critical it is (DESIGN.md §3.7).
 
-Statutory notices (acceptance, refusal, 补正, pause, extension, decision, licence issued or revoked)
-are critical: they ignore preferences, quiet hours and rate limits, and their delivery is reported
-back as proof of service.
+Statutory notices (acceptance, refusal, 补正, pause, extension, decision, licence issued or revoked,
+and the service of a sealed notice, decision or licence certificate) are critical: they ignore
+preferences, quiet hours and rate limits, and their delivery is reported back as proof of service.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from govshared.auth import Role
-from govshared.events import ApplicationEventData, CloudEvent, EventType, LicenceEventData
+from govshared.events import (
+    ApplicationEventData,
+    CloudEvent,
+    DocumentEventData,
+    EventType,
+    LicenceEventData,
+)
+from notify.documents import DocumentLinks
 from notify.models import Channel, RecipientKind
 
 CRITICAL_EVENT_TYPES: frozenset[str] = frozenset(
@@ -30,10 +37,12 @@ CRITICAL_EVENT_TYPES: frozenset[str] = frozenset(
         EventType.APPLICATION_EXTENDED,
         EventType.APPLICATION_APPROVED,
         EventType.APPLICATION_DENIED,
+        EventType.DOCUMENT_ISSUED,
         EventType.LICENCE_ISSUED,
         EventType.LICENCE_REVOKED,
     )
 )
+_NO_LINKS = DocumentLinks()
 
 ENTERPRISE_CHANNELS = (Channel.INBOX, Channel.EMAIL, Channel.SMS, Channel.WEBHOOK)
 
@@ -83,6 +92,11 @@ def is_critical(event_type: str) -> bool:
     return event_type in CRITICAL_EVENT_TYPES
 
 
+def serves_document(data: BaseModel) -> bool:
+    """True when the event serves a sealed document (a changed or renewed licence's certificate)."""
+    return isinstance(data, LicenceEventData) and data.document is not None
+
+
 def staff_recipient(jurisdiction: str, role: Role | str) -> str:
     """The recipient key of a jurisdiction's staff in one role."""
     return f"staff:{jurisdiction}:{role}"
@@ -101,22 +115,30 @@ def _chinese_date(value: Any) -> Any:
     return value
 
 
-def template_context(event: CloudEvent, data: BaseModel | dict[str, Any]) -> dict[str, Any]:
-    """The variables a template sees: the event's data (dates in Chinese) and its envelope."""
+def template_context(
+    event: CloudEvent, data: BaseModel | dict[str, Any], links: DocumentLinks | None = None
+) -> dict[str, Any]:
+    """The variables a template sees: the event's data (dates in Chinese), its envelope, and the
+    links and file name of a sealed document it carries."""
     values = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
     for key in ("due_on", "valid_until"):
         if key in values:
             values[key] = _chinese_date(values[key])
     values.update(event_id=event.id, event_type=event.type, event_subject=event.subject)
+    values.update((links or _NO_LINKS).context(event.source, values.get("document")))
     return values
 
 
 def plan_event(
-    event: CloudEvent, data: BaseModel, named: Mapping[str, Sequence[str]] | None = None
+    event: CloudEvent,
+    data: BaseModel,
+    named: Mapping[str, Sequence[str]] | None = None,
+    links: DocumentLinks | None = None,
 ) -> Plan:
-    """Apply the rules to one validated event; ``named`` adds named users per event type pattern."""
-    context = template_context(event, data)
-    critical = is_critical(event.type)
+    """Apply the rules to one validated event; ``named`` adds named users per event type pattern,
+    ``links`` makes a sealed document's links."""
+    context = template_context(event, data, links)
+    critical = is_critical(event.type) or serves_document(data)
     audiences: list[Audience] = []
     jurisdiction: str | None = None
     if isinstance(data, ApplicationEventData):
@@ -143,6 +165,11 @@ def plan_event(
                 template_slot="staff_inbox",
             )
             for role in roles
+        )
+    elif isinstance(data, DocumentEventData):
+        jurisdiction = data.jurisdiction
+        audiences.append(
+            Audience(RecipientKind.ENTERPRISE, str(data.applicant_uscc), ENTERPRISE_CHANNELS)
         )
     elif isinstance(data, LicenceEventData):
         audiences.append(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,6 +41,24 @@ class IngestResult(BaseModel):
     results: list[EventResult]
 
 
+class InboxDocument(BaseModel):
+    """A sealed document a message serves: the portal's download button and verification link."""
+
+    document_id: uuid.UUID
+    kind: str = Field(examples=["acceptance", "licence"])
+    title: str = Field(examples=["受理通知书"])
+    number: str
+    issued_on: date
+    pdf_sha256: str = Field(description="SHA-256 of the PDF as issued (hex)")
+    pdf_size: int
+    download_path: str = Field(
+        description="Path on the issuing service (routed by the gateway); the holder's token reads it",
+        examples=["/api/v1/applications/{id}/documents/{document_id}/pdf"],
+    )
+    download_url: str | None = Field(default=None, description="The link the message text shows")
+    verify_url: str = Field(description="Public verification page or API")
+
+
 class InboxMessageOut(BaseModel):
     """An in-app message (站内信)."""
 
@@ -52,6 +70,9 @@ class InboxMessageOut(BaseModel):
     title: str
     body: str
     critical: bool
+    document: InboxDocument | None = Field(
+        default=None, description="The sealed document served with this notice, if any"
+    )
     is_read: bool
     created_at: datetime
     read_at: datetime | None

@@ -39,6 +39,7 @@ from notify.delivery import (
     notification_id,
     utcnow,
 )
+from notify.documents import DocumentLinks, inbox_payload
 from notify.errors import (
     DeliveryNotFound,
     InvalidWebhookUrl,
@@ -157,6 +158,7 @@ class NotificationService:
         self.on_inbox = on_inbox
         self.inbox = InboxRepository(session)
         self.deliveries = DeliveryRepository(session)
+        self.links = DocumentLinks.from_settings(settings)
 
     def _after_commit(self, created: Sequence[dict[str, Any]]) -> None:
         if self.on_queued is not None and any(
@@ -199,7 +201,8 @@ class NotificationService:
                 continue
             result = EventResult(id=event.id, outcome=EventOutcome.ACCEPTED)
             results.append(result)
-            planned.append((event, plan_event(event, data, self.settings.named_recipients), result))
+            plan = plan_event(event, data, self.settings.named_recipients, self.links)
+            planned.append((event, plan, result))
         if planned:
             fan_out = FanOut(self.session, settings=self.settings, proof=self.proof)
             created = await fan_out.run([(e, p) for e, p, _ in planned], now=now)
@@ -264,7 +267,7 @@ class NotificationService:
                     tuple(body.channels) if body.channels else ENTERPRISE_CHANNELS,
                 )
             ],
-            context=template_context(event, body.data),
+            context=template_context(event, body.data, self.links),
         )
         fan_out = FanOut(self.session, settings=self.settings, proof=self.proof)
         created = await fan_out.run([(event, plan)], now=now, strict=True)
@@ -382,6 +385,7 @@ class NotificationService:
                         "title": delivery.title or "通知",
                         "body": delivery.body or "",
                         "critical": delivery.critical,
+                        "payload": inbox_payload(delivery.context),
                         "is_read": False,
                         "created_at": now,
                         "read_at": None,

@@ -203,25 +203,56 @@ _APPLICATION_TEXTS: list[tuple[EventType, str, str, str | None]] = [
     ),
 ]
 
+# A sealed document served with a notice: where to download it (with the holder's own login) and
+# where anyone verifies it.
+_LINKS = (
+    "\n下载：{{ download_url }}（登录一网通办后下载）"
+    "\n核验：{{ document.verify_url }}（文件 SHA-256：{{ document.pdf_sha256 }}）"
+)
+# The certificate of a licence event, when license sealed one (version 2 of these templates).
+_CERTIFICATE = (
+    "{% if document is defined and document %}"
+    "\n《{{ document.title }}》（证书编号 {{ document.number }}）已加盖电子印章。"
+    + _LINKS
+    + "{% endif %}"
+)
+# Email only: the PDF travels with the message when fan-out decided it would (see notify.documents).
+_ATTACHED = (
+    "{% if document_attached is defined and document_attached %}"
+    "\n\n附件：{{ document_filename }}（加盖电子印章的 PDF 文件，与下载的文件相同）。{% endif %}"
+)
+
+_DOCUMENT_TEXTS: list[tuple[EventType, str, str, str | None]] = [
+    (
+        EventType.DOCUMENT_ISSUED,
+        "文书送达：《{{ document.title }}》",
+        "{{ applicant_name }}：" + _APP + "的《{{ document.title }}》（文号 {{ document.number }}）"
+        "已加盖电子印章，现依法向您送达。" + _LINKS,
+        "您的{{ item_name }}申请{{ application_no }}的{{ document_title }}已送达，"
+        "请登录一网通办查看下载。",
+    ),
+]
+
 _LICENCE_TEXTS: list[tuple[EventType, str, str, str | None]] = [
     (
         EventType.LICENCE_ISSUED,
         "许可证已颁发：{{ licence_type }}",
         "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已颁发"
-        "{% if valid_until %}，有效期至{{ valid_until }}{% endif %}。",
+        "{% if valid_until %}，有效期至{{ valid_until }}{% endif %}。" + _CERTIFICATE,
         "您的{{ licence_type }}{{ licence_no }}已颁发。",
     ),
     (
         EventType.LICENCE_CHANGED,
         "许可证已变更：{{ licence_type }}",
-        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已变更。",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已变更。"
+        + _CERTIFICATE,
         None,
     ),
     (
         EventType.LICENCE_RENEWED,
         "许可证已延续：{{ licence_type }}",
         "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已延续"
-        "{% if valid_until %}至{{ valid_until }}{% endif %}。",
+        "{% if valid_until %}至{{ valid_until }}{% endif %}。" + _CERTIFICATE,
         None,
     ),
     (
@@ -282,18 +313,39 @@ _STAFF_TEXTS: list[tuple[EventType, str, str]] = [
 
 STAFF_CHANNEL = "staff_inbox"
 
+# Built-in texts changed since version 1 (inbox, email and webhook; SMS texts are unchanged):
+# version 2 of the licence texts names and links the sealed certificate (issue 7).
+_VERSIONS: dict[EventType, int] = {
+    EventType.LICENCE_ISSUED: 2,
+    EventType.LICENCE_CHANGED: 2,
+    EventType.LICENCE_RENEWED: 2,
+}
+# Event types that can serve a sealed document, whose email may carry it.
+_SERVES_DOCUMENTS = frozenset(
+    {
+        EventType.DOCUMENT_ISSUED,
+        EventType.LICENCE_ISSUED,
+        EventType.LICENCE_CHANGED,
+        EventType.LICENCE_RENEWED,
+    }
+)
+# Provider template ids are unique per text: two event types named ``issued`` need their own.
+_SMS_IDS: dict[EventType, str] = {EventType.DOCUMENT_ISSUED: "SMS_DOCUMENT_ISSUED"}
+
 
 def _builtins() -> dict[tuple[str, str], TemplateSpec]:
     specs: dict[tuple[str, str], TemplateSpec] = {}
-    for event_type, title, body, sms in [*_APPLICATION_TEXTS, *_LICENCE_TEXTS]:
+    for event_type, title, body, sms in [*_APPLICATION_TEXTS, *_DOCUMENT_TEXTS, *_LICENCE_TEXTS]:
         key = str(event_type)
+        version = _VERSIONS.get(event_type, 1)
+        attached = _ATTACHED if event_type in _SERVES_DOCUMENTS else ""
         for channel in (Channel.INBOX, Channel.EMAIL, Channel.WEBHOOK):
-            email_body = body + "\n\n——一网通办（本邮件由系统自动发送，请勿直接回复）"
+            email_body = body + attached + "\n\n——一网通办（本邮件由系统自动发送，请勿直接回复）"
             specs[(key, channel)] = TemplateSpec(
-                key, channel, 1, title, email_body if channel is Channel.EMAIL else body
+                key, channel, version, title, email_body if channel is Channel.EMAIL else body
             )
         if sms is not None:
-            sms_id = "SMS_" + key.split(".")[-2].upper()
+            sms_id = _SMS_IDS.get(event_type, "SMS_" + key.split(".")[-2].upper())
             specs[(key, Channel.SMS)] = TemplateSpec(key, Channel.SMS, 1, None, sms, sms_id)
     for event_type, title, body in _STAFF_TEXTS:
         specs[(str(event_type), STAFF_CHANNEL)] = TemplateSpec(

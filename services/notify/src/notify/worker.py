@@ -25,13 +25,20 @@ from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
-from notify.channels.base import ChannelError, ChannelSender, OutboundMessage, SendOutcome
+from notify.channels.base import (
+    Attachment,
+    ChannelError,
+    ChannelSender,
+    OutboundMessage,
+    SendOutcome,
+)
 from notify.channels.email import FileEmailSender, SmtpEmailSender
 from notify.channels.sms import HttpSmsProvider, SmsSender
 from notify.channels.webhook import WebhookSender
 from notify.config import Settings
 from notify.db import outbox_events
 from notify.delivery import Attempt, ProofOfService, Transitions, quiet_until, utcnow
+from notify.documents import DocumentFetcher, DocumentLinks, attachment_of
 from notify.models import Channel, DeliveryStatus
 from notify.repository import DeliveryRepository, ProfileRepository, WebhookRepository
 
@@ -110,6 +117,13 @@ def build_senders(settings: Settings, *, http: httpx.AsyncClient) -> dict[Channe
     return senders
 
 
+def build_documents(
+    settings: Settings, *, http: httpx.AsyncClient, tokens: ServiceTokenSource
+) -> DocumentFetcher:
+    """Fetches sealed PDFs from approval and license for email attachments."""
+    return DocumentFetcher(DocumentLinks.from_settings(settings), http=http, tokens=tokens)
+
+
 class DeliveryWorker:
     """Claims due deliveries, holds back what quiet hours or rate limits forbid, sends the rest."""
 
@@ -120,11 +134,13 @@ class DeliveryWorker:
         settings: Settings,
         senders: Mapping[Channel, ChannelSender],
         proof: ProofOfService,
+        documents: DocumentFetcher | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._settings = settings
         self._senders = dict(senders)
         self._proof = proof
+        self._documents = documents
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._rate_limits = {
@@ -240,6 +256,7 @@ class DeliveryWorker:
                 raise ChannelError(f"channel {row.channel} is not configured", permanent=True)
             if row.body is None or not row.address:
                 raise ChannelError("nothing to send to this address", permanent=True)
+            attachments = await self._attachments(row)
             message = OutboundMessage(
                 delivery_id=row.id,
                 channel=Channel(row.channel),
@@ -249,6 +266,7 @@ class DeliveryWorker:
                 payload=dict(row.payload or {}),
                 attempt=tried,
                 secrets=tuple(secrets.get(row.target, ())),
+                attachments=attachments,
             )
             outcome: SendOutcome = await sender.send(message)
         except ChannelError as exc:
@@ -261,6 +279,17 @@ class DeliveryWorker:
             return Attempt(row, None, ChannelError(f"{type(exc).__name__}: {exc}"), tried)
         DELIVERY_ATTEMPTS.labels(row.channel, outcome.status.value).inc()
         return Attempt(row, outcome, None, tried)
+
+    async def _attachments(self, row: Any) -> tuple[Attachment, ...]:
+        """The sealed PDF an email announces, fetched and checked now (``ChannelError`` if not)."""
+        if row.channel != Channel.EMAIL:
+            return ()
+        spec = attachment_of(row.event_source, row.context or {})
+        if spec is None:
+            return ()
+        if self._documents is None:
+            raise ChannelError("this worker cannot fetch documents")
+        return (await self._documents.fetch(spec),)
 
     async def run_once(self) -> int:
         """Claim and attempt one batch; the number of deliveries attempted."""
@@ -313,7 +342,11 @@ async def main() -> None:
     proof.wake = relay.wake
     senders = build_senders(settings, http=http)
     worker = DeliveryWorker(
-        sessionmaker=sessionmaker, settings=settings, senders=senders, proof=proof
+        sessionmaker=sessionmaker,
+        settings=settings,
+        senders=senders,
+        proof=proof,
+        documents=build_documents(settings, http=http, tokens=tokens),
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

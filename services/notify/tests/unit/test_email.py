@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
-from notify.channels.base import ChannelError, OutboundMessage
+from notify.channels.base import Attachment, ChannelError, OutboundMessage
 from notify.channels.email import FileEmailSender, MailRenderer
 from notify.models import Channel, DeliveryStatus
 
@@ -59,3 +60,38 @@ async def test_embedded_default_writes_eml_files(tmp_path: Path) -> None:
     with pytest.raises(ChannelError) as refused:
         await sender.send(outbound("bad address"))
     assert refused.value.permanent
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "JY31000020260001.pdf",
+        "310000〔2026〕准许字第3A9F01C2号.pdf",
+        "不予行政许可决定书" * 6 + ".pdf",
+    ],
+)
+def test_an_attachment_travels_byte_for_byte_with_its_name(filename: str) -> None:
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 300 + b"\n%%EOF\n"
+    message = outbound()
+    message = OutboundMessage(
+        delivery_id=message.delivery_id,
+        channel=Channel.EMAIL,
+        address=message.address,
+        title=message.title,
+        body=message.body,
+        attachments=(Attachment(filename, "application/pdf", pdf),),
+    )
+    _, raw = MailRenderer("一网通办通知 <noreply@onestop.gov.cn>").render(message)
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed.get_content_type() == "multipart/mixed"
+    assert all(not part.defects for part in parsed.walk())
+    body = parsed.get_body(("plain",))
+    assert body is not None
+    assert body.get_content().replace("\r\n", "\n") == message.body
+    (attachment,) = parsed.iter_attachments()
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == filename
+    assert attachment.get_param("name") == filename
+    content = attachment.get_content()
+    assert hashlib.sha256(content).hexdigest() == hashlib.sha256(pdf).hexdigest()

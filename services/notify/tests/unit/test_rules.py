@@ -9,8 +9,11 @@ from types import SimpleNamespace
 from govshared.events import CloudEvent, EventType, parse_data
 from govshared.testing import random_uscc
 from notify.delivery import quiet_until
+from notify.documents import DocumentLinks, attachment_filename, attachment_of
 from notify.models import Channel, RecipientKind
 from notify.rules import is_critical, plan_event, webhook_matches
+
+from ..conftest import document_ref, licence_event
 
 
 def event(event_type: EventType, **data: object) -> CloudEvent:
@@ -45,6 +48,7 @@ def test_statutory_notices_are_critical() -> None:
         EventType.APPLICATION_EXTENDED,
         EventType.APPLICATION_APPROVED,
         EventType.APPLICATION_DENIED,
+        EventType.DOCUMENT_ISSUED,
         EventType.LICENCE_ISSUED,
         EventType.LICENCE_REVOKED,
     }
@@ -101,3 +105,93 @@ def test_quiet_hours_across_midnight_by_time_zone() -> None:
     # The same instant is daytime in New York's zone rules differently.
     assert quiet_until(profile(time(22, 0), time(8, 0), "America/New_York"), at) is None
     assert quiet_until(None, at) is None
+
+
+LINKS = DocumentLinks(
+    service_urls={"approval": "http://approval.internal/", "license": "http://license.internal"},
+    public_urls={"approval": "https://onestop.example.gov.cn/", "license": "https://gw.example"},
+    max_attachment_bytes=1_000_000,
+)
+
+
+def document_event(source: str = "/services/approval", **document: object) -> CloudEvent:
+    uscc = random_uscc()
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source=source,
+        type=str(EventType.DOCUMENT_ISSUED),
+        subject=str(uuid.uuid4()),
+        time=datetime.now(UTC),
+        data={
+            "application_id": str(uuid.uuid4()),
+            "application_no": "310115-20261128-0001",
+            "item_code": "JXW-XK-002",
+            "item_name": "食盐定点批发企业审批",
+            "applicant_uscc": uscc,
+            "applicant_name": "上海盐业示范有限公司",
+            "jurisdiction": "310115",
+            "occurred_at": "2026-11-28T10:00:00+08:00",
+            "document": {**document_ref(b"%PDF-1.7 test"), **document},
+        },
+    )
+
+
+def test_a_sealed_document_is_a_critical_notice_to_the_applicant_with_its_links() -> None:
+    issued = document_event()
+    plan = plan_event(issued, parse_data(issued), links=LINKS)
+    assert plan.critical
+    assert plan.jurisdiction == "310115"
+    assert [(a.kind, a.recipient, a.channels) for a in plan.audiences] == [
+        (RecipientKind.ENTERPRISE, issued.data["applicant_uscc"], plan.audiences[0].channels)
+    ]
+    assert Channel.EMAIL in plan.audiences[0].channels
+    document = issued.data["document"]
+    assert plan.context["download_url"] == (
+        "https://onestop.example.gov.cn" + document["download_path"]
+    )
+    assert plan.context["document_attached"] is True
+    assert plan.context["document_filename"] == "310000〔2026〕受字第3A9F01C2号.pdf"
+    spec = attachment_of(issued.source, plan.context)
+    assert spec is not None
+    assert (spec.pdf_sha256, spec.pdf_size) == (document["pdf_sha256"], document["pdf_size"])
+    assert LINKS.service_url(issued.source) == "http://approval.internal"
+
+
+def test_a_document_is_attached_only_from_a_known_service_and_within_the_size_limit() -> None:
+    for event in (
+        document_event(source="/callers/someone"),
+        document_event(pdf_size=1_000_001),
+    ):
+        plan = plan_event(event, parse_data(event), links=LINKS)
+        assert plan.context["document_attached"] is False
+        assert attachment_of(event.source, plan.context) is None
+    # Without a public gateway the link is the issuing service's own.
+    local = DocumentLinks(service_urls={"approval": "http://127.0.0.1:8001"})
+    event = document_event()
+    path = event.data["document"]["download_path"]
+    assert local.download_url(event.source, path) == "http://127.0.0.1:8001" + path
+
+
+def test_a_licence_event_with_a_certificate_is_critical_without_one_as_before() -> None:
+    with_certificate = CloudEvent.model_validate(
+        licence_event(
+            EventType.LICENCE_CHANGED, random_uscc(), document=document_ref(b"%PDF certificate")
+        )
+    )
+    plan = plan_event(with_certificate, parse_data(with_certificate), links=LINKS)
+    assert plan.critical
+    assert plan.context["document_attached"] is True
+    assert plan.context["download_url"].startswith("https://gw.example/api/v1/")
+    without = CloudEvent.model_validate(licence_event(EventType.LICENCE_CHANGED, random_uscc()))
+    plan = plan_event(without, parse_data(without), links=LINKS)
+    assert not plan.critical
+    assert plan.context["document_attached"] is False
+    assert "download_url" not in plan.context
+
+
+def test_attachment_file_names_are_safe() -> None:
+    assert attachment_filename("JY31000020260001", "食品经营许可证") == "JY31000020260001.pdf"
+    assert attachment_filename('a/b\\c:"d"', "x") == "a_b_c__d_.pdf"
+    assert attachment_filename("", "受理通知书") == "受理通知书.pdf"
+    assert attachment_filename(" . ", None) == "document.pdf"
+    assert len(attachment_filename("号" * 500, None)) == 64

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from govshared.events import EventType
+from govshared.events import CloudEvent, EventType, parse_data
+from govshared.testing import random_uscc
+from notify.documents import DocumentLinks
 from notify.errors import TemplateRenderFailed
 from notify.models import Channel
+from notify.rules import template_context
 from notify.templates import BUILTIN_TEMPLATES, TemplateSpec, render, render_text, variables
+
+from ..conftest import document_event, document_ref, licence_event
 
 APPLICATION = {
     "item_name": "食盐定点批发企业审批",
@@ -23,6 +30,26 @@ LICENCE = {
     "valid_until": "2031年11月27日",
     "reason": None,
 }
+LINKS = DocumentLinks(
+    service_urls={"approval": "http://approval", "license": "http://license"},
+    public_urls={"approval": "https://onestop.example.gov.cn"},
+)
+
+
+def context_of(envelope: dict[str, Any], links: DocumentLinks = LINKS) -> dict[str, Any]:
+    """What fan-out gives the templates for an event as posted."""
+    event = CloudEvent.model_validate(envelope)
+    return template_context(event, parse_data(event), links)
+
+
+DOCUMENT = context_of(document_event(random_uscc(), document_ref(b"%PDF-1.7 x")))
+
+
+def sample_context(event_type: str) -> dict[str, Any]:
+    """Sample variables of an event type's templates."""
+    if event_type == EventType.DOCUMENT_ISSUED:
+        return DOCUMENT
+    return LICENCE if event_type.startswith("cn.gov.license.") else APPLICATION
 
 
 def test_missing_variable_fails_visibly() -> None:
@@ -46,8 +73,7 @@ def test_syntax_error_is_a_render_failure() -> None:
 @pytest.mark.parametrize("key", sorted(BUILTIN_TEMPLATES))
 def test_every_builtin_template_renders(key: tuple[str, str]) -> None:
     spec = BUILTIN_TEMPLATES[key]
-    context = LICENCE if spec.event_type.startswith("cn.gov.license.") else APPLICATION
-    rendered = render(spec, context)
+    rendered = render(spec, sample_context(spec.event_type))
     assert rendered.body
     assert "None" not in rendered.body
     if spec.channel is Channel.SMS:
@@ -73,10 +99,65 @@ def test_critical_statutory_notices_have_sms_templates() -> None:
         EventType.APPLICATION_SUPPLEMENT_REQUESTED,
         EventType.APPLICATION_APPROVED,
         EventType.APPLICATION_DENIED,
+        EventType.DOCUMENT_ISSUED,
         EventType.LICENCE_ISSUED,
         EventType.LICENCE_REVOKED,
     ):
         assert (str(event_type), Channel.SMS) in BUILTIN_TEMPLATES
+
+
+def test_each_sms_template_has_its_own_provider_id() -> None:
+    ids = [s.sms_template_id for s in BUILTIN_TEMPLATES.values() if s.channel is Channel.SMS]
+    assert len(ids) == len(set(ids))
+    sms = render(BUILTIN_TEMPLATES[(str(EventType.DOCUMENT_ISSUED), Channel.SMS)], DOCUMENT)
+    assert sms.sms_template_id == "SMS_DOCUMENT_ISSUED"
+    assert sms.body == (
+        "您的食盐定点批发企业审批申请" + DOCUMENT["application_no"] + "的受理通知书已送达，"
+        "请登录一网通办查看下载。"
+    )
+    assert set(sms.sms_params or {}) == {"item_name", "application_no", "document_title"}
+
+
+def test_a_served_document_is_named_with_its_links_and_the_email_names_its_attachment() -> None:
+    key = str(EventType.DOCUMENT_ISSUED)
+    inbox = render(BUILTIN_TEMPLATES[(key, Channel.INBOX)], DOCUMENT)
+    document = DOCUMENT["document"]
+    assert inbox.title == "文书送达：《受理通知书》"
+    assert "《受理通知书》（文号 310000〔2026〕受字第3A9F01C2号）已加盖电子印章" in inbox.body
+    assert "下载：https://onestop.example.gov.cn" + document["download_path"] in inbox.body
+    assert "核验：" + document["verify_url"] in inbox.body
+    assert document["pdf_sha256"] in inbox.body
+    assert "附件" not in inbox.body
+    email = render(BUILTIN_TEMPLATES[(key, Channel.EMAIL)], DOCUMENT)
+    assert "附件：310000〔2026〕受字第3A9F01C2号.pdf" in email.body
+    # When the PDF cannot travel (too large, or an unknown issuer) the email does not promise it.
+    unattached = context_of(
+        document_event(random_uscc(), document_ref(b"%PDF-1.7 x")),
+        DocumentLinks(service_urls=LINKS.service_urls, max_attachment_bytes=5),
+    )
+    assert "附件" not in render(BUILTIN_TEMPLATES[(key, Channel.EMAIL)], unattached).body
+
+
+def test_licence_texts_name_the_certificate_when_there_is_one() -> None:
+    key = str(EventType.LICENCE_ISSUED)
+    spec = BUILTIN_TEMPLATES[(key, Channel.EMAIL)]
+    assert spec.version == 2
+    with_certificate = context_of(
+        licence_event(
+            EventType.LICENCE_ISSUED,
+            random_uscc(),
+            licence_no="JY31000020260001",
+            document=document_ref(
+                b"%PDF cert", kind="licence", title="食盐定点批发许可证", number="JY31000020260001"
+            ),
+        )
+    )
+    body = render(spec, with_certificate).body
+    assert "《食盐定点批发许可证》（证书编号 JY31000020260001）已加盖电子印章" in body
+    assert "附件：JY31000020260001.pdf" in body
+    without = render(spec, context_of(licence_event(EventType.LICENCE_ISSUED, random_uscc()))).body
+    assert "已颁发，有效期至2031年11月27日。" in without
+    assert "证书编号" not in without and "附件" not in without
 
 
 @pytest.mark.parametrize(

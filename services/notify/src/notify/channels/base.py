@@ -10,6 +10,15 @@ from notify.models import Channel, DeliveryStatus
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with an email (a sealed PDF, checked against its published hash)."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """Everything a sender needs for one delivery attempt."""
 
@@ -21,6 +30,7 @@ class OutboundMessage:
     payload: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     secrets: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

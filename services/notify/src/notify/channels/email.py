@@ -8,6 +8,7 @@ import contextlib
 import logging
 from email.utils import formatdate, parseaddr
 from pathlib import Path
+from urllib.parse import quote
 
 import aiosmtplib
 
@@ -38,8 +39,39 @@ def _encoded_words(text: str) -> str:
     )
 
 
+def _base64_lines(data: bytes) -> str:
+    """Base64 in lines of 76 characters, CRLF-terminated."""
+    return base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
+
+
+def _filename_parameters(filename: str) -> tuple[str, str]:
+    """The Content-Type ``name`` and Content-Disposition ``filename`` parameters of a file name.
+
+    ASCII names are quoted as they are. Others get RFC 2231 (``filename*0*=utf-8''…``, split into
+    short continuation lines without breaking a %XX escape), which standard parsers read, and an
+    RFC 2047 ``name`` for the mail clients that only look there.
+    """
+    if filename.isascii() and not any(c in filename for c in '"\\\r\n'):
+        return f'; name="{filename}"', f'; filename="{filename}"'
+    encoded = quote(filename, safe="")
+    pieces: list[str] = []
+    start = 0
+    while start < len(encoded):
+        end = min(start + 60, len(encoded))
+        while end < len(encoded) and "%" in encoded[end - 2 : end]:
+            end -= 1  # never split an escape
+        pieces.append(encoded[start:end])
+        start = end
+    charset = "utf-8''"
+    continued = "".join(
+        f";\r\n filename*{i}*={charset if i == 0 else ''}{piece}" for i, piece in enumerate(pieces)
+    )
+    words = "=?utf-8?b?" + base64.b64encode(filename.encode()).decode("ascii") + "?="
+    return f';\r\n name="{words}"', continued
+
+
 class MailRenderer:
-    """Serialises a plain-text UTF-8 email directly.
+    """Serialises a plain-text UTF-8 email directly, with any attachments as multipart/mixed.
 
     The standard library's ``EmailMessage`` costs about 2.5 ms of CPU per message (header folding),
     more than the SMTP exchange itself; these messages have a fixed shape, so their bytes are built
@@ -60,7 +92,11 @@ class MailRenderer:
         if "@" not in address or any(c in _UNSAFE for c in address) or not address.isascii():
             raise ValueError(f"invalid recipient address: {address!r}")
         subject = message.title or "一网通办通知"
-        body = base64.encodebytes(message.body.replace("\n", "\r\n").encode()).decode("ascii")
+        body = _base64_lines(message.body.replace("\n", "\r\n").encode())
+        text_part = (
+            'Content-Type: text/plain; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n" + body
+        )
         headers = (
             f"From: {self._from}\r\n"
             f"To: {address}\r\n"
@@ -69,10 +105,25 @@ class MailRenderer:
             f"Message-ID: <{message.delivery_id.hex}@onestop.gov.cn>\r\n"
             f"X-Onestop-Delivery: {message.delivery_id}\r\n"
             "MIME-Version: 1.0\r\n"
-            'Content-Type: text/plain; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: base64\r\n\r\n"
         )
-        return address, (headers + body.replace("\n", "\r\n")).encode("ascii")
+        if not message.attachments:
+            return address, (headers + text_part).encode("ascii")
+        # The delivery id never occurs in base64 text or in the headers' other values.
+        boundary = f"=_onestop_{message.delivery_id.hex}"
+        parts = [text_part]
+        for attachment in message.attachments:
+            name, filename = _filename_parameters(attachment.filename)
+            parts.append(
+                f"Content-Type: {attachment.content_type}{name}\r\n"
+                f"Content-Disposition: attachment{filename}\r\n"
+                "Content-Transfer-Encoding: base64\r\n\r\n" + _base64_lines(attachment.content)
+            )
+        multipart = (
+            f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+            + "".join(f"--{boundary}\r\n{part}" for part in parts)
+            + f"--{boundary}--\r\n"
+        )
+        return address, (headers + multipart).encode("ascii")
 
 
 class FileEmailSender:
