@@ -120,6 +120,10 @@ def suite_env(*, data_dir: Path, ports: dict[str, int]) -> dict[str, dict[str, s
         "notify": {
             **{f"NOTIFY_{k}": v for k, v in common.items()},
             "NOTIFY_APPROVAL_EVENTS_URL": f"{approval}/api/v1/events",
+            "NOTIFY_LICENSE_EVENTS_URL": f"{license_}/api/v1/events",
+            # Sealed PDFs are fetched from their issuer to be attached to emails.
+            "NOTIFY_APPROVAL_URL": approval,
+            "NOTIFY_LICENSE_URL": license_,
         },
     }
 
