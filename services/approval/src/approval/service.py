@@ -115,7 +115,7 @@ class ApplicationService:
         self.documents = DocumentIssuer(session, sealing=sealing) if sealing else None
         self.items = ItemRepository(session)
         self.applications = ApplicationRepository(session)
-        self.clocks = ClockKeeper(session, warn_days=warn_days)
+        self.clocks = ClockKeeper(session, warn_days=warn_days, cached_calendar=True)
         self.outbox = outbox
         self.license = license_client
         self.today = today
@@ -426,7 +426,12 @@ class ApplicationService:
                 current_state=current.value,
                 allowed_from=sorted(s.value for s in rule.from_states),
             )
-        trail = await self.applications.events(application.id)
+        # Only the 补正 rule (一次性告知) and the one-extension rule read the history.
+        trail = (
+            await self.applications.events(application.id)
+            if action in (Action.REQUEST_SUPPLEMENT, Action.EXTEND)
+            else []
+        )
         details = await self._validate(
             action=action, body=body, application=application, trail=trail
         )
@@ -502,7 +507,7 @@ class ApplicationService:
         """The item's statutory and committed limits, when the action starts the decision clock."""
         if action is not Action.ACCEPT:
             return None
-        item = await self.items.get(application.item_code)
+        item = await ITEM_CACHE.get(self.items, application.item_code)
         return (item.statutory_limit_days, item.committed_limit_days) if item else None
 
     async def _validate(

@@ -103,6 +103,14 @@ class CalendarSnapshot:
         self._window = window
         self._closures = frozenset(closures)
 
+    def with_closures(self, closures: Iterable[date]) -> CalendarSnapshot:
+        """The same national calendar with a jurisdiction's closures (shares the days, no copy)."""
+        snapshot = CalendarSnapshot.__new__(CalendarSnapshot)
+        snapshot._days = self._days
+        snapshot._window = self._window
+        snapshot._closures = frozenset(closures)
+        return snapshot
+
     def day(self, day: date) -> CalendarDay:
         """The calendar entry of a date (provisional when the calendar does not know it)."""
         if self._window is not None and not (self._window[0] <= day <= self._window[1]):

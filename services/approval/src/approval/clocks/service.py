@@ -39,7 +39,7 @@ from approval.calendar.clock import (
 )
 from approval.calendar.errors import YearOutOfRange
 from approval.calendar.repository import CalendarRepository
-from approval.calendar.service import CalendarService
+from approval.calendar.service import CalendarService, jurisdiction_chain
 from approval.calendar.workdays import LAST_YEAR, CalendarDay, CalendarSnapshot, OutsideSnapshot
 from approval.clocks.models import (
     ApplicationClock,
@@ -225,12 +225,28 @@ class CalendarCache:
         *,
         first: date,
         last: date,
+        jurisdiction: str | None = None,
+        closures: dict[tuple[str, int, int], list[date]] | None = None,
     ) -> T:
-        """Run a pure rule on the cached years, adding years until the rule has what it needs."""
+        """Run a pure rule on the cached years, adding years until the rule has what it needs.
+
+        With a ``jurisdiction``, its closures (and its parents') are read from the database (one
+        small indexed query, usually empty; ``closures`` memoises them for the caller's
+        transaction) and laid over the cached national calendar.
+        """
         low, high = first.year, last.year
+        memo = closures if closures is not None else {}
         while True:
+            snapshot = await self.snapshot(session, low, high)
+            if jurisdiction is not None:
+                key = (jurisdiction, low, high)
+                if key not in memo:
+                    memo[key] = await CalendarRepository(session).closure_days(
+                        jurisdiction_chain(jurisdiction), date(low, 1, 1), date(high, 12, 31)
+                    )
+                snapshot = snapshot.with_closures(memo[key])
             try:
-                return rule(await self.snapshot(session, low, high))
+                return rule(snapshot)
             except OutsideSnapshot as exc:
                 if exc.day.year < low:
                     low = exc.day.year
@@ -250,6 +266,39 @@ class CalendarCache:
 CALENDAR_CACHE = CalendarCache()
 
 
+class CachedCalendar:
+    """``CalendarService.compute`` on the process's calendar cache (closures still read live).
+
+    The lifecycle actions derive clocks with it: the national calendar of a year changes once a
+    year, and a process sees another replica's load within the cache's recheck interval; the
+    timers, which act on a due date, derive from the database (``CalendarService``) before firing.
+    """
+
+    def __init__(self, session: AsyncSession, cache: CalendarCache) -> None:
+        self.session = session
+        self.cache = cache
+        # One request stops one clock and opens the next: their closures are read once.
+        self._closures: dict[tuple[str, int, int], list[date]] = {}
+
+    async def compute(
+        self,
+        rule: Callable[[CalendarSnapshot], T],
+        *,
+        first: date,
+        last: date,
+        jurisdiction: str | None = None,
+    ) -> T:
+        """Run a pure rule on the cached calendar with the jurisdiction's closures."""
+        return await self.cache.compute(
+            self.session,
+            rule,
+            first=first,
+            last=last,
+            jurisdiction=jurisdiction,
+            closures=self._closures,
+        )
+
+
 class ClockKeeper:
     """Writes the clocks of an application alongside its lifecycle events (never commits)."""
 
@@ -259,10 +308,14 @@ class ClockKeeper:
         *,
         warn_days: int = DEFAULT_WARN_DAYS,
         cache: CalendarCache = CALENDAR_CACHE,
+        cached_calendar: bool = False,
     ) -> None:
         self.session = session
         self.repository = ClockRepository(session)
-        self.calendar = CalendarService(session)
+        # Lifecycle actions use the cached national calendar; timers and views the database.
+        self.calendar: CalendarService | CachedCalendar = (
+            CachedCalendar(session, cache) if cached_calendar else CalendarService(session)
+        )
         self.warn_days = warn_days
         self.cache = cache
 
