@@ -14,6 +14,7 @@ import logging
 import signal
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +39,7 @@ from notify.channels.webhook import WebhookSender
 from notify.config import Settings
 from notify.db import outbox_events
 from notify.delivery import Attempt, ProofOfService, Transitions, quiet_until, utcnow
-from notify.documents import DocumentFetcher, DocumentLinks, attachment_of
+from notify.documents import AttachmentSpec, DocumentFetcher, DocumentLinks, attachment_of
 from notify.models import Channel, DeliveryStatus
 from notify.repository import DeliveryRepository, ProfileRepository, WebhookRepository
 
@@ -141,6 +142,7 @@ class DeliveryWorker:
         self._senders = dict(senders)
         self._proof = proof
         self._documents = documents
+        self._file_slots = asyncio.Semaphore(settings.smtp_connections)
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._rate_limits = {
@@ -256,7 +258,7 @@ class DeliveryWorker:
                 raise ChannelError(f"channel {row.channel} is not configured", permanent=True)
             if row.body is None or not row.address:
                 raise ChannelError("nothing to send to this address", permanent=True)
-            attachments = await self._attachments(row)
+            spec = attachment_of(row.event_source, row.context or {})
             message = OutboundMessage(
                 delivery_id=row.id,
                 channel=Channel(row.channel),
@@ -266,9 +268,15 @@ class DeliveryWorker:
                 payload=dict(row.payload or {}),
                 attempt=tried,
                 secrets=tuple(secrets.get(row.target, ())),
-                attachments=attachments,
             )
-            outcome: SendOutcome = await sender.send(message)
+            outcome: SendOutcome
+            if row.channel != Channel.EMAIL or spec is None:
+                outcome = await sender.send(message)
+            else:
+                # A PDF is held from download until sent: no more at once than can be sent at once.
+                async with self._file_slots:
+                    attachment = await self._fetch(spec)
+                    outcome = await sender.send(replace(message, attachments=(attachment,)))
         except ChannelError as exc:
             DELIVERY_ATTEMPTS.labels(row.channel, "failed").inc()
             return Attempt(row, None, exc, tried)
@@ -280,16 +288,11 @@ class DeliveryWorker:
         DELIVERY_ATTEMPTS.labels(row.channel, outcome.status.value).inc()
         return Attempt(row, outcome, None, tried)
 
-    async def _attachments(self, row: Any) -> tuple[Attachment, ...]:
+    async def _fetch(self, spec: AttachmentSpec) -> Attachment:
         """The sealed PDF an email announces, fetched and checked now (``ChannelError`` if not)."""
-        if row.channel != Channel.EMAIL:
-            return ()
-        spec = attachment_of(row.event_source, row.context or {})
-        if spec is None:
-            return ()
         if self._documents is None:
             raise ChannelError("this worker cannot fetch documents")
-        return (await self._documents.fetch(spec),)
+        return await self._documents.fetch(spec)
 
     async def run_once(self) -> int:
         """Claim and attempt one batch; the number of deliveries attempted."""
