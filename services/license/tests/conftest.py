@@ -219,19 +219,25 @@ Issue = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-def issue(client: httpx.AsyncClient, tokens: Tokens) -> Issue:
-    """Issue a licence through an approved event; its licence number."""
-    return make_issue(client, tokens)
+def issue(app: FastAPI, client: httpx.AsyncClient, tokens: Tokens) -> Issue:
+    """Issue a licence through an approved event and seal its certificate; its licence number."""
+    return make_issue(client, tokens, app)
 
 
 @pytest.fixture
-def issuer() -> Callable[[httpx.AsyncClient, Tokens], Issue]:
+def issuer() -> Callable[..., Issue]:
     """Make issue functions for another app's client (e.g. ``fresh_app``)."""
     return make_issue
 
 
-def make_issue(client: httpx.AsyncClient, tokens: Tokens) -> Issue:
-    """An issue function bound to a client."""
+async def seal_pending(app: FastAPI) -> None:
+    """Run the app's certificate sealer once, as its worker would (the tests run no workers)."""
+    await app.state.sealer.run_once()
+
+
+def make_issue(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI | None = None) -> Issue:
+    """An issue function bound to a client; with ``app``, its sealer then seals the certificate
+    (without, the app's own in-process sealer must)."""
     deliver = make_deliver(client, tokens)
 
     async def issue_one(**kwargs: Any) -> str:
@@ -249,6 +255,8 @@ def make_issue(client: httpx.AsyncClient, tokens: Tokens) -> Issue:
             if item["item_code"] == kwargs.get("item_code", "JXW-XK-002")
         ]
         assert len(matching) == 1, listed.json()
+        if app is not None:
+            await seal_pending(app)
         return str(matching[0])
 
     return issue_one

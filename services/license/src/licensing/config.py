@@ -29,7 +29,7 @@ class Settings(CommonSettings):
     )
     verify_url: str = Field(
         default="http://127.0.0.1:8002/api/v1/licences/verify",
-        description="Public verification URL printed in each licence's QR code",
+        description="Public verification URL printed in each certificate's QR code",
     )
     timer_poll_seconds: float = Field(default=60.0, description="How often the licence timers run")
     renewal_window_days: int = Field(
@@ -59,13 +59,33 @@ class Settings(CommonSettings):
         description="Pool from which two inspectors are drawn at random (双随机)",
     )
 
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest PDF the public verification accepts"
+    )
+    storage_backend: str = Field(
+        default="filesystem",
+        pattern="^(filesystem|s3)$",
+        description="Where sealed certificates are kept: filesystem (data_dir/certificates) or s3",
+    )
+    s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL")
+    s3_bucket: str = Field(default="license-certificates", description="Bucket of certificates")
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "cn-east-1"
+    sealer_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often the sealer looks for certificates to seal"
+    )
+    sealer_batch_size: int = Field(
+        default=20, ge=1, le=500, description="Certificates sealed per transaction by the sealer"
+    )
     seal_backend: str = Field(
-        default="sm2",
-        pattern="^(sm2|rsa)$",
-        description="QR payload seal: sm2 (SM2/SM3 seal key, GB/T 38540) or rsa (service key)",
+        default="local",
+        pattern="^(local|http)$",
+        description="Who signs certificates: local (SM2 key file) or http (external seal service)",
     )
     seal_private_key_file: str | None = Field(
-        default=None, description="SM2 seal private key (hex); a dev key is made if unset"
+        default=None,
+        description="SM2 private key (hex) for the local backend; a dev key is made if unset",
     )
     seal_id: str = Field(default="DEV-SEAL-LICENSE-0001", description="印章编码 of the seal")
     seal_authority: str = Field(
@@ -73,15 +93,22 @@ class Settings(CommonSettings):
     )
     seal_valid_from: date = Field(default=date(2026, 1, 1), description="First day the seal signs")
     seal_valid_until: date = Field(default=date(2030, 12, 31), description="Last day it signs")
+    seal_service_url: str | None = Field(default=None, description="Seal service base URL (http)")
+    seal_service_token: str | None = Field(default=None, description="Bearer token of it")
+    seal_public_key: str | None = Field(
+        default=None, description="Pinned SM2 public key (hex x‖y) of the seal service's seal"
+    )
 
     @model_validator(mode="after")
     def _seal(self) -> Settings:
+        if self.seal_backend == "http" and not self.seal_service_url:
+            raise ValueError("LICENSE_SEAL_BACKEND=http needs LICENSE_SEAL_SERVICE_URL")
         if (
             self.environment == "production"
-            and self.seal_backend == "sm2"
+            and self.seal_backend == "local"
             and not self.seal_private_key_file
         ):
-            raise ValueError("production with LICENSE_SEAL_BACKEND=sm2 needs a seal key file")
+            raise ValueError("production needs LICENSE_SEAL_PRIVATE_KEY_FILE or the http seal")
         return self
 
     @property

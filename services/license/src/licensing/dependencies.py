@@ -12,6 +12,8 @@ from govshared.auth import Principal, Role, get_principal
 from govshared.db import get_session
 from govshared.uscc import uscc_error
 from licensing.catalogue.service import CatalogueService
+from licensing.certificates.service import CertificateService
+from licensing.certificates.verification import LicenceVerifier
 from licensing.consumer import EventConsumer
 from licensing.errors import (
     InvalidUscc,
@@ -39,15 +41,26 @@ def get_licence_service(request: Request, session: Session) -> LicenceService:
     return LicenceService(
         session,
         outbox=state.outbox,
-        signer=state.signer,
+        sealing=state.sealing,
         policy=state.licence_policy,
-        verify_url=state.settings.verify_url,
         rng=getattr(state, "rng", None),
     )
 
 
+def get_certificate_service(request: Request, session: Session) -> CertificateService:
+    """The certificate service bound to this request's session."""
+    return CertificateService(session, sealing=request.app.state.sealing)
+
+
+def get_verifier(request: Request, session: Session) -> LicenceVerifier:
+    """The public verification bound to this request's session."""
+    return LicenceVerifier(session, sealing=request.app.state.sealing)
+
+
 Catalogue = Annotated[CatalogueService, Depends(get_catalogue_service)]
 Licences = Annotated[LicenceService, Depends(get_licence_service)]
+Certificates = Annotated[CertificateService, Depends(get_certificate_service)]
+Verifier = Annotated[LicenceVerifier, Depends(get_verifier)]
 
 
 def get_event_consumer(session: Session, licences: Licences) -> EventConsumer:
@@ -89,6 +102,21 @@ async def licence_by_no(
 
 
 LicenceByNo = Annotated[Licence, Depends(licence_by_no)]
+
+
+async def certificate_licence(licence: LicenceByNo, principal: CurrentPrincipal) -> Licence:
+    """A licence whose certificates the caller may download: the holder (its own), staff of its
+    jurisdiction, admins and services; for anyone else it does not exist (404)."""
+    if (
+        principal.is_staff
+        and principal.role is not Role.ADMIN
+        and not covers(principal.jurisdiction, licence.jurisdiction)
+    ):
+        raise LicenceNotFound(f"证照 {licence.licence_no} 不存在")
+    return licence
+
+
+CertificateLicence = Annotated[Licence, Depends(certificate_licence)]
 
 
 async def managed_licence(licence: LicenceByNo, principal: CurrentPrincipal) -> Licence:

@@ -102,3 +102,15 @@ class InvalidUscc(DomainError):
     code = "invalid_uscc"
     title = "统一社会信用代码无效"
     title_en = "Invalid unified social credit code"
+
+
+class CertificateNotFound(NotFound):
+    code = "certificate_not_found"
+    title = "电子证照文件不存在"
+    title_en = "Licence certificate not found"
+
+
+class CertificateNotSealed(Conflict):
+    code = "certificate_not_sealed_yet"
+    title = "电子证照正在加盖电子印章，请稍后下载"
+    title_en = "The certificate is being sealed; try again shortly"

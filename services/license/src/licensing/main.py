@@ -20,7 +20,8 @@ from licensing.worker import (
     build_outbox,
     build_policy,
     build_relay,
-    build_signer,
+    build_sealer,
+    build_sealing,
 )
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def create_app(
         )
         sessionmaker, http, tokens = runtime.sessionmaker, runtime.http, runtime.tokens
         app.state.outbox = build_outbox(settings)
-        app.state.signer = build_signer(settings)
+        app.state.sealing = build_sealing(settings, http)
         app.state.licence_policy = build_policy(settings)
         if settings.load_demo_catalogue:
             async with sessionmaker() as session, session.begin():
@@ -55,23 +56,29 @@ def create_app(
         timers = LicenceTimers(
             sessionmaker=sessionmaker,
             outbox=app.state.outbox,
-            signer=app.state.signer,
+            sealing=app.state.sealing,
             policy=app.state.licence_policy,
-            verify_url=settings.verify_url,
             poll_seconds=settings.timer_poll_seconds,
+        )
+        sealer = build_sealer(
+            settings, sessionmaker=sessionmaker, sealing=app.state.sealing, outbox=app.state.outbox
         )
         app.state.relay = relay
         app.state.timers = timers
+        app.state.sealer = sealer
         tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
             app.state.outbox.on_commit(relay.wake)
+            app.state.sealing.on_registered(sealer.wake)
             tasks.append(asyncio.create_task(relay.run(), name="license-outbox-relay"))
             tasks.append(asyncio.create_task(timers.run(), name="license-timers"))
+            tasks.append(asyncio.create_task(sealer.run(), name="license-certificate-sealer"))
         try:
             yield
         finally:
             if tasks:
                 timers.stop()
+                sealer.stop()
                 await relay.stop()
                 for task in tasks:
                     task.cancel()

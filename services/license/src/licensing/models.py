@@ -69,6 +69,16 @@ class LicenceAction(StrEnum):
     EXPIRED = "expired"
 
 
+class CertificateStatus(StrEnum):
+    """Where a licence version's sealed certificate (PDF) stands."""
+
+    PENDING = "pending"  # registered with the licence version, waiting for the sealer (worker)
+    SEALED = "sealed"  # signed, laid out and stored
+
+
+PENDING_CERTIFICATES = text("status = 'pending'")
+
+
 class VerificationMethod(StrEnum):
     """How a commitment is verified (核查方式)."""
 
@@ -185,6 +195,54 @@ class Licence(Base):
     renewal_reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LicenceCertificate(Base):
+    """The sealed certificate of one licence version: signed content, seal signature and PDF.
+
+    The transaction that creates a licence version registers its certificate here (``pending``),
+    with the licence event that waits for it; the sealer signs, lays out and stores the PDF, fills
+    in the rest and emits that event with a reference to the file. The pending row is the sealer's
+    queue, so a licence version is never without its certificate.
+    """
+
+    __tablename__ = "licence_certificates"
+    __table_args__ = (
+        UniqueConstraint("licence_id"),
+        UniqueConstraint("licence_no", "version"),
+        Index(
+            "ix_licence_certificates_pending",
+            "next_attempt_at",
+            postgresql_where=PENDING_CERTIFICATES,
+            sqlite_where=PENDING_CERTIFICATES,
+        ),
+        Index("ix_licence_certificates_pdf_sha256", "pdf_sha256"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    licence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("licences.id", ondelete="RESTRICT"))
+    licence_no: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))  # the licence type's name
+    issued_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default=CertificateStatus.PENDING.value)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The licence event (type and data, without the document) that goes out once sealed.
+    event_type: Mapped[str | None] = mapped_column(String(200))
+    event_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Filled in by the sealer:
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what was signed
+    content_digest: Mapped[str | None] = mapped_column(String(64))  # SM3 of its canonical form
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # govshared.seal.SealSignature
+    seal_id: Mapped[str | None] = mapped_column(String(64))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    pdf_size: Mapped[int | None] = mapped_column(Integer)
+    storage_key: Mapped[str | None] = mapped_column(String(300))
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The sealer's retries: a failed attempt (seal service down, seal expired) waits and retries.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class LicenceHistory(Base):

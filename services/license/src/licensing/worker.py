@@ -1,8 +1,10 @@
-"""Background work of license: the outbox relay and the licence timers (reminders, expiry).
+"""Background work of license: the outbox relay, the licence timers (reminders, expiry) and the
+certificate sealer.
 
 Runs inside the web process in the embedded default, or alone with ``python -m licensing.worker``
-(the same image in worker mode), so that production scales web and workers apart. Timers claim their
-rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that worker replicas share the work.
+(the same image in worker mode), so that production scales web and workers apart. Timers and the
+sealer claim their rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that worker replicas share
+the work.
 """
 
 from __future__ import annotations
@@ -22,11 +24,19 @@ from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
-from govshared.seal import Sm2Signer, ensure_dev_seal_key, load_sm2_private_key
+from govshared.seal import (
+    HttpSealSigner,
+    Signer,
+    Sm2Signer,
+    ensure_dev_seal_key,
+    load_sm2_private_key,
+)
+from govshared.storage import Storage, storage_from_settings
 from licensing import clock
+from licensing.certificates.sealer import CertificateSealer
+from licensing.certificates.service import Sealing
 from licensing.config import Settings
 from licensing.db import outbox_events
-from licensing.licences.seal import RsaSigner, SealQrSigner, Signer
 from licensing.licences.service import LicencePolicy, LicenceService, TimerRun, policy_from_settings
 
 logger = logging.getLogger("licensing.worker")
@@ -74,26 +84,61 @@ def build_relay(
     )
 
 
-def build_signer(settings: Settings) -> Signer:
-    """The licence seal: SM2 with the seal key (a dev key made once), or RS256 with the service key."""
-    if settings.seal_backend == "sm2":
-        key_file = (
-            Path(settings.seal_private_key_file)
-            if settings.seal_private_key_file
-            else ensure_dev_seal_key(settings.data_dir / "keys")
+def build_signer(settings: Settings, http: httpx.AsyncClient) -> Signer:
+    """The seal the settings choose: a local SM2 key (a dev key made once) or the seal service."""
+    if settings.seal_backend == "http":
+        assert settings.seal_service_url is not None
+        return HttpSealSigner(
+            base_url=settings.seal_service_url,
+            seal_id=settings.seal_id,
+            http=http,
+            token=settings.seal_service_token,
+            pinned_public_key=settings.seal_public_key,
         )
-        private, _ = load_sm2_private_key(key_file)
-        return SealQrSigner(
-            Sm2Signer(
-                private_key=private,
-                seal_id=settings.seal_id,
-                authority=settings.seal_authority,
-                valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
-                valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
-            )
-        )
-    assert settings.service_private_key_file is not None
-    return RsaSigner(Path(settings.service_private_key_file).read_text())
+    key_file = (
+        Path(settings.seal_private_key_file)
+        if settings.seal_private_key_file
+        else ensure_dev_seal_key(settings.data_dir / "keys")
+    )
+    private, _ = load_sm2_private_key(key_file)
+    return Sm2Signer(
+        private_key=private,
+        seal_id=settings.seal_id,
+        authority=settings.seal_authority,
+        valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
+        valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
+    )
+
+
+def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
+    """Where sealed certificates are kept: S3-compatible storage, or data_dir/certificates."""
+    return storage_from_settings(settings, http, folder="certificates", env_prefix="LICENSE_")
+
+
+def build_sealing(settings: Settings, http: httpx.AsyncClient) -> Sealing:
+    """The seal, the store and the public verification URL of certificates."""
+    return Sealing(
+        signer=build_signer(settings, http),
+        storage=build_storage(settings, http),
+        verify_url=settings.verify_url,
+    )
+
+
+def build_sealer(
+    settings: Settings,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sealing: Sealing,
+    outbox: OutboxWriter,
+) -> CertificateSealer:
+    """The certificate sealer with the settings' poll interval and batch size."""
+    return CertificateSealer(
+        sessionmaker=sessionmaker,
+        sealing=sealing,
+        outbox=outbox,
+        poll_seconds=settings.sealer_poll_seconds,
+        batch_size=settings.sealer_batch_size,
+    )
 
 
 def build_policy(settings: Settings) -> LicencePolicy:
@@ -115,17 +160,15 @@ class LicenceTimers:
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
         outbox: OutboxWriter,
-        signer: Signer,
+        sealing: Sealing,
         policy: LicencePolicy,
-        verify_url: str,
         poll_seconds: float,
         batch_size: int = 100,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._outbox = outbox
-        self._signer = signer
+        self._sealing = sealing
         self._policy = policy
-        self._verify_url = verify_url
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._stopping = asyncio.Event()
@@ -141,9 +184,8 @@ class LicenceTimers:
                         service = LicenceService(
                             session,
                             outbox=self._outbox,
-                            signer=self._signer,
+                            sealing=self._sealing,
                             policy=self._policy,
-                            verify_url=self._verify_url,
                         )
                         claimed = await step(service, today=today, limit=self._batch_size, run=run)
                     for hook in session.info.pop("after_commit", []):
@@ -178,7 +220,7 @@ class LicenceTimers:
 
 
 async def main() -> None:
-    """Run the relay and the timers until SIGTERM or SIGINT."""
+    """Run the relay, the timers and the sealer until SIGTERM or SIGINT."""
     settings = Settings()
     serve_worker_metrics(host=settings.host, port=settings.worker_metrics_port)
     configure_logging(
@@ -192,21 +234,29 @@ async def main() -> None:
     outbox = build_outbox(settings)
     relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
     outbox.on_commit(relay.wake)
+    sealing = build_sealing(settings, http)
+    sealer = build_sealer(settings, sessionmaker=sessionmaker, sealing=sealing, outbox=outbox)
+    # A deemed renewal by the timers is sealed at once rather than at the sealer's next poll.
+    sealing.on_registered(sealer.wake)
     timers = LicenceTimers(
         sessionmaker=sessionmaker,
         outbox=outbox,
-        signer=build_signer(settings),
+        sealing=sealing,
         policy=build_policy(settings),
-        verify_url=settings.verify_url,
         poll_seconds=settings.timer_poll_seconds,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(timers.run())]
+    tasks = [
+        asyncio.create_task(relay.run()),
+        asyncio.create_task(timers.run()),
+        asyncio.create_task(sealer.run()),
+    ]
     await stop.wait()
     timers.stop()
+    sealer.stop()
     await relay.stop()
     await asyncio.gather(*tasks)
     await http.aclose()

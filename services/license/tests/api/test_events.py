@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,13 +29,18 @@ async def _licences_of(session: AsyncSession, uscc: str) -> list[Licence]:
 
 
 async def test_approved_event_issues_a_licence_with_its_event(
-    deliver: Deliver, new_event: Callable[..., dict[str, Any]], session: AsyncSession
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+    app: FastAPI,
+    session: AsyncSession,
 ) -> None:
     uscc = random_uscc()
     event = new_event(
         uscc=uscc, item_code="JXW-XK-002", details={"particulars": {"仓储地址": "申江路1号"}}
     )
     response = await deliver(event)
+    # The issued event goes out once the licence's certificate is sealed (by the worker).
+    assert (await app.state.sealer.run_once()).sealed >= 1
     assert response.status_code == 200, response.text
     assert response.json() == {
         "received": 1,
@@ -69,6 +75,7 @@ async def test_approved_event_issues_a_licence_with_its_event(
     data = LicenceEventData.model_validate(envelope["data"])
     assert data.application_id == licence.source_application_id
     assert data.holder_uscc == uscc
+    assert data.document is not None and data.document.number == licence.licence_no
 
 
 async def test_redelivered_event_issues_nothing(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,11 @@ from govshared.testing import Tokens, problem, random_uscc
 from licensing.db import outbox_events
 
 Issue = Callable[..., Awaitable[str]]
+
+
+def qr_params(url: str) -> dict[str, str]:
+    """The query a certificate's QR code carries to the verification."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 async def test_an_enterprise_reads_its_own_licences_only(
@@ -95,10 +101,15 @@ async def test_verification_of_genuine_revoked_and_forged_licences(
     detail = (
         await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(uscc))
     ).json()
-    qr = detail["qr_payload"]
-    assert detail["qr_url"].startswith("http") and "qr=" in detail["qr_url"]
+    qr = qr_params(detail["qr_url"])
+    assert detail["qr_url"].startswith("http")
+    assert qr == {
+        "licence_no": licence_no,
+        "version": "1",
+        "digest": detail["certificate"]["content_digest"],
+    }
 
-    genuine = (await client.get("/api/v1/licences/verify", params={"qr": qr})).json()
+    genuine = (await client.get("/api/v1/licences/verify", params=qr)).json()
     assert genuine["result"] == "valid" and genuine["genuine"] and genuine["valid_now"]
     assert genuine["holder_uscc"] == uscc and genuine["licence_no"] == licence_no
     # Only what the certificate shows: no application, no history, no internal ids.
@@ -113,14 +124,10 @@ async def test_verification_of_genuine_revoked_and_forged_licences(
     ).json()
     assert by_number["result"] == "valid"
 
-    # Forged: a QR payload whose content was altered, a signature that is not ours, a wrong hash.
-    header, claims, signature = qr.split(".")
-    altered = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
-    altered["dig"] = "0" * 64
-    forged_claims = base64.urlsafe_b64encode(json.dumps(altered).encode()).decode().rstrip("=")
-    for payload in (f"{header}.{forged_claims}.{signature}", "not-a-payload"):
-        forged = (await client.get("/api/v1/licences/verify", params={"qr": payload})).json()
-        assert forged["result"] == "forged" and not forged["genuine"]
+    # Forged: a QR code whose digest is not the sealed content's, a wrong hash.
+    forged = (await client.get("/api/v1/licences/verify", params={**qr, "digest": "0" * 64})).json()
+    assert forged["result"] == "forged" and not forged["genuine"]
+    assert forged["failure"] == "digest_mismatch"
     wrong_hash = (
         await client.get(
             "/api/v1/licences/verify", params={"licence_no": licence_no, "hash": "a" * 64}
@@ -138,7 +145,7 @@ async def test_verification_of_genuine_revoked_and_forged_licences(
         headers=tokens.staff(Role.APPROVER, "310000"),
     )
     assert revoked.status_code == 200, revoked.text
-    after = (await client.get("/api/v1/licences/verify", params={"qr": qr})).json()
+    after = (await client.get("/api/v1/licences/verify", params=qr)).json()
     assert after["result"] == "not_valid" and after["genuine"] and not after["valid_now"]
     assert after["status"] == "revoked" and after["status_label"] == "已撤销"
 
@@ -148,7 +155,7 @@ async def test_verification_of_genuine_revoked_and_forged_licences(
 
 
 async def test_change_adds_a_version_and_supersedes_the_old_one(
-    client: httpx.AsyncClient, tokens: Tokens, issue: Issue, session: AsyncSession
+    client: httpx.AsyncClient, tokens: Tokens, issue: Issue, app: FastAPI, session: AsyncSession
 ) -> None:
     uscc = random_uscc()
     licence_no = await issue(uscc=uscc)
@@ -163,6 +170,7 @@ async def test_change_adds_a_version_and_supersedes_the_old_one(
     assert changed.status_code == 200, changed.text
     assert changed.json()["version"] == 2
     assert changed.json()["holder_name"] == "上海盐业新名称有限公司"
+    await app.state.sealer.run_once()
     detail = (
         await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(uscc))
     ).json()
@@ -172,9 +180,9 @@ async def test_change_adds_a_version_and_supersedes_the_old_one(
     ]
     assert [h["action"] for h in detail["history"]] == ["issued", "superseded", "changed"]
     # The old certificate is genuine but no longer the valid one.
-    old = (await client.get("/api/v1/licences/verify", params={"qr": before["qr_payload"]})).json()
+    old = (await client.get("/api/v1/licences/verify", params=qr_params(before["qr_url"]))).json()
     assert old["result"] == "not_valid" and old["status"] == "superseded"
-    assert old["is_latest_version"] is False
+    assert old["is_latest_version"] is False and old["latest_version"] == 2
     types = {
         json.loads(r.payload)["type"]
         for r in (

@@ -6,10 +6,12 @@ by replacing ``licensing.clock.today``, which the service and the routes both re
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -17,13 +19,28 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from govshared.auth import Role
+from govshared.seal.pdf import china_date_text, extract_text
 from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
 from licensing.db import outbox_events
 
 Issue = Callable[..., Awaitable[str]]
-Issuer = Callable[[httpx.AsyncClient, Tokens], Issue]
+Issuer = Callable[[httpx.AsyncClient, Tokens, FastAPI], Issue]
 FreshApp = Callable[[], AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]
+
+
+async def _events(app: FastAPI, licence_no: str, kind: str) -> dict[str, Any]:
+    async with app.state.sessionmaker() as s:
+        payloads = (
+            await s.execute(
+                select(outbox_events.c.payload)
+                .where(outbox_events.c.payload.contains(licence_no))
+                .where(outbox_events.c.destination == "notify")
+                .where(outbox_events.c.event_type == f"cn.gov.license.licence.{kind}.v1")
+            )
+        ).scalars()
+        [event] = [json.loads(p) for p in payloads]
+    return dict(event)
 
 
 async def _event_types(app: FastAPI, licence_no: str) -> list[str]:
@@ -48,7 +65,7 @@ async def test_renewal_pending_at_expiry_is_deemed_granted(
 ) -> None:
     async with fresh_app() as (app, client):
         uscc = random_uscc()
-        licence_no = await issuer(client, tokens)(uscc=uscc)
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
         holder = tokens.enterprise(uscc)
         licence = (await client.get(f"/api/v1/licences/{licence_no}", headers=holder)).json()
         valid_until = date.fromisoformat(licence["valid_until"])
@@ -80,6 +97,9 @@ async def test_renewal_pending_at_expiry_is_deemed_granted(
         _set_today(monkeypatch, valid_until + timedelta(days=1))
         at_expiry = await timers.run_once(valid_until + timedelta(days=1))
         assert (at_expiry.expired, at_expiry.deemed_renewed) == (0, 1)
+        # The renewal is announced once its certificate is sealed (by the worker's sealer).
+        assert "renewed" not in await _event_types(app, licence_no)
+        assert (await app.state.sealer.run_once()).sealed == 1
         assert (await timers.run_once(valid_until + timedelta(days=1))).deemed_renewed == 0
 
         renewed = (await client.get(f"/api/v1/licences/{licence_no}", headers=holder)).json()
@@ -99,13 +119,29 @@ async def test_renewal_pending_at_expiry_is_deemed_granted(
         assert check["result"] == "valid"
         assert await _event_types(app, licence_no) == ["issued", "renewal_due", "renewed"]
 
+        # The deemed renewal's own sealed certificate, named by its event, verifies as valid.
+        certificate = renewed["certificate"]
+        assert certificate["status"] == "sealed" and certificate["version"] == 2
+        pdf = (await client.get(f"/api/v1/licences/{licence_no}/pdf", headers=holder)).content
+        assert hashlib.sha256(pdf).hexdigest() == certificate["pdf_sha256"]
+        text = "".join(extract_text(pdf).split())
+        assert "（电子证照第2版）" in text and licence_no in text
+        assert f"{china_date_text(renewed['valid_from'])}至" in text
+        renewed_event = await _events(app, licence_no, "renewed")
+        assert renewed_event["data"]["document"]["document_id"] == certificate["id"]
+        assert renewed_event["data"]["reason"].endswith("视为准予延续")
+        verified = await client.post(
+            "/api/v1/licences/verify", files={"file": ("l.pdf", pdf, "application/pdf")}
+        )
+        assert verified.json()["result"] == "valid" and verified.json()["version"] == 2
+
 
 async def test_licence_without_renewal_expires_on_the_timer(
     fresh_app: FreshApp, issuer: Issuer, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with fresh_app() as (app, client):
         uscc = random_uscc()
-        licence_no = await issuer(client, tokens)(uscc=uscc)
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
         holder = tokens.enterprise(uscc)
         licence = (await client.get(f"/api/v1/licences/{licence_no}", headers=holder)).json()
         valid_until = date.fromisoformat(licence["valid_until"])
@@ -138,7 +174,7 @@ async def test_renewal_decided_before_expiry(
 ) -> None:
     async with fresh_app() as (app, client):
         uscc = random_uscc()
-        licence_no = await issuer(client, tokens)(uscc=uscc)
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
         holder = tokens.enterprise(uscc)
         approver = tokens.staff(Role.APPROVER, "310000")
         licence = (await client.get(f"/api/v1/licences/{licence_no}", headers=holder)).json()

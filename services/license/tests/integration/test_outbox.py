@@ -16,7 +16,7 @@ from licensing.config import Settings
 from licensing.main import create_app
 from licensing.worker import build_outbox
 
-Issuer = Callable[[httpx.AsyncClient, Tokens], Callable[..., Awaitable[str]]]
+Issuer = Callable[..., Callable[..., Awaitable[str]]]
 
 
 def _recorder(received: list[tuple[str, str, list[dict[str, Any]]]]) -> httpx.MockTransport:

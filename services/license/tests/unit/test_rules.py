@@ -1,18 +1,16 @@
-"""Rules that need no database: jurisdictions, validity arithmetic, the seal, the shipped data."""
+"""Rules that need no database: jurisdictions, validity arithmetic, the digest, the shipped data."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from govshared.events import ReformMode
-from govshared.testing import Tokens
 from licensing.catalogue.service import shipped_catalogue, summary_text
 from licensing.jurisdictions import ancestors, covers, scope_prefix
-from licensing.licences.seal import RsaSigner, certificate_fields, content_digest
+from licensing.licences.digest import certificate_fields, content_digest
 from licensing.licences.service import add_months, validity_end
 
 
@@ -102,13 +100,3 @@ def test_digest_is_stable_and_sensitive() -> None:
     )
     tampered = {**fields, "holder_name": "上海盐业冒名有限公司"}
     assert content_digest(tampered) != content_digest(fields)
-
-
-def test_seal_accepts_its_own_payloads_only(tmp_path: Path) -> None:
-    ours = RsaSigner(Path(Tokens(tmp_path / "a").private_key_file).read_text())
-    theirs = RsaSigner(Path(Tokens(tmp_path / "b").private_key_file).read_text())
-    claims = {"lno": "YDP-2026-000001", "ver": 1, "dig": "ab" * 32}
-    assert ours.read(ours.sign(claims)) == claims
-    assert ours.read(theirs.sign(claims)) is None
-    assert ours.read("garbage") is None
-    assert ours.read(ours.sign({"lno": "x"})) is None

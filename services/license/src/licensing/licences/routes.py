@@ -7,7 +7,6 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
 
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
@@ -20,7 +19,6 @@ from govshared.problems import (
     ValidationFailed,
     problem_responses,
 )
-from govshared.seal import SealNotValid
 from licensing import clock
 from licensing.catalogue.schemas import JURISDICTION_PATTERN
 from licensing.dependencies import (
@@ -53,7 +51,6 @@ from licensing.licences.schemas import (
     LicenceDetail,
     LicenceOut,
     LicenceTypeOut,
-    LicenceVerification,
     ReasonBody,
     RenewalDecision,
     VerificationDecision,
@@ -84,38 +81,6 @@ async def list_licence_types(licences: Licences) -> list[LicenceTypeOut]:
 
 
 @router.get(
-    "/licences/verify",
-    tags=["verification"],
-    summary="证照核验 (public): by number (and content hash) or by QR payload",
-    response_model=LicenceVerification,
-    responses=problem_responses(ValidationFailed),
-)
-async def verify_licence(
-    licences: Licences,
-    licence_no: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
-    hash: Annotated[
-        str | None,
-        Query(
-            pattern=r"^[0-9a-fA-F]{64}$",
-            description="SHA-256 content hash printed on the certificate",
-        ),
-    ] = None,
-    qr: Annotated[
-        str | None, Query(min_length=1, max_length=4000, description="QR payload")
-    ] = None,
-) -> LicenceVerification:
-    """Whether a certificate is genuine and valid today; reveals only what it shows."""
-    if (licence_no is None) == (qr is None):
-        raise ValidationFailed(
-            "请提供证照编号 licence_no 或二维码内容 qr 之一",
-            invalid_params=[
-                {"name": "query.licence_no", "reason": "exactly one of licence_no, qr"}
-            ],
-        )
-    return await licences.verify(licence_no=licence_no, content_hash=hash, qr=qr)
-
-
-@router.get(
     "/licences",
     tags=["licences"],
     summary="电子证照库 (staff: their jurisdiction; service)",
@@ -137,7 +102,7 @@ async def list_licences(
         limit=limit + 1,
     )
     return page_of(
-        [await licences.to_out(r) for r in rows[:limit]],
+        await licences.to_outs(rows[:limit]),
         more=len(rows) > limit,
         cursor_of=lambda last: [last.licence_no],
     )
@@ -154,27 +119,6 @@ async def list_licences(
 async def get_licence(licence: LicenceByNo, licences: Licences) -> LicenceDetail:
     """A licence with its versions and history."""
     return await licences.detail(licence)
-
-
-@router.get(
-    "/licences/{licence_no}/pdf",
-    tags=["licences"],
-    summary="证照 PDF（含电子印章图像及核验二维码）(holder, staff, service)",
-    response_class=Response,
-    responses={
-        200: {"content": {"application/pdf": {}}},
-        **problem_responses(*AUTH_ERRORS, LicenceNotFound, SealNotValid),
-    },
-    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
-)
-async def licence_pdf(licence: LicenceByNo, licences: Licences) -> Response:
-    """The current version's certificate."""
-    pdf = await licences.certificate_pdf(licence)
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{licence.licence_no}.pdf"'},
-    )
 
 
 LIFECYCLE_ERRORS = (

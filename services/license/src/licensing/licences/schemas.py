@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from govshared.events import ReformMode
+from licensing.certificates.schemas import CertificateOut
 from licensing.models import CreditKind, VerificationMethod, VerificationStatus
 
 
@@ -80,8 +81,10 @@ class LicenceOut(BaseModel):
     renewal_window_opens_on: date | None
     renewal_requested_on: date | None
     content_hash: str = Field(description="SHA-256 of the certificate's content")
-    qr_payload: str = Field(description="Signed payload printed as the certificate's QR code")
-    qr_url: str = Field(description="Verification URL encoded in the QR code")
+    qr_url: str = Field(description="Verification URL encoded in the certificate's QR code")
+    certificate: CertificateOut | None = Field(
+        description="This version's sealed certificate (PDF); pending while it is being sealed"
+    )
 
 
 class LicenceDetail(LicenceOut):
@@ -123,20 +126,33 @@ class VerificationResult(StrEnum):
 
     VALID = "valid"  # 真实且当前有效
     NOT_VALID = "not_valid"  # 真实，但已撤销/过期/暂停/被替代
-    NOT_FOUND = "not_found"  # 证照库中无此编号
-    FORGED = "forged"  # 二维码签名或内容与证照库不符
+    NOT_FOUND = "not_found"  # 证照库中无此编号（或此文件未登记）
+    FORGED = "forged"  # 签章、内容或文件与证照库不符
 
 
 class LicenceVerification(BaseModel):
     """What anyone may learn by checking a certificate: no more than the certificate shows."""
 
     result: VerificationResult
-    genuine: bool
+    genuine: bool = Field(description="Sealed by a trusted seal and matching the register")
     valid_now: bool
-    message: str
+    message: str = Field(description="One line for a person, in Chinese")
+    failure: str | None = Field(
+        default=None,
+        description="not_sealed | unknown_seal | bad_signature | digest_mismatch | "
+        "seal_not_valid_at_signing | number_mismatch | not_registered | not_sealed_yet | "
+        "file_altered | content_hash_mismatch | register_corrupted",
+    )
+    reason: str | None = Field(default=None, description="Why it failed, in Chinese")
+    unaltered: bool | None = Field(
+        default=None, description="The file is byte for byte the one issued (SHA-256)"
+    )
     licence_no: str | None = None
     version: int | None = None
     is_latest_version: bool | None = None
+    latest_version: int | None = Field(
+        default=None, description="The licence's current version (for a superseded one)"
+    )
     licence_type_name: str | None = None
     holder_name: str | None = None
     holder_uscc: str | None = None
@@ -146,6 +162,9 @@ class LicenceVerification(BaseModel):
     valid_until: date | None = None
     status: str | None = None
     status_label: str | None = None
+    seal_id: str | None = Field(default=None, description="印章编码 of the seal that signed it")
+    seal_authority: str | None = Field(default=None, description="The trusted seal's authority")
+    signed_at: datetime | None = None
     checked_on: date
 
 

@@ -1,4 +1,5 @@
-"""Rules of the licence register: issuance, lifecycle, commitment follow-up and verification."""
+"""Rules of the licence register: issuance, lifecycle and commitment follow-up; each new licence
+version is handed to its holder as a sealed certificate (``licensing.certificates``)."""
 
 from __future__ import annotations
 
@@ -21,18 +22,20 @@ from govshared.events import (
     EventType,
     LicenceEventData,
     ReformMode,
+    SealedDocumentRef,
     make_event,
 )
 from govshared.outbox import OutboxWriter
 from licensing import clock
 from licensing.catalogue.repository import CatalogueRepository
+from licensing.certificates.service import CertificateService, Sealing, certificate_out
 from licensing.errors import (
     LicenceNotActive,
     RenewalNotPending,
     RenewalWindowClosed,
     VerificationAlreadyDecided,
 )
-from licensing.licences.certificate import render_certificate
+from licensing.licences.digest import certificate_fields, content_digest
 from licensing.licences.repository import LicenceRepository, history_row, loaded
 from licensing.licences.schemas import (
     REFORM_STATUS_LABELS,
@@ -44,20 +47,18 @@ from licensing.licences.schemas import (
     LicenceDetail,
     LicenceHistoryOut,
     LicenceOut,
-    LicenceVerification,
     LicenceVersionOut,
     ReformStatus,
     ReformStatusEntry,
     VerificationDecision,
     VerificationOutcome,
-    VerificationResult,
 )
-from licensing.licences.seal import Signer, certificate_fields, content_digest, qr_claims, qr_url
 from licensing.models import (
     LICENCE_STATUS_LABELS,
     CreditKind,
     Licence,
     LicenceAction,
+    LicenceCertificate,
     LicenceStatus,
     LicenceType,
     VerificationMethod,
@@ -114,17 +115,16 @@ class LicenceService:
         session: AsyncSession,
         *,
         outbox: OutboxWriter,
-        signer: Signer,
+        sealing: Sealing,
         policy: LicencePolicy,
-        verify_url: str,
         rng: random.Random | None = None,
     ) -> None:
         self.session = session
         self.repository = LicenceRepository(session)
+        self.certificates = CertificateService(session, sealing=sealing)
         self.outbox = outbox
-        self.signer = signer
+        self.sealing = sealing
         self.policy = policy
-        self.verify_url = verify_url
         # 双随机 draws must not be predictable by the enterprises drawn.
         self.rng = rng or random.SystemRandom()
 
@@ -187,10 +187,12 @@ class LicenceService:
             return None
         return licence.valid_until - timedelta(days=self.policy.renewal_window_days)
 
-    async def to_out(self, licence: Licence) -> LicenceOut:
-        """The REST view of a licence version, with its signed QR payload."""
+    async def to_out(
+        self, licence: Licence, *, certificate: LicenceCertificate | None = None
+    ) -> LicenceOut:
+        """The REST view of a licence version, with its sealed certificate."""
         licence_type = await self._type(licence.licence_type)
-        payload = self.signer.sign(qr_claims(licence))
+        certificate = certificate or await self.certificates.of_licence(licence)
         return LicenceOut(
             id=licence.id,
             licence_no=licence.licence_no,
@@ -215,17 +217,21 @@ class LicenceService:
             renewal_window_opens_on=self.window_opens_on(licence),
             renewal_requested_on=licence.renewal_requested_on,
             content_hash=licence.content_hash,
-            qr_payload=payload,
-            qr_url=qr_url(self.verify_url, payload),
+            qr_url=self.sealing.qr_url(
+                licence_no=licence.licence_no,
+                version=licence.version,
+                digest=certificate.content_digest if certificate else None,
+            ),
+            certificate=certificate_out(certificate, sealing=self.sealing) if certificate else None,
         )
 
-    async def certificate_pdf(self, licence: Licence) -> bytes:
-        """The licence's certificate as a PDF with the seal's image and its sealed QR code."""
-        out = await self.to_out(licence)
-        seal = getattr(self.signer, "seal", None)  # the SM2 seal's identity, when sealing so
-        return render_certificate(
-            out, seal_authority=seal.authority if seal is not None else licence.issuing_authority
-        )
+    async def to_outs(self, licences: Sequence[Licence]) -> list[LicenceOut]:
+        """The REST views of several licence versions (their certificates read at once)."""
+        certificates = await self.certificates.of_licences(licences)
+        return [
+            await self.to_out(licence, certificate=certificates.get(licence.id))
+            for licence in licences
+        ]
 
     async def detail(self, licence: Licence) -> LicenceDetail:
         """A licence with its versions and history."""
@@ -253,16 +259,16 @@ class LicenceService:
 
     # --- events ------------------------------------------------------------------------------
 
-    async def _emit(
-        self,
+    @staticmethod
+    def _event_data(
         licence: Licence | dict[str, Any],
-        event_type: EventType,
         *,
         status: str,
-        reason: str | None = None,
-    ) -> None:
+        reason: str | None,
+        document: SealedDocumentRef | None = None,
+    ) -> LicenceEventData:
         get = licence.get if isinstance(licence, dict) else licence.__getattribute__
-        data = LicenceEventData(
+        return LicenceEventData(
             licence_id=get("id"),
             licence_no=get("licence_no"),
             licence_type=get("licence_type"),
@@ -273,9 +279,35 @@ class LicenceService:
             application_id=get("source_application_id"),
             reason=reason,
             occurred_at=clock.now(),
+            document=document,
         )
-        event = make_event(type=event_type, source=SOURCE, subject=get("licence_no"), data=data)
+
+    async def _emit(
+        self,
+        licence: Licence | dict[str, Any],
+        event_type: EventType,
+        *,
+        status: str,
+        reason: str | None = None,
+        document: SealedDocumentRef | None = None,
+    ) -> None:
+        data = self._event_data(licence, status=status, reason=reason, document=document)
+        event = make_event(type=event_type, source=SOURCE, subject=data.licence_no, data=data)
         await self.outbox.add(self.session, event)
+
+    async def _hand_over(
+        self, row: dict[str, Any], event_type: EventType, *, reason: str | None = None
+    ) -> None:
+        """A new licence version for its holder: register its certificate for sealing, with the
+        event that announces it; the sealer emits that event once the certificate exists."""
+        licence_type = await self._type(row["licence_type"])
+        await self.certificates.register(
+            row,
+            title=licence_type.name,
+            event_type=event_type,
+            event_data=self._event_data(row, status=row["status"], reason=reason),
+            at=clock.now(),
+        )
 
     # --- issuance ----------------------------------------------------------------------------
 
@@ -306,7 +338,7 @@ class LicenceService:
                     reason=f"依申请（{data.application_no}）准予变更",
                     actor=actor,
                 )
-                await self._emit(row, EventType.LICENCE_CHANGED, status=row["status"])
+                await self._hand_over(row, EventType.LICENCE_CHANGED)
                 return str(row["licence_no"])
             row = await self._renew(
                 licence,
@@ -394,7 +426,7 @@ class LicenceService:
         )
         if on_commitment:
             await self._schedule_verification(row, today=today)
-        await self._emit(row, EventType.LICENCE_ISSUED, status=LicenceStatus.VALID)
+        await self._hand_over(row, EventType.LICENCE_ISSUED)
         return row
 
     async def _schedule_verification(self, licence: dict[str, Any], *, today: date) -> None:
@@ -546,7 +578,7 @@ class LicenceService:
             reason=body.reason,
             actor=actor.subject,
         )
-        await self._emit(row, EventType.LICENCE_CHANGED, status=row["status"], reason=body.reason)
+        await self._hand_over(row, EventType.LICENCE_CHANGED, reason=body.reason)
         return await self._reload(row["licence_no"])
 
     async def _reload(self, licence_no: str) -> Licence:
@@ -632,7 +664,7 @@ class LicenceService:
             reason=reason,
             actor=actor,
         )
-        await self._emit(row, EventType.LICENCE_RENEWED, status=row["status"], reason=reason)
+        await self._hand_over(row, EventType.LICENCE_RENEWED, reason=reason)
         return row
 
     async def suspend(self, licence: Licence, *, reason: str, actor: Principal) -> Licence:
@@ -658,7 +690,14 @@ class LicenceService:
             reason=reason,
             actor=actor.subject,
         )
-        await self._emit(licence, EventType.LICENCE_CHANGED, status=licence.status, reason=reason)
+        # Valid again: the holder's certificate of this version is the one to use.
+        await self._emit(
+            licence,
+            EventType.LICENCE_CHANGED,
+            status=licence.status,
+            reason=reason,
+            document=await self.certificates.sealed_ref(licence),
+        )
         return licence
 
     async def revoke(self, licence: Licence, *, reason: str, actor: str) -> Licence:
@@ -816,83 +855,6 @@ class LicenceService:
             eligible=not reasons,
             reasons=reasons,
             records=[CreditRecordOut.model_validate(r) for r in records],
-        )
-
-    # --- verification ------------------------------------------------------------------------
-
-    async def verify(
-        self, *, licence_no: str | None, content_hash: str | None, qr: str | None
-    ) -> LicenceVerification:
-        """Is this certificate genuine, and valid today? Only what the certificate shows."""
-        today = clock.today()
-        licence: Licence | None
-        if qr is not None:
-            claims = self.signer.read(qr)
-            if claims is None:
-                return self._verdict(
-                    VerificationResult.FORGED, today, "二维码签名无效，证照系伪造或被篡改"
-                )
-            licence = await self.repository.version(str(claims["lno"]), int(claims["ver"]))
-            if licence is None or licence.content_hash != claims["dig"]:
-                return self._verdict(VerificationResult.FORGED, today, "二维码内容与证照库记录不符")
-        else:
-            assert licence_no is not None
-            licence = await self.repository.current(licence_no)
-            if licence is None:
-                return self._verdict(VerificationResult.NOT_FOUND, today, "证照库中无此编号的证照")
-            if content_hash is not None:
-                versions = await self.repository.versions(licence_no)
-                match = next((v for v in versions if v.content_hash == content_hash.lower()), None)
-                if match is None:
-                    return self._verdict(
-                        VerificationResult.FORGED,
-                        today,
-                        "证照内容摘要与证照库记录不符，证照系伪造或被篡改",
-                    )
-                licence = match
-        if content_digest(certificate_fields(licence)) != licence.content_hash:
-            logger.error(
-                "register row does not match its digest", extra={"licence": licence.licence_no}
-            )
-            return self._verdict(VerificationResult.FORGED, today, "证照库记录校验失败")
-        valid_now = (
-            licence.is_current
-            and licence.status == LicenceStatus.VALID
-            and licence.valid_from <= today
-            and (licence.valid_until is None or today <= licence.valid_until)
-        )
-        status = LicenceStatus(licence.status)
-        if valid_now:
-            message = "证照真实有效"
-        elif status is LicenceStatus.VALID:
-            message = "证照真实，但不在有效期内"
-        else:
-            message = f"证照真实，当前状态：{LICENCE_STATUS_LABELS[status]}"
-        licence_type = await self._type(licence.licence_type)
-        return LicenceVerification(
-            result=VerificationResult.VALID if valid_now else VerificationResult.NOT_VALID,
-            genuine=True,
-            valid_now=valid_now,
-            message=message,
-            licence_no=licence.licence_no,
-            version=licence.version,
-            is_latest_version=licence.is_current,
-            licence_type_name=licence_type.name,
-            holder_name=licence.holder_name,
-            holder_uscc=licence.holder_uscc,
-            issuing_authority=licence.issuing_authority,
-            issued_on=licence.issued_on,
-            valid_from=licence.valid_from,
-            valid_until=licence.valid_until,
-            status=licence.status,
-            status_label=LICENCE_STATUS_LABELS[status],
-            checked_on=today,
-        )
-
-    @staticmethod
-    def _verdict(result: VerificationResult, today: date, message: str) -> LicenceVerification:
-        return LicenceVerification(
-            result=result, genuine=False, valid_now=False, message=message, checked_on=today
         )
 
     # --- approval's applications and an enterprise's reform status -----------------------------

@@ -1,0 +1,143 @@
+"""Certificates API: holders, staff and services download sealed PDFs; anyone verifies one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from govshared.auth import STAFF_ROLES, Role, require_roles
+from govshared.db import AutoCommitRoute
+from govshared.problems import (
+    DependencyUnavailable,
+    Forbidden,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+    problem_responses,
+)
+from govshared.seal import SealUnavailable
+from govshared.storage import sniff_content_type
+from licensing.dependencies import CertificateLicence, Certificates, Verifier
+from licensing.errors import CertificateNotFound, CertificateNotSealed, LicenceNotFound
+from licensing.licences.schemas import LicenceVerification
+from licensing.models import LicenceCertificate
+
+router = APIRouter(prefix="/api/v1/licences", route_class=AutoCommitRoute)
+Readers = Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))
+DOWNLOAD_ERRORS = (
+    Unauthenticated,
+    Forbidden,
+    LicenceNotFound,
+    CertificateNotFound,
+    CertificateNotSealed,
+    DependencyUnavailable,
+)
+PDF_RESPONSES = {200: {"content": {"application/pdf": {}}}, **problem_responses(*DOWNLOAD_ERRORS)}
+SHA256 = r"^[0-9a-fA-F]{64}$"
+
+
+def _pdf(certificate: LicenceCertificate, data: bytes) -> Response:
+    assert certificate.pdf_sha256 is not None
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "X-Content-SHA256": certificate.pdf_sha256,
+            "Content-Disposition": (
+                f'attachment; filename="{certificate.licence_no}-v{certificate.version}.pdf"'
+            ),
+        },
+    )
+
+
+@router.get(
+    "/{licence_no}/pdf",
+    tags=["licences"],
+    summary="下载电子证照 PDF（当前版本，已加盖电子印章）(holder, staff of the jurisdiction, service)",
+    response_class=Response,
+    responses=PDF_RESPONSES,
+    dependencies=[Readers],
+)
+async def current_certificate_pdf(
+    licence: CertificateLicence, certificates: Certificates
+) -> Response:
+    """The sealed certificate of the licence's current version, as stored when it was sealed."""
+    certificate = await certificates.current_of(licence)
+    return _pdf(certificate, await certificates.pdf(certificate))
+
+
+@router.get(
+    "/{licence_no}/certificates/{certificate_id}/pdf",
+    tags=["licences"],
+    summary="下载某一版本的电子证照 PDF (holder, staff of the jurisdiction, service)",
+    response_class=Response,
+    responses=PDF_RESPONSES,
+    dependencies=[Readers],
+)
+async def certificate_pdf(
+    licence: CertificateLicence, certificate_id: uuid.UUID, certificates: Certificates
+) -> Response:
+    """A sealed certificate of the licence, of any version (the one a notice named)."""
+    certificate = await certificates.of_number(licence.licence_no, certificate_id)
+    return _pdf(certificate, await certificates.pdf(certificate))
+
+
+@router.get(
+    "/verify",
+    tags=["verification"],
+    summary="证照核验 (public): by number, with the hashes of the copy in hand",
+    response_model=LicenceVerification,
+    responses=problem_responses(ValidationFailed, SealUnavailable),
+)
+async def verify_licence(
+    verifier: Verifier,
+    licence_no: Annotated[str, Query(min_length=1, max_length=40, description="证照编号")],
+    version: Annotated[
+        int | None, Query(ge=1, le=100_000, description="The version printed (default: current)")
+    ] = None,
+    digest: Annotated[
+        str | None, Query(pattern=SHA256, description="SM3 content digest, from the QR code")
+    ] = None,
+    sha256: Annotated[
+        str | None, Query(pattern=SHA256, description="SHA-256 of the PDF file in hand")
+    ] = None,
+    hash: Annotated[
+        str | None, Query(pattern=SHA256, description="SHA-256 content hash of the register")
+    ] = None,
+) -> LicenceVerification:
+    """Genuine, and valid today? Reveals only what the certificate shows."""
+    return await verifier.by_number(
+        licence_no=licence_no, version=version, content_hash=hash, digest=digest, sha256=sha256
+    )
+
+
+@router.post(
+    "/verify",
+    tags=["verification"],
+    summary="证照核验 (public): upload the certificate PDF",
+    response_model=LicenceVerification,
+    responses=problem_responses(
+        PayloadTooLarge, UnsupportedMediaType, ValidationFailed, SealUnavailable
+    ),
+)
+async def verify_licence_file(
+    request: Request,
+    verifier: Verifier,
+    file: Annotated[UploadFile, File(description="The certificate PDF to check")],
+    licence_no: Annotated[
+        str | None, Form(min_length=1, max_length=40, description="证照编号 printed on it")
+    ] = None,
+) -> LicenceVerification:
+    """Genuine (a trusted seal's signature holds), unaltered (the very file issued), issued by
+    whom, and whether the licence version is still valid today."""
+    limit: int = request.app.state.settings.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"文件超过 {limit // (1024 * 1024)} MB 上限")
+    if sniff_content_type(data[:16]) != "application/pdf":
+        raise UnsupportedMediaType("请上传 PDF 文件", accepted=["application/pdf"])
+    return await verifier.by_file(data, licence_no=licence_no)
