@@ -40,8 +40,8 @@ def services() -> list[Service]:
 # Where Kubernetes takes a setting from when it is not in the service's ConfigMap <svc>-config.
 SOURCES = {
     "database_url": "Secret `{svc}-database`",
-    "s3_access_key": "Secret `approval-object-storage`",
-    "s3_secret_key": "Secret `approval-object-storage`",
+    "s3_access_key": "Secret `{svc}-object-storage`",
+    "s3_secret_key": "Secret `{svc}-object-storage`",
     "smtp_username": "Secret `notify-providers` (optional)",
     "smtp_password": "Secret `notify-providers` (optional)",
     "sms_api_key": "Secret `notify-providers` (optional)",
