@@ -1,9 +1,11 @@
 """Full application lifecycle under load: submit → accept → review → approve (every fifth denied).
 
 The workload of a peer BPMN engine's five-step approval benchmark, over HTTP: approval runs with 2
-uvicorn workers on PostgreSQL (license beside it for reform modes; the relay in its own process), and
-a load generator in a second process drives cases concurrently on loopback for a bounded time.
-Prints completed cases per second and writes ``bench/results/lifecycle-*.json``. Asserts nothing.
+uvicorn workers on PostgreSQL (license beside it for reform modes; the relay and the document sealer
+in approval's worker process), and a load generator in a second process drives cases concurrently
+on loopback for a bounded time. Prints completed cases per second, then how long the sealer takes
+to seal the documents the load left pending, and writes ``bench/results/lifecycle-*.json``.
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -89,6 +93,38 @@ async def drive(base: str, tokens: dict[str, str]) -> dict[str, object]:
     }
 
 
+async def document_counts(database_url: str) -> dict[str, int]:
+    """Documents by status in approval's register."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT status, count(*) FROM application_documents GROUP BY status")
+            )
+            return {str(status): int(count) for status, count in rows}
+    finally:
+        await engine.dispose()
+
+
+async def drain_documents(database_url: str, limit_seconds: float = 300.0) -> dict[str, object]:
+    """Wait for the worker's sealer to seal what the load left pending; how long it took."""
+    started = time.monotonic()
+    at_end = await document_counts(database_url)
+    counts = at_end
+    while counts.get("pending", 0) and time.monotonic() - started < limit_seconds:
+        await asyncio.sleep(0.5)
+        counts = await document_counts(database_url)
+    drain = time.monotonic() - started
+    return {
+        "documents_at_end_of_load": at_end,
+        "documents_after_drain": counts,
+        "drain_seconds": round(drain, 1),
+        "drain_documents_per_second": round(at_end.get("pending", 0) / drain, 1)
+        if at_end.get("pending")
+        else None,
+    }
+
+
 def main() -> None:
     """Start the stack, drive cases, print and save the figures."""
     work = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
@@ -107,12 +143,17 @@ def main() -> None:
             f"driving cases for {DURATION:.0f}s with {CONCURRENCY} concurrent cases ...", flush=True
         )
         figures = asyncio.run(drive(stack.approval_url, tokens))
+        # Notices and decisions are sealed by approval's worker (running during the load, on the
+        # same two cores); what it had not sealed when the load stopped, it seals now.
+        print("load over; waiting for the sealer to seal the pending documents ...", flush=True)
+        figures["documents"] = asyncio.run(drain_documents(stack.databases["approval"]))
         result = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count()},
             "duration_seconds": DURATION,
             "concurrency": CONCURRENCY,
-            "workload": "1 KB submission, accept, review, approve (every fifth denied)",
+            "workload": "1 KB submission, accept, review, approve (every fifth denied); the "
+            "acceptance notice and the decision sealed as PDFs by approval's worker",
             **figures,
         }
         print(json.dumps(result, indent=2, ensure_ascii=False))

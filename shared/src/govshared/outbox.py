@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.db import UTCDateTime, after_commit
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CloudEvent
-from govshared.sql import dialect_name
+from govshared.sql import dialect_name, execute_insert
 
 logger = logging.getLogger("govshared.outbox")
 
@@ -107,7 +107,8 @@ class OutboxWriter:
             return
         now = datetime.now(UTC)
         payload = event.model_dump_json()
-        await session.execute(
+        await execute_insert(
+            session,
             insert(self._table),
             [
                 {

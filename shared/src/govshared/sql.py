@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Insert, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+Row = dict[str, Any]
 
 
 def dialect_name(session: AsyncSession) -> str:
@@ -23,3 +28,120 @@ def insert_ignore(session: AsyncSession, table: Table, *, index_elements: list[s
     if dialect_name(session) == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=index_elements)
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+
+
+_BATCH = "govshared.inserts_together"
+
+
+async def execute_insert(session: AsyncSession, statement: Insert, rows: Row | list[Row]) -> None:
+    """Run an INSERT now, or, inside ``inserts_together``, add it to the statement sent at its end."""
+    batch: list[tuple[Insert, Row | list[Row]]] | None = session.info.get(_BATCH)
+    if batch is None:
+        await session.execute(statement, rows)
+    else:
+        batch.append((statement, rows))
+
+
+@asynccontextmanager
+async def inserts_together(session: AsyncSession) -> AsyncIterator[None]:
+    """Send the INSERTs made through ``execute_insert`` in the block as one statement at its end.
+
+    On PostgreSQL they become data-modifying CTEs of one statement (``WITH w0 AS (INSERT …),
+    w1 AS (INSERT …) INSERT …``): one round trip and one pass through SQLAlchemy's execution
+    instead of one each, which is what a hot write path such as a submission spends its time on.
+    Foreign keys are checked at the end of the statement, so the order of the rows does not
+    matter. Nothing in the block may read the rows back (they are not written until it ends), and
+    the rows of one block do not see each other (one snapshot): an ``ON CONFLICT`` among them
+    raises rather than skips; against rows already there it works as usual. On
+    SQLite, which has no data-modifying CTEs, each INSERT runs as it is made.
+    """
+    if dialect_name(session) != "postgresql" or _BATCH in session.info:
+        yield
+        return
+    batch: list[tuple[Insert, Row | list[Row]]] = []
+    session.info[_BATCH] = batch
+    try:
+        yield
+    finally:
+        del session.info[_BATCH]
+    if len(batch) == 1:
+        await session.execute(*batch[0])
+    elif batch:
+        connection = await session.connection()
+        sql, args = _together(batch, connection.dialect)
+        await connection.exec_driver_sql(sql, args)
+
+
+def _conflict_key(statement: Insert) -> tuple[Any, ...] | None:
+    """What distinguishes one ON CONFLICT clause from another (None without one)."""
+    clause = statement._post_values_clause
+    if clause is None:
+        return None
+    targets = getattr(clause, "inferred_target_elements", None) or ()
+    return (type(clause).__name__, getattr(clause, "constraint_target", None), *map(str, targets))
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # the positional parameters, in order
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+_SHAPES: dict[tuple[Any, ...], _Compiled] = {}
+
+
+def _together(
+    batch: list[tuple[Insert, Row | list[Row]]], dialect: Dialect
+) -> tuple[str, tuple[Any, ...]]:
+    """The batch as one SQL string and its positional arguments.
+
+    SQLAlchemy does not cache the compiled form of an INSERT carrying CTEs (compiling it each time
+    cost more than the round trips it saves), so each shape of batch (which tables, how many rows,
+    which columns) is compiled once here with named bind parameters, and each execution only
+    fills in the values, through the columns' own bind processors (JSON serialisation and such).
+    """
+    groups = [(insert_, rows if isinstance(rows, list) else [rows]) for insert_, rows in batch]
+    key = tuple(
+        (insert_.table, _conflict_key(insert_), len(rows), tuple(rows[0]))
+        for insert_, rows in groups
+    )
+    compiled = _SHAPES.get(key)
+    if compiled is None:
+        parts = []
+        for n, (insert_, rows) in enumerate(groups):
+            columns = insert_.table.c
+            parts.append(
+                insert_.values(
+                    [
+                        {c: bindparam(f"w{n}_{r}_{c}", type_=columns[c].type) for c in row}
+                        for r, row in enumerate(rows)
+                    ]
+                )
+            )
+        *first, statement = parts
+        for n, part in enumerate(first):
+            statement = statement.add_cte(part.cte(f"w{n}"))
+        done = statement.compile(dialect=dialect)
+        names = tuple(done.positiontup or ())
+        compiled = _Compiled(
+            sql=str(done),
+            names=names,
+            processors=tuple(
+                done.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                for name in names
+            ),
+        )
+        if len(_SHAPES) < 256:
+            _SHAPES[key] = compiled
+    values: Row = {}
+    for n, (_insert, rows) in enumerate(groups):
+        for r, row in enumerate(rows):
+            values.update({f"w{n}_{r}_{column}": value for column, value in row.items()})
+    args = tuple(
+        value if processor is None else processor(value)
+        for value, processor in zip(
+            (values[name] for name in compiled.names), compiled.processors, strict=True
+        )
+    )
+    return compiled.sql, args

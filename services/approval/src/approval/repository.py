@@ -10,6 +10,7 @@ from sqlalchemy import Date, Table, insert, literal_column, or_, select, tuple_,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent
+from govshared.sql import execute_insert
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 # Applications with no running clock (waiting for 补正) sort after every due date, on both databases.
@@ -24,12 +25,12 @@ class ApplicationRepository:
         self.session = session
 
     async def insert(self, row: dict[str, Any]) -> None:
-        """Insert a new application (Core)."""
-        await self.session.execute(insert(applications), row)
+        """Insert a new application (Core; joins an ``inserts_together`` block)."""
+        await execute_insert(self.session, insert(applications), row)
 
     async def append_event(self, row: dict[str, Any]) -> None:
-        """Append an audit event (Core)."""
-        await self.session.execute(insert(application_events), row)
+        """Append an audit event (Core; joins an ``inserts_together`` block)."""
+        await execute_insert(self.session, insert(application_events), row)
 
     async def get(self, application_id: uuid.UUID) -> Application | None:
         """One application."""

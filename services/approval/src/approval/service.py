@@ -42,7 +42,7 @@ from approval.errors import (
     SupplementNotInFirstRequest,
 )
 from approval.lifecycle import RULES, STATE_LABELS, Action
-from approval.models import Application, ApplicationEvent, ApplicationState
+from approval.models import Application, ApplicationEvent, ApplicationState, Item
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
 from govshared.auth import Principal, Role
@@ -56,6 +56,7 @@ from govshared.idempotency import (
 )
 from govshared.outbox import OutboxWriter
 from govshared.problems import Forbidden
+from govshared.sql import inserts_together
 
 SOURCE = "/services/approval"
 EVENT_ROW_FIELDS = (
@@ -194,6 +195,27 @@ class ApplicationService:
             )
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
+        # One statement on PostgreSQL: application, clock, audit entry, outbox row(s) (and, on the
+        # commitment route, the decision's register row).
+        async with inserts_together(self.session):
+            await self._write_submission(
+                row, item=item, clock=clock, principal=principal, route=route, commitment=commitment
+            )
+        return Submitted(status_code=201, body=response, replayed=False)
+
+    async def _write_submission(
+        self,
+        row: dict[str, Any],
+        *,
+        item: Item,
+        clock: Derived | None,
+        principal: Principal,
+        route: IntakeRoute,
+        commitment: dict[str, Any] | None,
+    ) -> None:
+        """The rows of a new application (nothing here reads them back)."""
+        now: datetime = row["submitted_at"]
+        application_id: uuid.UUID = row["id"]
         await self.applications.insert(row)
         if clock is not None:
             await self.clocks.insert_opening(
@@ -203,7 +225,7 @@ class ApplicationService:
                 now=now,
             )
         actor = (principal.subject, principal.role.value)
-        base_details = {"item_version": item.version, "business_type": body.business_type.value}
+        base_details = {"item_version": item.version, "business_type": row["business_type"]}
         prev = await self._record(
             row,
             seq=1,
@@ -258,7 +280,6 @@ class ApplicationService:
                 },
                 event_type=EventType.APPLICATION_APPROVED,
             )
-        return Submitted(status_code=201, body=response, replayed=False)
 
     async def _intake_clock(self, route: IntakeRoute) -> Derived | None:
         """Acceptance clock on receipt; licence delivery at once when decided at intake (Art. 44)."""

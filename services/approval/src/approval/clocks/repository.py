@@ -19,7 +19,7 @@ from approval.clocks.models import (
 )
 from approval.models import Application, Item
 from approval.repository import applications
-from govshared.sql import dialect_name, insert_ignore
+from govshared.sql import dialect_name, execute_insert, insert_ignore
 
 ACCEPTANCE = "acceptance"
 
@@ -39,7 +39,7 @@ class ClockRepository:
         statement = insert_ignore(
             self.session, application_clocks, index_elements=["application_id", "kind"]
         )
-        await self.session.execute(statement, row)
+        await execute_insert(self.session, statement, row)
 
     async def append(self, row: dict[str, Any]) -> None:
         """Append a ledger entry (Core)."""

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.documents.models import Document
+from govshared.sql import execute_insert
 
 
 class DocumentRepository:
@@ -18,8 +19,8 @@ class DocumentRepository:
         self.session = session
 
     async def insert(self, row: dict[str, Any]) -> None:
-        """Record an issued document."""
-        await self.session.execute(insert(Document).values(**row))
+        """Register a document (joins an ``inserts_together`` block)."""
+        await execute_insert(self.session, insert(Document), row)
 
     async def for_application(self, application_id: uuid.UUID) -> list[Document]:
         """An application's documents, oldest first."""
