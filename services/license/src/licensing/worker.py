@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import date, datetime, time
-from pathlib import Path
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -24,13 +23,7 @@ from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
-from govshared.seal import (
-    HttpSealSigner,
-    Signer,
-    Sm2Signer,
-    ensure_dev_seal_key,
-    load_sm2_private_key,
-)
+from govshared.seal import Signer, signer_from_settings
 from govshared.storage import Storage, storage_from_settings
 from licensing import clock
 from licensing.certificates.sealer import CertificateSealer
@@ -85,29 +78,8 @@ def build_relay(
 
 
 def build_signer(settings: Settings, http: httpx.AsyncClient) -> Signer:
-    """The seal the settings choose: a local SM2 key (a dev key made once) or the seal service."""
-    if settings.seal_backend == "http":
-        assert settings.seal_service_url is not None
-        return HttpSealSigner(
-            base_url=settings.seal_service_url,
-            seal_id=settings.seal_id,
-            http=http,
-            token=settings.seal_service_token,
-            pinned_public_key=settings.seal_public_key,
-        )
-    key_file = (
-        Path(settings.seal_private_key_file)
-        if settings.seal_private_key_file
-        else ensure_dev_seal_key(settings.data_dir / "keys")
-    )
-    private, _ = load_sm2_private_key(key_file)
-    return Sm2Signer(
-        private_key=private,
-        seal_id=settings.seal_id,
-        authority=settings.seal_authority,
-        valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
-        valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
-    )
+    """The seal the settings choose (``LICENSE_SEAL_*``)."""
+    return signer_from_settings(settings, http)
 
 
 def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:

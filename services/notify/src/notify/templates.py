@@ -109,11 +109,13 @@ def render(spec: TemplateSpec, context: dict[str, Any]) -> Rendered:
 
 
 _APP = "您的「{{ item_name }}」申请（办件编号 {{ application_no }}）"
-# The sealed notice or decision approval generated with the transition, when there is one.
+# The notice or decision the transition decided, when there is one. Approval's worker seals it a
+# moment later and ``document.issued`` then serves the file itself (version 2 of these texts; the
+# first said it was sealed already, which is no longer true when this notice goes out).
 _DOC = (
     "{% if details is defined and details.document is defined %}《{{ details.document.title }}》"
-    "（文号 {{ details.document.number }}）已加盖电子印章，可在办件进度中下载，"
-    "并可在一网通办“文书查验”中核验真伪。{% endif %}"
+    "（文号 {{ details.document.number }}）加盖电子印章后将另行向您送达，"
+    "届时可在办件进度中下载，并可在一网通办“文书查验”中核验真伪。{% endif %}"
 )
 
 # (event type, title, inbox/email body, SMS body); the SMS text is the one approved by the provider.
@@ -316,6 +318,11 @@ STAFF_CHANNEL = "staff_inbox"
 # Built-in texts changed since version 1 (inbox, email and webhook; SMS texts are unchanged):
 # version 2 of the licence texts names and links the sealed certificate (issue 7).
 _VERSIONS: dict[EventType, int] = {
+    EventType.APPLICATION_ACCEPTED: 2,
+    EventType.APPLICATION_REJECTED: 2,
+    EventType.APPLICATION_SUPPLEMENT_REQUESTED: 2,
+    EventType.APPLICATION_APPROVED: 2,
+    EventType.APPLICATION_DENIED: 2,
     EventType.LICENCE_ISSUED: 2,
     EventType.LICENCE_CHANGED: 2,
     EventType.LICENCE_RENEWED: 2,

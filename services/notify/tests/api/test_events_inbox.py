@@ -348,6 +348,7 @@ async def test_a_sealed_decision_is_named_in_the_notice(
     items = (await client.get("/api/v1/inbox", headers=tokens.enterprise(uscc))).json()["items"]
     bodies = {m["body"] for m in items}
     assert any(
-        "《准予行政许可决定书》（文号 沪经信许〔2026〕000123号）已加盖电子印章" in b for b in bodies
+        "《准予行政许可决定书》（文号 沪经信许〔2026〕000123号）加盖电子印章后将另行向您送达" in b
+        for b in bodies
     )
     assert any("文号" not in b for b in bodies)  # a notice without a document still renders

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import httpx
 from cryptography.hazmat.primitives import hashes
@@ -408,3 +409,46 @@ class SealVerifier:
 
 def _failed(failure: Failure, seal: SealIdentity | None = None) -> SealCheck:
     return SealCheck(valid=False, failure=failure, reason=FAILURE_LABELS[failure], seal=seal)
+
+
+class SealSettings(Protocol):
+    """The settings fields ``signer_from_settings`` reads (every sealing service names them alike)."""
+
+    seal_backend: str
+    seal_service_url: str | None
+    seal_service_token: str | None
+    seal_public_key: str | None
+    seal_private_key_file: str | None
+    seal_id: str
+    seal_authority: str
+    seal_valid_from: date
+    seal_valid_until: date
+    data_dir: Path
+
+
+def signer_from_settings(settings: SealSettings, http: httpx.AsyncClient) -> Signer:
+    """The seal the settings choose: the seal service (``http``) or a local SM2 key (``local``:
+    the key file given, else a development key made once in ``data_dir/keys``)."""
+    if settings.seal_backend == "http":
+        assert settings.seal_service_url is not None
+        return HttpSealSigner(
+            base_url=settings.seal_service_url,
+            seal_id=settings.seal_id,
+            http=http,
+            token=settings.seal_service_token,
+            pinned_public_key=settings.seal_public_key,
+        )
+    key_file = (
+        Path(settings.seal_private_key_file)
+        if settings.seal_private_key_file
+        else ensure_dev_seal_key(settings.data_dir / "keys")
+    )
+    private, _ = load_sm2_private_key(key_file)
+    china = ZoneInfo("Asia/Shanghai")
+    return Sm2Signer(
+        private_key=private,
+        seal_id=settings.seal_id,
+        authority=settings.seal_authority,
+        valid_from=datetime.combine(settings.seal_valid_from, time.min, china),
+        valid_until=datetime.combine(settings.seal_valid_until, time.max, china),
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import math
 import re
 from typing import Any
@@ -18,10 +19,13 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
 from reportlab.graphics.barcode import qrencoder
 from reportlab.lib.colors import Color, black
+from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.platypus import Flowable
+from reportlab.platypus import Flowable, SimpleDocTemplate
+
+from govshared.seal import SealSignature, canonical_json
 
 FONT = "STSong-Light"
 SEAL_RED = Color(0.86, 0.08, 0.12)
@@ -215,6 +219,52 @@ def _embed_by_rewriting(pdf: bytes, *, name: str, data: bytes, metadata: dict[st
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def sealed_pdf(
+    story: list[Flowable],
+    *,
+    title: str,
+    subject: str,
+    author: str,
+    creator: str,
+    attachment: str,
+    content: dict[str, Any],
+    signature: SealSignature,
+    metadata: dict[str, str],
+) -> bytes:
+    """Lay out ``story`` on A4 and embed the signed content and its signature as ``attachment``."""
+    buffer = io.BytesIO()
+    SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=25 * mm,
+        rightMargin=25 * mm,
+        topMargin=25 * mm,
+        bottomMargin=20 * mm,
+        title=title,
+        subject=subject,
+        author=author,
+        creator=creator,
+    ).build(story)
+    return embed(
+        buffer.getvalue(),
+        name=attachment,
+        data=canonical_json({"content": content, "signature": signature.model_dump(mode="json")}),
+        metadata=metadata,
+    )
+
+
+def read_sealed(pdf: bytes, attachment: str) -> tuple[dict[str, Any], SealSignature] | None:
+    """The signed content and signature embedded as ``attachment``; None when there are none."""
+    data = embedded(pdf, attachment)
+    if data is None:
+        return None
+    try:
+        sealed = json.loads(data)
+        return dict(sealed["content"]), SealSignature.model_validate(sealed["signature"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def embedded(pdf: bytes, name: str) -> bytes | None:

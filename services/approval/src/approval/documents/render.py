@@ -7,20 +7,18 @@ the same text, the seal's image and a QR code to the verifier (``govshared.seal.
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
+from reportlab.platypus import Flowable, Paragraph, Spacer
 
-from govshared.seal import SealSignature, canonical_json
-from govshared.seal.pdf import FONT, SealBlock, china_date_text, embed, embedded
+from govshared.seal import SealSignature
+from govshared.seal.pdf import FONT, SealBlock, china_date_text, sealed_pdf
 from govshared.seal.pdf import extract_text as extract_text
+from govshared.seal.pdf import read_sealed as read_sealed_attachment
 
 ATTACHMENT = "onestop-seal.json"
 
@@ -43,19 +41,6 @@ def render_pdf(
     *, content: dict[str, Any], signature: SealSignature, verify_url: str, qr: str
 ) -> bytes:
     """The document as a PDF with its seal and QR code; the signed content embedded in it."""
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=25 * mm,
-        rightMargin=25 * mm,
-        topMargin=25 * mm,
-        bottomMargin=20 * mm,
-        title=content["title"],
-        subject=content["number"],
-        author=content["authority"],
-        creator="一网通办 approval service",
-    )
     story: list[Flowable] = [
         Paragraph(escape(content["authority"]), _NUMBER),
         Spacer(1, 4 * mm),
@@ -89,11 +74,15 @@ def render_pdf(
             _SMALL,
         ),
     ]
-    document.build(story)
-    return embed(
-        buffer.getvalue(),
-        name=ATTACHMENT,
-        data=canonical_json({"content": content, "signature": signature.model_dump(mode="json")}),
+    return sealed_pdf(
+        story,
+        title=content["title"],
+        subject=content["number"],
+        author=content["authority"],
+        creator="一网通办 approval service",
+        attachment=ATTACHMENT,
+        content=content,
+        signature=signature,
         metadata={
             "/OnestopDocumentNumber": content["number"],
             "/OnestopContentSM3": signature.digest,
@@ -102,12 +91,5 @@ def render_pdf(
 
 
 def read_sealed(pdf: bytes) -> tuple[dict[str, Any], SealSignature] | None:
-    """The embedded content and signature of a sealed PDF; None when there are none."""
-    data = embedded(pdf, ATTACHMENT)
-    if data is None:
-        return None
-    try:
-        sealed = json.loads(data)
-        return dict(sealed["content"]), SealSignature.model_validate(sealed["signature"])
-    except (ValueError, KeyError, TypeError):
-        return None
+    """The embedded content and signature of a sealed document; None when there are none."""
+    return read_sealed_attachment(pdf, ATTACHMENT)

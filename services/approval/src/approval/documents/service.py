@@ -7,8 +7,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -27,16 +26,13 @@ from approval.models import Application
 from govshared.seal import (
     FAILURE_LABELS,
     Failure,
-    HttpSealSigner,
     SealIdentity,
     SealNotValid,
     SealSignature,
     SealVerifier,
     Signer,
-    Sm2Signer,
     canonical_json,
-    ensure_dev_seal_key,
-    load_sm2_private_key,
+    signer_from_settings,
     sm3_digest,
 )
 from govshared.storage import Storage
@@ -125,29 +121,8 @@ class Sealing:
 
 
 def make_signer(settings: Settings, http: httpx.AsyncClient) -> Signer:
-    """The seal the settings choose: a local SM2 key (dev key made once) or the seal service."""
-    if settings.seal_backend == "http":
-        assert settings.seal_service_url is not None
-        return HttpSealSigner(
-            base_url=settings.seal_service_url,
-            seal_id=settings.seal_id,
-            http=http,
-            token=settings.seal_service_token,
-            pinned_public_key=settings.seal_public_key,
-        )
-    key_file = (
-        Path(settings.seal_private_key_file)
-        if settings.seal_private_key_file
-        else ensure_dev_seal_key(settings.data_dir / "keys")
-    )
-    private, _ = load_sm2_private_key(key_file)
-    return Sm2Signer(
-        private_key=private,
-        seal_id=settings.seal_id,
-        authority=settings.seal_authority,
-        valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
-        valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
-    )
+    """The seal the settings choose (``APPROVAL_SEAL_*``)."""
+    return signer_from_settings(settings, http)
 
 
 def legal_basis_text(guide: Mapping[str, Any]) -> str:

@@ -9,19 +9,17 @@ content and the seal's signature travel inside the PDF as an embedded file
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib.enums import TA_CENTER
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 
-from govshared.seal import SealSignature, canonical_json
-from govshared.seal.pdf import FONT, SealBlock, china_date_text, embed, embedded
+from govshared.seal import SealSignature
+from govshared.seal.pdf import FONT, SealBlock, china_date_text, sealed_pdf
+from govshared.seal.pdf import read_sealed as read_sealed_attachment
 
 ATTACHMENT = "onestop-licence.json"
 _TITLE = ParagraphStyle("title", fontName=FONT, fontSize=24, leading=32, alignment=TA_CENTER)
@@ -52,19 +50,6 @@ def render_certificate(
     *, content: dict[str, Any], signature: SealSignature, verify_url: str, qr: str
 ) -> bytes:
     """The certificate of one licence version, sealed: the signed content embedded in it."""
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=25 * mm,
-        rightMargin=25 * mm,
-        topMargin=25 * mm,
-        bottomMargin=20 * mm,
-        title=content["title"],
-        subject=content["licence_no"],
-        author=content["issuing_authority"],
-        creator="一网通办 license service",
-    )
     table = Table(
         [
             [Paragraph(escape(k), _CELL), Paragraph(escape(v), _CELL)]
@@ -98,11 +83,15 @@ def render_certificate(
             _SMALL,
         ),
     ]
-    document.build(story)
-    return embed(
-        buffer.getvalue(),
-        name=ATTACHMENT,
-        data=canonical_json({"content": content, "signature": signature.model_dump(mode="json")}),
+    return sealed_pdf(
+        story,
+        title=content["title"],
+        subject=content["licence_no"],
+        author=content["issuing_authority"],
+        creator="一网通办 license service",
+        attachment=ATTACHMENT,
+        content=content,
+        signature=signature,
         metadata={
             "/OnestopLicenceNumber": content["licence_no"],
             "/OnestopLicenceVersion": str(content["version"]),
@@ -113,11 +102,4 @@ def render_certificate(
 
 def read_sealed(pdf: bytes) -> tuple[dict[str, Any], SealSignature] | None:
     """The embedded content and signature of a sealed certificate; None when there are none."""
-    data = embedded(pdf, ATTACHMENT)
-    if data is None:
-        return None
-    try:
-        sealed = json.loads(data)
-        return dict(sealed["content"]), SealSignature.model_validate(sealed["signature"])
-    except (ValueError, KeyError, TypeError):
-        return None
+    return read_sealed_attachment(pdf, ATTACHMENT)
