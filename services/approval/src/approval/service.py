@@ -459,67 +459,75 @@ class ApplicationService:
         now = datetime.now(UTC)
         to_state = rule.to_state or current
         values: dict[str, Any] = {"state": to_state.value, "updated_at": now}
-        # Clocks first: their rows are locked before the application's (the timers' order too).
-        values["due_on"] = await self.clocks.apply(
-            application=application,
-            action=action,
-            details=details,
-            reason=body.reason,
-            actor=principal.subject,
-            today=self.today(),
-            now=now,
-            decision_limits=await self._decision_limits(application, action),
-        )
-        if action is Action.SUPPLEMENT and body.form:
-            values["form"] = {**application.form, **body.form}
-        response = ApplicationOut.model_validate(
-            {
-                **{c: getattr(application, c) for c in ApplicationOut.model_fields},
-                **values,
-            }
-        ).model_dump(mode="json")
-        if idempotency_key is not None and not await claim(
-            self.session,
-            idempotency_keys,
-            owner=owner,
-            key=idempotency_key,
-            request_hash=request_hash,
-            status_code=200,
-            body=response,
-        ):
-            raise ConcurrentModification("同一幂等键的请求正在处理，请稍后重试")
-        if not await self.applications.update_state(
-            application.id, expected_version=application.row_version, values=values
-        ):
-            raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
-        # The sealed notice or decision, issued in this unit of work; its event names it for notify.
-        document = None
-        kind = DOCUMENT_FOR_ACTION.get(action.value)
-        if kind is not None and self.documents is not None:
-            document = await self.documents.issue(
-                kind=kind, party=party_of(application), reason=body.reason, details=details, at=now
+        # The clock, document, audit and outbox rows go to the database as one statement at the
+        # end of the block on PostgreSQL (nothing in it reads them back); reads, updates and the
+        # idempotency claim run as they come.
+        async with inserts_together(self.session):
+            # Clocks first: their rows are locked before the application's (the timers' order too).
+            values["due_on"] = await self.clocks.apply(
+                application=application,
+                action=action,
+                details=details,
+                reason=body.reason,
+                actor=principal.subject,
+                today=self.today(),
+                now=now,
+                decision_limits=await self._decision_limits(application, action),
             )
-        # The chain's end is read only after the update holds the row (see clocks.consumer): an
-        # entry appended by another transaction meanwhile is then seen, never overwritten.
-        last = await self.applications.last_event(application.id)
-        await self._record(
-            {c: getattr(application, c) for c in EVENT_ROW_FIELDS},
-            seq=(last.seq if last else 0) + 1,
-            prev_hash=last.hash if last else GENESIS,
-            action=action.value,
-            from_state=current,
-            to_state=to_state,
-            actor=(principal.subject, principal.role.value),
-            at=now,
-            details={
-                **details,
-                "business_type": application.business_type,
-                "route": application.intake_route,
-                **({"document": document_reference(document)} if document else {}),
-            },
-            event_type=rule.event,
-            reason=body.reason,
-        )
+            if action is Action.SUPPLEMENT and body.form:
+                values["form"] = {**application.form, **body.form}
+            response = ApplicationOut.model_validate(
+                {
+                    **{c: getattr(application, c) for c in ApplicationOut.model_fields},
+                    **values,
+                }
+            ).model_dump(mode="json")
+            if idempotency_key is not None and not await claim(
+                self.session,
+                idempotency_keys,
+                owner=owner,
+                key=idempotency_key,
+                request_hash=request_hash,
+                status_code=200,
+                body=response,
+            ):
+                raise ConcurrentModification("同一幂等键的请求正在处理，请稍后重试")
+            if not await self.applications.update_state(
+                application.id, expected_version=application.row_version, values=values
+            ):
+                raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
+            # The sealed notice or decision, issued in this unit of work; its event names it for notify.
+            document = None
+            kind = DOCUMENT_FOR_ACTION.get(action.value)
+            if kind is not None and self.documents is not None:
+                document = await self.documents.issue(
+                    kind=kind,
+                    party=party_of(application),
+                    reason=body.reason,
+                    details=details,
+                    at=now,
+                )
+            # The chain's end is read only after the update holds the row (see clocks.consumer): an
+            # entry appended by another transaction meanwhile is then seen, never overwritten.
+            last = await self.applications.last_event(application.id)
+            await self._record(
+                {c: getattr(application, c) for c in EVENT_ROW_FIELDS},
+                seq=(last.seq if last else 0) + 1,
+                prev_hash=last.hash if last else GENESIS,
+                action=action.value,
+                from_state=current,
+                to_state=to_state,
+                actor=(principal.subject, principal.role.value),
+                at=now,
+                details={
+                    **details,
+                    "business_type": application.business_type,
+                    "route": application.intake_route,
+                    **({"document": document_reference(document)} if document else {}),
+                },
+                event_type=rule.event,
+                reason=body.reason,
+            )
         return Submitted(status_code=200, body=response, replayed=False)
 
     async def _decision_limits(
