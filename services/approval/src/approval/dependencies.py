@@ -16,7 +16,7 @@ from govshared.db import get_session
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_application_service(request: Request, session: Session) -> ApplicationService:
+async def get_application_service(request: Request, session: Session) -> ApplicationService:
     """The application service bound to this request's session."""
     state = request.app.state
     return ApplicationService(

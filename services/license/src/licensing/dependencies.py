@@ -30,12 +30,12 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_catalogue_service(session: Session) -> CatalogueService:
+async def get_catalogue_service(session: Session) -> CatalogueService:
     """The catalogue service bound to this request's session."""
     return CatalogueService(session)
 
 
-def get_licence_service(request: Request, session: Session) -> LicenceService:
+async def get_licence_service(request: Request, session: Session) -> LicenceService:
     """The licence service bound to this request's session."""
     state = request.app.state
     return LicenceService(
@@ -47,12 +47,12 @@ def get_licence_service(request: Request, session: Session) -> LicenceService:
     )
 
 
-def get_certificate_service(request: Request, session: Session) -> CertificateService:
+async def get_certificate_service(request: Request, session: Session) -> CertificateService:
     """The certificate service bound to this request's session."""
     return CertificateService(session, sealing=request.app.state.sealing)
 
 
-def get_verifier(request: Request, session: Session) -> LicenceVerifier:
+async def get_verifier(request: Request, session: Session) -> LicenceVerifier:
     """The public verification bound to this request's session."""
     return LicenceVerifier(session, sealing=request.app.state.sealing)
 
@@ -63,7 +63,7 @@ Certificates = Annotated[CertificateService, Depends(get_certificate_service)]
 Verifier = Annotated[LicenceVerifier, Depends(get_verifier)]
 
 
-def get_event_consumer(session: Session, licences: Licences) -> EventConsumer:
+async def get_event_consumer(session: Session, licences: Licences) -> EventConsumer:
     """The event consumer bound to this request's session."""
     return EventConsumer(session, licences=licences)
 
@@ -143,7 +143,7 @@ async def task_by_id(
 TaskById = Annotated[VerificationTask, Depends(task_by_id)]
 
 
-def enterprise_uscc(
+async def enterprise_uscc(
     uscc: Annotated[
         str,
         Path(min_length=18, max_length=18, description="统一社会信用代码 (GB 32100-2015)"),

@@ -16,7 +16,7 @@ from notify.service import NotificationService
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_notification_service(request: Request, session: Session) -> NotificationService:
+async def get_notification_service(request: Request, session: Session) -> NotificationService:
     """The notification service bound to this request's session."""
     state = request.app.state
     return NotificationService(

@@ -75,7 +75,7 @@ router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
 
 
-def last_event_cursor(
+async def last_event_cursor(
     last_event_id: Annotated[
         str | None,
         Header(

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1/items", tags=["catalogue"], route_class=AutoC
 ADMIN_ERRORS = (Unauthenticated, Forbidden, ValidationFailed)
 
 
-def get_catalogue(session: Session) -> CatalogueService:
+async def get_catalogue(session: Session) -> CatalogueService:
     """The catalogue service of this request."""
     return CatalogueService(session)
 

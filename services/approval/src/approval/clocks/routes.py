@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
 
 
-def get_clock_views(request: Request, session: Session) -> ClockViews:
+async def get_clock_views(request: Request, session: Session) -> ClockViews:
     """The clock views bound to this request's session."""
     return ClockViews(session, warn_days=request.app.state.settings.clock_warn_days)
 
@@ -87,7 +87,7 @@ async def timeliness(
 EVENT_MEDIA_TYPES = (CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json")
 
 
-def get_event_consumer(request: Request, session: Session) -> EventConsumer:
+async def get_event_consumer(request: Request, session: Session) -> EventConsumer:
     """The consumer bound to this request's session."""
     keeper = ClockKeeper(session, warn_days=request.app.state.settings.clock_warn_days)
     return EventConsumer(session, keeper=keeper)

@@ -40,7 +40,7 @@ SHA256 = Query(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the PDF fil
 DIGEST = Query(pattern=r"^[0-9a-fA-F]{64}$", description="SM3 content digest (from the QR code)")
 
 
-def get_documents(request: Request, session: Session) -> DocumentService:
+async def get_documents(request: Request, session: Session) -> DocumentService:
     """The documents service of this request."""
     return DocumentService(session, sealing=request.app.state.sealing)
 

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/v1", tags=["evaluations"], route_class=AutoCommi
 AUTH_ERRORS = (Unauthenticated, Forbidden, ValidationFailed)
 
 
-def get_evaluations(request: Request, session: Session) -> EvaluationService:
+async def get_evaluations(request: Request, session: Session) -> EvaluationService:
     """The evaluation service of this request."""
     return EvaluationService(
         session, remediation_sla_days=request.app.state.settings.remediation_sla_working_days

@@ -38,7 +38,7 @@ AUTH_ERRORS = (Unauthenticated, Forbidden, ApplicationNotFound, ValidationFailed
 Applicant = Depends(require_roles(Role.ENTERPRISE))
 
 
-def get_materials(request: Request, session: Session) -> MaterialService:
+async def get_materials(request: Request, session: Session) -> MaterialService:
     """The materials service of this request."""
     state = request.app.state
     return MaterialService(
