@@ -16,8 +16,9 @@ from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
+from fastapi import UploadFile
 
-from govshared.problems import DependencyUnavailable
+from govshared.problems import DependencyUnavailable, PayloadTooLarge, UnsupportedMediaType
 
 
 class Storage(Protocol):
@@ -214,3 +215,13 @@ def storage_from_settings(
             http=http,
         )
     return FileSystemStorage(settings.data_dir / folder)
+
+
+async def read_pdf_upload(file: UploadFile, *, limit: int) -> bytes:
+    """An uploaded PDF to verify: 413 over ``limit`` bytes, 415 when its content is not a PDF."""
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"文件超过 {limit // (1024 * 1024)} MB 上限")
+    if sniff_content_type(data[:16]) != "application/pdf":
+        raise UnsupportedMediaType("请上传 PDF 文件", accepted=["application/pdf"])
+    return data

@@ -6,11 +6,18 @@ SQLite. PostgreSQL being unreachable is an error, never a skip.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import random
+import shutil
+import socket
+import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -108,3 +115,70 @@ def problem(response: httpx.Response) -> dict[str, object]:
     assert {"type", "title", "status", "code", "title_en"} <= body.keys(), body
     assert body["status"] == response.status_code
     return body
+
+
+# Real-browser checks of the public pages: Debian's Chromium, headless, against a loopback server.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
+def chromium_binary() -> str:
+    """The system Chromium; the test fails (never skips) without it."""
+    import pytest
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("Chromium is not installed: apt-get install -y chromium (see .ci/run)")
+
+
+@contextlib.asynccontextmanager
+async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
+    """An app whose lifespan already runs, served by uvicorn on a free loopback port; its URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):  # up to 10 s
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def dump_dom(url: str) -> str:
+    """The page's DOM after Chromium loaded it."""
+    with tempfile.TemporaryDirectory() as profile:
+        process = await asyncio.create_subprocess_exec(
+            chromium_binary(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+    return stdout.decode()

@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import json
 import re
-import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,68 +14,17 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-)
-
-
-def chromium_binary() -> str:
-    """The system Chromium; the test fails (never skips) without it."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail("Chromium is not installed: apt-get install -y chromium (see .ci/run)")
+from govshared.testing import CHROMIUM_FLAGS, chromium_binary, dump_dom, serve_on_loopback
 
 
 @pytest.fixture
 async def served(app: FastAPI) -> AsyncIterator[str]:
     """The session's app on a loopback port (its lifespan already runs)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):  # up to 10 s
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-    sock.close()
-
-
-async def dump_dom(url: str) -> str:
-    """The page's DOM after Chromium loaded it."""
-    with tempfile.TemporaryDirectory() as profile:
-        process = await asyncio.create_subprocess_exec(
-            chromium_binary(),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            "--dump-dom",
-            url,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
-    return stdout.decode()
+    async with serve_on_loopback(app) as url:
+        yield url
 
 
 async def test_page_shows_genuine_and_forged_in_chromium(approved: Any, served: str) -> None:

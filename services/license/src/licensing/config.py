@@ -28,8 +28,8 @@ class Settings(CommonSettings):
         description="Approval's base URL: issuance is reported back to it (Art. 44); empty: never",
     )
     verify_url: str = Field(
-        default="http://127.0.0.1:8002/api/v1/licences/verify",
-        description="Public verification URL printed in each certificate's QR code",
+        default="http://127.0.0.1:8002/licences/verify",
+        description="Public verification page printed in each certificate's QR code",
     )
     timer_poll_seconds: float = Field(default=60.0, description="How often the licence timers run")
     renewal_window_days: int = Field(

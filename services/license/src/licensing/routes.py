@@ -5,8 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from licensing.catalogue.routes import router as catalogue_router
+from licensing.certificates.routes import public_router as certificates_page_router
 from licensing.certificates.routes import router as certificates_router
 from licensing.licences.routes import router as licences_router
 
 # Certificates first: ``/licences/verify`` must not be read as a licence number.
-routers: list[APIRouter] = [catalogue_router, certificates_router, licences_router]
+routers: list[APIRouter] = [
+    catalogue_router,
+    certificates_router,
+    certificates_page_router,
+    licences_router,
+]

@@ -57,7 +57,9 @@ Jurisdiction = Annotated[
 Year = Annotated[int, Path(ge=1900, le=2200, description="公历年份")]
 
 
-async def get_calendar_service(session: Annotated[AsyncSession, Depends(get_session)]) -> CalendarService:
+async def get_calendar_service(
+    session: Annotated[AsyncSession, Depends(get_session)],
+) -> CalendarService:
     """The calendar service bound to this request's session."""
     return CalendarService(session)
 

@@ -25,7 +25,7 @@ from govshared.problems import (
     problem_responses,
 )
 from govshared.seal import SealUnavailable
-from govshared.storage import sniff_content_type
+from govshared.storage import read_pdf_upload
 
 router = APIRouter(
     prefix="/api/v1/applications/{application_id}/documents",
@@ -87,13 +87,7 @@ async def document_pdf(
 
 
 async def _read_pdf(request: Request, file: UploadFile) -> bytes:
-    limit: int = request.app.state.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"文件超过 {limit // (1024 * 1024)} MB 上限")
-    if sniff_content_type(data[:16]) != "application/pdf":
-        raise UnsupportedMediaType("请上传 PDF 文件", accepted=["application/pdf"])
-    return data
+    return await read_pdf_upload(file, limit=request.app.state.settings.max_upload_bytes)
 
 
 @public_router.post(

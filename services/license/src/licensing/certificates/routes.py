@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from govshared.auth import STAFF_ROLES, Role, require_roles
 from govshared.db import AutoCommitRoute
@@ -20,13 +21,15 @@ from govshared.problems import (
     problem_responses,
 )
 from govshared.seal import SealUnavailable
-from govshared.storage import sniff_content_type
+from govshared.storage import read_pdf_upload
+from licensing.certificates.page import licence_page
 from licensing.dependencies import CertificateLicence, Certificates, Verifier
 from licensing.errors import CertificateNotFound, CertificateNotSealed, LicenceNotFound
 from licensing.licences.schemas import LicenceVerification
 from licensing.models import LicenceCertificate
 
 router = APIRouter(prefix="/api/v1/licences", route_class=AutoCommitRoute)
+public_router = APIRouter(tags=["verification"], route_class=AutoCommitRoute)
 Readers = Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))
 DOWNLOAD_ERRORS = (
     Unauthenticated,
@@ -134,10 +137,56 @@ async def verify_licence_file(
 ) -> LicenceVerification:
     """Genuine (a trusted seal's signature holds), unaltered (the very file issued), issued by
     whom, and whether the licence version is still valid today."""
-    limit: int = request.app.state.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"文件超过 {limit // (1024 * 1024)} MB 上限")
-    if sniff_content_type(data[:16]) != "application/pdf":
-        raise UnsupportedMediaType("请上传 PDF 文件", accepted=["application/pdf"])
+    data = await read_pdf_upload(file, limit=request.app.state.settings.max_upload_bytes)
     return await verifier.by_file(data, licence_no=licence_no)
+
+
+@public_router.get(
+    "/licences/verify",
+    summary="电子证照核验页面（扫码打开，无需登录）",
+    response_class=HTMLResponse,
+    responses=problem_responses(ValidationFailed, SealUnavailable),
+)
+async def verify_licence_page(
+    verifier: Verifier,
+    licence_no: Annotated[str | None, Query(max_length=40)] = None,
+    version: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    digest: Annotated[str | None, Query(max_length=64)] = None,
+    sha256: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    """The public page the certificate's QR code opens; with a number it shows the result."""
+    result = None
+    if licence_no:
+        hexes = {k: v.strip().lower() for k, v in (("digest", digest), ("sha256", sha256)) if v}
+        if any(not re.fullmatch(SHA256, v) for v in hexes.values()):
+            return HTMLResponse(
+                licence_page(None, number=licence_no, error="摘要应为 64 位十六进制数"),
+                status_code=422,
+            )
+        result = await verifier.by_number(
+            licence_no=licence_no.strip(),
+            version=version,
+            content_hash=None,
+            digest=hexes.get("digest"),
+            sha256=hexes.get("sha256"),
+        )
+    return HTMLResponse(licence_page(result, number=licence_no or ""))
+
+
+@public_router.post(
+    "/licences/verify",
+    summary="电子证照核验页面（上传 PDF）",
+    response_class=HTMLResponse,
+    responses=problem_responses(PayloadTooLarge, UnsupportedMediaType, ValidationFailed),
+)
+async def verify_licence_page_upload(
+    request: Request, verifier: Verifier, file: Annotated[UploadFile, File()]
+) -> HTMLResponse:
+    """The page after an upload (a wrong file is explained on the page, not as JSON)."""
+    try:
+        data = await read_pdf_upload(file, limit=request.app.state.settings.max_upload_bytes)
+    except (PayloadTooLarge, UnsupportedMediaType) as exc:
+        return HTMLResponse(
+            licence_page(None, error=exc.detail or exc.title), status_code=exc.status
+        )
+    return HTMLResponse(licence_page(await verifier.by_file(data)))
