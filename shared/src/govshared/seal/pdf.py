@@ -15,9 +15,9 @@ import math
 import re
 from typing import Any
 
+import segno
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
-from reportlab.graphics.barcode import qrencoder
 from reportlab.lib.colors import Color, black
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -41,15 +41,14 @@ def china_date_text(iso_date: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
-    """The modules of a QR code of ``text`` (error correction level M), row by row from the top."""
-    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
-    code.addData(text)
-    # One fixed mask instead of scoring all eight: any mask is a valid code (ISO/IEC 18004 lets the
-    # encoder choose), and the scoring in pure Python cost ~100 ms for a long verification payload.
-    code.version = code.calculate_version()
-    code.makeImpl(False, 0)
-    count = code.getModuleCount()
-    return tuple(tuple(code.isDark(row, col) for col in range(count)) for row in range(count))
+    """The modules of a QR code of ``text`` (error correction level M), row by row from the top.
+
+    segno encodes it with one fixed mask instead of scoring all eight: any mask is a valid code
+    (ISO/IEC 18004 lets the encoder choose). A verification URL takes about 5 ms; reportlab's
+    encoder took 20 ms and more, most of a sealed document's layout.
+    """
+    code = segno.make_qr(text, error="m", boost_error=False, mask=0)
+    return tuple(tuple(bool(module) for module in row) for row in code.matrix)
 
 
 def draw_qr(canvas: Any, *, text: str, x: float, y: float, size: float) -> None:
