@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -130,7 +131,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-AfterCommitHook = Callable[[AsyncSession], None]
+AfterCommitHook = Callable[[Any], None]  # called with the (sync) session; the wakers ignore it
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit_hooks(session: Session) -> None:
+    """Run the hooks ``after_commit`` registered, once the transaction has committed.
+
+    Every session gets this, so request handlers and workers alike wake what they should without
+    remembering to (the hooks only set events: nothing here touches the database).
+    """
+    for hook in session.info.pop("after_commit", []):
+        hook(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit_hooks(session: Session) -> None:
+    """A rolled-back transaction wakes nobody."""
+    session.info.pop("after_commit", None)
 
 
 class AutoCommitRoute(APIRoute):
@@ -138,8 +156,8 @@ class AutoCommitRoute(APIRoute):
 
     FastAPI runs the code after ``yield`` in a dependency once the response has been sent, which is
     too late to report a failed commit to the client; so the commit lives here (Polar's pattern).
-    A response with a 4xx/5xx status is never committed. After a successful commit the hooks in
-    ``session.info["after_commit"]`` run (e.g. waking the outbox relay).
+    A response with a 4xx/5xx status is never committed. After a successful commit the hooks
+    registered with ``after_commit`` run (e.g. waking the outbox relay).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -152,8 +170,6 @@ class AutoCommitRoute(APIRoute):
             if session is not None:
                 if response.status_code < 400:
                     await session.commit()
-                    for hook in session.info.pop("after_commit", []):
-                        hook(session)
                 else:
                     await session.rollback()
             return response
@@ -162,7 +178,8 @@ class AutoCommitRoute(APIRoute):
 
 
 def after_commit(session: AsyncSession, hook: AfterCommitHook) -> None:
-    """Run ``hook`` once the session's transaction has committed (at most once per hook)."""
+    """Run ``hook`` once the session's transaction has committed (at most once per hook; never
+    if it rolls back)."""
     hooks: list[AfterCommitHook] = session.info.setdefault("after_commit", [])
     if hook not in hooks:
         hooks.append(hook)

@@ -93,7 +93,7 @@ def create_app(
             if tasks:
                 await relay.stop()
                 await timers.stop()
-                await sealer.stop()
+                sealer.stop()
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -181,7 +181,7 @@ async def main() -> None:
     await stop.wait()
     await relay.stop()
     await timers.stop()
-    await sealer.stop()
+    sealer.stop()
     await asyncio.gather(*tasks)
     await http.aclose()
     await engine.dispose()

@@ -151,17 +151,14 @@ class LicenceTimers:
         run = TimerRun()
         for step in (LicenceService.expire_due, LicenceService.send_reminders):
             while True:
-                async with self._sessionmaker() as session:
-                    async with session.begin():
-                        service = LicenceService(
-                            session,
-                            outbox=self._outbox,
-                            sealing=self._sealing,
-                            policy=self._policy,
-                        )
-                        claimed = await step(service, today=today, limit=self._batch_size, run=run)
-                    for hook in session.info.pop("after_commit", []):
-                        hook(session)
+                async with self._sessionmaker() as session, session.begin():
+                    service = LicenceService(
+                        session,
+                        outbox=self._outbox,
+                        sealing=self._sealing,
+                        policy=self._policy,
+                    )
+                    claimed = await step(service, today=today, limit=self._batch_size, run=run)
                 if claimed < self._batch_size or step is LicenceService.send_reminders:
                     # Reminders already sent stay claimable until their stage moves; one pass each.
                     break

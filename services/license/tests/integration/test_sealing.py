@@ -27,8 +27,8 @@ from govshared.seal import (
     generate_sm2_key,
     to_be_signed,
 )
+from govshared.seal import queue as sealer_module
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database, random_uscc
-from licensing.certificates import sealer as sealer_module
 from licensing.certificates.render import read_sealed
 from licensing.config import Settings
 from licensing.db import outbox_events
