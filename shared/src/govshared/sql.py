@@ -49,11 +49,11 @@ async def inserts_together(session: AsyncSession) -> AsyncIterator[None]:
     On PostgreSQL they become data-modifying CTEs of one statement (``WITH w0 AS (INSERT …),
     w1 AS (INSERT …) INSERT …``): one round trip and one pass through SQLAlchemy's execution
     instead of one each, which is what a hot write path such as a submission spends its time on.
-    Foreign keys are checked at the end of the statement, so the order of the rows does not
-    matter. Nothing in the block may read the rows back (they are not written until it ends), and
-    the rows of one block do not see each other (one snapshot): an ``ON CONFLICT`` among them
-    raises rather than skips; against rows already there it works as usual. On
-    SQLite, which has no data-modifying CTEs, each INSERT runs as it is made.
+    Add rows parents first, as one would one by one: SQLite, which has no data-modifying CTEs, runs
+    each INSERT as it is made. Nothing in the block may read the rows back (they are not written
+    until it ends), and the rows of one block do not see each other (one snapshot): an
+    ``ON CONFLICT`` among them raises rather than skips; against rows already there it works as
+    usual.
     """
     if dialect_name(session) != "postgresql" or _BATCH in session.info:
         yield

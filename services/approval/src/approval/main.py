@@ -21,11 +21,17 @@ from approval.config import Settings
 from approval.db import outbox_events
 from approval.documents.routes import public_router as verification_router
 from approval.documents.routes import router as documents_router
-from approval.documents.service import Sealing, make_signer
 from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
-from approval.worker import SUBSCRIPTIONS, build_relay, build_sealer, build_timers, make_storage
+from approval.worker import (
+    SUBSCRIPTIONS,
+    build_relay,
+    build_sealer,
+    build_sealing,
+    build_timers,
+    make_storage,
+)
 from govshared.app import create_service_app, start_runtime
 from govshared.outbox import OutboxWriter
 
@@ -61,11 +67,7 @@ def create_app(
         # The China date every clock counts in; tests replace it to drive time.
         app.state.today = china_today
         app.state.storage = make_storage(settings, http)
-        app.state.sealing = Sealing(
-            signer=make_signer(settings, http),
-            storage=app.state.storage,
-            public_base_url=settings.public_base_url,
-        )
+        app.state.sealing = build_sealing(settings, http, storage=app.state.storage)
         # Working-day calendar from the maintained library; safe when replicas start together.
         async with sessionmaker() as session, session.begin():
             await seed_calendar(session)

@@ -21,11 +21,12 @@ from approval.clocks.timers import ClockTimers, TimerRun
 from approval.config import Settings
 from approval.db import outbox_events
 from approval.documents.sealer import DocumentSealer
-from approval.documents.service import Sealing, make_signer
+from approval.documents.service import Sealing
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from govshared.seal import signer_from_settings
 from govshared.storage import Storage, storage_from_settings
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,16 @@ def make_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
     return storage_from_settings(settings, http, folder="materials", env_prefix="APPROVAL_")
 
 
+def build_sealing(settings: Settings, http: httpx.AsyncClient, *, storage: Storage) -> Sealing:
+    """The seal the settings choose (``APPROVAL_SEAL_*``), where documents are stored, and the
+    public verification page their QR codes open."""
+    return Sealing(
+        signer=signer_from_settings(settings, http),
+        storage=storage,
+        public_base_url=settings.public_base_url,
+    )
+
+
 def build_sealer(
     settings: Settings,
     *,
@@ -161,11 +172,7 @@ async def main() -> None:
     relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
     outbox = OutboxWriter(outbox_events, SUBSCRIPTIONS)
     timers = build_timers(settings, sessionmaker=sessionmaker, outbox=outbox)
-    sealing = Sealing(
-        signer=make_signer(settings, http),
-        storage=make_storage(settings, http),
-        public_base_url=settings.public_base_url,
-    )
+    sealing = build_sealing(settings, http, storage=make_storage(settings, http))
     sealer = build_sealer(settings, sessionmaker=sessionmaker, sealing=sealing, outbox=outbox)
     # A sealed document's event goes out at once rather than at the relay's next poll.
     outbox.on_commit(relay.wake)

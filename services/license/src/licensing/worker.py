@@ -23,7 +23,7 @@ from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
-from govshared.seal import Signer, signer_from_settings
+from govshared.seal import signer_from_settings
 from govshared.storage import Storage, storage_from_settings
 from licensing import clock
 from licensing.certificates.sealer import CertificateSealer
@@ -77,11 +77,6 @@ def build_relay(
     )
 
 
-def build_signer(settings: Settings, http: httpx.AsyncClient) -> Signer:
-    """The seal the settings choose (``LICENSE_SEAL_*``)."""
-    return signer_from_settings(settings, http)
-
-
 def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
     """Where sealed certificates are kept: S3-compatible storage, or data_dir/certificates."""
     return storage_from_settings(settings, http, folder="certificates", env_prefix="LICENSE_")
@@ -90,7 +85,7 @@ def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
 def build_sealing(settings: Settings, http: httpx.AsyncClient) -> Sealing:
     """The seal, the store and the public verification URL of certificates."""
     return Sealing(
-        signer=build_signer(settings, http),
+        signer=signer_from_settings(settings, http),
         storage=build_storage(settings, http),
         verify_url=settings.verify_url,
     )

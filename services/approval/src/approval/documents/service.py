@@ -12,11 +12,9 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
-from approval.config import Settings
 from approval.documents.errors import DocumentNotFound, DocumentNotSealed
 from approval.documents.models import Document, DocumentKind, DocumentStatus
 from approval.documents.render import read_sealed, render_pdf
@@ -32,7 +30,6 @@ from govshared.seal import (
     SealVerifier,
     Signer,
     canonical_json,
-    signer_from_settings,
     sm3_digest,
 )
 from govshared.storage import Storage
@@ -118,11 +115,6 @@ class Sealing:
                 valid_from=seal.valid_from.isoformat(),
                 valid_until=seal.valid_until.isoformat(),
             )
-
-
-def make_signer(settings: Settings, http: httpx.AsyncClient) -> Signer:
-    """The seal the settings choose (``APPROVAL_SEAL_*``)."""
-    return signer_from_settings(settings, http)
 
 
 def legal_basis_text(guide: Mapping[str, Any]) -> str:
