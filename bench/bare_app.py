@@ -1,7 +1,9 @@
 """The ceiling for ``make bench``: the same stack doing only one row plus one outbox row per POST.
 
 FastAPI + pydantic validation of a ~1 KB body + the SQLAlchemy ORM unit of work on asyncpg, with no
-token check, no idempotency and no audit trail: what the issue calls the bare ORM endpoint.
+token check, no idempotency and no audit trail: what the issue calls the bare ORM endpoint. Its
+engine (pool size and all) and its frozen start-up heap are the services' own, so that the
+comparison is of the work each request does.
 Run with ``uvicorn --factory bench.bare_app:create_app``; BARE_DATABASE_URL names the database.
 """
 
@@ -19,6 +21,9 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, DateTime, String, Text, Uuid
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from govshared.app import settled_heap
+from govshared.db import make_engine
 
 
 class Base(DeclarativeBase):
@@ -51,12 +56,13 @@ class ThingIn(BaseModel):
 
 def create_app() -> FastAPI:
     """The bare app."""
-    engine = create_async_engine(os.environ["BARE_DATABASE_URL"], pool_size=10)
+    engine = make_engine(os.environ["BARE_DATABASE_URL"])
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        with settled_heap():
+            yield
         await engine.dispose()
 
     app = FastAPI(lifespan=lifespan)

@@ -62,10 +62,63 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or "wrk"
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _parents() -> dict[int, int]:
+    """Every process: pid → parent pid."""
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                rest = (entry / "stat").read_text().rsplit(")", 1)[1]
+            except OSError:
+                continue
+            found[int(entry.name)] = int(rest.split()[1])
+    return found
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, everything but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
+
+
+def cpu_snapshot(app_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the app (the process ``app_pid`` and its descendants) and of the
+    whole machine (the app, PostgreSQL, wrk and anything else running)."""
+    parents = _parents()
+    family = {app_pid}
+    grew = True
+    while grew:
+        before = len(family)
+        family |= {pid for pid, parent in parents.items() if parent in family}
+        grew = len(family) > before
+    return {
+        "app": sum(_cpu_seconds(pid) for pid in family),
+        "machine": _machine_busy_seconds(),
+    }
+
+
 def wrk(
-    url: str, *, token: str | None, body: dict[str, object], directory: Path
+    url: str,
+    *,
+    token: str | None,
+    body: dict[str, object],
+    directory: Path,
+    app_pid: int | None = None,
 ) -> dict[str, float]:
-    """POST ``body`` for DURATION seconds; requests/s and latency percentiles in ms."""
+    """POST ``body`` for DURATION seconds; requests/s, latency percentiles in ms and, given the
+    app's pid, CPU milliseconds per request spent by the app and by the whole machine."""
     script = directory / "post.lua"
     headers = {"Content-Type": "application/json"}
     if token:
@@ -81,23 +134,32 @@ def wrk(
         "summary.errors.status))\nend"
     )
     script.write_text("\n".join(lines))
+    before = cpu_snapshot(app_pid) if app_pid else None
     out = subprocess.run(
         [ensure_wrk(), "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", str(script), url],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+    after = cpu_snapshot(app_pid) if app_pid else None
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     values = dict(re.findall(r"^(P50|P99|ERRORS|NON2XX) ([\d.]+)$", out, re.M))
     if "P50" not in values:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
-    return {
+    figures: dict[str, float] = {
         "requests_per_second": round(rps, 1),
         "p50_ms": round(float(values["P50"]), 2),
         "p99_ms": round(float(values["P99"]), 2),
         "socket_errors": int(float(values["ERRORS"])),
         "non_2xx": int(float(values["NON2XX"])),
     }
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    if before and after and requests:
+        for part in ("app", "machine"):
+            figures[f"{part}_cpu_ms_per_request"] = round(
+                (after[part] - before[part]) * 1000 / requests, 3
+            )
+    return figures
 
 
 async def submit_to_inbox_latency(token: str, samples: int) -> dict[str, float]:
@@ -303,7 +365,11 @@ def main() -> None:
         httpx.post(
             approval_url, json=BODY, headers={"Authorization": f"Bearer {token}"}
         ).raise_for_status()
-        submission = wrk(approval_url, token=token, body=BODY, directory=work)
+        approval = next(p for p in stack.processes if p.port == PORTS["approval"])
+        assert approval.process is not None
+        submission = wrk(
+            approval_url, token=token, body=BODY, directory=work, app_pid=approval.process.pid
+        )
         bare.start()
         for _ in range(100):
             try:
@@ -311,7 +377,14 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        ceiling = wrk(f"http://127.0.0.1:{BARE_PORT}/things", token=None, body=BODY, directory=work)
+        assert bare.process is not None
+        ceiling = wrk(
+            f"http://127.0.0.1:{BARE_PORT}/things",
+            token=None,
+            body=BODY,
+            directory=work,
+            app_pid=bare.process.pid,
+        )
         bare.stop()
         # Let the relay drain the backlog the load left, then measure one submission at a time.
         stack.start_relay()

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -25,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from govshared.db import UTCDateTime, make_engine
+from govshared.db import REQUEST_TRANSACTION, UTCDateTime, after_commit, make_engine
 from govshared.sql import execute_insert, insert_ignore, inserts_together
 from govshared.testing import BACKENDS, drop_postgres_database, make_database
 
@@ -149,3 +150,89 @@ async def test_a_failing_batch_writes_nothing(engine: AsyncEngine) -> None:
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(children)) == 0
         assert await session.scalar(select(func.count()).select_from(parents)) == 1
+
+
+def _family(at: datetime) -> tuple[uuid.UUID, list[tuple[Any, Any]]]:
+    parent = uuid.uuid4()
+    return parent, [
+        (insert(parents), {"id": parent, "name": str(parent)[:8], "data": {}, "at": at}),
+        (insert(children), [{"parent_id": parent, "seq": 1}, {"parent_id": parent, "seq": 2}]),
+    ]
+
+
+async def _count(engine: AsyncEngine, parent: uuid.UUID) -> int:
+    async with async_sessionmaker(engine)() as other:
+        return int(
+            await other.scalar(
+                select(func.count()).select_from(children).where(children.c.parent_id == parent)
+            )
+            or 0
+        )
+
+
+async def test_a_requests_only_statement_commits_as_it_completes_and_wakes_the_hooks(
+    engine: AsyncEngine,
+) -> None:
+    """``last=True`` in a request's session that has done nothing else: on PostgreSQL the one
+    statement is the whole transaction (no BEGIN/COMMIT round trips); SQLite keeps its
+    transaction, committed by the request as usual."""
+    woken: list[str] = []
+    parent, rows = _family(datetime.now(UTC))
+    async with async_sessionmaker(engine)() as session:
+        session.info[REQUEST_TRANSACTION] = True
+        async with inserts_together(session, last=True):
+            for statement, values in rows:
+                await execute_insert(session, statement, values)
+            after_commit(session, lambda _s: woken.append("relay"))
+        if engine.dialect.name == "postgresql":
+            assert not session.in_transaction()
+            assert woken == ["relay"]  # committed already: the relay may send the event
+            assert await _count(engine, parent) == 2  # another connection sees the rows
+        else:
+            assert session.in_transaction() and woken == []
+        await session.commit()
+    assert woken == ["relay"]
+    assert await _count(engine, parent) == 2
+
+
+async def test_a_failing_lone_statement_writes_nothing_and_raises_the_usual_error(
+    engine: AsyncEngine,
+) -> None:
+    at = datetime.now(UTC)
+    async with async_sessionmaker(engine)() as session, session.begin():
+        await session.execute(
+            insert(parents), {"id": uuid.uuid4(), "name": "已有", "data": {}, "at": at}
+        )
+    woken: list[str] = []
+    parent = uuid.uuid4()
+    with pytest.raises(IntegrityError):
+        async with async_sessionmaker(engine)() as session:
+            session.info[REQUEST_TRANSACTION] = True
+            async with inserts_together(session, last=True):
+                await execute_insert(
+                    session, insert(parents), {"id": parent, "name": "已有", "data": {}, "at": at}
+                )
+                await execute_insert(session, insert(children), {"parent_id": parent, "seq": 1})
+                after_commit(session, lambda _s: woken.append("relay"))
+            await session.commit()
+    assert woken == []
+    assert await _count(engine, parent) == 0
+
+
+@pytest.mark.parametrize("case", ["not_a_request", "request_already_begun"])
+async def test_last_keeps_the_statement_in_a_transaction_someone_else_owns(
+    engine: AsyncEngine, case: str
+) -> None:
+    """A worker's or a test's session, or a request that has already read or written: the rows
+    roll back with its transaction."""
+    parent, rows = _family(datetime.now(UTC))
+    async with async_sessionmaker(engine)() as session:
+        if case == "request_already_begun":
+            session.info[REQUEST_TRANSACTION] = True
+            await session.execute(select(func.count()).select_from(parents))
+        async with inserts_together(session, last=True):
+            for statement, values in rows:
+                await execute_insert(session, statement, values)
+        assert session.in_transaction()
+        await session.rollback()
+    assert await _count(engine, parent) == 0

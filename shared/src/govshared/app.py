@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,24 @@ async def start_runtime(
         audience=settings.jwt_audience,
     )
     return runtime
+
+
+@contextmanager
+def settled_heap() -> Iterator[None]:
+    """Keep what start-up built out of the garbage collector's way while the process serves.
+
+    Modules, the ORM's metadata, fonts, the catalogue: hundreds of thousands of objects that live
+    as long as the process. Python's full collections walk all of them, each about 150 ms in
+    approval's web process, which under load ran every second or two, stalled every request in
+    flight (the p99 latency) and took a fifth of its CPU. Frozen, they are never walked again;
+    collections see only what requests create. Leaving thaws them (tests start many apps in one
+    process).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def health_router(*, migrations: Migrations) -> APIRouter:

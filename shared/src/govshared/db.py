@@ -60,6 +60,9 @@ def new_metadata() -> MetaData:
 
 
 READ_ONLY = "suite_read_only"
+# In ``session.info``: the session is a request's, committed by ``AutoCommitRoute`` when the
+# endpoint succeeds (and only then); code deep in a service may rely on nothing else owning it.
+REQUEST_TRANSACTION = "suite_request_transaction"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -68,7 +71,7 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and ``BEGIN IMMEDIATE`` transactions.
 
     SQLite allows one writer. A deferred transaction that reads and then writes can fail with
@@ -102,7 +105,10 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # Overflow connections close when they come back to a full pool: a pool smaller than the
+        # load opens and closes connections all the time (a PostgreSQL backend each), so the pool
+        # is sized to the load and the overflow only takes bursts.
+        max_overflow=max(1, pool_size // 2),
         pool_pre_ping=False,
         pool_recycle=1800,
     )
@@ -127,6 +133,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with sessionmaker() as session:
         if request.method in SAFE_METHODS:
             await mark_read_only(session)
+        session.info[REQUEST_TRANSACTION] = True
         request.state.session = session
         yield session
 
@@ -135,7 +142,7 @@ AfterCommitHook = Callable[[Any], None]  # called with the (sync) session; the w
 
 
 @event.listens_for(Session, "after_commit")
-def _run_after_commit_hooks(session: Session) -> None:
+def run_after_commit_hooks(session: Session) -> None:
     """Run the hooks ``after_commit`` registered, once the transaction has committed.
 
     Every session gets this, so request handlers and workers alike wake what they should without

@@ -21,7 +21,14 @@ class CommonSettings(BaseSettings):
     database_url: str = Field(
         default="", description="sqlalchemy async URL; SQLite in data_dir if empty"
     )
-    db_pool_size: int = 10
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Database connections a process keeps open (half as many again in a burst): at least "
+            "the requests one web process serves at once, or connections churn under load"
+        ),
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

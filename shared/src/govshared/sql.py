@@ -5,29 +5,60 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Dialect, Insert, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from govshared.db import REQUEST_TRANSACTION, run_after_commit_hooks
 
 Row = dict[str, Any]
 
 
+def _engine(session: AsyncSession) -> Engine:
+    """The engine the session runs on (its own bind, as the suite's sessionmakers give it)."""
+    bind = session.bind
+    if isinstance(bind, AsyncEngine):
+        return bind.sync_engine
+    return session.get_bind().engine  # a session bound per mapper or to a connection
+
+
 def dialect_name(session: AsyncSession) -> str:
     """``postgresql`` or ``sqlite``."""
-    return session.get_bind().dialect.name
+    return _engine(session).dialect.name
+
+
+_DATABASES: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+
+
+def database_key(session: AsyncSession) -> str:
+    """Which database the session works on, for process-wide caches shared by several databases
+    (tests run many); rendered once per engine, as it sits on hot paths."""
+    engine = _engine(session)
+    key = _DATABASES.get(engine)
+    if key is None:
+        key = _DATABASES[engine] = engine.url.render_as_string(hide_password=True)
+    return key
+
+
+@lru_cache(maxsize=256)
+def _insert_ignore(table: Table, index_elements: tuple[str, ...], dialect: str) -> Insert:
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_(table).on_conflict_do_nothing(index_elements=list(index_elements))
 
 
 def insert_ignore(session: AsyncSession, table: Table, *, index_elements: list[str]) -> Any:
     """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` in the session's dialect.
 
     On PostgreSQL a conflicting row that another transaction has not committed yet makes this wait
-    for that transaction, then do nothing (or insert, if it rolled back): a safe claim.
+    for that transaction, then do nothing (or insert, if it rolled back): a safe claim. The
+    statement is built once per table (statements are immutable; rows go beside them).
     """
-    if dialect_name(session) == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=index_elements)
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    return _insert_ignore(table, tuple(index_elements), dialect_name(session))
 
 
 _BATCH = "govshared.inserts_together"
@@ -43,7 +74,7 @@ async def execute_insert(session: AsyncSession, statement: Insert, rows: Row | l
 
 
 @asynccontextmanager
-async def inserts_together(session: AsyncSession) -> AsyncIterator[None]:
+async def inserts_together(session: AsyncSession, *, last: bool = False) -> AsyncIterator[None]:
     """Send the INSERTs made through ``execute_insert`` in the block as one statement at its end.
 
     On PostgreSQL they become data-modifying CTEs of one statement (``WITH w0 AS (INSERT …),
@@ -54,6 +85,15 @@ async def inserts_together(session: AsyncSession) -> AsyncIterator[None]:
     until it ends), and the rows of one block do not see each other (one snapshot): an
     ``ON CONFLICT`` among them raises rather than skips; against rows already there it works as
     usual.
+
+    ``last=True`` says the transaction does nothing after the block. When the session is a
+    request's (``get_session``: committed by ``AutoCommitRoute`` once the endpoint succeeds) and
+    has done nothing before the block either (it has not begun), the one statement is the whole
+    transaction: it is sent on its own, committed by PostgreSQL as it completes (one statement is
+    atomic: every row or none), straight to the driver. That saves the BEGIN and COMMIT round
+    trips and SQLAlchemy's execution path; the after-commit hooks run once it is done, and the
+    request's commit later has nothing left to do. A session someone else owns (a worker, a test
+    that rolls back) always gets the statement inside its transaction.
     """
     if dialect_name(session) != "postgresql" or _BATCH in session.info:
         yield
@@ -64,12 +104,29 @@ async def inserts_together(session: AsyncSession) -> AsyncIterator[None]:
         yield
     finally:
         del session.info[_BATCH]
-    if len(batch) == 1:
+    if not batch:
+        return
+    if last and session.info.get(REQUEST_TRANSACTION) and not session.in_transaction():
+        await _execute_alone(session, batch)
+    elif len(batch) == 1:
         await session.execute(*batch[0])
-    elif batch:
+    else:
         connection = await session.connection()
         sql, args = _together(batch, connection.dialect)
         await connection.exec_driver_sql(sql, args)
+
+
+async def _execute_alone(
+    session: AsyncSession, batch: list[tuple[Insert, Row | list[Row]]]
+) -> None:
+    """The batch as one autocommitted statement on a pooled connection of the session's engine."""
+    assert isinstance(session.bind, AsyncEngine)
+    async with session.bind.connect() as connection:
+        # AUTOCOMMIT: no BEGIN before it nor COMMIT after; PostgreSQL commits the statement.
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        sql, args = _together(batch, connection.dialect)
+        await connection.exec_driver_sql(sql, args)
+    run_after_commit_hooks(session.sync_session)
 
 
 def _conflict_key(statement: Insert) -> tuple[Any, ...] | None:

@@ -32,7 +32,7 @@ from approval.worker import (
     build_timers,
     make_storage,
 )
-from govshared.app import create_service_app, start_runtime
+from govshared.app import create_service_app, settled_heap, start_runtime
 from govshared.outbox import OutboxWriter
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,8 @@ def create_app(
             tasks.append(asyncio.create_task(timers.run(), name="approval-clock-timers"))
             tasks.append(asyncio.create_task(sealer.run(), name="approval-document-sealer"))
         try:
-            yield
+            with settled_heap():
+                yield
         finally:
             if tasks:
                 await relay.stop()

@@ -196,8 +196,9 @@ class ApplicationService:
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
         # One statement on PostgreSQL: application, clock, audit entry, outbox row(s) (and, on the
-        # commitment route, the decision's register row).
-        async with inserts_together(self.session):
+        # commitment route, the decision's register row). Nothing is written after it; without an
+        # idempotency claim before it, that statement is the whole transaction.
+        async with inserts_together(self.session, last=True):
             await self._write_submission(
                 row, item=item, clock=clock, principal=principal, route=route, commitment=commitment
             )

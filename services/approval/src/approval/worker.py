@@ -22,6 +22,7 @@ from approval.config import Settings
 from approval.db import outbox_events
 from approval.documents.sealer import DocumentSealer
 from approval.documents.service import Sealing
+from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
@@ -185,7 +186,8 @@ async def main() -> None:
         asyncio.create_task(timers.run()),
         asyncio.create_task(sealer.run()),
     ]
-    await stop.wait()
+    with settled_heap():
+        await stop.wait()
     await relay.stop()
     await timers.stop()
     sealer.stop()

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from govshared.app import create_service_app, start_runtime
+from govshared.app import create_service_app, settled_heap, start_runtime
 from licensing.catalogue.service import load_demo_catalogue
 from licensing.config import Settings
 from licensing.routes import routers
@@ -74,7 +74,8 @@ def create_app(
             tasks.append(asyncio.create_task(timers.run(), name="license-timers"))
             tasks.append(asyncio.create_task(sealer.run(), name="license-certificate-sealer"))
         try:
-            yield
+            with settled_heap():
+                yield
         finally:
             if tasks:
                 timers.stop()

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
@@ -218,7 +219,8 @@ async def main() -> None:
         asyncio.create_task(timers.run()),
         asyncio.create_task(sealer.run()),
     ]
-    await stop.wait()
+    with settled_heap():
+        await stop.wait()
     timers.stop()
     sealer.stop()
     await relay.stop()

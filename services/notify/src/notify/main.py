@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from govshared.app import create_service_app, start_runtime
+from govshared.app import create_service_app, settled_heap, start_runtime
 from notify.config import Settings
 from notify.routes import router
 from notify.service import InboxSignal
@@ -67,7 +67,8 @@ def create_app(
             tasks.append(asyncio.create_task(relay.run(), name="notify-outbox-relay"))
             tasks.append(asyncio.create_task(worker.run(), name="notify-delivery-worker"))
         try:
-            yield
+            with settled_heap():
+                yield
         finally:
             if tasks:
                 await worker.stop()

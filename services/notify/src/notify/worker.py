@@ -22,6 +22,7 @@ import httpx
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
@@ -356,7 +357,8 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(worker.run())]
-    await stop.wait()
+    with settled_heap():
+        await stop.wait()
     await worker.stop()
     await relay.stop()
     await asyncio.gather(*tasks)

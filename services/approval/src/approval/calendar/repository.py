@@ -19,6 +19,7 @@ from approval.calendar.models import (
     calendar_years,
 )
 from approval.calendar.workdays import CalendarDay, DayKind, DaySource
+from govshared.sql import dialect_name
 
 
 def _day_from_row(row: Any) -> CalendarDay:
@@ -39,7 +40,7 @@ class CalendarRepository:
 
     def _insert_ignoring_duplicates(self, table: Any) -> Insert:
         # Two replicas may seed at the same start-up; the loser's rows are simply already there.
-        if self.session.get_bind().dialect.name == "postgresql":
+        if dialect_name(self.session) == "postgresql":
             return postgresql.insert(table).on_conflict_do_nothing()
         return sqlite.insert(table).on_conflict_do_nothing()
 

@@ -9,7 +9,7 @@ from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Item, ItemVersion, ItemVersionStatus
-from govshared.sql import insert_ignore
+from govshared.sql import database_key, insert_ignore
 
 items: Table = Item.__table__  # type: ignore[assignment]
 item_versions: Table = ItemVersion.__table__  # type: ignore[assignment]
@@ -29,7 +29,7 @@ class ItemCache:
 
     async def get(self, repository: ItemRepository, code: str) -> Item | None:
         """The item, from the cache while fresh, else from the database."""
-        key = (str(repository.session.get_bind().engine.url), code)
+        key = (database_key(repository.session), code)
         cached = self._items.get(key)
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl:

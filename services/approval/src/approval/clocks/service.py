@@ -50,6 +50,7 @@ from approval.clocks.models import (
 from approval.clocks.repository import ClockRepository
 from approval.lifecycle import Action
 from approval.models import Application
+from govshared.sql import database_key
 
 T = TypeVar("T")
 ACCEPTANCE_DAYS = 5  # Art. 32
@@ -193,7 +194,7 @@ class CalendarCache:
 
     async def snapshot(self, session: AsyncSession, first: int, last: int) -> CalendarSnapshot:
         """The national calendar of the years ``first..last``."""
-        database = str(session.get_bind().engine.url)
+        database = database_key(session)
         key = (database, first, last)
         recent = self._snapshots.get(key)
         if recent is not None and time.monotonic() - recent[0] < self._recheck:
