@@ -42,6 +42,7 @@ SOURCES = {
     "database_url": "Secret `{svc}-database`",
     "s3_access_key": "Secret `{svc}-object-storage`",
     "s3_secret_key": "Secret `{svc}-object-storage`",
+    "seal_service_token": "Secret `{svc}-seal-service` (optional)",
     "smtp_username": "Secret `notify-providers` (optional)",
     "smtp_password": "Secret `notify-providers` (optional)",
     "sms_api_key": "Secret `notify-providers` (optional)",

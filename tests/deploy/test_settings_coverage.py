@@ -134,3 +134,35 @@ def test_settings_table_names_the_source_the_chart_uses(service: ServiceInfo) ->
         field = name.removeprefix(service.prefix).lower()
         documented = sources.get(field, "ConfigMap `{svc}-config`").format(svc=service.name)
         assert actual.get(name, f"ConfigMap `{service.name}-config`") == documented, name
+
+
+SECRET_NAMES = re.compile(
+    r"(_token|_password|_secret|_secret_key|_api_key|_access_key|database_url)$"
+)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_credentials_come_from_secrets_not_configmaps(overlay: str, service: ServiceInfo) -> None:
+    """Tokens, passwords and keys reach every workload from a Secret (secretKeyRef), never as a
+    ConfigMap value that anyone who may read the namespace's configuration can see."""
+    docs = render_overlay(overlay)
+    configmaps = of_kind(docs, "ConfigMap")
+    credentials = {
+        name
+        for name in service.setting_env_names()
+        if SECRET_NAMES.search(name.removeprefix(service.prefix).lower())
+    }
+    assert credentials, "the pattern finds this service's credentials"
+    for workload in docs:
+        if workload["kind"] not in ("Deployment", "Job") or (
+            workload["metadata"]["labels"]["app.kubernetes.io/name"] != service.name
+        ):
+            continue
+        (container,) = pod_spec(workload)["containers"]
+        from_secret = {
+            e["name"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert credentials <= from_secret, workload["metadata"]["name"]
+    for configmap in configmaps.values():
+        assert credentials.isdisjoint(configmap.get("data", {})), configmap["metadata"]["name"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from govshared.settings import CommonSettings
@@ -70,7 +70,9 @@ class Settings(CommonSettings):
         description="SM2 private key (hex) for the local backend; a dev key is made if unset",
     )
     seal_service_url: str | None = Field(default=None, description="Seal service base URL (http)")
-    seal_service_token: str | None = Field(default=None, description="Bearer token of it")
+    seal_service_token: SecretStr | None = Field(
+        default=None, description="Bearer token of it (from a Secret; never logged)"
+    )
     seal_public_key: str | None = Field(
         default=None, description="Pinned SM2 public key (hex x‖y) of the seal service's seal"
     )

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from tongsuopy.crypto import hashes as sm_hashes
 from tongsuopy.crypto.asymciphers import ec
 from tongsuopy.crypto.exceptions import InvalidSignature as _SmInvalidSignature
@@ -416,7 +416,7 @@ class SealSettings(Protocol):
 
     seal_backend: str
     seal_service_url: str | None
-    seal_service_token: str | None
+    seal_service_token: SecretStr | None
     seal_public_key: str | None
     seal_private_key_file: str | None
     seal_id: str
@@ -435,7 +435,11 @@ def signer_from_settings(settings: SealSettings, http: httpx.AsyncClient) -> Sig
             base_url=settings.seal_service_url,
             seal_id=settings.seal_id,
             http=http,
-            token=settings.seal_service_token,
+            token=(
+                settings.seal_service_token.get_secret_value()
+                if settings.seal_service_token
+                else None
+            ),
             pinned_public_key=settings.seal_public_key,
         )
     key_file = (
