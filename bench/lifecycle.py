@@ -27,7 +27,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.submission import BODY, ensure_wrk, start_stack, stop_stack  # noqa: E402
+from bench.submission import (  # noqa: E402
+    BODY,
+    PORTS,
+    cpu_snapshot,
+    ensure_wrk,
+    start_stack,
+    stop_stack,
+)
 from govshared.auth import Role, ensure_dev_keypair, mint_token  # noqa: E402
 
 DURATION = float(os.environ.get("BENCH_SECONDS", "20"))
@@ -44,14 +51,16 @@ def lua_string(text: str) -> str:
     return f"[==[{text}]==]"
 
 
-def drive(base: str, tokens: dict[str, str], work: Path) -> dict[str, object]:
+def drive(base: str, tokens: dict[str, str], work: Path, app_pid: int) -> dict[str, object]:
     """Run cases with wrk for DURATION seconds (a C load generator: an httpx one spent most of a
-    core of the two on itself); figures of the completed ones."""
+    core of the two on itself); figures of the completed ones, with the CPU milliseconds each case
+    took in approval and on the whole machine (steadier than cases per second from run to run)."""
     script = work / "lifecycle.lua"
     header = [f"BODY = {lua_string(json.dumps(BODY, ensure_ascii=False))}", "TOKENS = {"]
     header += [f"  {role} = {lua_string(token)}," for role, token in tokens.items()]
     header.append("}")
     script.write_text("\n".join(header) + "\n" + (ROOT / "bench" / "lifecycle.lua").read_text())
+    before = cpu_snapshot(app_pid)
     out = subprocess.run(
         [
             ensure_wrk(),
@@ -68,6 +77,7 @@ def drive(base: str, tokens: dict[str, str], work: Path) -> dict[str, object]:
         capture_output=True,
         text=True,
     ).stdout
+    after = cpu_snapshot(app_pid)
     values = dict(
         re.findall(r"^(COMPLETED|FAILURES|P50|P99|REQUESTS|SECONDS) ([\d.]+)$", out, re.M)
     )
@@ -84,6 +94,11 @@ def drive(base: str, tokens: dict[str, str], work: Path) -> dict[str, object]:
         # Little's law: CONCURRENCY cases in flight all the time.
         "case_mean_ms": round(CONCURRENCY / (cases / seconds) * 1000, 1) if cases else None,
         "abandoned_cases": int(values["FAILURES"]),
+        **{
+            f"{part}_cpu_ms_per_case": round((after[part] - before[part]) * 1000 / cases, 2)
+            for part in ("app", "machine")
+            if cases
+        },
     }
 
 
@@ -136,7 +151,9 @@ def main() -> None:
         print(
             f"driving cases for {DURATION:.0f}s with {CONCURRENCY} concurrent cases ...", flush=True
         )
-        figures = drive(stack.approval_url, tokens, work)
+        approval = next(p for p in stack.processes if p.port == PORTS["approval"])
+        assert approval.process is not None
+        figures = drive(stack.approval_url, tokens, work, approval.process.pid)
         # Notices and decisions are sealed by approval's worker (running during the load, on the
         # same two cores); what it had not sealed when the load stopped, it seals now.
         print("load over; waiting for the sealer to seal the pending documents ...", flush=True)
