@@ -81,8 +81,8 @@ REFORM_MODE_LABELS: dict[ReformMode, str] = {
 }
 
 
-class ApplicationEventData(BaseModel):
-    """The data of every ``cn.gov.approval.application.*`` event."""
+class ApplicationParty(BaseModel):
+    """What every approval event says about the application it concerns."""
 
     application_id: uuid.UUID
     application_no: str
@@ -91,6 +91,11 @@ class ApplicationEventData(BaseModel):
     applicant_uscc: USCC
     applicant_name: str
     jurisdiction: str
+
+
+class ApplicationEventData(ApplicationParty):
+    """The data of every ``cn.gov.approval.application.*`` event."""
+
     state: str
     reform_mode: ReformMode | None = None
     occurred_at: datetime
@@ -118,20 +123,13 @@ class SealedDocumentRef(BaseModel):
     verify_url: str
 
 
-class DocumentEventData(BaseModel):
+class DocumentEventData(ApplicationParty):
     """The data of ``cn.gov.approval.document.issued``: a notice or decision has been sealed.
 
     Sealing happens after the transition that decided the document (by approval's worker, from a
     register row written in the transition's transaction), so it is a separate event.
     """
 
-    application_id: uuid.UUID
-    application_no: str
-    item_code: str
-    item_name: str
-    applicant_uscc: USCC
-    applicant_name: str
-    jurisdiction: str
     occurred_at: datetime
     document: SealedDocumentRef
 

@@ -46,19 +46,24 @@ def database_key(session: AsyncSession) -> str:
 
 
 @lru_cache(maxsize=256)
-def _insert_ignore(table: Table, index_elements: tuple[str, ...], dialect: str) -> Insert:
+def _insert_ignore(table: Table, index_elements: tuple[str, ...] | None, dialect: str) -> Insert:
     insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert_(table).on_conflict_do_nothing(index_elements=list(index_elements))
+    targets = list(index_elements) if index_elements is not None else None
+    return insert_(table).on_conflict_do_nothing(index_elements=targets)
 
 
-def insert_ignore(session: AsyncSession, table: Table, *, index_elements: list[str]) -> Any:
-    """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` in the session's dialect.
+def insert_ignore(
+    session: AsyncSession, table: Table, *, index_elements: list[str] | None = None
+) -> Any:
+    """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` in the session's dialect (without
+    ``index_elements``: a conflict on any unique constraint).
 
     On PostgreSQL a conflicting row that another transaction has not committed yet makes this wait
     for that transaction, then do nothing (or insert, if it rolled back): a safe claim. The
     statement is built once per table (statements are immutable; rows go beside them).
     """
-    return _insert_ignore(table, tuple(index_elements), dialect_name(session))
+    targets = tuple(index_elements) if index_elements is not None else None
+    return _insert_ignore(table, targets, dialect_name(session))
 
 
 _BATCH = "govshared.inserts_together"

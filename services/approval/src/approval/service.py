@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -46,7 +46,13 @@ from approval.models import Application, ApplicationEvent, ApplicationState, Ite
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
 from govshared.auth import Principal, Role
-from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
+from govshared.events import (
+    ApplicationEventData,
+    ApplicationParty,
+    EventType,
+    ReformMode,
+    make_event,
+)
 from govshared.idempotency import (
     StoredResponse,
     claim,
@@ -69,6 +75,23 @@ EVENT_ROW_FIELDS = (
     "jurisdiction",
     "reform_mode",
 )
+
+
+def event_party(application: Application | Mapping[str, Any]) -> dict[str, Any]:
+    """The application as every approval event names it (``ApplicationParty``), from its row or
+    its columns."""
+
+    def column(name: str) -> Any:
+        if isinstance(application, Mapping):
+            return application[name]
+        return getattr(application, name)
+
+    return {
+        name: column("id" if name == "application_id" else name)
+        for name in ApplicationParty.model_fields
+    }
+
+
 AUDIT_FIELDS = (
     "application_id",
     "seq",
@@ -737,13 +760,7 @@ async def record_transition(
             source=SOURCE,
             subject=str(row["id"]),
             data=ApplicationEventData(
-                application_id=row["id"],
-                application_no=row["application_no"],
-                item_code=row["item_code"],
-                item_name=row["item_name"],
-                applicant_uscc=row["applicant_uscc"],
-                applicant_name=row["applicant_name"],
-                jurisdiction=row["jurisdiction"],
+                **event_party(row),
                 state=to_state.value,
                 reform_mode=ReformMode(row["reform_mode"]) if row["reform_mode"] else None,
                 occurred_at=at,

@@ -7,9 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
 
 from approval.calendar.models import (
     CalendarYearRow,
@@ -19,7 +17,7 @@ from approval.calendar.models import (
     calendar_years,
 )
 from approval.calendar.workdays import CalendarDay, DayKind, DaySource
-from govshared.sql import dialect_name
+from govshared.sql import insert_ignore
 
 
 def _day_from_row(row: Any) -> CalendarDay:
@@ -37,12 +35,6 @@ class CalendarRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    def _insert_ignoring_duplicates(self, table: Any) -> Insert:
-        # Two replicas may seed at the same start-up; the loser's rows are simply already there.
-        if dialect_name(self.session) == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
 
     async def existing_years(self, years: Iterable[int]) -> set[int]:
         """Which of the given years the calendar already holds."""
@@ -62,9 +54,10 @@ class CalendarRepository:
         self, days: Sequence[CalendarDay], years: Sequence[dict[str, Any]], *, now: datetime
     ) -> None:
         """Bulk insert new years and their days (rows already present are left alone)."""
+        # Two replicas may seed at the same start-up; the loser's rows are simply already there.
         if days:
             await self.session.execute(
-                self._insert_ignoring_duplicates(calendar_days),
+                insert_ignore(self.session, calendar_days),
                 [
                     {
                         "day": d.day,
@@ -78,7 +71,7 @@ class CalendarRepository:
                 ],
             )
         if years:
-            await self.session.execute(self._insert_ignoring_duplicates(calendar_years), years)
+            await self.session.execute(insert_ignore(self.session, calendar_years), years)
 
     async def replace_year(
         self,
@@ -157,7 +150,7 @@ class CalendarRepository:
     async def add_closures(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert closure days (duplicates are ignored)."""
         if rows:
-            await self.session.execute(self._insert_ignoring_duplicates(calendar_closures), rows)
+            await self.session.execute(insert_ignore(self.session, calendar_closures), rows)
 
     async def delete_closure(self, jurisdiction: str, day: date) -> bool:
         """Remove one closure day; False when there was none."""

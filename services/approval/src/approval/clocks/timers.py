@@ -27,7 +27,7 @@ from approval.clocks.service import (
 )
 from approval.models import Application, ApplicationState, Item
 from approval.repository import ApplicationRepository
-from approval.service import EVENT_ROW_FIELDS, SOURCE, record_transition
+from approval.service import EVENT_ROW_FIELDS, SOURCE, event_party, record_transition
 from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
 from govshared.outbox import OutboxWriter
 
@@ -204,13 +204,7 @@ async def emit_clock_event(
             source=SOURCE,
             subject=str(application.id),
             data=ApplicationEventData(
-                application_id=application.id,
-                application_no=application.application_no,
-                item_code=application.item_code,
-                item_name=application.item_name,
-                applicant_uscc=application.applicant_uscc,
-                applicant_name=application.applicant_name,
-                jurisdiction=application.jurisdiction,
+                **event_party(application),
                 state=application.state,
                 reform_mode=ReformMode(application.reform_mode)
                 if application.reform_mode

@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from approval.documents.models import Document, DocumentStatus
 from approval.documents.service import SealedFile, Sealing, seal_document
 from approval.models import Application
+from approval.service import SOURCE, event_party
 from govshared.events import DocumentEventData, EventType, SealedDocumentRef, make_event
 from govshared.outbox import OutboxWriter
 from govshared.seal.queue import PendingSealer, SealerMetrics
 from govshared.sql import dialect_name
 
-SOURCE = "/services/approval"
 METRICS = SealerMetrics(
     sealed=Counter("documents_sealed_total", "Documents signed, rendered and stored"),
     failures=Counter(
@@ -130,13 +130,7 @@ class DocumentSealer(PendingSealer[Pending, SealedFile]):
                 source=SOURCE,
                 subject=str(application.id),
                 data=DocumentEventData(
-                    application_id=application.id,
-                    application_no=application.application_no,
-                    item_code=application.item_code,
-                    item_name=application.item_name,
-                    applicant_uscc=application.applicant_uscc,
-                    applicant_name=application.applicant_name,
-                    jurisdiction=application.jurisdiction,
+                    **event_party(application),
                     occurred_at=now,
                     document=SealedDocumentRef(
                         document_id=document.id,
