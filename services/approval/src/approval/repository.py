@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Table, insert, literal_column, or_, select, tuple_, update
+from sqlalchemy import Date, Table, bindparam, insert, literal_column, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent
@@ -16,6 +16,20 @@ applications: Table = Application.__table__  # type: ignore[assignment]
 # Applications with no running clock (waiting for 补正) sort after every due date, on both databases.
 NO_DUE_DATE = date(9999, 12, 31)
 application_events: Table = ApplicationEvent.__table__  # type: ignore[assignment]
+
+# The lifecycle's statements are built once: building a statement (coercing its columns and
+# operators) cost more CPU than executing it; each execution only binds the values.
+_LAST_EVENT = (
+    select(ApplicationEvent)
+    .where(ApplicationEvent.application_id == bindparam("application_id"))
+    .order_by(ApplicationEvent.seq.desc())
+    .limit(1)
+)
+# Without .values(): the SET clause is made of the columns the execution's parameters name.
+_UPDATE_STATE = update(applications).where(
+    applications.c.id == bindparam("where_id"),
+    applications.c.row_version == bindparam("where_version"),
+)
 
 
 class ApplicationRepository:
@@ -42,12 +56,7 @@ class ApplicationRepository:
 
     async def last_event(self, application_id: uuid.UUID) -> ApplicationEvent | None:
         """The newest audit entry."""
-        return await self.session.scalar(
-            select(ApplicationEvent)
-            .where(ApplicationEvent.application_id == application_id)
-            .order_by(ApplicationEvent.seq.desc())
-            .limit(1)
-        )
+        return await self.session.scalar(_LAST_EVENT, {"application_id": application_id})
 
     async def list_for_applicant(
         self, uscc: str, *, limit: int, after: tuple[datetime, uuid.UUID] | None
@@ -64,11 +73,13 @@ class ApplicationRepository:
     ) -> bool:
         """Optimistic update: False when someone else changed the row since it was read."""
         result = await self.session.execute(
-            update(applications)
-            .where(
-                applications.c.id == application_id, applications.c.row_version == expected_version
-            )
-            .values(row_version=expected_version + 1, **values)
+            _UPDATE_STATE,
+            {
+                "where_id": application_id,
+                "where_version": expected_version,
+                "row_version": expected_version + 1,
+                **values,
+            },
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

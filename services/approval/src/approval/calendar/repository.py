@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.models import (
@@ -18,6 +18,16 @@ from approval.calendar.models import (
 )
 from approval.calendar.workdays import CalendarDay, DayKind, DaySource
 from govshared.sql import insert_ignore
+
+# Every lifecycle action reads its jurisdiction's closures: the statement is built once.
+_CLOSURE_DAYS = (
+    select(calendar_closures.c.day)
+    .where(
+        calendar_closures.c.jurisdiction.in_(bindparam("jurisdictions", expanding=True)),
+        calendar_closures.c.day.between(bindparam("start"), bindparam("end")),
+    )
+    .distinct()
+)
 
 
 def _day_from_row(row: Any) -> CalendarDay:
@@ -128,12 +138,7 @@ class CalendarRepository:
     ) -> list[date]:
         """Dates in ``[start, end]`` closed for any of the jurisdictions."""
         result = await self.session.execute(
-            select(calendar_closures.c.day)
-            .where(
-                calendar_closures.c.jurisdiction.in_(list(jurisdictions)),
-                calendar_closures.c.day.between(start, end),
-            )
-            .distinct()
+            _CLOSURE_DAYS, {"jurisdictions": list(jurisdictions), "start": start, "end": end}
         )
         return list(result.scalars())
 

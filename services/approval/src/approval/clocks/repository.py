@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.models import calendar_years
@@ -22,6 +22,25 @@ from approval.repository import applications
 from govshared.sql import dialect_name, execute_insert, insert_ignore
 
 ACCEPTANCE = "acceptance"
+
+# The lifecycle's statements, built once (see approval.repository).
+_CLOCKS = (
+    select(ApplicationClock)
+    .where(ApplicationClock.application_id == bindparam("application_id"))
+    .order_by(ApplicationClock.started_on, ApplicationClock.kind)
+    .execution_options(populate_existing=True)
+)
+_CLOCKS_LOCKED = _CLOCKS.with_for_update()
+_LEDGER = (
+    select(ClockLedgerEntry)
+    .where(ClockLedgerEntry.application_id == bindparam("application_id"))
+    .order_by(ClockLedgerEntry.recorded_at, ClockLedgerEntry.id)
+)
+# Without .values(): the SET clause is made of the columns the execution's parameters name.
+_UPDATE_CLOCK = update(application_clocks).where(
+    application_clocks.c.application_id == bindparam("where_application_id"),
+    application_clocks.c.kind == bindparam("where_kind"),
+)
 
 
 class ClockRepository:
@@ -48,34 +67,20 @@ class ClockRepository:
     async def update(self, application_id: uuid.UUID, kind: str, values: dict[str, Any]) -> None:
         """Change a clock row (its stop, restart, cache or markers)."""
         await self.session.execute(
-            update(application_clocks)
-            .where(
-                application_clocks.c.application_id == application_id,
-                application_clocks.c.kind == kind,
-            )
-            .values(**values)
+            _UPDATE_CLOCK, {"where_application_id": application_id, "where_kind": kind, **values}
         )
 
     async def for_application(
         self, application_id: uuid.UUID, *, lock: bool = False
     ) -> list[ApplicationClock]:
         """The clocks of an application (row-locked on PostgreSQL when ``lock``)."""
-        query = select(ApplicationClock).where(ApplicationClock.application_id == application_id)
-        if lock and dialect_name(self.session) == "postgresql":
-            query = query.with_for_update()
-        query = query.order_by(
-            ApplicationClock.started_on, ApplicationClock.kind
-        ).execution_options(populate_existing=True)
-        return list((await self.session.scalars(query)).all())
+        query = _CLOCKS_LOCKED if lock and dialect_name(self.session) == "postgresql" else _CLOCKS
+        return list((await self.session.scalars(query, {"application_id": application_id})).all())
 
     async def ledger(self, application_id: uuid.UUID) -> list[ClockLedgerEntry]:
         """Every ledger entry of an application's clocks, in the order recorded."""
-        query = (
-            select(ClockLedgerEntry)
-            .where(ClockLedgerEntry.application_id == application_id)
-            .order_by(ClockLedgerEntry.recorded_at, ClockLedgerEntry.id)
-        )
-        return list((await self.session.scalars(query)).all())
+        result = await self.session.scalars(_LEDGER, {"application_id": application_id})
+        return list(result.all())
 
     async def claim_due(self, *, today: date, limit: int) -> list[ApplicationClock]:
         """Running clocks a timer may have to fire for, locked so that one replica takes each.
