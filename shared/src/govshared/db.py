@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,18 +124,21 @@ async def mark_read_only(session: AsyncSession) -> None:
     await session.connection(execution_options={READ_ONLY: True})
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session; ``AutoCommitRoute`` commits it before the response is sent.
+async def get_session(request: Request) -> AsyncSession:
+    """The request's session; ``AutoCommitRoute`` commits it before the response is sent and
+    closes it (every route that takes a session is an ``AutoCommitRoute``).
 
-    Requests with a safe method read without taking SQLite's write lock.
+    Requests with a safe method read without taking SQLite's write lock. A plain dependency, not
+    one with ``yield``: FastAPI wraps those in an exit stack and a cancel scope, which cost a
+    request as much as the route's own statement.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        if request.method in SAFE_METHODS:
-            await mark_read_only(session)
-        session.info[REQUEST_TRANSACTION] = True
-        request.state.session = session
-        yield session
+    session = sessionmaker()
+    request.state.session = session
+    session.info[REQUEST_TRANSACTION] = True
+    if request.method in SAFE_METHODS:
+        await mark_read_only(session)
+    return session
 
 
 AfterCommitHook = Callable[[Any], None]  # called with the (sync) session; the wakers ignore it
@@ -164,7 +167,8 @@ class AutoCommitRoute(APIRoute):
     FastAPI runs the code after ``yield`` in a dependency once the response has been sent, which is
     too late to report a failed commit to the client; so the commit lives here (Polar's pattern).
     A response with a 4xx/5xx status is never committed. After a successful commit the hooks
-    registered with ``after_commit`` run (e.g. waking the outbox relay).
+    registered with ``after_commit`` run (e.g. waking the outbox relay). The session is closed here
+    too, once the response is made, whether the endpoint succeeded or raised.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -172,14 +176,21 @@ class AutoCommitRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def commit_handler(request: Request) -> Response:
-            response = await handler(request)
-            session: AsyncSession | None = getattr(request.state, "session", None)
-            if session is not None:
-                if response.status_code < 400:
-                    await session.commit()
-                else:
-                    await session.rollback()
-            return response
+            try:
+                response = await handler(request)
+                session: AsyncSession | None = getattr(request.state, "session", None)
+                if session is not None:
+                    if response.status_code < 400:
+                        await session.commit()
+                    else:
+                        await session.rollback()
+                return response
+            finally:
+                # A session get_session opened is closed here, whatever happened (an error
+                # raised by a dependency or the endpoint included): its connection goes back.
+                opened: AsyncSession | None = getattr(request.state, "session", None)
+                if opened is not None:
+                    await opened.close()
 
         return commit_handler
 

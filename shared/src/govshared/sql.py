@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Dialect, Insert, Table, bindparam
+from sqlalchemy import CursorResult, Dialect, Executable, Insert, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -67,6 +67,19 @@ def insert_ignore(
 
 
 _BATCH = "govshared.inserts_together"
+
+
+async def execute_core(
+    session: AsyncSession, statement: Executable, parameters: Row | None = None
+) -> CursorResult[Any]:
+    """Run a Core statement on the session's connection, in its transaction, past the ORM.
+
+    ``session.execute`` takes an ORM path even for a statement on a table (plugins, events,
+    autoflush); on a hot path that holds no pending ORM objects, going straight to the connection
+    costs less. Build the statement once with ``bindparam`` and pass the values here.
+    """
+    connection = await session.connection()
+    return await connection.execute(statement, parameters)
 
 
 async def execute_insert(session: AsyncSession, statement: Insert, rows: Row | list[Row]) -> None:

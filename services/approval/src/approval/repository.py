@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Date, Table, bindparam, insert, literal_column, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval.audit import GENESIS
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent
-from govshared.sql import execute_insert
+from govshared.sql import execute_core, execute_insert
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 # Applications with no running clock (waiting for 补正) sort after every due date, on both databases.
@@ -19,10 +20,10 @@ application_events: Table = ApplicationEvent.__table__  # type: ignore[assignmen
 
 # The lifecycle's statements are built once: building a statement (coercing its columns and
 # operators) cost more CPU than executing it; each execution only binds the values.
-_LAST_EVENT = (
-    select(ApplicationEvent)
-    .where(ApplicationEvent.application_id == bindparam("application_id"))
-    .order_by(ApplicationEvent.seq.desc())
+_CHAIN_END = (
+    select(application_events.c.seq, application_events.c.hash)
+    .where(application_events.c.application_id == bindparam("application_id"))
+    .order_by(application_events.c.seq.desc())
     .limit(1)
 )
 # Without .values(): the SET clause is made of the columns the execution's parameters name.
@@ -54,9 +55,11 @@ class ApplicationRepository:
         """One application, row-locked on PostgreSQL (SQLite transactions are serial already)."""
         return await self.session.get(Application, application_id, with_for_update=True)
 
-    async def last_event(self, application_id: uuid.UUID) -> ApplicationEvent | None:
-        """The newest audit entry."""
-        return await self.session.scalar(_LAST_EVENT, {"application_id": application_id})
+    async def chain_end(self, application_id: uuid.UUID) -> tuple[int, str]:
+        """The sequence number and hash of the newest audit entry (0 and the genesis hash if none)."""
+        result = await execute_core(self.session, _CHAIN_END, {"application_id": application_id})
+        row = result.first()
+        return (row.seq, row.hash) if row is not None else (0, GENESIS)
 
     async def list_for_applicant(
         self, uscc: str, *, limit: int, after: tuple[datetime, uuid.UUID] | None
@@ -72,7 +75,8 @@ class ApplicationRepository:
         self, application_id: uuid.UUID, *, expected_version: int, values: dict[str, Any]
     ) -> bool:
         """Optimistic update: False when someone else changed the row since it was read."""
-        result = await self.session.execute(
+        result = await execute_core(
+            self.session,
             _UPDATE_STATE,
             {
                 "where_id": application_id,
@@ -81,7 +85,7 @@ class ApplicationRepository:
                 **values,
             },
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
     async def staff_queue(
         self,

@@ -533,11 +533,11 @@ class ApplicationService:
                 )
             # The chain's end is read only after the update holds the row (see clocks.consumer): an
             # entry appended by another transaction meanwhile is then seen, never overwritten.
-            last = await self.applications.last_event(application.id)
+            last_seq, last_hash = await self.applications.chain_end(application.id)
             await self._record(
                 {c: getattr(application, c) for c in EVENT_ROW_FIELDS},
-                seq=(last.seq if last else 0) + 1,
-                prev_hash=last.hash if last else GENESIS,
+                seq=last_seq + 1,
+                prev_hash=last_hash,
                 action=action.value,
                 from_state=current,
                 to_state=to_state,

@@ -17,7 +17,7 @@ from approval.calendar.models import (
     calendar_years,
 )
 from approval.calendar.workdays import CalendarDay, DayKind, DaySource
-from govshared.sql import insert_ignore
+from govshared.sql import execute_core, insert_ignore
 
 # Every lifecycle action reads its jurisdiction's closures: the statement is built once.
 _CLOSURE_DAYS = (
@@ -137,8 +137,10 @@ class CalendarRepository:
         self, jurisdictions: Iterable[str], start: date, end: date
     ) -> list[date]:
         """Dates in ``[start, end]`` closed for any of the jurisdictions."""
-        result = await self.session.execute(
-            _CLOSURE_DAYS, {"jurisdictions": list(jurisdictions), "start": start, "end": end}
+        result = await execute_core(
+            self.session,
+            _CLOSURE_DAYS,
+            {"jurisdictions": list(jurisdictions), "start": start, "end": end},
         )
         return list(result.scalars())
 

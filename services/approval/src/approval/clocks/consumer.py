@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.audit import GENESIS
 from approval.calendar.service import CHINA
 from approval.clocks.schemas import EventIntake
 from approval.clocks.service import ClockKeeper
@@ -133,13 +132,13 @@ class EventConsumer:
         application = await applications.get_for_update(application_id)
         if application is None:
             return False
-        last = await applications.last_event(application_id)
+        last_seq, last_hash = await applications.chain_end(application_id)
         state = ApplicationState(application.state)
         await append_audit(
             self.session,
             application_id=application_id,
-            seq=(last.seq if last else 0) + 1,
-            prev_hash=last.hash if last else GENESIS,
+            seq=last_seq + 1,
+            prev_hash=last_hash,
             action=action,
             from_state=state,
             to_state=state,

@@ -19,7 +19,7 @@ from approval.clocks.models import (
 )
 from approval.models import Application, Item
 from approval.repository import applications
-from govshared.sql import dialect_name, execute_insert, insert_ignore
+from govshared.sql import dialect_name, execute_core, execute_insert, insert_ignore
 
 ACCEPTANCE = "acceptance"
 
@@ -66,8 +66,10 @@ class ClockRepository:
 
     async def update(self, application_id: uuid.UUID, kind: str, values: dict[str, Any]) -> None:
         """Change a clock row (its stop, restart, cache or markers)."""
-        await self.session.execute(
-            _UPDATE_CLOCK, {"where_application_id": application_id, "where_kind": kind, **values}
+        await execute_core(
+            self.session,
+            _UPDATE_CLOCK,
+            {"where_application_id": application_id, "where_kind": kind, **values},
         )
 
     async def for_application(

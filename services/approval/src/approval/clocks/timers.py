@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.audit import GENESIS
 from approval.calendar.clock import ClockKind, ClockState
 from approval.clocks.models import ApplicationClock, StopReason
 from approval.clocks.service import (
@@ -142,13 +141,13 @@ class ClockTimers:
             raise RuntimeError(f"application {application.id} changed while deeming it accepted")
         # Read the chain's end only now that the update holds the row: an entry appended
         # meanwhile (a proof of service) is then seen, never overwritten.
-        last = await self.applications.last_event(application.id)
+        last_seq, last_hash = await self.applications.chain_end(application.id)
         await record_transition(
             self.session,
             outbox=self.outbox,
             row={c: getattr(application, c) for c in EVENT_ROW_FIELDS},
-            seq=(last.seq if last else 0) + 1,
-            prev_hash=last.hash if last else GENESIS,
+            seq=last_seq + 1,
+            prev_hash=last_hash,
             action="deemed_accept",
             from_state=ApplicationState.SUBMITTED,
             to_state=ApplicationState.ACCEPTED,
