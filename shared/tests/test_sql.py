@@ -18,16 +18,18 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    bindparam,
     event,
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from govshared.db import REQUEST_TRANSACTION, UTCDateTime, after_commit, make_engine
-from govshared.sql import execute_insert, insert_ignore, inserts_together
+from govshared.sql import DriverStatement, execute_insert, insert_ignore, inserts_together
 from govshared.testing import BACKENDS, drop_postgres_database, make_database
 
 metadata = MetaData()
@@ -61,12 +63,25 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 def statements_of(engine: AsyncEngine) -> list[str]:
+    """The SQL the engine's connections send from now on, as the driver sees it (statements sent
+    straight to asyncpg pass by SQLAlchemy's execution events)."""
     seen: list[str] = []
-    event.listen(
-        engine.sync_engine,
-        "before_cursor_execute",
-        lambda _c, _cur, statement, *_args: seen.append(statement),
-    )
+    if engine.dialect.name != "postgresql":
+        event.listen(
+            engine.sync_engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_args: seen.append(statement),
+        )
+        return seen
+    logging: set[int] = set()
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if id(driver) not in logging:
+            logging.add(id(driver))
+            driver.add_query_logger(lambda record: seen.append(record.query))
+
+    event.listen(engine.sync_engine, "checkout", on_checkout)
     return seen
 
 
@@ -236,3 +251,87 @@ async def test_last_keeps_the_statement_in_a_transaction_someone_else_owns(
         assert session.in_transaction()
         await session.rollback()
     assert await _count(engine, parent) == 0
+
+
+# --- DriverStatement: hot-path statements on the driver, in the session's transaction ---------
+
+_NOTE_BY_NAME = DriverStatement(
+    select(parents.c.name, parents.c.note, parents.c.at)
+    .where(parents.c.name == bindparam("name"))
+    .order_by(parents.c.name)
+    .limit(1)
+)
+_NAMES_AFTER = DriverStatement(
+    select(parents.c.name).where(parents.c.name > bindparam("after")).order_by(parents.c.name)
+)
+_SET_BY_NAME = DriverStatement(update(parents).where(parents.c.name == bindparam("where_name")))
+
+
+async def _seed(engine: AsyncEngine, *names: str) -> datetime:
+    at = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+    async with async_sessionmaker(engine)() as session, session.begin():
+        for name in names:
+            await session.execute(
+                insert(parents),
+                {"id": uuid.uuid4(), "name": name, "data": {}, "at": at, "note": f"{name}注"},
+            )
+    return at
+
+
+async def test_driver_statements_read_and_update_with_bound_values(engine: AsyncEngine) -> None:
+    at = await _seed(engine, "甲", "乙", "丙")
+    async with async_sessionmaker(engine)() as session, session.begin():
+        row = await _NOTE_BY_NAME.first(session, {"name": "乙"})
+        assert row is not None
+        assert (row["name"], row["note"], row["at"]) == ("乙", "乙注", at)
+        assert await _NOTE_BY_NAME.first(session, {"name": "无"}) is None
+        names = [r["name"] for r in await _NAMES_AFTER.rows(session, {"after": "丙"})]
+        assert names == sorted(n for n in ("甲", "乙", "丙") if n > "丙")
+        # The SET clause is the columns the parameters name; the where_ one only binds.
+        assert await _SET_BY_NAME.rowcount(session, {"where_name": "甲", "note": "改"}) == 1
+        assert await _SET_BY_NAME.rowcount(session, {"where_name": "无", "note": "改"}) == 0
+        assert await _SET_BY_NAME.rowcount(session, {"where_name": "乙", "note": None}) == 1
+    async with async_sessionmaker(engine)() as session:
+        notes = dict((await session.execute(select(parents.c.name, parents.c.note))).all())
+    assert notes == {"甲": "改", "乙": None, "丙": "丙注"}
+
+
+@pytest.mark.parametrize("first", ["driver", "sqlalchemy"])
+async def test_driver_statements_run_in_the_sessions_transaction(
+    engine: AsyncEngine, first: str
+) -> None:
+    """Whether the statement is the transaction's first or not, a rollback undoes it."""
+    await _seed(engine, "甲")
+    async with async_sessionmaker(engine)() as session:
+        if first == "sqlalchemy":
+            await session.execute(select(parents.c.id))
+        assert await _SET_BY_NAME.rowcount(session, {"where_name": "甲", "note": "未提交"}) == 1
+        row = await _NOTE_BY_NAME.first(session, {"name": "甲"})
+        assert row is not None and row["note"] == "未提交"
+        await session.rollback()
+        row = await _NOTE_BY_NAME.first(session, {"name": "甲"})
+        assert row is not None and row["note"] == "甲注"
+        await session.rollback()
+
+
+async def test_driver_statement_errors_are_sqlalchemys(engine: AsyncEngine) -> None:
+    await _seed(engine, "甲", "乙")
+    async with async_sessionmaker(engine)() as session:
+        with pytest.raises(IntegrityError):
+            await _SET_BY_NAME.rowcount(session, {"where_name": "甲", "name": "乙"})
+        await session.rollback()
+        # The connection is fine afterwards.
+        assert await _NOTE_BY_NAME.first(session, {"name": "甲"}) is not None
+
+
+async def test_driver_rows_go_through_the_columns_result_processing(engine: AsyncEngine) -> None:
+    """JSON decoded, UTCDateTime made aware: the values SQLAlchemy's own execution gives."""
+    at = await _seed(engine, "甲")
+    statement = DriverStatement(
+        select(parents.c.data, parents.c.at).where(parents.c.name == bindparam("name"))
+    )
+    async with async_sessionmaker(engine)() as session:
+        row = await statement.first(session, {"name": "甲"})
+        assert row is not None
+        assert row["data"] == {}
+        assert row["at"] == at and row["at"].tzinfo is not None

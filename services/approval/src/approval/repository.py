@@ -11,25 +11,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.audit import GENESIS
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent
-from govshared.sql import execute_core, execute_insert
+from govshared.sql import DriverStatement, execute_insert
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 # Applications with no running clock (waiting for 补正) sort after every due date, on both databases.
 NO_DUE_DATE = date(9999, 12, 31)
 application_events: Table = ApplicationEvent.__table__  # type: ignore[assignment]
 
-# The lifecycle's statements are built once: building a statement (coercing its columns and
-# operators) cost more CPU than executing it; each execution only binds the values.
-_CHAIN_END = (
+# The lifecycle's statements are built once (building one, coercing its columns and operators,
+# cost more CPU than executing it) and run on the driver (see govshared.sql.DriverStatement).
+_CHAIN_END = DriverStatement(
     select(application_events.c.seq, application_events.c.hash)
     .where(application_events.c.application_id == bindparam("application_id"))
     .order_by(application_events.c.seq.desc())
     .limit(1)
 )
 # Without .values(): the SET clause is made of the columns the execution's parameters name.
-_UPDATE_STATE = update(applications).where(
-    applications.c.id == bindparam("where_id"),
-    applications.c.row_version == bindparam("where_version"),
+_UPDATE_STATE = DriverStatement(
+    update(applications).where(
+        applications.c.id == bindparam("where_id"),
+        applications.c.row_version == bindparam("where_version"),
+    )
 )
 
 
@@ -57,9 +59,8 @@ class ApplicationRepository:
 
     async def chain_end(self, application_id: uuid.UUID) -> tuple[int, str]:
         """The sequence number and hash of the newest audit entry (0 and the genesis hash if none)."""
-        result = await execute_core(self.session, _CHAIN_END, {"application_id": application_id})
-        row = result.first()
-        return (row.seq, row.hash) if row is not None else (0, GENESIS)
+        row = await _CHAIN_END.first(self.session, {"application_id": application_id})
+        return (row["seq"], row["hash"]) if row is not None else (0, GENESIS)
 
     async def list_for_applicant(
         self, uscc: str, *, limit: int, after: tuple[datetime, uuid.UUID] | None
@@ -75,9 +76,8 @@ class ApplicationRepository:
         self, application_id: uuid.UUID, *, expected_version: int, values: dict[str, Any]
     ) -> bool:
         """Optimistic update: False when someone else changed the row since it was read."""
-        result = await execute_core(
+        changed = await _UPDATE_STATE.rowcount(
             self.session,
-            _UPDATE_STATE,
             {
                 "where_id": application_id,
                 "where_version": expected_version,
@@ -85,7 +85,7 @@ class ApplicationRepository:
                 **values,
             },
         )
-        return bool(result.rowcount)
+        return bool(changed)
 
     async def staff_queue(
         self,

@@ -17,13 +17,16 @@ from approval.calendar.models import (
     calendar_years,
 )
 from approval.calendar.workdays import CalendarDay, DayKind, DaySource
-from govshared.sql import execute_core, insert_ignore
+from govshared.sql import DriverStatement, insert_ignore
 
-# Every lifecycle action reads its jurisdiction's closures: the statement is built once.
-_CLOSURE_DAYS = (
+# Every lifecycle action reads its jurisdiction's closures: the statement is built once and run
+# on the driver (govshared.sql.DriverStatement). A jurisdiction has at most four levels above and
+# including it (jurisdiction_chain), so four parameters, the last repeated, hold any chain.
+CHAIN_LEVELS = 4
+_CLOSURE_DAYS = DriverStatement(
     select(calendar_closures.c.day)
     .where(
-        calendar_closures.c.jurisdiction.in_(bindparam("jurisdictions", expanding=True)),
+        calendar_closures.c.jurisdiction.in_([bindparam(f"j{n}") for n in range(CHAIN_LEVELS)]),
         calendar_closures.c.day.between(bindparam("start"), bindparam("end")),
     )
     .distinct()
@@ -137,12 +140,12 @@ class CalendarRepository:
         self, jurisdictions: Iterable[str], start: date, end: date
     ) -> list[date]:
         """Dates in ``[start, end]`` closed for any of the jurisdictions."""
-        result = await execute_core(
-            self.session,
-            _CLOSURE_DAYS,
-            {"jurisdictions": list(jurisdictions), "start": start, "end": end},
-        )
-        return list(result.scalars())
+        chain = list(jurisdictions)
+        if not 0 < len(chain) <= CHAIN_LEVELS:
+            raise ValueError(f"a jurisdiction chain has 1 to {CHAIN_LEVELS} levels: {chain}")
+        levels = {f"j{n}": chain[min(n, len(chain) - 1)] for n in range(CHAIN_LEVELS)}
+        rows = await _CLOSURE_DAYS.rows(self.session, {**levels, "start": start, "end": end})
+        return [row["day"] for row in rows]
 
     async def closures(
         self, jurisdiction: str | None, start: date, end: date

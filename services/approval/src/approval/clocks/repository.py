@@ -19,7 +19,7 @@ from approval.clocks.models import (
 )
 from approval.models import Application, Item
 from approval.repository import applications
-from govshared.sql import dialect_name, execute_core, execute_insert, insert_ignore
+from govshared.sql import DriverStatement, dialect_name, execute_insert, insert_ignore
 
 ACCEPTANCE = "acceptance"
 
@@ -37,9 +37,11 @@ _LEDGER = (
     .order_by(ClockLedgerEntry.recorded_at, ClockLedgerEntry.id)
 )
 # Without .values(): the SET clause is made of the columns the execution's parameters name.
-_UPDATE_CLOCK = update(application_clocks).where(
-    application_clocks.c.application_id == bindparam("where_application_id"),
-    application_clocks.c.kind == bindparam("where_kind"),
+_UPDATE_CLOCK = DriverStatement(
+    update(application_clocks).where(
+        application_clocks.c.application_id == bindparam("where_application_id"),
+        application_clocks.c.kind == bindparam("where_kind"),
+    )
 )
 
 
@@ -66,9 +68,8 @@ class ClockRepository:
 
     async def update(self, application_id: uuid.UUID, kind: str, values: dict[str, Any]) -> None:
         """Change a clock row (its stop, restart, cache or markers)."""
-        await execute_core(
+        await _UPDATE_CLOCK.rowcount(
             self.session,
-            _UPDATE_CLOCK,
             {"where_application_id": application_id, "where_kind": kind, **values},
         )
 
