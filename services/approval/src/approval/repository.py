@@ -20,6 +20,7 @@ application_events: Table = ApplicationEvent.__table__  # type: ignore[assignmen
 
 # The lifecycle's statements are built once (building one, coercing its columns and operators,
 # cost more CPU than executing it) and run on the driver (see govshared.sql.DriverStatement).
+_APPLICATION = DriverStatement(select(applications).where(applications.c.id == bindparam("id")))
 _CHAIN_END = DriverStatement(
     select(application_events.c.seq, application_events.c.hash)
     .where(application_events.c.application_id == bindparam("application_id"))
@@ -50,8 +51,10 @@ class ApplicationRepository:
         await execute_insert(self.session, insert(application_events), row)
 
     async def get(self, application_id: uuid.UUID) -> Application | None:
-        """One application."""
-        return await self.session.get(Application, application_id)
+        """One application, as read now: a detached snapshot (every write to it is a Core
+        statement), not the session's identity-mapped instance."""
+        row = await _APPLICATION.first(self.session, {"id": application_id})
+        return Application(**row) if row is not None else None
 
     async def get_for_update(self, application_id: uuid.UUID) -> Application | None:
         """One application, row-locked on PostgreSQL (SQLite transactions are serial already)."""

@@ -23,18 +23,18 @@ from govshared.sql import DriverStatement, dialect_name, execute_insert, insert_
 
 ACCEPTANCE = "acceptance"
 
-# The lifecycle's statements, built once (see approval.repository).
-_CLOCKS = (
-    select(ApplicationClock)
-    .where(ApplicationClock.application_id == bindparam("application_id"))
-    .order_by(ApplicationClock.started_on, ApplicationClock.kind)
-    .execution_options(populate_existing=True)
+# The lifecycle's statements, built once and run on the driver (see approval.repository).
+_CLOCKS_QUERY = (
+    select(application_clocks)
+    .where(application_clocks.c.application_id == bindparam("application_id"))
+    .order_by(application_clocks.c.started_on, application_clocks.c.kind)
 )
-_CLOCKS_LOCKED = _CLOCKS.with_for_update()
-_LEDGER = (
-    select(ClockLedgerEntry)
-    .where(ClockLedgerEntry.application_id == bindparam("application_id"))
-    .order_by(ClockLedgerEntry.recorded_at, ClockLedgerEntry.id)
+_CLOCKS = DriverStatement(_CLOCKS_QUERY)
+_CLOCKS_LOCKED = DriverStatement(_CLOCKS_QUERY.with_for_update())
+_LEDGER = DriverStatement(
+    select(clock_entries)
+    .where(clock_entries.c.application_id == bindparam("application_id"))
+    .order_by(clock_entries.c.recorded_at, clock_entries.c.id)
 )
 # Without .values(): the SET clause is made of the columns the execution's parameters name.
 _UPDATE_CLOCK = DriverStatement(
@@ -76,14 +76,16 @@ class ClockRepository:
     async def for_application(
         self, application_id: uuid.UUID, *, lock: bool = False
     ) -> list[ApplicationClock]:
-        """The clocks of an application (row-locked on PostgreSQL when ``lock``)."""
+        """The clocks of an application as read now (row-locked on PostgreSQL when ``lock``):
+        detached snapshots, since every write to a clock is a Core statement."""
         query = _CLOCKS_LOCKED if lock and dialect_name(self.session) == "postgresql" else _CLOCKS
-        return list((await self.session.scalars(query, {"application_id": application_id})).all())
+        rows = await query.rows(self.session, {"application_id": application_id})
+        return [ApplicationClock(**row) for row in rows]
 
     async def ledger(self, application_id: uuid.UUID) -> list[ClockLedgerEntry]:
         """Every ledger entry of an application's clocks, in the order recorded."""
-        result = await self.session.scalars(_LEDGER, {"application_id": application_id})
-        return list(result.all())
+        rows = await _LEDGER.rows(self.session, {"application_id": application_id})
+        return [ClockLedgerEntry(**row) for row in rows]
 
     async def claim_due(self, *, today: date, limit: int) -> list[ApplicationClock]:
         """Running clocks a timer may have to fire for, locked so that one replica takes each.
