@@ -162,11 +162,10 @@ def load_verifier(
 _bearer = HTTPBearer(auto_error=False, description="JWT issued by the portal's identity provider")
 
 
-async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+def verified_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    """The verified caller; 401 problem without a valid bearer token."""
+    """The caller of a bearer token, verified (401 problem otherwise), kept on ``request.state``."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("请求缺少 Authorization: Bearer 令牌")
     verifier: TokenVerifier = request.app.state.token_verifier
@@ -175,11 +174,27 @@ async def get_principal(
     return principal
 
 
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The verified caller; 401 problem without a valid bearer token."""
+    return verified_principal(request, credentials)
+
+
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that lets only the given roles through (403 problem otherwise)."""
+    """A dependency that lets only the given roles through (403 problem otherwise).
+
+    It verifies the token itself (``get_principal``'s work, one dependency fewer to solve on every
+    request) and, like it, leaves the principal on ``request.state``.
+    """
     allowed = frozenset(roles)
 
-    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        principal = verified_principal(request, credentials)
         if principal.role not in allowed:
             names = "、".join(sorted(r.value for r in allowed))
             raise Forbidden(f"此操作仅限以下角色：{names}", required_roles=sorted(allowed))

@@ -126,12 +126,16 @@ async def mark_read_only(session: AsyncSession) -> None:
 
 async def get_session(request: Request) -> AsyncSession:
     """The request's session; ``AutoCommitRoute`` commits it before the response is sent and
-    closes it (every route that takes a session is an ``AutoCommitRoute``).
+    closes it (every route that takes a session is an ``AutoCommitRoute``). One per request: a
+    dependency that calls this directly gets the session the others get.
 
     Requests with a safe method read without taking SQLite's write lock. A plain dependency, not
     one with ``yield``: FastAPI wraps those in an exit stack and a cancel scope, which cost a
     request as much as the route's own statement.
     """
+    opened: AsyncSession | None = getattr(request.state, "session", None)
+    if opened is not None:
+        return opened
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     session = sessionmaker()
     request.state.session = session

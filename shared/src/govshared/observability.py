@@ -6,7 +6,6 @@ import contextvars
 import json
 import logging
 import os
-import secrets
 import sys
 import time
 from typing import Any
@@ -93,13 +92,15 @@ def configure_logging(*, service: str, level: str = "INFO", json_logs: bool = Tr
     logging.getLogger("uvicorn.access").disabled = True
 
 
-def _new_traceparent(parent: str | None) -> str:
-    """Continue the caller's W3C trace, or start one."""
+def _new_traceparent(parent: str | None, random: bytes | None = None) -> str:
+    """Continue the caller's W3C trace, or start one (``random``: 24 random bytes to use)."""
+    random = random or os.urandom(24)
+    span = random[16:24].hex()
     if parent:
         parts = parent.split("-")
         if len(parts) == 4 and len(parts[1]) == 32:
-            return f"00-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+            return f"00-{parts[1]}-{span}-{parts[3]}"
+    return f"00-{random[:16].hex()}-{span}-01"
 
 
 class ObservabilityMiddleware:
@@ -109,15 +110,24 @@ class ObservabilityMiddleware:
         self.app = app
         self.service = service
         self.access = logging.getLogger("access")
+        # The metrics' children per label values: ``labels()`` checks and locks on every call.
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 128 else secrets.token_hex(12)
-        traceparent = _new_traceparent(headers.get(b"traceparent", b"").decode("latin-1") or None)
+        incoming = parent = ""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif name == b"traceparent":
+                parent = value.decode("latin-1")
+        # One read of the system's randomness for the request id and the trace and span ids.
+        random = os.urandom(36)
+        request_id = incoming if 0 < len(incoming) <= 128 else random[24:].hex()
+        traceparent = _new_traceparent(parent or None, random)
         scope.setdefault("state", {})["request_id"] = request_id
         rid_token = request_id_var.set(request_id)
         tp_token = traceparent_var.set(traceparent)
@@ -141,9 +151,10 @@ class ObservabilityMiddleware:
             route = scope.get("route")
             route_path = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, route_path, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, route_path).observe(elapsed)
-            if route_path not in ("/metrics", "/healthz", "/readyz"):
+            self._record(method, route_path, status, elapsed)
+            if route_path not in ("/metrics", "/healthz", "/readyz") and self.access.isEnabledFor(
+                logging.INFO
+            ):
                 self.access.info(
                     "request",
                     extra={
@@ -156,6 +167,18 @@ class ObservabilityMiddleware:
                 )
             request_id_var.reset(rid_token)
             traceparent_var.reset(tp_token)
+
+    def _record(self, method: str, route: str, status: int, elapsed: float) -> None:
+        """Count the request and observe its latency."""
+        key = (method, route, str(status))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = HTTP_REQUESTS.labels(self.service, *key)
+        counter.inc()
+        latency = self._latencies.get(key[:2])
+        if latency is None:
+            latency = self._latencies[key[:2]] = HTTP_LATENCY.labels(self.service, method, route)
+        latency.observe(elapsed)
 
 
 def serve_worker_metrics(*, host: str, port: int) -> None:

@@ -85,7 +85,9 @@ class OutboxWriter:
     def __init__(self, table: Table, subscriptions: Mapping[str, Sequence[str]]) -> None:
         """``subscriptions`` maps a destination name to the event type patterns it receives."""
         self._table = table
+        self._insert = insert(table)  # built once: rows go beside it
         self._subscriptions = {dest: list(patterns) for dest, patterns in subscriptions.items()}
+        self._destinations: dict[str, list[str]] = {}  # per event type (a closed set)
         self._wakes: list[Callable[[AsyncSession], None]] = []
 
     def on_commit(self, wake: Callable[[AsyncSession], None]) -> None:
@@ -94,11 +96,15 @@ class OutboxWriter:
 
     def destinations(self, event_type: str) -> list[str]:
         """The destinations subscribed to an event type."""
-        return [
-            dest
-            for dest, patterns in self._subscriptions.items()
-            if any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
-        ]
+        found = self._destinations.get(event_type)
+        if found is None:
+            found = [
+                dest
+                for dest, patterns in self._subscriptions.items()
+                if any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
+            ]
+            self._destinations[event_type] = found
+        return found
 
     async def add(self, session: AsyncSession, event: CloudEvent) -> None:
         """Insert the event for every subscriber (Core statement: this is a hot path)."""
@@ -109,7 +115,7 @@ class OutboxWriter:
         payload = event.model_dump_json()
         await execute_insert(
             session,
-            insert(self._table),
+            self._insert,
             [
                 {
                     "id": f"{event.id}:{dest}",

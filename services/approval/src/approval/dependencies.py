@@ -16,11 +16,12 @@ from govshared.db import get_session
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def get_application_service(request: Request, session: Session) -> ApplicationService:
-    """The application service bound to this request's session."""
+async def get_application_service(request: Request) -> ApplicationService:
+    """The application service bound to this request's session (taken here rather than as a
+    sub-dependency: the hot routes' dependency graph stays small)."""
     state = request.app.state
     return ApplicationService(
-        session,
+        await get_session(request),
         outbox=state.outbox,
         license_client=state.license_client,
         today=state.today,

@@ -20,6 +20,8 @@ application_events: Table = ApplicationEvent.__table__  # type: ignore[assignmen
 
 # The lifecycle's statements are built once (building one, coercing its columns and operators,
 # cost more CPU than executing it) and run on the driver (see govshared.sql.DriverStatement).
+_INSERT_APPLICATION = insert(applications)
+_APPEND_EVENT = insert(application_events)
 _APPLICATION = DriverStatement(select(applications).where(applications.c.id == bindparam("id")))
 _CHAIN_END = DriverStatement(
     select(application_events.c.seq, application_events.c.hash)
@@ -44,11 +46,11 @@ class ApplicationRepository:
 
     async def insert(self, row: dict[str, Any]) -> None:
         """Insert a new application (Core; joins an ``inserts_together`` block)."""
-        await execute_insert(self.session, insert(applications), row)
+        await execute_insert(self.session, _INSERT_APPLICATION, row)
 
     async def append_event(self, row: dict[str, Any]) -> None:
         """Append an audit event (Core; joins an ``inserts_together`` block)."""
-        await execute_insert(self.session, insert(application_events), row)
+        await execute_insert(self.session, _APPEND_EVENT, row)
 
     async def get(self, application_id: uuid.UUID) -> Application | None:
         """One application, as read now: a detached snapshot (every write to it is a Core

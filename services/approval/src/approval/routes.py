@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from approval.calendar.errors import (
     ExtensionAlreadyGranted,
@@ -38,6 +38,7 @@ from approval.schemas import (
     AuditEventOut,
     ChainVerification,
 )
+from approval.service import Submitted
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import check_key
@@ -81,12 +82,27 @@ async def submit_application(
             description="A retry with the same key returns the first result, never a second application",
         ),
     ] = None,
-) -> JSONResponse:
+) -> Response:
     """Submit an application for a catalogue item; the applicant is the token's enterprise."""
     result = await service.submit(
         principal=principal, body=body, idempotency_key=check_key(idempotency_key)
     )
+    return answer(result)
+
+
+def answer(result: Submitted) -> Response:
+    """The response to a submission or an action; a replay says so in ``Idempotent-Replayed``.
+
+    A fresh result is serialised by pydantic straight to JSON (one pass), a stored one as stored.
+    """
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    if isinstance(result.body, ApplicationOut):
+        return Response(
+            result.body.model_dump_json(),
+            status_code=result.status_code,
+            media_type="application/json",
+            headers=headers,
+        )
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
 
@@ -245,7 +261,7 @@ def _action_endpoint(action: Action) -> Any:
         service: Applications,
         principal: Annotated[Principal, Depends(get_principal)],
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         result = await service.act(
             principal=principal,
             application_id=application_id,
@@ -253,8 +269,7 @@ def _action_endpoint(action: Action) -> Any:
             body=body,
             idempotency_key=check_key(idempotency_key),
         )
-        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-        return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+        return answer(result)
 
     endpoint.__name__ = f"application_{action.value}"
     endpoint.__doc__ = f"{ACTION_PATHS[action][1]}: allowed only from the states the law allows."

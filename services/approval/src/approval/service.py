@@ -109,10 +109,11 @@ CHINA = ZoneInfo("Asia/Shanghai")
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    """The result of a submission: the application, or the response stored for a retried key."""
+    """The result of a submission or an action: the application, or, for a retried key, the
+    response stored the first time."""
 
     status_code: int
-    body: dict[str, Any]
+    body: ApplicationOut | dict[str, Any]
     replayed: bool
 
 
@@ -203,7 +204,7 @@ class ApplicationService:
             "row_version": 1,
             "due_on": clock.view.due_on if clock else None,
         }
-        response = ApplicationOut.model_validate(row).model_dump(mode="json")
+        out = ApplicationOut.model_validate(row)
         if idempotency_key is not None:
             stored: StoredResponse | None = await claim_or_replay(
                 self.session,
@@ -214,7 +215,7 @@ class ApplicationService:
                     "POST", "/api/v1/applications", body.model_dump(mode="json")
                 ),
                 status_code=201,
-                body=response,
+                body=out.model_dump(mode="json"),
             )
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
@@ -225,7 +226,7 @@ class ApplicationService:
             await self._write_submission(
                 row, item=item, clock=clock, principal=principal, route=route, commitment=commitment
             )
-        return Submitted(status_code=201, body=response, replayed=False)
+        return Submitted(status_code=201, body=out, replayed=False)
 
     async def _write_submission(
         self,
@@ -500,12 +501,12 @@ class ApplicationService:
             )
             if action is Action.SUPPLEMENT and body.form:
                 values["form"] = {**application.form, **body.form}
-            response = ApplicationOut.model_validate(
+            out = ApplicationOut.model_validate(
                 {
                     **{c: getattr(application, c) for c in ApplicationOut.model_fields},
                     **values,
                 }
-            ).model_dump(mode="json")
+            )
             if idempotency_key is not None and not await claim(
                 self.session,
                 idempotency_keys,
@@ -513,7 +514,7 @@ class ApplicationService:
                 key=idempotency_key,
                 request_hash=request_hash,
                 status_code=200,
-                body=response,
+                body=out.model_dump(mode="json"),
             ):
                 raise ConcurrentModification("同一幂等键的请求正在处理，请稍后重试")
             if not await self.applications.update_state(
@@ -552,7 +553,7 @@ class ApplicationService:
                 event_type=rule.event,
                 reason=body.reason,
             )
-        return Submitted(status_code=200, body=response, replayed=False)
+        return Submitted(status_code=200, body=out, replayed=False)
 
     async def _decision_limits(
         self, application: Application, action: Action

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.documents.models import Document
 from govshared.sql import execute_insert
 
+_INSERT_DOCUMENT = insert(Document)  # built once: rows go beside it
+
 
 class DocumentRepository:
     """The document register."""
@@ -20,7 +22,7 @@ class DocumentRepository:
 
     async def insert(self, row: dict[str, Any]) -> None:
         """Register a document (joins an ``inserts_together`` block)."""
-        await execute_insert(self.session, insert(Document), row)
+        await execute_insert(self.session, _INSERT_DOCUMENT, row)
 
     async def for_application(self, application_id: uuid.UUID) -> list[Document]:
         """An application's documents, oldest first."""
