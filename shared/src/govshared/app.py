@@ -194,9 +194,11 @@ def create_service_app(
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(ObservabilityMiddleware, service=service)
-    app.include_router(health_router(migrations=known_migrations(alembic_ini)))
+    # FastAPI tries a request against each route in turn: the service's routers come first, in
+    # the order given (hottest first); health and metrics, asked every few seconds, come last.
     for router in routers:
         app.include_router(router)
+    app.include_router(health_router(migrations=known_migrations(alembic_ini)))
     # The problem schema is referenced by every declared error response.
     original_openapi = app.openapi
 

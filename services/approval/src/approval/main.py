@@ -109,9 +109,9 @@ def create_app(
         description="事项目录、办事指南与行政许可申请的全流程 (一网通办)",
         version="1.0.0",
         lifespan=lifespan,
-        routers=[
-            catalogue_router,
+        routers=[  # hottest first: the submission and the lifecycle actions
             router,
+            catalogue_router,
             clocks_router,
             materials_router,
             evaluations_router,
