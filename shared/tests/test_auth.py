@@ -10,13 +10,14 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from govshared.auth import (
     Principal,
     Role,
     TokenVerifier,
     ensure_dev_keypair,
+    get_principal,
     mint_token,
     require_roles,
 )
@@ -89,6 +90,44 @@ async def test_roles_enforced_as_problems(keys: tuple[str, str]) -> None:
         ok = mint_token(private, role=Role.ACCEPTOR, jurisdiction="310000", subject="s1")
         allowed = await c.get("/staff-only", headers={"Authorization": f"Bearer {ok}"})
         assert allowed.json() == {"sub": "s1"}
+
+
+async def test_bearer_dependencies_verify_and_declare_the_scheme(keys: tuple[str, str]) -> None:
+    """Any role or given roles: each route declares the HTTPBearer scheme in OpenAPI, a missing or
+    bad token is a 401 problem, and the verified principal is left on the request's state."""
+    private, public = keys
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.token_verifier = TokenVerifier(public_key_pem=public)
+
+    @app.get("/anyone")
+    async def anyone(request: Request, p: Principal = Depends(get_principal)) -> dict[str, str]:
+        return {"sub": p.subject, "state": request.state.principal.subject}
+
+    @app.get("/enterprises")
+    async def enterprises(p: Principal = Depends(require_roles(Role.ENTERPRISE))) -> dict[str, str]:
+        return {"uscc": p.uscc or ""}
+
+    spec = app.openapi()
+    assert spec["components"]["securitySchemes"] == {
+        "HTTPBearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "JWT issued by the portal's identity provider",
+        }
+    }
+    for path in ("/anyone", "/enterprises"):
+        assert spec["paths"][path]["get"]["security"] == [{"HTTPBearer": []}]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert problem(await c.get("/anyone"))["status"] == 401
+        bad = await c.get("/anyone", headers={"Authorization": "Bearer not-a-token"})
+        assert problem(bad)["status"] == 401
+        basic = await c.get("/anyone", headers={"Authorization": "Basic dTpw"})
+        assert problem(basic)["status"] == 401
+        ent = mint_token(private, role=Role.ENTERPRISE, uscc="91350100M000100Y43", subject="e1")
+        auth = {"Authorization": f"Bearer {ent}"}
+        assert (await c.get("/anyone", headers=auth)).json() == {"sub": "e1", "state": "e1"}
+        assert (await c.get("/enterprises", headers=auth)).json() == {"uscc": "91350100M000100Y43"}
 
 
 def test_service_tokens_carry_kid_issuer_and_audience(

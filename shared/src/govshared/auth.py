@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from govshared.problems import Forbidden, Unauthenticated
@@ -159,9 +158,6 @@ def load_verifier(
     )
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT issued by the portal's identity provider")
-
-
 def verified_principal(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
@@ -174,33 +170,38 @@ def verified_principal(
     return principal
 
 
-async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The verified caller; 401 problem without a valid bearer token."""
-    return verified_principal(request, credentials)
+class BearerPrincipal(HTTPBearer):
+    """A dependency: the verified caller of the request's bearer token (401 problem without a
+    valid one), limited to ``roles`` when given (403 problem otherwise).
 
-
-def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that lets only the given roles through (403 problem otherwise).
-
-    It verifies the token itself (``get_principal``'s work, one dependency fewer to solve on every
-    request) and, like it, leaves the principal on ``request.state``.
+    It is FastAPI's ``HTTPBearer`` security scheme itself, so that OpenAPI declares the scheme on
+    every route that uses it, and it verifies in the same step: one dependency to solve per request
+    rather than a chain of three.
     """
-    allowed = frozenset(roles)
 
-    async def dependency(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        principal = verified_principal(request, credentials)
-        if principal.role not in allowed:
-            names = "、".join(sorted(r.value for r in allowed))
-            raise Forbidden(f"此操作仅限以下角色：{names}", required_roles=sorted(allowed))
+    def __init__(self, roles: frozenset[Role] | None = None) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="HTTPBearer",
+            description="JWT issued by the portal's identity provider",
+        )
+        self.roles = roles
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = verified_principal(request, await super().__call__(request))
+        if self.roles is not None and principal.role not in self.roles:
+            names = "、".join(sorted(r.value for r in self.roles))
+            raise Forbidden(f"此操作仅限以下角色：{names}", required_roles=sorted(self.roles))
         return principal
 
-    return dependency
+
+get_principal = BearerPrincipal()
+"""The verified caller, whatever the role: ``Depends(get_principal)``."""
+
+
+def require_roles(*roles: Role) -> BearerPrincipal:
+    """A dependency that lets only the given roles through (403 problem otherwise)."""
+    return BearerPrincipal(frozenset(roles))
 
 
 # --- development keys and tokens -------------------------------------------------------------

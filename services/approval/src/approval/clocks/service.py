@@ -191,6 +191,10 @@ class CalendarCache:
         self._years: dict[tuple[str, int], tuple[Any, list[CalendarDay]]] = {}
         self._snapshots: dict[tuple[str, int, int], tuple[float, CalendarSnapshot]] = {}
         self._recheck = recheck_seconds
+        # Clocks opened on the national calendar (every submission of a day opens the same one),
+        # each with the snapshot it was derived on: a new snapshot (at most every recheck) derives
+        # it again.
+        self.openings: dict[tuple[Any, ...], tuple[CalendarSnapshot, Derived]] = {}
 
     async def snapshot(self, session: AsyncSession, first: int, last: int) -> CalendarSnapshot:
         """The national calendar of the years ``first..last``."""
@@ -258,6 +262,7 @@ class CalendarCache:
 
     def invalidate(self, year: int) -> None:
         """Forget a year (this process loaded it; other processes notice its new stamp)."""
+        self.openings.clear()
         for key in [k for k in self._years if k[1] == year]:
             del self._years[key]
         for snapshot_key in [k for k in self._snapshots if k[1] <= year <= k[2]]:
@@ -357,12 +362,21 @@ class ClockKeeper:
         """A new clock derived from the cached calendar (the submission hot path: one small query)."""
         spec = ClockSpec(kind, today, budget_days)
         first, last = window(spec, (), today)
-        return await self.cache.compute(
+        snapshot = await self.cache.snapshot(self.session, first.year, last.year)
+        key = (database_key(self.session), spec, self.warn_days)
+        known = self.cache.openings.get(key)
+        if known is not None and known[0] is snapshot:
+            return known[1]
+        derived = await self.cache.compute(
             self.session,
             lambda calendar: derive(calendar, spec, as_of=today, warn_days=self.warn_days),
             first=first,
             last=last,
         )
+        if len(self.cache.openings) > 1000:
+            self.cache.openings.clear()
+        self.cache.openings[key] = (snapshot, derived)
+        return derived
 
     async def insert_opening(
         self, *, application_id: uuid.UUID, jurisdiction: str, derived: Derived, now: datetime
