@@ -245,11 +245,15 @@ async def _execute_alone(
 ) -> None:
     """The batch as one autocommitted statement on a pooled connection of the session's engine."""
     assert isinstance(session.bind, AsyncEngine)
-    async with session.bind.connect() as connection:
+    connection = await session.bind.connect()
+    try:
         # Nothing begins on it: no BEGIN before the statement nor COMMIT after; PostgreSQL commits
         # it as it completes. Returned to the pool, the connection has no transaction to reset.
         sql, args = _together(batch, connection.dialect)
         await on_driver(connection, sql, args, begin=False)
+    finally:
+        # close() rather than ``async with``, whose exit shields the close in a task of its own.
+        await connection.close()
     run_after_commit_hooks(session.sync_session)
 
 
