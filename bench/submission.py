@@ -2,8 +2,9 @@
 
 Starts license, notify, approval (2 uvicorn workers, relay in its own worker process) and the bare
 app of ``bench/bare_app.py`` (2 workers) on fresh PostgreSQL databases, loads each from a second
-process with wrk on loopback for a bounded time, then measures submit→inbox latency one submission
-at a time. Prints the figures and writes them to ``bench/results/``. Asserts nothing about speed.
+process with wrk on loopback for a bounded time, in rounds that alternate the two (medians and
+each round's ratio reported), then measures submit→inbox latency one submission at a time. Prints
+the figures and writes them to ``bench/results/``. Asserts nothing about speed.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ from govshared.migrate import upgrade  # noqa: E402
 from govshared.testing import create_postgres_database, drop_postgres_database  # noqa: E402
 from tools.suite import ServiceProcess, suite_env  # noqa: E402
 
-DURATION = int(os.environ.get("BENCH_SECONDS", "15"))
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))  # per round and app
+# Rounds alternate the two apps (and which goes first): this machine's speed drifts by a fifth
+# from minute to minute, so one run of each compares two different moments.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_LATENCY_SAMPLES", "100"))
 USCC = "91350100M000100Y43"
@@ -324,6 +328,11 @@ def stop_stack(stack: Stack) -> None:
         asyncio.run(drop_postgres_database(url))
 
 
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0]}
+
+
 def main() -> None:
     """Run the benchmark."""
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -358,34 +367,58 @@ def main() -> None:
     try:
         asyncio.run(create_schema(bare_db))
         approval_url = f"{stack.approval_url}/api/v1/applications"
-        print(
-            f"warming up, then {DURATION}s of load with {CONNECTIONS} connections each ...",
-            flush=True,
-        )
+        bare_url = f"http://127.0.0.1:{BARE_PORT}/things"
+        bare.start()
+        for _ in range(100):
+            try:
+                httpx.post(bare_url, json=BODY).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
         httpx.post(
             approval_url, json=BODY, headers={"Authorization": f"Bearer {token}"}
         ).raise_for_status()
         approval = next(p for p in stack.processes if p.port == PORTS["approval"])
-        assert approval.process is not None
-        submission = wrk(
-            approval_url, token=token, body=BODY, directory=work, app_pid=approval.process.pid
+        assert approval.process is not None and bare.process is not None
+        runs = {
+            "submission": lambda: wrk(
+                approval_url,
+                token=token,
+                body=BODY,
+                directory=work,
+                app_pid=approval.process.pid,  # type: ignore[union-attr]
+            ),
+            "bare_orm_ceiling": lambda: wrk(
+                bare_url,
+                token=None,
+                body=BODY,
+                directory=work,
+                app_pid=bare.process.pid,  # type: ignore[union-attr]
+            ),
+        }
+        print(
+            f"{ROUNDS} rounds of {DURATION}s of load on each app, {CONNECTIONS} connections ...",
+            flush=True,
         )
-        bare.start()
-        for _ in range(100):
-            try:
-                httpx.post(f"http://127.0.0.1:{BARE_PORT}/things", json=BODY).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert bare.process is not None
-        ceiling = wrk(
-            f"http://127.0.0.1:{BARE_PORT}/things",
-            token=None,
-            body=BODY,
-            directory=work,
-            app_pid=bare.process.pid,
-        )
+        rounds: list[dict[str, dict[str, float]]] = []
+        for n in range(ROUNDS):
+            order = list(runs) if n % 2 == 0 else list(reversed(runs))
+            figures = {name: runs[name]() for name in order}
+            figures["ratio"] = {  # type: ignore[assignment]
+                "requests_per_second": round(
+                    figures["submission"]["requests_per_second"]
+                    / figures["bare_orm_ceiling"]["requests_per_second"],
+                    2,
+                )
+            }
+            print(
+                f"  round {n + 1}: submission {figures['submission']['requests_per_second']} "
+                f"req/s, bare {figures['bare_orm_ceiling']['requests_per_second']} req/s",
+                flush=True,
+            )
+            rounds.append(figures)
         bare.stop()
+        summary = {name: medians([r[name] for r in rounds]) for name in runs}
         # Let the relay drain the backlog the load left, then measure one submission at a time.
         stack.start_relay()
         stack.wait_drained()
@@ -393,14 +426,20 @@ def main() -> None:
         result = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count()},
-            "duration_seconds": DURATION,
+            "rounds": ROUNDS,
+            "seconds_per_round_and_app": DURATION,
             "connections": CONNECTIONS,
             "relay_during_load": RELAY_DURING_LOAD,
-            "submission": submission,
-            "bare_orm_ceiling": ceiling,
+            "submission": summary["submission"],
+            "bare_orm_ceiling": summary["bare_orm_ceiling"],
+            # Medians over the rounds; each round's own ratio shows the spread.
             "ratio_submission_to_ceiling": round(
-                submission["requests_per_second"] / ceiling["requests_per_second"], 2
+                summary["submission"]["requests_per_second"]
+                / summary["bare_orm_ceiling"]["requests_per_second"],
+                2,
             ),
+            "ratio_per_round": [r["ratio"]["requests_per_second"] for r in rounds],
+            "per_round": [{k: v for k, v in r.items() if k != "ratio"} for r in rounds],
             "submit_to_inbox": latency,
         }
         print(json.dumps(result, indent=2, ensure_ascii=False))

@@ -274,6 +274,7 @@ class _Compiled:
     defaults: Row = field(default_factory=dict)  # values bound in the statement itself (LIMIT 1)
     # (name, result processor) of each selected column, when any has one (empty otherwise)
     results: tuple[tuple[str, Callable[[Any], Any] | None], ...] = ()
+    paths: tuple[tuple[int, int, str], ...] = ()  # an insert batch's values (see _together)
 
     def row(self, record: Any) -> Mapping[str, Any]:
         """A driver's row as SQLAlchemy would give it (through the columns' result processors)."""
@@ -340,17 +341,16 @@ def _together(
                 done.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
                 for name in names
             ),
+            # Where each parameter's value is: (group, row, column) of "w{group}_{row}_{column}".
+            paths=tuple(
+                (int(g[1:]), int(r), column)
+                for g, r, column in (name.split("_", 2) for name in names)
+            ),
         )
         if len(_SHAPES) < 256:
             _SHAPES[key] = compiled
-    values: Row = {}
-    for n, (_insert, rows) in enumerate(groups):
-        for r, row in enumerate(rows):
-            values.update({f"w{n}_{r}_{column}": value for column, value in row.items()})
-    args = tuple(
-        value if processor is None else processor(value)
-        for value, processor in zip(
-            (values[name] for name in compiled.names), compiled.processors, strict=True
-        )
-    )
-    return compiled.sql, args
+    args = []
+    for (n, r, column), processor in zip(compiled.paths, compiled.processors, strict=True):
+        value = groups[n][1][r][column]
+        args.append(value if processor is None else processor(value))
+    return compiled.sql, tuple(args)
