@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
 from govshared.db import UTCDateTime
 from govshared.problems import IdempotencyKeyReused, ValidationFailed
@@ -42,6 +43,28 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     """SHA-256 of the request's method, path and canonical JSON body."""
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotency_parameter(description: str) -> dict[str, Any]:
+    """The ``Idempotency-Key`` header as an OpenAPI parameter, for a route that reads it with
+    ``idempotency_key`` (``openapi_extra={"parameters": [idempotency_parameter(…)]}``)."""
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    }
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key``, validated (422 problem when malformed).
+
+    The hot write routes read it here rather than through a FastAPI ``Header`` parameter, and
+    declare it with ``idempotency_parameter``: FastAPI's parameter solving cost a submission 3% of
+    its CPU for this one header (callgrind).
+    """
+    return check_key(request.headers.get("idempotency-key"))
 
 
 def check_key(key: str | None) -> str | None:

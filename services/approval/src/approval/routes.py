@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from approval.calendar.errors import (
@@ -41,7 +41,7 @@ from approval.schemas import (
 from approval.service import Submitted
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
-from govshared.idempotency import check_key
+from govshared.idempotency import idempotency_key, idempotency_parameter
 from govshared.pagination import Page, decode_cursor, page_of
 from govshared.problems import (
     DependencyUnavailable,
@@ -70,22 +70,23 @@ AUTH_ERRORS = (Unauthenticated, Forbidden)
         ValidationFailed,
         DependencyUnavailable,
     ),
+    openapi_extra={
+        "parameters": [
+            idempotency_parameter(
+                "A retry with the same key returns the first result, never a second application"
+            )
+        ]
+    },
 )
 async def submit_application(
+    request: Request,
     body: ApplicationCreate,
     service: Applications,
     principal: Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="A retry with the same key returns the first result, never a second application",
-        ),
-    ] = None,
 ) -> Response:
     """Submit an application for a catalogue item; the applicant is the token's enterprise."""
     result = await service.submit(
-        principal=principal, body=body, idempotency_key=check_key(idempotency_key)
+        principal=principal, body=body, idempotency_key=idempotency_key(request)
     )
     return answer(result)
 
@@ -126,18 +127,18 @@ ACTION_PATHS: dict[Action, tuple[str, str]] = {
 
 def _action_endpoint(action: Action) -> Any:
     async def endpoint(
+        request: Request,
         application_id: uuid.UUID,
         body: ActionRequest,
         service: Applications,
         principal: Annotated[Principal, Depends(get_principal)],
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> Response:
         result = await service.act(
             principal=principal,
             application_id=application_id,
             action=action,
             body=body,
-            idempotency_key=check_key(idempotency_key),
+            idempotency_key=idempotency_key(request),
         )
         return answer(result)
 
@@ -154,6 +155,11 @@ for _action, (_path, _summary) in ACTION_PATHS.items():
         tags=["applications"],
         summary=_summary,
         response_model=ApplicationOut,
+        openapi_extra={
+            "parameters": [
+                idempotency_parameter("A retry with the same key returns the first result")
+            ]
+        },
         responses=problem_responses(
             *AUTH_ERRORS,
             ApplicationNotFound,

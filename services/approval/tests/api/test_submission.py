@@ -83,6 +83,40 @@ async def test_idempotency_key_returns_first_result(
     assert problem(reused)["code"] == "idempotency_key_reused"
 
 
+async def test_idempotency_key_is_declared_and_a_malformed_one_refused(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """The header is read from the request, not as a FastAPI parameter: OpenAPI still declares
+    it on the submission and on every action, and a bad value is a 422 problem, nothing written."""
+    spec = (await client.get("/openapi.json")).json()
+    writes = [
+        (path, operation)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if method == "post"
+        and path.startswith("/api/v1/applications")
+        and "materials" not in path
+        and "documents" not in path
+        and "evaluation" not in path
+    ]
+    assert len(writes) == 13  # the submission and the twelve actions
+    for path, operation in writes:
+        headers = [p for p in operation["parameters"] if p["in"] == "header"]
+        assert [(p["name"], p["schema"]["maxLength"]) for p in headers] == [
+            ("Idempotency-Key", 200)
+        ], path
+    uscc = random_uscc()
+    for bad in ("x" * 201, "tab\tkey"):
+        refused = await client.post(
+            "/api/v1/applications",
+            json=BODY,
+            headers={**tokens.enterprise(uscc), "Idempotency-Key": bad},
+        )
+        assert problem(refused)["code"] == "validation_failed"
+    mine = await client.get("/api/v1/applications", headers=tokens.enterprise(uscc))
+    assert mine.json()["items"] == []
+
+
 async def test_same_key_of_another_enterprise_is_its_own(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
