@@ -6,7 +6,7 @@ role ?= enterprise
 uscc ?=
 jurisdiction ?=
 
-.PHONY: help setup run test lint format token bench bench-lifecycle bench-queue bench-notify up down clean
+.PHONY: help setup run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify up down clean
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint    ruff format check, ruff, mypy"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
 	@echo "make bench-lifecycle   submit → accept → review → approve cases per second (PostgreSQL)"
+	@echo "make bench-instructions   instructions per request under callgrind (steady on a noisy machine)"
 	@echo "make bench-queue       staff work queue p50/p99 at 10k and 1M applications (PostgreSQL)"
 	@echo "make bench-notify      events → inbox and email deliveries per second"
 	@echo "make up      the suite in containers (deploy/compose.yml): PostgreSQL, migrations, web, workers, Mailpit"
@@ -48,6 +49,9 @@ bench: setup
 
 bench-lifecycle: setup
 	$(UV) run --locked python bench/lifecycle.py
+
+bench-instructions: setup
+	$(UV) run --locked python bench/instructions.py
 
 bench-queue: setup
 	$(UV) run --locked python bench/staff_queue.py
