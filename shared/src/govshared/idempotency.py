@@ -45,23 +45,24 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
-def idempotency_parameter(description: str) -> dict[str, Any]:
-    """The ``Idempotency-Key`` header as an OpenAPI parameter, for a route that reads it with
-    ``idempotency_key`` (``openapi_extra={"parameters": [idempotency_parameter(…)]}``)."""
-    return {
+def idempotency_openapi(description: str) -> dict[str, Any]:
+    """The ``Idempotency-Key`` header declared for OpenAPI, for a route that reads it with
+    ``idempotency_key`` (``openapi_extra=idempotency_openapi(…)``)."""
+    parameter = {
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
         "description": description,
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
     }
+    return {"parameters": [parameter]}
 
 
 def idempotency_key(request: Request) -> str | None:
     """The request's ``Idempotency-Key``, validated (422 problem when malformed).
 
     The hot write routes read it here rather than through a FastAPI ``Header`` parameter, and
-    declare it with ``idempotency_parameter``: FastAPI's parameter solving cost a submission 3% of
+    declare it with ``idempotency_openapi``: FastAPI's parameter solving cost a submission 3% of
     its CPU for this one header (callgrind).
     """
     return check_key(request.headers.get("idempotency-key"))

@@ -132,10 +132,7 @@ class DriverStatement:
         compiled = _Compiled(
             sql=str(done),
             names=names,
-            processors=tuple(
-                done.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                for name in names
-            ),
+            processors=_bind_processors(done, names, dialect),
             defaults={n: done.binds[n].effective_value for n in names if n not in keys},
             results=results if any(p is not None for _k, p in results) else (),
         )
@@ -301,6 +298,15 @@ class _Compiled:
 _SHAPES: dict[tuple[Any, ...], _Compiled] = {}
 
 
+def _bind_processors(
+    done: Any, names: tuple[str, ...], dialect: Dialect
+) -> tuple[Callable[[Any], Any] | None, ...]:
+    """Each positional parameter's bind processor (JSON serialisation and such), or None."""
+    return tuple(
+        done.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+
+
 def _together(
     batch: list[tuple[Insert, Row | list[Row]]], dialect: Dialect
 ) -> tuple[str, tuple[Any, ...]]:
@@ -337,10 +343,7 @@ def _together(
         compiled = _Compiled(
             sql=str(done),
             names=names,
-            processors=tuple(
-                done.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                for name in names
-            ),
+            processors=_bind_processors(done, names, dialect),
             # Where each parameter's value is: (group, row, column) of "w{group}_{row}_{column}".
             paths=tuple(
                 (int(g[1:]), int(r), column)

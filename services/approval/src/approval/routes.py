@@ -41,7 +41,7 @@ from approval.schemas import (
 from approval.service import Submitted
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
-from govshared.idempotency import idempotency_key, idempotency_parameter
+from govshared.idempotency import idempotency_key, idempotency_openapi
 from govshared.pagination import Page, decode_cursor, page_of
 from govshared.problems import (
     DependencyUnavailable,
@@ -70,13 +70,9 @@ AUTH_ERRORS = (Unauthenticated, Forbidden)
         ValidationFailed,
         DependencyUnavailable,
     ),
-    openapi_extra={
-        "parameters": [
-            idempotency_parameter(
-                "A retry with the same key returns the first result, never a second application"
-            )
-        ]
-    },
+    openapi_extra=idempotency_openapi(
+        "A retry with the same key returns the first result, never a second application"
+    ),
 )
 async def submit_application(
     request: Request,
@@ -155,11 +151,7 @@ for _action, (_path, _summary) in ACTION_PATHS.items():
         tags=["applications"],
         summary=_summary,
         response_model=ApplicationOut,
-        openapi_extra={
-            "parameters": [
-                idempotency_parameter("A retry with the same key returns the first result")
-            ]
-        },
+        openapi_extra=idempotency_openapi("A retry with the same key returns the first result"),
         responses=problem_responses(
             *AUTH_ERRORS,
             ApplicationNotFound,
