@@ -84,7 +84,10 @@ class DriverStatement:
 
     Rows are mappings read by column name, their values through the columns' result processors
     as SQLAlchemy's own would be. What is given up, for these statements only, is SQLAlchemy's
-    execution events (and so echo and statement instrumentation).
+    execution events (and so echo and statement instrumentation). It leans on four attributes of
+    SQLAlchemy's asyncpg adapter (its mutex, its transaction and how it begins one, its asyncpg
+    connection), pinned by the lock file; ``shared/tests/test_sql.py`` holds the behaviour, so an
+    upgrade that changes them fails there first.
     """
 
     def __init__(self, statement: Executable) -> None:
