@@ -183,7 +183,9 @@ class AutoCommitRoute(APIRoute):
             try:
                 response = await handler(request)
                 session: AsyncSession | None = getattr(request.state, "session", None)
-                if session is not None:
+                # A session that never began (a submission's lone autocommitted statement, say)
+                # has nothing to commit or roll back.
+                if session is not None and session.in_transaction():
                     if response.status_code < 400:
                         await session.commit()
                     else:
