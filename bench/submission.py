@@ -380,21 +380,9 @@ def main() -> None:
         ).raise_for_status()
         approval = next(p for p in stack.processes if p.port == PORTS["approval"])
         assert approval.process is not None and bare.process is not None
-        runs = {
-            "submission": lambda: wrk(
-                approval_url,
-                token=token,
-                body=BODY,
-                directory=work,
-                app_pid=approval.process.pid,  # type: ignore[union-attr]
-            ),
-            "bare_orm_ceiling": lambda: wrk(
-                bare_url,
-                token=None,
-                body=BODY,
-                directory=work,
-                app_pid=bare.process.pid,  # type: ignore[union-attr]
-            ),
+        targets = {  # url, token, the app's process
+            "submission": (approval_url, token, approval.process.pid),
+            "bare_orm_ceiling": (bare_url, None, bare.process.pid),
         }
         print(
             f"{ROUNDS} rounds of {DURATION}s of load on each app, {CONNECTIONS} connections ...",
@@ -402,9 +390,12 @@ def main() -> None:
         )
         rounds: list[dict[str, dict[str, float]]] = []
         for n in range(ROUNDS):
-            order = list(runs) if n % 2 == 0 else list(reversed(runs))
-            figures = {name: runs[name]() for name in order}
-            figures["ratio"] = {  # type: ignore[assignment]
+            order = list(targets) if n % 2 == 0 else list(reversed(targets))
+            figures = {}
+            for name in order:
+                url, bearer, pid = targets[name]
+                figures[name] = wrk(url, token=bearer, body=BODY, directory=work, app_pid=pid)
+            figures["ratio"] = {
                 "requests_per_second": round(
                     figures["submission"]["requests_per_second"]
                     / figures["bare_orm_ceiling"]["requests_per_second"],
@@ -418,7 +409,7 @@ def main() -> None:
             )
             rounds.append(figures)
         bare.stop()
-        summary = {name: medians([r[name] for r in rounds]) for name in runs}
+        summary = {name: medians([r[name] for r in rounds]) for name in targets}
         # Let the relay drain the backlog the load left, then measure one submission at a time.
         stack.start_relay()
         stack.wait_drained()

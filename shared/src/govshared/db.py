@@ -182,23 +182,31 @@ class AutoCommitRoute(APIRoute):
         async def commit_handler(request: Request) -> Response:
             try:
                 response = await handler(request)
-                session: AsyncSession | None = getattr(request.state, "session", None)
-                # A session that never began (a submission's lone autocommitted statement, say)
-                # has nothing to commit or roll back.
-                if session is not None and session.in_transaction():
-                    if response.status_code < 400:
-                        await session.commit()
-                    else:
-                        await session.rollback()
-                return response
-            finally:
-                # A session get_session opened is closed here, whatever happened (an error
-                # raised by a dependency or the endpoint included): its connection goes back.
-                opened: AsyncSession | None = getattr(request.state, "session", None)
-                if opened is not None:
-                    await opened.close()
+            except BaseException:
+                # Whatever a dependency or the endpoint raised, the session's connection goes back.
+                await _close_request_session(request)
+                raise
+            session: AsyncSession | None = getattr(request.state, "session", None)
+            if session is not None:
+                try:
+                    # A session that never began (a submission's lone autocommitted statement,
+                    # say) has nothing to commit or roll back.
+                    if session.in_transaction():
+                        if response.status_code < 400:
+                            await session.commit()
+                        else:
+                            await session.rollback()
+                finally:
+                    await session.close()
+            return response
 
         return commit_handler
+
+
+async def _close_request_session(request: Request) -> None:
+    session: AsyncSession | None = getattr(request.state, "session", None)
+    if session is not None:
+        await session.close()
 
 
 def after_commit(session: AsyncSession, hook: AfterCommitHook) -> None:

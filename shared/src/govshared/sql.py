@@ -215,8 +215,8 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
     request's (``get_session``: committed by ``AutoCommitRoute`` once the endpoint succeeds) and
     has done nothing before the block either (it has not begun), the one statement is the whole
     transaction: it is sent on its own, committed by PostgreSQL as it completes (one statement is
-    atomic: every row or none). That saves the BEGIN and COMMIT round trips; the after-commit hooks run once it is done, and the
-    request's commit later has nothing left to do. A session someone else owns (a worker, a test
+    atomic: every row or none). That saves the BEGIN and COMMIT round trips; the after-commit hooks
+    run once it is done, and the request's commit later has nothing left to do. A session someone else owns (a worker, a test
     that rolls back) always gets the statement inside its transaction.
     """
     if dialect_name(session) != "postgresql" or _BATCH in session.info:

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,10 +191,8 @@ class CalendarCache:
         self._years: dict[tuple[str, int], tuple[Any, list[CalendarDay]]] = {}
         self._snapshots: dict[tuple[str, int, int], tuple[float, CalendarSnapshot]] = {}
         self._recheck = recheck_seconds
-        # Clocks opened on the national calendar (every submission of a day opens the same one),
-        # each with the snapshot it was derived on: a new snapshot (at most every recheck) derives
-        # it again.
-        self.openings: dict[tuple[Any, ...], tuple[CalendarSnapshot, Derived]] = {}
+        # Results of ``memoised``, each with the snapshot it was derived on.
+        self._memo: dict[tuple[Any, ...], tuple[CalendarSnapshot, Any]] = {}
 
     async def snapshot(self, session: AsyncSession, first: int, last: int) -> CalendarSnapshot:
         """The national calendar of the years ``first..last``."""
@@ -260,9 +258,32 @@ class CalendarCache:
                 if high > LAST_YEAR:
                     raise YearOutOfRange(f"期限超出 {LAST_YEAR} 年，无法计算") from exc
 
+    async def memoised(
+        self,
+        session: AsyncSession,
+        key: tuple[Any, ...],
+        rule: Callable[[CalendarSnapshot], T],
+        *,
+        first: date,
+        last: date,
+    ) -> T:
+        """``compute`` for a rule that depends on nothing but ``key`` and the national calendar
+        (every submission of a day opens the same acceptance clock): reused for as long as the
+        snapshot of ``first..last`` is the same one, so at most until the next recheck."""
+        snapshot = await self.snapshot(session, first.year, last.year)
+        memo_key = (database_key(session), *key)
+        known = self._memo.get(memo_key)
+        if known is not None and known[0] is snapshot:
+            return cast(T, known[1])
+        result = await self.compute(session, rule, first=first, last=last)
+        if len(self._memo) > 1000:
+            self._memo.clear()
+        self._memo[memo_key] = (snapshot, result)
+        return result
+
     def invalidate(self, year: int) -> None:
         """Forget a year (this process loaded it; other processes notice its new stamp)."""
-        self.openings.clear()
+        self._memo.clear()
         for key in [k for k in self._years if k[1] == year]:
             del self._years[key]
         for snapshot_key in [k for k in self._snapshots if k[1] <= year <= k[2]]:
@@ -362,21 +383,13 @@ class ClockKeeper:
         """A new clock derived from the cached calendar (the submission hot path: one small query)."""
         spec = ClockSpec(kind, today, budget_days)
         first, last = window(spec, (), today)
-        snapshot = await self.cache.snapshot(self.session, first.year, last.year)
-        key = (database_key(self.session), spec, self.warn_days)
-        known = self.cache.openings.get(key)
-        if known is not None and known[0] is snapshot:
-            return known[1]
-        derived = await self.cache.compute(
+        return await self.cache.memoised(
             self.session,
+            (spec, self.warn_days),
             lambda calendar: derive(calendar, spec, as_of=today, warn_days=self.warn_days),
             first=first,
             last=last,
         )
-        if len(self.cache.openings) > 1000:
-            self.cache.openings.clear()
-        self.cache.openings[key] = (snapshot, derived)
-        return derived
 
     async def insert_opening(
         self, *, application_id: uuid.UUID, jurisdiction: str, derived: Derived, now: datetime
