@@ -34,12 +34,17 @@ class Role(StrEnum):
     ACCEPTOR = "acceptor"
     REVIEWER = "reviewer"
     APPROVER = "approver"
-    HEAD = "head"
+    HEAD = "head"  # the head of the licensing authority (Art. 42(1) extension)
+    # The head of the people's government at the level (行政许可法第四十二条第二款: extends a jointly
+    # handled item's limit); not a member of the authority, so a role of its own.
+    GOVERNMENT_HEAD = "government_head"
     ADMIN = "admin"
     SERVICE = "service"
 
 
-STAFF_ROLES = frozenset({Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.HEAD, Role.ADMIN})
+STAFF_ROLES = frozenset(
+    {Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.HEAD, Role.GOVERNMENT_HEAD, Role.ADMIN}
+)
 
 
 @dataclass(frozen=True, slots=True)

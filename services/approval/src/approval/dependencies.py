@@ -38,8 +38,11 @@ async def application_by_id(
     service: Applications,
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> Application:
-    """The application in the path, if the caller may see it (404 otherwise)."""
-    return await service.get_visible(principal=principal, application_id=application_id)
+    """The application in the path, if the caller may see it (404 otherwise), as the law has it
+    today (accepted once its acceptance period has run out, Art. 32)."""
+    return await service.effective(
+        await service.get_visible(principal=principal, application_id=application_id)
+    )
 
 
 ApplicationById = Annotated[Application, Depends(application_by_id)]

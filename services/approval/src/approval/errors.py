@@ -32,6 +32,38 @@ class IllegalTransition(Conflict):
     title_en = "This action is not allowed in the application's current state"
 
 
+class DeemedAccepted(Conflict):
+    """Art. 32: the acceptance period ran out, so the application is accepted by law."""
+
+    code = "deemed_accepted"
+    title = "受理期限已届满，申请依法自收到申请材料之日起视为受理，不能再受理、不予受理或要求补正"
+    title_en = (
+        "The acceptance period has run out: the application is accepted by law (Art. 32) and can "
+        "no longer be accepted, refused or sent back for supplement"
+    )
+
+
+class MaterialsIncomplete(Conflict):
+    """No acceptance while required materials are missing, unless staff decide 容缺受理."""
+
+    code = "materials_incomplete"
+    title = (
+        "申请材料不齐全，不能受理；请一次性告知补正，或者作出容缺受理决定并列明缺少的材料和补交期限"
+    )
+    title_en = (
+        "Required materials are missing: ask for a supplement, or accept with tolerated missing "
+        "materials naming them and the date to deliver them"
+    )
+
+
+class ReviewRequired(Conflict):
+    """No decision without a recorded review (审查意见)."""
+
+    code = "review_required"
+    title = "尚无审查意见，不能作出许可决定"
+    title_en = "A decision needs at least one recorded review"
+
+
 class ConcurrentModification(Conflict):
     code = "concurrent_modification"
     title = "申请已被他人同时处理，请刷新后重试"

@@ -2,6 +2,11 @@
 
 Each action names the roles that may take it and the states it is legal from; anything else is a
 409 problem naming the current state. The table is the single place these rules live.
+
+Two rules of the law hold by the table's shape: a decision (approve, deny) is taken only from
+``in_review``, which only a recorded review (审查意见) leads to, so no decision is made without one;
+and resuming an Art. 45 pause returns the case to the state it was paused from (``accepted`` or
+``in_review``), never further.
 """
 
 from __future__ import annotations
@@ -37,8 +42,16 @@ class Rule:
 
     roles: frozenset[Role]
     from_states: frozenset[S]
-    to_state: S | None  # None: stays in the state it is in
+    to_state: S | None  # None: stays in the state it is in (or returns, see ``returns``)
     event: EventType
+    # For an item handled jointly (Art. 42(2)) these roles take the action instead of ``roles``.
+    joint_roles: frozenset[Role] | None = None
+    # True: goes back to the state the case was in before it was paused.
+    returns: bool = False
+
+    def roles_for(self, *, joint: bool) -> frozenset[Role]:
+        """The roles that may take the action on an item handled jointly or not."""
+        return self.joint_roles if joint and self.joint_roles is not None else self.roles
 
 
 _ACCEPTOR = frozenset({Role.ACCEPTOR})
@@ -68,14 +81,18 @@ RULES: dict[Action, Rule] = {
     Action.REVIEW: Rule(_REVIEWERS, _UNDER_REVIEW, S.IN_REVIEW, EventType.APPLICATION_REVIEWED),
     Action.PAUSE: Rule(_REVIEWERS, _UNDER_REVIEW, S.PAUSED, EventType.APPLICATION_PAUSED),
     Action.RESUME: Rule(
-        _REVIEWERS, frozenset({S.PAUSED}), S.IN_REVIEW, EventType.APPLICATION_RESUMED
+        _REVIEWERS, frozenset({S.PAUSED}), None, EventType.APPLICATION_RESUMED, returns=True
     ),
+    # Art. 42(1): the authority's head; Art. 42(2): for an item handled jointly (统一办理、联合办理、
+    # 集中办理), the head of the people's government at that level.
     Action.EXTEND: Rule(
         frozenset({Role.HEAD}),
         frozenset({S.ACCEPTED, S.IN_REVIEW, S.PAUSED}),
         None,
         EventType.APPLICATION_EXTENDED,
+        joint_roles=frozenset({Role.GOVERNMENT_HEAD}),
     ),
+    # Only from in_review: a decision needs at least one recorded review (审查意见).
     Action.APPROVE: Rule(
         frozenset({Role.APPROVER}),
         frozenset({S.IN_REVIEW}),

@@ -161,6 +161,28 @@ class Material(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Tolerance(Base):
+    """容缺受理: a required material accepted as missing, with the date promised for it."""
+
+    __tablename__ = "application_tolerances"
+    __table_args__ = (
+        Index("ix_application_tolerances_follow_up", "jurisdiction", "delivered_at", "deliver_by"),
+    )
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("applications.id", ondelete="RESTRICT"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    jurisdiction: Mapped[str] = mapped_column(String(12))
+    deliver_by: Mapped[date] = mapped_column(Date)
+    accepted_by: Mapped[str] = mapped_column(String(200))
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    material_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # fired marker of the overdue follow-up event (emitted once, with it)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
 class Evaluation(Base):
     """好差评: the applicant's rating of a closed case (one per case)."""
 

@@ -6,17 +6,32 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Table, bindparam, insert, literal_column, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Table,
+    and_,
+    bindparam,
+    false,
+    insert,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.audit import GENESIS
-from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent
+from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent, Material, Tolerance
 from govshared.sql import DriverStatement, execute_insert
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 # Applications with no running clock (waiting for 补正) sort after every due date, on both databases.
 NO_DUE_DATE = date(9999, 12, 31)
 application_events: Table = ApplicationEvent.__table__  # type: ignore[assignment]
+materials: Table = Material.__table__  # type: ignore[assignment]
+tolerances: Table = Tolerance.__table__  # type: ignore[assignment]
 
 # The lifecycle's statements are built once (building one, coercing its columns and operators,
 # cost more CPU than executing it) and run on the driver (see govshared.sql.DriverStatement).
@@ -29,6 +44,11 @@ _CHAIN_END = DriverStatement(
     .order_by(application_events.c.seq.desc())
     .limit(1)
 )
+# The names of the materials an application holds (acceptance checks them against its guide).
+_MATERIAL_NAMES = DriverStatement(
+    select(materials.c.name).where(materials.c.application_id == bindparam("application_id"))
+)
+_INSERT_TOLERANCE = insert(tolerances)
 # Without .values(): the SET clause is made of the columns the execution's parameters name.
 _UPDATE_STATE = DriverStatement(
     update(applications).where(
@@ -36,6 +56,23 @@ _UPDATE_STATE = DriverStatement(
         applications.c.row_version == bindparam("where_version"),
     )
 )
+
+
+def effective_state_in(states: list[str], today: date) -> Any:
+    """SQL: the application's state by law is one of ``states``.
+
+    A ``submitted`` case past its acceptance due date (its ``due_on`` while submitted) is accepted
+    (Art. 32), whether or not the timer has recorded it yet.
+    """
+    state, due = applications.c.state, applications.c.due_on
+    submitted, accepted = "submitted", "accepted"
+    others = [s for s in states if s != submitted]
+    conditions: list[ColumnElement[bool]] = [state.in_(others)] if others else []
+    if submitted in states:
+        conditions.append(and_(state == submitted, or_(due.is_(None), due >= today)))
+    if accepted in states:
+        conditions.append(and_(state == submitted, due < today))
+    return or_(*conditions) if conditions else false()
 
 
 class ApplicationRepository:
@@ -101,12 +138,16 @@ class ApplicationRepository:
         keyword: str | None,
         after: tuple[date, datetime, uuid.UUID] | None,
         limit: int,
+        today: date,
     ) -> list[Application]:
         """Applications of a jurisdiction, earliest due date first (keyset on due_on, submitted_at, id).
 
-        ``due_on`` is the index cache of the earliest running clock (see ``approval.clocks``).
+        ``due_on`` is the index cache of the earliest running clock (see ``approval.clocks``). The
+        state filtered on is the effective one: a submitted case whose acceptance period has run
+        out is accepted by law (Art. 32) before the timer records it. The keyset stays on the stored
+        columns, so pages stay consistent while the timer catches up.
         """
-        query = select(Application).where(Application.state.in_(states))
+        query = select(Application).where(effective_state_in(states, today))
         if jurisdiction_prefix:
             query = query.where(Application.jurisdiction.startswith(jurisdiction_prefix))
         if item_code:
@@ -123,6 +164,59 @@ class ApplicationRepository:
         if after is not None:
             query = query.where(tuple_(due, Application.submitted_at, Application.id) > after)
         query = query.order_by(due, Application.submitted_at, Application.id).limit(limit)
+        return list((await self.session.scalars(query)).all())
+
+    async def touch(self, application_id: uuid.UUID, *, at: datetime) -> None:
+        """Set ``updated_at`` (and so hold the row until the transaction ends)."""
+        await self.session.execute(
+            update(applications).where(applications.c.id == application_id).values(updated_at=at)
+        )
+
+    async def material_names(self, application_id: uuid.UUID) -> set[str]:
+        """The guide materials an application holds (uploaded or from an e-licence)."""
+        rows = await _MATERIAL_NAMES.rows(self.session, {"application_id": application_id})
+        return {row["name"] for row in rows}
+
+    async def insert_tolerance(self, row: dict[str, Any]) -> None:
+        """Record a material accepted as missing (容缺受理; joins an ``inserts_together`` block)."""
+        await execute_insert(self.session, _INSERT_TOLERANCE, row)
+
+    async def tolerances(self, application_id: uuid.UUID) -> list[Tolerance]:
+        """The 容缺 materials of an application, by promised date."""
+        query = (
+            select(Tolerance)
+            .where(Tolerance.application_id == application_id)
+            .order_by(Tolerance.deliver_by, Tolerance.name)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def deliver_tolerance(
+        self, application_id: uuid.UUID, name: str, *, material_id: uuid.UUID, at: datetime
+    ) -> bool:
+        """Mark a 容缺 material delivered (the first delivery counts); False when none awaited."""
+        result = await self.session.execute(
+            update(tolerances)
+            .where(
+                tolerances.c.application_id == application_id,
+                tolerances.c.name == name,
+                tolerances.c.delivered_at.is_(None),
+            )
+            .values(delivered_at=at, material_id=material_id)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def follow_ups(
+        self, *, jurisdiction_prefix: str | None, overdue_on: date | None, limit: int
+    ) -> list[Tolerance]:
+        """容缺 materials still awaited (past their date when ``overdue_on``), earliest first."""
+        query = select(Tolerance).where(Tolerance.delivered_at.is_(None))
+        if jurisdiction_prefix:
+            query = query.where(Tolerance.jurisdiction.startswith(jurisdiction_prefix))
+        if overdue_on is not None:
+            query = query.where(Tolerance.deliver_by < overdue_on)
+        query = query.order_by(
+            Tolerance.deliver_by, Tolerance.application_id, Tolerance.name
+        ).limit(limit)
         return list((await self.session.scalars(query)).all())
 
     async def events(self, application_id: uuid.UUID) -> list[ApplicationEvent]:

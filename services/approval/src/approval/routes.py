@@ -23,12 +23,16 @@ from approval.errors import (
     ApplicationNotFound,
     ApprovalCancelled,
     ConcurrentModification,
+    DeemedAccepted,
     IllegalTransition,
     ItemNotFound,
+    MaterialsIncomplete,
     NotInstantItem,
+    ReviewRequired,
     SupplementNotInFirstRequest,
 )
 from approval.lifecycle import Action
+from approval.materials.schemas import ToleranceFollowUp, ToleranceOut
 from approval.models import ApplicationState
 from approval.repository import NO_DUE_DATE
 from approval.schemas import (
@@ -156,6 +160,9 @@ for _action, (_path, _summary) in ACTION_PATHS.items():
             *AUTH_ERRORS,
             ApplicationNotFound,
             IllegalTransition,
+            DeemedAccepted,
+            MaterialsIncomplete,
+            ReviewRequired,
             ConcurrentModification,
             AlreadyExtended,
             NotInstantItem,
@@ -188,7 +195,7 @@ async def list_my_applications(
     """The enterprise's own applications, newest first."""
     rows = await service.list_own(principal=principal, limit=limit + 1, after=_keyset(cursor))
     return page_of(
-        [ApplicationOut.model_validate(r) for r in rows[:limit]],
+        [ApplicationOut.model_validate(await service.effective(r)) for r in rows[:limit]],
         more=len(rows) > limit,
         cursor_of=lambda last: [last.submitted_at.isoformat(), str(last.id)],
     )
@@ -250,15 +257,41 @@ async def staff_queue(
         after=_queue_keyset(cursor),
         limit=limit + 1,
     )
+    page = rows[:limit]
+    # The cursor is the last row's stored sort key, not its effective due date (a case deemed
+    # accepted by law but not yet by the timer shows its decision due date, yet sorts as stored).
     return page_of(
-        [ApplicationOut.model_validate(r) for r in rows[:limit]],
+        [ApplicationOut.model_validate(await service.effective(r)) for r in page],
         more=len(rows) > limit,
-        cursor_of=lambda last: [
-            (last.due_on or NO_DUE_DATE).isoformat(),
-            last.submitted_at.isoformat(),
-            str(last.id),
+        cursor_of=lambda _: [
+            (page[-1].due_on or NO_DUE_DATE).isoformat(),
+            page[-1].submitted_at.isoformat(),
+            str(page[-1].id),
         ],
     )
+
+
+@router.get(
+    "/staff/tolerated-materials",
+    tags=["staff"],
+    summary="容缺受理跟踪：待补交的材料 (staff)",
+    response_model=list[ToleranceFollowUp],
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def tolerated_materials(
+    service: Applications,
+    principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
+    overdue: Annotated[bool, Query(description="只看已过补交期限的")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ToleranceFollowUp]:
+    """Materials accepted as missing (容缺受理) and not yet delivered, earliest date first."""
+    today = service.today()
+    return [
+        ToleranceFollowUp(
+            **ToleranceOut.model_validate(t).model_dump(), overdue=t.deliver_by < today
+        )
+        for t in await service.follow_ups(principal=principal, overdue=overdue, limit=limit)
+    ]
 
 
 @router.get(

@@ -114,8 +114,17 @@ class ActionRequest(BaseModel):
         default=None, ge=1, le=365, description="特别程序预计所需天数"
     )
     extension_days: int | None = Field(
-        default=None, ge=1, le=10, description="延长的工作日（至多10日）"
+        default=None,
+        ge=1,
+        le=15,
+        description="延长的工作日（至多10日；统一、联合、集中办理的事项至多15日，第四十二条）",
     )
+    tolerated_materials: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="容缺受理：受理时尚缺的办事指南必需材料（须与缺少的材料一致）",
+    )
+    deliver_by: date | None = Field(default=None, description="容缺受理：申请人补交材料的期限")
     opinion: str | None = Field(default=None, max_length=4000, description="审查/审批意见")
 
 

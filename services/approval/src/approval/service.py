@@ -15,11 +15,27 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.audit import GENESIS, entry_hash
-from approval.calendar.clock import DEFAULT_WARN_DAYS, ClockKind
+from approval.calendar.clock import (
+    DEFAULT_WARN_DAYS,
+    JOINT_MAX_EXTENSION_DAYS,
+    MAX_EXTENSION_DAYS,
+    ClockKind,
+)
+from approval.calendar.errors import ExtensionTooLong
 from approval.calendar.service import china_today
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.clients.license import LicenseClient
-from approval.clocks.service import ACCEPTANCE_DAYS, DELIVERY_DAYS, ClockKeeper, Derived
+from approval.clocks.models import StopReason
+from approval.clocks.service import (
+    ACCEPTANCE_DAYS,
+    DELIVERY_DAYS,
+    ClockKeeper,
+    DecisionTerms,
+    DeemedAcceptance,
+    Derived,
+    decision_terms,
+    joint_label,
+)
 from approval.db import idempotency_keys
 from approval.documents.service import (
     DOCUMENT_FOR_ACTION,
@@ -35,14 +51,17 @@ from approval.errors import (
     ApprovalCancelled,
     CommitmentNotAllowed,
     ConcurrentModification,
+    DeemedAccepted,
     FormInvalid,
     IllegalTransition,
     ItemNotFound,
+    MaterialsIncomplete,
     NotInstantItem,
+    ReviewRequired,
     SupplementNotInFirstRequest,
 )
 from approval.lifecycle import RULES, STATE_LABELS, Action
-from approval.models import Application, ApplicationEvent, ApplicationState, Item
+from approval.models import Application, ApplicationEvent, ApplicationState, Item, Tolerance
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
 from govshared.auth import Principal, Role
@@ -105,6 +124,14 @@ AUDIT_FIELDS = (
     "occurred_at",
 )
 CHINA = ZoneInfo("Asia/Shanghai")
+SYSTEM_ACTOR = ("system", "service")
+DEEMED_REASON = (
+    "受理期限届满未作出受理、不予受理或补正告知，依法自收到申请材料之日起视为受理（第三十二条）"
+)
+# Acting on these would contradict a deemed acceptance (Art. 32): the case is accepted by law.
+ACCEPTANCE_ACTIONS = frozenset(
+    {Action.ACCEPT, Action.REJECT, Action.REQUEST_SUPPLEMENT, Action.INSTANT_DECISION}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +358,7 @@ class ApplicationService:
         details: dict[str, Any],
         event_type: EventType,
         reason: str | None = None,
+        due_on: date | None = None,
     ) -> str:
         """Append an audit entry and emit its event (Core statements); the entry's hash."""
         return await record_transition(
@@ -347,6 +375,7 @@ class ApplicationService:
             details=details,
             event_type=event_type,
             reason=reason,
+            due_on=due_on,
         )
 
     async def _check_commitment(
@@ -386,6 +415,24 @@ class ApplicationService:
             raise ApplicationNotFound(f"申请 {application_id} 不存在")
         return application
 
+    async def effective(self, application: Application) -> Application:
+        """The application as the law has it today: accepted once its acceptance period has run
+        out (Art. 32), whether or not the timer has recorded it yet (a copy; nothing is written)."""
+        deemed = await self.clocks.deemed_acceptance(application, today=self.today())
+        if deemed is None:
+            return application
+        terms = await decision_terms(self.session, application.item_code)
+        _, decision = await self.clocks.decision_from(
+            jurisdiction=application.jurisdiction,
+            terms=terms,
+            started_on=deemed.received_on,
+            as_of=self.today(),
+        )
+        fields = {c.key: getattr(application, c.key) for c in Application.__table__.columns}
+        return Application(
+            **{**fields, "state": ApplicationState.ACCEPTED.value, "due_on": decision.view.due_on}
+        )
+
     async def list_own(
         self, *, principal: Principal, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> list[Application]:
@@ -414,6 +461,18 @@ class ApplicationService:
             keyword=keyword,
             after=after,
             limit=limit,
+            today=self.today(),
+        )
+
+    async def follow_ups(
+        self, *, principal: Principal, overdue: bool, limit: int
+    ) -> list[Tolerance]:
+        """容缺受理 materials still awaited in the caller's jurisdiction (overdue ones only)."""
+        prefix = None
+        if principal.role is not Role.ADMIN:
+            prefix = jurisdiction_prefix(principal.jurisdiction or "")
+        return await self.applications.follow_ups(
+            jurisdiction_prefix=prefix, overdue_on=self.today() if overdue else None, limit=limit
         )
 
     async def events(self, *, application: Application) -> list[ApplicationEvent]:
@@ -461,28 +520,55 @@ class ApplicationService:
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
         application = await self.get_visible(principal=principal, application_id=application_id)
-        if principal.role not in rule.roles:
+        # Art. 42(2): who extends depends on whether the item is handled jointly.
+        terms = (
+            await decision_terms(self.session, application.item_code)
+            if action in (Action.ACCEPT, Action.EXTEND)
+            else None
+        )
+        roles = rule.roles_for(joint=terms is not None and terms.joint is not None)
+        if principal.role not in roles:
             raise Forbidden(
-                f"「{action.value}」仅限以下角色办理：{'、'.join(sorted(r.value for r in rule.roles))}"
+                f"「{action.value}」仅限以下角色办理：{'、'.join(sorted(r.value for r in roles))}"
             )
+        now = datetime.now(UTC)
+        today = self.today()
+        # Art. 32: past its acceptance period a submitted case IS accepted; record it first.
+        deemed = await self.clocks.deemed_acceptance(application, today=today)
+        if deemed is not None:
+            if action in ACCEPTANCE_ACTIONS:
+                raise self._deemed_error(deemed.received_on)
+            await record_deemed_acceptance(
+                self.session,
+                outbox=self.outbox,
+                keeper=self.clocks,
+                application=application,
+                deemed=deemed,
+                today=today,
+                now=now,
+            )
+            application = await self.get_visible(principal=principal, application_id=application_id)
         current = ApplicationState(application.state)
         if current not in rule.from_states:
-            raise IllegalTransition(
-                f"申请当前状态为「{STATE_LABELS[current]}」，不能执行「{action.value}」",
-                current_state=current.value,
-                allowed_from=sorted(s.value for s in rule.from_states),
-            )
-        # Only the 补正 rule (一次性告知) and the one-extension rule read the history.
+            await self._refuse(action, rule.from_states, application, current)
+        # The 补正 rule (一次性告知), the one-extension rule and the return from a pause read the
+        # history.
         trail = (
             await self.applications.events(application.id)
-            if action in (Action.REQUEST_SUPPLEMENT, Action.EXTEND)
+            if action in (Action.REQUEST_SUPPLEMENT, Action.EXTEND, Action.RESUME)
             else []
         )
         details = await self._validate(
-            action=action, body=body, application=application, trail=trail
+            action=action,
+            body=body,
+            application=application,
+            trail=trail,
+            terms=terms,
+            today=today,
         )
-        now = datetime.now(UTC)
         to_state = rule.to_state or current
+        if rule.returns:
+            to_state = paused_from(trail)
         values: dict[str, Any] = {"state": to_state.value, "updated_at": now}
         # The clock, document, audit and outbox rows go to the database as one statement at the
         # end of the block on PostgreSQL (nothing in it reads them back); reads, updates and the
@@ -495,10 +581,25 @@ class ApplicationService:
                 details=details,
                 reason=body.reason,
                 actor=principal.subject,
-                today=self.today(),
+                today=today,
                 now=now,
-                decision_limits=await self._decision_limits(application, action),
+                terms=terms,
             )
+            if action is Action.ACCEPT and "tolerated_materials" in details:
+                for name in details["tolerated_materials"]:
+                    await self.applications.insert_tolerance(
+                        {
+                            "application_id": application.id,
+                            "name": name,
+                            "jurisdiction": application.jurisdiction,
+                            "deliver_by": date.fromisoformat(details["deliver_by"]),
+                            "accepted_by": principal.subject,
+                            "accepted_at": now,
+                            "delivered_at": None,
+                            "material_id": None,
+                            "overdue_at": None,
+                        }
+                    )
             if action is Action.SUPPLEMENT and body.form:
                 values["form"] = {**application.form, **body.form}
             out = ApplicationOut.model_validate(
@@ -552,17 +653,92 @@ class ApplicationService:
                 },
                 event_type=rule.event,
                 reason=body.reason,
+                # Art. 45: the pause's event carries the day its procedure is expected to end.
+                due_on=date.fromisoformat(details["expected_end_on"])
+                if "expected_end_on" in details
+                else None,
             )
         return Submitted(status_code=200, body=out, replayed=False)
 
-    async def _decision_limits(
-        self, application: Application, action: Action
-    ) -> tuple[int, int] | None:
-        """The item's statutory and committed limits, when the action starts the decision clock."""
-        if action is not Action.ACCEPT:
-            return None
+    @staticmethod
+    def _deemed_error(received_on: date) -> DeemedAccepted:
+        return DeemedAccepted(
+            f"受理期限已届满，该申请依法自{received_on.year}年{received_on.month}月"
+            f"{received_on.day}日（收到申请材料之日）起视为受理（行政许可法第三十二条）",
+            accepted_on=received_on.isoformat(),
+            current_state=ApplicationState.ACCEPTED.value,
+        )
+
+    async def _refuse(
+        self,
+        action: Action,
+        allowed: frozenset[ApplicationState],
+        application: Application,
+        current: ApplicationState,
+    ) -> None:
+        """The 409 for an action the current state does not allow, saying why in the law's terms."""
+        if action in ACCEPTANCE_ACTIONS:
+            acceptance = next(
+                (
+                    c
+                    for c in await self.clocks.repository.for_application(application.id)
+                    if c.kind == "acceptance"
+                ),
+                None,
+            )
+            if acceptance is not None and acceptance.stop_reason == StopReason.DEEMED_ACCEPTED:
+                raise self._deemed_error(acceptance.started_on)  # the day the materials arrived
+        if action in (Action.APPROVE, Action.DENY) and current in (
+            ApplicationState.ACCEPTED,
+            ApplicationState.PAUSED,
+        ):
+            raise ReviewRequired(
+                "作出行政许可决定前须由审查人员记录审查意见（review）",
+                current_state=current.value,
+            )
+        raise IllegalTransition(
+            f"申请当前状态为「{STATE_LABELS[current]}」，不能执行「{action.value}」",
+            current_state=current.value,
+            allowed_from=sorted(s.value for s in allowed),
+        )
+
+    async def _acceptance_materials(
+        self, *, body: ActionRequest, application: Application, today: date
+    ) -> dict[str, Any]:
+        """No acceptance while required materials are missing, unless staff decide 容缺受理 naming
+        exactly what is missing and the date to deliver it (Art. 32(1)(5))."""
         item = await ITEM_CACHE.get(self.items, application.item_code)
-        return (item.statutory_limit_days, item.committed_limit_days) if item else None
+        guide = item.guide if item is not None else {}
+        if item is None or item.version != application.item_version:
+            version = await self.items.version(application.item_code, application.item_version)
+            guide = version.guide if version is not None else guide
+        required = [m["name"] for m in guide.get("materials", []) if m.get("required", True)]
+        held = await self.applications.material_names(application.id) if required else set()
+        missing = [name for name in required if name not in held]
+        tolerated = body.tolerated_materials or []
+        if not missing:
+            if tolerated:
+                raise ActionInputInvalid(
+                    "申请材料已齐全，无需容缺受理", tolerated_materials=tolerated
+                )
+            return {"materials": "complete"}
+        if not tolerated:
+            raise MaterialsIncomplete(
+                f"尚缺办事指南要求的材料：{'、'.join(missing)}", missing_materials=missing
+            )
+        if sorted(set(tolerated)) != sorted(missing):
+            raise ActionInputInvalid(
+                "容缺受理须逐项列明且仅列明尚缺的必需材料",
+                missing_materials=missing,
+                tolerated_materials=tolerated,
+            )
+        if body.deliver_by is None or body.deliver_by <= today:
+            raise ActionInputInvalid("容缺受理须注明申请人补交材料的期限 deliver_by（今天以后）")
+        return {
+            "materials": "tolerated",
+            "tolerated_materials": missing,
+            "deliver_by": body.deliver_by.isoformat(),
+        }
 
     async def _validate(
         self,
@@ -571,8 +747,14 @@ class ApplicationService:
         body: ActionRequest,
         application: Application,
         trail: list[ApplicationEvent],
+        terms: DecisionTerms | None,
+        today: date,
     ) -> dict[str, Any]:
         """Check the action's own rules; the details recorded in the audit entry and event."""
+        if action is Action.ACCEPT:
+            return await self._acceptance_materials(body=body, application=application, today=today)
+        if action is Action.REVIEW and not body.opinion:
+            raise ActionInputInvalid("审查须记录审查意见 opinion")
         if action is Action.REJECT:
             if body.reject_reason is None or not body.reason:
                 raise ActionInputInvalid("不予受理须注明法定情形 reject_reason 和理由 reason")
@@ -609,7 +791,23 @@ class ApplicationService:
                 )
             if any(e.action == Action.EXTEND.value for e in trail):
                 raise AlreadyExtended("该申请已延长过一次审批期限")
-            return {"extension_days": body.extension_days}
+            joint = terms.joint if terms is not None else None
+            limit = JOINT_MAX_EXTENSION_DAYS if joint else MAX_EXTENSION_DAYS
+            if body.extension_days > limit:
+                raise ExtensionTooLong(
+                    f"申请延长 {body.extension_days} 个工作日；"
+                    + (
+                        f"{joint_label(joint)}的事项经本级人民政府负责人批准至多延长{limit}个工作日"
+                        "（第四十二条第二款）"
+                        if joint
+                        else f"经本机关负责人批准至多延长{limit}个工作日（第四十二条第一款）"
+                    ),
+                    max_extension_days=limit,
+                )
+            return {
+                "extension_days": body.extension_days,
+                **({"joint_handling": joint.value} if joint else {}),
+            }
         if action is Action.DENY and not body.reason:
             raise ActionInputInvalid("不予许可须说明理由 reason")
         if action is Action.INSTANT_DECISION:
@@ -617,6 +815,67 @@ class ApplicationService:
             if item is None or not item.is_instant:
                 raise NotInstantItem(f"「{application.item_name}」不是即办件")
         return {"opinion": body.opinion} if body.opinion else {}
+
+
+def paused_from(trail: list[ApplicationEvent]) -> ApplicationState:
+    """The state the case was in when its open pause began (resuming returns it there)."""
+    for entry in reversed(trail):
+        if entry.action == Action.PAUSE.value and entry.from_state:
+            return ApplicationState(entry.from_state)
+    return ApplicationState.IN_REVIEW  # a pause always has its entry; kept total for mypy
+
+
+async def record_deemed_acceptance(
+    session: AsyncSession,
+    *,
+    outbox: OutboxWriter,
+    keeper: ClockKeeper,
+    application: Application,
+    deemed: DeemedAcceptance,
+    today: date,
+    now: datetime,
+) -> bool:
+    """Record Art. 32's deemed acceptance (the timer's, or the first action that meets it):
+    accepted as of the day the materials arrived; False if the row changed meanwhile."""
+    terms = await decision_terms(session, application.item_code)
+    decision = await keeper.record_deemed(application, deemed, terms=terms, today=today, now=now)
+    repository = ApplicationRepository(session)
+    if not await repository.update_state(
+        application.id,
+        expected_version=application.row_version,
+        values={
+            "state": ApplicationState.ACCEPTED.value,
+            "updated_at": now,
+            "due_on": decision.view.due_on,
+        },
+    ):
+        return False
+    # Read the chain's end only now that the update holds the row: an entry appended meanwhile
+    # (a proof of service) is then seen, never overwritten.
+    last_seq, last_hash = await repository.chain_end(application.id)
+    await record_transition(
+        session,
+        outbox=outbox,
+        row={c: getattr(application, c) for c in EVENT_ROW_FIELDS},
+        seq=last_seq + 1,
+        prev_hash=last_hash,
+        action="deemed_accept",
+        from_state=ApplicationState.SUBMITTED,
+        to_state=ApplicationState.ACCEPTED,
+        actor=SYSTEM_ACTOR,
+        at=now,
+        details={
+            "accepted_on": deemed.received_on.isoformat(),
+            "acceptance_due_on": deemed.acceptance_due_on.isoformat(),
+            "decision_due_on": decision.view.due_on.isoformat(),
+            "business_type": application.business_type,
+            "route": application.intake_route,
+            **terms.notice(),
+        },
+        event_type=EventType.APPLICATION_DEEMED_ACCEPTED,
+        reason=DEEMED_REASON,
+    )
+    return True
 
 
 class IntakeRoute(StrEnum):
@@ -739,6 +998,7 @@ async def record_transition(
     details: dict[str, Any],
     event_type: EventType,
     reason: str | None = None,
+    due_on: date | None = None,
 ) -> str:
     """Append an audit entry and emit its event (Core statements); the entry's hash."""
     entry = await append_audit(
@@ -768,6 +1028,7 @@ async def record_transition(
                 actor_role=actor[1],
                 reason=reason,
                 details=details,
+                due_on=due_on,
             ),
         ),
     )

@@ -96,6 +96,7 @@ class TimerWorker:
             total.warned += run.warned
             total.overdue += run.overdue
             total.examined += run.examined
+            total.tolerances_overdue += run.tolerances_overdue
             if run.examined < self._batch_size:
                 return total
 

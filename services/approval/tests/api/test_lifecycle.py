@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from approval.catalogue.demo import required_materials
 from approval.models import ApplicationEvent
 from govshared.auth import Role
 from govshared.testing import Tokens, problem, random_uscc
@@ -17,6 +18,8 @@ BODY = {
     "applicant_name": "上海无线示范有限公司",
     "form": {"station_type": "固定台站"},
 }
+# 容缺受理 of every material the guide requires (these tests upload none).
+TOLERATE = {"tolerated_materials": required_materials("JXW-XK-003"), "deliver_by": "2099-12-31"}
 
 
 async def _submit(client: httpx.AsyncClient, tokens: Tokens, uscc: str, **extra: object) -> str:
@@ -40,7 +43,9 @@ async def test_accept_review_approve_with_audit_trail(
     app_id = await _submit(client, tokens, uscc)
     acceptor, reviewer = tokens.staff(Role.ACCEPTOR), tokens.staff(Role.REVIEWER)
     approver = tokens.staff(Role.APPROVER)
-    assert (await _act(client, app_id, "accept", acceptor)).json()["state"] == "accepted"
+    assert (await _act(client, app_id, "accept", acceptor, **TOLERATE)).json()[
+        "state"
+    ] == "accepted"
     assert (await _act(client, app_id, "review", reviewer, opinion="材料齐全")).json()[
         "state"
     ] == "in_review"
@@ -160,7 +165,7 @@ async def test_supplement_is_asked_once_listing_everything(
 async def test_pause_extend_and_decide(client: httpx.AsyncClient, tokens: Tokens) -> None:
     app_id = await _submit(client, tokens, random_uscc())
     reviewer, head = tokens.staff(Role.REVIEWER), tokens.staff(Role.HEAD)
-    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **TOLERATE)
     assert (
         problem(await _act(client, app_id, "pause", reviewer, pause_reason="lunch"))["status"]
         == 422
@@ -172,13 +177,19 @@ async def test_pause_extend_and_decide(client: httpx.AsyncClient, tokens: Tokens
     assert (
         await _act(client, app_id, "extend", reviewer, extension_days=5, reason="案情复杂")
     ).status_code == 403
-    too_long = await _act(client, app_id, "extend", head, extension_days=11, reason="案情复杂")
-    assert problem(too_long)["code"] == "validation_failed"
+    # Art. 42(1): at most ten working days, by the authority's head
+    too_long = problem(await _act(client, app_id, "extend", head, extension_days=11, reason="复杂"))
+    assert (too_long["status"], too_long["code"]) == (422, "extension_too_long")
+    assert too_long["max_extension_days"] == 10
+    never = await _act(client, app_id, "extend", head, extension_days=16, reason="案情复杂")
+    assert problem(never)["code"] == "validation_failed"
     extended = await _act(client, app_id, "extend", head, extension_days=10, reason="案情复杂")
     assert extended.json()["state"] == "paused"
     twice = await _act(client, app_id, "extend", head, extension_days=1, reason="再延")
     assert problem(twice)["code"] == "already_extended"
-    assert (await _act(client, app_id, "resume", reviewer)).json()["state"] == "in_review"
+    # resuming returns the case to the state it was paused from; a decision needs a review
+    assert (await _act(client, app_id, "resume", reviewer)).json()["state"] == "accepted"
+    await _act(client, app_id, "review", reviewer, opinion="频率冲突")
     assert (
         problem(await _act(client, app_id, "deny", tokens.staff(Role.APPROVER)))["code"]
         == "action_input_invalid"
@@ -205,8 +216,8 @@ async def test_concurrent_decisions_exactly_one_wins(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     app_id = await _submit(client, tokens, random_uscc())
-    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR))
-    await _act(client, app_id, "review", tokens.staff(Role.REVIEWER))
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **TOLERATE)
+    await _act(client, app_id, "review", tokens.staff(Role.REVIEWER), opinion="符合条件")
     approver = tokens.staff(Role.APPROVER)
     results = await asyncio.gather(
         _act(client, app_id, "approve", approver),
@@ -222,8 +233,8 @@ async def test_concurrent_decisions_exactly_one_wins(
 async def test_action_idempotency_key_replays(client: httpx.AsyncClient, tokens: Tokens) -> None:
     app_id = await _submit(client, tokens, random_uscc())
     headers = {**tokens.staff(Role.ACCEPTOR), "Idempotency-Key": f"accept-{app_id}"}
-    first = await _act(client, app_id, "accept", headers)
-    again = await _act(client, app_id, "accept", headers)
+    first = await _act(client, app_id, "accept", headers, **TOLERATE)
+    again = await _act(client, app_id, "accept", headers, **TOLERATE)
     assert first.status_code == again.status_code == 200
     assert again.headers["idempotent-replayed"] == "true"
     trail = (await client.get(f"/api/v1/applications/{app_id}/events", headers=headers)).json()
@@ -236,7 +247,7 @@ async def test_hash_chain_detects_an_edited_row(
     uscc = random_uscc()
     app_id = await _submit(client, tokens, uscc)
     acceptor = tokens.staff(Role.ACCEPTOR)
-    await _act(client, app_id, "accept", acceptor)
+    await _act(client, app_id, "accept", acceptor, **TOLERATE)
     await _act(client, app_id, "review", tokens.staff(Role.REVIEWER), opinion="同意")
     async with app.state.sessionmaker() as s, s.begin():
         await s.execute(

@@ -259,7 +259,7 @@ async def test_supplement_notice_lists_every_missing_material(flow: Any) -> None
 async def test_denial_decision(flow: Any) -> None:
     await flow.submit()
     await flow.step("accept", Role.ACCEPTOR)
-    await flow.step("review", Role.REVIEWER)
+    await flow.step("review", Role.REVIEWER, opinion="不符合条件")
     await flow.step("deny", Role.APPROVER, reason="拟使用频率已被其他台站占用")
     documents = await flow.documents()
     assert [d["kind"] for d in documents] == ["acceptance", "denial"]

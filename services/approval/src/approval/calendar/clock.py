@@ -31,7 +31,8 @@ from approval.calendar.workdays import (
     years_of,
 )
 
-MAX_EXTENSION_DAYS = 10  # Art. 42: one extension of at most ten working days
+MAX_EXTENSION_DAYS = 10  # Art. 42(1): one extension of at most ten working days
+JOINT_MAX_EXTENSION_DAYS = 15  # Art. 42(2): jointly handled items, by the government's head
 DEFAULT_WARN_DAYS = 3
 
 
@@ -145,6 +146,7 @@ class Clock:
     committed_days: int | None = None
     pauses: tuple[Pause, ...] = field(default=())
     extension: Extension | None = None
+    max_extension_days: int = MAX_EXTENSION_DAYS
 
     def __post_init__(self) -> None:
         if self.budget_days < 0:
@@ -219,13 +221,17 @@ class Clock:
         reason: str,
         approved_by: str,
     ) -> Clock:
-        """Grant the one Art. 42 extension (at most 10 working days, before the limit runs out)."""
+        """Grant the one Art. 42 extension (at most 10 working days, 15 for an item handled jointly
+        under Art. 42(2)), before the limit runs out."""
         if self.kind is not ClockKind.DECISION:
             raise ExtensionNotAllowed("只有作出许可决定的期限可以延长")
         if self.extension is not None:
             raise ExtensionAlreadyGranted()
-        if not 1 <= days <= MAX_EXTENSION_DAYS:
-            raise ExtensionTooLong(f"申请延长 {days} 个工作日；法定上限为 {MAX_EXTENSION_DAYS} 个")
+        if not 1 <= days <= self.max_extension_days:
+            raise ExtensionTooLong(
+                f"申请延长 {days} 个工作日；法定上限为 {self.max_extension_days} 个",
+                max_extension_days=self.max_extension_days,
+            )
         if not reason.strip():
             raise ExtensionNotAllowed("延长期限须说明理由并告知申请人")
         if on > self.due_on(calendar, as_of=on):
@@ -300,10 +306,15 @@ def replay(
     committed_days: int | None = None,
     pauses: tuple[PauseEntry, ...] = (),
     extension: Extension | None = None,
+    max_extension_days: int = MAX_EXTENSION_DAYS,
 ) -> Clock:
     """Rebuild a clock from its stored ledger, in date order, so that every rule is checked again."""
     clock = Clock(
-        kind=kind, started_on=started_on, budget_days=budget_days, committed_days=committed_days
+        kind=kind,
+        started_on=started_on,
+        budget_days=budget_days,
+        committed_days=committed_days,
+        max_extension_days=max_extension_days,
     )
     # Same-day order: a pause ends before the next begins; an extension granted on the day a
     # pause starts was decided first (it is what kept the pause within the limit).

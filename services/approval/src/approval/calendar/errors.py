@@ -63,8 +63,8 @@ class ExtensionAlreadyGranted(Conflict):
 class ExtensionTooLong(DomainError):
     status = 422
     code = "extension_too_long"
-    title = "延长期限不得超过十个工作日"
-    title_en = "An extension may not exceed 10 working days"
+    title = "延长期限超过法定上限（十个工作日；统一、联合、集中办理的十五个工作日）"
+    title_en = "An extension may not exceed 10 working days (15 for jointly handled items)"
 
 
 class ExtensionNotAllowed(Conflict):

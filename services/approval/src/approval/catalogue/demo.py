@@ -24,6 +24,12 @@ def demo_items() -> list[ItemCreate]:
     return [ItemCreate.model_validate(item) for item in json.loads(raw)["items"]]
 
 
+def required_materials(code: str) -> list[str]:
+    """The materials a demo item's guide requires (what acceptance checks for, Art. 32)."""
+    item = next(i for i in demo_items() if i.code == code)
+    return [m.name for m in item.guide.materials if m.required]
+
+
 async def load_demo_catalogue(session: AsyncSession) -> int:
     """Insert the demo items that are missing, as published version 1 (idempotent)."""
     now = datetime.now(UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from govshared.events import ReformMode
 
@@ -43,12 +43,73 @@ class MaterialSpec(BaseModel):
     )
 
 
+# 行政许可法第四十五条: the only procedures whose time is not counted in the limits of its chapter
+# (the values of approval.calendar.clock.PauseReason, spelled here so the catalogue stands alone).
+ART45_REASONS: dict[str, str] = {
+    "hearing": "听证",
+    "tendering": "招标",
+    "auction": "拍卖",
+    "inspection": "检验",
+    "testing": "检测",
+    "quarantine": "检疫",
+    "appraisal": "鉴定",
+    "expert_review": "专家评审",
+}
+# 第三十四条第三款: verifying the substance of the materials (核查) is part of the review itself.
+VERIFICATION_WORDS = ("核查", "核实")
+
+
 class SpecialStep(BaseModel):
-    """A step whose time is not counted in the limit (行政许可法第四十五条)."""
+    """A special step of the procedure and whether its time counts against the limit.
+
+    Not counted (``counted: false``) only for an Art. 45 procedure named in ``reason`` (hearing,
+    tendering, auction, inspection, testing, quarantine, appraisal, expert review), or where
+    ``statute`` cites another law or regulation that says so; on-site verification (现场核查,
+    Art. 34(3)) is part of the review and always counts.
+    """
 
     name: str
     counted: bool = False
     reason: str
+    statute: str | None = Field(
+        default=None,
+        max_length=200,
+        description="另有规定的法律、法规及条款（第四十五条所列情形以外不计时的依据）",
+    )
+
+    def problem(self) -> str | None:
+        """Why the law does not allow this step's time to be left out; None when it does."""
+        if self.counted or self.statute:
+            return None
+        if any(word in self.name for word in VERIFICATION_WORDS):
+            return (
+                f"「{self.name}」属于对申请材料实质内容的核查，是审查的组成部分"
+                "（行政许可法第三十四条第三款），所需时间计入审批期限"
+            )
+        if self.reason not in ART45_REASONS:
+            listed = "、".join(f"{k}（{v}）" for k, v in ART45_REASONS.items())
+            return (
+                f"「{self.name}」不属于行政许可法第四十五条所列不计入期限的情形（{listed}），"
+                "且未注明另有规定的法律、法规（statute）"
+            )
+        return None
+
+
+class JointHandling(StrEnum):
+    """行政许可法第四十二条第二款: an item handled by several authorities together."""
+
+    UNIFIED = "unified"  # 统一办理
+    JOINT = "joint"  # 联合办理
+    CENTRALISED = "centralised"  # 集中办理
+
+
+JOINT_HANDLING_LABELS = {
+    JointHandling.UNIFIED: "统一办理",
+    JointHandling.JOINT: "联合办理",
+    JointHandling.CENTRALISED: "集中办理",
+}
+JOINT_LIMIT_DAYS = 45  # Art. 42(2): 办理的时间不得超过四十五日
+JOINT_EXTENSION_DAYS = 15  # Art. 42(2): 经本级人民政府负责人批准，可以延长十五日
 
 
 class FieldType(StrEnum):
@@ -96,6 +157,11 @@ class ServiceGuide(BaseModel):
     commitment_text: str | None = Field(
         default=None, description="告知承诺书文本 (commitment mode)"
     )
+    joint_handling: JointHandling | None = Field(
+        default=None,
+        description="依法统一办理（unified）、联合办理（joint）或集中办理（centralised）"
+        "（第四十二条第二款：办理时限不超过45日，经本级人民政府负责人批准可延长15日）",
+    )
 
 
 class ItemDraft(BaseModel):
@@ -113,6 +179,18 @@ class ItemDraft(BaseModel):
     reform_mode: ReformMode | None = None
     guide: ServiceGuide
     change_note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _lawful_limits(self) -> ItemDraft:
+        """Refuse a guide the Administrative Licensing Law does not allow (Arts. 34, 42, 45)."""
+        problems = [p for step in self.guide.special_steps if (p := step.problem())]
+        if self.guide.joint_handling is not None and self.statutory_limit_days > JOINT_LIMIT_DAYS:
+            problems.append(
+                f"统一办理、联合办理、集中办理的时限不得超过{JOINT_LIMIT_DAYS}日（第四十二条第二款）"
+            )
+        if problems:
+            raise ValueError("；".join(problems))
+        return self
 
 
 class ItemCreate(ItemDraft):

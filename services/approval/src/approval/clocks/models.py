@@ -58,6 +58,9 @@ class ApplicationClock(Base):
     started_on: Mapped[date] = mapped_column(Date)
     budget_days: Mapped[int] = mapped_column(Integer)
     committed_days: Mapped[int | None] = mapped_column(Integer)
+    # The one extension's ceiling: None for Art. 42(1)'s ten working days, 15 for an item handled
+    # jointly (Art. 42(2)).
+    extension_limit_days: Mapped[int | None] = mapped_column(Integer, default=None)
     stopped_on: Mapped[date | None] = mapped_column(Date)
     stop_reason: Mapped[str | None] = mapped_column(String(32))
     # index cache, derived from the ledger and the calendar

@@ -56,10 +56,7 @@ async def application_clocks(
 ) -> ApplicationClocksOut:
     """Budget, used, remaining, paused days, extension, due and committed due of every clock."""
     day = as_of or request.app.state.today()
-    return ApplicationClocksOut(
-        application_id=str(application.id),
-        clocks=await views.for_application(application.id, as_of=day),
-    )
+    return await views.for_application(application, as_of=day)
 
 
 @router.get(

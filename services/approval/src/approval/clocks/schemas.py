@@ -10,7 +10,7 @@ from approval.calendar.clock import ClockKind, ClockState, PauseReason
 
 CLOCK_KIND_LABELS = {
     ClockKind.ACCEPTANCE: "受理期限（5个工作日，第三十二条）",
-    ClockKind.DECISION: "审批决定期限（第四十二条）",
+    ClockKind.DECISION: "审批决定期限（第四十二条；补正后自收到全部补正材料之日起算）",
     ClockKind.DELIVERY: "证照送达期限（10个工作日，第四十四条）",
 }
 
@@ -38,6 +38,13 @@ class ApplicationClockOut(BaseModel):
     pause_reason: PauseReason | None
     depends_on_provisional: bool = Field(description="到期日依赖尚未公布的放假安排，可能变动")
     provisional_years: list[int]
+    extension_limit_days: int | None = Field(
+        default=None,
+        description="可延长的上限（审批决定期限：10个工作日；统一、联合、集中办理的15个工作日）",
+    )
+    pause_expected_days: int | None = Field(
+        default=None, description="进行中的第四十五条程序书面告知的预计所需时间（工作日）"
+    )
 
 
 class ApplicationClocksOut(BaseModel):
@@ -45,6 +52,14 @@ class ApplicationClocksOut(BaseModel):
 
     application_id: str
     clocks: list[ApplicationClockOut]
+    accepted_on: date | None = Field(
+        default=None,
+        description="受理日（审批决定期限起算日）：受理之日；补正后为收到全部补正材料之日；"
+        "视为受理的为收到申请材料之日（第三十二条）",
+    )
+    deemed_accepted: bool = Field(
+        default=False, description="受理期限届满，依法视为受理（第三十二条）"
+    )
 
 
 class TimelinessOut(BaseModel):

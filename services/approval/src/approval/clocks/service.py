@@ -4,18 +4,18 @@ Every change is a ledger entry or a stop written in the transaction of the lifec
 causes it; the due date is then re-derived from the ledger and the calendar and kept only as an
 index cache (``due_on``, ``warn_on``) for the timers and the work queue.
 
-Clock behaviour during 补正 (Art. 32), the choice made here and why:
+Clock behaviour during 补正 (Art. 32), as the 补正告知书 says it:
 
 * The acceptance clock (5 working days from receipt) **stops** when the authority sends the 补正
   notice: the authority acted within its limit, and nothing is due from it while the applicant
   gathers the missing materials, so no timer runs and no deemed acceptance can happen.
-* When the complete supplement arrives the acceptance clock **restarts from that day** with a fresh
-  budget of 5 working days (start day not counted), recorded as a ``restart`` ledger entry. Art. 32
-  counts acceptance "from the day the materials are received"; after 补正 the materials are complete
-  only on the day of the supplement, which is the reading of the State Council's 补正 practice and
-  the one that never shortens the authority's statutory period.
-* If that restarted clock runs out, the application is deemed accepted as of the day the complete
-  supplement arrived; the decision clock starts on that day (or, normally, on the acceptance day).
+* The notice promises acceptance "自收到全部补正材料之日起" (Art. 32(1)(5): an authority shall accept
+  once the applicant has handed in all the materials it asked for). So when the complete supplement
+  arrives, that day is the day the application is accepted as of: the acceptance clock **restarts
+  from it** (a ``restart`` ledger entry; 5 working days for staff to confirm in a 受理通知书, or to ask
+  again for what the supplement still lacks), and whether staff accept within those days or the
+  period runs out (deemed acceptance), the decision clock **starts on the day the complete
+  supplement arrived**, not on the day the notice is signed.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import (
     DEFAULT_WARN_DAYS,
+    JOINT_MAX_EXTENSION_DAYS,
+    MAX_EXTENSION_DAYS,
     ClockKind,
     ClockView,
     Extension,
@@ -40,7 +42,15 @@ from approval.calendar.clock import (
 from approval.calendar.errors import YearOutOfRange
 from approval.calendar.repository import CalendarRepository
 from approval.calendar.service import CalendarService, jurisdiction_chain
-from approval.calendar.workdays import LAST_YEAR, CalendarDay, CalendarSnapshot, OutsideSnapshot
+from approval.calendar.workdays import (
+    LAST_YEAR,
+    CalendarDay,
+    CalendarSnapshot,
+    OutsideSnapshot,
+    add_working_days,
+)
+from approval.catalogue.repository import ITEM_CACHE, ItemRepository
+from approval.catalogue.schemas import JOINT_HANDLING_LABELS, JointHandling
 from approval.clocks.models import (
     ApplicationClock,
     ClockLedgerEntry,
@@ -49,7 +59,7 @@ from approval.clocks.models import (
 )
 from approval.clocks.repository import ClockRepository
 from approval.lifecycle import Action
-from approval.models import Application
+from approval.models import Application, ApplicationState
 from govshared.sql import database_key
 
 T = TypeVar("T")
@@ -60,6 +70,45 @@ ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionTerms:
+    """The decision clock an item gets: its limits, and whether it is handled jointly."""
+
+    statutory_days: int
+    committed_days: int
+    joint: JointHandling | None = None
+
+    @property
+    def extension_limit_days(self) -> int | None:
+        """Art. 42(2): up to 15 working days for a jointly handled item; None: Art. 42(1)'s 10."""
+        return JOINT_MAX_EXTENSION_DAYS if self.joint is not None else None
+
+    def notice(self) -> dict[str, Any]:
+        """What the audit entry and the 受理通知书 say about the decision limit."""
+        return {
+            "decision_limit_days": self.statutory_days,
+            **({"joint_handling": self.joint.value} if self.joint else {}),
+        }
+
+
+async def decision_terms(session: AsyncSession, item_code: str) -> DecisionTerms:
+    """The item's decision limits (Art. 42) from the catalogue cache."""
+    item = await ITEM_CACHE.get(ItemRepository(session), item_code)
+    if item is None:
+        return DecisionTerms(DECISION_DAYS, DECISION_DAYS)
+    joint = item.guide.get("joint_handling")
+    return DecisionTerms(
+        item.statutory_limit_days,
+        item.committed_limit_days,
+        JointHandling(joint) if joint else None,
+    )
+
+
+def joint_label(joint: str | None) -> str | None:
+    """统一办理/联合办理/集中办理 for a stored mark."""
+    return JOINT_HANDLING_LABELS[JointHandling(joint)] if joint else None
+
+
+@dataclass(frozen=True, slots=True)
 class ClockSpec:
     """What a clock is apart from its ledger."""
 
@@ -67,6 +116,22 @@ class ClockSpec:
     started_on: date
     budget_days: int
     committed_days: int | None = None
+    extension_limit_days: int | None = None  # None: Art. 42(1)'s ten working days
+
+
+@dataclass(frozen=True, slots=True)
+class DeemedAcceptance:
+    """Art. 32: the acceptance period ran out; the application IS accepted as of ``received_on``."""
+
+    received_on: date  # the day the (complete) materials arrived: accepted as of this day
+    acceptance_due_on: date  # the last day of the authority's acceptance period
+    clock: ApplicationClock
+    derived: Derived
+
+    @property
+    def effective_on(self) -> date:
+        """The first day the deemed acceptance holds (the day after the period ran out)."""
+        return self.acceptance_due_on + ONE_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +215,7 @@ def derive(
         committed_days=spec.committed_days,
         pauses=pauses,
         extension=extension,
+        max_extension_days=spec.extension_limit_days or MAX_EXTENSION_DAYS,
     )
     view = clock.view(calendar, as_of=as_of, warn_days=warn_days)
     return Derived(
@@ -167,6 +233,7 @@ def spec_of(clock: ApplicationClock) -> ClockSpec:
         started_on=clock.started_on,
         budget_days=clock.budget_days,
         committed_days=clock.committed_days,
+        extension_limit_days=clock.extension_limit_days,
     )
 
 
@@ -415,6 +482,7 @@ class ClockKeeper:
                 "started_on": spec.started_on,
                 "budget_days": spec.budget_days,
                 "committed_days": spec.committed_days,
+                "extension_limit_days": spec.extension_limit_days,
                 "stopped_on": None,
                 "stop_reason": None,
                 "used_days": None,
@@ -476,9 +544,14 @@ class ClockKeeper:
         actor: str,
         today: date,
         now: datetime,
-        decision_limits: tuple[int, int] | None = None,
+        terms: DecisionTerms | None = None,
     ) -> date | None:
-        """Record what a lifecycle action does to the clocks; the application's new due-date cache."""
+        """Record what a lifecycle action does to the clocks; the application's new due-date cache.
+
+        What the clocks derive and the notice must state is added to ``details`` (the day accepted
+        as of and the decision limit for ``accept``; the expected end of an Art. 45 pause), so that
+        the audit entry, the event and the sealed notice say what the clocks do.
+        """
         if action is Action.REVIEW:
             return application.due_on
         clocks = {
@@ -504,8 +577,29 @@ class ClockKeeper:
 
         if action is Action.ACCEPT:
             await stop(acceptance, StopReason.ACCEPTED)
-            statutory, committed = decision_limits or (DECISION_DAYS, DECISION_DAYS)
-            await open_clock(ClockSpec(ClockKind.DECISION, today, statutory, committed))
+            terms = terms or DecisionTerms(DECISION_DAYS, DECISION_DAYS)
+            # Art. 32(1)(5) and the 补正告知书: after a complete 补正 the application is accepted as
+            # of the day the supplement arrived (the restarted acceptance clock's start).
+            supplemented = acceptance is not None and any(
+                e.kind == acceptance.kind and e.entry == LedgerEntryKind.RESTART for e in entries
+            )
+            accepted_on = acceptance.started_on if acceptance and supplemented else today
+            details |= {
+                "accepted_on": accepted_on.isoformat(),
+                "after_supplement": supplemented,
+                **terms.notice(),
+            }
+            await open_clock(
+                ClockSpec(
+                    ClockKind.DECISION,
+                    accepted_on,
+                    terms.statutory_days,
+                    terms.committed_days,
+                    terms.extension_limit_days,
+                )
+            )
+            if ClockKind.DECISION.value in dues:
+                details["decision_due_on"] = dues[ClockKind.DECISION.value].isoformat()
         elif action is Action.REJECT:
             await stop(acceptance, StopReason.REJECTED)
         elif action is Action.REQUEST_SUPPLEMENT:
@@ -536,6 +630,91 @@ class ClockKeeper:
             for clock in running.values():
                 await stop(clock, StopReason.WITHDRAWN)
         return min(dues.values()) if dues else None
+
+    async def deemed_acceptance(
+        self, application: Application, *, today: date
+    ) -> DeemedAcceptance | None:
+        """Art. 32: the deemed acceptance in force on ``today`` that the timer has not recorded yet.
+
+        A legal fact, not the timer's doing: once the acceptance period has run out the application
+        is accepted as of the day its (complete) materials arrived. The application's cached due
+        date is never later than the truth (closures only move it later), so a case not yet past it
+        costs nothing; one past it is derived from the database calendar, closures included.
+        """
+        if (
+            application.state != ApplicationState.SUBMITTED
+            or application.due_on is None
+            or application.due_on >= today
+        ):
+            return None
+        clocks = await self.repository.for_application(application.id)
+        acceptance = next(
+            (c for c in clocks if c.kind == ClockKind.ACCEPTANCE and c.stopped_on is None), None
+        )
+        if acceptance is None:
+            return None
+        entries = await self.repository.ledger(application.id)
+        derived = await self.derive_stored(acceptance, entries, as_of=today)
+        if derived.view.due_on >= today:
+            return None
+        return DeemedAcceptance(
+            received_on=acceptance.started_on,
+            acceptance_due_on=derived.view.due_on,
+            clock=acceptance,
+            derived=derived,
+        )
+
+    async def decision_from(
+        self, *, jurisdiction: str, terms: DecisionTerms, started_on: date, as_of: date
+    ) -> tuple[ClockSpec, Derived]:
+        """The decision clock that starts on ``started_on`` under the item's terms, derived."""
+        spec = ClockSpec(
+            ClockKind.DECISION,
+            started_on,
+            terms.statutory_days,
+            terms.committed_days,
+            terms.extension_limit_days,
+        )
+        first, last = window(spec, (), as_of)
+        derived = await self.calendar.compute(
+            lambda calendar: derive(calendar, spec, as_of=as_of, warn_days=self.warn_days),
+            first=first,
+            last=last,
+            jurisdiction=jurisdiction,
+        )
+        return spec, derived
+
+    async def record_deemed(
+        self,
+        application: Application,
+        deemed: DeemedAcceptance,
+        *,
+        terms: DecisionTerms,
+        today: date,
+        now: datetime,
+    ) -> Derived:
+        """Write a deemed acceptance: the acceptance clock stops, the decision clock runs from the
+        day the materials arrived; the decision clock as derived on ``today``."""
+        await self.repository.update(
+            application.id,
+            deemed.clock.kind,
+            {
+                **deemed.derived.cache(),
+                "stopped_on": deemed.effective_on,
+                "stop_reason": StopReason.DEEMED_ACCEPTED.value,
+                "used_days": deemed.clock.budget_days,
+                "deemed_at": now,
+                "updated_at": now,
+            },
+        )
+        spec, derived = await self.decision_from(
+            jurisdiction=application.jurisdiction,
+            terms=terms,
+            started_on=deemed.received_on,
+            as_of=today,
+        )
+        await self._insert(application.id, application.jurisdiction, spec, derived, now)
+        return derived
 
     async def delivered(self, application_id: uuid.UUID, *, on: date, now: datetime) -> None:
         """Art. 44: the licence was issued on ``on``; its delivery clock stops."""
@@ -621,6 +800,17 @@ class ClockKeeper:
                 "reason": details["pause_reason"],
                 "days": details.get("expected_days"),
             }
+            # Art. 45: the applicant is told in writing the time the procedure needs, in working
+            # days from the pause, and the day that ends.
+            expected = int(details["expected_days"])
+            details["expected_end_on"] = (
+                await self.calendar.compute(
+                    lambda calendar: add_working_days(calendar, on, expected),
+                    first=on,
+                    last=on + timedelta(days=2 * expected + 60),
+                    jurisdiction=clock.jurisdiction,
+                )
+            ).isoformat()
             pauses = (
                 *pauses,
                 PauseEntry(

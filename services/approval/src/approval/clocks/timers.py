@@ -13,27 +13,23 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import ClockKind, ClockState
 from approval.clocks.models import ApplicationClock, StopReason
 from approval.clocks.service import (
-    DECISION_DAYS,
     CalendarChange,
     ClockKeeper,
-    ClockSpec,
+    DeemedAcceptance,
     Derived,
 )
-from approval.models import Application, ApplicationState, Item
-from approval.repository import ApplicationRepository
-from approval.service import EVENT_ROW_FIELDS, SOURCE, event_party, record_transition
+from approval.models import Application, ApplicationState, Tolerance
+from approval.repository import ApplicationRepository, tolerances
+from approval.service import SOURCE, SYSTEM_ACTOR, event_party, record_deemed_acceptance
 from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
 from govshared.outbox import OutboxWriter
-
-SYSTEM_ACTOR = ("system", "service")
-DEEMED_REASON = (
-    "受理期限届满未作出受理、不予受理或补正告知，依法自收到申请材料之日起视为受理（第三十二条）"
-)
+from govshared.sql import dialect_name
 
 
 @dataclass(slots=True)
@@ -44,6 +40,7 @@ class TimerRun:
     warned: int = 0
     overdue: int = 0
     examined: int = 0
+    tolerances_overdue: int = 0
 
 
 class ClockTimers:
@@ -92,7 +89,64 @@ class ClockTimers:
             await self.keeper.repository.update(
                 clock.application_id, clock.kind, {**derived.cache(), **markers, "updated_at": now}
             )
+            if derived.view.due_on != clock.due_on:
+                # The cache was early (a local closure): the work queue's order follows the truth.
+                running = await self.keeper.repository.for_application(clock.application_id)
+                dues = [c.due_on for c in running if c.stopped_on is None]
+                await self.keeper.repository.set_application_due(
+                    clock.application_id, min(dues) if dues else None
+                )
+        await self._tolerances_overdue(run, today=today, now=now, limit=limit)
         return run
+
+    async def _tolerances_overdue(
+        self, run: TimerRun, *, today: date, now: datetime, limit: int
+    ) -> None:
+        """容缺受理 follow-up: a material not delivered by its date raises one event for staff."""
+        t = tolerances.c
+        query = (
+            select(Tolerance)
+            .where(t.delivered_at.is_(None), t.overdue_at.is_(None), t.deliver_by < today)
+            .order_by(t.deliver_by, t.application_id, t.name)
+            .limit(limit)
+        )
+        if dialect_name(self.session) == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for tolerance in (await self.session.scalars(query)).all():
+            run.examined += 1
+            application = await self.applications.get(tolerance.application_id)
+            if application is None:
+                continue
+            await self.session.execute(
+                update(tolerances)
+                .where(t.application_id == tolerance.application_id, t.name == tolerance.name)
+                .values(overdue_at=now)
+            )
+            await self.outbox.add(
+                self.session,
+                make_event(
+                    type=EventType.APPLICATION_CLOCK_OVERDUE,
+                    source=SOURCE,
+                    subject=str(application.id),
+                    data=ApplicationEventData(
+                        **event_party(application),
+                        state=application.state,
+                        reform_mode=ReformMode(application.reform_mode)
+                        if application.reform_mode
+                        else None,
+                        occurred_at=now,
+                        actor_role=SYSTEM_ACTOR[1],
+                        due_on=tolerance.deliver_by,
+                        details={
+                            "clock": "tolerated_material",
+                            "material": tolerance.name,
+                            "deliver_by": tolerance.deliver_by.isoformat(),
+                            "state": "red",
+                        },
+                    ),
+                ),
+            )
+            run.tolerances_overdue += 1
 
     async def _deem_accepted(
         self,
@@ -104,65 +158,38 @@ class ClockTimers:
         now: datetime,
     ) -> None:
         """Art. 32: accepted as of the day the (complete) materials arrived."""
-        received_on = clock.started_on
-        await self.keeper.repository.update(
-            clock.application_id,
-            clock.kind,
-            {
-                **derived.cache(),
-                "stopped_on": today,
-                "stop_reason": StopReason.DEEMED_ACCEPTED.value,
-                "used_days": derived.view.used_days,
-                "deemed_at": now,
-                "updated_at": now,
-            },
+        deemed = DeemedAcceptance(
+            received_on=clock.started_on,
+            acceptance_due_on=derived.view.due_on,
+            clock=clock,
+            derived=derived,
         )
         if application.state != ApplicationState.SUBMITTED:
-            return  # the lifecycle moved on without stopping the clock; nothing to deem
-        item = await self.session.get(Item, application.item_code)
-        statutory = item.statutory_limit_days if item else DECISION_DAYS
-        committed = item.committed_limit_days if item else statutory
-        decision = await self.keeper.open(
+            # The lifecycle moved on without stopping the clock; nothing to deem, only stop it.
+            await self.keeper.repository.update(
+                clock.application_id,
+                clock.kind,
+                {
+                    **derived.cache(),
+                    "stopped_on": deemed.effective_on,
+                    "stop_reason": StopReason.DEEMED_ACCEPTED.value,
+                    "used_days": derived.view.used_days,
+                    "deemed_at": now,
+                    "updated_at": now,
+                },
+            )
+            return
+        if not await record_deemed_acceptance(
+            self.session,
+            outbox=self.outbox,
+            keeper=self.keeper,
             application=application,
-            spec=ClockSpec(ClockKind.DECISION, received_on, statutory, committed),
+            deemed=deemed,
             today=today,
             now=now,
-        )
-        if not await self.applications.update_state(
-            application.id,
-            expected_version=application.row_version,
-            values={
-                "state": ApplicationState.ACCEPTED.value,
-                "updated_at": now,
-                "due_on": decision.view.due_on,
-            },
         ):
             # Someone acted in between: roll this claim back with the transaction.
             raise RuntimeError(f"application {application.id} changed while deeming it accepted")
-        # Read the chain's end only now that the update holds the row: an entry appended
-        # meanwhile (a proof of service) is then seen, never overwritten.
-        last_seq, last_hash = await self.applications.chain_end(application.id)
-        await record_transition(
-            self.session,
-            outbox=self.outbox,
-            row={c: getattr(application, c) for c in EVENT_ROW_FIELDS},
-            seq=last_seq + 1,
-            prev_hash=last_hash,
-            action="deemed_accept",
-            from_state=ApplicationState.SUBMITTED,
-            to_state=ApplicationState.ACCEPTED,
-            actor=SYSTEM_ACTOR,
-            at=now,
-            details={
-                "accepted_on": received_on.isoformat(),
-                "acceptance_due_on": derived.view.due_on.isoformat(),
-                "decision_due_on": decision.view.due_on.isoformat(),
-                "business_type": application.business_type,
-                "route": application.intake_route,
-            },
-            event_type=EventType.APPLICATION_DEEMED_ACCEPTED,
-            reason=DEEMED_REASON,
-        )
 
     async def _emit(
         self,

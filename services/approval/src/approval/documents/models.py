@@ -22,6 +22,7 @@ class DocumentKind(StrEnum):
     SUPPLEMENT = "supplement"  # 补正告知书 (Art. 32)
     APPROVAL = "approval"  # 准予行政许可决定书 (Art. 38)
     DENIAL = "denial"  # 不予行政许可决定书 (Art. 38)
+    PAUSE = "pause"  # 特别程序告知书 (Art. 45: the time needed, told in writing)
 
 
 class DocumentStatus(StrEnum):

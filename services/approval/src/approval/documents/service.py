@@ -48,6 +48,7 @@ TITLES: dict[DocumentKind, str] = {
     DocumentKind.SUPPLEMENT: "补正告知书",
     DocumentKind.APPROVAL: "准予行政许可决定书",
     DocumentKind.DENIAL: "不予行政许可决定书",
+    DocumentKind.PAUSE: "特别程序告知书",
 }
 NUMBER_WORDS: dict[DocumentKind, str] = {
     DocumentKind.ACCEPTANCE: "受字",
@@ -55,6 +56,7 @@ NUMBER_WORDS: dict[DocumentKind, str] = {
     DocumentKind.SUPPLEMENT: "补字",
     DocumentKind.APPROVAL: "准许字",
     DocumentKind.DENIAL: "不许字",
+    DocumentKind.PAUSE: "特字",
 }
 # The lifecycle action (approval.lifecycle.Action's value) that issues each document.
 DOCUMENT_FOR_ACTION: dict[str, DocumentKind] = {
@@ -65,7 +67,42 @@ DOCUMENT_FOR_ACTION: dict[str, DocumentKind] = {
     "instant_decision": DocumentKind.APPROVAL,
     "commitment_decision": DocumentKind.APPROVAL,
     "deny": DocumentKind.DENIAL,
+    "pause": DocumentKind.PAUSE,
 }
+# What a document's signed content keeps of the transition's details.
+CONTENT_DETAILS = (
+    "missing_items",
+    "opinion",
+    "materials",
+    "tolerated_materials",
+    "deliver_by",
+    "accepted_on",
+    "after_supplement",
+    "decision_limit_days",
+    "decision_due_on",
+    "joint_handling",
+    "pause_reason",
+    "expected_days",
+    "expected_end_on",
+)
+PAUSE_LABELS = {
+    "hearing": "听证",
+    "tendering": "招标",
+    "auction": "拍卖",
+    "inspection": "检验",
+    "testing": "检测",
+    "quarantine": "检疫",
+    "appraisal": "鉴定",
+    "expert_review": "专家评审",
+}
+JOINT_LABELS = {"unified": "统一办理", "joint": "联合办理", "centralised": "集中办理"}
+# The 补正告知书's promise (Art. 32(1)(5)); the clocks do exactly this (approval.clocks.service).
+SUPPLEMENT_PROMISE = (
+    "你（单位）按照本告知书的要求提交全部补正材料的，本机关自收到全部补正材料之日起受理，"
+    f"作出行政许可决定的期限自该日起计算（{LAW}第三十二条第一款第（五）项、第四十二条）。"
+    "本机关在收到全部补正材料之日起五个工作日内出具受理通知书；逾期未出具的，"
+    "自收到全部补正材料之日起即为受理。"
+)
 PARTY_FIELDS = (
     "id",
     "application_no",
@@ -122,6 +159,51 @@ def legal_basis_text(guide: Mapping[str, Any]) -> str:
     return "；".join(f"{b['law']}{b['articles']}" for b in guide.get("legal_basis", []))
 
 
+def cn_date(value: str) -> str:
+    """2021-09-22 → 2021年9月22日."""
+    day = date.fromisoformat(value)
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def acceptance_paragraphs(opening: str, details: Mapping[str, Any]) -> list[str]:
+    """受理通知书: 材料齐全, after a complete 补正, or 容缺受理 with the list and date (Art. 32)."""
+    tolerated = list(details.get("tolerated_materials", []))
+    accepted_on = details.get("accepted_on")
+    if tolerated:
+        items = "；".join(f"{i}. {name}" for i, name in enumerate(tolerated, 1))
+        first = (
+            f"{opening}，经审查，申请事项属于本机关职权范围。申请材料尚缺下列材料：{items}。"
+            f"本机关决定容缺受理，请于{cn_date(details['deliver_by'])}前补交上述材料；"
+            "逾期未补交的，本机关将依法处理。"
+        )
+    elif details.get("after_supplement"):
+        first = (
+            f"{opening}，你（单位）已按照补正告知书的要求提交全部补正材料，申请材料齐全、符合法定形式。"
+            f"根据{LAW}第三十二条第一款第（五）项的规定，本机关自收到全部补正材料之日起予以受理。"
+        )
+    else:
+        first = (
+            f"{opening}，经审查，申请事项属于本机关职权范围，申请材料齐全、符合法定形式。"
+            f"根据{LAW}第三十二条第一款第（五）项的规定，本机关决定予以受理。"
+        )
+    result = [first]
+    if accepted_on:
+        limit = details.get("decision_limit_days")
+        joint = JOINT_LABELS.get(str(details.get("joint_handling")))
+        due = details.get("decision_due_on")
+        when = f"受理日期：{cn_date(accepted_on)}。"
+        if limit:
+            when += f"本机关将自受理之日起{limit}个工作日内"
+            when += f"（{cn_date(due)}前）" if due else ""
+            when += "作出行政许可决定"
+            when += f"（本事项依法{joint}，第四十二条第二款）" if joint else "（第四十二条）"
+            when += "；依法需要听证、招标、拍卖、检验、检测、检疫、鉴定和专家评审的，所需时间不计算在内。"
+        result.append(when)
+    else:
+        result.append("本机关将在法定期限内作出行政许可决定。")
+    return result
+
+
 def paragraphs(
     kind: DocumentKind,
     *,
@@ -139,10 +221,18 @@ def paragraphs(
     )
     basis = legal_basis_text(guide)
     if kind is DocumentKind.ACCEPTANCE:
+        return acceptance_paragraphs(opening, details)
+    if kind is DocumentKind.PAUSE:
+        procedure = PAUSE_LABELS.get(str(details.get("pause_reason")), "特别程序")
+        expected = details.get("expected_days")
+        end = details.get("expected_end_on")
         return [
-            f"{opening}，经审查，申请事项属于本机关职权范围，申请材料齐全、符合法定形式。"
-            f"根据{LAW}第三十二条第一款第（五）项的规定，本机关决定予以受理。",
-            "本机关将在法定期限内作出行政许可决定。",
+            f"{opening}，依法需要进行{procedure}。根据{LAW}第四十五条的规定，"
+            f"{procedure}所需时间不计算在行政许可期限内。"
+            + (f"说明：{reason}。" if reason else ""),
+            f"预计所需时间为{expected}个工作日"
+            + (f"，预计于{cn_date(end)}结束" if end else "")
+            + "；结束后恢复计算办理期限，本机关将另行告知。",
         ]
     if kind is DocumentKind.REJECTION:
         return [
@@ -157,7 +247,7 @@ def paragraphs(
         return [
             f"{opening}，经审查，申请材料不齐全或者不符合法定形式。"
             f"根据{LAW}第三十二条第一款第（四）项的规定，请一次性补正下列材料：{items}。{extra}",
-            "本机关自收到全部补正材料之日起受理。",
+            SUPPLEMENT_PROMISE,
         ]
     if kind is DocumentKind.APPROVAL:
         opinion = details.get("opinion")
@@ -224,7 +314,7 @@ class DocumentIssuer:
             "applicant_uscc": party["applicant_uscc"],
             "legal_basis": legal_basis_text(guide),
             "reason": reason,
-            "details": {k: v for k, v in details.items() if k in ("missing_items", "opinion")},
+            "details": {k: v for k, v in details.items() if k in CONTENT_DETAILS},
             "paragraphs": paragraphs(
                 kind, party=party, guide=guide, reason=reason, details=details
             ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,9 +32,32 @@ class MaterialFromLicence(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="办事指南中的材料名称")
 
 
+class ToleranceOut(BaseModel):
+    """容缺受理: a required material accepted as missing, and its follow-up."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    application_id: uuid.UUID
+    name: str
+    deliver_by: date = Field(description="补交期限")
+    accepted_by: str
+    accepted_at: datetime
+    delivered_at: datetime | None = Field(description="补交时间（未补交为空）")
+    material_id: uuid.UUID | None
+
+
+class ToleranceFollowUp(ToleranceOut):
+    """A 容缺 material still awaited, for staff."""
+
+    overdue: bool = Field(description="已过补交期限")
+
+
 class MaterialChecklist(BaseModel):
     """The guide's materials against what the application has."""
 
     materials: list[MaterialOut]
     missing_required: list[str] = Field(description="尚未提交的必需材料")
     complete: bool
+    tolerated: list[ToleranceOut] = Field(
+        default_factory=list, description="容缺受理的材料及补交情况"
+    )

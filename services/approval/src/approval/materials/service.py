@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.catalogue.repository import ItemRepository
 from approval.clients.license import LicenseClient
 from approval.errors import IllegalTransition, MaterialNotInGuide, NoValidLicence
-from approval.materials.schemas import MaterialChecklist, MaterialOut
+from approval.materials.schemas import MaterialChecklist, MaterialOut, ToleranceOut
 from approval.models import Application, ApplicationState, Material
+from approval.repository import ApplicationRepository
+from approval.service import append_audit
 from govshared.problems import PayloadTooLarge, UnsupportedMediaType
 from govshared.storage import Storage, sniff_content_type
 
@@ -47,9 +49,13 @@ class MaterialService:
         return {m["name"]: m for m in guide.get("materials", [])}
 
     async def _spec(self, application: Application, name: str) -> dict[str, Any]:
-        if ApplicationState(application.state) not in UPLOAD_STATES:
+        if ApplicationState(application.state) not in UPLOAD_STATES and not any(
+            t.name == name and t.delivered_at is None
+            for t in await ApplicationRepository(self.session).tolerances(application.id)
+        ):
             raise IllegalTransition(
-                "只有待受理或待补正的申请可以提交材料", current_state=application.state
+                "只有待受理或待补正的申请，或容缺受理后待补交的材料，可以提交",
+                current_state=application.state,
             )
         specs = await self._guide_materials(application)
         if name not in specs:
@@ -99,7 +105,32 @@ class MaterialService:
             "uploaded_at": datetime.now(UTC),
         }
         await self.session.execute(insert(Material).values(**row))
+        await self._delivered(application, row)
         return MaterialOut.model_validate(row)
+
+    async def _delivered(self, application: Application, row: dict[str, Any]) -> None:
+        """A material accepted as missing (容缺受理) has arrived: recorded, and in the trail."""
+        repository = ApplicationRepository(self.session)
+        if not await repository.deliver_tolerance(
+            application.id, row["name"], material_id=row["id"], at=row["uploaded_at"]
+        ):
+            return
+        # Hold the row before reading the chain's end, as every writer of the trail does.
+        await repository.touch(application.id, at=row["uploaded_at"])
+        last_seq, last_hash = await repository.chain_end(application.id)
+        state = ApplicationState(application.state)
+        await append_audit(
+            self.session,
+            application_id=application.id,
+            seq=last_seq + 1,
+            prev_hash=last_hash,
+            action="tolerated_material_delivered",
+            from_state=state,
+            to_state=state,
+            actor=(application.applicant_uscc, "enterprise"),
+            at=row["uploaded_at"],
+            details={"material": row["name"], "material_id": str(row["id"])},
+        )
 
     async def from_licence(self, *, application: Application, name: str) -> MaterialOut:
         """Satisfy a material with a valid e-licence the enterprise holds, asking license."""
@@ -127,6 +158,7 @@ class MaterialService:
             "uploaded_at": datetime.now(UTC),
         }
         await self.session.execute(insert(Material).values(**row))
+        await self._delivered(application, row)
         return MaterialOut.model_validate(row)
 
     async def checklist(self, *, application: Application) -> MaterialChecklist:
@@ -141,10 +173,12 @@ class MaterialService:
         have = {m.name for m in rows}
         specs = await self._guide_materials(application)
         missing = [n for n, s in specs.items() if s.get("required", True) and n not in have]
+        tolerances = await ApplicationRepository(self.session).tolerances(application.id)
         return MaterialChecklist(
             materials=[MaterialOut.model_validate(m) for m in rows],
             missing_required=missing,
             complete=not missing,
+            tolerated=[ToleranceOut.model_validate(t) for t in tolerances],
         )
 
     async def content(
