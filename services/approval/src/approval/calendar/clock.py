@@ -318,16 +318,18 @@ def replay(
     )
     # Same-day order: a pause ends before the next begins; an extension granted on the day a
     # pause starts was decided first (it is what kept the pause within the limit).
-    events: list[tuple[date, int, PauseEntry | Extension | date]] = []
-    for pause in pauses:
-        events.append((pause.started_on, 2, pause))
+    # A pause ending the day it began begins first, and ends before a later pause of that day
+    # begins (the ledger's order breaks the tie).
+    events: list[tuple[date, int, int, PauseEntry | Extension | date]] = []
+    for index, pause in enumerate(pauses):
+        events.append((pause.started_on, 2, 2 * index, pause))
         if pause.ended_on is not None:
-            # A pause ending the day it began still has to begin first.
-            order = 3 if pause.ended_on == pause.started_on else 0
-            events.append((pause.ended_on, order, pause.ended_on))
+            same_day = pause.ended_on == pause.started_on
+            order, tie = (2, 2 * index + 1) if same_day else (0, 0)
+            events.append((pause.ended_on, order, tie, pause.ended_on))
     if extension is not None:
-        events.append((extension.granted_on, 1, extension))
-    for _, _, entry in sorted(events, key=lambda e: (e[0], e[1])):
+        events.append((extension.granted_on, 1, 0, extension))
+    for _, _, _, entry in sorted(events, key=lambda e: (e[0], e[1], e[2])):
         if isinstance(entry, Extension):
             clock = clock.extend(
                 calendar,
