@@ -112,7 +112,7 @@ async def measure(settings: dict[str, Any]) -> None:
     """Inside valgrind: the requests of each step, counted."""
     from approval.main import create_app
     from bench.bare_app import create_app as create_bare_app
-    from bench.submission import BODY
+    from bench.submission import ACCEPT_BODY, BODY
 
     tokens: dict[str, str] = settings["tokens"]
     body = json.dumps(BODY, ensure_ascii=False)
@@ -129,7 +129,7 @@ async def measure(settings: dict[str, Any]) -> None:
         ids = [json.loads(await submit())["id"] for _ in range(5)]
         ids += [json.loads(m)["id"] for m in made]
         for step, role, action_body in (
-            ("accept", "acceptor", "{}"),
+            ("accept", "acceptor", json.dumps(ACCEPT_BODY, ensure_ascii=False)),
             ("review", "reviewer", '{"opinion":"材料齐全，符合条件"}'),
             ("approve", "approver", '{"opinion":"同意"}'),
         ):

@@ -1,7 +1,7 @@
 -- wrk script for bench/lifecycle.py: each connection (one per thread) drives whole cases in turn:
 -- submit -> accept -> review -> approve (every fifth case: deny). bench/lifecycle.py prepends the
--- tokens and the submission body as globals: TOKENS (enterprise, acceptor, reviewer, approver)
--- and BODY.
+-- tokens, the submission body and the acceptance body as globals: TOKENS (enterprise, acceptor,
+-- reviewer, approver), BODY and ACCEPT (容缺受理 of the required materials: none are uploaded).
 step = 0        -- 0 submit, 1 accept, 2 review, 3 decide
 app = nil
 started = 0     -- cases started by this thread
@@ -26,7 +26,7 @@ function request()
   end
   local base = "/api/v1/applications/" .. app
   if step == 1 then
-    return post(base .. "/accept", "acceptor", "{}")
+    return post(base .. "/accept", "acceptor", ACCEPT)
   elseif step == 2 then
     return post(base .. "/review", "reviewer", '{"opinion":"材料齐全，符合条件"}')
   elseif started % 5 == 0 then

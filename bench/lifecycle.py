@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.submission import (  # noqa: E402
+    ACCEPT_BODY,
     BODY,
     PORTS,
     cpu_snapshot,
@@ -56,7 +57,11 @@ def drive(base: str, tokens: dict[str, str], work: Path, app_pid: int) -> dict[s
     core of the two on itself); figures of the completed ones, with the CPU milliseconds each case
     took in approval and on the whole machine (steadier than cases per second from run to run)."""
     script = work / "lifecycle.lua"
-    header = [f"BODY = {lua_string(json.dumps(BODY, ensure_ascii=False))}", "TOKENS = {"]
+    header = [
+        f"BODY = {lua_string(json.dumps(BODY, ensure_ascii=False))}",
+        f"ACCEPT = {lua_string(json.dumps(ACCEPT_BODY, ensure_ascii=False))}",
+        "TOKENS = {",
+    ]
     header += [f"  {role} = {lua_string(token)}," for role, token in tokens.items()]
     header.append("}")
     script.write_text("\n".join(header) + "\n" + (ROOT / "bench" / "lifecycle.lua").read_text())

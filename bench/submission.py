@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from approval.catalogue.demo import required_materials  # noqa: E402
 from bench.bare_app import create_schema  # noqa: E402
 from govshared.auth import Role, ensure_dev_keypair, mint_token  # noqa: E402
 from govshared.migrate import upgrade  # noqa: E402
@@ -49,6 +50,12 @@ BODY = {
     "applicant_name": "上海化工示范有限公司",
     # About 1 KB of form data, like the peer BPMN engine's workload.
     "form": {f"field_{i:02d}": "申请表填写内容" * 3 for i in range(20)},
+}
+# 受理 needs the guide's materials or a recorded 容缺受理 (Art. 32): the benchmark uploads none, so
+# staff accept naming every required material and a date to deliver them.
+ACCEPT_BODY = {
+    "tolerated_materials": required_materials(str(BODY["item_code"])),
+    "deliver_by": (date.today() + timedelta(days=30)).isoformat(),
 }
 PORTS = {"approval": 18001, "license": 18002, "notify": 18003}  # bench ports, apart from make run
 BARE_PORT = 18009

@@ -15,7 +15,7 @@ import pytest
 from govshared.auth import Role
 from govshared.testing import random_uscc
 from tests.e2e.conftest import Suite
-from tests.e2e.test_slice import submit, wait_for
+from tests.e2e.test_slice import ACCEPT, submit, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,9 @@ async def test_the_sealed_acceptance_notice_is_emailed_as_approval_issued_it(sui
         created = await submit(client, suite, uscc)
         application = f"{suite.url('approval')}/api/v1/applications/{created['id']}"
         accepted = await client.post(
-            f"{application}/accept", json={}, headers=suite.tokens.staff(Role.ACCEPTOR, "310000")
+            f"{application}/accept",
+            json=ACCEPT,
+            headers=suite.tokens.staff(Role.ACCEPTOR, "310000"),
         )
         assert accepted.status_code == 200, accepted.text
 

@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from approval.catalogue.demo import required_materials
 from govshared.auth import Role
 from govshared.testing import problem, random_uscc
 from tests.e2e.conftest import Suite
@@ -20,6 +21,8 @@ BODY = {
     "applicant_name": "上海盐业示范有限公司",
     "form": {"warehouse_address": "上海市浦东新区申江路1号", "warehouse_area": 1200},
 }
+# 受理 needs the materials or a recorded 容缺受理 (Art. 32): these tests upload none.
+ACCEPT = {"tolerated_materials": required_materials("JXW-XK-002"), "deliver_by": "2099-12-31"}
 
 
 async def inbox_numbers(client: httpx.AsyncClient, suite: Suite, uscc: str) -> list[str]:
@@ -121,7 +124,7 @@ async def test_acceptance_notice_is_served_and_proof_returns_to_approval(suite: 
         created = await submit(client, suite, uscc)
         accepted = await client.post(
             f"{suite.url('approval')}/api/v1/applications/{created['id']}/accept",
-            json={},
+            json=ACCEPT,
             headers=suite.tokens.staff(Role.ACCEPTOR, "310000"),
         )
         assert accepted.status_code == 200, accepted.text

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from approval.catalogue.demo import required_materials
 from approval.config import Settings as ApprovalSettings
 from approval.main import ALEMBIC_INI as APPROVAL_ALEMBIC_INI
 from approval.main import create_app as create_approval_app
@@ -106,7 +107,13 @@ async def test_approval_decision_issues_a_licence_once(
         for path, role in (("accept", Role.ACCEPTOR), ("review", Role.REVIEWER)):
             done = await approval.post(
                 f"/api/v1/applications/{application_id}/{path}",
-                json={"opinion": "同意"} if path == "review" else {},
+                # 容缺受理 (Art. 32): this test uploads no materials.
+                json={"opinion": "同意"}
+                if path == "review"
+                else {
+                    "tolerated_materials": required_materials("JXW-XK-002"),
+                    "deliver_by": "2099-12-31",
+                },
                 headers=tokens.staff(role),
             )
             assert done.status_code == 200, done.text
