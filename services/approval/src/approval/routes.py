@@ -119,7 +119,7 @@ ACTION_PATHS: dict[Action, tuple[str, str]] = {
     Action.SUPPLEMENT: ("supplement", "申请人补正 (enterprise)"),
     Action.PAUSE: ("pause", "特别程序，不计入期限 (reviewer, approver)"),
     Action.RESUME: ("resume", "结束特别程序 (reviewer, approver)"),
-    Action.EXTEND: ("extend", "延长审批期限一次 (head)"),
+    Action.EXTEND: ("extend", "延长审批期限一次 (head; government_head for joint handling)"),
     Action.WITHDRAW: ("withdraw", "撤回申请 (enterprise)"),
     Action.INSTANT_DECISION: ("instant-decision", "即办件当场受理并决定 (acceptor, approver)"),
 }

@@ -688,10 +688,7 @@ class ApplicationService:
             )
             if acceptance is not None and acceptance.stop_reason == StopReason.DEEMED_ACCEPTED:
                 raise self._deemed_error(acceptance.started_on)  # the day the materials arrived
-        if action in (Action.APPROVE, Action.DENY) and current in (
-            ApplicationState.ACCEPTED,
-            ApplicationState.PAUSED,
-        ):
+        if action in (Action.APPROVE, Action.DENY) and current is ApplicationState.ACCEPTED:
             raise ReviewRequired(
                 "作出行政许可决定前须由审查人员记录审查意见（review）",
                 current_state=current.value,

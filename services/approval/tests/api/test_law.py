@@ -183,6 +183,42 @@ async def test_art32_deemed_acceptance_holds_before_the_timer_runs(
     assert len(deemed) == 1 and deemed[0]["details"]["accepted_on"] == "2021-09-17"
 
 
+async def test_art32_queue_pages_stay_whole_while_a_deemed_case_waits_for_the_timer(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """Art. 32: the queue's keyset stays on the stored order; every case is seen exactly once."""
+    uscc = random_uscc()
+    set_today("2021-09-10")  # acceptance due 2021-09-17
+    deemed = await _submit(client, tokens, uscc)
+    set_today("2021-09-17")  # due 2021-09-26
+    waiting = await _submit(client, tokens, uscc)
+    accepted = await _submit(client, tokens, uscc)
+    await _ok(client, accepted, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+    set_today("2021-09-22")
+    seen: list[tuple[str, str, str]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"q": uscc, "limit": 1}
+        if cursor:
+            params["cursor"] = cursor
+        page = (
+            await client.get(
+                "/api/v1/staff/applications", params=params, headers=tokens.staff(Role.ACCEPTOR)
+            )
+        ).json()
+        seen += [(a["id"], a["state"], a["due_on"]) for a in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    # the deemed case first (its stored key: the acceptance due date that ran out), shown
+    # accepted with its decision due date
+    assert [s[0] for s in seen] == [deemed, waiting, accepted]
+    assert seen[0][1] == "accepted" and seen[1][1] == "submitted" and seen[2][1] == "accepted"
+    # 20 working days from 09-10: 09-13..17 (5), 18 (6), 22..24 (9), 26..30 (14), 10-08, 09 (16),
+    # 10-11..14 (20)
+    assert seen[0][2] == "2021-10-14"
+
+
 async def test_art32_an_action_on_a_deemed_case_records_the_acceptance_first(
     client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
 ) -> None:
