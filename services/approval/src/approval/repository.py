@@ -66,6 +66,8 @@ def effective_state_in(states: list[str], today: date) -> Any:
     """
     state, due = applications.c.state, applications.c.due_on
     submitted, accepted = "submitted", "accepted"
+    if (submitted in states) == (accepted in states):
+        return state.in_(states)  # a deemed case stays in (or out of) the result either way
     others = [s for s in states if s != submitted]
     conditions: list[ColumnElement[bool]] = [state.in_(others)] if others else []
     if submitted in states:
