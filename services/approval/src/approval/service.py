@@ -811,6 +811,13 @@ class ApplicationService:
             item = await self.items.get(application.item_code)
             if item is None or not item.is_instant:
                 raise NotInstantItem(f"「{application.item_name}」不是即办件")
+            if body.tolerated_materials:
+                raise ActionInputInvalid("当场作出决定须申请材料齐全，不能容缺（第三十四条第二款）")
+            # Art. 34(2): decided on the spot only when the materials are complete.
+            return {
+                **await self._acceptance_materials(body=body, application=application, today=today),
+                **({"opinion": body.opinion} if body.opinion else {}),
+            }
         return {"opinion": body.opinion} if body.opinion else {}
 
 

@@ -207,7 +207,19 @@ async def test_instant_items_are_decided_on_the_spot(
         problem(await _act(client, normal, "instant-decision", acceptor))["code"]
         == "not_instant_item"
     )
-    instant = await _submit(client, tokens, random_uscc(), item_code="JXW-CN-012")
+    uscc = random_uscc()
+    instant = await _submit(client, tokens, uscc, item_code="JXW-CN-012")
+    # Art. 34(2): decided on the spot only with the materials complete
+    incomplete = problem(await _act(client, instant, "instant-decision", acceptor))
+    assert incomplete["code"] == "materials_incomplete"
+    for name in required_materials("JXW-CN-012"):
+        uploaded = await client.post(
+            f"/api/v1/applications/{instant}/materials",
+            data={"name": name},
+            files={"file": ("m.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")},
+            headers=tokens.enterprise(uscc),
+        )
+        assert uploaded.status_code == 201, uploaded.text
     decided = await _act(client, instant, "instant-decision", acceptor)
     assert decided.json()["state"] == "approved"
 
