@@ -538,7 +538,7 @@ class ApplicationService:
         if deemed is not None:
             if action in ACCEPTANCE_ACTIONS:
                 raise self._deemed_error(deemed.received_on)
-            await record_deemed_acceptance(
+            if not await record_deemed_acceptance(
                 self.session,
                 outbox=self.outbox,
                 keeper=self.clocks,
@@ -546,7 +546,8 @@ class ApplicationService:
                 deemed=deemed,
                 today=today,
                 now=now,
-            )
+            ):
+                raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
             application = await self.get_visible(principal=principal, application_id=application_id)
         current = ApplicationState(application.state)
         if current not in rule.from_states:
