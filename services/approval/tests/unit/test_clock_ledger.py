@@ -72,3 +72,30 @@ def test_warn_on_is_the_first_yellow_day(start: date, budget: int, warn: int) ->
     before = first_yellow - timedelta(days=1)
     if before >= start:
         assert count_working_days(CALENDAR, before, view.due_on) > warn
+
+
+def test_two_pauses_of_one_day_replay_in_ledger_order() -> None:
+    """Art. 45: a pause begun and ended on a day, then another begun that day, replays cleanly."""
+    pauses, _ = ledger_of(
+        [
+            _entry(LedgerEntryKind.PAUSE, "2021-09-22", days=3, reason="expert_review"),
+            _entry(LedgerEntryKind.RESUME, "2021-09-22"),
+            _entry(LedgerEntryKind.PAUSE, "2021-09-22", days=3, reason="testing"),
+        ],
+        ClockKind.DECISION,
+    )
+    spec = ClockSpec(ClockKind.DECISION, D("2021-09-17"), 20)
+    view = derive(CALENDAR, spec, pauses=pauses, as_of=D("2021-09-24"), warn_days=3).view
+    assert view.is_paused and view.pause_reason == "testing" and view.paused_days == 2
+
+
+def test_a_joint_item_clock_takes_an_extension_of_fifteen_days() -> None:
+    """Art. 42(2): the ceiling travels with the clock (15 working days for joint handling)."""
+    spec = ClockSpec(ClockKind.DECISION, D("2021-09-17"), 45, 45, extension_limit_days=15)
+    _, extension = ledger_of(
+        [_entry(LedgerEntryKind.EXTENSION, "2021-10-08", days=15, reason="多部门会签")],
+        ClockKind.DECISION,
+    )
+    view = derive(CALENDAR, spec, extension=extension, as_of=D("2021-10-08"), warn_days=3).view
+    # 45 working days from 09-17 end on 11-25; 15 more on 12-16
+    assert (view.extension_days, view.due_on) == (15, D("2021-12-16"))
