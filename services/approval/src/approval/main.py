@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from approval.calendar.refresh import recompute_provisional_years
 from approval.calendar.routes import router as calendar_router
 from approval.calendar.service import china_today, seed_calendar
 from approval.catalogue.demo import load_demo_catalogue
@@ -71,6 +72,13 @@ def create_app(
         # Working-day calendar from the maintained library; safe when replicas start together.
         async with sessionmaker() as session, session.begin():
             await seed_calendar(session)
+            # Provisional years stored before they kept the statutory holidays are brought in step.
+            await recompute_provisional_years(
+                session,
+                outbox=app.state.outbox,
+                today=app.state.today(),
+                warn_days=settings.clock_warn_days,
+            )
         if settings.load_demo_catalogue:
             async with sessionmaker() as session, session.begin():
                 await load_demo_catalogue(session)

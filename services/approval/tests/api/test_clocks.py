@@ -280,11 +280,12 @@ async def test_loading_an_official_year_moves_open_deadlines(
     set_today: Callable[[str], None],
 ) -> None:
     uscc = random_uscc()
-    set_today("2033-09-26")  # a Monday; 2033 is provisional (weekends only)
+    set_today("2033-09-26")  # a Monday; 2033 is provisional (statutory holidays, no 调休)
     app_id = await _submit(client, tokens, uscc)
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
     before = (await _clocks(client, app_id, tokens.enterprise(uscc)))["decision"]
-    assert before["due_on"] == "2033-10-24" and before["depends_on_provisional"] is True
+    # Provisional: 国庆节 10-01..03 (Sat-Mon) with two days of 补假 (Art. 6), 10-04 and 10-05
+    assert before["due_on"] == "2033-10-27" and before["depends_on_provisional"] is True
     schedule = {
         "notice": "国办发明电〔2032〕1号（测试）",
         "holidays": [{"date": f"2033-10-0{d}", "name": "国庆节"} for d in range(1, 8)],
@@ -296,12 +297,12 @@ async def test_loading_an_official_year_moves_open_deadlines(
     assert loaded.status_code == 200, loaded.text
     assert loaded.json()["moved_deadlines"] >= 1
     after = (await _clocks(client, app_id, tokens.enterprise(uscc)))["decision"]
-    # 10-03..07 (Mon-Fri) off, Saturday 10-08 worked: four working days later
+    # 10-03..07 (Mon-Fri) off, Saturday 10-08 worked (调休): one working day later
     assert after["due_on"] == "2033-10-28" and after["depends_on_provisional"] is False
     events = await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)
     assert len(events) == 1
     assert '"reason":"calendar_changed"' in events[0].replace(" ", "")
-    assert '"old_due_on":"2033-10-24"' in events[0].replace(" ", "")
+    assert '"old_due_on":"2033-10-27"' in events[0].replace(" ", "")
     queue = await client.get(
         "/api/v1/staff/applications", params={"q": uscc}, headers=tokens.staff(Role.ACCEPTOR)
     )

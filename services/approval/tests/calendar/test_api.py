@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import httpx
 
+from approval.calendar.statutory import statutory_days
 from govshared.auth import Role
 from govshared.testing import Tokens, problem, random_uscc
 
+# 2031: 中秋 falls on 1 October, so the 办法 alone gives 10-01..03 and one day of 补假, 10-06; the
+# notice (fictional, after the 2020 pattern, 国庆节如逢中秋节合并放假8天) adds the 调休 around it.
+OCTOBER_2031 = [
+    *({"date": f"2031-10-0{d}", "name": "国庆节、中秋节"} for d in range(1, 7)),
+    {"date": "2031-10-07", "name": "国庆节", "in_lieu": True},
+    {"date": "2031-10-08", "name": "国庆节", "in_lieu": True},
+]
 SCHEDULE_2031 = {
     "notice": "国办发明电〔2030〕9号（测试）",
     "holidays": [
-        {"date": "2031-10-01", "name": "国庆节"},
-        {"date": "2031-10-02", "name": "国庆节"},
-        {"date": "2031-10-03", "name": "国庆节"},
-        {"date": "2031-10-04", "name": "国庆节"},
-        {"date": "2031-10-05", "name": "国庆节"},
-        {"date": "2031-10-06", "name": "国庆节", "in_lieu": True},
-        {"date": "2031-10-07", "name": "国庆节", "in_lieu": True},
+        *(
+            {"date": day.isoformat(), "name": holiday.name}
+            for day, holiday in sorted(statutory_days(2031).items())
+            if day.month != 10
+        ),
+        *OCTOBER_2031,
     ],
     "adjusted_workdays": [
         {"date": "2031-09-28", "name": "国庆节调休"},
@@ -45,6 +52,43 @@ async def test_provisional_year_is_flagged(calendar_client: httpx.AsyncClient) -
     assert all(x["provisional"] for x in body["days"])
     unseeded = (await calendar_client.get("/api/v1/calendar/years/2045")).json()
     assert unseeded["loaded"] is False and unseeded["provisional"] is True
+
+
+async def test_a_provisional_year_keeps_the_statutory_holidays(
+    calendar_client: httpx.AsyncClient,
+) -> None:
+    # 全国年节及纪念日放假办法 Art. 2 (as revised by Decree 795) and Art. 6 (补假); no 调休.
+    body = (await calendar_client.get("/api/v1/calendar/years/2027")).json()
+    days = {x["date"]: x for x in body["days"]}
+    for day, name in (
+        ("2027-01-01", "元旦"),
+        ("2027-02-05", "春节"),  # 除夕
+        ("2027-02-08", "春节"),  # 初三
+        ("2027-02-09", "春节（补假）"),
+        ("2027-02-10", "春节（补假）"),
+        ("2027-04-05", "清明节"),
+        ("2027-05-03", "劳动节（补假）"),
+        ("2027-05-04", "劳动节（补假）"),
+        ("2027-06-09", "端午节"),
+        ("2027-09-15", "中秋节"),
+        ("2027-10-01", "国庆节"),
+        ("2027-10-05", "国庆节（补假）"),
+    ):
+        assert days[day]["kind"] == "holiday" and days[day]["name"] == name, day
+        assert days[day]["is_working"] is False and days[day]["provisional"] is True
+    assert days["2027-02-11"]["is_working"] is True
+    assert days["2027-02-20"]["kind"] == "weekend"  # a 调休 working Saturday is not guessed
+    assert body["working_days"] == 261 - 13
+    # The calculator skips them: accepted the day before 除夕, one working day is 02-11.
+    due = await calendar_client.get(
+        "/api/v1/calendar/working-days/add", params={"start": "2027-02-04", "days": 1}
+    )
+    assert due.json()["due"] == "2027-02-11" and due.json()["depends_on_provisional"] is True
+    assert "放假办法" in due.json()["notice"]
+    # A year never stored follows the same rule: 2045-10-02/03 (Mon, Tue) are 国庆节.
+    unseeded = (await calendar_client.get("/api/v1/calendar/years/2045")).json()
+    national = {x["date"]: x for x in unseeded["days"]}["2045-10-03"]
+    assert national["kind"] == "holiday" and national["source"] == "provisional"
 
 
 async def test_calculator_answers_the_design_vectors(calendar_client: httpx.AsyncClient) -> None:
@@ -80,7 +124,8 @@ async def test_loading_an_official_year_moves_the_computed_dates(
 ) -> None:
     params = {"start": "2031-09-30", "days": 1}
     before = (await calendar_client.get("/api/v1/calendar/working-days/add", params=params)).json()
-    assert before["due"] == "2031-10-01" and before["depends_on_provisional"] is True
+    # Provisional, by the 办法: 10-01..03 off, 10-04/05 a weekend, 10-06 补假 (Arts. 2 and 6)
+    assert before["due"] == "2031-10-07" and before["depends_on_provisional"] is True
 
     response = await calendar_client.put(
         "/api/v1/calendar/years/2031", json=SCHEDULE_2031, headers=tokens.staff(Role.ADMIN)
@@ -89,19 +134,26 @@ async def test_loading_an_official_year_moves_the_computed_dates(
     load = response.json()
     assert load["provisional"] is False and load["provisional_cleared"] == 365
     changed = {c["date"]: c for c in load["changed"]}
-    assert changed["2031-10-01"] == {
-        "date": "2031-10-01",
+    # Only the 调休 was unknown: the statutory days were already off in the provisional year.
+    assert set(changed) == {
+        "2031-09-28",
+        "2031-10-04",
+        "2031-10-05",
+        "2031-10-07",
+        "2031-10-08",
+        "2031-10-11",
+    }
+    assert changed["2031-10-07"] == {
+        "date": "2031-10-07",
         "before": "weekday",
-        "after": "holiday",
+        "after": "adjusted_holiday",
         "working_changed": True,
     }
-    assert changed["2031-10-07"]["after"] == "adjusted_holiday"
     assert changed["2031-10-04"]["working_changed"] is False  # a Saturday stays a day off
     assert changed["2031-09-28"]["after"] == "adjusted_workday"
-    assert len(changed) == 9
 
     after = (await calendar_client.get("/api/v1/calendar/working-days/add", params=params)).json()
-    assert after["due"] == "2031-10-08" and after["depends_on_provisional"] is False
+    assert after["due"] == "2031-10-09" and after["depends_on_provisional"] is False
     year = (await calendar_client.get("/api/v1/calendar/years/2031")).json()
     assert year["provisional"] is False and year["source"] == "official_notice"
     assert year["notice"] == SCHEDULE_2031["notice"]

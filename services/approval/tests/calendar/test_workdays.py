@@ -88,9 +88,13 @@ def test_years_the_library_does_not_know_are_provisional(real_calendar: Calendar
     days = seed_year(2027)
     assert len(days) == 365
     assert all(day.provisional and day.source is DaySource.PROVISIONAL for day in days)
-    # Weekend rule only: 2027-10-01 is a Friday and counts as a working day until the notice.
-    assert real_calendar.is_working_day(d("2027-10-01"))
-    assert real_calendar.day(d("2027-10-02")).kind is DayKind.WEEKEND
+    # Not "weekends only": the 放假办法 fixes 国庆节 10-01..03 (Art. 2) and, 10-02/03 being a
+    # weekend, two working days of 补假 (Art. 6); only the 调休 waits for the notice.
+    assert not real_calendar.is_working_day(d("2027-10-01"))
+    assert real_calendar.day(d("2027-10-02")).kind is DayKind.HOLIDAY
+    assert real_calendar.day(d("2027-10-05")).name == "国庆节（补假）"
+    assert real_calendar.is_working_day(d("2027-10-06"))
+    assert real_calendar.day(d("2027-10-09")).kind is DayKind.WEEKEND  # no 调休 is guessed
 
 
 def test_deadlines_crossing_a_provisional_year_are_flagged(real_calendar: CalendarSnapshot) -> None:
@@ -112,7 +116,8 @@ def test_dates_beyond_any_stored_year_are_provisional() -> None:
 def test_loading_an_official_year_changes_the_computed_date() -> None:
     start = d("2027-09-30")
     provisional = CalendarSnapshot(seed_year(2027))
-    assert add_working_days(provisional, start, 1) == d("2027-10-01")
+    # 10-01 (Fri) 国庆节, 10-02/03 its weekend days, 10-04/05 their 补假: 10-06 is the next working day
+    assert add_working_days(provisional, start, 1) == d("2027-10-06")
     national_day = [d("2027-10-01") + timedelta(days=i) for i in range(7)]
     official = CalendarSnapshot(
         official_year(

@@ -11,5 +11,6 @@ working day (1); 09-19..21 were the Mid-autumn holiday; 09-22..24 (2–4); Sunda
 (12–16); 10-18..21 (17–20): due 2021-10-21. An expert review (Art. 45) from 09-22 to 09-29 takes the
 six working days in (09-22, 09-29] off the clock: due 2021-10-29. A ten-day extension (Art. 42)
 then gives 2021-11-12. Dates in a year whose official schedule is not yet published are provisional
-(weekend rule, no 调休) and every answer that crosses one says so.
+(the statutory holidays of the 全国年节及纪念日放假办法 with their 补假, computed in ``statutory``;
+no 调休) and every answer that crosses one says so.
 """

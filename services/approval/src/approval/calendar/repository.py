@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.models import (
@@ -125,6 +125,44 @@ class CalendarRepository:
                 updated_by=actor,
                 updated_at=now,
             )
+        )
+
+    async def provisional_years(self) -> list[int]:
+        """The stored years still computed provisionally (no official schedule loaded)."""
+        result = await self.session.execute(
+            select(calendar_years.c.year)
+            .where(calendar_years.c.source == DaySource.PROVISIONAL.value)
+            .order_by(calendar_years.c.year)
+        )
+        return list(result.scalars())
+
+    async def rewrite_days(self, year: int, days: Sequence[CalendarDay], *, now: datetime) -> None:
+        """Rewrite some dates of a stored year in place and stamp the year (readers reload it)."""
+        if days:
+            await self.session.execute(
+                update(calendar_days)
+                .where(calendar_days.c.day == bindparam("the_day"))
+                .values(
+                    kind=bindparam("kind"),
+                    source=bindparam("source"),
+                    provisional=bindparam("provisional"),
+                    name=bindparam("name"),
+                    updated_at=bindparam("updated_at"),
+                ),
+                [
+                    {
+                        "the_day": d.day,
+                        "kind": d.kind.value,
+                        "source": d.source.value,
+                        "provisional": d.provisional,
+                        "name": d.name,
+                        "updated_at": now,
+                    }
+                    for d in days
+                ],
+            )
+        await self.session.execute(
+            update(calendar_years).where(calendar_years.c.year == year).values(updated_at=now)
         )
 
     async def days_between(self, start: date, end: date) -> list[CalendarDay]:

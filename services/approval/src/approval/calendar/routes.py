@@ -86,7 +86,15 @@ ReadingCalendar = Annotated[CalendarService, Depends(get_reading_calendar_servic
     responses=problem_responses(YearOutOfRange, ValidationFailed),
 )
 async def get_year(year: Year, calendar: Calendar) -> CalendarYearOut:
-    """Every date of a year with its kind, source and provisional flag."""
+    """Every date of a year with its kind, source and provisional flag.
+
+    A year without the State Council's schedule (source ``provisional``) is not "weekends only":
+    it has the holidays the 全国年节及纪念日放假办法 fixes (Art. 2 as revised by Decree No. 795, in
+    force 2025-01-01: 元旦 1 day, 春节 除夕 to 初三, 清明 the solar-term day, 劳动节 1–2 May, 端午,
+    中秋, 国庆节 1–3 October) and, for each of those days falling on a Saturday or Sunday (or on
+    another festival's day), a working day of 补假 (Art. 6), given on the first working day after
+    the festival. Only the 调休 waits for the notice; the admin load below replaces the year.
+    """
     record, days = await calendar.year(year)
     return CalendarYearOut(
         year=year,
@@ -117,6 +125,9 @@ async def load_year(
     session: Annotated[AsyncSession, Depends(get_session)],
 ) -> YearLoadOut:
     """Replace a year with its official schedule, clear its provisional flag, report what changed.
+
+    The schedule lists every day off (the statutory days, their 补假 and the 调休 days off, those
+    marked ``in_lieu``) and the 调休 working weekends; unlisted dates follow the weekend rule.
 
     Every running clock whose period crosses the year is re-derived; those whose due date moved get
     a ``clock_warning`` event with ``reason: calendar_changed`` and the old and new due dates.

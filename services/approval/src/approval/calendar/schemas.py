@@ -20,7 +20,10 @@ from approval.calendar.service import DayChange, DayInfo, YearLoad
 from approval.calendar.sources import ScheduledHoliday, ScheduledWorkday
 from approval.calendar.workdays import DAY_KIND_LABELS, CalendarDay, DayKind, DaySource
 
-PROVISIONAL_NOTICE = "所涉年份的官方放假安排尚未公布，结果按“周末休息、无调休”推算，公布后可能变化"
+PROVISIONAL_NOTICE = (
+    "所涉年份的官方放假安排尚未公布，结果按《全国年节及纪念日放假办法》规定的节假日及补假推算，"
+    "未含调休，公布后可能变化"
+)
 
 JurisdictionCode = Field(
     pattern=r"^\d{6}(\d{3}|\d{6})?$", description="行政区划代码（6、9 或 12 位），如 310115"
@@ -73,7 +76,9 @@ class CalendarYearOut(BaseModel):
     """A year of the calendar."""
 
     year: int
-    loaded: bool = Field(description="该年份已写入日历（否则整年按周末规则临时推算）")
+    loaded: bool = Field(
+        description="该年份已写入日历（否则整年按《全国年节及纪念日放假办法》的节假日及补假临时推算）"
+    )
     source: DaySource
     provisional: bool
     notice: str | None = Field(default=None, description="放假安排的文号")

@@ -32,6 +32,7 @@ from approval.calendar.sources import (
     ScheduledWorkday,
     library_knows,
     official_year,
+    provisional_year,
     seed_year,
 )
 from approval.calendar.workdays import (
@@ -353,6 +354,43 @@ class CalendarService:
             notice=notice,
             changes=tuple(changes),
             provisional_cleared=cleared,
+        )
+
+    async def provisional_changes(self, year: int) -> list[DayChange]:
+        """How a stored provisional year differs from the 放假办法's holidays (read only).
+
+        Empty for a year in step, a year not stored, and a year with an official schedule.
+        """
+        check_year(year)
+        record = await self.repository.get_year(year)
+        if record is None or record.source != DaySource.PROVISIONAL.value:
+            return []
+        stored = {
+            d.day: d
+            for d in await self.repository.days_between(date(year, 1, 1), date(year, 12, 31))
+        }
+        return [
+            DayChange(before=stored.get(day.day) or day, after=day)
+            for day in provisional_year(year)
+            if stored.get(day.day) != day
+        ]
+
+    async def recompute_provisional_year(self, year: int) -> YearLoad | None:
+        """Rewrite a stored provisional year by the 放假办法 (Arts. 2, 6); None when in step.
+
+        Years seeded when provisional meant "weekends only" get the statutory holidays and their
+        补假 in place; a year with an official schedule is never touched. Callers re-derive clocks.
+        """
+        changes = await self.provisional_changes(year)
+        if not changes:
+            return None
+        await self.repository.rewrite_days(year, [c.after for c in changes], now=datetime.now(UTC))
+        return YearLoad(
+            year=year,
+            source=DaySource.PROVISIONAL,
+            notice=None,
+            changes=tuple(changes),
+            provisional_cleared=0,
         )
 
     async def add_closures(

@@ -1,4 +1,4 @@
-"""Where calendar data comes from: the ``chinesecalendar`` library, an official notice, the weekend rule."""
+"""Where calendar data comes from: ``chinesecalendar``, an official notice, the 放假办法 itself."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from approval.calendar.workdays import (
     DayKind,
     DaySource,
     default_kind,
+    provisional_day,
 )
 
 # The library raises for years it has no data for; its own tables tell which years those are.
@@ -60,11 +61,12 @@ def library_day(day: date) -> CalendarDay:
 
 
 def provisional_year(year: int) -> list[CalendarDay]:
-    """A year whose schedule is not published: weekends off, no 调休, every day provisional."""
-    return [
-        CalendarDay(d, default_kind(d), DaySource.PROVISIONAL, provisional=True)
-        for d in dates_of_year(year)
-    ]
+    """A year whose schedule is not published: the statutory holidays with their 补假, no 调休.
+
+    The 全国年节及纪念日放假办法 fixes the holidays (Art. 2) and the 补假 (Art. 6) whether or not the
+    State Council has published its notice; only the 调休 waits for it (``statutory``).
+    """
+    return [provisional_day(d) for d in dates_of_year(year)]
 
 
 def seed_year(year: int) -> list[CalendarDay]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from approval.calendar.statutory import statutory_days
+
 ONE_DAY = timedelta(days=1)
 # Years the calendar accepts: chinesecalendar starts in 2004; later years can be loaded by admins.
 FIRST_YEAR = 2004
@@ -45,7 +47,9 @@ class DaySource(StrEnum):
     CHINESECALENDAR = "chinesecalendar"  # the maintained library, for the years it knows
     OFFICIAL_NOTICE = "official_notice"  # 国务院办公厅关于部分节假日安排的通知, loaded by an admin
     ADMIN = "admin"  # an admin's correction
-    PROVISIONAL = "provisional"  # weekend rule only; the schedule is not published yet
+    # The year's schedule is not published: the statutory holidays of the 全国年节及纪念日放假办法
+    # (Art. 2, with Art. 6's 补假) and weekends; 调休 is unknown until the State Council's notice.
+    PROVISIONAL = "provisional"
 
 
 def default_kind(day: date) -> DayKind:
@@ -70,7 +74,12 @@ class CalendarDay:
 
 
 def provisional_day(day: date) -> CalendarDay:
-    """A day the calendar does not know: weekend rule, flagged provisional."""
+    """A day the calendar does not know: statutory holiday or weekend rule, flagged provisional."""
+    statutory = statutory_days(day.year).get(day)
+    if statutory is not None:
+        return CalendarDay(
+            day, DayKind.HOLIDAY, DaySource.PROVISIONAL, provisional=True, name=statutory.name
+        )
     return CalendarDay(day, default_kind(day), DaySource.PROVISIONAL, provisional=True)
 
 
