@@ -25,6 +25,7 @@ from govshared.db import mark_read_only
 from govshared.events import REFORM_MODE_LABELS, ReformMode
 from govshared.migrate import upgrade
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
+from licensing.catalogue.service import shipped_catalogue
 
 LICENSE_URL = "http://license.test"
 
@@ -35,6 +36,15 @@ REFORM_MODES = {
     "JXW-BA-010": ReformMode.FILING,
     "JXW-CN-011": ReformMode.COMMITMENT,
     "JXW-CN-012": ReformMode.COMMITMENT,
+}
+
+
+# The 告知承诺 texts are license's (one text per reform-item version): the stand-in serves the very
+# texts license ships, so that approval's guide is checked against them.
+LICENSE_TEXTS = {
+    v["item_code"]: v["commitment_text"]
+    for v in shipped_catalogue()["versions"]
+    if v["jurisdiction"] == "310000" and v["commitment_text"]
 }
 
 
@@ -81,6 +91,7 @@ def license_standin(request: httpx.Request) -> httpx.Response:
         mode_label=REFORM_MODE_LABELS[mode],
         effective_from=date(2021, 7, 1),
         version=1,
+        commitment_text=LICENSE_TEXTS.get(code) if mode is ReformMode.COMMITMENT else None,
     )
     return httpx.Response(200, content=answer.model_dump_json())
 

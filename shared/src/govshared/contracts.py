@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from govshared.events import ReformMode
+
+
+def commitment_digest(text: str) -> str:
+    """The SHA-256 (hex) of a 告知承诺 text as published: what an applicant signs."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class ReformModeAnswer(BaseModel):
@@ -22,8 +28,16 @@ class ReformModeAnswer(BaseModel):
     effective_from: date
     version: int
     commitment_text: str | None = Field(
-        default=None, description="Published 告知承诺 text, for commitment-mode items"
+        default=None,
+        description="Published 告知承诺 text, for commitment-mode items: the one text of this "
+        "version, owned by license and served unchanged by approval's guide",
     )
+
+    @computed_field(description="SHA-256 (hex) of commitment_text: what an applicant signs")  # type: ignore[prop-decorator]
+    @property
+    def commitment_text_sha256(self) -> str | None:
+        """The digest of the text, computed from it on both sides (never stored apart from it)."""
+        return commitment_digest(self.commitment_text) if self.commitment_text else None
 
 
 class LicenceSummary(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -65,6 +64,7 @@ from approval.models import Application, ApplicationEvent, ApplicationState, Ite
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
 from govshared.auth import Principal, Role
+from govshared.contracts import commitment_digest
 from govshared.events import (
     ApplicationEventData,
     ApplicationParty,
@@ -200,7 +200,6 @@ class ApplicationService:
             route, final_state = IntakeRoute.FILING, ApplicationState.FILED
         elif body.sign_commitment:
             commitment = await self._check_commitment(
-                item_guide=item.guide,
                 mode=mode,
                 body=body,
                 uscc=principal.uscc,
@@ -381,7 +380,6 @@ class ApplicationService:
     async def _check_commitment(
         self,
         *,
-        item_guide: dict[str, Any],
         mode: ReformMode | None,
         body: ApplicationCreate,
         uscc: str,
@@ -390,10 +388,12 @@ class ApplicationService:
         """The applicant may sign the published commitment text unless barred (DESIGN.md §3.2)."""
         if mode is not ReformMode.COMMITMENT:
             raise CommitmentNotAllowed("该事项在本地未实行告知承诺，不能以承诺方式办理")
-        text = item_guide.get("commitment_text") or reform_text
+        # License's text alone: one text per reform-item version, the one both services publish
+        # (a stored guide's own copy, from before, is never what the applicant read).
+        text = reform_text
         if not text:
             raise CommitmentNotAllowed("该事项尚未公布告知承诺书")
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        digest = commitment_digest(text)
         if body.commitment_text_sha256 and body.commitment_text_sha256 != digest:
             raise CommitmentNotAllowed(
                 "签署的承诺书与现行公布的文本不一致，请重新阅读后签署",

@@ -82,10 +82,10 @@ async def test_later_version_wins_over_earlier_one(
 async def test_unknown_item_and_item_not_yet_reformed_are_404_problems(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
-    unknown = await _mode(client, tokens, "JXW-XK-013", "310000", "2026-11-28")
+    unknown = await _mode(client, tokens, "JXW-XK-999", "310000", "2026-11-28")
     assert unknown.status_code == 404
     assert problem(unknown)["code"] == "reform_item_not_found"
-    detail = await client.get("/api/v1/reform-items/JXW-XK-013")
+    detail = await client.get("/api/v1/reform-items/JXW-XK-999")
     assert detail.status_code == 404
     assert problem(detail)["code"] == "reform_item_not_found"
     too_early = await _mode(client, tokens, "JXW-CN-011", "310000", "2020-01-01")
@@ -123,7 +123,7 @@ async def test_bad_input_is_a_422_problem_never_a_500(
 
 async def test_public_list_filters_and_pages(client: httpx.AsyncClient) -> None:
     everything = (await client.get("/api/v1/reform-items", params={"limit": 100})).json()
-    assert len(everything["items"]) == 12
+    assert len(everything["items"]) == 13  # every item of approval's catalogue
     assert everything["next_cursor"] is None
 
     codes: list[str] = []
@@ -174,15 +174,15 @@ async def test_statistics_are_computed_from_the_versions(client: httpx.AsyncClie
     assert "直接取消审批1项" in first["summary"] and "优化审批服务6项" in first["summary"]
 
     now = (await client.get("/api/v1/reform-items/statistics", params={"on": "2026-11-28"})).json()
-    assert now["total"] == 12
+    assert now["total"] == 13
     assert {m["mode"]: m["count"] for m in now["by_mode"]} == {
         "cancel_approval": 1,
         "approval_to_filing": 2,
         "notification_commitment": 2,
-        "optimize_service": 7,
+        "optimize_service": 8,
     }
     assert [p["on"] for p in now["timeline"]] == ["2019-12-01", "2021-07-01"]
-    assert [p["total"] for p in now["timeline"]] == [7, 12]
+    assert [p["total"] for p in now["timeline"]] == [7, 13]
     per_place = {j["jurisdiction"]: j for j in now["by_jurisdiction"]}
     assert set(per_place) >= {"310000", "310115", "310118"}
     lingang = {m["mode"]: m["count"] for m in per_place["310118"]["by_mode"]}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
+from approval.catalogue.commitment import with_license_text, without_stored_text
 from approval.catalogue.schemas import (
     CatalogueStatistics,
     ItemCreate,
@@ -21,7 +22,13 @@ from govshared.auth import Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.events import ReformMode
 from govshared.pagination import Page, decode_cursor, page_of
-from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
+from govshared.problems import (
+    DependencyUnavailable,
+    Forbidden,
+    Unauthenticated,
+    ValidationFailed,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/api/v1/items", tags=["catalogue"], route_class=AutoCommitRoute)
 ADMIN_ERRORS = (Unauthenticated, Forbidden, ValidationFailed)
@@ -68,7 +75,7 @@ async def list_items(
         limit=limit + 1,
     )
     return page_of(
-        [ItemOut.model_validate(r) for r in rows[:limit]],
+        [without_stored_text(ItemOut.model_validate(r)) for r in rows[:limit]],
         more=len(rows) > limit,
         cursor_of=lambda last: [last.code],
     )
@@ -84,11 +91,22 @@ async def catalogue_statistics(catalogue: Catalogue) -> CatalogueStatistics:
     "/{code}",
     summary="事项及现行办事指南 (public)",
     response_model=ItemOut,
-    responses=problem_responses(ItemNotFound),
+    responses=problem_responses(ItemNotFound, DependencyUnavailable),
 )
-async def get_item(code: str, catalogue: Catalogue) -> ItemOut:
-    """One item with the service guide in force."""
-    return ItemOut.model_validate(await catalogue.get(code))
+async def get_item(code: str, catalogue: Catalogue, session: Session, request: Request) -> ItemOut:
+    """One item with the service guide in force.
+
+    The 告知承诺 text (``guide.commitment_text``) and its ``commitment_text_sha256`` are license's,
+    for the item's jurisdiction today: the same text and digest as license's
+    ``GET /api/v1/reform-items/{code}/mode``, and the digest an applicant signs. The list and the
+    version history carry no commitment text.
+    """
+    item = ItemOut.model_validate(await catalogue.get(code))
+    # The read is done: end its transaction before asking license (never wait on another
+    # service with a connection and a transaction held open).
+    await session.close()
+    state = request.app.state
+    return await with_license_text(item, state.license_client, on=state.today())
 
 
 @router.get(
@@ -112,7 +130,9 @@ async def item_version(
     code: str, version: Annotated[int, Path(ge=1, le=1_000_000)], catalogue: Catalogue
 ) -> ItemVersionOut:
     """A given version, e.g. the one an application was submitted under."""
-    return ItemVersionOut.model_validate(await catalogue.version(code, version))
+    return without_stored_text(
+        ItemVersionOut.model_validate(await catalogue.version(code, version))
+    )
 
 
 @router.post(
@@ -124,7 +144,9 @@ async def item_version(
 )
 async def create_item(body: ItemCreate, catalogue: Catalogue, admin: Admin) -> ItemVersionOut:
     """Create an item as a draft version 1."""
-    return ItemVersionOut.model_validate(await catalogue.create(body=body, actor=admin))
+    return without_stored_text(
+        ItemVersionOut.model_validate(await catalogue.create(body=body, actor=admin))
+    )
 
 
 @router.put(
@@ -137,7 +159,9 @@ async def revise_item(
     code: str, body: ItemDraft, catalogue: Catalogue, admin: Admin
 ) -> ItemVersionOut:
     """Write the next version as a draft; the version in force is untouched until publication."""
-    return ItemVersionOut.model_validate(await catalogue.revise(code=code, body=body, actor=admin))
+    return without_stored_text(
+        ItemVersionOut.model_validate(await catalogue.revise(code=code, body=body, actor=admin))
+    )
 
 
 @router.post(
@@ -148,4 +172,4 @@ async def revise_item(
 )
 async def publish_item(code: str, catalogue: Catalogue, admin: Admin) -> ItemOut:
     """Put the draft in force."""
-    return ItemOut.model_validate(await catalogue.publish(code=code))
+    return without_stored_text(ItemOut.model_validate(await catalogue.publish(code=code)))

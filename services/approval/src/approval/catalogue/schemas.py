@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from govshared.events import ReformMode
 
@@ -155,7 +155,9 @@ class ServiceGuide(BaseModel):
     effective_from: date
     form_fields: list[FormField] = Field(default_factory=list)
     commitment_text: str | None = Field(
-        default=None, description="告知承诺书文本 (commitment mode)"
+        default=None,
+        description="告知承诺书文本：由证照服务的改革事项目录（license）按事项、区划、生效日期统一"
+        "发布，本指南原样转载（GET /api/v1/items/{code}）；办事指南不另行维护，写入时须为空",
     )
     joint_handling: JointHandling | None = Field(
         default=None,
@@ -192,6 +194,17 @@ class ItemDraft(BaseModel):
             raise ValueError("；".join(problems))
         return self
 
+    @field_validator("guide")
+    @classmethod
+    def _commitment_text_is_license_s(cls, guide: ServiceGuide) -> ServiceGuide:
+        # One text per item version, owned by license's reform catalogue: a second copy here is
+        # how the two services came to publish different texts.
+        if guide.commitment_text is not None:
+            raise ValueError(
+                "告知承诺书文本由证照服务的改革事项目录统一发布，办事指南不另行维护（commitment_text 须为空）"
+            )
+        return guide
+
 
 class ItemCreate(ItemDraft):
     """A new item."""
@@ -215,6 +228,13 @@ class ItemOut(BaseModel):
     reform_mode: ReformMode | None
     version: int
     guide: ServiceGuide
+    commitment_text_sha256: str | None = Field(
+        default=None,
+        description="guide.commitment_text 的 SHA-256（十六进制）：以告知承诺方式申请时签署并提交此值",
+    )
+    commitment_version: int | None = Field(
+        default=None, description="承诺书所属的改革事项版本（证照服务 /reform-items/{code}/mode）"
+    )
 
 
 class ItemVersionOut(BaseModel):
