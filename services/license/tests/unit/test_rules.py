@@ -76,7 +76,8 @@ def test_shipped_first_batch_is_seven_items_one_cancelled_six_optimized() -> Non
     assert codes == {
         "JXW-XK-001", "JXW-XK-002", "JXW-XK-003", "JXW-XK-004", "JXW-XK-005", "JXW-XK-006",
         "JXW-XK-007", "JXW-QX-008", "JXW-BA-009", "JXW-BA-010", "JXW-CN-011", "JXW-CN-012",
-    }  # fmt: skip
+        "JXW-XK-013",
+    }  # fmt: skip  (every item of approval's demo catalogue, with the same mode)
     for version in data["versions"]:
         assert version["item_code"] in codes
         assert (version["mode"] == "notification_commitment") == bool(version["commitment_text"])
