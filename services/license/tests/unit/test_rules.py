@@ -73,11 +73,12 @@ def test_shipped_first_batch_is_seven_items_one_cancelled_six_optimized() -> Non
     ]
     assert Counter(v["mode"] for v in first_batch) == {"optimize_service": 6, "cancel_approval": 1}
     codes = {i["code"] for i in data["items"]}
+    # Every item of approval's demo catalogue, with the same mode (tests/inprocess checks that).
     assert codes == {
         "JXW-XK-001", "JXW-XK-002", "JXW-XK-003", "JXW-XK-004", "JXW-XK-005", "JXW-XK-006",
         "JXW-XK-007", "JXW-QX-008", "JXW-BA-009", "JXW-BA-010", "JXW-CN-011", "JXW-CN-012",
         "JXW-XK-013",
-    }  # fmt: skip  (every item of approval's demo catalogue, with the same mode)
+    }  # fmt: skip
     for version in data["versions"]:
         assert version["item_code"] in codes
         assert (version["mode"] == "notification_commitment") == bool(version["commitment_text"])
