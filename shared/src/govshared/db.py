@@ -215,3 +215,16 @@ def after_commit(session: AsyncSession, hook: AfterCommitHook) -> None:
     hooks: list[AfterCommitHook] = session.info.setdefault("after_commit", [])
     if hook not in hooks:
         hooks.append(hook)
+
+
+async def end_read(session: AsyncSession) -> None:
+    """End a transaction that has only read, before waiting on another service.
+
+    A call to another service must not hold a connection, a PostgreSQL transaction or SQLite's write
+    lock (``BEGIN IMMEDIATE``) while it waits; the next statement begins a new transaction. Refuses
+    a session with pending changes: those belong to the request's one transaction.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("end_read on a session with pending changes")
+    if session.in_transaction():
+        await session.rollback()

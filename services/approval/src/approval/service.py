@@ -65,6 +65,7 @@ from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
 from govshared.auth import Principal, Role
 from govshared.contracts import commitment_digest
+from govshared.db import end_read
 from govshared.events import (
     ApplicationEventData,
     ApplicationParty,
@@ -183,6 +184,9 @@ class ApplicationService:
                 f"事项编码 {body.item_code} 不在事项目录中", item_code=body.item_code
             )
         validate_form(item.guide, body.form)
+        # A cold item cache read the item in a transaction; nothing is written yet: end it before
+        # waiting on license (the cache-warm path has no transaction and pays nothing here).
+        await end_read(self.session)
         now = datetime.now(UTC)
         reform = await self.license.reform_mode(
             item_code=item.code, jurisdiction=item.jurisdiction, on=now.astimezone(CHINA).date()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -117,3 +119,57 @@ async def test_a_stored_copy_from_before_is_neither_served_nor_signed(
     )
     assert signed.status_code == 201, signed.text
     assert signed.json()["state"] == "approved"
+
+
+async def test_license_is_asked_with_no_transaction_open(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The guide reads the item, ends its transaction (the connection goes back to the pool), and
+    # only then waits on license: a slow license never holds a database connection or lock.
+    license = app.state.license_client
+    asked_with: list[int] = []
+    original = license.reform_mode
+
+    async def watching(**kwargs: Any) -> Any:
+        asked_with.append(app.state.engine.pool.checkedout())
+        return await original(**kwargs)
+
+    monkeypatch.setattr(license, "reform_mode", watching)
+    ITEM_CACHE.forget("JXW-CN-012")
+    item = await client.get("/api/v1/items/JXW-CN-012")
+    assert item.status_code == 200
+    assert asked_with == [0]
+
+
+async def test_intake_asks_license_with_no_transaction_open(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Signing is checked against license's answer, fetched after the item read's transaction ended.
+    license = app.state.license_client
+    asked_with: list[int] = []
+    mode, eligibility = license.reform_mode, license.commitment_eligibility
+
+    async def watching_mode(**kwargs: Any) -> Any:
+        asked_with.append(app.state.engine.pool.checkedout())
+        return await mode(**kwargs)
+
+    async def watching_eligibility(**kwargs: Any) -> Any:
+        asked_with.append(app.state.engine.pool.checkedout())
+        return await eligibility(**kwargs)
+
+    monkeypatch.setattr(license, "reform_mode", watching_mode)
+    monkeypatch.setattr(license, "commitment_eligibility", watching_eligibility)
+    ITEM_CACHE.forget("JXW-CN-011")
+    signed = await client.post(
+        "/api/v1/applications",
+        json={
+            "item_code": "JXW-CN-011",
+            "applicant_name": "上海承诺示范有限公司",
+            "form": FORM,
+            "sign_commitment": True,
+            "commitment_text_sha256": sha(LICENSE_TEXTS["JXW-CN-011"]),
+        },
+        headers=tokens.enterprise(random_uscc()),
+    )
+    assert signed.status_code == 201, signed.text
+    assert asked_with == [0, 0]

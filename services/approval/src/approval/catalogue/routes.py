@@ -19,7 +19,7 @@ from approval.catalogue.service import CatalogueService
 from approval.dependencies import Session
 from approval.errors import ItemExists, ItemNotFound, ItemVersionNotFound, NoDraftToPublish
 from govshared.auth import Principal, Role, require_roles
-from govshared.db import AutoCommitRoute
+from govshared.db import AutoCommitRoute, end_read
 from govshared.events import ReformMode
 from govshared.pagination import Page, decode_cursor, page_of
 from govshared.problems import (
@@ -104,7 +104,7 @@ async def get_item(code: str, catalogue: Catalogue, session: Session, request: R
     item = ItemOut.model_validate(await catalogue.get(code))
     # The read is done: end its transaction before asking license (never wait on another
     # service with a connection and a transaction held open).
-    await session.close()
+    await end_read(session)
     state = request.app.state
     return await with_license_text(item, state.license_client, on=state.today())
 
