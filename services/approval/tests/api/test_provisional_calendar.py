@@ -19,6 +19,7 @@ from approval.calendar.models import calendar_days
 from approval.calendar.repository import CalendarRepository
 from approval.calendar.sources import dates_of_year
 from approval.calendar.workdays import CalendarDay, DaySource, default_kind
+from approval.catalogue.demo import required_materials
 from approval.config import Settings
 from approval.db import outbox_events
 from approval.main import create_app
@@ -90,8 +91,13 @@ async def test_a_weekends_only_year_is_recomputed_at_start_and_deadlines_follow(
     )
     assert submitted.status_code == 201, submitted.text
     app_id = str(submitted.json()["id"])
+    # 容缺受理 of the materials the guide requires (this test uploads none).
+    tolerated = {
+        "tolerated_materials": required_materials("JXW-XK-003"),
+        "deliver_by": "2099-12-31",
+    }
     accepted = await client.post(
-        f"/api/v1/applications/{app_id}/accept", json={}, headers=tokens.staff(Role.ACCEPTOR)
+        f"/api/v1/applications/{app_id}/accept", json=tolerated, headers=tokens.staff(Role.ACCEPTOR)
     )
     assert accepted.status_code == 200, accepted.text
     before = (await _clocks(client, app_id, tokens.enterprise(uscc)))["decision"]
