@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from govshared.auth import ServiceTokenSource, load_verifier, service_tokens
-from govshared.db import make_engine, make_sessionmaker
+from govshared.db import is_database_outage, make_engine, make_sessionmaker
 from govshared.migrate import upgrade
 from govshared.observability import (
     ObservabilityMiddleware,
@@ -28,7 +28,14 @@ from govshared.observability import (
     make_http_client,
     metrics_endpoint,
 )
-from govshared.problems import Problem, install_problem_handlers
+from govshared.problems import (
+    NotReady,
+    Problem,
+    install_problem_handlers,
+    problem_response,
+    problem_responses,
+    retry_after,
+)
 from govshared.settings import CommonSettings
 
 
@@ -90,7 +97,11 @@ async def start_runtime(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade, alembic_ini, settings.database_url)
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        timeout=settings.db_timeout_seconds,
+    )
     runtime = Runtime(
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
@@ -139,7 +150,7 @@ def health_router(*, migrations: Migrations) -> APIRouter:
     @router.get(
         "/readyz",
         summary="Readiness: database reachable and migrations at head",
-        responses={503: {"model": Problem, "description": "not ready"}},
+        responses=problem_responses(NotReady),
     )
     async def readyz(request: Request) -> JSONResponse:
         try:
@@ -148,19 +159,33 @@ def health_router(*, migrations: Migrations) -> APIRouter:
                     await conn.execute(text("SELECT version_num FROM alembic_version"))
                 ).scalar_one_or_none()
         except Exception as exc:
-            return JSONResponse(
-                {"status": "unavailable", "reason": f"database: {type(exc).__name__}"},
-                status_code=503,
+            cause = "unreachable" if is_database_outage(exc) else "error"
+            return _not_ready(
+                request,
+                f"数据库无法访问（{type(exc).__name__}）",
+                check="database",
+                cause=cause,
             )
         if migrations.behind(revision):
-            return JSONResponse(
-                {"status": "migrating", "revision": revision, "expected": migrations.head},
-                status_code=503,
+            return _not_ready(
+                request,
+                "数据库结构尚未迁移到本版本所需的版本",
+                check="migrations",
+                revision=revision,
+                expected=migrations.head,
             )
         return JSONResponse({"status": "ready", "revision": revision})
 
     router.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     return router
+
+
+def _not_ready(request: Request, detail: str, **extensions: Any) -> JSONResponse:
+    """503 ``not_ready``, naming the check that failed (``database`` or ``migrations``)."""
+    problem = NotReady(detail, **extensions).to_problem(
+        instance=request.url.path, request_id=getattr(request.state, "request_id", None)
+    )
+    return problem_response(problem, retry_after(request))
 
 
 def create_service_app(

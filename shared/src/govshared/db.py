@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -71,7 +72,79 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEngine:
+class DatabaseUnreachable(Exception):
+    """A new database connection was refused or did not come up in time (the network's error,
+    not the database's: SQLAlchemy passes those through unwrapped)."""
+
+
+# SQLite's errors that mean "not now" rather than "never": another writer held the lock past the
+# busy timeout, or the file could not be opened or written.
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database file",
+    "disk i/o error",
+)
+
+
+def _asyncpg_outage_types() -> tuple[type[BaseException], ...]:
+    """asyncpg's errors of a connection lost, refused or shut down (no asyncpg: none)."""
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return ()
+    return (
+        pg.ConnectionDoesNotExistError,  # closed in the middle of an operation
+        pg.PostgresConnectionError,  # class 08: connection exception
+        pg.AdminShutdownError,  # pg_terminate_backend, a fast shutdown
+        pg.CrashShutdownError,
+        pg.CannotConnectNowError,  # starting up, in recovery
+        pg.TooManyConnectionsError,  # max_connections or the database's CONNECTION LIMIT
+    )
+
+
+_ASYNCPG_OUTAGES = _asyncpg_outage_types()
+
+
+def _is_outage_itself(error: BaseException) -> bool:
+    if isinstance(error, DatabaseUnreachable | sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return True  # refused, or no pooled connection free within the pool timeout
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True  # SQLAlchemy (or DriverStatement) saw the connection die
+    if _ASYNCPG_OUTAGES and isinstance(error, _ASYNCPG_OUTAGES):
+        return True
+    text = str(error).lower()
+    module = type(error).__module__
+    if module.startswith("asyncpg"):
+        # A client-side "connection is closed", and a database that refuses new connections
+        # (ALTER DATABASE … ALLOW_CONNECTIONS false, SQLSTATE 55000, is also used for other
+        # states: only its wording says which).
+        return "connection is closed" in text or "not currently accepting connections" in text
+    if module == "sqlite3":
+        return any(reason in text for reason in _SQLITE_UNAVAILABLE)
+    return False
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """True when ``error`` means the database cannot be reached now (a lost or refused connection,
+    a pool or connect timeout, SQLite locked past its busy timeout), not that the request is wrong.
+
+    Follows SQLAlchemy's wrapping (``.orig``) and the driver's (``__cause__``) a few levels down.
+    """
+    seen: BaseException | None = error
+    for _ in range(6):
+        if seen is None:
+            return False
+        if _is_outage_itself(seen):
+            return True
+        orig = getattr(seen, "orig", None)
+        seen = orig if isinstance(orig, BaseException) else seen.__cause__
+    return False
+
+
+def make_engine(
+    url: str, *, pool_size: int = 20, timeout: float = 5.0, echo: bool = False
+) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and ``BEGIN IMMEDIATE`` transactions.
 
     SQLite allows one writer. A deferred transaction that reads and then writes can fail with
@@ -79,6 +152,12 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEn
     lock at BEGIN makes every transaction wait its turn instead, and also serialises concurrent
     actions on one application the way a row lock does on PostgreSQL. Read-only sessions
     (``read_only_session``) begin deferred so that readers never hold the write lock.
+
+    On PostgreSQL ``timeout`` bounds both opening a connection and waiting for a free one in the
+    pool: past it the request answers 503 ``database_unavailable`` rather than hang. A pooled
+    connection that the server closed while it sat idle (a restart, ``pg_terminate_backend``, a
+    failover) is replaced as it is checked out (``_replace_closed``); one that dies in use is
+    invalidated with the rest of the pool, as SQLAlchemy does on any disconnect.
     """
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -101,7 +180,7 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEn
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
@@ -109,9 +188,37 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEn
         # load opens and closes connections all the time (a PostgreSQL backend each), so the pool
         # is sized to the load and the overflow only takes bursts.
         max_overflow=max(1, pool_size // 2),
+        # No ping per checkout (a round trip per request, as many as a submission's whole work):
+        # ``_replace_closed`` catches what a ping would for free (see deploy/README.md, Outages).
         pool_pre_ping=False,
         pool_recycle=1800,
+        pool_timeout=timeout,
+        connect_args={"timeout": timeout},
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unreachable)
+    event.listen(engine.sync_engine.pool, "checkout", _replace_closed)
+    return engine
+
+
+def _connect_or_unreachable(
+    dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """Open a connection as SQLAlchemy would, naming a refused or timed-out one for what it is."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, TimeoutError) as error:
+        raise DatabaseUnreachable(f"{type(error).__name__}: {error}") from error
+
+
+def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection whose socket the server has closed (the pool then opens another).
+
+    asyncpg notices the server's goodbye while the connection idles in the pool, so this is a flag
+    read, not a round trip: what ``pool_pre_ping`` would catch, for nothing. A connection cut
+    without a goodbye (a network partition) is caught when it is used instead.
+    """
+    if dbapi_connection._connection.is_closed():
+        raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -182,6 +289,13 @@ class AutoCommitRoute(APIRoute):
         async def commit_handler(request: Request) -> Response:
             try:
                 response = await handler(request)
+            except Exception as error:
+                await _close_request_session(request)
+                if request.method not in SAFE_METHODS or not is_database_outage(error):
+                    raise
+                # A read lost its connection: it wrote nothing, so it is asked once more on a
+                # fresh one (the pool has replaced the dead ones by now) before the 503.
+                response = await _retry_read(handler, request)
             except BaseException:
                 # Whatever a dependency or the endpoint raised, the session's connection goes back.
                 await _close_request_session(request)
@@ -203,9 +317,22 @@ class AutoCommitRoute(APIRoute):
         return commit_handler
 
 
+async def _retry_read(
+    handler: Callable[[Request], Coroutine[Any, Any, Response]], request: Request
+) -> Response:
+    """Run a safe request's handler again with a new session."""
+    request.state.session = None
+    try:
+        return await handler(request)
+    except BaseException:
+        await _close_request_session(request)
+        raise
+
+
 async def _close_request_session(request: Request) -> None:
     session: AsyncSession | None = getattr(request.state, "session", None)
     if session is not None:
+        request.state.session = None
         await session.close()
 
 

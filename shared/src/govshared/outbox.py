@@ -2,9 +2,11 @@
 
 ``OutboxWriter.add`` inserts one row per subscribed destination in the caller's session, so the
 event exists exactly when the change does. ``OutboxRelay`` claims due rows (``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL, so that replicas share the work; SQLite has a single writer), posts them to
-the destination in batches, and on failure schedules a retry with exponential backoff and jitter.
-Claims are leases: a relay that dies mid-delivery leaves rows that another picks up after the lease.
+LOCKED`` on PostgreSQL, so that replicas share the work; SQLite has a single writer) and posts them
+to the destination in batches. A destination that fails is paused (a circuit breaker per
+destination, probed with one event after a growing pause) while the others keep receiving; an
+event a destination refuses is retried on its own with exponential backoff and jitter. Claims are
+leases: a relay that dies mid-delivery leaves rows that another picks up after the lease.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import contextlib
 import fnmatch
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from govshared.backoff import backoff_seconds
 from govshared.db import UTCDateTime, after_commit
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CloudEvent
 from govshared.sql import dialect_name, execute_insert
@@ -50,6 +52,11 @@ OUTBOX_FAILED = Counter(
     "outbox_delivery_failures_total", "Failed outbox delivery attempts", ["destination"]
 )
 OUTBOX_PENDING = Gauge("outbox_pending", "Outbox rows not yet delivered (measured by the relay)")
+OUTBOX_PAUSED = Gauge(
+    "outbox_destination_paused",
+    "1 while this relay's circuit to the destination is open (it failed; probed after a pause)",
+    ["destination"],
+)
 PENDING_GAUGE_SECONDS = 10.0
 
 
@@ -142,8 +149,48 @@ class Destination:
     token: Callable[[], str] | None = None
 
 
+# A failed post that says the destination is down or overloaded (nothing wrong with the events):
+# the relay pauses the destination. Any other 4xx refuses these events: they alone wait.
+_DESTINATION_STATUSES = frozenset({408, 425, 429})
+PROBE_BASE_SECONDS = 0.5
+
+
+@dataclass(slots=True)
+class Circuit:
+    """A destination's circuit breaker: closed (deliver), open (wait), half-open (one probe).
+
+    After a failure the destination is left alone until ``retry_at``, a pause that doubles with
+    each failure in a row (the suite's backoff, with jitter, up to the relay's cap); then one event
+    is tried; its success closes the circuit and the backlog goes out at once, in order.
+    """
+
+    failures: int = 0
+    retry_at: float = 0.0  # time.monotonic()
+
+    def closed(self) -> bool:
+        """Deliver as usual."""
+        return self.failures == 0
+
+    def probing(self, now: float) -> bool:
+        """The pause is over: one event may be tried."""
+        return self.failures > 0 and now >= self.retry_at
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    error: str | None  # None: delivered
+    destination_down: bool = False
+
+
 class OutboxRelay:
-    """Delivers pending outbox rows; run it in-process (embedded) or as a worker replica."""
+    """Delivers pending outbox rows; run it in-process (embedded) or as a worker replica.
+
+    A row is claimed for ``lease_seconds``; each post gets at most half of that (connect, send and
+    answer together), so that a live relay's claim never runs out under it. A destination that
+    fails (unreachable, 5xx, 408/429, no answer in time) opens its ``Circuit``: its rows stay where
+    they are in the queue, untouched by the failure, and the others keep flowing. A destination
+    that refuses a batch (another 4xx) is up; those events back off on their own.
+    """
 
     def __init__(
         self,
@@ -157,6 +204,8 @@ class OutboxRelay:
         lease_seconds: float = 30.0,
         base_backoff: float = 1.0,
         max_backoff: float = 300.0,
+        probe_base_seconds: float = PROBE_BASE_SECONDS,
+        probe_max_seconds: float = 10.0,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._table = table
@@ -165,8 +214,12 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._lease = timedelta(seconds=lease_seconds)
+        self._post_deadline = lease_seconds / 2
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
+        self._probe_base = probe_base_seconds
+        self._probe_max = max(probe_max_seconds, probe_base_seconds)
+        self._circuits: dict[str, Circuit] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._claimed: set[str] = set()
@@ -176,27 +229,45 @@ class OutboxRelay:
         self._wakeup.set()
 
     def backoff(self, attempts: int) -> float:
-        """Seconds before the next attempt: exponential, capped, with full jitter on the upper half."""
-        ceiling = min(self._max_backoff, self._base_backoff * 2 ** max(attempts - 1, 0))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
+        """Seconds before an event a destination refused is offered again."""
+        return backoff_seconds(attempts, base=self._base_backoff, cap=self._max_backoff)
+
+    def circuit(self, destination: str) -> Circuit:
+        """The destination's circuit (closed until it fails)."""
+        return self._circuits.setdefault(destination, Circuit())
 
     async def _claim(self) -> list[tuple[str, str, str]]:
         t = self._table
         now = datetime.now(UTC)
+        clock = time.monotonic()
+        paused = [d for d, c in self._circuits.items() if not c.closed()]
+        probes = [d for d in paused if self._circuits[d].probing(clock)]
         async with self._sessionmaker() as session, session.begin():
-            query = (
+            due = and_(
+                t.c.delivered_at.is_(None),
+                t.c.available_at <= now,
+                or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
+            )
+            postgresql = dialect_name(session) == "postgresql"
+            queries = [
                 select(t.c.id, t.c.destination, t.c.payload)
-                .where(
-                    t.c.delivered_at.is_(None),
-                    t.c.available_at <= now,
-                    or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
-                )
+                .where(due, *([t.c.destination.not_in(paused)] if paused else []))
                 .order_by(t.c.available_at)
                 .limit(self._batch_size)
-            )
-            if dialect_name(session) == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = [(r.id, r.destination, r.payload) for r in (await session.execute(query))]
+            ]
+            # A paused destination whose pause is over gets one event: its oldest.
+            queries += [
+                select(t.c.id, t.c.destination, t.c.payload)
+                .where(due, t.c.destination == destination)
+                .order_by(t.c.available_at)
+                .limit(1)
+                for destination in probes
+            ]
+            rows: list[tuple[str, str, str]] = []
+            for query in queries:
+                if postgresql:
+                    query = query.with_for_update(skip_locked=True)
+                rows += [(r.id, r.destination, r.payload) for r in (await session.execute(query))]
             if rows:
                 await session.execute(
                     update(t)
@@ -205,22 +276,26 @@ class OutboxRelay:
                 )
         return rows
 
-    async def _post(self, destination: str, payloads: list[str]) -> str | None:
-        """Post a batch; the error text, or None on success."""
+    async def _post(self, destination: str, payloads: list[str]) -> _Result:
+        """Post a batch to the destination."""
         target = self._destinations.get(destination)
         if target is None:
-            return f"no URL configured for destination {destination!r}"
+            return _Result(f"no URL configured for destination {destination!r}", True)
         headers = {"Content-Type": CLOUDEVENTS_BATCH_JSON}
         if target.token is not None:
             headers["Authorization"] = f"Bearer {target.token()}"
         body = "[" + ",".join(payloads) + "]"
         try:
-            response = await self._http.post(target.url, content=body.encode(), headers=headers)
+            async with asyncio.timeout(self._post_deadline):
+                response = await self._http.post(target.url, content=body.encode(), headers=headers)
+        except TimeoutError:
+            return _Result(f"no answer within {self._post_deadline:g} s (half the lease)", True)
         except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
+            return _Result(f"{type(exc).__name__}: {exc}", True)
         if response.status_code >= 300:
-            return f"HTTP {response.status_code}: {response.text[:500]}"
-        return None
+            down = response.status_code >= 500 or response.status_code in _DESTINATION_STATUSES
+            return _Result(f"HTTP {response.status_code}: {response.text[:500]}", down)
+        return _Result(None)
 
     async def run_once(self) -> int:
         """Claim and deliver one batch; the number of rows delivered."""
@@ -238,8 +313,9 @@ class OutboxRelay:
         now = datetime.now(UTC)
         t = self._table
         async with self._sessionmaker() as session, session.begin():
-            for (destination, items), error in zip(by_destination.items(), results, strict=True):
+            for (destination, items), result in zip(by_destination.items(), results, strict=True):
                 ids = [row_id for row_id, _ in items]
+                error = result.error
                 if error is None:
                     await session.execute(
                         update(t)
@@ -248,10 +324,33 @@ class OutboxRelay:
                     )
                     delivered += len(ids)
                     OUTBOX_DELIVERED.labels(destination).inc(len(ids))
+                    self._close(destination)
                     continue
                 OUTBOX_FAILED.labels(destination).inc()
+                if result.destination_down:
+                    # The events are fine: they keep their place in the queue (no backoff of
+                    # their own), and the destination's circuit paces the next attempt.
+                    pause = self._open(destination)
+                    logger.warning(
+                        "outbox destination failed: paused",
+                        extra={
+                            "destination": destination,
+                            "events": len(ids),
+                            "error": error,
+                            "pause_seconds": round(pause, 2),
+                        },
+                    )
+                    await session.execute(
+                        update(t)
+                        .where(t.c.id.in_(ids))
+                        .values(
+                            attempts=t.c.attempts + 1, claimed_until=None, last_error=error[:2000]
+                        )
+                    )
+                    continue
+                self._close(destination)  # it answered: it is up, these events are the matter
                 logger.warning(
-                    "outbox delivery failed",
+                    "outbox delivery refused",
                     extra={"destination": destination, "events": len(ids), "error": error},
                 )
                 attempts = await session.execute(
@@ -270,6 +369,25 @@ class OutboxRelay:
                     )
         self._claimed.difference_update(r[0] for r in rows)
         return delivered
+
+    def _open(self, destination: str) -> float:
+        """Record a failure of the destination; the pause before its next probe."""
+        circuit = self.circuit(destination)
+        circuit.failures += 1
+        pause = backoff_seconds(circuit.failures, base=self._probe_base, cap=self._probe_max)
+        circuit.retry_at = time.monotonic() + pause
+        OUTBOX_PAUSED.labels(destination).set(1)
+        return pause
+
+    def _close(self, destination: str) -> None:
+        circuit = self._circuits.get(destination)
+        if circuit is not None and not circuit.closed():
+            logger.info(
+                "outbox destination answers again",
+                extra={"destination": destination, "failures": circuit.failures},
+            )
+            circuit.failures = 0
+            OUTBOX_PAUSED.labels(destination).set(0)
 
     async def pending(self) -> int:
         """Rows not yet delivered."""

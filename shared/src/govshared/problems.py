@@ -15,8 +15,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from govshared.db import DatabaseUnreachable, is_database_outage
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("govshared.problems")
@@ -136,6 +139,31 @@ class DependencyUnavailable(DomainError):
     title_en = "A service this request depends on is unavailable"
 
 
+class DatabaseUnavailable(DomainError):
+    status = 503
+    code = "database_unavailable"
+    title = "数据库暂时无法访问，请稍后重试"
+    title_en = "The database is unavailable for a moment; retry later"
+
+
+class NotReady(DomainError):
+    status = 503
+    code = "not_ready"
+    title = "服务尚未就绪"
+    title_en = "The service is not ready"
+
+
+# Seconds a client is asked to wait (Retry-After) when the settings do not say (no app settings).
+DEFAULT_RETRY_AFTER_SECONDS = 2
+
+
+def retry_after(request: Request) -> dict[str, str]:
+    """The ``Retry-After`` header of a 503 caused by an outage (``<P>DB_RETRY_AFTER_SECONDS``)."""
+    settings = getattr(request.app.state, "settings", None)
+    seconds = getattr(settings, "db_retry_after_seconds", DEFAULT_RETRY_AFTER_SECONDS)
+    return {"Retry-After": str(int(seconds))}
+
+
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"
@@ -153,6 +181,22 @@ _HTTP_CODES: dict[int, tuple[str, str, str]] = {
     413: ("payload_too_large", PayloadTooLarge.title, PayloadTooLarge.title_en),
     415: ("unsupported_media_type", UnsupportedMediaType.title, UnsupportedMediaType.title_en),
 }
+
+
+def _outage_classes() -> tuple[type[Exception], ...]:
+    """What a lost or refused database connection raises, by class (refined by
+    ``is_database_outage``): SQLAlchemy's wrappers, and asyncpg's own where code bypasses them."""
+    classes: tuple[type[Exception], ...] = (
+        DBAPIError,
+        PoolTimeout,
+        DisconnectionError,
+        DatabaseUnreachable,
+    )
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return classes
+    return (*classes, pg.InterfaceError, pg.PostgresError)
 
 
 def problem_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
@@ -248,6 +292,20 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem)
 
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not is_database_outage(exc):
+            raise exc  # a bug (an IntegrityError nobody expected, …): the 500 below
+        # Answered here, by the app's exception middleware: an error left to the server-error
+        # middleware is re-raised to the server, which logs it and drops the connection.
+        logger.warning(
+            "database unavailable",
+            extra={"error": f"{type(exc).__name__}: {str(exc)[:300]}", "path": request.url.path},
+        )
+        problem = DatabaseUnavailable("数据库连接中断或无法建立，请稍后重试").to_problem(
+            instance=request.url.path, request_id=_request_id(request)
+        )
+        return problem_response(problem, retry_after(request))
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
         problem = Problem(
@@ -265,4 +323,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DataError, bad_value)
+    for outage in _outage_classes():
+        app.add_exception_handler(outage, database_error)
     app.add_exception_handler(Exception, unexpected)

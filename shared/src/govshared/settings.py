@@ -29,6 +29,19 @@ class CommonSettings(BaseSettings):
             "the requests one web process serves at once, or connections churn under load"
         ),
     )
+    db_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Longest a request waits to open a database connection or get a free one from the "
+            "pool before it answers 503 database_unavailable"
+        ),
+    )
+    db_retry_after_seconds: int = Field(
+        default=2,
+        ge=0,
+        description="Retry-After of a 503 database_unavailable (and of /readyz when not ready)",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -59,10 +72,33 @@ class CommonSettings(BaseSettings):
         default=0.2,
         description="Relay poll interval (an in-process relay is also woken by each commit)",
     )
-    http_timeout_seconds: float = 5.0
+    relay_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long a relay's claim on outbox rows lasts: a relay that dies mid-delivery leaves "
+            "them to another for this long; at least twice the HTTP timeout"
+        ),
+    )
+    relay_probe_max_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Longest pause of deliveries to a neighbour that fails before one probe tries it again "
+            "(the pause doubles from 0.5 s up to this)"
+        ),
+    )
+    http_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Timeout of each phase of a call to another service"
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> CommonSettings:
+        if self.relay_lease_seconds < 2 * self.http_timeout_seconds:
+            # A relay gives each post at most half its lease; a lease shorter than that would let
+            # another relay take rows still being delivered (a duplicate, which inboxes absorb,
+            # but also wasted work on every slow neighbour).
+            raise ValueError("RELAY_LEASE_SECONDS must be at least twice HTTP_TIMEOUT_SECONDS")
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / self.default_db_name()}"
         has_verifier = self.jwt_public_key_file or self.jwt_jwks_file or self.jwt_jwks_url

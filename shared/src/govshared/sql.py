@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.util import greenlet_spawn
 
 from govshared.db import REQUEST_TRANSACTION, run_after_commit_hooks
 
@@ -166,26 +167,54 @@ async def on_driver(
     ``begin`` this begins it the same way if it has not (unless the connection is in autocommit),
     so the statement runs in the connection's transaction. Without, on a connection nothing has
     begun, PostgreSQL commits the statement as it completes.
+
+    An error goes through SQLAlchemy's own handling (``Connection._handle_dbapi_exception``): it
+    comes back as SQLAlchemy's exception, and a lost connection is invalidated with the rest of
+    the pool, so that it is never handed out again. When the connection was found closed before
+    anything was sent, the exception says so (``NOT_SENT``): nothing of the statement ran.
     """
     adapter: Any = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
     async with adapter._execute_mutex:
-        if begin and adapter._transaction is None:
-            await adapter._start_transaction()
+        raw = adapter._connection
+        # A flag read: asyncpg marks a connection closed as soon as the server says goodbye.
+        sent = not raw.is_closed()
         try:
-            return await getattr(adapter._connection, method)(sql, *args)
+            if begin and adapter._transaction is None:
+                await adapter._start_transaction()
+            return await getattr(raw, method)(sql, *args)
         except Exception as error:
-            raise _translated(error, adapter, sql, args, connection.dialect) from error
+            failure = error
+    raise await _translated(failure, adapter, connection, sql, args, sent=sent) from failure
 
 
-def _translated(
-    error: Exception, adapter: Any, sql: str, args: tuple[Any, ...], dialect: Dialect
+# Set (True) on the exception of a statement that never left: its connection was already closed.
+NOT_SENT = "govshared_not_sent"
+
+
+async def _translated(
+    error: Exception,
+    adapter: Any,
+    connection: AsyncConnection,
+    sql: str,
+    args: tuple[Any, ...],
+    *,
+    sent: bool,
 ) -> Exception:
-    """The SQLAlchemy exception (``IntegrityError``, ``DataError``…) for a driver's error."""
+    """The SQLAlchemy exception (``IntegrityError``, ``DataError``…) for a driver's error, the
+    connection invalidated first if the error was a disconnect, exactly as SQLAlchemy does."""
     try:
         adapter._handle_exception(error)  # raises the adapter's DB-API form of the error
     except Exception as dbapi_error:
-        return sa_exc.DBAPIError.instance(sql, args, dbapi_error, dialect.loaded_dbapi.Error)
-    return error
+        error = dbapi_error
+    sync_connection = connection.sync_connection
+    assert sync_connection is not None
+    try:
+        await greenlet_spawn(sync_connection._handle_dbapi_exception, error, sql, args, None, None)
+    except Exception as translated:
+        if not sent and isinstance(translated, sa_exc.DBAPIError):
+            setattr(translated, NOT_SENT, True)
+        return translated
+    return error  # pragma: no cover - _handle_dbapi_exception always raises
 
 
 async def execute_insert(session: AsyncSession, statement: Insert, rows: Row | list[Row]) -> None:
@@ -243,17 +272,27 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
 async def _execute_alone(
     session: AsyncSession, batch: list[tuple[Insert, Row | list[Row]]]
 ) -> None:
-    """The batch as one autocommitted statement on a pooled connection of the session's engine."""
+    """The batch as one autocommitted statement on a pooled connection of the session's engine.
+
+    Retried once, on another connection, when the first was found closed before the statement
+    left (``NOT_SENT``): nothing ran, and nothing else of the request touched the database (the
+    session never began). A statement that was sent is never retried: it may have committed.
+    """
     assert isinstance(session.bind, AsyncEngine)
-    connection = await session.bind.connect()
-    try:
-        # Nothing begins on it: no BEGIN before the statement nor COMMIT after; PostgreSQL commits
-        # it as it completes. Returned to the pool, the connection has no transaction to reset.
-        sql, args = _together(batch, connection.dialect)
-        await on_driver(connection, sql, args, begin=False)
-    finally:
-        # close() rather than ``async with``, whose exit shields the close in a task of its own.
-        await connection.close()
+    for attempt in (1, 2):
+        connection = await session.bind.connect()
+        try:
+            # Nothing begins on it: no BEGIN before the statement nor COMMIT after; PostgreSQL
+            # commits it as it completes. Returned to the pool, it has no transaction to reset.
+            sql, args = _together(batch, connection.dialect)
+            await on_driver(connection, sql, args, begin=False)
+            break
+        except sa_exc.DBAPIError as error:
+            if attempt == 2 or not getattr(error, NOT_SENT, False):
+                raise
+        finally:
+            # close() rather than ``async with``, whose exit shields the close in a task of its own.
+            await connection.close()
     run_after_commit_hooks(session.sync_session)
 
 

@@ -78,6 +78,24 @@ async def drop_postgres_database(url: str) -> None:
         await conn.close()
 
 
+async def cut_off_postgres_database(url: str, *, down: bool) -> None:
+    """Make a database unreachable (``down``: new connections refused, every open one terminated,
+    as in a failover or a network cut) or reachable again."""
+    name = make_url(url).database
+    base = make_url(admin_url())
+    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(not down).lower()}')
+        if down:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                name,
+            )
+    finally:
+        await conn.close()
+
+
 async def make_database(backend: str, *, prefix: str, directory: Path) -> str:
     """A fresh empty database of the given backend."""
     if backend == "postgresql":

@@ -56,6 +56,8 @@ def build_relay(
         },
         http=http,
         poll_interval=settings.relay_poll_seconds,
+        lease_seconds=settings.relay_lease_seconds,
+        probe_max_seconds=settings.relay_probe_max_seconds,
     )
 
 
@@ -166,7 +168,7 @@ async def main() -> None:
     configure_logging(
         service="approval-worker", level=settings.log_level, json_logs=settings.log_json
     )
-    engine = make_engine(settings.database_url, pool_size=4)
+    engine = make_engine(settings.database_url, pool_size=4, timeout=settings.db_timeout_seconds)
     http = make_http_client(timeout=settings.http_timeout_seconds)
     assert settings.service_private_key_file is not None
     tokens = service_tokens(settings, service_name="approval")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select
 
 from approval.db import outbox_events
 from approval.models import Application
@@ -69,56 +69,121 @@ async def _pending_ids(app: FastAPI) -> set[str]:
         return {r.id for r in rows}
 
 
-async def test_relay_retries_with_backoff_then_delivers_once(app: FastAPI) -> None:
-    # Start from an empty queue so that this test sees only its own events.
+async def _queue(app: FastAPI, count: int, destinations: list[str]) -> list[str]:
+    """``count`` events for each destination, one second apart (oldest first); their ids."""
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    ids = []
     async with app.state.sessionmaker() as s, s.begin():
         await s.execute(delete(outbox_events))
-    async with app.state.sessionmaker() as session:
-        for _ in range(3):
-            await _service(app, session).submit(
-                principal=_principal(), body=BODY, idempotency_key=None
-            )
-        await session.commit()
+        for n in range(count):
+            event_id = f"evt-{n:03d}"
+            ids.append(event_id)
+            for destination in destinations:
+                at = start + timedelta(seconds=n)
+                await s.execute(
+                    insert(outbox_events).values(
+                        id=f"{event_id}:{destination}",
+                        event_id=event_id,
+                        event_type="cn.gov.approval.application.submitted.v1",
+                        destination=destination,
+                        payload=json.dumps({"id": event_id}),
+                        created_at=at,
+                        available_at=at,
+                        attempts=0,
+                    )
+                )
+    return ids
 
-    received: list[dict[str, object]] = []
-    calls = {"n": 0}
+
+def _relay(app: FastAPI, http: httpx.AsyncClient, *names: str) -> OutboxRelay:
+    return OutboxRelay(
+        sessionmaker=app.state.sessionmaker,
+        table=outbox_events,
+        destinations={n: Destination(f"http://{n}.test/api/v1/events", lambda: "t") for n in names},
+        http=http,
+        base_backoff=0.5,
+    )
+
+
+async def test_a_failing_destination_is_paused_then_drained_in_order(app: FastAPI) -> None:
+    """Down: one failed post, then nothing until the pause is over; one probe; once it answers,
+    the whole backlog at once, oldest first, each event once."""
+    ids = await _queue(app, 5, ["notify"])
+    up = {"now": False}
+    posts: list[list[str]] = []
 
     def notify(request: httpx.Request) -> httpx.Response:
-        calls["n"] += 1
-        if calls["n"] == 1:
+        if not up["now"]:
+            posts.append([])
             return httpx.Response(503, text="down for maintenance")
         assert request.headers["content-type"] == "application/cloudevents-batch+json"
-        assert request.headers["authorization"].startswith("Bearer ")
-        received.extend(json.loads(request.content))
-        return httpx.Response(200, json={"accepted": len(received)})
+        assert request.headers["authorization"] == "Bearer t"
+        posts.append([e["id"] for e in json.loads(request.content)])
+        return httpx.Response(200, json={"accepted": len(posts[-1])})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(notify)) as http:
-        relay = OutboxRelay(
-            sessionmaker=app.state.sessionmaker,
-            table=outbox_events,
-            destinations={"notify": Destination("http://notify.test/api/v1/events", lambda: "t")},
-            http=http,
-            base_backoff=0.5,
-        )
-        assert await relay.run_once() == 0  # first attempt fails
+        relay = _relay(app, http, "notify")
+        assert await relay.run_once() == 0  # the first post fails: the destination is paused
         async with app.state.sessionmaker() as s:
             rows = (await s.execute(select(outbox_events))).all()
-        assert len(rows) == 3
+        assert len(rows) == 5
         for row in rows:
-            assert row.attempts == 1 and row.delivered_at is None
+            assert row.attempts == 1 and row.delivered_at is None and row.claimed_until is None
             assert "HTTP 503" in row.last_error
-            assert row.available_at > datetime.now(UTC)
-            assert row.claimed_until is None
-        assert await relay.run_once() == 0  # not due yet: nothing is sent
-        async with app.state.sessionmaker() as s, s.begin():
-            await s.execute(
-                update(outbox_events).values(available_at=datetime.now(UTC) - timedelta(seconds=1))
-            )
-        assert await relay.run_once() == 3
+            # The events keep their place: the destination is what waits, not each event.
+            assert row.available_at == row.created_at
+        for _ in range(5):
+            assert await relay.run_once() == 0  # paused: nothing is posted
+        assert len(posts) == 1
+        relay.circuit("notify").retry_at = 0.0  # the pause is over: one probe, still down
         assert await relay.run_once() == 0
-    assert len(received) == 3
-    assert len({e["id"] for e in received}) == 3
+        assert posts[-1] == [] and len(posts) == 2
+        assert relay.circuit("notify").failures == 2
+        assert await relay.run_once() == 0 and len(posts) == 2  # paused again
+        up["now"] = True
+        relay.circuit("notify").retry_at = 0.0
+        assert await relay.run_once() == 1  # the probe: the oldest event alone
+        assert await relay.run_once() == 4  # answered: the rest at once
+        assert await relay.run_once() == 0
+    assert posts[2:] == [ids[:1], ids[1:]]
     assert await _pending_ids(app) == set()
+
+
+async def test_other_destinations_keep_flowing_while_one_is_down(app: FastAPI) -> None:
+    await _queue(app, 3, ["notify", "license"])
+    hits = {"notify": 0, "license": 0}
+
+    def route(request: httpx.Request) -> httpx.Response:
+        name = request.url.host.split(".")[0]
+        hits[name] += 1
+        if name == "notify":
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(route)) as http:
+        relay = _relay(app, http, "notify", "license")
+        assert await relay.run_once() == 3
+        for _ in range(3):
+            assert await relay.run_once() == 0
+    assert hits == {"notify": 1, "license": 1}
+    assert await _pending_ids(app) == {f"evt-{n:03d}:notify" for n in range(3)}
+
+
+async def test_events_a_destination_refuses_back_off_on_their_own(app: FastAPI) -> None:
+    await _queue(app, 2, ["notify"])
+
+    def refuse(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, text="bad event")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
+        relay = _relay(app, http, "notify")
+        assert await relay.run_once() == 0
+        assert relay.circuit("notify").closed()  # it answered: it is up
+    async with app.state.sessionmaker() as s:
+        rows = (await s.execute(select(outbox_events))).all()
+    for row in rows:
+        assert row.attempts == 1 and "HTTP 422" in row.last_error
+        assert row.available_at > datetime.now(UTC)  # each event waits its own backoff
 
 
 def test_backoff_grows_and_is_capped() -> None:

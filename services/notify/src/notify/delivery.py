@@ -7,7 +7,6 @@ worker. Nothing here commits: the caller's unit of work does.
 from __future__ import annotations
 
 import logging
-import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govshared.backoff import backoff_seconds
 from govshared.db import after_commit
 from govshared.events import (
     CloudEvent,
@@ -428,12 +428,12 @@ class Transitions:
         self.repo = DeliveryRepository(session)
 
     def backoff(self, tried: int) -> float:
-        """Seconds before the next attempt: exponential, capped, with jitter on the upper half."""
-        ceiling = min(
-            self.settings.delivery_max_backoff_seconds,
-            self.settings.delivery_base_backoff_seconds * 2 ** max(tried - 1, 0),
+        """Seconds before the next attempt (the suite's one backoff schedule)."""
+        return backoff_seconds(
+            tried,
+            base=self.settings.delivery_base_backoff_seconds,
+            cap=self.settings.delivery_max_backoff_seconds,
         )
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
 
     async def apply(self, attempts: Sequence[Attempt], *, now: datetime) -> int:
         """Record every result in one transaction; the number of proofs of service written."""

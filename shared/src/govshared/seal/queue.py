@@ -25,6 +25,8 @@ from typing import Any, Generic, TypeVar
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from govshared.backoff import backoff_seconds
+
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=10)
@@ -35,8 +37,10 @@ Result = TypeVar("Result")
 
 
 def backoff(attempts: int) -> timedelta:
-    """How long a document waits after its ``attempts``-th failed attempt (2 s doubling, ≤ 10 min)."""
-    return min(timedelta(seconds=2 ** min(attempts, 12)), MAX_BACKOFF)
+    """How long a document waits after its ``attempts``-th failed attempt (2 s doubling, ≤ 10 min;
+    no jitter: one sealer's rows need no spreading)."""
+    seconds = backoff_seconds(attempts + 1, base=1.0, cap=MAX_BACKOFF.total_seconds(), jitter=False)
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True, slots=True)
