@@ -251,3 +251,28 @@ async def test_running_relay_reports_its_backlog(app: FastAPI) -> None:
         await relay.stop()
         await task
     assert REGISTRY.get_sample_value("outbox_pending") == 2
+
+
+async def test_a_post_gets_at_most_half_the_lease(app: FastAPI) -> None:
+    """A destination that does not answer cannot hold rows past the relay's claim on them."""
+    import asyncio
+
+    await _queue(app, 1, ["notify"])
+
+    async def hang(_request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as http:
+        relay = OutboxRelay(
+            sessionmaker=app.state.sessionmaker,
+            table=outbox_events,
+            destinations={"notify": Destination("http://notify.test/api/v1/events")},
+            http=http,
+            lease_seconds=0.4,
+        )
+        assert await relay.run_once() == 0
+        assert not relay.circuit("notify").closed()
+    async with app.state.sessionmaker() as s:
+        (row,) = (await s.execute(select(outbox_events))).all()
+    assert "half the lease" in row.last_error and row.claimed_until is None
