@@ -92,10 +92,16 @@ async def faulty(
         web[name] = ServiceProcess(name, ports[name], env, log_path=work / f"{name}.log")
         if layout == "separate-worker":
             package = module.split(".")[0]
+            # The worker serves /metrics once it runs: how the fixture knows it is up.
+            metrics_port = free_port()
             workers[name] = ServiceProcess(
                 name,
-                ports[name],
-                {**env, f"{prefix}MIGRATE_ON_START": "false"},
+                metrics_port,
+                {
+                    **env,
+                    f"{prefix}MIGRATE_ON_START": "false",
+                    f"{prefix}WORKER_METRICS_PORT": str(metrics_port),
+                },
                 log_path=work / f"{name}-worker.log",
                 command=[sys.executable, "-m", f"{package}.worker"],
             )
@@ -106,12 +112,28 @@ async def faulty(
             await asyncio.to_thread(proc.wait_ready, 180.0)
         for proc in workers.values():  # after the web processes have migrated their databases
             proc.start()
+        for proc in workers.values():
+            await asyncio.to_thread(_wait_for_metrics, proc, 180.0)
         yield FaultSuite(layout, web, workers, databases, tokens)
     finally:
         for proc in [*workers.values(), *web.values()]:
             proc.stop()
         for url in databases.values():
             await drop_postgres_database(url)
+
+
+def _wait_for_metrics(worker: ServiceProcess, timeout: float) -> None:
+    """Wait until a worker process serves its metrics (it has started its loops)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert worker.process is not None and worker.process.poll() is None, "worker exited"
+        try:
+            if httpx.get(f"{worker.url}/metrics", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{worker.name} worker not up after {timeout} s")
 
 
 @dataclass

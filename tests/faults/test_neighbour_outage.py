@@ -90,7 +90,7 @@ async def test_notify_stopped_is_paused_then_drained(faulty: FaultSuite) -> None
 
         took = await wait_until(drained, within=15)
         found = await inbox_numbers(client, faulty, uscc)  # type: ignore[arg-type]
-    assert len(numbers) >= 20
+    assert len(numbers) >= 5
     # Before: every new event was tried at once (about 19 failed posts a second). Now: the first
     # failure, then one probe per pause (0.25 s, then doubling up to the cap).
     assert 1 <= len(stand_in.posts) <= 3 + outage / (RELAY_PROBE_MAX_SECONDS / 2), stand_in.posts

@@ -29,6 +29,7 @@ from govshared.observability import (
     metrics_endpoint,
 )
 from govshared.problems import (
+    DatabaseUnavailable,
     NotReady,
     Problem,
     install_problem_handlers,
@@ -180,6 +181,24 @@ def health_router(*, migrations: Migrations) -> APIRouter:
     return router
 
 
+def _declare_database_unavailable(schema: dict[str, Any]) -> None:
+    """Every operation that may reach the database may answer 503 ``database_unavailable``."""
+    declared = problem_responses(DatabaseUnavailable)[503]
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses")
+            if responses is None or "ops" in operation.get("tags", ()):
+                continue  # health and readiness speak for themselves
+            existing = responses.get("503")
+            if existing is None:
+                responses["503"] = {
+                    "description": declared["description"],
+                    "content": declared["content"],
+                }
+            elif "database_unavailable" not in existing.get("description", ""):
+                existing["description"] += "; " + declared["description"]
+
+
 def _not_ready(request: Request, detail: str, **extensions: Any) -> JSONResponse:
     """503 ``not_ready``, naming the check that failed (``database`` or ``migrations``)."""
     problem = NotReady(detail, **extensions).to_problem(
@@ -235,6 +254,7 @@ def create_service_app(
             )
             defs = schema["components"]["schemas"]["Problem"].pop("$defs", {})
             schema["components"]["schemas"].update(defs)
+            _declare_database_unavailable(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -24,3 +24,6 @@ async def test_openapi_declares_problem_responses(client: httpx.AsyncClient) -> 
             assert errors, f"{method.upper()} {path} declares no error responses"
     mode = schema["paths"]["/api/v1/reform-items/{item_code}/mode"]["get"]
     assert {"401", "404", "422"} <= set(mode["responses"])
+    # Any operation may find its database away (deploy/README.md, Outages).
+    assert "database_unavailable" in mode["responses"]["503"]["description"]
+    assert "503" not in schema["paths"]["/healthz"]["get"]["responses"]
