@@ -188,8 +188,9 @@ def make_engine(
         # load opens and closes connections all the time (a PostgreSQL backend each), so the pool
         # is sized to the load and the overflow only takes bursts.
         max_overflow=max(1, pool_size // 2),
-        # No ping per checkout (a round trip per request, as many as a submission's whole work):
-        # ``_replace_closed`` catches what a ping would for free (see deploy/README.md, Outages).
+        # No ping per checkout (with asyncpg a BEGIN, a ``;`` and a ROLLBACK: three round trips,
+        # where a submission's whole work is one): ``_replace_closed`` catches what a ping would,
+        # for a flag read (see deploy/README.md, Outages).
         pool_pre_ping=False,
         pool_recycle=1800,
         pool_timeout=timeout,

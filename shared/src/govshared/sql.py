@@ -87,8 +87,10 @@ class DriverStatement:
     as SQLAlchemy's own would be. What is given up, for these statements only, is SQLAlchemy's
     execution events (and so echo and statement instrumentation). It leans on four attributes of
     SQLAlchemy's asyncpg adapter (its mutex, its transaction and how it begins one, its asyncpg
-    connection), pinned by the lock file; ``shared/tests/test_sql.py`` holds the behaviour, so an
-    upgrade that changes them fails there first.
+    connection) and on the connection's error handling (``_handle_dbapi_exception``, which
+    translates errors and invalidates a lost connection), pinned by the lock file;
+    ``shared/tests/test_sql.py`` and ``test_outages.py`` hold the behaviour, so an upgrade that
+    changes them fails there first.
     """
 
     def __init__(self, statement: Executable) -> None:
