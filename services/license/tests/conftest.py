@@ -127,16 +127,17 @@ async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
 @pytest.fixture
 def fresh_app(
     database_url: str, tokens: Tokens, tmp_path: Path
-) -> Callable[[], AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]:
-    """An app on a database of its own (for timers, which act on every licence they find)."""
+) -> Callable[..., AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]:
+    """An app on a database of its own (for timers, which act on every licence they find);
+    keyword arguments override its settings."""
     backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
 
     @asynccontextmanager
-    async def factory() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async def factory(**overrides: object) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
         url = await make_database(backend, prefix="license_fresh", directory=tmp_path)
         try:
             await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
-            application = create_app(make_settings(url, tokens, tmp_path))
+            application = create_app(make_settings(url, tokens, tmp_path, **overrides))
             async with application.router.lifespan_context(application):
                 transport = httpx.ASGITransport(app=application)
                 async with httpx.AsyncClient(
@@ -207,6 +208,12 @@ def make_deliver(client: httpx.AsyncClient, tokens: Tokens) -> Deliver:
         )
 
     return post
+
+
+@pytest.fixture
+def deliverer() -> Callable[[httpx.AsyncClient, Tokens], Deliver]:
+    """Make deliver functions for another app's client (e.g. ``fresh_app``)."""
+    return make_deliver
 
 
 @pytest.fixture

@@ -42,9 +42,13 @@ class EventType(StrEnum):
     LICENCE_ISSUED = "cn.gov.license.licence.issued.v1"
     LICENCE_CHANGED = "cn.gov.license.licence.changed.v1"
     LICENCE_RENEWED = "cn.gov.license.licence.renewed.v1"
-    LICENCE_SUSPENDED = "cn.gov.license.licence.suspended.v1"
-    LICENCE_REVOKED = "cn.gov.license.licence.revoked.v1"
+    LICENCE_SUSPENDED = "cn.gov.license.licence.suspended.v1"  # 暂扣 (行政处罚法)
+    LICENCE_REVOKED = "cn.gov.license.licence.revoked.v1"  # 撤销 (行政许可法 Art. 69)
+    LICENCE_WITHDRAWN = "cn.gov.license.licence.withdrawn.v1"  # 撤回 (Art. 8)
+    LICENCE_PENALTY_REVOKED = "cn.gov.license.licence.penalty_revoked.v1"  # 吊销 (行政处罚法)
+    LICENCE_CANCELLED = "cn.gov.license.licence.cancelled.v1"  # 注销 (Art. 70)
     LICENCE_EXPIRED = "cn.gov.license.licence.expired.v1"
+    LICENCE_RECTIFICATION_ORDERED = "cn.gov.license.licence.rectification_ordered.v1"  # 责令整改
     LICENCE_RENEWAL_DUE = "cn.gov.license.licence.renewal_due.v1"
     NOTIFICATION_DELIVERED = "cn.gov.notify.notification.delivered.v1"
 
@@ -148,6 +152,18 @@ class LicenceEventData(BaseModel):
     reason: str | None = None
     occurred_at: datetime
     document: SealedDocumentRef | None = None  # the sealed certificate PDF of this version
+    # The act that ended or suspended the licence (撤销, 撤回, 吊销, 暂扣, 注销) and what the law
+    # requires its notice to say; None for the other events.
+    act_on: date | None = None
+    legal_basis: str | None = None
+    compensation_note: str | None = None  # 撤回 (Art. 8): how the holder is compensated
+    penalty_decision_no: str | None = None  # 吊销/暂扣: the 行政处罚决定书 cited
+    rights_notified_on: date | None = None  # 吊销/暂扣: 事先告知 of the right to a hearing
+    hearing: str | None = None  # held | waived | not_requested
+    suspended_until: date | None = None
+    cancelled_on: date | None = None  # the 注销 that follows (Art. 70)
+    cancellation_ground: str | None = None
+    rectify_by: date | None = None  # 告知承诺 follow-up: the deadline to put conditions right
 
 
 class NotificationDeliveredData(BaseModel):

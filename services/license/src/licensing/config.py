@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from govshared.settings import CommonSettings
+
+LateRenewal = Literal["decide_without_deemed_renewal", "refuse"]
 
 
 class Settings(CommonSettings):
@@ -32,12 +35,21 @@ class Settings(CommonSettings):
         description="Public verification page printed in each certificate's QR code",
     )
     timer_poll_seconds: float = Field(default=60.0, description="How often the licence timers run")
-    renewal_window_days: int = Field(
-        default=30, description="Art. 50: renewal window before expiry"
+    renewal_lead_days: int = Field(
+        default=30,
+        ge=0,
+        description="Art. 50: renewal is applied for no later than this many days before expiry "
+        "(届满三十日前; a law, regulation or rule may set another figure)",
+    )
+    late_renewal: LateRenewal = Field(
+        default="decide_without_deemed_renewal",
+        description="A renewal applied for later than that: decide_without_deemed_renewal (the "
+        "authority may still decide it before expiry, but Art. 50's deemed renewal does not "
+        "protect it) or refuse",
     )
     renewal_reminder_days: list[int] = Field(
-        default_factory=lambda: [30, 7],
-        description="Days before expiry a renewal reminder goes out",
+        default_factory=lambda: [90, 45],
+        description="Days before expiry a renewal reminder goes out (before the last day to apply)",
     )
     commitment_verification_days: int = Field(
         default=60, description="Days after a commitment grant by which it is verified (核查)"

@@ -54,6 +54,8 @@ class EventConsumer:
                 invalid += 1
                 continue
             await self.licences.track_application(data)
+            if data.details.get("business_type") == "renew":
+                await self.licences.on_renewal_application(event.type, data)
             if event.type == EventType.APPLICATION_APPROVED:
                 await self.licences.on_approved(data, event_id=event.id)
             processed += 1

@@ -61,10 +61,16 @@ class LicenceNotActive(Conflict):
     title_en = "The licence's current status does not allow this action"
 
 
-class RenewalWindowClosed(Conflict):
-    code = "renewal_window_closed"
-    title = "不在延续申请期内（有效期届满前30日起可申请延续）"
-    title_en = "Outside the renewal window"
+class RenewalTooLate(Conflict):
+    code = "renewal_too_late"
+    title = "延续申请应当在有效期届满三十日前提出（《行政许可法》第五十条）"
+    title_en = "Renewal must be applied for no later than 30 days before expiry (Art. 50)"
+
+
+class RenewalNotNeeded(Conflict):
+    code = "renewal_not_needed"
+    title = "该证照长期有效，无需延续"
+    title_en = "The licence has no expiry date"
 
 
 class RenewalNotPending(Conflict):
@@ -114,3 +120,36 @@ class CertificateNotSealed(Conflict):
     code = "certificate_not_sealed_yet"
     title = "电子证照正在加盖电子印章，请稍后下载"
     title_en = "The certificate is being sealed; try again shortly"
+
+
+class ChangeNeedsHolderApplication(Forbidden):
+    code = "change_needs_holder_application"
+    title = "许可事项变更须由被许可人申请（《行政许可法》第四十九条）"
+    title_en = "A licence changes only on its holder's application (Art. 49)"
+
+
+class HolderNameChangeNeedsApplication(Forbidden):
+    code = "holder_name_change_needs_application"
+    title = "被许可人名称变更只能依被许可人申请办理"
+    title_en = "The holder's name changes only on the holder's application"
+
+
+class HearingRightsNotRespected(Conflict):
+    code = "hearing_rights_not_respected"
+    title = "未依法告知当事人陈述、申辩和要求听证的权利或听证期限未满，不得作出处罚决定"
+    title_en = (
+        "The holder's right to a hearing has not been respected (行政处罚法 Arts. 44, 63, 64)"
+    )
+
+
+class RectificationPeriodRunning(Conflict):
+    code = "rectification_period_running"
+    title = "整改期限尚未届满，期满后方可认定整改后仍不符合条件"
+    title_en = "The rectification period has not ended yet"
+
+
+class RectificationDeadlineInvalid(DomainError):
+    status = 422
+    code = "rectification_deadline_invalid"
+    title = "责令限期整改须载明晚于今天的整改期限"
+    title_en = "An order to rectify needs a deadline after today"

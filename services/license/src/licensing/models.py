@@ -35,21 +35,64 @@ class Base(DeclarativeBase):
 
 
 class LicenceStatus(StrEnum):
-    """Where a licence version stands."""
+    """Where a licence version stands: each legal act that ends or suspends it is its own status."""
 
     VALID = "valid"  # 有效
-    SUSPENDED = "suspended"  # 暂扣/中止
-    REVOKED = "revoked"  # 撤销/吊销
-    EXPIRED = "expired"  # 已过期
+    SUSPENDED = "suspended"  # 暂扣许可证件: a penalty (行政处罚法 Art. 9)
+    REVOKED = "revoked"  # 撤销: the grant was unlawful (行政许可法 Art. 69)
+    WITHDRAWN = "withdrawn"  # 撤回: law or circumstances changed (Art. 8)
+    PENALTY_REVOKED = "penalty_revoked"  # 吊销许可证件: a penalty (行政处罚法 Art. 9)
+    CANCELLED = "cancelled"  # 注销 (Art. 70) on its own ground (application, termination, …)
+    EXPIRED = "expired"  # 有效期届满未延续 (then 注销, Art. 70(1))
     SUPERSEDED = "superseded"  # 已被新版本替代
 
 
 LICENCE_STATUS_LABELS: dict[LicenceStatus, str] = {
     LicenceStatus.VALID: "有效",
-    LicenceStatus.SUSPENDED: "暂停",
+    LicenceStatus.SUSPENDED: "暂扣",
     LicenceStatus.REVOKED: "已撤销",
+    LicenceStatus.WITHDRAWN: "已撤回",
+    LicenceStatus.PENALTY_REVOKED: "已吊销",
+    LicenceStatus.CANCELLED: "已注销",
     LicenceStatus.EXPIRED: "已过期",
     LicenceStatus.SUPERSEDED: "已被新版本替代",
+}
+# Statuses after which the licence no longer exists as a permit; 注销 follows each (Art. 70).
+ENDED_STATUSES = frozenset(
+    {
+        LicenceStatus.REVOKED,
+        LicenceStatus.WITHDRAWN,
+        LicenceStatus.PENALTY_REVOKED,
+        LicenceStatus.CANCELLED,
+        LicenceStatus.EXPIRED,
+    }
+)
+
+
+class CancellationGround(StrEnum):
+    """Why a licence is 注销 (行政许可法 Art. 70, item by item)."""
+
+    EXPIRED = "expired"  # (一) 有效期届满未延续
+    HOLDER_DECEASED = "holder_deceased"  # (二) 公民死亡或者丧失行为能力
+    HOLDER_TERMINATED = "holder_terminated"  # (三) 法人或者其他组织依法终止
+    REVOKED = "revoked"  # (四) 被撤销
+    WITHDRAWN = "withdrawn"  # (四) 被撤回
+    PENALTY_REVOKED = "penalty_revoked"  # (四) 许可证件被吊销
+    FORCE_MAJEURE = "force_majeure"  # (五) 不可抗力导致无法实施
+    HOLDER_APPLICATION = "holder_application"  # 依申请注销 (the item's guide, Art. 70(六))
+    OTHER_STATUTORY = "other_statutory"  # (六) 法律、法规规定的其他情形
+
+
+CANCELLATION_GROUND_LABELS: dict[CancellationGround, str] = {
+    CancellationGround.EXPIRED: "行政许可有效期届满未延续（《行政许可法》第七十条第一项）",
+    CancellationGround.HOLDER_DECEASED: "被许可人死亡或者丧失行为能力（第七十条第二项）",
+    CancellationGround.HOLDER_TERMINATED: "被许可的法人或者其他组织依法终止（第七十条第三项）",
+    CancellationGround.REVOKED: "行政许可依法被撤销（第七十条第四项）",
+    CancellationGround.WITHDRAWN: "行政许可依法被撤回（第七十条第四项）",
+    CancellationGround.PENALTY_REVOKED: "行政许可证件依法被吊销（第七十条第四项）",
+    CancellationGround.FORCE_MAJEURE: "因不可抗力导致行政许可事项无法实施（第七十条第五项）",
+    CancellationGround.HOLDER_APPLICATION: "被许可人申请注销（依事项办事指南，第七十条第六项）",
+    CancellationGround.OTHER_STATUTORY: "法律、法规规定的应当注销的其他情形（第七十条第六项）",
 }
 
 
@@ -60,13 +103,18 @@ class LicenceAction(StrEnum):
     CHANGED = "changed"
     SUPERSEDED = "superseded"
     RENEWAL_REQUESTED = "renewal_requested"
+    RENEWAL_CLOSED = "renewal_closed"  # an application for renewal withdrawn or not accepted
     RENEWED = "renewed"
     DEEMED_RENEWED = "deemed_renewed"
     RENEWAL_REFUSED = "renewal_refused"
     SUSPENDED = "suspended"
     REINSTATED = "reinstated"
     REVOKED = "revoked"
+    WITHDRAWN = "withdrawn"
+    PENALTY_REVOKED = "penalty_revoked"
+    CANCELLED = "cancelled"
     EXPIRED = "expired"
+    RECTIFICATION_ORDERED = "rectification_ordered"
 
 
 class CertificateStatus(StrEnum):
@@ -90,14 +138,16 @@ class VerificationStatus(StrEnum):
     """Where a verification task stands."""
 
     OPEN = "open"
+    RECTIFYING = "rectifying"  # 责令限期整改: verified again once the deadline has come
     PASSED = "passed"
-    FAILED = "failed"
+    FAILED = "failed"  # the licence was revoked (撤销)
 
 
 class CreditKind(StrEnum):
     """Why an enterprise has a credit record."""
 
     FALSE_COMMITMENT = "false_commitment"  # 虚假承诺
+    COMMITMENT_UNFULFILLED = "commitment_unfulfilled"  # 整改期满仍不符合承诺的条件
     SERIOUS_DISHONESTY = "serious_dishonesty"  # 严重失信
 
 
@@ -192,7 +242,19 @@ class Licence(Base):
     source_event_id: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     renewal_requested_on: Mapped[date | None] = mapped_column(Date)
+    # Art. 50: applied for no later than 30 days before expiry; only then deemed renewed.
+    renewal_timely: Mapped[bool | None] = mapped_column(Boolean)
+    renewal_application_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    renewal_application_no: Mapped[str | None] = mapped_column(String(40))
     renewal_reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # The act behind the status (撤销/撤回/吊销/暂扣/注销): its date, legal basis and the fields
+    # the law requires of it (compensation, the penalty decision, the notice of rights, …).
+    act_on: Mapped[date | None] = mapped_column(Date)
+    act_basis: Mapped[str | None] = mapped_column(Text)
+    act_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The 注销 that ends the licence's record (Art. 70), on its own or after another act.
+    cancelled_on: Mapped[date | None] = mapped_column(Date)
+    cancellation_ground: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -259,6 +321,7 @@ class LicenceHistory(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the act's own fields
     actor: Mapped[str] = mapped_column(String(200))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -294,6 +357,9 @@ class VerificationTask(Base):
     inspectors: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16))
     findings: Mapped[str | None] = mapped_column(Text)
+    # 责令限期整改: the conditions found unmet, and the day by which to put them right.
+    rectify_by: Mapped[date | None] = mapped_column(Date)
+    rectification_findings: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -114,7 +114,8 @@ def build_sealer(
 def build_policy(settings: Settings) -> LicencePolicy:
     """The register's rules from settings."""
     return policy_from_settings(
-        renewal_window_days=settings.renewal_window_days,
+        renewal_lead_days=settings.renewal_lead_days,
+        late_renewal=settings.late_renewal,
         reminder_days=settings.renewal_reminder_days,
         verification_days=settings.commitment_verification_days,
         on_site_share=settings.commitment_on_site_share,

@@ -35,6 +35,15 @@ from licensing.certificates.render import read_sealed, render_certificate
 from licensing.config import Settings
 from licensing.db import outbox_events
 
+# 暂扣 is a penalty: decided after the notice of the holder's rights (行政处罚法 Art. 44).
+PENALTY = {
+    "legal_basis": "《食盐专营办法》第二十九条",
+    "reason": "违反食盐储存规定，责令改正",
+    "penalty_decision_no": "沪盐罚〔2026〕7号",
+    "rights_notified_on": "2026-01-05",
+    "hearing": "waived",
+}
+
 Issue = Callable[..., Awaitable[str]]
 Deliver = Callable[..., Awaitable[httpx.Response]]
 NewEvent = Callable[..., dict[str, Any]]
@@ -250,22 +259,20 @@ async def test_changed_and_renewed_versions_get_their_own_certificates(
     v1 = await holder_view(client, tokens, uscc, licence_no)
     v1_pdf = await download(client, v1["certificate"]["download_path"], tokens.enterprise(uscc))
 
-    # 变更 by staff through the REST API.
-    changed = await client.post(
-        f"/api/v1/licences/{licence_no}/changes",
-        json={"holder_name": "上海盐业更名有限公司", "reason": "企业名称变更"},
-        headers=approver,
+    # 变更 on the holder's application (Art. 49), approved in approval, through the consumer.
+    renamed = new_event(
+        uscc=uscc, applicant_name="上海盐业更名有限公司", details={"business_type": "change"}
     )
-    assert changed.status_code == 200, changed.text
-    assert changed.json()["certificate"]["status"] == "pending"
+    assert (await deliver(renamed)).json()["processed"] == 1
     await app.state.sealer.run_once()
     v2 = await holder_view(client, tokens, uscc, licence_no)
+    assert v2["version"] == 2
     v2_pdf = await download(client, f"/api/v1/licences/{licence_no}/pdf", tokens.enterprise(uscc))
     check_certificate(v2_pdf, v2)
     assert "上海盐业更名有限公司" in flat(extract_text(v2_pdf))
     await check_event_ref(client, tokens, app, v2, EventType.LICENCE_CHANGED, v2_pdf)
 
-    # 变更 approved in approval, through the event consumer.
+    # 变更 of the address, on a second approved application.
     change = new_event(
         uscc=uscc,
         applicant_name="上海盐业更名有限公司",
@@ -433,12 +440,15 @@ async def test_revoked_licence_is_shown_revoked_by_its_certificate(
     assert (await verify_file(client, pdf))["result"] == "valid"
     approver = tokens.staff(Role.APPROVER, "310000")
     suspended = await client.post(
-        f"/api/v1/licences/{licence_no}/suspension", json={"reason": "责令整改"}, headers=approver
+        f"/api/v1/licences/{licence_no}/suspension", json=PENALTY, headers=approver
     )
-    assert suspended.status_code == 200
+    assert suspended.status_code == 200, suspended.text
     paused = await verify_file(client, pdf)
     assert paused["genuine"] and paused["status"] == "suspended" and not paused["valid_now"]
-    assert paused["message"] == "证照真实，但已被暂停，暂不有效"
+    assert paused["message"] == (
+        f"证照真实，但许可证件已于{china_date_text(clock.today().isoformat())}被依法暂扣，"
+        "暂扣期间不得使用"
+    )
     reinstated = await client.post(
         f"/api/v1/licences/{licence_no}/reinstatement",
         json={"reason": "整改完成"},
@@ -447,7 +457,10 @@ async def test_revoked_licence_is_shown_revoked_by_its_certificate(
     assert reinstated.status_code == 200
     revoked = await client.post(
         f"/api/v1/licences/{licence_no}/revocation",
-        json={"reason": "以欺骗手段取得许可"},
+        json={
+            "legal_basis": "《中华人民共和国行政许可法》第六十九条第二款",
+            "reason": "以欺骗手段取得许可",
+        },
         headers=approver,
     )
     assert revoked.status_code == 200, revoked.text
@@ -455,7 +468,11 @@ async def test_revoked_licence_is_shown_revoked_by_its_certificate(
     assert verdict["genuine"] is True and verdict["unaltered"] is True
     assert verdict["result"] == "not_valid" and verdict["valid_now"] is False
     assert verdict["status"] == "revoked" and verdict["status_label"] == "已撤销"
-    assert verdict["message"] == "证照真实，但已被撤销，不再有效"
+    today = china_date_text(clock.today().isoformat())
+    assert verdict["message"] == (
+        f"证照真实，但该行政许可已于{today}依法撤销（《行政许可法》第六十九条），"
+        f"并已于{today}注销，不再有效"
+    )
     by_number = (
         await client.get(
             "/api/v1/licences/verify",
@@ -476,9 +493,9 @@ async def test_reinstatement_event_names_the_certificate(
     licence_no = await issue(uscc=uscc)
     licence = await holder_view(client, tokens, uscc, licence_no)
     approver = tokens.staff(Role.APPROVER, "310000")
-    for action, reason in (("suspension", "责令整改"), ("reinstatement", "整改完成")):
+    for action, body in (("suspension", PENALTY), ("reinstatement", {"reason": "整改完成"})):
         done = await client.post(
-            f"/api/v1/licences/{licence_no}/{action}", json={"reason": reason}, headers=approver
+            f"/api/v1/licences/{licence_no}/{action}", json=body, headers=approver
         )
         assert done.status_code == 200, done.text
     events = await licence_events(app, licence_no)

@@ -19,6 +19,14 @@ from govshared.testing import Tokens, problem, random_uscc
 from licensing.db import outbox_events
 
 Issue = Callable[..., Awaitable[str]]
+ART_69_2 = "《中华人民共和国行政许可法》第六十九条第二款"
+PENALTY = {
+    "legal_basis": "《食盐专营办法》第二十九条",
+    "reason": "违反食盐储存规定，责令停产整顿",
+    "penalty_decision_no": "沪盐罚〔2026〕12号",
+    "rights_notified_on": "2026-01-05",
+    "hearing": "waived",
+}
 
 
 def qr_params(url: str) -> dict[str, str]:
@@ -141,22 +149,25 @@ async def test_verification_of_genuine_revoked_and_forged_licences(
 
     revoked = await client.post(
         f"/api/v1/licences/{licence_no}/revocation",
-        json={"reason": "以欺骗手段取得许可"},
+        json={"legal_basis": ART_69_2, "reason": "以欺骗手段取得许可"},
         headers=tokens.staff(Role.APPROVER, "310000"),
     )
     assert revoked.status_code == 200, revoked.text
     after = (await client.get("/api/v1/licences/verify", params=qr)).json()
     assert after["result"] == "not_valid" and after["genuine"] and not after["valid_now"]
     assert after["status"] == "revoked" and after["status_label"] == "已撤销"
+    assert "依法撤销（《行政许可法》第六十九条）" in after["message"] and "注销" in after["message"]
 
     neither = await client.get("/api/v1/licences/verify")
     assert neither.status_code == 422
     assert problem(neither)["code"] == "validation_failed"
 
 
-async def test_change_adds_a_version_and_supersedes_the_old_one(
+async def test_art8_change_adds_a_version_and_supersedes_the_old_one(
     client: httpx.AsyncClient, tokens: Tokens, issue: Issue, app: FastAPI, session: AsyncSession
 ) -> None:
+    # The authority's own change is lawful only under Art. 8, with its basis and compensation
+    # (a holder's change is its application: test_events, Art. 49).
     uscc = random_uscc()
     licence_no = await issue(uscc=uscc)
     before = (
@@ -164,12 +175,17 @@ async def test_change_adds_a_version_and_supersedes_the_old_one(
     ).json()
     changed = await client.post(
         f"/api/v1/licences/{licence_no}/changes",
-        json={"holder_name": "上海盐业新名称有限公司", "reason": "企业名称变更"},
+        json={
+            "particulars": {"经营范围": "食盐批发（不含跨省）"},
+            "reason": "依新修订的《食盐专营办法》调整许可范围",
+            "legal_basis": "《食盐专营办法》（2017年修订）第十一条",
+            "compensation_note": "对因变更造成的财产损失依法给予补偿，请于60日内提出",
+        },
         headers=tokens.staff(Role.APPROVER, "310000"),
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["version"] == 2
-    assert changed.json()["holder_name"] == "上海盐业新名称有限公司"
+    assert changed.json()["particulars"]["经营范围"] == "食盐批发（不含跨省）"
     await app.state.sealer.run_once()
     detail = (
         await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(uscc))
@@ -179,19 +195,26 @@ async def test_change_adds_a_version_and_supersedes_the_old_one(
         (2, "valid"),
     ]
     assert [h["action"] for h in detail["history"]] == ["issued", "superseded", "changed"]
+    assert detail["history"][-1]["details"]["compensation_note"].startswith("对因变更")
     # The old certificate is genuine but no longer the valid one.
     old = (await client.get("/api/v1/licences/verify", params=qr_params(before["qr_url"]))).json()
     assert old["result"] == "not_valid" and old["status"] == "superseded"
     assert old["is_latest_version"] is False and old["latest_version"] == 2
-    types = {
-        json.loads(r.payload)["type"]
+    payloads = [
+        json.loads(r.payload)
         for r in (
             await session.execute(
                 select(outbox_events).where(outbox_events.c.payload.contains(licence_no))
             )
         ).all()
-    }
-    assert "cn.gov.license.licence.changed.v1" in types
+    ]
+    [changed_event] = [
+        e
+        for e in payloads
+        if e["type"] == "cn.gov.license.licence.changed.v1" and e["data"]["document"]
+    ]
+    assert changed_event["data"]["legal_basis"] == "《食盐专营办法》（2017年修订）第十一条"
+    assert changed_event["data"]["compensation_note"].startswith("对因变更")
 
 
 async def test_suspension_and_reinstatement(
@@ -201,14 +224,16 @@ async def test_suspension_and_reinstatement(
     approver = tokens.staff(Role.APPROVER, "310000")
     suspended = await client.post(
         f"/api/v1/licences/{licence_no}/suspension",
-        json={"reason": "责令停产整顿"},
+        json={**PENALTY, "suspended_until": "2099-06-30"},
         headers=approver,
     )
-    assert suspended.json()["status"] == "suspended"
+    assert suspended.json()["status"] == "suspended", suspended.text
+    assert suspended.json()["act_details"]["penalty_decision_no"] == "沪盐罚〔2026〕12号"
     check = (await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})).json()
-    assert check["result"] == "not_valid" and check["status_label"] == "暂停"
+    assert check["result"] == "not_valid" and check["status_label"] == "暂扣"
+    assert "被依法暂扣，暂扣期限至2099年6月30日" in check["message"]
     twice = await client.post(
-        f"/api/v1/licences/{licence_no}/suspension", json={"reason": "重复暂停"}, headers=approver
+        f"/api/v1/licences/{licence_no}/suspension", json=PENALTY, headers=approver
     )
     assert twice.status_code == 409
     assert problem(twice)["code"] == "licence_not_active"
@@ -218,6 +243,7 @@ async def test_suspension_and_reinstatement(
         headers=approver,
     )
     assert reinstated.json()["status"] == "valid"
+    assert reinstated.json()["act_on"] is None
 
 
 async def test_lifecycle_actions_need_a_decider_of_the_jurisdiction(
@@ -225,7 +251,7 @@ async def test_lifecycle_actions_need_a_decider_of_the_jurisdiction(
 ) -> None:
     uscc = random_uscc()
     licence_no = await issue(uscc=uscc, item_code="JXW-XK-001", jurisdiction="310115")
-    body = {"reason": "测试撤销"}
+    body = {"legal_basis": ART_69_2, "reason": "测试撤销"}
     url = f"/api/v1/licences/{licence_no}/revocation"
     holder = await client.post(url, json=body, headers=tokens.enterprise(uscc))
     assert holder.status_code == 403 and problem(holder)["code"] == "forbidden"
@@ -235,7 +261,9 @@ async def test_lifecycle_actions_need_a_decider_of_the_jurisdiction(
     assert elsewhere.status_code == 403
     assert problem(elsewhere)["code"] == "outside_jurisdiction"
     short = await client.post(
-        url, json={"reason": ""}, headers=tokens.staff(Role.APPROVER, "310115")
+        url,
+        json={"legal_basis": ART_69_2, "reason": ""},
+        headers=tokens.staff(Role.APPROVER, "310115"),
     )
     assert short.status_code == 422
     city = await client.post(url, json=body, headers=tokens.staff(Role.HEAD, "310000"))
@@ -246,7 +274,7 @@ async def test_lifecycle_actions_need_a_decider_of_the_jurisdiction(
     assert missing.status_code == 404
 
 
-async def test_failed_verification_revokes_and_bars_the_commitment_route(
+async def test_false_commitment_revokes_and_bars_the_commitment_route(
     client: httpx.AsyncClient, tokens: Tokens, issue: Issue, session: AsyncSession
 ) -> None:
     uscc = random_uscc()
@@ -264,13 +292,13 @@ async def test_failed_verification_revokes_and_bars_the_commitment_route(
     [task] = [t for t in tasks["items"] if t["licence_no"] == licence_no]
     elsewhere = await client.post(
         f"/api/v1/verification-tasks/{task['id']}/result",
-        json={"outcome": "failed", "findings": "现场无生产设备"},
+        json={"outcome": "false_commitment", "findings": "现场无生产设备"},
         headers=tokens.staff(Role.REVIEWER, "310118"),
     )
     assert elsewhere.status_code == 403
     decided = await client.post(
         f"/api/v1/verification-tasks/{task['id']}/result",
-        json={"outcome": "failed", "findings": "现场核查发现企业不具备承诺的检验能力"},
+        json={"outcome": "false_commitment", "findings": "现场核查发现企业承诺的检验能力并不存在"},
         headers=reviewer,
     )
     assert decided.status_code == 200, decided.text

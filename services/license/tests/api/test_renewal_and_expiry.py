@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from govshared.auth import Role
+from govshared.events import EventType
 from govshared.seal.pdf import china_date_text, extract_text
 from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
@@ -26,7 +28,9 @@ from licensing.db import outbox_events
 
 Issue = Callable[..., Awaitable[str]]
 Issuer = Callable[[httpx.AsyncClient, Tokens, FastAPI], Issue]
-FreshApp = Callable[[], AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]
+FreshApp = Callable[..., AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]
+Deliverer = Callable[[httpx.AsyncClient, Tokens], Callable[..., Awaitable[httpx.Response]]]
+NewEvent = Callable[..., dict[str, Any]]
 
 
 async def _events(app: FastAPI, licence_no: str, kind: str) -> dict[str, Any]:
@@ -60,7 +64,7 @@ def _set_today(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
     monkeypatch.setattr(clock, "today", lambda: day)
 
 
-async def test_renewal_pending_at_expiry_is_deemed_granted(
+async def test_art50_timely_renewal_pending_at_expiry_is_deemed_granted(
     fresh_app: FreshApp, issuer: Issuer, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with fresh_app() as (app, client):
@@ -69,26 +73,26 @@ async def test_renewal_pending_at_expiry_is_deemed_granted(
         holder = tokens.enterprise(uscc)
         licence = (await client.get(f"/api/v1/licences/{licence_no}", headers=holder)).json()
         valid_until = date.fromisoformat(licence["valid_until"])
-        assert licence["renewal_window_opens_on"] == (valid_until - timedelta(days=30)).isoformat()
+        # 届满三十日前: the last day to apply is 30 calendar days before the last valid day.
+        assert licence["renewal_apply_by"] == (valid_until - timedelta(days=30)).isoformat()
 
-        _set_today(monkeypatch, valid_until - timedelta(days=40))
-        early = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
-        assert early.status_code == 409
-        assert problem(early)["code"] == "renewal_window_closed"
-
-        # Reminders at 30 and 7 days before expiry, once each.
+        # Reminders at 90 and 45 days before expiry (before the last day to apply), once each.
         timers = app.state.timers
-        assert (await timers.run_once(valid_until - timedelta(days=31))).reminded == 0
-        assert (await timers.run_once(valid_until - timedelta(days=30))).reminded == 1
-        assert (await timers.run_once(valid_until - timedelta(days=29))).reminded == 0
+        assert (await timers.run_once(valid_until - timedelta(days=91))).reminded == 0
+        assert (await timers.run_once(valid_until - timedelta(days=90))).reminded == 1
+        assert (await timers.run_once(valid_until - timedelta(days=89))).reminded == 0
+        reminder = await _events(app, licence_no, "renewal_due")
+        assert f"请于{valid_until - timedelta(days=30)}前申请延续" in reminder["data"]["reason"]
 
-        _set_today(monkeypatch, valid_until - timedelta(days=10))
+        # On the last day to apply, the renewal is in time.
+        _set_today(monkeypatch, valid_until - timedelta(days=30))
         requested = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
         assert requested.status_code == 200, requested.text
         assert (
             requested.json()["renewal_requested_on"]
-            == (valid_until - timedelta(days=10)).isoformat()
+            == (valid_until - timedelta(days=30)).isoformat()
         )
+        assert requested.json()["renewal_timely"] is True
         # A pending renewal silences the reminders.
         assert (await timers.run_once(valid_until - timedelta(days=7))).reminded == 0
 
@@ -113,6 +117,7 @@ async def test_renewal_pending_at_expiry_is_deemed_granted(
             "deemed_renewed",
         ]
         assert "第五十条" in renewed["history"][-1]["reason"]
+        assert renewed["renewal_requested_on"] is None and renewed["renewal_timely"] is None
         check = (
             await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})
         ).json()
@@ -136,7 +141,7 @@ async def test_renewal_pending_at_expiry_is_deemed_granted(
         assert verified.json()["result"] == "valid" and verified.json()["version"] == 2
 
 
-async def test_licence_without_renewal_expires_on_the_timer(
+async def test_art70_licence_without_renewal_expires_and_is_cancelled(
     fresh_app: FreshApp, issuer: Issuer, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with fresh_app() as (app, client):
@@ -158,6 +163,13 @@ async def test_licence_without_renewal_expires_on_the_timer(
             await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})
         ).json()
         assert expired["status"] == "expired" and expired["status_label"] == "已过期"
+        # 注销 follows expiry without renewal (Art. 70(1)).
+        assert expired["cancelled_on"] == (valid_until + timedelta(days=1)).isoformat()
+        assert "届满未延续" in expired["message"] and "注销" in expired["message"]
+        detail = (await client.get(f"/api/v1/licences/{licence_no}", headers=holder)).json()
+        assert [h["action"] for h in detail["history"]] == ["issued", "expired", "cancelled"]
+        assert detail["cancellation_ground"] == "expired"
+        assert "第七十条第一项" in detail["cancellation_ground_label"]
         late = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
         assert late.status_code == 409
         assert await _event_types(app, licence_no) == ["issued", "expired"]
@@ -188,7 +200,9 @@ async def test_renewal_decided_before_expiry(
         )
         assert not_pending.status_code == 409
         assert problem(not_pending)["code"] == "renewal_not_pending"
-        await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
+        late = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
+        # Within the last 30 days: late, but the authority may still decide it (the default).
+        assert late.status_code == 200 and late.json()["renewal_timely"] is False
         granted = await client.post(
             f"/api/v1/licences/{licence_no}/renewal/decision",
             json={"grant": True, "reason": "经审查符合延续条件"},
@@ -199,3 +213,190 @@ async def test_renewal_decided_before_expiry(
         assert granted.json()["valid_from"] == (valid_until + timedelta(days=1)).isoformat()
         run = await app.state.timers.run_once(valid_until + timedelta(days=1))
         assert (run.expired, run.deemed_renewed) == (0, 0)
+
+
+async def _licence(client: httpx.AsyncClient, licence_no: str, holder: dict[str, str]) -> Any:
+    return (await client.get(f"/api/v1/licences/{licence_no}", headers=holder)).json()
+
+
+async def test_art50_renewal_a_year_ahead_is_on_time(
+    fresh_app: FreshApp, issuer: Issuer, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 届满三十日前 is a latest day, not a first one: a year ahead is on time.
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        valid_until = date.fromisoformat(
+            (await _licence(client, licence_no, holder))["valid_until"]
+        )
+        _set_today(monkeypatch, valid_until - timedelta(days=365))
+        requested = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
+        assert requested.status_code == 200, requested.text
+        assert requested.json()["renewal_timely"] is True
+        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        assert (run.expired, run.deemed_renewed) == (0, 1)
+
+
+async def test_art50_late_renewal_is_not_deemed_granted(
+    fresh_app: FreshApp, issuer: Issuer, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        valid_until = date.fromisoformat(
+            (await _licence(client, licence_no, holder))["valid_until"]
+        )
+        # 29 days before expiry is one day after the last day to apply.
+        _set_today(monkeypatch, valid_until - timedelta(days=29))
+        late = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
+        assert late.status_code == 200, late.text
+        assert late.json()["renewal_timely"] is False
+        assert (
+            "不适用视为准予延续"
+            in (await _licence(client, licence_no, holder))["history"][-1]["reason"]
+        )
+        _set_today(monkeypatch, valid_until + timedelta(days=1))
+        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        assert (run.expired, run.deemed_renewed) == (1, 0)
+        expired = await _licence(client, licence_no, holder)
+        assert expired["status"] == "expired" and expired["version"] == 1
+        assert "第五十条" in expired["status_reason"]
+
+
+async def test_art50_late_renewal_refused_when_configured(
+    fresh_app: FreshApp, issuer: Issuer, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fresh_app(late_renewal="refuse") as (app, client):
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        valid_until = date.fromisoformat(
+            (await _licence(client, licence_no, holder))["valid_until"]
+        )
+        _set_today(monkeypatch, valid_until - timedelta(days=30))
+        on_time = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
+        assert on_time.status_code == 200, on_time.text
+
+        other_uscc = random_uscc()
+        other = await issuer(client, tokens, app)(uscc=other_uscc, item_code="JXW-XK-001")
+        other_holder = tokens.enterprise(other_uscc)
+        other_until = date.fromisoformat(
+            (await _licence(client, other, other_holder))["valid_until"]
+        )
+        _set_today(monkeypatch, other_until - timedelta(days=29))
+        refused = await client.post(f"/api/v1/licences/{other}/renewal", headers=other_holder)
+        assert refused.status_code == 409
+        assert problem(refused)["code"] == "renewal_too_late"
+
+
+async def test_art50_renewal_filed_in_approval_is_deemed_granted(
+    fresh_app: FreshApp,
+    issuer: Issuer,
+    deliverer: Deliverer,
+    new_event: NewEvent,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # However it was filed: an approval application with business_type renew protects it too.
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        deliver = deliverer(client, tokens)
+        valid_until = date.fromisoformat(
+            (await _licence(client, licence_no, holder))["valid_until"]
+        )
+        application_id = uuid.uuid4()
+        renew = {"business_type": "renew"}
+        submitted = new_event(
+            uscc=uscc,
+            application_id=application_id,
+            event_type=EventType.APPLICATION_SUBMITTED,
+            state="submitted",
+            details=renew,
+        )
+        accepted = new_event(
+            uscc=uscc,
+            application_id=application_id,
+            event_type=EventType.APPLICATION_ACCEPTED,
+            state="accepted",
+            details=renew,
+        )
+        assert (await deliver(submitted, accepted)).json()["processed"] == 2
+        pending = await _licence(client, licence_no, holder)
+        assert pending["renewal_timely"] is True
+        assert pending["renewal_application_no"] == submitted["data"]["application_no"]
+        assert pending["renewal_requested_on"] == clock.today().isoformat()
+
+        _set_today(monkeypatch, valid_until + timedelta(days=1))
+        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        assert (run.expired, run.deemed_renewed) == (0, 1)
+        renewed = await _licence(client, licence_no, holder)
+        assert renewed["version"] == 2 and renewed["status"] == "valid"
+        assert renewed["source_application_no"] == submitted["data"]["application_no"]
+        # Approval's decision arriving after the deemed renewal does not renew a second time.
+        approved = new_event(uscc=uscc, application_id=application_id, details=renew)
+        assert (await deliver(approved)).json()["processed"] == 1
+        assert (await _licence(client, licence_no, holder))["version"] == 2
+
+
+async def test_art50_renewal_filed_in_approval_late_or_denied_is_not_protected(
+    fresh_app: FreshApp,
+    issuer: Issuer,
+    deliverer: Deliverer,
+    new_event: NewEvent,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with fresh_app() as (app, client):
+        deliver = deliverer(client, tokens)
+        renew = {"business_type": "renew"}
+        # Denied: the pending renewal ends with approval's decision.
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        application_id = uuid.uuid4()
+        kinds = [
+            (EventType.APPLICATION_SUBMITTED, "submitted"),
+            (EventType.APPLICATION_DENIED, "denied"),
+        ]
+        for event_type, state in kinds:
+            event = new_event(
+                uscc=uscc,
+                application_id=application_id,
+                event_type=event_type,
+                state=state,
+                details=renew,
+            )
+            assert (await deliver(event)).json()["processed"] == 1
+        denied = await _licence(client, licence_no, holder)
+        assert denied["renewal_requested_on"] is None
+        assert [h["action"] for h in denied["history"]][-2:] == [
+            "renewal_requested",
+            "renewal_refused",
+        ]
+
+        # Late: submitted within the last 30 days, the licence still expires at its end.
+        late_uscc = random_uscc()
+        late_no = await issuer(client, tokens, app)(uscc=late_uscc, item_code="JXW-XK-001")
+        late_holder = tokens.enterprise(late_uscc)
+        valid_until = date.fromisoformat(
+            (await _licence(client, late_no, late_holder))["valid_until"]
+        )
+        submitted = new_event(
+            uscc=late_uscc,
+            item_code="JXW-XK-001",
+            event_type=EventType.APPLICATION_SUBMITTED,
+            state="submitted",
+            details=renew,
+        )
+        applied = datetime.combine(valid_until - timedelta(days=29), time(10), tzinfo=clock.CHINA)
+        submitted["data"]["occurred_at"] = applied.isoformat()
+        assert (await deliver(submitted)).json()["processed"] == 1
+        assert (await _licence(client, late_no, late_holder))["renewal_timely"] is False
+        _set_today(monkeypatch, valid_until + timedelta(days=1))
+        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        assert late_no in run.licence_nos and run.deemed_renewed == 0
+        assert (await _licence(client, late_no, late_holder))["status"] == "expired"

@@ -40,7 +40,10 @@ async def test_the_qr_code_opens_a_page_that_says_genuine_then_revoked(
 
     revoked = await client.post(
         f"/api/v1/licences/{licence_no}/revocation",
-        json={"reason": "以欺骗手段取得许可"},
+        json={
+            "legal_basis": "《中华人民共和国行政许可法》第六十九条第二款",
+            "reason": "以欺骗手段取得许可",
+        },
         headers=tokens.staff(Role.APPROVER, "310000"),
     )
     assert revoked.status_code == 200, revoked.text

@@ -152,3 +152,70 @@ async def test_licences_issued_before_certificates_get_one_to_seal(
     finally:
         if backend == "postgresql":
             await drop_postgres_database(url)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_revoked_licences_migrate_to_revocation_then_cancellation(
+    backend: str, tmp_path: Path
+) -> None:
+    """One ``revoked`` status becomes four acts: its old rows were 撤销 (Art. 69), and 注销 follows
+    them and expiry (Art. 70); renewals accepted by the old rule stay protected."""
+    url = await make_database(backend, prefix="license_acts", directory=tmp_path)
+    try:
+        await asyncio.to_thread(upgrade, ALEMBIC_INI, url, "l0002_certificates")
+        engine = create_async_engine(url)
+        updated = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+        base = {
+            "version": 1,
+            "is_current": True,
+            "licence_type": "salt_wholesale_certificate",
+            "item_code": "JXW-XK-002",
+            "holder_name": "上海盐业示范有限公司",
+            "holder_uscc": "91350100M000100Y43",
+            "issuing_authority": "上海市经济和信息化委员会",
+            "jurisdiction": "310000",
+            "issued_on": date(2021, 11, 1),
+            "valid_from": date(2021, 11, 1),
+            "valid_until": date(2026, 12, 20),
+            "particulars": {},
+            "granted_on_commitment": False,
+            "content_hash": "0" * 64,
+            "renewal_reminders_sent": 0,
+            "created_at": updated,
+            "updated_at": updated,
+        }
+        rows = {
+            "revoked": {"status": "revoked"},
+            "expired": {"status": "expired"},
+            "pending": {"status": "valid", "renewal_requested_on": date(2026, 12, 1)},
+        }
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(LicenceType.__table__).values(
+                    code="salt_wholesale_certificate",
+                    name="食盐定点批发企业证书",
+                    item_code="JXW-XK-002",
+                    issuing_authority="上海市经济和信息化委员会",
+                    validity_months=60,
+                    number_prefix="YDP",
+                )
+            )
+            for no, values in rows.items():
+                await conn.execute(
+                    insert(Licence.__table__).values(
+                        id=uuid.uuid4(), licence_no=no, **{**base, **values}
+                    )
+                )
+        await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
+        async with engine.connect() as conn:
+            found = {r.licence_no: r for r in (await conn.execute(select(Licence.__table__))).all()}
+        await engine.dispose()
+        revoked, expired, pending = found["revoked"], found["expired"], found["pending"]
+        assert revoked.status == "revoked" and revoked.cancellation_ground == "revoked"
+        assert revoked.act_on == revoked.cancelled_on == date(2026, 11, 20)
+        assert "第六十九条" in revoked.act_basis
+        assert expired.cancellation_ground == "expired" and expired.act_on is None
+        assert pending.renewal_timely is True and pending.cancelled_on is None
+    finally:
+        if backend == "postgresql":
+            await drop_postgres_database(url)

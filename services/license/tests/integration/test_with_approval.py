@@ -176,7 +176,7 @@ async def test_false_commitment_bars_the_next_commitment_application(
         [task] = [t for t in tasks if t["holder_uscc"] == uscc]
         failed = await license_.post(
             f"/api/v1/verification-tasks/{task['id']}/result",
-            json={"outcome": "failed", "findings": "企业不具备承诺的生产条件"},
+            json={"outcome": "false_commitment", "findings": "企业承诺的生产条件并不存在"},
             headers=reviewer,
         )
         assert failed.status_code == 200, failed.text

@@ -1,8 +1,10 @@
 """Rules: which event notifies whom, on which channels, and how critical it is (DESIGN.md §3.7).
 
-Statutory notices (acceptance, refusal, 补正, pause, extension, decision, licence issued or revoked,
-and the service of a sealed notice, decision or licence certificate) are critical: they ignore
-preferences, quiet hours and rate limits, and their delivery is reported back as proof of service.
+Statutory notices (acceptance, refusal, 补正, pause, extension, decision, licence issued; each act
+that suspends or ends a licence: 暂扣, 撤销, 撤回, 吊销, 注销 and expiry; an order to put a commitment's
+conditions right; and the service of a sealed notice, decision or licence certificate) are critical:
+they ignore preferences, quiet hours and rate limits, and their delivery is reported back as proof
+of service.
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ CRITICAL_EVENT_TYPES: frozenset[str] = frozenset(
         EventType.APPLICATION_DENIED,
         EventType.DOCUMENT_ISSUED,
         EventType.LICENCE_ISSUED,
+        EventType.LICENCE_SUSPENDED,
         EventType.LICENCE_REVOKED,
+        EventType.LICENCE_WITHDRAWN,
+        EventType.LICENCE_PENALTY_REVOKED,
+        EventType.LICENCE_CANCELLED,
+        EventType.LICENCE_EXPIRED,
+        EventType.LICENCE_RECTIFICATION_ORDERED,
     )
 )
 _NO_LINKS = DocumentLinks()
@@ -121,7 +129,15 @@ def template_context(
     """The variables a template sees: the event's data (dates in Chinese), its envelope, and the
     links and file name of a sealed document it carries."""
     values = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
-    for key in ("due_on", "valid_until"):
+    for key in (
+        "due_on",
+        "valid_until",
+        "act_on",
+        "cancelled_on",
+        "rights_notified_on",
+        "suspended_until",
+        "rectify_by",
+    ):
         if key in values:
             values[key] = _chinese_date(values[key])
     values.update(event_id=event.id, event_type=event.type, event_subject=event.subject)

@@ -224,6 +224,16 @@ _ATTACHED = (
     "\n\n附件：{{ document_filename }}（加盖电子印章的 PDF 文件，与下载的文件相同）。{% endif %}"
 )
 
+# The acts that suspend or end a licence: what the law requires each notice to say.
+_REMEDIES = "您享有依法申请行政复议或者提起行政诉讼的权利。"
+_HEARING = (
+    "作出处罚决定前，本机关已于{{ rights_notified_on }}告知您拟作出的处罚及其事实、理由、依据和"
+    "陈述、申辩、要求听证的权利（《行政处罚法》第四十四条、第六十三条）"
+    "{% if hearing == 'held' %}，并已依您的要求举行听证{% elif hearing == 'waived' %}，"
+    "您已明确放弃听证{% else %}，您未在告知后五日内要求听证{% endif %}。"
+)
+_CANCELLED = "{% if cancelled_on %}该行政许可已于{{ cancelled_on }}依法注销（《行政许可法》第七十条）。{% endif %}"
+
 _DOCUMENT_TEXTS: list[tuple[EventType, str, str, str | None]] = [
     (
         EventType.DOCUMENT_ISSUED,
@@ -247,6 +257,10 @@ _LICENCE_TEXTS: list[tuple[EventType, str, str, str | None]] = [
         EventType.LICENCE_CHANGED,
         "许可证已变更：{{ licence_type }}",
         "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已变更。"
+        "{% if legal_basis %}本次变更由本机关依据{{ legal_basis }}作出（《行政许可法》第八条）。"
+        "理由：{{ reason }}。补偿：{{ compensation_note }}。"
+        + _REMEDIES
+        + "{% endif %}"
         + _CERTIFICATE,
         None,
     ),
@@ -259,23 +273,60 @@ _LICENCE_TEXTS: list[tuple[EventType, str, str, str | None]] = [
     ),
     (
         EventType.LICENCE_SUSPENDED,
-        "许可证已暂停：{{ licence_type }}",
-        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已暂停使用。"
-        "理由：{{ reason or '详见相关决定书' }}。",
-        "您的{{ licence_type }}{{ licence_no }}已暂停，详情请登录一网通办查看。",
+        "暂扣许可证件决定：{{ licence_type }}",
+        "{{ holder_name }}：本机关依据{{ legal_basis }}作出行政处罚决定（{{ penalty_decision_no }}），"
+        "于{{ act_on }}暂扣您的「{{ licence_type }}」（编号 {{ licence_no }}）"
+        "{% if suspended_until %}至{{ suspended_until }}{% endif %}，暂扣期间不得从事许可事项。"
+        "理由：{{ reason }}。" + _HEARING + _REMEDIES,
+        "您的{{ licence_type }}{{ licence_no }}已被依法暂扣，详情请登录一网通办查看。",
     ),
     (
         EventType.LICENCE_REVOKED,
-        "许可证已撤销：{{ licence_type }}",
-        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已被依法撤销。"
-        "理由：{{ reason or '详见撤销决定书' }}。您享有依法申请行政复议或者提起行政诉讼的权利。",
+        "撤销行政许可决定：{{ licence_type }}",
+        "{{ holder_name }}：本机关依据{{ legal_basis }}（《行政许可法》第六十九条），"
+        "于{{ act_on }}撤销您的「{{ licence_type }}」（编号 {{ licence_no }}）。"
+        "理由：{{ reason }}。{% if compensation_note %}补偿：{{ compensation_note }}。{% endif %}"
+        + _CANCELLED
+        + _REMEDIES,
         "您的{{ licence_type }}{{ licence_no }}已被撤销，详情请登录一网通办查看。",
+    ),
+    (
+        EventType.LICENCE_WITHDRAWN,
+        "撤回行政许可决定：{{ licence_type }}",
+        "{{ holder_name }}：因{{ reason }}，本机关依据{{ legal_basis }}（《行政许可法》第八条），"
+        "于{{ act_on }}撤回您的「{{ licence_type }}」（编号 {{ licence_no }}）。"
+        "由此给您造成财产损失的，依法给予补偿：{{ compensation_note }}。" + _CANCELLED + _REMEDIES,
+        "您的{{ licence_type }}{{ licence_no }}已被依法撤回，补偿事项请登录一网通办查看。",
+    ),
+    (
+        EventType.LICENCE_PENALTY_REVOKED,
+        "吊销许可证件决定：{{ licence_type }}",
+        "{{ holder_name }}：本机关依据{{ legal_basis }}作出行政处罚决定（{{ penalty_decision_no }}），"
+        "于{{ act_on }}吊销您的「{{ licence_type }}」（编号 {{ licence_no }}）。"
+        "理由：{{ reason }}。" + _HEARING + _CANCELLED + _REMEDIES,
+        "您的{{ licence_type }}{{ licence_no }}已被依法吊销，详情请登录一网通办查看。",
+    ),
+    (
+        EventType.LICENCE_CANCELLED,
+        "行政许可注销通知：{{ licence_type }}",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已于{{ cancelled_on }}"
+        "依法注销（《行政许可法》第七十条）。{{ reason }}。",
+        "您的{{ licence_type }}{{ licence_no }}已依法注销。",
     ),
     (
         EventType.LICENCE_EXPIRED,
         "许可证已到期：{{ licence_type }}",
-        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已到期失效。",
+        "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）已到期失效。"
+        "{% if reason %}{{ reason }}。{% endif %}" + _CANCELLED,
         None,
+    ),
+    (
+        EventType.LICENCE_RECTIFICATION_ORDERED,
+        "责令限期整改通知：{{ licence_type }}",
+        "{{ holder_name }}：您以告知承诺方式取得的「{{ licence_type }}」（编号 {{ licence_no }}）"
+        "经核查：{{ reason }}。请于{{ rectify_by }}前整改到位；逾期不整改或者整改后仍不符合条件的，"
+        "将依法撤销该行政许可并记入信用记录（国办发〔2020〕42号）。",
+        "您的{{ licence_type }}{{ licence_no }}须于{{ rectify_by }}前整改，详情请登录一网通办查看。",
     ),
     (
         EventType.LICENCE_RENEWAL_DUE,
@@ -324,8 +375,12 @@ _VERSIONS: dict[EventType, int] = {
     EventType.APPLICATION_APPROVED: 2,
     EventType.APPLICATION_DENIED: 2,
     EventType.LICENCE_ISSUED: 2,
-    EventType.LICENCE_CHANGED: 2,
+    EventType.LICENCE_CHANGED: 3,  # version 3: an Art. 8 change names its basis and compensation
     EventType.LICENCE_RENEWED: 2,
+    # version 2: each act that suspends or ends a licence is its own notice (issue 14)
+    EventType.LICENCE_SUSPENDED: 2,
+    EventType.LICENCE_REVOKED: 2,
+    EventType.LICENCE_EXPIRED: 2,
 }
 # Event types that can serve a sealed document, whose email may carry it.
 _SERVES_DOCUMENTS = frozenset(
@@ -337,7 +392,11 @@ _SERVES_DOCUMENTS = frozenset(
     }
 )
 # Provider template ids are unique per text: two event types named ``issued`` need their own.
-_SMS_IDS: dict[EventType, str] = {EventType.DOCUMENT_ISSUED: "SMS_DOCUMENT_ISSUED"}
+_SMS_IDS: dict[EventType, str] = {
+    EventType.DOCUMENT_ISSUED: "SMS_DOCUMENT_ISSUED",
+    # 暂扣 is a penalty, no longer "暂停": a new text needs its own provider id.
+    EventType.LICENCE_SUSPENDED: "SMS_SUSPENDED_V2",
+}
 
 
 def _builtins() -> dict[tuple[str, str], TemplateSpec]:

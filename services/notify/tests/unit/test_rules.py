@@ -50,7 +50,15 @@ def test_statutory_notices_are_critical() -> None:
         EventType.APPLICATION_DENIED,
         EventType.DOCUMENT_ISSUED,
         EventType.LICENCE_ISSUED,
+        # Each act that suspends or ends a licence, and an order to rectify, is a statutory notice
+        # (issue 14: 暂扣, 撤销, 撤回, 吊销, 注销, expiry with its 注销, 责令限期整改).
+        EventType.LICENCE_SUSPENDED,
         EventType.LICENCE_REVOKED,
+        EventType.LICENCE_WITHDRAWN,
+        EventType.LICENCE_PENALTY_REVOKED,
+        EventType.LICENCE_CANCELLED,
+        EventType.LICENCE_EXPIRED,
+        EventType.LICENCE_RECTIFICATION_ORDERED,
     }
     for event_type in EventType:
         assert is_critical(str(event_type)) == (event_type in critical), event_type

@@ -29,6 +29,41 @@ LICENCE = {
     "licence_no": "JY31000020260001",
     "valid_until": "2031年11月27日",
     "reason": None,
+    # What every licence event carries about the act behind it (None on the others).
+    "act_on": None,
+    "legal_basis": None,
+    "compensation_note": None,
+    "penalty_decision_no": None,
+    "rights_notified_on": None,
+    "hearing": None,
+    "suspended_until": None,
+    "cancelled_on": None,
+    "cancellation_ground": None,
+    "rectify_by": None,
+}
+# What an act that suspends or ends a licence tells the holder (its events always carry it).
+ACT = {
+    "reason": "违反食盐储存规定，情节严重",
+    "act_on": "2026年12月6日",
+    "legal_basis": "《食盐专营办法》第二十九条",
+    "compensation_note": "对由此造成的财产损失依法给予补偿",
+    "penalty_decision_no": "沪盐罚〔2026〕31号",
+    "rights_notified_on": "2026年11月16日",
+    "hearing": "waived",
+    "cancelled_on": "2026年12月6日",
+    "cancellation_ground": "penalty_revoked",
+    "rectify_by": "2027年1月5日",
+}
+ACT_EVENTS = {
+    str(t)
+    for t in (
+        EventType.LICENCE_SUSPENDED,
+        EventType.LICENCE_REVOKED,
+        EventType.LICENCE_WITHDRAWN,
+        EventType.LICENCE_PENALTY_REVOKED,
+        EventType.LICENCE_CANCELLED,
+        EventType.LICENCE_RECTIFICATION_ORDERED,
+    )
 }
 LINKS = DocumentLinks(
     service_urls={"approval": "http://approval", "license": "http://license"},
@@ -49,6 +84,8 @@ def sample_context(event_type: str) -> dict[str, Any]:
     """Sample variables of an event type's templates."""
     if event_type == EventType.DOCUMENT_ISSUED:
         return DOCUMENT
+    if event_type in ACT_EVENTS:
+        return {**LICENCE, **ACT}
     return LICENCE if event_type.startswith("cn.gov.license.") else APPLICATION
 
 
@@ -176,3 +213,55 @@ def test_internal_webhook_hosts_are_recognised() -> None:
         assert _internal_host(host), host
     for host in ("erp.example.com", "8.8.8.8"):
         assert not _internal_host(host), host
+
+
+def _licence_context(event_type: EventType, **data: Any) -> dict[str, Any]:
+    envelope = licence_event(event_type, random_uscc())
+    envelope["data"].update(data)
+    return context_of(envelope)
+
+
+def test_penalty_notices_state_the_decision_and_the_notice_of_hearing_rights() -> None:
+    context = _licence_context(
+        EventType.LICENCE_PENALTY_REVOKED,
+        status="penalty_revoked",
+        reason="违反食盐储存规定，情节严重",
+        act_on="2026-12-06",
+        legal_basis="《食盐专营办法》第二十九条",
+        penalty_decision_no="沪盐罚〔2026〕31号",
+        rights_notified_on="2026-11-16",
+        hearing="held",
+        cancelled_on="2026-12-06",
+    )
+    body = render(
+        BUILTIN_TEMPLATES[(str(EventType.LICENCE_PENALTY_REVOKED), Channel.INBOX)], context
+    ).body
+    assert "行政处罚决定（沪盐罚〔2026〕31号）" in body and "2026年12月6日吊销" in body
+    assert "已于2026年11月16日告知" in body and "要求听证的权利" in body
+    assert "并已依您的要求举行听证" in body
+    assert "2026年12月6日依法注销（《行政许可法》第七十条）" in body
+    assert "行政复议" in body
+
+
+def test_withdrawal_notice_tells_the_compensation_and_rectification_the_deadline() -> None:
+    withdrawn = _licence_context(
+        EventType.LICENCE_WITHDRAWN,
+        status="withdrawn",
+        reason="所在区域规划调整",
+        act_on="2026-12-06",
+        legal_basis="《行政许可法》第八条第二款",
+        compensation_note="对搬迁损失依法补偿",
+        cancelled_on="2026-12-06",
+    )
+    body = render(BUILTIN_TEMPLATES[(str(EventType.LICENCE_WITHDRAWN), Channel.EMAIL)], withdrawn)
+    assert "依法给予补偿：对搬迁损失依法补偿" in body.body
+    rectify = _licence_context(
+        EventType.LICENCE_RECTIFICATION_ORDERED,
+        reason="检验设备未按承诺配齐",
+        rectify_by="2027-01-05",
+    )
+    notice = render(
+        BUILTIN_TEMPLATES[(str(EventType.LICENCE_RECTIFICATION_ORDERED), Channel.INBOX)], rectify
+    )
+    assert notice.title is not None and notice.title.startswith("责令限期整改通知")
+    assert "请于2027年1月5日前整改到位" in notice.body

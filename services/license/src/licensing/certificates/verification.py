@@ -80,19 +80,39 @@ def _failed(
     )
 
 
+# Each act's own answer: what happened, under which law (the public may know the act, not its file).
+ACT_MESSAGES: dict[LicenceStatus, str] = {
+    LicenceStatus.REVOKED: "证照真实，但该行政许可已于{on}依法撤销（《行政许可法》第六十九条）",
+    LicenceStatus.WITHDRAWN: "证照真实，但该行政许可已于{on}依法撤回（《行政许可法》第八条）",
+    LicenceStatus.PENALTY_REVOKED: "证照真实，但许可证件已于{on}被依法吊销（行政处罚）",
+    LicenceStatus.CANCELLED: "证照真实，但该行政许可已于{on}依法注销（《行政许可法》第七十条）",
+}
+
+
+def _day(value: date | None) -> str:
+    return china_date_text(value.isoformat()) if value else "—"
+
+
 def _status_message(licence: Licence, *, valid_now: bool, today: date, latest: int) -> str:
     status = LicenceStatus(licence.status)
     if valid_now:
         return "证照真实有效"
     if status is LicenceStatus.SUPERSEDED:
         return f"证照真实，但已被第{latest}版替代，本版本不再有效，请以最新版本为准"
-    if status is LicenceStatus.REVOKED:
-        return "证照真实，但已被撤销，不再有效"
+    cancelled = (
+        f"，并已于{_day(licence.cancelled_on)}注销，不再有效"
+        if licence.cancelled_on and status is not LicenceStatus.CANCELLED
+        else "，不再有效"
+    )
+    if status in ACT_MESSAGES:
+        return ACT_MESSAGES[status].format(on=_day(licence.act_on)) + cancelled
     if status is LicenceStatus.SUSPENDED:
-        return "证照真实，但已被暂停，暂不有效"
-    until = china_date_text(licence.valid_until.isoformat()) if licence.valid_until else "—"
+        until = (licence.act_details or {}).get("suspended_until")
+        term = f"，暂扣期限至{china_date_text(until)}" if until else ""
+        return f"证照真实，但许可证件已于{_day(licence.act_on)}被依法暂扣{term}，暂扣期间不得使用"
+    until = _day(licence.valid_until)
     if status is LicenceStatus.EXPIRED:
-        return f"证照真实，但有效期已于{until}届满，已过期"
+        return f"证照真实，但有效期已于{until}届满未延续，已过期" + cancelled
     if today < licence.valid_from:
         return f"证照真实，但尚未生效（自{china_date_text(licence.valid_from.isoformat())}起有效）"
     return f"证照真实，但有效期已于{until}届满，不再有效"
@@ -251,6 +271,8 @@ class LicenceVerifier:
             valid_until=licence.valid_until,
             status=licence.status,
             status_label=LICENCE_STATUS_LABELS[LicenceStatus(licence.status)],
+            act_on=licence.act_on,
+            cancelled_on=licence.cancelled_on,
             seal_id=signature.seal.seal_id if signature else None,
             seal_authority=check.seal.authority if check and check.seal else None,
             signed_at=signature.signed_at if signature else None,

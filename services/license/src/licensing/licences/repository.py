@@ -235,7 +235,7 @@ class LicenceRepository:
         self,
         *,
         jurisdiction_prefix: str | None,
-        status: str | None,
+        statuses: tuple[str, ...],
         after: tuple[date, uuid.UUID] | None,
         limit: int,
     ) -> Sequence[VerificationTask]:
@@ -247,8 +247,7 @@ class LicenceRepository:
         )
         if jurisdiction_prefix is not None:
             query = query.where(VerificationTask.jurisdiction.startswith(jurisdiction_prefix))
-        if status is not None:
-            query = query.where(VerificationTask.status == status)
+        query = query.where(VerificationTask.status.in_(statuses))
         if after is not None:
             due_on, task_id = after
             query = query.where(
@@ -257,10 +256,12 @@ class LicenceRepository:
             )
         return (await self.session.scalars(query)).all()
 
-    async def decide_task(self, *, task_id: uuid.UUID, values: dict[str, Any]) -> bool:
-        """Record a task's result if it is still open; False when someone decided first."""
+    async def decide_task(
+        self, *, task_id: uuid.UUID, expected: str, values: dict[str, Any]
+    ) -> bool:
+        """Record a task's result if it is still ``expected``; False when someone acted first."""
         result = await self.session.execute(
-            update(TASKS).where(TASKS.c.id == task_id, TASKS.c.status == "open").values(**values)
+            update(TASKS).where(TASKS.c.id == task_id, TASKS.c.status == expected).values(**values)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -331,8 +332,9 @@ def history_row(
     reason: str | None,
     actor: str,
     at: datetime,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A history entry for a licence version."""
+    """A history entry for a licence version (``details``: the act's own fields)."""
     get = licence.get if isinstance(licence, dict) else licence.__getattribute__
     return {
         "licence_id": get("id"),
@@ -342,6 +344,7 @@ def history_row(
         "from_status": from_status,
         "to_status": to_status,
         "reason": reason,
+        "details": details,
         "actor": actor,
         "occurred_at": at,
     }

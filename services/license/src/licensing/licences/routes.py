@@ -31,17 +31,24 @@ from licensing.dependencies import (
     staff_scope,
 )
 from licensing.errors import (
+    ChangeNeedsHolderApplication,
+    HearingRightsNotRespected,
+    HolderNameChangeNeedsApplication,
     InvalidUscc,
     LicenceNotActive,
     LicenceNotFound,
     NotYourEnterprise,
     OutsideJurisdiction,
+    RectificationDeadlineInvalid,
+    RectificationPeriodRunning,
+    RenewalNotNeeded,
     RenewalNotPending,
-    RenewalWindowClosed,
+    RenewalTooLate,
     VerificationAlreadyDecided,
     VerificationTaskNotFound,
 )
 from licensing.licences.schemas import (
+    CancellationBody,
     CommitmentEligibility,
     CreditRecordCreate,
     CreditRecordOut,
@@ -51,10 +58,13 @@ from licensing.licences.schemas import (
     LicenceDetail,
     LicenceOut,
     LicenceTypeOut,
+    PenaltyBody,
     ReasonBody,
     RenewalDecision,
+    RevocationBody,
     VerificationDecision,
     VerificationTaskOut,
+    WithdrawalBody,
 )
 from licensing.models import CITY_WIDE, LicenceStatus, VerificationStatus
 
@@ -133,30 +143,33 @@ LIFECYCLE_ERRORS = (
 @router.post(
     "/licences/{licence_no}/changes",
     tags=["licence lifecycle"],
-    summary="变更证照 (approver, head, admin): a new version supersedes the current one",
+    summary="依第八条变更许可 (approver, head, admin): only with legal basis and compensation",
     response_model=LicenceOut,
-    responses=problem_responses(*LIFECYCLE_ERRORS),
+    responses=problem_responses(
+        *LIFECYCLE_ERRORS, ChangeNeedsHolderApplication, HolderNameChangeNeedsApplication
+    ),
 )
 async def change_licence(
     body: LicenceChange, licence: ManagedLicence, licences: Licences, principal: Decider
 ) -> LicenceOut:
-    """Change the licence's particulars."""
+    """The authority's own change (Art. 8); any other change is the holder's application (Art. 49,
+    an approval application with business_type change)."""
     return await licences.to_out(await licences.change(licence, body=body, actor=principal))
 
 
 @router.post(
     "/licences/{licence_no}/renewal",
     tags=["licence lifecycle"],
-    summary="申请延续 (holder; from 30 days before expiry)",
+    summary="申请延续 (holder; no later than 30 days before expiry, Art. 50)",
     response_model=LicenceOut,
-    responses=problem_responses(*LIFECYCLE_ERRORS, RenewalWindowClosed),
+    responses=problem_responses(*LIFECYCLE_ERRORS, RenewalTooLate, RenewalNotNeeded),
 )
 async def request_renewal(
     licence: LicenceByNo,
     licences: Licences,
     principal: Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))],
 ) -> LicenceOut:
-    """Apply for renewal; undecided at expiry, it is deemed granted (Art. 50)."""
+    """Apply for renewal; applied for in time and undecided at expiry, it is deemed granted."""
     return await licences.to_out(await licences.request_renewal(licence, actor=principal))
 
 
@@ -177,20 +190,21 @@ async def decide_renewal(
     return await licences.to_out(decided)
 
 
+PENALTY_ERRORS = (*LIFECYCLE_ERRORS, HearingRightsNotRespected)
+
+
 @router.post(
     "/licences/{licence_no}/suspension",
     tags=["licence lifecycle"],
-    summary="暂停证照 (approver, head, admin)",
+    summary="暂扣许可证件 (approver, head, admin): a penalty, after the notice of rights",
     response_model=LicenceOut,
-    responses=problem_responses(*LIFECYCLE_ERRORS),
+    responses=problem_responses(*PENALTY_ERRORS),
 )
 async def suspend_licence(
-    body: ReasonBody, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: PenaltyBody, licence: ManagedLicence, licences: Licences, principal: Decider
 ) -> LicenceOut:
-    """Suspend a valid licence."""
-    return await licences.to_out(
-        await licences.suspend(licence, reason=body.reason, actor=principal)
-    )
+    """Suspend a valid licence as a penalty (行政处罚法: notice of rights, hearing, decision)."""
+    return await licences.to_out(await licences.suspend(licence, body=body, actor=principal))
 
 
 @router.post(
@@ -211,16 +225,74 @@ async def reinstate_licence(
 @router.post(
     "/licences/{licence_no}/revocation",
     tags=["licence lifecycle"],
-    summary="撤销证照 (approver, head, admin)",
+    summary="撤销行政许可 (approver, head, admin): Art. 69, the grant was unlawful",
     response_model=LicenceOut,
     responses=problem_responses(*LIFECYCLE_ERRORS),
 )
 async def revoke_licence(
-    body: ReasonBody, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: RevocationBody, licence: ManagedLicence, licences: Licences, principal: Decider
 ) -> LicenceOut:
-    """Revoke a licence, with the reason told to the holder."""
-    revoked = await licences.revoke(licence, reason=body.reason, actor=principal.subject)
+    """撤销 with its legal basis, then 注销 (Art. 70(4))."""
+    revoked = await licences.acts.revoke(
+        licence,
+        legal_basis=body.legal_basis,
+        reason=body.reason,
+        compensation_note=body.compensation_note,
+        actor=principal.subject,
+    )
     return await licences.to_out(revoked)
+
+
+@router.post(
+    "/licences/{licence_no}/withdrawal",
+    tags=["licence lifecycle"],
+    summary="撤回行政许可 (approver, head, admin): Art. 8, with the compensation told",
+    response_model=LicenceOut,
+    responses=problem_responses(*LIFECYCLE_ERRORS),
+)
+async def withdraw_licence(
+    body: WithdrawalBody, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """撤回 because the law or the objective circumstances changed, then 注销 (Art. 70(4))."""
+    withdrawn = await licences.acts.withdraw(licence, body=body, actor=principal.subject)
+    return await licences.to_out(withdrawn)
+
+
+@router.post(
+    "/licences/{licence_no}/penalty-revocation",
+    tags=["licence lifecycle"],
+    summary="吊销许可证件 (approver, head, admin): a penalty, after the notice of rights",
+    response_model=LicenceOut,
+    responses=problem_responses(*PENALTY_ERRORS),
+)
+async def revoke_licence_as_penalty(
+    body: PenaltyBody, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """吊销 citing the penalty decision (行政处罚法), then 注销 (Art. 70(4))."""
+    revoked = await licences.acts.revoke_as_penalty(licence, body=body, actor=principal.subject)
+    return await licences.to_out(revoked)
+
+
+@router.post(
+    "/licences/{licence_no}/cancellation",
+    tags=["licence lifecycle"],
+    summary="注销 (approver, head, admin): Art. 70's grounds of the holder's end or force majeure",
+    response_model=LicenceOut,
+    responses=problem_responses(*LIFECYCLE_ERRORS),
+)
+async def cancel_licence(
+    body: CancellationBody, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """注销 on the holder's termination or death, force majeure or another statute (a holder's own
+    注销 is its approved application with business_type cancel)."""
+    cancelled = await licences.acts.cancel(
+        licence,
+        ground=body.ground,
+        reason=body.reason,
+        legal_basis=body.legal_basis,
+        actor=principal.subject,
+    )
+    return await licences.to_out(cancelled)
 
 
 @router.get(
@@ -233,7 +305,10 @@ async def revoke_licence(
 async def list_verification_tasks(
     licences: Licences,
     principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
-    status: VerificationStatus | None = VerificationStatus.OPEN,
+    status: Annotated[
+        VerificationStatus | None,
+        Query(description="Default: open and rectifying (the tasks still to verify)"),
+    ] = None,
     limit: Limit = 20,
     cursor: str | None = None,
 ) -> Page[VerificationTaskOut]:
@@ -258,13 +333,16 @@ async def list_verification_tasks(
 @router.post(
     "/verification-tasks/{task_id}/result",
     tags=["commitment follow-up"],
-    summary="核查结论 (reviewer, approver, head, admin): a false commitment revokes the licence",
+    summary="核查结论 (reviewer, approver, head, admin): unmet conditions are ordered put right "
+    "by a deadline; a false commitment, or conditions unmet after it, revoke the licence",
     response_model=VerificationTaskOut,
     responses=problem_responses(
         *AUTH_ERRORS,
         OutsideJurisdiction,
         VerificationTaskNotFound,
         VerificationAlreadyDecided,
+        RectificationDeadlineInvalid,
+        RectificationPeriodRunning,
         LicenceNotActive,
         ValidationFailed,
     ),

@@ -5,13 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from govshared.events import ReformMode
 from licensing.certificates.schemas import CertificateOut
-from licensing.models import CreditKind, VerificationMethod, VerificationStatus
+from licensing.models import (
+    CancellationGround,
+    CreditKind,
+    VerificationMethod,
+    VerificationStatus,
+)
 
 
 class LicenceTypeOut(BaseModel):
@@ -51,6 +56,9 @@ class LicenceHistoryOut(BaseModel):
     from_status: str | None
     to_status: str
     reason: str | None
+    details: dict[str, Any] | None = Field(
+        default=None, description="The act's own fields (legal basis, hearing, compensation, …)"
+    )
     actor: str
     occurred_at: datetime
 
@@ -78,8 +86,24 @@ class LicenceOut(BaseModel):
     source_application_id: uuid.UUID | None
     source_application_no: str | None
     particulars: dict[str, Any]
-    renewal_window_opens_on: date | None
+    renewal_apply_by: date | None = Field(
+        description="Art. 50: the last day to apply for renewal (30 days before expiry); "
+        "there is no earliest day"
+    )
     renewal_requested_on: date | None
+    renewal_timely: bool | None = Field(
+        description="The pending renewal was applied for by renewal_apply_by: deemed granted if "
+        "undecided at expiry (Art. 50); false: late, not protected"
+    )
+    renewal_application_no: str | None = Field(
+        description="The approval application of the pending renewal, when filed there"
+    )
+    act_on: date | None = Field(description="Date of the act behind the status (撤销, 暂扣, …)")
+    act_basis: str | None = Field(description="Its legal basis")
+    act_details: dict[str, Any] | None = Field(description="The fields the law requires of it")
+    cancelled_on: date | None = Field(description="注销 (Art. 70): the day the record was closed")
+    cancellation_ground: str | None
+    cancellation_ground_label: str | None
     content_hash: str = Field(description="SHA-256 of the certificate's content")
     qr_url: str = Field(description="Verification URL encoded in the certificate's QR code")
     certificate: CertificateOut | None = Field(
@@ -102,14 +126,127 @@ class ReasonBody(BaseModel):
     reason: str = Field(min_length=2, max_length=2000)
 
 
+Basis = Annotated[str, Field(min_length=4, max_length=500, description="法律依据（条款）")]
+Reason = Annotated[str, Field(min_length=2, max_length=2000)]
+
+
 class LicenceChange(BaseModel):
-    """A change of a licence's particulars (变更): a new version supersedes the current one."""
+    """An authority's own change of a licence (Art. 8 变更): only with its legal basis and the
+    compensation the holder is told of; any other change is the holder's application (Art. 49)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    holder_name: str | None = Field(default=None, min_length=2, max_length=200)
+    holder_name: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=200,
+        description="Refused: the holder's name changes only on its application",
+    )
     particulars: dict[str, Any] | None = Field(default=None, description="e.g. 生产地址、许可范围")
-    reason: str = Field(min_length=2, max_length=2000)
+    reason: Reason
+    legal_basis: str | None = Field(
+        default=None,
+        min_length=4,
+        max_length=500,
+        description="Art. 8: the law amended or repealed, or the changed objective circumstances",
+    )
+    compensation_note: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2000,
+        description="Art. 8: how the holder's loss is compensated (告知补偿)",
+    )
+
+
+class RevocationBody(BaseModel):
+    """撤销 (Art. 69): the grant was unlawful (e.g. obtained by fraud or bribery)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_basis: Basis
+    reason: Reason
+    compensation_note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Art. 69(4): compensation when the holder is not at fault",
+    )
+
+
+class WithdrawalBody(BaseModel):
+    """撤回 (Art. 8): the law changed or the objective circumstances did; compensation is told."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_basis: Basis
+    reason: Reason
+    compensation_note: str = Field(min_length=2, max_length=2000)
+
+
+class Hearing(StrEnum):
+    """What became of the holder's right to a hearing (行政处罚法 Arts. 63, 64)."""
+
+    HELD = "held"  # 当事人要求听证，已举行
+    WAIVED = "waived"  # 当事人明确放弃听证
+    NOT_REQUESTED = "not_requested"  # 告知后五日内未要求听证
+
+
+class PenaltyBody(BaseModel):
+    """吊销 or 暂扣许可证件: an administrative penalty, decided after the notice of rights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_basis: Basis
+    reason: Reason
+    penalty_decision_no: str = Field(min_length=4, max_length=100, description="行政处罚决定书文号")
+    rights_notified_on: date = Field(
+        description="The day the 行政处罚事先告知书 (facts, basis, rights of statement, defence "
+        "and hearing) was served (行政处罚法 Art. 44)"
+    )
+    hearing: Hearing
+    hearing_held_on: date | None = Field(default=None, description="When the hearing was held")
+    hearing_request_deadline: date | None = Field(
+        default=None,
+        description="not_requested: the last day to ask for a hearing stated in the notice "
+        "(5 working days after it, Arts. 64 and 85)",
+    )
+    suspended_until: date | None = Field(default=None, description="暂扣: the end of the term")
+
+    @model_validator(mode="after")
+    def _hearing_dates(self) -> PenaltyBody:
+        if self.hearing is Hearing.HELD and self.hearing_held_on is None:
+            raise ValueError("hearing_held_on is required when the hearing was held")
+        if self.hearing is Hearing.NOT_REQUESTED and self.hearing_request_deadline is None:
+            raise ValueError("hearing_request_deadline is required when no hearing was requested")
+        return self
+
+
+class CancellationBody(BaseModel):
+    """注销 by the authority on one of Art. 70's grounds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ground: CancellationGround
+    reason: Reason
+    legal_basis: str | None = Field(
+        default=None, min_length=4, max_length=500, description="Required for other_statutory"
+    )
+
+    @model_validator(mode="after")
+    def _basis(self) -> CancellationBody:
+        if self.ground is CancellationGround.HOLDER_APPLICATION:
+            raise ValueError(
+                "a holder's 注销 comes from its approved application (business_type cancel)"
+            )
+        if self.ground in (
+            CancellationGround.EXPIRED,
+            CancellationGround.REVOKED,
+            CancellationGround.WITHDRAWN,
+            CancellationGround.PENALTY_REVOKED,
+        ):
+            raise ValueError("this ground follows its own act (expiry, 撤销, 撤回, 吊销)")
+        if self.ground is CancellationGround.OTHER_STATUTORY and not self.legal_basis:
+            raise ValueError("legal_basis is required for other_statutory")
+        return self
 
 
 class RenewalDecision(BaseModel):
@@ -162,6 +299,8 @@ class LicenceVerification(BaseModel):
     valid_until: date | None = None
     status: str | None = None
     status_label: str | None = None
+    act_on: date | None = Field(default=None, description="When it was revoked, suspended, …")
+    cancelled_on: date | None = Field(default=None, description="When it was 注销 (Art. 70)")
     seal_id: str | None = Field(default=None, description="印章编码 of the seal that signed it")
     seal_authority: str | None = Field(default=None, description="The trusted seal's authority")
     signed_at: datetime | None = None
@@ -185,16 +324,19 @@ class VerificationTaskOut(BaseModel):
     inspectors: list[str]
     status: VerificationStatus
     findings: str | None
+    rectify_by: date | None = Field(description="责令限期整改: the deadline to put it right")
+    rectification_findings: str | None = Field(description="The conditions found unmet")
     decided_by: str | None
     decided_at: datetime | None
     created_at: datetime
 
 
 class VerificationOutcome(StrEnum):
-    """The conclusion of a verification."""
+    """The conclusion of a verification (国办发〔2020〕42号)."""
 
-    PASSED = "passed"  # 承诺属实
-    FAILED = "failed"  # 承诺不实
+    PASSED = "passed"  # 承诺属实，符合条件
+    CONDITIONS_UNMET = "conditions_unmet"  # 不符合条件: 责令限期整改, or after it, 撤销
+    FALSE_COMMITMENT = "false_commitment"  # 虚假承诺: 撤销 and a credit record
 
 
 class VerificationDecision(BaseModel):
@@ -204,6 +346,10 @@ class VerificationDecision(BaseModel):
 
     outcome: VerificationOutcome
     findings: str = Field(min_length=2, max_length=5000)
+    rectify_by: date | None = Field(
+        default=None,
+        description="conditions_unmet on a first check: the deadline to put them right",
+    )
 
 
 class CreditRecordOut(BaseModel):

@@ -26,15 +26,22 @@ from govshared.events import (
     make_event,
 )
 from govshared.outbox import OutboxWriter
+from govshared.problems import ValidationFailed
 from licensing import clock
 from licensing.catalogue.repository import CatalogueRepository
 from licensing.certificates.service import CertificateService, Sealing, certificate_out
 from licensing.errors import (
+    ChangeNeedsHolderApplication,
+    HolderNameChangeNeedsApplication,
     LicenceNotActive,
+    RectificationDeadlineInvalid,
+    RectificationPeriodRunning,
+    RenewalNotNeeded,
     RenewalNotPending,
-    RenewalWindowClosed,
+    RenewalTooLate,
     VerificationAlreadyDecided,
 )
+from licensing.licences.acts import RENEWAL_CLEARED, LicenceActs
 from licensing.licences.digest import certificate_fields, content_digest
 from licensing.licences.repository import LicenceRepository, history_row, loaded
 from licensing.licences.schemas import (
@@ -48,13 +55,16 @@ from licensing.licences.schemas import (
     LicenceHistoryOut,
     LicenceOut,
     LicenceVersionOut,
+    PenaltyBody,
     ReformStatus,
     ReformStatusEntry,
     VerificationDecision,
     VerificationOutcome,
 )
 from licensing.models import (
+    CANCELLATION_GROUND_LABELS,
     LICENCE_STATUS_LABELS,
+    CancellationGround,
     CreditKind,
     Licence,
     LicenceAction,
@@ -72,6 +82,14 @@ SOURCE = "/services/license"
 TIMER_ACTOR = "system:licence-timer"
 # Application states after which nothing is pending any more.
 SETTLED_STATES = frozenset({"approved", "denied", "rejected", "withdrawn", "filed"})
+# Tasks that still need a verification: first checks and checks after 责令限期整改.
+TO_VERIFY = (VerificationStatus.OPEN.value, VerificationStatus.RECTIFYING.value)
+# How approval's events end a renewal application pending on a licence.
+RENEWAL_CLOSING: dict[str, tuple[LicenceAction, str]] = {
+    EventType.APPLICATION_DENIED: (LicenceAction.RENEWAL_REFUSED, "不予延续"),
+    EventType.APPLICATION_REJECTED: (LicenceAction.RENEWAL_CLOSED, "延续申请不予受理"),
+    EventType.APPLICATION_WITHDRAWN: (LicenceAction.RENEWAL_CLOSED, "延续申请已撤回"),
+}
 
 
 def add_months(start: date, months: int) -> date:
@@ -90,8 +108,9 @@ def validity_end(start: date, months: int | None) -> date | None:
 class LicencePolicy:
     """The register's configurable rules (from settings)."""
 
-    renewal_window_days: int = 30
-    reminder_days: tuple[int, ...] = (30, 7)
+    renewal_lead_days: int = 30  # Art. 50: 届满三十日前 is the last day to apply
+    late_renewal: str = "decide_without_deemed_renewal"  # or "refuse" (config.LateRenewal)
+    reminder_days: tuple[int, ...] = (90, 45)
     verification_days: int = 60
     on_site_share: float = 0.2
     inspectors: tuple[str, ...] = ("执法人员甲", "执法人员乙")
@@ -127,6 +146,7 @@ class LicenceService:
         self.policy = policy
         # 双随机 draws must not be predictable by the enterprises drawn.
         self.rng = rng or random.SystemRandom()
+        self.acts = LicenceActs(self)
 
     # --- views -------------------------------------------------------------------------------
 
@@ -168,10 +188,11 @@ class LicenceService:
         after: tuple[date, uuid.UUID] | None,
         limit: int,
     ) -> Sequence[VerificationTask]:
-        """Verification tasks by due date."""
+        """Verification tasks by due date; without a status, the work to do: open tasks and those
+        to verify again once their rectification deadline has come."""
         return await self.repository.tasks(
             jurisdiction_prefix=jurisdiction_prefix,
-            status=status.value if status else None,
+            statuses=(status.value,) if status else TO_VERIFY,
             after=after,
             limit=limit,
         )
@@ -181,11 +202,11 @@ class LicenceService:
         assert licence_type is not None, "licences reference their type by foreign key"
         return licence_type
 
-    def window_opens_on(self, licence: Licence) -> date | None:
-        """The first day a renewal may be applied for."""
+    def renewal_apply_by(self, licence: Licence) -> date | None:
+        """The last day a renewal is applied for in time (Art. 50: 届满三十日前); no first day."""
         if licence.valid_until is None:
             return None
-        return licence.valid_until - timedelta(days=self.policy.renewal_window_days)
+        return licence.valid_until - timedelta(days=self.policy.renewal_lead_days)
 
     async def to_out(
         self, licence: Licence, *, certificate: LicenceCertificate | None = None
@@ -214,8 +235,20 @@ class LicenceService:
             source_application_id=licence.source_application_id,
             source_application_no=licence.source_application_no,
             particulars=licence.particulars,
-            renewal_window_opens_on=self.window_opens_on(licence),
+            renewal_apply_by=self.renewal_apply_by(licence),
             renewal_requested_on=licence.renewal_requested_on,
+            renewal_timely=licence.renewal_timely,
+            renewal_application_no=licence.renewal_application_no,
+            act_on=licence.act_on,
+            act_basis=licence.act_basis,
+            act_details=licence.act_details,
+            cancelled_on=licence.cancelled_on,
+            cancellation_ground=licence.cancellation_ground,
+            cancellation_ground_label=(
+                CANCELLATION_GROUND_LABELS[CancellationGround(licence.cancellation_ground)]
+                if licence.cancellation_ground
+                else None
+            ),
             content_hash=licence.content_hash,
             qr_url=self.sealing.qr_url(
                 licence_no=licence.licence_no,
@@ -266,9 +299,11 @@ class LicenceService:
         status: str,
         reason: str | None,
         document: SealedDocumentRef | None = None,
+        act: dict[str, Any] | None = None,
     ) -> LicenceEventData:
         get = licence.get if isinstance(licence, dict) else licence.__getattribute__
         return LicenceEventData(
+            **(act or {}),
             licence_id=get("id"),
             licence_no=get("licence_no"),
             licence_type=get("licence_type"),
@@ -290,13 +325,19 @@ class LicenceService:
         status: str,
         reason: str | None = None,
         document: SealedDocumentRef | None = None,
+        act: dict[str, Any] | None = None,
     ) -> None:
-        data = self._event_data(licence, status=status, reason=reason, document=document)
+        data = self._event_data(licence, status=status, reason=reason, document=document, act=act)
         event = make_event(type=event_type, source=SOURCE, subject=data.licence_no, data=data)
         await self.outbox.add(self.session, event)
 
     async def _hand_over(
-        self, row: dict[str, Any], event_type: EventType, *, reason: str | None = None
+        self,
+        row: dict[str, Any],
+        event_type: EventType,
+        *,
+        reason: str | None = None,
+        act: dict[str, Any] | None = None,
     ) -> None:
         """A new licence version for its holder: register its certificate for sealing, with the
         event that announces it; the sealer emits that event once the certificate exists."""
@@ -305,16 +346,16 @@ class LicenceService:
             row,
             title=licence_type.name,
             event_type=event_type,
-            event_data=self._event_data(row, status=row["status"], reason=reason),
+            event_data=self._event_data(row, status=row["status"], reason=reason, act=act),
             at=clock.now(),
         )
 
     # --- issuance ----------------------------------------------------------------------------
 
     async def on_approved(self, data: ApplicationEventData, *, event_id: str) -> str | None:
-        """Apply approval's decision: issue, change or renew; the licence number, or None."""
+        """Apply approval's decision: issue, change, renew or cancel; the licence number, or None."""
         business_type = str(data.details.get("business_type") or "new")
-        if business_type in ("change", "renew"):
+        if business_type in ("change", "renew", "cancel"):
             licence = await self._licence_for_application(data)
             if licence is None:
                 logger.warning(
@@ -324,6 +365,17 @@ class LicenceService:
                 )
                 return None
             actor = f"application:{data.application_no}"
+            if business_type == "cancel":
+                # 注销 on the holder's application ends the licence; it never issues one.
+                await self.acts.cancel(
+                    licence,
+                    ground=CancellationGround.HOLDER_APPLICATION,
+                    reason=f"依申请（{data.application_no}）准予注销",
+                    legal_basis=None,
+                    actor=actor,
+                    extra={"source_application_no": data.application_no},
+                )
+                return licence.licence_no
             if business_type == "change":
                 particulars = data.details.get("particulars")
                 row = await self._new_version(
@@ -340,6 +392,8 @@ class LicenceService:
                 )
                 await self._hand_over(row, EventType.LICENCE_CHANGED)
                 return str(row["licence_no"])
+            if licence.source_application_id == data.application_id:
+                return licence.licence_no  # already deemed renewed on this application (Art. 50)
             row = await self._renew(
                 licence,
                 deemed=False,
@@ -406,8 +460,13 @@ class LicenceService:
             "source_application_id": data.application_id,
             "source_application_no": data.application_no,
             "source_event_id": event_id,
-            "renewal_requested_on": None,
+            **RENEWAL_CLEARED,
             "renewal_reminders_sent": 0,
+            "act_on": None,
+            "act_basis": None,
+            "act_details": None,
+            "cancelled_on": None,
+            "cancellation_ground": None,
             "created_at": now,
             "updated_at": now,
         }
@@ -468,6 +527,7 @@ class LicenceService:
         reason: str | None,
         actor: str,
         extra: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         if licence.status not in allowed:
             raise LicenceNotActive(
@@ -488,6 +548,7 @@ class LicenceService:
                 reason=reason,
                 actor=actor,
                 at=now,
+                details=details,
             )
         )
         loaded(licence, {"status": to.value, "status_reason": reason, **(extra or {})})
@@ -500,6 +561,7 @@ class LicenceService:
         action: LicenceAction,
         reason: str,
         actor: str,
+        details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Supersede the current version with a new one carrying ``changes``."""
         if licence.status != LicenceStatus.VALID:
@@ -541,8 +603,13 @@ class LicenceService:
                 "status": LicenceStatus.VALID.value,
                 "status_reason": None,
                 "issued_on": clock.today(),
-                "renewal_requested_on": None,
+                **RENEWAL_CLEARED,
                 "renewal_reminders_sent": 0,
+                "act_on": None,
+                "act_basis": None,
+                "act_details": None,
+                "cancelled_on": None,
+                "cancellation_ground": None,
                 "created_at": now,
                 "updated_at": now,
                 **changes,
@@ -559,26 +626,49 @@ class LicenceService:
                 reason=reason,
                 actor=actor,
                 at=now,
+                details=details,
             )
         )
         loaded(licence, {"status": LicenceStatus.SUPERSEDED.value, "is_current": False})
         return row
 
     async def change(self, licence: Licence, *, body: LicenceChange, actor: Principal) -> Licence:
-        """变更: a new version with the changed particulars; the current one is superseded."""
-        changes: dict[str, Any] = {}
+        """The authority's own 变更 (Art. 8): only with its legal basis and the compensation the
+        holder is told of; any other change is the holder's application (Art. 49)."""
         if body.holder_name is not None:
-            changes["holder_name"] = body.holder_name
-        if body.particulars is not None:
-            changes["particulars"] = {**licence.particulars, **body.particulars}
+            raise HolderNameChangeNeedsApplication(
+                "被许可人名称变更须由被许可人提出变更申请（《行政许可法》第四十九条）"
+            )
+        if not body.legal_basis or not body.compensation_note:
+            raise ChangeNeedsHolderApplication(
+                "行政机关不得自行变更许可事项：变更须依被许可人的申请作出（第四十九条），"
+                "或依第八条变更并载明法律依据和补偿告知"
+            )
+        if not body.particulars:
+            raise ValidationFailed("请说明变更的许可事项（particulars）")
+        details = {
+            "article": "《中华人民共和国行政许可法》第八条",
+            "legal_basis": body.legal_basis,
+            "compensation_note": body.compensation_note,
+        }
         row = await self._new_version(
             licence,
-            changes=changes,
+            changes={"particulars": {**licence.particulars, **body.particulars}},
             action=LicenceAction.CHANGED,
             reason=body.reason,
             actor=actor.subject,
+            details=details,
         )
-        await self._hand_over(row, EventType.LICENCE_CHANGED, reason=body.reason)
+        await self._hand_over(
+            row,
+            EventType.LICENCE_CHANGED,
+            reason=body.reason,
+            act={
+                "act_on": clock.today(),
+                "legal_basis": body.legal_basis,
+                "compensation_note": body.compensation_note,
+            },
+        )
         return await self._reload(row["licence_no"])
 
     async def _reload(self, licence_no: str) -> Licence:
@@ -586,35 +676,68 @@ class LicenceService:
         assert licence is not None
         return licence
 
+    def renewal_is_timely(self, licence: Licence, applied_on: date) -> bool:
+        """Art. 50: applied for no later than 30 days before expiry (however early)."""
+        apply_by = self.renewal_apply_by(licence)
+        return apply_by is not None and applied_on <= apply_by
+
     async def request_renewal(self, licence: Licence, *, actor: Principal) -> Licence:
-        """延续申请: accepted from 30 days before expiry up to the last valid day (Art. 50)."""
+        """延续申请 (Art. 50): on time up to 30 days before expiry, however early; later, it is
+        decided without deemed renewal (or refused, as configured)."""
         today = clock.today()
-        opens = self.window_opens_on(licence)
         if licence.status != LicenceStatus.VALID:
             raise LicenceNotActive(f"证照 {licence.licence_no} 当前不是有效状态，不能申请延续")
-        if (
-            opens is None
-            or licence.valid_until is None
-            or not opens <= today <= licence.valid_until
-        ):
-            detail = (
-                "该证照长期有效，无需延续"
-                if opens is None
-                else f"延续申请期为 {opens.isoformat()} 至 {licence.valid_until}"
-            )
-            raise RenewalWindowClosed(detail)
+        if licence.valid_until is None:
+            raise RenewalNotNeeded(f"证照 {licence.licence_no} 长期有效，无需延续")
+        if today > licence.valid_until:
+            raise LicenceNotActive(f"证照 {licence.licence_no} 有效期已届满，请重新申请许可")
         if licence.renewal_requested_on is not None:
             return licence
+        timely = self.renewal_is_timely(licence, today)
+        apply_by = self.renewal_apply_by(licence)
+        if not timely and self.policy.late_renewal == "refuse":
+            raise RenewalTooLate(f"延续申请应当在 {apply_by} 前提出")
+        await self._start_renewal(
+            licence, applied_on=today, timely=timely, actor=actor.subject, application=None
+        )
+        return licence
+
+    async def _start_renewal(
+        self,
+        licence: Licence,
+        *,
+        applied_on: date,
+        timely: bool,
+        actor: str,
+        application: ApplicationEventData | None,
+    ) -> None:
+        """Record a pending renewal; only a timely one is deemed granted at expiry (Art. 50)."""
+        via = f"（申请编号 {application.application_no}）" if application else ""
+        reason = (
+            f"持证主体申请延续{via}，于有效期届满三十日前提出；届满前未作决定的，视为准予延续"
+            if timely
+            else f"持证主体申请延续{via}，未在有效期届满三十日前提出（第五十条）："
+            "可以在届满前作出决定，但不适用视为准予延续"
+        )
         await self._transition(
             licence,
             allowed=[LicenceStatus.VALID],
             to=LicenceStatus.VALID,
             action=LicenceAction.RENEWAL_REQUESTED,
-            reason="持证主体申请延续",
-            actor=actor.subject,
-            extra={"renewal_requested_on": today},
+            reason=reason,
+            actor=actor,
+            extra={
+                "renewal_requested_on": applied_on,
+                "renewal_timely": timely,
+                "renewal_application_id": application.application_id if application else None,
+                "renewal_application_no": application.application_no if application else None,
+            },
+            details={
+                "applied_on": applied_on.isoformat(),
+                "apply_by": str(self.renewal_apply_by(licence)),
+                "timely": timely,
+            },
         )
-        return licence
 
     async def decide_renewal(
         self, licence: Licence, *, grant: bool, reason: str, actor: Principal
@@ -632,7 +755,7 @@ class LicenceService:
             action=LicenceAction.RENEWAL_REFUSED,
             reason=reason,
             actor=actor.subject,
-            extra={"renewal_requested_on": None},
+            extra=dict(RENEWAL_CLEARED),
         )
         return licence
 
@@ -649,7 +772,7 @@ class LicenceService:
         licence_type = await self._type(licence.licence_type)
         start = (licence.valid_until or clock.today()) + timedelta(days=1)
         reason = reason or (
-            "延续申请在有效期届满前未作决定，依《行政许可法》第五十条视为准予延续"
+            "延续申请在有效期届满三十日前提出，届满前未作决定，依《行政许可法》第五十条视为准予延续"
             if deemed
             else "准予延续"
         )
@@ -667,21 +790,12 @@ class LicenceService:
         await self._hand_over(row, EventType.LICENCE_RENEWED, reason=reason)
         return row
 
-    async def suspend(self, licence: Licence, *, reason: str, actor: Principal) -> Licence:
-        """暂停: the licence stays on the register but is not valid."""
-        await self._transition(
-            licence,
-            allowed=[LicenceStatus.VALID],
-            to=LicenceStatus.SUSPENDED,
-            action=LicenceAction.SUSPENDED,
-            reason=reason,
-            actor=actor.subject,
-        )
-        await self._emit(licence, EventType.LICENCE_SUSPENDED, status=licence.status, reason=reason)
-        return licence
+    async def suspend(self, licence: Licence, *, body: PenaltyBody, actor: Principal) -> Licence:
+        """暂扣许可证件: a penalty (行政处罚法), after the notice of the holder's rights."""
+        return await self.acts.suspend(licence, body=body, actor=actor.subject)
 
     async def reinstate(self, licence: Licence, *, reason: str, actor: Principal) -> Licence:
-        """恢复: a suspended licence is valid again."""
+        """恢复: a suspended licence is valid again (the 暂扣 stays in the history)."""
         await self._transition(
             licence,
             allowed=[LicenceStatus.SUSPENDED],
@@ -689,6 +803,7 @@ class LicenceService:
             action=LicenceAction.REINSTATED,
             reason=reason,
             actor=actor.subject,
+            extra={"act_on": None, "act_basis": None, "act_details": None},
         )
         # Valid again: the holder's certificate of this version is the one to use.
         await self._emit(
@@ -700,41 +815,30 @@ class LicenceService:
         )
         return licence
 
-    async def revoke(self, licence: Licence, *, reason: str, actor: str) -> Licence:
-        """撤销: final."""
-        await self._transition(
-            licence,
-            allowed=[LicenceStatus.VALID, LicenceStatus.SUSPENDED],
-            to=LicenceStatus.REVOKED,
-            action=LicenceAction.REVOKED,
-            reason=reason,
-            actor=actor,
-        )
-        await self._emit(licence, EventType.LICENCE_REVOKED, status=licence.status, reason=reason)
-        return licence
-
     # --- timers ------------------------------------------------------------------------------
 
     async def expire_due(self, *, today: date, limit: int, run: TimerRun) -> int:
-        """Expire (or, with a renewal pending, deem renewed) live licences past their last day."""
+        """Past their last day: a timely renewal pending is deemed granted (Art. 50); any other
+        licence expires and is 注销 (Art. 70(1))."""
         claimed = await self.repository.claim_expired(today=today, limit=limit)
         for licence in claimed:
-            if licence.status == LicenceStatus.VALID and licence.renewal_requested_on is not None:
-                await self._renew(licence, deemed=True, actor=TIMER_ACTOR)
+            if (
+                licence.status == LicenceStatus.VALID
+                and licence.renewal_requested_on is not None
+                and licence.renewal_timely
+            ):
+                source = (
+                    {
+                        "source_application_id": licence.renewal_application_id,
+                        "source_application_no": licence.renewal_application_no,
+                    }
+                    if licence.renewal_application_id
+                    else None
+                )
+                await self._renew(licence, deemed=True, actor=TIMER_ACTOR, source=source)
                 run.deemed_renewed += 1
             else:
-                reason = f"有效期已于{licence.valid_until}届满"
-                await self._transition(
-                    licence,
-                    allowed=[LicenceStatus.VALID, LicenceStatus.SUSPENDED],
-                    to=LicenceStatus.EXPIRED,
-                    action=LicenceAction.EXPIRED,
-                    reason=reason,
-                    actor=TIMER_ACTOR,
-                )
-                await self._emit(
-                    licence, EventType.LICENCE_EXPIRED, status=licence.status, reason=reason
-                )
+                await self.acts.expire(licence, today=today, actor=TIMER_ACTOR)
                 run.expired += 1
             run.licence_nos.append(licence.licence_no)
         return len(claimed)
@@ -756,8 +860,12 @@ class LicenceService:
             stage = sum(1 for days in thresholds if days_left <= days)
             if stage <= licence.renewal_reminders_sent:
                 continue
-            reason = (
-                f"证照将于{licence.valid_until}到期（剩余{days_left}天），请在有效期届满前申请延续"
+            apply_by = self.renewal_apply_by(licence)
+            assert apply_by is not None
+            reason = f"证照将于{licence.valid_until}到期（剩余{days_left}天），" + (
+                f"请于{apply_by}前申请延续（《行政许可法》第五十条）"
+                if today <= apply_by
+                else f"延续申请应当在{apply_by}前提出，现已逾期，届满前未作决定的不视为准予延续"
             )
             if not await self.repository.set_status(
                 licence_id=licence.id,
@@ -772,50 +880,122 @@ class LicenceService:
             run.licence_nos.append(licence.licence_no)
         return len(claimed)
 
-    # --- 告知承诺 follow-up --------------------------------------------------------------------
+    # --- 告知承诺 follow-up (国办发〔2020〕42号) -------------------------------------------------
 
     async def decide_verification(
         self, task: VerificationTask, *, body: VerificationDecision, actor: Principal
     ) -> VerificationTask:
-        """Record a verification; a false commitment revokes, records bad credit and bars."""
-        if task.status != VerificationStatus.OPEN:
+        """Record a verification: conditions unmet are first ordered put right by a deadline
+        (责令限期整改) and verified again; only a false commitment, or conditions still unmet
+        after the deadline, revoke the licence (撤销) and record bad credit."""
+        if task.status not in (VerificationStatus.OPEN, VerificationStatus.RECTIFYING):
             raise VerificationAlreadyDecided(f"核查任务已有结论：{task.status}")
-        failed = body.outcome is VerificationOutcome.FAILED
-        status = VerificationStatus.FAILED if failed else VerificationStatus.PASSED
+        today = clock.today()
         now = clock.now()
-        values = {
-            "status": status.value,
-            "findings": body.findings,
-            "decided_by": actor.subject,
-            "decided_at": now,
-        }
-        if not await self.repository.decide_task(task_id=task.id, values=values):
+        outcome = body.outcome
+        rectifying = task.status == VerificationStatus.RECTIFYING
+        values: dict[str, Any] = {"findings": body.findings, "decided_by": actor.subject}
+        if outcome is VerificationOutcome.PASSED:
+            values.update(status=VerificationStatus.PASSED.value, decided_at=now)
+        elif outcome is VerificationOutcome.CONDITIONS_UNMET and not rectifying:
+            if body.rectify_by is None or body.rectify_by <= today:
+                raise RectificationDeadlineInvalid("请载明整改期限（rectify_by），且应晚于今天")
+            values.update(
+                status=VerificationStatus.RECTIFYING.value,
+                rectify_by=body.rectify_by,
+                rectification_findings=body.findings,
+                due_on=body.rectify_by,
+            )
+        elif outcome is VerificationOutcome.CONDITIONS_UNMET:
+            assert task.rectify_by is not None
+            if today <= task.rectify_by:
+                raise RectificationPeriodRunning(
+                    f"整改期限至{task.rectify_by}，期满后方可认定整改后仍不符合条件"
+                )
+            values.update(status=VerificationStatus.FAILED.value, decided_at=now)
+        else:
+            values.update(status=VerificationStatus.FAILED.value, decided_at=now)
+        if not await self.repository.decide_task(
+            task_id=task.id, expected=task.status, values=values
+        ):
             raise VerificationAlreadyDecided("核查任务已被他人作出结论")
         loaded(task, values)
-        if failed:
-            reason = f"告知承诺核查发现承诺不实：{body.findings}"
-            licence = await self.repository.current(task.licence_no)
-            if licence is not None and licence.status in (
-                LicenceStatus.VALID,
-                LicenceStatus.SUSPENDED,
-            ):
-                await self.revoke(licence, reason=reason, actor=actor.subject)
-            await self.repository.insert_credit(
-                {
-                    "id": uuid.uuid4(),
-                    "holder_uscc": task.holder_uscc,
-                    "kind": CreditKind.FALSE_COMMITMENT.value,
-                    "serious": True,
-                    "bars_commitment": True,
-                    "reason": reason,
-                    "licence_no": task.licence_no,
-                    "item_code": task.item_code,
-                    "verification_task_id": task.id,
-                    "recorded_by": actor.subject,
-                    "recorded_at": now,
-                }
+        licence = await self.repository.current(task.licence_no)
+        live = licence is not None and licence.status in (
+            LicenceStatus.VALID,
+            LicenceStatus.SUSPENDED,
+        )
+        if task.status == VerificationStatus.RECTIFYING:
+            if licence is not None and live:
+                await self._order_rectification(licence, task=task, actor=actor.subject)
+            return task
+        if task.status != VerificationStatus.FAILED:
+            return task
+        false_commitment = outcome is VerificationOutcome.FALSE_COMMITMENT
+        if false_commitment:
+            reason = f"告知承诺核查发现虚假承诺：{body.findings}"
+            basis = "《中华人民共和国行政许可法》第六十九条第二款；国办发〔2020〕42号"
+        else:
+            reason = (
+                f"告知承诺核查发现不符合承诺的条件，责令于{task.rectify_by}前整改，"
+                f"期满复查仍不符合：{body.findings}"
             )
+            basis = "《中华人民共和国行政许可法》第六十九条；国办发〔2020〕42号"
+        if licence is not None and live:
+            await self.acts.revoke(licence, legal_basis=basis, reason=reason, actor=actor.subject)
+        await self.repository.insert_credit(
+            {
+                "id": uuid.uuid4(),
+                "holder_uscc": task.holder_uscc,
+                "kind": (
+                    CreditKind.FALSE_COMMITMENT
+                    if false_commitment
+                    else CreditKind.COMMITMENT_UNFULFILLED
+                ).value,
+                # A false commitment bars the route (42号文); unmet conditions are recorded only.
+                "serious": false_commitment,
+                "bars_commitment": false_commitment,
+                "reason": reason,
+                "licence_no": task.licence_no,
+                "item_code": task.item_code,
+                "verification_task_id": task.id,
+                "recorded_by": actor.subject,
+                "recorded_at": now,
+            }
+        )
         return task
+
+    async def _order_rectification(
+        self, licence: Licence, *, task: VerificationTask, actor: str
+    ) -> None:
+        """责令限期整改: the history records it and the holder is told the deadline."""
+        reason = (
+            f"告知承诺核查发现不符合承诺的条件：{task.rectification_findings}。"
+            f"责令于{task.rectify_by}前整改，期满后复查"
+        )
+        await self.repository.add_history(
+            history_row(
+                licence,
+                action=LicenceAction.RECTIFICATION_ORDERED,
+                from_status=licence.status,
+                to_status=licence.status,
+                reason=reason,
+                actor=actor,
+                at=clock.now(),
+                details={
+                    "rectify_by": str(task.rectify_by),
+                    "verification_task_id": str(task.id),
+                    "basis": "国办发〔2020〕42号",
+                },
+            )
+        )
+        await self._emit(
+            licence,
+            EventType.LICENCE_RECTIFICATION_ORDERED,
+            status=licence.status,
+            reason=reason,
+            act={"rectify_by": task.rectify_by, "legal_basis": "国办发〔2020〕42号"},
+        )
 
     async def add_credit_record(
         self, *, uscc: str, body: CreditRecordCreate, actor: Principal
@@ -855,6 +1035,43 @@ class LicenceService:
             eligible=not reasons,
             reasons=reasons,
             records=[CreditRecordOut.model_validate(r) for r in records],
+        )
+
+    # --- renewals filed in approval (business_type renew) --------------------------------------
+
+    async def on_renewal_application(self, event_type: str, data: ApplicationEventData) -> None:
+        """A renewal filed as an approval application protects the licence exactly as one filed
+        here (Art. 50): pending from the day it arrived, until approval decides or it ends."""
+        if event_type == EventType.APPLICATION_APPROVED:
+            return  # on_approved renews
+        licence = await self._licence_for_application(data)
+        if licence is None:
+            return
+        closing = RENEWAL_CLOSING.get(event_type)
+        if closing is not None:
+            if licence.renewal_application_id == data.application_id:
+                action, reason = closing
+                await self._transition(
+                    licence,
+                    allowed=[LicenceStatus.VALID, LicenceStatus.SUSPENDED],
+                    to=LicenceStatus(licence.status),
+                    action=action,
+                    reason=f"{reason}（申请编号 {data.application_no}）",
+                    actor=f"application:{data.application_no}",
+                    extra=dict(RENEWAL_CLEARED),
+                )
+            return
+        if licence.status != LicenceStatus.VALID or licence.renewal_requested_on is not None:
+            return
+        applied_on = data.occurred_at.astimezone(clock.CHINA).date()
+        if licence.valid_until is None or applied_on > licence.valid_until:
+            return
+        await self._start_renewal(
+            licence,
+            applied_on=applied_on,
+            timely=self.renewal_is_timely(licence, applied_on),
+            actor=f"application:{data.application_no}",
+            application=data,
         )
 
     # --- approval's applications and an enterprise's reform status -----------------------------
@@ -934,7 +1151,8 @@ class LicenceService:
 
 def policy_from_settings(
     *,
-    renewal_window_days: int,
+    renewal_lead_days: int,
+    late_renewal: str,
     reminder_days: Sequence[int],
     verification_days: int,
     on_site_share: float,
@@ -942,7 +1160,8 @@ def policy_from_settings(
 ) -> LicencePolicy:
     """The register's rules from configured values."""
     return LicencePolicy(
-        renewal_window_days=renewal_window_days,
+        renewal_lead_days=renewal_lead_days,
+        late_renewal=late_renewal,
         reminder_days=tuple(reminder_days),
         verification_days=verification_days,
         on_site_share=on_site_share,

@@ -1,0 +1,315 @@
+"""The law's acts on a licence, each its own record, event and notice.
+
+- 撤销 (行政许可法 Art. 69): the grant was unlawful (obtained by fraud or bribery, granted beyond
+  power, …); its legal basis is required.
+- 撤回 (Art. 8): the law the licence rests on changed, or the objective circumstances did, and the
+  public interest requires it; the holder is told how its loss is compensated.
+- 吊销 and 暂扣许可证件: administrative penalties (行政处罚法 Art. 9). Before the decision the holder
+  is told the facts, the basis and its rights of statement, defence and hearing (Art. 44); a hearing
+  asked for within 5 working days of the notice is held (Arts. 63, 64, 85); the decision cites the
+  行政处罚决定书.
+- 注销 (Art. 70): the record that ends a licence: on its own ground (the holder's termination or
+  death, force majeure, the holder's application under the item's guide, another statute) or after
+  expiry without renewal and after 撤销, 撤回 or 吊销 (Art. 70(1) and (4)).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from govshared.events import EventType
+from licensing import clock
+from licensing.errors import HearingRightsNotRespected
+from licensing.licences.repository import history_row
+from licensing.licences.schemas import Hearing, PenaltyBody, WithdrawalBody
+from licensing.models import (
+    CANCELLATION_GROUND_LABELS,
+    CancellationGround,
+    Licence,
+    LicenceAction,
+    LicenceStatus,
+)
+
+if TYPE_CHECKING:
+    from licensing.licences.service import LicenceService
+
+LIVE = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
+# 行政处罚法 Art. 64(1): a hearing is asked for within 5 days of the notice, working days by
+# Art. 85. License keeps no working-day calendar; 5 working days never span fewer than 7 calendar
+# days, so a stated deadline closer than that cannot be right.
+HEARING_REQUEST_MIN_CALENDAR_DAYS = 7
+PENALTY_LAW = "《中华人民共和国行政处罚法》"
+# A licence without a pending renewal.
+RENEWAL_CLEARED: dict[str, Any] = {
+    "renewal_requested_on": None,
+    "renewal_timely": None,
+    "renewal_application_id": None,
+    "renewal_application_no": None,
+}
+
+
+def act_fields(licence: Licence) -> dict[str, Any]:
+    """What a licence event says of the act behind the licence's status (for the notice)."""
+    details = licence.act_details or {}
+    return {
+        "act_on": licence.act_on,
+        "legal_basis": licence.act_basis,
+        "compensation_note": details.get("compensation_note"),
+        "penalty_decision_no": details.get("penalty_decision_no"),
+        "rights_notified_on": details.get("rights_notified_on"),
+        "hearing": details.get("hearing"),
+        "suspended_until": details.get("suspended_until"),
+        "cancelled_on": licence.cancelled_on,
+        "cancellation_ground": licence.cancellation_ground,
+    }
+
+
+def check_hearing(body: PenaltyBody, *, today: date, suspension: bool) -> None:
+    """A penalty is decided only after the notice of rights, and after the hearing if asked for."""
+    if body.rights_notified_on > today:
+        raise HearingRightsNotRespected("行政处罚事先告知的送达日期不得晚于决定日期")
+    if body.hearing is Hearing.HELD:
+        assert body.hearing_held_on is not None  # the schema requires it
+        if not body.rights_notified_on <= body.hearing_held_on <= today:
+            raise HearingRightsNotRespected("听证日期应当在事先告知之后、处罚决定之前")
+    elif body.hearing is Hearing.NOT_REQUESTED:
+        deadline = body.hearing_request_deadline
+        assert deadline is not None  # the schema requires it
+        earliest = body.rights_notified_on + timedelta(days=HEARING_REQUEST_MIN_CALENDAR_DAYS)
+        if deadline < earliest:
+            raise HearingRightsNotRespected(
+                "告知书载明的听证申请期限短于法定的五个工作日（《行政处罚法》第六十四条、第八十五条）"
+            )
+        if today <= deadline:
+            raise HearingRightsNotRespected(
+                f"当事人可在{deadline.isoformat()}前要求听证，期限届满前不得作出处罚决定"
+            )
+    if suspension and body.suspended_until is not None and body.suspended_until <= today:
+        raise HearingRightsNotRespected("暂扣期限应当晚于决定日期")
+
+
+class LicenceActs:
+    """撤销, 撤回, 吊销, 暂扣 and 注销 on the register; each writes its history and its event."""
+
+    def __init__(self, service: LicenceService) -> None:
+        self.service = service
+
+    async def revoke(
+        self,
+        licence: Licence,
+        *,
+        legal_basis: str,
+        reason: str,
+        actor: str,
+        compensation_note: str | None = None,
+    ) -> Licence:
+        """撤销 (Art. 69), followed by 注销 (Art. 70(4))."""
+        details = {"compensation_note": compensation_note} if compensation_note else {}
+        await self._end(
+            licence,
+            to=LicenceStatus.REVOKED,
+            action=LicenceAction.REVOKED,
+            ground=CancellationGround.REVOKED,
+            legal_basis=legal_basis,
+            reason=reason,
+            details=details,
+            actor=actor,
+            event_type=EventType.LICENCE_REVOKED,
+        )
+        return licence
+
+    async def withdraw(self, licence: Licence, *, body: WithdrawalBody, actor: str) -> Licence:
+        """撤回 (Art. 8) with the compensation the holder is told of, followed by 注销."""
+        await self._end(
+            licence,
+            to=LicenceStatus.WITHDRAWN,
+            action=LicenceAction.WITHDRAWN,
+            ground=CancellationGround.WITHDRAWN,
+            legal_basis=body.legal_basis,
+            reason=body.reason,
+            details={"compensation_note": body.compensation_note},
+            actor=actor,
+            event_type=EventType.LICENCE_WITHDRAWN,
+        )
+        return licence
+
+    async def revoke_as_penalty(
+        self, licence: Licence, *, body: PenaltyBody, actor: str
+    ) -> Licence:
+        """吊销许可证件 after the notice of rights (行政处罚法), followed by 注销 (Art. 70(4))."""
+        check_hearing(body, today=clock.today(), suspension=False)
+        await self._end(
+            licence,
+            to=LicenceStatus.PENALTY_REVOKED,
+            action=LicenceAction.PENALTY_REVOKED,
+            ground=CancellationGround.PENALTY_REVOKED,
+            legal_basis=body.legal_basis,
+            reason=body.reason,
+            details=_penalty_details(body),
+            actor=actor,
+            event_type=EventType.LICENCE_PENALTY_REVOKED,
+        )
+        return licence
+
+    async def suspend(self, licence: Licence, *, body: PenaltyBody, actor: str) -> Licence:
+        """暂扣许可证件 after the notice of rights (行政处罚法): not valid until reinstated."""
+        today = clock.today()
+        check_hearing(body, today=today, suspension=True)
+        details = _penalty_details(body)
+        if body.suspended_until is not None:
+            details["suspended_until"] = body.suspended_until.isoformat()
+        await self.service._transition(
+            licence,
+            allowed=[LicenceStatus.VALID],
+            to=LicenceStatus.SUSPENDED,
+            action=LicenceAction.SUSPENDED,
+            reason=body.reason,
+            actor=actor,
+            extra={"act_on": today, "act_basis": body.legal_basis, "act_details": details},
+            details={"legal_basis": body.legal_basis, **details},
+        )
+        await self.service._emit(
+            licence,
+            EventType.LICENCE_SUSPENDED,
+            status=licence.status,
+            reason=body.reason,
+            act=act_fields(licence),
+        )
+        return licence
+
+    async def cancel(
+        self,
+        licence: Licence,
+        *,
+        ground: CancellationGround,
+        reason: str,
+        legal_basis: str | None,
+        actor: str,
+        extra: dict[str, Any] | None = None,
+    ) -> Licence:
+        """注销 on its own ground (Art. 70): the holder's application, termination, death, …"""
+        today = clock.today()
+        basis = legal_basis or "《中华人民共和国行政许可法》第七十条"
+        details = {"ground": ground.value, **(extra or {})}
+        await self.service._transition(
+            licence,
+            allowed=LIVE,
+            to=LicenceStatus.CANCELLED,
+            action=LicenceAction.CANCELLED,
+            reason=f"{reason}（{CANCELLATION_GROUND_LABELS[ground]}）",
+            actor=actor,
+            extra={
+                "act_on": today,
+                "act_basis": basis,
+                "act_details": details,
+                "cancelled_on": today,
+                "cancellation_ground": ground.value,
+                **RENEWAL_CLEARED,
+            },
+            details={"legal_basis": basis, **details},
+        )
+        await self.service._emit(
+            licence,
+            EventType.LICENCE_CANCELLED,
+            status=licence.status,
+            reason=licence.status_reason,
+            act=act_fields(licence),
+        )
+        return licence
+
+    async def expire(self, licence: Licence, *, today: date, actor: str) -> None:
+        """有效期届满未延续: expired, and 注销 follows (Art. 70(1)) on the timer's day."""
+        late = licence.renewal_requested_on is not None and not licence.renewal_timely
+        reason = f"有效期已于{licence.valid_until}届满" + (
+            "；延续申请未在届满三十日前提出，不适用视为准予延续（《行政许可法》第五十条）"
+            if late
+            else ""
+        )
+        extra = {"cancelled_on": today, "cancellation_ground": CancellationGround.EXPIRED.value}
+        await self.service._transition(
+            licence,
+            allowed=LIVE,
+            to=LicenceStatus.EXPIRED,
+            action=LicenceAction.EXPIRED,
+            reason=reason,
+            actor=actor,
+            extra={**extra, **RENEWAL_CLEARED},
+        )
+        await self._record_cancellation(licence, ground=CancellationGround.EXPIRED, actor=actor)
+        await self.service._emit(
+            licence,
+            EventType.LICENCE_EXPIRED,
+            status=licence.status,
+            reason=reason,
+            act=act_fields(licence),
+        )
+
+    async def _end(
+        self,
+        licence: Licence,
+        *,
+        to: LicenceStatus,
+        action: LicenceAction,
+        ground: CancellationGround,
+        legal_basis: str,
+        reason: str,
+        details: dict[str, Any],
+        actor: str,
+        event_type: EventType,
+    ) -> None:
+        """An act that ends the licence, and the 注销 that follows it (Art. 70(4))."""
+        today = clock.today()
+        await self.service._transition(
+            licence,
+            allowed=LIVE,
+            to=to,
+            action=action,
+            reason=reason,
+            actor=actor,
+            extra={
+                "act_on": today,
+                "act_basis": legal_basis,
+                "act_details": details,
+                "cancelled_on": today,
+                "cancellation_ground": ground.value,
+                **RENEWAL_CLEARED,
+            },
+            details={"legal_basis": legal_basis, **details},
+        )
+        await self._record_cancellation(licence, ground=ground, actor=actor)
+        await self.service._emit(
+            licence, event_type, status=licence.status, reason=reason, act=act_fields(licence)
+        )
+
+    async def _record_cancellation(
+        self, licence: Licence, *, ground: CancellationGround, actor: str
+    ) -> None:
+        """The 注销 entry that follows an act ending the licence (the status keeps the act)."""
+        await self.service.repository.add_history(
+            history_row(
+                licence,
+                action=LicenceAction.CANCELLED,
+                from_status=licence.status,
+                to_status=licence.status,
+                reason=f"依法注销：{CANCELLATION_GROUND_LABELS[ground]}",
+                actor=actor,
+                at=clock.now(),
+                details={"ground": ground.value},
+            )
+        )
+
+
+def _penalty_details(body: PenaltyBody) -> dict[str, Any]:
+    """The fields a penalty's record keeps (JSON)."""
+    details: dict[str, Any] = {
+        "penalty_law": PENALTY_LAW,
+        "penalty_decision_no": body.penalty_decision_no,
+        "rights_notified_on": body.rights_notified_on.isoformat(),
+        "hearing": body.hearing.value,
+    }
+    if body.hearing_held_on is not None:
+        details["hearing_held_on"] = body.hearing_held_on.isoformat()
+    if body.hearing_request_deadline is not None:
+        details["hearing_request_deadline"] = body.hearing_request_deadline.isoformat()
+    return details
