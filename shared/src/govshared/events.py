@@ -47,6 +47,8 @@ class EventType(StrEnum):
     LICENCE_WITHDRAWN = "cn.gov.license.licence.withdrawn.v1"  # 撤回 (Art. 8)
     LICENCE_PENALTY_REVOKED = "cn.gov.license.licence.penalty_revoked.v1"  # 吊销 (行政处罚法)
     LICENCE_CANCELLED = "cn.gov.license.licence.cancelled.v1"  # 注销 (Art. 70)
+    # 行政处罚事先告知: the intended 吊销/暂扣 and the holder's rights, before the decision.
+    LICENCE_PENALTY_NOTIFIED = "cn.gov.license.licence.penalty_notified.v1"
     LICENCE_EXPIRED = "cn.gov.license.licence.expired.v1"
     LICENCE_RECTIFICATION_ORDERED = "cn.gov.license.licence.rectification_ordered.v1"  # 责令整改
     LICENCE_RENEWAL_DUE = "cn.gov.license.licence.renewal_due.v1"
@@ -160,6 +162,8 @@ class LicenceEventData(BaseModel):
     penalty_decision_no: str | None = None  # 吊销/暂扣: the 行政处罚决定书 cited
     rights_notified_on: date | None = None  # 吊销/暂扣: 事先告知 of the right to a hearing
     hearing: str | None = None  # held | waived | not_requested
+    intended_penalty: str | None = None  # penalty_notified: penalty_revocation | suspension
+    hearing_request_deadline: date | None = None  # penalty_notified: last day to ask a hearing
     suspended_until: date | None = None
     cancelled_on: date | None = None  # the 注销 that follows (Art. 70)
     cancellation_ground: str | None = None

@@ -115,6 +115,7 @@ class LicenceAction(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     RECTIFICATION_ORDERED = "rectification_ordered"
+    PENALTY_NOTIFIED = "penalty_notified"  # 行政处罚事先告知 served
 
 
 class CertificateStatus(StrEnum):

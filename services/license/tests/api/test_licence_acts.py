@@ -407,3 +407,55 @@ async def test_42hao_rectified_conditions_pass_and_the_licence_stands(
     )
     assert passed.status_code == 200 and passed.json()["status"] == "passed"
     assert (await _detail(client, tokens, licence_no))["status"] == "valid"
+
+
+async def test_penalty_notice_serves_the_right_to_a_hearing_before_the_decision(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    issue: Issue,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 行政处罚法 Art. 44: the intended penalty and the holder's rights are told before deciding;
+    # Art. 64(1): a hearing is asked for within 5 (working, Art. 85) days of the notice.
+    licence_no = await issue(uscc=random_uscc())
+    today = clock.today()
+    url = f"/api/v1/licences/{licence_no}/penalty-notices"
+    notice = {
+        "penalty": "suspension",
+        "legal_basis": PENALTY_BASIS,
+        "reason": "违反食盐储存规定",
+    }
+    too_short = await client.post(
+        url,
+        json={**notice, "hearing_request_deadline": (today + timedelta(days=3)).isoformat()},
+        headers=_approver(tokens),
+    )
+    assert too_short.status_code == 409
+    assert problem(too_short)["code"] == "hearing_rights_not_respected"
+    deadline = today + timedelta(days=9)
+    served = await client.post(
+        url,
+        json={**notice, "hearing_request_deadline": deadline.isoformat()},
+        headers=_approver(tokens),
+    )
+    assert served.status_code == 200, served.text
+    assert served.json()["status"] == "valid"  # a notice decides nothing
+    event = await _one_event(session, licence_no, EventType.LICENCE_PENALTY_NOTIFIED)
+    assert event.intended_penalty == "suspension" and event.rights_notified_on == today
+    assert event.hearing_request_deadline == deadline
+    history = (await _detail(client, tokens, licence_no))["history"]
+    assert history[-1]["action"] == "penalty_notified"
+
+    decision = {
+        **_penalty(hearing="not_requested", hearing_held_on=None),
+        "rights_notified_on": today.isoformat(),
+        "hearing_request_deadline": deadline.isoformat(),
+    }
+    suspension = f"/api/v1/licences/{licence_no}/suspension"
+    early = await client.post(suspension, json=decision, headers=_approver(tokens))
+    assert early.status_code == 409 and "期限届满前不得作出处罚决定" in problem(early)["detail"]
+    monkeypatch.setattr(clock, "today", lambda: deadline + timedelta(days=1))
+    decided = await client.post(suspension, json=decision, headers=_approver(tokens))
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["act_details"]["hearing"] == "not_requested"

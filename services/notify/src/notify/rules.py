@@ -1,7 +1,8 @@
 """Rules: which event notifies whom, on which channels, and how critical it is (DESIGN.md §3.7).
 
-Statutory notices (acceptance, refusal, 补正, pause, extension, decision, licence issued; each act
-that suspends or ends a licence: 暂扣, 撤销, 撤回, 吊销, 注销 and expiry; an order to put a commitment's
+Statutory notices (acceptance, refusal, 补正, pause, extension, decision, licence issued; the
+notice of an intended penalty and the holder's right to a hearing; each act that suspends or ends a
+licence: 暂扣, 撤销, 撤回, 吊销, 注销 and expiry; an order to put a commitment's
 conditions right; and the service of a sealed notice, decision or licence certificate) are critical:
 they ignore preferences, quiet hours and rate limits, and their delivery is reported back as proof
 of service.
@@ -41,6 +42,7 @@ CRITICAL_EVENT_TYPES: frozenset[str] = frozenset(
         EventType.APPLICATION_DENIED,
         EventType.DOCUMENT_ISSUED,
         EventType.LICENCE_ISSUED,
+        EventType.LICENCE_PENALTY_NOTIFIED,
         EventType.LICENCE_SUSPENDED,
         EventType.LICENCE_REVOKED,
         EventType.LICENCE_WITHDRAWN,
@@ -137,6 +139,7 @@ def template_context(
         "rights_notified_on",
         "suspended_until",
         "rectify_by",
+        "hearing_request_deadline",
     ):
         if key in values:
             values[key] = _chinese_date(values[key])

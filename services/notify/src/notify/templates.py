@@ -272,6 +272,18 @@ _LICENCE_TEXTS: list[tuple[EventType, str, str, str | None]] = [
         None,
     ),
     (
+        EventType.LICENCE_PENALTY_NOTIFIED,
+        "行政处罚事先告知：{{ licence_type }}",
+        "{{ holder_name }}：本机关拟依据{{ legal_basis }}，"
+        "{% if intended_penalty == 'suspension' %}暂扣{% else %}吊销{% endif %}"
+        "您的「{{ licence_type }}」（编号 {{ licence_no }}）。事实和理由：{{ reason }}。"
+        "根据《行政处罚法》第四十四条、第六十三条、第六十四条，您有权进行陈述和申辩，"
+        "并有权要求听证；要求听证的，请于{{ hearing_request_deadline }}前提出。"
+        "逾期未提出的，视为放弃听证。",
+        "您的{{ licence_type }}{{ licence_no }}拟被行政处罚，"
+        "您有权陈述申辩并于{{ hearing_request_deadline }}前要求听证，详情请登录一网通办查看。",
+    ),
+    (
         EventType.LICENCE_SUSPENDED,
         "暂扣许可证件决定：{{ licence_type }}",
         "{{ holder_name }}：本机关依据{{ legal_basis }}作出行政处罚决定（{{ penalty_decision_no }}），"

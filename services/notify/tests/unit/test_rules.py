@@ -51,7 +51,8 @@ def test_statutory_notices_are_critical() -> None:
         EventType.DOCUMENT_ISSUED,
         EventType.LICENCE_ISSUED,
         # Each act that suspends or ends a licence, and an order to rectify, is a statutory notice
-        # (issue 14: 暂扣, 撤销, 撤回, 吊销, 注销, expiry with its 注销, 责令限期整改).
+        # (issue 14: 事先告知 of a penalty, 暂扣, 撤销, 撤回, 吊销, 注销, expiry with its 注销, 责令限期整改).
+        EventType.LICENCE_PENALTY_NOTIFIED,
         EventType.LICENCE_SUSPENDED,
         EventType.LICENCE_REVOKED,
         EventType.LICENCE_WITHDRAWN,

@@ -40,6 +40,8 @@ LICENCE = {
     "cancelled_on": None,
     "cancellation_ground": None,
     "rectify_by": None,
+    "intended_penalty": None,
+    "hearing_request_deadline": None,
 }
 # What an act that suspends or ends a licence tells the holder (its events always carry it).
 ACT = {
@@ -53,6 +55,8 @@ ACT = {
     "cancelled_on": "2026年12月6日",
     "cancellation_ground": "penalty_revoked",
     "rectify_by": "2027年1月5日",
+    "intended_penalty": "penalty_revocation",
+    "hearing_request_deadline": "2026年11月23日",
 }
 ACT_EVENTS = {
     str(t)
@@ -63,6 +67,7 @@ ACT_EVENTS = {
         EventType.LICENCE_PENALTY_REVOKED,
         EventType.LICENCE_CANCELLED,
         EventType.LICENCE_RECTIFICATION_ORDERED,
+        EventType.LICENCE_PENALTY_NOTIFIED,
     )
 }
 LINKS = DocumentLinks(
@@ -265,3 +270,20 @@ def test_withdrawal_notice_tells_the_compensation_and_rectification_the_deadline
     )
     assert notice.title is not None and notice.title.startswith("责令限期整改通知")
     assert "请于2027年1月5日前整改到位" in notice.body
+
+
+def test_the_notice_of_an_intended_penalty_tells_the_right_to_a_hearing() -> None:
+    context = _licence_context(
+        EventType.LICENCE_PENALTY_NOTIFIED,
+        reason="违反食盐储存规定，情节严重",
+        legal_basis="《食盐专营办法》第二十九条",
+        rights_notified_on="2026-12-06",
+        intended_penalty="suspension",
+        hearing_request_deadline="2026-12-14",
+    )
+    spec = BUILTIN_TEMPLATES[(str(EventType.LICENCE_PENALTY_NOTIFIED), Channel.INBOX)]
+    notice = render(spec, context)
+    assert notice.title == "行政处罚事先告知：食盐定点批发许可证"
+    assert "拟依据《食盐专营办法》第二十九条，暂扣您的" in notice.body
+    assert "有权进行陈述和申辩，并有权要求听证" in notice.body
+    assert "请于2026年12月14日前提出" in notice.body

@@ -20,9 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from govshared.events import EventType
 from licensing import clock
-from licensing.errors import HearingRightsNotRespected
+from licensing.errors import HearingRightsNotRespected, LicenceNotActive
 from licensing.licences.repository import history_row
-from licensing.licences.schemas import Hearing, PenaltyBody, WithdrawalBody
+from licensing.licences.schemas import (
+    Hearing,
+    IntendedPenalty,
+    PenaltyBody,
+    PenaltyNotice,
+    WithdrawalBody,
+)
 from licensing.models import (
     CANCELLATION_GROUND_LABELS,
     CancellationGround,
@@ -40,6 +46,10 @@ LIVE = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
 # days, so a stated deadline closer than that cannot be right.
 HEARING_REQUEST_MIN_CALENDAR_DAYS = 7
 PENALTY_LAW = "《中华人民共和国行政处罚法》"
+PENALTY_LABELS = {
+    IntendedPenalty.PENALTY_REVOCATION: "吊销许可证件",
+    IntendedPenalty.SUSPENSION: "暂扣许可证件",
+}
 # A licence without a pending renewal.
 RENEWAL_CLEARED: dict[str, Any] = {
     "renewal_requested_on": None,
@@ -131,6 +141,56 @@ class LicenceActs:
             details={"compensation_note": body.compensation_note},
             actor=actor,
             event_type=EventType.LICENCE_WITHDRAWN,
+        )
+        return licence
+
+    async def notify_penalty(self, licence: Licence, *, body: PenaltyNotice, actor: str) -> Licence:
+        """行政处罚事先告知 (行政处罚法 Art. 44): the holder is told the intended 吊销 or 暂扣, its
+        facts and basis, and its rights of statement, defence and hearing, before any decision."""
+        today = clock.today()
+        earliest = today + timedelta(days=HEARING_REQUEST_MIN_CALENDAR_DAYS)
+        if body.hearing_request_deadline < earliest:
+            raise HearingRightsNotRespected(
+                "听证申请期限不得短于告知后五个工作日（《行政处罚法》第六十四条、第八十五条）"
+            )
+        allowed = (
+            (LicenceStatus.VALID,)
+            if body.penalty is IntendedPenalty.SUSPENSION
+            else (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
+        )
+        if licence.status not in allowed:
+            raise LicenceNotActive(f"证照 {licence.licence_no} 当前状态不能拟作出该处罚")
+        label = PENALTY_LABELS[body.penalty]
+        reason = f"拟{label}：{body.reason}"
+        details = {
+            "penalty": body.penalty.value,
+            "legal_basis": body.legal_basis,
+            "rights_notified_on": today.isoformat(),
+            "hearing_request_deadline": body.hearing_request_deadline.isoformat(),
+        }
+        await self.service.repository.add_history(
+            history_row(
+                licence,
+                action=LicenceAction.PENALTY_NOTIFIED,
+                from_status=licence.status,
+                to_status=licence.status,
+                reason=reason,
+                actor=actor,
+                at=clock.now(),
+                details=details,
+            )
+        )
+        await self.service._emit(
+            licence,
+            EventType.LICENCE_PENALTY_NOTIFIED,
+            status=licence.status,
+            reason=body.reason,
+            act={
+                "legal_basis": body.legal_basis,
+                "rights_notified_on": today,
+                "intended_penalty": body.penalty.value,
+                "hearing_request_deadline": body.hearing_request_deadline,
+            },
         )
         return licence
 

@@ -59,6 +59,7 @@ from licensing.licences.schemas import (
     LicenceOut,
     LicenceTypeOut,
     PenaltyBody,
+    PenaltyNotice,
     ReasonBody,
     RenewalDecision,
     RevocationBody,
@@ -191,6 +192,23 @@ async def decide_renewal(
 
 
 PENALTY_ERRORS = (*LIFECYCLE_ERRORS, HearingRightsNotRespected)
+
+
+@router.post(
+    "/licences/{licence_no}/penalty-notices",
+    tags=["licence lifecycle"],
+    summary="行政处罚事先告知 (approver, head, admin): the intended 吊销/暂扣 and the right to a hearing",
+    response_model=LicenceOut,
+    responses=problem_responses(*PENALTY_ERRORS),
+)
+async def notify_penalty(
+    body: PenaltyNotice, licence: ManagedLicence, licences: Licences, principal: Decider
+) -> LicenceOut:
+    """Serve the notice of an intended penalty through notify (行政处罚法 Art. 44); the decision
+    follows after the hearing or its deadline."""
+    return await licences.to_out(
+        await licences.acts.notify_penalty(licence, body=body, actor=principal.subject)
+    )
 
 
 @router.post(

@@ -220,6 +220,28 @@ class PenaltyBody(BaseModel):
         return self
 
 
+class IntendedPenalty(StrEnum):
+    """The penalty a 行政处罚事先告知 announces."""
+
+    PENALTY_REVOCATION = "penalty_revocation"  # 吊销许可证件
+    SUSPENSION = "suspension"  # 暂扣许可证件
+
+
+class PenaltyNotice(BaseModel):
+    """行政处罚事先告知 (行政处罚法 Art. 44): the intended penalty, its facts and basis, and the
+    holder's rights of statement, defence and hearing, served before any decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    penalty: IntendedPenalty
+    legal_basis: Basis
+    reason: Reason = Field(description="The facts and reasons of the intended penalty")
+    hearing_request_deadline: date = Field(
+        description="The last day to ask for a hearing (5 working days after the notice, "
+        "行政处罚法 Arts. 64, 85)"
+    )
+
+
 class CancellationBody(BaseModel):
     """注销 by the authority on one of Art. 70's grounds."""
 
