@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from govshared.auth import ServiceTokenSource, load_verifier, service_tokens
 from govshared.db import is_database_outage, make_engine, make_sessionmaker
+from govshared.files import private_dir
 from govshared.migrate import upgrade
 from govshared.observability import (
     ObservabilityMiddleware,
@@ -95,7 +96,7 @@ async def start_runtime(
     dependencies (sessions, auth, readiness) read.
     """
     configure_logging(service=service, level=settings.log_level, json_logs=settings.log_json)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade, alembic_ini, settings.database_url)
     engine = make_engine(
@@ -118,6 +119,9 @@ async def start_runtime(
         jwks_url=settings.jwt_jwks_url,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
+        service_keys_file=settings.service_jwt_keys_file,
+        service_issuer=settings.service_token_issuer,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
     )
     return runtime
 

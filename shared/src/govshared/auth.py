@@ -7,9 +7,12 @@ A shared HMAC secret is refused, so that a leaked verifier can never mint tokens
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -17,10 +20,12 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from govshared import jurisdictions
+from govshared.files import private_dir, touch_private, write_private
 from govshared.problems import Forbidden, Unauthenticated
 from govshared.uscc import is_valid_uscc
 
@@ -63,8 +68,67 @@ class Principal:
         return self.role in STAFF_ROLES
 
 
+HUMAN_ROLES = frozenset(Role) - {Role.SERVICE}
+"""What the portal's identity provider may assert: enterprises and staff, never a service."""
+SERVICE_ROLES = frozenset({Role.SERVICE})
+"""What the services' own keys may assert: only that the caller is a service."""
+DEFAULT_SERVICE_ISSUER = "urn:onestop:services"
+MAX_TOKEN_CHARS = 8192
+CLOCK_SKEW_SECONDS = 60
+MAX_CLAIM_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    """A public key the services trust, and what the tokens it signs may assert."""
+
+    key: Any
+    algorithm: str
+    kid: str | None
+    roles: frozenset[Role]
+    issuer: str | None
+
+
+def _algorithm_of(key: Any) -> str:
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ES256"
+    raise ValueError(f"unsupported token key type {type(key).__name__} (RSA or EC P-256 only)")
+
+
+def trusted_keys(
+    text: str, *, roles: frozenset[Role], issuer: str | None, kid: str | None = None
+) -> list[TrustedKey]:
+    """The keys of a PEM public key or a JWKS (JSON), each bound to ``roles`` and ``issuer``."""
+    if text.lstrip().startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(text.encode())
+        return [TrustedKey(key, _algorithm_of(key), kid, roles, issuer)]
+    keys = []
+    for jwk in jwt.PyJWKSet.from_dict(json.loads(text)).keys:
+        keys.append(TrustedKey(jwk.key, _algorithm_of(jwk.key), jwk.key_id, roles, issuer))
+    return keys
+
+
+def _number(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    # RFC 7519 §2 NumericDate: a JSON number. A string, a boolean or an infinity is not one.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"claim {name} must be a NumericDate (a number of seconds)")
+    return float(value)
+
+
 class TokenVerifier:
-    """Verifies bearer tokens against a PEM public key or a JWKS, caching good tokens until expiry."""
+    """Verifies bearer tokens against trusted keys, each bound to the roles and the issuer it may
+    assert, caching good tokens until expiry.
+
+    The identity provider's keys (a PEM public key, a JWKS or a JWKS URL) sign enterprise and staff
+    tokens; the services' keys (``service_keys``) sign service tokens only. A token is accepted when
+    one trusted key verifies its signature, its ``iss`` is that key's issuer, its role is one the key
+    may assert, its lifetime is at most ``max_lifetime_seconds`` and its claims are well formed.
+    """
 
     def __init__(
         self,
@@ -74,31 +138,75 @@ class TokenVerifier:
         jwks_url: str | None = None,
         issuer: str | None = None,
         audience: str | None = None,
+        roles: frozenset[Role] = HUMAN_ROLES,
+        service_keys: Sequence[TrustedKey] = (),
+        max_lifetime_seconds: int = 12 * 3600,
         cache_size: int = 10_000,
     ) -> None:
-        if not (public_key_pem or jwks or jwks_url):
+        if not (public_key_pem or jwks or jwks_url or service_keys):
             raise ValueError("a public key, a JWKS or a JWKS URL is required to verify tokens")
-        self._static_key: Any = (
-            serialization.load_pem_public_key(public_key_pem.encode()) if public_key_pem else None
-        )
-        self._jwks = jwt.PyJWKSet.from_dict(jwks) if jwks else None
+        keys: list[TrustedKey] = []
+        if public_key_pem:
+            keys += trusted_keys(public_key_pem, roles=roles, issuer=issuer)
+        if jwks:
+            keys += trusted_keys(json.dumps(jwks), roles=roles, issuer=issuer)
+        self._keys = keys + list(service_keys)
         self._jwks_client = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._url_roles = roles
         self._issuer = issuer
         self._audience = audience
+        self._max_lifetime = max_lifetime_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._cache_size = cache_size
 
-    def _key_for(self, token: str) -> Any:
-        if self._static_key is not None:
-            return self._static_key
-        kid = jwt.get_unverified_header(token).get("kid")
-        if self._jwks is not None:
-            for key in self._jwks.keys:
-                if kid is None or key.key_id == kid:
-                    return key.key
-            raise jwt.InvalidTokenError("no key in the JWKS matches the token's kid")
-        assert self._jwks_client is not None
-        return self._jwks_client.get_signing_key_from_jwt(token).key
+    def _candidates(self, header: dict[str, Any], token: str) -> list[TrustedKey]:
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if algorithm not in ALGORITHMS:
+            raise jwt.InvalidAlgorithmError("only RS256 and ES256 tokens are accepted")
+        if kid is not None and (not isinstance(kid, str) or len(kid) > MAX_CLAIM_CHARS):
+            raise jwt.InvalidTokenError("malformed kid")
+        usable = [k for k in self._keys if k.algorithm == algorithm]
+        named = [k for k in usable if kid is not None and k.kid == kid]
+        candidates = named or [k for k in usable if k.kid is None or kid is None]
+        if not candidates and self._jwks_client is not None:
+            key = self._jwks_client.get_signing_key_from_jwt(token).key
+            candidates = [TrustedKey(key, _algorithm_of(key), kid, self._url_roles, self._issuer)]
+        if not candidates:
+            raise jwt.InvalidTokenError("no trusted key matches the token")
+        return candidates
+
+    def _decode(self, token: str) -> tuple[dict[str, Any], TrustedKey]:
+        candidates = self._candidates(jwt.get_unverified_header(token), token)
+        for number, trusted in enumerate(candidates, 1):
+            try:
+                claims = jwt.decode(
+                    token,
+                    trusted.key,
+                    algorithms=[trusted.algorithm],
+                    issuer=trusted.issuer,
+                    audience=self._audience,
+                    options={
+                        "require": ["exp", "sub", "role"],
+                        "verify_aud": self._audience is not None,
+                    },
+                )
+            except jwt.InvalidSignatureError:
+                if number == len(candidates):
+                    raise
+                continue
+            return claims, trusted
+        raise jwt.InvalidTokenError("no trusted key matches the token")
+
+    def _check_times(self, claims: dict[str, Any]) -> float:
+        exp = _number(claims, "exp")
+        iat = _number(claims, "iat")
+        _number(claims, "nbf")
+        assert exp is not None  # required above
+        now = time.time()
+        longest = self._max_lifetime + CLOCK_SKEW_SECONDS
+        if exp - now > longest or (iat is not None and exp - iat > longest):
+            raise ValueError(f"token lifetime exceeds {self._max_lifetime} s")
+        return exp
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; raises ``Unauthenticated`` otherwise."""
@@ -106,42 +214,59 @@ class TokenVerifier:
         now = time.time()
         if cached is not None and cached[0] > now:
             return cached[1]
+        if len(token) > MAX_TOKEN_CHARS:
+            raise Unauthenticated("身份令牌无效：令牌过长")
         try:
-            claims = jwt.decode(
-                token,
-                self._key_for(token),
-                algorithms=ALGORITHMS,
-                issuer=self._issuer,
-                audience=self._audience,
-                options={
-                    "require": ["exp", "sub", "role"],
-                    "verify_aud": self._audience is not None,
-                },
-            )
+            claims, trusted = self._decode(token)
+            exp = self._check_times(claims)
             principal = principal_from_claims(claims)
-        except (jwt.PyJWTError, ValueError) as exc:
-            raise Unauthenticated(f"身份令牌无效：{exc}") from exc
+            if principal.role not in trusted.roles:
+                raise ValueError(f"this key may not sign {principal.role.value} tokens")
+        except Exception as exc:
+            # Whatever a forged or malformed token makes the decoder raise is the caller's fault:
+            # a 401, never a 500 (a traceback in the log for each crafted header).
+            raise Unauthenticated(f"身份令牌无效：{str(exc)[:200]}") from None
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
-        self._cache[token] = (float(claims["exp"]), principal)
+        self._cache[token] = (exp, principal)
         return principal
 
 
+def _short_string(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_CHARS:
+        raise ValueError(f"claim {name} must be a string of 1 to {MAX_CLAIM_CHARS} characters")
+    if "\x00" in value:
+        raise ValueError(f"claim {name} holds a NUL character")
+    return value
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """Build a principal, refusing claims that contradict the role."""
-    role = Role(claims["role"])
-    uscc = claims.get("uscc")
+    """Build a principal, refusing claims that are malformed or contradict the role."""
+    role_claim = claims.get("role")
+    if not isinstance(role_claim, str) or role_claim not in Role.__members__.values():
+        raise ValueError("unknown role")
+    role = Role(role_claim)
+    subject = _short_string(claims, "sub")
+    if subject is None:
+        raise ValueError("sub is required")
+    uscc = _short_string(claims, "uscc")
     jurisdiction = claims.get("jurisdiction")
-    if role is Role.ENTERPRISE and (not isinstance(uscc, str) or not is_valid_uscc(uscc)):
+    name = _short_string(claims, "name")
+    if role is Role.ENTERPRISE and (uscc is None or not is_valid_uscc(uscc)):
         raise ValueError("enterprise tokens need a valid uscc claim")
-    if role in STAFF_ROLES and role is not Role.ADMIN and not jurisdiction:
+    if jurisdiction is not None and not jurisdictions.is_valid(jurisdiction):
+        raise ValueError("jurisdiction must be a 6, 9 or 12 digit 行政区划 code")
+    if role in STAFF_ROLES and role is not Role.ADMIN and jurisdiction is None:
         raise ValueError("staff tokens need a jurisdiction claim")
     return Principal(
-        subject=str(claims["sub"]),
+        subject=subject,
         role=role,
         uscc=uscc if role is Role.ENTERPRISE else None,
-        jurisdiction=jurisdiction,
-        name=claims.get("name"),
+        jurisdiction=jurisdiction if role is not Role.ENTERPRISE else None,
+        name=name,
     )
 
 
@@ -152,14 +277,27 @@ def load_verifier(
     jwks_url: str | None,
     issuer: str | None,
     audience: str | None,
+    service_keys_file: str | None = None,
+    service_issuer: str | None = DEFAULT_SERVICE_ISSUER,
+    max_lifetime_seconds: int = 12 * 3600,
 ) -> TokenVerifier:
-    """A verifier from settings: a PEM file, a JWKS file or a JWKS URL."""
+    """A verifier from settings: the identity provider's PEM file, JWKS file or JWKS URL (human
+    roles), and the services' keys (role ``service`` only)."""
+    service_keys = (
+        trusted_keys(
+            Path(service_keys_file).read_text(), roles=SERVICE_ROLES, issuer=service_issuer
+        )
+        if service_keys_file
+        else []
+    )
     return TokenVerifier(
         public_key_pem=Path(public_key_file).read_text() if public_key_file else None,
         jwks=json.loads(Path(jwks_file).read_text()) if jwks_file else None,
         jwks_url=jwks_url,
         issuer=issuer,
         audience=audience,
+        service_keys=service_keys,
+        max_lifetime_seconds=max_lifetime_seconds,
     )
 
 
@@ -212,29 +350,54 @@ def require_roles(*roles: Role) -> BearerPrincipal:
 # --- development keys and tokens -------------------------------------------------------------
 
 
-def ensure_dev_keypair(directory: Path) -> tuple[Path, Path]:
-    """Create (once) and return the development RSA key pair kept in the data folder."""
-    directory.mkdir(parents=True, exist_ok=True)
-    private_path = directory / "dev-jwt-private.pem"
-    public_path = directory / "dev-jwt-public.pem"
-    if not private_path.exists() or not public_path.exists():
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        tmp = private_path.with_suffix(".tmp")
-        tmp.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        tmp.chmod(0o600)
-        public_path.write_bytes(
-            key.public_key().public_bytes(
+DEV_IDP_KEY = "dev-jwt"
+"""The development identity provider's key pair: it signs enterprise and staff tokens."""
+DEV_SERVICE_KEY = "dev-service-jwt"
+"""The development services' key pair: it signs service tokens only."""
+
+
+def ensure_dev_keypair(directory: Path, name: str = DEV_IDP_KEY) -> tuple[Path, Path]:
+    """Create (once) and return a development RSA key pair kept in the data folder.
+
+    ``name`` is the identity provider's pair (``DEV_IDP_KEY``) or the services' (``DEV_SERVICE_KEY``):
+    two pairs, so that development trusts each key for the roles it mints, as production does.
+    Production refuses any key file named ``dev-*`` (``is_dev_key_file``).
+    """
+    private_dir(directory)
+    private_path = directory / f"{name}-private.pem"
+    public_path = directory / f"{name}-public.pem"
+    if private_path.exists() and public_path.exists():
+        return private_path, public_path
+    # Three services starting at once share the folder: one makes the pair, the others wait.
+    with touch_private(directory / f".{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not private_path.exists() or not public_path.exists():
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            public = key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-        )
-        tmp.replace(private_path)
+            write_private(public_path, public)
+            write_private(
+                private_path,
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
     return private_path, public_path
+
+
+def is_dev_key_file(path: str | None) -> bool:
+    """True for a key file the development helpers made (``dev-*`` in its name)."""
+    return bool(path) and Path(str(path)).name.startswith("dev-")
+
+
+def dev_role_key(directory: Path, role: Role | str) -> tuple[str, str | None]:
+    """The development private key that may sign ``role`` and the issuer its tokens carry."""
+    if Role(role) is Role.SERVICE:
+        return ensure_dev_keypair(directory, DEV_SERVICE_KEY)[0].read_text(), DEFAULT_SERVICE_ISSUER
+    return ensure_dev_keypair(directory, DEV_IDP_KEY)[0].read_text(), None
 
 
 def mint_token(
@@ -283,7 +446,7 @@ class ServiceTokenSource:
         private_key_pem: str,
         *,
         service_name: str,
-        issuer: str | None = None,
+        issuer: str | None = DEFAULT_SERVICE_ISSUER,
         audience: str | None = None,
         kid: str | None = None,
     ) -> None:
@@ -320,7 +483,7 @@ def service_tokens(settings: object, *, service_name: str) -> ServiceTokenSource
     return ServiceTokenSource(
         Path(key_file).read_text(),
         service_name=service_name,
-        issuer=getattr(settings, "jwt_issuer", None),
+        issuer=getattr(settings, "service_token_issuer", None) or DEFAULT_SERVICE_ISSUER,
         audience=getattr(settings, "jwt_audience", None),
         kid=getattr(settings, "service_key_id", None) or None,
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
+
+from govshared.files import touch_private
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -142,6 +145,17 @@ def is_database_outage(error: BaseException) -> bool:
     return False
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file 0600 (its folder 0700) before SQLite does with the umask.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they follow. The database
+    holds webhook secrets and applicants' data.
+    """
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        touch_private(Path(database))
+
+
 def make_engine(
     url: str, *, pool_size: int = 20, timeout: float = 5.0, echo: bool = False
 ) -> AsyncEngine:
@@ -160,6 +174,7 @@ def make_engine(
     invalidated with the rest of the pool, as SQLAlchemy does on any disconnect.
     """
     if is_sqlite(url):
+        private_sqlite_file(url)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -12,6 +12,8 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from govshared.db import private_sqlite_file
+
 
 def alembic_config(alembic_ini: Path, database_url: str) -> Config:
     """A Config for a service's migrations against ``database_url``."""
@@ -23,6 +25,8 @@ def alembic_config(alembic_ini: Path, database_url: str) -> Config:
 
 def upgrade(alembic_ini: Path, database_url: str, revision: str = "head") -> None:
     """``alembic upgrade`` (call from a thread when an event loop is running)."""
+    if database_url.startswith("sqlite"):
+        private_sqlite_file(database_url)
     command.upgrade(alembic_config(alembic_ini, database_url), revision)
 
 

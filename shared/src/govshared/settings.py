@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
-from govshared.auth import ensure_dev_keypair
+from govshared.auth import (
+    DEFAULT_SERVICE_ISSUER,
+    DEV_IDP_KEY,
+    DEV_SERVICE_KEY,
+    ensure_dev_keypair,
+    is_dev_key_file,
+)
 
 
 class CommonSettings(BaseSettings):
@@ -58,6 +64,33 @@ class CommonSettings(BaseSettings):
     service_key_id: str | None = Field(
         default=None, description="kid of this service's key in the verifiers' JWKS (key rotation)"
     )
+    service_jwt_keys_file: str | None = Field(
+        default=None,
+        description=(
+            "PEM public key or JWKS of the services' keys: the only keys trusted for role=service "
+            "(the IdP's keys are trusted for enterprise and staff roles only)"
+        ),
+    )
+    service_token_issuer: str = Field(
+        default=DEFAULT_SERVICE_ISSUER,
+        min_length=1,
+        description="iss of service tokens: what this service's tokens carry and the services' keys assert",
+    )
+    jwt_max_lifetime_seconds: int = Field(
+        default=12 * 3600,
+        ge=60,
+        description="Longest token lifetime accepted (exp − iat, and exp − now)",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request line and headers together (431 beyond; uvicorn h11 limit too)",
+    )
+    max_json_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body that is not a multipart upload (413 beyond, before reading)",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Apply migrations at start (embedded); production runs a Job"
     )
@@ -101,24 +134,52 @@ class CommonSettings(BaseSettings):
             raise ValueError("RELAY_LEASE_SECONDS must be at least twice HTTP_TIMEOUT_SECONDS")
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / self.default_db_name()}"
-        has_verifier = self.jwt_public_key_file or self.jwt_jwks_file or self.jwt_jwks_url
         if self.environment == "production":
-            if not has_verifier:
-                raise ValueError(
-                    "production needs JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE or JWT_JWKS_URL"
-                )
-            if not self.service_private_key_file:
-                raise ValueError("production needs SERVICE_PRIVATE_KEY_FILE")
-            if self.database_url.startswith("sqlite"):
-                raise ValueError("production needs a PostgreSQL DATABASE_URL")
+            refuse_unsafe_production(self)
         else:
-            # Development: one key pair in the data folder signs and verifies everything.
-            private, public = ensure_dev_keypair(self.data_dir / "keys")
-            if not has_verifier:
-                self.jwt_public_key_file = str(public)
-            self.service_private_key_file = self.service_private_key_file or str(private)
+            # Development: a key pair of the identity provider (enterprise and staff tokens) and
+            # one of the services (service tokens), each trusted only for what it mints.
+            _, idp_public = ensure_dev_keypair(self.data_dir / "keys", DEV_IDP_KEY)
+            service_private, service_public = ensure_dev_keypair(
+                self.data_dir / "keys", DEV_SERVICE_KEY
+            )
+            if not (self.jwt_public_key_file or self.jwt_jwks_file or self.jwt_jwks_url):
+                self.jwt_public_key_file = str(idp_public)
+            self.service_private_key_file = self.service_private_key_file or str(service_private)
+            self.service_jwt_keys_file = self.service_jwt_keys_file or str(service_public)
         return self
 
     def default_db_name(self) -> str:
         """File name of the embedded SQLite database."""
         return "service.db"
+
+
+def refuse_unsafe_production(settings: CommonSettings) -> None:
+    """Refuse, at start-up, settings that are safe in development only (``ValueError`` naming one).
+
+    The development key pairs (anyone with a checkout can mint any token with them), a JWKS fetched
+    over plain http (anyone on the path can swap the keys), CORS open to every origin, and tokens
+    whose issuer and audience go unchecked (a token for another system would be accepted).
+    """
+    if not (settings.jwt_public_key_file or settings.jwt_jwks_file or settings.jwt_jwks_url):
+        raise ValueError("production needs JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE or JWT_JWKS_URL")
+    if not settings.service_private_key_file:
+        raise ValueError("production needs SERVICE_PRIVATE_KEY_FILE")
+    if not settings.service_jwt_keys_file:
+        raise ValueError("production needs SERVICE_JWT_KEYS_FILE (the services' public keys)")
+    if settings.database_url.startswith("sqlite"):
+        raise ValueError("production needs a PostgreSQL DATABASE_URL")
+    for name in (
+        "jwt_public_key_file",
+        "jwt_jwks_file",
+        "service_private_key_file",
+        "service_jwt_keys_file",
+    ):
+        if is_dev_key_file(getattr(settings, name)):
+            raise ValueError(f"production refuses the development key {getattr(settings, name)}")
+    if settings.jwt_jwks_url and not settings.jwt_jwks_url.lower().startswith("https://"):
+        raise ValueError("production needs JWT_JWKS_URL over https")
+    if "*" in settings.cors_origins:
+        raise ValueError('production refuses CORS_ORIGINS=["*"]: list the portal\'s origins')
+    if not settings.jwt_issuer or not settings.jwt_audience:
+        raise ValueError("production needs JWT_ISSUER and JWT_AUDIENCE")

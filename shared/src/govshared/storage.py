@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from fastapi import UploadFile
 
+from govshared.files import write_private
 from govshared.problems import DependencyUnavailable, PayloadTooLarge, UnsupportedMediaType
 
 
@@ -53,13 +54,8 @@ class FileSystemStorage:
         """Write atomically (temp file, then rename)."""
         path = self._path(key)
 
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-
-        await asyncio.to_thread(write)
+        # Materials are the applicants' documents: 0600 files in 0700 folders (govshared.files).
+        await asyncio.to_thread(write_private, path, data)
 
     async def get(self, key: str) -> bytes:
         """Read the file."""

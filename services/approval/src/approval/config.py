@@ -7,6 +7,7 @@ from datetime import date
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from govshared.seal import refuse_dev_seal
 from govshared.settings import CommonSettings
 
 
@@ -87,6 +88,8 @@ class Settings(CommonSettings):
             and not self.seal_private_key_file
         ):
             raise ValueError("production needs APPROVAL_SEAL_PRIVATE_KEY_FILE or the http seal")
+        if self.environment == "production":
+            refuse_dev_seal(self, prefix="APPROVAL_")
         return self
 
     def default_db_name(self) -> str:

@@ -63,6 +63,7 @@ from approval.lifecycle import RULES, STATE_LABELS, Action
 from approval.models import Application, ApplicationEvent, ApplicationState, Item, Tolerance
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
+from govshared import jurisdictions
 from govshared.auth import Principal, Role
 from govshared.contracts import commitment_digest
 from govshared.db import end_read
@@ -943,20 +944,12 @@ def can_see(principal: Principal, application: Application) -> bool:
         return application.applicant_uscc == principal.uscc
     if principal.role in (Role.ADMIN, Role.SERVICE):
         return True
-    return in_jurisdiction(principal.jurisdiction, application.jurisdiction)
+    return jurisdictions.covers(principal.jurisdiction, application.jurisdiction)
 
 
 def jurisdiction_prefix(staff: str) -> str:
     """The region-code prefix a jurisdiction covers: 310000 → 31, 310115 → 310115 (GB/T 2260)."""
-    prefix = staff.rstrip("0")
-    if len(prefix) % 2:
-        prefix += "0"
-    return prefix
-
-
-def in_jurisdiction(staff: str | None, target: str) -> bool:
-    """True when a staff jurisdiction covers the target region code."""
-    return bool(staff) and target.startswith(jurisdiction_prefix(staff or ""))
+    return jurisdictions.scope_prefix(staff)
 
 
 async def append_audit(

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from govshared.seal import refuse_dev_seal
 from govshared.settings import CommonSettings
 
 LateRenewal = Literal["decide_without_deemed_renewal", "refuse"]
@@ -123,6 +124,8 @@ class Settings(CommonSettings):
             and not self.seal_private_key_file
         ):
             raise ValueError("production needs LICENSE_SEAL_PRIVATE_KEY_FILE or the http seal")
+        if self.environment == "production":
+            refuse_dev_seal(self, prefix="LICENSE_")
         return self
 
     @property

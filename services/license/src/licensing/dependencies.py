@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Principal, Role, get_principal
 from govshared.db import get_session
+from govshared.jurisdictions import covers, scope_prefix
 from govshared.uscc import uscc_error
 from licensing.catalogue.service import CatalogueService
 from licensing.certificates.service import CertificateService
@@ -22,7 +23,6 @@ from licensing.errors import (
     OutsideJurisdiction,
     VerificationTaskNotFound,
 )
-from licensing.jurisdictions import covers, scope_prefix
 from licensing.licences.service import LicenceService
 from licensing.models import Licence, VerificationTask
 

@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 
 from govshared.events import ReformMode
+from govshared.jurisdictions import ancestors, covers, scope_prefix
 from licensing.catalogue.service import shipped_catalogue, summary_text
-from licensing.jurisdictions import ancestors, covers, scope_prefix
 from licensing.licences.digest import certificate_fields, content_digest
 from licensing.licences.service import add_months, validity_end
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govshared import jurisdictions
 from govshared.events import CloudEvent
 from govshared.outbox import OutboxWriter
 from govshared.sql import dialect_name, insert_ignore
@@ -23,6 +24,7 @@ from notify.models import (
     Template,
     WebhookSubscription,
 )
+from notify.rules import Readers
 
 inbox_messages = cast(Table, InboxMessage.__table__)
 deliveries = cast(Table, Delivery.__table__)
@@ -47,10 +49,10 @@ class InboxRepository:
             await self.session.execute(insert(inbox_messages), list(rows))
 
     async def list_for(
-        self, recipients: Sequence[str], *, limit: int, after: InboxKey | None
+        self, recipients: Readers, *, limit: int, after: InboxKey | None
     ) -> list[InboxMessage]:
         """Unread first, then newest (keyset on is_read, created_at desc, id desc)."""
-        query = select(InboxMessage).where(InboxMessage.recipient.in_(recipients))
+        query = select(InboxMessage).where(recipients.clause(InboxMessage.recipient))
         if after is not None:
             is_read, created_at, ident = after
             older = tuple_(InboxMessage.created_at, InboxMessage.id) < (created_at, ident)
@@ -68,12 +70,10 @@ class InboxRepository:
         ).limit(limit)
         return list((await self.session.scalars(query)).all())
 
-    async def get_for(
-        self, message_id: uuid.UUID, recipients: Sequence[str]
-    ) -> InboxMessage | None:
+    async def get_for(self, message_id: uuid.UUID, recipients: Readers) -> InboxMessage | None:
         """One message, only if addressed to one of ``recipients``."""
         query = select(InboxMessage).where(
-            InboxMessage.id == message_id, InboxMessage.recipient.in_(recipients)
+            InboxMessage.id == message_id, recipients.clause(InboxMessage.recipient)
         )
         return (await self.session.scalars(query)).one_or_none()
 
@@ -84,22 +84,24 @@ class InboxRepository:
             message.read_at = at
             await self.session.flush()
 
-    async def unread_count(self, recipients: Sequence[str]) -> int:
+    async def unread_count(self, recipients: Readers) -> int:
         """Unread messages of the recipients."""
         count = await self.session.scalar(
             select(func.count())
             .select_from(inbox_messages)
-            .where(inbox_messages.c.recipient.in_(recipients), inbox_messages.c.is_read.is_(False))
+            .where(
+                recipients.clause(inbox_messages.c.recipient), inbox_messages.c.is_read.is_(False)
+            )
         )
         return int(count or 0)
 
     async def created_since(
-        self, recipients: Sequence[str], since: datetime, *, limit: int
+        self, recipients: Readers, since: datetime, *, limit: int
     ) -> list[InboxMessage]:
         """Messages created at or after ``since``, oldest first (the SSE stream)."""
         query = (
             select(InboxMessage)
-            .where(InboxMessage.recipient.in_(recipients), InboxMessage.created_at >= since)
+            .where(recipients.clause(InboxMessage.recipient), InboxMessage.created_at >= since)
             .order_by(InboxMessage.created_at, InboxMessage.id)
             .limit(limit)
         )
@@ -231,7 +233,7 @@ class DeliveryRepository:
         """Deliveries in a state, newest change first (keyset on updated_at, id)."""
         query = select(Delivery).where(Delivery.status == status)
         if jurisdiction is not None:
-            query = query.where(Delivery.jurisdiction == jurisdiction)
+            query = query.where(jurisdictions.in_scope(Delivery.jurisdiction, jurisdiction))
         if after is not None:
             query = query.where(tuple_(Delivery.updated_at, Delivery.id) < after)
         query = query.order_by(Delivery.updated_at.desc(), Delivery.id.desc()).limit(limit)

@@ -17,7 +17,9 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, or_
 
+from govshared import jurisdictions
 from govshared.auth import Role
 from govshared.events import (
     ApplicationEventData,
@@ -110,6 +112,41 @@ def serves_document(data: BaseModel) -> bool:
 def staff_recipient(jurisdiction: str, role: Role | str) -> str:
     """The recipient key of a jurisdiction's staff in one role."""
     return f"staff:{jurisdiction}:{role}"
+
+
+@dataclass(frozen=True, slots=True)
+class Readers:
+    """Whose inbox a caller reads: exact recipient keys, and (staff) the keys of their role in
+    every jurisdiction under theirs: a city's acceptors read what went to a district's."""
+
+    keys: tuple[str, ...]
+    staff_role: str | None = None
+    staff_jurisdiction: str | None = None
+
+    def clause(self, column: Any) -> ColumnElement[bool]:
+        """SQL: the recipient column names one of these readers."""
+        exact: ColumnElement[bool] = column.in_(self.keys)
+        if self.staff_role is None or self.staff_jurisdiction is None:
+            return exact
+        # Digits and a role name only (the jurisdiction is validated, the role an enum): no
+        # character of a claim can act as a LIKE wildcard.
+        prefix = jurisdictions.scope_prefix(self.staff_jurisdiction)
+        role = Role(self.staff_role).value
+        return or_(exact, column.like(f"staff:{prefix}%:{role}"))
+
+    def reads(self, recipient: str) -> bool:
+        """The same test in Python (the stream, tests)."""
+        if recipient in self.keys:
+            return True
+        if self.staff_role is None or self.staff_jurisdiction is None:
+            return False
+        kind, _, rest = recipient.partition(":")
+        jurisdiction, _, role = rest.partition(":")
+        return (
+            kind == "staff"
+            and role == self.staff_role
+            and jurisdictions.covers(self.staff_jurisdiction, jurisdiction)
+        )
 
 
 def user_recipient(subject: str) -> str:

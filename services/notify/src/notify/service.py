@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from govshared import jurisdictions
 from govshared.auth import Principal, Role
 from govshared.db import after_commit
 from govshared.events import (
@@ -73,6 +74,7 @@ from notify.rules import (
     ENTERPRISE_CHANNELS,
     Audience,
     Plan,
+    Readers,
     is_critical,
     plan_event,
     staff_recipient,
@@ -101,15 +103,19 @@ from notify.templates import (
 logger = logging.getLogger("notify.service")
 
 
-def recipients_of(principal: Principal) -> list[str]:
-    """The inbox recipient keys a caller reads: its USCC, or its jurisdiction and role and itself."""
+def recipients_of(principal: Principal) -> Readers:
+    """The inboxes a caller reads: its USCC; or itself, and its role's in its jurisdiction and
+    every one under it (a city's staff see what went to a district's)."""
     if principal.role is Role.ENTERPRISE:
         assert principal.uscc is not None
-        return [principal.uscc]
-    return [
+        return Readers((principal.uscc,))
+    keys = (
         staff_recipient(principal.jurisdiction or "*", principal.role),
         user_recipient(principal.subject),
-    ]
+    )
+    if principal.jurisdiction is None:
+        return Readers(keys)
+    return Readers(keys, principal.role.value, principal.jurisdiction)
 
 
 class InboxSignal:
@@ -310,7 +316,8 @@ class NotificationService:
 
     def _visible(self, principal: Principal, delivery: Delivery | None) -> Delivery:
         if delivery is None or (
-            principal.role is not Role.ADMIN and delivery.jurisdiction != principal.jurisdiction
+            principal.role is not Role.ADMIN
+            and not jurisdictions.covers(principal.jurisdiction, delivery.jurisdiction)
         ):
             raise DeliveryNotFound()
         return delivery
@@ -644,7 +651,7 @@ async def inbox_updates(
     sessionmaker: async_sessionmaker[AsyncSession],
     signal: InboxSignal,
     *,
-    recipients: list[str],
+    recipients: Readers,
     since: tuple[datetime, uuid.UUID] | None,
     poll_seconds: float,
     max_seconds: float,

@@ -34,6 +34,7 @@ from tongsuopy.crypto import hashes as sm_hashes
 from tongsuopy.crypto.asymciphers import ec
 from tongsuopy.crypto.exceptions import InvalidSignature as _SmInvalidSignature
 
+from govshared.files import private_dir, write_private
 from govshared.problems import DependencyUnavailable, DomainError
 
 ALGORITHM = "SM2-with-SM3"
@@ -196,15 +197,31 @@ def sm2_verify(public_key: str, message: bytes, signature: str) -> bool:
 
 def ensure_dev_seal_key(directory: Path) -> Path:
     """Create (once) and return the development SM2 seal key kept in the data folder."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     path = directory / "dev-seal-sm2.key"
     if not path.exists():
         private, _ = generate_sm2_key()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(private + "\n")
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        write_private(path, (private + "\n").encode())
     return path
+
+
+DEV_SEAL_MARK = "开发用章"
+
+
+def refuse_dev_seal(settings: Any, *, prefix: str) -> None:
+    """Refuse the development seal in production: its key file, its DEV- id, its 开发用章 authority.
+
+    A document sealed with it would look official and is not: anyone with a checkout has the key.
+    """
+    key_file = getattr(settings, "seal_private_key_file", None)
+    if key_file and Path(key_file).name.startswith("dev-"):
+        raise ValueError(f"production refuses the development seal key {key_file}")
+    if str(getattr(settings, "seal_id", "")).upper().startswith("DEV-"):
+        raise ValueError(f"production needs the seal's real 印章编码 in {prefix}SEAL_ID")
+    if DEV_SEAL_MARK in str(getattr(settings, "seal_authority", "")):
+        raise ValueError(
+            f"production refuses the development seal authority ({prefix}SEAL_AUTHORITY)"
+        )
 
 
 def load_sm2_private_key(path: Path) -> tuple[str, str]:

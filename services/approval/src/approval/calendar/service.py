@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -48,12 +47,12 @@ from approval.calendar.workdays import (
     provisional_dates,
     provisional_day,
 )
+from govshared import jurisdictions
 
 T = TypeVar("T")
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving since 1991
 MAX_RANGE_DAYS = 366
 MAX_COUNT_DAYS = 3660  # ten years: far beyond any statutory limit
-JURISDICTION = re.compile(r"^\d{6}(\d{3}|\d{6})?$")
 
 
 def china_today() -> date:
@@ -74,10 +73,9 @@ def check_year(year: int) -> None:
 
 def jurisdiction_chain(code: str) -> list[str]:
     """A jurisdiction with the ones above it: a province's closure also closes its districts."""
-    if not JURISDICTION.match(code):
-        raise InvalidJurisdiction(f"“{code}”不是 6、9 或 12 位的行政区划代码")
-    base = code[:6]
-    return sorted({code, base, base[:4] + "00", base[:2] + "0000"})
+    if not jurisdictions.is_valid(code):
+        raise InvalidJurisdiction(f"“{code}”不是 6、9 或 12 位的有效行政区划代码")
+    return sorted(jurisdictions.ancestors(code))
 
 
 async def seed_calendar(

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govshared.jurisdictions import ancestors
 from govshared.sql import insert_ignore
-from licensing.jurisdictions import ancestors
 from licensing.models import LicenceType, ReformItem, ReformItemVersion
 
 V = ReformItemVersion

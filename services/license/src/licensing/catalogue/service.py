@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govshared.auth import Principal
 from govshared.contracts import ReformModeAnswer
 from govshared.events import REFORM_MODE_LABELS, ReformMode
+from govshared.jurisdictions import JURISDICTION_NAMES
 from licensing import clock
 from licensing.catalogue.repository import CatalogueRepository
 from licensing.catalogue.schemas import (
@@ -35,7 +36,6 @@ from licensing.errors import (
     ReformVersionConflict,
     RetroactiveVersion,
 )
-from licensing.jurisdictions import JURISDICTION_NAMES
 from licensing.models import ReformItem, ReformItemVersion
 
 

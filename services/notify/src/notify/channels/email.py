@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import aiosmtplib
 
+from govshared.files import write_private
 from notify.channels.base import ChannelError, OutboundMessage, SendOutcome
 from notify.models import Channel, DeliveryStatus
 
@@ -146,10 +147,8 @@ class FileEmailSender:
         return SendOutcome(DeliveryStatus.DELIVERED)
 
     def _write(self, path: Path, content: bytes) -> None:
-        self._directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(content)
-        tmp.replace(path)
+        # An email names the enterprise and its case: 0600 in a 0700 folder (govshared.files).
+        write_private(path, content)
 
     async def aclose(self) -> None:
         """Nothing to release."""
