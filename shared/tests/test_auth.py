@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, FastAPI, Request
 
 from govshared.auth import (
+    DEFAULT_SERVICE_ISSUER,
+    SERVICE_ROLES,
     Principal,
     Role,
     TokenVerifier,
@@ -20,6 +22,7 @@ from govshared.auth import (
     get_principal,
     mint_token,
     require_roles,
+    trusted_keys,
 )
 from govshared.problems import Unauthenticated, install_problem_handlers
 from govshared.testing import problem
@@ -148,8 +151,11 @@ def test_service_tokens_carry_kid_issuer_and_audience(
     )
     token = service_tokens(settings, service_name="approval").token()
     assert jwt.get_unverified_header(token)["kid"] == "approval-1"
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] == DEFAULT_SERVICE_ISSUER
     verifier = TokenVerifier(
-        public_key_pem=public, issuer="https://idp.example", audience="onestop"
+        issuer="https://idp.example",
+        audience="onestop",
+        service_keys=trusted_keys(public, roles=SERVICE_ROLES, issuer=DEFAULT_SERVICE_ISSUER),
     )
     principal = verifier.verify(token)
     assert principal.role is Role.SERVICE and principal.subject == "service:approval"

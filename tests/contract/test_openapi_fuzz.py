@@ -50,8 +50,7 @@ def running(
     env = {
         **suite_env(data_dir=work, ports=ports)[name],
         f"{prefix}DATABASE_URL": url,
-        f"{prefix}JWT_PUBLIC_KEY_FILE": tokens.public_key_file,
-        f"{prefix}SERVICE_PRIVATE_KEY_FILE": tokens.private_key_file,
+        **tokens.environment(prefix),
         f"{prefix}HTTP_TIMEOUT_SECONDS": "1",
     }
     proc = ServiceProcess(name, ports[name], env, log_path=work / f"{name}.log")

@@ -49,8 +49,7 @@ async def suite(
         env = {
             **envs[name],
             f"{prefix}DATABASE_URL": urls[name],
-            f"{prefix}JWT_PUBLIC_KEY_FILE": tokens.public_key_file,
-            f"{prefix}SERVICE_PRIVATE_KEY_FILE": tokens.private_key_file,
+            **tokens.environment(prefix),
             f"{prefix}RELAY_POLL_SECONDS": "0.2",
             f"{prefix}REFORM_MODE_CACHE_SECONDS": "0",
         }

@@ -271,7 +271,7 @@ async def outside() -> AsyncIterator[Outside]:
 @pytest.fixture(scope="session")
 async def documents(tokens: Tokens) -> AsyncIterator[DocumentPeer]:
     """Approval's and license's document downloads, on a real loopback port."""
-    peer = DocumentPeer(TokenVerifier(public_key_pem=Path(tokens.public_key_file).read_text()))
+    peer = DocumentPeer(tokens.verifier())
     await peer.start()
     yield peer
     await peer.stop()
@@ -305,8 +305,7 @@ def make_settings(
         "environment": "test",
         "database_url": database_url,
         "data_dir": data_dir,
-        "jwt_public_key_file": tokens.public_key_file,
-        "service_private_key_file": tokens.private_key_file,
+        **tokens.settings(),
         "migrate_on_start": False,
         "run_workers": False,
         "log_json": False,

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from govshared.auth import ServiceTokenSource, load_verifier, service_tokens
 from govshared.db import is_database_outage, make_engine, make_sessionmaker
 from govshared.files import private_dir
+from govshared.limits import RequestLimitsMiddleware
 from govshared.migrate import upgrade
 from govshared.observability import (
     ObservabilityMiddleware,
@@ -221,6 +222,7 @@ def create_service_app(
     routers: list[APIRouter],
     alembic_ini: Path,
     cors_origins: list[str],
+    limits: CommonSettings | None = None,
 ) -> FastAPI:
     """Assemble a service: problem handlers, observability, CORS, health, metrics, its routers."""
     app = FastAPI(
@@ -233,6 +235,15 @@ def create_service_app(
         redoc_url=None,
     )
     install_problem_handlers(app)
+    if limits is not None:
+        # Innermost of the three: sizes and NUL are checked before routing, authentication and
+        # body parsing, and the refusal still gets CORS headers, a request id and a metric.
+        app.add_middleware(
+            RequestLimitsMiddleware,
+            max_header_bytes=limits.max_header_bytes,
+            max_json_bytes=limits.max_json_bytes,
+            max_upload_bytes=getattr(limits, "max_upload_bytes", None),
+        )
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from govshared.auth import Role, ensure_dev_keypair, mint_token
+from govshared.auth import Role, dev_role_key, mint_token
 from govshared.uscc import uscc_error
 
 
@@ -18,18 +18,23 @@ def main() -> None:
     parser.add_argument("--jurisdiction", help="行政区划, e.g. 310000 or 310115 (staff tokens)")
     parser.add_argument("--sub", help="subject; defaults to the role and a random suffix")
     parser.add_argument("--name")
-    parser.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
+    parser.add_argument(
+        "--ttl", type=int, default=8 * 3600, help="seconds (at most JWT_MAX_LIFETIME_SECONDS)"
+    )
     parser.add_argument("--data-dir", default=os.environ.get("SUITE_DATA_DIR", "data"))
     args = parser.parse_args()
     if args.role == Role.ENTERPRISE and (not args.uscc or uscc_error(args.uscc)):
         parser.error(f"enterprise tokens need a valid --uscc ({uscc_error(args.uscc or '')})")
     if args.role not in (Role.ENTERPRISE, Role.SERVICE, Role.ADMIN) and not args.jurisdiction:
         parser.error("staff tokens need --jurisdiction")
-    private_path, _ = ensure_dev_keypair(Path(args.data_dir) / "keys")
+    # Each development key signs only the roles it is trusted for: the identity provider's
+    # enterprises and staff, the services' key service tokens (with the services' issuer).
+    private_key, issuer = dev_role_key(Path(args.data_dir) / "keys", args.role)
     print(
         mint_token(
-            private_path.read_text(),
+            private_key,
             role=args.role,
+            issuer=issuer,
             subject=args.sub or (f"ent:{args.uscc}" if args.uscc else None),
             uscc=args.uscc,
             jurisdiction=args.jurisdiction,

@@ -18,6 +18,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from govshared.auth import Principal
 from govshared.db import UTCDateTime
 from govshared.problems import IdempotencyKeyReused, ValidationFailed
 from govshared.sql import insert_ignore
@@ -43,6 +44,20 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     """SHA-256 of the request's method, path and canonical JSON body."""
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def key_owner(principal: Principal, route: str) -> str:
+    """Whose ``Idempotency-Key`` it is: the caller, the enterprise it acts for, and the route.
+
+    A key is the client's, and a client may act for several enterprises (an agent's ``sub`` with a
+    token per USCC) or call several routes: scoped to ``sub`` alone, a retry for enterprise B with
+    the key of A's filing would get A's application back. A digest, so that a long ``sub`` fits.
+    """
+    scope = json.dumps(
+        [principal.role.value, principal.subject, principal.uscc, principal.jurisdiction, route],
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(scope.encode()).hexdigest()
 
 
 def idempotency_openapi(description: str) -> dict[str, Any]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-from govshared.problems import ValidationFailed
+from govshared.problems import DomainError
 
 T = TypeVar("T")
 
@@ -32,17 +34,62 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR_CHARS = 1024
+MAX_CURSOR_STRING = 200
+
+
+class InvalidCursor(DomainError):
+    status = 400
+    code = "invalid_cursor"
+    title = "分页游标无效"
+    title_en = "Invalid pagination cursor"
+
+
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """Decode a cursor made by ``encode_cursor`` (422 problem when it is not one)."""
+    """Decode a cursor made by ``encode_cursor`` into its raw JSON values (400 when it is not one)."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursor("分页游标过长")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            "分页游标无效", invalid_params=[{"name": "cursor", "reason": str(exc)}]
+        values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        raise InvalidCursor(
+            "分页游标无效", invalid_params=[{"name": "cursor", "reason": "not a cursor"}]
         ) from exc
     if not isinstance(values, list) or len(values) != arity:
-        raise ValidationFailed(
-            "分页游标无效", invalid_params=[{"name": "cursor", "reason": "shape"}]
-        )
+        raise InvalidCursor("分页游标无效", invalid_params=[{"name": "cursor", "reason": "shape"}])
     return values
+
+
+def decode_keyset(cursor: str, *kinds: type) -> tuple[Any, ...]:
+    """Decode a cursor into typed values, one per kind: ``datetime`` (with its offset, given in
+    UTC), ``date``, ``uuid.UUID``, ``bool`` or ``str``. A crafted cursor is a 400 problem, never a
+    value the query cannot take (a naive or out-of-range time, a NUL, a number for a name)."""
+    values = decode_cursor(cursor, len(kinds))
+    try:
+        return tuple(_typed(value, kind) for value, kind in zip(values, kinds, strict=True))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidCursor(
+            "分页游标无效", invalid_params=[{"name": "cursor", "reason": "values"}]
+        ) from exc
+
+
+def _typed(value: Any, kind: type) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError("bool expected")
+        return value
+    if not isinstance(value, str) or len(value) > MAX_CURSOR_STRING or "\x00" in value:
+        raise TypeError("string expected")
+    if kind is datetime:
+        at = datetime.fromisoformat(value)
+        if at.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        return at.astimezone(UTC)
+    if kind is date:
+        return date.fromisoformat(value)
+    if kind is uuid.UUID:
+        return uuid.UUID(value)
+    if kind is str:
+        return value
+    raise TypeError(f"unsupported cursor kind {kind!r}")

@@ -23,7 +23,16 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from govshared.auth import Role, ensure_dev_keypair, mint_token
+from govshared.auth import (
+    DEFAULT_SERVICE_ISSUER,
+    DEV_IDP_KEY,
+    DEV_SERVICE_KEY,
+    Role,
+    TokenVerifier,
+    ensure_dev_keypair,
+    load_verifier,
+    mint_token,
+)
 from govshared.uscc import ALPHABET, org_code_check_char, uscc_check_char
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -105,13 +114,41 @@ async def make_database(backend: str, *, prefix: str, directory: Path) -> str:
 
 
 class Tokens:
-    """Mints test tokens with a key pair of the test's own."""
+    """Mints test tokens with key pairs of the test's own, each used for the roles it is trusted
+    for: the identity provider's pair for enterprises and staff, the services' pair for services."""
 
     def __init__(self, directory: Path) -> None:
-        private, public = ensure_dev_keypair(directory)
+        private, public = ensure_dev_keypair(directory, DEV_IDP_KEY)
+        service_private, service_public = ensure_dev_keypair(directory, DEV_SERVICE_KEY)
         self.private_key_file = str(private)
         self.public_key_file = str(public)
+        self.service_private_key_file = str(service_private)
+        self.service_public_key_file = str(service_public)
         self._private = private.read_text()
+        self._service_private = service_private.read_text()
+
+    def settings(self) -> dict[str, str]:
+        """The key settings of a service under test (CommonSettings field names)."""
+        return {
+            "jwt_public_key_file": self.public_key_file,
+            "service_private_key_file": self.service_private_key_file,
+            "service_jwt_keys_file": self.service_public_key_file,
+        }
+
+    def verifier(self) -> TokenVerifier:
+        """A verifier trusting these keys as a service under test does."""
+        return load_verifier(
+            public_key_file=self.public_key_file,
+            jwks_file=None,
+            jwks_url=None,
+            issuer=None,
+            audience=None,
+            service_keys_file=self.service_public_key_file,
+        )
+
+    def environment(self, prefix: str) -> dict[str, str]:
+        """The same settings as environment variables of a service process."""
+        return {f"{prefix}{name.upper()}": value for name, value in self.settings().items()}
 
     def enterprise(self, uscc: str, name: str = "测试企业有限公司") -> dict[str, str]:
         """Authorization header of an enterprise."""
@@ -121,9 +158,20 @@ class Tokens:
         """Authorization header of a member of staff."""
         return self.header(role, jurisdiction=jurisdiction)
 
-    def header(self, role: Role, **claims: str) -> dict[str, str]:
+    def service(self, name: str = "tests") -> dict[str, str]:
+        """Authorization header of a service (signed with the services' key)."""
+        return self.header(Role.SERVICE, subject=f"service:{name}", name=name)
+
+    def token(self, role: Role, **claims: Any) -> str:
+        """A token for any role and claims, signed with the key trusted for that role."""
+        if Role(role) is Role.SERVICE:
+            claims.setdefault("issuer", DEFAULT_SERVICE_ISSUER)
+            return mint_token(self._service_private, role=role, **claims)
+        return mint_token(self._private, role=role, **claims)
+
+    def header(self, role: Role, **claims: Any) -> dict[str, str]:
         """Authorization header for any role and claims."""
-        return {"Authorization": f"Bearer {mint_token(self._private, role=role, **claims)}"}  # type: ignore[arg-type]
+        return {"Authorization": f"Bearer {self.token(role, **claims)}"}
 
 
 def problem(response: httpx.Response) -> dict[str, object]:

@@ -46,7 +46,7 @@ from approval.service import Submitted
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import idempotency_key, idempotency_openapi
-from govshared.pagination import Page, decode_cursor, page_of
+from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
 from govshared.problems import (
     DependencyUnavailable,
     Forbidden,
@@ -184,7 +184,7 @@ for _action, (_path, _summary) in ACTION_PATHS.items():
     tags=["applications"],
     summary="我的申请 (enterprise)",
     response_model=Page[ApplicationOut],
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_my_applications(
     service: Applications,
@@ -211,23 +211,11 @@ OPEN_STATES = [
 
 
 def _keyset(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if not cursor:
-        return None
-    at, ident = decode_cursor(cursor, 2)
-    try:
-        return (datetime.fromisoformat(at), uuid.UUID(ident))
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("分页游标无效") from exc
+    return decode_keyset(cursor, datetime, uuid.UUID) if cursor else None
 
 
 def _queue_keyset(cursor: str | None) -> tuple[date, datetime, uuid.UUID] | None:
-    if not cursor:
-        return None
-    due, at, ident = decode_cursor(cursor, 3)
-    try:
-        return (date.fromisoformat(due), datetime.fromisoformat(at), uuid.UUID(ident))
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("分页游标无效") from exc
+    return decode_keyset(cursor, date, datetime, uuid.UUID) if cursor else None
 
 
 @router.get(
@@ -235,7 +223,7 @@ def _queue_keyset(cursor: str | None) -> tuple[date, datetime, uuid.UUID] | None
     tags=["staff"],
     summary="工作台：本辖区办件 (staff)",
     response_model=Page[ApplicationOut],
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def staff_queue(
     service: Applications,

@@ -78,6 +78,7 @@ from govshared.idempotency import (
     StoredResponse,
     claim,
     claim_or_replay,
+    key_owner,
     replay,
     request_fingerprint,
 )
@@ -240,7 +241,7 @@ class ApplicationService:
             stored: StoredResponse | None = await claim_or_replay(
                 self.session,
                 idempotency_keys,
-                owner=f"{principal.role}:{principal.subject}",
+                owner=key_owner(principal, "POST /api/v1/applications"),
                 key=idempotency_key,
                 request_hash=request_fingerprint(
                     "POST", "/api/v1/applications", body.model_dump(mode="json")
@@ -508,10 +509,11 @@ class ApplicationService:
     ) -> Submitted:
         """Take an action on an application, if the law allows it from its current state."""
         rule = RULES[action]
-        owner = f"{principal.role}:{principal.subject}"
+        route = f"/api/v1/applications/{application_id}/{action.value}"
+        owner = key_owner(principal, f"POST {route}")
         request_hash = request_fingerprint(
             "POST",
-            f"/api/v1/applications/{application_id}/{action.value}",
+            route,
             body.model_dump(mode="json"),
         )
         if idempotency_key is not None:

@@ -39,8 +39,7 @@ async def calendar_app(
         environment="test",
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("calendar-data"),
-        jwt_public_key_file=tokens.public_key_file,
-        service_private_key_file=tokens.private_key_file,
+        **tokens.settings(),  # type: ignore[arg-type]
         migrate_on_start=False,
         run_workers=False,
         load_demo_catalogue=False,

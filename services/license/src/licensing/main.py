@@ -96,6 +96,7 @@ def create_app(
         routers=routers,
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,
+        limits=settings,
     )
 
 
@@ -110,6 +111,8 @@ def run() -> None:
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=20,
+        # uvicorn's own header limit where its parser has one (h11); the middleware checks too.
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 

@@ -49,8 +49,7 @@ async def pair(
             environment="test",
             database_url=urls[1],
             data_dir=tmp_path,
-            jwt_public_key_file=tokens.public_key_file,
-            service_private_key_file=tokens.private_key_file,
+            **tokens.settings(),  # type: ignore[arg-type]
             migrate_on_start=False,
             run_workers=False,
             license_url=LICENSE_URL,

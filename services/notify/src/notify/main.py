@@ -91,6 +91,7 @@ def create_app(
         routers=[router],
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,
+        limits=settings,
     )
 
 
@@ -105,6 +106,8 @@ def run() -> None:
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=20,
+        # uvicorn's own header limit where its parser has one (h11); the middleware checks too.
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 

@@ -18,7 +18,7 @@ from govshared.auth import Principal, Role, require_roles
 from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import check_key
-from govshared.pagination import Page, decode_cursor, encode_cursor, page_of
+from govshared.pagination import InvalidCursor, Page, decode_keyset, encode_cursor, page_of
 from govshared.problems import (
     Forbidden,
     IdempotencyKeyReused,
@@ -86,15 +86,7 @@ async def last_event_cursor(
     """The stream position to resume from; checked before the stream starts, so a bad one is a 422."""
     if not last_event_id:
         return None
-    try:
-        at, ident = decode_cursor(last_event_id, 2)
-        return datetime.fromisoformat(at), uuid.UUID(ident)
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("Last-Event-ID 无效") from exc
-
-
-def _cursor_values(cursor: str | None, arity: int) -> list[Any] | None:
-    return decode_cursor(cursor, arity) if cursor else None
+    return decode_keyset(last_event_id, datetime, uuid.UUID)
 
 
 # --- events -------------------------------------------------------------------------------
@@ -155,7 +147,7 @@ async def create_notification(
     tags=["inbox"],
     summary="站内信列表 (enterprise, staff): unread first, then newest",
     response_model=Page[InboxMessageOut],
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_inbox(
     service: Notifications,
@@ -164,13 +156,7 @@ async def list_inbox(
     cursor: str | None = None,
 ) -> Page[InboxMessageOut]:
     """The caller's own messages."""
-    after = None
-    values = _cursor_values(cursor, 3)
-    if values is not None:
-        try:
-            after = (bool(values[0]), datetime.fromisoformat(values[1]), uuid.UUID(values[2]))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed("分页游标无效") from exc
+    after = decode_keyset(cursor, bool, datetime, uuid.UUID) if cursor else None
     rows = await service.list_inbox(principal=principal, limit=limit + 1, after=after)
     return page_of(
         [InboxMessageOut.model_validate(r) for r in rows[:limit]],
@@ -196,7 +182,7 @@ async def unread_count(service: Notifications, principal: InboxReader) -> Unread
     tags=["inbox"],
     summary="新消息推送 (enterprise, staff): Server-Sent Events",
     response_class=EventSourceResponse,
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def inbox_stream(
     request: Request,
@@ -373,7 +359,7 @@ async def rotate_webhook_secret(
     tags=["deliveries"],
     summary="投递记录与死信列表 (staff)",
     response_model=Page[DeliveryOut],
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_deliveries(
     service: Notifications,
@@ -383,13 +369,7 @@ async def list_deliveries(
     cursor: str | None = None,
 ) -> Page[DeliveryOut]:
     """Deliveries in a state (default: dead letters) of the caller's jurisdiction, newest first."""
-    after = None
-    values = _cursor_values(cursor, 2)
-    if values is not None:
-        try:
-            after = (datetime.fromisoformat(values[0]), uuid.UUID(values[1]))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed("分页游标无效") from exc
+    after = decode_keyset(cursor, datetime, uuid.UUID) if cursor else None
     rows = await service.list_deliveries(
         principal=principal, status=status, limit=limit + 1, after=after
     )

@@ -25,7 +25,7 @@ from govshared.events import (
     CloudEvent,
     parse_data,
 )
-from govshared.idempotency import claim_or_replay, request_fingerprint
+from govshared.idempotency import claim_or_replay, key_owner, request_fingerprint
 from notify.channels.base import ChannelError, SendOutcome
 from notify.config import Settings
 from notify.db import idempotency_keys, inbox_events
@@ -245,7 +245,7 @@ class NotificationService:
             "recipient": recipient,
             "deliveries": [],
         }
-        owner = f"notify:{principal.subject}"
+        owner = key_owner(principal, "POST /api/v1/notifications")
         if idempotency_key is not None:
             stored = await claim_or_replay(
                 self.session,

@@ -200,8 +200,8 @@ async def test_bad_event_bodies_are_problems_never_500(
     assert outcomes == ["invalid", "ignored"]
 
     cursor = await client.get("/api/v1/inbox?cursor=%%%", headers=tokens.enterprise(random_uscc()))
-    assert cursor.status_code == 422
-    assert problem(cursor)["code"] == "validation_failed"
+    assert cursor.status_code == 400
+    assert problem(cursor)["code"] == "invalid_cursor"
 
 
 async def test_unread_first_then_newest_with_cursor_pages(

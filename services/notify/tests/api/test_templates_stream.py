@@ -175,8 +175,8 @@ async def test_stream_pushes_new_messages_and_resumes(
     bad_resume = await client.get(
         "/api/v1/inbox/stream", headers={**headers, "Last-Event-ID": "not-a-cursor"}
     )
-    assert bad_resume.status_code == 422
-    assert problem(bad_resume)["code"] == "validation_failed"
+    assert bad_resume.status_code == 400
+    assert problem(bad_resume)["code"] == "invalid_cursor"
 
 
 async def test_lifespan_workers_deliver_and_report_proof_of_service(

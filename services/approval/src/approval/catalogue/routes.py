@@ -21,7 +21,7 @@ from approval.errors import ItemExists, ItemNotFound, ItemVersionNotFound, NoDra
 from govshared.auth import Principal, Role, require_roles
 from govshared.db import AutoCommitRoute, end_read
 from govshared.events import ReformMode
-from govshared.pagination import Page, decode_cursor, page_of
+from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
 from govshared.problems import (
     DependencyUnavailable,
     Forbidden,
@@ -47,7 +47,7 @@ Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
     "",
     summary="事项目录 (public)",
     response_model=Page[ItemOut],
-    responses=problem_responses(ValidationFailed),
+    responses=problem_responses(InvalidCursor, ValidationFailed),
 )
 async def list_items(
     catalogue: Catalogue,
@@ -63,7 +63,7 @@ async def list_items(
     cursor: str | None = None,
 ) -> Page[ItemOut]:
     """Items in force, filtered, by code."""
-    after = str(decode_cursor(cursor, 1)[0]) if cursor else None
+    after = decode_keyset(cursor, str)[0] if cursor else None
     rows = await catalogue.items.search(
         item_type=item_type,
         reform_mode=reform_mode.value if reform_mode else None,

@@ -11,7 +11,7 @@ from govshared.auth import Principal, Role, get_principal, require_roles
 from govshared.contracts import ReformModeAnswer
 from govshared.db import AutoCommitRoute
 from govshared.events import ReformMode
-from govshared.pagination import Page, decode_cursor, page_of
+from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
 from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
 from licensing import clock
 from licensing.catalogue.schemas import (
@@ -47,7 +47,7 @@ OnDate = Annotated[date | None, Query(description="Date the answer applies to (d
     "/reform-items",
     summary="证照分离改革事项 (public)",
     response_model=Page[ReformItemOut],
-    responses=problem_responses(ValidationFailed),
+    responses=problem_responses(InvalidCursor, ValidationFailed),
 )
 async def list_reform_items(
     catalogue: Catalogue,
@@ -59,7 +59,7 @@ async def list_reform_items(
     cursor: str | None = None,
 ) -> Page[ReformItemOut]:
     """Items with the mode in force for the jurisdiction on the date, by item code."""
-    after = str(decode_cursor(cursor, 1)[0]) if cursor else None
+    after = decode_keyset(cursor, str)[0] if cursor else None
     rows = await catalogue.list_in_force(
         jurisdiction=jurisdiction,
         on=on or clock.today(),

@@ -12,7 +12,7 @@ from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.contracts import LicenceSummary
 from govshared.db import AutoCommitRoute
-from govshared.pagination import Page, decode_cursor, page_of
+from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
 from govshared.problems import (
     Forbidden,
     Unauthenticated,
@@ -77,7 +77,7 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 
 
 def _after_no(cursor: str | None) -> str | None:
-    return str(decode_cursor(cursor, 1)[0]) if cursor else None
+    return decode_keyset(cursor, str)[0] if cursor else None
 
 
 @router.get(
@@ -96,7 +96,7 @@ async def list_licence_types(licences: Licences) -> list[LicenceTypeOut]:
     tags=["licences"],
     summary="电子证照库 (staff: their jurisdiction; service)",
     response_model=Page[LicenceOut],
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_licences(
     licences: Licences,
@@ -318,7 +318,7 @@ async def cancel_licence(
     tags=["commitment follow-up"],
     summary="告知承诺核查任务 (staff: their jurisdiction)",
     response_model=Page[VerificationTaskOut],
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_verification_tasks(
     licences: Licences,
@@ -331,13 +331,7 @@ async def list_verification_tasks(
     cursor: str | None = None,
 ) -> Page[VerificationTaskOut]:
     """Tasks by due date."""
-    after = None
-    if cursor:
-        due_on, task_id = decode_cursor(cursor, 2)
-        try:
-            after = (date.fromisoformat(due_on), uuid.UUID(task_id))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed("分页游标无效") from exc
+    after = decode_keyset(cursor, date, uuid.UUID) if cursor else None
     rows = await licences.tasks(
         jurisdiction_prefix=staff_scope(principal), status=status, after=after, limit=limit + 1
     )
@@ -386,7 +380,7 @@ ENTERPRISE_ERRORS = (*AUTH_ERRORS, NotYourEnterprise, InvalidUscc)
     tags=["enterprises"],
     summary="企业持有的证照 (service, staff; the enterprise itself)",
     response_model=Page[LicenceSummary],
-    responses=problem_responses(*ENTERPRISE_ERRORS, ValidationFailed),
+    responses=problem_responses(InvalidCursor, *ENTERPRISE_ERRORS, ValidationFailed),
     dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
 )
 async def enterprise_licences(
