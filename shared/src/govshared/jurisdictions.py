@@ -31,7 +31,7 @@ PROVINCES = frozenset(
     }
 )
 
-_CODE = re.compile(r"^\d{6}(?:\d{3}(?:\d{3})?)?$", re.ASCII)
+_CODE = re.compile(r"\d{6}(?:\d{3}(?:\d{3})?)?", re.ASCII)
 
 JURISDICTION_NAMES: dict[str, str] = {
     "310000": "上海市",
@@ -46,7 +46,7 @@ def is_valid(code: object) -> bool:
     The county part may be 00 only when the city part is (310000, 310100); a township or village
     part of 000 names no place (310115000 would be the district again, spelt another way).
     """
-    if not isinstance(code, str) or not _CODE.match(code):
+    if not isinstance(code, str) or not _CODE.fullmatch(code):
         return False
     if code[:2] not in PROVINCES:
         return False

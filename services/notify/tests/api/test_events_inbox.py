@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import httpx
 from fastapi import FastAPI
@@ -247,7 +248,8 @@ async def test_unread_first_then_newest_with_cursor_pages(
 async def test_staff_of_the_jurisdiction_see_new_work(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
-    jurisdiction = "3101" + str(random_uscc()[10:12]).replace("X", "9")
+    # A district of its own (a valid 行政区划 code; not 310115, which other tests write to).
+    jurisdiction = f"3101{secrets.choice(range(20, 100))}"
     event = application_event(
         EventType.APPLICATION_SUBMITTED, random_uscc(), jurisdiction=jurisdiction
     )

@@ -1,0 +1,236 @@
+"""Issue 15, identity: keys bound to roles, claims validated, idempotency keys scoped (approval)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.models import Application
+from govshared.auth import DEFAULT_SERVICE_ISSUER, Role, mint_token, service_tokens
+from govshared.testing import Tokens, problem, random_uscc
+
+BODY = {
+    "item_code": "JXW-XK-002",
+    "business_type": "new",
+    "applicant_name": "上海盐业示范有限公司",
+    "form": {"warehouse_address": "上海市浦东新区申江路1号", "warehouse_area": 1200},
+}
+
+
+def idp_key(tokens: Tokens) -> str:
+    return Path(tokens.private_key_file).read_text()
+
+
+def service_key(tokens: Tokens) -> str:
+    return Path(tokens.service_private_key_file).read_text()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def signed(key: str, claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, key, algorithm="RS256")
+
+
+async def test_a_stolen_service_key_cannot_impersonate_an_enterprise_or_an_admin(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    as_enterprise = mint_token(
+        service_key(tokens),
+        role=Role.ENTERPRISE,
+        uscc=uscc,
+        subject=f"ent:{uscc}",
+        issuer=DEFAULT_SERVICE_ISSUER,
+    )
+    refused = await client.get("/api/v1/applications", headers=bearer(as_enterprise))
+    assert refused.status_code == 401
+    assert problem(refused)["code"] == "unauthenticated"
+    as_admin = mint_token(service_key(tokens), role=Role.ADMIN, issuer=DEFAULT_SERVICE_ISSUER)
+    queue = await client.get("/api/v1/staff/applications", headers=bearer(as_admin))
+    assert problem(queue)["status"] == 401
+    # The identity provider's key still signs enterprises and staff.
+    assert (
+        await client.get("/api/v1/applications", headers=tokens.enterprise(uscc))
+    ).status_code == 200
+
+
+async def test_the_identity_providers_key_cannot_mint_a_service_token(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    forged = mint_token(idp_key(tokens), role=Role.SERVICE, subject="service:license")
+    response = await client.get("/api/v1/staff/applications", headers=bearer(forged))
+    assert problem(response)["status"] == 401
+    # A service token from the services' key with the services' issuer is a service.
+    genuine = await client.get(
+        "/api/v1/applications/" + str(uuid.uuid4()), headers=tokens.service("license")
+    )
+    assert genuine.status_code == 404
+
+
+async def test_service_tokens_the_app_mints_are_accepted_by_the_suite(app: FastAPI) -> None:
+    # approval → license calls: the token source its settings describe signs with the services'
+    # key and issuer, which every service trusts for role=service.
+    token = service_tokens(app.state.settings, service_name="approval").token()
+    principal = app.state.token_verifier.verify(token)
+    assert principal.role is Role.SERVICE and principal.subject == "service:approval"
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"exp": 1e300},
+        {"exp": "9999999999"},
+        {"exp": True},
+        {"nbf": "0"},
+        {"iat": [1]},
+        # a lifetime beyond JWT_MAX_LIFETIME_SECONDS (12 h by default)
+        {"exp": int(time.time()) + 30 * 24 * 3600},
+        {"iat": int(time.time()) - 40 * 24 * 3600, "exp": int(time.time()) + 60},
+    ],
+    ids=["exp-1e300", "exp-string", "exp-bool", "nbf-string", "iat-list", "month", "iat-old"],
+)
+async def test_token_times_are_numbers_within_the_maximum_lifetime(
+    client: httpx.AsyncClient, tokens: Tokens, times: dict[str, Any]
+) -> None:
+    uscc = random_uscc()
+    claims = {"sub": f"ent:{uscc}", "role": "enterprise", "uscc": uscc}
+    claims["exp"] = int(time.time()) + 600
+    claims.update(times)
+    response = await client.get(
+        "/api/v1/applications", headers=bearer(signed(idp_key(tokens), claims))
+    )
+    assert response.status_code == 401, response.text
+    assert problem(response)["code"] == "unauthenticated"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer eyJhbGciOiJFUzI1NiJ9.e30.AAAA",
+        "Bearer eyJhbGciOiJSUzI1NiJ9.e30.AAAA",
+        "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIn0.",
+        "Bearer eyJhbGciOiJFUzI1NiIsImtpZCI6WzFdfQ.e30.AAAA",
+        "Bearer ....",
+        "Bearer e30",
+    ],
+)
+async def test_malformed_tokens_are_401_problems_without_a_traceback(
+    client: httpx.AsyncClient, authorization: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = await client.get(
+            "/api/v1/applications", headers={"Authorization": authorization}
+        )
+    assert response.status_code == 401
+    assert problem(response)["code"] == "unauthenticated"
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a bad token"
+
+
+@pytest.mark.parametrize(
+    "jurisdiction",
+    [310000, "0", "000000", "31%", "3_0000", "%", "310000%", "31000", "990000", "310115000", None],
+)
+async def test_staff_jurisdiction_must_be_a_region_code(
+    client: httpx.AsyncClient, tokens: Tokens, jurisdiction: Any
+) -> None:
+    claims: dict[str, Any] = {"sub": "s-1", "role": "acceptor", "exp": int(time.time()) + 600}
+    if jurisdiction is not None:
+        claims["jurisdiction"] = jurisdiction
+    response = await client.get(
+        "/api/v1/staff/applications", headers=bearer(signed(idp_key(tokens), claims))
+    )
+    assert response.status_code == 401, response.text
+    assert problem(response)["code"] == "unauthenticated"
+
+
+async def test_a_township_code_sees_its_township_only(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    created = await client.post("/api/v1/applications", json=BODY, headers=tokens.enterprise(uscc))
+    assert created.status_code == 201
+    assert created.json()["jurisdiction"] == "310000"
+    city = await client.get(
+        "/api/v1/staff/applications", params={"q": uscc}, headers=tokens.staff(Role.ACCEPTOR)
+    )
+    assert [a["id"] for a in city.json()["items"]] == [created.json()["id"]]
+    # 310115001 (a township of 浦东新区) is a valid jurisdiction: accepted, and scoped to itself.
+    township = await client.get(
+        "/api/v1/staff/applications",
+        params={"q": uscc},
+        headers=tokens.staff(Role.ACCEPTOR, "310115001"),
+    )
+    assert township.status_code == 200
+    assert township.json()["items"] == []
+    detail = await client.get(
+        f"/api/v1/applications/{created.json()['id']}",
+        headers=tokens.staff(Role.ACCEPTOR, "310115001"),
+    )
+    assert detail.status_code == 404
+
+
+async def test_one_agent_key_filing_for_two_enterprises_gets_two_applications(
+    client: httpx.AsyncClient, tokens: Tokens, session: AsyncSession
+) -> None:
+    first, second = random_uscc(), random_uscc()
+    key = f"agent-{uuid.uuid4()}"
+    responses = []
+    for uscc in (first, second):
+        headers = {
+            **tokens.header(Role.ENTERPRISE, uscc=uscc, subject="agent:张三"),
+            "Idempotency-Key": key,
+        }
+        responses.append(await client.post("/api/v1/applications", json=BODY, headers=headers))
+    assert [r.status_code for r in responses] == [201, 201]
+    assert [r.json()["applicant_uscc"] for r in responses] == [first, second]
+    assert responses[0].json()["id"] != responses[1].json()["id"]
+    assert "idempotent-replayed" not in responses[1].headers
+    stored = (
+        await session.scalars(
+            select(Application.applicant_uscc).where(
+                Application.applicant_uscc.in_([first, second])
+            )
+        )
+    ).all()
+    await session.commit()
+    assert sorted(stored) == sorted([first, second])
+    # The same enterprise retrying still gets its first application back.
+    again = await client.post(
+        "/api/v1/applications",
+        json=BODY,
+        headers={
+            **tokens.header(Role.ENTERPRISE, uscc=second, subject="agent:张三"),
+            "Idempotency-Key": key,
+        },
+    )
+    assert again.json()["id"] == responses[1].json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_an_idempotency_key_is_scoped_to_its_route(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    key = f"k-{uuid.uuid4()}"
+    headers = {**tokens.enterprise(uscc), "Idempotency-Key": key}
+    created = await client.post("/api/v1/applications", json=BODY, headers=headers)
+    assert created.status_code == 201
+    withdrawn = await client.post(
+        f"/api/v1/applications/{created.json()['id']}/withdraw",
+        json={"reason": "不再需要"},
+        headers=headers,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["state"] == "withdrawn"

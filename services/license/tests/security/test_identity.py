@@ -1,0 +1,63 @@
+"""Issue 15, identity (license): keys bound to roles, jurisdiction claims validated."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from govshared.auth import DEFAULT_SERVICE_ISSUER, Role, mint_token
+from govshared.testing import Tokens, problem, random_uscc
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_keys_sign_only_the_roles_they_are_trusted_for(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    path = f"/api/v1/enterprises/{uscc}/licences"
+    idp = Path(tokens.private_key_file).read_text()
+    services = Path(tokens.service_private_key_file).read_text()
+    forged_service = mint_token(idp, role=Role.SERVICE, subject="service:approval")
+    assert problem(await client.get(path, headers=bearer(forged_service)))["status"] == 401
+    forged_staff = mint_token(
+        services, role=Role.ACCEPTOR, jurisdiction="310000", issuer=DEFAULT_SERVICE_ISSUER
+    )
+    assert problem(await client.get(path, headers=bearer(forged_staff)))["status"] == 401
+    # A service key with another issuer than the services' is refused too.
+    wrong_issuer = mint_token(services, role=Role.SERVICE, issuer="https://idp.example")
+    assert problem(await client.get(path, headers=bearer(wrong_issuer)))["status"] == 401
+    for genuine in (tokens.service("approval"), tokens.staff(Role.ACCEPTOR, "310000")):
+        assert (await client.get(path, headers=genuine)).status_code == 200
+
+
+@pytest.mark.parametrize("jurisdiction", [310000, ["310000"], "0", "000000", "31%", "3101__"])
+async def test_a_bad_jurisdiction_claim_is_401_not_500_nor_everywhere(
+    client: httpx.AsyncClient, tokens: Tokens, jurisdiction: Any
+) -> None:
+    claims = {
+        "sub": "s-1",
+        "role": "reviewer",
+        "jurisdiction": jurisdiction,
+        "exp": int(time.time()) + 600,
+    }
+    token = jwt.encode(claims, Path(tokens.private_key_file).read_text(), algorithm="RS256")
+    response = await client.get("/api/v1/verification-tasks", headers=bearer(token))
+    assert response.status_code == 401, response.text
+    assert problem(response)["code"] == "unauthenticated"
+
+
+async def test_a_malformed_token_is_a_401_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/api/v1/verification-tasks",
+        headers={"Authorization": "Bearer eyJhbGciOiJFUzI1NiJ9.e30.AAAA"},
+    )
+    assert response.status_code == 401
+    assert problem(response)["code"] == "unauthenticated"
