@@ -42,7 +42,7 @@ import uvicorn
 import uvloop
 from aiosmtpd.controller import Controller
 
-from govshared.auth import Role, ensure_dev_keypair, mint_token
+from govshared.auth import Role, dev_role_key, ensure_dev_keypair, mint_token
 from govshared.events import CLOUDEVENTS_BATCH_JSON
 from govshared.testing import random_uscc
 
@@ -148,6 +148,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="notify-bench-"))
     private_key, _ = ensure_dev_keypair(workdir / "keys")
     key = private_key.read_text()
+    # Service tokens are signed with the services' development key (trusted for role=service).
+    service_key, service_issuer = dev_role_key(workdir / "keys", Role.SERVICE)
 
     clock = MailClock()
     smtp_port = free_port()
@@ -209,7 +211,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 )
             service = {
-                "Authorization": f"Bearer {mint_token(key, role=Role.SERVICE, subject='bench')}",
+                "Authorization": f"Bearer {mint_token(service_key, role=Role.SERVICE, subject='bench', issuer=service_issuer)}",
                 "Content-Type": CLOUDEVENTS_BATCH_JSON,
             }
             posted_at: dict[int, float] = {}

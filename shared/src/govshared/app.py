@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from govshared.auth import ServiceTokenSource, load_verifier, service_tokens
 from govshared.db import is_database_outage, make_engine, make_sessionmaker
 from govshared.files import private_dir
-from govshared.limits import RequestLimitsMiddleware
+from govshared.limits import RequestLimitsMiddleware, declare_edge_refusals
 from govshared.migrate import upgrade
 from govshared.observability import (
     ObservabilityMiddleware,
@@ -270,6 +270,8 @@ def create_service_app(
             defs = schema["components"]["schemas"]["Problem"].pop("$defs", {})
             schema["components"]["schemas"].update(defs)
             _declare_database_unavailable(schema)
+            if limits is not None:
+                declare_edge_refusals(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -210,3 +210,28 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, error: Any) -> Non
         headers={"Connection": "close"},
     )
     await response(scope, receive, send)
+
+
+def declare_edge_refusals(schema: dict[str, Any]) -> None:
+    """Declare on every operation of an OpenAPI document what this middleware may answer, so that
+    clients (and the contract tests) know any request can meet them."""
+    problem = {
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    refusals = {
+        "400": f"{NulCharacter.code}: {NulCharacter.title}",
+        "413": f"{RequestTooLarge.code}: {RequestTooLarge.title}",
+        "431": f"{HeadersTooLarge.code}: {HeadersTooLarge.title}",
+    }
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status, description in refusals.items():
+                if status in responses:
+                    declared = responses[status].get("description", "")
+                    if description not in declared:
+                        responses[status]["description"] = f"{declared}; {description}".lstrip("; ")
+                else:
+                    responses[status] = {"description": description, **problem}
