@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
@@ -15,10 +16,38 @@ async def test_an_oversized_verification_upload_is_413_before_it_is_read(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     limit = app.state.settings.max_upload_bytes
-    files = {"file": ("big.pdf", b"%PDF-1.7\n" + b"0" * (limit + 128 * 1024), "application/pdf")}
-    response = await client.post("/api/v1/licences/verify", files=files)
+    boundary = "sec-identity-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n%PDF-1.7\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    chunk = b"0" * (256 * 1024)
+    count = limit // len(chunk) + 2
+    consumed = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal consumed
+        consumed += 1
+        yield head
+        for _ in range(count):
+            consumed += 1
+            yield chunk
+        yield tail
+
+    size = len(head) + count * len(chunk) + len(tail)
+    response = await client.post(
+        "/api/v1/licences/verify",
+        content=body(),
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(size),
+        },
+    )
     assert response.status_code == 413
     assert problem(response)["code"] == "payload_too_large"
+    # Refused on its declared length: the body was not read (it used to be spooled whole first).
+    assert consumed <= 1
 
 
 async def test_an_oversized_event_batch_is_413_before_the_token_is_checked(
