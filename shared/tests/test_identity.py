@@ -218,15 +218,26 @@ def test_data_files_and_keys_are_private(tmp_path: Path) -> None:
     old = os.umask(0)
     try:
         private, public = ensure_dev_keypair(tmp_path / "keys")
-        write_private(tmp_path / "materials" / "a" / "b.pdf", b"%PDF")
+        write_private(tmp_path / "materials" / "a" / "b" / "c.pdf", b"%PDF")
         from govshared.db import private_sqlite_file
 
         private_sqlite_file(f"sqlite+aiosqlite:///{tmp_path / 'db' / 'x.db'}")
     finally:
         os.umask(old)
-    for path in (private, public, tmp_path / "materials" / "a" / "b.pdf", tmp_path / "db" / "x.db"):
+    for path in (
+        private,
+        public,
+        tmp_path / "materials" / "a" / "b" / "c.pdf",
+        tmp_path / "db" / "x.db",
+    ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    for folder in (tmp_path / "keys", tmp_path / "materials" / "a", tmp_path / "db"):
+    for folder in (
+        tmp_path / "keys",
+        tmp_path / "materials",
+        tmp_path / "materials" / "a",
+        tmp_path / "materials" / "a" / "b",
+        tmp_path / "db",
+    ):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 

@@ -17,7 +17,14 @@ DIR_MODE = 0o700
 
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and missing parents) 0700; an existing folder of ours is narrowed to 0700."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    # ``mkdir(parents=True)`` gives the parents it makes the umask's mode: make each one here.
+    missing = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=DIR_MODE, exist_ok=True)
     with contextlib.suppress(PermissionError):
         # A folder another user owns (a mounted volume) keeps its mode: the mount decides it.
         if path.stat().st_uid == os.getuid():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 import time
 import uuid
 from pathlib import Path
@@ -232,3 +233,31 @@ async def test_an_idempotency_key_is_scoped_to_its_route(
     )
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["state"] == "withdrawn"
+
+
+async def test_data_files_are_private(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
+    """Issue 15 point 12: the database file and stored materials are 0600 in 0700 folders."""
+    uscc = random_uscc()
+    created = await client.post("/api/v1/applications", json=BODY, headers=tokens.enterprise(uscc))
+    pdf = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n" + b"x" * 2000
+    uploaded = await client.post(
+        f"/api/v1/applications/{created.json()['id']}/materials",
+        data={"name": "仓储设施证明材料"},
+        files={"file": ("仓储证明.pdf", pdf, "application/pdf")},
+        headers=tokens.enterprise(uscc),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    root = Path(app.state.settings.data_dir) / "materials"
+    stored = [p for p in root.rglob("*") if p.is_file() and p.read_bytes() == pdf]
+    assert stored, "the material is on the filesystem backend"
+    assert stat.S_IMODE(stored[0].stat().st_mode) == 0o600
+    folder = stored[0].parent
+    while folder != root.parent:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        folder = folder.parent
+    url = app.state.settings.database_url
+    if url.startswith("sqlite"):
+        database = Path(url.split("///", 1)[1])
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600
