@@ -79,8 +79,7 @@ async def faulty(
         env = {
             **envs[name],
             f"{prefix}DATABASE_URL": databases[name],
-            f"{prefix}JWT_PUBLIC_KEY_FILE": tokens.public_key_file,
-            f"{prefix}SERVICE_PRIVATE_KEY_FILE": tokens.private_key_file,
+            **tokens.environment(prefix),
             f"{prefix}RELAY_POLL_SECONDS": "0.2",
             f"{prefix}RELAY_PROBE_MAX_SECONDS": str(RELAY_PROBE_MAX_SECONDS),
             f"{prefix}DB_TIMEOUT_SECONDS": "2",

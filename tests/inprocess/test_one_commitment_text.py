@@ -68,8 +68,7 @@ async def pair(
     await asyncio.to_thread(upgrade, LICENSE_ALEMBIC, urls["license"])
     common: dict[str, Any] = {
         "environment": "test",
-        "jwt_public_key_file": tokens.public_key_file,
-        "service_private_key_file": tokens.private_key_file,
+        **tokens.settings(),
         "migrate_on_start": False,
         "run_workers": False,
         "log_json": False,
