@@ -52,6 +52,9 @@ class EventType(StrEnum):
     LICENCE_EXPIRED = "cn.gov.license.licence.expired.v1"
     LICENCE_RECTIFICATION_ORDERED = "cn.gov.license.licence.rectification_ordered.v1"  # 责令整改
     LICENCE_RENEWAL_DUE = "cn.gov.license.licence.renewal_due.v1"
+    # 双随机、一公开: the holder is told it was drawn for inspection, then the result.
+    LICENCE_INSPECTION_SCHEDULED = "cn.gov.license.licence.inspection_scheduled.v1"
+    LICENCE_INSPECTED = "cn.gov.license.licence.inspected.v1"
     NOTIFICATION_DELIVERED = "cn.gov.notify.notification.delivered.v1"
 
 
@@ -167,7 +170,10 @@ class LicenceEventData(BaseModel):
     suspended_until: date | None = None
     cancelled_on: date | None = None  # the 注销 that follows (Art. 70)
     cancellation_ground: str | None = None
-    rectify_by: date | None = None  # 告知承诺 follow-up: the deadline to put conditions right
+    rectify_by: date | None = None  # 告知承诺 follow-up or inspection: the deadline to put it right
+    inspection_id: uuid.UUID | None = None  # 双随机 inspection events
+    inspection_due_on: date | None = None  # inspection_scheduled: the day it is due by
+    inspection_outcome: str | None = None  # inspected: compliant | non_compliant | …
 
 
 class NotificationDeliveredData(BaseModel):

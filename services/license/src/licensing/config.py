@@ -71,6 +71,27 @@ class Settings(CommonSettings):
         ],
         description="Pool from which two inspectors are drawn at random (双随机)",
     )
+    inspection_ratios: dict[str, float] = Field(
+        default_factory=lambda: {"A": 0.03, "B": 0.05, "C": 0.15, "D": 0.4},
+        description="双随机: default sampling ratio per 信用风险分类 A (低) … D (高), higher risk "
+        "never lower; a plan may set its own",
+    )
+    inspection_due_working_days: int = Field(
+        default=20,
+        ge=1,
+        le=120,
+        description="Working days from the draw to an inspection's due date",
+    )
+    inspection_publication_working_days: int = Field(
+        default=20,
+        ge=0,
+        le=20,
+        description="一公开: a result is public within this many working days of the inspection "
+        "(at most 20); license publishes it when it is recorded",
+    )
+    reinspection_working_days: int = Field(
+        default=5, ge=1, le=60, description="Working days after a 限期整改 deadline to re-inspect"
+    )
 
     max_upload_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1, description="Largest PDF the public verification accepts"

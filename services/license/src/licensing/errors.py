@@ -153,3 +153,52 @@ class RectificationDeadlineInvalid(DomainError):
     code = "rectification_deadline_invalid"
     title = "责令限期整改须载明晚于今天的整改期限"
     title_en = "An order to rectify needs a deadline after today"
+
+
+class InspectionPlanNotFound(NotFound):
+    code = "inspection_plan_not_found"
+    title = "抽查计划不存在"
+    title_en = "Inspection plan not found"
+
+
+class InspectionNotFound(NotFound):
+    code = "inspection_not_found"
+    title = "抽查任务不存在"
+    title_en = "Inspection not found"
+
+
+class PlanAlreadyDrawn(Conflict):
+    code = "plan_already_drawn"
+    title = "该抽查计划已经抽取，每个计划只抽取一次"
+    title_en = "The plan has been drawn already (one draw per plan)"
+
+
+class PlanNotDrawn(Conflict):
+    code = "plan_not_drawn"
+    title = "该抽查计划尚未抽取"
+    title_en = "The plan has not been drawn yet"
+
+
+class NotEnoughInspectors(Conflict):
+    code = "not_enough_inspectors"
+    title = "执法检查人员名录中无需回避的人员不足两名"
+    title_en = "Fewer than two inspectors without a conflict with a drawn holder"
+
+
+class InspectionAlreadyRecorded(Conflict):
+    code = "inspection_already_recorded"
+    title = "该抽查结果已经录入"
+    title_en = "The inspection's result has been recorded already"
+
+
+class EvidenceRequired(DomainError):
+    status = 422
+    code = "evidence_required"
+    title = "录入抽查结果前应当上传检查证据材料"
+    title_en = "Upload the inspection's evidence before recording its result"
+
+
+class InspectorConflictExists(Conflict):
+    code = "inspector_conflict_exists"
+    title = "该检查人员与该市场主体的回避情形已登记"
+    title_en = "The conflict is declared already"

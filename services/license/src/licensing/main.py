@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from govshared.app import create_service_app, settled_heap, start_runtime
+from govshared.storage import storage_from_settings
 from licensing.catalogue.service import load_demo_catalogue
 from licensing.config import Settings
 from licensing.routes import routers
@@ -49,6 +50,9 @@ def create_app(
         app.state.outbox = build_outbox(settings)
         app.state.sealing = build_sealing(settings, http)
         app.state.licence_policy = build_policy(settings)
+        app.state.evidence_storage = storage_from_settings(
+            settings, http, folder="inspection-evidence", env_prefix="LICENSE_"
+        )
         if settings.load_demo_catalogue:
             async with sessionmaker() as session, session.begin():
                 await load_demo_catalogue(session)

@@ -150,6 +150,8 @@ class CreditKind(StrEnum):
     FALSE_COMMITMENT = "false_commitment"  # 虚假承诺
     COMMITMENT_UNFULFILLED = "commitment_unfulfilled"  # 整改期满仍不符合承诺的条件
     SERIOUS_DISHONESTY = "serious_dishonesty"  # 严重失信
+    INSPECTION_NON_COMPLIANT = "inspection_non_compliant"  # 双随机抽查发现问题（较重、严重）
+    RECTIFICATION_MISSED = "rectification_missed"  # 责令限期整改逾期未改正
 
 
 class ReformItem(Base):
@@ -381,6 +383,7 @@ class CreditRecord(Base):
     licence_no: Mapped[str | None] = mapped_column(String(40))
     item_code: Mapped[str | None] = mapped_column(String(64))
     verification_task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    inspection_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # 双随机 inspection behind it
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

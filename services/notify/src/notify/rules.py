@@ -52,6 +52,8 @@ CRITICAL_EVENT_TYPES: frozenset[str] = frozenset(
         EventType.LICENCE_CANCELLED,
         EventType.LICENCE_EXPIRED,
         EventType.LICENCE_RECTIFICATION_ORDERED,
+        # 双随机 results may order 限期整改: served like the other orders.
+        EventType.LICENCE_INSPECTED,
     )
 )
 _NO_LINKS = DocumentLinks()
@@ -177,6 +179,7 @@ def template_context(
         "suspended_until",
         "rectify_by",
         "hearing_request_deadline",
+        "inspection_due_on",
     ):
         if key in values:
             values[key] = _chinese_date(values[key])

@@ -341,6 +341,25 @@ _LICENCE_TEXTS: list[tuple[EventType, str, str, str | None]] = [
         "您的{{ licence_type }}{{ licence_no }}须于{{ rectify_by }}前整改，详情请登录一网通办查看。",
     ),
     (
+        EventType.LICENCE_INSPECTION_SCHEDULED,
+        "双随机抽查通知：{{ licence_type }}",
+        "{{ holder_name }}：经“双随机、一公开”随机抽取，本机关将对您持有的「{{ licence_type }}」"
+        "（编号 {{ licence_no }}）开展事中事后监管检查，检查将于{{ inspection_due_on }}前完成。"
+        "检查人员将出示执法证件；检查人员与您有利害关系的，您可以申请回避。",
+        "您的{{ licence_type }}{{ licence_no }}被抽中双随机检查，"
+        "将于{{ inspection_due_on }}前完成，详情请登录一网通办查看。",
+    ),
+    (
+        EventType.LICENCE_INSPECTED,
+        "双随机抽查结果：{{ licence_type }}",
+        "{{ holder_name }}：本机关对您持有的「{{ licence_type }}」（编号 {{ licence_no }}）"
+        "的抽查结果为：{{ reason }}。"
+        "{% if rectify_by %}请于{{ rectify_by }}前整改到位，本机关将在期限届满后复查；"
+        "逾期未改正的，将依法处理并记入信用记录。{% endif %}"
+        "抽查结果将在二十个工作日内通过一网通办向社会公示。",
+        "您的{{ licence_type }}{{ licence_no }}双随机抽查结果已出，详情请登录一网通办查看。",
+    ),
+    (
         EventType.LICENCE_RENEWAL_DUE,
         "许可证延续提醒：{{ licence_type }}",
         "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）将于{{ valid_until }}到期，"

@@ -1,0 +1,270 @@
+"""SQL of inspections. The draw's reads and writes are Core statements: it covers whole registers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Table, case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from govshared.sql import execute_insert
+from licensing.inspections.models import (
+    CorrectionStatus,
+    Inspection,
+    InspectionDraw,
+    InspectionEvidence,
+    InspectionPlan,
+    InspectionProposal,
+    InspectionRecord,
+    InspectorConflict,
+    Outcome,
+)
+from licensing.models import CreditRecord, Licence, LicenceStatus, ReformItem
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+PLANS = _table(InspectionPlan)
+DRAWS = _table(InspectionDraw)
+RECORDS = _table(InspectionRecord)
+CONFLICTS = _table(InspectorConflict)
+INSPECTIONS = _table(Inspection)
+EVIDENCE = _table(InspectionEvidence)
+PROPOSALS = _table(InspectionProposal)
+LICENCES = _table(Licence)
+CREDIT = _table(CreditRecord)
+
+
+class InspectionRepository:
+    """Reads and writes plans, draws, records, inspections, evidence and proposals."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert rows in one statement."""
+        if rows:
+            await execute_insert(self.session, insert(table), rows)
+
+    async def plan(self, plan_id: uuid.UUID, *, lock: bool = False) -> InspectionPlan | None:
+        """A plan (locked for the draw: two concurrent draws of one plan wait on each other)."""
+        query = select(InspectionPlan).where(InspectionPlan.id == plan_id)
+        if lock:
+            query = query.with_for_update()
+        return (await self.session.scalars(query)).one_or_none()
+
+    async def set_plan_status(self, plan_id: uuid.UUID, status: str) -> None:
+        """Move a plan on."""
+        await self.session.execute(update(PLANS).where(PLANS.c.id == plan_id).values(status=status))
+
+    async def draw(self, plan_id: uuid.UUID) -> InspectionDraw | None:
+        """A plan's draw."""
+        return await self.session.get(InspectionDraw, plan_id)
+
+    async def candidates(
+        self, *, item_codes: Sequence[str], jurisdiction_prefix: str
+    ) -> Sequence[Any]:
+        """Valid current licences of the items in the area, by holder and number."""
+        return (
+            await self.session.execute(
+                select(
+                    LICENCES.c.holder_uscc,
+                    LICENCES.c.licence_no,
+                    LICENCES.c.holder_name,
+                    LICENCES.c.item_code,
+                    LICENCES.c.jurisdiction,
+                    LICENCES.c.id,
+                    LICENCES.c.licence_type,
+                    LICENCES.c.valid_until,
+                    LICENCES.c.source_application_id,
+                )
+                .where(
+                    LICENCES.c.is_current,
+                    LICENCES.c.status == LicenceStatus.VALID.value,
+                    LICENCES.c.item_code.in_(list(item_codes)),
+                    LICENCES.c.jurisdiction.startswith(jurisdiction_prefix, autoescape=True),
+                )
+                .order_by(LICENCES.c.holder_uscc, LICENCES.c.licence_no)
+            )
+        ).all()
+
+    async def credit_profile(self) -> dict[str, tuple[int, bool]]:
+        """Per holder with bad credit: its number of records and whether one is serious."""
+        rows = await self.session.execute(
+            select(
+                CREDIT.c.holder_uscc,
+                func.count(),
+                func.max(case((CREDIT.c.serious, 1), else_=0)),
+            ).group_by(CREDIT.c.holder_uscc)
+        )
+        return {uscc: (int(n), bool(serious)) for uscc, n, serious in rows}
+
+    async def conflicts(self, inspectors: Sequence[str]) -> list[tuple[str, str]]:
+        """Declared conflicts of the pool's inspectors, as (inspector, USCC)."""
+        rows = await self.session.execute(
+            select(CONFLICTS.c.inspector, CONFLICTS.c.holder_uscc)
+            .where(CONFLICTS.c.inspector.in_(list(inspectors)))
+            .order_by(CONFLICTS.c.inspector, CONFLICTS.c.holder_uscc)
+        )
+        return [(i, u) for i, u in rows]
+
+    async def conflict_exists(self, inspector: str, uscc: str) -> bool:
+        """True when that conflict is declared already."""
+        found = await self.session.scalar(
+            select(CONFLICTS.c.id).where(
+                CONFLICTS.c.inspector == inspector, CONFLICTS.c.holder_uscc == uscc
+            )
+        )
+        return found is not None
+
+    async def last_record(self, plan_id: uuid.UUID) -> tuple[int, str] | None:
+        """The last entry of a plan's record: its sequence number and hash."""
+        row = (
+            await self.session.execute(
+                select(RECORDS.c.seq, RECORDS.c.hash)
+                .where(RECORDS.c.plan_id == plan_id)
+                .order_by(RECORDS.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return (int(row[0]), str(row[1])) if row else None
+
+    async def records(self, plan_id: uuid.UUID) -> Sequence[InspectionRecord]:
+        """A plan's record in order."""
+        return (
+            await self.session.scalars(
+                select(InspectionRecord)
+                .where(InspectionRecord.plan_id == plan_id)
+                .order_by(InspectionRecord.seq)
+            )
+        ).all()
+
+    async def inspection(self, inspection_id: uuid.UUID) -> Inspection | None:
+        """One inspection."""
+        return await self.session.get(Inspection, inspection_id)
+
+    async def inspections(
+        self,
+        *,
+        plan_id: uuid.UUID | None,
+        jurisdiction_prefix: str | None,
+        status: str | None,
+        after: tuple[date, uuid.UUID] | None,
+        limit: int,
+    ) -> Sequence[Inspection]:
+        """Inspections by due date."""
+        query = select(Inspection)
+        if plan_id is not None:
+            query = query.where(Inspection.plan_id == plan_id)
+        if jurisdiction_prefix:
+            query = query.where(
+                Inspection.jurisdiction.startswith(jurisdiction_prefix, autoescape=True)
+            )
+        if status is not None:
+            query = query.where(Inspection.status == status)
+        if after is not None:
+            due_on, last_id = after
+            query = query.where(
+                or_(
+                    Inspection.due_on > due_on,
+                    (Inspection.due_on == due_on) & (Inspection.id > last_id),
+                )
+            )
+        query = query.order_by(Inspection.due_on, Inspection.id).limit(limit)
+        return (await self.session.scalars(query)).all()
+
+    async def update_inspection(self, inspection_id: uuid.UUID, **values: Any) -> None:
+        """Write an inspection's fields."""
+        await self.session.execute(
+            update(INSPECTIONS).where(INSPECTIONS.c.id == inspection_id).values(**values)
+        )
+
+    async def evidence(self, inspection_id: uuid.UUID) -> Sequence[InspectionEvidence]:
+        """An inspection's evidence files."""
+        return (
+            await self.session.scalars(
+                select(InspectionEvidence)
+                .where(InspectionEvidence.inspection_id == inspection_id)
+                .order_by(InspectionEvidence.uploaded_at, InspectionEvidence.id)
+            )
+        ).all()
+
+    async def proposals(
+        self, *, inspection_id: uuid.UUID | None = None, jurisdiction_prefix: str | None = None
+    ) -> Sequence[Any]:
+        """Proposed acts with the licence's current status."""
+        query = select(PROPOSALS, LICENCES.c.status.label("licence_status")).join(
+            LICENCES,
+            (LICENCES.c.licence_no == PROPOSALS.c.licence_no) & LICENCES.c.is_current,
+            isouter=True,
+        )
+        if inspection_id is not None:
+            query = query.where(PROPOSALS.c.inspection_id == inspection_id)
+        if jurisdiction_prefix:
+            query = query.where(
+                PROPOSALS.c.jurisdiction.startswith(jurisdiction_prefix, autoescape=True)
+            )
+        return (await self.session.execute(query.order_by(PROPOSALS.c.proposed_at))).all()
+
+    async def published(
+        self, *, item_code: str | None, after: tuple[date, uuid.UUID] | None, limit: int
+    ) -> Sequence[Any]:
+        """Published results, newest first, with the item's name."""
+        query = (
+            select(
+                INSPECTIONS.c.id,
+                INSPECTIONS.c.holder_name,
+                INSPECTIONS.c.holder_uscc,
+                INSPECTIONS.c.item_code,
+                ReformItem.name.label("item_name"),
+                INSPECTIONS.c.inspected_on,
+                INSPECTIONS.c.outcome,
+                INSPECTIONS.c.kind,
+                INSPECTIONS.c.published_on,
+            )
+            .join(ReformItem, ReformItem.code == INSPECTIONS.c.item_code, isouter=True)
+            .where(INSPECTIONS.c.published_on.is_not(None))
+        )
+        if item_code:
+            query = query.where(INSPECTIONS.c.item_code == item_code)
+        if after is not None:
+            published_on, last_id = after
+            query = query.where(
+                or_(
+                    INSPECTIONS.c.published_on < published_on,
+                    (INSPECTIONS.c.published_on == published_on) & (INSPECTIONS.c.id < last_id),
+                )
+            )
+        query = query.order_by(INSPECTIONS.c.published_on.desc(), INSPECTIONS.c.id.desc())
+        return (await self.session.execute(query.limit(limit))).all()
+
+    async def statistics(self, plan_id: uuid.UUID) -> Sequence[Any]:
+        """Per item of a plan: drawn, inspected, compliant, corrections ordered/closed/missed."""
+        drawn = INSPECTIONS.c.kind == "inspection"
+        recorded = drawn & (INSPECTIONS.c.status == "recorded")
+
+        def count(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        return (
+            await self.session.execute(
+                select(
+                    INSPECTIONS.c.item_code,
+                    count(drawn),
+                    count(recorded),
+                    count(recorded & (INSPECTIONS.c.outcome == Outcome.COMPLIANT.value)),
+                    count(drawn & INSPECTIONS.c.correction_status.is_not(None)),
+                    count(INSPECTIONS.c.correction_status == CorrectionStatus.CLOSED_ON_TIME.value),
+                    count(INSPECTIONS.c.correction_status == CorrectionStatus.MISSED.value),
+                )
+                .where(INSPECTIONS.c.plan_id == plan_id)
+                .group_by(INSPECTIONS.c.item_code)
+                .order_by(INSPECTIONS.c.item_code)
+            )
+        ).all()

@@ -1,0 +1,345 @@
+"""The REST API of 双随机、一公开 inspections. Routes stay thin: parse, authorise, call the service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+
+from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
+from govshared.db import AutoCommitRoute
+from govshared.pagination import Page, decode_cursor, page_of
+from govshared.problems import (
+    Forbidden,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+    problem_responses,
+)
+from licensing.dependencies import Session, check_jurisdiction, staff_scope
+from licensing.errors import (
+    EvidenceRequired,
+    InspectionAlreadyRecorded,
+    InspectionNotFound,
+    InspectionPlanNotFound,
+    InspectorConflictExists,
+    NotEnoughInspectors,
+    OutsideJurisdiction,
+    PlanAlreadyDrawn,
+    PlanNotDrawn,
+    RectificationDeadlineInvalid,
+    RectificationPeriodRunning,
+)
+from licensing.inspections.models import Inspection, InspectionPlan, InspectionStatus
+from licensing.inspections.schemas import (
+    ConflictCreate,
+    ConflictOut,
+    DrawInputs,
+    EvidenceOut,
+    InspectionDetail,
+    InspectionOut,
+    PlanCreate,
+    PlanOut,
+    PlanRecordOut,
+    PlanStatistics,
+    ProposalOut,
+    PublicResult,
+    ReplayOut,
+    ResultCreate,
+)
+from licensing.inspections.service import InspectionService
+
+router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
+public_router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
+AUTH_ERRORS = (Unauthenticated, Forbidden)
+# Supervision is planned and drawn by those who decide; results are recorded by inspecting staff.
+PLANNERS = (Role.APPROVER, Role.HEAD, Role.ADMIN)
+RECORDERS = (Role.REVIEWER, Role.APPROVER, Role.HEAD, Role.ADMIN)
+Planner = Annotated[Principal, Depends(require_roles(*PLANNERS))]
+Recorder = Annotated[Principal, Depends(require_roles(*RECORDERS))]
+Staff = Annotated[Principal, Depends(require_roles(*STAFF_ROLES))]
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+async def get_inspection_service(request: Request, session: Session) -> InspectionService:
+    """The inspection service bound to this request's session."""
+    state = request.app.state
+    settings = state.settings
+    return InspectionService(
+        session,
+        outbox=state.outbox,
+        storage=state.evidence_storage,
+        default_ratios=settings.inspection_ratios,
+        due_working_days=settings.inspection_due_working_days,
+        publication_working_days=settings.inspection_publication_working_days,
+        reinspection_working_days=settings.reinspection_working_days,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+
+
+Inspections = Annotated[InspectionService, Depends(get_inspection_service)]
+
+
+async def plan_by_id(plan_id: uuid.UUID, service: Inspections, principal: Staff) -> InspectionPlan:
+    """The plan in the path, within the caller's jurisdiction."""
+    plan = await service.repository.plan(plan_id)
+    if plan is None:
+        raise InspectionPlanNotFound()
+    check_jurisdiction(principal, plan.jurisdiction)
+    return plan
+
+
+PlanById = Annotated[InspectionPlan, Depends(plan_by_id)]
+
+
+async def inspection_by_id(
+    inspection_id: uuid.UUID, service: Inspections, principal: Staff
+) -> Inspection:
+    """The inspection in the path, within the caller's jurisdiction."""
+    inspection = await service.repository.inspection(inspection_id)
+    if inspection is None:
+        raise InspectionNotFound()
+    check_jurisdiction(principal, inspection.jurisdiction)
+    return inspection
+
+
+InspectionById = Annotated[Inspection, Depends(inspection_by_id)]
+PLAN_ERRORS = (*AUTH_ERRORS, OutsideJurisdiction, InspectionPlanNotFound)
+INSPECTION_ERRORS = (*AUTH_ERRORS, OutsideJurisdiction, InspectionNotFound)
+
+
+@router.post(
+    "/inspection-plans",
+    tags=["inspections"],
+    summary="制定双随机抽查计划 (approver, head, admin: their jurisdiction)",
+    status_code=201,
+    response_model=PlanOut,
+    responses=problem_responses(*AUTH_ERRORS, OutsideJurisdiction, ValidationFailed),
+)
+async def create_plan(body: PlanCreate, service: Inspections, principal: Planner) -> PlanOut:
+    """A plan: items, area, period, ratio per risk class, inspector pool."""
+    check_jurisdiction(principal, body.jurisdiction)
+    return await service.create_plan(body, actor=principal)
+
+
+@router.get(
+    "/inspection-plans/{plan_id}",
+    tags=["inspections"],
+    summary="抽查计划及其抽取结果 (staff): with the seed and the draw's digests",
+    response_model=PlanOut,
+    responses=problem_responses(*PLAN_ERRORS),
+)
+async def get_plan(plan: PlanById, service: Inspections) -> PlanOut:
+    """A plan and its draw."""
+    return await service.plan_out(plan)
+
+
+@router.post(
+    "/inspection-plans/{plan_id}/draw",
+    tags=["inspections"],
+    summary="随机抽取检查对象和检查人员 (approver, head, admin): once per plan",
+    response_model=PlanOut,
+    responses=problem_responses(*PLAN_ERRORS, PlanAlreadyDrawn, NotEnoughInspectors),
+)
+async def draw_plan(plan: PlanById, service: Inspections, principal: Planner) -> PlanOut:
+    """Draw targets and inspectors; the seed and inputs are recorded for replay."""
+    return await service.draw(plan, actor=principal)
+
+
+@router.get(
+    "/inspection-plans/{plan_id}/draw-inputs",
+    tags=["inspections"],
+    summary="抽取的全部输入 (staff): replay them with licensing.inspections.draw.draw",
+    response_model=DrawInputs,
+    responses=problem_responses(*PLAN_ERRORS, PlanNotDrawn),
+)
+async def draw_inputs(plan: PlanById, service: Inspections) -> DrawInputs:
+    """The seed, candidates with risk classes, ratios, inspectors, conflicts and result."""
+    return await service.draw_inputs(plan)
+
+
+@router.post(
+    "/inspection-plans/{plan_id}/replay",
+    tags=["inspections"],
+    summary="复现抽取 (staff): the draw recomputed from its recorded inputs",
+    response_model=ReplayOut,
+    responses=problem_responses(*PLAN_ERRORS, PlanNotDrawn),
+)
+async def replay_plan(plan: PlanById, service: Inspections) -> ReplayOut:
+    """Recompute and compare; ``matches`` is false only if the record was altered."""
+    return await service.replay(plan)
+
+
+@router.get(
+    "/inspection-plans/{plan_id}/record",
+    tags=["inspections"],
+    summary="抽查计划的留痕记录 (staff): hash-chained, checked",
+    response_model=PlanRecordOut,
+    responses=problem_responses(*PLAN_ERRORS),
+)
+async def plan_record(plan: PlanById, service: Inspections) -> PlanRecordOut:
+    """The plan's record with whether its chain is intact."""
+    return await service.record(plan)
+
+
+@router.get(
+    "/inspection-plans/{plan_id}/statistics",
+    tags=["inspections"],
+    summary="抽查统计 (staff): drawn, inspected, compliant share, corrections closed on time",
+    response_model=PlanStatistics,
+    responses=problem_responses(*PLAN_ERRORS),
+)
+async def plan_statistics(plan: PlanById, service: Inspections) -> PlanStatistics:
+    """Per item and in total."""
+    return await service.statistics(plan)
+
+
+@router.post(
+    "/inspector-conflicts",
+    tags=["inspections"],
+    summary="登记检查人员回避情形 (approver, head, admin)",
+    status_code=201,
+    response_model=ConflictOut,
+    responses=problem_responses(*AUTH_ERRORS, InspectorConflictExists, ValidationFailed),
+)
+async def declare_conflict(
+    body: ConflictCreate, service: Inspections, principal: Planner
+) -> ConflictOut:
+    """The inspector is never drawn for that holder."""
+    return await service.declare_conflict(body, actor=principal)
+
+
+@router.get(
+    "/inspections",
+    tags=["inspections"],
+    summary="抽查任务 (staff: their jurisdiction)",
+    response_model=Page[InspectionOut],
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def list_inspections(
+    service: Inspections,
+    principal: Staff,
+    plan: uuid.UUID | None = None,
+    status: InspectionStatus | None = None,
+    limit: Limit = 20,
+    cursor: str | None = None,
+) -> Page[InspectionOut]:
+    """Inspections by due date."""
+    after = None
+    if cursor:
+        due_on, last_id = decode_cursor(cursor, 2)
+        try:
+            after = (date.fromisoformat(due_on), uuid.UUID(last_id))
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed("分页游标无效") from exc
+    rows = await service.inspections(
+        plan_id=plan,
+        jurisdiction_prefix=staff_scope(principal),
+        status=status,
+        after=after,
+        limit=limit + 1,
+    )
+    return page_of(
+        [InspectionOut.model_validate(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.due_on.isoformat(), str(last.id)],
+    )
+
+
+@router.get(
+    "/inspections/{inspection_id}",
+    tags=["inspections"],
+    summary="抽查任务详情 (staff)",
+    response_model=InspectionDetail,
+    responses=problem_responses(*INSPECTION_ERRORS),
+)
+async def get_inspection(inspection: InspectionById, service: Inspections) -> InspectionDetail:
+    """An inspection with its evidence and proposals."""
+    return await service.detail(inspection)
+
+
+@router.post(
+    "/inspections/{inspection_id}/evidence",
+    tags=["inspections"],
+    summary="上传检查证据 (reviewer, approver, head, admin): PDF, OFD, PNG or JPEG",
+    status_code=201,
+    response_model=EvidenceOut,
+    responses=problem_responses(
+        *INSPECTION_ERRORS, InspectionAlreadyRecorded, PayloadTooLarge, UnsupportedMediaType
+    ),
+)
+async def add_evidence(
+    inspection: InspectionById,
+    service: Inspections,
+    principal: Recorder,
+    file: Annotated[UploadFile, File(description="检查记录、现场照片等")],
+) -> EvidenceOut:
+    """Store a file checked by its content, with its SHA-256."""
+    return await service.add_evidence(inspection, file=file, actor=principal)
+
+
+@router.post(
+    "/inspections/{inspection_id}/result",
+    tags=["inspections"],
+    summary="录入抽查结果 (reviewer, approver, head, admin): published, notified, acted on",
+    response_model=InspectionDetail,
+    responses=problem_responses(
+        *INSPECTION_ERRORS,
+        InspectionAlreadyRecorded,
+        EvidenceRequired,
+        RectificationDeadlineInvalid,
+        RectificationPeriodRunning,
+        ValidationFailed,
+    ),
+)
+async def record_result(
+    body: ResultCreate, inspection: InspectionById, service: Inspections, principal: Recorder
+) -> InspectionDetail:
+    """合格 / 不合格 (findings, severity) / 未发现 / 无法联系, with its consequences."""
+    return await service.record_result(inspection, body, actor=principal)
+
+
+@router.get(
+    "/inspection-proposals",
+    tags=["inspections"],
+    summary="抽查提出的证照处理建议 (staff): carried out through the licence act endpoints",
+    response_model=list[ProposalOut],
+    responses=problem_responses(*AUTH_ERRORS),
+)
+async def list_proposals(service: Inspections, principal: Staff) -> list[ProposalOut]:
+    """Proposed acts with each licence's status now."""
+    return await service.proposals(jurisdiction_prefix=staff_scope(principal))
+
+
+@public_router.get(
+    "/public/inspection-results",
+    tags=["inspections"],
+    summary="双随机抽查结果公示 (public, no login)",
+    response_model=Page[PublicResult],
+    responses=problem_responses(ValidationFailed),
+)
+async def public_results(
+    service: Inspections,
+    item: str | None = None,
+    limit: Limit = 20,
+    cursor: str | None = None,
+) -> Page[PublicResult]:
+    """Published results, newest first: holder, USCC, item, date, outcome."""
+    after = None
+    if cursor:
+        published_on, last_id = decode_cursor(cursor, 2)
+        try:
+            after = (date.fromisoformat(published_on), uuid.UUID(last_id))
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed("分页游标无效") from exc
+    rows = await service.public_results(item_code=item, after=after, limit=limit + 1)
+    # The cursor is the last row's (published_on, id), the id not being part of what is published.
+    last_id = str(rows[limit - 1][0]) if len(rows) > limit else ""
+    return page_of(
+        [r for _, r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.published_on.isoformat(), last_id],
+    )
