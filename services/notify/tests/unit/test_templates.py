@@ -70,6 +70,17 @@ ACT_EVENTS = {
         EventType.LICENCE_PENALTY_NOTIFIED,
     )
 }
+# What a 双随机 inspection's events tell the holder (issue 20).
+INSPECTION_EVENTS = {
+    str(EventType.LICENCE_INSPECTION_SCHEDULED),
+    str(EventType.LICENCE_INSPECTED),
+}
+INSPECTION = {
+    "reason": "合格",
+    "inspection_id": "5b0f3c1e-8a4e-4c53-9a52-2f2a6c1d7e10",
+    "inspection_due_on": "2027年1月8日",
+    "inspection_outcome": "compliant",
+}
 LINKS = DocumentLinks(
     service_urls={"approval": "http://approval", "license": "http://license"},
     public_urls={"approval": "https://onestop.example.gov.cn"},
@@ -91,6 +102,8 @@ def sample_context(event_type: str) -> dict[str, Any]:
         return DOCUMENT
     if event_type in ACT_EVENTS:
         return {**LICENCE, **ACT}
+    if event_type in INSPECTION_EVENTS:
+        return {**LICENCE, **INSPECTION}
     return LICENCE if event_type.startswith("cn.gov.license.") else APPLICATION
 
 
@@ -287,3 +300,31 @@ def test_the_notice_of_an_intended_penalty_tells_the_right_to_a_hearing() -> Non
     assert "拟依据《食盐专营办法》第二十九条，暂扣您的" in notice.body
     assert "有权进行陈述和申辩，并有权要求听证" in notice.body
     assert "请于2026年12月14日前提出" in notice.body
+
+
+def test_inspection_notices_tell_the_due_date_the_result_and_the_order() -> None:
+    scheduled = _licence_context(
+        EventType.LICENCE_INSPECTION_SCHEDULED,
+        reason="双随机抽查",
+        inspection_due_on="2027-01-08",
+    )
+    notice = render(
+        BUILTIN_TEMPLATES[(str(EventType.LICENCE_INSPECTION_SCHEDULED), Channel.INBOX)], scheduled
+    )
+    assert notice.title is not None and notice.title.startswith("双随机抽查通知")
+    assert "将于2027年1月8日前完成" in notice.body
+    assert "申请回避" in notice.body
+    result = _licence_context(
+        EventType.LICENCE_INSPECTED,
+        reason="不合格（食盐储存场所不符合防潮要求）",
+        inspection_outcome="non_compliant",
+        rectify_by="2027-01-20",
+    )
+    body = render(BUILTIN_TEMPLATES[(str(EventType.LICENCE_INSPECTED), Channel.INBOX)], result).body
+    assert "抽查结果为：不合格（食盐储存场所不符合防潮要求）" in body
+    assert "请于2027年1月20日前整改到位" in body
+    compliant = _licence_context(EventType.LICENCE_INSPECTED, reason="合格")
+    body = render(
+        BUILTIN_TEMPLATES[(str(EventType.LICENCE_INSPECTED), Channel.INBOX)], compliant
+    ).body
+    assert "整改" not in body and "二十个工作日内" in body
