@@ -6,7 +6,7 @@ role ?= enterprise
 uscc ?=
 jurisdiction ?=
 
-.PHONY: help setup run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify up down clean
+.PHONY: help setup run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-instructions   instructions per request under callgrind (steady on a noisy machine)"
 	@echo "make bench-queue       staff work queue p50/p99 at 10k and 1M applications (PostgreSQL)"
 	@echo "make bench-notify      events → inbox and email deliveries per second"
+	@echo "make bench-draw        a 双随机 inspection draw over 100k licence holders (PostgreSQL)"
 	@echo "make up      the suite in containers (deploy/compose.yml): PostgreSQL, migrations, web, workers, Mailpit"
 	@echo "make down    stop and remove those containers (volumes kept)"
 
@@ -58,6 +59,9 @@ bench-queue: setup
 
 bench-notify: setup
 	$(UV) run --locked python bench/notify_throughput.py
+
+bench-draw: setup
+	$(UV) run --locked python bench/inspection_draw.py
 
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 

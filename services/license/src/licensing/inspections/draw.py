@@ -14,18 +14,22 @@ read as a big-endian integer.
 3. Within a class, the ``k`` holders with the smallest ``(H("holder", USCC), USCC)`` are drawn: a
    uniform sample without replacement. Each holder appears once among the candidates, so no holder
    is drawn twice.
-4. For each drawn holder, the inspectors without a conflict with it are ordered by
-   ``(H("inspector", USCC, name), name)`` and the first two are assigned.
+4. For each drawn holder, ``E`` is the sorted pool without the inspectors in conflict with it
+   (``m`` of them): the first inspector is ``E[H("inspector", USCC, "1") mod m]``; removed from
+   ``E``, the second is ``E[H("inspector", USCC, "2") mod (m − 1)]`` (a uniform pair: the modulo
+   of a 256-bit number has no bias worth the name).
 5. Targets are listed class by class (classes in ``RISK_CLASSES`` order), then by their key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter
 
 ALGORITHM = "sha256-strata-v1"
 INSPECTORS_PER_TARGET = 2
@@ -88,8 +92,17 @@ def risk_class_of(*, records: int, serious: bool) -> RiskClass:
 
 
 def _key(seed: bytes, *parts: str) -> int:
+    """``H(parts…)`` of the module docstring."""
     digest = hashlib.sha256(seed + _SEP + _SEP.join(p.encode() for p in parts)).digest()
     return int.from_bytes(digest, "big")
+
+
+def _holder_keys(seed: bytes, members: Sequence[str]) -> list[tuple[bytes, str]]:
+    """``(H("holder", USCC), USCC)`` of each member; the digest's bytes order as its big-endian
+    integer does, so they are compared as they are (the hot loop of a large draw)."""
+    prefix = seed + _SEP + b"holder" + _SEP
+    sha256 = hashlib.sha256
+    return [(sha256(prefix + uscc.encode()).digest(), uscc) for uscc in members]
 
 
 def class_quota(seed: bytes, risk_class: RiskClass, *, ratio: float, size: int) -> int:
@@ -113,7 +126,7 @@ def draw(
     for inspector, uscc in conflicts:
         barred.setdefault(uscc, set()).add(inspector)
     by_class: dict[RiskClass, list[str]] = {c: [] for c in RISK_CLASSES}
-    for candidate in sorted(candidates, key=lambda c: c.uscc):
+    for candidate in sorted(candidates, key=attrgetter("uscc")):
         by_class[candidate.risk_class].append(candidate.uscc)
     targets: list[Target] = []
     for risk_class in RISK_CLASSES:
@@ -121,13 +134,14 @@ def draw(
         quota = class_quota(seed, risk_class, ratio=ratios.get(risk_class, 0.0), size=len(members))
         if quota == 0:
             continue
-        keyed = sorted((_key(seed, "holder", uscc), uscc) for uscc in members)
-        for _, uscc in keyed[:quota]:
-            free = [name for name in pool if name not in barred.get(uscc, ())]
+        for _, uscc in heapq.nsmallest(quota, _holder_keys(seed, members)):
+            conflicted = barred.get(uscc)
+            free = [n for n in pool if n not in conflicted] if conflicted else list(pool)
             if len(free) < INSPECTORS_PER_TARGET:
                 raise NotEnoughInspectors(uscc)
-            chosen = sorted(free, key=lambda name: (_key(seed, "inspector", uscc, name), name))
-            targets.append(Target(uscc, risk_class, (chosen[0], chosen[1])))
+            first = free.pop(_key(seed, "inspector", uscc, "1") % len(free))
+            second = free[_key(seed, "inspector", uscc, "2") % len(free)]
+            targets.append(Target(uscc, risk_class, (first, second)))
     return targets
 
 

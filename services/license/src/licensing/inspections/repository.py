@@ -70,20 +70,11 @@ class InspectionRepository:
     async def candidates(
         self, *, item_codes: Sequence[str], jurisdiction_prefix: str
     ) -> Sequence[Any]:
-        """Valid current licences of the items in the area, by holder and number."""
+        """(holder, licence number) of the valid current licences of the items in the area, by
+        holder and number: only what the draw needs, a whole register being read."""
         return (
             await self.session.execute(
-                select(
-                    LICENCES.c.holder_uscc,
-                    LICENCES.c.licence_no,
-                    LICENCES.c.holder_name,
-                    LICENCES.c.item_code,
-                    LICENCES.c.jurisdiction,
-                    LICENCES.c.id,
-                    LICENCES.c.licence_type,
-                    LICENCES.c.valid_until,
-                    LICENCES.c.source_application_id,
-                )
+                select(LICENCES.c.holder_uscc, LICENCES.c.licence_no)
                 .where(
                     LICENCES.c.is_current,
                     LICENCES.c.status == LicenceStatus.VALID.value,
@@ -93,6 +84,19 @@ class InspectionRepository:
                 .order_by(LICENCES.c.holder_uscc, LICENCES.c.licence_no)
             )
         ).all()
+
+    async def current_licences(self, licence_nos: Sequence[str]) -> dict[str, Any]:
+        """The current versions of the given licences (the drawn ones), by number."""
+        found: dict[str, Any] = {}
+        for start in range(0, len(licence_nos), 1000):
+            rows = await self.session.execute(
+                select(LICENCES).where(
+                    LICENCES.c.licence_no.in_(list(licence_nos[start : start + 1000])),
+                    LICENCES.c.is_current,
+                )
+            )
+            found.update((row.licence_no, row) for row in rows)
+        return found
 
     async def credit_profile(self) -> dict[str, tuple[int, bool]]:
         """Per holder with bad credit: its number of records and whether one is serious."""

@@ -253,9 +253,9 @@ class InspectionService:
             item_codes=plan.item_codes, jurisdiction_prefix=scope_prefix(plan.jurisdiction)
         )
         credit = await self.repository.credit_profile()
-        licences: dict[str, list[Any]] = {}
-        for row in rows:
-            licences.setdefault(row.holder_uscc, []).append(row)
+        licences: dict[str, list[str]] = {}
+        for holder_uscc, licence_no in rows:
+            licences.setdefault(holder_uscc, []).append(licence_no)
         classes = {
             uscc: drawing.risk_class_of(records=n, serious=s)
             for uscc in licences
@@ -296,11 +296,12 @@ class InspectionService:
         }
         await self.repository.insert(DRAWS, [draw_row])
         await self.repository.set_plan_status(plan.id, PlanStatus.DRAWN.value)
+        details = await self.repository.current_licences([licences[t.uscc][0] for t in targets])
         inspections: list[dict[str, Any]] = []
         events = []
         for target in targets:
             held = licences[target.uscc]
-            first = held[0]
+            first = details[held[0]]
             inspection_id = uuid.uuid4()
             inspections.append(
                 {
@@ -311,7 +312,7 @@ class InspectionService:
                     "holder_uscc": target.uscc,
                     "holder_name": first.holder_name,
                     "licence_no": first.licence_no,
-                    "licence_nos": [r.licence_no for r in held],
+                    "licence_nos": held,
                     "item_code": first.item_code,
                     "jurisdiction": first.jurisdiction,
                     "risk_class": target.risk_class.value,
@@ -673,7 +674,7 @@ class InspectionService:
             licence_type=licence.licence_type,
             holder_name=licence.holder_name,
             holder_uscc=licence.holder_uscc,
-            status="valid" if not hasattr(licence, "status") else licence.status,
+            status=licence.status,
             valid_until=licence.valid_until,
             application_id=licence.source_application_id,
             reason=reason,
