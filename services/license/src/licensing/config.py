@@ -136,6 +136,17 @@ class Settings(CommonSettings):
     )
 
     @model_validator(mode="after")
+    def _inspection_ratios(self) -> Settings:
+        ratios = [self.inspection_ratios.get(c) for c in "ABCD"]
+        if set(self.inspection_ratios) != set("ABCD") or any(
+            r is None or not 0.0 <= r <= 1.0 for r in ratios
+        ):
+            raise ValueError("LICENSE_INSPECTION_RATIOS needs a ratio in [0, 1] for A, B, C and D")
+        if ratios != sorted(ratios):  # type: ignore[type-var]
+            raise ValueError("LICENSE_INSPECTION_RATIOS: a higher risk class needs a higher ratio")
+        return self
+
+    @model_validator(mode="after")
     def _seal(self) -> Settings:
         if self.seal_backend == "http" and not self.seal_service_url:
             raise ValueError("LICENSE_SEAL_BACKEND=http needs LICENSE_SEAL_SERVICE_URL")

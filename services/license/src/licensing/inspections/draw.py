@@ -32,6 +32,7 @@ from enum import StrEnum
 from operator import attrgetter
 
 ALGORITHM = "sha256-strata-v1"
+# 行政处罚法 Art. 42: inspections by no fewer than two law enforcement officers.
 INSPECTORS_PER_TARGET = 2
 _SEP = b"\x1f"
 _SCALE = 1 << 256

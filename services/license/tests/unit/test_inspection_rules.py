@@ -1,0 +1,44 @@
+"""What 一公开 publishes of a holder, and license's working-day count."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from licensing.config import Settings
+from licensing.inspections.models import ProposedAct
+from licensing.inspections.service import act_endpoint, public_name
+from licensing.workdays import add_working_days, is_working_day
+
+
+def test_an_individual_business_name_is_masked() -> None:
+    # 92…: 登记管理部门 9 (市场监管), 机构类别 2 (个体工商户): often its owner's own name.
+    assert public_name("张三", "92310115MA1K4B7X2L") == "张**"
+    assert public_name("浦东新区李四小吃店", "92310115MA1K4B7X2L") == "浦********"
+
+
+@pytest.mark.parametrize("uscc", ["91310000MA1FL0ABCD", "93310115MA1K4B7X2L", "12310000425006117P"])
+def test_an_organisation_name_is_published(uscc: str) -> None:
+    assert public_name("上海盐业示范有限公司", uscc) == "上海盐业示范有限公司"
+
+
+def test_working_days_skip_weekends_and_the_national_holidays() -> None:
+    # 2026-09-30 (Wed) + 1 working day: 国庆 1–7 Oct and the weekend, so 8 October 2026.
+    assert not is_working_day(date(2026, 10, 1))
+    assert add_working_days(date(2026, 9, 30), 1) == date(2026, 10, 8)
+    # A year the library does not know falls back to the weekend rule.
+    assert add_working_days(date(2099, 1, 2), 1) == date(2099, 1, 5)
+
+
+def test_a_proposal_points_at_the_licence_act_that_carries_it_out() -> None:
+    assert act_endpoint("YDP-1", ProposedAct.REVOCATION) == "/api/v1/licences/YDP-1/revocation"
+    # A penalty starts with its notice of rights (行政处罚法 Art. 44).
+    assert act_endpoint("YDP-1", ProposedAct.SUSPENSION).endswith("/penalty-notices")
+
+
+def test_ratios_must_rise_with_risk() -> None:
+    with pytest.raises(ValueError, match="higher ratio"):
+        Settings(inspection_ratios={"A": 0.5, "B": 0.1, "C": 0.2, "D": 0.3})
+    with pytest.raises(ValueError, match="A, B, C and D"):
+        Settings(inspection_ratios={"A": 0.1})
