@@ -177,6 +177,23 @@ async def test_plan_draw_results_publication_and_consequences(
         # Minor finding: 限期整改 and a re-inspection after the deadline.
         minor = tasks[holders[1]]["id"]
         await _evidence(client, minor, reviewer)
+        for inspected_on, deadline in (
+            (today, "9999-12-31"),
+            (today, today),
+            ((clock.today() - timedelta(days=3)).isoformat(), "2099-01-01"),
+        ):
+            wrong = await client.post(
+                f"/api/v1/inspections/{minor}/result",
+                json={
+                    "outcome": "non_compliant",
+                    "inspected_on": inspected_on,
+                    "findings": "x",
+                    "severity": "minor",
+                    "rectify_by": deadline,
+                },
+                headers=reviewer,
+            )
+            assert wrong.status_code == 422, wrong.text
         rectify_by = clock.today() + timedelta(days=10)
         ordered = await client.post(
             f"/api/v1/inspections/{minor}/result",

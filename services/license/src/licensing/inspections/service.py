@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import UploadFile
@@ -100,6 +100,8 @@ ACT_PATHS = {
     ProposedAct.REVOCATION: "revocation",
 }
 CORRECTED = {Severity.MINOR, Severity.SERIOUS}
+# A deadline a year away is no 限期 at all (and keeps the re-inspection's date computable).
+MAX_RECTIFICATION = timedelta(days=366)
 
 
 def public_name(name: str, uscc: str) -> str:
@@ -498,6 +500,8 @@ class InspectionService:
         today = clock.today()
         if body.inspected_on > today:
             raise ValidationFailed("检查日期不得晚于今天")
+        if body.inspected_on < inspection.created_at.astimezone(clock.CHINA).date():
+            raise ValidationFailed("检查日期不得早于抽查任务的生成日期")
         evidence = await self.repository.evidence(inspection.id)
         if not evidence:
             raise EvidenceRequired()
@@ -518,6 +522,8 @@ class InspectionService:
         if body.outcome is Outcome.NON_COMPLIANT and not missed and severity in CORRECTED:
             if body.rectify_by is None or body.rectify_by <= today:
                 raise RectificationDeadlineInvalid("限期整改应当给出今天以后的整改期限")
+            if body.rectify_by > today + MAX_RECTIFICATION:
+                raise RectificationDeadlineInvalid("整改期限不得超过一年")
             rectify_by = body.rectify_by
         publish_by = add_working_days(body.inspected_on, self.publication_working_days)
         values: dict[str, Any] = {
