@@ -35,6 +35,7 @@ from licensing.errors import (
 )
 from licensing.inspections.models import Inspection, InspectionPlan, InspectionStatus
 from licensing.inspections.schemas import (
+    ITEM_CODE_PATTERN,
     ConflictCreate,
     ConflictOut,
     DrawInputs,
@@ -323,7 +324,7 @@ async def list_proposals(service: Inspections, principal: Staff) -> list[Proposa
 )
 async def public_results(
     service: Inspections,
-    item: str | None = None,
+    item: Annotated[str | None, Query(pattern=ITEM_CODE_PATTERN)] = None,
     limit: Limit = 20,
     cursor: str | None = None,
 ) -> Page[PublicResult]:

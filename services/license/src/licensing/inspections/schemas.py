@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from govshared.uscc import USCC
 from licensing.catalogue.schemas import JURISDICTION_PATTERN
 from licensing.inspections.draw import RISK_CLASSES, RiskClass
 from licensing.inspections.models import (
@@ -21,8 +22,10 @@ from licensing.inspections.models import (
     Severity,
 )
 
-Uscc = Annotated[str, Field(min_length=18, max_length=18, pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+# No control characters (PostgreSQL's text refuses NUL; none belongs in a name or a finding).
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ITEM_CODE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+Text = Annotated[str, Field(min_length=1, max_length=4000, pattern=r"^[^\x00]+$")]
 
 
 def check_ratios(ratios: dict[RiskClass, float]) -> None:
@@ -41,7 +44,7 @@ class PlanCreate(BaseModel):
     """A new inspection plan."""
 
     name: Name
-    item_codes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    item_codes: list[Annotated[str, Field(pattern=ITEM_CODE_PATTERN)]] = Field(
         min_length=1, max_length=50, description="The items (licence types) covered"
     )
     jurisdiction: str = Field(
@@ -147,8 +150,8 @@ class ConflictCreate(BaseModel):
     """A declared conflict (回避) between an inspector and a holder."""
 
     inspector: Name
-    holder_uscc: Uscc
-    reason: str = Field(min_length=1, max_length=2000)
+    holder_uscc: USCC
+    reason: Text
 
 
 class ConflictOut(BaseModel):
@@ -235,7 +238,7 @@ class ResultCreate(BaseModel):
 
     outcome: Outcome
     inspected_on: date
-    findings: str | None = Field(default=None, max_length=4000)
+    findings: Text | None = None
     severity: Severity | None = None
     rectify_by: date | None = Field(
         default=None, description="限期整改 deadline (minor and serious findings)"
