@@ -90,7 +90,18 @@ class InspectionRepository:
         found: dict[str, Any] = {}
         for start in range(0, len(licence_nos), 1000):
             rows = await self.session.execute(
-                select(LICENCES).where(
+                select(
+                    LICENCES.c.id,
+                    LICENCES.c.licence_no,
+                    LICENCES.c.licence_type,
+                    LICENCES.c.item_code,
+                    LICENCES.c.holder_name,
+                    LICENCES.c.holder_uscc,
+                    LICENCES.c.jurisdiction,
+                    LICENCES.c.status,
+                    LICENCES.c.valid_until,
+                    LICENCES.c.source_application_id,
+                ).where(
                     LICENCES.c.licence_no.in_(list(licence_nos[start : start + 1000])),
                     LICENCES.c.is_current,
                 )

@@ -85,7 +85,7 @@ from licensing.inspections.schemas import (
     ResultCreate,
 )
 from licensing.jurisdictions import scope_prefix
-from licensing.models import CreditKind, Licence
+from licensing.models import CreditKind
 from licensing.workdays import add_working_days
 
 SOURCE = "/services/license"
@@ -663,14 +663,9 @@ class InspectionService:
         )
 
     async def _licence_row(self, inspection: Inspection) -> Any:
-        licence = (
-            await self.session.execute(
-                Licence.__table__.select().where(
-                    Licence.licence_no == inspection.licence_no, Licence.is_current
-                )
-            )
-        ).one()
-        return licence
+        """The inspected licence's current version (what its notice names)."""
+        found = await self.repository.current_licences([inspection.licence_no])
+        return found[inspection.licence_no]
 
     @staticmethod
     def _event(licence: Any, event_type: EventType, *, reason: str, extra: dict[str, Any]) -> Any:
