@@ -258,18 +258,20 @@ class InspectionService:
         licences: dict[str, list[str]] = {}
         for holder_uscc, licence_no in rows:
             licences.setdefault(holder_uscc, []).append(licence_no)
+        unrecorded = drawing.RiskClass.A
         classes = {
-            uscc: drawing.risk_class_of(records=n, serious=s)
+            uscc: drawing.risk_class_of(records=credit[uscc][0], serious=credit[uscc][1])
+            if uscc in credit
+            else unrecorded
             for uscc in licences
-            for n, s in (credit.get(uscc, (0, False)),)
         }
-        candidates = [[uscc, classes[uscc].value] for uscc in licences]  # sorted by the query
+        candidates = [[uscc, risk.value] for uscc, risk in classes.items()]  # sorted by the query
         conflicts = [list(pair) for pair in await self.repository.conflicts(plan.inspectors)]
         seed = secrets.token_hex(32)
         try:
             targets = drawing.draw(
                 seed_hex=seed,
-                candidates=[Candidate(u, classes[u]) for u in licences],
+                candidates=[Candidate(u, risk) for u, risk in classes.items()],
                 ratios={RiskClass(c): r for c, r in plan.ratios.items()},
                 inspectors=plan.inspectors,
                 conflicts=[(i, u) for i, u in conflicts],
@@ -669,7 +671,9 @@ class InspectionService:
 
     @staticmethod
     def _event(licence: Any, event_type: EventType, *, reason: str, extra: dict[str, Any]) -> Any:
-        data = LicenceEventData(
+        # Built without validation: every value comes from the register, validated when the
+        # licence was issued (a draw builds thousands of these in one request).
+        data = LicenceEventData.model_construct(
             licence_id=licence.id,
             licence_no=licence.licence_no,
             licence_type=licence.licence_type,
