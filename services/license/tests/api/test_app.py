@@ -9,7 +9,7 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["revision"] == "l0003_licence_acts"
+    assert ready.json()["revision"] == "l0004_inspections"
 
 
 async def test_openapi_declares_problem_responses(client: httpx.AsyncClient) -> None:
