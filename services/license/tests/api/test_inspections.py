@@ -117,6 +117,22 @@ async def test_plan_draw_results_publication_and_consequences(
         )
         assert conflict.status_code == 201, conflict.text
 
+        # Two inspectors, one in conflict with a holder: nothing is drawn, nothing is written.
+        short = plan_body(inspectors=["执法人员甲", "执法人员乙"])
+        short_plan = (
+            await client.post("/api/v1/inspection-plans", json=short, headers=approver)
+        ).json()
+        refused = await client.post(
+            f"/api/v1/inspection-plans/{short_plan['id']}/draw", headers=approver
+        )
+        assert refused.status_code == 409 and problem(refused)["code"] == "not_enough_inspectors"
+        unchanged = await client.get(
+            f"/api/v1/inspection-plans/{short_plan['id']}", headers=approver
+        )
+        assert unchanged.json()["status"] == "draft" and unchanged.json()["draw"] is None
+        none = await client.get(f"/api/v1/inspections?plan={short_plan['id']}", headers=approver)
+        assert none.json()["items"] == []
+
         created = await client.post("/api/v1/inspection-plans", json=plan_body(), headers=approver)
         assert created.status_code == 201, created.text
         plan_id = created.json()["id"]

@@ -21,6 +21,7 @@ from licensing.inspections.models import (
     InspectionRecord,
     InspectorConflict,
     Outcome,
+    PlanStatus,
 )
 from licensing.models import CreditRecord, Licence, LicenceStatus, ReformItem
 
@@ -52,16 +53,20 @@ class InspectionRepository:
         if rows:
             await execute_insert(self.session, insert(table), rows)
 
-    async def plan(self, plan_id: uuid.UUID, *, lock: bool = False) -> InspectionPlan | None:
-        """A plan (locked for the draw: two concurrent draws of one plan wait on each other)."""
-        query = select(InspectionPlan).where(InspectionPlan.id == plan_id)
-        if lock:
-            query = query.with_for_update()
-        return (await self.session.scalars(query)).one_or_none()
+    async def plan(self, plan_id: uuid.UUID) -> InspectionPlan | None:
+        """A plan."""
+        return await self.session.get(InspectionPlan, plan_id)
 
-    async def set_plan_status(self, plan_id: uuid.UUID, status: str) -> None:
-        """Move a plan on."""
-        await self.session.execute(update(PLANS).where(PLANS.c.id == plan_id).values(status=status))
+    async def claim_for_draw(self, plan_id: uuid.UUID) -> bool:
+        """Mark a draft plan drawn; False when it was not a draft. One conditional UPDATE, so of
+        two concurrent draws of a plan only one goes on (the other waits for it, then finds
+        nothing to update), on PostgreSQL and SQLite alike."""
+        result = await self.session.execute(
+            update(PLANS)
+            .where(PLANS.c.id == plan_id, PLANS.c.status == PlanStatus.DRAFT.value)
+            .values(status=PlanStatus.DRAWN.value)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def draw(self, plan_id: uuid.UUID) -> InspectionDraw | None:
         """A plan's draw."""

@@ -248,8 +248,7 @@ class InspectionService:
 
     async def draw(self, plan: InspectionPlan, *, actor: Principal) -> PlanOut:
         """The plan's one draw: seed from ``secrets``, inputs and result recorded, tasks made."""
-        locked = await self.repository.plan(plan.id, lock=True)
-        if locked is None or locked.status != PlanStatus.DRAFT.value:
+        if not await self.repository.claim_for_draw(plan.id):
             raise PlanAlreadyDrawn()
         rows = await self.repository.candidates(
             item_codes=plan.item_codes, jurisdiction_prefix=scope_prefix(plan.jurisdiction)
@@ -299,7 +298,6 @@ class InspectionService:
             "drawn_at": now,
         }
         await self.repository.insert(DRAWS, [draw_row])
-        await self.repository.set_plan_status(plan.id, PlanStatus.DRAWN.value)
         details = await self.repository.current_licences([licences[t.uscc][0] for t in targets])
         inspections: list[dict[str, Any]] = []
         events = []
