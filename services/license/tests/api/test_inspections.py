@@ -335,3 +335,14 @@ async def test_plan_draw_results_publication_and_consequences(
         # District staff see neither the city's plan nor its tasks outside their area.
         hidden = await client.get(f"/api/v1/inspection-plans/{plan_id}", headers=district)
         assert hidden.status_code == 403
+        listed_plans = await client.get("/api/v1/inspection-plans?limit=2", headers=approver)
+        page = listed_plans.json()
+        assert len(page["items"]) == 2 and page["next_cursor"]
+        rest = await client.get(
+            f"/api/v1/inspection-plans?cursor={page['next_cursor']}", headers=approver
+        )
+        ids = {p["id"] for p in page["items"]} | {p["id"] for p in rest.json()["items"]}
+        assert plan_id in ids and len(ids) == 3
+        assert (await client.get("/api/v1/inspection-plans", headers=district)).json()[
+            "items"
+        ] == []

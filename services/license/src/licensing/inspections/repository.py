@@ -57,6 +57,19 @@ class InspectionRepository:
         """A plan."""
         return await self.session.get(InspectionPlan, plan_id)
 
+    async def plans(
+        self, *, jurisdiction_prefix: str | None, after_id: uuid.UUID | None, limit: int
+    ) -> Sequence[InspectionPlan]:
+        """Plans in an area (their own jurisdiction under the prefix), by id."""
+        query = select(InspectionPlan)
+        if jurisdiction_prefix:
+            query = query.where(
+                InspectionPlan.jurisdiction.startswith(jurisdiction_prefix, autoescape=True)
+            )
+        if after_id is not None:
+            query = query.where(InspectionPlan.id > after_id)
+        return (await self.session.scalars(query.order_by(InspectionPlan.id).limit(limit))).all()
+
     async def claim_for_draw(self, plan_id: uuid.UUID) -> bool:
         """Mark a draft plan drawn; False when it was not a draft. One conditional UPDATE, so of
         two concurrent draws of a plan only one goes on (the other waits for it, then finds

@@ -127,6 +127,33 @@ async def create_plan(body: PlanCreate, service: Inspections, principal: Planner
 
 
 @router.get(
+    "/inspection-plans",
+    tags=["inspections"],
+    summary="抽查计划 (staff: their jurisdiction)",
+    response_model=Page[PlanOut],
+    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+)
+async def list_plans(
+    service: Inspections, principal: Staff, limit: Limit = 20, cursor: str | None = None
+) -> Page[PlanOut]:
+    """Plans of the caller's area (without their draws: see each plan)."""
+    after = None
+    if cursor:
+        try:
+            after = uuid.UUID(str(decode_cursor(cursor, 1)[0]))
+        except ValueError as exc:
+            raise ValidationFailed("分页游标无效") from exc
+    rows = await service.repository.plans(
+        jurisdiction_prefix=staff_scope(principal), after_id=after, limit=limit + 1
+    )
+    return page_of(
+        [PlanOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [str(last.id)],
+    )
+
+
+@router.get(
     "/inspection-plans/{plan_id}",
     tags=["inspections"],
     summary="抽查计划及其抽取结果 (staff): with the seed and the draw's digests",
