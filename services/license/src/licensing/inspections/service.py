@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govshared.auth import Principal
 from govshared.events import EventType, LicenceEventData, make_event
 from govshared.hashchain import GENESIS, chain_intact, entry_hash
+from govshared.jurisdictions import scope_prefix
 from govshared.outbox import OutboxWriter
 from govshared.problems import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from govshared.storage import Storage, sniff_content_type
@@ -84,7 +85,6 @@ from licensing.inspections.schemas import (
     ReplayOut,
     ResultCreate,
 )
-from licensing.jurisdictions import scope_prefix
 from licensing.models import CreditKind
 from licensing.workdays import add_working_days
 
