@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
-from govshared.pagination import Page, decode_cursor, page_of
+from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
 from govshared.problems import (
     Forbidden,
     PayloadTooLarge,
@@ -131,18 +131,13 @@ async def create_plan(body: PlanCreate, service: Inspections, principal: Planner
     tags=["inspections"],
     summary="抽查计划 (staff: their jurisdiction)",
     response_model=Page[PlanOut],
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(*AUTH_ERRORS, InvalidCursor),
 )
 async def list_plans(
     service: Inspections, principal: Staff, limit: Limit = 20, cursor: str | None = None
 ) -> Page[PlanOut]:
     """Plans of the caller's area (without their draws: see each plan)."""
-    after = None
-    if cursor:
-        try:
-            after = uuid.UUID(str(decode_cursor(cursor, 1)[0]))
-        except ValueError as exc:
-            raise ValidationFailed("分页游标无效") from exc
+    after = decode_keyset(cursor, uuid.UUID)[0] if cursor else None
     rows = await service.repository.plans(
         jurisdiction_prefix=staff_scope(principal), after_id=after, limit=limit + 1
     )
@@ -245,7 +240,7 @@ async def declare_conflict(
     tags=["inspections"],
     summary="抽查任务 (staff: their jurisdiction)",
     response_model=Page[InspectionOut],
-    responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(*AUTH_ERRORS, InvalidCursor),
 )
 async def list_inspections(
     service: Inspections,
@@ -256,13 +251,7 @@ async def list_inspections(
     cursor: str | None = None,
 ) -> Page[InspectionOut]:
     """Inspections by due date."""
-    after = None
-    if cursor:
-        due_on, last_id = decode_cursor(cursor, 2)
-        try:
-            after = (date.fromisoformat(due_on), uuid.UUID(last_id))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed("分页游标无效") from exc
+    after = decode_keyset(cursor, date, uuid.UUID) if cursor else None
     rows = await service.inspections(
         plan_id=plan,
         jurisdiction_prefix=staff_scope(principal),
@@ -347,7 +336,7 @@ async def list_proposals(service: Inspections, principal: Staff) -> list[Proposa
     tags=["inspections"],
     summary="双随机抽查结果公示 (public, no login)",
     response_model=Page[PublicResult],
-    responses=problem_responses(ValidationFailed),
+    responses=problem_responses(InvalidCursor),
 )
 async def public_results(
     service: Inspections,
@@ -356,13 +345,7 @@ async def public_results(
     cursor: str | None = None,
 ) -> Page[PublicResult]:
     """Published results, newest first: holder, USCC, item, date, outcome."""
-    after = None
-    if cursor:
-        published_on, last_id = decode_cursor(cursor, 2)
-        try:
-            after = (date.fromisoformat(published_on), uuid.UUID(last_id))
-        except (TypeError, ValueError) as exc:
-            raise ValidationFailed("分页游标无效") from exc
+    after = decode_keyset(cursor, date, uuid.UUID) if cursor else None
     rows = await service.public_results(item_code=item, after=after, limit=limit + 1)
     # The cursor is the last row's (published_on, id), the id not being part of what is published.
     last_id = str(rows[limit - 1][0]) if len(rows) > limit else ""
