@@ -94,12 +94,13 @@ async def submit_application(
 def answer(result: Submitted) -> Response:
     """The response to a submission or an action; a replay says so in ``Idempotent-Replayed``.
 
-    A fresh result is serialised by pydantic straight to JSON (one pass), a stored one as stored.
+    A fresh result comes serialised by pydantic straight to JSON (one pass, before the write), a
+    stored one as stored.
     """
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    if isinstance(result.body, ApplicationOut):
+    if isinstance(result.body, bytes):
         return Response(
-            result.body.model_dump_json(),
+            result.body,
             status_code=result.status_code,
             media_type="application/json",
             headers=headers,

@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from approval.calendar.clock import PauseReason
 from govshared.events import ReformMode
+from govshared.freeform import BoundedJson
+
+# A material's name in a 补正 list (the guide's names run to a few dozen characters).
+MaterialName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class RejectReasonCode(StrEnum):
@@ -37,8 +41,9 @@ class ApplicationCreate(BaseModel):
     item_code: str = Field(min_length=1, max_length=64, examples=["JXW-XK-001"])
     business_type: BusinessType = BusinessType.NEW
     applicant_name: str = Field(min_length=2, max_length=200, examples=["上海盐业示范有限公司"])
-    form: dict[str, Any] = Field(
-        default_factory=dict, description="Form data required by the item's service guide"
+    form: BoundedJson = Field(
+        default_factory=dict,
+        description="Form data required by the item's service guide (bounded: govshared.freeform)",
     )
     sign_commitment: bool = Field(
         default=False,
@@ -102,13 +107,15 @@ class ActionRequest(BaseModel):
         default=None, max_length=2000, description="理由（不予受理、不予许可、延期、撤回）"
     )
     reject_reason: RejectReasonCode | None = Field(default=None, description="不予受理的法定情形")
-    missing_items: list[str] | None = Field(
+    missing_items: list[MaterialName] | None = Field(
         default=None, max_length=100, description="补正告知：一次性列明全部需补正的材料"
     )
-    changed_materials: list[str] | None = Field(
+    changed_materials: list[MaterialName] | None = Field(
         default=None, max_length=100, description="申请人补正时改动的材料"
     )
-    form: dict[str, Any] | None = Field(default=None, description="补正时更新的表单字段")
+    form: BoundedJson | None = Field(
+        default=None, description="补正时更新的表单字段（按申请时的办事指南版本校验）"
+    )
     pause_reason: PauseReason | None = Field(default=None, description="第四十五条规定的情形")
     expected_days: int | None = Field(
         default=None, ge=1, le=365, description="特别程序预计所需天数"

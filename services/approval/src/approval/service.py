@@ -74,6 +74,7 @@ from govshared.events import (
     ReformMode,
     make_event,
 )
+from govshared.freeform import json_bounds_error
 from govshared.idempotency import (
     StoredResponse,
     claim,
@@ -139,11 +140,12 @@ ACCEPTANCE_ACTIONS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
-    """The result of a submission or an action: the application, or, for a retried key, the
-    response stored the first time."""
+    """The result of a submission or an action: the application serialised to JSON before
+    anything was written (so that nothing can fail once it is committed), or, for a retried key,
+    the response stored the first time."""
 
     status_code: int
-    body: ApplicationOut | dict[str, Any]
+    body: bytes | dict[str, Any]
     replayed: bool
 
 
@@ -237,6 +239,9 @@ class ApplicationService:
             "due_on": clock.view.due_on if clock else None,
         }
         out = ApplicationOut.model_validate(row)
+        # Serialised before the write: without an idempotency claim the write below autocommits,
+        # and a response that failed after it would report an error for a stored application.
+        payload = out.model_dump_json().encode()
         if idempotency_key is not None:
             stored: StoredResponse | None = await claim_or_replay(
                 self.session,
@@ -258,7 +263,7 @@ class ApplicationService:
             await self._write_submission(
                 row, item=item, clock=clock, principal=principal, route=route, commitment=commitment
             )
-        return Submitted(status_code=201, body=out, replayed=False)
+        return Submitted(status_code=201, body=payload, replayed=False)
 
     async def _write_submission(
         self,
@@ -616,6 +621,7 @@ class ApplicationService:
                     **values,
                 }
             )
+            payload = out.model_dump_json().encode()
             if idempotency_key is not None and not await claim(
                 self.session,
                 idempotency_keys,
@@ -666,7 +672,7 @@ class ApplicationService:
                 if "expected_end_on" in details
                 else None,
             )
-        return Submitted(status_code=200, body=out, replayed=False)
+        return Submitted(status_code=200, body=payload, replayed=False)
 
     @staticmethod
     def _deemed_error(received_on: date) -> DeemedAccepted:
@@ -745,6 +751,21 @@ class ApplicationService:
             "deliver_by": body.deliver_by.isoformat(),
         }
 
+    async def _check_supplemented_form(
+        self, application: Application, supplement: dict[str, Any]
+    ) -> None:
+        """The form as the 补正 leaves it must satisfy the guide the application was submitted
+        under, as a submission must, and stay within the free-form bounds (repeated 补正 merge)."""
+        version = await self.items.version(application.item_code, application.item_version)
+        guide = version.guide if version is not None else {}
+        merged = {**application.form, **supplement}
+        validate_form(guide, merged)
+        error = json_bounds_error(merged)
+        if error is not None:
+            raise FormInvalid(
+                f"补正后的表单{error}", invalid_params=[{"name": "form", "reason": error}]
+            )
+
     async def _validate(
         self,
         *,
@@ -782,6 +803,8 @@ class ApplicationService:
                     )
             return {"missing_items": missing}
         if action is Action.SUPPLEMENT:
+            if body.form:
+                await self._check_supplemented_form(application, body.form)
             return {"changed_materials": sorted(set(body.changed_materials or []))}
         if action is Action.PAUSE:
             if body.pause_reason is None or body.expected_days is None:

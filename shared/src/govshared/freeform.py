@@ -1,0 +1,110 @@
+"""Bounded free-form JSON: the one type for every request field whose shape the caller chooses.
+
+An application's ``form`` of an item without declared fields, a 补正 ``supplement``, a licence's
+``particulars``, notify's template variables: each is stored, copied into events and audit entries,
+and served again on every list page. Unbounded, one request stores a 10 MB string or half a million
+keys, or an object nested so deep that it is written but can no longer be serialised (pydantic stops
+at 255 levels), after which every page that lists it fails. ``BoundedJson`` refuses such a value
+during request validation, before any work is done, as a 422 problem naming the field in
+``invalid_params``.
+
+The limits are constants, not settings: they describe what a form or a template variable can
+sensibly be, and they must hold the same in every service, since one service's value travels in
+another's events. Events themselves are checked on receipt with the looser ``EVENT_LIMITS``
+(``govshared.consumer``), which leave room for an envelope that carries a bounded value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+# Nesting levels: an object of scalars is 1 deep. Forms are flat; 8 leaves room for grouped data.
+MAX_DEPTH = 8
+# Keys and array elements together, over the whole value.
+MAX_MEMBERS = 1000
+# Characters in any one string value (a 许可范围 or a remark runs to a few hundred).
+MAX_STRING_CHARS = 8000
+# Characters in any one key.
+MAX_KEY_CHARS = 200
+# The whole value serialised as compact UTF-8 JSON: a page of 100 applications stays under 7 MB.
+MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class JsonLimits:
+    """How deep, how many members, how long a string or key and how large a value may be."""
+
+    depth: int = MAX_DEPTH
+    members: int = MAX_MEMBERS
+    string_chars: int = MAX_STRING_CHARS
+    key_chars: int = MAX_KEY_CHARS
+    bytes: int = MAX_BYTES
+
+
+DEFAULT_LIMITS = JsonLimits()
+# A CloudEvent's ``data``: its party, details (which may carry bounded values) and references.
+EVENT_LIMITS = JsonLimits(depth=16, members=20_000, string_chars=20_000, bytes=1024 * 1024)
+
+
+def json_bounds_error(value: Any, limits: JsonLimits = DEFAULT_LIMITS) -> str | None:
+    """What makes ``value`` exceed ``limits`` (in Chinese, with where), or None when it is within.
+
+    The walk is iterative and stops at the first excess, so a hostile value costs no more than the
+    limits allow; the exact serialised size is measured only once the rest is known to be small.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    members = 0
+    chars = 0  # a lower bound of the serialised size, to stop early
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limits.depth:
+                return f"嵌套层级超过 {limits.depth} 层（{_where(path)}）"
+            members += len(node)
+            if members > limits.members:
+                return f"键和数组元素合计超过 {limits.members} 个"
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    key_text = str(key)
+                    if len(key_text) > limits.key_chars:
+                        return f"键名超过 {limits.key_chars} 个字符（{_where(path)}）"
+                    chars += len(key_text) + 4
+                    stack.append((child, depth + 1, f"{path}/{key_text[:40]}"))
+            else:
+                chars += len(node)
+                stack.extend((child, depth + 1, f"{path}/{i}") for i, child in enumerate(node))
+        elif isinstance(node, str):
+            if len(node) > limits.string_chars:
+                return f"字符串超过 {limits.string_chars} 个字符（{_where(path)}）"
+            chars += len(node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            return f"数值必须是有限数（{_where(path)}）"
+        if chars > limits.bytes:
+            return f"序列化后超过 {limits.bytes} 字节"
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    if size > limits.bytes:
+        return f"序列化后超过 {limits.bytes} 字节（{size} 字节）"
+    return None
+
+
+def _where(path: str) -> str:
+    return f"位置 {path[:120]}" if path else "顶层"
+
+
+def _bounded(value: Any, limits: JsonLimits) -> Any:
+    # Only objects and arrays are walked; anything else is left to the field's own type check.
+    if isinstance(value, dict | list):
+        error = json_bounds_error(value, limits)
+        if error is not None:
+            raise ValueError(error)
+    return value
+
+
+# A free-form JSON object within the default limits: use it for every such request field.
+BoundedJson = Annotated[dict[str, Any], BeforeValidator(partial(_bounded, limits=DEFAULT_LIMITS))]
