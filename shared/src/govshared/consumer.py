@@ -13,6 +13,7 @@ from fastapi import Request
 from pydantic import ValidationError
 
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, CloudEvent
+from govshared.freeform import EVENT_LIMITS, json_bounds_error
 from govshared.outbox import parse_batch
 from govshared.problems import DomainError, InvalidParam, UnsupportedMediaType
 
@@ -67,8 +68,17 @@ async def read_events(request: Request) -> list[CloudEvent]:
             for e in exc.errors()[:50]
         ]
         raise InvalidEventBody("事件不符合 CloudEvents 1.0 格式", invalid_params=params) from exc
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the JSON decoder follows is not JSON we take.
         raise InvalidEventBody(f"请求体不是有效的 JSON：{str(exc)[:300]}") from exc
     if len(events) > MAX_EVENTS:
         raise EventBatchTooLarge(f"一批最多 {MAX_EVENTS} 个事件")
+    # Every event's data within the event bounds, before any is applied (govshared.freeform).
+    params = [
+        InvalidParam(name=f"{i}.data", reason=error).model_dump()
+        for i, event in enumerate(events)
+        if (error := json_bounds_error(event.data, EVENT_LIMITS)) is not None
+    ]
+    if params:
+        raise InvalidEventBody("事件数据超出允许的规模", invalid_params=params[:50])
     return events

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from govshared.freeform import BoundedJson
 from govshared.uscc import USCC
 from notify.models import Channel, DeliveryStatus
 
@@ -143,7 +143,7 @@ class NotificationCreate(BaseModel):
         min_length=1, max_length=200, examples=["cn.gov.approval.application.accepted.v1"]
     )
     subject: str | None = Field(default=None, max_length=200)
-    data: dict[str, Any] = Field(default_factory=dict, description="Template variables")
+    data: BoundedJson = Field(default_factory=dict, description="Template variables")
     critical: bool | None = Field(default=None, description="Default: the event type's rule")
     channels: list[Channel] | None = Field(default=None, description="Default: every channel")
 
@@ -269,7 +269,7 @@ class TemplatePreviewIn(BaseModel):
 
     event_type: str = Field(min_length=1, max_length=200)
     channel: str = Field(pattern=r"^(inbox|email|sms|webhook|staff_inbox)$")
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: BoundedJson = Field(default_factory=dict, description="Sample template variables")
     title: str | None = Field(default=None, max_length=2000, description="Draft title")
     body: str | None = Field(default=None, max_length=20000, description="Draft body")
 
