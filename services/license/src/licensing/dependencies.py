@@ -104,19 +104,28 @@ async def licence_by_no(
 LicenceByNo = Annotated[Licence, Depends(licence_by_no)]
 
 
-async def certificate_licence(licence: LicenceByNo, principal: CurrentPrincipal) -> Licence:
-    """A licence whose certificates the caller may download: the holder (its own), staff of its
-    jurisdiction, admins and services; for anyone else it does not exist (404)."""
-    if (
-        principal.is_staff
-        and principal.role is not Role.ADMIN
-        and not covers(principal.jurisdiction, licence.jurisdiction)
-    ):
+def may_read(principal: Principal, licence: Licence) -> bool:
+    """Need to know: the holder reads its own licences, staff those of their jurisdiction (a
+    district its own, a city its districts too), admins and services all.
+
+    The one place a licence read is scoped; lists are scoped alike by ``staff_scope``.
+    """
+    if principal.role is Role.ENTERPRISE:
+        return licence.holder_uscc == principal.uscc
+    if principal.role in (Role.ADMIN, Role.SERVICE):
+        return True
+    return covers(principal.jurisdiction, licence.jurisdiction)
+
+
+async def readable_licence(licence: LicenceByNo, principal: CurrentPrincipal) -> Licence:
+    """A licence whose details and certificates the caller may read (``may_read``); for anyone
+    else it does not exist (404): its holder, particulars and history are not theirs to know."""
+    if not may_read(principal, licence):
         raise LicenceNotFound(f"证照 {licence.licence_no} 不存在")
     return licence
 
 
-CertificateLicence = Annotated[Licence, Depends(certificate_licence)]
+ReadableLicence = Annotated[Licence, Depends(readable_licence)]
 
 
 async def managed_licence(licence: LicenceByNo, principal: CurrentPrincipal) -> Licence:

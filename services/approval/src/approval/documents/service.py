@@ -423,11 +423,17 @@ class DocumentService:
     async def verify_number(
         self, *, number: str, sha256: str | None = None, digest: str | None = None
     ) -> Verification:
-        """Check a document by its number, and the hash of the copy in hand (file or QR digest)."""
+        """Check a document by its number, and the hash of the copy in hand (file or QR digest).
+
+        A hash that does not match answers "not genuine" and nothing else: whoever holds a wrong
+        copy, or only a number and a guess, learns nothing of the document, its applicant or item.
+        """
         document = await self.documents.by_number(number.strip())
         if document is None:
             return _failed("not_registered").model_copy(update={"number": number})
         if document.signature is None:
+            if sha256 is not None or digest is not None:
+                return _failed("not_sealed_yet")
             return _failed("not_sealed_yet").model_copy(
                 update={"number": document.number, "title": document.title}
             )
@@ -437,9 +443,9 @@ class DocumentService:
         if not found.genuine:
             return found
         if sha256 is not None and sha256.strip().lower() != document.pdf_sha256:
-            return _failed("file_altered", base=found).model_copy(update={"unaltered": False})
+            return _failed("file_altered").model_copy(update={"unaltered": False})
         if digest is not None and digest.strip().lower() != document.content_digest:
-            return _failed(Failure.DIGEST_MISMATCH.value, base=found)
+            return _failed(Failure.DIGEST_MISMATCH.value)
         unaltered = True if sha256 is not None else None
         return _with_status(found.model_copy(update={"unaltered": unaltered}), document)
 

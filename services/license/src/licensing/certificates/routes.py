@@ -23,7 +23,7 @@ from govshared.problems import (
 from govshared.seal import SealUnavailable
 from govshared.storage import read_pdf_upload
 from licensing.certificates.page import licence_page
-from licensing.dependencies import CertificateLicence, Certificates, Verifier
+from licensing.dependencies import Certificates, ReadableLicence, Verifier
 from licensing.errors import CertificateNotFound, CertificateNotSealed, LicenceNotFound
 from licensing.licences.schemas import LicenceVerification
 from licensing.models import LicenceCertificate
@@ -65,9 +65,7 @@ def _pdf(certificate: LicenceCertificate, data: bytes) -> Response:
     responses=PDF_RESPONSES,
     dependencies=[Readers],
 )
-async def current_certificate_pdf(
-    licence: CertificateLicence, certificates: Certificates
-) -> Response:
+async def current_certificate_pdf(licence: ReadableLicence, certificates: Certificates) -> Response:
     """The sealed certificate of the licence's current version, as stored when it was sealed."""
     certificate = await certificates.current_of(licence)
     return _pdf(certificate, await certificates.pdf(certificate))
@@ -82,7 +80,7 @@ async def current_certificate_pdf(
     dependencies=[Readers],
 )
 async def certificate_pdf(
-    licence: CertificateLicence, certificate_id: uuid.UUID, certificates: Certificates
+    licence: ReadableLicence, certificate_id: uuid.UUID, certificates: Certificates
 ) -> Response:
     """A sealed certificate of the licence, of any version (the one a notice named)."""
     certificate = await certificates.of_number(licence.licence_no, certificate_id)

@@ -175,16 +175,12 @@ class LicenceVerifier:
             if digest is None and sha256 is None:
                 return await self._describe(licence, today)
             failure = "not_sealed_yet" if certificate is not None else "not_registered"
-            return _failed(failure, today, licence_no=licence_no, version=licence.version)
+            return _failed(failure, today, licence_no=licence_no, version=version)
         assert certificate.content is not None and certificate.signature is not None
         signature = SealSignature.model_validate(certificate.signature)
-        fail = functools.partial(
-            _failed,
-            today=today,
-            licence_no=licence_no,
-            version=licence.version,
-            signature=signature,
-        )
+        # A copy that does not match is "not genuine" and nothing else: no version, seal or
+        # signing time of the register's licence goes to someone who only knows its number.
+        fail = functools.partial(_failed, today=today, licence_no=licence_no, version=version)
         check = await self._check(certificate.content, signature)
         if check.failure is not None:
             return fail(check.failure.value)

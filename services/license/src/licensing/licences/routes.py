@@ -27,6 +27,7 @@ from licensing.dependencies import (
     LicenceByNo,
     Licences,
     ManagedLicence,
+    ReadableLicence,
     TaskById,
     staff_scope,
 )
@@ -122,12 +123,12 @@ async def list_licences(
 @router.get(
     "/licences/{licence_no}",
     tags=["licences"],
-    summary="证照详情及版本历史 (holder, staff, service)",
+    summary="证照详情及版本历史 (holder, staff of its jurisdiction, service)",
     response_model=LicenceDetail,
     responses=problem_responses(*AUTH_ERRORS, LicenceNotFound),
     dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
 )
-async def get_licence(licence: LicenceByNo, licences: Licences) -> LicenceDetail:
+async def get_licence(licence: ReadableLicence, licences: Licences) -> LicenceDetail:
     """A licence with its versions and history."""
     return await licences.detail(licence)
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from govshared.events import ReformMode
+from govshared.freeform import BoundedJson
 from licensing.certificates.schemas import CertificateOut
 from licensing.models import (
     CancellationGround,
@@ -142,7 +143,9 @@ class LicenceChange(BaseModel):
         max_length=200,
         description="Refused: the holder's name changes only on its application",
     )
-    particulars: dict[str, Any] | None = Field(default=None, description="e.g. 生产地址、许可范围")
+    particulars: BoundedJson | None = Field(
+        default=None, description="e.g. 生产地址、许可范围 (bounded: govshared.freeform)"
+    )
     reason: Reason
     legal_basis: str | None = Field(
         default=None,

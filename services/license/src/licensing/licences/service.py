@@ -25,6 +25,7 @@ from govshared.events import (
     SealedDocumentRef,
     make_event,
 )
+from govshared.freeform import json_bounds_error
 from govshared.outbox import OutboxWriter
 from govshared.problems import ValidationFailed
 from licensing import clock
@@ -651,9 +652,16 @@ class LicenceService:
             "legal_basis": body.legal_basis,
             "compensation_note": body.compensation_note,
         }
+        merged = {**licence.particulars, **body.particulars}
+        # Each change is bounded on its own; the particulars it leaves must be too.
+        error = json_bounds_error(merged)
+        if error is not None:
+            raise ValidationFailed(
+                f"变更后的证照事项{error}", invalid_params=[{"name": "particulars", "reason": error}]
+            )
         row = await self._new_version(
             licence,
-            changes={"particulars": {**licence.particulars, **body.particulars}},
+            changes={"particulars": merged},
             action=LicenceAction.CHANGED,
             reason=body.reason,
             actor=actor.subject,
