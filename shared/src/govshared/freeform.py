@@ -106,5 +106,8 @@ def _bounded(value: Any, limits: JsonLimits) -> Any:
     return value
 
 
+# The default limits as a validator of any field, typed or not: ``Annotated[Guide, JSON_BOUNDS]``
+# bounds a document whose lists and mappings are otherwise unbounded, before it is parsed.
+JSON_BOUNDS = BeforeValidator(partial(_bounded, limits=DEFAULT_LIMITS))
 # A free-form JSON object within the default limits: use it for every such request field.
-BoundedJson = Annotated[dict[str, Any], BeforeValidator(partial(_bounded, limits=DEFAULT_LIMITS))]
+BoundedJson = Annotated[dict[str, Any], JSON_BOUNDS]

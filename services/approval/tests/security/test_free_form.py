@@ -198,3 +198,30 @@ async def test_supplements_cannot_grow_a_free_form_past_its_bounds(
     assert after["state"] == "supplement_requested" and after["form"] == first
     listed = await client.get("/api/v1/applications", headers=tokens.enterprise(uscc))
     assert listed.status_code == 200 and json.loads(listed.content)["items"][0]["id"] == app_id
+
+
+async def test_a_service_guide_is_bounded_like_free_form_data(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    item = (await client.get(f"/api/v1/items/{FREE_ITEM}")).json()
+    fields = ("name", "item_type", "authority", "jurisdiction", "is_instant")
+    draft = {k: item[k] for k in fields} | {
+        "code": f"SEC-FF-{random_uscc()[-6:]}",
+        "statutory_limit_days": item["statutory_limit_days"],
+        "committed_limit_days": item["committed_limit_days"],
+    }
+    guide = item["guide"]
+    admin = tokens.header(Role.ADMIN)
+    steps = await client.post(
+        "/api/v1/items",
+        json={**draft, "guide": {**guide, "steps": ["受理"] * (MAX_MEMBERS + 1)}},
+        headers=admin,
+    )
+    assert "合计" in refused_field(steps, "body.guide")
+    contacts = {f"窗口{i}": "x" * 7000 for i in range(12)}
+    wide = await client.post(
+        "/api/v1/items", json={**draft, "guide": {**guide, "contacts": contacts}}, headers=admin
+    )
+    assert "字节" in refused_field(wide, "body.guide")
+    created = await client.post("/api/v1/items", json={**draft, "guide": guide}, headers=admin)
+    assert created.status_code == 201, created.text

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from govshared.events import ReformMode
+from govshared.freeform import JSON_BOUNDS
 
 
 class LegalBasis(BaseModel):
@@ -179,7 +181,8 @@ class ItemDraft(BaseModel):
     statutory_limit_days: int = Field(ge=0, le=365)
     committed_limit_days: int = Field(ge=0, le=365)
     reform_mode: ReformMode | None = None
-    guide: ServiceGuide
+    # Served on every catalogue page and copied into each version: bounded like free-form data.
+    guide: Annotated[ServiceGuide, JSON_BOUNDS]
     change_note: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
