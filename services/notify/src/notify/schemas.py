@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time
 from enum import StrEnum
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -208,7 +209,7 @@ class WebhookCreate(BaseModel):
 
     url: str = Field(min_length=8, max_length=500, examples=["https://erp.example.com/onestop"])
     description: str | None = Field(default=None, max_length=200)
-    event_types: list[str] = Field(
+    event_types: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list,
         max_length=50,
         description="Event type patterns (fnmatch); empty: every notice",

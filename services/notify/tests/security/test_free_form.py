@@ -110,3 +110,15 @@ async def test_event_data_beyond_the_event_bounds_is_refused_before_any_is_appli
     assert bottomless.status_code == 422, bottomless.text
     assert (await post_events(client, tokens, [fine])).status_code == 200
     assert await inbox_count(app, uscc) == 1
+
+
+async def test_webhook_event_type_patterns_are_bounded(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    refused = await client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://erp.example.com/onestop", "event_types": ["cn.gov.*" + "x" * 200]},
+        headers=tokens.enterprise(random_uscc()),
+    )
+    assert refused.status_code == 422, refused.text
+    assert reason_for(refused, "body.event_types.0")
