@@ -57,6 +57,8 @@ def test_values_within_every_limit_pass() -> None:
         ({f"k{i}": "字" * 4000 for i in range(6)}, "字节"),  # under 64 K characters, over 64 KB
         ({"x": [float("nan")]}, "有限数"),
         ({"x": float("inf")}, "有限数"),
+        ({"x": "\ud800"}, "Unicode"),  # a lone surrogate: valid JSON, unstorable text
+        ({"\udc00": 1}, "Unicode"),
     ],
 )
 def test_each_limit_is_enforced_and_said(value: Any, says: str) -> None:
@@ -74,6 +76,14 @@ def test_the_size_is_the_compact_utf8_serialisation() -> None:
     fits = (MAX_BYTES - key_and_quotes) // 3
     assert json_bounds_error({"x": "字" * fits}, JsonLimits(string_chars=MAX_BYTES)) is None
     assert json_bounds_error({"x": "字" * (fits + 1)}, JsonLimits(string_chars=MAX_BYTES))
+
+
+def test_escapes_count_as_the_bytes_they_serialise_to() -> None:
+    # A control character is 1 character and 6 bytes (\u0001): 11 000 of them exceed 64 KiB.
+    wide = JsonLimits(string_chars=MAX_BYTES)
+    assert "字节" in str(json_bounds_error({"x": "\x01" * 11_000}, wide))
+    assert json_bounds_error({"x": "\x01" * 10_000}, wide) is None
+    assert json_bounds_error({"x": 10**300}, wide) is None
 
 
 def test_a_hostile_value_is_refused_without_being_walked_through() -> None:

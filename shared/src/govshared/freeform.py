@@ -56,45 +56,85 @@ def json_bounds_error(value: Any, limits: JsonLimits = DEFAULT_LIMITS) -> str | 
     """What makes ``value`` exceed ``limits`` (in Chinese, with where), or None when it is within.
 
     The walk is iterative and stops at the first excess, so a hostile value costs no more than the
-    limits allow; the exact serialised size is measured only once the rest is known to be small.
+    limits allow. It keeps a lower and an upper bound of the serialised size (a character takes at
+    most 6 bytes, as an escape); only a value whose upper bound passes the limit is serialised to
+    measure it exactly, which an ordinary form never is.
     """
-    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
-    members = 0
-    chars = 0  # a lower bound of the serialised size, to stop early
+    stack: list[tuple[Any, int, _Trail]] = [(value, 1, None)]
+    members = least = most = 0
     while stack:
-        node, depth, path = stack.pop()
+        node, depth, trail = stack.pop()
         if isinstance(node, dict | list):
             if depth > limits.depth:
-                return f"嵌套层级超过 {limits.depth} 层（{_where(path)}）"
+                return f"嵌套层级超过 {limits.depth} 层（{_where(trail)}）"
             members += len(node)
             if members > limits.members:
                 return f"键和数组元素合计超过 {limits.members} 个"
+            least += 2
+            most += 2 + len(node)
             if isinstance(node, dict):
                 for key, child in node.items():
-                    key_text = str(key)
-                    if len(key_text) > limits.key_chars:
-                        return f"键名超过 {limits.key_chars} 个字符（{_where(path)}）"
-                    chars += len(key_text) + 4
-                    stack.append((child, depth + 1, f"{path}/{key_text[:40]}"))
+                    text = key if isinstance(key, str) else str(key)
+                    if len(text) > limits.key_chars:
+                        return f"键名超过 {limits.key_chars} 个字符（{_where(trail)}）"
+                    if not text.isascii() and _unencodable(text):
+                        return f"键名含有无效的 Unicode 字符（{_where(trail)}）"
+                    least += len(text) + 3
+                    most += 6 * len(text) + 3
+                    stack.append((child, depth + 1, (text, trail)))
             else:
-                chars += len(node)
-                stack.extend((child, depth + 1, f"{path}/{i}") for i, child in enumerate(node))
+                stack.extend((child, depth + 1, (i, trail)) for i, child in enumerate(node))
         elif isinstance(node, str):
             if len(node) > limits.string_chars:
-                return f"字符串超过 {limits.string_chars} 个字符（{_where(path)}）"
-            chars += len(node)
-        elif isinstance(node, float) and not math.isfinite(node):
-            return f"数值必须是有限数（{_where(path)}）"
-        if chars > limits.bytes:
+                return f"字符串超过 {limits.string_chars} 个字符（{_where(trail)}）"
+            if not node.isascii() and _unencodable(node):
+                # A lone surrogate (``"\ud800"``) decodes from JSON but no database stores it.
+                return f"字符串含有无效的 Unicode 字符（{_where(trail)}）"
+            least += len(node) + 2
+            most += 6 * len(node) + 2
+        elif node is None or isinstance(node, bool):
+            least += 4
+            most += 5
+        elif isinstance(node, int):
+            least += 1
+            most += node.bit_length() // 3 + 2  # decimal digits and a sign
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return f"数值必须是有限数（{_where(trail)}）"
+            least += 1
+            most += 24  # the longest repr of a double
+        else:  # not from JSON: serialised with str() below
+            text = str(node)
+            least += len(text)
+            most += 6 * len(text) + 2
+        if least > limits.bytes:
             return f"序列化后超过 {limits.bytes} 字节"
+    if most <= limits.bytes:
+        return None
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
     if size > limits.bytes:
         return f"序列化后超过 {limits.bytes} 字节（{size} 字节）"
     return None
 
 
-def _where(path: str) -> str:
-    return f"位置 {path[:120]}" if path else "顶层"
+# Where a node is: its key or index, then its parent's trail (built only to report an error).
+_Trail = tuple[Any, Any] | None
+
+
+def _where(trail: _Trail) -> str:
+    steps: list[str] = []
+    while trail is not None:
+        steps.append(str(trail[0])[:40])
+        trail = trail[1]
+    return f"位置 /{'/'.join(reversed(steps))}"[:120] if steps else "顶层"
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _bounded(value: Any, limits: JsonLimits) -> Any:

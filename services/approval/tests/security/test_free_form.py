@@ -112,18 +112,18 @@ async def test_oversized_strings_keys_and_bodies_are_refused(
     assert await stored(session, uscc) == 0
 
 
-async def test_non_finite_numbers_are_refused(
+async def test_values_json_decodes_but_no_database_stores_are_refused(
     client: httpx.AsyncClient, tokens: Tokens, session: AsyncSession
 ) -> None:
     uscc = random_uscc()
     body = json.dumps({"item_code": FREE_ITEM, "applicant_name": "上海示范有限公司", "form": {}})
-    raw = body.replace('"form": {}', '"form": {"x": NaN}')
-    response = await client.post(
-        "/api/v1/applications",
-        content=raw.encode(),
-        headers={**tokens.enterprise(uscc), "Content-Type": "application/json"},
-    )
-    assert "有限数" in refused_field(response, "body.form")
+    for form, says in (('{"x": NaN}', "有限数"), ('{"x": "\\ud800"}', "Unicode")):
+        response = await client.post(
+            "/api/v1/applications",
+            content=body.replace('"form": {}', f'"form": {form}').encode(),
+            headers={**tokens.enterprise(uscc), "Content-Type": "application/json"},
+        )
+        assert says in refused_field(response, "body.form")
     assert await stored(session, uscc) == 0
 
 
