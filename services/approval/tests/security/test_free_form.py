@@ -12,10 +12,13 @@ import json
 from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application
+from approval.schemas import ApplicationOut
 from govshared.auth import Role
 from govshared.freeform import MAX_BYTES, MAX_DEPTH, MAX_MEMBERS, MAX_STRING_CHARS
 from govshared.testing import Tokens, problem, random_uscc
@@ -225,3 +228,33 @@ async def test_a_service_guide_is_bounded_like_free_form_data(
     assert "字节" in refused_field(wide, "body.guide")
     created = await client.post("/api/v1/items", json={**draft, "guide": guide}, headers=admin)
     assert created.status_code == 201, created.text
+
+
+async def test_a_response_that_cannot_be_made_leaves_nothing_written(
+    app: FastAPI, tokens: Tokens, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever slips past validation, the response is made before the write commits: a failure
+    to make it is an error with nothing stored, never a stored application answered with a 500."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://approval.test") as client:
+        uscc = random_uscc()
+        created = await submit(client, tokens, uscc, {"x": 1}, item=FREE_ITEM)
+        assert created.status_code == 201
+        app_id = created.json()["id"]
+
+        def unserialisable(self: ApplicationOut, **_: Any) -> str:
+            raise ValueError("Maximum serialization depth exceeded")
+
+        monkeypatch.setattr(ApplicationOut, "model_dump_json", unserialisable)
+        failed = await submit(client, tokens, uscc, {"x": 2}, item=FREE_ITEM)
+        assert failed.status_code == 500
+        accept = await client.post(
+            f"/api/v1/applications/{app_id}/accept", json={}, headers=tokens.staff(Role.ACCEPTOR)
+        )
+        assert accept.status_code == 500
+        monkeypatch.undo()
+
+        assert await stored(session, uscc) == 1
+        mine = await client.get("/api/v1/applications", headers=tokens.enterprise(uscc))
+        assert mine.status_code == 200
+        assert [(a["id"], a["state"]) for a in mine.json()["items"]] == [(app_id, "submitted")]
