@@ -95,3 +95,9 @@ async def test_a_wrong_hash_learns_nothing_of_the_registered_licence(
         # The version is the caller's own when they gave one, never the register's otherwise.
         assert leaked == ({"version": 1} if "version" in guess else {}), body
         assert HOLDER not in answer.text and uscc not in answer.text
+
+    page = await client.get(
+        "/licences/verify", params={"licence_no": licence_no, "digest": "e" * 64}
+    )
+    assert page.status_code == 200 and 'data-genuine="false"' in page.text
+    assert HOLDER not in page.text and uscc not in page.text
