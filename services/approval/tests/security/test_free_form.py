@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval.catalogue.demo import required_materials
 from approval.models import Application
 from approval.schemas import ApplicationOut
 from govshared.auth import Role
@@ -249,7 +250,9 @@ async def test_a_response_that_cannot_be_made_leaves_nothing_written(
         failed = await submit(client, tokens, uscc, {"x": 2}, item=FREE_ITEM)
         assert failed.status_code == 500
         accept = await client.post(
-            f"/api/v1/applications/{app_id}/accept", json={}, headers=tokens.staff(Role.ACCEPTOR)
+            f"/api/v1/applications/{app_id}/accept",
+            json={"tolerated_materials": required_materials(FREE_ITEM), "deliver_by": "2099-12-31"},
+            headers=tokens.staff(Role.ACCEPTOR),
         )
         assert accept.status_code == 500
         monkeypatch.undo()
