@@ -126,7 +126,7 @@ class ActionRequest(BaseModel):
         le=15,
         description="延长的工作日（至多10日；统一、联合、集中办理的事项至多15日，第四十二条）",
     )
-    tolerated_materials: list[str] | None = Field(
+    tolerated_materials: list[MaterialName] | None = Field(
         default=None,
         max_length=100,
         description="容缺受理：受理时尚缺的办事指南必需材料（须与缺少的材料一致）",
