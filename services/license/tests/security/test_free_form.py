@@ -30,9 +30,14 @@ async def test_particulars_of_a_change_are_bounded(
     url = f"/api/v1/licences/{licence_no}/changes"
 
     async def change(particulars: dict[str, Any]) -> httpx.Response:
-        return await client.post(
-            url, json={"particulars": particulars, "reason": "变更许可范围"}, headers=approver
-        )
+        # The authority's own change (Art. 8): with its legal basis and the compensation told.
+        body = {
+            "particulars": particulars,
+            "reason": "变更许可范围",
+            "legal_basis": "《食盐专营办法》（2017年修订）第十一条",
+            "compensation_note": "对因变更造成的财产损失依法给予补偿，请于60日内提出",
+        }
+        return await client.post(url, json=body, headers=approver)
 
     deep = await change(nested(256))
     assert deep.status_code == 422 and problem(deep)["code"] == "validation_failed"

@@ -657,7 +657,8 @@ class LicenceService:
         error = json_bounds_error(merged)
         if error is not None:
             raise ValidationFailed(
-                f"变更后的证照事项{error}", invalid_params=[{"name": "particulars", "reason": error}]
+                f"变更后的证照事项{error}",
+                invalid_params=[{"name": "particulars", "reason": error}],
             )
         row = await self._new_version(
             licence,
