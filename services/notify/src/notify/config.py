@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from govshared.settings import CommonSettings
+from notify.templates import RenderLimits
 
 
 class Settings(CommonSettings):
@@ -74,6 +75,22 @@ class Settings(CommonSettings):
     webhook_allow_http: bool | None = Field(
         default=None, description="Allow plain-http webhook URLs (default: outside production)"
     )
+    # Templates are admin-written: every render runs in a bounded sandbox (see docs/security.md).
+    template_max_output_chars: int = Field(
+        default=20_000, ge=100, le=1_000_000, description="Longest rendered title or body"
+    )
+    template_max_steps: int = Field(
+        default=100_000,
+        ge=100,
+        le=10_000_000,
+        description="Loop turns, calls and output pieces one render may spend",
+    )
+    template_max_seconds: float = Field(
+        default=1.0, gt=0, le=30, description="Time one render may take before it is refused"
+    )
+    template_max_format_width: int = Field(
+        default=200, ge=1, le=10_000, description="Widest width or precision of a format spec"
+    )
     # Delivery worker.
     named_recipients: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -110,6 +127,15 @@ class Settings(CommonSettings):
         ):
             raise ValueError("production SMS needs NOTIFY_SMS_RECEIPT_SECRET")
         return self
+
+    def template_limits(self) -> RenderLimits:
+        """The limits every template render runs within."""
+        return RenderLimits(
+            max_output=self.template_max_output_chars,
+            max_steps=self.template_max_steps,
+            max_seconds=self.template_max_seconds,
+            max_format_width=self.template_max_format_width,
+        )
 
     def default_db_name(self) -> str:
         """Embedded database file name."""

@@ -6,6 +6,7 @@ worker. Nothing here commits: the caller's unit of work does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -52,8 +53,10 @@ from notify.rules import (
 )
 from notify.templates import (
     BUILTIN_TEMPLATES,
+    DEFAULT_LIMITS,
     STAFF_CHANNEL,
     Rendered,
+    RenderLimits,
     TemplateSpec,
     render,
 )
@@ -141,8 +144,11 @@ class ProofOfService:
 class Composer:
     """Finds the template in force for an event type and channel and renders it."""
 
-    def __init__(self, published: dict[tuple[str, str], Any]) -> None:
+    def __init__(
+        self, published: dict[tuple[str, str], Any], limits: RenderLimits = DEFAULT_LIMITS
+    ) -> None:
         self._published = published
+        self.limits = limits
 
     def spec(self, event_type: str, slot: str) -> TemplateSpec | None:
         """The newest published version, else the built-in one; email and webhook fall back to inbox."""
@@ -158,10 +164,22 @@ class Composer:
                 return builtin
         return None
 
-    def render(self, event_type: str, slot: str, context: dict[str, Any]) -> Rendered | None:
-        """Render, or None when the event type has no template for the slot."""
+    async def render(self, event_type: str, slot: str, context: dict[str, Any]) -> Rendered | None:
+        """Render, or None when the event type has no template for the slot.
+
+        A published (admin-written) template renders in a worker thread, so that even a render
+        that spends its whole budget never holds the event loop; the built-in texts are ours
+        and render inline, within the same limits.
+        """
         spec = self.spec(event_type, slot)
-        return render(spec, context) if spec is not None else None
+        if spec is None:
+            return None
+        if id(spec) in _BUILTIN_IDS:
+            return render(spec, context, self.limits)
+        return await asyncio.to_thread(render, spec, context, self.limits)
+
+
+_BUILTIN_IDS = frozenset(id(spec) for spec in BUILTIN_TEMPLATES.values())
 
 
 @dataclass
@@ -218,16 +236,26 @@ class FanOut:
         }
         profiles = await ProfileRepository(self.session).get_many(enterprises)
         hooks = await WebhookRepository(self.session).active_for_owners(enterprises)
-        composer = Composer(await TemplateRepository(self.session).latest())
+        composer = Composer(
+            await TemplateRepository(self.session).latest(), self.settings.template_limits()
+        )
         batch = _Batch(now)
         for event, plan in items:
+            renders: dict[str, tuple[Rendered | None, str | None]] = {}
             for audience in plan.audiences:
                 profile = profiles.get(audience.recipient)
                 for channel in audience.channels:
                     disabled = profile.disabled_channels if profile is not None else []
                     if not plan.critical and channel in disabled:
                         continue
-                    for target, address in self._targets(event, audience, channel, profile, hooks):
+                    targets = self._targets(event, audience, channel, profile, hooks)
+                    if not targets:
+                        continue
+                    slot = audience.template_slot or channel.value
+                    if slot not in renders:
+                        renders[slot] = await self._render(composer, event, plan, slot, strict)
+                    rendered, error = renders[slot]
+                    for target, address in targets:
                         self._add(
                             batch,
                             event=event,
@@ -236,8 +264,8 @@ class FanOut:
                             channel=channel,
                             target=target,
                             address=address,
-                            composer=composer,
-                            strict=strict,
+                            rendered=rendered,
+                            error=error,
                             fallback_of=fallback_of,
                         )
         if fallback_of is not None:
@@ -255,6 +283,23 @@ class FanOut:
             self.session, [_RowView(row) for row in batch.proofs], delivered_at=now
         )
         return created
+
+    @staticmethod
+    async def _render(
+        composer: Composer, event: CloudEvent, plan: Plan, slot: str, strict: bool
+    ) -> tuple[Rendered | None, str | None]:
+        """An event's text for a slot, once for all its recipients; a failure is its error."""
+        try:
+            return await composer.render(event.type, slot, plan.context), None
+        except TemplateRenderFailed as exc:
+            if strict:
+                raise
+            error = exc.detail or exc.title
+            logger.warning(
+                "template render failed",
+                extra={"event_type": event.type, "channel": slot, "error": error},
+            )
+            return None, error
 
     def _targets(
         self,
@@ -287,24 +332,11 @@ class FanOut:
         channel: Channel,
         target: str,
         address: str | None,
-        composer: Composer,
-        strict: bool,
+        rendered: Rendered | None,
+        error: str | None,
         fallback_of: uuid.UUID | None,
     ) -> None:
         now = batch.now
-        slot = audience.template_slot or channel.value
-        error: str | None = None
-        rendered: Rendered | None
-        try:
-            rendered = composer.render(event.type, slot, plan.context)
-        except TemplateRenderFailed as exc:
-            if strict:
-                raise
-            rendered, error = None, exc.detail or exc.title
-            logger.warning(
-                "template render failed",
-                extra={"event_type": event.type, "channel": slot, "error": error},
-            )
         if rendered is None and error is None:
             return  # no template for this channel (e.g. no approved SMS template): not sent there
         delivery_id = uuid.uuid4()

@@ -72,3 +72,12 @@ class NoRecipientChannel(DomainError):
     code = "no_deliverable_channel"
     title = "该接收方没有可用的通知渠道"
     title_en = "The recipient has no deliverable channel"
+
+
+class TemplateLimitExceeded(TemplateRenderFailed):
+    """A template went past a render limit (``limit``: output, steps, time, value_size or
+    format_width): refused like a broken template, so that no admin text can stall the service."""
+
+    code = "template_limit_exceeded"
+    title = "消息模板超出渲染限制"
+    title_en = "The message template exceeded a rendering limit"

@@ -43,6 +43,7 @@ from notify.errors import (
     MessageNotFound,
     NotReplayable,
     ReceiptsDisabled,
+    TemplateLimitExceeded,
     TemplateNotFound,
     TemplateRenderFailed,
     WebhookNotFound,
@@ -116,7 +117,12 @@ async def receive_events(
     status_code=202,
     response_model=NotificationAccepted,
     responses=problem_responses(
-        *AUTH_ERRORS, TemplateNotFound, TemplateRenderFailed, IdempotencyKeyReused, ValidationFailed
+        *AUTH_ERRORS,
+        TemplateNotFound,
+        TemplateRenderFailed,
+        TemplateLimitExceeded,
+        IdempotencyKeyReused,
+        ValidationFailed,
     ),
 )
 async def create_notification(
@@ -410,7 +416,12 @@ async def get_delivery(
     summary="重放死信 (staff)",
     response_model=DeliveryDetail,
     responses=problem_responses(
-        *AUTH_ERRORS, DeliveryNotFound, NotReplayable, TemplateRenderFailed, TemplateNotFound
+        *AUTH_ERRORS,
+        DeliveryNotFound,
+        NotReplayable,
+        TemplateRenderFailed,
+        TemplateLimitExceeded,
+        TemplateNotFound,
     ),
 )
 async def replay_delivery(
@@ -493,7 +504,9 @@ async def list_templates(
     summary="发布模板新版本 (admin)",
     status_code=201,
     response_model=TemplateOut,
-    responses=problem_responses(*AUTH_ERRORS, TemplateRenderFailed, ValidationFailed),
+    responses=problem_responses(
+        *AUTH_ERRORS, TemplateRenderFailed, TemplateLimitExceeded, ValidationFailed
+    ),
 )
 async def publish_template(
     body: TemplateCreate, service: Notifications, principal: Admin
@@ -517,7 +530,9 @@ async def publish_template(
     tags=["templates"],
     summary="模板预览 (admin)",
     response_model=TemplatePreviewOut,
-    responses=problem_responses(*AUTH_ERRORS, TemplateNotFound, TemplateRenderFailed),
+    responses=problem_responses(
+        *AUTH_ERRORS, TemplateNotFound, TemplateRenderFailed, TemplateLimitExceeded
+    ),
 )
 async def preview_template(
     body: TemplatePreviewIn, service: Notifications, _admin: Admin

@@ -353,13 +353,15 @@ class NotificationService:
         now = utcnow()
         history: list[dict[str, Any]] = []
         if delivery.body is None:
-            composer = Composer(await TemplateRepository(self.session).latest())
+            composer = Composer(
+                await TemplateRepository(self.session).latest(), self.settings.template_limits()
+            )
             slot = (
                 STAFF_CHANNEL
                 if delivery.recipient_kind == RecipientKind.STAFF
                 else delivery.channel
             )
-            rendered = composer.render(delivery.event_type, slot, dict(delivery.context))
+            rendered = await composer.render(delivery.event_type, slot, dict(delivery.context))
             if rendered is None:
                 raise TemplateNotFound()
             delivery.title = (rendered.title or "")[:200]
@@ -576,9 +578,10 @@ class NotificationService:
 
     async def publish_template(self, *, principal: Principal, body: TemplateCreate) -> Template:
         """Publish the next version of a template (it must compile; SMS needs an approved id)."""
-        check_syntax(body.body)
+        # Compiling 20 000 characters of someone's template is work: not on the event loop.
+        await asyncio.to_thread(check_syntax, body.body)
         if body.title:
-            check_syntax(body.title)
+            await asyncio.to_thread(check_syntax, body.title)
         if body.channel == Channel.SMS and not body.sms_template_id:
             raise TemplateRenderFailed("短信模板须填写服务商审核通过的模板编号 sms_template_id")
         repo = TemplateRepository(self.session)
@@ -600,7 +603,8 @@ class NotificationService:
 
     async def preview(self, *, body: TemplatePreviewIn) -> TemplatePreviewOut:
         """Render the template in force, or a draft, with sample data."""
-        composer = Composer(await TemplateRepository(self.session).latest())
+        limits = self.settings.template_limits()
+        composer = Composer(await TemplateRepository(self.session).latest(), limits)
         spec = composer.spec(body.event_type, body.channel)
         if body.body is not None:
             channel = Channel.INBOX if body.channel == STAFF_CHANNEL else Channel(body.channel)
@@ -614,7 +618,10 @@ class NotificationService:
             )
         if spec is None:
             raise TemplateNotFound(f"{body.event_type} 没有 {body.channel} 模板")
-        rendered = render(spec, body.data)
+        # A draft is anyone's text: it renders in a worker thread, within the render limits
+        # (which bound its time too: the thread cannot be stopped from outside, so it stops
+        # itself when its budget is spent).
+        rendered = await asyncio.to_thread(render, spec, body.data, limits)
         return TemplatePreviewOut(
             version=spec.version or None,
             title=rendered.title,
