@@ -88,6 +88,7 @@ class Outside:
     base_url: str
     webhooks: dict[str, list[tuple[dict[str, str], bytes]]] = field(default_factory=dict)
     webhook_status: dict[str, int] = field(default_factory=dict)
+    webhook_answer: dict[str, bytes] = field(default_factory=dict)
     sms: list[dict[str, Any]] = field(default_factory=list)
     sms_status: int = 200
     approval_events: list[dict[str, Any]] = field(default_factory=list)
@@ -108,7 +109,9 @@ def outside_app(outside: Outside) -> Starlette:
         name = request.path_params["name"]
         body = await request.body()
         outside.webhooks.setdefault(name, []).append((dict(request.headers), body))
-        return Response(status_code=outside.webhook_status.get(name, 200))
+        return Response(
+            outside.webhook_answer.get(name, b""), status_code=outside.webhook_status.get(name, 200)
+        )
 
     async def sms_send(request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {SMS_API_KEY}":
@@ -317,6 +320,9 @@ def make_settings(
         "sms_api_key": SMS_API_KEY,
         "sse_poll_seconds": 0.05,
         "sse_max_seconds": 1.0,
+        # The stand-in webhook receivers listen on 127.0.0.1 (tests/security proves the refusal
+        # with this off).
+        "webhook_allow_loopback": True,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from govshared.settings import CommonSettings
+from notify.channels.egress import EgressPolicy
 from notify.templates import RenderLimits
 
 
@@ -75,6 +76,20 @@ class Settings(CommonSettings):
     webhook_allow_http: bool | None = Field(
         default=None, description="Allow plain-http webhook URLs (default: outside production)"
     )
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description=(
+            "Development and tests only: let webhooks reach 127.0.0.0/8, ::1 and localhost "
+            "(private, link-local and metadata addresses stay refused; refused in production)"
+        ),
+    )
+    webhook_denied_host_suffixes: list[str] = Field(
+        default_factory=list,
+        description=(
+            'Further internal DNS suffixes webhooks may not name, as JSON (e.g. ["gov.sh.cn"]); '
+            ".internal, .local, .svc, … and single-label names are always refused"
+        ),
+    )
     # Templates are admin-written: every render runs in a bounded sandbox (see docs/security.md).
     template_max_output_chars: int = Field(
         default=20_000, ge=100, le=1_000_000, description="Longest rendered title or body"
@@ -116,6 +131,13 @@ class Settings(CommonSettings):
         description="A stream ends after this; EventSource reconnects with Last-Event-ID",
     )
 
+    @field_validator("webhook_allow_loopback")
+    @classmethod
+    def _no_loopback_in_production(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("environment") == "production":
+            raise ValueError("NOTIFY_WEBHOOK_ALLOW_LOOPBACK is for development and tests only")
+        return value
+
     @model_validator(mode="after")
     def _notify_defaults(self) -> Settings:
         if self.webhook_allow_http is None:
@@ -135,6 +157,14 @@ class Settings(CommonSettings):
             max_steps=self.template_max_steps,
             max_seconds=self.template_max_seconds,
             max_format_width=self.template_max_format_width,
+        )
+
+    def egress_policy(self) -> EgressPolicy:
+        """Where webhooks may point and connect."""
+        return EgressPolicy(
+            allow_loopback=self.webhook_allow_loopback,
+            denied_suffixes=tuple(self.webhook_denied_host_suffixes),
+            resolve_timeout=min(self.http_timeout_seconds, 5.0),
         )
 
     def default_db_name(self) -> str:

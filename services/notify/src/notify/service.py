@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import secrets
@@ -27,6 +26,7 @@ from govshared.events import (
 )
 from govshared.idempotency import claim_or_replay, key_owner, request_fingerprint
 from notify.channels.base import ChannelError, SendOutcome
+from notify.channels.egress import DestinationRefused
 from notify.config import Settings
 from notify.db import idempotency_keys, inbox_events
 from notify.delivery import (
@@ -480,18 +480,33 @@ class NotificationService:
 
     # --- webhooks -------------------------------------------------------------------------
 
-    def _check_url(self, url: str) -> str:
+    async def _check_url(self, url: str) -> str:
+        """A webhook URL notify may post to: http(s), no credentials, a public destination.
+
+        The host is checked as written (every spelling of an internal address is refused) and
+        as resolved now; a name that does not resolve yet is accepted, because every delivery
+        resolves and checks it again before it connects.
+        """
         parts = urlsplit(url)
         allowed = {"https", "http"} if self.settings.webhook_allow_http else {"https"}
-        if parts.scheme not in allowed or not parts.hostname:
+        try:
+            hostname, port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise InvalidWebhookUrl("回调地址的端口无效") from exc
+        if parts.scheme not in allowed or not hostname:
             raise InvalidWebhookUrl(
                 "回调地址须为 https 地址" if "http" not in allowed else "回调地址须为 http(s) 地址"
             )
         if parts.username or parts.password:
             raise InvalidWebhookUrl("回调地址不能包含用户名或密码")
-        if not self.settings.webhook_allow_http and _internal_host(parts.hostname):
+        policy = self.settings.egress_policy()
+        try:
+            await policy.resolve(hostname, port or (443 if parts.scheme == "https" else 80))
+        except DestinationRefused as exc:
             # Notices must not be steered into the data centre's own network (SSRF).
-            raise InvalidWebhookUrl("回调地址不能指向内部网络地址")
+            raise InvalidWebhookUrl(exc.reason, reason="destination_not_public") from exc
+        except LookupError:
+            pass
         return url
 
     async def create_webhook(self, *, owner: str, body: WebhookCreate) -> WebhookSubscription:
@@ -500,7 +515,7 @@ class NotificationService:
         subscription = WebhookSubscription(
             id=uuid.uuid4(),
             owner=owner,
-            url=self._check_url(body.url),
+            url=await self._check_url(body.url),
             description=body.description,
             event_types=body.event_types,
             secret=new_secret(),
@@ -629,24 +644,6 @@ class NotificationService:
             sms_template_id=rendered.sms_template_id,
             sms_params=rendered.sms_params,
         )
-
-
-def _internal_host(host: str) -> bool:
-    """True for localhost and loopback, private, link-local or reserved IP literals."""
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".local"):
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
 
 
 def new_secret() -> str:

@@ -91,7 +91,11 @@ def build_relay(
 
 def build_senders(settings: Settings, *, http: httpx.AsyncClient) -> dict[Channel, ChannelSender]:
     """The outbound channels the settings configure."""
-    senders: dict[Channel, ChannelSender] = {Channel.WEBHOOK: WebhookSender(http)}
+    senders: dict[Channel, ChannelSender] = {
+        Channel.WEBHOOK: WebhookSender(
+            settings.egress_policy(), timeout=settings.http_timeout_seconds
+        )
+    }
     if settings.smtp_host:
         senders[Channel.EMAIL] = SmtpEmailSender(
             host=settings.smtp_host,
