@@ -34,6 +34,11 @@ class Settings(CommonSettings):
         default=5, ge=1, le=60, description="Working days to remedy a rating of 2 or less (好差评)"
     )
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest material accepted")
+    max_image_pixels: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Largest image (width × height) a material may be; it is decoded whole",
+    )
     storage_backend: str = Field(default="filesystem", pattern="^(filesystem|s3)$")
     s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL")
     s3_bucket: str = "approval-materials"

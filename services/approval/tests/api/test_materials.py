@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable
 
 import httpx
 from fastapi import FastAPI
+from pypdf import PdfWriter
 from sqlalchemy import func, select
 
 from approval.config import Settings
@@ -15,7 +17,17 @@ from approval.models import Material
 from govshared.auth import Role
 from govshared.testing import Tokens, problem, random_uscc
 
-PDF = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n" + b"x" * 2000
+
+def _blank_pdf() -> bytes:
+    """A real one-page PDF: uploads must parse as what they claim to be."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+PDF = _blank_pdf()
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 500
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
@@ -108,7 +120,7 @@ async def test_oversize_upload_is_413_and_stores_nothing(
 ) -> None:
     uscc = random_uscc()
     app_id = await _application(client, tokens, uscc)
-    small = create_app(settings_factory(max_upload_bytes=1024))
+    small = create_app(settings_factory(max_upload_bytes=len(PDF) - 1))
     async with small.router.lifespan_context(small):
         transport = httpx.ASGITransport(app=small)
         async with httpx.AsyncClient(transport=transport, base_url="http://a") as limited:

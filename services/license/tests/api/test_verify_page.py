@@ -57,9 +57,16 @@ async def test_uploads_genuine_tampered_and_not_a_pdf(
 ) -> None:
     uscc = random_uscc()
     licence_no = await issue(uscc=uscc)
-    pdf = (
-        await client.get(f"/api/v1/licences/{licence_no}/pdf", headers=tokens.enterprise(uscc))
-    ).content
+    download = await client.get(
+        f"/api/v1/licences/{licence_no}/pdf", headers=tokens.enterprise(uscc)
+    )
+    # Served to be saved, never rendered or sniffed in the service's origin.
+    assert download.headers["content-disposition"] == (
+        f"attachment; filename=\"{licence_no}-v1.pdf\"; filename*=UTF-8''{licence_no}-v1.pdf"
+    )
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-type"] == "application/pdf"
+    pdf = download.content
     genuine = await client.post(
         "/licences/verify", files={"file": ("l.pdf", pdf, "application/pdf")}
     )

@@ -26,6 +26,7 @@ from govshared.problems import (
 )
 from govshared.seal import SealUnavailable
 from govshared.storage import read_pdf_upload
+from govshared.uploads import file_response
 
 router = APIRouter(
     prefix="/api/v1/applications/{application_id}/documents",
@@ -76,13 +77,12 @@ async def document_pdf(
 ) -> Response:
     """The sealed PDF as issued (also to notify's service token, which delivers it by email)."""
     document, data = await documents.pdf(application=application, document_id=document_id)
-    return Response(
+    return file_response(
         data,
-        media_type="application/pdf",
-        headers={
-            "X-Content-SHA256": document.pdf_sha256 or "",
-            "Content-Disposition": f'attachment; filename="{document.id}.pdf"',
-        },
+        filename=f"{document.id}.pdf",
+        fallback=f"{document.id}.pdf",
+        content_type="application/pdf",
+        headers={"X-Content-SHA256": document.pdf_sha256 or ""},
     )
 
 

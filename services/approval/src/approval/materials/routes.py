@@ -28,6 +28,7 @@ from govshared.problems import (
     ValidationFailed,
     problem_responses,
 )
+from govshared.uploads import ACCEPTED_TYPES, UploadContentRejected, UploadLimits, file_response
 
 router = APIRouter(
     prefix="/api/v1/applications/{application_id}/materials",
@@ -46,6 +47,7 @@ async def get_materials(request: Request, session: Session) -> MaterialService:
         storage=state.storage,
         license_client=state.license_client,
         max_bytes=state.settings.max_upload_bytes,
+        limits=UploadLimits(max_image_pixels=state.settings.max_image_pixels),
     )
 
 
@@ -63,6 +65,7 @@ Materials = Annotated[MaterialService, Depends(get_materials)]
         MaterialNotInGuide,
         PayloadTooLarge,
         UnsupportedMediaType,
+        UploadContentRejected,
         DependencyUnavailable,
     ),
     dependencies=[Applicant],
@@ -73,7 +76,7 @@ async def upload_material(
     name: Annotated[str, Form(min_length=1, max_length=200, description="办事指南中的材料名称")],
     file: Annotated[UploadFile, File(description="PDF、OFD、PNG 或 JPEG")],
 ) -> MaterialOut:
-    """Upload a material; its real type is checked by content and its SHA-256 kept."""
+    """Upload a material; checked by content and parsed as its type, its SHA-256 kept."""
     return await materials.upload(application=application, name=name, file=file)
 
 
@@ -111,7 +114,10 @@ async def list_materials(application: ApplicationById, materials: Materials) -> 
     summary="下载材料",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}},
+        200: {
+            "content": {t: {} for t in ("application/octet-stream", *ACCEPTED_TYPES)},
+            "description": "The file, as an attachment (never rendered inline)",
+        },
         **problem_responses(*AUTH_ERRORS, MaterialNotInGuide),
     },
     dependencies=[Depends(require_roles(Role.ENTERPRISE, *STAFF_ROLES))],
@@ -121,8 +127,10 @@ async def material_content(
 ) -> Response:
     """The uploaded file, for its applicant and the staff of the jurisdiction."""
     material, data = await materials.content(application=application, material_id=material_id)
-    return Response(
+    return file_response(
         data,
-        media_type=material.content_type or "application/octet-stream",
+        filename=material.filename or "",
+        fallback=f"material-{material.id}",
+        content_type=material.content_type,
         headers={"X-Content-SHA256": material.sha256 or ""},
     )

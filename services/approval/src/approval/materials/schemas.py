@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from govshared.uploads import display_filename
 
 
 class MaterialOut(BaseModel):
@@ -22,6 +24,12 @@ class MaterialOut(BaseModel):
     sha256: str | None
     licence_no: str | None
     uploaded_at: datetime
+
+    @field_validator("filename")
+    @classmethod
+    def _display_only(cls, value: str | None) -> str | None:
+        # Names stored before they were sanitised on upload are sanitised on the way out.
+        return display_filename(value)
 
 
 class MaterialFromLicence(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime
@@ -18,8 +19,9 @@ from approval.materials.schemas import MaterialChecklist, MaterialOut, Tolerance
 from approval.models import Application, ApplicationState, Material
 from approval.repository import ApplicationRepository
 from approval.service import append_audit
-from govshared.problems import PayloadTooLarge, UnsupportedMediaType
-from govshared.storage import Storage, sniff_content_type
+from govshared.problems import PayloadTooLarge
+from govshared.storage import Storage
+from govshared.uploads import UploadLimits, display_filename, inspect_upload
 
 UPLOAD_STATES = frozenset({ApplicationState.SUBMITTED, ApplicationState.SUPPLEMENT_REQUESTED})
 CHUNK = 64 * 1024
@@ -35,11 +37,13 @@ class MaterialService:
         storage: Storage,
         license_client: LicenseClient,
         max_bytes: int,
+        limits: UploadLimits | None = None,
     ) -> None:
         self.session = session
         self.storage = storage
         self.license = license_client
         self.max_bytes = max_bytes
+        self.limits = limits or UploadLimits()
 
     async def _guide_materials(self, application: Application) -> dict[str, dict[str, Any]]:
         version = await ItemRepository(self.session).version(
@@ -77,17 +81,9 @@ class MaterialService:
             digest.update(chunk)
             chunks.append(chunk)
         data = b"".join(chunks)
-        real = sniff_content_type(data[:512])
         declared = (file.content_type or "").split(";")[0].strip().lower()
-        if real is None:
-            raise UnsupportedMediaType(
-                "仅接受 PDF、OFD、PNG、JPEG 文件",
-                accepted=["application/pdf", "application/ofd", "image/png", "image/jpeg"],
-            )
-        if declared not in ("", "application/octet-stream", real):
-            raise UnsupportedMediaType(
-                f"文件内容为 {real}，与声明的类型 {declared} 不符", detected=real, declared=declared
-            )
+        # The whole file is parsed: CPU work kept off the event loop.
+        real = await asyncio.to_thread(inspect_upload, data, declared=declared, limits=self.limits)
         material_id = uuid.uuid4()
         key = f"applications/{application.id}/{material_id}"
         await self.storage.put(key, data, content_type=real)
@@ -96,7 +92,8 @@ class MaterialService:
             "application_id": application.id,
             "name": name,
             "source": "upload",
-            "filename": (file.filename or "")[:255] or None,
+            # The client's name is only ever a display name: no path, no control characters.
+            "filename": display_filename(file.filename),
             "content_type": real,
             "size": size,
             "sha256": digest.hexdigest(),

@@ -22,6 +22,7 @@ from govshared.problems import (
 )
 from govshared.seal import SealUnavailable
 from govshared.storage import read_pdf_upload
+from govshared.uploads import file_response
 from licensing.certificates.page import licence_page
 from licensing.dependencies import Certificates, ReadableLicence, Verifier
 from licensing.errors import CertificateNotFound, CertificateNotSealed, LicenceNotFound
@@ -45,15 +46,13 @@ SHA256 = r"^[0-9a-fA-F]{64}$"
 
 def _pdf(certificate: LicenceCertificate, data: bytes) -> Response:
     assert certificate.pdf_sha256 is not None
-    return Response(
+    name = f"{certificate.licence_no}-v{certificate.version}.pdf"
+    return file_response(
         data,
-        media_type="application/pdf",
-        headers={
-            "X-Content-SHA256": certificate.pdf_sha256,
-            "Content-Disposition": (
-                f'attachment; filename="{certificate.licence_no}-v{certificate.version}.pdf"'
-            ),
-        },
+        filename=name,
+        fallback=f"certificate-{certificate.id}.pdf",
+        content_type="application/pdf",
+        headers={"X-Content-SHA256": certificate.pdf_sha256},
     )
 
 

@@ -1,0 +1,302 @@
+"""Files from outside and files served back: checked by content, named safely, never rendered.
+
+An upload is accepted only when a maintained detector (puremagic) and the first bytes agree on one
+of the accepted types, the file parses as that type (pypdf for PDF, Pillow for PNG and JPEG, the
+OFD package structure of GB/T 33190), and nothing in it makes it also another kind of file: HTML
+or script markup that a browser would run, an executable, or a ZIP archive riding along (the
+polyglots that pass a first-bytes check). Stored files are served as attachments with
+``X-Content-Type-Options: nosniff`` and a sandboxing CSP, so that a browser never renders one in
+the service's origin; a client's file name is kept only as a sanitised display name.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import warnings
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import puremagic
+from fastapi.responses import Response
+from PIL import Image, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+from govshared.problems import DomainError, UnsupportedMediaType
+from govshared.storage import sniff_content_type
+
+ACCEPTED_TYPES = ("application/pdf", "application/ofd", "image/png", "image/jpeg")
+# What a stored file may be served as; anything else goes out as application/octet-stream.
+SERVABLE_TYPES = frozenset(ACCEPTED_TYPES)
+OCTET_STREAM = "application/octet-stream"
+MAX_DISPLAY_NAME = 120
+
+# What puremagic may call each accepted type (its first match must be one of these).
+_DETECTED: dict[str, frozenset[str]] = {
+    "application/pdf": frozenset({"application/pdf", "application/vnd.fdf"}),
+    "image/png": frozenset({"image/png", "image/apng"}),
+    "image/jpeg": frozenset({"image/jpeg", "image/jpg", "image/pjpeg"}),
+}
+# Markup a browser runs, anywhere in the file (a browser sniffing a file, or a file opened from
+# disk, does not care where the PDF header is).
+_ACTIVE_MARKUP = re.compile(
+    rb"<(?:!doctype\s+html|html|head|body|script|iframe|frame|frameset|object|embed|svg|meta"
+    rb"|link|form|style|base|applet|img\s|a\s+href|\?php)[\s/>]"
+    rb"|javascript:|vbscript:",
+    re.IGNORECASE,
+)
+_EXECUTABLE = (b"This program cannot be run in DOS mode", b"This program must be run under Win32")
+_PDF_ACTIONS = frozenset({"/JavaScript", "/Launch", "/ImportData", "/SubmitForm"})
+_RISKY_ENTRY = re.compile(
+    r"\.(?:exe|dll|com|scr|bat|cmd|ps1|sh|js|mjs|vbs|jar|html?|xhtml|svg|hta|msi)$", re.IGNORECASE
+)
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+class UploadContentRejected(DomainError):
+    """The file is of an accepted type by its first bytes but is not safely that type alone."""
+
+    status = 422
+    code = "upload_content_rejected"
+    title = "文件内容未通过安全检查"
+    title_en = "The file's content failed the safety check"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """Bounds of the checks themselves (a decompression bomb must not become our problem)."""
+
+    max_image_pixels: int = 50_000_000
+    max_ofd_unpacked_bytes: int = 200 * 1024 * 1024
+    max_ofd_entries: int = 10_000
+
+
+def inspect_upload(data: bytes, *, declared: str, limits: UploadLimits | None = None) -> str:
+    """The content type of an acceptable upload; 415 or 422 (with ``reason``) when it is not.
+
+    CPU-bound (it parses the whole file): call it in a worker thread.
+    """
+    limits = limits or UploadLimits()
+    real = sniff_content_type(data[:512])
+    if real is None:
+        raise UnsupportedMediaType("仅接受 PDF、OFD、PNG、JPEG 文件", accepted=list(ACCEPTED_TYPES))
+    if declared not in ("", OCTET_STREAM, real):
+        raise UnsupportedMediaType(
+            f"文件内容为 {real}，与声明的类型 {declared} 不符", detected=real, declared=declared
+        )
+    _agree_with_detector(data, real)
+    _refuse_polyglot(data, real)
+    if real == "application/pdf":
+        _parse_pdf(data)
+    elif real == "application/ofd":
+        _parse_ofd(data, limits)
+    else:
+        _parse_image(data, real, limits)
+    return real
+
+
+def _agree_with_detector(data: bytes, real: str) -> None:
+    if real not in _DETECTED:
+        # puremagic has no OFD signature (it guesses among ZIP-based formats by their entries):
+        # an OFD package is checked by its structure instead (``_parse_ofd``).
+        return
+    try:
+        matches = puremagic.magic_string(data)
+    except puremagic.PureError:
+        matches = []
+    if not matches or matches[0].mime_type not in _DETECTED[real]:
+        found = matches[0].mime_type if matches else "unknown"
+        raise UnsupportedMediaType(
+            f"文件内容识别为 {found or '未知类型'}，不是 {real}", detected=found, declared=real
+        )
+
+
+def _refuse_polyglot(data: bytes, real: str) -> None:
+    """Refuse a file that is also HTML, script, an executable or (except OFD) a ZIP archive."""
+    if _ACTIVE_MARKUP.search(data) is not None:
+        raise UploadContentRejected("文件中含有网页或脚本代码", reason="active_content")
+    if data.startswith((b"MZ", b"\x7fELF")) or any(marker in data for marker in _EXECUTABLE):
+        raise UploadContentRejected("文件中含有可执行程序", reason="polyglot")
+    if real != "application/ofd" and zipfile.is_zipfile(io.BytesIO(data)):
+        raise UploadContentRejected("文件同时是一个压缩包", reason="polyglot")
+    if real == "image/png" and not data.endswith(_PNG_END):
+        raise UploadContentRejected("PNG 文件结束之后还有其他数据", reason="polyglot")
+
+
+def _malformed(kind: str) -> UploadContentRejected:
+    return UploadContentRejected(f"文件不是有效的 {kind} 文件", reason="malformed")
+
+
+def _parse_pdf(data: bytes) -> None:
+    """It must parse, have a page, and carry no scripts or launch actions."""
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise UploadContentRejected("请上传未加密的 PDF 文件", reason="encrypted")
+        if len(reader.pages) < 1:
+            raise _malformed("PDF")
+        root = _resolved(reader.trailer["/Root"])
+        if not isinstance(root, DictionaryObject):
+            raise _malformed("PDF")
+        names = _resolved(root.get("/Names"))
+        if isinstance(names, DictionaryObject) and "/JavaScript" in names:
+            raise UploadContentRejected("PDF 文件中含有脚本", reason="active_content")
+        actions: list[Any] = [root.get("/OpenAction")]
+        triggers: list[Any] = [root.get("/AA")]
+        for page in reader.pages:
+            triggers.append(page.get("/AA"))
+            for annotation in page.get("/Annots") or []:
+                annotation = annotation.get_object()
+                actions.append(annotation.get("/A"))
+                triggers.append(annotation.get("/AA"))
+        for trigger in triggers:
+            trigger = _resolved(trigger)
+            if isinstance(trigger, DictionaryObject):
+                actions.extend(trigger.values())
+        if any(_runs_code(action) for action in actions):
+            raise UploadContentRejected(
+                "PDF 文件中含有脚本或启动程序的动作", reason="active_content"
+            )
+    except UploadContentRejected:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise _malformed("PDF") from exc
+
+
+def _resolved(value: Any) -> Any:
+    return value.get_object() if isinstance(value, IndirectObject) else value
+
+
+def _runs_code(action: Any, depth: int = 0) -> bool:
+    """Whether an action, or one chained after it with ``/Next``, runs a script or a program."""
+    action = _resolved(action)
+    if depth > 16:
+        return True  # a chain this long is not a document's navigation
+    if isinstance(action, ArrayObject):
+        return any(_runs_code(a, depth + 1) for a in action[:64])
+    if not isinstance(action, DictionaryObject):
+        return False  # a destination (an array of a page and a fit), or nothing
+    if action.get("/S") in _PDF_ACTIONS or "/JS" in action:
+        return True
+    return _runs_code(action.get("/Next"), depth + 1)
+
+
+def _parse_image(data: bytes, real: str, limits: UploadLimits) -> None:
+    """It must decode whole as the type it says, within a pixel bound."""
+    expected = {"image/png": "PNG", "image/jpeg": "JPEG"}[real]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format != expected:
+                    raise _malformed(expected)
+                if image.width * image.height > limits.max_image_pixels:
+                    raise UploadContentRejected(
+                        f"图片超过 {limits.max_image_pixels} 像素", reason="too_many_pixels"
+                    )
+                image.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+    except UploadContentRejected:
+        raise
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        OSError,
+        ValueError,
+        SyntaxError,  # Pillow's parsers raise it for a corrupt header
+        EOFError,
+    ) as exc:
+        raise _malformed(expected) from exc
+
+
+def _parse_ofd(data: bytes, limits: UploadLimits) -> None:
+    """A ZIP package with ``OFD.xml`` at its root, bounded, with sound entries (GB/T 33190)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            entries = package.infolist()
+            if len(entries) > limits.max_ofd_entries:
+                raise UploadContentRejected("OFD 文件包含的条目过多", reason="malformed")
+            if sum(e.file_size for e in entries) > limits.max_ofd_unpacked_bytes:
+                raise UploadContentRejected("OFD 文件解压后过大", reason="malformed")
+            for entry in entries:
+                name = entry.filename
+                if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+                    raise UploadContentRejected("OFD 文件中含有越界路径", reason="malformed")
+                if _RISKY_ENTRY.search(name):
+                    raise UploadContentRejected("OFD 文件中含有可执行或网页文件", reason="polyglot")
+            if package.testzip() is not None:
+                raise _malformed("OFD")
+            head = package.read("OFD.xml")[:4096]
+    except UploadContentRejected:
+        raise
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, NotImplementedError) as exc:
+        raise _malformed("OFD") from exc
+    if re.search(rb"<(?:\w+:)?OFD[\s>]", head) is None:
+        raise _malformed("OFD")
+
+
+_UNSAFE_NAME_CHARS = re.compile(r'[\\/:*?"<>|]')
+
+
+def display_filename(raw: str | None, *, limit: int = MAX_DISPLAY_NAME) -> str | None:
+    """A client's file name as a display name only: no path, no control or bidi characters."""
+    if not raw:
+        return None
+    name = unicodedata.normalize("NFC", raw)
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(
+        " " if unicodedata.category(c) in ("Zs", "Zl", "Zp") else c
+        for c in name
+        if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    name = _UNSAFE_NAME_CHARS.sub("_", name)
+    name = re.sub(r"\s+", " ", name).strip(" .")
+    if len(name) > limit:
+        _stem, dot, ext = name.rpartition(".")
+        keep = dot + ext if dot and 0 < len(ext) <= 10 else ""
+        name = name[: limit - len(keep)].rstrip(" .") + keep
+    return name or None
+
+
+def content_disposition(filename: str, *, fallback: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and the UTF-8 ``filename*`` (RFC 6266, 8187)."""
+    display = display_filename(filename) or fallback
+    ascii_name = "".join(c if 32 < ord(c) < 127 and c not in '"\\%;' else "_" for c in display)
+    if not ascii_name.strip("_."):
+        ascii_name = fallback
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(display, safe='')}"
+
+
+def download_headers(filename: str, *, fallback: str) -> dict[str, str]:
+    """Headers that make a browser save a stored file, never render or sniff it."""
+    return {
+        "Content-Disposition": content_disposition(filename, fallback=fallback),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, no-store",
+    }
+
+
+def file_response(
+    data: bytes,
+    *,
+    filename: str,
+    fallback: str,
+    content_type: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A stored file as a download: a known type as itself, anything else as octet-stream."""
+    media_type = content_type if content_type in SERVABLE_TYPES else OCTET_STREAM
+    return Response(
+        data,
+        media_type=media_type,
+        headers={**download_headers(filename, fallback=fallback), **(headers or {})},
+    )
