@@ -66,11 +66,14 @@ class WebhookSender:
         self.policy = policy
         self._resolver = resolver
         # Its own client: no proxy from the environment (a proxy would resolve the name itself),
-        # no redirects, and none of the internal headers the services' shared client adds.
+        # no redirects, and none of the internal headers the services' shared client adds. No
+        # kept-alive connections either: the pool is keyed by address, and a TLS connection made
+        # for one name must not carry a request for another name on the same address.
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
             follow_redirects=False,
             trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
             transport=transport,
         )
 
@@ -84,7 +87,9 @@ class WebhookSender:
         except LookupError as exc:
             raise ChannelError(str(exc)) from exc
         host_header = url.netloc.decode("ascii")
-        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+        # The TLS server name is the name (A-labels), checked against the certificate as usual.
+        sni = url.raw_host.decode("ascii")
+        extensions = {"sni_hostname": sni} if url.scheme == "https" else {}
         return url.copy_with(host=str(ips[0])), {"Host": host_header}, extensions
 
     async def send(self, message: OutboundMessage) -> SendOutcome:
