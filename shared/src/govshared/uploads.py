@@ -44,13 +44,13 @@ _DETECTED: dict[str, frozenset[str]] = {
     "image/jpeg": frozenset({"image/jpeg", "image/jpg", "image/pjpeg"}),
 }
 # Markup a browser runs, anywhere in the file (a browser sniffing a file, or a file opened from
-# disk, does not care where the PDF header is).
+# disk, does not care where the PDF header is). Searched in the lower-cased bytes: a pattern that
+# starts with a literal is scanned for quickly (20 MB in a fraction of a second).
 _ACTIVE_MARKUP = re.compile(
     rb"<(?:!doctype\s+html|html|head|body|script|iframe|frame|frameset|object|embed|svg|meta"
     rb"|link|form|style|base|applet|img\s|a\s+href|\?php)[\s/>]"
-    rb"|javascript:|vbscript:",
-    re.IGNORECASE,
 )
+_SCRIPT_URLS = (b"javascript:", b"vbscript:")
 _EXECUTABLE = (b"This program cannot be run in DOS mode", b"This program must be run under Win32")
 _PDF_ACTIONS = frozenset({"/JavaScript", "/Launch", "/ImportData", "/SubmitForm"})
 _RISKY_ENTRY = re.compile(
@@ -119,7 +119,8 @@ def _agree_with_detector(data: bytes, real: str) -> None:
 
 def _refuse_polyglot(data: bytes, real: str) -> None:
     """Refuse a file that is also HTML, script, an executable or (except OFD) a ZIP archive."""
-    if _ACTIVE_MARKUP.search(data) is not None:
+    lowered = data.lower()
+    if _ACTIVE_MARKUP.search(lowered) is not None or any(u in lowered for u in _SCRIPT_URLS):
         raise UploadContentRejected("文件中含有网页或脚本代码", reason="active_content")
     if data.startswith((b"MZ", b"\x7fELF")) or any(marker in data for marker in _EXECUTABLE):
         raise UploadContentRejected("文件中含有可执行程序", reason="polyglot")
