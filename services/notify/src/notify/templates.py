@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache, wraps
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, meta, nodes
+from jinja2 import StrictUndefined, TemplateError, meta, nodes, pass_eval_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
@@ -163,11 +163,6 @@ def _ticking(function: Callable[..., Any]) -> Callable[..., Any]:
     return filtered
 
 
-def _value_arg(args: tuple[Any, ...]) -> Any:
-    """The filtered value: the first argument after the environment or context one, if any."""
-    return next((a for a in args if isinstance(a, str | list | tuple)), "")
-
-
 def _bounded_filters() -> dict[str, Callable[..., Any]]:
     """Jinja's filters, each charged, and those that amplify their input checked beforehand."""
     limit = _limits
@@ -194,7 +189,7 @@ def _bounded_filters() -> dict[str, Callable[..., Any]]:
             times = min(times, count)
         return len(value) + times * max(len(new) - len(old), 0)
 
-    def width_of(value: Any, width: Any = 80, *_: Any, **__: Any) -> int:
+    def width_of(value: Any, width: Any = 4, *_: Any, **__: Any) -> int:
         lines = text(value).count("\n") + 1
         size = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
         return len(text(value)) + lines * size
@@ -203,8 +198,17 @@ def _bounded_filters() -> dict[str, Callable[..., Any]]:
         return width if isinstance(width, int) else 0
 
     def join(_ctx: Any, value: Any, d: Any = "", attribute: Any = None) -> int:
-        items = list(value) if isinstance(value, list | tuple | range | str) else []
+        items = value if isinstance(value, list | tuple | range | str) else []
         return len(items) * len(text(d)) + sum(len(text(i)) for i in items[: limit().max_value])
+
+    def urlize(_ctx: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+        # Each word may become a link carrying the target and rel attributes.
+        extra = sum(len(text(v)) for v in (*args, *kwargs.values()) if isinstance(v, str))
+        return 3 * len(text(value)) + len(text(value).split()) * (extra + 60)
+
+    def total(_env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> int:
+        # Summing lists copies the running total each time: numbers only.
+        return 0 if isinstance(start, int | float) else limit().max_value + 1
 
     def wordwrap(_env: Any, s: Any, width: Any = 79, *args: Any, **kwargs: Any) -> int:
         wrap = kwargs.get("wrapstring") or (args[1] if len(args) > 1 else None) or "\n"
@@ -221,11 +225,22 @@ def _bounded_filters() -> dict[str, Callable[..., Any]]:
         return indent * 1000 if isinstance(indent, int) else 0
 
     filters = {name: _ticking(f) for name, f in FILTERS.items()}
+    guarded_join = guard("join", join)
+
+    @pass_eval_context
+    def bounded_join(eval_ctx: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        """``join`` of any iterable: materialised first, so that the estimate sees it all."""
+        if not isinstance(value, list | tuple | range | str):
+            value = list(value)
+        return guarded_join(eval_ctx, value, *args, **kwargs)
+
     filters.update(
+        urlize=guard("urlize", urlize),
+        sum=guard("sum", total),
         replace=guard("replace", replace),
         indent=guard("indent", width_of),
         center=guard("center", centre),
-        join=guard("join", join),
+        join=bounded_join,
         wordwrap=guard("wordwrap", wordwrap),
         batch=guard("batch", batch),
         slice=guard("slice", slice_),

@@ -42,6 +42,9 @@ NESTED = "{% for a in range(1000) %}{% for b in range(1000) %}{% endfor %}{% end
         ("{{ range(100000)|join('x' * 100) }}", "value_size"),
         ("{{ range(30000)|list|tojson(indent=100) }}", "value_size"),
         ("{{ [1]|batch(50000000, 'x')|list }}", "value_size"),
+        ("{{ range(30000)|map('string')|join('x' * 100) }}", "value_size"),
+        ("{{ ('a.b ' * 5000)|urlize(target='t' * 20000) }}", "value_size"),
+        ("{{ ([[1]] * 20000)|sum(start=[]) }}", "value_size"),
         ("{{ 'x'|indent(50000000) }}", "value_size"),
         (
             "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
