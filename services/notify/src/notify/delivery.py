@@ -6,7 +6,6 @@ worker. Nothing here commits: the caller's unit of work does.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -58,6 +57,7 @@ from notify.templates import (
     Rendered,
     RenderLimits,
     TemplateSpec,
+    off_loop,
     render,
 )
 
@@ -176,7 +176,7 @@ class Composer:
             return None
         if id(spec) in _BUILTIN_IDS:
             return render(spec, context, self.limits)
-        return await asyncio.to_thread(render, spec, context, self.limits)
+        return await off_loop(render, spec, context, self.limits)
 
 
 _BUILTIN_IDS = frozenset(id(spec) for spec in BUILTIN_TEMPLATES.values())

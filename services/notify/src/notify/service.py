@@ -97,6 +97,7 @@ from notify.templates import (
     STAFF_CHANNEL,
     TemplateSpec,
     check_syntax,
+    off_loop,
     render,
 )
 
@@ -594,9 +595,9 @@ class NotificationService:
     async def publish_template(self, *, principal: Principal, body: TemplateCreate) -> Template:
         """Publish the next version of a template (it must compile; SMS needs an approved id)."""
         # Compiling 20 000 characters of someone's template is work: not on the event loop.
-        await asyncio.to_thread(check_syntax, body.body)
+        await off_loop(check_syntax, body.body)
         if body.title:
-            await asyncio.to_thread(check_syntax, body.title)
+            await off_loop(check_syntax, body.title)
         if body.channel == Channel.SMS and not body.sms_template_id:
             raise TemplateRenderFailed("短信模板须填写服务商审核通过的模板编号 sms_template_id")
         repo = TemplateRepository(self.session)
@@ -636,7 +637,7 @@ class NotificationService:
         # A draft is anyone's text: it renders in a worker thread, within the render limits
         # (which bound its time too: the thread cannot be stopped from outside, so it stops
         # itself when its budget is spent).
-        rendered = await asyncio.to_thread(render, spec, body.data, limits)
+        rendered = await off_loop(render, spec, body.data, limits)
         return TemplatePreviewOut(
             version=spec.version or None,
             title=rendered.title,

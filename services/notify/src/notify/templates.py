@@ -7,13 +7,15 @@ missing variable fail the render: a notice is sent whole or not at all.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache, wraps
-from typing import Any
+from functools import lru_cache, partial, wraps
+from typing import Any, TypeVar
 
 from jinja2 import StrictUndefined, TemplateError, meta, nodes, pass_eval_context
 from jinja2.compiler import CodeGenerator, Frame
@@ -25,6 +27,7 @@ from govshared.events import EventType
 from notify.errors import TemplateLimitExceeded, TemplateRenderFailed
 from notify.models import Channel
 
+T = TypeVar("T")
 MAX_OUTPUT = 20_000
 """Default longest rendered text (characters); ``NOTIFY_TEMPLATE_MAX_OUTPUT_CHARS`` tunes it."""
 
@@ -470,6 +473,18 @@ def render_text(source: str, context: dict[str, Any], limits: RenderLimits = DEF
     if len(text) > limits.max_output:
         raise TemplateLimitExceeded(f"模板渲染结果超过 {limits.max_output} 个字符", limit="output")
     return text
+
+
+# Admin-written templates render here, not in the default executor that file storage and DNS
+# share: however many previews arrive at once, they wait for these two threads.
+_TEMPLATE_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify-template")
+
+
+async def off_loop(function: Callable[..., T], *args: Any) -> T:
+    """Run a render or compile of an admin's template in the template threads."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _TEMPLATE_THREADS, partial(function, *args)
+    )
 
 
 def render(
