@@ -152,10 +152,12 @@ def _parse_pdf(data: bytes) -> None:
         triggers: list[Any] = [root.get("/AA")]
         for page in reader.pages:
             triggers.append(page.get("/AA"))
-            for annotation in page.get("/Annots") or []:
-                annotation = annotation.get_object()
-                actions.append(annotation.get("/A"))
-                triggers.append(annotation.get("/AA"))
+            annotations = _resolved(page.get("/Annots"))
+            for annotation in annotations if isinstance(annotations, ArrayObject) else []:
+                annotation = _resolved(annotation)
+                if isinstance(annotation, DictionaryObject):
+                    actions.append(annotation.get("/A"))
+                    triggers.append(annotation.get("/AA"))
         for trigger in triggers:
             trigger = _resolved(trigger)
             if isinstance(trigger, DictionaryObject):

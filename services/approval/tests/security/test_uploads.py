@@ -13,7 +13,13 @@ import pytest
 from fastapi import FastAPI
 from PIL import Image
 from pypdf import PdfWriter
-from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    NameObject,
+    RectangleObject,
+    TextStringObject,
+)
 from sqlalchemy import insert
 
 from approval.models import Material
@@ -44,6 +50,24 @@ def real_pdf(*, javascript: str | None = None) -> bytes:
                 NameObject("/JS"): TextStringObject(javascript),
             }
         )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def pdf_with_link(action: DictionaryObject) -> bytes:
+    """A page with a link annotation (held in an indirect /Annots array) running ``action``."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=200, height=200)
+    link = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Annot"),
+            NameObject("/Subtype"): NameObject("/Link"),
+            NameObject("/Rect"): RectangleObject([0, 0, 10, 10]),
+            NameObject("/A"): action,
+        }
+    )
+    page[NameObject("/Annots")] = writer._add_object(ArrayObject([writer._add_object(link)]))
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -90,6 +114,18 @@ POLYGLOTS = {
         "application/pdf",
         "active_content",
     ),
+    "pdf with a launch link": (
+        pdf_with_link(
+            DictionaryObject(
+                {
+                    NameObject("/S"): NameObject("/Launch"),
+                    NameObject("/F"): TextStringObject("cmd.exe"),
+                }
+            )
+        ),
+        "application/pdf",
+        "active_content",
+    ),
     "png+html": (PNG + HTML, "image/png", "active_content"),
     "png+zip": (PNG + zip_of({"a.txt": b"x"}), "image/png", "polyglot"),
     "jpeg+html": (
@@ -132,7 +168,23 @@ def test_a_file_must_parse_as_its_type(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("data", "kind"),
-    [(PDF, "application/pdf"), (PNG, "image/png"), (JPEG, "image/jpeg"), (OFD, "application/ofd")],
+    [
+        (PDF, "application/pdf"),
+        (
+            pdf_with_link(
+                DictionaryObject(
+                    {
+                        NameObject("/S"): NameObject("/URI"),
+                        NameObject("/URI"): TextStringObject("https://zwfw.sh.gov.cn"),
+                    }
+                )
+            ),
+            "application/pdf",
+        ),
+        (PNG, "image/png"),
+        (JPEG, "image/jpeg"),
+        (OFD, "application/ofd"),
+    ],
 )
 def test_genuine_files_pass(data: bytes, kind: str) -> None:
     assert inspect_upload(data, declared=kind) == kind
