@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import random
@@ -248,3 +249,14 @@ async def dump_dom(url: str) -> str:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
     return stdout.decode()
+
+
+def blank_pdf() -> bytes:
+    """A real one-page PDF, as an upload must be (it is parsed, not only sniffed)."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -25,12 +25,12 @@ from approval.worker import TimerWorker
 from govshared.auth import Role
 from govshared.db import mark_read_only
 from govshared.events import EventType
-from govshared.testing import Tokens, problem, random_uscc
+from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
 RADIO = "JXW-XK-003"  # 无线电台（站）设置审批: statutory 20, committed 15 working days
 EXPLOSIVES = "JXW-XK-006"  # 民用爆炸物品生产许可: handled jointly (联合办理), 45 working days
 FORMS: dict[str, dict[str, Any]] = {RADIO: {"station_type": "固定台站"}, EXPLOSIVES: {}}
-PDF = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
+PDF = blank_pdf()
 D = date.fromisoformat
 
 

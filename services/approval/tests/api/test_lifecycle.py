@@ -11,7 +11,7 @@ from sqlalchemy import update
 from approval.catalogue.demo import required_materials
 from approval.models import ApplicationEvent
 from govshared.auth import Role
-from govshared.testing import Tokens, problem, random_uscc
+from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
 BODY = {
     "item_code": "JXW-XK-003",
@@ -216,7 +216,7 @@ async def test_instant_items_are_decided_on_the_spot(
         uploaded = await client.post(
             f"/api/v1/applications/{instant}/materials",
             data={"name": name},
-            files={"file": ("m.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")},
+            files={"file": ("m.pdf", blank_pdf(), "application/pdf")},
             headers=tokens.enterprise(uscc),
         )
         assert uploaded.status_code == 201, uploaded.text

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable
 
 import httpx
 from fastapi import FastAPI
-from pypdf import PdfWriter
 from sqlalchemy import func, select
 
 from approval.config import Settings
 from approval.main import create_app
 from approval.models import Material
 from govshared.auth import Role
-from govshared.testing import Tokens, problem, random_uscc
+from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
-
-def _blank_pdf() -> bytes:
-    """A real one-page PDF: uploads must parse as what they claim to be."""
-    writer = PdfWriter()
-    writer.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-PDF = _blank_pdf()
+PDF = blank_pdf()
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 500
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 

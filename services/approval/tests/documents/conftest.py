@@ -11,10 +11,11 @@ from fastapi import FastAPI
 
 from approval.catalogue.demo import required_materials
 from govshared.auth import Role
-from govshared.testing import Tokens, random_uscc
+from govshared.testing import Tokens, blank_pdf, random_uscc
 
 ITEM = "JXW-XK-003"  # 无线电台（站）设置审批, 上海市 (310000)
 APPLICANT = "上海无线示范有限公司"
+BLANK_PDF = blank_pdf()
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Flow:
             uploaded = await self.client.post(
                 f"/api/v1/applications/{self.application_id}/materials",
                 data={"name": name},
-                files={"file": ("m.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+                files={"file": ("m.pdf", BLANK_PDF, "application/pdf")},
                 headers=self.applicant,
             )
             assert uploaded.status_code == 201, uploaded.text
