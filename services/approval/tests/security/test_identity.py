@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.models import Application
 from approval.service import jurisdiction_prefix
 from govshared.auth import DEFAULT_SERVICE_ISSUER, Role, mint_token, service_tokens
-from govshared.testing import Tokens, problem, random_uscc
+from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
 BODY = {
     "item_code": "JXW-XK-002",
@@ -241,7 +241,7 @@ async def test_data_files_are_private(
     """Issue 15 point 12: the database file and stored materials are 0600 in 0700 folders."""
     uscc = random_uscc()
     created = await client.post("/api/v1/applications", json=BODY, headers=tokens.enterprise(uscc))
-    pdf = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n" + b"x" * 2000
+    pdf = blank_pdf()  # a real PDF: uploads are parsed as their type
     uploaded = await client.post(
         f"/api/v1/applications/{created.json()['id']}/materials",
         data={"name": "仓储设施证明材料"},
