@@ -5,13 +5,15 @@ PYTEST_ARGS ?=
 role ?= enterprise
 uscc ?=
 jurisdiction ?=
+name ?=
 
-.PHONY: help setup run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean
+.PHONY: help setup run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean seal
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
 	@echo "make test    the whole suite on PostgreSQL and SQLite"
 	@echo "make token role=enterprise uscc=91350100M000100Y43   a development bearer token"
+	@echo "make seal uscc=91350100M000100Y43 [name=...]   a development electronic seal (SM2 key + certificate)"
 	@echo "make lint    ruff format check, ruff, mypy"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
 	@echo "make bench-lifecycle   submit → accept → review → approve cases per second (PostgreSQL)"
@@ -44,6 +46,11 @@ format: setup
 token: setup
 	@$(UV) run --locked python -m govshared.devtoken --role "$(role)" \
 		$(if $(uscc),--uscc "$(uscc)") $(if $(jurisdiction),--jurisdiction "$(jurisdiction)")
+
+seal: setup
+	@test -n "$(uscc)" || { echo "usage: make seal uscc=<统一社会信用代码> [name=<企业名称>]"; exit 2; }
+	@$(UV) run --locked python -m govshared.signing.devca issue --uscc "$(uscc)" \
+		$(if $(name),--name "$(name)")
 
 bench: setup
 	$(UV) run --locked python bench/submission.py

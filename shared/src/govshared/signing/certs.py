@@ -1,0 +1,352 @@
+"""X.509 certificates and CRLs with SM2 keys, signed SM2-with-SM3 (GM/T 0015), built and read here.
+
+``cryptography`` reads X.509 but cannot sign or verify with SM2, so the structures are made and
+parsed with ``asn1crypto`` and the SM2 arithmetic is Tongsuo's (``govshared.seal``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from asn1crypto import crl, keys, pem, x509
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from govshared.seal import sm2_sign, sm2_verify, sm3_hex
+
+# GM/T 0006: the SM2 curve and the SM2-with-SM3 signature algorithm.
+OID_SM2_CURVE = "1.2.156.10197.1.301"
+OID_SM2_WITH_SM3 = "1.2.156.10197.1.501"
+
+
+class SubjectKind(StrEnum):
+    """Who a certificate names."""
+
+    ENTERPRISE = "enterprise"  # an enterprise's electronic seal, bound to its USCC
+    PERSON = "person"  # a natural person's signing key, bound to a salted hash of the ID number
+
+
+class SealKind(StrEnum):
+    """Kinds of enterprise seals (电子印章) and the person's signature."""
+
+    OFFICIAL = "公章"
+    LEGAL_REPRESENTATIVE = "法定代表人章"
+    PERSONAL = "个人签名"
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """What the suite reads from a certificate."""
+
+    der: bytes
+    serial: int
+    issuer_der: bytes
+    subject_kind: SubjectKind
+    name: str  # enterprise name, or the person's name
+    seal_kind: str
+    uscc: str | None
+    id_hash: str | None  # "salt:SM3(salt‖ID number)", hex, persons only
+    public_key: str  # SM2 x‖y, hex
+    not_before: datetime
+    not_after: datetime
+    is_ca: bool
+    tbs: bytes
+    signature: str  # issuer's SM2 signature r‖s, hex
+    signature_oid: str
+
+    @property
+    def fingerprint(self) -> str:
+        """SM3 of the DER certificate, hex."""
+        return sm3_hex(self.der)
+
+    @property
+    def display_name(self) -> str:
+        """The signer as a verifier shows it: enterprise name and USCC, or a masked person's name."""
+        if self.subject_kind is SubjectKind.ENTERPRISE:
+            return f"{self.name}（统一社会信用代码 {self.uscc}）"
+        return mask_name(self.name)
+
+    def valid_at(self, at: datetime) -> bool:
+        """True when ``at`` lies in the certificate's validity period."""
+        return self.not_before <= at <= self.not_after
+
+    def matches_id_number(self, id_number: str) -> bool:
+        """True when the certificate's hashed ID number is that of ``id_number``."""
+        if self.id_hash is None:
+            return False
+        salt, _ = self.id_hash.split(":", 1)
+        return secrets.compare_digest(hash_id_number(id_number, salt=salt), self.id_hash)
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*, 张小三 → 张*三 (the 个人信息保护法 minimum a public page may show)."""
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def hash_id_number(id_number: str, *, salt: str | None = None) -> str:
+    """``salt:SM3(salt‖ID number)``; the ID number itself is never written anywhere."""
+    salt = salt or secrets.token_hex(16)
+    return f"{salt}:{sm3_hex(bytes.fromhex(salt) + id_number.strip().upper().encode())}"
+
+
+def public_key_info(public_key: str) -> keys.PublicKeyInfo:
+    """SubjectPublicKeyInfo of an SM2 public key (x‖y hex)."""
+    return keys.PublicKeyInfo(
+        {
+            "algorithm": {
+                "algorithm": "ec",
+                "parameters": keys.ECDomainParameters(name="named", value=OID_SM2_CURVE),
+            },
+            "public_key": bytes.fromhex("04" + public_key),
+        }
+    )
+
+
+def _sig_algorithm() -> dict[str, Any]:
+    return {"algorithm": OID_SM2_WITH_SM3}
+
+
+def der_signature(signature_hex: str) -> bytes:
+    """r‖s hex → the DER SEQUENCE {r, s} X.509 carries."""
+    return encode_dss_signature(int(signature_hex[:64], 16), int(signature_hex[64:], 16))
+
+
+def raw_signature(der: bytes) -> str:
+    """The DER SEQUENCE {r, s} → r‖s hex."""
+    r, s = decode_dss_signature(der)
+    return f"{r:064x}{s:064x}"
+
+
+def _time(at: datetime) -> x509.Time:
+    at = at.astimezone(UTC).replace(microsecond=0)
+    if at.year < 2050:
+        return x509.Time(name="utc_time", value=at)
+    return x509.Time(name="general_time", value=at)
+
+
+def build_certificate(
+    *,
+    issuer: x509.Name,
+    issuer_private_key: str,
+    issuer_public_key: str,
+    subject: x509.Name,
+    public_key: str,
+    serial: int,
+    not_before: datetime,
+    not_after: datetime,
+    is_ca: bool,
+) -> bytes:
+    """A DER X.509 v3 certificate signed SM2-with-SM3 by the issuer."""
+    extensions: list[dict[str, Any]] = [
+        {"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": is_ca}},
+        {
+            "extn_id": "key_usage",
+            "critical": True,
+            "extn_value": {"key_cert_sign", "crl_sign"}
+            if is_ca
+            else {"digital_signature", "non_repudiation"},
+        },
+    ]
+    tbs = x509.TbsCertificate(
+        {
+            "version": "v3",
+            "serial_number": serial,
+            "signature": _sig_algorithm(),
+            "issuer": issuer,
+            "validity": {"not_before": _time(not_before), "not_after": _time(not_after)},
+            "subject": subject,
+            "subject_public_key_info": public_key_info(public_key),
+            "extensions": extensions,
+        }
+    )
+    signature = sm2_sign(issuer_private_key, issuer_public_key, tbs.dump())
+    cert = x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": _sig_algorithm(),
+            "signature_value": der_signature(signature),
+        }
+    )
+    return bytes(cert.dump())
+
+
+def build_crl(
+    *,
+    issuer: x509.Name,
+    issuer_private_key: str,
+    issuer_public_key: str,
+    revoked: dict[int, datetime],
+    this_update: datetime,
+    next_update: datetime,
+) -> bytes:
+    """A DER CRL (v2) listing ``revoked`` serials with their revocation times, signed by the CA."""
+    entries = [
+        {"user_certificate": serial, "revocation_date": _time(at)}
+        for serial, at in sorted(revoked.items())
+    ]
+    tbs = crl.TbsCertList(
+        {
+            "version": "v2",
+            "signature": _sig_algorithm(),
+            "issuer": issuer,
+            "this_update": _time(this_update),
+            "next_update": _time(next_update),
+            "revoked_certificates": entries or None,
+        }
+    )
+    signature = sm2_sign(issuer_private_key, issuer_public_key, tbs.dump())
+    return bytes(
+        crl.CertificateList(
+            {
+                "tbs_cert_list": tbs,
+                "signature_algorithm": _sig_algorithm(),
+                "signature": der_signature(signature),
+            }
+        ).dump()
+    )
+
+
+def enterprise_name(*, uscc: str, name: str, seal_kind: SealKind) -> x509.Name:
+    """Subject of an enterprise seal: O = enterprise, serialNumber = USCC, title = seal kind."""
+    return x509.Name.build(
+        {
+            "country_name": "CN",
+            "organization_name": name,
+            "common_name": f"{name}{seal_kind.value}",
+            "serial_number": uscc,
+            "title": seal_kind.value,
+        }
+    )
+
+
+def person_name(*, name: str, id_hash: str) -> x509.Name:
+    """Subject of a person's key: CN = name, pseudonym = salted SM3 of the ID number."""
+    return x509.Name.build(
+        {
+            "country_name": "CN",
+            "common_name": name,
+            "pseudonym": id_hash,
+            "title": SealKind.PERSONAL.value,
+        }
+    )
+
+
+def to_der(data: bytes | str) -> bytes:
+    """PEM or DER (bytes or text) → DER."""
+    raw = data.encode() if isinstance(data, str) else data
+    if pem.detect(raw):
+        _, _, der = pem.unarmor(raw)
+        return bytes(der)
+    return raw
+
+
+def to_pem(der: bytes, kind: str = "CERTIFICATE") -> str:
+    """DER → PEM text."""
+    return bytes(pem.armor(kind, der)).decode()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_certificate(data: bytes | str) -> CertInfo:
+    """Read a certificate; ``ValueError`` when it is not a well-formed SM2 certificate."""
+    der = to_der(data)
+    try:
+        cert = x509.Certificate.load(der, strict=True)
+        tbs = cert["tbs_certificate"]
+        spki = tbs["subject_public_key_info"]
+        params = spki["algorithm"]["parameters"]
+        if spki["algorithm"]["algorithm"].native != "ec" or params.chosen.dotted != OID_SM2_CURVE:
+            raise ValueError("not an SM2 public key")
+        point = bytes(spki["public_key"].native)
+        if len(point) != 65 or point[0] != 4:
+            raise ValueError("not an uncompressed SM2 point")
+        subject = tbs["subject"].native
+        validity = tbs["validity"]
+        constraints = cert.basic_constraints_value
+        pseudonym = subject.get("pseudonym")
+        info = CertInfo(
+            der=der,
+            serial=int(tbs["serial_number"].native),
+            issuer_der=bytes(tbs["issuer"].dump()),
+            subject_kind=SubjectKind.PERSON if pseudonym else SubjectKind.ENTERPRISE,
+            name=subject.get("organization_name") or subject.get("common_name") or "",
+            seal_kind=subject.get("title") or "",
+            uscc=subject.get("serial_number"),
+            id_hash=pseudonym,
+            public_key=point[1:].hex(),
+            not_before=_aware(validity["not_before"].native),
+            not_after=_aware(validity["not_after"].native),
+            is_ca=bool(constraints and constraints["ca"].native),
+            tbs=bytes(tbs.dump()),
+            signature=raw_signature(bytes(cert["signature_value"].native)),
+            signature_oid=cert["signature_algorithm"]["algorithm"].dotted,
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"not a well-formed SM2 certificate: {exc}") from exc
+    if info.subject_kind is SubjectKind.ENTERPRISE and not info.uscc and not info.is_ca:
+        raise ValueError("an enterprise certificate names no USCC")
+    return info
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    """A parsed, signature-checked CRL."""
+
+    issuer_der: bytes
+    this_update: datetime
+    next_update: datetime
+    revoked: dict[int, datetime]
+
+
+def parse_crl(data: bytes, issuer: CertInfo) -> CrlInfo:
+    """Read a CRL and check the issuer's signature on it; ``ValueError`` if either fails."""
+    try:
+        value = crl.CertificateList.load(to_der(data), strict=True)
+        tbs = value["tbs_cert_list"]
+        if value["signature_algorithm"]["algorithm"].dotted != OID_SM2_WITH_SM3:
+            raise ValueError("CRL not signed SM2-with-SM3")
+        signature = raw_signature(bytes(value["signature"].native))
+        issuer_der = bytes(tbs["issuer"].dump())
+        revoked = {
+            int(entry["user_certificate"].native): _aware(entry["revocation_date"].native)
+            for entry in tbs["revoked_certificates"]
+        }
+        info = CrlInfo(
+            issuer_der=issuer_der,
+            this_update=_aware(tbs["this_update"].native),
+            next_update=_aware(tbs["next_update"].native),
+            revoked=revoked,
+        )
+        tbs_der = bytes(tbs.dump())
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"not a well-formed CRL: {exc}") from exc
+    if issuer_der != _subject_der(issuer) or not sm2_verify(issuer.public_key, tbs_der, signature):
+        raise ValueError("the CRL is not signed by the trusted CA")
+    return info
+
+
+def _subject_der(cert: CertInfo) -> bytes:
+    return bytes(x509.Certificate.load(cert.der)["tbs_certificate"]["subject"].dump())
+
+
+def subject_der(cert: CertInfo) -> bytes:
+    """The DER subject name of a certificate (what its children name as issuer)."""
+    return _subject_der(cert)
+
+
+def random_serial() -> int:
+    """A positive 63-bit certificate serial number (RFC 5280 §4.1.2.2)."""
+    return int.from_bytes(hashlib.sha256(secrets.token_bytes(32)).digest()[:8], "big") >> 1 or 1

@@ -1,0 +1,217 @@
+"""Applicants' SM2 certificates and signatures, checked by independent implementations.
+
+snowland-smx (pysmx) verifies the SM2 signatures (the CA's on certificates and CRLs, the phone's on a
+digest) and ``cryptography``'s X.509 parser reads the certificates and CRLs the development CA makes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from pysmx.SM2 import Verify as independent_sm2_verify
+
+from govshared.seal import DEFAULT_SIGNER_ID, generate_sm2_key, sm2_sign
+from govshared.signing import (
+    CertificateExpired,
+    CertificateInvalid,
+    CertificateRevoked,
+    CertificateSubjectMismatch,
+    CertificateUntrusted,
+    CrlSource,
+    RevocationUnavailable,
+    SignatureContentMismatch,
+    SignatureInvalid,
+    SignatureVerifier,
+    canonical_digest,
+    mask_name,
+    parse_certificate,
+)
+from govshared.signing.certs import raw_signature, to_der
+from govshared.signing.devca import DevCA, main
+
+USCC = "91350100M000100Y43"
+OTHER_USCC = "91310000MA1FL0001B"
+NAME = "上海盐业示范有限公司"
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> DevCA:
+    return DevCA(tmp_path / "ca")
+
+
+def verifier_for(ca: DevCA, **kwargs: float) -> SignatureVerifier:
+    return SignatureVerifier(
+        [(ca.certificate, CrlSource(str(ca.crl_path), ca.certificate, **kwargs))]
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_certificates_read_by_an_independent_parser_and_signed_by_the_ca(ca: DevCA) -> None:
+    seal = ca.issue_seal(uscc=USCC, name=NAME)
+    cert = x509.load_pem_x509_certificate(seal.certificate_pem.encode())
+    assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == USCC
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == NAME
+    assert cert.signature_algorithm_oid.dotted_string == "1.2.156.10197.1.501"
+    assert cert.serial_number == seal.serial
+    assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    # The CA's SM2 signature over the TBS certificate holds under pysmx.
+    assert independent_sm2_verify(
+        raw_signature(cert.signature),
+        cert.tbs_certificate_bytes,
+        ca.public_key,
+        64,
+        uid=DEFAULT_SIGNER_ID,
+    )
+    anchor = x509.load_pem_x509_certificate(ca.cert_path.read_bytes())
+    assert anchor.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert parse_certificate(seal.certificate_pem).public_key == seal.public_key
+
+
+def test_the_crl_lists_revoked_serials_and_is_signed_by_the_ca(ca: DevCA) -> None:
+    seal = ca.issue_seal(uscc=USCC, name=NAME)
+    ca.revoke(seal.serial)
+    crl = x509.load_der_x509_crl(ca.crl_path.read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(seal.serial) is not None
+    assert independent_sm2_verify(
+        raw_signature(crl.signature),
+        crl.tbs_certlist_bytes,
+        ca.public_key,
+        64,
+        uid=DEFAULT_SIGNER_ID,
+    )
+
+
+async def test_a_phone_signature_verifies_here_and_under_pysmx(ca: DevCA) -> None:
+    seal = ca.issue_seal(uscc=USCC, name=NAME)
+    _, digest = canonical_digest({"letter": "本企业承诺……", "item": "JXW-XK-002"})
+    signature = sm2_sign(seal.private_key, seal.public_key, digest)
+    assert independent_sm2_verify(signature, digest, seal.public_key, 64, uid=DEFAULT_SIGNER_ID)
+    verified = await verifier_for(ca).verify(
+        certificate=seal.certificate_pem,
+        signature=signature,
+        expected_digest=digest,
+        signed_digest=digest.hex(),
+        at=now(),
+        uscc=USCC,
+    )
+    assert verified.signer == f"{NAME}（统一社会信用代码 {USCC}）"
+    assert verified.digest == digest.hex()
+
+
+async def test_each_bad_input_gets_its_own_code(ca: DevCA, tmp_path: Path) -> None:
+    verifier = verifier_for(ca)
+    seal = ca.issue_seal(uscc=USCC, name=NAME)
+    _, digest = canonical_digest({"letter": "甲"})
+    _, other = canonical_digest({"letter": "乙"})
+    good = sm2_sign(seal.private_key, seal.public_key, digest)
+
+    async def verify(cert: str, signature: str, **kwargs: object) -> object:
+        args: dict[str, object] = {"expected_digest": digest, "at": now(), "uscc": USCC}
+        args.update(kwargs)
+        return await verifier.verify(certificate=cert, signature=signature, **args)  # type: ignore[arg-type]
+
+    stranger_private, stranger_public = generate_sm2_key()
+    with pytest.raises(SignatureInvalid):  # a key other than the certificate's
+        await verify(seal.certificate_pem, sm2_sign(stranger_private, stranger_public, digest))
+    with pytest.raises(SignatureContentMismatch):  # the phone signed something else
+        await verify(
+            seal.certificate_pem,
+            sm2_sign(seal.private_key, seal.public_key, other),
+            signed_digest=other.hex(),
+        )
+    with pytest.raises(SignatureInvalid):  # over other content, digest not stated
+        await verify(seal.certificate_pem, sm2_sign(seal.private_key, seal.public_key, other))
+    another = ca.issue_seal(uscc=OTHER_USCC, name="另一家企业有限公司")
+    with pytest.raises(CertificateSubjectMismatch) as mismatch:
+        await verify(
+            another.certificate_pem, sm2_sign(another.private_key, another.public_key, digest)
+        )
+    assert mismatch.value.extensions["certificate_uscc"] == OTHER_USCC
+    expired = ca.issue_seal(uscc=USCC, name=NAME, days=10, not_before=now() - timedelta(days=20))
+    with pytest.raises(CertificateExpired):
+        await verify(
+            expired.certificate_pem, sm2_sign(expired.private_key, expired.public_key, digest)
+        )
+    rogue = DevCA(tmp_path / "rogue").issue_seal(uscc=USCC, name=NAME)
+    with pytest.raises(CertificateUntrusted):
+        await verify(rogue.certificate_pem, sm2_sign(rogue.private_key, rogue.public_key, digest))
+    with pytest.raises(CertificateInvalid):
+        await verify("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", good)
+    # A certificate whose subject was edited after issue no longer carries the CA's signature.
+    der = to_der(seal.certificate_pem)
+    forged = der.replace(USCC.encode(), OTHER_USCC.encode())
+    with pytest.raises(CertificateUntrusted):
+        await verify(forged, good, uscc=OTHER_USCC)
+    assert await verify(seal.certificate_pem, good)
+
+
+async def test_revocation_is_read_from_the_crl_cache_and_dated(ca: DevCA) -> None:
+    source = CrlSource(str(ca.crl_path), ca.certificate, ttl=3600)
+    verifier = SignatureVerifier([(ca.certificate, source)])
+    seal = ca.issue_seal(uscc=USCC, name=NAME)
+    _, digest = canonical_digest({"x": 1})
+    signature = sm2_sign(seal.private_key, seal.public_key, digest)
+    signed_at = now()
+    await verifier.verify(
+        certificate=seal.certificate_pem, signature=signature, expected_digest=digest, at=signed_at
+    )
+    ca.revoke(seal.serial)
+    # Within the cache's time the old list holds; the CA's publication is picked up once read again.
+    source.invalidate()
+    with pytest.raises(CertificateRevoked):
+        await verifier.verify(
+            certificate=seal.certificate_pem, signature=signature, expected_digest=digest, at=now()
+        )
+    # A signature made before the revocation was made with a then-valid certificate.
+    before = signed_at - timedelta(minutes=1)
+    assert await verifier.check_certificate(seal.certificate_pem, at=before)
+
+
+async def test_a_missing_or_foreign_crl_fails_closed(ca: DevCA, tmp_path: Path) -> None:
+    seal = ca.issue_seal(uscc=USCC, name=NAME)
+    _, digest = canonical_digest({"x": 1})
+    signature = sm2_sign(seal.private_key, seal.public_key, digest)
+    missing = SignatureVerifier(
+        [(ca.certificate, CrlSource(str(tmp_path / "nowhere.der"), ca.certificate))]
+    )
+    with pytest.raises(RevocationUnavailable):
+        await missing.verify(
+            certificate=seal.certificate_pem, signature=signature, expected_digest=digest, at=now()
+        )
+    rogue = DevCA(tmp_path / "rogue")
+    foreign = SignatureVerifier([(ca.certificate, CrlSource(str(rogue.crl_path), ca.certificate))])
+    with pytest.raises(RevocationUnavailable):
+        await foreign.verify(
+            certificate=seal.certificate_pem, signature=signature, expected_digest=digest, at=now()
+        )
+
+
+def test_a_persons_id_number_is_only_a_salted_hash(ca: DevCA) -> None:
+    id_number = "310101199001011234"
+    person = ca.issue_person(name="张小三", id_number=id_number)
+    assert id_number not in person.certificate_pem
+    info = parse_certificate(person.certificate_pem)
+    assert id_number.encode() not in info.der
+    assert info.matches_id_number(id_number) and not info.matches_id_number("310101199001011235")
+    assert info.display_name == "张*三" and mask_name("张三") == "张*"
+
+
+def test_make_seal_issues_a_key_and_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["--dir", str(tmp_path / "ca"), "issue", "--uscc", USCC, "--name", NAME])
+    out = capsys.readouterr().out
+    assert USCC in out
+    key = tmp_path / "ca" / "seals" / f"{USCC}.key"
+    assert key.stat().st_mode & 0o077 == 0
+    info = parse_certificate((tmp_path / "ca" / "seals" / f"{USCC}.pem").read_text())
+    assert info.uscc == USCC
+    with pytest.raises(SystemExit):
+        main(["--dir", str(tmp_path / "ca"), "issue", "--uscc", "91350100M000100Y4X"])
