@@ -25,6 +25,7 @@ from approval.documents.routes import router as documents_router
 from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
+from approval.signing.routes import router as signing_router
 from approval.worker import (
     SUBSCRIPTIONS,
     build_relay,
@@ -126,6 +127,7 @@ def create_app(
             calendar_router,
             documents_router,
             verification_router,
+            signing_router,
         ],
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,

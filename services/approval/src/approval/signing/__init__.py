@@ -1,0 +1,1 @@
+"""Applicants' electronic signatures made on their phones (signing sessions), DESIGN in docs/signatures.md."""

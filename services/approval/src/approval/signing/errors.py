@@ -1,0 +1,50 @@
+"""Problems of signing sessions (each a stable code a phone can act on)."""
+
+from __future__ import annotations
+
+from govshared.problems import Conflict, DependencyUnavailable, DomainError, NotFound
+
+
+class SigningSessionNotFound(NotFound):
+    code = "signing_session_not_found"
+    title = "签署会话不存在"
+    title_en = "Signing session not found"
+
+
+class SigningSessionExpired(DomainError):
+    """The session's time ran out before the signature arrived: start a new one."""
+
+    status = 410
+    code = "signing_session_expired"
+    title = "签署会话已过期，请重新发起签署"
+    title_en = "The signing session has expired; start a new one"
+
+
+class SigningSessionReplayed(Conflict):
+    """The session was already signed (with another signature) or already used."""
+
+    code = "signing_session_replayed"
+    title = "该签署会话已签署或已使用，不能重复使用"
+    title_en = "The signing session has already been signed or used"
+
+
+class SigningPurposeNotAllowed(DomainError):
+    status = 422
+    code = "signing_purpose_not_allowed"
+    title = "该事项或申请当前不需要、也不能进行此项签署"
+    title_en = "This signature cannot be requested for this item or application now"
+
+
+class SignatureRequired(DomainError):
+    """An act the law asks to be signed came without a (signed, unused) session."""
+
+    status = 422
+    code = "signature_required"
+    title = "此项操作须由申请人以可靠的电子签名签署"
+    title_en = "This act must be signed with a reliable electronic signature"
+
+
+class SigningUnavailable(DependencyUnavailable):
+    code = "signing_not_configured"
+    title = "电子签名验证服务未配置"
+    title_en = "No trusted certification authority is configured for electronic signatures"
