@@ -19,31 +19,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from govshared.seal import load_sm2_private_key, sm2_sign, sm3_hex
-
-
-def sign_digest(private_key: str, digest_hex: str) -> str:
-    """The SM2 signature (r‖s hex) of a 32-byte SM3 digest, default signer id."""
-    digest = bytes.fromhex(digest_hex)
-    if len(digest) != 32:
-        raise ValueError("an SM3 digest has 32 bytes (64 hex digits)")
-    return sm2_sign(private_key, "", digest)
-
-
-def answer(session: dict[str, Any], *, private_key: str, certificate_pem: str) -> dict[str, str]:
-    """The body to post to ``.../signature`` for a session (digest checked against the content)."""
-    digest = sm3_hex(session["content"].encode())
-    if digest != session["digest"]:
-        raise ValueError("the session's digest is not the SM3 of its content: refusing to sign")
-    return {
-        "signature": sign_digest(private_key, digest),
-        "certificate": certificate_pem,
-        "digest": digest,
-    }
+from govshared.seal import load_sm2_private_key
+from govshared.signing.phone import answer, sign_digest
 
 
 def main(argv: list[str] | None = None) -> int:

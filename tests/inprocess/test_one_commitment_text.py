@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,9 @@ from fastapi import FastAPI
 from approval.config import Settings as ApprovalSettings
 from approval.main import ALEMBIC_INI as APPROVAL_ALEMBIC
 from approval.main import create_app as create_approval
+from approval.signing.config import dev_ca_directory
 from govshared.migrate import upgrade
+from govshared.signing.phone import sign_commitment
 from govshared.testing import (
     BACKENDS,
     Tokens,
@@ -169,7 +172,23 @@ async def test_both_services_publish_one_commitment_text_and_it_is_accepted(pair
             assert mode["commitment_text_sha256"] == digest == item["commitment_text_sha256"]
             assert item["commitment_version"] == mode["version"]
 
-            # The applicant signs license's text: decided at once under the commitment route.
+            # The applicant signs license's text on its phone (SM2, its electronic seal): the
+            # signed letter is exactly license's text, and the application is decided at once.
+            session_id = await sign_commitment(
+                approval,
+                headers=pair.tokens.enterprise(uscc),
+                uscc=uscc,
+                item_code=code,
+                applicant_name="上海承诺示范有限公司",
+                ca_directory=dev_ca_directory(pair.approval.state.settings.data_dir),
+            )
+            session = (
+                await approval.get(
+                    f"/api/v1/signing-sessions/{session_id}",
+                    headers=pair.tokens.enterprise(uscc),
+                )
+            ).json()
+            assert json.loads(session["content"])["text"] == text
             signed = await approval.post(
                 "/api/v1/applications",
                 json={
@@ -178,6 +197,7 @@ async def test_both_services_publish_one_commitment_text_and_it_is_accepted(pair
                     "form": form_for(item["guide"]),
                     "sign_commitment": True,
                     "commitment_text_sha256": digest,
+                    "commitment_signing_session": session_id,
                 },
                 headers=pair.tokens.enterprise(uscc),
             )

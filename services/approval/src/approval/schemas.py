@@ -47,7 +47,14 @@ class ApplicationCreate(BaseModel):
     )
     sign_commitment: bool = Field(
         default=False,
-        description="实行告知承诺的事项：申请人签署公布的承诺书，当场作出决定",
+        description="实行告知承诺的事项：申请人以告知承诺方式办理（须同时附已签署的签署会话）",
+    )
+    commitment_signing_session: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "已用电子印章签署告知承诺书的签署会话 (POST /api/v1/signing-sessions)；"
+            "实行告知承诺的事项凭此当场作出决定"
+        ),
     )
     commitment_text_sha256: str | None = Field(
         default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -63,9 +64,12 @@ from approval.lifecycle import RULES, STATE_LABELS, Action
 from approval.models import Application, ApplicationEvent, ApplicationState, Item, Tolerance
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
+from approval.signing.errors import SignatureRequired
+from approval.signing.models import SigningPurpose
+from approval.signing.service import commitment_target, signature_evidence, signing_for
 from govshared import jurisdictions
 from govshared.auth import Principal, Role
-from govshared.contracts import commitment_digest
+from govshared.contracts import ReformModeAnswer, commitment_digest
 from govshared.db import end_read
 from govshared.events import (
     ApplicationEventData,
@@ -206,12 +210,14 @@ class ApplicationService:
         route, final_state, commitment = IntakeRoute.REVIEW, ApplicationState.SUBMITTED, None
         if mode is ReformMode.FILING:
             route, final_state = IntakeRoute.FILING, ApplicationState.FILED
-        elif body.sign_commitment:
+        elif body.sign_commitment or body.commitment_signing_session is not None:
             commitment = await self._check_commitment(
                 mode=mode,
                 body=body,
-                uscc=principal.uscc,
-                reform_text=reform.commitment_text if reform else None,
+                principal=principal,
+                item_code=item.code,
+                reform=reform,
+                idempotency_key=idempotency_key,
             )
             route, final_state = IntakeRoute.COMMITMENT, ApplicationState.APPROVED
         clock = await self._intake_clock(route)
@@ -393,15 +399,19 @@ class ApplicationService:
         *,
         mode: ReformMode | None,
         body: ApplicationCreate,
-        uscc: str,
-        reform_text: str | None,
+        principal: Principal,
+        item_code: str,
+        reform: ReformModeAnswer | None,
+        idempotency_key: str | None,
     ) -> dict[str, Any]:
         """The applicant may sign the published commitment text unless barred (DESIGN.md §3.2)."""
-        if mode is not ReformMode.COMMITMENT:
+        assert principal.uscc is not None
+        uscc = principal.uscc
+        if mode is not ReformMode.COMMITMENT or reform is None:
             raise CommitmentNotAllowed("该事项在本地未实行告知承诺，不能以承诺方式办理")
         # License's text alone: one text per reform-item version, the one both services publish
         # (a stored guide's own copy, from before, is never what the applicant read).
-        text = reform_text
+        text = reform.commitment_text
         if not text:
             raise CommitmentNotAllowed("该事项尚未公布告知承诺书")
         digest = commitment_digest(text)
@@ -417,7 +427,23 @@ class ApplicationService:
                 + "；".join(eligibility.reasons),
                 reasons=eligibility.reasons,
             )
-        return {"commitment_text_sha256": digest}
+        # The commitment is a written one (国办发〔2020〕42号: 书面承诺); online, a data message is
+        # written form only with a reliable electronic signature (电子签名法 第四条、第十三条、第十四条):
+        # a bare "I agree" or the hash of the text read is refused, the signed letter is used once.
+        signed = await signing_for(self.session).consume(
+            principal=principal,
+            session_id=body.commitment_signing_session,
+            purpose=SigningPurpose.COMMITMENT,
+            target=commitment_target(item_code, reform.version),
+            by=f"submission:{principal.subject}:{idempotency_key or uuid.uuid4()}",
+        )
+        letter = json.loads(signed.content)
+        if letter.get("text_sha256") != digest or letter.get("applicant_name") != body.applicant_name:
+            raise SignatureRequired(
+                "签署的承诺书与本次申请（申请人名称或现行公布的承诺书文本）不一致，请重新签署",
+                commitment_text_sha256=digest,
+            )
+        return {"commitment_text_sha256": digest, "commitment_signature": signature_evidence(signed)}
 
     async def get_visible(self, *, principal: Principal, application_id: uuid.UUID) -> Application:
         """An application the caller may see; 404 otherwise (never another enterprise's data)."""

@@ -18,7 +18,9 @@ from sqlalchemy import update
 
 from approval.catalogue.repository import ITEM_CACHE
 from approval.models import Item
+from approval.signing.config import dev_ca_directory
 from govshared.auth import Role
+from govshared.signing.phone import sign_commitment
 from govshared.testing import Tokens, problem, random_uscc
 
 from ..conftest import LICENSE_TEXTS
@@ -108,12 +110,21 @@ async def test_a_stored_copy_from_before_is_neither_served_nor_signed(
     )
     assert old.status_code == 422 and problem(old)["code"] == "commitment_not_allowed"
     assert problem(old)["commitment_text_sha256"] == sha(LICENSE_TEXTS["JXW-CN-011"])
+    session_id = await sign_commitment(
+        client,
+        headers=tokens.enterprise(uscc),
+        uscc=uscc,
+        item_code="JXW-CN-011",
+        applicant_name="上海承诺示范有限公司",
+        ca_directory=dev_ca_directory(app.state.settings.data_dir),
+    )
     signed = await client.post(
         "/api/v1/applications",
         json={
             **body,
             "sign_commitment": True,
             "commitment_text_sha256": served["commitment_text_sha256"],
+            "commitment_signing_session": session_id,
         },
         headers=tokens.enterprise(uscc),
     )
@@ -157,6 +168,15 @@ async def test_intake_asks_license_with_no_transaction_open(
         asked_with.append(app.state.engine.pool.checkedout())
         return await eligibility(**kwargs)
 
+    uscc = random_uscc()
+    session_id = await sign_commitment(
+        client,
+        headers=tokens.enterprise(uscc),
+        uscc=uscc,
+        item_code="JXW-CN-011",
+        applicant_name="上海承诺示范有限公司",
+        ca_directory=dev_ca_directory(app.state.settings.data_dir),
+    )
     monkeypatch.setattr(license, "reform_mode", watching_mode)
     monkeypatch.setattr(license, "commitment_eligibility", watching_eligibility)
     ITEM_CACHE.forget("JXW-CN-011")
@@ -168,8 +188,9 @@ async def test_intake_asks_license_with_no_transaction_open(
             "form": FORM,
             "sign_commitment": True,
             "commitment_text_sha256": sha(LICENSE_TEXTS["JXW-CN-011"]),
+            "commitment_signing_session": session_id,
         },
-        headers=tokens.enterprise(random_uscc()),
+        headers=tokens.enterprise(uscc),
     )
     assert signed.status_code == 201, signed.text
     assert asked_with == [0, 0]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+from fastapi import FastAPI
 
+from approval.signing.config import dev_ca_directory
+from govshared.signing.phone import sign_commitment
 from govshared.testing import Tokens, problem, random_uscc
 
 
@@ -30,11 +33,22 @@ async def test_filing_item_gets_an_immediate_receipt(
     assert [e["action"] for e in trail] == ["submit", "file"]
 
 
-async def test_commitment_route_decides_at_once(client: httpx.AsyncClient, tokens: Tokens) -> None:
+async def test_commitment_route_decides_at_once(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
     uscc = random_uscc()
     guide = (await client.get("/api/v1/items/JXW-CN-011")).json()["guide"]
     digest = hashlib.sha256(guide["commitment_text"].encode()).hexdigest()
     form = {"project_name": "临港数据中心项目", "annual_energy_tce": 8000}
+    # The letter is signed on the phone with the enterprise's electronic seal, then submitted.
+    session_id = await sign_commitment(
+        client,
+        headers=tokens.enterprise(uscc),
+        uscc=uscc,
+        item_code="JXW-CN-011",
+        applicant_name="上海临港示范有限公司",
+        ca_directory=dev_ca_directory(app.state.settings.data_dir),
+    )
     response = await client.post(
         "/api/v1/applications",
         json={
@@ -43,6 +57,7 @@ async def test_commitment_route_decides_at_once(client: httpx.AsyncClient, token
             "form": form,
             "sign_commitment": True,
             "commitment_text_sha256": digest,
+            "commitment_signing_session": session_id,
         },
         headers=tokens.enterprise(uscc),
     )
@@ -70,6 +85,20 @@ async def test_commitment_route_decides_at_once(client: httpx.AsyncClient, token
         headers=tokens.enterprise(uscc),
     )
     assert problem(wrong_text)["code"] == "commitment_not_allowed"
+
+    # Ticking the box and quoting the text's hash is no longer a commitment (电子签名法 第十四条).
+    unsigned = await client.post(
+        "/api/v1/applications",
+        json={
+            "item_code": "JXW-CN-011",
+            "applicant_name": "上海临港示范有限公司",
+            "form": form,
+            "sign_commitment": True,
+            "commitment_text_sha256": digest,
+        },
+        headers=tokens.enterprise(uscc),
+    )
+    assert unsigned.status_code == 422 and problem(unsigned)["code"] == "signature_required"
 
 
 async def test_barred_enterprise_cannot_use_commitment(

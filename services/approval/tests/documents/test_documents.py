@@ -20,6 +20,7 @@ from approval.config import Settings
 from approval.db import outbox_events
 from approval.documents.render import extract_text, read_sealed, render_pdf
 from approval.main import create_app
+from approval.signing.config import dev_ca_directory
 from govshared.auth import Role
 from govshared.seal import (
     DEFAULT_SIGNER_ID,
@@ -30,6 +31,7 @@ from govshared.seal import (
     sm3_digest,
     to_be_signed,
 )
+from govshared.signing.phone import sign_commitment
 from govshared.testing import Tokens, problem, random_uscc
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -176,6 +178,14 @@ async def test_commitment_route_decision_is_issued_at_intake_and_sealed_by_the_s
 ) -> None:
     uscc = random_uscc()
     guide = (await client.get("/api/v1/items/JXW-CN-011")).json()["guide"]
+    session_id = await sign_commitment(
+        client,
+        headers=tokens.enterprise(uscc),
+        uscc=uscc,
+        item_code="JXW-CN-011",
+        applicant_name="上海临港示范有限公司",
+        ca_directory=dev_ca_directory(app.state.settings.data_dir),
+    )
     submitted = await client.post(
         "/api/v1/applications",
         json={
@@ -183,6 +193,7 @@ async def test_commitment_route_decision_is_issued_at_intake_and_sealed_by_the_s
             "applicant_name": "上海临港示范有限公司",
             "form": {"project_name": "临港数据中心项目", "annual_energy_tce": 8000},
             "sign_commitment": True,
+            "commitment_signing_session": session_id,
             "commitment_text_sha256": hashlib.sha256(guide["commitment_text"].encode()).hexdigest(),
         },
         headers=tokens.enterprise(uscc),

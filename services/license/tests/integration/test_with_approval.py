@@ -19,8 +19,10 @@ from approval.catalogue.demo import required_materials
 from approval.config import Settings as ApprovalSettings
 from approval.main import ALEMBIC_INI as APPROVAL_ALEMBIC_INI
 from approval.main import create_app as create_approval_app
+from approval.signing.config import dev_ca_directory
 from govshared.auth import Role
 from govshared.migrate import upgrade
+from govshared.signing.phone import sign_commitment
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database, random_uscc
 from licensing.config import Settings
 from licensing.main import ALEMBIC_INI, create_app
@@ -158,8 +160,19 @@ async def test_false_commitment_bars_the_next_commitment_application(
             transport=httpx.ASGITransport(app=license_app), base_url=LICENSE_URL
         ) as license_,
     ):
+        # The commitment letter is signed on the phone with the enterprise's electronic seal.
+        session_id = await sign_commitment(
+            approval,
+            headers=tokens.enterprise(uscc),
+            uscc=uscc,
+            item_code="JXW-CN-012",
+            applicant_name="上海工业示范有限公司",
+            ca_directory=dev_ca_directory(approval_app.state.settings.data_dir),
+        )
         granted = await approval.post(
-            "/api/v1/applications", json=commitment_application, headers=tokens.enterprise(uscc)
+            "/api/v1/applications",
+            json={**commitment_application, "commitment_signing_session": session_id},
+            headers=tokens.enterprise(uscc),
         )
         assert granted.status_code == 201, granted.text
         assert granted.json()["state"] == "approved"

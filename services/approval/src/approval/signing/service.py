@@ -296,3 +296,11 @@ def signature_evidence(row: SigningSession) -> dict[str, Any]:
         "signer": row.signer,
         "signed_at": row.signed_at.astimezone(UTC).isoformat() if row.signed_at else None,
     }
+
+
+def signing_for(session: AsyncSession) -> SigningService:
+    """A signing service that only uses signed sessions (no verifier: the signature was checked
+    when it arrived)."""
+    return SigningService(
+        session, verifier=None, now=lambda: datetime.now(UTC), lifetime=timedelta(minutes=10)
+    )
