@@ -438,12 +438,18 @@ class ApplicationService:
             by=f"submission:{principal.subject}:{idempotency_key or uuid.uuid4()}",
         )
         letter = json.loads(signed.content)
-        if letter.get("text_sha256") != digest or letter.get("applicant_name") != body.applicant_name:
+        if (
+            letter.get("text_sha256") != digest
+            or letter.get("applicant_name") != body.applicant_name
+        ):
             raise SignatureRequired(
                 "签署的承诺书与本次申请（申请人名称或现行公布的承诺书文本）不一致，请重新签署",
                 commitment_text_sha256=digest,
             )
-        return {"commitment_text_sha256": digest, "commitment_signature": signature_evidence(signed)}
+        return {
+            "commitment_text_sha256": digest,
+            "commitment_signature": signature_evidence(signed),
+        }
 
     async def get_visible(self, *, principal: Principal, application_id: uuid.UUID) -> Application:
         """An application the caller may see; 404 otherwise (never another enterprise's data)."""
