@@ -17,8 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from tongsuopy.crypto import hashes as sm_hashes
+from tongsuopy.crypto.asymciphers import ec
+from tongsuopy.crypto.exceptions import InvalidSignature as _SmInvalidSignature
 
 from govshared.problems import DependencyUnavailable, DomainError
 from govshared.seal import canonical_json, sm2_verify, sm3_digest, sm3_hex
@@ -51,6 +56,7 @@ __all__ = [
     "SubjectKind",
     "VerifiedSignature",
     "canonical_digest",
+    "fingerprint",
     "hash_id_number",
     "mask_name",
     "parse_certificate",
@@ -126,6 +132,10 @@ class RevocationUnavailable(DependencyUnavailable):
     code = "revocation_status_unavailable"
     title = "暂时无法确认签名证书的吊销状态"
     title_en = "The revocation status of the signing certificate is unavailable"
+
+
+# SM2 curve order n (GB/T 32918.5).
+SM2_ORDER = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
 
 
 def canonical_digest(content: object) -> tuple[bytes, bytes]:
@@ -224,8 +234,11 @@ class SignatureVerifier:
         self._anchors: dict[bytes, tuple[CertInfo, CrlSource | None]] = {
             subject_der(anchor): (anchor, source) for anchor, source in anchors
         }
-        # Parsing a certificate is most of a check's cost; a phone sends the same one each time.
+        # Parsing a certificate and checking the CA's signature on it are most of a check's cost; a
+        # phone sends the same certificate each time, so both are done once per certificate.
         self._parsed: dict[bytes, CertInfo] = {}
+        self._chained: set[bytes] = set()
+        self._keys: dict[str, Any] = {}
 
     def read(self, certificate: bytes | str) -> CertInfo:
         """Parse a certificate (cached by its bytes); ``CertificateInvalid`` when it cannot be read."""
@@ -248,16 +261,21 @@ class SignatureVerifier:
         ``revocation_at`` (default ``at``); else the matching ``DomainError``."""
         info = self.read(certificate)
         anchor = self._anchors.get(info.issuer_der)
-        if (
-            anchor is None
-            or info.is_ca
-            or info.signature_oid != OID_SM2_WITH_SM3
-            or not sm2_verify(anchor[0].public_key, info.tbs, info.signature)
+        if anchor is None or (
+            info.der not in self._chained
+            and (
+                info.is_ca
+                or info.signature_oid != OID_SM2_WITH_SM3
+                or not sm2_verify(anchor[0].public_key, info.tbs, info.signature)
+            )
         ):
             raise CertificateUntrusted(
                 "签名证书不是由本系统信任的电子认证服务机构签发，或证书内容已被改动",
                 serial=f"{info.serial:x}",
             )
+        if len(self._chained) > 10_000:
+            self._chained.clear()
+        self._chained.add(info.der)
         if not info.valid_at(at):
             raise CertificateExpired(
                 f"签名证书有效期为 {info.not_before:%Y-%m-%d} 至 {info.not_after:%Y-%m-%d}",
@@ -311,13 +329,36 @@ class SignatureVerifier:
                 expected_digest=expected_digest.hex(),
             )
         signature = signature.strip().lower()
-        if not sm2_verify(info.public_key, expected_digest, signature):
+        if not self._verify(info.public_key, expected_digest, signature):
             raise SignatureInvalid(
                 "签名值无法用签名证书的公钥验证：签名不是由该证书对应的私钥作出，或所签内容不同"
             )
         return VerifiedSignature(
             certificate=info, digest=expected_digest.hex(), signature=signature, checked_at=at
         )
+
+    def _verify(self, public_key: str, message: bytes, signature: str) -> bool:
+        """``sm2_verify`` with the public key object kept (building it costs a point check)."""
+        key = self._keys.get(public_key)
+        if key is None:
+            x, y = int(public_key[:64], 16), int(public_key[64:], 16)
+            try:
+                key = ec.EllipticCurvePublicNumbers(x, y, ec.SM2()).public_key()
+            except ValueError:
+                return False
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[public_key] = key
+        if len(signature) != 128:
+            return False
+        try:
+            r, s = int(signature[:64], 16), int(signature[64:], 16)
+            if not (0 < r < SM2_ORDER and 0 < s < SM2_ORDER):
+                return False
+            key.verify(encode_dss_signature(r, s), message, ec.ECDSA(sm_hashes.SM3()))
+        except (ValueError, _SmInvalidSignature):
+            return False
+        return True
 
 
 def fingerprint(der: bytes) -> str:
