@@ -114,6 +114,9 @@ class ActionRequest(BaseModel):
         default=None, max_length=2000, description="理由（不予受理、不予许可、延期、撤回）"
     )
     reject_reason: RejectReasonCode | None = Field(default=None, description="不予受理的法定情形")
+    signing_session: uuid.UUID | None = Field(
+        default=None, description="撤回申请：申请人已签署的签署会话 (purpose withdrawal)"
+    )
     missing_items: list[MaterialName] | None = Field(
         default=None, max_length=100, description="补正告知：一次性列明全部需补正的材料"
     )

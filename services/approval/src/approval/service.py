@@ -611,6 +611,17 @@ class ApplicationService:
             terms=terms,
             today=today,
         )
+        if action is Action.WITHDRAW:
+            # The applicant ends its case by its own declaration: signed with its seal like the
+            # application (电子签名法 第十四条), the signed session used once.
+            signed = await signing_for(self.session).consume(
+                principal=principal,
+                session_id=body.signing_session,
+                purpose=SigningPurpose.WITHDRAWAL,
+                target=str(application.id),
+                by=f"withdraw:{principal.subject}:{idempotency_key or uuid.uuid4()}",
+            )
+            details = {**details, "withdrawal_signature": signature_evidence(signed)}
         to_state = rule.to_state or current
         if rule.returns:
             to_state = paused_from(trail)

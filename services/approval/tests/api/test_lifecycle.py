@@ -10,7 +10,9 @@ from sqlalchemy import update
 
 from approval.catalogue.demo import required_materials
 from approval.models import ApplicationEvent
+from approval.signing.config import dev_ca_directory
 from govshared.auth import Role
+from govshared.signing.phone import sign_for_application
 from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
 BODY = {
@@ -65,7 +67,7 @@ async def test_accept_review_approve_with_audit_trail(
 
 
 async def test_illegal_transitions_are_409_naming_the_state(
-    client: httpx.AsyncClient, tokens: Tokens
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
 ) -> None:
     uscc = random_uscc()
     app_id = await _submit(client, tokens, uscc)
@@ -76,10 +78,25 @@ async def test_illegal_transitions_are_409_naming_the_state(
     assert body["current_state"] == "submitted"
     assert (await _act(client, app_id, "resume", approver)).status_code == 409
     assert (await _act(client, app_id, "supplement", tokens.enterprise(uscc))).status_code == 409
-    # withdrawn is final
-    assert (
-        await _act(client, app_id, "withdraw", tokens.enterprise(uscc), reason="不再需要")
-    ).status_code == 200
+    # withdrawn is final (the withdrawal is signed on the applicant's phone)
+    signed = await sign_for_application(
+        client,
+        headers=tokens.enterprise(uscc),
+        uscc=uscc,
+        applicant_name="上海无线示范有限公司",
+        application_id=app_id,
+        purpose="withdrawal",
+        ca_directory=dev_ca_directory(app.state.settings.data_dir),
+    )
+    withdrawn = await _act(
+        client,
+        app_id,
+        "withdraw",
+        tokens.enterprise(uscc),
+        reason="不再需要",
+        signing_session=signed,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
     for path, who in [("accept", acceptor), ("withdraw", tokens.enterprise(uscc))]:
         assert problem(await _act(client, app_id, path, who))["current_state"] == "withdrawn"
 

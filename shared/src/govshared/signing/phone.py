@@ -62,3 +62,32 @@ async def sign_commitment(
     )
     signed.raise_for_status()
     return str(session["id"])
+
+
+async def sign_for_application(
+    client: httpx.AsyncClient,
+    *,
+    headers: dict[str, str],
+    uscc: str,
+    applicant_name: str,
+    application_id: str,
+    purpose: str,
+    ca_directory: Path,
+    prefix: str = "",
+) -> str:
+    """Open a session on an application (``withdrawal``, ``receipt``), sign it, return its id."""
+    seal = DevCA(ca_directory).issue_seal(uscc=uscc, name=applicant_name)
+    opened = await client.post(
+        f"{prefix}/api/v1/applications/{application_id}/signing-sessions",
+        json={"purpose": purpose},
+        headers=headers,
+    )
+    opened.raise_for_status()
+    session = opened.json()
+    signed = await client.post(
+        f"{prefix}/api/v1/signing-sessions/{session['id']}/signature",
+        json=answer(session, private_key=seal.private_key, certificate_pem=seal.certificate_pem),
+        headers=headers,
+    )
+    signed.raise_for_status()
+    return str(session["id"])

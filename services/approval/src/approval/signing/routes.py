@@ -12,6 +12,7 @@ from approval.dependencies import ApplicationById, Session
 from approval.errors import ApplicationNotFound, ItemNotFound
 from approval.signing.config import SigningSettings, build_verifier
 from approval.signing.errors import (
+    SignatureRequired,
     SigningPurposeNotAllowed,
     SigningSessionExpired,
     SigningSessionNotFound,
@@ -21,6 +22,7 @@ from approval.signing.errors import (
 from approval.signing.schemas import (
     ApplicationSigningCreate,
     CommitmentSigningCreate,
+    ReceiptIn,
     SignatureIn,
     SigningSessionOut,
 )
@@ -176,4 +178,28 @@ async def post_signature(
     session's digest; the same signature posted again gets the same answer."""
     return SigningSessionOut.model_validate(
         await signing.sign(principal=principal, session_id=session_id, body=body)
+    )
+
+
+@router.post(
+    "/api/v1/applications/{application_id}/receipt",
+    summary="签署送达回证（申请人确认收到决定文书）",
+    response_model=SigningSessionOut,
+    responses=problem_responses(
+        *AUTH_ERRORS,
+        ApplicationNotFound,
+        SigningSessionNotFound,
+        SigningSessionReplayed,
+        SignatureRequired,
+    ),
+)
+async def sign_receipt(
+    application: ApplicationById, body: ReceiptIn, principal: Enterprise, signing: Signing
+) -> SigningSessionOut:
+    """The signed receipt joins the case's audit trail as the proof of service (beside notify's
+    delivery record); posting it again changes nothing."""
+    return SigningSessionOut.model_validate(
+        await signing.sign_receipt(
+            principal=principal, application=application, session_id=body.signing_session
+        )
     )

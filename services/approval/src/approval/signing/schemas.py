@@ -72,3 +72,11 @@ class SigningSessionOut(BaseModel):
     certificate_serial: str | None = None
     signed_at: datetime | None = None
     consumed_by: str | None = None
+
+
+class ReceiptIn(BaseModel):
+    """A signed 送达回证 to put in the case's trail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signing_session: uuid.UUID = Field(description="已签署的送达回证签署会话 (purpose receipt)")
