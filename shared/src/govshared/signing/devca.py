@@ -19,6 +19,7 @@ from pathlib import Path
 
 from asn1crypto import x509
 
+from govshared.files import private_dir, write_private
 from govshared.seal import generate_sm2_key, load_sm2_private_key
 from govshared.signing.certs import (
     CertInfo,
@@ -38,10 +39,7 @@ CRL_DAYS = 7  # the CA promises a new CRL within a week (nextUpdate)
 
 
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    write_private(path, text.encode())
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ class DevCA:
 
     def __init__(self, directory: Path, *, now: datetime | None = None) -> None:
         self.directory = directory
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         self._now = now
         key_path = directory / "ca-sm2.key"
         if not key_path.exists():
@@ -160,8 +158,7 @@ class DevCA:
         cert_pem = to_pem(der)
         key_path = cert_path = None
         if save_as:
-            seals = self.directory / "seals"
-            seals.mkdir(exist_ok=True)
+            seals = private_dir(self.directory / "seals")
             key_path, cert_path = seals / f"{save_as}.key", seals / f"{save_as}.pem"
             _write_private(key_path, private + "\n")
             cert_path.write_text(cert_pem)
