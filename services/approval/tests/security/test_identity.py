@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application
 from approval.service import jurisdiction_prefix
+from approval.signing.config import dev_ca_directory
 from govshared.auth import DEFAULT_SERVICE_ISSUER, Role, mint_token, service_tokens
+from govshared.signing.phone import sign_for_application
 from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
 BODY = {
@@ -219,16 +221,26 @@ async def test_one_agent_key_filing_for_two_enterprises_gets_two_applications(
 
 
 async def test_an_idempotency_key_is_scoped_to_its_route(
-    client: httpx.AsyncClient, tokens: Tokens
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
 ) -> None:
     uscc = random_uscc()
     key = f"k-{uuid.uuid4()}"
     headers = {**tokens.enterprise(uscc), "Idempotency-Key": key}
     created = await client.post("/api/v1/applications", json=BODY, headers=headers)
     assert created.status_code == 201
+    # A withdrawal is signed on the applicant's phone (docs/signatures.md).
+    signed = await sign_for_application(
+        client,
+        headers=tokens.enterprise(uscc),
+        uscc=uscc,
+        applicant_name=BODY["applicant_name"],
+        application_id=created.json()["id"],
+        purpose="withdrawal",
+        ca_directory=dev_ca_directory(app.state.settings.data_dir),
+    )
     withdrawn = await client.post(
         f"/api/v1/applications/{created.json()['id']}/withdraw",
-        json={"reason": "不再需要"},
+        json={"reason": "不再需要", "signing_session": signed},
         headers=headers,
     )
     assert withdrawn.status_code == 200, withdrawn.text
