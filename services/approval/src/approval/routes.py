@@ -43,6 +43,11 @@ from approval.schemas import (
     ChainVerification,
 )
 from approval.service import Submitted
+from approval.signing.errors import (
+    SignatureRequired,
+    SigningSessionNotFound,
+    SigningSessionReplayed,
+)
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import idempotency_key, idempotency_openapi
@@ -73,6 +78,9 @@ AUTH_ERRORS = (Unauthenticated, Forbidden)
         IdempotencyKeyReused,
         ValidationFailed,
         DependencyUnavailable,
+        SignatureRequired,
+        SigningSessionNotFound,
+        SigningSessionReplayed,
     ),
     openapi_extra=idempotency_openapi(
         "A retry with the same key returns the first result, never a second application"
@@ -174,6 +182,9 @@ for _action, (_path, _summary) in ACTION_PATHS.items():
             ExtensionAlreadyGranted,
             ExtensionNotAllowed,
             ExtensionTooLong,
+            SignatureRequired,
+            SigningSessionNotFound,
+            SigningSessionReplayed,
             IdempotencyKeyReused,
             ValidationFailed,
         ),
