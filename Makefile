@@ -6,8 +6,10 @@ role ?= enterprise
 uscc ?=
 jurisdiction ?=
 name ?=
+# pytest-xdist workers of `make test`: more than the 2 cores, since tests wait on PostgreSQL and sockets.
+TEST_WORKERS ?= 4
 
-.PHONY: help setup run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean seal
+.PHONY: help setup test-tools uscc run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean seal
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -31,8 +33,9 @@ setup:
 run: setup
 	@$(UV) run --locked python -m tools.suite run
 
-test: setup
-	$(UV) run --locked pytest shared services tests $(PYTEST_ARGS)
+# Chromium and docker-compose, which some tests drive, installed when missing (tools/test-tools.sh).
+test-tools:
+	@bash tools/test-tools.sh
 
 lint: setup
 	$(UV) run --locked ruff format --check .
