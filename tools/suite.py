@@ -102,18 +102,24 @@ class ServiceProcess:
 
 
 def suite_env(*, data_dir: Path, ports: dict[str, int]) -> dict[str, dict[str, str]]:
-    """Each service's environment so that the three find each other on loopback."""
+    """Each service's environment so that the three find each other on loopback.
+
+    Every public URL (verification links and QR codes in sealed PDFs, licences' ``qr_url``,
+    download links in messages) derives from one setting per service, filled here from the ports.
+    """
     approval, license_, notify = (f"http://127.0.0.1:{ports[n]}" for n in SERVICES)
     common = {"DATA_DIR": str(data_dir)}
     return {
         "approval": {
             **{f"APPROVAL_{k}": v for k, v in common.items()},
+            "APPROVAL_PUBLIC_BASE_URL": approval,
             "APPROVAL_LICENSE_URL": license_,
             "APPROVAL_LICENSE_EVENTS_URL": f"{license_}/api/v1/events",
             "APPROVAL_NOTIFY_EVENTS_URL": f"{notify}/api/v1/events",
         },
         "license": {
             **{f"LICENSE_{k}": v for k, v in common.items()},
+            "LICENSE_PUBLIC_BASE_URL": license_,
             "LICENSE_NOTIFY_EVENTS_URL": f"{notify}/api/v1/events",
             "LICENSE_APPROVAL_URL": approval,
         },
@@ -124,6 +130,8 @@ def suite_env(*, data_dir: Path, ports: dict[str, int]) -> dict[str, dict[str, s
             # Sealed PDFs are fetched from their issuer to be attached to emails.
             "NOTIFY_APPROVAL_URL": approval,
             "NOTIFY_LICENSE_URL": license_,
+            "NOTIFY_APPROVAL_PUBLIC_URL": approval,
+            "NOTIFY_LICENSE_PUBLIC_URL": license_,
         },
     }
 

@@ -144,7 +144,43 @@ def test_ingress_routes_every_public_path_to_its_service(
     assert routed == expected
 
 
-# The calls the architecture makes (DESIGN.md §2), as (from, to) component pairs on port 8000.
+# The settings every public URL a user receives derives from: QR codes and verification links in
+# sealed PDFs, licences' ``qr_url``, download links in notify's messages.
+PUBLIC_URL_SETTINGS = re.compile(r"^[A-Z]+_(?:[A-Z]+_)?PUBLIC(?:_BASE)?_URL$")
+
+
+def public_url_setting_names() -> set[str]:
+    """The public-URL settings of every service, from the Settings classes."""
+    return {
+        name for s in SERVICES for name in s.setting_env_names() if PUBLIC_URL_SETTINGS.match(name)
+    }
+
+
+def test_every_service_has_its_public_url_settings() -> None:
+    assert public_url_setting_names() == {
+        "APPROVAL_PUBLIC_BASE_URL",
+        "LICENSE_PUBLIC_BASE_URL",
+        "NOTIFY_APPROVAL_PUBLIC_URL",
+        "NOTIFY_LICENSE_PUBLIC_URL",
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_public_url_is_the_overlays_ingress_host(overlay: str) -> None:
+    docs = render_overlay(overlay)
+    (ingress,) = of_kind(docs, "Ingress").values()
+    (rule,) = ingress["spec"]["rules"]
+    expected = f"https://{rule['host']}"
+    config = {
+        key: value
+        for configmap in of_kind(docs, "ConfigMap").values()
+        for key, value in configmap["data"].items()
+    }
+    public = {name: config.get(name) for name in public_url_setting_names()}
+    assert public == dict.fromkeys(public, expected), f"{overlay}: Ingress host {rule['host']}"
+
+
+# The calls the architecture makes (docs/architecture.md, "Calls between services"), as (from, to) component pairs on port 8000.
 ARCHITECTURE = {
     (("approval", "web"), ("license", "web")),  # reform mode, enterprise checks
     (("approval", "worker"), ("notify", "web")),  # approval's events

@@ -432,7 +432,8 @@ def licence_event(
     data: dict[str, Any] = {
         "licence_id": licence_id,
         "licence_no": licence_no or f"JY310000{uuid.uuid4().hex[:8].upper()}",
-        "licence_type": "食盐定点批发许可证",
+        "licence_type": "salt_wholesale_certificate",
+        "licence_type_name": "食盐定点批发许可证",
         "holder_name": "上海盐业示范有限公司",
         "holder_uscc": uscc,
         "status": "valid",

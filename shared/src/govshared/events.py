@@ -149,6 +149,8 @@ class LicenceEventData(BaseModel):
     licence_id: uuid.UUID
     licence_no: str
     licence_type: str
+    # What people read (notify's texts): the type's Chinese name, never the code above.
+    licence_type_name: str | None = Field(default=None, examples=["食盐定点批发许可证"])
     holder_name: str
     holder_uscc: USCC
     status: str

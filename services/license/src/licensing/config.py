@@ -31,9 +31,12 @@ class Settings(CommonSettings):
         default="http://127.0.0.1:8001",
         description="Approval's base URL: issuance is reported back to it (Art. 44); empty: never",
     )
-    verify_url: str = Field(
-        default="http://127.0.0.1:8002/licences/verify",
-        description="Public verification page printed in each certificate's QR code",
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description=(
+            "Public address of this service (the gateway in production): certificates' QR codes "
+            "and verification links start with it"
+        ),
     )
     timer_poll_seconds: float = Field(default=60.0, description="How often the licence timers run")
     renewal_lead_days: int = Field(
@@ -159,6 +162,11 @@ class Settings(CommonSettings):
         if self.environment == "production":
             refuse_dev_seal(self, prefix="LICENSE_")
         return self
+
+    @property
+    def verify_url(self) -> str:
+        """The public verification page each certificate's QR code opens."""
+        return f"{self.public_base_url.rstrip('/')}/licences/verify"
 
     @property
     def approval_events_url(self) -> str | None:

@@ -76,6 +76,9 @@ async def test_approved_event_issues_a_licence_with_its_event(
     assert data.application_id == licence.source_application_id
     assert data.holder_uscc == uscc
     assert data.document is not None and data.document.number == licence.licence_no
+    # notify's texts name the type as people know it, never by its code.
+    assert data.licence_type == "salt_wholesale_certificate"
+    assert data.licence_type_name == data.document.title == "食盐定点批发企业证书"
 
 
 async def test_redelivered_event_issues_nothing(

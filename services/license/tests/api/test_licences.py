@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Role
 from govshared.contracts import LicenceSummary
-from govshared.events import ReformMode
+from govshared.events import EventType, ReformMode
 from govshared.testing import Tokens, problem, random_uscc
 from licensing.db import outbox_events
 
@@ -244,6 +244,30 @@ async def test_suspension_and_reinstatement(
     )
     assert reinstated.json()["status"] == "valid"
     assert reinstated.json()["act_on"] is None
+
+
+async def test_suspension_event_names_the_licence_type_for_people(
+    client: httpx.AsyncClient, tokens: Tokens, issue: Issue, session: AsyncSession
+) -> None:
+    licence_no = await issue(uscc=random_uscc())
+    suspended = await client.post(
+        f"/api/v1/licences/{licence_no}/suspension",
+        json={"reason": "责令停产整顿"},
+        headers=tokens.staff(Role.APPROVER, "310000"),
+    )
+    assert suspended.status_code == 200, suspended.text
+    payloads = (
+        await session.scalars(
+            select(outbox_events.c.payload).where(outbox_events.c.payload.contains(licence_no))
+        )
+    ).all()
+    [data] = [
+        event["data"]
+        for event in map(json.loads, payloads)
+        if event["type"] == EventType.LICENCE_SUSPENDED
+    ]
+    assert data["licence_type"] == "salt_wholesale_certificate"
+    assert data["licence_type_name"] == "食盐定点批发企业证书"
 
 
 async def test_lifecycle_actions_need_a_decider_of_the_jurisdiction(

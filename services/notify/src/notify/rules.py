@@ -170,6 +170,14 @@ def template_context(
     """The variables a template sees: the event's data (dates in Chinese), its envelope, and the
     links and file name of a sealed document it carries."""
     values = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
+    if "licence_type" in values:
+        # People read the licence type's name (every template, built-in or published, says
+        # {{ licence_type }}); the code stays available as licence_type_code. An event from before
+        # license sent the name falls back to its certificate's title, else to "许可证".
+        document = values.get("document")
+        title = document.get("title") if isinstance(document, dict) else None
+        values["licence_type_code"] = values["licence_type"]
+        values["licence_type"] = values.pop("licence_type_name", None) or title or "许可证"
     for key in (
         "due_on",
         "valid_until",

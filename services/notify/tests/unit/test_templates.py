@@ -319,3 +319,32 @@ def test_inspection_notices_tell_the_due_date_the_result_and_the_order() -> None
         BUILTIN_TEMPLATES[(str(EventType.LICENCE_INSPECTED), Channel.INBOX)], compliant
     ).body
     assert "整改" not in body and "二十个工作日内" in body
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [t for t in EventType if t.startswith("cn.gov.license.licence.")],
+    ids=lambda t: t.split(".")[-2],
+)
+def test_licence_texts_name_the_licence_type_never_its_code(event_type: EventType) -> None:
+    context = context_of(licence_event(event_type, random_uscc()))
+    assert context["licence_type_code"] == "salt_wholesale_certificate"
+    for (key, _channel), spec in BUILTIN_TEMPLATES.items():
+        if key == str(event_type):
+            rendered = render(spec, context)
+            shown = f"{rendered.title or ''}{rendered.body}"
+            assert "salt_wholesale_certificate" not in shown
+            assert "食盐定点批发许可证" in shown
+    if event_type == EventType.LICENCE_ISSUED:
+        inbox = render(BUILTIN_TEMPLATES[(str(event_type), Channel.INBOX)], context)
+        assert inbox.title == "许可证已颁发：食盐定点批发许可证"
+
+
+def test_a_licence_event_without_the_type_name_still_shows_no_code() -> None:
+    envelope = licence_event(EventType.LICENCE_SUSPENDED, random_uscc())
+    del envelope["data"]["licence_type_name"]
+    inbox = render(
+        BUILTIN_TEMPLATES[(str(EventType.LICENCE_SUSPENDED), Channel.INBOX)], context_of(envelope)
+    )
+    assert inbox.title == "许可证已暂停：许可证"
+    assert "salt_wholesale_certificate" not in inbox.body

@@ -297,6 +297,7 @@ class LicenceService:
     def _event_data(
         licence: Licence | dict[str, Any],
         *,
+        licence_type: LicenceType,
         status: str,
         reason: str | None,
         document: SealedDocumentRef | None = None,
@@ -308,6 +309,7 @@ class LicenceService:
             licence_id=get("id"),
             licence_no=get("licence_no"),
             licence_type=get("licence_type"),
+            licence_type_name=licence_type.name,
             holder_name=get("holder_name"),
             holder_uscc=get("holder_uscc"),
             status=status,
@@ -328,7 +330,15 @@ class LicenceService:
         document: SealedDocumentRef | None = None,
         act: dict[str, Any] | None = None,
     ) -> None:
-        data = self._event_data(licence, status=status, reason=reason, document=document, act=act)
+        get = licence.get if isinstance(licence, dict) else licence.__getattribute__
+        data = self._event_data(
+            licence,
+            licence_type=await self._type(get("licence_type")),
+            status=status,
+            reason=reason,
+            document=document,
+            act=act,
+        )
         event = make_event(type=event_type, source=SOURCE, subject=data.licence_no, data=data)
         await self.outbox.add(self.session, event)
 
@@ -347,7 +357,9 @@ class LicenceService:
             row,
             title=licence_type.name,
             event_type=event_type,
-            event_data=self._event_data(row, status=row["status"], reason=reason, act=act),
+            event_data=self._event_data(
+                row, licence_type=licence_type, status=row["status"], reason=reason, act=act
+            ),
             at=clock.now(),
         )
 
