@@ -1,13 +1,16 @@
 """Print the settings of each service as markdown tables, read from the Settings classes.
 
 ``uv run python deploy/settings_table.py`` prints what ``deploy/README.md`` pastes under
-"Settings"; ``tests/deploy`` checks that the two agree, so the table never drifts from the code.
+"Settings" (``--write`` replaces the tables there); ``tests/deploy`` checks that the two agree, so
+the table never drifts from the code.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -108,5 +111,16 @@ def render() -> str:
     return "\n\n".join(table(service) for service in services()) + "\n"
 
 
+def write(readme: Path) -> None:
+    """Replace the tables in ``readme`` (from the first service's heading to the next section)."""
+    text = readme.read_text()
+    start = text.index(f"#### {services()[0].name} (")
+    end = text.index("\n## ", start)
+    readme.write_text(text[:start] + render() + text[end:])
+
+
 if __name__ == "__main__":
-    print(render(), end="")
+    if sys.argv[1:] == ["--write"]:
+        write(Path(__file__).resolve().parent / "README.md")
+    else:
+        print(render(), end="")

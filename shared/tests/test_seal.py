@@ -16,6 +16,7 @@ from pysmx.SM3 import digest as independent_sm3
 
 from govshared.seal import (
     DEFAULT_SIGNER_ID,
+    DevelopmentSeals,
     Failure,
     HttpSealSigner,
     SealNotValid,
@@ -219,3 +220,33 @@ def test_sm3_matches_the_standard_vector() -> None:
     from govshared.seal import sm3_hex
 
     assert sm3_hex(b"abc") == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+
+
+async def test_each_authority_has_its_own_development_seal() -> None:
+    master, _ = generate_sm2_key()
+    seals = DevelopmentSeals(master, valid_from=FROM, valid_until=UNTIL, now=lambda: NOW)
+    city = seals.signer_for("上海市经济和信息化委员会").identity_now()
+    district = seals.signer_for("浦东新区经济和信息化委员会").identity_now()
+    assert city.authority == "上海市经济和信息化委员会（开发用章）"
+    assert district.authority == "浦东新区经济和信息化委员会（开发用章）"
+    assert city.seal_id != district.seal_id and city.public_key != district.public_key
+    # The seal's own name, given back, is the same seal; so is the one another process derives.
+    again = DevelopmentSeals(master, valid_from=FROM, valid_until=UNTIL)
+    assert again.signer_for(city.authority).identity_now() == city
+    other, _ = generate_sm2_key()
+    stranger = DevelopmentSeals(other, valid_from=FROM, valid_until=UNTIL)
+    assert stranger.signer_for("上海市经济和信息化委员会").identity_now().public_key != (
+        city.public_key
+    )
+
+    digest = sm3_digest("上海市经济和信息化委员会的决定".encode())
+    signature = await seals.signer_for("上海市经济和信息化委员会").sign(digest)
+    assert signature.seal == city
+    verifier = SealVerifier(await seals.trusted("上海市经济和信息化委员会"))
+    assert verifier.check(signature, digest=digest).valid
+    # A city-level decision under the district's (genuine) seal is not the city's seal.
+    by_district = await seals.signer_for("浦东新区经济和信息化委员会").sign(digest)
+    wrong = SealVerifier(await seals.trusted("上海市经济和信息化委员会")).check(
+        by_district, digest=digest
+    )
+    assert not wrong.valid and wrong.failure is Failure.UNKNOWN_SEAL

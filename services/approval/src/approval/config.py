@@ -65,9 +65,13 @@ class Settings(CommonSettings):
         pattern="^(local|http)$",
         description="Who signs documents: local (SM2 key file) or http (external seal service)",
     )
-    seal_id: str = Field(default="DEV-SEAL-310115-0001", description="印章编码 of the seal")
+    seal_id: str = Field(default="DEV-SEAL-310115-0001", description="印章编码 of the configured seal (key file or seal service)")
     seal_authority: str = Field(
-        default="上海市浦东新区行政审批局（开发用章）", description="Authority named on the seal"
+        default="上海市浦东新区行政审批局（开发用章）",
+        description=(
+            "Authority named on the configured seal; with neither a key file nor the seal "
+            "service, each authority signs with a development seal of its own"
+        ),
     )
     seal_valid_from: date = Field(default=date(2026, 1, 1), description="First day the seal signs")
     seal_valid_until: date = Field(default=date(2030, 12, 31), description="Last day it signs")

@@ -27,7 +27,7 @@ from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
-from govshared.seal import signer_from_settings
+from govshared.seal import seal_book_from_settings
 from govshared.storage import Storage, storage_from_settings
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def build_sealing(settings: Settings, http: httpx.AsyncClient, *, storage: Stora
     """The seal the settings choose (``APPROVAL_SEAL_*``), where documents are stored, and the
     public verification page their QR codes open."""
     return Sealing(
-        signer=signer_from_settings(settings, http),
+        seals=seal_book_from_settings(settings, http),
         storage=storage,
         public_base_url=settings.public_base_url,
     )

@@ -24,6 +24,7 @@ from approval.signing.config import dev_ca_directory
 from govshared.auth import Role
 from govshared.seal import (
     DEFAULT_SIGNER_ID,
+    DevelopmentSeals,
     Sm2Signer,
     canonical_json,
     generate_sm2_key,
@@ -111,7 +112,9 @@ async def test_acceptance_and_approval_in_a_real_flow(
     verified = await verify_upload(client, pdf)
     assert verified["genuine"] is True and verified["unaltered"] is True
     assert verified["still_valid"] is True and verified["verdict"] == "真实有效"
-    assert verified["authority"] == Settings.model_fields["seal_authority"].default
+    # The deciding authority's own development seal, never another authority's.
+    assert approval["content"]["authority"] == "上海市经济和信息化委员会"
+    assert verified["authority"] == "上海市经济和信息化委员会（开发用章）"
     assert verified["number"] == approval["number"]
 
     by_number = await client.get(
@@ -335,7 +338,8 @@ async def test_a_document_signed_by_an_unknown_key_fails(
 ) -> None:
     flow = approved
     approval = (await flow.documents())[1]
-    identity = await app.state.sealing.signer.identity()
+    seals = app.state.sealing.seals
+    identity = await seals.signer_for(approval["content"]["authority"]).identity()
     forger_key, _ = generate_sm2_key()
     forger = Sm2Signer(
         private_key=forger_key,
@@ -359,15 +363,15 @@ async def test_a_document_signed_after_the_seal_expired_fails(
     approval = (await flow.documents())[1]
     settings: Settings = app.state.settings
     private, _ = load_sm2_private_key(Path(settings.data_dir) / "keys" / "dev-seal-sm2.key")
-    identity = await app.state.sealing.signer.identity()
+    authority = approval["content"]["authority"]
+    identity = await app.state.sealing.seals.signer_for(authority).identity()
     # The key holder signs after the registered validity, claiming a longer one for the seal.
-    late = Sm2Signer(
-        private_key=private,
-        seal_id=identity.seal_id,
-        authority=identity.authority,
+    late = DevelopmentSeals(
+        private,
         valid_from=identity.valid_from,
         valid_until=identity.valid_until + timedelta(days=3650),
-    )
+    ).signer_for(authority)
+    assert late.identity_now().public_key == identity.public_key
     content = dict(approval["content"])
     signature = late.sign_at(
         sm3_digest(canonical_json(content)), identity.valid_until + timedelta(days=1)

@@ -24,7 +24,7 @@ from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
-from govshared.seal import signer_from_settings
+from govshared.seal import seal_book_from_settings
 from govshared.storage import Storage, storage_from_settings
 from licensing import clock
 from licensing.certificates.sealer import CertificateSealer
@@ -88,7 +88,7 @@ def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
 def build_sealing(settings: Settings, http: httpx.AsyncClient) -> Sealing:
     """The seal, the store and the public verification URL of certificates."""
     return Sealing(
-        signer=signer_from_settings(settings, http),
+        seals=seal_book_from_settings(settings, http),
         storage=build_storage(settings, http),
         verify_url=settings.verify_url,
     )

@@ -21,6 +21,7 @@ from govshared.auth import Role
 from govshared.events import EventType, LicenceEventData, SealedDocumentRef
 from govshared.seal import (
     DEFAULT_SIGNER_ID,
+    DevelopmentSeals,
     Sm2Signer,
     canonical_json,
     generate_sm2_key,
@@ -50,7 +51,7 @@ NewEvent = Callable[..., dict[str, Any]]
 
 SALT = "食盐定点批发企业证书"
 AUTHORITY = "上海市经济和信息化委员会"
-SEAL_AUTHORITY = Settings.model_fields["seal_authority"].default
+SEAL_AUTHORITY = f"{AUTHORITY}（开发用章）"  # the issuing authority's own development seal
 
 
 def flat(text: str) -> str:
@@ -241,7 +242,7 @@ async def test_issued_certificate_is_sealed_stored_and_announced(
         )
     ).json()
     assert by_qr["result"] == "valid" and by_qr["unaltered"] is True
-    assert by_qr["seal_id"] == app.state.settings.seal_id
+    assert by_qr["seal_id"] == app.state.sealing.seals.signer_for(AUTHORITY).identity_now().seal_id
 
 
 async def test_changed_and_renewed_versions_get_their_own_certificates(
@@ -395,11 +396,12 @@ async def test_tampered_file_unknown_key_and_expired_seal_fail_with_reasons(
         )
 
     # The same content sealed with a key that is not our seal's, under our seal id.
+    ours = app.state.sealing.seals.signer_for(content["issuing_authority"]).identity_now()
     stranger, _ = generate_sm2_key()
     unknown_key = Sm2Signer(
         private_key=stranger,
-        seal_id=settings.seal_id,
-        authority=settings.seal_authority,
+        seal_id=ours.seal_id,
+        authority=ours.authority,
         valid_from=valid_from,
         valid_until=datetime(2099, 1, 1, tzinfo=UTC),
     )
@@ -409,13 +411,10 @@ async def test_tampered_file_unknown_key_and_expired_seal_fail_with_reasons(
 
     # Our own key, but signing after the registered seal expired (2030-12-31).
     our_key, _ = load_sm2_private_key(settings.data_dir / "keys" / "dev-seal-sm2.key")
-    backdated = Sm2Signer(
-        private_key=our_key,
-        seal_id=settings.seal_id,
-        authority=settings.seal_authority,
-        valid_from=valid_from,
-        valid_until=datetime(2099, 1, 1, tzinfo=UTC),
-    )
+    backdated = DevelopmentSeals(
+        our_key, valid_from=valid_from, valid_until=datetime(2099, 1, 1, tzinfo=UTC)
+    ).signer_for(content["issuing_authority"])
+    assert backdated.identity_now().public_key == ours.public_key
     expired = await verify_file(client, resealed(backdated, datetime(2031, 3, 1, tzinfo=UTC)))
     assert expired["failure"] == "seal_not_valid_at_signing" and not expired["genuine"]
     assert expired["reason"] == "用印时间不在印章有效期内"

@@ -1,4 +1,6 @@
-"""Electronic seals: sign a document digest with the authority's seal, and verify it (DESIGN.md §3.5).
+"""Electronic seals: sign a document digest with the authority's seal, and verify it.
+
+How documents are sealed and verified: docs/architecture.md ("Sealed documents") and docs/documents.md.
 
 GB/T 38540 seals are SM2 signatures over SM3 digests. A signer signs a 32-byte SM3 digest of a
 document's canonical content and answers with the signature and the seal's identity (seal id,
@@ -9,7 +11,9 @@ after the seal expired from one made in time.
 Two signers: ``Sm2Signer`` with a key from settings (a development key made on first run in the
 data folder) and ``HttpSealSigner``, which asks an external seal service (the production shape: the
 private key never lives in our services). ``SealVerifier`` checks a signature against the seals it
-trusts and says why it fails.
+trusts and says why it fails. A ``SealBook`` says which seal signs for an authority: the one
+configured seal (``OneSeal``), or in development a seal of each authority's own
+(``DevelopmentSeals``), so that a city-level decision never bears a district's seal.
 """
 
 from __future__ import annotations
@@ -470,6 +474,96 @@ def signer_from_settings(settings: SealSettings, http: httpx.AsyncClient) -> Sig
         private_key=private,
         seal_id=settings.seal_id,
         authority=settings.seal_authority,
+        valid_from=datetime.combine(settings.seal_valid_from, time.min, china),
+        valid_until=datetime.combine(settings.seal_valid_until, time.max, china),
+    )
+
+
+DEVELOPMENT_SEAL_SUFFIX = "（开发用章）"
+
+
+class SealBook(Protocol):
+    """Which seal signs for an authority, and which seals a verifier trusts."""
+
+    def signer_for(self, authority: str) -> Signer:
+        """The seal that signs the documents ``authority`` issues."""
+        ...
+
+    async def trusted(self, authority: str) -> list[SealIdentity]:
+        """The seals that may have sealed a document issued by ``authority``."""
+        ...
+
+
+class OneSeal:
+    """The configured seal (a seal service or a key file) signs for every authority."""
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+
+    def signer_for(self, authority: str) -> Signer:
+        """The configured seal, whoever the authority."""
+        return self.signer
+
+    async def trusted(self, authority: str) -> list[SealIdentity]:
+        """Only the configured seal."""
+        return [await self.signer.identity()]
+
+
+class DevelopmentSeals:
+    """One development seal per authority, named "<authority>（开发用章）".
+
+    Each seal's key is derived from the one development key (SM3 of it and the authority's name),
+    so that every process sharing the data folder signs and verifies the same seals without a key
+    file per authority, and nobody without the development key can make one.
+    """
+
+    def __init__(
+        self,
+        master_private_key: str,
+        *,
+        valid_from: datetime,
+        valid_until: datetime,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._master = f"{int(master_private_key, 16):064x}"
+        self._valid_from = valid_from
+        self._valid_until = valid_until
+        self._now = now
+        self._signers: dict[str, Sm2Signer] = {}
+
+    def signer_for(self, authority: str) -> Sm2Signer:
+        """The development seal of ``authority`` (made on first use, then kept)."""
+        authority = authority.removesuffix(DEVELOPMENT_SEAL_SUFFIX)
+        signer = self._signers.get(authority)
+        if signer is None:
+            derived = sm3_digest(f"{self._master}|seal|{authority}".encode())
+            private = int.from_bytes(derived, "big") % (_ORDER - 1) + 1
+            signer = Sm2Signer(
+                private_key=f"{private:064x}",
+                seal_id="DEV-SEAL-" + sm3_hex(authority.encode())[:12].upper(),
+                authority=authority + DEVELOPMENT_SEAL_SUFFIX,
+                valid_from=self._valid_from,
+                valid_until=self._valid_until,
+                now=self._now,
+            )
+            self._signers[authority] = signer
+        return signer
+
+    async def trusted(self, authority: str) -> list[SealIdentity]:
+        """The development seal of that authority only: another authority's seal is unknown."""
+        return [self.signer_for(authority).identity_now()]
+
+
+def seal_book_from_settings(settings: SealSettings, http: httpx.AsyncClient) -> SealBook:
+    """The seals the settings choose: a seal service or a key file signs for every authority;
+    without either (development), each authority gets a development seal of its own, derived from
+    the development key made once in ``data_dir/keys``."""
+    if settings.seal_backend == "http" or settings.seal_private_key_file:
+        return OneSeal(signer_from_settings(settings, http))
+    private, _ = load_sm2_private_key(ensure_dev_seal_key(settings.data_dir / "keys"))
+    china = ZoneInfo("Asia/Shanghai")
+    return DevelopmentSeals(
+        private,
         valid_from=datetime.combine(settings.seal_valid_from, time.min, china),
         valid_until=datetime.combine(settings.seal_valid_until, time.max, china),
     )

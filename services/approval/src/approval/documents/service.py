@@ -26,9 +26,9 @@ from govshared.seal import (
     Failure,
     SealIdentity,
     SealNotValid,
+    SealBook,
     SealSignature,
     SealVerifier,
-    Signer,
     canonical_json,
     sm3_digest,
 )
@@ -126,7 +126,7 @@ VERDICTS: dict[str, str] = {
 class Sealing:
     """What issuing and verifying need, made once at start-up."""
 
-    signer: Signer
+    seals: SealBook
     storage: Storage
     public_base_url: str
 
@@ -134,13 +134,13 @@ class Sealing:
         """The public verification page."""
         return f"{self.public_base_url.rstrip('/')}/verify"
 
-    async def check_seal(self, at: datetime) -> None:
-        """Refuse a decision now if the local seal cannot sign now (SealNotValid, 409).
+    async def check_seal(self, at: datetime, authority: str) -> None:
+        """Refuse a decision now if the authority's local seal cannot sign now (SealNotValid, 409).
 
         A local seal's validity is known without a call; a seal service's is checked when the
         sealer signs (a failure there retries until the service or the seal is fixed).
         """
-        identity_now = getattr(self.signer, "identity_now", None)
+        identity_now = getattr(self.seals.signer_for(authority), "identity_now", None)
         if identity_now is None:
             return
         seal: SealIdentity = identity_now()
@@ -289,13 +289,15 @@ class DocumentIssuer:
         at: datetime,
     ) -> dict[str, Any]:
         """Number, compose and register one document for sealing; its row."""
-        await self.sealing.check_seal(at)
         items = ItemRepository(self.session)
         item = await ITEM_CACHE.get(items, party["item_code"])
         guide: Mapping[str, Any] = item.guide if item is not None else {}
         if item is None or item.version != party["item_version"]:
             version = await items.version(party["item_code"], party["item_version"])
             guide = version.guide if version is not None else guide
+        # The deciding authority's own seal seals it (Art. 38: the decision is the authority's).
+        authority = guide.get("deciding_authority") or (item.authority if item else "")
+        await self.sealing.check_seal(at, authority)
         issued_on = at.astimezone(CHINA).date()
         number = (
             f"{party['jurisdiction']}〔{issued_on.year}〕{NUMBER_WORDS[kind]}"
@@ -306,7 +308,7 @@ class DocumentIssuer:
             "kind": kind.value,
             "title": TITLES[kind],
             "number": number,
-            "authority": guide.get("deciding_authority") or (item.authority if item else ""),
+            "authority": authority,
             "application_no": party["application_no"],
             "item_code": party["item_code"],
             "item_name": party["item_name"],
@@ -350,7 +352,7 @@ class SealedFile:
 async def seal_document(sealing: Sealing, document: Document) -> SealedFile:
     """Sign a registered document's content, lay out its PDF and store it."""
     digest = bytes.fromhex(document.content_digest)
-    signature = await sealing.signer.sign(digest)
+    signature = await sealing.seals.signer_for(str(document.content["authority"])).sign(digest)
     verify_url = sealing.verify_url()
     qr = f"{verify_url}?{urlencode({'number': document.number, 'digest': digest.hex()})}"
     pdf = render_pdf(content=document.content, signature=signature, verify_url=verify_url, qr=qr)
@@ -400,8 +402,8 @@ class DocumentService:
             )
         return document, await self.sealing.storage.get(document.storage_key)
 
-    async def _verifier(self) -> SealVerifier:
-        return SealVerifier([await self.sealing.signer.identity()])
+    async def _verifier(self, authority: str) -> SealVerifier:
+        return SealVerifier(await self.sealing.seals.trusted(authority))
 
     async def verify_pdf(self, pdf: bytes) -> Verification:
         """Check an uploaded PDF: its seal, its content, and that it is the file we issued."""
@@ -450,7 +452,7 @@ class DocumentService:
         return _with_status(found.model_copy(update={"unaltered": unaltered}), document)
 
     async def _check(self, content: dict[str, Any], signature: SealSignature) -> Verification:
-        check = (await self._verifier()).check(
+        check = (await self._verifier(str(content.get("authority") or ""))).check(
             signature, digest=sm3_digest(canonical_json(content))
         )
         described = Verification(

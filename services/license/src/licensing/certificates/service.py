@@ -1,7 +1,7 @@
 """Sealed licence certificates: what is signed, sealing one, serving it, and its event reference.
 
 Every licence version a holder receives (issue, change, renewal, deemed renewal) gets a certificate
-signed with the authority's seal (``govshared.seal.Signer``: SM2 over the SM3 digest of the
+signed with the issuing authority's seal (``govshared.seal.SealBook``: SM2 over the SM3 digest of the
 certificate's canonical content) and stored (``govshared.storage``).
 
 How it is never lost: the transaction that creates the licence version registers its certificate as
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govshared.db import after_commit
 from govshared.events import EventType, LicenceEventData, SealedDocumentRef
 from govshared.problems import DependencyUnavailable
-from govshared.seal import SealSignature, Signer, canonical_json, sm3_digest
+from govshared.seal import SealBook, SealSignature, canonical_json, sm3_digest
 from govshared.storage import Storage
 from licensing.certificates.render import render_certificate
 from licensing.certificates.repository import CertificateRepository
@@ -55,7 +55,7 @@ WakeHook = Callable[[AsyncSession], None]
 class Sealing:
     """What sealing, serving and verifying certificates need, made once at start-up."""
 
-    signer: Signer
+    seals: SealBook
     storage: Storage
     verify_url: str
     _wake: list[WakeHook] = field(default_factory=list)
@@ -127,7 +127,8 @@ async def seal_certificate(
     """Sign a licence version's content, lay out its PDF and store it."""
     content = certificate_content(licence, title=certificate.title)
     digest = content_sm3(content)
-    signature = await sealing.signer.sign(digest)
+    signer = sealing.seals.signer_for(str(content["issuing_authority"]))
+    signature = await signer.sign(digest)
     qr = sealing.qr_url(licence_no=licence.licence_no, version=licence.version, digest=digest.hex())
     # Layout is CPU work of some tens of milliseconds: off the event loop that serves requests.
     pdf = await asyncio.to_thread(

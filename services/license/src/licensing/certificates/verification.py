@@ -129,7 +129,8 @@ class LicenceVerifier:
 
     async def _check(self, content: dict[str, object], signature: SealSignature) -> SealCheck:
         """Does the signature hold under the seal we trust, over this very content?"""
-        verifier = SealVerifier([await self.sealing.signer.identity()])
+        authority = str(content.get("issuing_authority") or "")
+        verifier = SealVerifier(await self.sealing.seals.trusted(authority))
         return verifier.check(signature, digest=content_sm3(content))
 
     async def by_number(

@@ -333,7 +333,7 @@ class LicenceService:
         get = licence.get if isinstance(licence, dict) else licence.__getattribute__
         data = self._event_data(
             licence,
-            licence_type=await self._type(get("licence_type")),
+            licence_type=await self._type(str(get("licence_type"))),
             status=status,
             reason=reason,
             document=document,
