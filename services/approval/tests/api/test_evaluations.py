@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import httpx
 
 from govshared.auth import Role
 from govshared.testing import Tokens, problem, random_uscc
+
+
+async def all_tasks(
+    client: httpx.AsyncClient, headers: dict[str, str], *, limit: int = 50, status: str = "open"
+) -> list[dict[str, Any]]:
+    """Every remediation task the caller sees, following ``next_cursor`` page by page."""
+    tasks: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {"limit": limit, "status": status}
+    while True:
+        response = await client.get("/api/v1/remediation-tasks", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert set(page) == {"items", "next_cursor"}
+        assert len(page["items"]) <= limit
+        tasks += page["items"]
+        if page["next_cursor"] is None:
+            return tasks
+        params["cursor"] = page["next_cursor"]
 
 
 async def _closed_case(client: httpx.AsyncClient, tokens: Tokens, uscc: str) -> str:
@@ -53,12 +72,10 @@ async def test_rating_once_and_poor_rating_opens_task(
     assert problem(again)["code"] == "already_evaluated"
 
     staff = tokens.staff(Role.ACCEPTOR, "310000")
-    tasks = (await client.get("/api/v1/remediation-tasks", headers=staff)).json()
+    tasks = await all_tasks(client, staff)
     task = next(t for t in tasks if t["application_id"] == app_id)
     assert task["status"] == "open" and task["due_on"] == body["remediation_due_on"]
-    elsewhere = (
-        await client.get("/api/v1/remediation-tasks", headers=tokens.staff(Role.ACCEPTOR, "320000"))
-    ).json()
+    elsewhere = await all_tasks(client, tokens.staff(Role.ACCEPTOR, "320000"))
     assert all(t["application_id"] != app_id for t in elsewhere)
     resolved = await client.post(
         f"/api/v1/remediation-tasks/{task['id']}/resolve",
@@ -92,3 +109,28 @@ async def test_open_case_cannot_be_rated_and_good_rating_opens_no_task(
         headers=tokens.enterprise(uscc),
     )
     assert good.json()["remediation_due_on"] is None
+
+
+async def test_remediation_tasks_are_keyset_paginated_earliest_due_first(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    mine = []
+    for _ in range(3):
+        uscc = random_uscc()
+        app_id = await _closed_case(client, tokens, uscc)
+        rated = await client.post(
+            f"/api/v1/applications/{app_id}/evaluation",
+            json={"rating": 1},
+            headers=tokens.enterprise(uscc),
+        )
+        assert rated.status_code == 201, rated.text
+        mine.append(app_id)
+    staff = tokens.staff(Role.ACCEPTOR, "310000")
+    one_by_one = await all_tasks(client, staff, limit=1)
+    assert {t["application_id"] for t in one_by_one} >= set(mine)
+    assert len({t["id"] for t in one_by_one}) == len(one_by_one), "no task on two pages"
+    keys = [(t["due_on"], t["id"]) for t in one_by_one]
+    assert keys == sorted(keys)
+    assert one_by_one == await all_tasks(client, staff, limit=200)
+    bad = await client.get("/api/v1/remediation-tasks", params={"cursor": "nonsense"}, headers=staff)
+    assert problem(bad)["status"] == 422

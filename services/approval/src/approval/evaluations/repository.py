@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Evaluation, RemediationTask
@@ -45,14 +46,21 @@ class EvaluationRepository:
         return await self.session.get(RemediationTask, task_id)
 
     async def tasks(
-        self, *, jurisdiction_prefix: str | None, status: str | None, limit: int
+        self,
+        *,
+        jurisdiction_prefix: str | None,
+        status: str | None,
+        limit: int,
+        after: tuple[date, uuid.UUID] | None = None,
     ) -> list[RemediationTask]:
-        """Tasks of a jurisdiction, earliest due first."""
+        """Tasks of a jurisdiction, earliest due first, after the keyset ``(due_on, id)``."""
         query = select(RemediationTask)
         if jurisdiction_prefix:
             query = query.where(RemediationTask.jurisdiction.startswith(jurisdiction_prefix))
         if status:
             query = query.where(RemediationTask.status == status)
+        if after is not None:
+            query = query.where(tuple_(RemediationTask.due_on, RemediationTask.id) > tuple_(*after))
         query = query.order_by(RemediationTask.due_on, RemediationTask.id).limit(limit)
         return list((await self.session.scalars(query)).all())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,6 +25,7 @@ from approval.evaluations.schemas import (
 from approval.evaluations.service import EvaluationService
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
+from govshared.pagination import Page, decode_cursor, page_of
 from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["evaluations"], route_class=AutoCommitRoute)
@@ -59,7 +61,7 @@ async def rate_application(
 @router.get(
     "/remediation-tasks",
     summary="差评整改任务 (staff)",
-    response_model=list[RemediationTaskOut],
+    response_model=Page[RemediationTaskOut],
     responses=problem_responses(*AUTH_ERRORS),
 )
 async def remediation_tasks(
@@ -67,9 +69,27 @@ async def remediation_tasks(
     principal: Staff,
     status: Literal["open", "resolved"] | None = "open",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[RemediationTaskOut]:
-    """Tasks of the caller's jurisdiction, earliest due first."""
-    return await evaluations.tasks(principal=principal, status=status, limit=limit)
+    cursor: str | None = None,
+) -> Page[RemediationTaskOut]:
+    """Tasks of the caller's jurisdiction, earliest due first; keyset-paginated like every list."""
+    rows = await evaluations.tasks(
+        principal=principal, status=status, limit=limit + 1, after=_task_keyset(cursor)
+    )
+    return page_of(
+        rows[:limit],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.due_on.isoformat(), str(last.id)],
+    )
+
+
+def _task_keyset(cursor: str | None) -> tuple[date, uuid.UUID] | None:
+    if not cursor:
+        return None
+    due, ident = decode_cursor(cursor, 2)
+    try:
+        return (date.fromisoformat(due), uuid.UUID(ident))
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("分页游标无效") from exc
 
 
 @router.post(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,15 +88,22 @@ class EvaluationService:
         )
 
     async def tasks(
-        self, *, principal: Principal, status: str | None, limit: int
+        self,
+        *,
+        principal: Principal,
+        status: str | None,
+        limit: int,
+        after: tuple[date, uuid.UUID] | None = None,
     ) -> list[RemediationTaskOut]:
-        """The remediation tasks of the caller's jurisdiction."""
+        """The remediation tasks of the caller's jurisdiction, after the keyset ``after``."""
         prefix = (
             None
             if principal.role is Role.ADMIN
             else jurisdiction_prefix(principal.jurisdiction or "")
         )
-        rows = await self.repository.tasks(jurisdiction_prefix=prefix, status=status, limit=limit)
+        rows = await self.repository.tasks(
+            jurisdiction_prefix=prefix, status=status, limit=limit, after=after
+        )
         return [RemediationTaskOut.model_validate(r) for r in rows]
 
     async def resolve(
