@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import httpx
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -212,6 +215,33 @@ def _not_ready(request: Request, detail: str, **extensions: Any) -> JSONResponse
     return problem_response(problem, retry_after(request))
 
 
+# Swagger UI's files as the maintained fastapi-offline package ships them: /docs works on an intranet
+# or offline, where the CDN that FastAPI's own page loads them from cannot be reached.
+SWAGGER_UI_FILES = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS = "/docs/assets"
+
+
+def install_offline_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs``, its script and style served by the service itself.
+
+    Added after every other route: FastAPI tries routes in turn, and the docs are seldom asked for.
+    """
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI_FILES), name="docs-assets")
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
+    app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False)
+
+
 def create_service_app(
     *,
     service: str,
@@ -231,7 +261,7 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served from the service's own files below, never a CDN
         redoc_url=None,
     )
     install_problem_handlers(app)
@@ -258,6 +288,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.include_router(health_router(migrations=known_migrations(alembic_ini)))
+    install_offline_docs(app)
     # The problem schema is referenced by every declared error response.
     original_openapi = app.openapi
 

@@ -206,7 +206,10 @@ def chromium_binary() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.fail("Chromium is not installed: apt-get install -y chromium (see .ci/run)")
+    pytest.fail(
+        "Chromium is not installed: `make test` installs it (tools/test-tools.sh), "
+        "or apt-get install -y chromium"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -234,13 +237,15 @@ async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
         sock.close()
 
 
-async def dump_dom(url: str) -> str:
-    """The page's DOM after Chromium loaded it."""
+async def dump_dom(url: str, *, settle_ms: int = 0) -> str:
+    """The page's DOM after Chromium loaded it (and, with ``settle_ms``, after the page's own
+    scripts and requests had that much virtual time: for pages that render what they fetch)."""
     with tempfile.TemporaryDirectory() as profile:
         process = await asyncio.create_subprocess_exec(
             chromium_binary(),
             *CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
+            *([f"--virtual-time-budget={settle_ms}"] if settle_ms else []),
             "--dump-dom",
             url,
             stdout=asyncio.subprocess.PIPE,
