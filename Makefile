@@ -15,6 +15,8 @@ help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
 	@echo "make test    the whole suite on PostgreSQL and SQLite"
 	@echo "make token role=enterprise uscc=91350100M000100Y43   a development bearer token"
+	@echo "make token role=enterprise uscc=random   the same for a new random enterprise (its USCC on stderr)"
+	@echo "make uscc    a random valid 统一社会信用代码"
 	@echo "make seal uscc=91350100M000100Y43 [name=...]   a development electronic seal (SM2 key + certificate)"
 	@echo "make lint    ruff format check, ruff, mypy"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
@@ -45,6 +47,9 @@ lint: setup
 format: setup
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .
+
+uscc: setup
+	@$(UV) run --locked python -m govshared.uscc
 
 token: setup
 	@$(UV) run --locked python -m govshared.devtoken --role "$(role)" \

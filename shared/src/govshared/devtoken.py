@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from govshared.auth import Role, dev_role_key, mint_token
-from govshared.uscc import uscc_error
+from govshared.uscc import random_uscc, uscc_error
 
 
 def main() -> None:
     """Parse arguments and print one token."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--role", required=True, choices=[r.value for r in Role])
-    parser.add_argument("--uscc", help="统一社会信用代码 (enterprise tokens)")
+    parser.add_argument(
+        "--uscc",
+        help="统一社会信用代码 (enterprise tokens); 'random': a new valid one, printed on stderr",
+    )
     parser.add_argument("--jurisdiction", help="行政区划, e.g. 310000 or 310115 (staff tokens)")
     parser.add_argument("--sub", help="subject; defaults to the role and a random suffix")
     parser.add_argument("--name")
@@ -23,6 +27,10 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", default=os.environ.get("SUITE_DATA_DIR", "data"))
     args = parser.parse_args()
+    if args.uscc == "random":
+        args.uscc = random_uscc()
+        # stdout stays the token alone (TOKEN=$(make -s token …)); the USCC goes beside it.
+        print(f"uscc: {args.uscc}", file=sys.stderr)
     if args.role == Role.ENTERPRISE and (not args.uscc or uscc_error(args.uscc)):
         parser.error(f"enterprise tokens need a valid --uscc ({uscc_error(args.uscc or '')})")
     if args.role not in (Role.ENTERPRISE, Role.SERVICE, Role.ADMIN) and not args.jurisdiction:

@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import os
-import random
 import shutil
 import socket
 import tempfile
@@ -34,7 +33,7 @@ from govshared.auth import (
     load_verifier,
     mint_token,
 )
-from govshared.uscc import ALPHABET, org_code_check_char, uscc_check_char
+from govshared.uscc import random_uscc as random_uscc  # the tests' name for it
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
@@ -43,18 +42,6 @@ BACKENDS = ("sqlite", "postgresql")
 def admin_url() -> str:
     """The PostgreSQL server the tests create their databases on."""
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
-
-
-def random_uscc(rng: random.Random | None = None) -> str:
-    """A random valid 统一社会信用代码 (both check characters right)."""
-    rng = rng or random.Random()  # noqa: S311 - test data, not secrets
-    digits = "0123456789"
-    org8 = "".join(rng.choice(digits + "ABCDEFGHJKLMNPQRTUWXY") for _ in range(8))
-    org = org8 + org_code_check_char(org8)
-    if org[-1] not in ALPHABET:  # 'X' is in the alphabet; keep the guard for clarity
-        return random_uscc(rng)
-    first17 = "91" + "310115" + org
-    return first17 + uscc_check_char(first17)
 
 
 async def create_postgres_database(prefix: str) -> str:

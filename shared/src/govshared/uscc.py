@@ -1,7 +1,12 @@
-"""统一社会信用代码 (GB 32100-2015) with its embedded GB 11714 organisation code check."""
+"""统一社会信用代码 (GB 32100-2015) with its embedded GB 11714 organisation code check.
+
+``python -m govshared.uscc`` prints a random valid one (``make uscc``), for trying the API as
+another enterprise.
+"""
 
 from __future__ import annotations
 
+import random
 from functools import lru_cache
 from typing import Annotated
 
@@ -67,3 +72,16 @@ USCC = Annotated[
     ),
     AfterValidator(_validate),
 ]
+
+
+def random_uscc(rng: random.Random | None = None) -> str:
+    """A random valid 统一社会信用代码 (both check characters right), of a 浦东新区 enterprise."""
+    rng = rng or random.Random()  # noqa: S311 - test and demo data, not secrets
+    org8 = "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(8))
+    org = org8 + org_code_check_char(org8)  # the check may be 'X', which is in ALPHABET
+    first17 = "91" + "310115" + org
+    return first17 + uscc_check_char(first17)
+
+
+if __name__ == "__main__":
+    print(random_uscc())
