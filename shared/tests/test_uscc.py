@@ -1,4 +1,4 @@
-"""统一社会信用代码: DESIGN.md §3.6 vectors and both check characters."""
+"""统一社会信用代码: the vectors of docs/architecture.md and both check characters."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ ALGORITHMS = ["RS256", "ES256"]
 
 
 class Role(StrEnum):
-    """Who the caller is (DESIGN.md §2 Auth)."""
+    """Who the caller is (docs/architecture.md, "Who uses it")."""
 
     ENTERPRISE = "enterprise"
     ACCEPTOR = "acceptor"

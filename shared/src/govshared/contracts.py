@@ -16,7 +16,7 @@ def commitment_digest(text: str) -> str:
 
 
 class ReformModeAnswer(BaseModel):
-    """License's answer to "how is this item handled here on this date" (DESIGN.md §3.2)."""
+    """License's answer to "how is this item handled here on this date" (docs/architecture.md, "Reform modes")."""
 
     item_code: str
     item_name: str

@@ -74,7 +74,7 @@ class CloudEvent(BaseModel):
 
 
 class ReformMode(StrEnum):
-    """证照分离 reform modes (DESIGN.md §3.2)."""
+    """证照分离 reform modes (docs/architecture.md, "Reform modes")."""
 
     CANCELLED = "cancel_approval"  # 直接取消审批
     FILING = "approval_to_filing"  # 审批改为备案

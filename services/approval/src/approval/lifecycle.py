@@ -1,4 +1,4 @@
-"""The application's state machine under the Administrative Licensing Law (DESIGN.md §3.3).
+"""The application's state machine under the Administrative Licensing Law (docs/architecture.md).
 
 Each action names the roles that may take it and the states it is legal from; anything else is a
 409 problem naming the current state. The table is the single place these rules live.

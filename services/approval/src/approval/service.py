@@ -404,7 +404,7 @@ class ApplicationService:
         reform: ReformModeAnswer | None,
         idempotency_key: str | None,
     ) -> dict[str, Any]:
-        """The applicant may sign the published commitment text unless barred (DESIGN.md §3.2)."""
+        """The applicant may sign the published commitment text unless barred (docs/architecture.md, "Reform modes")."""
         assert principal.uscc is not None
         uscc = principal.uscc
         if mode is not ReformMode.COMMITMENT or reform is None:

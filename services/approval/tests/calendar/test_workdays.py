@@ -1,4 +1,4 @@
-"""Working days on the real national calendar: DESIGN.md §3.4 vectors, 调休, provisional years."""
+"""Working days on the real national calendar: the docs/architecture.md vectors, 调休, provisional years."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ VECTORS = [
         "2021-09-17",
         20,
         "2021-10-21",
-    ),  # DESIGN.md §3.4: Mid-autumn, National Day, two 调休 Saturdays
-    ("2021-02-05", 20, "2021-03-10"),  # DESIGN.md §3.4: across Spring Festival 2021
+    ),  # docs/architecture.md: Mid-autumn, National Day, two 调休 Saturdays
+    ("2021-02-05", 20, "2021-03-10"),  # across Spring Festival 2021
     ("2021-09-17", 1, "2021-09-18"),  # the 调休 Saturday is a working day
     ("2021-09-30", 1, "2021-10-08"),  # National Day week skipped
     ("2021-10-01", 1, "2021-10-08"),  # starting on a holiday
@@ -62,7 +62,7 @@ def test_counting_back_gives_the_days(
 @pytest.mark.parametrize(
     ("day", "kind", "working"),
     [
-        ("2021-09-18", DayKind.ADJUSTED_WORKDAY, True),  # DESIGN.md §3.4
+        ("2021-09-18", DayKind.ADJUSTED_WORKDAY, True),  # docs/architecture.md: a 调休 Saturday
         ("2021-10-01", DayKind.HOLIDAY, False),
         ("2021-10-02", DayKind.HOLIDAY, False),  # a Saturday inside the holiday
         ("2021-10-07", DayKind.ADJUSTED_HOLIDAY, False),  # a Thursday off in exchange

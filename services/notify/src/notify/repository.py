@@ -390,7 +390,7 @@ class TemplateRepository:
 
 
 class EventLogRepository:
-    """Bulk forms of the shared inbox and outbox for the hot path (DESIGN.md §4).
+    """Bulk forms of the shared inbox and outbox for the hot path (README, "Benchmarks").
 
     ``govshared.inbox.record_event_once`` and ``OutboxWriter.add`` take one event per statement; a
     relay's batch of 100 would cost 200 round trips. These write the same rows, with the same

@@ -1,4 +1,4 @@
-"""Rules: which event notifies whom, on which channels, and how critical it is (DESIGN.md §3.7).
+"""Rules: which event notifies whom, on which channels, and how critical it is (docs/architecture.md, "Notifications").
 
 Statutory notices (acceptance, refusal, 补正, pause, extension, decision, licence issued; the
 notice of an intended penalty and the holder's right to a hearing; each act that suspends or ends a

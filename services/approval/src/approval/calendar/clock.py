@@ -2,7 +2,7 @@
 
 Nothing here stores a deadline: the due date is derived from the ledger and the calendar every time,
 so that loading an official holiday schedule, ending a pause or granting an extension moves it
-without any recomputation job getting out of step (DESIGN.md §3.3).
+without any recomputation job getting out of step (docs/architecture.md).
 
 Pause arithmetic: a pause started on S and ended on E (the day the procedure's result arrived) takes
 the working days in ``(S, E]`` off the clock. The day a pause starts still counts (the authority

@@ -134,7 +134,7 @@ class FormField(BaseModel):
 
 
 class ServiceGuide(BaseModel):
-    """Every element of a service guide (DESIGN.md §3.1)."""
+    """Every element of a service guide (docs/architecture.md, "Items")."""
 
     legal_basis: list[LegalBasis] = Field(min_length=1)
     implementing_authority: str

@@ -1,4 +1,4 @@
-"""Per-application statutory clocks (DESIGN.md §3.3): stored as budget + ledger, derived on demand.
+"""Per-application statutory clocks (docs/architecture.md): stored as budget + ledger, derived on demand.
 
 ``models`` holds the clock rows and their append-only ledger; ``service`` writes them in the
 transaction of each lifecycle event (``ClockKeeper``) and re-derives them when a year's schedule is
