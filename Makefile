@@ -9,7 +9,7 @@ name ?=
 # pytest-xdist workers of `make test`: more than the 2 cores, since tests wait on PostgreSQL and sockets.
 TEST_WORKERS ?= 4
 
-.PHONY: help setup test-tools uscc run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean seal
+.PHONY: help setup test-tools uscc keys run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean seal
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-queue       staff work queue p50/p99 at 10k and 1M applications (PostgreSQL)"
 	@echo "make bench-notify      events → inbox and email deliveries per second"
 	@echo "make bench-draw        a 双随机 inspection draw over 100k licence holders (PostgreSQL)"
+	@echo "make keys out=keys/2026-12 generation=2026-12 [previous=jwks.json] [idp=idp-jwks.json] [seal=1]   production keys (deploy/README.md, Keys)"
 	@echo "make up      the suite in containers (deploy/compose.yml): PostgreSQL, migrations, web, workers, Mailpit"
 	@echo "make down    stop and remove those containers (volumes kept)"
 
@@ -59,6 +60,10 @@ seal: setup
 	@test -n "$(uscc)" || { echo "usage: make seal uscc=<统一社会信用代码> [name=<企业名称>]"; exit 2; }
 	@$(UV) run --locked python -m govshared.signing.devca issue --uscc "$(uscc)" \
 		$(if $(name),--name "$(name)")
+
+keys: setup
+	@$(UV) run --locked python -m tools.keys --out "$(out)" --generation "$(generation)" \
+		$(if $(previous),--previous "$(previous)") $(if $(idp),--idp "$(idp)") $(if $(seal),--seal)
 
 bench: setup
 	$(UV) run --locked python bench/submission.py

@@ -1,0 +1,70 @@
+"""tools/keys.py (make keys): production keys that the services accept, and a rotation that works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from govshared.auth import Role, TokenVerifier, mint_token
+from govshared.seal import load_sm2_private_key
+from tools.keys import SERVICES, make_keys, service_key
+
+from .support import ROOT
+
+
+def token_of(folder: Path, service: str, kid: str) -> str:
+    private = (folder / f"{service}-private.pem").read_text()
+    return mint_token(private, role=Role.SERVICE, subject=service, kid=kid)
+
+
+def test_a_generation_verifies_and_a_rotation_keeps_both_until_the_old_is_dropped(
+    tmp_path: Path,
+) -> None:
+    idp_private, idp_key = service_key("idp", "2026")  # the portal's identity provider
+    first = make_keys(tmp_path / "g1", generation="g1", idp={"keys": [idp_key]}, seal=True)
+    jwks1 = json.loads((tmp_path / "g1" / "jwks.json").read_text())
+    assert [k["kid"] for k in jwks1["keys"]] == [*(f"{s}-g1" for s in SERVICES), "idp-2026"]
+    portal = mint_token(idp_private, role=Role.ENTERPRISE, uscc="91350100M000100Y43", kid="idp-2026")
+    assert TokenVerifier(jwks=jwks1).verify(portal).uscc == "91350100M000100Y43"
+    for service in SERVICES:
+        assert (tmp_path / "g1" / f"{service}-private.pem").stat().st_mode & 0o077 == 0
+        principal = TokenVerifier(jwks=jwks1).verify(
+            token_of(tmp_path / "g1", service, first["kids"][service])
+        )
+        assert principal.role is Role.SERVICE
+
+    # Rotation: the new generation first, the one in use kept; both verify meanwhile.
+    second = make_keys(tmp_path / "g2", generation="g2", previous=jwks1)
+    jwks2 = json.loads((tmp_path / "g2" / "jwks.json").read_text())
+    assert [k["kid"] for k in jwks2["keys"]] == [
+        *(f"{s}-g{n}" for n in (2, 1) for s in SERVICES),
+        "idp-2026",
+    ]
+    both = TokenVerifier(jwks=jwks2)
+    old = token_of(tmp_path / "g1", "approval", first["kids"]["approval"])
+    new = token_of(tmp_path / "g2", "approval", second["kids"]["approval"])
+    assert both.verify(old).role is both.verify(new).role is Role.SERVICE
+    # Then the old keys are dropped (the next generation, or jwks.json without them).
+    only_new = TokenVerifier(jwks={"keys": jwks2["keys"][: len(SERVICES)]})
+    assert only_new.verify(new).role is Role.SERVICE
+    with pytest.raises(Exception, match="kid"):
+        only_new.verify(old)
+
+    # Seal keys load as the local seal backend reads them, and match the public key to pin.
+    for service in ("approval", "license"):
+        _, public = load_sm2_private_key(tmp_path / "g1" / f"{service}-seal-sm2.key")
+        assert public == first["seal_public_keys"][service]
+
+
+def test_the_command_never_writes_over_a_generation(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "tools.keys", "--out", str(tmp_path / "k"), "--generation", "x"]
+    made = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    assert made.returncode == 0, made.stderr
+    assert "create secret generic onestop-jwks" in made.stdout
+    assert "APPROVAL_SERVICE_KEY_ID=approval-x" in made.stdout
+    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    assert again.returncode != 0 and "never written over" in again.stderr

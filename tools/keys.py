@@ -1,0 +1,136 @@
+"""Make the production keys: each service's token key, the ``jwks.json`` verifiers trust, seal keys.
+
+``python -m tools.keys --out keys/2026-12 --generation 2026-12`` (``make keys``) writes
+
+- ``<svc>-private.pem`` (RSA 3072): signs the service's tokens to the other services; its ``kid`` is
+  ``<svc>-<generation>`` (set ``<PREFIX>SERVICE_KEY_ID`` to it);
+- ``jwks.json``: the new service public keys first, then the keys of ``--previous`` (a JWKS still in
+  use: both generations verify during a rotation), then the identity provider's (``--idp``);
+- with ``--seal``, ``<svc>-seal-sm2.key`` (hex SM2 private key, for ``<PREFIX>SEAL_PRIVATE_KEY_FILE``)
+  for approval and license, and the public key to pin (``<PREFIX>SEAL_PUBLIC_KEY``);
+
+and prints the ``kubectl`` commands that load them as Secrets. Nothing is written over: a fresh
+folder per generation. The rotation procedure is in deploy/README.md ("Keys").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from govshared.seal import generate_sm2_key
+
+SERVICES = ("approval", "license", "notify")
+SEALING = ("approval", "license")
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only; refuse to overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def service_key(name: str, generation: str) -> tuple[str, dict[str, Any]]:
+    """A new RSA key of a service: (private PEM, its public JWK with kid ``<name>-<generation>``)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid=f"{name}-{generation}", use="sig", alg="RS256")
+    return pem, jwk
+
+
+def make_keys(
+    out: Path,
+    *,
+    generation: str,
+    previous: dict[str, Any] | None = None,
+    idp: dict[str, Any] | None = None,
+    seal: bool = False,
+) -> dict[str, Any]:
+    """Write a generation of keys into ``out`` (a new folder); what was made, by name."""
+    out.mkdir(parents=True, exist_ok=False)
+    new_keys = []
+    made: dict[str, Any] = {"kids": {}, "seal_public_keys": {}}
+    for name in SERVICES:
+        pem, jwk = service_key(name, generation)
+        _write_secret(out / f"{name}-private.pem", pem)
+        new_keys.append(jwk)
+        made["kids"][name] = jwk["kid"]
+    kept = [k for k in (previous or {}).get("keys", []) if k.get("kid") not in made["kids"].values()]
+    jwks = {"keys": new_keys + kept + list((idp or {}).get("keys", []))}
+    (out / "jwks.json").write_text(json.dumps(jwks, indent=2) + "\n")
+    if seal:
+        for name in SEALING:
+            private, public = generate_sm2_key()
+            _write_secret(out / f"{name}-seal-sm2.key", private + "\n")
+            made["seal_public_keys"][name] = public
+    return made
+
+
+def instructions(out: Path, made: dict[str, Any], namespace: str) -> str:
+    """The commands that load a generation into the cluster."""
+    lines = [f"# keys in {out}; load them into namespace {namespace}:"]
+    ns = f"kubectl -n {namespace}"
+    lines.append(
+        f"{ns} create secret generic onestop-jwks --from-file=jwks.json={out}/jwks.json "
+        "--dry-run=client -o yaml | kubectl apply -f -"
+    )
+    for name, kid in made["kids"].items():
+        lines.append(
+            f"{ns} create secret generic {name}-service-key "
+            f"--from-file=private.pem={out}/{name}-private.pem --dry-run=client -o yaml "
+            "| kubectl apply -f -"
+        )
+        lines.append(f"#   and set {name.upper()}_SERVICE_KEY_ID={kid} in {name}-config")
+    for name, public in made["seal_public_keys"].items():
+        prefix = name.upper()
+        lines.append(
+            f"{ns} create secret generic {name}-seal-key "
+            f"--from-file=seal-sm2.key={out}/{name}-seal-sm2.key --dry-run=client -o yaml "
+            "| kubectl apply -f -"
+        )
+        lines.append(
+            f"#   {prefix}_SEAL_BACKEND=local, {prefix}_SEAL_PRIVATE_KEY_FILE=<mounted seal-sm2.key>; "
+            f"or register the public key with the seal platform: {prefix}_SEAL_PUBLIC_KEY={public}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """CLI."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", required=True, type=Path, help="a new folder for this generation")
+    parser.add_argument("--generation", required=True, help="names the kids, e.g. 2026-12")
+    parser.add_argument("--previous", type=Path, help="the jwks.json in use (kept during rotation)")
+    parser.add_argument("--idp", type=Path, help="the identity provider's JWKS, to trust too")
+    parser.add_argument("--seal", action="store_true", help="also SM2 seal keys (approval, license)")
+    parser.add_argument("--namespace", default="onestop")
+    args = parser.parse_args()
+    try:
+        made = make_keys(
+            args.out,
+            generation=args.generation,
+            previous=json.loads(args.previous.read_text()) if args.previous else None,
+            idp=json.loads(args.idp.read_text()) if args.idp else None,
+            seal=args.seal,
+        )
+    except FileExistsError:
+        sys.exit(f"{args.out} exists: keys are never written over; choose a new folder")
+    print(instructions(args.out, made, args.namespace))
+
+
+if __name__ == "__main__":
+    main()
