@@ -26,11 +26,21 @@ from .support import (
 )
 
 
+# Operators' custom resources: kubernetes-validate has no schema for them (it knows the built-in
+# API only), so their fields are checked by the tests below instead.
+CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "postgresql.cnpg.io/")
+
+
+def built_in(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents of Kubernetes' own API."""
+    return [d for d in docs if not d["apiVersion"].startswith(CUSTOM_RESOURCE_GROUPS)]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_validates_against_kubernetes_schemas(overlay: str, tmp_path: Path) -> None:
     validate = require_tool("kubernetes-validate")
     rendered = tmp_path / f"{overlay}.yaml"
-    rendered.write_text(yaml.safe_dump_all(render_overlay(overlay), allow_unicode=True))
+    rendered.write_text(yaml.safe_dump_all(built_in(render_overlay(overlay)), allow_unicode=True))
     result = run([validate, "--strict", "-k", KUBERNETES_VERSION, "--quiet", str(rendered)])
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -273,3 +283,102 @@ def test_kubectl_reports_its_version() -> None:
     assert result.returncode == 0, result.stderr
     assert "kustomizeVersion" in result.stdout
     assert ROOT.exists()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_custom_resource_is_a_kind_this_suite_checks(overlay: str) -> None:
+    custom = {
+        (d["apiVersion"], d["kind"])
+        for d in render_overlay(overlay)
+        if d["apiVersion"].startswith(CUSTOM_RESOURCE_GROUPS)
+    }
+    assert custom <= {
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("postgresql.cnpg.io/v1", "Cluster"),
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_prometheus_scrapes_every_web_and_worker_pod_on_its_metrics_port(overlay: str) -> None:
+    docs = render_overlay(overlay)
+    (monitor,) = of_kind(docs, "ServiceMonitor").values()
+    (pod_monitor,) = of_kind(docs, "PodMonitor").values()
+    services = [
+        s
+        for s in of_kind(docs, "Service").values()
+        if _selects(monitor["spec"]["selector"], s["metadata"]["labels"])
+    ]
+    assert sorted(s["metadata"]["name"] for s in services) == sorted(s.name for s in SERVICES)
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    for service in services:
+        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    deployments = of_kind(docs, "Deployment").values()
+    workers = [
+        d
+        for d in deployments
+        if _selects(pod_monitor["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])
+    ]
+    assert sorted(d["metadata"]["name"] for d in workers) == sorted(
+        f"{s.name}-worker" for s in SERVICES
+    )
+    (pod_endpoint,) = pod_monitor["spec"]["podMetricsEndpoints"]
+    for worker in workers:
+        (container,) = pod_spec(worker)["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        name = worker["metadata"]["name"].removesuffix("-worker")
+        config = of_kind(docs, "ConfigMap")[f"{name}-config"]
+        assert pod_endpoint["port"] in ports
+        assert str(ports[pod_endpoint["port"]]) in config["data"].values()
+
+
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+PROMQL_WORDS = frozenset(
+    "sum max min avg rate irate increase deriv by without and or unless on ignoring "
+    "histogram_quantile absent count clamp_min".split()
+)
+
+
+def test_the_prometheus_rule_is_the_alert_file_and_alerts_on_metrics_the_code_exports() -> None:
+    for overlay in OVERLAYS:
+        (rule,) = of_kind(render_overlay(overlay), "PrometheusRule").values()
+        assert rule["spec"] == yaml.safe_load(ALERTS.read_text()), "deploy/prometheus/alerts.yml"
+    source = "\n".join(
+        path.read_text()
+        for folder in ("shared/src", "services")
+        for path in (ROOT / folder).rglob("*.py")
+        if "tests" not in path.parts
+    )
+    rules = [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    for rule in rules:
+        expr = re.sub(r'\{[^}]*\}|"[^"]*"', "", rule["expr"])
+        for name in set(re.findall(r"[a-z][a-z0-9_]*_[a-z0-9_]+", expr)) - PROMQL_WORDS:
+            if name.startswith("kube_"):
+                continue  # the platform's metrics (kube-state-metrics)
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            assert f'"{base}"' in source or f'"{name}"' in source, (rule["alert"], name)
+
+
+def test_staging_runs_a_postgresql_cluster_per_service_and_production_an_external_one() -> None:
+    staging = render_overlay("staging")
+    clusters = of_kind(staging, "Cluster")
+    assert sorted(clusters) == [f"pg-{s.name}" for s in SERVICES]
+    for service in SERVICES:
+        cluster = clusters[f"pg-{service.name}"]["spec"]
+        assert cluster["instances"] >= 2
+        assert cluster["bootstrap"]["initdb"] == {"database": service.name, "owner": service.name}
+    policies = of_kind(staging, "NetworkPolicy")
+    instance = {"cnpg.io/cluster": "pg-approval"}
+    (egress,) = policies["allow-postgresql"]["spec"]["egress"]
+    assert _peer_allows(egress["to"], instance) and _port_allowed(egress, 5432)
+    (from_suite, *_) = policies["postgresql-instances"]["spec"]["ingress"]
+    for service in SERVICES:
+        for component in ("web", "worker", "migration"):
+            labels = {"app.kubernetes.io/name": service.name, "app.kubernetes.io/component": component}
+            assert _peer_allows(from_suite["from"], labels) and _port_allowed(from_suite, 5432)
+    production = render_overlay("production")
+    assert not of_kind(production, "Cluster")
+    (external,) = of_kind(production, "NetworkPolicy")["allow-postgresql"]["spec"]["egress"]
+    assert "ipBlock" in external["to"][0]
