@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from govshared.auth import Role
@@ -141,7 +142,7 @@ def sse_events(text: str) -> list[dict[str, str]]:
 
 
 async def test_stream_pushes_new_messages_and_resumes(
-    client: httpx.AsyncClient, tokens: Tokens
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     uscc = random_uscc()
     headers = tokens.enterprise(uscc)
@@ -150,10 +151,14 @@ async def test_stream_pushes_new_messages_and_resumes(
         await asyncio.sleep(0.2)
         await post_events(client, tokens, [application_event(EventType.APPLICATION_ACCEPTED, uscc)])
 
-    # ASGITransport buffers the whole response: the stream ends after sse_max_seconds (1 s here).
-    streamed, _ = await asyncio.gather(
-        client.get("/api/v1/inbox/stream", headers=headers), publish_later()
-    )
+    # ASGITransport buffers the whole response: the stream ends after sse_max_seconds. The first
+    # stream stays open 5 s, room for the event to be posted while it is open even on a loaded
+    # machine (make test runs in parallel); the others end after the suite's 1 s.
+    with monkeypatch.context() as patched:
+        patched.setattr(app.state.settings, "sse_max_seconds", 5.0)
+        streamed, _ = await asyncio.gather(
+            client.get("/api/v1/inbox/stream", headers=headers), publish_later()
+        )
     assert streamed.status_code == 200
     assert streamed.headers["content-type"].startswith("text/event-stream")
     events = sse_events(streamed.text)
