@@ -69,7 +69,9 @@ def make_keys(
         _write_secret(out / f"{name}-private.pem", pem)
         new_keys.append(jwk)
         made["kids"][name] = jwk["kid"]
-    kept = [k for k in (previous or {}).get("keys", []) if k.get("kid") not in made["kids"].values()]
+    kept = [
+        k for k in (previous or {}).get("keys", []) if k.get("kid") not in made["kids"].values()
+    ]
     jwks = {"keys": new_keys + kept + list((idp or {}).get("keys", []))}
     (out / "jwks.json").write_text(json.dumps(jwks, indent=2) + "\n")
     if seal:
@@ -116,7 +118,9 @@ def main() -> None:
     parser.add_argument("--generation", required=True, help="names the kids, e.g. 2026-12")
     parser.add_argument("--previous", type=Path, help="the jwks.json in use (kept during rotation)")
     parser.add_argument("--idp", type=Path, help="the identity provider's JWKS, to trust too")
-    parser.add_argument("--seal", action="store_true", help="also SM2 seal keys (approval, license)")
+    parser.add_argument(
+        "--seal", action="store_true", help="also SM2 seal keys (approval, license)"
+    )
     parser.add_argument("--namespace", default="onestop")
     args = parser.parse_args()
     try:

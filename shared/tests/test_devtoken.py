@@ -24,7 +24,13 @@ def test_make_uscc_prints_a_new_valid_code_each_time() -> None:
 
 def test_a_token_for_a_random_enterprise_names_its_uscc_on_stderr(tmp_path: Path) -> None:
     made = run(
-        "govshared.devtoken", "--role", "enterprise", "--uscc", "random", "--data-dir", str(tmp_path)
+        "govshared.devtoken",
+        "--role",
+        "enterprise",
+        "--uscc",
+        "random",
+        "--data-dir",
+        str(tmp_path),
     )
     token = made.stdout.strip()
     assert "\n" not in token, "stdout is the token alone: TOKEN=$(make -s token …)"

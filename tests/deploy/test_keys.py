@@ -28,7 +28,9 @@ def test_a_generation_verifies_and_a_rotation_keeps_both_until_the_old_is_droppe
     first = make_keys(tmp_path / "g1", generation="g1", idp={"keys": [idp_key]}, seal=True)
     jwks1 = json.loads((tmp_path / "g1" / "jwks.json").read_text())
     assert [k["kid"] for k in jwks1["keys"]] == [*(f"{s}-g1" for s in SERVICES), "idp-2026"]
-    portal = mint_token(idp_private, role=Role.ENTERPRISE, uscc="91350100M000100Y43", kid="idp-2026")
+    portal = mint_token(
+        idp_private, role=Role.ENTERPRISE, uscc="91350100M000100Y43", kid="idp-2026"
+    )
     assert TokenVerifier(jwks=jwks1).verify(portal).uscc == "91350100M000100Y43"
     for service in SERVICES:
         assert (tmp_path / "g1" / f"{service}-private.pem").stat().st_mode & 0o077 == 0
@@ -61,7 +63,15 @@ def test_a_generation_verifies_and_a_rotation_keeps_both_until_the_old_is_droppe
 
 
 def test_the_command_never_writes_over_a_generation(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "tools.keys", "--out", str(tmp_path / "k"), "--generation", "x"]
+    command = [
+        sys.executable,
+        "-m",
+        "tools.keys",
+        "--out",
+        str(tmp_path / "k"),
+        "--generation",
+        "x",
+    ]
     made = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     assert made.returncode == 0, made.stderr
     assert "create secret generic onestop-jwks" in made.stdout

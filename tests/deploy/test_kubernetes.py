@@ -25,7 +25,6 @@ from .support import (
     run,
 )
 
-
 # Operators' custom resources: kubernetes-validate has no schema for them (it knows the built-in
 # API only), so their fields are checked by the tests below instead.
 CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "postgresql.cnpg.io/")
@@ -336,8 +335,27 @@ def test_prometheus_scrapes_every_web_and_worker_pod_on_its_metrics_port(overlay
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMQL_WORDS = frozenset(
-    "sum max min avg rate irate increase deriv by without and or unless on ignoring "
-    "histogram_quantile absent count clamp_min".split()
+    [
+        "sum",
+        "max",
+        "min",
+        "avg",
+        "rate",
+        "irate",
+        "increase",
+        "deriv",
+        "by",
+        "without",
+        "and",
+        "or",
+        "unless",
+        "on",
+        "ignoring",
+        "histogram_quantile",
+        "absent",
+        "count",
+        "clamp_min",
+    ]
 )
 
 
@@ -376,7 +394,10 @@ def test_staging_runs_a_postgresql_cluster_per_service_and_production_an_externa
     (from_suite, *_) = policies["postgresql-instances"]["spec"]["ingress"]
     for service in SERVICES:
         for component in ("web", "worker", "migration"):
-            labels = {"app.kubernetes.io/name": service.name, "app.kubernetes.io/component": component}
+            labels = {
+                "app.kubernetes.io/name": service.name,
+                "app.kubernetes.io/component": component,
+            }
             assert _peer_allows(from_suite["from"], labels) and _port_allowed(from_suite, 5432)
     production = render_overlay("production")
     assert not of_kind(production, "Cluster")

@@ -65,7 +65,10 @@ class Settings(CommonSettings):
         pattern="^(local|http)$",
         description="Who signs documents: local (SM2 key file) or http (external seal service)",
     )
-    seal_id: str = Field(default="DEV-SEAL-310115-0001", description="印章编码 of the configured seal (key file or seal service)")
+    seal_id: str = Field(
+        default="DEV-SEAL-310115-0001",
+        description="印章编码 of the configured seal (key file or seal service)",
+    )
     seal_authority: str = Field(
         default="上海市浦东新区行政审批局（开发用章）",
         description=(

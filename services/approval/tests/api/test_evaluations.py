@@ -132,5 +132,7 @@ async def test_remediation_tasks_are_keyset_paginated_earliest_due_first(
     keys = [(t["due_on"], t["id"]) for t in one_by_one]
     assert keys == sorted(keys)
     assert one_by_one == await all_tasks(client, staff, limit=200)
-    bad = await client.get("/api/v1/remediation-tasks", params={"cursor": "nonsense"}, headers=staff)
+    bad = await client.get(
+        "/api/v1/remediation-tasks", params={"cursor": "nonsense"}, headers=staff
+    )
     assert problem(bad)["status"] == 422

@@ -124,7 +124,10 @@ class Settings(CommonSettings):
         default=None,
         description="SM2 private key (hex) for the local backend; a dev key is made if unset",
     )
-    seal_id: str = Field(default="DEV-SEAL-LICENSE-0001", description="印章编码 of the configured seal (key file or seal service)")
+    seal_id: str = Field(
+        default="DEV-SEAL-LICENSE-0001",
+        description="印章编码 of the configured seal (key file or seal service)",
+    )
     seal_authority: str = Field(
         default="上海市浦东新区行政审批局（开发用章）",
         description=(

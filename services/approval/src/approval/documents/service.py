@@ -24,9 +24,9 @@ from approval.models import Application
 from govshared.seal import (
     FAILURE_LABELS,
     Failure,
+    SealBook,
     SealIdentity,
     SealNotValid,
-    SealBook,
     SealSignature,
     SealVerifier,
     canonical_json,
