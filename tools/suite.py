@@ -62,7 +62,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT if out else None,
         )
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
         """Poll ``/readyz`` until it answers 200 (raises with the log tail otherwise)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
