@@ -43,11 +43,13 @@ test-tools:
 # In parallel (pytest-xdist): each worker makes its own uniquely named databases, ports and temporary
 # folders. A file's tests stay on one worker (they may build on each other); the slowest files
 # (deploy, contract) are handed out first. The end-to-end tests, which start the three services as
-# processes, run afterwards, one module (both backends) per worker.
+# processes, run afterwards, one module (both backends) per worker; the fault tests, which cut a
+# running suite's databases off under load, last and alone.
 test: setup test-tools
-	$(UV) run --locked pytest tests/deploy tests/contract shared services -m "not e2e" \
-		-n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(UV) run --locked pytest tests/deploy tests/contract tests/inprocess shared services \
+		-m "not e2e and not faults" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(UV) run --locked pytest tests/e2e -m e2e -n 2 --dist loadscope $(PYTEST_ARGS)
+	$(UV) run --locked pytest tests/faults -m faults $(PYTEST_ARGS)
 
 lint: setup
 	$(UV) run --locked ruff format --check .
