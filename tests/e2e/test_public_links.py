@@ -15,7 +15,7 @@ from govshared.auth import Role
 from govshared.seal.pdf import extract_text
 from govshared.testing import random_uscc
 from tests.e2e.conftest import Suite, free_port
-from tests.e2e.test_slice import submit, wait_for
+from tests.e2e.test_slice import ACCEPT, submit, wait_for
 from tools.suite import SERVICES, suite_env
 
 pytestmark = pytest.mark.e2e
@@ -56,7 +56,7 @@ async def test_links_follow_the_ports_and_work(suite: Suite) -> None:
         created = await submit(client, suite, uscc)
         case = f"{approval}/api/v1/applications/{created['id']}"
         for action, role, body in (
-            ("accept", Role.ACCEPTOR, {}),
+            ("accept", Role.ACCEPTOR, ACCEPT),
             ("review", Role.REVIEWER, {"opinion": "材料齐全"}),
             ("approve", Role.APPROVER, {"opinion": "同意"}),
         ):
