@@ -135,4 +135,4 @@ async def test_remediation_tasks_are_keyset_paginated_earliest_due_first(
     bad = await client.get(
         "/api/v1/remediation-tasks", params={"cursor": "nonsense"}, headers=staff
     )
-    assert problem(bad)["status"] == 422
+    assert problem(bad)["code"] == "invalid_cursor"

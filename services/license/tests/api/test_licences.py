@@ -252,7 +252,7 @@ async def test_suspension_event_names_the_licence_type_for_people(
     licence_no = await issue(uscc=random_uscc())
     suspended = await client.post(
         f"/api/v1/licences/{licence_no}/suspension",
-        json={"reason": "责令停产整顿"},
+        json={**PENALTY, "suspended_until": "2099-06-30"},
         headers=tokens.staff(Role.APPROVER, "310000"),
     )
     assert suspended.status_code == 200, suspended.text

@@ -25,7 +25,7 @@ from approval.evaluations.schemas import (
 from approval.evaluations.service import EvaluationService
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
-from govshared.pagination import Page, decode_cursor, page_of
+from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
 from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["evaluations"], route_class=AutoCommitRoute)
@@ -62,7 +62,7 @@ async def rate_application(
     "/remediation-tasks",
     summary="差评整改任务 (staff)",
     response_model=Page[RemediationTaskOut],
-    responses=problem_responses(*AUTH_ERRORS),
+    responses=problem_responses(*AUTH_ERRORS, InvalidCursor),
 )
 async def remediation_tasks(
     evaluations: Evaluations,
@@ -85,11 +85,8 @@ async def remediation_tasks(
 def _task_keyset(cursor: str | None) -> tuple[date, uuid.UUID] | None:
     if not cursor:
         return None
-    due, ident = decode_cursor(cursor, 2)
-    try:
-        return (date.fromisoformat(due), uuid.UUID(ident))
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed("分页游标无效") from exc
+    due, ident = decode_keyset(cursor, date, uuid.UUID)
+    return due, ident
 
 
 @router.post(
