@@ -4,8 +4,12 @@
 
 - ``<svc>-private.pem`` (RSA 3072): signs the service's tokens to the other services; its ``kid`` is
   ``<svc>-<generation>`` (set ``<PREFIX>SERVICE_KEY_ID`` to it);
-- ``jwks.json``: the new service public keys first, then the keys of ``--previous`` (a JWKS still in
-  use: both generations verify during a rotation), then the identity provider's (``--idp``);
+- ``services-jwks.json`` (``<PREFIX>SERVICE_JWT_KEYS_FILE``): the new service public keys first, then
+  the keys of ``--previous`` (the ``services-jwks.json`` still in use: both generations verify during a
+  rotation). These keys are trusted for ``role=service`` only;
+- ``jwks.json`` (``<PREFIX>JWT_JWKS_FILE``), with ``--idp``: the identity provider's public keys, trusted
+  for enterprise and staff tokens only (a service key is never in it, so a stolen service key cannot
+  mint an enterprise or an admin);
 - with ``--seal``, ``<svc>-seal-sm2.key`` (hex SM2 private key, for ``<PREFIX>SEAL_PRIVATE_KEY_FILE``)
   for approval and license, and the public key to pin (``<PREFIX>SEAL_PUBLIC_KEY``);
 
@@ -72,8 +76,11 @@ def make_keys(
     kept = [
         k for k in (previous or {}).get("keys", []) if k.get("kid") not in made["kids"].values()
     ]
-    jwks = {"keys": new_keys + kept + list((idp or {}).get("keys", []))}
-    (out / "jwks.json").write_text(json.dumps(jwks, indent=2) + "\n")
+    services = {"keys": new_keys + kept}
+    (out / "services-jwks.json").write_text(json.dumps(services, indent=2) + "\n")
+    if idp is not None:
+        identity = {"keys": list(idp.get("keys", []))}
+        (out / "jwks.json").write_text(json.dumps(identity, indent=2) + "\n")
     if seal:
         for name in SEALING:
             private, public = generate_sm2_key()
@@ -86,8 +93,14 @@ def instructions(out: Path, made: dict[str, Any], namespace: str) -> str:
     """The commands that load a generation into the cluster."""
     lines = [f"# keys in {out}; load them into namespace {namespace}:"]
     ns = f"kubectl -n {namespace}"
+    identity = (
+        f"--from-file=jwks.json={out}/jwks.json "
+        if (out / "jwks.json").exists()
+        else "--from-file=jwks.json=<your identity provider's JWKS> "
+    )
     lines.append(
-        f"{ns} create secret generic onestop-jwks --from-file=jwks.json={out}/jwks.json "
+        f"{ns} create secret generic onestop-jwks {identity}"
+        f"--from-file=services-jwks.json={out}/services-jwks.json "
         "--dry-run=client -o yaml | kubectl apply -f -"
     )
     for name, kid in made["kids"].items():
@@ -116,7 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True, type=Path, help="a new folder for this generation")
     parser.add_argument("--generation", required=True, help="names the kids, e.g. 2026-12")
-    parser.add_argument("--previous", type=Path, help="the jwks.json in use (kept during rotation)")
+    parser.add_argument(
+        "--previous", type=Path, help="the services-jwks.json in use (kept during rotation)"
+    )
     parser.add_argument("--idp", type=Path, help="the identity provider's JWKS, to trust too")
     parser.add_argument(
         "--seal", action="store_true", help="also SM2 seal keys (approval, license)"

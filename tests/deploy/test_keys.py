@@ -26,12 +26,23 @@ def test_a_generation_verifies_and_a_rotation_keeps_both_until_the_old_is_droppe
 ) -> None:
     idp_private, idp_key = service_key("idp", "2026")  # the portal's identity provider
     first = make_keys(tmp_path / "g1", generation="g1", idp={"keys": [idp_key]}, seal=True)
-    jwks1 = json.loads((tmp_path / "g1" / "jwks.json").read_text())
-    assert [k["kid"] for k in jwks1["keys"]] == [*(f"{s}-g1" for s in SERVICES), "idp-2026"]
+    jwks1 = json.loads((tmp_path / "g1" / "services-jwks.json").read_text())
+    identity = json.loads((tmp_path / "g1" / "jwks.json").read_text())
+    assert [k["kid"] for k in jwks1["keys"]] == [f"{s}-g1" for s in SERVICES]
+    assert [k["kid"] for k in identity["keys"]] == ["idp-2026"]
     portal = mint_token(
         idp_private, role=Role.ENTERPRISE, uscc="91350100M000100Y43", kid="idp-2026"
     )
-    assert TokenVerifier(jwks=jwks1).verify(portal).uscc == "91350100M000100Y43"
+    assert TokenVerifier(jwks=identity).verify(portal).uscc == "91350100M000100Y43"
+    # A service key is not in the identity provider's set: it cannot mint an enterprise.
+    forged = mint_token(
+        (tmp_path / "g1" / "approval-private.pem").read_text(),
+        role=Role.ENTERPRISE,
+        uscc="91350100M000100Y43",
+        kid=first["kids"]["approval"],
+    )
+    with pytest.raises(Exception, match="key"):
+        TokenVerifier(jwks=identity).verify(forged)
     for service in SERVICES:
         assert (tmp_path / "g1" / f"{service}-private.pem").stat().st_mode & 0o077 == 0
         principal = TokenVerifier(jwks=jwks1, roles=SERVICE_ROLES).verify(
@@ -41,16 +52,14 @@ def test_a_generation_verifies_and_a_rotation_keeps_both_until_the_old_is_droppe
 
     # Rotation: the new generation first, the one in use kept; both verify meanwhile.
     second = make_keys(tmp_path / "g2", generation="g2", previous=jwks1)
-    jwks2 = json.loads((tmp_path / "g2" / "jwks.json").read_text())
-    assert [k["kid"] for k in jwks2["keys"]] == [
-        *(f"{s}-g{n}" for n in (2, 1) for s in SERVICES),
-        "idp-2026",
-    ]
+    jwks2 = json.loads((tmp_path / "g2" / "services-jwks.json").read_text())
+    assert [k["kid"] for k in jwks2["keys"]] == [*(f"{s}-g{n}" for n in (2, 1) for s in SERVICES)]
+    assert not (tmp_path / "g2" / "jwks.json").exists()  # no --idp: the IdP's file is left as it is
     both = TokenVerifier(jwks=jwks2, roles=SERVICE_ROLES)
     old = token_of(tmp_path / "g1", "approval", first["kids"]["approval"])
     new = token_of(tmp_path / "g2", "approval", second["kids"]["approval"])
     assert both.verify(old).role is both.verify(new).role is Role.SERVICE
-    # Then the old keys are dropped (the next generation, or jwks.json without them).
+    # Then the old keys are dropped (the next generation, or services-jwks.json without them).
     only_new = TokenVerifier(jwks={"keys": jwks2["keys"][: len(SERVICES)]}, roles=SERVICE_ROLES)
     assert only_new.verify(new).role is Role.SERVICE
     with pytest.raises(Exception, match="key"):
@@ -75,6 +84,7 @@ def test_the_command_never_writes_over_a_generation(tmp_path: Path) -> None:
     made = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     assert made.returncode == 0, made.stderr
     assert "create secret generic onestop-jwks" in made.stdout
+    assert "services-jwks.json=" in made.stdout
     assert "APPROVAL_SERVICE_KEY_ID=approval-x" in made.stdout
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     assert again.returncode != 0 and "never written over" in again.stderr
