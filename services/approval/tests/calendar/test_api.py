@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from approval.calendar.statutory import statutory_days
 from govshared.auth import Role
+from govshared.holidays import statutory_days
 from govshared.testing import Tokens, problem, random_uscc
 
 # 2031: 中秋 falls on 1 October, so the 办法 alone gives 10-01..03 and one day of 补假, 10-06; the

@@ -15,14 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from approval.calendar.sources import provisional_year
-from approval.calendar.statutory import (
+from approval.calendar.workdays import DayKind, DaySource
+from govshared.holidays import (
     festivals,
     lunar_new_year_eve,
     qingming,
     regime_of,
     statutory_days,
 )
-from approval.calendar.workdays import DayKind, DaySource
 
 from .conftest import d
 

@@ -228,12 +228,14 @@ async def test_running_relay_reports_its_backlog(app: FastAPI) -> None:
 
     async with app.state.sessionmaker() as s, s.begin():
         await s.execute(delete(outbox_events))
-    async with app.state.sessionmaker() as session:
-        for _ in range(2):
+    for _ in range(2):
+        # One session per submission, as one request each: a submission without an idempotency
+        # key is the request's lone autocommitted statement, sent on its own connection.
+        async with app.state.sessionmaker() as session:
             await _service(app, session).submit(
                 principal=_principal(), body=BODY, idempotency_key=None
             )
-        await session.commit()
+            await session.commit()
 
     def down(_request: httpx.Request) -> httpx.Response:
         return httpx.Response(503)

@@ -1,8 +1,10 @@
 """Working days for license's own limits (行政许可法 Art. 82, 行政处罚法 Art. 85: 工作日).
 
 The national holiday schedule comes from chinesecalendar (the same source approval's calendar
-loads first); a year it does not know yet falls back to the weekend rule. The start day is not
-counted, so a limit always ends on a working day.
+loads first). A year it does not know yet is not "weekends only": the statutory holidays of the
+全国年节及纪念日放假办法 (Art. 2) and their 补假 (Art. 6) still close offices, and only the 调休 is
+unknown until the State Council publishes it (govshared.holidays, the rule approval's provisional
+years use). The start day is not counted, so a limit always ends on a working day.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from datetime import date, timedelta
 
 import chinese_calendar
 
+from govshared.holidays import statutory_days
+
 ONE_DAY = timedelta(days=1)
 
 
 def is_working_day(day: date) -> bool:
-    """True when offices work that day (调休 included); weekend rule outside the library's years."""
+    """True when offices work that day (调休 included); the statutory holidays and their 补假 in a
+    year whose schedule is not published yet."""
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
-        return day.weekday() < 5
+        return day.weekday() < 5 and day not in statutory_days(day.year)
 
 
 def add_working_days(start: date, days: int) -> date:

@@ -22,6 +22,7 @@ from govshared.db import mark_read_only
 from govshared.events import EventType, LicenceEventData, ReformMode
 from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
+from licensing.workdays import add_working_days
 from licensing.db import outbox_events
 from licensing.models import Licence
 
@@ -433,7 +434,7 @@ async def test_penalty_notice_serves_the_right_to_a_hearing_before_the_decision(
     )
     assert too_short.status_code == 409
     assert problem(too_short)["code"] == "hearing_rights_not_respected"
-    deadline = today + timedelta(days=9)
+    deadline = add_working_days(today, 5)  # the shortest lawful deadline (Arts. 64(1), 85)
     served = await client.post(
         url,
         json={**notice, "hearing_request_deadline": deadline.isoformat()},

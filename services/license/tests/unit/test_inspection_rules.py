@@ -42,3 +42,17 @@ def test_ratios_must_rise_with_risk() -> None:
         Settings(inspection_ratios={"A": 0.5, "B": 0.1, "C": 0.2, "D": 0.3})
     with pytest.raises(ValueError, match="A, B, C and D"):
         Settings(inspection_ratios={"A": 0.1})
+
+
+def test_working_days_keep_the_statutory_holidays_in_a_year_not_yet_published() -> None:
+    """全国年节及纪念日放假办法 Arts. 2 and 6: 2027 has no official schedule in chinesecalendar, yet
+    国庆 (1–3 October 2027, a Friday to a Sunday) closes offices on the Friday and gives the Saturday
+    and Sunday back as 补假 on Monday 4 and Tuesday 5 October."""
+    assert not is_working_day(date(2027, 10, 1))
+    assert not is_working_day(date(2027, 10, 4)) and not is_working_day(date(2027, 10, 5))
+    assert is_working_day(date(2027, 10, 6))
+    # 5 working days after Thursday 30 September 2027: 6, 7, 8, 11, 12 October.
+    assert add_working_days(date(2027, 9, 30), 5) == date(2027, 10, 12)
+    # In a published year the official schedule rules, 调休 included: 2026's 国庆 break ran
+    # 1–7 October and Saturday 10 October was a working day.
+    assert add_working_days(date(2026, 9, 30), 5) == date(2026, 10, 13)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from approval.calendar.statutory import statutory_days
+from govshared.holidays import statutory_days
 
 ONE_DAY = timedelta(days=1)
 # Years the calendar accepts: chinesecalendar starts in 2004; later years can be loaded by admins.

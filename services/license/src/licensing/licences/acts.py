@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from govshared.events import EventType
@@ -36,15 +36,15 @@ from licensing.models import (
     LicenceAction,
     LicenceStatus,
 )
+from licensing.workdays import add_working_days
 
 if TYPE_CHECKING:
     from licensing.licences.service import LicenceService
 
 LIVE = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
-# 行政处罚法 Art. 64(1): a hearing is asked for within 5 days of the notice, working days by
-# Art. 85. License keeps no working-day calendar; 5 working days never span fewer than 7 calendar
-# days, so a stated deadline closer than that cannot be right.
-HEARING_REQUEST_MIN_CALENDAR_DAYS = 7
+# 行政处罚法 Art. 64(1): a hearing is asked for within 5 days of the notice, and Art. 85 makes
+# those working days (不含法定节假日): a stated deadline earlier than that takes a right away.
+HEARING_REQUEST_WORKING_DAYS = 5
 PENALTY_LAW = "《中华人民共和国行政处罚法》"
 PENALTY_LABELS = {
     IntendedPenalty.PENALTY_REVOCATION: "吊销许可证件",
@@ -86,7 +86,7 @@ def check_hearing(body: PenaltyBody, *, today: date, suspension: bool) -> None:
     elif body.hearing is Hearing.NOT_REQUESTED:
         deadline = body.hearing_request_deadline
         assert deadline is not None  # the schema requires it
-        earliest = body.rights_notified_on + timedelta(days=HEARING_REQUEST_MIN_CALENDAR_DAYS)
+        earliest = add_working_days(body.rights_notified_on, HEARING_REQUEST_WORKING_DAYS)
         if deadline < earliest:
             raise HearingRightsNotRespected(
                 "告知书载明的听证申请期限短于法定的五个工作日（《行政处罚法》第六十四条、第八十五条）"
@@ -148,7 +148,7 @@ class LicenceActs:
         """行政处罚事先告知 (行政处罚法 Art. 44): the holder is told the intended 吊销 or 暂扣, its
         facts and basis, and its rights of statement, defence and hearing, before any decision."""
         today = clock.today()
-        earliest = today + timedelta(days=HEARING_REQUEST_MIN_CALENDAR_DAYS)
+        earliest = add_working_days(today, HEARING_REQUEST_WORKING_DAYS)
         if body.hearing_request_deadline < earliest:
             raise HearingRightsNotRespected(
                 "听证申请期限不得短于告知后五个工作日（《行政处罚法》第六十四条、第八十五条）"

@@ -1,5 +1,8 @@
 """The statutory holidays of a year, from the 全国年节及纪念日放假办法 alone: pure, no I/O.
 
+One rule for the whole suite: approval's calendar fills a provisional year with it, and license counts
+its own working-day limits (inspections, hearings) with it where no official schedule is known yet.
+
 Art. 2 of the 办法 fixes the holidays of all citizens (全体公民放假的节日); as revised by State
 Council Decree No. 795 (2024-11-10, in force 2025-01-01):
 
