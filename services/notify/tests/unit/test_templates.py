@@ -346,5 +346,7 @@ def test_a_licence_event_without_the_type_name_still_shows_no_code() -> None:
     inbox = render(
         BUILTIN_TEMPLATES[(str(EventType.LICENCE_SUSPENDED), Channel.INBOX)], context_of(envelope)
     )
-    assert inbox.title == "暂扣许可证件决定：许可证"  # 暂扣 is a penalty (行政处罚法 Art. 9), not a pause
+    assert (
+        inbox.title == "暂扣许可证件决定：许可证"
+    )  # 暂扣 is a penalty (行政处罚法 Art. 9), not a pause
     assert "salt_wholesale_certificate" not in inbox.body
