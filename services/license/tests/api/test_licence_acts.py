@@ -22,9 +22,9 @@ from govshared.db import mark_read_only
 from govshared.events import EventType, LicenceEventData, ReformMode
 from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
-from licensing.workdays import add_working_days
 from licensing.db import outbox_events
 from licensing.models import Licence
+from licensing.workdays import add_working_days
 
 Issue = Callable[..., Awaitable[str]]
 Deliver = Callable[..., Awaitable[httpx.Response]]
