@@ -22,8 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.audit import GENESIS
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent, Material, Tolerance
+from govshared.hashchain import GENESIS
 from govshared.sql import DriverStatement, execute_insert
 
 applications: Table = Application.__table__  # type: ignore[assignment]

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.audit import GENESIS, entry_hash
 from approval.calendar.clock import (
     DEFAULT_WARN_DAYS,
     JOINT_MAX_EXTENSION_DAYS,
@@ -79,6 +78,7 @@ from govshared.events import (
     make_event,
 )
 from govshared.freeform import json_bounds_error
+from govshared.hashchain import GENESIS, entry_hash
 from govshared.idempotency import (
     StoredResponse,
     claim,
