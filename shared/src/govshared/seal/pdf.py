@@ -220,19 +220,10 @@ def _embed_by_rewriting(pdf: bytes, *, name: str, data: bytes, metadata: dict[st
     return out.getvalue()
 
 
-def sealed_pdf(
-    story: list[Flowable],
-    *,
-    title: str,
-    subject: str,
-    author: str,
-    creator: str,
-    attachment: str,
-    content: dict[str, Any],
-    signature: SealSignature,
-    metadata: dict[str, str],
+def layout_pdf(
+    story: list[Flowable], *, title: str, subject: str, author: str, creator: str
 ) -> bytes:
-    """Lay out ``story`` on A4 and embed the signed content and its signature as ``attachment``."""
+    """Lay out ``story`` on A4 with the suite's margins and the document's metadata."""
     buffer = io.BytesIO()
     SimpleDocTemplate(
         buffer,
@@ -246,8 +237,24 @@ def sealed_pdf(
         author=author,
         creator=creator,
     ).build(story)
+    return buffer.getvalue()
+
+
+def sealed_pdf(
+    story: list[Flowable],
+    *,
+    title: str,
+    subject: str,
+    author: str,
+    creator: str,
+    attachment: str,
+    content: dict[str, Any],
+    signature: SealSignature,
+    metadata: dict[str, str],
+) -> bytes:
+    """Lay out ``story`` on A4 and embed the signed content and its signature as ``attachment``."""
     return embed(
-        buffer.getvalue(),
+        layout_pdf(story, title=title, subject=subject, author=author, creator=creator),
         name=attachment,
         data=canonical_json({"content": content, "signature": signature.model_dump(mode="json")}),
         metadata=metadata,

@@ -48,6 +48,7 @@ __all__ = [
     "CertificateSubjectMismatch",
     "CertificateUntrusted",
     "CrlSource",
+    "RevocationRecord",
     "RevocationUnavailable",
     "SealKind",
     "SignatureContentMismatch",
@@ -213,6 +214,32 @@ class CrlSource:
 
 
 @dataclass(frozen=True)
+class RevocationRecord:
+    """What the revocation check found when a signature arrived: kept as evidence, so that a later
+    verifier can say the certificate was not revoked at signing time (电子签名法 第十三条)."""
+
+    status: str  # "good": not on the CA's list at signing time
+    method: str  # "CRL"
+    crl_issuer: str
+    crl_location: str
+    crl_this_update: datetime
+    crl_next_update: datetime
+    checked_at: datetime
+
+    def as_json(self) -> dict[str, str]:
+        """The record as JSON values (times in UTC, ISO 8601)."""
+        return {
+            "status": self.status,
+            "method": self.method,
+            "crl_issuer": self.crl_issuer,
+            "crl_location": self.crl_location,
+            "crl_this_update": self.crl_this_update.astimezone(UTC).isoformat(),
+            "crl_next_update": self.crl_next_update.astimezone(UTC).isoformat(),
+            "checked_at": self.checked_at.astimezone(UTC).isoformat(),
+        }
+
+
+@dataclass(frozen=True)
 class VerifiedSignature:
     """A signature that holds, with its certificate and what the check found."""
 
@@ -220,6 +247,7 @@ class VerifiedSignature:
     digest: str
     signature: str
     checked_at: datetime
+    revocation: RevocationRecord | None = None
 
     @property
     def signer(self) -> str:
@@ -254,11 +282,9 @@ class SignatureVerifier:
             self._parsed[key] = info
         return info
 
-    async def check_certificate(
-        self, certificate: bytes | str, *, at: datetime, revocation_at: datetime | None = None
-    ) -> CertInfo:
-        """The certificate if it chains to an anchor, is valid at ``at`` and was not revoked by
-        ``revocation_at`` (default ``at``); else the matching ``DomainError``."""
+    def check_chain(self, certificate: bytes | str, *, at: datetime) -> CertInfo:
+        """The certificate if a trust anchor issued it and both were valid at ``at`` (no CRL: what
+        a verifier of an old signature checks offline); else the matching ``DomainError``."""
         info = self.read(certificate)
         anchor = self._anchors.get(info.issuer_der)
         if anchor is None or (
@@ -282,19 +308,47 @@ class SignatureVerifier:
                 not_before=info.not_before.isoformat(),
                 not_after=info.not_after.isoformat(),
             )
-        ca, source = anchor
-        if not ca.valid_at(at):
+        if not anchor[0].valid_at(at):
             raise CertificateUntrusted("签发签名证书的电子认证服务机构证书已不在有效期内")
-        if source is not None:
-            crl = await source.current(datetime.now(UTC))
-            revoked_at = crl.revoked.get(info.serial)
-            if revoked_at is not None and revoked_at <= (revocation_at or at):
-                raise CertificateRevoked(
-                    f"签名证书已于 {revoked_at:%Y-%m-%d %H:%M} 被吊销",
-                    serial=f"{info.serial:x}",
-                    revoked_at=revoked_at.isoformat(),
-                )
         return info
+
+    def issuer_of(self, info: CertInfo) -> CertInfo | None:
+        """The trust anchor that issued ``info``, if it is one of ours."""
+        anchor = self._anchors.get(info.issuer_der)
+        return anchor[0] if anchor else None
+
+    async def check_certificate(
+        self, certificate: bytes | str, *, at: datetime, revocation_at: datetime | None = None
+    ) -> CertInfo:
+        """The certificate if it chains to an anchor, is valid at ``at`` and was not revoked by
+        ``revocation_at`` (default ``at``); else the matching ``DomainError``."""
+        info, _ = await self._checked(certificate, at=at, revocation_at=revocation_at)
+        return info
+
+    async def _checked(
+        self, certificate: bytes | str, *, at: datetime, revocation_at: datetime | None = None
+    ) -> tuple[CertInfo, RevocationRecord | None]:
+        info = self.check_chain(certificate, at=at)
+        ca, source = self._anchors[info.issuer_der]
+        if source is None:
+            return info, None
+        crl = await source.current(datetime.now(UTC))
+        revoked_at = crl.revoked.get(info.serial)
+        if revoked_at is not None and revoked_at <= (revocation_at or at):
+            raise CertificateRevoked(
+                f"签名证书已于 {revoked_at:%Y-%m-%d %H:%M} 被吊销",
+                serial=f"{info.serial:x}",
+                revoked_at=revoked_at.isoformat(),
+            )
+        return info, RevocationRecord(
+            status="good",
+            method="CRL",
+            crl_issuer=ca.name,
+            crl_location=source.location,
+            crl_this_update=crl.this_update,
+            crl_next_update=crl.next_update,
+            checked_at=at,
+        )
 
     async def verify(
         self,
@@ -313,7 +367,7 @@ class SignatureVerifier:
         ``SignatureContentMismatch``; the right one with a signature the key did not make is
         ``SignatureInvalid`` (wrong key for the certificate).
         """
-        info = await self.check_certificate(certificate, at=at)
+        info, revocation = await self._checked(certificate, at=at)
         if uscc is not None and (
             info.subject_kind is not SubjectKind.ENTERPRISE or info.uscc != uscc
         ):
@@ -334,7 +388,11 @@ class SignatureVerifier:
                 "签名值无法用签名证书的公钥验证：签名不是由该证书对应的私钥作出，或所签内容不同"
             )
         return VerifiedSignature(
-            certificate=info, digest=expected_digest.hex(), signature=signature, checked_at=at
+            certificate=info,
+            digest=expected_digest.hex(),
+            signature=signature,
+            checked_at=at,
+            revocation=revocation,
         )
 
     def _verify(self, public_key: str, message: bytes, signature: str) -> bool:
