@@ -17,7 +17,7 @@ help:
 	@echo "make token role=enterprise uscc=91350100M000100Y43   a development bearer token"
 	@echo "make token role=enterprise uscc=random   the same for a new random enterprise (its USCC on stderr)"
 	@echo "make uscc    a random valid 统一社会信用代码"
-	@echo "make seal uscc=91350100M000100Y43 [name=...]   a development electronic seal (SM2 key + certificate)"
+	@echo "make seal uscc=91350100M000100Y43 [name=...] [kind=法定代表人章]   a development electronic seal (SM2 key + certificate)"
 	@echo "make lint    ruff format check, ruff, mypy"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
 	@echo "make bench-lifecycle   submit → accept → review → approve cases per second (PostgreSQL)"
@@ -68,9 +68,9 @@ token: setup
 		$(if $(uscc),--uscc "$(uscc)") $(if $(jurisdiction),--jurisdiction "$(jurisdiction)")
 
 seal: setup
-	@test -n "$(uscc)" || { echo "usage: make seal uscc=<统一社会信用代码> [name=<企业名称>]"; exit 2; }
+	@test -n "$(uscc)" || { echo "usage: make seal uscc=<统一社会信用代码> [name=<企业名称>] [kind=法定代表人章]"; exit 2; }
 	@$(UV) run --locked python -m govshared.signing.devca issue --uscc "$(uscc)" \
-		$(if $(name),--name "$(name)")
+		$(if $(name),--name "$(name)") $(if $(kind),--kind "$(kind)")
 
 keys: setup
 	@$(UV) run --locked python -m tools.keys --out "$(out)" --generation "$(generation)" \

@@ -89,6 +89,23 @@ class Settings(CommonSettings):
     seal_public_key: str | None = Field(
         default=None, description="Pinned SM2 public key (hex x‖y) of the seal service's seal"
     )
+    # Applicants' electronic signatures (docs/signatures.md): the CAs trusted to certify seals.
+    signing_trust_anchor_files: list[str] = Field(
+        default_factory=list,
+        description="PEM certificates of the CAs trusted to certify applicants' seals (电子签名法 "
+        "第十六条); empty outside production: the development CA in data_dir/keys/signing-ca",
+    )
+    signing_crl_urls: list[str] = Field(
+        default_factory=list,
+        description="Where each anchor publishes its CRL (file path or http(s) URL), in order; "
+        "one per anchor, required",
+    )
+    signing_crl_cache_seconds: float = Field(
+        default=300.0, ge=0, description="How long a CA's CRL is reused before it is read again"
+    )
+    signing_session_minutes: int = Field(
+        default=10, ge=1, le=60, description="How long a signing session waits for the signature"
+    )
 
     @model_validator(mode="after")
     def _seal(self) -> Settings:
@@ -102,6 +119,8 @@ class Settings(CommonSettings):
             raise ValueError("production needs APPROVAL_SEAL_PRIVATE_KEY_FILE or the http seal")
         if self.environment == "production":
             refuse_dev_seal(self, prefix="APPROVAL_")
+        if len(self.signing_crl_urls) < len(self.signing_trust_anchor_files):
+            raise ValueError("APPROVAL_SIGNING_CRL_URLS needs one CRL for each trust anchor")
         return self
 
     def default_db_name(self) -> str:

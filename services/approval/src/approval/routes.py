@@ -44,6 +44,7 @@ from approval.schemas import (
 )
 from approval.service import Submitted
 from approval.signing.errors import (
+    LegalRepresentativeSignatureRequired,
     SignatureRequired,
     SigningSessionNotFound,
     SigningSessionReplayed,
@@ -79,6 +80,7 @@ AUTH_ERRORS = (Unauthenticated, Forbidden)
         ValidationFailed,
         DependencyUnavailable,
         SignatureRequired,
+        LegalRepresentativeSignatureRequired,
         SigningSessionNotFound,
         SigningSessionReplayed,
     ),

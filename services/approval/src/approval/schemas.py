@@ -61,6 +61,13 @@ class ApplicationCreate(BaseModel):
         pattern=r"^[0-9a-f]{64}$",
         description="SHA-256 of the commitment text the applicant signed (must match the published text)",
     )
+    application_signing_session: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "办事指南要求法定代表人签署的事项：已用法定代表人章签署本申请书的签署会话 "
+            "(POST /api/v1/signing-sessions, purpose application)"
+        ),
+    )
 
 
 class ApplicationOut(BaseModel):

@@ -36,6 +36,7 @@ from approval.clocks.service import (
     joint_label,
 )
 from approval.db import idempotency_keys
+from approval.documents.models import DocumentKind
 from approval.documents.service import (
     DOCUMENT_FOR_ACTION,
     DocumentIssuer,
@@ -43,6 +44,7 @@ from approval.documents.service import (
     document_reference,
     party_of,
 )
+from approval.documents.signed import register_signed
 from approval.errors import (
     ActionInputInvalid,
     AlreadyExtended,
@@ -63,6 +65,7 @@ from approval.lifecycle import RULES, STATE_LABELS, Action
 from approval.models import Application, ApplicationEvent, ApplicationState, Item, Tolerance
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
+from approval.signing.application import require_application_signature
 from approval.signing.errors import SignatureRequired
 from approval.signing.models import SigningPurpose
 from approval.signing.service import commitment_target, signature_evidence, signing_for
@@ -132,6 +135,8 @@ AUDIT_FIELDS = (
     "occurred_at",
 )
 CHINA = ZoneInfo("Asia/Shanghai")
+# The signed commitment letter's session, carried from the check to the write (not a detail).
+SIGNED_LETTER = "_signed_letter"
 SYSTEM_ACTOR = ("system", "service")
 DEEMED_REASON = (
     "受理期限届满未作出受理、不予受理或补正告知，依法自收到申请材料之日起视为受理（第三十二条）"
@@ -220,6 +225,20 @@ class ApplicationService:
                 idempotency_key=idempotency_key,
             )
             route, final_state = IntakeRoute.COMMITMENT, ApplicationState.APPROVED
+        # An item whose guide requires the legal representative's signature (approval.signing.
+        # application): the submission carries the signed application, used once.
+        signature = await require_application_signature(
+            self.session,
+            principal=principal,
+            item_code=item.code,
+            item_version=item.version,
+            guide=item.guide,
+            applicant_name=body.applicant_name,
+            business_type=body.business_type.value,
+            form=body.form,
+            session_id=body.application_signing_session,
+            idempotency_key=idempotency_key,
+        )
         clock = await self._intake_clock(route)
         application_id = uuid.uuid4()
         row: dict[str, Any] = {
@@ -267,7 +286,13 @@ class ApplicationService:
         # idempotency claim before it, that statement is the whole transaction.
         async with inserts_together(self.session, last=True):
             await self._write_submission(
-                row, item=item, clock=clock, principal=principal, route=route, commitment=commitment
+                row,
+                item=item,
+                clock=clock,
+                principal=principal,
+                route=route,
+                commitment=commitment,
+                signature=signature,
             )
         return Submitted(status_code=201, body=payload, replayed=False)
 
@@ -280,6 +305,7 @@ class ApplicationService:
         principal: Principal,
         route: IntakeRoute,
         commitment: dict[str, Any] | None,
+        signature: dict[str, Any] | None = None,
     ) -> None:
         """The rows of a new application (nothing here reads them back)."""
         now: datetime = row["submitted_at"]
@@ -293,7 +319,13 @@ class ApplicationService:
                 now=now,
             )
         actor = (principal.subject, principal.role.value)
-        base_details = {"item_version": item.version, "business_type": row["business_type"]}
+        base_details: dict[str, Any] = {
+            "item_version": item.version,
+            "business_type": row["business_type"],
+        }
+        submit_details = (
+            {**base_details, "application_signature": signature} if signature else base_details
+        )
         prev = await self._record(
             row,
             seq=1,
@@ -303,7 +335,7 @@ class ApplicationService:
             from_state=None,
             actor=actor,
             at=now,
-            details=base_details,
+            details=submit_details,
             event_type=EventType.APPLICATION_SUBMITTED,
         )
         if route is IntakeRoute.FILING:
@@ -320,6 +352,20 @@ class ApplicationService:
                 event_type=EventType.APPLICATION_FILED,
             )
         elif route is IntakeRoute.COMMITMENT:
+            commitment = dict(commitment or {})
+            letter = commitment.pop(SIGNED_LETTER, None)
+            # The signed 告知承诺书 becomes a PDF of the case anyone can verify (documents.signed).
+            signed_letter = (
+                await register_signed(
+                    self.session,
+                    kind=DocumentKind.COMMITMENT,
+                    party=row,
+                    signed=letter,
+                    at=now,
+                )
+                if letter is not None and self.documents is not None
+                else None
+            )
             decision = (
                 await self.documents.issue(
                     kind=DOCUMENT_FOR_ACTION["commitment_decision"],
@@ -343,8 +389,13 @@ class ApplicationService:
                 details={
                     **base_details,
                     "route": route.value,
-                    **(commitment or {}),
+                    **commitment,
                     **({"document": document_reference(decision)} if decision else {}),
+                    **(
+                        {"commitment_letter": document_reference(signed_letter)}
+                        if signed_letter
+                        else {}
+                    ),
                 },
                 event_type=EventType.APPLICATION_APPROVED,
             )
@@ -449,6 +500,7 @@ class ApplicationService:
         return {
             "commitment_text_sha256": digest,
             "commitment_signature": signature_evidence(signed),
+            SIGNED_LETTER: signed,  # taken out again by _write_submission
         }
 
     async def get_visible(self, *, principal: Principal, application_id: uuid.UUID) -> Application:

@@ -206,7 +206,8 @@ async def test_commitment_route_decision_is_issued_at_intake_and_sealed_by_the_s
     listed = await client.get(
         f"/api/v1/applications/{app_id}/documents", headers=tokens.enterprise(uscc)
     )
-    [decision] = listed.json()["items"]
+    # The decision, and the applicant's own signed commitment letter (tests/signing).
+    [decision] = [d for d in listed.json()["items"] if d["kind"] == "approval"]
     assert (
         decision["kind"] == "approval"
         and "上海临港示范有限公司" in decision["content"]["applicant_name"]
@@ -220,11 +221,15 @@ async def test_commitment_route_decision_is_issued_at_intake_and_sealed_by_the_s
     assert checked.json()["genuine"] is False and checked.json()["failure"] == "not_sealed_yet"
 
     assert (await app.state.sealer.run_once()).sealed >= 1
-    [decision] = (
-        await client.get(
-            f"/api/v1/applications/{app_id}/documents", headers=tokens.enterprise(uscc)
-        )
-    ).json()["items"]
+    [decision] = [
+        d
+        for d in (
+            await client.get(
+                f"/api/v1/applications/{app_id}/documents", headers=tokens.enterprise(uscc)
+            )
+        ).json()["items"]
+        if d["kind"] == "approval"
+    ]
     assert decision["status"] == "valid" and decision["sealed_at"] is not None
     pdf = await client.get(
         f"/api/v1/applications/{app_id}/documents/{decision['id']}/pdf",

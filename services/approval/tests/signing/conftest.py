@@ -37,9 +37,9 @@ def crl_fresh(app: FastAPI) -> Callable[[], None]:
     """Drop the app's cached CRL (as its cache time running out would)."""
 
     def invalidate() -> None:
-        signing = getattr(app.state, "signing", None)
-        if signing is not None:
-            for _, source in signing[1]._anchors.values():
+        verifier = getattr(app.state, "signing_verifier", None)
+        if verifier is not None:
+            for _, source in verifier._anchors.values():
                 source.invalidate()
 
     return invalidate

@@ -109,9 +109,12 @@ async def test_the_signed_receipt_of_a_decision_joins_the_trail(
     assert (await app.state.sealer.run_once()).sealed >= 1
 
     session = await sign_session(client, phone, application_id, "receipt")
-    [document] = (
+    documents = (
         await client.get(f"/api/v1/applications/{application_id}/documents", headers=phone.headers)
     ).json()["items"]
+    # The decision, and beside it the applicant's own signed commitment letter.
+    assert sorted(d["kind"] for d in documents) == ["approval", "commitment"]
+    [document] = [d for d in documents if d["kind"] == "approval"]
     assert f'"document_number":"{document["number"]}"' in session["content"]
     assert f'"document_pdf_sha256":"{document["pdf_sha256"]}"' in session["content"]
     receipt_url = f"/api/v1/applications/{application_id}/receipt"

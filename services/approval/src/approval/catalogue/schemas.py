@@ -114,6 +114,18 @@ JOINT_LIMIT_DAYS = 45  # Art. 42(2): 办理的时间不得超过四十五日
 JOINT_EXTENSION_DAYS = 15  # Art. 42(2): 经本级人民政府负责人批准，可以延长十五日
 
 
+class RequiredSignature(StrEnum):
+    """Who must sign an application with a reliable electronic signature (电子签名法 第十四条)."""
+
+    # The enterprise's 法定代表人章: the applicant answers for the truth of what it submits
+    # (行政许可法 第三十一条), and some items ask that the legal representative sign for it.
+    LEGAL_REPRESENTATIVE = "legal_representative"
+
+
+# The seal kind (certificate ``title``, govshared.signing.SealKind) each requirement accepts.
+REQUIRED_SEAL_KINDS = {RequiredSignature.LEGAL_REPRESENTATIVE: "法定代表人章"}
+
+
 class FieldType(StrEnum):
     """Types of form fields."""
 
@@ -165,6 +177,11 @@ class ServiceGuide(BaseModel):
         default=None,
         description="依法统一办理（unified）、联合办理（joint）或集中办理（centralised）"
         "（第四十二条第二款：办理时限不超过45日，经本级人民政府负责人批准可延长15日）",
+    )
+    required_signature: RequiredSignature | None = Field(
+        default=None,
+        description="legal_representative：申请须由法定代表人以电子印章（法定代表人章）在手机上签署"
+        "（POST /api/v1/signing-sessions，purpose application），提交时附已签署的签署会话",
     )
 
 

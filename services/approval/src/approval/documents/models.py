@@ -23,6 +23,13 @@ class DocumentKind(StrEnum):
     APPROVAL = "approval"  # 准予行政许可决定书 (Art. 38)
     DENIAL = "denial"  # 不予行政许可决定书 (Art. 38)
     PAUSE = "pause"  # 特别程序告知书 (Art. 45: the time needed, told in writing)
+    # Signed by the applicant on its phone, not sealed by the authority (approval.documents.signed):
+    COMMITMENT = "commitment"  # 告知承诺书 (the applicant's written commitment)
+    RECEIPT = "receipt"  # 送达回证 (the applicant's receipt of a decision)
+
+
+# Documents the applicant signed (its SM2 seal, certificate included), rendered by the sealer.
+SIGNED_KINDS = frozenset({DocumentKind.COMMITMENT.value, DocumentKind.RECEIPT.value})
 
 
 class DocumentStatus(StrEnum):
@@ -67,7 +74,9 @@ class Document(Base):
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_digest: Mapped[str] = mapped_column(String(64))  # SM3 of the canonical content
     # Filled in by the sealer:
-    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # govshared.seal.SealSignature
+    # govshared.seal.SealSignature, or for SIGNED_KINDS the applicant's signature record
+    # (approval.documents.signed.signature_record), filled in when the document is registered.
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     seal_id: Mapped[str | None] = mapped_column(String(64))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     pdf_size: Mapped[int | None]

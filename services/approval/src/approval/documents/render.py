@@ -16,11 +16,12 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from govshared.seal import SealSignature
-from govshared.seal.pdf import FONT, SealBlock, china_date_text, sealed_pdf
+from govshared.seal.pdf import FONT, SealBlock, china_date_text, embed, layout_pdf, sealed_pdf
 from govshared.seal.pdf import extract_text as extract_text
 from govshared.seal.pdf import read_sealed as read_sealed_attachment
 
 ATTACHMENT = "onestop-seal.json"
+SIGNED_ATTACHMENT = "onestop-signature.json"  # approval.documents.signed
 
 _TITLE = ParagraphStyle("title", fontName=FONT, fontSize=22, leading=30, alignment=TA_CENTER)
 _NUMBER = ParagraphStyle("number", fontName=FONT, fontSize=12, leading=18, alignment=TA_CENTER)
@@ -93,3 +94,82 @@ def render_pdf(
 def read_sealed(pdf: bytes) -> tuple[dict[str, Any], SealSignature] | None:
     """The embedded content and signature of a sealed document; None when there are none."""
     return read_sealed_attachment(pdf, ATTACHMENT)
+
+
+def _signed_body(kind: str, content: dict[str, Any]) -> list[Flowable]:
+    party = f"{content['applicant_name']}（统一社会信用代码：{content['applicant_uscc']}）"
+    item = f"{content['item_name']}（事项编码 {content['item_code']}）"
+    if kind == "commitment":
+        lines = [f"承诺人：{party}", f"申请事项：{item}"]
+        story: list[Flowable] = [Paragraph(escape(line), _ADDRESSEE) for line in lines]
+        story.append(Spacer(1, 4 * mm))
+        story += [
+            Paragraph(escape(text), _BODY)
+            for text in str(content["text"]).splitlines()
+            if text.strip()
+        ]
+        story.append(Paragraph(escape(f"承诺书文本（SHA-256）：{content['text_sha256']}"), _SMALL))
+        return story
+    lines = [
+        f"受送达人：{party}",
+        f"申请事项：{item}　申请编号：{content['application_no']}",
+        f"送达文书：{content['document_title']}（{content['document_number']}）",
+        f"文书日期：{china_date_text(content['document_issued_on'])}",
+        f"文书 PDF（SHA-256）：{content['document_pdf_sha256']}",
+    ]
+    story = [Paragraph(escape(line), _ADDRESSEE) for line in lines]
+    story += [Spacer(1, 4 * mm), Paragraph(escape(str(content["statement"])), _BODY)]
+    return story
+
+
+def render_signed_pdf(
+    *,
+    kind: str,
+    number: str,
+    title: str,
+    content: dict[str, Any],
+    record: dict[str, Any],
+    signed_on: str,
+    verify_url: str,
+    qr: str,
+    payload: bytes,
+) -> bytes:
+    """A document the applicant signed: its text, the applicant's seal, a QR code; embedded, the
+    signed bytes, the SM2 signature and the signer's certificate (``payload``)."""
+    role = "承诺人" if kind == "commitment" else "受送达人"
+    story: list[Flowable] = [
+        Paragraph(escape(title), _TITLE),
+        Spacer(1, 2 * mm),
+        Paragraph(escape(number), _NUMBER),
+        Spacer(1, 8 * mm),
+        *_signed_body(kind, content),
+        Spacer(1, 10 * mm),
+        SealBlock(
+            authority=f"{role}（电子签名）：{content['applicant_name']}",
+            seal_authority=str(content["applicant_name"]),
+            date_text=china_date_text(signed_on),
+            qr=qr,
+        ),
+        Spacer(1, 4 * mm),
+        Paragraph(
+            escape(
+                f"本文书由{record['signer']}以电子签名签署（{record.get('seal_kind') or '电子印章'}，"
+                f"证书序列号 {record['certificate_serial']}，SM2/SM3，《中华人民共和国电子签名法》"
+                f"第十三条、第十四条），签名值与签名证书嵌入本文件。签署时间：{record['signed_at']}。"
+                f"核验地址：{verify_url}　文书编号：{number}　内容摘要（SM3）：{record['digest']}"
+            ),
+            _SMALL,
+        ),
+    ]
+    return embed(
+        layout_pdf(
+            story,
+            title=title,
+            subject=number,
+            author=str(content["applicant_name"]),
+            creator="一网通办 approval service",
+        ),
+        name=SIGNED_ATTACHMENT,
+        data=payload,
+        metadata={"/OnestopDocumentNumber": number, "/OnestopContentSM3": str(record["digest"])},
+    )

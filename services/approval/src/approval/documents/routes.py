@@ -14,6 +14,7 @@ from approval.documents.page import verify_page
 from approval.documents.schemas import DocumentList, DocumentOut, Verification
 from approval.documents.service import DocumentService
 from approval.errors import ApplicationNotFound
+from approval.signing.config import app_verifier
 from govshared.auth import STAFF_ROLES, Role, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.problems import (
@@ -43,7 +44,8 @@ DIGEST = Query(pattern=r"^[0-9a-fA-F]{64}$", description="SM3 content digest (fr
 
 async def get_documents(request: Request, session: Session) -> DocumentService:
     """The documents service of this request."""
-    return DocumentService(session, sealing=request.app.state.sealing)
+    state = request.app.state
+    return DocumentService(session, sealing=state.sealing, verifier=app_verifier(state))
 
 
 Documents = Annotated[DocumentService, Depends(get_documents)]

@@ -16,7 +16,10 @@ class DocumentOut(BaseModel):
 
     id: uuid.UUID
     application_id: uuid.UUID
-    kind: str = Field(description="acceptance | rejection | supplement | approval | denial")
+    kind: str = Field(
+        description="acceptance | rejection | supplement | approval | denial | pause (sealed by "
+        "the authority) · commitment 告知承诺书 | receipt 送达回证 (signed by the applicant)"
+    )
     number: str = Field(description="文书编号")
     title: str
     issued_on: date
@@ -47,7 +50,9 @@ class Verification(BaseModel):
     failure: str | None = Field(
         default=None,
         description="not_sealed | unknown_seal | bad_signature | digest_mismatch | "
-        "seal_not_valid_at_signing | not_registered | not_sealed_yet | file_altered",
+        "seal_not_valid_at_signing | not_registered | not_sealed_yet | file_altered; for a "
+        "document the applicant signed also certificate_untrusted | certificate_expired | "
+        "certificate_revoked | certificate_subject_mismatch",
     )
     reason: str | None = None
     unaltered: bool | None = Field(
@@ -64,3 +69,27 @@ class Verification(BaseModel):
     authority: str | None = Field(default=None, description="The seal's authority (用印机关)")
     seal_id: str | None = None
     signed_at: datetime | None = None
+    signature_type: str = Field(
+        default="authority_seal",
+        description="authority_seal (the authority's electronic seal) | applicant_signature (the "
+        "applicant's SM2 signature with its certificate: 告知承诺书, 送达回证)",
+    )
+    signer: str | None = Field(
+        default=None,
+        description="签署人: enterprise name and USCC, or a person's masked name (张*三)",
+    )
+    signer_kind: str | None = Field(default=None, description="enterprise | person")
+    signer_uscc: str | None = None
+    seal_kind: str | None = Field(default=None, description="公章 | 法定代表人章 | 个人签名")
+    certificate_serial: str | None = Field(default=None, description="Signer certificate, hex")
+    certificate_issuer: str | None = Field(default=None, description="The trusted CA")
+    certificate_not_before: datetime | None = None
+    certificate_not_after: datetime | None = None
+    certificate_valid_at_signing: bool | None = Field(
+        default=None,
+        description="Issued by a trusted CA, inside its validity period and not revoked (as "
+        "recorded at signing) when the applicant signed",
+    )
+    revocation_at_signing: str | None = Field(
+        default=None, description="The revocation status the CRL gave at signing time"
+    )

@@ -22,7 +22,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from approval.documents.models import Document, DocumentStatus
+from approval.documents.models import SIGNED_KINDS, Document, DocumentStatus
 from approval.documents.service import SealedFile, Sealing, seal_document
 from approval.models import Application
 from approval.service import SOURCE, event_party
@@ -104,7 +104,8 @@ class DocumentSealer(PendingSealer[Pending, SealedFile]):
     async def record(
         self, session: AsyncSession, item: Pending, result: SealedFile, *, now: datetime
     ) -> None:
-        """Mark the document valid and emit ``document.issued`` for notify."""
+        """Mark the document valid and emit ``document.issued`` for notify (not for a document the
+        applicant signed: it is the applicant's own act, already in the case's trail)."""
         document, application = item
         sha256 = hashlib.sha256(result.pdf).hexdigest()
         await session.execute(
@@ -112,8 +113,8 @@ class DocumentSealer(PendingSealer[Pending, SealedFile]):
             .where(documents.c.id == document.id)
             .values(
                 status=DocumentStatus.VALID.value,
-                signature=result.signature.model_dump(mode="json"),
-                seal_id=result.signature.seal.seal_id,
+                signature=result.signature,
+                seal_id=result.seal_id,
                 pdf_sha256=sha256,
                 pdf_size=len(result.pdf),
                 storage_key=result.storage_key,
@@ -123,6 +124,8 @@ class DocumentSealer(PendingSealer[Pending, SealedFile]):
                 last_error=None,
             )
         )
+        if document.kind in SIGNED_KINDS:
+            return  # the applicant's own signed letter or receipt: nothing to serve on anyone
         await self._outbox.add(
             session,
             make_event(

@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.documents.errors import DocumentNotFound, DocumentNotSealed
-from approval.documents.models import Document, DocumentKind, DocumentStatus
+from approval.documents.models import SIGNED_KINDS, Document, DocumentKind, DocumentStatus
 from approval.documents.render import read_sealed, render_pdf
 from approval.documents.repository import DocumentRepository
 from approval.documents.schemas import Verification
+from approval.documents.signed import VERDICTS as SIGNED_VERDICTS
+from approval.documents.signed import SignedPayload, check_signed, read_signed, signed_pdf
 from approval.models import Application
 from govshared.seal import (
     FAILURE_LABELS,
@@ -32,6 +34,7 @@ from govshared.seal import (
     canonical_json,
     sm3_digest,
 )
+from govshared.signing import SignatureVerifier
 from govshared.storage import Storage
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -342,23 +345,39 @@ class DocumentIssuer:
 
 @dataclass(frozen=True, slots=True)
 class SealedFile:
-    """What sealing one document produced."""
+    """What sealing (or, for a document the applicant signed, rendering) one document produced."""
 
-    signature: SealSignature
+    signature: dict[str, Any]  # SealSignature as JSON, or the applicant's signature record
+    seal_id: str  # the seal's id, or the applicant's certificate serial
     pdf: bytes
     storage_key: str
 
 
 async def seal_document(sealing: Sealing, document: Document) -> SealedFile:
-    """Sign a registered document's content, lay out its PDF and store it."""
+    """Sign a registered document's content, lay out its PDF and store it (a document the
+    applicant signed is laid out with its signature, and not sealed again)."""
     digest = bytes.fromhex(document.content_digest)
-    signature = await sealing.seals.signer_for(str(document.content["authority"])).sign(digest)
     verify_url = sealing.verify_url()
     qr = f"{verify_url}?{urlencode({'number': document.number, 'digest': digest.hex()})}"
-    pdf = render_pdf(content=document.content, signature=signature, verify_url=verify_url, qr=qr)
     key = f"documents/{document.application_id}/{document.id}.pdf"
+    if document.kind in SIGNED_KINDS:
+        pdf = signed_pdf(document, verify_url=verify_url, qr=qr)
+        await sealing.storage.put(key, pdf, content_type="application/pdf")
+        return SealedFile(
+            signature=dict(document.signature or {}),
+            seal_id=str(document.seal_id),
+            pdf=pdf,
+            storage_key=key,
+        )
+    signature = await sealing.seals.signer_for(str(document.content["authority"])).sign(digest)
+    pdf = render_pdf(content=document.content, signature=signature, verify_url=verify_url, qr=qr)
     await sealing.storage.put(key, pdf, content_type="application/pdf")
-    return SealedFile(signature=signature, pdf=pdf, storage_key=key)
+    return SealedFile(
+        signature=signature.model_dump(mode="json"),
+        seal_id=signature.seal.seal_id,
+        pdf=pdf,
+        storage_key=key,
+    )
 
 
 def document_reference(row: Mapping[str, Any]) -> dict[str, str]:
@@ -380,9 +399,17 @@ def party_of(application: Application) -> dict[str, Any]:
 class DocumentService:
     """Reading and verifying documents."""
 
-    def __init__(self, session: AsyncSession, *, sealing: Sealing) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        sealing: Sealing,
+        verifier: SignatureVerifier | None = None,
+    ) -> None:
         self.session = session
         self.sealing = sealing
+        # Checks the certificates of documents the applicant signed (approval.documents.signed).
+        self.verifier = verifier
         self.documents = DocumentRepository(session)
 
     async def list(self, *, application: Application) -> list[Document]:
@@ -409,7 +436,10 @@ class DocumentService:
         """Check an uploaded PDF: its seal, its content, and that it is the file we issued."""
         sealed = read_sealed(pdf)
         if sealed is None:
-            return _failed("not_sealed")
+            signed = read_signed(pdf)
+            if signed is None:
+                return _failed("not_sealed")
+            return await self._verify_signed_pdf(pdf, signed)
         content, signature = sealed
         found = await self._check(content, signature)
         if not found.genuine:
@@ -433,6 +463,8 @@ class DocumentService:
         document = await self.documents.by_number(number.strip())
         if document is None:
             return _failed("not_registered").model_copy(update={"number": number})
+        if document.kind in SIGNED_KINDS and document.storage_key is not None:
+            return self._verify_signed(document, sha256=sha256, digest=digest)
         if document.signature is None:
             if sha256 is not None or digest is not None:
                 return _failed("not_sealed_yet")
@@ -442,6 +474,49 @@ class DocumentService:
         found = await self._check(
             document.content, SealSignature.model_validate(document.signature)
         )
+        if not found.genuine:
+            return found
+        if sha256 is not None and sha256.strip().lower() != document.pdf_sha256:
+            return _failed("file_altered").model_copy(update={"unaltered": False})
+        if digest is not None and digest.strip().lower() != document.content_digest:
+            return _failed(Failure.DIGEST_MISMATCH.value)
+        unaltered = True if sha256 is not None else None
+        return _with_status(found.model_copy(update={"unaltered": unaltered}), document)
+
+    async def _verify_signed_pdf(self, pdf: bytes, signed: SignedPayload) -> Verification:
+        """A PDF the applicant signed: the signature from the file alone, then the register."""
+        found = check_signed(
+            self.verifier, number=signed.number, content_text=signed.content, record=signed.record
+        )
+        if not found.genuine:
+            return found
+        document = await self.documents.by_number(signed.number)
+        if (
+            document is None
+            or document.kind not in SIGNED_KINDS
+            or document.content_digest != signed.record.get("digest")
+            or (document.signature or {}).get("signature") != signed.record.get("signature")
+        ):
+            return _failed("not_registered", base=found)
+        # What the register recorded at signing counts, not what the file claims about it.
+        registered = self._verify_signed(document, sha256=None, digest=None)
+        if not registered.genuine:
+            return registered
+        if hashlib.sha256(pdf).hexdigest() != document.pdf_sha256:
+            return _failed("file_altered", base=found).model_copy(update={"unaltered": False})
+        return _with_status(registered.model_copy(update={"unaltered": True}), document)
+
+    def _verify_signed(
+        self, document: Document, *, sha256: str | None, digest: str | None
+    ) -> Verification:
+        """A registered document the applicant signed, checked again from the register."""
+        found = check_signed(
+            self.verifier,
+            number=document.number,
+            content_text=canonical_json(document.content).decode(),
+            record=document.signature or {},
+        )
+        found = found.model_copy(update={"title": document.title})
         if not found.genuine:
             return found
         if sha256 is not None and sha256.strip().lower() != document.pdf_sha256:
@@ -481,7 +556,9 @@ def _date(value: Any) -> date | None:
 
 
 def _failed(failure: str, *, base: Verification | None = None) -> Verification:
-    reason = VERDICTS.get(failure) or FAILURE_LABELS[Failure(failure)]
+    reason = (
+        VERDICTS.get(failure) or SIGNED_VERDICTS.get(failure) or FAILURE_LABELS[Failure(failure)]
+    )
     fields = base.model_dump() if base else {}
     fields.update(genuine=False, verdict=reason, failure=failure, reason=reason)
     return Verification(**fields)

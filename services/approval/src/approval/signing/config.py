@@ -1,33 +1,15 @@
-"""Signing settings (``APPROVAL_SIGNING_*``) and the verifier they make."""
+"""The signature verifier that approval's settings (``APPROVAL_SIGNING_*``) make."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from approval.config import Settings
 from govshared.signing import CrlSource, SignatureVerifier, parse_certificate
 from govshared.signing.devca import DevCA
-
-
-class SigningSettings(BaseSettings):
-    """Trust anchors and their CRLs; sessions' lifetime."""
-
-    model_config = SettingsConfigDict(env_prefix="APPROVAL_SIGNING_", env_file=None, extra="ignore")
-
-    trust_anchor_files: list[str] = Field(
-        default_factory=list,
-        description="PEM certificates of the CAs trusted to certify seals (empty in development: "
-        "the development CA in data_dir/keys/signing-ca)",
-    )
-    crl_urls: list[str] = Field(
-        default_factory=list,
-        description="Where each anchor publishes its CRL (file path or http(s) URL), in order",
-    )
-    crl_cache_seconds: float = Field(default=300.0, ge=0, description="How long a CRL is reused")
-    session_minutes: int = Field(default=10, ge=1, le=60, description="A signing session's life")
 
 
 def dev_ca_directory(data_dir: Path) -> Path:
@@ -36,24 +18,31 @@ def dev_ca_directory(data_dir: Path) -> Path:
 
 
 def build_verifier(
-    settings: SigningSettings, *, data_dir: Path, production: bool, http: httpx.AsyncClient | None
+    settings: Settings, *, http: httpx.AsyncClient | None
 ) -> SignatureVerifier | None:
     """The verifier of the configured anchors; the development CA when none is set (never in
     production, where no anchors means signatures cannot be checked: ``None``)."""
-    if not settings.trust_anchor_files:
-        if production:
+    ttl = settings.signing_crl_cache_seconds
+    if not settings.signing_trust_anchor_files:
+        if settings.environment == "production":
             return None
-        ca = DevCA(dev_ca_directory(data_dir))
-        source = CrlSource(
-            str(ca.crl_path), ca.certificate, ttl=settings.crl_cache_seconds, http=http
-        )
+        ca = DevCA(dev_ca_directory(settings.data_dir))
+        source = CrlSource(str(ca.crl_path), ca.certificate, ttl=ttl, http=http)
         return SignatureVerifier([(ca.certificate, source)])
     anchors = []
-    for index, path in enumerate(settings.trust_anchor_files):
+    for index, path in enumerate(settings.signing_trust_anchor_files):
         anchor = parse_certificate(Path(path).read_text())
-        url = settings.crl_urls[index] if index < len(settings.crl_urls) else None
+        url = settings.signing_crl_urls[index] if index < len(settings.signing_crl_urls) else None
         # An anchor without a CRL location is refused at start: revocation must be checkable.
         if not url:
             raise ValueError(f"APPROVAL_SIGNING_CRL_URLS names no CRL for {path}")
-        anchors.append((anchor, CrlSource(url, anchor, ttl=settings.crl_cache_seconds, http=http)))
+        anchors.append((anchor, CrlSource(url, anchor, ttl=ttl, http=http)))
     return SignatureVerifier(anchors)
+
+
+def app_verifier(state: Any) -> SignatureVerifier | None:
+    """The app's verifier, made on first use and kept (it caches CRLs and checked certificates)."""
+    if not hasattr(state, "signing_verifier"):
+        state.signing_verifier = build_verifier(state.settings, http=getattr(state, "http", None))
+    verifier: SignatureVerifier | None = state.signing_verifier
+    return verifier

@@ -48,3 +48,20 @@ class SigningUnavailable(DependencyUnavailable):
     code = "signing_not_configured"
     title = "电子签名验证服务未配置"
     title_en = "No trusted certification authority is configured for electronic signatures"
+
+
+class LegalRepresentativeSignatureRequired(SignatureRequired):
+    """The item's guide asks for the legal representative's signature and none came with it."""
+
+    code = "legal_representative_signature_required"
+    title = "该事项的申请须由法定代表人以电子印章（法定代表人章）签署"
+    title_en = "Applications for this item must be signed with the legal representative's seal"
+
+
+class SealKindNotAccepted(DomainError):
+    """The certificate is an electronic seal of another kind than the one the act requires."""
+
+    status = 422
+    code = "seal_kind_not_accepted"
+    title = "所用电子印章的类型不符合要求"
+    title_en = "The electronic seal is not of the kind this signature requires"

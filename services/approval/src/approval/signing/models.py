@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index, String, Text, Uuid
+from sqlalchemy import JSON, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from approval.models import Base
@@ -19,6 +20,7 @@ class SigningPurpose(StrEnum):
     COMMITMENT = "commitment"  # 告知承诺书 (the applicant's commitment letter)
     WITHDRAWAL = "withdrawal"  # 撤回申请
     RECEIPT = "receipt"  # 送达回证 (receipt of a decision)
+    APPLICATION = "application"  # 申请书, when the guide asks for the legal representative's seal
 
 
 class SessionStatus(StrEnum):
@@ -56,3 +58,5 @@ class SigningSession(Base):
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     consumed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # govshared.signing.RevocationRecord: the CRL that said the certificate was good at signing.
+    revocation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from approval.dependencies import ApplicationById, Session
-from approval.errors import ApplicationNotFound, ItemNotFound
-from approval.signing.config import SigningSettings, build_verifier
+from approval.errors import ApplicationNotFound, FormInvalid, ItemNotFound
+from approval.signing.config import app_verifier
 from approval.signing.errors import (
+    SealKindNotAccepted,
     SignatureRequired,
     SigningPurposeNotAllowed,
     SigningSessionExpired,
@@ -19,6 +20,7 @@ from approval.signing.errors import (
     SigningSessionReplayed,
     SigningUnavailable,
 )
+from approval.signing.models import SigningPurpose
 from approval.signing.schemas import (
     ApplicationSigningCreate,
     CommitmentSigningCreate,
@@ -52,31 +54,15 @@ Enterprise = Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))]
 AUTH_ERRORS = (Unauthenticated, Forbidden, ValidationFailed)
 
 
-def signing_state(request: Request) -> tuple[SigningSettings, object]:
-    """Settings and verifier, made once per app (the verifier keeps the CRL cache)."""
-    state = request.app.state
-    if not hasattr(state, "signing"):
-        settings = SigningSettings()
-        app_settings = state.settings
-        verifier = build_verifier(
-            settings,
-            data_dir=app_settings.data_dir,
-            production=app_settings.environment == "production",
-            http=getattr(state, "http", None),
-        )
-        state.signing = (settings, verifier)
-    return state.signing
-
-
 async def get_signing(request: Request, session: Session) -> SigningService:
     """The signing service of this request (tests may set ``app.state.signing_now``)."""
-    settings, verifier = signing_state(request)
-    now = getattr(request.app.state, "signing_now", None) or (lambda: datetime.now(UTC))
+    state = request.app.state
+    now = getattr(state, "signing_now", None) or (lambda: datetime.now(UTC))
     return SigningService(
         session,
-        verifier=verifier,  # type: ignore[arg-type]
+        verifier=app_verifier(state),
         now=now,
-        lifetime=timedelta(minutes=settings.session_minutes),
+        lifetime=timedelta(minutes=state.settings.signing_session_minutes),
     )
 
 
@@ -90,11 +76,15 @@ def _out(row: object, response: Response, created: bool) -> SigningSessionOut:
 
 @router.post(
     "/api/v1/signing-sessions",
-    summary="发起告知承诺书签署（手机签署第一步）",
+    summary="发起告知承诺书或申请书签署（手机签署第一步）",
     status_code=201,
     response_model=SigningSessionOut,
     responses=problem_responses(
-        *AUTH_ERRORS, ItemNotFound, SigningPurposeNotAllowed, DependencyUnavailable
+        *AUTH_ERRORS,
+        ItemNotFound,
+        SigningPurposeNotAllowed,
+        DependencyUnavailable,
+        FormInvalid,
     ),
 )
 async def open_commitment(
@@ -104,8 +94,19 @@ async def open_commitment(
     signing: Signing,
     response: Response,
 ) -> SigningSessionOut:
-    """The 告知承诺书 as license publishes it for the item, bound to the applicant, with its SM3
-    digest and an expiry; while it is open, asking again returns the same session."""
+    """The 告知承诺书 as license publishes it for the item (``commitment``), or the application
+    itself for an item whose guide requires the legal representative's signature
+    (``application``), bound to the applicant, with its SM3 digest and an expiry; while it is
+    open, asking again returns the same session."""
+    if body.purpose is SigningPurpose.APPLICATION:
+        row, created = await signing.open_application(
+            principal=principal,
+            item_code=body.item_code,
+            applicant_name=body.applicant_name,
+            business_type=body.business_type.value,
+            form=body.form,
+        )
+        return _out(row, response, created)
     row, created = await signing.open_commitment(
         principal=principal,
         item_code=body.item_code,
@@ -167,6 +168,7 @@ async def get_session(
         CertificateSubjectMismatch,
         SignatureContentMismatch,
         SignatureInvalid,
+        SealKindNotAccepted,
         RevocationUnavailable,
         SigningUnavailable,
     ),

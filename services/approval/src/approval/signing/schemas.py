@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from approval.schemas import BusinessType
 from approval.signing.models import SigningPurpose
+from govshared.freeform import BoundedJson
 from govshared.seal import DEFAULT_SIGNER_ID
 
 HEX_SIGNATURE = r"^[0-9a-fA-F]{128}$"
@@ -23,12 +26,25 @@ class ApplicationSigningCreate(BaseModel):
 
 
 class CommitmentSigningCreate(BaseModel):
-    """Ask to sign an item's 告知承诺书 before submitting the application it goes with."""
+    """Ask to sign, before submitting the application it goes with, an item's 告知承诺书
+    (``commitment``) or the application itself (``application``: items whose guide requires the
+    legal representative's signature)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    purpose: Literal[SigningPurpose.COMMITMENT, SigningPurpose.APPLICATION] = Field(
+        default=SigningPurpose.COMMITMENT,
+        description="commitment 告知承诺书 · application 申请书（法定代表人签署）",
+    )
     item_code: str = Field(min_length=1, max_length=40)
     applicant_name: str = Field(min_length=1, max_length=200, description="申请人名称")
+    business_type: BusinessType = Field(
+        default=BusinessType.NEW, description="application only: as it will be submitted"
+    )
+    form: BoundedJson = Field(
+        default_factory=dict,
+        description="application only: the form exactly as it will be submitted",
+    )
 
 
 class SignatureIn(BaseModel):

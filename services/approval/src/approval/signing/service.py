@@ -21,13 +21,17 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
+from approval.catalogue.schemas import REQUIRED_SEAL_KINDS
 from approval.clients.license import LicenseClient
 from approval.documents.models import Document, DocumentKind, DocumentStatus
 from approval.documents.repository import DocumentRepository
+from approval.documents.service import document_reference, party_of
+from approval.documents.signed import register_signed
 from approval.errors import ItemNotFound
 from approval.models import Application, ApplicationState
 from approval.repository import ApplicationRepository
 from approval.signing.errors import (
+    SealKindNotAccepted,
     SignatureRequired,
     SigningPurposeNotAllowed,
     SigningSessionExpired,
@@ -50,9 +54,19 @@ PER_SESSION = ("session_id", "issued_at")
 
 WITHDRAWAL_STATEMENT = "本申请人自愿撤回上述行政许可申请。"
 RECEIPT_STATEMENT = "受送达人已收到上述文书。"
+APPLICATION_STATEMENT = (
+    "本申请人对申请材料实质内容的真实性负责（《中华人民共和国行政许可法》第三十一条），"
+    "由法定代表人以电子印章签署（《中华人民共和国电子签名法》第十四条）。"
+)
+REQUIRED_SEAL_KINDS_BY_VALUE = {k.value: v for k, v in REQUIRED_SEAL_KINDS.items()}
 RECEIPT_KINDS = frozenset(
     {DocumentKind.APPROVAL.value, DocumentKind.DENIAL.value, DocumentKind.REJECTION.value}
 )
+
+
+def application_target(item_code: str, item_version: int) -> str:
+    """What an application session is for: the item and the guide's version it is submitted under."""
+    return f"{item_code}@v{item_version}"
 
 
 def commitment_target(item_code: str, reform_version: int) -> str:
@@ -167,6 +181,53 @@ class SigningService:
             basis=basis,
         )
 
+    async def open_application(
+        self,
+        *,
+        principal: Principal,
+        item_code: str,
+        applicant_name: str,
+        business_type: str,
+        form: dict[str, Any],
+    ) -> tuple[SigningSession, bool]:
+        """A session over the application itself, for items whose guide requires the legal
+        representative's signature: exactly the form that will be submitted, bound to the
+        applicant and the guide's version (approval.signing.application checks the match)."""
+        assert principal.uscc is not None
+        item = await ITEM_CACHE.get(ItemRepository(self.session), item_code)
+        if item is None:
+            raise ItemNotFound(f"事项编码 {item_code} 不在事项目录中", item_code=item_code)
+        required = item.guide.get("required_signature")
+        if required not in REQUIRED_SEAL_KINDS_BY_VALUE:
+            raise SigningPurposeNotAllowed(
+                "该事项的办事指南不要求签署申请书，直接提交即可", item_code=item.code
+            )
+        # approval.service uses this module for intake; imported here to keep the import one-way.
+        from approval.service import validate_form
+
+        validate_form(item.guide, form)
+        basis = {
+            "purpose": SigningPurpose.APPLICATION.value,
+            "title": "行政许可申请书",
+            "item_code": item.code,
+            "item_name": item.name,
+            "item_version": item.version,
+            "jurisdiction": item.jurisdiction,
+            "applicant_uscc": principal.uscc,
+            "applicant_name": applicant_name,
+            "business_type": business_type,
+            "form": form,
+            "required_seal": REQUIRED_SEAL_KINDS_BY_VALUE[required],
+            "statement": APPLICATION_STATEMENT,
+        }
+        return await self._open(
+            principal=principal,
+            purpose=SigningPurpose.APPLICATION,
+            target=application_target(item.code, item.version),
+            application_id=None,
+            basis=basis,
+        )
+
     async def open_for_application(
         self, *, principal: Principal, application: Application, purpose: SigningPurpose
     ) -> tuple[SigningSession, bool]:
@@ -249,6 +310,11 @@ class SigningService:
         assert locked is not None
         last_seq, last_hash = await applications.chain_end(application.id)
         state = ApplicationState(locked.state)
+        now = self.now()
+        # The signed 送达回证 becomes a PDF of the case that anyone can verify (documents.signed).
+        receipt = await register_signed(
+            self.session, kind=DocumentKind.RECEIPT, party=party_of(locked), signed=row, at=now
+        )
         await append_audit(
             self.session,
             application_id=application.id,
@@ -258,12 +324,13 @@ class SigningService:
             from_state=state,
             to_state=state,
             actor=(principal.subject, principal.role.value),
-            at=self.now(),
+            at=now,
             details={
                 "document_number": content["document_number"],
                 "document_title": content["document_title"],
                 "document_pdf_sha256": content["document_pdf_sha256"],
                 "proof_of_service": "送达回证（申请人电子签名）",
+                "signed_document": document_reference(receipt),
                 **signature_evidence(row),
             },
         )
@@ -305,6 +372,14 @@ class SigningService:
             uscc=row.subject_uscc,
         )
         info = verified.certificate
+        if row.purpose == SigningPurpose.APPLICATION.value:
+            required = json.loads(row.content).get("required_seal")
+            if required and info.seal_kind != required:
+                raise SealKindNotAccepted(
+                    f"该事项的申请须以「{required}」签署，所用证书为「{info.seal_kind or '未标明'}」",
+                    required_seal=required,
+                    certificate_seal_kind=info.seal_kind,
+                )
         # Only an open session takes a signature: of two phones posting at once, one wins.
         result = await self.session.execute(
             update(SigningSession)
@@ -316,6 +391,7 @@ class SigningService:
                 certificate_serial=f"{info.serial:x}",
                 signer=verified.signer,
                 signed_at=now,
+                revocation=verified.revocation.as_json() if verified.revocation else None,
             )
             .execution_options(synchronize_session=False)
         )
