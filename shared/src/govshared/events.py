@@ -55,6 +55,9 @@ class EventType(StrEnum):
     # 双随机、一公开: the holder is told it was drawn for inspection, then the result.
     LICENCE_INSPECTION_SCHEDULED = "cn.gov.license.licence.inspection_scheduled.v1"
     LICENCE_INSPECTED = "cn.gov.license.licence.inspected.v1"
+    # 限期整改 missed: the holder is told of its credit record and the act proposed, and the
+    # jurisdiction's staff of the proposal they are to carry out.
+    LICENCE_RECTIFICATION_MISSED = "cn.gov.license.licence.rectification_missed.v1"
     NOTIFICATION_DELIVERED = "cn.gov.notify.notification.delivered.v1"
 
 
@@ -176,6 +179,8 @@ class LicenceEventData(BaseModel):
     inspection_id: uuid.UUID | None = None  # 双随机 inspection events
     inspection_due_on: date | None = None  # inspection_scheduled: the day it is due by
     inspection_outcome: str | None = None  # inspected: compliant | non_compliant | …
+    # The licence's 行政区划 code, for notices to its staff (rectification_missed).
+    jurisdiction: str | None = Field(default=None, pattern=r"^\d{6}$")
 
 
 class NotificationDeliveredData(BaseModel):

@@ -63,6 +63,7 @@ def create_app(
             sealing=app.state.sealing,
             policy=app.state.licence_policy,
             poll_seconds=settings.timer_poll_seconds,
+            reinspection_working_days=settings.reinspection_working_days,
         )
         sealer = build_sealer(
             settings, sessionmaker=sessionmaker, sealing=app.state.sealing, outbox=app.state.outbox

@@ -1,5 +1,5 @@
-"""Background work of license: the outbox relay, the licence timers (reminders, expiry) and the
-certificate sealer.
+"""Background work of license: the outbox relay, the timers (licence reminders and expiry,
+missed 限期整改 deadlines of inspections) and the certificate sealer.
 
 Runs inside the web process in the embedded default, or alone with ``python -m licensing.worker``
 (the same image in worker mode), so that production scales web and workers apart. Timers and the
@@ -31,6 +31,7 @@ from licensing.certificates.sealer import CertificateSealer
 from licensing.certificates.service import Sealing
 from licensing.config import Settings
 from licensing.db import outbox_events
+from licensing.inspections.corrections import Consequences
 from licensing.licences.service import LicencePolicy, LicenceService, TimerRun, policy_from_settings
 
 logger = logging.getLogger("licensing.worker")
@@ -124,7 +125,8 @@ def build_policy(settings: Settings) -> LicencePolicy:
 
 
 class LicenceTimers:
-    """Expiry, deemed renewal (Art. 50) and renewal reminders, claimed from the database."""
+    """Expiry, deemed renewal (Art. 50), renewal reminders and missed correction deadlines of
+    inspections, claimed from the database."""
 
     def __init__(
         self,
@@ -134,6 +136,7 @@ class LicenceTimers:
         sealing: Sealing,
         policy: LicencePolicy,
         poll_seconds: float,
+        reinspection_working_days: int,
         batch_size: int = 100,
     ) -> None:
         self._sessionmaker = sessionmaker
@@ -141,8 +144,10 @@ class LicenceTimers:
         self._sealing = sealing
         self._policy = policy
         self._poll_seconds = poll_seconds
+        self._reinspection_working_days = reinspection_working_days
         self._batch_size = batch_size
         self._stopping = asyncio.Event()
+        self.corrections_missed = 0
 
     async def run_once(self, today: date | None = None) -> TimerRun:
         """One pass over every due licence, one transaction per batch."""
@@ -161,7 +166,28 @@ class LicenceTimers:
                 if claimed < self._batch_size or step is LicenceService.send_reminders:
                     # Reminders already sent stay claimable until their stage moves; one pass each.
                     break
+        await self.miss_corrections(today)
         return run
+
+    async def miss_corrections(self, today: date) -> int:
+        """Correction orders of inspections whose re-inspection is overdue without finding them
+        put right: each is marked missed once, with its credit record, proposal and notices."""
+        missed = 0
+        while True:
+            async with self._sessionmaker() as session, session.begin():
+                consequences = Consequences(
+                    session,
+                    outbox=self._outbox,
+                    reinspection_working_days=self._reinspection_working_days,
+                )
+                claimed = await consequences.miss_overdue(today=today, limit=self._batch_size)
+            missed += claimed
+            if claimed < self._batch_size:
+                break
+        self.corrections_missed += missed
+        if missed:
+            logger.info("correction deadlines missed", extra={"corrections_missed": missed})
+        return missed
 
     async def run(self) -> None:
         """Run until stopped; errors are logged and retried at the next poll, never fatal."""
@@ -212,6 +238,7 @@ async def main() -> None:
         sealing=sealing,
         policy=build_policy(settings),
         poll_seconds=settings.timer_poll_seconds,
+        reinspection_working_days=settings.reinspection_working_days,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -22,8 +22,8 @@ from govshared.uscc import uscc_check_char
 from licensing import clock
 from licensing.db import outbox_events
 from licensing.inspections.draw import targets_json
+from licensing.inspections.plans import replay_draw
 from licensing.inspections.schemas import DrawInputs
-from licensing.inspections.service import replay_draw
 from licensing.workdays import add_working_days
 
 FreshApp = Callable[..., AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]

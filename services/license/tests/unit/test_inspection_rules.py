@@ -7,8 +7,9 @@ from datetime import date
 import pytest
 
 from licensing.config import Settings
+from licensing.inspections.corrections import act_endpoint
 from licensing.inspections.models import ProposedAct
-from licensing.inspections.service import act_endpoint, public_name
+from licensing.inspections.reports import public_name
 from licensing.workdays import add_working_days, is_working_day
 
 

@@ -54,6 +54,8 @@ CRITICAL_EVENT_TYPES: frozenset[str] = frozenset(
         EventType.LICENCE_RECTIFICATION_ORDERED,
         # 双随机 results may order 限期整改: served like the other orders.
         EventType.LICENCE_INSPECTED,
+        # A missed 限期整改: a serious credit record and a proposed act.
+        EventType.LICENCE_RECTIFICATION_MISSED,
     )
 )
 _NO_LINKS = DocumentLinks()
@@ -242,6 +244,18 @@ def plan_event(
         audiences.append(
             Audience(RecipientKind.ENTERPRISE, str(data.holder_uscc), ENTERPRISE_CHANNELS)
         )
+        if event.type == EventType.LICENCE_RECTIFICATION_MISSED and data.jurisdiction:
+            # Those who carry out the proposed act (暂扣, 吊销, 撤销) in the licence's area.
+            jurisdiction = data.jurisdiction
+            audiences.extend(
+                Audience(
+                    RecipientKind.STAFF,
+                    staff_recipient(data.jurisdiction, role),
+                    (Channel.INBOX,),
+                    template_slot="staff_inbox",
+                )
+                for role in (Role.APPROVER, Role.HEAD)
+            )
     subjects = sorted(
         {
             subject

@@ -751,6 +751,16 @@ _LICENCE_TEXTS: list[tuple[EventType, str, str, str | None]] = [
         "您的{{ licence_type }}{{ licence_no }}双随机抽查结果已出，详情请登录一网通办查看。",
     ),
     (
+        EventType.LICENCE_RECTIFICATION_MISSED,
+        "逾期未整改通知：{{ licence_type }}",
+        "{{ holder_name }}：本机关对您持有的「{{ licence_type }}」（编号 {{ licence_no }}）"
+        "双随机抽查发现问题并责令限期整改，您{{ reason }}。"
+        "拟作出行政处罚的，本机关将另行告知拟处罚的事实、理由、依据及您依法享有的陈述、申辩和"
+        "要求听证的权利（《行政处罚法》第四十四条）。",
+        "您的{{ licence_type }}{{ licence_no }}逾期未整改，已记入严重失信记录，"
+        "详情请登录一网通办查看。",
+    ),
+    (
         EventType.LICENCE_RENEWAL_DUE,
         "许可证延续提醒：{{ licence_type }}",
         "{{ holder_name }}：您的「{{ licence_type }}」（编号 {{ licence_no }}）将于{{ valid_until }}到期，"
@@ -783,6 +793,13 @@ _STAFF_TEXTS: list[tuple[EventType, str, str]] = [
         "办理超期（红灯）：{{ item_name }}",
         "「{{ item_name }}」办件 {{ application_no }} 已超过办理时限"
         "{% if due_on %}（{{ due_on }}）{% endif %}，请立即处理。",
+    ),
+    (
+        EventType.LICENCE_RECTIFICATION_MISSED,
+        "逾期未整改，待依法处理：{{ licence_type }}",
+        "{{ holder_name }}（{{ holder_uscc }}）持有的「{{ licence_type }}」（编号 {{ licence_no }}）"
+        "未在{{ rectify_by }}前整改到位，已记入严重失信记录。{{ reason }}。"
+        "请在抽查处理建议中核实，并依法启动相应的证照处理程序。",
     ),
 ]
 

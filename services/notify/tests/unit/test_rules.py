@@ -62,6 +62,8 @@ def test_statutory_notices_are_critical() -> None:
         EventType.LICENCE_RECTIFICATION_ORDERED,
         # A 双随机 result may order 限期整改 (issue 20); the notice that it was drawn is not one.
         EventType.LICENCE_INSPECTED,
+        # A missed 限期整改: a serious credit record and a proposed act.
+        EventType.LICENCE_RECTIFICATION_MISSED,
     }
     for event_type in EventType:
         assert is_critical(str(event_type)) == (event_type in critical), event_type
@@ -90,6 +92,25 @@ def test_overdue_clock_goes_to_the_worker_and_the_head_not_the_applicant() -> No
     plan = plan_event(overdue, parse_data(overdue))
     assert [a.recipient for a in plan.audiences] == ["staff:310115:reviewer", "staff:310115:head"]
     assert plan.context["due_on"] == "2026年12月1日"
+
+
+def test_a_missed_correction_goes_to_the_holder_and_the_staff_who_carry_out_acts() -> None:
+    envelope = licence_event(EventType.LICENCE_RECTIFICATION_MISSED, random_uscc())
+    envelope["data"].update(jurisdiction="310115", rectify_by="2027-01-20")
+    missed = CloudEvent.model_validate(envelope)
+    plan = plan_event(missed, parse_data(missed))
+    assert plan.critical and plan.jurisdiction == "310115"
+    assert [(a.kind, a.recipient) for a in plan.audiences] == [
+        (RecipientKind.ENTERPRISE, envelope["data"]["holder_uscc"]),
+        (RecipientKind.STAFF, "staff:310115:approver"),
+        (RecipientKind.STAFF, "staff:310115:head"),
+    ]
+    assert all(a.template_slot == "staff_inbox" for a in plan.audiences[1:])
+    # Other licence events reach the holder alone, as before.
+    inspected = CloudEvent.model_validate(licence_event(EventType.LICENCE_INSPECTED, random_uscc()))
+    assert [a.kind for a in plan_event(inspected, parse_data(inspected)).audiences] == [
+        RecipientKind.ENTERPRISE
+    ]
 
 
 def test_webhook_patterns() -> None:

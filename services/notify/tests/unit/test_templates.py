@@ -74,12 +74,15 @@ ACT_EVENTS = {
 INSPECTION_EVENTS = {
     str(EventType.LICENCE_INSPECTION_SCHEDULED),
     str(EventType.LICENCE_INSPECTED),
+    str(EventType.LICENCE_RECTIFICATION_MISSED),
 }
 INSPECTION = {
     "reason": "合格",
     "inspection_id": "5b0f3c1e-8a4e-4c53-9a52-2f2a6c1d7e10",
     "inspection_due_on": "2027年1月8日",
     "inspection_outcome": "compliant",
+    "holder_uscc": "91350100M000100Y43",
+    "rectify_by": "2027年1月20日",
 }
 LINKS = DocumentLinks(
     service_urls={"approval": "http://approval", "license": "http://license"},
@@ -350,3 +353,22 @@ def test_a_licence_event_without_the_type_name_still_shows_no_code() -> None:
         inbox.title == "暂扣许可证件决定：许可证"
     )  # 暂扣 is a penalty (行政处罚法 Art. 9), not a pause
     assert "salt_wholesale_certificate" not in inbox.body
+
+
+def test_a_missed_correction_tells_the_holder_its_record_and_the_staff_the_proposal() -> None:
+    context = _licence_context(
+        EventType.LICENCE_RECTIFICATION_MISSED,
+        reason="未在2027-01-20前整改到位（食盐储存场所不符合防潮要求），已记入严重失信记录，"
+        "本机关拟依法暂扣许可证件",
+        rectify_by="2027-01-20",
+        jurisdiction="310115",
+    )
+    key = str(EventType.LICENCE_RECTIFICATION_MISSED)
+    holder = render(BUILTIN_TEMPLATES[(key, Channel.INBOX)], context)
+    assert holder.title == "逾期未整改通知：食盐定点批发许可证"
+    assert "已记入严重失信记录" in holder.body
+    assert "陈述、申辩和要求听证的权利" in holder.body
+    staff = render(BUILTIN_TEMPLATES[(key, "staff_inbox")], context)
+    assert staff.title is not None and staff.title.startswith("逾期未整改，待依法处理")
+    assert "未在2027年1月20日前整改到位" in staff.body
+    assert "拟依法暂扣许可证件" in staff.body

@@ -76,7 +76,9 @@ class CorrectionStatus(StrEnum):
 
     OPEN = "open"
     CLOSED_ON_TIME = "closed_on_time"  # the re-inspection found it put right
-    MISSED = "missed"  # the re-inspection after the deadline found it still not right
+    # the re-inspection after the deadline found it still not right, or none found it put right
+    # by the re-inspection's due date (the worker's timer)
+    MISSED = "missed"
 
 
 class ProposedAct(StrEnum):
@@ -167,6 +169,9 @@ class Inspection(Base):
         Index("ix_inspections_plan", "plan_id", "due_on", "id"),
         Index("ix_inspections_published", "published_on", "id"),
         Index("ix_inspections_holder", "holder_uscc"),
+        # The timer's search: open correction orders by deadline, and their re-inspections.
+        Index("ix_inspections_correction", "correction_status", "rectify_by"),
+        Index("ix_inspections_reinspection_of", "reinspection_of"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

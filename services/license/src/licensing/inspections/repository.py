@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Table, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govshared.sql import execute_insert
+from govshared.sql import dialect_name, execute_insert
 from licensing.inspections.models import (
     CorrectionStatus,
     Inspection,
@@ -19,6 +19,7 @@ from licensing.inspections.models import (
     InspectionPlan,
     InspectionProposal,
     InspectionRecord,
+    InspectionStatus,
     InspectorConflict,
     Outcome,
     PlanStatus,
@@ -217,6 +218,46 @@ class InspectionRepository:
         await self.session.execute(
             update(INSPECTIONS).where(INSPECTIONS.c.id == inspection_id).values(**values)
         )
+
+    async def settle_correction(self, inspection_id: uuid.UUID, *, to: str) -> bool:
+        """Close an open correction order; False when it was not open. One conditional UPDATE:
+        of a re-inspection and the timer, or two timers, only one settles it."""
+        result = await self.session.execute(
+            update(INSPECTIONS)
+            .where(
+                INSPECTIONS.c.id == inspection_id,
+                INSPECTIONS.c.correction_status == CorrectionStatus.OPEN.value,
+            )
+            .values(correction_status=to)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def claim_overdue_corrections(self, *, today: date, limit: int) -> Sequence[Inspection]:
+        """Open correction orders whose re-inspection is past its due date and still open,
+        locked (PostgreSQL) so that worker replicas share them."""
+        reinspection = INSPECTIONS.alias("reinspection")
+        overdue = (
+            select(reinspection.c.id)
+            .where(
+                reinspection.c.reinspection_of == Inspection.id,
+                reinspection.c.status == InspectionStatus.OPEN.value,
+                reinspection.c.due_on < today,
+            )
+            .exists()
+        )
+        query = (
+            select(Inspection)
+            .where(
+                Inspection.correction_status == CorrectionStatus.OPEN.value,
+                Inspection.rectify_by < today,
+                overdue,
+            )
+            .order_by(Inspection.rectify_by, Inspection.id)
+            .limit(limit)
+        )
+        if dialect_name(self.session) == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Inspection)
+        return (await self.session.scalars(query)).all()
 
     async def evidence(self, inspection_id: uuid.UUID) -> Sequence[InspectionEvidence]:
         """An inspection's evidence files."""

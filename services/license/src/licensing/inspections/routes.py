@@ -34,6 +34,10 @@ from licensing.errors import (
     RectificationPeriodRunning,
 )
 from licensing.inspections.models import Inspection, InspectionPlan, InspectionStatus
+from licensing.inspections.plans import PlanService
+from licensing.inspections.reports import ReportService
+from licensing.inspections.repository import InspectionRepository
+from licensing.inspections.results import ResultService
 from licensing.inspections.schemas import (
     ITEM_CODE_PATTERN,
     ConflictCreate,
@@ -51,7 +55,6 @@ from licensing.inspections.schemas import (
     ReplayOut,
     ResultCreate,
 )
-from licensing.inspections.service import InspectionService
 
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 public_router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
@@ -65,28 +68,53 @@ Staff = Annotated[Principal, Depends(require_roles(*STAFF_ROLES))]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-async def get_inspection_service(request: Request, session: Session) -> InspectionService:
-    """The inspection service bound to this request's session."""
+async def get_plan_service(request: Request, session: Session) -> PlanService:
+    """Plans and draws, bound to this request's session."""
     state = request.app.state
     settings = state.settings
-    return InspectionService(
+    return PlanService(
+        session,
+        outbox=state.outbox,
+        default_ratios=settings.inspection_ratios,
+        due_working_days=settings.inspection_due_working_days,
+    )
+
+
+async def get_result_service(request: Request, session: Session) -> ResultService:
+    """Inspections and their results, bound to this request's session."""
+    state = request.app.state
+    settings = state.settings
+    return ResultService(
         session,
         outbox=state.outbox,
         storage=state.evidence_storage,
-        default_ratios=settings.inspection_ratios,
-        due_working_days=settings.inspection_due_working_days,
         publication_working_days=settings.inspection_publication_working_days,
         reinspection_working_days=settings.reinspection_working_days,
         max_upload_bytes=settings.max_upload_bytes,
     )
 
 
-Inspections = Annotated[InspectionService, Depends(get_inspection_service)]
+async def get_report_service(session: Session) -> ReportService:
+    """Published results and statistics, bound to this request's session."""
+    return ReportService(session)
 
 
-async def plan_by_id(plan_id: uuid.UUID, service: Inspections, principal: Staff) -> InspectionPlan:
+async def get_repository(session: Session) -> InspectionRepository:
+    """The inspection repository of this request's session (lookups of path parameters)."""
+    return InspectionRepository(session)
+
+
+Plans = Annotated[PlanService, Depends(get_plan_service)]
+Results = Annotated[ResultService, Depends(get_result_service)]
+Reports = Annotated[ReportService, Depends(get_report_service)]
+Repository = Annotated[InspectionRepository, Depends(get_repository)]
+
+
+async def plan_by_id(
+    plan_id: uuid.UUID, repository: Repository, principal: Staff
+) -> InspectionPlan:
     """The plan in the path, within the caller's jurisdiction."""
-    plan = await service.repository.plan(plan_id)
+    plan = await repository.plan(plan_id)
     if plan is None:
         raise InspectionPlanNotFound()
     check_jurisdiction(principal, plan.jurisdiction)
@@ -97,10 +125,10 @@ PlanById = Annotated[InspectionPlan, Depends(plan_by_id)]
 
 
 async def inspection_by_id(
-    inspection_id: uuid.UUID, service: Inspections, principal: Staff
+    inspection_id: uuid.UUID, repository: Repository, principal: Staff
 ) -> Inspection:
     """The inspection in the path, within the caller's jurisdiction."""
-    inspection = await service.repository.inspection(inspection_id)
+    inspection = await repository.inspection(inspection_id)
     if inspection is None:
         raise InspectionNotFound()
     check_jurisdiction(principal, inspection.jurisdiction)
@@ -120,7 +148,7 @@ INSPECTION_ERRORS = (*AUTH_ERRORS, OutsideJurisdiction, InspectionNotFound)
     response_model=PlanOut,
     responses=problem_responses(*AUTH_ERRORS, OutsideJurisdiction, ValidationFailed),
 )
-async def create_plan(body: PlanCreate, service: Inspections, principal: Planner) -> PlanOut:
+async def create_plan(body: PlanCreate, service: Plans, principal: Planner) -> PlanOut:
     """A plan: items, area, period, ratio per risk class, inspector pool."""
     check_jurisdiction(principal, body.jurisdiction)
     return await service.create_plan(body, actor=principal)
@@ -134,7 +162,7 @@ async def create_plan(body: PlanCreate, service: Inspections, principal: Planner
     responses=problem_responses(*AUTH_ERRORS, InvalidCursor),
 )
 async def list_plans(
-    service: Inspections, principal: Staff, limit: Limit = 20, cursor: str | None = None
+    service: Plans, principal: Staff, limit: Limit = 20, cursor: str | None = None
 ) -> Page[PlanOut]:
     """Plans of the caller's area (without their draws: see each plan)."""
     after = decode_keyset(cursor, uuid.UUID)[0] if cursor else None
@@ -155,7 +183,7 @@ async def list_plans(
     response_model=PlanOut,
     responses=problem_responses(*PLAN_ERRORS),
 )
-async def get_plan(plan: PlanById, service: Inspections) -> PlanOut:
+async def get_plan(plan: PlanById, service: Plans) -> PlanOut:
     """A plan and its draw."""
     return await service.plan_out(plan)
 
@@ -167,7 +195,7 @@ async def get_plan(plan: PlanById, service: Inspections) -> PlanOut:
     response_model=PlanOut,
     responses=problem_responses(*PLAN_ERRORS, PlanAlreadyDrawn, NotEnoughInspectors),
 )
-async def draw_plan(plan: PlanById, service: Inspections, principal: Planner) -> PlanOut:
+async def draw_plan(plan: PlanById, service: Plans, principal: Planner) -> PlanOut:
     """Draw targets and inspectors; the seed and inputs are recorded for replay."""
     return await service.draw(plan, actor=principal)
 
@@ -179,7 +207,7 @@ async def draw_plan(plan: PlanById, service: Inspections, principal: Planner) ->
     response_model=DrawInputs,
     responses=problem_responses(*PLAN_ERRORS, PlanNotDrawn),
 )
-async def draw_inputs(plan: PlanById, service: Inspections) -> DrawInputs:
+async def draw_inputs(plan: PlanById, service: Plans) -> DrawInputs:
     """The seed, candidates with risk classes, ratios, inspectors, conflicts and result."""
     return await service.draw_inputs(plan)
 
@@ -191,7 +219,7 @@ async def draw_inputs(plan: PlanById, service: Inspections) -> DrawInputs:
     response_model=ReplayOut,
     responses=problem_responses(*PLAN_ERRORS, PlanNotDrawn),
 )
-async def replay_plan(plan: PlanById, service: Inspections) -> ReplayOut:
+async def replay_plan(plan: PlanById, service: Plans) -> ReplayOut:
     """Recompute and compare; ``matches`` is false only if the record was altered."""
     return await service.replay(plan)
 
@@ -203,7 +231,7 @@ async def replay_plan(plan: PlanById, service: Inspections) -> ReplayOut:
     response_model=PlanRecordOut,
     responses=problem_responses(*PLAN_ERRORS),
 )
-async def plan_record(plan: PlanById, service: Inspections) -> PlanRecordOut:
+async def plan_record(plan: PlanById, service: Plans) -> PlanRecordOut:
     """The plan's record with whether its chain is intact."""
     return await service.record(plan)
 
@@ -215,7 +243,7 @@ async def plan_record(plan: PlanById, service: Inspections) -> PlanRecordOut:
     response_model=PlanStatistics,
     responses=problem_responses(*PLAN_ERRORS),
 )
-async def plan_statistics(plan: PlanById, service: Inspections) -> PlanStatistics:
+async def plan_statistics(plan: PlanById, service: Reports) -> PlanStatistics:
     """Per item and in total."""
     return await service.statistics(plan)
 
@@ -228,9 +256,7 @@ async def plan_statistics(plan: PlanById, service: Inspections) -> PlanStatistic
     response_model=ConflictOut,
     responses=problem_responses(*AUTH_ERRORS, InspectorConflictExists, ValidationFailed),
 )
-async def declare_conflict(
-    body: ConflictCreate, service: Inspections, principal: Planner
-) -> ConflictOut:
+async def declare_conflict(body: ConflictCreate, service: Plans, principal: Planner) -> ConflictOut:
     """The inspector is never drawn for that holder."""
     return await service.declare_conflict(body, actor=principal)
 
@@ -243,7 +269,7 @@ async def declare_conflict(
     responses=problem_responses(*AUTH_ERRORS, InvalidCursor),
 )
 async def list_inspections(
-    service: Inspections,
+    service: Results,
     principal: Staff,
     plan: uuid.UUID | None = None,
     status: InspectionStatus | None = None,
@@ -273,7 +299,7 @@ async def list_inspections(
     response_model=InspectionDetail,
     responses=problem_responses(*INSPECTION_ERRORS),
 )
-async def get_inspection(inspection: InspectionById, service: Inspections) -> InspectionDetail:
+async def get_inspection(inspection: InspectionById, service: Results) -> InspectionDetail:
     """An inspection with its evidence and proposals."""
     return await service.detail(inspection)
 
@@ -290,7 +316,7 @@ async def get_inspection(inspection: InspectionById, service: Inspections) -> In
 )
 async def add_evidence(
     inspection: InspectionById,
-    service: Inspections,
+    service: Results,
     principal: Recorder,
     file: Annotated[UploadFile, File(description="检查记录、现场照片等")],
 ) -> EvidenceOut:
@@ -313,7 +339,7 @@ async def add_evidence(
     ),
 )
 async def record_result(
-    body: ResultCreate, inspection: InspectionById, service: Inspections, principal: Recorder
+    body: ResultCreate, inspection: InspectionById, service: Results, principal: Recorder
 ) -> InspectionDetail:
     """合格 / 不合格 (findings, severity) / 未发现 / 无法联系, with its consequences."""
     return await service.record_result(inspection, body, actor=principal)
@@ -326,7 +352,7 @@ async def record_result(
     response_model=list[ProposalOut],
     responses=problem_responses(*AUTH_ERRORS),
 )
-async def list_proposals(service: Inspections, principal: Staff) -> list[ProposalOut]:
+async def list_proposals(service: Results, principal: Staff) -> list[ProposalOut]:
     """Proposed acts with each licence's status now."""
     return await service.proposals(jurisdiction_prefix=staff_scope(principal))
 
@@ -339,7 +365,7 @@ async def list_proposals(service: Inspections, principal: Staff) -> list[Proposa
     responses=problem_responses(InvalidCursor),
 )
 async def public_results(
-    service: Inspections,
+    service: Reports,
     item: Annotated[str | None, Query(pattern=ITEM_CODE_PATTERN)] = None,
     limit: Limit = 20,
     cursor: str | None = None,

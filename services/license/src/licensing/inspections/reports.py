@@ -1,0 +1,80 @@
+"""一公开 and statistics: the published results (individuals' names masked) and a plan's figures."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from licensing.inspections.models import OUTCOME_LABELS, InspectionKind, InspectionPlan, Outcome
+from licensing.inspections.repository import InspectionRepository
+from licensing.inspections.schemas import ItemStatistics, PlanStatistics, PublicResult
+
+# 登记管理部门代码 9 (市场监管) with 机构类别代码 2: 个体工商户 (GB 32100-2015 and its annex).
+INDIVIDUAL_BUSINESS_PREFIX = "92"
+_FIELDS = (
+    "drawn",
+    "inspected",
+    "compliant",
+    "corrections_ordered",
+    "corrections_closed_on_time",
+    "corrections_missed",
+)
+
+
+def public_name(name: str, uscc: str) -> str:
+    """The holder's name as published: a 个体工商户's (USCC ``92…``) is often its owner's own
+    name, personal information (个人信息保护法 Art. 4), so only its first character is shown."""
+    if uscc.startswith(INDIVIDUAL_BUSINESS_PREFIX):
+        return name[:1] + "*" * max(len(name) - 1, 2)
+    return name
+
+
+class ReportService:
+    """What is published of inspections, and what they add up to."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.repository = InspectionRepository(session)
+
+    async def public_results(
+        self, *, item_code: str | None, after: tuple[date, uuid.UUID] | None, limit: int
+    ) -> list[tuple[uuid.UUID, PublicResult]]:
+        """Published results, newest first, individuals' names masked."""
+        rows = await self.repository.published(item_code=item_code, after=after, limit=limit)
+        return [
+            (
+                r.id,
+                PublicResult(
+                    holder_name=public_name(r.holder_name, r.holder_uscc),
+                    holder_uscc=r.holder_uscc,
+                    item_code=r.item_code,
+                    item_name=r.item_name,
+                    inspected_on=r.inspected_on,
+                    outcome=Outcome(r.outcome),
+                    outcome_label=OUTCOME_LABELS[Outcome(r.outcome)],
+                    kind=InspectionKind(r.kind),
+                    published_on=r.published_on,
+                ),
+            )
+            for r in rows
+        ]
+
+    async def statistics(self, plan: InspectionPlan) -> PlanStatistics:
+        """Drawn, inspected, compliant share and corrections per item and in total."""
+        items = [
+            _figures(str(row[0]), *(int(v or 0) for v in row[1:]))
+            for row in await self.repository.statistics(plan.id)
+        ]
+        total = _figures("*", *(sum(getattr(i, f) for i in items) for f in _FIELDS))
+        return PlanStatistics(plan_id=plan.id, total=total, items=items)
+
+
+def _figures(code: str, *values: int) -> ItemStatistics:
+    figures = dict(zip(_FIELDS, values, strict=True))
+    inspected = figures["inspected"]
+    return ItemStatistics(
+        item_code=code,
+        compliant_share=round(figures["compliant"] / inspected, 4) if inspected else None,
+        **figures,
+    )

@@ -1,0 +1,238 @@
+"""A missed 限期整改 deadline found by the worker's timer, through the REST API: a non-compliant
+result orders correction; once the re-inspection's due date has passed without finding it put
+right, the timer (two replicas at once) marks the order missed exactly once, records a serious
+bad-credit record and proposes a licence act, tells the holder and the staff, and the holder's next
+draw (class D) and its 告知承诺 eligibility change; the act is carried out through the licence acts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from govshared.auth import Role
+from govshared.testing import Tokens, random_uscc
+from licensing import clock
+from licensing.db import outbox_events
+from licensing.workdays import add_working_days
+from licensing.worker import LicenceTimers
+
+FreshApp = Callable[..., AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+MISSED_EVENT = "cn.gov.license.licence.rectification_missed.v1"
+
+
+def _plan(ratios: dict[str, float]) -> dict[str, Any]:
+    today = clock.today()
+    return {
+        "name": "食盐批发许可双随机抽查",
+        "item_codes": ["JXW-XK-002"],
+        "jurisdiction": "310000",
+        "period_from": today.isoformat(),
+        "period_to": (today + timedelta(days=90)).isoformat(),
+        "ratios": ratios,
+        "inspectors": ["执法人员甲", "执法人员乙", "执法人员丙"],
+    }
+
+
+async def _result(
+    client: httpx.AsyncClient, inspection_id: str, body: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    uploaded = await client.post(
+        f"/api/v1/inspections/{inspection_id}/evidence",
+        files={"file": ("现场检查记录.png", PNG, "image/png")},
+        headers=headers,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    return await client.post(
+        f"/api/v1/inspections/{inspection_id}/result", json=body, headers=headers
+    )
+
+
+async def _notices(app: FastAPI) -> list[dict[str, Any]]:
+    async with app.state.sessionmaker() as session:
+        payloads = (
+            await session.execute(
+                select(outbox_events.c.payload).where(
+                    outbox_events.c.event_type == MISSED_EVENT,
+                    outbox_events.c.destination == "notify",
+                )
+            )
+        ).scalars()
+        return [json.loads(p)["data"] for p in payloads]
+
+
+def _second_replica(app: FastAPI) -> LicenceTimers:
+    """Another worker's timers on the same database."""
+    settings = app.state.settings
+    return LicenceTimers(
+        sessionmaker=app.state.sessionmaker,
+        outbox=app.state.outbox,
+        sealing=app.state.sealing,
+        policy=app.state.licence_policy,
+        poll_seconds=settings.timer_poll_seconds,
+        reinspection_working_days=settings.reinspection_working_days,
+    )
+
+
+async def test_a_missed_correction_deadline_is_found_by_the_timer_once(
+    fresh_app: FreshApp,
+    issuer: Callable[..., Any],
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with fresh_app() as (app, client):
+        issue = issuer(client, tokens, app)
+        late, on_time = random_uscc(), random_uscc()
+        licence_no = await issue(uscc=late, applicant_name="逾期盐业有限公司")
+        await issue(uscc=on_time, applicant_name="守时盐业有限公司")
+        approver = tokens.staff(Role.APPROVER, "310000")
+        reviewer = tokens.staff(Role.REVIEWER, "310000")
+        service = tokens.header(Role.SERVICE)
+
+        plan = await client.post(
+            "/api/v1/inspection-plans",
+            json=_plan({"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0}),
+            headers=approver,
+        )
+        plan_id = plan.json()["id"]
+        drawn = await client.post(f"/api/v1/inspection-plans/{plan_id}/draw", headers=approver)
+        assert {(t[0], t[1]) for t in drawn.json()["draw"]["targets"]} == {
+            (late, "A"),
+            (on_time, "A"),
+        }
+        listed = await client.get(f"/api/v1/inspections?plan={plan_id}", headers=reviewer)
+        tasks = {t["holder_uscc"]: t["id"] for t in listed.json()["items"]}
+        today = clock.today()
+        rectify_by = today + timedelta(days=10)
+        finding = {
+            "outcome": "non_compliant",
+            "inspected_on": today.isoformat(),
+            "findings": "食盐储存场所不符合防潮要求",
+            "severity": "minor",
+            "rectify_by": rectify_by.isoformat(),
+        }
+        for uscc in (late, on_time):
+            ordered = await _result(client, tasks[uscc], finding, reviewer)
+            assert ordered.status_code == 200, ordered.text
+            assert ordered.json()["correction_status"] == "open"
+        listed = await client.get(
+            f"/api/v1/inspections?plan={plan_id}&status=open", headers=reviewer
+        )
+        reinspections = {t["holder_uscc"]: t for t in listed.json()["items"]}
+        due_on = date.fromisoformat(reinspections[late]["due_on"])
+        assert due_on == add_working_days(rectify_by, 5)
+        # One holder puts it right and its re-inspection finds so, before the deadline.
+        closed = await _result(
+            client,
+            reinspections[on_time]["id"],
+            {"outcome": "compliant", "inspected_on": today.isoformat()},
+            reviewer,
+        )
+        assert closed.status_code == 200, closed.text
+        eligible = await client.get(
+            f"/api/v1/enterprises/{late}/commitment-eligibility", headers=service
+        )
+        assert eligible.json()["eligible"] is True
+
+        # The deadline has passed, but the inspectors still have the re-inspection's window.
+        monkeypatch.setattr(clock, "today", lambda: rectify_by + timedelta(days=1))
+        await app.state.timers.run_once()
+        order = await client.get(f"/api/v1/inspections/{tasks[late]}", headers=reviewer)
+        assert order.json()["correction_status"] == "open"
+        assert await _notices(app) == []
+
+        # Past the re-inspection's due date, nobody found it put right: two replicas tick at once.
+        after = due_on + timedelta(days=1)
+        monkeypatch.setattr(clock, "today", lambda: after)
+        await asyncio.gather(app.state.timers.run_once(), _second_replica(app).run_once())
+        await app.state.timers.run_once()
+        order = await client.get(f"/api/v1/inspections/{tasks[late]}", headers=reviewer)
+        assert order.json()["correction_status"] == "missed"
+        proposals = order.json()["proposals"]
+        assert len(proposals) == 1
+        assert proposals[0]["act"] == "suspension"
+        assert proposals[0]["act_endpoint"] == f"/api/v1/licences/{licence_no}/penalty-notices"
+        assert proposals[0]["reason"].startswith("责令限期整改逾期未改正")
+        kept = await client.get(f"/api/v1/inspections/{tasks[on_time]}", headers=reviewer)
+        assert kept.json()["correction_status"] == "closed_on_time"
+
+        # The holder and the jurisdiction's staff are told, once.
+        notices = await _notices(app)
+        assert len(notices) == 1
+        assert notices[0]["holder_uscc"] == late and notices[0]["jurisdiction"] == "310000"
+        assert notices[0]["rectify_by"] == rectify_by.isoformat()
+        assert "已记入严重失信记录" in notices[0]["reason"]
+        assert "暂扣许可证件" in notices[0]["reason"]
+
+        # One serious credit record: 告知承诺 is barred; the other holder keeps it.
+        barred = await client.get(
+            f"/api/v1/enterprises/{late}/commitment-eligibility", headers=service
+        )
+        assert barred.json()["eligible"] is False
+        assert [r["kind"] for r in barred.json()["records"]] == ["rectification_missed"]
+        fine = await client.get(
+            f"/api/v1/enterprises/{on_time}/commitment-eligibility", headers=service
+        )
+        assert fine.json()["eligible"] is True
+
+        # The re-inspection may still record what it finds; the consequences are not drawn again.
+        late_result = await _result(
+            client,
+            reinspections[late]["id"],
+            {
+                "outcome": "non_compliant",
+                "inspected_on": after.isoformat(),
+                "findings": "仍未整改",
+                "severity": "minor",
+            },
+            reviewer,
+        )
+        assert late_result.status_code == 200, late_result.text
+        assert late_result.json()["proposals"] == []
+        again = await client.get(
+            f"/api/v1/enterprises/{late}/commitment-eligibility", headers=service
+        )
+        assert len(again.json()["records"]) == 1
+        assert len(await _notices(app)) == 1
+
+        stats = await client.get(f"/api/v1/inspection-plans/{plan_id}/statistics", headers=approver)
+        total = stats.json()["total"]
+        assert total["corrections_ordered"] == 2
+        assert total["corrections_missed"] == 1 and total["corrections_closed_on_time"] == 1
+        record = await client.get(f"/api/v1/inspection-plans/{plan_id}/record", headers=approver)
+        assert record.json()["intact"] is True
+        kinds = [e["kind"] for e in record.json()["entries"]]
+        assert kinds.count("correction_missed") == 1
+
+        # The next draw: the holder is now high risk (class D), the other still low (A).
+        redrawn_plan = await client.post(
+            "/api/v1/inspection-plans",
+            json=_plan({"A": 0.0, "B": 0.0, "C": 0.0, "D": 1.0}),
+            headers=approver,
+        )
+        redrawn = await client.post(
+            f"/api/v1/inspection-plans/{redrawn_plan.json()['id']}/draw", headers=approver
+        )
+        assert [(t[0], t[1]) for t in redrawn.json()["draw"]["targets"]] == [(late, "D")]
+
+        # Staff carry the proposal out through the licence acts: first the notice of rights.
+        notice = await client.post(
+            proposals[0]["act_endpoint"],
+            json={
+                "penalty": "suspension",
+                "legal_basis": "《食盐专营办法》第二十九条",
+                "reason": "责令限期整改逾期未改正",
+                "hearing_request_deadline": add_working_days(after, 5).isoformat(),
+            },
+            headers=approver,
+        )
+        assert notice.status_code == 200, notice.text
