@@ -29,7 +29,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from operator import attrgetter
+from operator import itemgetter
+from typing import NamedTuple
 
 ALGORITHM = "sha256-strata-v1"
 # 行政处罚法 Art. 42: inspections by no fewer than two law enforcement officers.
@@ -64,9 +65,9 @@ class NotEnoughInspectors(ValueError):
         self.uscc = uscc
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A holder that may be drawn, with its risk class."""
+class Candidate(NamedTuple):
+    """A holder that may be drawn, with its risk class (a tuple: a draw makes one per holder of
+    a whole register)."""
 
     uscc: str
     risk_class: RiskClass
@@ -115,20 +116,24 @@ def class_quota(seed: bytes, risk_class: RiskClass, *, ratio: float, size: int) 
 def draw(
     *,
     seed_hex: str,
-    candidates: Sequence[Candidate],
+    candidates: Iterable[Sequence[str]],
     ratios: Mapping[RiskClass, float],
     inspectors: Sequence[str],
     conflicts: Iterable[tuple[str, str]],
 ) -> list[Target]:
-    """The targets and their inspectors; the same inputs always give the same draw."""
+    """The targets and their inspectors; the same inputs always give the same draw.
+
+    ``candidates`` are ``(USCC, risk class)`` pairs (``Candidate``, or as published:
+    ``["91…", "B"]``)."""
     seed = bytes.fromhex(seed_hex)
     pool = sorted(set(inspectors))
     barred: dict[str, set[str]] = {}
     for inspector, uscc in conflicts:
         barred.setdefault(uscc, set()).add(inspector)
-    by_class: dict[RiskClass, list[str]] = {c: [] for c in RISK_CLASSES}
-    for candidate in sorted(candidates, key=attrgetter("uscc")):
-        by_class[candidate.risk_class].append(candidate.uscc)
+    # Keyed by the enum, looked up by its value as well (a StrEnum hashes as its string).
+    by_class: dict[str, list[str]] = {c: [] for c in RISK_CLASSES}
+    for uscc, risk_class in sorted(candidates, key=itemgetter(0)):
+        by_class[risk_class].append(uscc)
     targets: list[Target] = []
     for risk_class in RISK_CLASSES:
         members = by_class[risk_class]
@@ -146,10 +151,24 @@ def draw(
     return targets
 
 
+def canonical(value: object) -> str:
+    """A JSON value's canonical form (sorted keys, no spaces), whose SHA-256 is published."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def digest(value: object) -> str:
-    """SHA-256 of a JSON value's canonical form (sorted keys, no spaces), published with a draw."""
-    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """SHA-256 of a JSON value's canonical form, published with a draw."""
+    return hashlib.sha256(canonical(value).encode()).hexdigest()
+
+
+def inputs_digest(inputs: Mapping[str, object], *, candidates_json: str) -> str:
+    """``digest(inputs)`` with the candidates' canonical form given (serialised once, for the
+    digest and for the record: a register of them). A key is the only place the text
+    ``"candidates":null`` can appear in canonical JSON (a string's quotes are escaped)."""
+    text = canonical({**inputs, "candidates": None}).replace(
+        '"candidates":null', '"candidates":' + candidates_json, 1
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def targets_json(targets: Sequence[Target]) -> list[list[object]]:

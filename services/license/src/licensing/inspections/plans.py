@@ -14,6 +14,7 @@ from govshared.auth import Principal
 from govshared.events import EventType
 from govshared.jurisdictions import scope_prefix
 from govshared.outbox import OutboxWriter
+from govshared.sql import JSONText
 from licensing import clock
 from licensing.errors import (
     InspectorConflictExists,
@@ -106,15 +107,9 @@ class PlanService:
         out = PlanOut.model_validate(plan, from_attributes=True)
         recorded = await self.repository.draw(plan.id)
         if recorded is not None:
-            out.draw = DrawOut(
-                algorithm=recorded.algorithm,
-                seed=recorded.seed,
+            out.draw = _draw_out(
+                {c: getattr(recorded, c) for c in _DRAW_FIELDS},
                 candidates_count=len(recorded.candidates),
-                inputs_sha256=recorded.inputs_sha256,
-                targets_sha256=recorded.targets_sha256,
-                targets=recorded.targets,
-                drawn_by=recorded.drawn_by,
-                drawn_at=recorded.drawn_at,
             )
         return out
 
@@ -126,27 +121,15 @@ class PlanService:
         """The plan's one draw: seed from ``secrets``, inputs and result recorded, tasks made."""
         if not await self.repository.claim_for_draw(plan.id):
             raise PlanAlreadyDrawn()
-        rows = await self.repository.candidates(
-            item_codes=plan.item_codes, jurisdiction_prefix=scope_prefix(plan.jurisdiction)
-        )
-        credit = await self.repository.credit_profile()
-        licences: dict[str, list[str]] = {}
-        for holder_uscc, licence_no in rows:
-            licences.setdefault(holder_uscc, []).append(licence_no)
-        unrecorded = drawing.RiskClass.A
-        classes = {
-            uscc: drawing.risk_class_of(records=credit[uscc][0], serious=credit[uscc][1])
-            if uscc in credit
-            else unrecorded
-            for uscc in licences
-        }
-        candidates = [[uscc, risk.value] for uscc, risk in classes.items()]  # sorted by the query
+        items, prefix = plan.item_codes, scope_prefix(plan.jurisdiction)
+        # [[USCC, class]] by USCC
+        candidates = await self.repository.candidates(item_codes=items, jurisdiction_prefix=prefix)
         conflicts = [list(pair) for pair in await self.repository.conflicts(plan.inspectors)]
         seed = secrets.token_hex(32)
         try:
             targets = drawing.draw(
                 seed_hex=seed,
-                candidates=[Candidate(u, risk) for u, risk in classes.items()],
+                candidates=candidates,
                 ratios={RiskClass(c): r for c, r in plan.ratios.items()},
                 inspectors=plan.inspectors,
                 conflicts=[(i, u) for i, u in conflicts],
@@ -157,6 +140,7 @@ class PlanService:
                 holder_uscc=exc.uscc,
             ) from exc
         inputs = _inputs(seed=seed, candidates=candidates, plan=plan, conflicts=conflicts)
+        candidates_json = JSONText(drawing.canonical(candidates))
         published = drawing.targets_json(targets)
         now = clock.now()
         today = clock.today()
@@ -165,21 +149,23 @@ class PlanService:
             "plan_id": plan.id,
             "algorithm": drawing.ALGORITHM,
             "seed": seed,
-            "candidates": candidates,
+            "candidates": candidates_json,
             "conflicts": conflicts,
             "targets": published,
-            "inputs_sha256": drawing.digest(inputs),
+            "inputs_sha256": drawing.inputs_digest(inputs, candidates_json=candidates_json),
             "targets_sha256": drawing.digest(published),
             "drawn_by": actor.subject,
             "drawn_at": now,
         }
-        await self.repository.insert(DRAWS, [draw_row])
-        details = await self.repository.current_licences([licences[t.uscc][0] for t in targets])
+        await self.repository.copy(DRAWS, [draw_row])
+        licences = await self.repository.licences_of(
+            [t.uscc for t in targets], item_codes=items, jurisdiction_prefix=prefix
+        )
         inspections: list[dict[str, Any]] = []
         events = []
         for target in targets:
             held = licences[target.uscc]
-            first = details[held[0]]
+            first = held[0]
             inspection_id = uuid.uuid4()
             inspections.append(
                 {
@@ -190,7 +176,7 @@ class PlanService:
                     "holder_uscc": target.uscc,
                     "holder_name": first.holder_name,
                     "licence_no": first.licence_no,
-                    "licence_nos": held,
+                    "licence_nos": [licence.licence_no for licence in held],
                     "item_code": first.item_code,
                     "jurisdiction": first.jurisdiction,
                     "risk_class": target.risk_class.value,
@@ -208,7 +194,7 @@ class PlanService:
                     extra={"inspection_id": inspection_id, "inspection_due_on": due_on},
                 )
             )
-        await self.repository.insert(INSPECTIONS, inspections)
+        await self.repository.copy(INSPECTIONS, inspections)
         await self.outbox.add_many(self.session, events)
         await record.append(
             self.repository,
@@ -226,7 +212,10 @@ class PlanService:
             actor=actor.subject,
         )
         plan.status = PlanStatus.DRAWN.value
-        return await self.plan_out(plan)
+        # Answered from what was written: reading the draw back would parse every candidate again.
+        out = PlanOut.model_validate(plan, from_attributes=True)
+        out.draw = _draw_out(draw_row, candidates_count=len(candidates))
+        return out
 
     async def draw_inputs(self, plan: InspectionPlan) -> DrawInputs:
         """Everything the draw read, as recorded."""
@@ -272,6 +261,21 @@ class PlanService:
         }
         await self.repository.insert(CONFLICTS, [row])
         return ConflictOut.model_validate(row)
+
+
+_DRAW_FIELDS = (
+    "algorithm",
+    "seed",
+    "inputs_sha256",
+    "targets_sha256",
+    "targets",
+    "drawn_by",
+    "drawn_at",
+)
+
+
+def _draw_out(row: dict[str, Any], *, candidates_count: int) -> DrawOut:
+    return DrawOut(candidates_count=candidates_count, **{f: row[f] for f in _DRAW_FIELDS})
 
 
 def _inputs(

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, case, func, insert, or_, select, update
+from sqlalchemy import Table, case, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govshared.sql import dialect_name, execute_insert
+from govshared.sql import copy_rows, dialect_name, execute_insert
 from licensing.inspections.models import (
     CorrectionStatus,
     Inspection,
@@ -41,6 +41,19 @@ EVIDENCE = _table(InspectionEvidence)
 PROPOSALS = _table(InspectionProposal)
 LICENCES = _table(Licence)
 CREDIT = _table(CreditRecord)
+# What an inspection task and its notices name of a licence.
+_LICENCE_COLUMNS = (
+    LICENCES.c.id,
+    LICENCES.c.licence_no,
+    LICENCES.c.licence_type,
+    LICENCES.c.item_code,
+    LICENCES.c.holder_name,
+    LICENCES.c.holder_uscc,
+    LICENCES.c.jurisdiction,
+    LICENCES.c.status,
+    LICENCES.c.valid_until,
+    LICENCES.c.source_application_id,
+)
 
 
 class InspectionRepository:
@@ -53,6 +66,10 @@ class InspectionRepository:
         """Insert rows in one statement."""
         if rows:
             await execute_insert(self.session, insert(table), rows)
+
+    async def copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert many rows at once (COPY on PostgreSQL): a draw's tasks and notices."""
+        await copy_rows(self.session, table, rows)
 
     async def plan(self, plan_id: uuid.UUID) -> InspectionPlan | None:
         """A plan."""
@@ -86,58 +103,96 @@ class InspectionRepository:
         """A plan's draw."""
         return await self.session.get(InspectionDraw, plan_id)
 
+    def _in_plan(self, *, item_codes: Sequence[str], jurisdiction_prefix: str) -> Any:
+        """Valid current licences of the items in the area (what a plan covers)."""
+        return (
+            LICENCES.c.is_current
+            & (LICENCES.c.status == LicenceStatus.VALID.value)
+            & LICENCES.c.item_code.in_(list(item_codes))
+            & LICENCES.c.jurisdiction.startswith(jurisdiction_prefix, autoescape=True)
+        )
+
     async def candidates(
         self, *, item_codes: Sequence[str], jurisdiction_prefix: str
-    ) -> Sequence[Any]:
-        """(holder, licence number) of the valid current licences of the items in the area, by
-        holder and number: only what the draw needs, a whole register being read."""
-        return (
-            await self.session.execute(
-                select(LICENCES.c.holder_uscc, LICENCES.c.licence_no)
+    ) -> list[list[str]]:
+        """``[USCC, risk class]`` of each holder of a valid current licence of the items in the
+        area, by USCC: the draw's candidates, a whole register read. The class is computed in the
+        database from the holder's bad-credit records by ``draw.risk_class_of``'s rule (a serious
+        record D, two or more C, one B, none A; ``test_inspection_draw`` holds the two to the same
+        answers). The licences come in the order of their holder index and the credit records
+        are merged in (no hash of the register to build)."""
+        credit = (
+            select(
+                CREDIT.c.holder_uscc,
+                func.count().label("records"),
+                func.max(case((CREDIT.c.serious, 1), else_=0)).label("serious"),
+            )
+            .group_by(CREDIT.c.holder_uscc)
+            .subquery("credit")
+        )
+        risk = case(
+            (credit.c.serious == 1, "D"),
+            (credit.c.records >= 2, "C"),
+            (credit.c.records == 1, "B"),
+            else_="A",
+        )
+        # One string of USCC + class per licence, by holder: a row per holder through the
+        # driver cost more than the rest of the draw. A USCC has no comma, a class one letter.
+        entry = (LICENCES.c.holder_uscc + risk).label("entry")
+        ordered = (
+            select(entry)
+            .select_from(LICENCES.outerjoin(credit, credit.c.holder_uscc == LICENCES.c.holder_uscc))
+            .where(self._in_plan(item_codes=item_codes, jurisdiction_prefix=jurisdiction_prefix))
+            .order_by(LICENCES.c.holder_uscc)
+            .subquery("ordered")
+        )
+        aggregate = (
+            func.string_agg(ordered.c.entry, literal(","))
+            if dialect_name(self.session) == "postgresql"
+            else func.group_concat(ordered.c.entry, ",")
+        )
+        joined: str | None = await self.session.scalar(select(aggregate))
+        if not joined:
+            return []
+        # A holder of several licences comes once per licence (always with the same class).
+        candidates = [[e[:-1], e[-1]] for e in dict.fromkeys(joined.split(","))]
+        # The published order is by code point, whatever the database's collation or the
+        # aggregate's order (sorting what is sorted already costs one pass).
+        candidates.sort()
+        return candidates
+
+    async def licences_of(
+        self, holders: Sequence[str], *, item_codes: Sequence[str], jurisdiction_prefix: str
+    ) -> dict[str, list[Any]]:
+        """The plan's licences of the drawn holders, each holder's by number."""
+        found: dict[str, list[Any]] = {}
+        # Up to 10 000 holders a statement: one round trip for a large draw, under the drivers'
+        # limits on parameters (32 767 for asyncpg, SQLite's 32 766).
+        for start in range(0, len(holders), 10000):
+            rows = await self.session.execute(
+                select(*_LICENCE_COLUMNS)
                 .where(
-                    LICENCES.c.is_current,
-                    LICENCES.c.status == LicenceStatus.VALID.value,
-                    LICENCES.c.item_code.in_(list(item_codes)),
-                    LICENCES.c.jurisdiction.startswith(jurisdiction_prefix, autoescape=True),
+                    LICENCES.c.holder_uscc.in_(list(holders[start : start + 10000])),
+                    self._in_plan(item_codes=item_codes, jurisdiction_prefix=jurisdiction_prefix),
                 )
                 .order_by(LICENCES.c.holder_uscc, LICENCES.c.licence_no)
             )
-        ).all()
+            for row in rows:
+                found.setdefault(row.holder_uscc, []).append(row)
+        return found
 
     async def current_licences(self, licence_nos: Sequence[str]) -> dict[str, Any]:
-        """The current versions of the given licences (the drawn ones), by number."""
+        """The current versions of the given licences, by number."""
         found: dict[str, Any] = {}
         for start in range(0, len(licence_nos), 1000):
             rows = await self.session.execute(
-                select(
-                    LICENCES.c.id,
-                    LICENCES.c.licence_no,
-                    LICENCES.c.licence_type,
-                    LICENCES.c.item_code,
-                    LICENCES.c.holder_name,
-                    LICENCES.c.holder_uscc,
-                    LICENCES.c.jurisdiction,
-                    LICENCES.c.status,
-                    LICENCES.c.valid_until,
-                    LICENCES.c.source_application_id,
-                ).where(
+                select(*_LICENCE_COLUMNS).where(
                     LICENCES.c.licence_no.in_(list(licence_nos[start : start + 1000])),
                     LICENCES.c.is_current,
                 )
             )
             found.update((row.licence_no, row) for row in rows)
         return found
-
-    async def credit_profile(self) -> dict[str, tuple[int, bool]]:
-        """Per holder with bad credit: its number of records and whether one is serious."""
-        rows = await self.session.execute(
-            select(
-                CREDIT.c.holder_uscc,
-                func.count(),
-                func.max(case((CREDIT.c.serious, 1), else_=0)),
-            ).group_by(CREDIT.c.holder_uscc)
-        )
-        return {uscc: (int(n), bool(serious)) for uscc, n, serious in rows}
 
     async def conflicts(self, inspectors: Sequence[str]) -> list[tuple[str, str]]:
         """Declared conflicts of the pool's inspectors, as (inspector, USCC)."""
