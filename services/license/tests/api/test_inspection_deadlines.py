@@ -22,6 +22,7 @@ from govshared.auth import Role
 from govshared.testing import Tokens, random_uscc
 from licensing import clock
 from licensing.db import outbox_events
+from licensing.inspections.draw import risk_class_of
 from licensing.workdays import add_working_days
 from licensing.worker import LicenceTimers
 
@@ -236,3 +237,49 @@ async def test_a_missed_correction_deadline_is_found_by_the_timer_once(
             headers=approver,
         )
         assert notice.status_code == 200, notice.text
+
+
+async def test_the_register_is_read_with_each_holders_class_once(
+    fresh_app: FreshApp, issuer: Callable[..., Any], tokens: Tokens
+) -> None:
+    """The candidates the database computes: one per holder, however many licences of the plan
+    it holds, in the class ``risk_class_of`` gives its bad-credit records."""
+    async with fresh_app() as (app, client):
+        issue = issuer(client, tokens, app)
+        admin = tokens.staff(Role.ADMIN, "310000")
+        records: dict[str, list[bool]] = {
+            random_uscc(): [],
+            random_uscc(): [False],
+            random_uscc(): [False, False],
+            random_uscc(): [False, False, False],
+            random_uscc(): [False, True],
+        }
+        for uscc, serious in records.items():
+            await issue(uscc=uscc, applicant_name=f"示范企业{uscc[-4:]}有限公司")
+            for flag in serious:
+                recorded = await client.post(
+                    f"/api/v1/enterprises/{uscc}/credit-records",
+                    json={"kind": "serious_dishonesty", "serious": flag, "reason": "测试记录"},
+                    headers=admin,
+                )
+                assert recorded.status_code == 201, recorded.text
+        several = next(iter(records))
+        await issue(uscc=several, item_code="JXW-XK-001", applicant_name="示范企业有限公司")
+        plan = _plan({"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0})
+        plan["item_codes"] = ["JXW-XK-001", "JXW-XK-002"]
+        approver = tokens.staff(Role.APPROVER, "310000")
+        created = await client.post("/api/v1/inspection-plans", json=plan, headers=approver)
+        plan_id = created.json()["id"]
+        await client.post(f"/api/v1/inspection-plans/{plan_id}/draw", headers=approver)
+        inputs = await client.get(
+            f"/api/v1/inspection-plans/{plan_id}/draw-inputs", headers=approver
+        )
+        expected = sorted(
+            [uscc, risk_class_of(records=len(flags), serious=any(flags)).value]
+            for uscc, flags in records.items()
+        )
+        assert inputs.json()["candidates"] == expected
+        assert [c for _, c in expected].count("C") == 2
+        listed = await client.get(f"/api/v1/inspections?plan={plan_id}", headers=approver)
+        task = next(t for t in listed.json()["items"] if t["holder_uscc"] == several)
+        assert len(task["licence_nos"]) == 2

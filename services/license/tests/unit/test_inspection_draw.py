@@ -3,6 +3,7 @@ holder twice (property tests)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
 
@@ -15,9 +16,13 @@ from licensing.inspections.draw import (
     Candidate,
     NotEnoughInspectors,
     RiskClass,
+    canonical,
     class_quota,
+    digest,
     draw,
+    inputs_digest,
     risk_class_of,
+    targets_json,
 )
 
 RATIOS = {RiskClass.A: 0.05, RiskClass.B: 0.1, RiskClass.C: 0.3, RiskClass.D: 0.6}
@@ -133,3 +138,49 @@ def test_risk_class_follows_credit() -> None:
     assert risk_class_of(records=1, serious=False) is RiskClass.B
     assert risk_class_of(records=3, serious=False) is RiskClass.C
     assert risk_class_of(records=1, serious=True) is RiskClass.D
+
+
+def test_the_algorithm_gives_the_draw_it_always_gave() -> None:
+    """A known answer of ``sha256-strata-v1`` (computed before the draw was made faster): a
+    published seed replays to the same draw whatever the implementation does inside."""
+    classes = "AAAAABBBCD"
+    candidates = [Candidate(uscc(n), RiskClass(classes[n % 10])) for n in range(2000)]
+    seed = hashlib.sha256(b"golden").hexdigest()
+    pool = [f"执法人员{n:02d}" for n in range(6)]
+    conflicts = [(pool[n % 6], uscc(n)) for n in range(0, 2000, 7)]
+    ratios = {RiskClass.A: 0.03, RiskClass.B: 0.05, RiskClass.C: 0.15, RiskClass.D: 0.4}
+    targets = draw(
+        seed_hex=seed, candidates=candidates, ratios=ratios, inspectors=pool, conflicts=conflicts
+    )
+    published = targets_json(targets)
+    assert len(published) == 170
+    assert published[0] == ["91310000000000703W", "A", ["执法人员05", "执法人员01"]]
+    assert digest(published) == "af37ab3ac7556893d00ce6bd711464359d5e07bcfb7ce2145e792eddef82fe0e"
+    # The same draw from the candidates as published (JSON pairs), as the service draws.
+    as_published = [[c.uscc, c.risk_class.value] for c in candidates]
+    again = draw(
+        seed_hex=seed, candidates=as_published, ratios=ratios, inspectors=pool, conflicts=conflicts
+    )
+    assert targets_json(again) == published
+
+
+names = st.text(min_size=1, max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=seeds, inspectors=st.lists(names, min_size=2, max_size=5), n=st.integers(0, 30))
+def test_inputs_digest_is_the_digest_of_the_inputs(
+    seed: str, inspectors: list[str], n: int
+) -> None:
+    # Names may hold quotes and the very text the candidates are spliced at.
+    inspectors = [*inspectors, '"candidates":null', 'x"}']
+    candidates = [[uscc(i), "ABCD"[i % 4]] for i in range(n)]
+    inputs = {
+        "algorithm": "sha256-strata-v1",
+        "seed": seed,
+        "candidates": candidates,
+        "ratios": {"A": 0.03, "B": 0.05, "C": 0.15, "D": 0.4},
+        "inspectors": inspectors,
+        "conflicts": [[inspectors[0], uscc(0)]],
+    }
+    assert inputs_digest(inputs, candidates_json=canonical(candidates)) == digest(inputs)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 
+from govshared.events import CloudEvent, EventType, LicenceEventData, parse_data
 from licensing.config import Settings
 from licensing.inspections.corrections import act_endpoint
 from licensing.inspections.models import ProposedAct
+from licensing.inspections.notices import licence_event
 from licensing.inspections.reports import public_name
 from licensing.workdays import add_working_days, is_working_day
 
@@ -57,3 +61,42 @@ def test_working_days_keep_the_statutory_holidays_in_a_year_not_yet_published() 
     # In a published year the official schedule rules, 调休 included: 2026's 国庆 break ran
     # 1–7 October and Saturday 10 October was a working day.
     assert add_working_days(date(2026, 9, 30), 5) == date(2026, 10, 13)
+
+
+def test_a_notice_built_from_the_register_is_the_event_the_contract_validates() -> None:
+    licence = SimpleNamespace(
+        id=uuid.uuid4(),
+        licence_no="JY31000012345678",
+        licence_type="salt_wholesale_certificate",
+        holder_name="上海盐业示范有限公司",
+        holder_uscc="91350100M000100Y43",
+        status="valid",
+        valid_until=date(2029, 1, 31),
+        source_application_id=uuid.uuid4(),
+    )
+    inspection_id = uuid.uuid4()
+    event = licence_event(
+        licence,
+        EventType.LICENCE_INSPECTION_SCHEDULED,
+        reason="双随机抽查",
+        extra={"inspection_id": inspection_id, "inspection_due_on": date(2027, 1, 8)},
+    )
+    posted = CloudEvent.model_validate_json(event.model_dump_json())
+    data = parse_data(posted)
+    assert isinstance(data, LicenceEventData)
+    validated = LicenceEventData(
+        licence_id=licence.id,
+        licence_no=licence.licence_no,
+        licence_type=licence.licence_type,
+        holder_name=licence.holder_name,
+        holder_uscc=licence.holder_uscc,
+        status="valid",
+        valid_until=licence.valid_until,
+        application_id=licence.source_application_id,
+        reason="双随机抽查",
+        occurred_at=data.occurred_at,
+        inspection_id=inspection_id,
+        inspection_due_on=date(2027, 1, 8),
+    )
+    assert posted.data == validated.model_dump(mode="json")
+    assert posted.subject == licence.licence_no and posted.source == "/services/license"
