@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
@@ -269,11 +270,17 @@ async def copy_rows(session: AsyncSession, table: Table, rows: list[Row]) -> Non
         _raw_or(process) if process is not None and name in raw else process
         for name, process in zip(names, processors, strict=True)
     ]
-    pairs = tuple(zip(names, processors, strict=True))
-    records = [
-        tuple(row[name] if process is None else process(row[name]) for name, process in pairs)
-        for row in rows
-    ]
+    values = itemgetter(*names)
+    # Only the columns whose type processes its value (JSON, UTC times) cost a call each.
+    processed = [(i, process) for i, process in enumerate(processors) if process is not None]
+    records: list[Any] = []
+    for row in rows:
+        record = values(row) if len(names) > 1 else (row[names[0]],)
+        if processed:
+            record = list(record)
+            for i, process in processed:
+                record[i] = process(record[i])
+        records.append(record)
     await on_driver(
         connection,
         table.name,

@@ -7,7 +7,20 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, case, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    String,
+    Table,
+    any_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.sql import copy_rows, dialect_name, execute_insert
@@ -166,13 +179,19 @@ class InspectionRepository:
     ) -> dict[str, list[Any]]:
         """The plan's licences of the drawn holders, each holder's by number."""
         found: dict[str, list[Any]] = {}
-        # Up to 10 000 holders a statement: one round trip for a large draw, under the drivers'
-        # limits on parameters (32 767 for asyncpg, SQLite's 32 766).
-        for start in range(0, len(holders), 10000):
+        if dialect_name(self.session) == "postgresql":
+            # One array parameter: thousands of holders without a bind parameter each.
+            batches = [[LICENCES.c.holder_uscc == any_(cast(list(holders), ARRAY(String)))]]
+        else:
+            batches = [
+                [LICENCES.c.holder_uscc.in_(list(holders[start : start + 1000]))]
+                for start in range(0, len(holders), 1000)
+            ]
+        for among in batches:
             rows = await self.session.execute(
                 select(*_LICENCE_COLUMNS)
                 .where(
-                    LICENCES.c.holder_uscc.in_(list(holders[start : start + 10000])),
+                    *among,
                     self._in_plan(item_codes=item_codes, jurisdiction_prefix=jurisdiction_prefix),
                 )
                 .order_by(LICENCES.c.holder_uscc, LICENCES.c.licence_no)
