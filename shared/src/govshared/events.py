@@ -39,6 +39,8 @@ class EventType(StrEnum):
     APPLICATION_CLOCK_WARNING = "cn.gov.approval.application.clock_warning.v1"
     APPLICATION_CLOCK_OVERDUE = "cn.gov.approval.application.clock_overdue.v1"
     DOCUMENT_ISSUED = "cn.gov.approval.document.issued.v1"
+    # 一件事一次办: every item of a bundle application is decided; one combined notice.
+    BUNDLE_DECIDED = "cn.gov.approval.bundle.decided.v1"
     LICENCE_ISSUED = "cn.gov.license.licence.issued.v1"
     LICENCE_CHANGED = "cn.gov.license.licence.changed.v1"
     LICENCE_RENEWED = "cn.gov.license.licence.renewed.v1"
@@ -146,6 +148,32 @@ class DocumentEventData(ApplicationParty):
     document: SealedDocumentRef
 
 
+class BundleItemResult(BaseModel):
+    """One item of a decided bundle application."""
+
+    application_id: uuid.UUID
+    application_no: str
+    item_code: str
+    item_name: str
+    state: str
+    state_label: str
+    reason: str | None = None
+
+
+class BundleEventData(BaseModel):
+    """The data of ``cn.gov.approval.bundle.decided``: the combined result of a bundle application."""
+
+    bundle_application_id: uuid.UUID
+    bundle_code: str
+    bundle_name: str
+    applicant_uscc: USCC
+    applicant_name: str
+    outcome: str = Field(examples=["approved", "partially_approved", "refused"])
+    summary: str
+    items: list[BundleItemResult]
+    occurred_at: datetime
+
+
 class LicenceEventData(BaseModel):
     """The data of every ``cn.gov.license.licence.*`` event."""
 
@@ -202,6 +230,7 @@ EVENT_DATA_SCHEMAS: dict[str, type[BaseModel]] = {
         if t.value.startswith("cn.gov.approval.application.")
     },
     EventType.DOCUMENT_ISSUED.value: DocumentEventData,
+    EventType.BUNDLE_DECIDED.value: BundleEventData,
     **{t.value: LicenceEventData for t in EventType if t.value.startswith("cn.gov.license.")},
     EventType.NOTIFICATION_DELIVERED.value: NotificationDeliveredData,
 }

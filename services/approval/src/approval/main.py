@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from approval.bundles.catalogue import load_demo_bundles
+from approval.bundles.routes import router as bundles_router
 from approval.calendar.refresh import recompute_provisional_years
 from approval.calendar.routes import router as calendar_router
 from approval.calendar.service import china_today, seed_calendar
@@ -83,6 +85,8 @@ def create_app(
         if settings.load_demo_catalogue:
             async with sessionmaker() as session, session.begin():
                 await load_demo_catalogue(session)
+            async with sessionmaker() as session, session.begin():
+                await load_demo_bundles(session)
         relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
         app.state.relay = relay
         timers = build_timers(settings, sessionmaker=sessionmaker, outbox=app.state.outbox)
@@ -121,6 +125,7 @@ def create_app(
         routers=[  # hottest first: the submission and the lifecycle actions
             router,
             catalogue_router,
+            bundles_router,
             clocks_router,
             materials_router,
             evaluations_router,

@@ -158,6 +158,19 @@ class Submitted:
     replayed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedSubmission:
+    """A checked submission, ready to write: its row and what its first entries need."""
+
+    row: dict[str, Any]
+    item: Item
+    clock: Derived | None
+    principal: Principal
+    route: IntakeRoute
+    commitment: dict[str, Any] | None
+    signature: dict[str, Any] | None
+
+
 def new_application_no(jurisdiction: str, at: datetime) -> str:
     """A 办件编号 such as ``310115-20261128-7F3K9Q2M``: region, China date, random suffix."""
     return f"{jurisdiction}-{at.astimezone(CHINA):%Y%m%d}-{secrets.token_hex(4).upper()}"
@@ -190,6 +203,53 @@ class ApplicationService:
         self, *, principal: Principal, body: ApplicationCreate, idempotency_key: str | None
     ) -> Submitted:
         """Record a new application, its first audit entry and its ``submitted`` event."""
+        prepared = await self.prepare(
+            principal=principal, body=body, idempotency_key=idempotency_key
+        )
+        row = prepared.row
+        out = ApplicationOut.model_validate(row)
+        # Serialised before the write: without an idempotency claim the write below autocommits,
+        # and a response that failed after it would report an error for a stored application.
+        payload = out.model_dump_json().encode()
+        if idempotency_key is not None:
+            stored: StoredResponse | None = await claim_or_replay(
+                self.session,
+                idempotency_keys,
+                owner=key_owner(principal, "POST /api/v1/applications"),
+                key=idempotency_key,
+                request_hash=request_fingerprint(
+                    "POST", "/api/v1/applications", body.model_dump(mode="json")
+                ),
+                status_code=201,
+                body=out.model_dump(mode="json"),
+            )
+            if stored is not None:
+                return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
+        # One statement on PostgreSQL: application, clock, audit entry, outbox row(s) (and, on the
+        # commitment route, the decision's register row). Nothing is written after it; without an
+        # idempotency claim before it, that statement is the whole transaction.
+        async with inserts_together(self.session, last=True):
+            await self.write(prepared)
+        return Submitted(status_code=201, body=payload, replayed=False)
+
+    async def write(self, prepared: PreparedSubmission) -> None:
+        """Write a prepared application (the caller holds the unit of work; see ``prepare``)."""
+        await self._write_submission(
+            prepared.row,
+            item=prepared.item,
+            clock=prepared.clock,
+            principal=prepared.principal,
+            route=prepared.route,
+            commitment=prepared.commitment,
+            signature=prepared.signature,
+        )
+
+    async def prepare(
+        self, *, principal: Principal, body: ApplicationCreate, idempotency_key: str | None
+    ) -> PreparedSubmission:
+        """Everything a submission checks and asks before it writes: the item and its form,
+        license's reform mode (no transaction is left open while asking), the commitment and the
+        signature; the row to insert. Nothing is written but a consumed signing session."""
         assert principal.uscc is not None
         item = await ITEM_CACHE.get(self.items, body.item_code)
         if item is None:
@@ -263,38 +323,15 @@ class ApplicationService:
             "row_version": 1,
             "due_on": clock.view.due_on if clock else None,
         }
-        out = ApplicationOut.model_validate(row)
-        # Serialised before the write: without an idempotency claim the write below autocommits,
-        # and a response that failed after it would report an error for a stored application.
-        payload = out.model_dump_json().encode()
-        if idempotency_key is not None:
-            stored: StoredResponse | None = await claim_or_replay(
-                self.session,
-                idempotency_keys,
-                owner=key_owner(principal, "POST /api/v1/applications"),
-                key=idempotency_key,
-                request_hash=request_fingerprint(
-                    "POST", "/api/v1/applications", body.model_dump(mode="json")
-                ),
-                status_code=201,
-                body=out.model_dump(mode="json"),
-            )
-            if stored is not None:
-                return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
-        # One statement on PostgreSQL: application, clock, audit entry, outbox row(s) (and, on the
-        # commitment route, the decision's register row). Nothing is written after it; without an
-        # idempotency claim before it, that statement is the whole transaction.
-        async with inserts_together(self.session, last=True):
-            await self._write_submission(
-                row,
-                item=item,
-                clock=clock,
-                principal=principal,
-                route=route,
-                commitment=commitment,
-                signature=signature,
-            )
-        return Submitted(status_code=201, body=payload, replayed=False)
+        return PreparedSubmission(
+            row=row,
+            item=item,
+            clock=clock,
+            principal=principal,
+            route=route,
+            commitment=commitment,
+            signature=signature,
+        )
 
     async def _write_submission(
         self,

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from approval.bundles.decided import decide_bundles
 from approval.calendar.service import china_today
 from approval.clocks.timers import ClockTimers, TimerRun
 from approval.config import Settings
@@ -34,7 +35,11 @@ logger = logging.getLogger(__name__)
 
 # Which destinations receive which events (the relay knows their URLs).
 SUBSCRIPTIONS = {
-    "notify": ["cn.gov.approval.application.*", "cn.gov.approval.document.*"],
+    "notify": [
+        "cn.gov.approval.application.*",
+        "cn.gov.approval.document.*",
+        "cn.gov.approval.bundle.*",
+    ],
     "license": ["cn.gov.approval.application.approved.*"],
 }
 
@@ -100,7 +105,13 @@ class TimerWorker:
             total.examined += run.examined
             total.tolerances_overdue += run.tolerances_overdue
             if run.examined < self._batch_size:
+                await self.decide_bundles()
                 return total
+
+    async def decide_bundles(self) -> int:
+        """The combined notice of each bundle application whose items are all decided."""
+        async with self._sessionmaker() as session, session.begin():
+            return await decide_bundles(session, outbox=self._outbox, limit=self._batch_size)
 
     async def run(self) -> None:
         """Loop until ``stop``; a failing run is logged and retried at the next tick."""

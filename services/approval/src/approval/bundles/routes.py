@@ -1,0 +1,241 @@
+"""一件事一次办 API: the public catalogue of bundles, admin publishing, bundle applications."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from approval.bundles.applications import BundleApplications
+from approval.bundles.catalogue import BundleCatalogue
+from approval.bundles.errors import (
+    BundleApplicationNotFound,
+    BundleDefinitionInvalid,
+    BundleExists,
+    BundleItemNotSubmitted,
+    BundleNotFound,
+    BundleVersionNotFound,
+    NoBundleDraft,
+)
+from approval.bundles.schemas import (
+    BundleApplicationCreate,
+    BundleApplicationOut,
+    BundleCreate,
+    BundleDraft,
+    BundleOut,
+    BundleVersionOut,
+)
+from approval.dependencies import Applications, Session
+from approval.errors import FormInvalid
+from govshared.auth import Principal, Role, get_principal, require_roles
+from govshared.db import AutoCommitRoute
+from govshared.idempotency import idempotency_key, idempotency_openapi
+from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
+from govshared.problems import (
+    DependencyUnavailable,
+    Forbidden,
+    IdempotencyKeyReused,
+    Unauthenticated,
+    ValidationFailed,
+    problem_responses,
+)
+
+router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
+AUTH_ERRORS = (Unauthenticated, Forbidden)
+ADMIN_ERRORS = (*AUTH_ERRORS, ValidationFailed, BundleDefinitionInvalid)
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+Enterprise = Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))]
+
+
+async def get_catalogue(session: Session) -> BundleCatalogue:
+    """The bundle catalogue of this request."""
+    return BundleCatalogue(session)
+
+
+async def get_bundle_applications(session: Session, service: Applications) -> BundleApplications:
+    """Bundle applications over this request's application service."""
+    return BundleApplications(session, applications=service)
+
+
+Catalogue = Annotated[BundleCatalogue, Depends(get_catalogue)]
+Bundles = Annotated[BundleApplications, Depends(get_bundle_applications)]
+
+
+@router.get(
+    "/bundles",
+    tags=["bundles"],
+    summary="一件事目录 (public)",
+    response_model=Page[BundleOut],
+    responses=problem_responses(InvalidCursor, ValidationFailed),
+)
+async def list_bundles(
+    catalogue: Catalogue,
+    jurisdiction: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Page[BundleOut]:
+    """Bundles in force, by code."""
+    after = decode_keyset(cursor, str)[0] if cursor else None
+    rows = await catalogue.bundles.search(
+        jurisdiction=jurisdiction, after_code=after, limit=limit + 1
+    )
+    return page_of(
+        [BundleOut.model_validate(r) for r in rows[:limit]],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.code],
+    )
+
+
+@router.get(
+    "/bundles/{code}",
+    tags=["bundles"],
+    summary="一件事及现行版本 (public)",
+    response_model=BundleOut,
+    responses=problem_responses(BundleNotFound),
+)
+async def get_bundle(code: str, catalogue: Catalogue) -> BundleOut:
+    """A bundle in force: its items, its combined form and the materials shared between items."""
+    return BundleOut.model_validate(await catalogue.get(code))
+
+
+@router.get(
+    "/bundles/{code}/versions",
+    tags=["bundles"],
+    summary="一件事变更历史 (public)",
+    response_model=list[BundleVersionOut],
+    responses=problem_responses(BundleNotFound),
+)
+async def bundle_history(code: str, catalogue: Catalogue) -> list[BundleVersionOut]:
+    """Every version, oldest first (a bundle application keeps the version it was submitted under)."""
+    return [BundleVersionOut.model_validate(v) for v in await catalogue.history(code)]
+
+
+@router.get(
+    "/bundles/{code}/versions/{version}",
+    tags=["bundles"],
+    summary="一件事的指定版本 (public)",
+    response_model=BundleVersionOut,
+    responses=problem_responses(BundleVersionNotFound),
+)
+async def bundle_version(
+    code: str, version: Annotated[int, Path(ge=1, le=1_000_000)], catalogue: Catalogue
+) -> BundleVersionOut:
+    """One version."""
+    return BundleVersionOut.model_validate(await catalogue.version(code, version))
+
+
+@router.post(
+    "/bundles",
+    tags=["bundles"],
+    summary="新建一件事（草稿）(admin)",
+    status_code=201,
+    response_model=BundleVersionOut,
+    responses=problem_responses(*ADMIN_ERRORS, BundleExists),
+)
+async def create_bundle(body: BundleCreate, catalogue: Catalogue, admin: Admin) -> BundleVersionOut:
+    """Create a bundle as a draft version 1, checked against the items in force."""
+    return BundleVersionOut.model_validate(await catalogue.create(body=body, actor=admin))
+
+
+@router.put(
+    "/bundles/{code}/draft",
+    tags=["bundles"],
+    summary="修订一件事（草稿）(admin)",
+    response_model=BundleVersionOut,
+    responses=problem_responses(*ADMIN_ERRORS, BundleNotFound),
+)
+async def revise_bundle(
+    code: str, body: BundleDraft, catalogue: Catalogue, admin: Admin
+) -> BundleVersionOut:
+    """Write the next version as a draft; the version in force is untouched until publication."""
+    return BundleVersionOut.model_validate(
+        await catalogue.revise(code=code, body=body, actor=admin)
+    )
+
+
+@router.post(
+    "/bundles/{code}/publish",
+    tags=["bundles"],
+    summary="发布一件事 (admin)",
+    response_model=BundleOut,
+    responses=problem_responses(*ADMIN_ERRORS, BundleNotFound, NoBundleDraft),
+)
+async def publish_bundle(code: str, catalogue: Catalogue, admin: Admin) -> BundleOut:
+    """Put the draft in force."""
+    return BundleOut.model_validate(await catalogue.publish(code=code))
+
+
+@router.post(
+    "/bundle-applications",
+    tags=["bundles"],
+    summary="一件事一次申请 (enterprise)",
+    status_code=201,
+    response_model=BundleApplicationOut,
+    responses=problem_responses(
+        *AUTH_ERRORS,
+        BundleNotFound,
+        FormInvalid,
+        BundleItemNotSubmitted,
+        IdempotencyKeyReused,
+        ValidationFailed,
+        DependencyUnavailable,
+    ),
+    openapi_extra=idempotency_openapi(
+        "A retry with the same key returns the first result, never a second set of applications"
+    ),
+)
+async def submit_bundle_application(
+    request: Request, body: BundleApplicationCreate, bundles: Bundles, principal: Enterprise
+) -> JSONResponse:
+    """Apply once for every item of a bundle: one ordinary application per item, each on its own
+    statutory clock; all or none."""
+    status, payload, replayed = await bundles.submit(
+        principal=principal, body=body, idempotency_key=idempotency_key(request)
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(payload, status_code=status, headers=headers)
+
+
+@router.get(
+    "/bundle-applications",
+    tags=["bundles"],
+    summary="我的一件事申请 (enterprise)",
+    response_model=Page[BundleApplicationOut],
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
+)
+async def list_bundle_applications(
+    bundles: Bundles,
+    principal: Enterprise,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> Page[BundleApplicationOut]:
+    """The enterprise's bundle applications with their combined progress, newest first."""
+    after = decode_keyset(cursor, datetime, uuid.UUID) if cursor else None
+    found = await bundles.list_own(principal=principal, limit=limit + 1, after=after)
+    return page_of(
+        found[:limit],
+        more=len(found) > limit,
+        cursor_of=lambda last: [last.submitted_at, last.id],
+    )
+
+
+@router.get(
+    "/bundle-applications/{bundle_application_id}",
+    tags=["bundles"],
+    summary="一件事的合并进度与结果 (applicant, staff of its items' jurisdictions)",
+    response_model=BundleApplicationOut,
+    responses=problem_responses(*AUTH_ERRORS, BundleApplicationNotFound),
+)
+async def get_bundle_application(
+    bundle_application_id: uuid.UUID,
+    bundles: Bundles,
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> BundleApplicationOut:
+    """One combined progress while any item is in progress, one combined result once all are
+    decided (a refused item with its reason)."""
+    return await bundles.get_visible(
+        principal=principal, bundle_application_id=bundle_application_id
+    )
