@@ -23,6 +23,7 @@ from govshared import jurisdictions
 from govshared.auth import Role
 from govshared.events import (
     ApplicationEventData,
+    BundleEventData,
     CloudEvent,
     DocumentEventData,
     EventType,
@@ -237,6 +238,11 @@ def plan_event(
         )
     elif isinstance(data, DocumentEventData):
         jurisdiction = data.jurisdiction
+        audiences.append(
+            Audience(RecipientKind.ENTERPRISE, str(data.applicant_uscc), ENTERPRISE_CHANNELS)
+        )
+    elif isinstance(data, BundleEventData):
+        # 一件事: one combined notice to the applicant once every item is decided.
         audiences.append(
             Audience(RecipientKind.ENTERPRISE, str(data.applicant_uscc), ENTERPRISE_CHANNELS)
         )

@@ -594,6 +594,14 @@ _APPLICATION_TEXTS: list[tuple[EventType, str, str, str | None]] = [
         _APP + "已完成备案。",
         "您的{{ item_name }}备案{{ application_no }}已完成。",
     ),
+    (
+        EventType.BUNDLE_DECIDED,
+        "一件事办理结果：{{ bundle_name }}",
+        "{{ applicant_name }}：您申请的「{{ bundle_name }}」一件事{{ summary }}。"
+        "{% for i in items %}\n{{ i.item_name }}（{{ i.application_no }}）：{{ i.state_label }}"
+        "{% if i.reason %}，理由：{{ i.reason }}{% endif %}{% endfor %}",
+        "您申请的{{ bundle_name }}一件事已全部办结，请登录一网通办查看结果。",
+    ),
 ]
 
 # A sealed document served with a notice: where to download it (with the holder's own login) and

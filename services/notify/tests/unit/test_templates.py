@@ -99,10 +99,27 @@ def context_of(envelope: dict[str, Any], links: DocumentLinks = LINKS) -> dict[s
 DOCUMENT = context_of(document_event(random_uscc(), document_ref(b"%PDF-1.7 x")))
 
 
+BUNDLE = {
+    "bundle_name": "开办食盐定点生产批发企业",
+    "applicant_name": "上海盐业示范有限公司",
+    "summary": "全部事项已办结，部分事项未获许可",
+    "items": [
+        {
+            "item_name": "食盐定点批发企业审批",
+            "application_no": "310000-20261207-AAAA0002",
+            "state_label": "不予许可",
+            "reason": "仓储设施不符合食盐储存条件",
+        }
+    ],
+}
+
+
 def sample_context(event_type: str) -> dict[str, Any]:
     """Sample variables of an event type's templates."""
     if event_type == EventType.DOCUMENT_ISSUED:
         return DOCUMENT
+    if event_type == EventType.BUNDLE_DECIDED:
+        return BUNDLE
     if event_type in ACT_EVENTS:
         return {**LICENCE, **ACT}
     if event_type in INSPECTION_EVENTS:
