@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.catalogue.demo import required_materials
 from approval.db import outbox_events
+from approval.models import Material
 from govshared.auth import Role
-from govshared.testing import Tokens, problem, random_uscc
+from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
 BUNDLE = "YJS-YY-001"
 FORM = {"warehouse_address": "上海市浦东新区申江路1号", "warehouse_area": 1200}
@@ -39,11 +40,16 @@ async def _own_applications(client: httpx.AsyncClient, tokens: Tokens, uscc: str
 async def _decide(
     client: httpx.AsyncClient, tokens: Tokens, app_id: str, item_code: str, decision: str
 ) -> None:
+    checklist = await client.get(
+        f"/api/v1/applications/{app_id}/materials", headers=tokens.staff(Role.ACCEPTOR)
+    )
+    missing = checklist.json()["missing_required"]
+    assert "营业执照" not in missing  # uploaded once for the whole bundle
     steps = [
         (
             "accept",
             Role.ACCEPTOR,
-            {"tolerated_materials": required_materials(item_code), "deliver_by": "2099-12-31"},
+            {"tolerated_materials": missing, "deliver_by": "2099-12-31"},
         ),
         ("review", Role.REVIEWER, {"opinion": "已审查"}),
         (
@@ -151,6 +157,42 @@ async def test_a_bundle_fans_out_one_item_is_refused_one_combined_result(
     ).json()
     assert wholesale["form"] == FORM
     assert members["JXW-XK-001"]["jurisdiction"] == "310115"  # delegated to 浦东新区
+
+    # the business licence is uploaded once and shared by both items: one blob, two records
+    pdf = blank_pdf()
+    shared = await client.post(
+        f"/api/v1/bundle-applications/{created['id']}/materials",
+        data={"name": "营业执照"},
+        files={"file": ("营业执照.pdf", pdf, "application/pdf")},
+        headers=applicant,
+    )
+    assert shared.status_code == 201, shared.text
+    assert sorted(m["item_code"] for m in shared.json()["materials"]) == [
+        "JXW-XK-001",
+        "JXW-XK-002",
+    ]
+    keys = (
+        await session.scalars(
+            select(Material.storage_key).where(
+                Material.id.in_([uuid.UUID(m["material_id"]) for m in shared.json()["materials"]])
+            )
+        )
+    ).all()
+    assert len(keys) == 2 and len(set(keys)) == 1
+    await session.rollback()  # end this read: the later one must see what is written meanwhile
+    for member in members.values():
+        content = await client.get(
+            f"/api/v1/applications/{member['application_id']}/materials", headers=applicant
+        )
+        names = [m["name"] for m in content.json()["materials"]]
+        assert names == ["营业执照"]
+    other = await client.post(
+        f"/api/v1/bundle-applications/{created['id']}/materials",
+        data={"name": "营业执照"},
+        files={"file": ("营业执照.pdf", pdf, "application/pdf")},
+        headers=tokens.enterprise(random_uscc()),
+    )
+    assert other.status_code == 404
 
     await _decide(client, tokens, members["JXW-XK-001"]["application_id"], "JXW-XK-001", "approve")
     url = f"/api/v1/bundle-applications/{created['id']}"

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from approval.bundles.applications import BundleApplications
@@ -20,16 +20,19 @@ from approval.bundles.errors import (
     BundleVersionNotFound,
     NoBundleDraft,
 )
+from approval.bundles.materials import upload_shared
 from approval.bundles.schemas import (
     BundleApplicationCreate,
     BundleApplicationOut,
     BundleCreate,
     BundleDraft,
+    BundleMaterialOut,
     BundleOut,
     BundleVersionOut,
 )
 from approval.dependencies import Applications, Session
-from approval.errors import FormInvalid
+from approval.errors import FormInvalid, IllegalTransition, MaterialNotInGuide
+from approval.materials.routes import Materials
 from govshared.auth import Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import idempotency_key, idempotency_openapi
@@ -38,10 +41,13 @@ from govshared.problems import (
     DependencyUnavailable,
     Forbidden,
     IdempotencyKeyReused,
+    PayloadTooLarge,
     Unauthenticated,
+    UnsupportedMediaType,
     ValidationFailed,
     problem_responses,
 )
+from govshared.uploads import UploadContentRejected
 
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
@@ -238,4 +244,40 @@ async def get_bundle_application(
     decided (a refused item with its reason)."""
     return await bundles.get_visible(
         principal=principal, bundle_application_id=bundle_application_id
+    )
+
+
+@router.post(
+    "/bundle-applications/{bundle_application_id}/materials",
+    tags=["bundles"],
+    summary="一件事共享材料：上传一次，各事项共用 (enterprise)",
+    status_code=201,
+    response_model=BundleMaterialOut,
+    responses=problem_responses(
+        *AUTH_ERRORS,
+        BundleApplicationNotFound,
+        IllegalTransition,
+        MaterialNotInGuide,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UploadContentRejected,
+    ),
+)
+async def upload_bundle_material(
+    bundle_application_id: uuid.UUID,
+    session: Session,
+    materials: Materials,
+    principal: Enterprise,
+    name: Annotated[str, Form(min_length=1, max_length=200, description="一件事共享材料的名称")],
+    file: Annotated[UploadFile, File(description="PDF、OFD、PNG 或 JPEG")],
+) -> BundleMaterialOut:
+    """Upload a shared material once: one stored file, recorded as a material of every item of
+    the bundle that needs it."""
+    return await upload_shared(
+        session,
+        materials=materials,
+        principal=principal,
+        bundle_application_id=bundle_application_id,
+        name=name,
+        file=file,
     )

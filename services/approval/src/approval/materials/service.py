@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,16 @@ from govshared.uploads import UploadLimits, display_filename, inspect_upload
 
 UPLOAD_STATES = frozenset({ApplicationState.SUBMITTED, ApplicationState.SUPPLEMENT_REQUESTED})
 CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An uploaded file, read and checked: its bytes, real type, size and SHA-256."""
+
+    data: bytes
+    content_type: str
+    size: int
+    sha256: str
 
 
 class MaterialService:
@@ -69,6 +80,25 @@ class MaterialService:
     async def upload(self, *, application: Application, name: str, file: UploadFile) -> MaterialOut:
         """Check size and real type, keep the SHA-256, store the blob, then record it."""
         await self._spec(application, name)
+        received = await self.receive(file)
+        material_id = uuid.uuid4()
+        key = f"applications/{application.id}/{material_id}"
+        await self.storage.put(key, received.data, content_type=received.content_type)
+        return await self.record(
+            application=application,
+            name=name,
+            received=received,
+            key=key,
+            material_id=material_id,
+            filename=file.filename,
+        )
+
+    async def check_upload(self, *, application: Application, name: str) -> None:
+        """The application takes this material now (its state, its guide); a problem otherwise."""
+        await self._spec(application, name)
+
+    async def receive(self, file: UploadFile) -> Received:
+        """Read the file within the size limit, hash it and check its real type (not stored)."""
         if file.size is not None and file.size > self.max_bytes:
             raise PayloadTooLarge(f"文件超过 {self.max_bytes // (1024 * 1024)} MB 上限")
         digest = hashlib.sha256()
@@ -84,19 +114,30 @@ class MaterialService:
         declared = (file.content_type or "").split(";")[0].strip().lower()
         # The whole file is parsed: CPU work kept off the event loop.
         real = await asyncio.to_thread(inspect_upload, data, declared=declared, limits=self.limits)
-        material_id = uuid.uuid4()
-        key = f"applications/{application.id}/{material_id}"
-        await self.storage.put(key, data, content_type=real)
+        return Received(data=data, content_type=real, size=size, sha256=digest.hexdigest())
+
+    async def record(
+        self,
+        *,
+        application: Application,
+        name: str,
+        received: Received,
+        key: str,
+        material_id: uuid.UUID,
+        filename: str | None,
+    ) -> MaterialOut:
+        """Record a stored blob as a material of the application (a shared blob: one key, many
+        applications)."""
         row = {
             "id": material_id,
             "application_id": application.id,
             "name": name,
             "source": "upload",
             # The client's name is only ever a display name: no path, no control characters.
-            "filename": display_filename(file.filename),
-            "content_type": real,
-            "size": size,
-            "sha256": digest.hexdigest(),
+            "filename": display_filename(filename),
+            "content_type": received.content_type,
+            "size": received.size,
+            "sha256": received.sha256,
             "storage_key": key,
             "licence_no": None,
             "uploaded_at": datetime.now(UTC),
