@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.bundles.applications import columns, refusal_reason
 from approval.bundles.models import BundleApplication
 from approval.bundles.repository import BundleApplicationRepository
-from approval.bundles.view import combined_view, outcome_of
+from approval.bundles.view import DECIDED_STATES, combined_view, outcome_of
 from approval.repository import ApplicationRepository
 from approval.service import SOURCE
 from govshared.events import BundleEventData, BundleItemResult, EventType, make_event
@@ -29,7 +29,9 @@ async def decide_bundles(session: AsyncSession, *, outbox: OutboxWriter, limit: 
     repository = BundleApplicationRepository(session)
     applications = ApplicationRepository(session)
     decided = 0
-    for bundle_application_id in await repository.undecided(limit=limit):
+    for bundle_application_id in await repository.ready_to_decide(
+        decided_states=DECIDED_STATES, limit=limit
+    ):
         members = await repository.member_applications(bundle_application_id)
         if outcome_of([m.state for m in members]) is None:
             continue

@@ -157,11 +157,23 @@ class BundleApplicationRepository:
         ).limit(limit)
         return list((await self.session.scalars(query)).all())
 
-    async def undecided(self, *, limit: int) -> list[uuid.UUID]:
-        """Bundle applications whose combined notice has not gone out, oldest first."""
+    async def ready_to_decide(
+        self, *, decided_states: frozenset[str], limit: int
+    ) -> list[uuid.UUID]:
+        """Bundle applications without their combined result whose items are all decided, oldest
+        first (those still in progress are never scanned again and again)."""
+        open_member = (
+            select(BundleMember.application_id)
+            .join(Application, Application.id == BundleMember.application_id)
+            .where(
+                BundleMember.bundle_application_id == BundleApplication.id,
+                Application.state.not_in(sorted(decided_states)),
+            )
+            .exists()
+        )
         query = (
             select(BundleApplication.id)
-            .where(BundleApplication.decided_at.is_(None))
+            .where(BundleApplication.decided_at.is_(None), ~open_member)
             .order_by(BundleApplication.submitted_at)
             .limit(limit)
         )
