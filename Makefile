@@ -9,7 +9,7 @@ name ?=
 # pytest-xdist workers of `make test`: more than the 2 cores, since tests wait on PostgreSQL and sockets.
 TEST_WORKERS ?= 4
 
-.PHONY: help setup test-tools uscc keys run test lint format token bench bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean seal
+.PHONY: help setup test-tools uscc keys run test lint format token bench bench-latency bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean seal
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -20,6 +20,7 @@ help:
 	@echo "make seal uscc=91350100M000100Y43 [name=...] [kind=法定代表人章]   a development electronic seal (SM2 key + certificate)"
 	@echo "make lint    ruff format check, ruff, mypy"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
+	@echo "make bench-latency     submit → the applicant's inbox, one at a time (PostgreSQL, relay in its own process)"
 	@echo "make bench-lifecycle   submit → accept → review → approve cases per second (PostgreSQL)"
 	@echo "make bench-instructions   instructions per request under callgrind (steady on a noisy machine)"
 	@echo "make bench-queue       staff work queue p50/p99 at 10k and 1M applications (PostgreSQL)"
@@ -78,6 +79,9 @@ keys: setup
 
 bench: setup
 	$(UV) run --locked python bench/submission.py
+
+bench-latency: setup
+	$(UV) run --locked python bench/latency.py
 
 bench-lifecycle: setup
 	$(UV) run --locked python bench/lifecycle.py

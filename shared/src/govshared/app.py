@@ -43,6 +43,7 @@ from govshared.problems import (
     retry_after,
 )
 from govshared.settings import CommonSettings
+from govshared.wake import CommitSignal, commit_signal
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,14 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     tokens: ServiceTokenSource
+    # Tells workers in other processes about commits that gave them work (PostgreSQL, when the
+    # workers do not run in this process; ``govshared.wake``). None otherwise.
+    signal: CommitSignal | None = None
 
     async def close(self) -> None:
-        """Close the HTTP client and the connection pool."""
+        """Close the commit signal, the HTTP client and the connection pool."""
+        if self.signal is not None:
+            await self.signal.close()
         await self.http.aclose()
         await self.engine.dispose()
 
@@ -113,6 +119,7 @@ async def start_runtime(
         sessionmaker=make_sessionmaker(engine),
         http=make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts),
         tokens=service_tokens(settings, service_name=service),
+        signal=None if settings.run_workers else commit_signal(settings.database_url),
     )
     app.state.settings = settings
     app.state.engine = runtime.engine

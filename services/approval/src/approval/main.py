@@ -38,6 +38,7 @@ from approval.worker import (
 )
 from govshared.app import create_service_app, settled_heap, start_runtime
 from govshared.outbox import OutboxWriter
+from govshared.wake import OUTBOX_CHANNEL
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = SERVICE_ROOT / "alembic.ini"
@@ -102,6 +103,10 @@ def create_app(
             tasks.append(asyncio.create_task(relay.run(), name="approval-outbox-relay"))
             tasks.append(asyncio.create_task(timers.run(), name="approval-clock-timers"))
             tasks.append(asyncio.create_task(sealer.run(), name="approval-document-sealer"))
+        elif runtime.signal is not None:
+            # The relay and the sealer run in the worker process: a commit with events (and with
+            # them any document to seal) wakes it through PostgreSQL.
+            app.state.outbox.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
         try:
             with settled_heap():
                 yield

@@ -30,6 +30,7 @@ from govshared.observability import configure_logging, make_http_client, serve_w
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from govshared.seal import seal_book_from_settings
 from govshared.storage import Storage, storage_from_settings
+from govshared.wake import OUTBOX_CHANNEL, wake_listener
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +192,8 @@ async def main() -> None:
     sealer = build_sealer(settings, sessionmaker=sessionmaker, sealing=sealing, outbox=outbox)
     # A sealed document's event goes out at once rather than at the relay's next poll.
     outbox.on_commit(relay.wake)
+    # The web processes' commits wake relay and sealer through PostgreSQL (the poll stays).
+    listener = wake_listener(settings.database_url, {OUTBOX_CHANNEL: [relay.wake, sealer.wake]})
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -202,6 +205,8 @@ async def main() -> None:
     ]
     with settled_heap():
         await stop.wait()
+    if listener is not None:
+        await listener.stop()
     await relay.stop()
     await timers.stop()
     sealer.stop()

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from govshared.app import create_service_app, settled_heap, start_runtime
 from govshared.storage import storage_from_settings
+from govshared.wake import OUTBOX_CHANNEL, SEALER_CHANNEL
 from licensing.catalogue.service import load_demo_catalogue
 from licensing.config import Settings
 from licensing.routes import routers
@@ -78,6 +79,10 @@ def create_app(
             tasks.append(asyncio.create_task(relay.run(), name="license-outbox-relay"))
             tasks.append(asyncio.create_task(timers.run(), name="license-timers"))
             tasks.append(asyncio.create_task(sealer.run(), name="license-certificate-sealer"))
+        elif runtime.signal is not None:
+            # Relay and sealer run in the worker process: commits wake it through PostgreSQL.
+            app.state.outbox.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
+            app.state.sealing.on_registered(runtime.signal.hook(SEALER_CHANNEL))
         try:
             with settled_heap():
                 yield

@@ -26,6 +26,7 @@ from govshared.observability import configure_logging, make_http_client, serve_w
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from govshared.seal import seal_book_from_settings
 from govshared.storage import Storage, storage_from_settings
+from govshared.wake import OUTBOX_CHANNEL, SEALER_CHANNEL, wake_listener
 from licensing import clock
 from licensing.certificates.sealer import CertificateSealer
 from licensing.certificates.service import Sealing
@@ -240,6 +241,10 @@ async def main() -> None:
         poll_seconds=settings.timer_poll_seconds,
         reinspection_working_days=settings.reinspection_working_days,
     )
+    # The web processes' commits wake relay and sealer through PostgreSQL (the poll stays).
+    listener = wake_listener(
+        settings.database_url, {OUTBOX_CHANNEL: [relay.wake], SEALER_CHANNEL: [sealer.wake]}
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -251,6 +256,8 @@ async def main() -> None:
     ]
     with settled_heap():
         await stop.wait()
+    if listener is not None:
+        await listener.stop()
     timers.stop()
     sealer.stop()
     await relay.stop()

@@ -23,7 +23,7 @@ async def get_notification_service(request: Request, session: Session) -> Notifi
         session,
         settings=state.settings,
         proof=state.proof,
-        on_queued=state.delivery_worker.wake if state.settings.run_workers else None,
+        on_queued=state.on_queued,
         on_inbox=state.inbox_signal.notify,
     )
 

@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from govshared.app import create_service_app, settled_heap, start_runtime
+from govshared.wake import DELIVERY_CHANNEL, OUTBOX_CHANNEL
 from notify.config import Settings
 from notify.routes import router
 from notify.service import InboxSignal
@@ -59,13 +60,21 @@ def create_app(
         app.state.relay = relay
         app.state.proof = proof
         app.state.delivery_worker = worker
+        # What a commit that queued deliveries wakes: the worker here, or in its own process
+        # through PostgreSQL (nothing on SQLite without workers here: they poll).
+        app.state.on_queued = None
         tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
             proof.wake = relay.wake
             for writer in proof.writers():
                 writer.on_commit(relay.wake)
+            app.state.on_queued = worker.wake
             tasks.append(asyncio.create_task(relay.run(), name="notify-outbox-relay"))
             tasks.append(asyncio.create_task(worker.run(), name="notify-delivery-worker"))
+        elif runtime.signal is not None:
+            for writer in proof.writers():
+                writer.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
+            app.state.on_queued = runtime.signal.hook(DELIVERY_CHANNEL)
         try:
             with settled_heap():
                 yield

@@ -27,6 +27,7 @@ from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from govshared.wake import DELIVERY_CHANNEL, OUTBOX_CHANNEL, wake_listener
 from notify.channels.base import (
     Attachment,
     ChannelError,
@@ -358,6 +359,10 @@ async def main() -> None:
         proof=proof,
         documents=build_documents(settings, http=http, tokens=tokens),
     )
+    # The web processes' commits wake relay and deliveries through PostgreSQL (the poll stays).
+    listener = wake_listener(
+        settings.database_url, {OUTBOX_CHANNEL: [relay.wake], DELIVERY_CHANNEL: [worker.wake]}
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -365,6 +370,8 @@ async def main() -> None:
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(worker.run())]
     with settled_heap():
         await stop.wait()
+    if listener is not None:
+        await listener.stop()
     await worker.stop()
     await relay.stop()
     await asyncio.gather(*tasks)
