@@ -31,12 +31,14 @@ from bench.submission import (  # noqa: E402
     ACCEPT_BODY,
     BODY,
     PORTS,
+    Stack,
     cpu_snapshot,
     ensure_wrk,
     start_stack,
     stop_stack,
 )
 from govshared.auth import Role, ensure_dev_keypair, mint_token  # noqa: E402
+from tools.suite import ServiceProcess  # noqa: E402
 
 DURATION = float(os.environ.get("BENCH_SECONDS", "20"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "24"))
@@ -45,6 +47,8 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "24"))
 # licences) and notify, would otherwise share the CPU with the requests being measured. With
 # BENCH_WORKER_DURING_LOAD=1 the whole suite runs during the load.
 WORKER_DURING_LOAD = os.environ.get("BENCH_WORKER_DURING_LOAD", "") == "1"
+# Replicas of approval's worker (relay, timers, sealer), sharing the queues with SKIP LOCKED.
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 
 
 def lua_string(text: str) -> str:
@@ -139,6 +143,21 @@ async def drain_documents(database_url: str, limit_seconds: float = 300.0) -> di
     }
 
 
+def start_workers(stack: Stack, work: Path) -> None:
+    """Approval's worker and ``WORKERS - 1`` more replicas of it."""
+    stack.start_relay()
+    for n in range(1, WORKERS):
+        replica = ServiceProcess(
+            "approval",
+            0,
+            stack.relay.env,
+            log_path=work / f"approval-worker-{n}.log",
+            command=stack.relay.command,
+        )
+        replica.start()
+        stack.processes.append(replica)
+
+
 def main() -> None:
     """Start the stack, drive cases, print and save the figures."""
     work = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
@@ -151,8 +170,10 @@ def main() -> None:
         "reviewer": mint_token(private, role=Role.REVIEWER, jurisdiction="310000", subject="s:r"),
         "approver": mint_token(private, role=Role.APPROVER, jurisdiction="310000", subject="s:p"),
     }
-    stack = start_stack(work, relay=WORKER_DURING_LOAD)
+    stack = start_stack(work, relay=False)
     try:
+        if WORKER_DURING_LOAD:
+            start_workers(stack, work)
         print(
             f"driving cases for {DURATION:.0f}s with {CONCURRENCY} concurrent cases ...", flush=True
         )
@@ -162,7 +183,8 @@ def main() -> None:
         # Notices and decisions are sealed by approval's worker (running during the load, on the
         # same two cores); what it had not sealed when the load stopped, it seals now.
         print("load over; waiting for the sealer to seal the pending documents ...", flush=True)
-        stack.start_relay()
+        if not WORKER_DURING_LOAD:
+            start_workers(stack, work)
         figures["documents"] = asyncio.run(drain_documents(stack.databases["approval"]))
         result = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -170,6 +192,7 @@ def main() -> None:
             "duration_seconds": DURATION,
             "concurrency": CONCURRENCY,
             "worker_during_load": WORKER_DURING_LOAD,
+            "worker_replicas": WORKERS,
             "workload": "1 KB submission, accept, review, approve (every fifth denied); the "
             "acceptance notice and the decision sealed as PDFs by approval's worker",
             **figures,

@@ -23,6 +23,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, SimpleDocTemplate
 
 from govshared.seal import SealSignature, canonical_json
@@ -30,7 +31,27 @@ from govshared.seal import SealSignature, canonical_json
 FONT = "STSong-Light"
 SEAL_RED = Color(0.86, 0.08, 0.12)
 
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+
+class _RememberedWidths(UnicodeCIDFont):
+    """STSong-Light that remembers the widths it measured: CJK line breaking measures every
+    character of every paragraph, the same few hundred characters on every document."""
+
+    def __init__(self, face: str) -> None:
+        super().__init__(face)
+        self._widths: dict[tuple[str | bytes, float], float] = {}
+
+    def stringWidth(self, text: str | bytes, size: float, encoding: str | None = None) -> float:
+        """The width of ``text`` at ``size`` points."""
+        key = (text, size)
+        width = self._widths.get(key)
+        if width is None:
+            width = super().stringWidth(text, size, encoding)
+            if len(self._widths) < 65536:
+                self._widths[key] = width
+        return width
+
+
+pdfmetrics.registerFont(_RememberedWidths(FONT))
 
 
 def china_date_text(iso_date: str) -> str:
@@ -51,19 +72,15 @@ def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
     return tuple(tuple(bool(module) for module in row) for row in code.matrix)
 
 
-def draw_qr(canvas: Any, *, text: str, x: float, y: float, size: float) -> None:
-    """A QR code of ``text`` with its lower-left corner at (x, y), with its 4-module quiet zone.
-
-    Each run of dark modules in a row is one rectangle: reportlab's QR widget builds a shape object
-    per module, which made the code the slowest part of a sealed document.
-    """
+@functools.lru_cache(maxsize=256)
+def qr_path(text: str) -> str:
+    """The QR code of ``text`` as PDF path operators in module units (row 0 at the top, the
+    quiet zone left out), one rectangle per run of dark modules in a row, filled at once."""
     matrix = qr_matrix(text)
     count = len(matrix)
-    module = size / (count + 8)
-    canvas.saveState()
-    canvas.setFillColorRGB(0, 0, 0)
+    runs: list[str] = []
     for row, modules in enumerate(matrix):
-        top = y + size - (row + 4 + 1) * module
+        y = count - 1 - row
         col = 0
         while col < count:
             if not modules[col]:
@@ -72,42 +89,93 @@ def draw_qr(canvas: Any, *, text: str, x: float, y: float, size: float) -> None:
             start = col
             while col < count and modules[col]:
                 col += 1
-            canvas.rect(
-                x + (start + 4) * module, top, (col - start) * module, module, stroke=0, fill=1
-            )
+            runs.append(f"{start} {y} {col - start} 1 re")
+    return "\n".join(runs) + "\nf"
+
+
+def draw_qr(canvas: Any, *, text: str, x: float, y: float, size: float) -> None:
+    """A QR code of ``text`` with its lower-left corner at (x, y), with its 4-module quiet zone.
+
+    Drawn as one path in module units under a scaling transform, written as PDF operators
+    (``addLiteral``): a call of reportlab's ``rect`` per run of modules, each formatting its
+    coordinates, cost 2.4 ms a document (a third of the layout), the path a tenth of that.
+    """
+    module = size / (len(qr_matrix(text)) + 8)
+    canvas.saveState()
+    canvas.setFillColorRGB(0, 0, 0)
+    canvas.transform(module, 0, 0, module, x + 4 * module, y + 4 * module)
+    canvas.addLiteral(qr_path(text))
     canvas.restoreState()
 
 
-def draw_round_seal(canvas: Any, *, x: float, y: float, radius: float, name: str) -> None:
-    """A red round official seal: the authority's name along the upper arc, a star in the centre."""
-    canvas.saveState()
-    canvas.setStrokeColor(SEAL_RED)
-    canvas.setFillColor(SEAL_RED)
-    canvas.setLineWidth(2.2)
-    canvas.circle(x, y, radius, stroke=1, fill=0)
-    star = canvas.beginPath()
+_FONT_PLACEHOLDER = "/GovsharedSealFont"
+
+
+@functools.lru_cache(maxsize=64)
+def round_seal_operators(radius: float, name: str) -> str:
+    """The red round seal centred on the origin as PDF operators, the font's resource name left
+    as a placeholder: made once per authority and size, it is the same on every document.
+
+    Built with reportlab's own path and text objects on a scratch canvas (their ``getCode``), so
+    the operators and the CID font's encoding of the name are reportlab's; only the font's name in
+    the scratch document is swapped for the placeholder.
+    """
+    scratch = Canvas(io.BytesIO())
+    red = f"{SEAL_RED.red:.4g} {SEAL_RED.green:.4g} {SEAL_RED.blue:.4g}"
+    parts = [f"{red} RG {red} rg 2.2 w"]
+    ring = scratch.beginPath()
+    ring.circle(0, 0, radius)
+    parts.append(ring.getCode() + " S")
+    star = scratch.beginPath()
     outer, inner = radius * 0.3, radius * 0.12
     for i in range(10):
         r = outer if i % 2 == 0 else inner
         angle = math.pi / 2 + i * math.pi / 5
-        px, py = x + r * math.cos(angle), y + r * math.sin(angle)
+        px, py = r * math.cos(angle), r * math.sin(angle)
         if i == 0:
             star.moveTo(px, py)
         else:
             star.lineTo(px, py)
     star.close()
-    canvas.drawPath(star, stroke=0, fill=1)
+    parts.append(star.getCode() + " f")
     chars = list(name)[:20] or ["章"]
     font_size = min(radius * 0.28, 2 * math.pi * radius * 0.62 / len(chars))
-    canvas.setFont(FONT, font_size)
     span = min(250.0, 16.0 * len(chars))  # degrees of arc the name takes
+    text = scratch.beginText()
+    text.setFont(FONT, font_size)
     for i, char in enumerate(chars):
-        angle = 90 + span / 2 - (span * (i + 0.5) / len(chars))
-        canvas.saveState()
-        canvas.translate(x, y)
-        canvas.rotate(angle - 90)
-        canvas.drawCentredString(0, radius - font_size - 3, char)
-        canvas.restoreState()
+        # Each character upright on the arc: rotated about the centre, centred on its slot.
+        turn = math.radians(span / 2 - (span * (i + 0.5) / len(chars)))
+        cos, sin = math.cos(turn), math.sin(turn)
+        dx = -pdfmetrics.stringWidth(char, FONT, font_size) / 2
+        dy = radius - font_size - 3
+        text.setTextTransform(cos, sin, -sin, cos, cos * dx - sin * dy, sin * dx + cos * dy)
+        text.textOut(char)
+    scratch_font = _font_name(scratch)
+    parts.append(text.getCode().replace(scratch_font + " ", _FONT_PLACEHOLDER + " "))
+    return "\n".join(parts)
+
+
+def _font_name(canvas: Any) -> str:
+    """The resource name (``/F2``…) the canvas's document gives ``FONT`` (registering it)."""
+    probe = canvas.beginText()
+    probe.setFont(FONT, 1)
+    return str(probe.getCode().split(" Tf")[0].rsplit(" ", 2)[-2])
+
+
+def draw_round_seal(canvas: Any, *, x: float, y: float, radius: float, name: str) -> None:
+    """A red round official seal: the authority's name along the upper arc, a star in the centre.
+
+    Its operators are made once per authority (``round_seal_operators``): drawn afresh, character
+    by character, it cost about 1.4 ms a document.
+    """
+    canvas.saveState()
+    canvas.translate(x, y)
+    canvas.addLiteral(
+        round_seal_operators(radius, name).replace(
+            _FONT_PLACEHOLDER + " ", _font_name(canvas) + " "
+        )
+    )
     canvas.restoreState()
 
 
