@@ -94,6 +94,7 @@ bench-queue: setup
 
 bench-notify: setup
 	$(UV) run --locked python bench/notify_throughput.py
+	$(UV) run --locked python bench/notify_throughput.py --database-url postgresql
 
 bench-draw: setup
 	$(UV) run --locked python bench/inspection_draw.py

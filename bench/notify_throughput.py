@@ -12,7 +12,10 @@ address for each test enterprise; posts ``--events`` application events in Cloud
 Bounded: at most ``--events`` events and ``--timeout`` seconds. Prints one JSON document.
 
     uv run python bench/notify_throughput.py --events 5000
-    uv run python bench/notify_throughput.py --database-url postgresql+asyncpg://postgres@127.0.0.1/bench
+    uv run python bench/notify_throughput.py --database-url postgresql   # a fresh database, dropped after
+
+``make bench-notify`` runs it on SQLite and on PostgreSQL (the server of the tests,
+``TEST_DATABASE_URL``) and writes each run's figures to ``bench/results/``.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from aiosmtpd.controller import Controller
 
 from govshared.auth import Role, dev_role_key, ensure_dev_keypair, mint_token
 from govshared.events import CLOUDEVENTS_BATCH_JSON
-from govshared.testing import random_uscc
+from govshared.testing import create_postgres_database, drop_postgres_database, random_uscc
 
 NUMBER = re.compile(r"BENCH-(\d{8})")
 
@@ -326,10 +329,28 @@ def main() -> None:
         action="store_true",
         help="run the delivery worker and relay as their own process (python -m notify.worker)",
     )
-    parser.add_argument("--database-url", default="", help="an empty database; default SQLite")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="an empty database; 'postgresql': a fresh one on the tests' server; default SQLite",
+    )
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds (bound)")
     args = parser.parse_args()
-    print(json.dumps(uvloop.run(run(args)), ensure_ascii=False, indent=2))
+    fresh = args.database_url == "postgresql"
+    if fresh:
+        args.database_url = asyncio.run(create_postgres_database("bench_notify"))
+    try:
+        result = uvloop.run(run(args))
+    finally:
+        if fresh:
+            asyncio.run(drop_postgres_database(args.database_url))
+    result["when"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result["machine"] = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    print(text)
+    results = Path(__file__).resolve().parent / "results"
+    name = f"notify-{result['database']}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    (results / name).write_text(text)
 
 
 if __name__ == "__main__":
