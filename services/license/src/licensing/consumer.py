@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import random
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.events import ApplicationEventData, CloudEvent, EventType
 from govshared.inbox import record_event_once
 from licensing.db import inbox_events
+from licensing.licences.records import LicenceRecords
+from licensing.licences.reform_status import ReformStatuses
+from licensing.licences.register import LicenceIssuance
 from licensing.licences.schemas import EventIntake
-from licensing.licences.service import LicenceService
 
 logger = logging.getLogger("licensing.consumer")
 
@@ -22,9 +24,10 @@ APPLICATION_EVENTS = "cn.gov.approval.application."
 class EventConsumer:
     """Applies approval's events to the register, exactly once per event id."""
 
-    def __init__(self, session: AsyncSession, *, licences: LicenceService) -> None:
-        self.session = session
-        self.licences = licences
+    def __init__(self, records: LicenceRecords, *, rng: random.Random) -> None:
+        self.session = records.session
+        self.issuance = LicenceIssuance(records, rng=rng)
+        self.statuses = ReformStatuses(records.session)
 
     async def consume(self, events: list[CloudEvent]) -> EventIntake:
         """Apply a delivery; unknown types are recorded and ignored, redeliveries do nothing."""
@@ -53,11 +56,11 @@ class EventConsumer:
                 )
                 invalid += 1
                 continue
-            await self.licences.track_application(data)
+            await self.statuses.track_application(data)
             if data.details.get("business_type") == "renew":
-                await self.licences.on_renewal_application(event.type, data)
+                await self.issuance.lifecycle.on_renewal_application(event.type, data)
             if event.type == EventType.APPLICATION_APPROVED:
-                await self.licences.on_approved(data, event_id=event.id)
+                await self.issuance.on_approved(data, event_id=event.id)
             processed += 1
         return EventIntake(
             received=len(events),

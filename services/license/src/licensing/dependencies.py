@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Annotated
 
@@ -23,7 +24,12 @@ from licensing.errors import (
     OutsideJurisdiction,
     VerificationTaskNotFound,
 )
-from licensing.licences.service import LicenceService
+from licensing.licences.follow_up import CommitmentFollowUp
+from licensing.licences.lifecycle import LicenceLifecycle
+from licensing.licences.presenters import LicencePresenter
+from licensing.licences.records import LicenceRecords
+from licensing.licences.reform_status import ReformStatuses
+from licensing.licences.register import LicenceRegister
 from licensing.models import Licence, VerificationTask
 
 Session = Annotated[AsyncSession, Depends(get_session)]
@@ -35,16 +41,45 @@ async def get_catalogue_service(session: Session) -> CatalogueService:
     return CatalogueService(session)
 
 
-async def get_licence_service(request: Request, session: Session) -> LicenceService:
-    """The licence service bound to this request's session."""
+async def get_records(request: Request, session: Session) -> LicenceRecords:
+    """The register's shared writes bound to this request's session."""
     state = request.app.state
-    return LicenceService(
-        session,
-        outbox=state.outbox,
-        sealing=state.sealing,
-        policy=state.licence_policy,
-        rng=getattr(state, "rng", None),
+    return LicenceRecords(
+        session, outbox=state.outbox, sealing=state.sealing, policy=state.licence_policy
     )
+
+
+Records = Annotated[LicenceRecords, Depends(get_records)]
+
+
+def _rng(request: Request) -> random.Random:
+    # 双随机 draws must not be predictable by the enterprises drawn.
+    return getattr(request.app.state, "rng", None) or random.SystemRandom()
+
+
+async def get_register(records: Records) -> LicenceRegister:
+    """Reads of the licence register."""
+    return LicenceRegister(records)
+
+
+async def get_presenter(records: Records) -> LicencePresenter:
+    """The REST views of licences."""
+    return LicencePresenter(records)
+
+
+async def get_lifecycle(records: Records) -> LicenceLifecycle:
+    """A licence's change, renewal, suspension and the law's acts on it."""
+    return LicenceLifecycle(records)
+
+
+async def get_follow_up(request: Request, records: Records) -> CommitmentFollowUp:
+    """告知承诺 verification and credit records."""
+    return CommitmentFollowUp(records, rng=_rng(request))
+
+
+async def get_reform_statuses(session: Session) -> ReformStatuses:
+    """Enterprises' reform status."""
+    return ReformStatuses(session)
 
 
 async def get_certificate_service(request: Request, session: Session) -> CertificateService:
@@ -58,14 +93,18 @@ async def get_verifier(request: Request, session: Session) -> LicenceVerifier:
 
 
 Catalogue = Annotated[CatalogueService, Depends(get_catalogue_service)]
-Licences = Annotated[LicenceService, Depends(get_licence_service)]
+Register = Annotated[LicenceRegister, Depends(get_register)]
+Presenter = Annotated[LicencePresenter, Depends(get_presenter)]
+Lifecycle = Annotated[LicenceLifecycle, Depends(get_lifecycle)]
+FollowUp = Annotated[CommitmentFollowUp, Depends(get_follow_up)]
+Statuses = Annotated[ReformStatuses, Depends(get_reform_statuses)]
 Certificates = Annotated[CertificateService, Depends(get_certificate_service)]
 Verifier = Annotated[LicenceVerifier, Depends(get_verifier)]
 
 
-async def get_event_consumer(session: Session, licences: Licences) -> EventConsumer:
+async def get_event_consumer(request: Request, records: Records) -> EventConsumer:
     """The event consumer bound to this request's session."""
-    return EventConsumer(session, licences=licences)
+    return EventConsumer(records, rng=_rng(request))
 
 
 Consumer = Annotated[EventConsumer, Depends(get_event_consumer)]
@@ -88,11 +127,11 @@ def check_jurisdiction(principal: Principal, jurisdiction: str) -> None:
 
 async def licence_by_no(
     licence_no: Annotated[str, Path(min_length=1, max_length=40)],
-    licences: Licences,
+    register: Register,
     principal: CurrentPrincipal,
 ) -> Licence:
     """The current version of the licence in the path, if the caller may see it (404 otherwise)."""
-    licence = await licences.current(licence_no)
+    licence = await register.current(licence_no)
     # Another enterprise's licence is reported missing: its existence is not ours to reveal.
     if licence is None or (
         principal.role is Role.ENTERPRISE and licence.holder_uscc != principal.uscc
@@ -139,10 +178,10 @@ ManagedLicence = Annotated[Licence, Depends(managed_licence)]
 
 
 async def task_by_id(
-    task_id: uuid.UUID, licences: Licences, principal: CurrentPrincipal
+    task_id: uuid.UUID, follow_up: FollowUp, principal: CurrentPrincipal
 ) -> VerificationTask:
     """The verification task in the path, within the caller's jurisdiction."""
-    task = await licences.task(task_id)
+    task = await follow_up.task(task_id)
     if task is None:
         raise VerificationTaskNotFound()
     check_jurisdiction(principal, task.jurisdiction)

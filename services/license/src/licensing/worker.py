@@ -14,7 +14,6 @@ import contextlib
 import logging
 import signal
 from datetime import date
-from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,10 +32,11 @@ from licensing.certificates.service import Sealing
 from licensing.config import Settings
 from licensing.db import outbox_events
 from licensing.inspections.corrections import Consequences
-from licensing.licences.service import LicencePolicy, LicenceService, TimerRun, policy_from_settings
+from licensing.licences.policy import LicencePolicy
+from licensing.licences.records import LicenceRecords
+from licensing.licences.timers import LicenceTimerRules, TimerRun
 
 logger = logging.getLogger("licensing.worker")
-CHINA = ZoneInfo("Asia/Shanghai")
 
 # Which destinations receive which events (the relay knows their URLs).
 SUBSCRIPTIONS = {
@@ -115,13 +115,13 @@ def build_sealer(
 
 def build_policy(settings: Settings) -> LicencePolicy:
     """The register's rules from settings."""
-    return policy_from_settings(
+    return LicencePolicy(
         renewal_lead_days=settings.renewal_lead_days,
         late_renewal=settings.late_renewal,
-        reminder_days=settings.renewal_reminder_days,
+        reminder_days=tuple(settings.renewal_reminder_days),
         verification_days=settings.commitment_verification_days,
         on_site_share=settings.commitment_on_site_share,
-        inspectors=settings.inspectors,
+        inspectors=tuple(settings.inspectors),
     )
 
 
@@ -154,17 +154,19 @@ class LicenceTimers:
         """One pass over every due licence, one transaction per batch."""
         today = today or clock.today()
         run = TimerRun()
-        for step in (LicenceService.expire_due, LicenceService.send_reminders):
+        for step in (LicenceTimerRules.expire_due, LicenceTimerRules.send_reminders):
             while True:
                 async with self._sessionmaker() as session, session.begin():
-                    service = LicenceService(
-                        session,
-                        outbox=self._outbox,
-                        sealing=self._sealing,
-                        policy=self._policy,
+                    rules = LicenceTimerRules(
+                        LicenceRecords(
+                            session,
+                            outbox=self._outbox,
+                            sealing=self._sealing,
+                            policy=self._policy,
+                        )
                     )
-                    claimed = await step(service, today=today, limit=self._batch_size, run=run)
-                if claimed < self._batch_size or step is LicenceService.send_reminders:
+                    claimed = await step(rules, today=today, limit=self._batch_size, run=run)
+                if claimed < self._batch_size or step is LicenceTimerRules.send_reminders:
                     # Reminders already sent stay claimable until their stage moves; one pass each.
                     break
         await self.miss_corrections(today)

@@ -11,7 +11,7 @@ from govshared.events import ReformMode
 from govshared.jurisdictions import ancestors, covers, scope_prefix
 from licensing.catalogue.service import shipped_catalogue, summary_text
 from licensing.licences.digest import certificate_fields, content_digest
-from licensing.licences.service import add_months, validity_end
+from licensing.licences.policy import add_months, validity_end
 
 
 def test_ancestors_most_specific_first() -> None:

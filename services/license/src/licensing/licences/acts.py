@@ -16,11 +16,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from govshared.events import EventType
 from licensing import clock
 from licensing.errors import HearingRightsNotRespected, LicenceNotActive
+from licensing.licences.records import RENEWAL_CLEARED, LicenceRecords
 from licensing.licences.repository import history_row
 from licensing.licences.schemas import (
     Hearing,
@@ -38,9 +39,6 @@ from licensing.models import (
 )
 from licensing.workdays import add_working_days
 
-if TYPE_CHECKING:
-    from licensing.licences.service import LicenceService
-
 LIVE = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
 # 行政处罚法 Art. 64(1): a hearing is asked for within 5 days of the notice, and Art. 85 makes
 # those working days (不含法定节假日): a stated deadline earlier than that takes a right away.
@@ -49,13 +47,6 @@ PENALTY_LAW = "《中华人民共和国行政处罚法》"
 PENALTY_LABELS = {
     IntendedPenalty.PENALTY_REVOCATION: "吊销许可证件",
     IntendedPenalty.SUSPENSION: "暂扣许可证件",
-}
-# A licence without a pending renewal.
-RENEWAL_CLEARED: dict[str, Any] = {
-    "renewal_requested_on": None,
-    "renewal_timely": None,
-    "renewal_application_id": None,
-    "renewal_application_no": None,
 }
 
 
@@ -102,8 +93,8 @@ def check_hearing(body: PenaltyBody, *, today: date, suspension: bool) -> None:
 class LicenceActs:
     """撤销, 撤回, 吊销, 暂扣 and 注销 on the register; each writes its history and its event."""
 
-    def __init__(self, service: LicenceService) -> None:
-        self.service = service
+    def __init__(self, records: LicenceRecords) -> None:
+        self.records = records
 
     async def revoke(
         self,
@@ -168,7 +159,7 @@ class LicenceActs:
             "rights_notified_on": today.isoformat(),
             "hearing_request_deadline": body.hearing_request_deadline.isoformat(),
         }
-        await self.service.repository.add_history(
+        await self.records.repository.add_history(
             history_row(
                 licence,
                 action=LicenceAction.PENALTY_NOTIFIED,
@@ -180,7 +171,7 @@ class LicenceActs:
                 details=details,
             )
         )
-        await self.service._emit(
+        await self.records.emit(
             licence,
             EventType.LICENCE_PENALTY_NOTIFIED,
             status=licence.status,
@@ -219,7 +210,7 @@ class LicenceActs:
         details = _penalty_details(body)
         if body.suspended_until is not None:
             details["suspended_until"] = body.suspended_until.isoformat()
-        await self.service._transition(
+        await self.records.transition(
             licence,
             allowed=[LicenceStatus.VALID],
             to=LicenceStatus.SUSPENDED,
@@ -229,7 +220,7 @@ class LicenceActs:
             extra={"act_on": today, "act_basis": body.legal_basis, "act_details": details},
             details={"legal_basis": body.legal_basis, **details},
         )
-        await self.service._emit(
+        await self.records.emit(
             licence,
             EventType.LICENCE_SUSPENDED,
             status=licence.status,
@@ -252,7 +243,7 @@ class LicenceActs:
         today = clock.today()
         basis = legal_basis or "《中华人民共和国行政许可法》第七十条"
         details = {"ground": ground.value, **(extra or {})}
-        await self.service._transition(
+        await self.records.transition(
             licence,
             allowed=LIVE,
             to=LicenceStatus.CANCELLED,
@@ -269,7 +260,7 @@ class LicenceActs:
             },
             details={"legal_basis": basis, **details},
         )
-        await self.service._emit(
+        await self.records.emit(
             licence,
             EventType.LICENCE_CANCELLED,
             status=licence.status,
@@ -287,7 +278,7 @@ class LicenceActs:
             else ""
         )
         extra = {"cancelled_on": today, "cancellation_ground": CancellationGround.EXPIRED.value}
-        await self.service._transition(
+        await self.records.transition(
             licence,
             allowed=LIVE,
             to=LicenceStatus.EXPIRED,
@@ -297,7 +288,7 @@ class LicenceActs:
             extra={**extra, **RENEWAL_CLEARED},
         )
         await self._record_cancellation(licence, ground=CancellationGround.EXPIRED, actor=actor)
-        await self.service._emit(
+        await self.records.emit(
             licence,
             EventType.LICENCE_EXPIRED,
             status=licence.status,
@@ -320,7 +311,7 @@ class LicenceActs:
     ) -> None:
         """An act that ends the licence, and the 注销 that follows it (Art. 70(4))."""
         today = clock.today()
-        await self.service._transition(
+        await self.records.transition(
             licence,
             allowed=LIVE,
             to=to,
@@ -338,7 +329,7 @@ class LicenceActs:
             details={"legal_basis": legal_basis, **details},
         )
         await self._record_cancellation(licence, ground=ground, actor=actor)
-        await self.service._emit(
+        await self.records.emit(
             licence, event_type, status=licence.status, reason=reason, act=act_fields(licence)
         )
 
@@ -346,7 +337,7 @@ class LicenceActs:
         self, licence: Licence, *, ground: CancellationGround, actor: str
     ) -> None:
         """The 注销 entry that follows an act ending the licence (the status keeps the act)."""
-        await self.service.repository.add_history(
+        await self.records.repository.add_history(
             history_row(
                 licence,
                 action=LicenceAction.CANCELLED,

@@ -24,10 +24,14 @@ from licensing.catalogue.schemas import JURISDICTION_PATTERN
 from licensing.dependencies import (
     Consumer,
     EnterpriseUscc,
+    FollowUp,
     LicenceByNo,
-    Licences,
+    Lifecycle,
     ManagedLicence,
+    Presenter,
     ReadableLicence,
+    Register,
+    Statuses,
     TaskById,
     staff_scope,
 )
@@ -48,6 +52,7 @@ from licensing.errors import (
     VerificationAlreadyDecided,
     VerificationTaskNotFound,
 )
+from licensing.licences.presenters import licence_summary
 from licensing.licences.schemas import (
     CancellationBody,
     CommitmentEligibility,
@@ -87,9 +92,9 @@ def _after_no(cursor: str | None) -> str | None:
     summary="证照类型目录 (public)",
     response_model=list[LicenceTypeOut],
 )
-async def list_licence_types(licences: Licences) -> list[LicenceTypeOut]:
+async def list_licence_types(register: Register) -> list[LicenceTypeOut]:
     """The licence type catalogue."""
-    return [LicenceTypeOut.model_validate(t) for t in await licences.licence_types()]
+    return [LicenceTypeOut.model_validate(t) for t in await register.licence_types()]
 
 
 @router.get(
@@ -100,21 +105,22 @@ async def list_licence_types(licences: Licences) -> list[LicenceTypeOut]:
     responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_licences(
-    licences: Licences,
+    register: Register,
+    presenter: Presenter,
     principal: Annotated[Principal, Depends(require_roles(Role.SERVICE, *STAFF_ROLES))],
     status: LicenceStatus | None = None,
     limit: Limit = 20,
     cursor: str | None = None,
 ) -> Page[LicenceOut]:
     """Current licences of the register, by number."""
-    rows = await licences.register(
+    rows = await register.list(
         jurisdiction_prefix=staff_scope(principal),
         status=status,
         after_no=_after_no(cursor),
         limit=limit + 1,
     )
     return page_of(
-        await licences.to_outs(rows[:limit]),
+        await presenter.outs(rows[:limit]),
         more=len(rows) > limit,
         cursor_of=lambda last: [last.licence_no],
     )
@@ -128,9 +134,9 @@ async def list_licences(
     responses=problem_responses(*AUTH_ERRORS, LicenceNotFound),
     dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
 )
-async def get_licence(licence: ReadableLicence, licences: Licences) -> LicenceDetail:
+async def get_licence(licence: ReadableLicence, presenter: Presenter) -> LicenceDetail:
     """A licence with its versions and history."""
-    return await licences.detail(licence)
+    return await presenter.detail(licence)
 
 
 LIFECYCLE_ERRORS = (
@@ -152,11 +158,15 @@ LIFECYCLE_ERRORS = (
     ),
 )
 async def change_licence(
-    body: LicenceChange, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: LicenceChange,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """The authority's own change (Art. 8); any other change is the holder's application (Art. 49,
     an approval application with business_type change)."""
-    return await licences.to_out(await licences.change(licence, body=body, actor=principal))
+    return await presenter.out(await lifecycle.change(licence, body=body, actor=principal))
 
 
 @router.post(
@@ -168,11 +178,12 @@ async def change_licence(
 )
 async def request_renewal(
     licence: LicenceByNo,
-    licences: Licences,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
     principal: Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))],
 ) -> LicenceOut:
     """Apply for renewal; applied for in time and undecided at expiry, it is deemed granted."""
-    return await licences.to_out(await licences.request_renewal(licence, actor=principal))
+    return await presenter.out(await lifecycle.request_renewal(licence, actor=principal))
 
 
 @router.post(
@@ -183,13 +194,17 @@ async def request_renewal(
     responses=problem_responses(*LIFECYCLE_ERRORS, RenewalNotPending),
 )
 async def decide_renewal(
-    body: RenewalDecision, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: RenewalDecision,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """Grant (new version) or refuse a pending renewal."""
-    decided = await licences.decide_renewal(
+    decided = await lifecycle.decide_renewal(
         licence, grant=body.grant, reason=body.reason, actor=principal
     )
-    return await licences.to_out(decided)
+    return await presenter.out(decided)
 
 
 PENALTY_ERRORS = (*LIFECYCLE_ERRORS, HearingRightsNotRespected)
@@ -203,12 +218,16 @@ PENALTY_ERRORS = (*LIFECYCLE_ERRORS, HearingRightsNotRespected)
     responses=problem_responses(*PENALTY_ERRORS),
 )
 async def notify_penalty(
-    body: PenaltyNotice, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: PenaltyNotice,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """Serve the notice of an intended penalty through notify (行政处罚法 Art. 44); the decision
     follows after the hearing or its deadline."""
-    return await licences.to_out(
-        await licences.acts.notify_penalty(licence, body=body, actor=principal.subject)
+    return await presenter.out(
+        await lifecycle.acts.notify_penalty(licence, body=body, actor=principal.subject)
     )
 
 
@@ -220,10 +239,14 @@ async def notify_penalty(
     responses=problem_responses(*PENALTY_ERRORS),
 )
 async def suspend_licence(
-    body: PenaltyBody, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: PenaltyBody,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """Suspend a valid licence as a penalty (行政处罚法: notice of rights, hearing, decision)."""
-    return await licences.to_out(await licences.suspend(licence, body=body, actor=principal))
+    return await presenter.out(await lifecycle.suspend(licence, body=body, actor=principal))
 
 
 @router.post(
@@ -234,11 +257,15 @@ async def suspend_licence(
     responses=problem_responses(*LIFECYCLE_ERRORS),
 )
 async def reinstate_licence(
-    body: ReasonBody, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: ReasonBody,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """Make a suspended licence valid again."""
-    reinstated = await licences.reinstate(licence, reason=body.reason, actor=principal)
-    return await licences.to_out(reinstated)
+    reinstated = await lifecycle.reinstate(licence, reason=body.reason, actor=principal)
+    return await presenter.out(reinstated)
 
 
 @router.post(
@@ -249,17 +276,21 @@ async def reinstate_licence(
     responses=problem_responses(*LIFECYCLE_ERRORS),
 )
 async def revoke_licence(
-    body: RevocationBody, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: RevocationBody,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """撤销 with its legal basis, then 注销 (Art. 70(4))."""
-    revoked = await licences.acts.revoke(
+    revoked = await lifecycle.acts.revoke(
         licence,
         legal_basis=body.legal_basis,
         reason=body.reason,
         compensation_note=body.compensation_note,
         actor=principal.subject,
     )
-    return await licences.to_out(revoked)
+    return await presenter.out(revoked)
 
 
 @router.post(
@@ -270,11 +301,15 @@ async def revoke_licence(
     responses=problem_responses(*LIFECYCLE_ERRORS),
 )
 async def withdraw_licence(
-    body: WithdrawalBody, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: WithdrawalBody,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """撤回 because the law or the objective circumstances changed, then 注销 (Art. 70(4))."""
-    withdrawn = await licences.acts.withdraw(licence, body=body, actor=principal.subject)
-    return await licences.to_out(withdrawn)
+    withdrawn = await lifecycle.acts.withdraw(licence, body=body, actor=principal.subject)
+    return await presenter.out(withdrawn)
 
 
 @router.post(
@@ -285,11 +320,15 @@ async def withdraw_licence(
     responses=problem_responses(*PENALTY_ERRORS),
 )
 async def revoke_licence_as_penalty(
-    body: PenaltyBody, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: PenaltyBody,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """吊销 citing the penalty decision (行政处罚法), then 注销 (Art. 70(4))."""
-    revoked = await licences.acts.revoke_as_penalty(licence, body=body, actor=principal.subject)
-    return await licences.to_out(revoked)
+    revoked = await lifecycle.acts.revoke_as_penalty(licence, body=body, actor=principal.subject)
+    return await presenter.out(revoked)
 
 
 @router.post(
@@ -300,18 +339,22 @@ async def revoke_licence_as_penalty(
     responses=problem_responses(*LIFECYCLE_ERRORS),
 )
 async def cancel_licence(
-    body: CancellationBody, licence: ManagedLicence, licences: Licences, principal: Decider
+    body: CancellationBody,
+    licence: ManagedLicence,
+    lifecycle: Lifecycle,
+    presenter: Presenter,
+    principal: Decider,
 ) -> LicenceOut:
     """注销 on the holder's termination or death, force majeure or another statute (a holder's own
     注销 is its approved application with business_type cancel)."""
-    cancelled = await licences.acts.cancel(
+    cancelled = await lifecycle.acts.cancel(
         licence,
         ground=body.ground,
         reason=body.reason,
         legal_basis=body.legal_basis,
         actor=principal.subject,
     )
-    return await licences.to_out(cancelled)
+    return await presenter.out(cancelled)
 
 
 @router.get(
@@ -322,7 +365,7 @@ async def cancel_licence(
     responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_verification_tasks(
-    licences: Licences,
+    follow_up: FollowUp,
     principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
     status: Annotated[
         VerificationStatus | None,
@@ -333,7 +376,7 @@ async def list_verification_tasks(
 ) -> Page[VerificationTaskOut]:
     """Tasks by due date."""
     after = decode_keyset(cursor, date, uuid.UUID) if cursor else None
-    rows = await licences.tasks(
+    rows = await follow_up.tasks(
         jurisdiction_prefix=staff_scope(principal), status=status, after=after, limit=limit + 1
     )
     return page_of(
@@ -363,13 +406,13 @@ async def list_verification_tasks(
 async def decide_verification(
     body: VerificationDecision,
     task: TaskById,
-    licences: Licences,
+    follow_up: FollowUp,
     principal: Annotated[
         Principal, Depends(require_roles(Role.REVIEWER, Role.APPROVER, Role.HEAD, Role.ADMIN))
     ],
 ) -> VerificationTaskOut:
     """Record the verification's outcome."""
-    decided = await licences.decide_verification(task, body=body, actor=principal)
+    decided = await follow_up.decide_verification(task, body=body, actor=principal)
     return VerificationTaskOut.model_validate(decided)
 
 
@@ -386,17 +429,17 @@ ENTERPRISE_ERRORS = (*AUTH_ERRORS, NotYourEnterprise, InvalidUscc)
 )
 async def enterprise_licences(
     uscc: EnterpriseUscc,
-    licences: Licences,
+    register: Register,
     status: LicenceStatus | None = None,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> Page[LicenceSummary]:
     """The enterprise's current licences (减证便民: check here instead of asking for paper)."""
-    rows = await licences.register(
+    rows = await register.list(
         holder_uscc=uscc, status=status, after_no=_after_no(cursor), limit=limit + 1
     )
     return page_of(
-        [licences.summary(r) for r in rows[:limit]],
+        [licence_summary(r) for r in rows[:limit]],
         more=len(rows) > limit,
         cursor_of=lambda last: [last.licence_no],
     )
@@ -410,9 +453,11 @@ async def enterprise_licences(
     responses=problem_responses(*ENTERPRISE_ERRORS),
     dependencies=[Depends(require_roles(Role.SERVICE, *STAFF_ROLES))],
 )
-async def commitment_eligibility(uscc: EnterpriseUscc, licences: Licences) -> CommitmentEligibility:
+async def commitment_eligibility(
+    uscc: EnterpriseUscc, follow_up: FollowUp
+) -> CommitmentEligibility:
     """False commitments and serious bad credit bar the 告知承诺 route."""
-    return await licences.commitment_eligibility(uscc)
+    return await follow_up.commitment_eligibility(uscc)
 
 
 @router.post(
@@ -426,11 +471,11 @@ async def commitment_eligibility(uscc: EnterpriseUscc, licences: Licences) -> Co
 async def add_credit_record(
     uscc: EnterpriseUscc,
     body: CreditRecordCreate,
-    licences: Licences,
+    follow_up: FollowUp,
     principal: Annotated[Principal, Depends(require_roles(Role.ADMIN))],
 ) -> CreditRecordOut:
     """Record bad credit from another source."""
-    return await licences.add_credit_record(uscc=uscc, body=body, actor=principal)
+    return await follow_up.add_credit_record(uscc=uscc, body=body, actor=principal)
 
 
 @router.get(
@@ -443,12 +488,12 @@ async def add_credit_record(
 )
 async def reform_status(
     uscc: EnterpriseUscc,
-    licences: Licences,
+    statuses: Statuses,
     jurisdiction: Annotated[str, Query(pattern=JURISDICTION_PATTERN)] = CITY_WIDE,
     on: date | None = None,
 ) -> EnterpriseReformStatus:
     """Which permits it holds, no longer needs, may file or commit for, or has pending."""
-    return await licences.reform_status(
+    return await statuses.reform_status(
         uscc=uscc, jurisdiction=jurisdiction, on=on or clock.today()
     )
 
