@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the session, the service object, existence and permission checks."""
+"""Request-scoped dependencies: the session, the use-case services, existence and permission checks."""
 
 from __future__ import annotations
 
@@ -10,25 +10,71 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.db import get_session
+from notify.deliveries import DeliveryService, PreferenceService, Wakeups
+from notify.documents import DocumentLinks
+from notify.inbox import InboxService
+from notify.intake import IntakeService
 from notify.models import InboxMessage, WebhookSubscription
-from notify.service import NotificationService
+from notify.templates.service import TemplateService
+from notify.webhooks import WebhookService
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def get_notification_service(request: Request, session: Session) -> NotificationService:
-    """The notification service bound to this request's session."""
+def _wakeups(request: Request) -> Wakeups:
     state = request.app.state
-    return NotificationService(
-        session,
-        settings=state.settings,
-        proof=state.proof,
+    return Wakeups(
         on_queued=state.on_queued,
         on_inbox=state.inbox_signal.notify,
     )
 
 
-Notifications = Annotated[NotificationService, Depends(get_notification_service)]
+async def get_intake(request: Request, session: Session) -> IntakeService:
+    """Event and direct-notice intake bound to this request's session."""
+    state = request.app.state
+    return IntakeService(
+        session,
+        settings=state.settings,
+        proof=state.proof,
+        wakeups=_wakeups(request),
+        links=DocumentLinks.from_settings(state.settings),
+    )
+
+
+async def get_inbox(session: Session) -> InboxService:
+    """The caller's inbox bound to this request's session."""
+    return InboxService(session)
+
+
+async def get_deliveries(request: Request, session: Session) -> DeliveryService:
+    """Deliveries as staff see them, bound to this request's session."""
+    state = request.app.state
+    return DeliveryService(
+        session, settings=state.settings, proof=state.proof, wakeups=_wakeups(request)
+    )
+
+
+async def get_preferences(request: Request, session: Session) -> PreferenceService:
+    """Recipients' preferences bound to this request's session."""
+    return PreferenceService(session, settings=request.app.state.settings)
+
+
+async def get_webhooks(request: Request, session: Session) -> WebhookService:
+    """Webhook subscriptions bound to this request's session."""
+    return WebhookService(session, settings=request.app.state.settings)
+
+
+async def get_templates(request: Request, session: Session) -> TemplateService:
+    """Template versions bound to this request's session."""
+    return TemplateService(session, settings=request.app.state.settings)
+
+
+Intake = Annotated[IntakeService, Depends(get_intake)]
+Inbox = Annotated[InboxService, Depends(get_inbox)]
+Deliveries = Annotated[DeliveryService, Depends(get_deliveries)]
+Preferences = Annotated[PreferenceService, Depends(get_preferences)]
+Webhooks = Annotated[WebhookService, Depends(get_webhooks)]
+Templates = Annotated[TemplateService, Depends(get_templates)]
 
 # Who reads an inbox: an enterprise its own, staff their jurisdiction and role's.
 InboxReader = Annotated[Principal, Depends(require_roles(Role.ENTERPRISE, *STAFF_ROLES))]
@@ -38,21 +84,21 @@ Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 
 
 async def message_by_id(
-    message_id: uuid.UUID, service: Notifications, principal: InboxReader
+    message_id: uuid.UUID, inbox: Inbox, principal: InboxReader
 ) -> InboxMessage:
     """The message in the path, if it is the caller's (404 otherwise, never its content)."""
-    return await service.get_message(principal=principal, message_id=message_id)
+    return await inbox.get_message(principal=principal, message_id=message_id)
 
 
 MessageById = Annotated[InboxMessage, Depends(message_by_id)]
 
 
 async def webhook_by_id(
-    webhook_id: uuid.UUID, service: Notifications, principal: Enterprise
+    webhook_id: uuid.UUID, webhooks: Webhooks, principal: Enterprise
 ) -> WebhookSubscription:
     """The subscription in the path, if the calling enterprise owns it (404 otherwise)."""
     assert principal.uscc is not None
-    return await service.get_webhook(owner=principal.uscc, webhook_id=webhook_id)
+    return await webhooks.get_webhook(owner=principal.uscc, webhook_id=webhook_id)
 
 
 WebhookById = Annotated[WebhookSubscription, Depends(webhook_by_id)]

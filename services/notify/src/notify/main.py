@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from govshared.app import create_service_app, settled_heap, start_runtime
 from govshared.wake import DELIVERY_CHANNEL, OUTBOX_CHANNEL
 from notify.config import Settings
+from notify.inbox import InboxSignal
 from notify.routes import router
-from notify.service import InboxSignal
 from notify.worker import (
     DeliveryWorker,
     build_documents,

@@ -29,12 +29,17 @@ from govshared.problems import (
 from notify.channels.sms import receipt_signature
 from notify.dependencies import (
     Admin,
+    Deliveries,
     Enterprise,
+    Inbox,
     InboxReader,
+    Intake,
     MessageById,
-    Notifications,
+    Preferences,
     Staff,
+    Templates,
     WebhookById,
+    Webhooks,
 )
 from notify.errors import (
     DeliveryNotFound,
@@ -48,6 +53,7 @@ from notify.errors import (
     TemplateRenderFailed,
     WebhookNotFound,
 )
+from notify.inbox import inbox_updates, recipients_of
 from notify.models import DeliveryStatus
 from notify.schemas import (
     DeliveryDetail,
@@ -70,7 +76,6 @@ from notify.schemas import (
     WebhookOut,
     WebhookWithSecret,
 )
-from notify.service import inbox_updates, recipients_of
 
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
@@ -103,11 +108,11 @@ async def last_event_cursor(
 )
 async def receive_events(
     request: Request,
-    service: Notifications,
+    intake: Intake,
     _principal: Annotated[Principal, Depends(require_roles(Role.SERVICE))],
 ) -> IngestResult:
     """Consume events posted by the other services' outbox relays; a redelivery creates nothing."""
-    return await service.ingest(await read_events(request))
+    return await intake.ingest(await read_events(request))
 
 
 @router.post(
@@ -127,7 +132,7 @@ async def receive_events(
 )
 async def create_notification(
     body: NotificationCreate,
-    service: Notifications,
+    intake: Intake,
     principal: Annotated[Principal, Depends(require_roles(Role.SERVICE, Role.ADMIN))],
     idempotency_key: Annotated[
         str | None,
@@ -138,7 +143,7 @@ async def create_notification(
     ] = None,
 ) -> JSONResponse:
     """Notify an enterprise with an event type's templates and the given data."""
-    result = await service.notify_direct(
+    result = await intake.notify_direct(
         principal=principal, body=body, idempotency_key=check_key(idempotency_key)
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
@@ -156,14 +161,14 @@ async def create_notification(
     responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_inbox(
-    service: Notifications,
+    inbox: Inbox,
     principal: InboxReader,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> Page[InboxMessageOut]:
     """The caller's own messages."""
     after = decode_keyset(cursor, bool, datetime, uuid.UUID) if cursor else None
-    rows = await service.list_inbox(principal=principal, limit=limit + 1, after=after)
+    rows = await inbox.list_inbox(principal=principal, limit=limit + 1, after=after)
     return page_of(
         [InboxMessageOut.model_validate(r) for r in rows[:limit]],
         more=len(rows) > limit,
@@ -178,9 +183,9 @@ async def list_inbox(
     response_model=UnreadCount,
     responses=problem_responses(*AUTH_ERRORS),
 )
-async def unread_count(service: Notifications, principal: InboxReader) -> UnreadCount:
+async def unread_count(inbox: Inbox, principal: InboxReader) -> UnreadCount:
     """How many of the caller's messages are unread."""
-    return UnreadCount(unread=await service.unread_count(principal=principal))
+    return UnreadCount(unread=await inbox.unread_count(principal=principal))
 
 
 @router.get(
@@ -234,11 +239,9 @@ async def get_message(message: MessageById) -> InboxMessageOut:
     response_model=InboxMessageOut,
     responses=problem_responses(*AUTH_ERRORS, MessageNotFound),
 )
-async def mark_read(
-    message_id: uuid.UUID, service: Notifications, principal: InboxReader
-) -> InboxMessageOut:
+async def mark_read(message_id: uuid.UUID, inbox: Inbox, principal: InboxReader) -> InboxMessageOut:
     """Mark one of the caller's messages read (repeating it changes nothing)."""
-    message = await service.mark_read(principal=principal, message_id=message_id)
+    message = await inbox.mark_read(principal=principal, message_id=message_id)
     return InboxMessageOut.model_validate(message)
 
 
@@ -252,10 +255,10 @@ async def mark_read(
     response_model=ProfileOut,
     responses=problem_responses(*AUTH_ERRORS),
 )
-async def get_preferences(service: Notifications, principal: Enterprise) -> ProfileOut:
+async def get_preferences(preferences: Preferences, principal: Enterprise) -> ProfileOut:
     """The enterprise's contacts, channel preferences and quiet hours."""
     assert principal.uscc is not None
-    return ProfileOut.model_validate(await service.get_profile(recipient=principal.uscc))
+    return ProfileOut.model_validate(await preferences.get_profile(recipient=principal.uscc))
 
 
 @router.put(
@@ -266,12 +269,12 @@ async def get_preferences(service: Notifications, principal: Enterprise) -> Prof
     responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
 )
 async def put_preferences(
-    body: ProfileIn, service: Notifications, principal: Enterprise
+    body: ProfileIn, preferences: Preferences, principal: Enterprise
 ) -> ProfileOut:
     """Replace the enterprise's preferences (critical notices ignore them)."""
     assert principal.uscc is not None
     return ProfileOut.model_validate(
-        await service.save_profile(recipient=principal.uscc, body=body)
+        await preferences.save_profile(recipient=principal.uscc, body=body)
     )
 
 
@@ -287,11 +290,11 @@ async def put_preferences(
     responses=problem_responses(*AUTH_ERRORS, InvalidWebhookUrl, ValidationFailed),
 )
 async def create_webhook(
-    body: WebhookCreate, service: Notifications, principal: Enterprise
+    body: WebhookCreate, webhooks: Webhooks, principal: Enterprise
 ) -> WebhookWithSecret:
     """Subscribe the enterprise's own system; the signing secret is shown only now."""
     assert principal.uscc is not None
-    subscription = await service.create_webhook(owner=principal.uscc, body=body)
+    subscription = await webhooks.create_webhook(owner=principal.uscc, body=body)
     return WebhookWithSecret.model_validate(subscription, from_attributes=True)
 
 
@@ -302,10 +305,12 @@ async def create_webhook(
     response_model=list[WebhookOut],
     responses=problem_responses(*AUTH_ERRORS),
 )
-async def list_webhooks(service: Notifications, principal: Enterprise) -> list[WebhookOut]:
+async def list_webhooks(webhooks: Webhooks, principal: Enterprise) -> list[WebhookOut]:
     """The enterprise's own subscriptions."""
     assert principal.uscc is not None
-    return [WebhookOut.model_validate(w) for w in await service.list_webhooks(owner=principal.uscc)]
+    return [
+        WebhookOut.model_validate(w) for w in await webhooks.list_webhooks(owner=principal.uscc)
+    ]
 
 
 @router.get(
@@ -328,11 +333,11 @@ async def get_webhook(subscription: WebhookById) -> WebhookOut:
     responses=problem_responses(*AUTH_ERRORS, WebhookNotFound),
 )
 async def delete_webhook(
-    webhook_id: uuid.UUID, service: Notifications, principal: Enterprise
+    webhook_id: uuid.UUID, webhooks: Webhooks, principal: Enterprise
 ) -> Response:
     """Remove one of the enterprise's subscriptions."""
     assert principal.uscc is not None
-    await service.delete_webhook(owner=principal.uscc, webhook_id=webhook_id)
+    await webhooks.delete_webhook(owner=principal.uscc, webhook_id=webhook_id)
     return Response(status_code=204)
 
 
@@ -345,13 +350,13 @@ async def delete_webhook(
 )
 async def rotate_webhook_secret(
     webhook_id: uuid.UUID,
-    service: Notifications,
+    webhooks: Webhooks,
     principal: Enterprise,
     grace_seconds: Annotated[int, Query(ge=0, le=7 * 86400)] = 86400,
 ) -> WebhookWithSecret:
     """A new secret; the old one keeps signing beside it for ``grace_seconds``."""
     assert principal.uscc is not None
-    subscription = await service.rotate_secret(
+    subscription = await webhooks.rotate_secret(
         owner=principal.uscc, webhook_id=webhook_id, grace_seconds=grace_seconds
     )
     return WebhookWithSecret.model_validate(subscription, from_attributes=True)
@@ -368,7 +373,7 @@ async def rotate_webhook_secret(
     responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_deliveries(
-    service: Notifications,
+    deliveries: Deliveries,
     principal: Staff,
     status: DeliveryStatus = DeliveryStatus.DEAD,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -376,7 +381,7 @@ async def list_deliveries(
 ) -> Page[DeliveryOut]:
     """Deliveries in a state (default: dead letters) of the caller's jurisdiction, newest first."""
     after = decode_keyset(cursor, datetime, uuid.UUID) if cursor else None
-    rows = await service.list_deliveries(
+    rows = await deliveries.list_deliveries(
         principal=principal, status=status, limit=limit + 1, after=after
     )
     return page_of(
@@ -403,10 +408,10 @@ def _detail(delivery: Any, history: list[Any]) -> DeliveryDetail:
     responses=problem_responses(*AUTH_ERRORS, DeliveryNotFound),
 )
 async def get_delivery(
-    delivery_id: uuid.UUID, service: Notifications, principal: Staff
+    delivery_id: uuid.UUID, deliveries: Deliveries, principal: Staff
 ) -> DeliveryDetail:
     """One delivery of the caller's jurisdiction with its status history."""
-    delivery, history = await service.get_delivery(principal=principal, delivery_id=delivery_id)
+    delivery, history = await deliveries.get_delivery(principal=principal, delivery_id=delivery_id)
     return _detail(delivery, history)
 
 
@@ -425,10 +430,10 @@ async def get_delivery(
     ),
 )
 async def replay_delivery(
-    delivery_id: uuid.UUID, service: Notifications, principal: Staff
+    delivery_id: uuid.UUID, deliveries: Deliveries, principal: Staff
 ) -> DeliveryDetail:
     """Queue a dead-lettered delivery again."""
-    delivery, history = await service.replay(principal=principal, delivery_id=delivery_id)
+    delivery, history = await deliveries.replay(principal=principal, delivery_id=delivery_id)
     return _detail(delivery, history)
 
 
@@ -446,7 +451,7 @@ async def replay_delivery(
 )
 async def sms_receipt(
     request: Request,
-    service: Notifications,
+    deliveries: Deliveries,
     timestamp: Annotated[str, Header(alias="X-Onestop-Timestamp")] = "",
     signature: Annotated[str, Header(alias="X-Onestop-Signature")] = "",
 ) -> DeliveryOut:
@@ -471,7 +476,7 @@ async def sms_receipt(
                 {"name": ".".join(map(str, e["loc"])), "reason": e["msg"]} for e in exc.errors()
             ],
         ) from exc
-    delivery = await service.sms_receipt(
+    delivery = await deliveries.sms_receipt(
         message_id=receipt.message_id,
         delivered=receipt.status is SmsReceiptStatus.DELIVERED,
         error_code=receipt.error_code,
@@ -490,11 +495,11 @@ async def sms_receipt(
     responses=problem_responses(*AUTH_ERRORS),
 )
 async def list_templates(
-    service: Notifications, _admin: Admin, event_type: str | None = None
+    templates: Templates, _admin: Admin, event_type: str | None = None
 ) -> list[TemplateOut]:
     """Built-in and published template versions."""
     return [
-        TemplateOut.model_validate(t) for t in await service.list_templates(event_type=event_type)
+        TemplateOut.model_validate(t) for t in await templates.list_templates(event_type=event_type)
     ]
 
 
@@ -509,10 +514,10 @@ async def list_templates(
     ),
 )
 async def publish_template(
-    body: TemplateCreate, service: Notifications, principal: Admin
+    body: TemplateCreate, templates: Templates, principal: Admin
 ) -> TemplateOut:
     """Publish the next version of an event type's template on a channel."""
-    template = await service.publish_template(principal=principal, body=body)
+    template = await templates.publish_template(principal=principal, body=body)
     return TemplateOut(
         event_type=template.event_type,
         channel=template.channel,
@@ -535,7 +540,7 @@ async def publish_template(
     ),
 )
 async def preview_template(
-    body: TemplatePreviewIn, service: Notifications, _admin: Admin
+    body: TemplatePreviewIn, templates: Templates, _admin: Admin
 ) -> TemplatePreviewOut:
     """Render the template in force (or a draft) with sample data; a missing variable is a 422."""
-    return await service.preview(body=body)
+    return await templates.preview(body=body)

@@ -150,16 +150,16 @@ async def test_preview_refuses_a_nested_loop_and_a_huge_format_as_422(
 async def test_preview_renders_off_the_event_loop(
     client: httpx.AsyncClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import notify.service
+    import notify.templates.service
 
     threads: list[int] = []
-    original = notify.service.render
+    original = notify.templates.service.render
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.get_ident())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(notify.service, "render", recording)
+    monkeypatch.setattr(notify.templates.service, "render", recording)
     response = await client.post(
         "/api/v1/templates/preview",
         json={"event_type": WITHDRAWN, "channel": "inbox", "body": "好 {{ x }}", "data": {"x": 1}},
