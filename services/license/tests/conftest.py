@@ -33,6 +33,7 @@ from govshared.events import (
 from govshared.migrate import upgrade
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
 from licensing.config import Settings
+from licensing.context import context_of
 from licensing.main import ALEMBIC_INI, create_app
 
 ITEM_NAMES = {
@@ -238,7 +239,7 @@ def issuer() -> Callable[..., Issue]:
 
 async def seal_pending(app: FastAPI) -> None:
     """Run the app's certificate sealer once, as its worker would (the tests run no workers)."""
-    await app.state.sealer.run_once()
+    await context_of(app).sealer.run_once()
 
 
 def make_issue(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI | None = None) -> Issue:

@@ -39,6 +39,7 @@ from govshared.events import CLOUDEVENTS_BATCH_JSON, EventType
 from govshared.migrate import upgrade
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
 from notify.config import Settings
+from notify.context import context_of
 from notify.main import ALEMBIC_INI, create_app
 
 RECEIPT_SECRET = "test-receipt-secret"
@@ -469,5 +470,5 @@ async def post_events(
 async def drain(app: FastAPI, *, rounds: int = 10) -> None:
     """Run the delivery worker until nothing is due (tests drive it instead of the lifespan)."""
     for _ in range(rounds):
-        if not await app.state.delivery_worker.run_once():
+        if not await context_of(app).delivery_worker.run_once():
             return

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import random
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Principal, Role, get_principal
@@ -17,6 +16,7 @@ from licensing.catalogue.service import CatalogueService
 from licensing.certificates.service import CertificateService
 from licensing.certificates.verification import LicenceVerifier
 from licensing.consumer import EventConsumer
+from licensing.context import LicenseContext, get_context
 from licensing.errors import (
     InvalidUscc,
     LicenceNotFound,
@@ -41,20 +41,17 @@ async def get_catalogue_service(session: Session) -> CatalogueService:
     return CatalogueService(session)
 
 
-async def get_records(request: Request, session: Session) -> LicenceRecords:
+Context = Annotated[LicenseContext, Depends(get_context)]
+
+
+async def get_records(context: Context, session: Session) -> LicenceRecords:
     """The register's shared writes bound to this request's session."""
-    state = request.app.state
     return LicenceRecords(
-        session, outbox=state.outbox, sealing=state.sealing, policy=state.licence_policy
+        session, outbox=context.outbox, sealing=context.sealing, policy=context.policy
     )
 
 
 Records = Annotated[LicenceRecords, Depends(get_records)]
-
-
-def _rng(request: Request) -> random.Random:
-    # 双随机 draws must not be predictable by the enterprises drawn.
-    return getattr(request.app.state, "rng", None) or random.SystemRandom()
 
 
 async def get_register(records: Records) -> LicenceRegister:
@@ -72,9 +69,9 @@ async def get_lifecycle(records: Records) -> LicenceLifecycle:
     return LicenceLifecycle(records)
 
 
-async def get_follow_up(request: Request, records: Records) -> CommitmentFollowUp:
+async def get_follow_up(context: Context, records: Records) -> CommitmentFollowUp:
     """告知承诺 verification and credit records."""
-    return CommitmentFollowUp(records, rng=_rng(request))
+    return CommitmentFollowUp(records, rng=context.rng)
 
 
 async def get_reform_statuses(session: Session) -> ReformStatuses:
@@ -82,14 +79,14 @@ async def get_reform_statuses(session: Session) -> ReformStatuses:
     return ReformStatuses(session)
 
 
-async def get_certificate_service(request: Request, session: Session) -> CertificateService:
+async def get_certificate_service(context: Context, session: Session) -> CertificateService:
     """The certificate service bound to this request's session."""
-    return CertificateService(session, sealing=request.app.state.sealing)
+    return CertificateService(session, sealing=context.sealing)
 
 
-async def get_verifier(request: Request, session: Session) -> LicenceVerifier:
+async def get_verifier(context: Context, session: Session) -> LicenceVerifier:
     """The public verification bound to this request's session."""
-    return LicenceVerifier(session, sealing=request.app.state.sealing)
+    return LicenceVerifier(session, sealing=context.sealing)
 
 
 Catalogue = Annotated[CatalogueService, Depends(get_catalogue_service)]
@@ -102,9 +99,9 @@ Certificates = Annotated[CertificateService, Depends(get_certificate_service)]
 Verifier = Annotated[LicenceVerifier, Depends(get_verifier)]
 
 
-async def get_event_consumer(request: Request, records: Records) -> EventConsumer:
+async def get_event_consumer(context: Context, records: Records) -> EventConsumer:
     """The event consumer bound to this request's session."""
-    return EventConsumer(records, rng=_rng(request))
+    return EventConsumer(records, rng=context.rng)
 
 
 Consumer = Annotated[EventConsumer, Depends(get_event_consumer)]

@@ -16,6 +16,7 @@ from govshared.storage import storage_from_settings
 from govshared.wake import OUTBOX_CHANNEL, SEALER_CHANNEL
 from licensing.catalogue.service import load_demo_catalogue
 from licensing.config import Settings
+from licensing.context import LicenseContext
 from licensing.routes import routers
 from licensing.worker import (
     LicenceTimers,
@@ -48,34 +49,43 @@ def create_app(
             app, settings, service="license", alembic_ini=ALEMBIC_INI, http_mounts=http_mounts
         )
         sessionmaker, http, tokens = runtime.sessionmaker, runtime.http, runtime.tokens
-        app.state.outbox = build_outbox(settings)
-        app.state.sealing = build_sealing(settings, http)
-        app.state.licence_policy = build_policy(settings)
-        app.state.evidence_storage = storage_from_settings(
-            settings, http, folder="inspection-evidence", env_prefix="LICENSE_"
-        )
+        outbox = build_outbox(settings)
+        sealing = build_sealing(settings, http)
+        policy = build_policy(settings)
         if settings.load_demo_catalogue:
             async with sessionmaker() as session, session.begin():
                 await load_demo_catalogue(session)
         relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
         timers = LicenceTimers(
             sessionmaker=sessionmaker,
-            outbox=app.state.outbox,
-            sealing=app.state.sealing,
-            policy=app.state.licence_policy,
+            outbox=outbox,
+            sealing=sealing,
+            policy=policy,
             poll_seconds=settings.timer_poll_seconds,
             reinspection_working_days=settings.reinspection_working_days,
         )
-        sealer = build_sealer(
-            settings, sessionmaker=sessionmaker, sealing=app.state.sealing, outbox=app.state.outbox
+        sealer = build_sealer(settings, sessionmaker=sessionmaker, sealing=sealing, outbox=outbox)
+        context = LicenseContext(
+            settings=settings,
+            sessionmaker=sessionmaker,
+            outbox=outbox,
+            sealing=sealing,
+            policy=policy,
+            evidence_storage=storage_from_settings(
+                settings, http, folder="inspection-evidence", env_prefix="LICENSE_"
+            ),
+            relay=relay,
+            timers=timers,
+            sealer=sealer,
         )
-        app.state.relay = relay
-        app.state.timers = timers
-        app.state.sealer = sealer
+        app.state.context = context
+        # inspections/routes.py still reads these two by name; it moves to the context next.
+        app.state.outbox = context.outbox
+        app.state.evidence_storage = context.evidence_storage
         tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
-            app.state.outbox.on_commit(relay.wake)
-            app.state.sealing.on_registered(sealer.wake)
+            outbox.on_commit(relay.wake)
+            sealing.on_registered(sealer.wake)
             tasks.append(asyncio.create_task(relay.run(), name="license-outbox-relay"))
             tasks.append(asyncio.create_task(timers.run(), name="license-timers"))
             tasks.append(asyncio.create_task(sealer.run(), name="license-certificate-sealer"))

@@ -34,6 +34,7 @@ from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
 from licensing.certificates.render import read_sealed, render_certificate
 from licensing.config import Settings
+from licensing.context import context_of
 from licensing.db import outbox_events
 
 # 暂扣 is a penalty: decided after the notice of the holder's rights (行政处罚法 Art. 44).
@@ -206,7 +207,7 @@ async def test_issued_certificate_is_sealed_stored_and_announced(
     assert problem(not_yet)["code"] == "certificate_not_sealed_yet"
     assert await licence_events(app, licence_no) == []
 
-    assert (await app.state.sealer.run_once()).sealed >= 1
+    assert (await context_of(app).sealer.run_once()).sealed >= 1
     licence = await holder_view(client, tokens, uscc, licence_no)
     assert licence["licence_type_name"] == SALT and licence["issuing_authority"] == AUTHORITY
     assert licence["qr_url"] == licence["certificate"]["qr_url"]
@@ -242,7 +243,10 @@ async def test_issued_certificate_is_sealed_stored_and_announced(
         )
     ).json()
     assert by_qr["result"] == "valid" and by_qr["unaltered"] is True
-    assert by_qr["seal_id"] == app.state.sealing.seals.signer_for(AUTHORITY).identity_now().seal_id
+    assert (
+        by_qr["seal_id"]
+        == context_of(app).sealing.seals.signer_for(AUTHORITY).identity_now().seal_id
+    )
 
 
 async def test_changed_and_renewed_versions_get_their_own_certificates(
@@ -265,7 +269,7 @@ async def test_changed_and_renewed_versions_get_their_own_certificates(
         uscc=uscc, applicant_name="上海盐业更名有限公司", details={"business_type": "change"}
     )
     assert (await deliver(renamed)).json()["processed"] == 1
-    await app.state.sealer.run_once()
+    await context_of(app).sealer.run_once()
     v2 = await holder_view(client, tokens, uscc, licence_no)
     assert v2["version"] == 2
     v2_pdf = await download(client, f"/api/v1/licences/{licence_no}/pdf", tokens.enterprise(uscc))
@@ -280,7 +284,7 @@ async def test_changed_and_renewed_versions_get_their_own_certificates(
         details={"business_type": "change", "particulars": {"仓储地址": "上海市浦东新区新址路8号"}},
     )
     assert (await deliver(change)).json()["processed"] == 1
-    await app.state.sealer.run_once()
+    await context_of(app).sealer.run_once()
     v3 = await holder_view(client, tokens, uscc, licence_no)
     assert v3["version"] == 3
     v3_pdf = await download(client, f"/api/v1/licences/{licence_no}/pdf", tokens.enterprise(uscc))
@@ -301,7 +305,7 @@ async def test_changed_and_renewed_versions_get_their_own_certificates(
         headers=approver,
     )
     assert granted.status_code == 200, granted.text
-    await app.state.sealer.run_once()
+    await context_of(app).sealer.run_once()
     v4 = await holder_view(client, tokens, uscc, licence_no)
     assert v4["valid_from"] == (valid_until + timedelta(days=1)).isoformat()
     v4_pdf = await download(client, f"/api/v1/licences/{licence_no}/pdf", tokens.enterprise(uscc))
@@ -317,7 +321,7 @@ async def test_changed_and_renewed_versions_get_their_own_certificates(
         details={"business_type": "renew", "licence_no": licence_no},
     )
     assert (await deliver(renew)).json()["processed"] == 1
-    await app.state.sealer.run_once()
+    await context_of(app).sealer.run_once()
     v5 = await holder_view(client, tokens, uscc, licence_no)
     assert v5["version"] == 5
     v5_pdf = await download(client, f"/api/v1/licences/{licence_no}/pdf", tokens.enterprise(uscc))
@@ -396,7 +400,7 @@ async def test_tampered_file_unknown_key_and_expired_seal_fail_with_reasons(
         )
 
     # The same content sealed with a key that is not our seal's, under our seal id.
-    ours = app.state.sealing.seals.signer_for(content["issuing_authority"]).identity_now()
+    ours = context_of(app).sealing.seals.signer_for(content["issuing_authority"]).identity_now()
     stranger, _ = generate_sm2_key()
     unknown_key = Sm2Signer(
         private_key=stranger,

@@ -18,6 +18,7 @@ from govshared.auth import Role
 from govshared.events import CLOUDEVENTS_JSON, EventType, LicenceEventData, ReformMode
 from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
+from licensing.context import context_of
 from licensing.db import inbox_events, outbox_events
 from licensing.models import Licence, LicenceHistory, VerificationTask
 
@@ -40,7 +41,7 @@ async def test_approved_event_issues_a_licence_with_its_event(
     )
     response = await deliver(event)
     # The issued event goes out once the licence's certificate is sealed (by the worker).
-    assert (await app.state.sealer.run_once()).sealed >= 1
+    assert (await context_of(app).sealer.run_once()).sealed >= 1
     assert response.status_code == 200, response.text
     assert response.json() == {
         "received": 1,

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from govshared.auth import Role
 from govshared.testing import Tokens, random_uscc
 from licensing import clock
+from licensing.context import context_of
 from licensing.db import outbox_events
 from licensing.inspections.draw import risk_class_of
 from licensing.workdays import add_working_days
@@ -76,9 +77,9 @@ def _second_replica(app: FastAPI) -> LicenceTimers:
     settings = app.state.settings
     return LicenceTimers(
         sessionmaker=app.state.sessionmaker,
-        outbox=app.state.outbox,
-        sealing=app.state.sealing,
-        policy=app.state.licence_policy,
+        outbox=context_of(app).outbox,
+        sealing=context_of(app).sealing,
+        policy=context_of(app).policy,
         poll_seconds=settings.timer_poll_seconds,
         reinspection_working_days=settings.reinspection_working_days,
     )
@@ -146,7 +147,7 @@ async def test_a_missed_correction_deadline_is_found_by_the_timer_once(
 
         # The deadline has passed, but the inspectors still have the re-inspection's window.
         monkeypatch.setattr(clock, "today", lambda: rectify_by + timedelta(days=1))
-        await app.state.timers.run_once()
+        await context_of(app).timers.run_once()
         order = await client.get(f"/api/v1/inspections/{tasks[late]}", headers=reviewer)
         assert order.json()["correction_status"] == "open"
         assert await _notices(app) == []
@@ -154,8 +155,8 @@ async def test_a_missed_correction_deadline_is_found_by_the_timer_once(
         # Past the re-inspection's due date, nobody found it put right: two replicas tick at once.
         after = due_on + timedelta(days=1)
         monkeypatch.setattr(clock, "today", lambda: after)
-        await asyncio.gather(app.state.timers.run_once(), _second_replica(app).run_once())
-        await app.state.timers.run_once()
+        await asyncio.gather(context_of(app).timers.run_once(), _second_replica(app).run_once())
+        await context_of(app).timers.run_once()
         order = await client.get(f"/api/v1/inspections/{tasks[late]}", headers=reviewer)
         assert order.json()["correction_status"] == "missed"
         proposals = order.json()["proposals"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,6 +18,7 @@ from govshared.auth import Role
 from govshared.contracts import LicenceSummary
 from govshared.events import EventType, ReformMode
 from govshared.testing import Tokens, problem, random_uscc
+from licensing.context import context_of, get_context
 from licensing.db import outbox_events
 
 Issue = Callable[..., Awaitable[str]]
@@ -186,7 +189,7 @@ async def test_art8_change_adds_a_version_and_supersedes_the_old_one(
     assert changed.status_code == 200, changed.text
     assert changed.json()["version"] == 2
     assert changed.json()["particulars"]["经营范围"] == "食盐批发（不含跨省）"
-    await app.state.sealer.run_once()
+    await context_of(app).sealer.run_once()
     detail = (
         await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(uscc))
     ).json()
@@ -425,3 +428,38 @@ async def test_reform_status_of_an_enterprise(
         f"/api/v1/enterprises/{uscc}/reform-status", headers=tokens.enterprise(random_uscc())
     )
     assert other.status_code == 403
+
+
+class AlwaysDrawn(random.Random):
+    """A draw that always falls on the licence (an on-site check), inspectors still at random."""
+
+    def random(self) -> float:
+        return 0.0
+
+    def getrandbits(self, k: int, /) -> int:  # keeps sample() on the getrandbits path
+        return super().getrandbits(k)
+
+
+async def test_a_commitment_grant_drawn_for_an_on_site_check_names_two_inspectors(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, issue: Issue
+) -> None:
+    context = context_of(app)
+    app.dependency_overrides[get_context] = lambda: replace(context, rng=AlwaysDrawn(7))
+    try:
+        uscc = random_uscc()
+        licence_no = await issue(
+            uscc=uscc, item_code="JXW-CN-012", reform_mode=ReformMode.COMMITMENT
+        )
+    finally:
+        del app.dependency_overrides[get_context]
+    tasks = (
+        await client.get(
+            "/api/v1/verification-tasks",
+            params={"limit": 100},
+            headers=tokens.staff(Role.REVIEWER, "310000"),
+        )
+    ).json()
+    [task] = [t for t in tasks["items"] if t["licence_no"] == licence_no]
+    assert task["method"] == "on_site" and task["drawn"] is True
+    assert len(task["inspectors"]) == 2
+    assert set(task["inspectors"]) <= set(context.settings.inspectors)

@@ -24,6 +24,7 @@ from govshared.events import EventType
 from govshared.seal.pdf import china_date_text, extract_text
 from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
+from licensing.context import context_of
 from licensing.db import outbox_events
 
 Issue = Callable[..., Awaitable[str]]
@@ -77,7 +78,7 @@ async def test_art50_timely_renewal_pending_at_expiry_is_deemed_granted(
         assert licence["renewal_apply_by"] == (valid_until - timedelta(days=30)).isoformat()
 
         # Reminders at 90 and 45 days before expiry (before the last day to apply), once each.
-        timers = app.state.timers
+        timers = context_of(app).timers
         assert (await timers.run_once(valid_until - timedelta(days=91))).reminded == 0
         assert (await timers.run_once(valid_until - timedelta(days=90))).reminded == 1
         assert (await timers.run_once(valid_until - timedelta(days=89))).reminded == 0
@@ -103,7 +104,7 @@ async def test_art50_timely_renewal_pending_at_expiry_is_deemed_granted(
         assert (at_expiry.expired, at_expiry.deemed_renewed) == (0, 1)
         # The renewal is announced once its certificate is sealed (by the worker's sealer).
         assert "renewed" not in await _event_types(app, licence_no)
-        assert (await app.state.sealer.run_once()).sealed == 1
+        assert (await context_of(app).sealer.run_once()).sealed == 1
         assert (await timers.run_once(valid_until + timedelta(days=1))).deemed_renewed == 0
 
         renewed = (await client.get(f"/api/v1/licences/{licence_no}", headers=holder)).json()
@@ -157,7 +158,7 @@ async def test_art70_licence_without_renewal_expires_and_is_cancelled(
             await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})
         ).json()
         assert stale["result"] == "not_valid" and stale["status"] == "valid"
-        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        run = await context_of(app).timers.run_once(valid_until + timedelta(days=1))
         assert (run.expired, run.deemed_renewed) == (1, 0)
         expired = (
             await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})
@@ -211,7 +212,7 @@ async def test_renewal_decided_before_expiry(
         assert granted.status_code == 200, granted.text
         assert granted.json()["version"] == 2
         assert granted.json()["valid_from"] == (valid_until + timedelta(days=1)).isoformat()
-        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        run = await context_of(app).timers.run_once(valid_until + timedelta(days=1))
         assert (run.expired, run.deemed_renewed) == (0, 0)
 
 
@@ -234,7 +235,7 @@ async def test_art50_renewal_a_year_ahead_is_on_time(
         requested = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
         assert requested.status_code == 200, requested.text
         assert requested.json()["renewal_timely"] is True
-        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        run = await context_of(app).timers.run_once(valid_until + timedelta(days=1))
         assert (run.expired, run.deemed_renewed) == (0, 1)
 
 
@@ -258,7 +259,7 @@ async def test_art50_late_renewal_is_not_deemed_granted(
             in (await _licence(client, licence_no, holder))["history"][-1]["reason"]
         )
         _set_today(monkeypatch, valid_until + timedelta(days=1))
-        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        run = await context_of(app).timers.run_once(valid_until + timedelta(days=1))
         assert (run.expired, run.deemed_renewed) == (1, 0)
         expired = await _licence(client, licence_no, holder)
         assert expired["status"] == "expired" and expired["version"] == 1
@@ -331,7 +332,7 @@ async def test_art50_renewal_filed_in_approval_is_deemed_granted(
         assert pending["renewal_requested_on"] == clock.today().isoformat()
 
         _set_today(monkeypatch, valid_until + timedelta(days=1))
-        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        run = await context_of(app).timers.run_once(valid_until + timedelta(days=1))
         assert (run.expired, run.deemed_renewed) == (0, 1)
         renewed = await _licence(client, licence_no, holder)
         assert renewed["version"] == 2 and renewed["status"] == "valid"
@@ -397,6 +398,6 @@ async def test_art50_renewal_filed_in_approval_late_or_denied_is_not_protected(
         assert (await deliver(submitted)).json()["processed"] == 1
         assert (await _licence(client, late_no, late_holder))["renewal_timely"] is False
         _set_today(monkeypatch, valid_until + timedelta(days=1))
-        run = await app.state.timers.run_once(valid_until + timedelta(days=1))
+        run = await context_of(app).timers.run_once(valid_until + timedelta(days=1))
         assert late_no in run.licence_nos and run.deemed_renewed == 0
         assert (await _licence(client, late_no, late_holder))["status"] == "expired"

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from govshared.migrate import alembic_config, downgrade, upgrade
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
 from licensing.config import Settings
+from licensing.context import context_of
 from licensing.db import outbox_events
 from licensing.main import ALEMBIC_INI, create_app
 from licensing.models import Base, Licence, LicenceCertificate, LicenceType
@@ -149,7 +150,7 @@ async def test_licences_issued_before_certificates_get_one_to_seal(
             assert pending.licence_id == current and pending.version == 2
             assert pending.status == "pending" and pending.title == "食盐定点批发企业证书"
             assert pending.event_type is None
-            assert (await app.state.sealer.run_once()).sealed == 1
+            assert (await context_of(app).sealer.run_once()).sealed == 1
             async with app.state.sessionmaker() as session:
                 sealed = await session.get(LicenceCertificate, pending.id)
                 events = (await session.execute(select(outbox_events))).all()

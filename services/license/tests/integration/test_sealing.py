@@ -31,6 +31,7 @@ from govshared.seal import queue as sealer_module
 from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database, random_uscc
 from licensing.certificates.render import read_sealed
 from licensing.config import Settings
+from licensing.context import context_of
 from licensing.db import outbox_events
 from licensing.main import ALEMBIC_INI, create_app
 from licensing.models import LicenceCertificate
@@ -127,7 +128,7 @@ async def test_an_expired_seal_leaves_the_certificate_queued_until_a_valid_seal_
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
     async with running(seal_valid_until=yesterday) as (app, client):
         uscc, licence_no = await _issue(client, tokens, new_event)
-        run = await app.state.sealer.run_once()
+        run = await context_of(app).sealer.run_once()
         assert (run.sealed, run.failed) == (0, 1)
         waiting = await _certificate(app, licence_no)
         assert waiting.status == "pending" and waiting.attempts == 1
@@ -144,7 +145,7 @@ async def test_an_expired_seal_leaves_the_certificate_queued_until_a_valid_seal_
         assert pdf.status_code == 409
     # Ops renew the seal; the next run seals what waited and announces it.
     async with running() as (app, client):
-        run = await app.state.sealer.run_once()
+        run = await context_of(app).sealer.run_once()
         assert run.sealed >= 1 and run.failed == 0
         sealed = await _certificate(app, licence_no)
         assert sealed.status == "sealed" and sealed.attempts == 2 and sealed.last_error is None
@@ -212,12 +213,12 @@ async def test_certificates_sealed_by_an_external_seal_service(
     ) as (app, client):
         service.up = False
         uscc, licence_no = await _issue(client, tokens, new_event)
-        assert (await app.state.sealer.run_once()).failed == 1
+        assert (await context_of(app).sealer.run_once()).failed == 1
         down = await _certificate(app, licence_no)
         assert down.status == "pending" and "SealUnavailable" in (down.last_error or "")
 
         service.up = True
-        assert (await app.state.sealer.run_once()).sealed == 1
+        assert (await context_of(app).sealer.run_once()).sealed == 1
         assert service.signed == 1
         pdf = await client.get(
             f"/api/v1/licences/{licence_no}/pdf", headers=tokens.enterprise(uscc)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.db import get_session
-from notify.deliveries import DeliveryService, PreferenceService, Wakeups
-from notify.documents import DocumentLinks
+from notify.context import NotifyContext, get_context
+from notify.deliveries import DeliveryService, PreferenceService
 from notify.inbox import InboxService
 from notify.intake import IntakeService
 from notify.models import InboxMessage, WebhookSubscription
@@ -21,23 +21,17 @@ from notify.webhooks import WebhookService
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-def _wakeups(request: Request) -> Wakeups:
-    state = request.app.state
-    return Wakeups(
-        on_queued=state.on_queued,
-        on_inbox=state.inbox_signal.notify,
-    )
+Context = Annotated[NotifyContext, Depends(get_context)]
 
 
-async def get_intake(request: Request, session: Session) -> IntakeService:
+async def get_intake(context: Context, session: Session) -> IntakeService:
     """Event and direct-notice intake bound to this request's session."""
-    state = request.app.state
     return IntakeService(
         session,
-        settings=state.settings,
-        proof=state.proof,
-        wakeups=_wakeups(request),
-        links=DocumentLinks.from_settings(state.settings),
+        settings=context.settings,
+        proof=context.proof,
+        wakeups=context.wakeups,
+        links=context.links,
     )
 
 
@@ -46,27 +40,26 @@ async def get_inbox(session: Session) -> InboxService:
     return InboxService(session)
 
 
-async def get_deliveries(request: Request, session: Session) -> DeliveryService:
+async def get_deliveries(context: Context, session: Session) -> DeliveryService:
     """Deliveries as staff see them, bound to this request's session."""
-    state = request.app.state
     return DeliveryService(
-        session, settings=state.settings, proof=state.proof, wakeups=_wakeups(request)
+        session, settings=context.settings, proof=context.proof, wakeups=context.wakeups
     )
 
 
-async def get_preferences(request: Request, session: Session) -> PreferenceService:
+async def get_preferences(context: Context, session: Session) -> PreferenceService:
     """Recipients' preferences bound to this request's session."""
-    return PreferenceService(session, settings=request.app.state.settings)
+    return PreferenceService(session, settings=context.settings)
 
 
-async def get_webhooks(request: Request, session: Session) -> WebhookService:
+async def get_webhooks(context: Context, session: Session) -> WebhookService:
     """Webhook subscriptions bound to this request's session."""
-    return WebhookService(session, settings=request.app.state.settings)
+    return WebhookService(session, settings=context.settings)
 
 
-async def get_templates(request: Request, session: Session) -> TemplateService:
+async def get_templates(context: Context, session: Session) -> TemplateService:
     """Template versions bound to this request's session."""
-    return TemplateService(session, settings=request.app.state.settings)
+    return TemplateService(session, settings=context.settings)
 
 
 Intake = Annotated[IntakeService, Depends(get_intake)]

@@ -14,6 +14,9 @@ from fastapi import FastAPI
 from govshared.app import create_service_app, settled_heap, start_runtime
 from govshared.wake import DELIVERY_CHANNEL, OUTBOX_CHANNEL
 from notify.config import Settings
+from notify.context import NotifyContext
+from notify.deliveries import WakeHook, Wakeups
+from notify.documents import DocumentLinks
 from notify.inbox import InboxSignal
 from notify.routes import router
 from notify.worker import (
@@ -46,7 +49,7 @@ def create_app(
             app, settings, service="notify", alembic_ini=ALEMBIC_INI, http_mounts=http_mounts
         )
         sessionmaker, http, tokens = runtime.sessionmaker, runtime.http, runtime.tokens
-        app.state.inbox_signal = InboxSignal()
+        inbox_signal = InboxSignal()
         relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
         proof = build_proof()
         senders = build_senders(settings, http=http)
@@ -57,24 +60,36 @@ def create_app(
             proof=proof,
             documents=build_documents(settings, http=http, tokens=tokens),
         )
-        app.state.relay = relay
-        app.state.proof = proof
-        app.state.delivery_worker = worker
         # What a commit that queued deliveries wakes: the worker here, or in its own process
         # through PostgreSQL (nothing on SQLite without workers here: they poll).
-        app.state.on_queued = None
+        on_queued: WakeHook | None = None
+        if settings.run_workers:
+            on_queued = worker.wake
+        elif runtime.signal is not None:
+            on_queued = runtime.signal.hook(DELIVERY_CHANNEL)
+        app.state.context = NotifyContext(
+            settings=settings,
+            sessionmaker=sessionmaker,
+            proof=proof,
+            links=DocumentLinks.from_settings(settings),
+            inbox_signal=inbox_signal,
+            wakeups=Wakeups(
+                on_queued=on_queued,
+                on_inbox=inbox_signal.notify,
+            ),
+            relay=relay,
+            delivery_worker=worker,
+        )
         tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
             proof.wake = relay.wake
             for writer in proof.writers():
                 writer.on_commit(relay.wake)
-            app.state.on_queued = worker.wake
             tasks.append(asyncio.create_task(relay.run(), name="notify-outbox-relay"))
             tasks.append(asyncio.create_task(worker.run(), name="notify-delivery-worker"))
         elif runtime.signal is not None:
             for writer in proof.writers():
                 writer.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
-            app.state.on_queued = runtime.signal.hook(DELIVERY_CHANNEL)
         try:
             with settled_heap():
                 yield

@@ -29,6 +29,7 @@ from govshared.problems import (
 from notify.channels.sms import receipt_signature
 from notify.dependencies import (
     Admin,
+    Context,
     Deliveries,
     Enterprise,
     Inbox,
@@ -197,19 +198,19 @@ async def unread_count(inbox: Inbox, principal: InboxReader) -> UnreadCount:
 )
 async def inbox_stream(
     request: Request,
+    context: Context,
     principal: InboxReader,
     since: Annotated[tuple[datetime, uuid.UUID] | None, Depends(last_event_cursor)],
 ) -> AsyncIterator[ServerSentEvent]:
     """New messages as they arrive; the stream ends after a while and the browser reconnects."""
-    state = request.app.state
     yield ServerSentEvent(comment="connected", retry=3000)
     async for message in inbox_updates(
-        state.sessionmaker,
-        state.inbox_signal,
+        context.sessionmaker,
+        context.inbox_signal,
         recipients=recipients_of(principal),
         since=since,
-        poll_seconds=state.settings.sse_poll_seconds,
-        max_seconds=state.settings.sse_max_seconds,
+        poll_seconds=context.settings.sse_poll_seconds,
+        max_seconds=context.settings.sse_max_seconds,
         is_disconnected=request.is_disconnected,
     ):
         item = InboxMessageOut.model_validate(message)
@@ -451,12 +452,13 @@ async def replay_delivery(
 )
 async def sms_receipt(
     request: Request,
+    context: Context,
     deliveries: Deliveries,
     timestamp: Annotated[str, Header(alias="X-Onestop-Timestamp")] = "",
     signature: Annotated[str, Header(alias="X-Onestop-Signature")] = "",
 ) -> DeliveryOut:
     """A provider's delivery receipt, signed with the shared receipt secret."""
-    secret = request.app.state.settings.sms_receipt_secret
+    secret = context.settings.sms_receipt_secret
     if secret is None:
         raise ReceiptsDisabled()
     body = await request.body()

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from govshared.auth import Role
 from govshared.events import CloudEvent, EventType, NotificationDeliveredData, parse_data
 from govshared.testing import Tokens, problem, random_uscc
+from notify.context import context_of
 from notify.db import outbox_events
 from notify.models import InboxMessage
 
@@ -319,7 +320,7 @@ async def test_a_peer_that_is_down_is_retried_and_the_email_goes_once_it_is_up(
     await documents.stop()
     try:
         await post_events(client, tokens, [event])
-        assert await app.state.delivery_worker.run_once() >= 1
+        assert await context_of(app).delivery_worker.run_once() >= 1
         email = (await deliveries_of(session, event["id"]))["email"]
         assert email.status == "failed"
         assert "文书下载失败" in (email.last_error or "")

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from govshared.auth import STAFF_ROLES, Role, require_roles
@@ -24,7 +24,7 @@ from govshared.seal import SealUnavailable
 from govshared.storage import read_pdf_upload
 from govshared.uploads import file_response
 from licensing.certificates.page import licence_page
-from licensing.dependencies import Certificates, ReadableLicence, Verifier
+from licensing.dependencies import Certificates, Context, ReadableLicence, Verifier
 from licensing.errors import CertificateNotFound, CertificateNotSealed, LicenceNotFound
 from licensing.licences.schemas import LicenceVerification
 from licensing.models import LicenceCertificate
@@ -125,7 +125,7 @@ async def verify_licence(
     ),
 )
 async def verify_licence_file(
-    request: Request,
+    context: Context,
     verifier: Verifier,
     file: Annotated[UploadFile, File(description="The certificate PDF to check")],
     licence_no: Annotated[
@@ -134,7 +134,7 @@ async def verify_licence_file(
 ) -> LicenceVerification:
     """Genuine (a trusted seal's signature holds), unaltered (the very file issued), issued by
     whom, and whether the licence version is still valid today."""
-    data = await read_pdf_upload(file, limit=request.app.state.settings.max_upload_bytes)
+    data = await read_pdf_upload(file, limit=context.settings.max_upload_bytes)
     return await verifier.by_file(data, licence_no=licence_no)
 
 
@@ -177,11 +177,11 @@ async def verify_licence_page(
     responses=problem_responses(PayloadTooLarge, UnsupportedMediaType, ValidationFailed),
 )
 async def verify_licence_page_upload(
-    request: Request, verifier: Verifier, file: Annotated[UploadFile, File()]
+    context: Context, verifier: Verifier, file: Annotated[UploadFile, File()]
 ) -> HTMLResponse:
     """The page after an upload (a wrong file is explained on the page, not as JSON)."""
     try:
-        data = await read_pdf_upload(file, limit=request.app.state.settings.max_upload_bytes)
+        data = await read_pdf_upload(file, limit=context.settings.max_upload_bytes)
     except (PayloadTooLarge, UnsupportedMediaType) as exc:
         return HTMLResponse(
             licence_page(None, error=exc.detail or exc.title), status_code=exc.status
