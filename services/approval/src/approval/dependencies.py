@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval.context import context_of
 from approval.models import Application
 from approval.service import ApplicationService
 from govshared.auth import Principal, get_principal
@@ -17,16 +18,17 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 
 
 async def get_application_service(request: Request) -> ApplicationService:
-    """The application service bound to this request's session (taken here rather than as a
-    sub-dependency: the hot routes' dependency graph stays small)."""
-    state = request.app.state
+    """The application service bound to this request's session (the session and the context
+    are taken here rather than as sub-dependencies: the hot routes' dependency graph stays
+    small; tests override this dependency, or pin ``context.today``)."""
+    context = context_of(request.app)
     return ApplicationService(
         await get_session(request),
-        outbox=state.outbox,
-        license_client=state.license_client,
-        today=state.today,
-        warn_days=state.settings.clock_warn_days,
-        sealing=state.sealing,
+        outbox=context.outbox,
+        license_client=context.license_client,
+        today=context.today,
+        warn_days=context.settings.clock_warn_days,
+        sealing=context.sealing,
     )
 
 

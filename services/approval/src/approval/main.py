@@ -15,12 +15,13 @@ from approval.bundles.catalogue import load_demo_bundles
 from approval.bundles.routes import router as bundles_router
 from approval.calendar.refresh import recompute_provisional_years
 from approval.calendar.routes import router as calendar_router
-from approval.calendar.service import china_today, seed_calendar
+from approval.calendar.service import seed_calendar
 from approval.catalogue.demo import load_demo_catalogue
 from approval.catalogue.routes import router as catalogue_router
 from approval.clients.license import LicenseClient
 from approval.clocks.routes import router as clocks_router
 from approval.config import Settings
+from approval.context import ApprovalContext, ChinaDay
 from approval.db import outbox_events
 from approval.documents.routes import public_router as verification_router
 from approval.documents.routes import router as documents_router
@@ -62,26 +63,23 @@ def create_app(
             app, settings, service="approval", alembic_ini=ALEMBIC_INI, http_mounts=http_mounts
         )
         sessionmaker, http, tokens = runtime.sessionmaker, runtime.http, runtime.tokens
-        app.state.license_client = LicenseClient(
+        license_client = LicenseClient(
             base_url=settings.license_url,
             http=http,
             tokens=tokens,
             cache_seconds=settings.reform_mode_cache_seconds,
         )
-        app.state.outbox = OutboxWriter(outbox_events, SUBSCRIPTIONS)
-        # The China date every clock counts in; tests replace it to drive time.
-        app.state.today = china_today
-        app.state.storage = make_storage(settings, http)
-        app.state.sealing = build_sealing(settings, http, storage=app.state.storage)
+        outbox = OutboxWriter(outbox_events, SUBSCRIPTIONS)
+        # The China date every clock counts in; tests pin it.
+        today = ChinaDay()
+        storage = make_storage(settings, http)
+        sealing = build_sealing(settings, http, storage=storage)
         # Working-day calendar from the maintained library; safe when replicas start together.
         async with sessionmaker() as session, session.begin():
             await seed_calendar(session)
             # Provisional years stored before they kept the statutory holidays are brought in step.
             await recompute_provisional_years(
-                session,
-                outbox=app.state.outbox,
-                today=app.state.today(),
-                warn_days=settings.clock_warn_days,
+                session, outbox=outbox, today=today(), warn_days=settings.clock_warn_days
             )
         if settings.load_demo_catalogue:
             async with sessionmaker() as session, session.begin():
@@ -89,17 +87,33 @@ def create_app(
             async with sessionmaker() as session, session.begin():
                 await load_demo_bundles(session)
         relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
-        app.state.relay = relay
-        timers = build_timers(settings, sessionmaker=sessionmaker, outbox=app.state.outbox)
-        app.state.timers = timers
-        sealer = build_sealer(
-            settings, sessionmaker=sessionmaker, sealing=app.state.sealing, outbox=app.state.outbox
+        timers = build_timers(settings, sessionmaker=sessionmaker, outbox=outbox)
+        sealer = build_sealer(settings, sessionmaker=sessionmaker, sealing=sealing, outbox=outbox)
+        context = ApprovalContext(
+            settings=settings,
+            sessionmaker=sessionmaker,
+            http=http,
+            license_client=license_client,
+            outbox=outbox,
+            today=today,
+            storage=storage,
+            sealing=sealing,
+            relay=relay,
+            timers=timers,
+            sealer=sealer,
         )
-        app.state.sealer = sealer
+        app.state.context = context
+        # Read by name by the routes of catalogue, calendar, clocks, documents, materials and
+        # signing until they take the context (they are being reworked alongside).
+        app.state.license_client = license_client
+        app.state.outbox = outbox
+        app.state.today = today
+        app.state.storage = storage
+        app.state.sealing = sealing
         tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
-            app.state.outbox.on_commit(relay.wake)
-            app.state.outbox.on_commit(sealer.wake)
+            outbox.on_commit(relay.wake)
+            outbox.on_commit(sealer.wake)
             tasks.append(asyncio.create_task(relay.run(), name="approval-outbox-relay"))
             tasks.append(asyncio.create_task(timers.run(), name="approval-clock-timers"))
             tasks.append(asyncio.create_task(sealer.run(), name="approval-document-sealer"))

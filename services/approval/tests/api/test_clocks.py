@@ -1,6 +1,6 @@
 """Statutory clocks through the REST API on PostgreSQL and SQLite: views, timers, queue, calendar.
 
-Time is driven, never slept: ``app.state.today`` is the China date the service counts in, and the
+Time is driven, never slept: ``context.today`` is the China date the service counts in, and the
 timers take ``today`` in ``run_once``. Dates are in 2021 (real 调休) or in 2033 (not seeded, so
 provisional until a test loads it), far from the other tests' applications, which are dated today.
 """
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.catalogue.demo import required_materials
+from approval.context import context_of
 from approval.db import outbox_events
 from approval.models import ApplicationEvent
 from approval.worker import TimerWorker
@@ -49,13 +50,13 @@ def tolerate(item_code: str = "JXW-XK-003") -> dict[str, object]:
 @pytest.fixture
 def set_today(app: FastAPI) -> Iterator[Callable[[str], None]]:
     """Set the service's China date; restored after the test."""
-    original = app.state.today
+    today = context_of(app).today
 
     def setter(day: str) -> None:
-        app.state.today = lambda: D(day)
+        today.pin(D(day))
 
     yield setter
-    app.state.today = original
+    today.pin(None)
 
 
 async def _submit(client: httpx.AsyncClient, tokens: Tokens, uscc: str, **body: object) -> str:
@@ -194,7 +195,7 @@ async def test_timer_deems_acceptance_once_as_of_the_day_materials_arrived(
     uscc = random_uscc()
     set_today("2021-09-17")
     app_id = await _submit(client, tokens, uscc)
-    timers: TimerWorker = app.state.timers
+    timers: TimerWorker = context_of(app).timers
     await timers.run_once(today=D("2021-09-26"))  # the last day: still the authority's
     detail = await client.get(f"/api/v1/applications/{app_id}", headers=tokens.enterprise(uscc))
     assert detail.json()["state"] == "submitted"
@@ -231,7 +232,7 @@ async def test_warning_and_overdue_fire_once_each(
     set_today("2021-09-17")
     app_id = await _submit(client, tokens, uscc)
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
-    timers: TimerWorker = app.state.timers
+    timers: TimerWorker = context_of(app).timers
     for day in ("2021-10-15", "2021-10-18", "2021-10-19"):  # yellow from 10-18 (3 left)
         await timers.run_once(today=D(day))
     assert len(await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)) == 1
@@ -254,7 +255,7 @@ async def test_two_timer_workers_fire_each_timer_exactly_once(
     workers = [
         TimerWorker(
             sessionmaker=app.state.sessionmaker,
-            outbox=app.state.outbox,
+            outbox=context_of(app).outbox,
             warn_days=3,
             batch_size=1,
         )

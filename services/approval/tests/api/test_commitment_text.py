@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from approval.catalogue.repository import ITEM_CACHE
+from approval.context import context_of
 from approval.models import Item
 from approval.signing.config import dev_ca_directory
 from govshared.auth import Role
@@ -137,7 +138,7 @@ async def test_license_is_asked_with_no_transaction_open(
 ) -> None:
     # The guide reads the item, ends its transaction (the connection goes back to the pool), and
     # only then waits on license: a slow license never holds a database connection or lock.
-    license = app.state.license_client
+    license = context_of(app).license_client
     asked_with: list[int] = []
     original = license.reform_mode
 
@@ -156,7 +157,7 @@ async def test_intake_asks_license_with_no_transaction_open(
     app: FastAPI, client: httpx.AsyncClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Signing is checked against license's answer, fetched after the item read's transaction ended.
-    license = app.state.license_client
+    license = context_of(app).license_client
     asked_with: list[int] = []
     mode, eligibility = license.reform_mode, license.commitment_eligibility
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.catalogue.demo import required_materials
+from approval.context import context_of
 from approval.db import outbox_events
 from approval.worker import TimerWorker
 from govshared.auth import Role
@@ -37,13 +38,13 @@ D = date.fromisoformat
 @pytest.fixture
 def set_today(app: FastAPI) -> Iterator[Callable[[str], None]]:
     """Set the service's China date; restored after the test."""
-    original = app.state.today
+    today = context_of(app).today
 
     def setter(day: str) -> None:
-        app.state.today = lambda: D(day)
+        today.pin(D(day))
 
     yield setter
-    app.state.today = original
+    today.pin(None)
 
 
 def tolerate(item_code: str = RADIO, deliver_by: str = "2099-12-31") -> dict[str, Any]:
@@ -170,7 +171,7 @@ async def test_art32_deemed_acceptance_holds_before_the_timer_runs(
         assert refused["accepted_on"] == "2021-09-17"
 
     # the timer records what the law already says, and every reader still agrees
-    timers: TimerWorker = app.state.timers
+    timers: TimerWorker = context_of(app).timers
     assert (await timers.run_once(today=D("2021-09-27"))).deemed_accepted >= 1
     assert await _clocks(client, app_id, applicant) == clocks
     again = (await client.get(f"/api/v1/applications/{app_id}", headers=applicant)).json()
@@ -316,7 +317,7 @@ async def test_art32_tolerated_acceptance_is_recorded_noticed_and_followed_up(
     assert [(f["name"], f["deliver_by"], f["overdue"]) for f in mine] == [
         (missing, "2021-09-24", True)
     ]
-    timers: TimerWorker = app.state.timers
+    timers: TimerWorker = context_of(app).timers
     await timers.run_once(today=D("2021-09-27"))
     await timers.run_once(today=D("2021-09-28"))
     await session.rollback()

@@ -21,6 +21,7 @@ from approval.calendar.sources import dates_of_year
 from approval.calendar.workdays import CalendarDay, DaySource, default_kind
 from approval.catalogue.demo import required_materials
 from approval.config import Settings
+from approval.context import context_of
 from approval.db import outbox_events
 from approval.main import create_app
 from govshared.auth import Role
@@ -42,13 +43,13 @@ YEAR = 2035  # 国庆节 10-01..03 is Monday to Wednesday; no test seeds this ye
 @pytest.fixture
 def set_today(app: FastAPI) -> Iterator[Callable[[str], None]]:
     """Set the service's China date; restored after the test."""
-    original = app.state.today
+    today = context_of(app).today
 
     def setter(day: str) -> None:
-        app.state.today = lambda: D(day)
+        today.pin(D(day))
 
     yield setter
-    app.state.today = original
+    today.pin(None)
 
 
 async def _clocks(client: httpx.AsyncClient, app_id: str, headers: dict[str, str]) -> dict:

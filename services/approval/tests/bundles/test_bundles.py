@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval.context import context_of
 from approval.db import outbox_events
 from approval.models import Material
 from govshared.auth import Role
@@ -213,8 +214,8 @@ async def test_a_bundle_fans_out_one_item_is_refused_one_combined_result(
     assert [b["id"] for b in listed["items"]] == [created["id"]] and listed["next_cursor"] is None
 
     # one combined notice, once
-    assert await app.state.timers.decide_bundles() >= 1
-    assert await app.state.timers.decide_bundles() == 0
+    assert await context_of(app).timers.decide_bundles() >= 1
+    assert await context_of(app).timers.decide_bundles() == 0
     payloads = (
         await session.scalars(
             select(outbox_events.c.payload).where(

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from approval.catalogue.demo import required_materials
+from approval.context import context_of
 from govshared.auth import Role
 from govshared.testing import Tokens, blank_pdf, random_uscc
 
@@ -30,7 +31,7 @@ class Flow:
 
     async def seal(self) -> int:
         """Run the sealer as approval's worker does; how many documents it sealed."""
-        return (await self.app.state.sealer.run_once()).sealed
+        return (await context_of(self.app).sealer.run_once()).sealed
 
     @property
     def applicant(self) -> dict[str, str]:

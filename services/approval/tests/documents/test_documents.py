@@ -17,6 +17,7 @@ from pysmx.SM3 import digest as independent_sm3
 from sqlalchemy import select
 
 from approval.config import Settings
+from approval.context import context_of
 from approval.db import outbox_events
 from approval.documents.render import extract_text, read_sealed, render_pdf
 from approval.main import create_app
@@ -220,7 +221,7 @@ async def test_commitment_route_decision_is_issued_at_intake_and_sealed_by_the_s
     checked = await client.get("/api/v1/documents/verify", params={"number": decision["number"]})
     assert checked.json()["genuine"] is False and checked.json()["failure"] == "not_sealed_yet"
 
-    assert (await app.state.sealer.run_once()).sealed >= 1
+    assert (await context_of(app).sealer.run_once()).sealed >= 1
     [decision] = [
         d
         for d in (
@@ -343,7 +344,7 @@ async def test_a_document_signed_by_an_unknown_key_fails(
 ) -> None:
     flow = approved
     approval = (await flow.documents())[1]
-    seals = app.state.sealing.seals
+    seals = context_of(app).sealing.seals
     identity = await seals.signer_for(approval["content"]["authority"]).identity()
     forger_key, _ = generate_sm2_key()
     forger = Sm2Signer(
@@ -369,7 +370,7 @@ async def test_a_document_signed_after_the_seal_expired_fails(
     settings: Settings = app.state.settings
     private, _ = load_sm2_private_key(Path(settings.data_dir) / "keys" / "dev-seal-sm2.key")
     authority = approval["content"]["authority"]
-    identity = await app.state.sealing.seals.signer_for(authority).identity()
+    identity = await context_of(app).sealing.seals.signer_for(authority).identity()
     # The key holder signs after the registered validity, claiming a longer one for the seal.
     late = DevelopmentSeals(
         private,

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from approval.config import Settings
+from approval.context import context_of
 from approval.documents.models import Document
 from approval.main import create_app
 from govshared.auth import Role
@@ -117,7 +118,7 @@ async def test_documents_are_sealed_by_the_seal_service(
                 f"{base}/accept", json={}, headers=flow.tokens.staff(Role.ACCEPTOR)
             )
             assert accepted.status_code == 200, accepted.text
-            assert (await sealed_app.state.sealer.run_once()).sealed == 1
+            assert (await context_of(sealed_app).sealer.run_once()).sealed == 1
             [document] = (await client.get(f"{base}/documents", headers=flow.applicant)).json()[
                 "items"
             ]
@@ -155,7 +156,7 @@ async def test_an_unreachable_seal_service_delays_the_document_and_never_loses_i
             )
             # The decision stands (it is the law's clock that matters); its notice waits.
             assert accepted.status_code == 200, accepted.text
-            sealer = sealed_app.state.sealer
+            sealer = context_of(sealed_app).sealer
             # One moment for the attempt and the look after it: the backoff is what is tested, not
             # how fast a loaded machine gets from one line to the next.
             attempted = datetime.now(UTC)

@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from approval.context import context_of
 from approval.db import outbox_events
 from approval.documents.sealer import DocumentSealer
 from govshared.auth import Role
@@ -26,13 +27,13 @@ async def test_two_sealers_side_by_side_seal_each_document_once(
         await flow.step("accept", Role.ACCEPTOR)
     second = DocumentSealer(
         sessionmaker=app.state.sessionmaker,
-        sealing=app.state.sealing,
-        outbox=app.state.outbox,
+        sealing=context_of(app).sealing,
+        outbox=context_of(app).outbox,
         batch_size=2,
     )
-    waiting = await app.state.sealer.pending()
+    waiting = await context_of(app).sealer.pending()
     assert waiting >= 6
-    runs = await asyncio.gather(app.state.sealer.run_once(), second.run_once())
+    runs = await asyncio.gather(context_of(app).sealer.run_once(), second.run_once())
     assert sum(r.failed for r in runs) == 0
 
     numbers = []
@@ -51,4 +52,4 @@ async def test_two_sealers_side_by_side_seal_each_document_once(
     issued = [json.loads(p)["data"]["document"]["number"] for p in payloads]
     # One event per document (per subscriber: notify alone receives document events).
     assert sorted(n for n in issued if n in numbers) == sorted(numbers)
-    assert await app.state.sealer.pending() <= waiting - 6
+    assert await context_of(app).sealer.pending() <= waiting - 6

@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import delete, insert, select
 
+from approval.context import context_of
 from approval.db import outbox_events
 from approval.models import Application
 from approval.schemas import ApplicationCreate
@@ -26,8 +27,8 @@ def _principal() -> Principal:
 def _service(app: FastAPI, session: object) -> ApplicationService:
     return ApplicationService(
         session,  # type: ignore[arg-type]
-        outbox=app.state.outbox,
-        license_client=app.state.license_client,
+        outbox=context_of(app).outbox,
+        license_client=context_of(app).license_client,
     )
 
 

@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from approval.catalogue.demo import required_materials
+from approval.context import context_of
 from govshared.auth import Role
 from govshared.testing import Tokens, random_uscc
 
@@ -49,7 +50,7 @@ async def accepted_notice(client: httpx.AsyncClient, tokens: Tokens, app: FastAP
         f"{base}/accept", json=tolerate, headers=tokens.staff(Role.ACCEPTOR)
     )
     assert accepted.status_code == 200, accepted.text
-    await app.state.sealer.run_once()
+    await context_of(app).sealer.run_once()
     [notice] = (await client.get(f"{base}/documents", headers=applicant)).json()["items"]
     pdf = await client.get(f"{base}/documents/{notice['id']}/pdf", headers=applicant)
     return notice, pdf.content

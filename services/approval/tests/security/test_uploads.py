@@ -22,6 +22,7 @@ from pypdf.generic import (
 )
 from sqlalchemy import insert
 
+from approval.context import context_of
 from approval.models import Material
 from govshared.auth import Role
 from govshared.problems import UnsupportedMediaType
@@ -305,7 +306,7 @@ async def test_a_stored_file_of_another_type_is_served_as_octet_stream(
     app_id = await _application(client, tokens, uscc)
     material_id = uuid.uuid4()
     key = f"applications/{app_id}/{material_id}"
-    await app.state.storage.put(key, HTML, content_type="text/html")
+    await context_of(app).storage.put(key, HTML, content_type="text/html")
     async with app.state.sessionmaker() as session:
         await session.execute(
             insert(Material).values(

@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from approval.signing.config import dev_ca_directory  # noqa: E402
+from approval.signing.routes import signing_now  # noqa: E402
 from govshared.signing.devca import DevCA, IssuedSeal  # noqa: E402
 from govshared.testing import Tokens, random_uscc  # noqa: E402
 from tools.phone import answer  # noqa: E402
@@ -80,6 +81,6 @@ def phone(ca: DevCA, tokens: Tokens) -> Phone:
 def signing_clock(app: FastAPI) -> Iterator[list[datetime]]:
     """Set ``clock[0]`` to move the signing sessions' time (restored after the test)."""
     clock: list[datetime] = []
-    app.state.signing_now = lambda: clock[0] if clock else datetime.now(UTC)
+    app.dependency_overrides[signing_now] = lambda: lambda: clock[0] if clock else datetime.now(UTC)
     yield clock
-    app.state.signing_now = None
+    del app.dependency_overrides[signing_now]

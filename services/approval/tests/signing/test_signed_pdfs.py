@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from pysmx.SM2 import Verify as independent_sm2_verify
 from pysmx.SM3 import digest as independent_sm3
 
+from approval.context import context_of
 from approval.documents.render import extract_text, render_signed_pdf
 from approval.documents.signed import check_signed, payload_bytes, read_signed
 from govshared.seal import DEFAULT_SIGNER_ID, canonical_json, sm3_hex
@@ -47,7 +48,7 @@ async def commitment_decided(client: httpx.AsyncClient, phone: Any, app: FastAPI
         headers=phone.headers,
     )
     assert decided.status_code == 201 and decided.json()["state"] == "approved", decided.text
-    assert (await app.state.sealer.run_once()).sealed >= 2  # the decision and the letter
+    assert (await context_of(app).sealer.run_once()).sealed >= 2  # the decision and the letter
     return str(decided.json()["id"])
 
 
@@ -209,7 +210,7 @@ async def test_the_signed_receipt_is_a_pdf_and_stays_valid_after_a_later_revocat
         headers=phone.headers,
     )
     assert served.status_code == 200, served.text
-    assert (await app.state.sealer.run_once()).sealed == 1
+    assert (await context_of(app).sealer.run_once()).sealed == 1
     documents = await documents_of(client, phone, application_id)
     receipt = documents["receipt"]
     assert receipt["title"] == "送达回证"

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from approval.context import context_of
 from govshared.signing.devca import DevCA
 from govshared.signing.phone import answer
 from govshared.testing import problem
@@ -106,7 +107,7 @@ async def test_the_signed_receipt_of_a_decision_joins_the_trail(
         headers=phone.headers,
     )
     assert early.status_code == 422 and problem(early)["code"] == "signing_purpose_not_allowed"
-    assert (await app.state.sealer.run_once()).sealed >= 1
+    assert (await context_of(app).sealer.run_once()).sealed >= 1
 
     session = await sign_session(client, phone, application_id, "receipt")
     documents = (

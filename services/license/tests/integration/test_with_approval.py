@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from approval.catalogue.demo import required_materials
 from approval.config import Settings as ApprovalSettings
+from approval.context import context_of as approval_context_of
 from approval.main import ALEMBIC_INI as APPROVAL_ALEMBIC_INI
 from approval.main import create_app as create_approval_app
 from approval.signing.config import dev_ca_directory
@@ -125,7 +126,7 @@ async def test_approval_decision_issues_a_licence_once(
         )
         assert approved.status_code == 200, approved.text
 
-        while await approval_app.state.relay.run_once():
+        while await approval_context_of(approval_app).relay.run_once():
             pass
         held = await license_.get(
             f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
@@ -176,7 +177,7 @@ async def test_false_commitment_bars_the_next_commitment_application(
         )
         assert granted.status_code == 201, granted.text
         assert granted.json()["state"] == "approved"
-        while await approval_app.state.relay.run_once():
+        while await approval_context_of(approval_app).relay.run_once():
             pass
 
         reviewer = tokens.staff(Role.REVIEWER, "310000")

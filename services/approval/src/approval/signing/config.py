@@ -43,6 +43,8 @@ def build_verifier(
 def app_verifier(state: Any) -> SignatureVerifier | None:
     """The app's verifier, made on first use and kept (it caches CRLs and checked certificates)."""
     if not hasattr(state, "signing_verifier"):
-        state.signing_verifier = build_verifier(state.settings, http=getattr(state, "http", None))
+        # The app's HTTP client fetches CRLs (the lifespan's context; nothing set app.state.http,
+        # so each fetch made its own client before).
+        state.signing_verifier = build_verifier(state.settings, http=state.context.http)
     verifier: SignatureVerifier | None = state.signing_verifier
     return verifier

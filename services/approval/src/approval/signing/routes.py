@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -54,10 +55,22 @@ Enterprise = Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))]
 AUTH_ERRORS = (Unauthenticated, Forbidden, ValidationFailed)
 
 
-async def get_signing(request: Request, session: Session) -> SigningService:
-    """The signing service of this request (tests may set ``app.state.signing_now``)."""
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def signing_now() -> Callable[[], datetime]:
+    """The signing sessions' clock (tests override this dependency to move their time)."""
+    return _utc_now
+
+
+async def get_signing(
+    request: Request,
+    session: Session,
+    now: Annotated[Callable[[], datetime], Depends(signing_now)],
+) -> SigningService:
+    """The signing service of this request."""
     state = request.app.state
-    now = getattr(state, "signing_now", None) or (lambda: datetime.now(UTC))
     return SigningService(
         session,
         verifier=app_verifier(state),
