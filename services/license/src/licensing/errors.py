@@ -49,12 +49,6 @@ class LicenceNotFound(NotFound):
     title_en = "Licence not found"
 
 
-class LicenceTypeNotFound(NotFound):
-    code = "licence_type_not_found"
-    title = "证照类型不存在"
-    title_en = "Licence type not found"
-
-
 class LicenceNotActive(Conflict):
     code = "licence_not_active"
     title = "证照当前状态不允许此操作"

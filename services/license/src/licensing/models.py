@@ -57,16 +57,6 @@ LICENCE_STATUS_LABELS: dict[LicenceStatus, str] = {
     LicenceStatus.EXPIRED: "已过期",
     LicenceStatus.SUPERSEDED: "已被新版本替代",
 }
-# Statuses after which the licence no longer exists as a permit; 注销 follows each (Art. 70).
-ENDED_STATUSES = frozenset(
-    {
-        LicenceStatus.REVOKED,
-        LicenceStatus.WITHDRAWN,
-        LicenceStatus.PENALTY_REVOKED,
-        LicenceStatus.CANCELLED,
-        LicenceStatus.EXPIRED,
-    }
-)
 
 
 class CancellationGround(StrEnum):

@@ -67,13 +67,6 @@ class ReceiptsDisabled(DomainError):
     title_en = "SMS delivery receipts are not configured"
 
 
-class NoRecipientChannel(DomainError):
-    status = 422
-    code = "no_deliverable_channel"
-    title = "该接收方没有可用的通知渠道"
-    title_en = "The recipient has no deliverable channel"
-
-
 class TemplateLimitExceeded(TemplateRenderFailed):
     """A template went past a render limit (``limit``: output, steps, time, value_size or
     format_width): refused like a broken template, so that no admin text can stall the service."""

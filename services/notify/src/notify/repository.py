@@ -239,11 +239,6 @@ class DeliveryRepository:
         query = query.order_by(Delivery.updated_at.desc(), Delivery.id.desc()).limit(limit)
         return list((await self.session.scalars(query)).all())
 
-    async def for_event(self, event_id: str) -> list[Delivery]:
-        """Every delivery an event caused."""
-        query = select(Delivery).where(Delivery.event_id == event_id).order_by(Delivery.created_at)
-        return list((await self.session.scalars(query)).all())
-
 
 class ProfileRepository:
     """Recipients' contacts, preferences and quiet hours."""

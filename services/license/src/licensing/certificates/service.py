@@ -43,11 +43,6 @@ logger = logging.getLogger("licensing.certificates")
 
 FORMAT = "onestop-licence/1"
 KIND = "licence"
-# The events that hand the holder a new licence version: they wait for its certificate.
-CERTIFICATE_EVENTS = frozenset(
-    {EventType.LICENCE_ISSUED, EventType.LICENCE_CHANGED, EventType.LICENCE_RENEWED}
-)
-
 WakeHook = Callable[[AsyncSession], None]
 
 
