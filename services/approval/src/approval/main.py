@@ -120,7 +120,7 @@ def create_app(
         elif runtime.signal is not None:
             # The relay and the sealer run in the worker process: a commit with events (and with
             # them any document to seal) wakes it through PostgreSQL.
-            app.state.outbox.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
+            outbox.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
         try:
             with settled_heap():
                 yield

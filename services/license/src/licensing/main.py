@@ -91,8 +91,8 @@ def create_app(
             tasks.append(asyncio.create_task(sealer.run(), name="license-certificate-sealer"))
         elif runtime.signal is not None:
             # Relay and sealer run in the worker process: commits wake it through PostgreSQL.
-            app.state.outbox.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
-            app.state.sealing.on_registered(runtime.signal.hook(SEALER_CHANNEL))
+            outbox.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
+            sealing.on_registered(runtime.signal.hook(SEALER_CHANNEL))
         try:
             with settled_heap():
                 yield
