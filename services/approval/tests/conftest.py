@@ -8,8 +8,8 @@ tests in the repository's ``tests/`` run the real one.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
@@ -23,8 +23,7 @@ from approval.main import ALEMBIC_INI, create_app
 from govshared.contracts import ReformModeAnswer
 from govshared.db import mark_read_only
 from govshared.events import REFORM_MODE_LABELS, ReformMode
-from govshared.migrate import upgrade
-from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
+from govshared.testing import BACKENDS, PerWorker, Tokens, migrated_database
 from licensing.catalogue.service import shipped_catalogue
 
 LICENSE_URL = "http://license.test"
@@ -114,18 +113,31 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
     return Tokens(tmp_path_factory.mktemp("keys"))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")
+async def per_worker() -> AsyncIterator[PerWorker]:
+    """The databases and apps this worker made, closed at the end of its session."""
+    made = PerWorker()
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture(params=BACKENDS)
 async def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    """A migrated database of each backend, shared by the tests of a session."""
-    url = await make_database(
-        request.param, prefix="approval_test", directory=tmp_path_factory.mktemp("db")
+    request: pytest.FixtureRequest,
+    per_worker: PerWorker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """A migrated database of each backend, made once per worker and shared by its tests."""
+    backend: str = request.param
+    return await per_worker.get(
+        ("database", backend),
+        lambda: migrated_database(
+            backend,
+            prefix="approval_test",
+            directory=tmp_path_factory.mktemp("db"),
+            alembic_ini=ALEMBIC_INI,
+        ),
     )
-    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
-    yield url
-    if request.param == "postgresql":
-        await drop_postgres_database(url)
 
 
 def make_settings(
@@ -154,17 +166,30 @@ def settings_factory(database_url: str, tokens: Tokens, tmp_path: Path) -> Calla
     return lambda **overrides: make_settings(database_url, tokens, tmp_path, **overrides)
 
 
-@pytest.fixture(scope="session")
-async def app(
-    database_url: str, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[FastAPI]:
-    """The approval app with its lifespan running (demo catalogue loaded)."""
-    settings = make_settings(database_url, tokens, tmp_path_factory.mktemp("data"))
+@asynccontextmanager
+async def running_app(database_url: str, tokens: Tokens, data_dir: Path) -> AsyncIterator[FastAPI]:
+    """The approval app on the database with its lifespan running (demo catalogue loaded)."""
+    settings = make_settings(database_url, tokens, data_dir)
     application = create_app(
         settings, http_mounts={LICENSE_URL: httpx.MockTransport(license_standin)}
     )
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+async def app(
+    database_url: str,
+    tokens: Tokens,
+    per_worker: PerWorker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> FastAPI:
+    """The approval app with its lifespan running (demo catalogue loaded), one per backend and
+    worker."""
+    return await per_worker.get(
+        ("app", database_url),
+        lambda: running_app(database_url, tokens, tmp_path_factory.mktemp("data")),
+    )
 
 
 @pytest.fixture

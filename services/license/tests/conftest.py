@@ -31,7 +31,14 @@ from govshared.events import (
     make_event,
 )
 from govshared.migrate import upgrade
-from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
+from govshared.testing import (
+    BACKENDS,
+    PerWorker,
+    Tokens,
+    drop_postgres_database,
+    make_database,
+    migrated_database,
+)
 from licensing.config import Settings
 from licensing.context import context_of
 from licensing.main import ALEMBIC_INI, create_app
@@ -51,18 +58,31 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
     return Tokens(tmp_path_factory.mktemp("keys"))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")
+async def per_worker() -> AsyncIterator[PerWorker]:
+    """The databases and apps this worker made, closed at the end of its session."""
+    made = PerWorker()
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture(params=BACKENDS)
 async def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    """A migrated database of each backend, shared by the tests of a session."""
-    url = await make_database(
-        request.param, prefix="license_test", directory=tmp_path_factory.mktemp("db")
+    request: pytest.FixtureRequest,
+    per_worker: PerWorker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """A migrated database of each backend, made once per worker and shared by its tests."""
+    backend: str = request.param
+    return await per_worker.get(
+        ("database", backend),
+        lambda: migrated_database(
+            backend,
+            prefix="license_test",
+            directory=tmp_path_factory.mktemp("db"),
+            alembic_ini=ALEMBIC_INI,
+        ),
     )
-    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
-    yield url
-    if request.param == "postgresql":
-        await drop_postgres_database(url)
 
 
 def make_settings(
@@ -97,15 +117,27 @@ def settings_factory(database_url: str, tokens: Tokens, tmp_path: Path) -> Calla
     return lambda **overrides: make_settings(database_url, tokens, tmp_path, **overrides)
 
 
-@pytest.fixture(scope="session")
-async def app(
-    database_url: str, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[FastAPI]:
-    """The license app with its lifespan running (demo catalogue loaded)."""
-    settings = make_settings(database_url, tokens, tmp_path_factory.mktemp("data"))
-    application = create_app(settings)
+@asynccontextmanager
+async def running_app(database_url: str, tokens: Tokens, data_dir: Path) -> AsyncIterator[FastAPI]:
+    """The license app on the database with its lifespan running (demo catalogue loaded)."""
+    application = create_app(make_settings(database_url, tokens, data_dir))
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+async def app(
+    database_url: str,
+    tokens: Tokens,
+    per_worker: PerWorker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> FastAPI:
+    """The license app with its lifespan running (demo catalogue loaded), one per backend and
+    worker."""
+    return await per_worker.get(
+        ("app", database_url),
+        lambda: running_app(database_url, tokens, tmp_path_factory.mktemp("data")),
+    )
 
 
 @pytest.fixture

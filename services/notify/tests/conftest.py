@@ -16,6 +16,7 @@ import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -36,8 +37,7 @@ from starlette.routing import Route
 
 from govshared.auth import Role, TokenVerifier
 from govshared.events import CLOUDEVENTS_BATCH_JSON, EventType
-from govshared.migrate import upgrade
-from govshared.testing import BACKENDS, Tokens, drop_postgres_database, make_database
+from govshared.testing import BACKENDS, PerWorker, Tokens, migrated_database
 from notify.config import Settings
 from notify.context import context_of
 from notify.main import ALEMBIC_INI, create_app
@@ -281,18 +281,34 @@ async def documents(tokens: Tokens) -> AsyncIterator[DocumentPeer]:
     await peer.stop()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")
+async def per_worker(
+    smtp: tuple[MailSink, int], outside: Outside, documents: DocumentPeer
+) -> AsyncIterator[PerWorker]:
+    """The databases and apps this worker made, closed at the end of its session (before the
+    stand-ins the apps talk to)."""
+    made = PerWorker()
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture(params=BACKENDS)
 async def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    """A migrated database of each backend, shared by the tests of a session."""
-    url = await make_database(
-        request.param, prefix="notify_test", directory=tmp_path_factory.mktemp("db")
+    request: pytest.FixtureRequest,
+    per_worker: PerWorker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """A migrated database of each backend, made once per worker and shared by its tests."""
+    backend: str = request.param
+    return await per_worker.get(
+        ("database", backend),
+        lambda: migrated_database(
+            backend,
+            prefix="notify_test",
+            directory=tmp_path_factory.mktemp("db"),
+            alembic_ini=ALEMBIC_INI,
+        ),
     )
-    await asyncio.to_thread(upgrade, ALEMBIC_INI, url)
-    yield url
-    if request.param == "postgresql":
-        await drop_postgres_database(url)
 
 
 # The portal's gateway that download links in messages start with.
@@ -329,33 +345,47 @@ def make_settings(
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
+@asynccontextmanager
+async def running_app(
+    settings: Settings,
+) -> AsyncIterator[FastAPI]:
+    """The notify app with its lifespan running."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
 async def app(
     database_url: str,
     tokens: Tokens,
+    per_worker: PerWorker,
     tmp_path_factory: pytest.TempPathFactory,
     smtp: tuple[MailSink, int],
     outside: Outside,
     documents: DocumentPeer,
-) -> AsyncIterator[FastAPI]:
-    """The notify app with its lifespan running; tests drive the delivery worker themselves."""
-    settings = make_settings(
-        database_url,
-        tokens,
-        tmp_path_factory.mktemp("data"),
-        smtp_host="127.0.0.1",
-        smtp_port=smtp[1],
-        sms_gateway_url=f"{outside.base_url}/sms",
-        approval_events_url=f"{outside.base_url}/approval/api/v1/events",
-        named_recipients={"cn.gov.approval.application.clock_warning.*": [DUTY_OFFICER]},
-        approval_url=documents.url("approval"),
-        license_url=documents.url("license"),
-        approval_public_url=PORTAL,
-        license_public_url=PORTAL + "/",
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
+) -> FastAPI:
+    """The notify app with its lifespan running, one per backend and worker; tests drive the
+    delivery worker themselves."""
+
+    def make() -> AbstractAsyncContextManager[FastAPI]:
+        settings = make_settings(
+            database_url,
+            tokens,
+            tmp_path_factory.mktemp("data"),
+            smtp_host="127.0.0.1",
+            smtp_port=smtp[1],
+            sms_gateway_url=f"{outside.base_url}/sms",
+            approval_events_url=f"{outside.base_url}/approval/api/v1/events",
+            named_recipients={"cn.gov.approval.application.clock_warning.*": [DUTY_OFFICER]},
+            approval_url=documents.url("approval"),
+            license_url=documents.url("license"),
+            approval_public_url=PORTAL,
+            license_public_url=PORTAL + "/",
+        )
+        return running_app(settings)
+
+    return await per_worker.get(("app", database_url), make)
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -99,6 +100,52 @@ async def make_database(backend: str, *, prefix: str, directory: Path) -> str:
         return await create_postgres_database(prefix)
     path = directory / f"{prefix}_{uuid.uuid4().hex[:8]}.db"
     return f"sqlite+aiosqlite:///{path}"
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(
+    backend: str, *, prefix: str, directory: Path, alembic_ini: Path
+) -> AsyncIterator[str]:
+    """A fresh database of the backend migrated to head with Alembic (never ``create_all``);
+    a PostgreSQL one is dropped afterwards."""
+    from govshared.migrate import upgrade
+
+    url = await make_database(backend, prefix=prefix, directory=directory)
+    try:
+        await asyncio.to_thread(upgrade, alembic_ini, url)
+        yield url
+    finally:
+        if backend == "postgresql":
+            await drop_postgres_database(url)
+
+
+T = TypeVar("T")
+
+
+class PerWorker:
+    """What a test worker makes once per key, on first use, and keeps to the end of its session
+    (closed last made, first closed).
+
+    A service's database and running app are made once per backend this way. As session fixtures
+    parametrised by backend they were torn down and made again whenever the next test had the
+    other backend: under pytest-xdist's ``--dist loadfile`` at nearly every file, twice a file.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[object, Any] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    async def get(self, key: object, make: Callable[[], AbstractAsyncContextManager[T]]) -> T:
+        """The value of ``key``, entering ``make()`` the first time."""
+        if key not in self._values:
+            self._values[key] = await self._stack.enter_async_context(make())
+        value: T = self._values[key]
+        return value
+
+    async def aclose(self) -> None:
+        """Leave everything entered, in reverse order."""
+        await self._stack.aclose()
+        self._values.clear()
 
 
 class Tokens:

@@ -7,7 +7,9 @@ calendar seeded with a fixed range of years so that tests do not change with the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +20,7 @@ from approval.calendar.sources import seed_year
 from approval.calendar.workdays import CalendarSnapshot
 from approval.config import Settings
 from approval.main import create_app
-from govshared.testing import Tokens
+from govshared.testing import PerWorker, Tokens
 
 # Fixed, so that tests do not change with the date they run on: 2027 and 2028 are provisional.
 SEEDED_YEARS = range(2004, 2029)
@@ -30,15 +32,15 @@ def real_calendar() -> CalendarSnapshot:
     return CalendarSnapshot([day for year in SEEDED_YEARS for day in seed_year(year)])
 
 
-@pytest.fixture(scope="session")
-async def calendar_app(
-    database_url: str, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
+@asynccontextmanager
+async def seeded_calendar_app(
+    database_url: str, tokens: Tokens, data_dir: Path
 ) -> AsyncIterator[FastAPI]:
-    """Approval (which mounts the calendar router), seeded with fixed years, on each backend."""
+    """Approval (which mounts the calendar router), seeded with fixed years."""
     settings = Settings(
         environment="test",
         database_url=database_url,
-        data_dir=tmp_path_factory.mktemp("calendar-data"),
+        data_dir=data_dir,
         **tokens.settings(),  # type: ignore[arg-type]
         migrate_on_start=False,
         run_workers=False,
@@ -51,6 +53,20 @@ async def calendar_app(
         async with application.state.sessionmaker() as session, session.begin():
             await seed_calendar(session, years=SEEDED_YEARS)
         yield application
+
+
+@pytest.fixture
+async def calendar_app(
+    database_url: str,
+    tokens: Tokens,
+    per_worker: PerWorker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> FastAPI:
+    """Approval seeded with fixed years on each backend, one per backend and worker."""
+    return await per_worker.get(
+        ("calendar_app", database_url),
+        lambda: seeded_calendar_app(database_url, tokens, tmp_path_factory.mktemp("calendar-data")),
+    )
 
 
 @pytest.fixture

@@ -6,21 +6,26 @@ import json
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from approval.config import Settings
 from approval.context import context_of
 from approval.documents.models import Document
-from approval.main import create_app
+from approval.main import ALEMBIC_INI, create_app
 from govshared.auth import Role
 from govshared.seal import SealNotValid, Sm2Signer, generate_sm2_key
+from govshared.testing import BACKENDS, Tokens, migrated_database
+
+from ..conftest import running_app
 
 SEAL_ID = "3100000000099"
 AUTHORITY = "上海市经济和信息化委员会（电子印章平台）"
@@ -81,6 +86,25 @@ class Platform:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of these tests' own: a sealer seals every pending document it finds, and the
+    tests count what it sealed."""
+    async with migrated_database(
+        request.param, prefix="approval_seal", directory=tmp_path, alembic_ini=ALEMBIC_INI
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+async def app(database_url: str, tokens: Tokens, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    """Approval on that database (the flow's app)."""
+    data_dir = tmp_path / "app"
+    data_dir.mkdir()
+    async with running_app(database_url, tokens, data_dir) as application:
+        yield application
 
 
 @pytest.fixture
