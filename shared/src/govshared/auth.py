@@ -401,7 +401,7 @@ def dev_role_key(directory: Path, role: Role | str) -> tuple[str, str | None]:
 
 
 def mint_token(
-    private_key_pem: str,
+    private_key: str | rsa.RSAPrivateKey,
     *,
     role: Role | str,
     subject: str | None = None,
@@ -413,7 +413,11 @@ def mint_token(
     ttl_seconds: int = 8 * 3600,
     kid: str | None = None,
 ) -> str:
-    """Sign a token with RS256 (development and service-to-service use)."""
+    """Sign a token with RS256 (development and service-to-service use).
+
+    ``private_key`` is PEM text or a key loaded once (``load_private_key``): loading a PEM checks
+    the RSA key, which costs more than signing.
+    """
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": subject or f"{role}-{uuid.uuid4().hex[:8]}",
@@ -431,7 +435,15 @@ def mint_token(
         if value is not None:
             claims[claim] = value
     headers = {"kid": kid} if kid else None
-    return jwt.encode(claims, private_key_pem, algorithm="RS256", headers=headers)
+    return jwt.encode(claims, private_key, algorithm="RS256", headers=headers)
+
+
+def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
+    """An RSA private key from PEM, to mint many tokens with."""
+    key = serialization.load_pem_private_key(pem.encode() if isinstance(pem, str) else pem, None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("an RSA private key is required (tokens are RS256)")
+    return key
 
 
 class ServiceTokenSource:
@@ -450,7 +462,7 @@ class ServiceTokenSource:
         audience: str | None = None,
         kid: str | None = None,
     ) -> None:
-        self._key = private_key_pem
+        self._key = load_private_key(private_key_pem)
         self._service = service_name
         self._issuer = issuer
         self._audience = audience

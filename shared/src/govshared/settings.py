@@ -139,14 +139,18 @@ class CommonSettings(BaseSettings):
         else:
             # Development: a key pair of the identity provider (enterprise and staff tokens) and
             # one of the services (service tokens), each trusted only for what it mints.
-            _, idp_public = ensure_dev_keypair(self.data_dir / "keys", DEV_IDP_KEY)
-            service_private, service_public = ensure_dev_keypair(
-                self.data_dir / "keys", DEV_SERVICE_KEY
-            )
+            # Made only where a setting leaves one out (an RSA key takes a while to generate).
             if not (self.jwt_public_key_file or self.jwt_jwks_file or self.jwt_jwks_url):
+                _, idp_public = ensure_dev_keypair(self.data_dir / "keys", DEV_IDP_KEY)
                 self.jwt_public_key_file = str(idp_public)
-            self.service_private_key_file = self.service_private_key_file or str(service_private)
-            self.service_jwt_keys_file = self.service_jwt_keys_file or str(service_public)
+            if not (self.service_private_key_file and self.service_jwt_keys_file):
+                service_private, service_public = ensure_dev_keypair(
+                    self.data_dir / "keys", DEV_SERVICE_KEY
+                )
+                self.service_private_key_file = self.service_private_key_file or str(
+                    service_private
+                )
+                self.service_jwt_keys_file = self.service_jwt_keys_file or str(service_public)
         return self
 
     def default_db_name(self) -> str:

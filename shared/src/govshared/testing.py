@@ -31,6 +31,7 @@ from govshared.auth import (
     Role,
     TokenVerifier,
     ensure_dev_keypair,
+    load_private_key,
     load_verifier,
     mint_token,
 )
@@ -159,8 +160,9 @@ class Tokens:
         self.public_key_file = str(public)
         self.service_private_key_file = str(service_private)
         self.service_public_key_file = str(service_public)
-        self._private = private.read_text()
-        self._service_private = service_private.read_text()
+        # Loaded once: loading a PEM checks the RSA key, which costs more than signing a token.
+        self._private = load_private_key(private.read_bytes())
+        self._service_private = load_private_key(service_private.read_bytes())
 
     def settings(self) -> dict[str, str]:
         """The key settings of a service under test (CommonSettings field names)."""
