@@ -70,7 +70,8 @@ uscc: setup
 
 token: setup
 	@$(UV) run --locked python -m govshared.devtoken --role "$(role)" \
-		$(if $(uscc),--uscc "$(uscc)") $(if $(jurisdiction),--jurisdiction "$(jurisdiction)")
+		$(if $(uscc),--uscc "$(uscc)") $(if $(jurisdiction),--jurisdiction "$(jurisdiction)") \
+		$(if $(department),--department "$(department)") $(if $(sub),--sub "$(sub)")
 
 seal: setup
 	@test -n "$(uscc)" || { echo "usage: make seal uscc=<统一社会信用代码> [name=<企业名称>] [kind=法定代表人章]"; exit 2; }

@@ -61,6 +61,9 @@ class Principal:
     uscc: str | None = None
     jurisdiction: str | None = None
     name: str | None = None
+    # The staff member's department (部门代码), for 并联审批: a department's opinion is given only
+    # with a token of that department.
+    department: str | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -255,6 +258,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     uscc = _short_string(claims, "uscc")
     jurisdiction = claims.get("jurisdiction")
     name = _short_string(claims, "name")
+    department = _short_string(claims, "department")
     if role is Role.ENTERPRISE and (uscc is None or not is_valid_uscc(uscc)):
         raise ValueError("enterprise tokens need a valid uscc claim")
     if jurisdiction is not None and not jurisdictions.is_valid(jurisdiction):
@@ -267,6 +271,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         uscc=uscc if role is Role.ENTERPRISE else None,
         jurisdiction=jurisdiction if role is not Role.ENTERPRISE else None,
         name=name,
+        department=department if role in STAFF_ROLES else None,
     )
 
 
@@ -408,6 +413,7 @@ def mint_token(
     uscc: str | None = None,
     jurisdiction: str | None = None,
     name: str | None = None,
+    department: str | None = None,
     issuer: str | None = None,
     audience: str | None = None,
     ttl_seconds: int = 8 * 3600,
@@ -429,6 +435,7 @@ def mint_token(
         ("uscc", uscc),
         ("jurisdiction", jurisdiction),
         ("name", name),
+        ("department", department),
         ("iss", issuer),
         ("aud", audience),
     ):

@@ -20,6 +20,7 @@ def main() -> None:
         help="统一社会信用代码 (enterprise tokens); 'random': a new valid one, printed on stderr",
     )
     parser.add_argument("--jurisdiction", help="行政区划, e.g. 310000 or 310115 (staff tokens)")
+    parser.add_argument("--department", help="部门代码 (staff giving 并联审批 opinions), e.g. SHGA")
     parser.add_argument("--sub", help="subject; defaults to the role and a random suffix")
     parser.add_argument("--name")
     parser.add_argument(
@@ -47,6 +48,7 @@ def main() -> None:
             uscc=args.uscc,
             jurisdiction=args.jurisdiction,
             name=args.name,
+            department=args.department,
             ttl_seconds=args.ttl,
         )
     )

@@ -38,6 +38,14 @@ class EventType(StrEnum):
     APPLICATION_FILED = "cn.gov.approval.application.filed.v1"
     APPLICATION_CLOCK_WARNING = "cn.gov.approval.application.clock_warning.v1"
     APPLICATION_CLOCK_OVERDUE = "cn.gov.approval.application.clock_overdue.v1"
+    # Review chains and 并联审批 (approval/tasks): staff work, never the applicant's.
+    APPLICATION_TASK_OPENED = "cn.gov.approval.application.task_opened.v1"
+    APPLICATION_TASK_CLAIMED = "cn.gov.approval.application.task_claimed.v1"
+    APPLICATION_TASK_RETURNED = "cn.gov.approval.application.task_returned.v1"  # 退回
+    APPLICATION_TASK_TRANSFERRED = "cn.gov.approval.application.task_transferred.v1"  # 转办
+    APPLICATION_OPINION_REQUESTED = "cn.gov.approval.application.opinion_requested.v1"  # 征求意见
+    APPLICATION_OPINION_GIVEN = "cn.gov.approval.application.opinion_given.v1"  # 会签意见
+    APPLICATION_OPINION_OVERRIDDEN = "cn.gov.approval.application.opinion_overridden.v1"
     DOCUMENT_ISSUED = "cn.gov.approval.document.issued.v1"
     # 一件事一次办: every item of a bundle application is decided; one combined notice.
     BUNDLE_DECIDED = "cn.gov.approval.bundle.decided.v1"

@@ -34,6 +34,12 @@ class Action(StrEnum):
     DENY = "deny"  # 不予许可
     WITHDRAW = "withdraw"  # 撤回申请
     INSTANT_DECISION = "instant_decision"  # 即办件当场受理并决定
+    # Review chains and 并联审批 (approval/tasks): moves inside the case, its state unchanged.
+    CLAIM_TASK = "claim_task"  # 签收任务
+    RETURN_TASK = "return_task"  # 退回至前一审查环节
+    TRANSFER_TASK = "transfer_task"  # 转办给同一区划、同一角色的其他工作人员
+    GIVE_OPINION = "give_opinion"  # 被征求意见部门的会签意见
+    OVERRIDE_OPINION = "override_opinion"  # 本级人民政府负责人对不同意或逾期意见作出决定
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,9 @@ _ACCEPTOR = frozenset({Role.ACCEPTOR})
 _REVIEWERS = frozenset({Role.REVIEWER, Role.APPROVER})
 _OPEN = frozenset({S.SUBMITTED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.IN_REVIEW, S.PAUSED})
 _UNDER_REVIEW = frozenset({S.ACCEPTED, S.IN_REVIEW})
+_TASK_ROLES = frozenset({Role.REVIEWER, Role.APPROVER, Role.HEAD})
+# A chain's tasks live from acceptance to the decision; consulted departments answer during a pause.
+_CHAIN_STATES = frozenset({S.ACCEPTED, S.IN_REVIEW, S.PAUSED})
 
 RULES: dict[Action, Rule] = {
     Action.ACCEPT: Rule(
@@ -110,6 +119,65 @@ RULES: dict[Action, Rule] = {
         frozenset({S.SUBMITTED}),
         S.APPROVED,
         EventType.APPLICATION_APPROVED,
+    ),
+    # The moves of a review chain (approval/tasks/handlers.py). Whose task it is (its role,
+    # department, assignee or their delegate) the handler checks on top of these roles.
+    Action.CLAIM_TASK: Rule(_TASK_ROLES, _CHAIN_STATES, None, EventType.APPLICATION_TASK_CLAIMED),
+    # Only from in_review: a case is returned to a review step that was completed.
+    Action.RETURN_TASK: Rule(
+        _REVIEWERS, frozenset({S.IN_REVIEW}), None, EventType.APPLICATION_TASK_RETURNED
+    ),
+    Action.TRANSFER_TASK: Rule(
+        _TASK_ROLES, _CHAIN_STATES, None, EventType.APPLICATION_TASK_TRANSFERRED
+    ),
+    Action.GIVE_OPINION: Rule(
+        _TASK_ROLES, _CHAIN_STATES, None, EventType.APPLICATION_OPINION_GIVEN
+    ),
+    Action.OVERRIDE_OPINION: Rule(
+        frozenset({Role.GOVERNMENT_HEAD}),
+        _CHAIN_STATES,
+        None,
+        EventType.APPLICATION_OPINION_OVERRIDDEN,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMove:
+    """What a move of a review chain does beyond its rule; its handler does exactly this."""
+
+    validation: str
+    clock: str  # its effect on the statutory clocks
+    document: str | None  # the notice or decision it issues
+    notifies: str  # whose staff inbox its event reaches (notify/rules.py)
+
+
+_NO_CLOCK = "none: the time counts in the decision limit (Art. 42; not an Art. 45 procedure)"
+TASK_MOVES: dict[Action, TaskMove] = {
+    Action.CLAIM_TASK: TaskMove(
+        "the task is open and the caller's (role, department, jurisdiction)", _NO_CLOCK, None, "-"
+    ),
+    Action.RETURN_TASK: TaskMove(
+        "the current step; to an earlier review step (never 受理); a reason",
+        _NO_CLOCK,
+        None,
+        "who completed that step before, else its role",
+    ),
+    Action.TRANSFER_TASK: TaskMove(
+        "the caller's open task; another member of staff", _NO_CLOCK, None, "the new assignee"
+    ),
+    Action.GIVE_OPINION: TaskMove(
+        "the caller's department was consulted and has not answered; reasons for a disagreement, "
+        "conditions for a conditional agreement",
+        _NO_CLOCK,
+        None,
+        "-",
+    ),
+    Action.OVERRIDE_OPINION: TaskMove(
+        "a disagreement, or an overdue opinion under the escalation rule; a reason",
+        _NO_CLOCK,
+        None,
+        "-",
     ),
 }
 

@@ -29,6 +29,7 @@ from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
 from approval.signing.routes import router as signing_router
+from approval.tasks.routes import router as tasks_router
 from approval.worker import (
     SUBSCRIPTIONS,
     build_relay,
@@ -152,6 +153,7 @@ def create_app(
             documents_router,
             verification_router,
             signing_router,
+            tasks_router,
         ],
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,

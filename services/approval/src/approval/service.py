@@ -69,6 +69,7 @@ from approval.signing.application import require_application_signature
 from approval.signing.errors import SignatureRequired
 from approval.signing.models import SigningPurpose
 from approval.signing.service import commitment_target, signature_evidence, signing_for
+from approval.tasks.service import CHAIN_ACTIONS, ChainKeeper, chain_for
 from govshared import jurisdictions
 from govshared.auth import Principal, Role
 from govshared.contracts import ReformModeAnswer, commitment_digest
@@ -700,6 +701,14 @@ class ApplicationService:
             terms=terms,
             today=today,
         )
+        # An item whose guide declares a review chain: the action must be the current step's,
+        # taken by whose task it is (approval/tasks).
+        chain = await chain_for(self.session, application) if action in CHAIN_ACTIONS else None
+        keeper = ChainKeeper(self.session, self.outbox) if chain is not None else None
+        if chain is not None and keeper is not None:
+            details |= await keeper.guard(
+                chain, action=action, application=application, principal=principal, today=today
+            )
         if action is Action.WITHDRAW:
             # The applicant ends its case by its own declaration: signed with its seal like the
             # application (电子签名法 第十四条), the signed session used once.
@@ -782,7 +791,7 @@ class ApplicationService:
             # The chain's end is read only after the update holds the row (see clocks.consumer): an
             # entry appended by another transaction meanwhile is then seen, never overwritten.
             last_seq, last_hash = await self.applications.chain_end(application.id)
-            await self._record(
+            entry = await self._record(
                 {c: getattr(application, c) for c in EVENT_ROW_FIELDS},
                 seq=last_seq + 1,
                 prev_hash=last_hash,
@@ -804,6 +813,20 @@ class ApplicationService:
                 if "expected_end_on" in details
                 else None,
             )
+            if chain is not None and keeper is not None:
+                await keeper.after(
+                    chain,
+                    action=action,
+                    application=application,
+                    principal=principal,
+                    details=details,
+                    state=to_state,
+                    seq=last_seq + 2,
+                    prev_hash=entry,
+                    today=today,
+                    now=now,
+                    decision_due=values["due_on"],
+                )
         return Submitted(status_code=200, body=payload, replayed=False)
 
     @staticmethod
@@ -1020,7 +1043,7 @@ async def record_deemed_acceptance(
     # Read the chain's end only now that the update holds the row: an entry appended meanwhile
     # (a proof of service) is then seen, never overwritten.
     last_seq, last_hash = await repository.chain_end(application.id)
-    await record_transition(
+    entry = await record_transition(
         session,
         outbox=outbox,
         row={c: getattr(application, c) for c in EVENT_ROW_FIELDS},
@@ -1042,6 +1065,21 @@ async def record_deemed_acceptance(
         event_type=EventType.APPLICATION_DEEMED_ACCEPTED,
         reason=DEEMED_REASON,
     )
+    chain = await chain_for(session, application)
+    if chain is not None:  # the case enters its review chain as if accepted by staff
+        await ChainKeeper(session, outbox).after(
+            chain,
+            action=Action.ACCEPT,
+            application=application,
+            principal=Principal(subject=SYSTEM_ACTOR[0], role=Role.SERVICE),
+            details={},
+            state=ApplicationState.ACCEPTED,
+            seq=last_seq + 2,
+            prev_hash=entry,
+            today=today,
+            now=now,
+            decision_due=decision.view.due_on,
+        )
     return True
 
 

@@ -16,7 +16,7 @@ from notify.delivery import utcnow
 from notify.errors import MessageNotFound
 from notify.models import InboxMessage
 from notify.repository import InboxKey, InboxRepository
-from notify.rules import Readers, staff_recipient, user_recipient
+from notify.rules import Readers, department_recipient, staff_recipient, user_recipient
 
 
 def recipients_of(principal: Principal) -> Readers:
@@ -25,10 +25,12 @@ def recipients_of(principal: Principal) -> Readers:
     if principal.role is Role.ENTERPRISE:
         assert principal.uscc is not None
         return Readers((principal.uscc,))
-    keys = (
+    keys: tuple[str, ...] = (
         staff_recipient(principal.jurisdiction or "*", principal.role),
         user_recipient(principal.subject),
     )
+    if principal.department is not None:  # a consulted department's requests (并联审批)
+        keys += (department_recipient(principal.department),)
     if principal.jurisdiction is None:
         return Readers(keys)
     return Readers(keys, principal.role.value, principal.jurisdiction)

@@ -70,6 +70,25 @@ _NOT_FOR_APPLICANT = frozenset(
         EventType.APPLICATION_REVIEWED,
         EventType.APPLICATION_CLOCK_WARNING,
         EventType.APPLICATION_CLOCK_OVERDUE,
+        EventType.APPLICATION_TASK_OPENED,
+        EventType.APPLICATION_TASK_CLAIMED,
+        EventType.APPLICATION_TASK_RETURNED,
+        EventType.APPLICATION_TASK_TRANSFERRED,
+        EventType.APPLICATION_OPINION_REQUESTED,
+        EventType.APPLICATION_OPINION_GIVEN,
+        EventType.APPLICATION_OPINION_OVERRIDDEN,
+    )
+)
+# A review chain's new work (a new task, a return, a transfer, a request for a department's
+# opinion) goes to whom approval names in the event: the assignee and their delegates in force,
+# else the consulted department, else the staff of the step's role in the jurisdiction.
+_TASK_NOTICES = frozenset(
+    str(t)
+    for t in (
+        EventType.APPLICATION_TASK_OPENED,
+        EventType.APPLICATION_TASK_RETURNED,
+        EventType.APPLICATION_TASK_TRANSFERRED,
+        EventType.APPLICATION_OPINION_REQUESTED,
     )
 )
 
@@ -154,6 +173,27 @@ class Readers:
         )
 
 
+def department_recipient(department: str) -> str:
+    """The recipient key of a department's staff (the ``department`` claim of their tokens)."""
+    return f"department:{department}"
+
+
+def task_recipients(data: ApplicationEventData) -> list[str]:
+    """Who is told of a review chain's new work (approval names them in the event's details)."""
+    details = data.details
+    assignee = details.get("assignee")
+    if isinstance(assignee, str):
+        delegates = [d for d in details.get("delegates", []) if isinstance(d, str)]
+        return [user_recipient(s) for s in [assignee, *delegates]]
+    department = details.get("department")
+    if isinstance(department, str):
+        return [department_recipient(department)]
+    role = details.get("role")
+    if isinstance(role, str) and role in Role.__members__.values():
+        return [staff_recipient(data.jurisdiction, role)]
+    return []
+
+
 def user_recipient(subject: str) -> str:
     """The recipient key of a named user (the ``sub`` of their token)."""
     return f"user:{subject}"
@@ -236,6 +276,16 @@ def plan_event(
             )
             for role in roles
         )
+        if event.type in _TASK_NOTICES:
+            audiences.extend(
+                Audience(
+                    RecipientKind.USER if key.startswith("user:") else RecipientKind.STAFF,
+                    key,
+                    (Channel.INBOX,),
+                    template_slot="staff_inbox",
+                )
+                for key in task_recipients(data)
+            )
     elif isinstance(data, DocumentEventData):
         jurisdiction = data.jurisdiction
         audiences.append(

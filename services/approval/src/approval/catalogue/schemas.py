@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from approval.tasks.chain import ReviewChain
 from govshared.events import ReformMode
 from govshared.freeform import JSON_BOUNDS
 
@@ -183,6 +184,11 @@ class ServiceGuide(BaseModel):
         description="legal_representative：申请须由法定代表人以电子印章（法定代表人章）在手机上签署"
         "（POST /api/v1/signing-sessions，purpose application），提交时附已签署的签署会话",
     )
+    review_chain: ReviewChain | None = Field(
+        default=None,
+        description="内部审查环节（受理→初审→复审→审批等，各环节的办理角色及部门）和并联审批征求意见"
+        "的部门、答复期限及逾期未答复的处理规则（docs/review-chains.md）；未声明的按受理、审查、决定办理",
+    )
 
 
 class ItemDraft(BaseModel):
@@ -209,6 +215,11 @@ class ItemDraft(BaseModel):
         if self.guide.joint_handling is not None and self.statutory_limit_days > JOINT_LIMIT_DAYS:
             problems.append(
                 f"统一办理、联合办理、集中办理的时限不得超过{JOINT_LIMIT_DAYS}日（第四十二条第二款）"
+            )
+        chain = self.guide.review_chain
+        if chain is not None and chain.consultations and self.guide.joint_handling is None:
+            problems.append(
+                "征求其他部门意见（并联审批）的事项属联合办理，须注明 joint_handling（第四十二条第二款）"
             )
         if problems:
             raise ValueError("；".join(problems))

@@ -320,6 +320,30 @@ _STAFF_TEXTS: list[tuple[EventType, str, str]] = [
         "未在{{ rectify_by }}前整改到位，已记入严重失信记录。{{ reason }}。"
         "请在抽查处理建议中核实，并依法启动相应的证照处理程序。",
     ),
+    (
+        EventType.APPLICATION_TASK_OPENED,
+        "新任务待办理：{{ item_name }}（{{ details.step_name }}）",
+        "「{{ item_name }}」办件 {{ application_no }}（{{ applicant_name }}）已进入"
+        "「{{ details.step_name }}」环节，请签收办理。",
+    ),
+    (
+        EventType.APPLICATION_TASK_RETURNED,
+        "办件退回：{{ item_name }}（退回至{{ details.to_step_name }}）",
+        "「{{ item_name }}」办件 {{ application_no }} 被退回至「{{ details.to_step_name }}」环节，"
+        "退回理由：{{ reason }}。请重新办理。",
+    ),
+    (
+        EventType.APPLICATION_TASK_TRANSFERRED,
+        "转办任务：{{ item_name }}（{{ details.step_name }}）",
+        "「{{ item_name }}」办件 {{ application_no }} 的「{{ details.step_name }}」任务已转办给您"
+        "{% if reason %}，说明：{{ reason }}{% endif %}。",
+    ),
+    (
+        EventType.APPLICATION_OPINION_REQUESTED,
+        "征求意见：{{ item_name }}",
+        "「{{ item_name }}」办件 {{ application_no }}（{{ applicant_name }}）依法联合办理，"
+        "请{{ details.department_name }}于{{ due_on }}前出具会签意见（同意、不同意并说明理由或附条件同意）。",
+    ),
 ]
 
 STAFF_CHANNEL = "staff_inbox"

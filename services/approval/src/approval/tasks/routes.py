@@ -1,0 +1,367 @@
+"""REST API of the review chains: a case's tasks and their moves, consulted departments' opinions,
+each member of staff's queue, and delegations (委托). Staff only, within their jurisdiction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from approval.dependencies import ApplicationById, Applications, Session
+from approval.errors import ApplicationNotFound, ConcurrentModification, IllegalTransition
+from approval.lifecycle import Action
+from approval.models import Application
+from approval.routes import answer
+from approval.schemas import ActionRequest, ApplicationOut
+from approval.service import jurisdiction_prefix
+from approval.tasks.chain import current_step
+from approval.tasks.errors import (
+    ChainStepPending,
+    DelegationNotFound,
+    DissentUnresolved,
+    MoveInvalid,
+    NotConsulted,
+    NothingToOverride,
+    OpinionAlreadyGiven,
+    OpinionEscalated,
+    OpinionsPending,
+    TaskAssignedElsewhere,
+    TaskClosed,
+    TaskNotFound,
+)
+from approval.tasks.handlers import TaskMoves
+from approval.tasks.models import ReviewTask
+from approval.tasks.repository import TaskRepository, facts_of
+from approval.tasks.schemas import (
+    CompleteRequest,
+    Decision,
+    DelegationCreate,
+    DelegationList,
+    DelegationOut,
+    OpinionRequest,
+    OverrideRequest,
+    QueuedTask,
+    ReturnRequest,
+    TaskList,
+    TaskOut,
+    TaskQueue,
+    TransferRequest,
+)
+from govshared import jurisdictions
+from govshared.auth import Principal, Role, require_roles
+from govshared.db import AutoCommitRoute
+from govshared.idempotency import idempotency_key, idempotency_openapi
+from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
+
+router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute, tags=["review-chains"])
+AUTH = (Unauthenticated, Forbidden, ValidationFailed)
+WORKING_ROLES = (Role.REVIEWER, Role.APPROVER, Role.HEAD)
+Staff = Annotated[
+    Principal,
+    Depends(require_roles(Role.ACCEPTOR, *WORKING_ROLES, Role.GOVERNMENT_HEAD, Role.ADMIN)),
+]
+Worker = Annotated[Principal, Depends(require_roles(*WORKING_ROLES))]
+GovernmentHead = Annotated[Principal, Depends(require_roles(Role.GOVERNMENT_HEAD))]
+MOVE_ERRORS = (
+    *AUTH,
+    ApplicationNotFound,
+    TaskNotFound,
+    TaskClosed,
+    TaskAssignedElsewhere,
+    ChainStepPending,
+    IllegalTransition,
+    ConcurrentModification,
+    MoveInvalid,
+)
+
+
+def _moves(request: Request, service: Applications) -> TaskMoves:
+    return TaskMoves(service.session, request.app.state.outbox, request.app.state.today())
+
+
+@router.get(
+    "/applications/{application_id}/tasks",
+    summary="办件的审查环节和征求意见任务 (staff)",
+    response_model=TaskList,
+    responses=problem_responses(*AUTH, ApplicationNotFound),
+)
+async def list_tasks(
+    request: Request, application: ApplicationById, service: Applications, principal: Staff
+) -> TaskList:
+    """The case's tasks, oldest first, and the step it is at."""
+    tasks, current = await _moves(request, service).tasks_of(application)
+    return TaskList(items=[TaskOut.of(t) for t in tasks], current_step=current)
+
+
+async def _move(
+    request: Request,
+    service: Applications,
+    action: Action,
+    application: ApplicationById,
+    principal: Principal,
+    task_id: uuid.UUID | None,
+    body: object,
+) -> TaskOut:
+    task = await _moves(request, service).move(
+        action,
+        principal=principal,
+        application=application,
+        task_id=task_id,
+        body=body,  # type: ignore[arg-type]
+    )
+    return TaskOut.of(task)
+
+
+@router.post(
+    "/applications/{application_id}/tasks/{task_id}/claim",
+    summary="签收任务 (reviewer, approver, head)",
+    response_model=TaskOut,
+    responses=problem_responses(*MOVE_ERRORS),
+)
+async def claim_task(
+    request: Request,
+    task_id: uuid.UUID,
+    application: ApplicationById,
+    service: Applications,
+    principal: Worker,
+) -> TaskOut:
+    """Take an open task of one's role (and department): from now on it is one's own."""
+    return await _move(request, service, Action.CLAIM_TASK, application, principal, task_id, None)
+
+
+@router.post(
+    "/applications/{application_id}/tasks/{task_id}/return",
+    summary="退回至此前的审查环节 (reviewer, approver)",
+    response_model=TaskOut,
+    responses=problem_responses(*MOVE_ERRORS),
+)
+async def return_task(
+    request: Request,
+    task_id: uuid.UUID,
+    body: ReturnRequest,
+    application: ApplicationById,
+    service: Applications,
+    principal: Worker,
+) -> TaskOut:
+    """Return the case from its current step to an earlier review step, with a reason; the step
+    goes back to whoever completed it (else to its role), and every step after it is done again."""
+    return await _move(request, service, Action.RETURN_TASK, application, principal, task_id, body)
+
+
+@router.post(
+    "/applications/{application_id}/tasks/{task_id}/transfer",
+    summary="转办给同一区划、同一角色的其他工作人员",
+    response_model=TaskOut,
+    responses=problem_responses(*MOVE_ERRORS),
+)
+async def transfer_task(
+    request: Request,
+    task_id: uuid.UUID,
+    body: TransferRequest,
+    application: ApplicationById,
+    service: Applications,
+    principal: Worker,
+) -> TaskOut:
+    """Hand one's task to a colleague; they act on it with a token of the task's role, department
+    and jurisdiction."""
+    return await _move(
+        request, service, Action.TRANSFER_TASK, application, principal, task_id, body
+    )
+
+
+@router.post(
+    "/applications/{application_id}/tasks/{task_id}/complete",
+    summary="办结当前环节：审查环节记录审查意见，审批环节作出决定",
+    response_model=ApplicationOut,
+    responses=problem_responses(*MOVE_ERRORS, OpinionsPending, OpinionEscalated, DissentUnresolved),
+    openapi_extra=idempotency_openapi("A retry with the same key returns the first result"),
+)
+async def complete_task(
+    request: Request,
+    task_id: uuid.UUID,
+    body: CompleteRequest,
+    application: ApplicationById,
+    service: Applications,
+    principal: Worker,
+) -> Response:
+    """The same as ``review`` (a review step) or ``approve``/``deny`` (the decision step) on the
+    case, for this task: it must be the current step's."""
+    tasks, _ = await _moves(request, service).tasks_of(application)
+    task = next((t for t in tasks if t.id == task_id), None)
+    if task is None:
+        raise TaskNotFound()
+    current = current_step([facts_of(t) for t in tasks])
+    if current is None or current.id != task.id:
+        raise (TaskClosed if task.status != "open" else ChainStepPending)(
+            f"任务「{task.name}」不是办件当前所在的环节"
+        )
+    action = {
+        None: Action.REVIEW,
+        Decision.APPROVE: Action.APPROVE,
+        Decision.DENY: Action.DENY,
+    }[body.decision]
+    result = await service.act(
+        principal=principal,
+        application_id=application.id,
+        action=action,
+        body=ActionRequest(opinion=body.opinion, reason=body.reason),
+        idempotency_key=idempotency_key(request),
+    )
+    return answer(result)
+
+
+@router.post(
+    "/applications/{application_id}/opinions",
+    summary="被征求意见部门出具会签意见 (token with a department claim)",
+    response_model=TaskOut,
+    responses=problem_responses(*MOVE_ERRORS, NotConsulted, OpinionAlreadyGiven),
+)
+async def give_opinion(
+    request: Request,
+    body: OpinionRequest,
+    application: ApplicationById,
+    service: Applications,
+    principal: Worker,
+) -> TaskOut:
+    """The department of the caller's token answers: agree, disagree with reasons, or agree with
+    conditions."""
+    return await _move(request, service, Action.GIVE_OPINION, application, principal, None, body)
+
+
+@router.post(
+    "/applications/{application_id}/opinions/{task_id}/override",
+    summary="本级人民政府负责人对不同意或逾期未答复的意见作出决定 (government_head)",
+    response_model=TaskOut,
+    responses=problem_responses(*MOVE_ERRORS, NothingToOverride),
+)
+async def override_opinion(
+    request: Request,
+    task_id: uuid.UUID,
+    body: OverrideRequest,
+    application: ApplicationById,
+    service: Applications,
+    principal: GovernmentHead,
+) -> TaskOut:
+    """A documented decision over a department's disagreement (or its overdue opinion under the
+    escalation rule): the case may then be approved."""
+    return await _move(
+        request, service, Action.OVERRIDE_OPINION, application, principal, task_id, body
+    )
+
+
+@router.get(
+    "/staff/tasks",
+    summary="我的待办：已签收的、委托给我的和本角色可签收的任务，法定期限最早的在前",
+    response_model=TaskQueue,
+    responses=problem_responses(*AUTH),
+)
+async def my_tasks(
+    request: Request,
+    session: Session,
+    principal: Worker,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TaskQueue:
+    """The caller's queue (the first ``limit``; each task leaves it once done)."""
+    repository = TaskRepository(session)
+    today = request.app.state.today()
+    delegators = await repository.delegators_of(
+        delegate=principal.subject, role=principal.role.value, today=today
+    )
+    rows = await repository.queue(
+        subject=principal.subject,
+        role=principal.role.value,
+        department=principal.department,
+        jurisdiction_prefix=jurisdiction_prefix(principal.jurisdiction or ""),
+        delegators=delegators,
+        limit=limit,
+    )
+    return TaskQueue(items=[_queued(task, app, due) for task, app, due in rows])
+
+
+def _queued(task: ReviewTask, application: Application, due: date | None) -> QueuedTask:
+    return QueuedTask(
+        **TaskOut.of(task).model_dump(),
+        application_no=application.application_no,
+        item_code=application.item_code,
+        item_name=application.item_name,
+        applicant_name=application.applicant_name,
+        statutory_due_on=due,
+    )
+
+
+@router.post(
+    "/delegations",
+    summary="委托：休假等期间由同事办理本人任务",
+    status_code=201,
+    response_model=DelegationOut,
+    responses=problem_responses(*AUTH, MoveInvalid),
+)
+async def create_delegation(
+    request: Request, body: DelegationCreate, session: Session, principal: Worker
+) -> DelegationOut:
+    """The caller's tasks of its role are handled by ``delegate`` from ``starts_on`` to
+    ``ends_on`` (the delegate acts with a token of the same role; each act names the delegator)."""
+    today = request.app.state.today()
+    if body.delegate == principal.subject:
+        raise MoveInvalid("不能委托给本人")
+    if body.ends_on < body.starts_on or body.ends_on < today:
+        raise MoveInvalid("委托期限须至今天或以后结束，且结束日不早于开始日")
+    if (body.ends_on - body.starts_on).days > 366:
+        raise MoveInvalid("委托期限至多一年")
+    row = {
+        "id": uuid.uuid4(),
+        "delegator": principal.subject,
+        "delegate": body.delegate,
+        "role": principal.role.value,
+        "jurisdiction": principal.jurisdiction,
+        "department": principal.department,
+        "starts_on": body.starts_on,
+        "ends_on": body.ends_on,
+        "reason": body.reason,
+        "created_at": datetime.now(UTC),
+        "revoked_at": None,
+        "revoked_by": None,
+    }
+    await TaskRepository(session).add_delegation(row)
+    return DelegationOut.model_validate(row)
+
+
+@router.get(
+    "/delegations",
+    summary="我给出和收到的委托",
+    response_model=DelegationList,
+    responses=problem_responses(*AUTH),
+)
+async def list_delegations(session: Session, principal: Worker) -> DelegationList:
+    """The caller's delegations, newest first."""
+    found = await TaskRepository(session).delegations_of(principal.subject)
+    return DelegationList(items=[DelegationOut.model_validate(d) for d in found])
+
+
+@router.post(
+    "/delegations/{delegation_id}/revoke",
+    summary="撤销委托 (the delegator, or the head of the jurisdiction)",
+    response_model=DelegationOut,
+    responses=problem_responses(*AUTH, DelegationNotFound, ConcurrentModification),
+)
+async def revoke_delegation(
+    delegation_id: uuid.UUID, session: Session, principal: Worker
+) -> DelegationOut:
+    """End a delegation now; acts already taken under it stay in the trail with its id."""
+    repository = TaskRepository(session)
+    delegation = await repository.delegation(delegation_id)
+    if delegation is None:
+        raise DelegationNotFound()
+    own = principal.subject in (delegation.delegator, delegation.delegate)
+    head = principal.role is Role.HEAD and jurisdictions.covers(
+        principal.jurisdiction, delegation.jurisdiction
+    )
+    if not (own or head):
+        raise DelegationNotFound()
+    if not await repository.revoke(delegation_id, by=principal.subject, at=datetime.now(UTC)):
+        raise ConcurrentModification("委托已撤销")
+    changed = await repository.delegation(delegation_id)
+    return DelegationOut.model_validate(changed)
