@@ -22,6 +22,8 @@ APPLICATION = {
     "applicant_name": "上海盐业示范有限公司",
     "reason": None,
     "due_on": None,
+    # Every application event carries its details; a review chain's name the step and department.
+    "details": {"step_name": "初审", "to_step_name": "初审", "department_name": "上海市公安局"},
 }
 LICENCE = {
     "holder_name": "上海盐业示范有限公司",

@@ -329,8 +329,8 @@ _STAFF_TEXTS: list[tuple[EventType, str, str]] = [
     (
         EventType.APPLICATION_TASK_RETURNED,
         "办件退回：{{ item_name }}（退回至{{ details.to_step_name }}）",
-        "「{{ item_name }}」办件 {{ application_no }} 被退回至「{{ details.to_step_name }}」环节，"
-        "退回理由：{{ reason }}。请重新办理。",
+        "「{{ item_name }}」办件 {{ application_no }} 被退回至「{{ details.to_step_name }}」环节。"
+        "{% if reason %}退回理由：{{ reason }}。{% endif %}请重新办理。",
     ),
     (
         EventType.APPLICATION_TASK_TRANSFERRED,
@@ -342,7 +342,7 @@ _STAFF_TEXTS: list[tuple[EventType, str, str]] = [
         EventType.APPLICATION_OPINION_REQUESTED,
         "征求意见：{{ item_name }}",
         "「{{ item_name }}」办件 {{ application_no }}（{{ applicant_name }}）依法联合办理，"
-        "请{{ details.department_name }}于{{ due_on }}前出具会签意见（同意、不同意并说明理由或附条件同意）。",
+        "请{{ details.department_name }}{% if due_on %}于{{ due_on }}前{% endif %}出具会签意见（同意、不同意并说明理由或附条件同意）。",
     ),
 ]
 
