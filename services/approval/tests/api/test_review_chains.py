@@ -9,6 +9,7 @@ in 2021, whose official calendar is seeded (中秋 09-19..21, 09-18 and 09-26 wo
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -425,3 +426,109 @@ async def test_a_delegate_handles_the_tasks_of_a_colleague_on_leave_until_revoke
     review = next(e for e in trail if e["action"] == "review")
     assert review["details"]["on_behalf_of"] == "reviewer-leave"
     assert review["details"]["delegation_id"] == again.json()["id"]
+
+
+def _item(code: str, chain: dict[str, Any] | None, **changes: Any) -> dict[str, Any]:
+    guide: dict[str, Any] = {
+        "legal_basis": [{"law": "《中华人民共和国行政许可法》", "articles": "第二十六条第二款"}],
+        "implementing_authority": "上海市经济和信息化委员会",
+        "deciding_authority": "上海市经济和信息化委员会",
+        "eligible_applicants": "企业",
+        "conditions": {"new": "符合条件"},
+        "result_type": "许可证",
+        "effective_from": "2021-01-01",
+        "joint_handling": "unified",
+        "review_chain": chain,
+    }
+    return {
+        "code": code,
+        "name": "并联审批测试事项",
+        "item_type": "行政许可",
+        "authority": "上海市经济和信息化委员会",
+        "jurisdiction": "310000",
+        "statutory_limit_days": 45,
+        "committed_limit_days": 30,
+        "guide": guide,
+        **changes,
+    }
+
+
+ESCALATING_CHAIN = {
+    "steps": [
+        {"key": "acceptance", "name": "受理", "kind": "accept", "role": "acceptor"},
+        {"key": "review", "name": "审查", "kind": "review", "role": "reviewer"},
+        {"key": "decision", "name": "审批", "kind": "decide", "role": "approver"},
+    ],
+    "consultations": [{"department": "SHSW", "name": "上海市商务委员会", "working_days": 3}],
+    "missing_opinion": "escalation",
+}
+
+
+async def test_a_published_chain_binds_the_cases_of_its_version_and_escalates_a_missing_opinion(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """The catalogue publishes chains with its versions; under the escalation rule an overdue
+    opinion holds the approval until the government head decides."""
+    admin = tokens.header(Role.ADMIN)
+    code = f"CHAIN-{uuid.uuid4().hex[:8].upper()}"
+    not_joint = _item(code, ESCALATING_CHAIN)
+    del not_joint["guide"]["joint_handling"]
+    for refused in (not_joint, _item(code, ESCALATING_CHAIN, is_instant=True)):
+        assert (
+            problem(await client.post("/api/v1/items", json=refused, headers=admin))["status"]
+            == 422
+        )
+    assert (
+        await client.post("/api/v1/items", json=_item(code, ESCALATING_CHAIN), headers=admin)
+    ).status_code == 201
+    assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
+
+    set_today("2021-09-17")
+    uscc = random_uscc()
+
+    async def submit_and_accept() -> str:
+        created = await client.post(
+            "/api/v1/applications",
+            json={"item_code": code, "applicant_name": "上海并联示范有限公司"},
+            headers=tokens.enterprise(uscc),
+        )
+        assert created.status_code == 201, created.text
+        app_id = str(created.json()["id"])
+        accepted = await _post(client, f"{app_id}/accept", tokens.staff(Role.ACCEPTOR))
+        assert accepted.status_code == 200, accepted.text
+        return app_id
+
+    chained = await submit_and_accept()
+    # version 2 drops the chain: a case submitted under it follows the plain lifecycle
+    revised = {k: v for k, v in _item(code, None).items() if k != "code"}
+    assert (
+        await client.put(f"/api/v1/items/{code}/draft", json=revised, headers=admin)
+    ).status_code == 200
+    assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
+    plain = await submit_and_accept()
+    approver = staff(tokens, Role.APPROVER, "approver-z")
+    reviewer = staff(tokens, Role.REVIEWER, "reviewer-z")
+    assert (await _post(client, f"{plain}/review", reviewer, opinion="通过")).status_code == 200
+    assert (await _post(client, f"{plain}/approve", approver, opinion="准予")).status_code == 200
+    assert (await _tasks(client, plain, approver))["items"] == []
+
+    review = await _post(client, f"{chained}/review", reviewer, opinion="通过")
+    assert review.status_code == 200, review.text
+    tasks = await _tasks(client, chained, approver)
+    opinion = next(t for t in tasks["items"] if t["kind"] == "opinion")
+    assert (tasks["current_step"], opinion["due_on"]) == ("decision", "2021-09-23")
+    head = staff(tokens, Role.GOVERNMENT_HEAD, "mayor-z")
+    early = await _post(client, f"{chained}/opinions/{opinion['id']}/override", head, reason="急需")
+    assert problem(early)["code"] == "nothing_to_override"  # not overdue yet
+    set_today("2021-09-24")
+    escalated = problem(await _post(client, f"{chained}/approve", approver, opinion="准予"))
+    assert (escalated["code"], escalated["departments"]) == ("opinion_escalated", ["SHSW"])
+    decided = await _post(
+        client,
+        f"{chained}/opinions/{opinion['id']}/override",
+        head,
+        reason="逾期未答复，经研究同意办理",
+    )
+    assert decided.json()["outcome"] == "missing", decided.text
+    approved = await _post(client, f"{chained}/approve", approver, opinion="准予")
+    assert approved.json()["state"] == "approved", approved.text

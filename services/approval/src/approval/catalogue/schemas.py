@@ -221,6 +221,8 @@ class ItemDraft(BaseModel):
             problems.append(
                 "征求其他部门意见（并联审批）的事项属联合办理，须注明 joint_handling（第四十二条第二款）"
             )
+        if chain is not None and self.is_instant:
+            problems.append("即办件当场作出决定，不设审查环节（review_chain 须为空）")
         if problems:
             raise ValueError("；".join(problems))
         return self
