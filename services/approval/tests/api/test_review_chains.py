@@ -532,3 +532,28 @@ async def test_a_published_chain_binds_the_cases_of_its_version_and_escalates_a_
     assert decided.json()["outcome"] == "missing", decided.text
     approved = await _post(client, f"{chained}/approve", approver, opinion="准予")
     assert approved.json()["state"] == "approved", approved.text
+
+
+async def test_a_case_deemed_accepted_enters_its_chain(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """Art. 32(4): past its acceptance period the case is accepted by law; it then starts its
+    chain as if accepted by staff, and the first action on it is the first review step's."""
+    set_today("2021-09-17")
+    uscc = random_uscc()
+    created = await client.post(
+        "/api/v1/applications",
+        json={"item_code": EXPLOSIVES, "applicant_name": "上海视为受理示范有限公司"},
+        headers=tokens.enterprise(uscc),
+    )
+    app_id = str(created.json()["id"])
+    set_today("2021-09-29")  # five working days ran out on 09-26
+    reviewer = staff(tokens, Role.REVIEWER, "reviewer-deemed")
+    reviewed = await _post(client, f"{app_id}/review", reviewer, opinion="初审通过")
+    assert reviewed.json()["state"] == "in_review", reviewed.text
+    tasks = await _tasks(client, app_id, reviewer)
+    acceptance = next(t for t in tasks["items"] if t["step"] == "acceptance")
+    assert (acceptance["status"], acceptance["completed_by"]) == ("done", "system")
+    assert tasks["current_step"] == "second_review"
+    trail = (await client.get(f"/api/v1/applications/{app_id}/events", headers=reviewer)).json()
+    assert [e["action"] for e in trail][1:4] == ["deemed_accept", "open_task", "request_opinion"]
