@@ -374,7 +374,11 @@ async def test_a_delegate_handles_the_tasks_of_a_colleague_on_leave_until_revoke
     holder = staff(tokens, Role.REVIEWER, "reviewer-leave")
     delegate = staff(tokens, Role.REVIEWER, "reviewer-cover")
     task = _open(await _tasks(client, app_id, holder), "first_review")
-    assert (await _post(client, f"{app_id}/tasks/{task['id']}/claim", holder)).status_code == 200
+    keyed = {**holder, "Idempotency-Key": f"claim-{task['id']}"}
+    first = await _post(client, f"{app_id}/tasks/{task['id']}/claim", keyed)
+    retried = await _post(client, f"{app_id}/tasks/{task['id']}/claim", keyed)
+    assert first.status_code == retried.status_code == 200, first.text
+    assert retried.headers.get("Idempotent-Replayed") == "true" and retried.json() == first.json()
     assert (
         problem(
             await _post(client, f"{app_id}/tasks/{task['id']}/complete", delegate, opinion="x")

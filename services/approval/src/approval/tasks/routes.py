@@ -9,14 +9,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
+from approval.db import idempotency_keys
 from approval.dependencies import ApplicationById, Applications, Session
 from approval.errors import ApplicationNotFound, ConcurrentModification, IllegalTransition
 from approval.lifecycle import Action
 from approval.models import Application
 from approval.routes import answer
 from approval.schemas import ActionRequest, ApplicationOut
-from approval.service import jurisdiction_prefix
+from approval.service import Submitted, jurisdiction_prefix
 from approval.tasks.chain import current_step
 from approval.tasks.errors import (
     ChainStepPending,
@@ -53,8 +55,21 @@ from approval.tasks.schemas import (
 from govshared import jurisdictions
 from govshared.auth import Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
-from govshared.idempotency import idempotency_key, idempotency_openapi
-from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
+from govshared.idempotency import (
+    claim,
+    idempotency_key,
+    idempotency_openapi,
+    key_owner,
+    replay,
+    request_fingerprint,
+)
+from govshared.problems import (
+    Forbidden,
+    IdempotencyKeyReused,
+    Unauthenticated,
+    ValidationFailed,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute, tags=["review-chains"])
 AUTH = (Unauthenticated, Forbidden, ValidationFailed)
@@ -103,23 +118,46 @@ async def _move(
     application: ApplicationById,
     principal: Principal,
     task_id: uuid.UUID | None,
-    body: object,
-) -> TaskOut:
-    task = await _moves(request, service).move(
-        action,
-        principal=principal,
-        application=application,
-        task_id=task_id,
-        body=body,  # type: ignore[arg-type]
+    body: BaseModel | None,
+) -> Response:
+    """Take a move; with an ``Idempotency-Key`` a retry gets the first answer back."""
+    key = idempotency_key(request)
+    owner = key_owner(principal, f"POST {request.url.path}")
+    fingerprint = request_fingerprint(
+        "POST", request.url.path, body.model_dump(mode="json") if body is not None else {}
     )
-    return TaskOut.of(task)
+    if key is not None:
+        stored = await replay(
+            service.session, idempotency_keys, owner=owner, key=key, request_hash=fingerprint
+        )
+        if stored is not None:
+            return answer(Submitted(stored.status_code, stored.body, replayed=True))
+    task = await _moves(request, service).move(
+        action, principal=principal, application=application, task_id=task_id, body=body
+    )
+    out = TaskOut.of(task)
+    if key is not None and not await claim(
+        service.session,
+        idempotency_keys,
+        owner=owner,
+        key=key,
+        request_hash=fingerprint,
+        status_code=200,
+        body=out.model_dump(mode="json"),
+    ):
+        raise ConcurrentModification("同一幂等键的请求正在处理，请稍后重试")
+    return answer(Submitted(200, out.model_dump_json().encode(), replayed=False))
+
+
+IDEMPOTENT = idempotency_openapi("A retry with the same key returns the first result")
 
 
 @router.post(
     "/applications/{application_id}/tasks/{task_id}/claim",
     summary="签收任务 (reviewer, approver, head)",
     response_model=TaskOut,
-    responses=problem_responses(*MOVE_ERRORS),
+    openapi_extra=IDEMPOTENT,
+    responses=problem_responses(IdempotencyKeyReused, *MOVE_ERRORS),
 )
 async def claim_task(
     request: Request,
@@ -127,7 +165,7 @@ async def claim_task(
     application: ApplicationById,
     service: Applications,
     principal: Worker,
-) -> TaskOut:
+) -> Response:
     """Take an open task of one's role (and department): from now on it is one's own."""
     return await _move(request, service, Action.CLAIM_TASK, application, principal, task_id, None)
 
@@ -136,7 +174,8 @@ async def claim_task(
     "/applications/{application_id}/tasks/{task_id}/return",
     summary="退回至此前的审查环节 (reviewer, approver)",
     response_model=TaskOut,
-    responses=problem_responses(*MOVE_ERRORS),
+    openapi_extra=IDEMPOTENT,
+    responses=problem_responses(IdempotencyKeyReused, *MOVE_ERRORS),
 )
 async def return_task(
     request: Request,
@@ -145,7 +184,7 @@ async def return_task(
     application: ApplicationById,
     service: Applications,
     principal: Worker,
-) -> TaskOut:
+) -> Response:
     """Return the case from its current step to an earlier review step, with a reason; the step
     goes back to whoever completed it (else to its role), and every step after it is done again."""
     return await _move(request, service, Action.RETURN_TASK, application, principal, task_id, body)
@@ -155,7 +194,8 @@ async def return_task(
     "/applications/{application_id}/tasks/{task_id}/transfer",
     summary="转办给同一区划、同一角色的其他工作人员",
     response_model=TaskOut,
-    responses=problem_responses(*MOVE_ERRORS),
+    openapi_extra=IDEMPOTENT,
+    responses=problem_responses(IdempotencyKeyReused, *MOVE_ERRORS),
 )
 async def transfer_task(
     request: Request,
@@ -164,7 +204,7 @@ async def transfer_task(
     application: ApplicationById,
     service: Applications,
     principal: Worker,
-) -> TaskOut:
+) -> Response:
     """Hand one's task to a colleague; they act on it with a token of the task's role, department
     and jurisdiction."""
     return await _move(
@@ -176,8 +216,10 @@ async def transfer_task(
     "/applications/{application_id}/tasks/{task_id}/complete",
     summary="办结当前环节：审查环节记录审查意见，审批环节作出决定",
     response_model=ApplicationOut,
-    responses=problem_responses(*MOVE_ERRORS, OpinionsPending, OpinionEscalated, DissentUnresolved),
-    openapi_extra=idempotency_openapi("A retry with the same key returns the first result"),
+    responses=problem_responses(
+        IdempotencyKeyReused, *MOVE_ERRORS, OpinionsPending, OpinionEscalated, DissentUnresolved
+    ),
+    openapi_extra=IDEMPOTENT,
 )
 async def complete_task(
     request: Request,
@@ -217,7 +259,10 @@ async def complete_task(
     "/applications/{application_id}/opinions",
     summary="被征求意见部门出具会签意见 (token with a department claim)",
     response_model=TaskOut,
-    responses=problem_responses(*MOVE_ERRORS, NotConsulted, OpinionAlreadyGiven),
+    openapi_extra=IDEMPOTENT,
+    responses=problem_responses(
+        IdempotencyKeyReused, *MOVE_ERRORS, NotConsulted, OpinionAlreadyGiven
+    ),
 )
 async def give_opinion(
     request: Request,
@@ -225,7 +270,7 @@ async def give_opinion(
     application: ApplicationById,
     service: Applications,
     principal: Worker,
-) -> TaskOut:
+) -> Response:
     """The department of the caller's token answers: agree, disagree with reasons, or agree with
     conditions."""
     return await _move(request, service, Action.GIVE_OPINION, application, principal, None, body)
@@ -235,7 +280,8 @@ async def give_opinion(
     "/applications/{application_id}/opinions/{task_id}/override",
     summary="本级人民政府负责人对不同意或逾期未答复的意见作出决定 (government_head)",
     response_model=TaskOut,
-    responses=problem_responses(*MOVE_ERRORS, NothingToOverride),
+    openapi_extra=IDEMPOTENT,
+    responses=problem_responses(IdempotencyKeyReused, *MOVE_ERRORS, NothingToOverride),
 )
 async def override_opinion(
     request: Request,
@@ -244,7 +290,7 @@ async def override_opinion(
     application: ApplicationById,
     service: Applications,
     principal: GovernmentHead,
-) -> TaskOut:
+) -> Response:
     """A documented decision over a department's disagreement (or its overdue opinion under the
     escalation rule): the case may then be approved."""
     return await _move(
