@@ -13,7 +13,13 @@ from pydantic import BaseModel
 
 from approval.db import idempotency_keys
 from approval.dependencies import ApplicationById, Applications, Session
-from approval.errors import ApplicationNotFound, ConcurrentModification, IllegalTransition
+from approval.errors import (
+    ActionInputInvalid,
+    ApplicationNotFound,
+    ConcurrentModification,
+    IllegalTransition,
+    ReviewRequired,
+)
 from approval.lifecycle import Action
 from approval.models import Application
 from approval.routes import answer
@@ -217,7 +223,13 @@ async def transfer_task(
     summary="办结当前环节：审查环节记录审查意见，审批环节作出决定",
     response_model=ApplicationOut,
     responses=problem_responses(
-        IdempotencyKeyReused, *MOVE_ERRORS, OpinionsPending, OpinionEscalated, DissentUnresolved
+        IdempotencyKeyReused,
+        *MOVE_ERRORS,
+        OpinionsPending,
+        OpinionEscalated,
+        DissentUnresolved,
+        ReviewRequired,
+        ActionInputInvalid,
     ),
     openapi_extra=IDEMPOTENT,
 )
