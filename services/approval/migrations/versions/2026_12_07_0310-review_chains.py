@@ -1,8 +1,8 @@
 """Review chains: each case's tasks (steps and consulted departments' opinions) and delegations.
 
-Revision ID: a0010_review_chains
-Revises: a0009_signing_evidence
-Create Date: 2026-12-07 01:30
+Revision ID: a0011_review_chains
+Revises: a0010_bundles
+Create Date: 2026-12-07 03:10
 """
 
 import sqlalchemy as sa
@@ -10,8 +10,8 @@ from alembic import op
 
 from govshared.db import UTCDateTime
 
-revision = "a0010_review_chains"
-down_revision = "a0009_signing_evidence"
+revision = "a0011_review_chains"
+down_revision = "a0010_bundles"
 branch_labels = None
 depends_on = None
 
