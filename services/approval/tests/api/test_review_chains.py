@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.catalogue.demo import required_materials
+from approval.context import context_of
 from approval.db import outbox_events
 from govshared.auth import Role
 from govshared.events import EventType
@@ -33,13 +34,13 @@ D = date.fromisoformat
 @pytest.fixture
 def set_today(app: FastAPI) -> Iterator[Callable[[str], None]]:
     """Set the service's China date; restored after the test."""
-    original = app.state.today
+    today = context_of(app).today
 
     def setter(day: str) -> None:
-        app.state.today = lambda: D(day)
+        today.pin(D(day))
 
     yield setter
-    app.state.today = original
+    today.pin(None)
 
 
 def staff(tokens: Tokens, role: Role, sub: str, department: str | None = None) -> dict[str, str]:
