@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +20,6 @@ from approval.calendar.clock import (
     ClockKind,
 )
 from approval.calendar.errors import ExtensionTooLong
-from approval.calendar.service import china_today
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.clients.license import LicenseClient
 from approval.clocks.models import StopReason
@@ -72,6 +70,7 @@ from approval.signing.service import commitment_target, signature_evidence, sign
 from approval.tasks.service import CHAIN_ACTIONS, ChainKeeper, chain_for
 from govshared import jurisdictions
 from govshared.auth import Principal, Role
+from govshared.chinatime import CHINA, china_today
 from govshared.contracts import ReformModeAnswer, commitment_digest
 from govshared.db import end_read
 from govshared.events import (
@@ -135,7 +134,6 @@ AUDIT_FIELDS = (
     "details",
     "occurred_at",
 )
-CHINA = ZoneInfo("Asia/Shanghai")
 # The signed commitment letter's session, carried from the check to the write (not a detail).
 SIGNED_LETTER = "_signed_letter"
 SYSTEM_ACTOR = ("system", "service")

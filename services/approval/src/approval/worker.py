@@ -17,7 +17,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from approval.bundles.decided import decide_bundles
-from approval.calendar.service import china_today
 from approval.clocks.timers import ClockTimers, TimerRun
 from approval.config import Settings
 from approval.db import outbox_events
@@ -25,6 +24,7 @@ from approval.documents.sealer import DocumentSealer
 from approval.documents.service import Sealing
 from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
+from govshared.chinatime import china_today
 from govshared.db import make_engine, make_sessionmaker
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
@@ -23,6 +22,7 @@ from approval.documents.render import extract_text, read_sealed, render_pdf
 from approval.main import create_app
 from approval.signing.config import dev_ca_directory
 from govshared.auth import Role
+from govshared.chinatime import CHINA
 from govshared.seal import (
     DEFAULT_SIGNER_ID,
     DevelopmentSeals,
@@ -35,8 +35,6 @@ from govshared.seal import (
 )
 from govshared.signing.phone import sign_commitment
 from govshared.testing import Tokens, problem, random_uscc
-
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def flat(text: str) -> str:

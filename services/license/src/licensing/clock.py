@@ -1,15 +1,19 @@
-"""Dates in China Standard Time: a licence's day ends at midnight in Beijing, not in UTC."""
+"""License's clock: today's China date and the current instant, one seam the tests move.
+
+Dates are China dates (``govshared.chinatime``): a licence's day ends at midnight in Beijing, not in
+UTC.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+from govshared.chinatime import china_today
 
 
 def today() -> date:
     """Today's date in China."""
-    return datetime.now(CHINA).date()
+    return china_today()
 
 
 def now() -> datetime:

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from govshared.auth import Role
+from govshared.chinatime import CHINA
 from govshared.events import EventType
 from govshared.seal.pdf import china_date_text, extract_text
 from govshared.testing import Tokens, problem, random_uscc
@@ -393,7 +394,7 @@ async def test_art50_renewal_filed_in_approval_late_or_denied_is_not_protected(
             state="submitted",
             details=renew,
         )
-        applied = datetime.combine(valid_until - timedelta(days=29), time(10), tzinfo=clock.CHINA)
+        applied = datetime.combine(valid_until - timedelta(days=29), time(10), tzinfo=CHINA)
         submitted["data"]["occurred_at"] = applied.isoformat()
         assert (await deliver(submitted)).json()["processed"] == 1
         assert (await _licence(client, late_no, late_holder))["renewal_timely"] is False

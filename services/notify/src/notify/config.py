@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from govshared.chinatime import CHINA_ZONE_NAME
 from govshared.settings import CommonSettings
 from notify.channels.egress import EgressPolicy
 from notify.templates import RenderLimits
@@ -124,7 +125,7 @@ class Settings(CommonSettings):
     rate_limit_sms_per_hour: int = 5
     rate_limit_email_per_hour: int = 60
     rate_limit_webhook_per_hour: int = 3600
-    default_time_zone: str = "Asia/Shanghai"
+    default_time_zone: str = CHINA_ZONE_NAME
     sse_poll_seconds: float = 1.0
     sse_max_seconds: float = Field(
         default=300.0,

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.backoff import backoff_seconds
+from govshared.chinatime import CHINA_ZONE_NAME
 from govshared.db import after_commit
 from govshared.events import (
     CloudEvent,
@@ -550,7 +551,7 @@ def quiet_until(profile: Any, now: datetime) -> datetime | None:
         return None
     if profile.quiet_start == profile.quiet_end:
         return None
-    zone = ZoneInfo(profile.time_zone or "Asia/Shanghai")
+    zone = ZoneInfo(profile.time_zone or CHINA_ZONE_NAME)
     local = now.astimezone(zone)
     current = local.time().replace(tzinfo=None)
     start, end = profile.quiet_start, profile.quiet_end

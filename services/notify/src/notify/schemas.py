@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from govshared.chinatime import CHINA_ZONE_NAME
 from govshared.freeform import BoundedJson
 from govshared.uscc import USCC
 from notify.models import Channel, DeliveryStatus
@@ -169,7 +170,7 @@ class ProfileIn(BaseModel):
 
     email: str | None = Field(default=None, pattern=_EMAIL, max_length=320)
     mobile: str | None = Field(default=None, pattern=_MOBILE, examples=["13800138000"])
-    time_zone: str = Field(default="Asia/Shanghai", max_length=64)
+    time_zone: str = Field(default=CHINA_ZONE_NAME, max_length=64)
     quiet_start: time | None = Field(default=None, examples=["22:00"])
     quiet_end: time | None = Field(default=None, examples=["08:00"])
     disabled_channels: list[Channel] = Field(

@@ -25,7 +25,6 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import httpx
 from cryptography.hazmat.primitives import hashes
@@ -38,6 +37,7 @@ from tongsuopy.crypto import hashes as sm_hashes
 from tongsuopy.crypto.asymciphers import ec
 from tongsuopy.crypto.exceptions import InvalidSignature as _SmInvalidSignature
 
+from govshared.chinatime import CHINA
 from govshared.files import private_dir, write_private
 from govshared.problems import DependencyUnavailable, DomainError
 
@@ -469,13 +469,12 @@ def signer_from_settings(settings: SealSettings, http: httpx.AsyncClient) -> Sig
         else ensure_dev_seal_key(settings.data_dir / "keys")
     )
     private, _ = load_sm2_private_key(key_file)
-    china = ZoneInfo("Asia/Shanghai")
     return Sm2Signer(
         private_key=private,
         seal_id=settings.seal_id,
         authority=settings.seal_authority,
-        valid_from=datetime.combine(settings.seal_valid_from, time.min, china),
-        valid_until=datetime.combine(settings.seal_valid_until, time.max, china),
+        valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
+        valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
     )
 
 
@@ -561,9 +560,8 @@ def seal_book_from_settings(settings: SealSettings, http: httpx.AsyncClient) -> 
     if settings.seal_backend == "http" or settings.seal_private_key_file:
         return OneSeal(signer_from_settings(settings, http))
     private, _ = load_sm2_private_key(ensure_dev_seal_key(settings.data_dir / "keys"))
-    china = ZoneInfo("Asia/Shanghai")
     return DevelopmentSeals(
         private,
-        valid_from=datetime.combine(settings.seal_valid_from, time.min, china),
-        valid_until=datetime.combine(settings.seal_valid_until, time.max, china),
+        valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
+        valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
     )

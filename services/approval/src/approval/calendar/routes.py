@@ -37,11 +37,12 @@ from approval.calendar.schemas import (
     WorkingDaysCountOut,
     YearLoadOut,
 )
-from approval.calendar.service import CalendarService, check_year, china_today
+from approval.calendar.service import CalendarService, check_year
 from approval.calendar.workdays import DaySource, years_of
 from approval.clocks.service import CALENDAR_CACHE, CalendarChange, ClockKeeper
 from approval.clocks.timers import announce_moved_deadlines
 from govshared.auth import Principal, Role, require_roles
+from govshared.chinatime import china_today
 from govshared.db import AutoCommitRoute, get_session, mark_read_only
 from govshared.problems import Forbidden, Unauthenticated, ValidationFailed, problem_responses
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,16 +48,11 @@ from approval.calendar.workdays import (
     provisional_day,
 )
 from govshared import jurisdictions
+from govshared.chinatime import china_today
 
 T = TypeVar("T")
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving since 1991
 MAX_RANGE_DAYS = 366
 MAX_COUNT_DAYS = 3660  # ten years: far beyond any statutory limit
-
-
-def china_today() -> date:
-    """Today's date in China, the date every statutory limit is counted in."""
-    return datetime.now(CHINA).date()
 
 
 def default_seed_years(today: date | None = None) -> range:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +22,7 @@ from approval.documents.schemas import Verification
 from approval.documents.signed import VERDICTS as SIGNED_VERDICTS
 from approval.documents.signed import SignedPayload, check_signed, read_signed, signed_pdf
 from approval.models import Application
+from govshared.chinatime import CHINA
 from govshared.seal import (
     FAILURE_LABELS,
     Failure,
@@ -37,7 +37,6 @@ from govshared.seal import (
 from govshared.signing import SignatureVerifier
 from govshared.storage import Storage
 
-CHINA = ZoneInfo("Asia/Shanghai")
 FORMAT = "onestop-document/1"
 LAW = "《中华人民共和国行政许可法》"
 REMEDY = (

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +33,7 @@ from approval.documents.render import SIGNED_ATTACHMENT, render_signed_pdf
 from approval.documents.repository import DocumentRepository
 from approval.documents.schemas import Verification
 from approval.signing.models import SigningSession
+from govshared.chinatime import CHINA
 from govshared.problems import DomainError
 from govshared.seal import ALGORITHM, DEFAULT_SIGNER_ID, canonical_json, sm2_verify, sm3_hex
 from govshared.seal.pdf import embedded
@@ -44,7 +44,6 @@ from govshared.signing import (
     parse_certificate,
 )
 
-CHINA = ZoneInfo("Asia/Shanghai")
 ATTACHMENT = SIGNED_ATTACHMENT
 FORMAT = "onestop-signature/1"
 TITLES = {DocumentKind.COMMITMENT: "告知承诺书", DocumentKind.RECEIPT: "送达回证"}

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.calendar.service import CalendarService, china_today
+from approval.calendar.service import CalendarService
 from approval.errors import AlreadyEvaluated, CaseNotClosed, RemediationTaskNotFound
 from approval.evaluations.repository import EvaluationRepository
 from approval.evaluations.schemas import (
@@ -22,6 +22,7 @@ from approval.evaluations.schemas import (
 from approval.models import Application, ApplicationState
 from approval.service import jurisdiction_prefix
 from govshared.auth import Principal, Role
+from govshared.chinatime import china_today
 
 CLOSED_STATES = frozenset(
     {

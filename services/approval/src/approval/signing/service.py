@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,13 +41,13 @@ from approval.signing.errors import (
 from approval.signing.models import SessionStatus, SigningPurpose, SigningSession
 from approval.signing.schemas import SignatureIn
 from govshared.auth import Principal
+from govshared.chinatime import CHINA
 from govshared.contracts import commitment_digest
 from govshared.db import end_read
 from govshared.events import ReformMode
 from govshared.seal import canonical_json, sm3_hex
 from govshared.signing import SignatureVerifier, VerifiedSignature
 
-CHINA = ZoneInfo("Asia/Shanghai")
 # Fields that differ between two sessions over the same act (so a signature is never reusable).
 PER_SESSION = ("session_id", "issued_at")
 

@@ -13,6 +13,7 @@ from fastapi import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Principal
+from govshared.chinatime import CHINA
 from govshared.events import EventType
 from govshared.outbox import OutboxWriter
 from govshared.problems import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -163,7 +164,7 @@ class ResultService:
         today = clock.today()
         if body.inspected_on > today:
             raise ValidationFailed("检查日期不得晚于今天")
-        if body.inspected_on < inspection.created_at.astimezone(clock.CHINA).date():
+        if body.inspected_on < inspection.created_at.astimezone(CHINA).date():
             raise ValidationFailed("检查日期不得早于抽查任务的生成日期")
         evidence = await self.repository.evidence(inspection.id)
         if not evidence:

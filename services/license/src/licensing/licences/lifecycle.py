@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from govshared.auth import Principal
+from govshared.chinatime import CHINA
 from govshared.events import ApplicationEventData, EventType
 from govshared.freeform import json_bounds_error
 from govshared.problems import ValidationFailed
@@ -153,7 +154,7 @@ class LicenceLifecycle:
             return
         if licence.status != LicenceStatus.VALID or licence.renewal_requested_on is not None:
             return
-        applied_on = data.occurred_at.astimezone(clock.CHINA).date()
+        applied_on = data.occurred_at.astimezone(CHINA).date()
         if licence.valid_until is None or applied_on > licence.valid_until:
             return
         await self._start_renewal(
