@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from approval.models import ApplicationState as S
+from govshared.applications import OPEN_STATES
+from govshared.applications import ApplicationState as S
 from govshared.auth import Role
 from govshared.events import EventType
 
@@ -62,7 +63,6 @@ class Rule:
 
 _ACCEPTOR = frozenset({Role.ACCEPTOR})
 _REVIEWERS = frozenset({Role.REVIEWER, Role.APPROVER})
-_OPEN = frozenset({S.SUBMITTED, S.SUPPLEMENT_REQUESTED, S.ACCEPTED, S.IN_REVIEW, S.PAUSED})
 _UNDER_REVIEW = frozenset({S.ACCEPTED, S.IN_REVIEW})
 _TASK_ROLES = frozenset({Role.REVIEWER, Role.APPROVER, Role.HEAD})
 # A chain's tasks live from acceptance to the decision; consulted departments answer during a pause.
@@ -112,7 +112,7 @@ RULES: dict[Action, Rule] = {
         frozenset({Role.APPROVER}), frozenset({S.IN_REVIEW}), S.DENIED, EventType.APPLICATION_DENIED
     ),
     Action.WITHDRAW: Rule(
-        frozenset({Role.ENTERPRISE}), _OPEN, S.WITHDRAWN, EventType.APPLICATION_WITHDRAWN
+        frozenset({Role.ENTERPRISE}), OPEN_STATES, S.WITHDRAWN, EventType.APPLICATION_WITHDRAWN
     ),
     Action.INSTANT_DECISION: Rule(
         frozenset({Role.ACCEPTOR, Role.APPROVER}),

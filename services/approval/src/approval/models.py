@@ -20,21 +20,6 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
-class ApplicationState(StrEnum):
-    """Where an application stands."""
-
-    SUBMITTED = "submitted"  # 已提交，待受理
-    ACCEPTED = "accepted"  # 已受理
-    REJECTED = "rejected"  # 不予受理
-    SUPPLEMENT_REQUESTED = "supplement_requested"  # 待补正
-    IN_REVIEW = "in_review"  # 审查中
-    PAUSED = "paused"  # 特别程序（不计时）
-    APPROVED = "approved"  # 准予许可
-    DENIED = "denied"  # 不予许可
-    WITHDRAWN = "withdrawn"  # 已撤回
-    FILED = "filed"  # 已备案
-
-
 class Item(Base):
     """An approval item (事项) with its current service guide."""
 

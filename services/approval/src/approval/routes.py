@@ -33,7 +33,6 @@ from approval.errors import (
 )
 from approval.lifecycle import Action
 from approval.materials.schemas import ToleranceFollowUp, ToleranceOut
-from approval.models import ApplicationState
 from approval.repository import NO_DUE_DATE
 from approval.schemas import (
     ActionRequest,
@@ -49,6 +48,8 @@ from approval.signing.errors import (
     SigningSessionNotFound,
     SigningSessionReplayed,
 )
+from govshared import applications
+from govshared.applications import ApplicationState
 from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import idempotency_key, idempotency_openapi
@@ -215,13 +216,8 @@ async def list_my_applications(
     )
 
 
-OPEN_STATES = [
-    ApplicationState.SUBMITTED,
-    ApplicationState.SUPPLEMENT_REQUESTED,
-    ApplicationState.ACCEPTED,
-    ApplicationState.IN_REVIEW,
-    ApplicationState.PAUSED,
-]
+# The work queue's default: every state still before the authority, in the lifecycle's order.
+OPEN_STATES = [s for s in ApplicationState if s in applications.OPEN_STATES]
 
 
 def _keyset(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:

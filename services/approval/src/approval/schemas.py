@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from approval.calendar.clock import PauseReason
+from govshared.applications import BusinessType
 from govshared.events import ReformMode
 from govshared.freeform import BoundedJson
 
@@ -22,15 +23,6 @@ class RejectReasonCode(StrEnum):
 
     NOT_LICENSING_MATTER = "not_licensing_matter"
     OUTSIDE_JURISDICTION = "outside_jurisdiction"
-
-
-class BusinessType(StrEnum):
-    """办理类型."""
-
-    NEW = "new"  # 新办
-    CHANGE = "change"  # 变更
-    RENEW = "renew"  # 延续
-    CANCEL = "cancel"  # 注销
 
 
 class ApplicationCreate(BaseModel):

@@ -60,7 +60,7 @@ from approval.errors import (
     SupplementNotInFirstRequest,
 )
 from approval.lifecycle import RULES, STATE_LABELS, Action
-from approval.models import Application, ApplicationEvent, ApplicationState, Item, Tolerance
+from approval.models import Application, ApplicationEvent, Item, Tolerance
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationCreate, ApplicationOut, ChainVerification
 from approval.signing.application import require_application_signature
@@ -69,6 +69,7 @@ from approval.signing.models import SigningPurpose
 from approval.signing.service import commitment_target, signature_evidence, signing_for
 from approval.tasks.service import CHAIN_ACTIONS, ChainKeeper, chain_for
 from govshared import jurisdictions
+from govshared.applications import ApplicationState
 from govshared.auth import Principal, Role
 from govshared.chinatime import CHINA, china_today
 from govshared.contracts import ReformModeAnswer, commitment_digest

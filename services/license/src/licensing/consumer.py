@@ -7,6 +7,7 @@ import random
 
 from pydantic import ValidationError
 
+from govshared.applications import BusinessType
 from govshared.events import ApplicationEventData, CloudEvent, EventType
 from govshared.inbox import record_event_once
 from licensing.db import inbox_events
@@ -57,7 +58,7 @@ class EventConsumer:
                 invalid += 1
                 continue
             await self.statuses.track_application(data)
-            if data.details.get("business_type") == "renew":
+            if data.details.get("business_type") == BusinessType.RENEW:
                 await self.issuance.lifecycle.on_renewal_application(event.type, data)
             if event.type == EventType.APPLICATION_APPROVED:
                 await self.issuance.on_approved(data, event_id=event.id)

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, or_
 
 from govshared import jurisdictions
+from govshared.applications import ApplicationState
 from govshared.auth import Role
 from govshared.events import (
     ApplicationEventData,
@@ -92,14 +93,15 @@ _TASK_NOTICES = frozenset(
     )
 )
 
-# Which staff role works an application in a given state (clock alarms go to them).
-_ROLE_BY_STATE: dict[str, Role] = {
-    "submitted": Role.ACCEPTOR,
-    "supplement_requested": Role.ACCEPTOR,
-    "accepted": Role.REVIEWER,
-    "in_review": Role.REVIEWER,
-    "paused": Role.REVIEWER,
-    "reviewed": Role.APPROVER,
+# Which staff role works an application in a given open state (clock alarms go to them). A case
+# reaches in_review only through a recorded review (approval's lifecycle), so what it waits for is
+# the approver's decision (行政许可法 Art. 42); an accepted or paused case waits for its reviewers.
+ROLE_BY_STATE: dict[ApplicationState, Role] = {
+    ApplicationState.SUBMITTED: Role.ACCEPTOR,
+    ApplicationState.SUPPLEMENT_REQUESTED: Role.ACCEPTOR,
+    ApplicationState.ACCEPTED: Role.REVIEWER,
+    ApplicationState.IN_REVIEW: Role.APPROVER,
+    ApplicationState.PAUSED: Role.REVIEWER,
 }
 
 
@@ -264,7 +266,7 @@ def plan_event(
             EventType.APPLICATION_CLOCK_WARNING,
             EventType.APPLICATION_CLOCK_OVERDUE,
         ):
-            roles.append(_ROLE_BY_STATE.get(data.state, Role.REVIEWER))
+            roles.append(ROLE_BY_STATE.get(ApplicationState(data.state), Role.REVIEWER))
             if event.type == EventType.APPLICATION_CLOCK_OVERDUE:
                 roles.append(Role.HEAD)
         audiences.extend(

@@ -310,8 +310,8 @@ async def test_a_named_user_is_told_by_rule_and_no_one_else_reads_it(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     event = application_event(
-        EventType.APPLICATION_CLOCK_WARNING, random_uscc(), state="in_review", due_on="2026-12-04"
-    )
+        EventType.APPLICATION_CLOCK_WARNING, random_uscc(), state="accepted", due_on="2026-12-04"
+    )  # an accepted case's alarm goes to its reviewers: an approver reads it only when named
     await post_events(client, tokens, [event])
     number = event["data"]["application_no"]
     officer = tokens.header(Role.APPROVER, jurisdiction="310000", subject=DUTY_OFFICER)

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, time
 from types import SimpleNamespace
 
+from govshared.applications import OPEN_STATES, ApplicationState
+from govshared.chinatime import CHINA_ZONE_NAME
 from govshared.events import CloudEvent, EventType, parse_data
 from govshared.testing import random_uscc
 from notify.delivery import quiet_until
@@ -88,7 +90,7 @@ def test_submission_notifies_applicant_and_acceptors() -> None:
 
 
 def test_overdue_clock_goes_to_the_worker_and_the_head_not_the_applicant() -> None:
-    overdue = event(EventType.APPLICATION_CLOCK_OVERDUE, state="in_review", due_on="2026-12-01")
+    overdue = event(EventType.APPLICATION_CLOCK_OVERDUE, state="accepted", due_on="2026-12-01")
     plan = plan_event(overdue, parse_data(overdue))
     assert [a.recipient for a in plan.audiences] == ["staff:310115:reviewer", "staff:310115:head"]
     assert plan.context["due_on"] == "2026年12月1日"
@@ -113,13 +115,30 @@ def test_a_missed_correction_goes_to_the_holder_and_the_staff_who_carry_out_acts
     ]
 
 
+def test_a_clock_alarm_goes_to_whoever_the_case_waits_for_in_each_open_state() -> None:
+    # A reviewed case (in_review) waits for the approver's decision: its alarm reached the
+    # reviewers before, the rules keying a state "reviewed" that approval never sends.
+    expected = {
+        ApplicationState.SUBMITTED: "acceptor",
+        ApplicationState.SUPPLEMENT_REQUESTED: "acceptor",
+        ApplicationState.ACCEPTED: "reviewer",
+        ApplicationState.IN_REVIEW: "approver",
+        ApplicationState.PAUSED: "reviewer",
+    }
+    assert set(expected) == OPEN_STATES
+    for state, role in expected.items():
+        warning = event(EventType.APPLICATION_CLOCK_WARNING, state=state, due_on="2026-12-01")
+        plan = plan_event(warning, parse_data(warning))
+        assert [a.recipient for a in plan.audiences] == [f"staff:310115:{role}"], state
+
+
 def test_webhook_patterns() -> None:
     assert webhook_matches([], "cn.gov.approval.application.accepted.v1")
     assert webhook_matches(["cn.gov.approval.*"], "cn.gov.approval.application.accepted.v1")
     assert not webhook_matches(["cn.gov.license.*"], "cn.gov.approval.application.accepted.v1")
 
 
-def profile(start: time, end: time, zone: str = "Asia/Shanghai") -> SimpleNamespace:
+def profile(start: time, end: time, zone: str = CHINA_ZONE_NAME) -> SimpleNamespace:
     return SimpleNamespace(quiet_start=start, quiet_end=end, time_zone=zone)
 
 

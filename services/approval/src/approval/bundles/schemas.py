@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from approval.catalogue.schemas import FormField
-from approval.schemas import BusinessType
+from govshared.applications import BusinessType
 from govshared.freeform import JSON_BOUNDS, BoundedJson
 
 ItemCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,63}$", examples=["JXW-XK-002"])]

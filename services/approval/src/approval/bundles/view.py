@@ -8,7 +8,7 @@ from typing import Any
 from approval.bundles.models import BundleApplication, BundleOutcome
 from approval.bundles.schemas import BundleApplicationOut, BundleProgress, MemberOut
 from approval.lifecycle import STATE_LABELS
-from approval.models import ApplicationState
+from govshared.applications import ApplicationState
 
 # An item is decided once its case has ended: granted or filed, or refused, or withdrawn.
 GRANTED_STATES = frozenset({ApplicationState.APPROVED.value, ApplicationState.FILED.value})

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.clocks.schemas import EventIntake
 from approval.clocks.service import ClockKeeper
 from approval.db import inbox_events
-from approval.models import ApplicationState
 from approval.repository import ApplicationRepository
 from approval.service import append_audit
+from govshared.applications import ApplicationState
 from govshared.chinatime import CHINA
 from govshared.events import CloudEvent, EventType, LicenceEventData, NotificationDeliveredData
 from govshared.inbox import record_event_once

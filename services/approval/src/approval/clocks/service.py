@@ -59,7 +59,8 @@ from approval.clocks.models import (
 )
 from approval.clocks.repository import ClockRepository
 from approval.lifecycle import Action
-from approval.models import Application, ApplicationState
+from approval.models import Application
+from govshared.applications import ApplicationState
 from govshared.sql import database_key
 
 T = TypeVar("T")

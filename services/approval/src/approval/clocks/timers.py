@@ -24,9 +24,10 @@ from approval.clocks.service import (
     DeemedAcceptance,
     Derived,
 )
-from approval.models import Application, ApplicationState, Tolerance
+from approval.models import Application, Tolerance
 from approval.repository import ApplicationRepository, tolerances
 from approval.service import SOURCE, SYSTEM_ACTOR, event_party, record_deemed_acceptance
+from govshared.applications import ApplicationState
 from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
 from govshared.outbox import OutboxWriter
 from govshared.sql import dialect_name

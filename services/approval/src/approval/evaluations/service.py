@@ -19,20 +19,12 @@ from approval.evaluations.schemas import (
     RemediationResolve,
     RemediationTaskOut,
 )
-from approval.models import Application, ApplicationState
+from approval.models import Application
 from approval.service import jurisdiction_prefix
+from govshared.applications import SETTLED_STATES, ApplicationState
 from govshared.auth import Principal, Role
 from govshared.chinatime import china_today
 
-CLOSED_STATES = frozenset(
-    {
-        ApplicationState.APPROVED,
-        ApplicationState.DENIED,
-        ApplicationState.REJECTED,
-        ApplicationState.FILED,
-        ApplicationState.WITHDRAWN,
-    }
-)
 POOR = Rating.DISSATISFIED
 
 
@@ -46,7 +38,7 @@ class EvaluationService:
 
     async def rate(self, *, application: Application, body: EvaluationCreate) -> EvaluationOut:
         """Record the applicant's rating, once; 2 or less opens a remediation task."""
-        if ApplicationState(application.state) not in CLOSED_STATES:
+        if ApplicationState(application.state) not in SETTLED_STATES:
             raise CaseNotClosed("办件尚未办结，办结后方可评价", current_state=application.state)
         now = datetime.now(UTC)
         row = {

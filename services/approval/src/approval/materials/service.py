@@ -17,9 +17,10 @@ from approval.catalogue.repository import ItemRepository
 from approval.clients.license import LicenseClient
 from approval.errors import IllegalTransition, MaterialNotInGuide, NoValidLicence
 from approval.materials.schemas import MaterialChecklist, MaterialOut, ToleranceOut
-from approval.models import Application, ApplicationState, Material
+from approval.models import Application, Material
 from approval.repository import ApplicationRepository
 from approval.service import append_audit
+from govshared.applications import ApplicationState
 from govshared.problems import PayloadTooLarge
 from govshared.storage import Storage
 from govshared.uploads import UploadLimits, display_filename, inspect_upload

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from approval.schemas import BusinessType
 from approval.signing.models import SigningPurpose
+from govshared.applications import BusinessType
 from govshared.freeform import BoundedJson
 from govshared.seal import DEFAULT_SIGNER_ID
 

@@ -27,7 +27,7 @@ from approval.documents.repository import DocumentRepository
 from approval.documents.service import document_reference, party_of
 from approval.documents.signed import register_signed
 from approval.errors import ItemNotFound
-from approval.models import Application, ApplicationState
+from approval.models import Application
 from approval.repository import ApplicationRepository
 from approval.signing.errors import (
     SealKindNotAccepted,
@@ -40,6 +40,7 @@ from approval.signing.errors import (
 )
 from approval.signing.models import SessionStatus, SigningPurpose, SigningSession
 from approval.signing.schemas import SignatureIn
+from govshared.applications import ApplicationState
 from govshared.auth import Principal
 from govshared.chinatime import CHINA
 from govshared.contracts import commitment_digest

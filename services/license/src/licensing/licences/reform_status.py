@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govshared.applications import SETTLED_STATES, ApplicationState
 from govshared.events import REFORM_MODE_LABELS, ApplicationEventData, ReformMode
 from licensing.catalogue.repository import CatalogueRepository
 from licensing.licences.follow_up import commitment_eligibility
@@ -18,9 +19,6 @@ from licensing.licences.schemas import (
     ReformStatusEntry,
 )
 from licensing.models import LicenceStatus
-
-# Application states after which nothing is pending any more.
-SETTLED_STATES = frozenset({"approved", "denied", "rejected", "withdrawn", "filed"})
 
 
 class ReformStatuses:
@@ -67,7 +65,7 @@ class ReformStatuses:
             ]
             mine = [a for a in applications if a.item_code == item.code]
             pending = next((a for a in reversed(mine) if a.state not in SETTLED_STATES), None)
-            filed = any(a.state == "filed" for a in mine)
+            filed = any(a.state == ApplicationState.FILED for a in mine)
             if held:
                 status = ReformStatus.HELD
             elif mode is ReformMode.CANCELLED:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from govshared.applications import BusinessType
 from govshared.events import ApplicationEventData, EventType, ReformMode
 from licensing import clock
 from licensing.licences.digest import certificate_fields, content_digest
@@ -72,8 +73,8 @@ class LicenceIssuance:
 
     async def on_approved(self, data: ApplicationEventData, *, event_id: str) -> str | None:
         """Apply approval's decision: issue, change, renew or cancel; the licence number, or None."""
-        business_type = str(data.details.get("business_type") or "new")
-        if business_type in ("change", "renew", "cancel"):
+        business_type = str(data.details.get("business_type") or BusinessType.NEW)
+        if business_type in (BusinessType.CHANGE, BusinessType.RENEW, BusinessType.CANCEL):
             licence = await self.records.licence_for_application(data)
             if licence is None:
                 logger.warning(
@@ -83,7 +84,7 @@ class LicenceIssuance:
                 )
                 return None
             actor = f"application:{data.application_no}"
-            if business_type == "cancel":
+            if business_type == BusinessType.CANCEL:
                 # 注销 on the holder's application ends the licence; it never issues one.
                 await self.lifecycle.acts.cancel(
                     licence,
@@ -94,7 +95,7 @@ class LicenceIssuance:
                     extra={"source_application_no": data.application_no},
                 )
                 return licence.licence_no
-            if business_type == "change":
+            if business_type == BusinessType.CHANGE:
                 row = await self.lifecycle.change_on_application(licence, data, actor=actor)
                 return str(row["licence_no"])
             if licence.source_application_id == data.application_id:
