@@ -18,7 +18,7 @@ help:
 	@echo "make token role=enterprise uscc=random   the same for a new random enterprise (its USCC on stderr)"
 	@echo "make uscc    a random valid 统一社会信用代码"
 	@echo "make seal uscc=91350100M000100Y43 [name=...] [kind=法定代表人章]   a development electronic seal (SM2 key + certificate)"
-	@echo "make lint    ruff format check, ruff, mypy"
+	@echo "make lint    ruff format check, ruff, mypy, the import-layer contract"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
 	@echo "make bench-latency     submit → the applicant's inbox, one at a time (PostgreSQL, relay in its own process)"
 	@echo "make bench-lifecycle   submit → accept → review → approve cases per second (PostgreSQL)"
@@ -60,6 +60,7 @@ lint: setup
 	$(UV) run --locked ruff format --check .
 	$(UV) run --locked ruff check .
 	$(UV) run --locked mypy shared/src services/approval/src services/license/src services/notify/src
+	$(UV) run --locked lint-imports
 
 format: setup
 	$(UV) run --locked ruff format .

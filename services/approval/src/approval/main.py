@@ -39,7 +39,6 @@ from approval.worker import (
     make_storage,
 )
 from govshared.app import create_service_app, settled_heap, start_runtime
-from govshared.chinatime import china_today
 from govshared.outbox import OutboxWriter
 from govshared.wake import OUTBOX_CHANNEL
 

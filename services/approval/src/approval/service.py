@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -28,7 +28,6 @@ from approval.clocks.service import (
     DELIVERY_DAYS,
     ClockKeeper,
     DecisionTerms,
-    DeemedAcceptance,
     Derived,
     decision_terms,
     joint_label,
@@ -59,6 +58,7 @@ from approval.errors import (
     ReviewRequired,
     SupplementNotInFirstRequest,
 )
+from approval.forms import validate_form
 from approval.lifecycle import RULES, STATE_LABELS, Action
 from approval.models import Application, ApplicationEvent, Item, Tolerance
 from approval.repository import ApplicationRepository
@@ -68,6 +68,11 @@ from approval.signing.errors import SignatureRequired
 from approval.signing.models import SigningPurpose
 from approval.signing.service import commitment_target, signature_evidence, signing_for
 from approval.tasks.service import CHAIN_ACTIONS, ChainKeeper, chain_for
+from approval.transitions import (
+    EVENT_ROW_FIELDS,
+    record_deemed_acceptance,
+    record_transition,
+)
 from govshared import jurisdictions
 from govshared.applications import ApplicationState
 from govshared.auth import Principal, Role
@@ -75,11 +80,8 @@ from govshared.chinatime import CHINA, china_today
 from govshared.contracts import ReformModeAnswer, commitment_digest
 from govshared.db import end_read
 from govshared.events import (
-    ApplicationEventData,
-    ApplicationParty,
     EventType,
     ReformMode,
-    make_event,
 )
 from govshared.freeform import json_bounds_error
 from govshared.hashchain import GENESIS, entry_hash
@@ -95,34 +97,6 @@ from govshared.outbox import OutboxWriter
 from govshared.problems import Forbidden
 from govshared.sql import inserts_together
 
-SOURCE = "/services/approval"
-EVENT_ROW_FIELDS = (
-    "id",
-    "application_no",
-    "item_code",
-    "item_name",
-    "applicant_uscc",
-    "applicant_name",
-    "jurisdiction",
-    "reform_mode",
-)
-
-
-def event_party(application: Application | Mapping[str, Any]) -> dict[str, Any]:
-    """The application as every approval event names it (``ApplicationParty``), from its row or
-    its columns."""
-
-    def column(name: str) -> Any:
-        if isinstance(application, Mapping):
-            return application[name]
-        return getattr(application, name)
-
-    return {
-        name: column("id" if name == "application_id" else name)
-        for name in ApplicationParty.model_fields
-    }
-
-
 AUDIT_FIELDS = (
     "application_id",
     "seq",
@@ -137,10 +111,6 @@ AUDIT_FIELDS = (
 )
 # The signed commitment letter's session, carried from the check to the write (not a detail).
 SIGNED_LETTER = "_signed_letter"
-SYSTEM_ACTOR = ("system", "service")
-DEEMED_REASON = (
-    "受理期限届满未作出受理、不予受理或补正告知，依法自收到申请材料之日起视为受理（第三十二条）"
-)
 # Acting on these would contradict a deemed acceptance (Art. 32): the case is accepted by law.
 ACCEPTANCE_ACTIONS = frozenset(
     {Action.ACCEPT, Action.REJECT, Action.REQUEST_SUPPLEMENT, Action.INSTANT_DECISION}
@@ -585,7 +555,7 @@ class ApplicationService:
         """The work queue of the caller's jurisdiction, earliest due first (admins see all)."""
         prefix = None
         if principal.role is not Role.ADMIN:
-            prefix = jurisdiction_prefix(principal.jurisdiction or "")
+            prefix = jurisdictions.scope_prefix(principal.jurisdiction or "")
         return await self.applications.staff_queue(
             jurisdiction_prefix=prefix,
             states=[s.value for s in states],
@@ -602,7 +572,7 @@ class ApplicationService:
         """容缺受理 materials still awaited in the caller's jurisdiction (overdue ones only)."""
         prefix = None
         if principal.role is not Role.ADMIN:
-            prefix = jurisdiction_prefix(principal.jurisdiction or "")
+            prefix = jurisdictions.scope_prefix(principal.jurisdiction or "")
         return await self.applications.follow_ups(
             jurisdiction_prefix=prefix, overdue_on=self.today() if overdue else None, limit=limit
         )
@@ -1014,122 +984,12 @@ def paused_from(trail: list[ApplicationEvent]) -> ApplicationState:
     return ApplicationState.IN_REVIEW  # a pause always has its entry; kept total for mypy
 
 
-async def record_deemed_acceptance(
-    session: AsyncSession,
-    *,
-    outbox: OutboxWriter,
-    keeper: ClockKeeper,
-    application: Application,
-    deemed: DeemedAcceptance,
-    today: date,
-    now: datetime,
-) -> bool:
-    """Record Art. 32's deemed acceptance (the timer's, or the first action that meets it):
-    accepted as of the day the materials arrived; False if the row changed meanwhile."""
-    terms = await decision_terms(session, application.item_code)
-    decision = await keeper.record_deemed(application, deemed, terms=terms, today=today, now=now)
-    repository = ApplicationRepository(session)
-    if not await repository.update_state(
-        application.id,
-        expected_version=application.row_version,
-        values={
-            "state": ApplicationState.ACCEPTED.value,
-            "updated_at": now,
-            "due_on": decision.view.due_on,
-        },
-    ):
-        return False
-    # Read the chain's end only now that the update holds the row: an entry appended meanwhile
-    # (a proof of service) is then seen, never overwritten.
-    last_seq, last_hash = await repository.chain_end(application.id)
-    entry = await record_transition(
-        session,
-        outbox=outbox,
-        row={c: getattr(application, c) for c in EVENT_ROW_FIELDS},
-        seq=last_seq + 1,
-        prev_hash=last_hash,
-        action="deemed_accept",
-        from_state=ApplicationState.SUBMITTED,
-        to_state=ApplicationState.ACCEPTED,
-        actor=SYSTEM_ACTOR,
-        at=now,
-        details={
-            "accepted_on": deemed.received_on.isoformat(),
-            "acceptance_due_on": deemed.acceptance_due_on.isoformat(),
-            "decision_due_on": decision.view.due_on.isoformat(),
-            "business_type": application.business_type,
-            "route": application.intake_route,
-            **terms.notice(),
-        },
-        event_type=EventType.APPLICATION_DEEMED_ACCEPTED,
-        reason=DEEMED_REASON,
-    )
-    chain = await chain_for(session, application)
-    if chain is not None:  # the case enters its review chain as if accepted by staff
-        await ChainKeeper(session, outbox).after(
-            chain,
-            action=Action.ACCEPT,
-            application=application,
-            principal=Principal(subject=SYSTEM_ACTOR[0], role=Role.SERVICE),
-            details={},
-            state=ApplicationState.ACCEPTED,
-            seq=last_seq + 2,
-            prev_hash=entry,
-            today=today,
-            now=now,
-            decision_due=decision.view.due_on,
-        )
-    return True
-
-
 class IntakeRoute(StrEnum):
     """How an application is handled at intake, following the item's reform mode."""
 
     REVIEW = "review"  # 审查（含优化审批服务）
     FILING = "filing"  # 审批改为备案：当场备案
     COMMITMENT = "commitment"  # 实行告知承诺：当场决定
-
-
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "date": (str,),
-}
-
-
-def validate_form(guide: dict[str, Any], form: dict[str, Any]) -> None:
-    """Check the form against the guide's fields: required ones present, types right, no strangers."""
-    fields = {f["name"]: f for f in guide.get("form_fields", [])}
-    problems: list[dict[str, str]] = []
-    for name, spec in fields.items():
-        value = form.get(name)
-        if value is None or value == "":
-            if spec.get("required", True):
-                problems.append({"name": f"form.{name}", "reason": f"必填：{spec['label']}"})
-            continue
-        kind = spec.get("type", "string")
-        if not isinstance(value, _FIELD_TYPES[kind]) or (
-            kind == "number" and isinstance(value, bool)
-        ):
-            problems.append({"name": f"form.{name}", "reason": f"{spec['label']}应为{kind}"})
-        elif kind == "date":
-            try:
-                date.fromisoformat(str(value))
-            except ValueError:
-                problems.append(
-                    {"name": f"form.{name}", "reason": f"{spec['label']}应为日期 YYYY-MM-DD"}
-                )
-        elif isinstance(value, str) and spec.get("max_length") and len(value) > spec["max_length"]:
-            problems.append({"name": f"form.{name}", "reason": f"{spec['label']}过长"})
-    if fields:
-        problems += [
-            {"name": f"form.{name}", "reason": "办事指南中没有该字段"}
-            for name in form
-            if name not in fields
-        ]
-    if problems:
-        raise FormInvalid("；".join(p["reason"] for p in problems), invalid_params=problems)
 
 
 def can_see(principal: Principal, application: Application) -> bool:
@@ -1139,93 +999,3 @@ def can_see(principal: Principal, application: Application) -> bool:
     if principal.role in (Role.ADMIN, Role.SERVICE):
         return True
     return jurisdictions.covers(principal.jurisdiction, application.jurisdiction)
-
-
-def jurisdiction_prefix(staff: str) -> str:
-    """The region-code prefix a jurisdiction covers: 310000 → 31, 310115 → 310115 (GB/T 2260)."""
-    return jurisdictions.scope_prefix(staff)
-
-
-async def append_audit(
-    session: AsyncSession,
-    *,
-    application_id: uuid.UUID,
-    seq: int,
-    prev_hash: str,
-    action: str,
-    from_state: ApplicationState | None,
-    to_state: ApplicationState,
-    actor: tuple[str, str],
-    at: datetime,
-    details: dict[str, Any],
-    reason: str | None = None,
-) -> str:
-    """Append one hash-chained entry to an application's audit trail; the entry's hash."""
-    audit: dict[str, Any] = {
-        "application_id": application_id,
-        "seq": seq,
-        "action": action,
-        "from_state": from_state.value if from_state else None,
-        "to_state": to_state.value,
-        "actor": actor[0],
-        "actor_role": actor[1],
-        "reason": reason,
-        "details": details,
-        "occurred_at": at,
-        "prev_hash": prev_hash,
-    }
-    audit["hash"] = entry_hash(prev_hash, audit)
-    await ApplicationRepository(session).append_event(audit)
-    return str(audit["hash"])
-
-
-async def record_transition(
-    session: AsyncSession,
-    *,
-    outbox: OutboxWriter,
-    row: dict[str, Any],
-    seq: int,
-    prev_hash: str,
-    action: str,
-    from_state: ApplicationState | None,
-    to_state: ApplicationState,
-    actor: tuple[str, str],
-    at: datetime,
-    details: dict[str, Any],
-    event_type: EventType,
-    reason: str | None = None,
-    due_on: date | None = None,
-) -> str:
-    """Append an audit entry and emit its event (Core statements); the entry's hash."""
-    entry = await append_audit(
-        session,
-        application_id=row["id"],
-        seq=seq,
-        prev_hash=prev_hash,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        actor=actor,
-        at=at,
-        details=details,
-        reason=reason,
-    )
-    await outbox.add(
-        session,
-        make_event(
-            type=event_type,
-            source=SOURCE,
-            subject=str(row["id"]),
-            data=ApplicationEventData(
-                **event_party(row),
-                state=to_state.value,
-                reform_mode=ReformMode(row["reform_mode"]) if row["reform_mode"] else None,
-                occurred_at=at,
-                actor_role=actor[1],
-                reason=reason,
-                details=details,
-                due_on=due_on,
-            ),
-        ),
-    )
-    return entry

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Application
-from approval.service import jurisdiction_prefix
 from approval.signing.config import dev_ca_directory
 from govshared.auth import DEFAULT_SERVICE_ISSUER, Role, mint_token, service_tokens
+from govshared.jurisdictions import scope_prefix
 from govshared.signing.phone import sign_for_application
 from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
@@ -157,8 +157,8 @@ async def test_a_township_code_sees_its_township_only(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     # The queue's prefix of a township is the township (it was 3101150010: nothing at all).
-    assert jurisdiction_prefix("310115001") == "310115001"
-    assert jurisdiction_prefix("310000") == "31"
+    assert scope_prefix("310115001") == "310115001"
+    assert scope_prefix("310000") == "31"
     uscc = random_uscc()
     created = await client.post("/api/v1/applications", json=BODY, headers=tokens.enterprise(uscc))
     assert created.status_code == 201

@@ -23,9 +23,10 @@ from approval.bundles.repository import BundleApplicationRepository
 from approval.bundles.schemas import BundleApplicationCreate, BundleApplicationOut, BundleDefinition
 from approval.bundles.view import REFUSED_STATES, combined_view
 from approval.db import idempotency_keys
+from approval.forms import validate_form
 from approval.repository import ApplicationRepository
 from approval.schemas import ApplicationCreate
-from approval.service import ApplicationService, PreparedSubmission, validate_form
+from approval.service import ApplicationService, PreparedSubmission
 from govshared import jurisdictions
 from govshared.auth import Principal, Role
 from govshared.idempotency import claim_or_replay, key_owner, replay, request_fingerprint

@@ -18,7 +18,7 @@ from approval.bundles.models import BundleApplication
 from approval.bundles.repository import BundleApplicationRepository
 from approval.bundles.view import DECIDED_STATES, combined_view, outcome_of
 from approval.repository import ApplicationRepository
-from approval.service import SOURCE
+from approval.transitions import SOURCE
 from govshared.events import BundleEventData, BundleItemResult, EventType, make_event
 from govshared.outbox import OutboxWriter
 

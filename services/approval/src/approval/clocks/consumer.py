@@ -19,7 +19,7 @@ from approval.clocks.schemas import EventIntake
 from approval.clocks.service import ClockKeeper
 from approval.db import inbox_events
 from approval.repository import ApplicationRepository
-from approval.service import append_audit
+from approval.transitions import append_audit
 from govshared.applications import ApplicationState
 from govshared.chinatime import CHINA
 from govshared.events import CloudEvent, EventType, LicenceEventData, NotificationDeliveredData

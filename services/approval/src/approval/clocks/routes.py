@@ -14,7 +14,7 @@ from approval.clocks.service import ClockKeeper
 from approval.clocks.views import ClockViews
 from approval.dependencies import ApplicationById, Session
 from approval.errors import ApplicationNotFound
-from approval.service import jurisdiction_prefix
+from govshared import jurisdictions
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.db import AutoCommitRoute
@@ -75,7 +75,7 @@ async def timeliness(
     """On-time rate, average working days used against the committed limit, overdue, 即办件 share."""
     prefix = None
     if principal.role is not Role.ADMIN:
-        prefix = jurisdiction_prefix(principal.jurisdiction or "")
+        prefix = jurisdictions.scope_prefix(principal.jurisdiction or "")
     return await views.timeliness(
         jurisdiction_prefix=prefix, item_code=item_code, today=request.app.state.today()
     )

@@ -26,7 +26,7 @@ from approval.clocks.service import (
 )
 from approval.models import Application, Tolerance
 from approval.repository import ApplicationRepository, tolerances
-from approval.service import SOURCE, SYSTEM_ACTOR, event_party, record_deemed_acceptance
+from approval.transitions import SOURCE, SYSTEM_ACTOR, event_party, record_deemed_acceptance
 from govshared.applications import ApplicationState
 from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
 from govshared.outbox import OutboxWriter

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from approval.documents.models import SIGNED_KINDS, Document, DocumentStatus
 from approval.documents.service import SealedFile, Sealing, seal_document
 from approval.models import Application
-from approval.service import SOURCE, event_party
+from approval.transitions import SOURCE, event_party
 from govshared.events import DocumentEventData, EventType, SealedDocumentRef, make_event
 from govshared.outbox import OutboxWriter
 from govshared.seal.queue import PendingSealer, SealerMetrics

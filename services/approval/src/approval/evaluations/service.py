@@ -20,7 +20,7 @@ from approval.evaluations.schemas import (
     RemediationTaskOut,
 )
 from approval.models import Application
-from approval.service import jurisdiction_prefix
+from govshared import jurisdictions
 from govshared.applications import SETTLED_STATES, ApplicationState
 from govshared.auth import Principal, Role
 from govshared.chinatime import china_today
@@ -92,7 +92,7 @@ class EvaluationService:
         prefix = (
             None
             if principal.role is Role.ADMIN
-            else jurisdiction_prefix(principal.jurisdiction or "")
+            else jurisdictions.scope_prefix(principal.jurisdiction or "")
         )
         rows = await self.repository.tasks(
             jurisdiction_prefix=prefix, status=status, limit=limit, after=after
@@ -107,7 +107,7 @@ class EvaluationService:
         prefix = (
             ""
             if principal.role is Role.ADMIN
-            else jurisdiction_prefix(principal.jurisdiction or "")
+            else jurisdictions.scope_prefix(principal.jurisdiction or "")
         )
         if task is None or not task.jurisdiction.startswith(prefix):
             raise RemediationTaskNotFound(f"整改任务 {task_id} 不存在")
@@ -123,7 +123,7 @@ class EvaluationService:
         prefix = (
             None
             if principal.role is Role.ADMIN
-            else jurisdiction_prefix(principal.jurisdiction or "")
+            else jurisdictions.scope_prefix(principal.jurisdiction or "")
         )
         counts, open_tasks = await self.repository.statistics(jurisdiction_prefix=prefix)
         total = sum(counts.values())

@@ -19,7 +19,7 @@ from approval.errors import IllegalTransition, MaterialNotInGuide, NoValidLicenc
 from approval.materials.schemas import MaterialChecklist, MaterialOut, ToleranceOut
 from approval.models import Application, Material
 from approval.repository import ApplicationRepository
-from approval.service import append_audit
+from approval.transitions import append_audit
 from govshared.applications import ApplicationState
 from govshared.problems import PayloadTooLarge
 from govshared.storage import Storage

@@ -27,6 +27,7 @@ from approval.documents.repository import DocumentRepository
 from approval.documents.service import document_reference, party_of
 from approval.documents.signed import register_signed
 from approval.errors import ItemNotFound
+from approval.forms import validate_form
 from approval.models import Application
 from approval.repository import ApplicationRepository
 from approval.signing.errors import (
@@ -40,6 +41,7 @@ from approval.signing.errors import (
 )
 from approval.signing.models import SessionStatus, SigningPurpose, SigningSession
 from approval.signing.schemas import SignatureIn
+from approval.transitions import append_audit
 from govshared.applications import ApplicationState
 from govshared.auth import Principal
 from govshared.chinatime import CHINA
@@ -202,9 +204,6 @@ class SigningService:
             raise SigningPurposeNotAllowed(
                 "该事项的办事指南不要求签署申请书，直接提交即可", item_code=item.code
             )
-        # approval.service uses this module for intake; imported here to keep the import one-way.
-        from approval.service import validate_form
-
         validate_form(item.guide, form)
         basis = {
             "purpose": SigningPurpose.APPLICATION.value,
@@ -300,9 +299,6 @@ class SigningService:
             target=row.target,
             by=by,
         )
-        # approval.service uses this module for intake; imported here to keep the import one-way.
-        from approval.service import append_audit
-
         content = json.loads(row.content)
         applications = ApplicationRepository(self.session)
         # The row lock orders this entry with lifecycle actions (as notify's proof of service).

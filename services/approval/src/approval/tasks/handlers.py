@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.errors import ConcurrentModification, IllegalTransition
 from approval.lifecycle import RULES, STATE_LABELS, TASK_MOVES, Action
-from approval.models import Application, ApplicationState
+from approval.models import Application
 from approval.repository import ApplicationRepository
 from approval.tasks.chain import (
     MissingOpinion,
@@ -49,6 +49,7 @@ from approval.tasks.schemas import (
     TransferRequest,
 )
 from approval.tasks.service import ChainKeeper, MoveRecorder, chain_for
+from govshared.applications import ApplicationState
 from govshared.auth import Principal
 from govshared.outbox import OutboxWriter
 from govshared.problems import Forbidden

@@ -24,7 +24,7 @@ from approval.lifecycle import Action
 from approval.models import Application
 from approval.routes import answer
 from approval.schemas import ActionRequest, ApplicationOut
-from approval.service import Submitted, jurisdiction_prefix
+from approval.service import Submitted
 from approval.tasks.chain import current_step
 from approval.tasks.errors import (
     ChainStepPending,
@@ -332,7 +332,7 @@ async def my_tasks(
         subject=principal.subject,
         role=principal.role.value,
         department=principal.department,
-        jurisdiction_prefix=jurisdiction_prefix(principal.jurisdiction or ""),
+        jurisdiction_prefix=jurisdictions.scope_prefix(principal.jurisdiction or ""),
         delegators=delegators,
         limit=limit,
     )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.calendar.service import CalendarService
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.lifecycle import Action
-from approval.models import Application, ApplicationState
+from approval.models import Application
 from approval.tasks.chain import (
     ReviewChain,
     StepKind,
@@ -37,6 +37,7 @@ from approval.tasks.errors import (
 from approval.tasks.models import ReviewTask
 from approval.tasks.repository import TaskRepository, facts_of, task_row
 from govshared import jurisdictions
+from govshared.applications import ApplicationState
 from govshared.auth import Principal
 from govshared.events import EventType
 from govshared.outbox import OutboxWriter
