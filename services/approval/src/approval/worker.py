@@ -7,7 +7,6 @@ Runs inside the web process in the embedded default, or alone with ``python -m a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.chinatime import china_today
 from govshared.db import make_engine, make_sessionmaker
+from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from govshared.seal import seal_book_from_settings
@@ -87,10 +87,11 @@ class TimerWorker:
         self._sessionmaker = sessionmaker
         self._outbox = outbox
         self._warn_days = warn_days
-        self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._today = today
-        self._stopping = asyncio.Event()
+        self._loop = BackgroundLoop(
+            self._pass, what="clock timer run", poll_seconds=poll_interval, log=logger
+        )
 
     async def run_once(self, *, today: date | None = None) -> TimerRun:
         """Fire everything due on ``today`` (China date; default: now), batch after batch."""
@@ -114,19 +115,17 @@ class TimerWorker:
         async with self._sessionmaker() as session, session.begin():
             return await decide_bundles(session, outbox=self._outbox, limit=self._batch_size)
 
+    async def _pass(self) -> bool:
+        await self.run_once()
+        return False  # run_once fired everything due
+
     async def run(self) -> None:
-        """Loop until ``stop``; a failing run is logged and retried at the next tick."""
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                logger.exception("clock timer run failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_interval)
+        """Loop until ``stop``; a failing run is logged and retried (``govshared.loops``)."""
+        await self._loop.run()
 
     async def stop(self) -> None:
         """Ask the loop to finish after the current run."""
-        self._stopping.set()
+        self._loop.stop()
 
 
 def make_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:

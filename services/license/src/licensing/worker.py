@@ -10,7 +10,6 @@ the work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from datetime import date
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
+from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from govshared.seal import seal_book_from_settings
@@ -144,11 +144,12 @@ class LicenceTimers:
         self._outbox = outbox
         self._sealing = sealing
         self._policy = policy
-        self._poll_seconds = poll_seconds
         self._reinspection_working_days = reinspection_working_days
         self._batch_size = batch_size
-        self._stopping = asyncio.Event()
         self.corrections_missed = 0
+        self._loop = BackgroundLoop(
+            self._pass, what="licence timer pass", poll_seconds=poll_seconds, log=logger
+        )
 
     async def run_once(self, today: date | None = None) -> TimerRun:
         """One pass over every due licence, one transaction per batch."""
@@ -192,28 +193,26 @@ class LicenceTimers:
             logger.info("correction deadlines missed", extra={"corrections_missed": missed})
         return missed
 
+    async def _pass(self) -> bool:
+        run = await self.run_once()
+        if run.licence_nos:
+            logger.info(
+                "licence timers ran",
+                extra={
+                    "expired": run.expired,
+                    "deemed_renewed": run.deemed_renewed,
+                    "reminded": run.reminded,
+                },
+            )
+        return False  # run_once went through every due licence
+
     async def run(self) -> None:
-        """Run until stopped; errors are logged and retried at the next poll, never fatal."""
-        while not self._stopping.is_set():
-            try:
-                run = await self.run_once()
-                if run.licence_nos:
-                    logger.info(
-                        "licence timers ran",
-                        extra={
-                            "expired": run.expired,
-                            "deemed_renewed": run.deemed_renewed,
-                            "reminded": run.reminded,
-                        },
-                    )
-            except Exception:
-                logger.exception("licence timer pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_seconds)
+        """Run until stopped; errors are logged and retried (``govshared.loops``), never fatal."""
+        await self._loop.run()
 
     def stop(self) -> None:
         """Stop after the current pass."""
-        self._stopping.set()
+        self._loop.stop()
 
 
 async def main() -> None:

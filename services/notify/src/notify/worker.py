@@ -9,7 +9,6 @@ workers share the work and a crashed one's claims are picked up after the lease.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import uuid
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.db import make_engine, make_sessionmaker
+from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from govshared.wake import DELIVERY_CHANNEL, OUTBOX_CHANNEL, wake_listener
@@ -151,8 +151,12 @@ class DeliveryWorker:
         self._proof = proof
         self._documents = documents
         self._file_slots = asyncio.Semaphore(settings.smtp_connections)
-        self._wakeup = asyncio.Event()
-        self._stopping = False
+        self._loop = BackgroundLoop(
+            self._pass,
+            what="delivery worker iteration",
+            poll_seconds=settings.delivery_poll_seconds,
+            log=logger,
+        )
         self._rate_limits = {
             Channel.SMS: settings.rate_limit_sms_per_hour,
             Channel.EMAIL: settings.rate_limit_email_per_hour,
@@ -161,7 +165,7 @@ class DeliveryWorker:
 
     def wake(self, _session: AsyncSession | None = None) -> None:
         """Deliver now instead of at the next poll."""
-        self._wakeup.set()
+        self._loop.wake()
 
     async def _hold_back(
         self, session: AsyncSession, rows: list[Any], now: Any
@@ -315,26 +319,16 @@ class DeliveryWorker:
             self._proof.wake()
         return len(rows)
 
+    async def _pass(self) -> bool:
+        return await self.run_once() > 0  # a batch attempted: there may be more due
+
     async def run(self) -> None:
-        """Deliver until stopped; errors are logged and retried, never fatal."""
-        while not self._stopping:
-            try:
-                attempted = await self.run_once()
-            except Exception:
-                logger.exception("delivery worker iteration failed")
-                attempted = 0
-            if attempted:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wakeup.wait(), timeout=self._settings.delivery_poll_seconds
-                )
-            self._wakeup.clear()
+        """Deliver until stopped; errors are logged and retried (``govshared.loops``), never fatal."""
+        await self._loop.run()
 
     async def stop(self) -> None:
         """Stop after the current batch."""
-        self._stopping = True
-        self._wakeup.set()
+        self._loop.stop()
 
 
 async def main() -> None:

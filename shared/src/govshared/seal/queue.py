@@ -12,8 +12,6 @@ delays a document and never loses it. Approval's ``DocumentSealer`` and license'
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -26,6 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.backoff import backoff_seconds
+from govshared.loops import BackgroundLoop
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +75,11 @@ class PendingSealer(ABC, Generic[Item, Result]):
     ) -> None:
         self._sessionmaker = sessionmaker
         self._metrics = metrics
-        self._poll_seconds = poll_seconds
         self._batch_size = batch_size
-        self._stopping = asyncio.Event()
-        self._wakeup = asyncio.Event()
+        self._loop = BackgroundLoop(
+            self._pass, what=f"{self.what} sealer pass", poll_seconds=poll_seconds, log=logger
+        )
+        self._measured = 0.0
 
     @abstractmethod
     async def claim(self, session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Item]:
@@ -115,7 +115,7 @@ class PendingSealer(ABC, Generic[Item, Result]):
 
     def wake(self, _session: object = None) -> None:
         """Seal now rather than at the next poll (a commit registered something)."""
-        self._wakeup.set()
+        self._loop.wake()
 
     async def run_once(self, *, now: datetime | None = None) -> SealRun:
         """Seal everything due at ``now`` (default: the current time); what was done."""
@@ -165,26 +165,19 @@ class PendingSealer(ABC, Generic[Item, Result]):
         async with self._sessionmaker() as session:
             return await self.count_pending(session)
 
+    async def _pass(self) -> bool:
+        run = await self.run_once()
+        if run.sealed or run.failed:
+            logger.info("%ss sealed", self.what, extra={"sealed": run.sealed, "failed": run.failed})
+        if time.monotonic() - self._measured > PENDING_GAUGE_SECONDS:
+            self._metrics.pending.set(await self.pending())
+            self._measured = time.monotonic()
+        return False  # run_once sealed everything due
+
     async def run(self) -> None:
-        """Seal until ``stop``; a failing pass is logged and retried at the next poll."""
-        measured = 0.0
-        while not self._stopping.is_set():
-            self._wakeup.clear()
-            try:
-                run = await self.run_once()
-                if run.sealed or run.failed:
-                    logger.info(
-                        "%ss sealed", self.what, extra={"sealed": run.sealed, "failed": run.failed}
-                    )
-                if time.monotonic() - measured > PENDING_GAUGE_SECONDS:
-                    self._metrics.pending.set(await self.pending())
-                    measured = time.monotonic()
-            except Exception:
-                logger.exception("%s sealer pass failed", self.what)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_seconds)
+        """Seal until ``stop``; a failing pass is logged and retried (``govshared.loops``)."""
+        await self._loop.run()
 
     def stop(self) -> None:
         """Stop after the current batch."""
-        self._stopping.set()
-        self._wakeup.set()
+        self._loop.stop()
