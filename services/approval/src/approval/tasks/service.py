@@ -323,7 +323,7 @@ class MoveRecorder:
         reason: str | None = None,
         due_on: date | None = None,
     ) -> None:
-        from approval.service import EVENT_ROW_FIELDS, record_transition
+        from approval.transitions import EVENT_ROW_FIELDS, record_transition  # (a cycle at import)
 
         self.prev_hash = await record_transition(
             self.keeper.session,
