@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Column, MetaData, String, Table, bindparam, event, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from govshared.app import health_router, known_migrations
 from govshared.db import (
@@ -197,7 +197,7 @@ async def test_a_driver_statement_invalidates_its_lost_connection(postgres: str)
     """What SQLAlchemy does for its own statements: the dead connection and its pool are
     invalidated, so that the next session gets a live one instead of the same dead one."""
     engine = make_engine(postgres, pool_size=2)
-    sessions = async_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
     async with sessions() as warm:
         await BY_ID.first(warm, {"id": "x"})
     async with sessions() as session:
@@ -221,7 +221,7 @@ async def test_a_lone_statement_found_dead_is_sent_once_on_a_fresh_connection(
     # Without the check at checkout the pool hands out the dead connection: the statement finds
     # it closed before anything is sent, and goes once more on another.
     event.remove(engine.sync_engine.pool, "checkout", _replace_closed)
-    sessions = async_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
     async with sessions() as session:
         await BY_ID.first(session, {"id": "warm"})
     await _kill_backends(postgres)
@@ -239,7 +239,7 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(
     postgres: str,
 ) -> None:
     engine = make_engine(postgres, pool_size=2)
-    sessions = async_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
     async with sessions() as session:
         await BY_ID.first(session, {"id": "warm"})
     await _kill_backends(postgres)

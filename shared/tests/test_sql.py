@@ -26,10 +26,28 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from govshared.db import REQUEST_TRANSACTION, UTCDateTime, after_commit, make_engine
-from govshared.sql import DriverStatement, execute_insert, insert_ignore, inserts_together
+from govshared.db import (
+    REQUEST_TRANSACTION,
+    UTCDateTime,
+    after_commit,
+    make_engine,
+    make_sessionmaker,
+)
+from govshared.sql import (
+    INTERNALS,
+    DriverStatement,
+    JSONText,
+    SessionSentAlone,
+    _Driver,
+    copy_rows,
+    execute_insert,
+    insert_ignore,
+    inserts_together,
+    missing_internals,
+    use_driver,
+)
 from govshared.testing import BACKENDS, drop_postgres_database, make_database
 
 metadata = MetaData()
@@ -50,23 +68,38 @@ children = Table(
 )
 
 
-@pytest.fixture(params=BACKENDS)
+# PostgreSQL both ways: statements on the driver, and the fallback through ``session.execute``
+# (``SQL_ON_DRIVER=false``, or an SQLAlchemy without the internals): the same results.
+MODES = [(backend, True) for backend in BACKENDS] + [("postgresql", False)]
+
+
+@pytest.fixture(params=MODES, ids=lambda mode: mode[0] + ("" if mode[1] else "-fallback"))
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = await make_database(request.param, prefix="sql_test", directory=tmp_path)
+    backend, on_driver = request.param
+    url = await make_database(backend, prefix="sql_test", directory=tmp_path)
     engine = make_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
-    if request.param == "postgresql":
-        await drop_postgres_database(url)
+    use_driver(on_driver)
+    try:
+        yield engine
+    finally:
+        use_driver(True)
+        await engine.dispose()
+        if backend == "postgresql":
+            await drop_postgres_database(url)
+
+
+def batched(engine: AsyncEngine) -> bool:
+    """Whether INSERTs go together as one statement (PostgreSQL, on the driver)."""
+    return engine.dialect.name == "postgresql" and _Driver.enabled
 
 
 def statements_of(engine: AsyncEngine) -> list[str]:
     """The SQL the engine's connections send from now on, as the driver sees it (statements sent
     straight to asyncpg pass by SQLAlchemy's execution events)."""
     seen: list[str] = []
-    if engine.dialect.name != "postgresql":
+    if not batched(engine):  # everything goes through SQLAlchemy's execution
         event.listen(
             engine.sync_engine,
             "before_cursor_execute",
@@ -86,7 +119,7 @@ def statements_of(engine: AsyncEngine) -> list[str]:
 
 
 async def test_rows_of_several_tables_in_one_statement_on_postgresql(engine: AsyncEngine) -> None:
-    sessions = async_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
     seen = statements_of(engine)
     parent = uuid.uuid4()
     at = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
@@ -112,7 +145,7 @@ async def test_rows_of_several_tables_in_one_statement_on_postgresql(engine: Asy
             {"id": uuid.uuid4(), "name": "乙", "data": {}, "at": at, "note": "dup"},
         )
     inserts = [s for s in seen if "INSERT" in s]
-    assert len(inserts) == (1 if engine.dialect.name == "postgresql" else 3)
+    assert len(inserts) == (1 if batched(engine) else 3)
     async with sessions() as session:
         row = (await session.execute(select(parents).where(parents.c.name == "甲"))).one()
         assert (row.id, row.name, row.data, row.at, row.note) == (
@@ -131,7 +164,7 @@ async def test_rows_of_several_tables_in_one_statement_on_postgresql(engine: Asy
 async def test_the_second_batch_of_the_same_shape_reuses_the_compiled_statement(
     engine: AsyncEngine,
 ) -> None:
-    sessions = async_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
     for name in ("一", "二"):
         async with sessions() as session, session.begin(), inserts_together(session):
             parent = uuid.uuid4()
@@ -147,7 +180,7 @@ async def test_the_second_batch_of_the_same_shape_reuses_the_compiled_statement(
 
 
 async def test_a_failing_batch_writes_nothing(engine: AsyncEngine) -> None:
-    sessions = async_sessionmaker(engine)
+    sessions = make_sessionmaker(engine)
     async with sessions() as session, session.begin():
         await session.execute(
             insert(parents),
@@ -176,7 +209,7 @@ def _family(at: datetime) -> tuple[uuid.UUID, list[tuple[Any, Any]]]:
 
 
 async def _count(engine: AsyncEngine, parent: uuid.UUID) -> int:
-    async with async_sessionmaker(engine)() as other:
+    async with make_sessionmaker(engine)() as other:
         return int(
             await other.scalar(
                 select(func.count()).select_from(children).where(children.c.parent_id == parent)
@@ -193,13 +226,13 @@ async def test_a_requests_only_statement_commits_as_it_completes_and_wakes_the_h
     transaction, committed by the request as usual."""
     woken: list[str] = []
     parent, rows = _family(datetime.now(UTC))
-    async with async_sessionmaker(engine)() as session:
+    async with make_sessionmaker(engine)() as session:
         session.info[REQUEST_TRANSACTION] = True
         async with inserts_together(session, last=True):
             for statement, values in rows:
                 await execute_insert(session, statement, values)
             after_commit(session, lambda _s: woken.append("relay"))
-        if engine.dialect.name == "postgresql":
+        if batched(engine):
             assert not session.in_transaction()
             assert woken == ["relay"]  # committed already: the relay may send the event
             assert await _count(engine, parent) == 2  # another connection sees the rows
@@ -214,14 +247,14 @@ async def test_a_failing_lone_statement_writes_nothing_and_raises_the_usual_erro
     engine: AsyncEngine,
 ) -> None:
     at = datetime.now(UTC)
-    async with async_sessionmaker(engine)() as session, session.begin():
+    async with make_sessionmaker(engine)() as session, session.begin():
         await session.execute(
             insert(parents), {"id": uuid.uuid4(), "name": "已有", "data": {}, "at": at}
         )
     woken: list[str] = []
     parent = uuid.uuid4()
     with pytest.raises(IntegrityError):
-        async with async_sessionmaker(engine)() as session:
+        async with make_sessionmaker(engine)() as session:
             session.info[REQUEST_TRANSACTION] = True
             async with inserts_together(session, last=True):
                 await execute_insert(
@@ -241,7 +274,7 @@ async def test_last_keeps_the_statement_in_a_transaction_someone_else_owns(
     """A worker's or a test's session, or a request that has already read or written: the rows
     roll back with its transaction."""
     parent, rows = _family(datetime.now(UTC))
-    async with async_sessionmaker(engine)() as session:
+    async with make_sessionmaker(engine)() as session:
         if case == "request_already_begun":
             session.info[REQUEST_TRANSACTION] = True
             await session.execute(select(func.count()).select_from(parents))
@@ -269,7 +302,7 @@ _SET_BY_NAME = DriverStatement(update(parents).where(parents.c.name == bindparam
 
 async def _seed(engine: AsyncEngine, *names: str) -> datetime:
     at = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-    async with async_sessionmaker(engine)() as session, session.begin():
+    async with make_sessionmaker(engine)() as session, session.begin():
         for name in names:
             await session.execute(
                 insert(parents),
@@ -280,7 +313,7 @@ async def _seed(engine: AsyncEngine, *names: str) -> datetime:
 
 async def test_driver_statements_read_and_update_with_bound_values(engine: AsyncEngine) -> None:
     at = await _seed(engine, "甲", "乙", "丙")
-    async with async_sessionmaker(engine)() as session, session.begin():
+    async with make_sessionmaker(engine)() as session, session.begin():
         row = await _NOTE_BY_NAME.first(session, {"name": "乙"})
         assert row is not None
         assert (row["name"], row["note"], row["at"]) == ("乙", "乙注", at)
@@ -291,7 +324,7 @@ async def test_driver_statements_read_and_update_with_bound_values(engine: Async
         assert await _SET_BY_NAME.rowcount(session, {"where_name": "甲", "note": "改"}) == 1
         assert await _SET_BY_NAME.rowcount(session, {"where_name": "无", "note": "改"}) == 0
         assert await _SET_BY_NAME.rowcount(session, {"where_name": "乙", "note": None}) == 1
-    async with async_sessionmaker(engine)() as session:
+    async with make_sessionmaker(engine)() as session:
         notes = dict((await session.execute(select(parents.c.name, parents.c.note))).all())
     assert notes == {"甲": "改", "乙": None, "丙": "丙注"}
 
@@ -302,7 +335,7 @@ async def test_driver_statements_run_in_the_sessions_transaction(
 ) -> None:
     """Whether the statement is the transaction's first or not, a rollback undoes it."""
     await _seed(engine, "甲")
-    async with async_sessionmaker(engine)() as session:
+    async with make_sessionmaker(engine)() as session:
         if first == "sqlalchemy":
             await session.execute(select(parents.c.id))
         assert await _SET_BY_NAME.rowcount(session, {"where_name": "甲", "note": "未提交"}) == 1
@@ -316,7 +349,7 @@ async def test_driver_statements_run_in_the_sessions_transaction(
 
 async def test_driver_statement_errors_are_sqlalchemys(engine: AsyncEngine) -> None:
     await _seed(engine, "甲", "乙")
-    async with async_sessionmaker(engine)() as session:
+    async with make_sessionmaker(engine)() as session:
         with pytest.raises(IntegrityError):
             await _SET_BY_NAME.rowcount(session, {"where_name": "甲", "name": "乙"})
         await session.rollback()
@@ -330,8 +363,188 @@ async def test_driver_rows_go_through_the_columns_result_processing(engine: Asyn
     statement = DriverStatement(
         select(parents.c.data, parents.c.at).where(parents.c.name == bindparam("name"))
     )
-    async with async_sessionmaker(engine)() as session:
+    async with make_sessionmaker(engine)() as session:
         row = await statement.first(session, {"name": "甲"})
         assert row is not None
         assert row["data"] == {}
         assert row["at"] == at and row["at"].tzinfo is not None
+
+
+# --- what govshared.sql leans on, and what it refuses ------------------------------------------
+
+
+def _private_names_used(module: Any) -> set[str]:
+    """Private attributes the module's code reads off objects other than its own (``self``,
+    ``cls``, its own classes), and those it asks ``getattr`` for by name."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(module))
+    own = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)} | {
+        "self",
+        "cls",
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and not (isinstance(node.value, ast.Name) and node.value.id in own)
+        ):
+            found.add(node.attr)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "hasattr"}
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and str(node.args[1].value).startswith("_")
+        ):
+            found.add(str(node.args[1].value))
+    return found
+
+
+def test_the_sqlalchemy_internals_used_are_exactly_those_listed() -> None:
+    """The list in the module's docstring and ``INTERNALS`` is the code's, no more, no less."""
+    import govshared.db
+    import govshared.sql
+
+    listed = {name for names in INTERNALS.values() for name in names}
+    assert _private_names_used(govshared.sql) | _private_names_used(govshared.db) == listed
+    doc = govshared.sql.__doc__ or ""
+    for name in listed:
+        assert f"``{name}" in doc or f"{name}``" in doc or f".{name}" in doc, name
+
+
+async def test_the_installed_sqlalchemy_has_every_internal_listed(tmp_path: Path) -> None:
+    """An SQLAlchemy upgrade that renames one fails here (and falls back at run time)."""
+    url = await make_database("postgresql", prefix="sql_test", directory=tmp_path)
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            assert missing_internals(connection) == []
+            # What the check looks for is what the module uses.
+            assert set(INTERNALS) == {
+                "AsyncAdapt_asyncpg_connection",
+                "Connection",
+                "Insert",
+                "SQLCompiler",
+            }
+            adapter = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+            assert type(adapter).__name__ == "AsyncAdapt_asyncpg_connection"
+    finally:
+        await engine.dispose()
+        await drop_postgres_database(url)
+
+
+async def test_a_missing_internal_falls_back_to_session_execute(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SQLAlchemy that lacks one: statements go through the session, with the same results."""
+    if engine.dialect.name != "postgresql" or not _Driver.enabled:
+        return  # the check only matters where statements would go to the driver
+    monkeypatch.setattr(_Driver, "checked", {})
+    async with engine.connect() as connection:
+        adapter_class = type(connection.sync_connection.connection.dbapi_connection)  # type: ignore[union-attr]
+    # As if a release had renamed one (SQLAlchemy's own code needs the real ones to run).
+    renamed = {**INTERNALS, "AsyncAdapt_asyncpg_connection": ("_execute_mutex", "_renamed")}
+    monkeypatch.setattr("govshared.sql.INTERNALS", renamed)
+    at = await _seed(engine, "甲")
+    parent, rows = _family(at)
+    through_sqlalchemy: list[str] = []
+    event.listen(
+        engine.sync_engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_args: through_sqlalchemy.append(statement.split()[0]),
+    )
+    async with make_sessionmaker(engine)() as session:
+        session.info[REQUEST_TRANSACTION] = True
+        row = await _NOTE_BY_NAME.first(session, {"name": "甲"})
+        assert row is not None and row["note"] == "甲注"
+        async with inserts_together(session, last=True):
+            for statement, values in rows:
+                await execute_insert(session, statement, values)
+        # Not sent alone: in the session's transaction, which its owner commits.
+        assert session.in_transaction()
+        await session.commit()
+    assert _Driver.checked == {adapter_class: False}
+    assert await _count(engine, parent) == 2
+    # One by one, through SQLAlchemy (then _count's SELECT).
+    assert through_sqlalchemy[:3] == ["SELECT", "INSERT", "INSERT"]
+
+
+async def test_a_session_whose_statement_went_alone_refuses_anything_more(
+    engine: AsyncEngine,
+) -> None:
+    """After ``last=True`` sent the request's statement alone (committed), a second submission or
+    any statement in that session would be in no transaction anyone commits: it raises."""
+    if not batched(engine):
+        return  # elsewhere the statement stays in the session's transaction
+    first, rows = _family(datetime.now(UTC))
+    second, more = _family(datetime.now(UTC))
+    async with make_sessionmaker(engine)() as session:
+        session.info[REQUEST_TRANSACTION] = True
+        async with inserts_together(session, last=True):
+            for statement, values in rows:
+                await execute_insert(session, statement, values)
+        with pytest.raises(SessionSentAlone):
+            async with inserts_together(session, last=True):
+                for statement, values in more:
+                    await execute_insert(session, statement, values)
+        with pytest.raises(SessionSentAlone):
+            await session.execute(select(func.count()).select_from(parents))
+        with pytest.raises(SessionSentAlone):
+            await _NOTE_BY_NAME.first(session, {"name": "甲"})
+    assert await _count(engine, first) == 2
+    assert await _count(engine, second) == 0
+
+
+async def test_only_the_suites_sessions_run_the_after_commit_hooks(engine: AsyncEngine) -> None:
+    """``db.py`` hooks the sessions of its own sessionmaker, not every SQLAlchemy session."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    woken: list[str] = []
+    async with make_sessionmaker(engine)() as ours:
+        await ours.execute(select(func.count()).select_from(parents))
+        after_commit(ours, lambda _s: woken.append("ours"))
+        await ours.commit()
+    assert woken == ["ours"]
+    async with async_sessionmaker(engine)() as theirs:
+        theirs.info["after_commit"] = [lambda _s: woken.append("theirs")]
+        await theirs.execute(select(func.count()).select_from(parents))
+        await theirs.commit()
+        assert theirs.info["after_commit"]  # untouched: not one of ours
+        with pytest.raises(TypeError):
+            after_commit(theirs, lambda _s: woken.append("theirs"))
+    assert woken == ["ours"]
+
+
+async def test_copy_rows_honours_the_fallback(engine: AsyncEngine) -> None:
+    """``copy_rows`` stores the same rows whichever way it goes: COPY on the driver, one INSERT
+    through SQLAlchemy on SQLite or with ``<P>SQL_ON_DRIVER=false`` (or internals missing)."""
+    through_sqlalchemy: list[str] = []
+    event.listen(
+        engine.sync_engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_args: through_sqlalchemy.append(statement.split()[0]),
+    )
+    at = datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "name": f"抽{n}",
+            "data": JSONText('{"序": %d}' % n) if n % 2 else {"序": n},
+            "at": at,
+            "note": None,
+        }
+        for n in range(4)
+    ]
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await copy_rows(session, parents, rows)
+    async with make_sessionmaker(engine)() as session:
+        stored = (await session.execute(select(parents.c.name, parents.c.data, parents.c.at))).all()
+    assert sorted((name, data["序"], when) for name, data, when in stored) == [
+        (f"抽{n}", n, at) for n in range(4)
+    ]
+    assert ("INSERT" in through_sqlalchemy) == (not batched(engine))

@@ -43,6 +43,7 @@ from govshared.problems import (
     retry_after,
 )
 from govshared.settings import CommonSettings
+from govshared.sql import use_driver
 from govshared.wake import CommitSignal, commit_signal
 
 
@@ -109,6 +110,7 @@ async def start_runtime(
     private_dir(settings.data_dir)
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade, alembic_ini, settings.database_url)
+    use_driver(settings.sql_on_driver)
     engine = make_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,

@@ -68,6 +68,15 @@ READ_ONLY = "suite_read_only"
 # endpoint succeeds (and only then); code deep in a service may rely on nothing else owning it.
 REQUEST_TRANSACTION = "suite_request_transaction"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# In ``session.info``: ``govshared.sql.inserts_together(last=True)`` sent the request's statement
+# alone on another connection, and it committed; the session may not begin anything after it.
+SENT_ALONE = "suite_sent_alone"
+
+
+class SessionSentAlone(RuntimeError):
+    """A request's session was used after ``inserts_together(last=True)`` sent its statement
+    alone on another connection, committed: what followed would be in no transaction anyone
+    commits (a programming error, never an outcome to handle)."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -233,13 +242,34 @@ def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     read, not a round trip: what ``pool_pre_ping`` would catch, for nothing. A connection cut
     without a goodbye (a network partition) is caught when it is used instead.
     """
-    if dbapi_connection._connection.is_closed():
+    if dbapi_connection.driver_connection.is_closed():
         raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
 
+class ServiceSession(Session):
+    """The (sync) session class of the suite's sessionmakers (``make_sessionmaker``).
+
+    The after-commit hooks listen on this class alone: any other SQLAlchemy session in the
+    process (a library's, a tool's) is left alone, and a session of another sessionmaker that
+    registers a hook is refused (``after_commit``) rather than silently never woken.
+    """
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        """The engine, as usual; refused once the request's statement went alone (``SENT_ALONE``):
+        every statement and connection of the session asks for it first."""
+        if self.info.get(SENT_ALONE):
+            raise SessionSentAlone(
+                "this request's statement was sent alone and committed: nothing may follow it"
+            )
+        return super().get_bind(*args, **kwargs)
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded values after commit (responses are built after it)."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    """Sessions that keep loaded values after commit (responses are built after it), with the
+    after-commit hooks (``ServiceSession``)."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=ServiceSession
+    )
 
 
 async def mark_read_only(session: AsyncSession) -> None:
@@ -271,18 +301,19 @@ async def get_session(request: Request) -> AsyncSession:
 AfterCommitHook = Callable[[Any], None]  # called with the (sync) session; the wakers ignore it
 
 
-@event.listens_for(Session, "after_commit")
+@event.listens_for(ServiceSession, "after_commit")
 def run_after_commit_hooks(session: Session) -> None:
     """Run the hooks ``after_commit`` registered, once the transaction has committed.
 
-    Every session gets this, so request handlers and workers alike wake what they should without
-    remembering to (the hooks only set events: nothing here touches the database).
+    Every session of ``make_sessionmaker`` gets this, so request handlers and workers alike wake
+    what they should without remembering to (the hooks only set events: nothing here touches the
+    database).
     """
     for hook in session.info.pop("after_commit", []):
         hook(session)
 
 
-@event.listens_for(Session, "after_rollback")
+@event.listens_for(ServiceSession, "after_rollback")
 def _drop_after_commit_hooks(session: Session) -> None:
     """A rolled-back transaction wakes nobody."""
     session.info.pop("after_commit", None)
@@ -355,6 +386,8 @@ async def _close_request_session(request: Request) -> None:
 def after_commit(session: AsyncSession, hook: AfterCommitHook) -> None:
     """Run ``hook`` once the session's transaction has committed (at most once per hook; never
     if it rolls back)."""
+    if not isinstance(session.sync_session, ServiceSession):
+        raise TypeError("after_commit needs a session of govshared.db.make_sessionmaker")
     hooks: list[AfterCommitHook] = session.info.setdefault("after_commit", [])
     if hook not in hooks:
         hooks.append(hook)

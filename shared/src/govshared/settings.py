@@ -48,6 +48,13 @@ class CommonSettings(BaseSettings):
         ge=0,
         description="Retry-After of a 503 database_unavailable (and of /readyz when not ready)",
     )
+    sql_on_driver: bool = Field(
+        default=True,
+        description=(
+            "Send the hot paths' statements straight to asyncpg (govshared.sql); false runs them "
+            "through SQLAlchemy's session.execute: slower, same result"
+        ),
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

@@ -1,17 +1,40 @@
-"""Dialect helpers for the few statements that PostgreSQL and SQLite spell differently."""
+"""Dialect helpers for the few statements that PostgreSQL and SQLite spell differently, and the
+hot paths' statements sent straight to asyncpg (``DriverStatement``, ``inserts_together``).
+
+Sending a statement straight to the driver leans on these SQLAlchemy internals, exactly (2.1;
+``INTERNALS`` below, and ``shared/tests/test_sql.py`` holds the list against the code and against
+the installed SQLAlchemy, so an upgrade that renames one fails there first):
+
+- four of the asyncpg adapter (``AsyncAdapt_asyncpg_connection``): ``_execute_mutex`` (the lock
+  every statement on the connection takes), ``_transaction`` (the transaction it has begun, None
+  before the first statement), ``_start_transaction()`` (how it begins one) and
+  ``_handle_exception()`` (asyncpg's error into the adapter's DB-API error); its asyncpg
+  connection is the public ``driver_connection``;
+- ``Connection._handle_dbapi_exception()``: the DB-API error into SQLAlchemy's exception, a lost
+  connection invalidated with the rest of the pool;
+- ``Insert._post_values_clause``: the ON CONFLICT clause, part of a batch's shape;
+- ``SQLCompiler._result_columns``: the selected columns and their result processors.
+
+``copy_rows`` (COPY through asyncpg's ``copy_records_to_table``) takes the same adapter
+internals through ``on_driver``, and the columns' public bind processors. Should any of them be
+missing (or ``<P>SQL_ON_DRIVER=false``), every statement goes through ``session.execute`` instead,
+``inserts_together`` runs each INSERT in the session's transaction and ``copy_rows`` is one
+executemany INSERT: slower, not wrong (``driver_enabled``).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Dialect, Executable, Insert, Table, bindparam, insert
+from sqlalchemy import Dialect, Executable, Insert, Table, bindparam, insert, literal_column, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -20,9 +43,88 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
-from govshared.db import REQUEST_TRANSACTION, run_after_commit_hooks
+from govshared.db import (
+    REQUEST_TRANSACTION,
+    SENT_ALONE,
+    SessionSentAlone,
+    run_after_commit_hooks,
+)
 
 Row = dict[str, Any]
+log = logging.getLogger(__name__)
+
+# Every SQLAlchemy internal this module (and ``govshared.db``) relies on, by the object it is on.
+INTERNALS: dict[str, tuple[str, ...]] = {
+    "AsyncAdapt_asyncpg_connection": (
+        "_execute_mutex",
+        "_transaction",
+        "_start_transaction",
+        "_handle_exception",
+    ),
+    "Connection": ("_handle_dbapi_exception",),
+    "Insert": ("_post_values_clause",),
+    "SQLCompiler": ("_result_columns",),
+}
+
+
+class _Driver:
+    """Whether statements go straight to asyncpg: the setting, and the internals found there."""
+
+    enabled = True
+    # Adapter classes seen, and whether they had every internal (checked once per class).
+    checked: ClassVar[dict[type, bool]] = {}
+
+
+def use_driver(enabled: bool) -> None:
+    """The ``<P>SQL_ON_DRIVER`` setting: False sends every statement through ``session.execute``."""
+    _Driver.enabled = enabled
+
+
+def missing_internals(connection: AsyncConnection) -> list[str]:
+    """The internals of ``INTERNALS`` that this PostgreSQL connection's SQLAlchemy lacks."""
+    sync = connection.sync_connection
+    assert sync is not None
+    adapter = sync.connection.dbapi_connection
+    holders: dict[str, Any] = {
+        "AsyncAdapt_asyncpg_connection": adapter,
+        "Connection": sync,
+        "Insert": Insert,
+        "SQLCompiler": SQLCompiler,
+    }
+    missing = [
+        f"{owner}.{name}"
+        for owner, names in INTERNALS.items()
+        for name in names
+        if owner != "SQLCompiler" and not hasattr(holders[owner], name)
+    ]
+    # An attribute set in __init__: looked for on a compiled statement.
+    compiled = select(literal_column("1").label("one")).compile(dialect=connection.dialect)
+    if not hasattr(compiled, "_result_columns"):
+        missing.append("SQLCompiler._result_columns")
+    if type(adapter).__name__ != "AsyncAdapt_asyncpg_connection":
+        missing.append(f"AsyncAdapt_asyncpg_connection (found {type(adapter).__name__})")
+    return missing
+
+
+def driver_enabled(connection: AsyncConnection) -> bool:
+    """True when statements may go straight to asyncpg on this connection: the setting allows it
+    and SQLAlchemy still has every internal of ``INTERNALS`` (else a warning, once)."""
+    if not _Driver.enabled:
+        return False
+    sync = connection.sync_connection
+    assert sync is not None
+    kind = type(sync.connection.dbapi_connection)
+    found = _Driver.checked.get(kind)
+    if found is None:
+        missing = missing_internals(connection)
+        found = _Driver.checked[kind] = not missing
+        if missing:
+            log.warning(
+                "SQLAlchemy lacks internals govshared.sql relies on (%s): statements go through "
+                "session.execute instead (slower, same result)",
+                ", ".join(missing),
+            )
+    return found
 
 
 def _engine(session: AsyncSession) -> Engine:
@@ -87,12 +189,9 @@ class DriverStatement:
 
     Rows are mappings read by column name, their values through the columns' result processors
     as SQLAlchemy's own would be. What is given up, for these statements only, is SQLAlchemy's
-    execution events (and so echo and statement instrumentation). It leans on four attributes of
-    SQLAlchemy's asyncpg adapter (its mutex, its transaction and how it begins one, its asyncpg
-    connection) and on the connection's error handling (``_handle_dbapi_exception``, which
-    translates errors and invalidates a lost connection), pinned by the lock file;
-    ``shared/tests/test_sql.py`` and ``test_outages.py`` hold the behaviour, so an upgrade that
-    changes them fails there first.
+    execution events (and so echo and statement instrumentation). It leans on SQLAlchemy's
+    internals listed in ``INTERNALS`` (see the module's docstring); without them, or with the
+    ``<P>SQL_ON_DRIVER=false`` setting, it runs through ``session.execute``: slower, same result.
     """
 
     def __init__(self, statement: Executable) -> None:
@@ -101,26 +200,29 @@ class DriverStatement:
 
     async def rows(self, session: AsyncSession, parameters: Row) -> list[Mapping[str, Any]]:
         """Every row the statement returns."""
-        if dialect_name(session) != "postgresql":
+        connection = await _driver_connection(session)
+        if connection is None:
             result = await session.execute(self.statement, parameters)
             return cast("list[Mapping[str, Any]]", list(result.mappings().all()))
-        compiled, records = await self._on_driver(session, parameters, "fetch")
+        compiled, records = await self._on_driver(connection, parameters, "fetch")
         return [compiled.row(record) for record in records]
 
     async def first(self, session: AsyncSession, parameters: Row) -> Mapping[str, Any] | None:
         """The first row, or None."""
-        if dialect_name(session) != "postgresql":
+        connection = await _driver_connection(session)
+        if connection is None:
             result = await session.execute(self.statement, parameters)
             return cast("Mapping[str, Any] | None", result.mappings().first())
-        compiled, record = await self._on_driver(session, parameters, "fetchrow")
+        compiled, record = await self._on_driver(connection, parameters, "fetchrow")
         return None if record is None else compiled.row(record)
 
     async def rowcount(self, session: AsyncSession, parameters: Row) -> int:
         """Run an UPDATE or DELETE; how many rows it changed."""
-        if dialect_name(session) != "postgresql":
+        connection = await _driver_connection(session)
+        if connection is None:
             result = await session.execute(self.statement, parameters)
             return int(result.rowcount)  # type: ignore[attr-defined]
-        _compiled, status = await self._on_driver(session, parameters, "execute")
+        _compiled, status = await self._on_driver(connection, parameters, "execute")
         return int(str(status).rsplit(" ", 1)[-1])
 
     def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
@@ -148,12 +250,20 @@ class DriverStatement:
         return compiled
 
     async def _on_driver(
-        self, session: AsyncSession, parameters: Row, method: str
+        self, connection: AsyncConnection, parameters: Row, method: str
     ) -> tuple[_Compiled, Any]:
-        connection = await session.connection()
         compiled = self._compile(connection.dialect, tuple(sorted(parameters)))
         args = compiled.arguments(parameters)
         return compiled, await on_driver(connection, compiled.sql, args, method)
+
+
+async def _driver_connection(session: AsyncSession) -> AsyncConnection | None:
+    """The session's connection (its transaction begun) when statements may go to the driver;
+    None on SQLite or when they may not (``driver_enabled``)."""
+    if dialect_name(session) != "postgresql" or not _Driver.enabled:
+        return None
+    connection = await session.connection()
+    return connection if driver_enabled(connection) else None
 
 
 async def on_driver(
@@ -181,7 +291,7 @@ async def on_driver(
     """
     adapter: Any = connection.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
     async with adapter._execute_mutex:
-        raw = adapter._connection
+        raw = adapter.driver_connection
         # A flag read: asyncpg marks a connection closed as soon as the server says goodbye.
         sent = not raw.is_closed()
         try:
@@ -251,14 +361,20 @@ async def copy_rows(session: AsyncSession, table: Table, rows: list[Row]) -> Non
     """Insert many rows (each with the same keys) in the session's transaction: on PostgreSQL by
     ``COPY … FROM STDIN`` in asyncpg's binary format, each value through its column type's bind
     processor exactly as an INSERT would send it (JSON serialised, times in UTC; a ``JSONText``
-    as it is); elsewhere, or inside ``inserts_together``, as one executemany INSERT. A draw's thousands of rows go in
-    about a fifth of the time of a multi-row INSERT."""
+    as it is); elsewhere, inside ``inserts_together``, or when statements may not go to the driver
+    (``driver_enabled``: the setting, the internals), as one executemany INSERT. A draw's
+    thousands of rows go in about a fifth of the time of a multi-row INSERT."""
     if not rows:
         return
-    if dialect_name(session) != "postgresql" or _BATCH in session.info:
-        await execute_insert(session, insert(table), [_parsed(row) for row in rows])
-        return
-    connection = await session.connection()
+    if dialect_name(session) == "postgresql" and _BATCH not in session.info and _Driver.enabled:
+        connection = await session.connection()
+        if driver_enabled(connection):
+            await _copy(connection, table, rows)
+            return
+    await execute_insert(session, insert(table), [_parsed(row) for row in rows])
+
+
+async def _copy(connection: AsyncConnection, table: Table, rows: list[Row]) -> None:
     dialect = connection.dialect
     names = tuple(rows[0])
     raw = {name for name, value in rows[0].items() if isinstance(value, JSONText)}
@@ -314,7 +430,11 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
     run once it is done, and the request's commit later has nothing left to do. A session someone else owns (a worker, a test
     that rolls back) always gets the statement inside its transaction.
     """
-    if dialect_name(session) != "postgresql" or _BATCH in session.info:
+    if session.info.get(SENT_ALONE):
+        raise SessionSentAlone(
+            "this request's statement was sent alone and committed: nothing may follow it"
+        )
+    if dialect_name(session) != "postgresql" or _BATCH in session.info or not _Driver.enabled:
         yield
         return
     batch: list[tuple[Insert, Row | list[Row]]] = []
@@ -325,33 +445,49 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
         del session.info[_BATCH]
     if not batch:
         return
-    if last and session.info.get(REQUEST_TRANSACTION) and not session.in_transaction():
-        await _execute_alone(session, batch)
-    elif len(batch) == 1:
+    if (
+        last
+        and session.info.get(REQUEST_TRANSACTION)
+        and not session.in_transaction()
+        and await _execute_alone(session, batch)
+    ):
+        return
+    if len(batch) == 1:
         await session.execute(*batch[0])
-    else:
-        connection = await session.connection()
+        return
+    connection = await session.connection()
+    if driver_enabled(connection):
         sql, args = _together(batch, connection.dialect)
         await on_driver(connection, sql, args)
+    else:
+        for statement, rows in batch:
+            await session.execute(statement, rows)
 
 
 async def _execute_alone(
     session: AsyncSession, batch: list[tuple[Insert, Row | list[Row]]]
-) -> None:
-    """The batch as one autocommitted statement on a pooled connection of the session's engine.
+) -> bool:
+    """The batch as one autocommitted statement on a pooled connection of the session's engine
+    (False, nothing sent, when statements may not go to the driver: the caller runs the batch in
+    the session's transaction instead).
 
     Retried once, on another connection, when the first was found closed before the statement
     left (``NOT_SENT``): nothing ran, and nothing else of the request touched the database (the
     session never began). A statement that was sent is never retried: it may have committed.
+    From then on the session refuses to begin (``SessionSentAlone``): whatever it did next would
+    not be part of what was committed, and no one would commit it.
     """
     assert isinstance(session.bind, AsyncEngine)
     for attempt in (1, 2):
         connection = await session.bind.connect()
         try:
+            if not driver_enabled(connection):
+                return False
             # Nothing begins on it: no BEGIN before the statement nor COMMIT after; PostgreSQL
             # commits it as it completes. Returned to the pool, it has no transaction to reset.
             sql, args = _together(batch, connection.dialect)
             await on_driver(connection, sql, args, begin=False)
+            session.info[SENT_ALONE] = True
             break
         except sa_exc.DBAPIError as error:
             if attempt == 2 or not getattr(error, NOT_SENT, False):
@@ -360,6 +496,7 @@ async def _execute_alone(
             # close() rather than ``async with``, whose exit shields the close in a task of its own.
             await connection.close()
     run_after_commit_hooks(session.sync_session)
+    return True
 
 
 def _conflict_key(statement: Insert) -> tuple[Any, ...] | None:

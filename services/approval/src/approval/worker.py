@@ -29,6 +29,7 @@ from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from govshared.seal import seal_book_from_settings
+from govshared.sql import use_driver
 from govshared.storage import Storage, storage_from_settings
 from govshared.wake import OUTBOX_CHANNEL, wake_listener
 
@@ -179,6 +180,7 @@ async def main() -> None:
     configure_logging(
         service="approval-worker", level=settings.log_level, json_logs=settings.log_json
     )
+    use_driver(settings.sql_on_driver)
     engine = make_engine(settings.database_url, pool_size=4, timeout=settings.db_timeout_seconds)
     http = make_http_client(timeout=settings.http_timeout_seconds)
     assert settings.service_private_key_file is not None

@@ -24,6 +24,7 @@ from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
 from govshared.seal import seal_book_from_settings
+from govshared.sql import use_driver
 from govshared.storage import Storage, storage_from_settings
 from govshared.wake import OUTBOX_CHANNEL, SEALER_CHANNEL, wake_listener
 from licensing import clock
@@ -222,6 +223,7 @@ async def main() -> None:
     configure_logging(
         service="license-worker", level=settings.log_level, json_logs=settings.log_json
     )
+    use_driver(settings.sql_on_driver)
     engine = make_engine(settings.database_url, pool_size=4, timeout=settings.db_timeout_seconds)
     sessionmaker = make_sessionmaker(engine)
     http = make_http_client(timeout=settings.http_timeout_seconds)

@@ -27,6 +27,7 @@ from govshared.db import make_engine, make_sessionmaker
 from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from govshared.sql import use_driver
 from govshared.wake import DELIVERY_CHANNEL, OUTBOX_CHANNEL, wake_listener
 from notify.channels.base import (
     Attachment,
@@ -338,6 +339,7 @@ async def main() -> None:
     configure_logging(
         service="notify-worker", level=settings.log_level, json_logs=settings.log_json
     )
+    use_driver(settings.sql_on_driver)
     engine = make_engine(settings.database_url, pool_size=4, timeout=settings.db_timeout_seconds)
     sessionmaker = make_sessionmaker(engine)
     http = make_http_client(timeout=settings.http_timeout_seconds)
