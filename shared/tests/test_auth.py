@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -24,7 +26,7 @@ from govshared.auth import (
     require_roles,
     trusted_keys,
 )
-from govshared.problems import Unauthenticated, install_problem_handlers
+from govshared.problems import DependencyUnavailable, Unauthenticated, install_problem_handlers
 from govshared.testing import problem
 
 
@@ -159,3 +161,106 @@ def test_service_tokens_carry_kid_issuer_and_audience(
     )
     principal = verifier.verify(token)
     assert principal.role is Role.SERVICE and principal.subject == "service:approval"
+
+
+class _JwksServer:
+    """A JWKS on a real HTTP server on 127.0.0.1 (a thread), counting the requests it answers and
+    taking ``delay`` seconds to answer each."""
+
+    def __init__(self, keys: list[dict[str, Any]], *, delay: float = 0.0) -> None:
+        import http.server
+        import threading
+
+        self.keys = keys
+        self.requests = 0
+        self.delay = delay
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests += 1
+                time.sleep(owner.delay)
+                body = json.dumps({"keys": owner.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _idp_key(kid: str) -> tuple[Any, dict[str, Any]]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk["kid"] = kid
+    return key, jwk
+
+
+def _staff_token(key: Any, kid: str, subject: str = "u1") -> str:
+    claims = {
+        "sub": subject,
+        "role": "reviewer",
+        "jurisdiction": "310115",
+        "exp": int(time.time()) + 60,
+    }
+    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+
+
+async def test_a_jwks_url_is_fetched_without_blocking_the_event_loop_and_cached() -> None:
+    key, jwk = _idp_key("idp-1")
+    server = _JwksServer([jwk], delay=0.3)
+    try:
+        verifier = TokenVerifier(jwks_url=server.url)
+        ticks = 0
+        verifying = asyncio.create_task(verifier.verify_async(_staff_token(key, "idp-1")))
+        while not verifying.done():
+            await asyncio.sleep(0.01)
+            ticks += 1
+        principal = await verifying
+        assert principal.role is Role.REVIEWER
+        # The loop kept running while the identity provider took 0.3 s to answer.
+        assert ticks >= 10
+        # Another token signed with the same key: the keys are cached, no second fetch.
+        other = await verifier.verify_async(_staff_token(key, "idp-1", subject="u2"))
+        assert other.subject == "u2" and server.requests == 1
+    finally:
+        server.close()
+
+
+async def test_a_rotated_key_is_fetched_early_and_a_made_up_kid_is_not_a_flood() -> None:
+    old, old_jwk = _idp_key("idp-1")
+    new, new_jwk = _idp_key("idp-2")
+    server = _JwksServer([old_jwk])
+    try:
+        verifier = TokenVerifier(jwks_url=server.url)
+        await verifier.verify_async(_staff_token(old, "idp-1"))
+        server.keys = [old_jwk, new_jwk]
+        assert verifier.remote is not None
+        verifier.remote._min_refetch = 0.0  # the identity provider rotated a while ago
+        principal = await verifier.verify_async(_staff_token(new, "idp-2"))
+        assert principal.subject == "u1" and server.requests == 2
+        verifier.remote._min_refetch = 30.0
+        for n in range(5):
+            with pytest.raises(Unauthenticated):
+                await verifier.verify_async(_staff_token(new, f"forged-{n}"))
+        assert server.requests == 2  # fetched moments ago: none within the 30 s
+    finally:
+        server.close()
+
+
+async def test_an_unreachable_jwks_url_is_a_503_problem_not_a_hang() -> None:
+    key, _jwk = _idp_key("idp-1")
+    verifier = TokenVerifier(jwks_url="http://127.0.0.1:9/.well-known/jwks.json")
+    with pytest.raises(DependencyUnavailable):
+        await verifier.verify_async(_staff_token(key, "idp-1"))

@@ -7,8 +7,10 @@ A shared HMAC secret is refused, so that a leaked verifier can never mint tokens
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
+import logging
 import math
 import time
 import uuid
@@ -18,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -26,10 +29,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from govshared import jurisdictions
 from govshared.files import private_dir, touch_private, write_private
-from govshared.problems import Forbidden, Unauthenticated
+from govshared.problems import DependencyUnavailable, Forbidden, Unauthenticated
 from govshared.uscc import is_valid_uscc
 
 ALGORITHMS = ["RS256", "ES256"]
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -123,6 +127,69 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+class RemoteJwks:
+    """The identity provider's JWKS at a URL: fetched with httpx (async, never blocking the event
+    loop), kept for ``ttl_seconds``, fetched again early when a token names a key it lacks (key
+    rotation), but not more than once per ``min_refetch_seconds`` (a flood of tokens with made-up
+    ``kid``s does not become a flood of requests to the identity provider). One fetch at a time;
+    a failed fetch keeps the keys it had.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        roles: frozenset[Role],
+        issuer: str | None,
+        ttl_seconds: float = 300.0,
+        min_refetch_seconds: float = 30.0,
+        timeout_seconds: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.keys: list[TrustedKey] = []
+        self._roles = roles
+        self._issuer = issuer
+        self._ttl = ttl_seconds
+        self._min_refetch = min_refetch_seconds
+        self._timeout = timeout_seconds
+        self._fetched_at: float | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def knows(self, kid: Any, algorithm: Any) -> bool:
+        """Whether a fetched key matches the token's ``kid`` (or its algorithm, without one)."""
+        return any(
+            k.algorithm == algorithm and (kid is None or k.kid is None or k.kid == kid)
+            for k in self.keys
+        )
+
+    def stale(self) -> bool:
+        """True before the first fetch and once the keys are older than ``ttl_seconds``."""
+        return self._fetched_at is None or time.monotonic() - self._fetched_at > self._ttl
+
+    async def refresh(self, *, early: bool = False) -> None:
+        """Fetch the keys when stale (``early``: also when fresh, at most once per
+        ``min_refetch_seconds``)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            fetched = self._fetched_at
+            fresh = fetched is not None and not self.stale()
+            if fresh and (not early or time.monotonic() - (fetched or 0.0) < self._min_refetch):
+                return
+            try:
+                async with httpx.AsyncClient(timeout=self._timeout) as http:
+                    response = await http.get(self.url, headers={"Accept": "application/json"})
+                response.raise_for_status()
+                self.keys = trusted_keys(response.text, roles=self._roles, issuer=self._issuer)
+            except Exception:
+                log.warning("could not fetch the identity provider's JWKS at %s", self.url)
+                if not self.keys:
+                    raise
+            finally:
+                # Tried now, whatever came of it: the next try waits like a refetch.
+                self._fetched_at = time.monotonic()
+
+
 class TokenVerifier:
     """Verifies bearer tokens against trusted keys, each bound to the roles and the issuer it may
     assert, caching good tokens until expiry.
@@ -154,8 +221,7 @@ class TokenVerifier:
         if jwks:
             keys += trusted_keys(json.dumps(jwks), roles=roles, issuer=issuer)
         self._keys = keys + list(service_keys)
-        self._jwks_client = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
-        self._url_roles = roles
+        self.remote = RemoteJwks(jwks_url, roles=roles, issuer=issuer) if jwks_url else None
         self._issuer = issuer
         self._audience = audience
         self._max_lifetime = max_lifetime_seconds
@@ -168,12 +234,10 @@ class TokenVerifier:
             raise jwt.InvalidAlgorithmError("only RS256 and ES256 tokens are accepted")
         if kid is not None and (not isinstance(kid, str) or len(kid) > MAX_CLAIM_CHARS):
             raise jwt.InvalidTokenError("malformed kid")
-        usable = [k for k in self._keys if k.algorithm == algorithm]
+        keys = self._keys if self.remote is None else self._keys + self.remote.keys
+        usable = [k for k in keys if k.algorithm == algorithm]
         named = [k for k in usable if kid is not None and k.kid == kid]
         candidates = named or [k for k in usable if k.kid is None or kid is None]
-        if not candidates and self._jwks_client is not None:
-            key = self._jwks_client.get_signing_key_from_jwt(token).key
-            candidates = [TrustedKey(key, _algorithm_of(key), kid, self._url_roles, self._issuer)]
         if not candidates:
             raise jwt.InvalidTokenError("no trusted key matches the token")
         return candidates
@@ -211,8 +275,29 @@ class TokenVerifier:
             raise ValueError(f"token lifetime exceeds {self._max_lifetime} s")
         return exp
 
+    async def verify_async(self, token: str) -> Principal:
+        """``verify``, with the JWKS URL's keys fetched first when stale or when the token names
+        a key not fetched yet (without a JWKS URL: ``verify`` itself)."""
+        remote = self.remote
+        if remote is not None and token not in self._cache:
+            try:
+                header = jwt.get_unverified_header(token)
+            except Exception:
+                header = {}  # malformed: ``verify`` says so
+            unknown = bool(header) and not remote.knows(header.get("kid"), header.get("alg"))
+            if remote.stale() or unknown:
+                try:
+                    await remote.refresh(early=unknown)
+                except Exception as exc:
+                    raise DependencyUnavailable(
+                        f"身份认证服务的公钥暂时无法获取：{type(exc).__name__}",
+                        dependency="identity_provider",
+                    ) from None
+        return self.verify(token)
+
     def verify(self, token: str) -> Principal:
-        """The principal of a valid token; raises ``Unauthenticated`` otherwise."""
+        """The principal of a valid token; raises ``Unauthenticated`` otherwise (a JWKS URL's
+        keys as last fetched: ``verify_async`` fetches them)."""
         cached = self._cache.get(token)
         now = time.time()
         if cached is not None and cached[0] > now:
@@ -306,14 +391,14 @@ def load_verifier(
     )
 
 
-def verified_principal(
+async def verified_principal(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     """The caller of a bearer token, verified (401 problem otherwise), kept on ``request.state``."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("请求缺少 Authorization: Bearer 令牌")
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = verifier.verify(credentials.credentials)
+    principal = await verifier.verify_async(credentials.credentials)
     request.state.principal = principal
     return principal
 
@@ -336,7 +421,7 @@ class BearerPrincipal(HTTPBearer):
         self.roles = roles
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        principal = verified_principal(request, await super().__call__(request))
+        principal = await verified_principal(request, await super().__call__(request))
         if self.roles is not None and principal.role not in self.roles:
             names = "、".join(sorted(r.value for r in self.roles))
             raise Forbidden(f"此操作仅限以下角色：{names}", required_roles=sorted(self.roles))
