@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -534,7 +535,7 @@ async def test_copy_rows_honours_the_fallback(engine: AsyncEngine) -> None:
         {
             "id": uuid.uuid4(),
             "name": f"抽{n}",
-            "data": JSONText('{"序": %d}' % n) if n % 2 else {"序": n},
+            "data": JSONText(json.dumps({"序": n})) if n % 2 else {"序": n},
             "at": at,
             "note": None,
         }

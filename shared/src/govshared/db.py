@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,34 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # In ``session.info``: ``govshared.sql.inserts_together(last=True)`` sent the request's statement
 # alone on another connection, and it committed; the session may not begin anything after it.
 SENT_ALONE = "suite_sent_alone"
+
+
+# The request being handled in this task (set by ``AutoCommitRoute``), for the guard below.
+_CURRENT_REQUEST: ContextVar[Request | None] = ContextVar("suite_current_request", default=None)
+
+
+class TransactionOpenDuringCall(RuntimeError):
+    """A call to another service (or any network call through the suite's clients) was made with
+    the request's database transaction open: a programming error, never an outcome to handle.
+
+    Waiting on the network with a transaction open holds a pooled connection, row locks on
+    PostgreSQL and SQLite's write lock (``BEGIN IMMEDIATE``) for as long as the other side takes;
+    gather remote facts first, end the read (``end_read``), then write (STYLE.md §3).
+    """
+
+
+def no_transaction_open(call: str) -> None:
+    """Refuse a network call (``call`` names it) while the current request's session is in a
+    transaction (``TransactionOpenDuringCall``); outside a request (workers) it does nothing."""
+    request = _CURRENT_REQUEST.get()
+    if request is None:
+        return
+    session: AsyncSession | None = getattr(request.state, "session", None)
+    if session is not None and session.in_transaction():
+        raise TransactionOpenDuringCall(
+            f"{call}: the request's database transaction is open; end the read (end_read) "
+            "before calling another service"
+        )
 
 
 class SessionSentAlone(RuntimeError):
@@ -334,6 +363,13 @@ class AutoCommitRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def commit_handler(request: Request) -> Response:
+            current = _CURRENT_REQUEST.set(request)
+            try:
+                return await handle(request)
+            finally:
+                _CURRENT_REQUEST.reset(current)
+
+        async def handle(request: Request) -> Response:
             try:
                 response = await handler(request)
             except Exception as error:

@@ -12,16 +12,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Insert, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from govshared.auth import Principal
 from govshared.db import UTCDateTime
 from govshared.problems import IdempotencyKeyReused, ValidationFailed
-from govshared.sql import insert_ignore
+from govshared.sql import execute_insert, insert_ignore
 
 MAX_KEY_LENGTH = 200
 
@@ -175,3 +176,50 @@ async def claim(
 ) -> bool:
     """Record the key's response; False when a concurrent request with the key got there first."""
     return await _insert(session, table, owner, key, request_hash, status_code, body)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A key's claim, carrying the response already serialised (``body_json``)."""
+
+    owner: str
+    key: str
+    request_hash: str
+    status_code: int
+    body_json: str
+
+
+@lru_cache(maxsize=16)
+def _plain_insert(table: Table) -> Insert:
+    return insert(table)
+
+
+async def claim_in_batch(session: AsyncSession, table: Table, claim: KeyClaim) -> None:
+    """Add the key's claim to the session's ``inserts_together`` batch as a plain INSERT: a key
+    already claimed fails the whole statement (``IntegrityError``), nothing of it written; then
+    ``replay_after_conflict``. On PostgreSQL a claim by a transaction still running waits for it.
+    """
+    await execute_insert(
+        session,
+        _plain_insert(table),
+        {
+            "owner": claim.owner,
+            "key": claim.key,
+            "request_hash": claim.request_hash,
+            "status_code": claim.status_code,
+            "response_body": claim.body_json,
+            "created_at": datetime.now(UTC),
+        },
+    )
+
+
+async def replay_after_conflict(
+    session: AsyncSession, table: Table, claim: KeyClaim
+) -> StoredResponse | None:
+    """After a batch with ``claim_in_batch`` failed: the response stored for the key (422 problem
+    when the request differs), or None when the key is not there (the failure was another's)."""
+    if session.in_transaction():  # the batch ran in the session's (failed) transaction
+        await session.rollback()
+    return await replay(
+        session, table, owner=claim.owner, key=claim.key, request_hash=claim.request_hash
+    )

@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from govshared.db import no_transaction_open
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
@@ -209,10 +211,16 @@ async def _propagate(request: httpx.Request) -> None:
         request.headers["traceparent"] = _new_traceparent(traceparent)
 
 
+async def _no_transaction_open(request: httpx.Request) -> None:
+    no_transaction_open(f"{request.method} {request.url.copy_with(query=None)}")
+
+
 def make_http_client(*, timeout: float = 5.0, **kwargs: Any) -> httpx.AsyncClient:
-    """An httpx client that forwards the request id and trace context, with a firm timeout."""
+    """An httpx client that forwards the request id and trace context, with a firm timeout, and
+    refuses to send while the current request's database transaction is open
+    (``govshared.db.no_transaction_open``)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
-        event_hooks={"request": [_propagate]},
+        event_hooks={"request": [_no_transaction_open, _propagate]},
         **kwargs,
     )

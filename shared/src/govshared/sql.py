@@ -408,6 +408,20 @@ async def _copy(connection: AsyncConnection, table: Table, rows: list[Row]) -> N
     )
 
 
+def goes_alone(session: AsyncSession) -> bool:
+    """Whether ``inserts_together(session, last=True)`` would now send its statement alone,
+    committed as it completes: a request's session on PostgreSQL that has begun nothing, with
+    statements on the driver (should its internals turn out missing, the batch runs in the
+    session's transaction instead: the same rows, committed by the request)."""
+    return (
+        _Driver.enabled
+        and bool(session.info.get(REQUEST_TRANSACTION))
+        and not session.in_transaction()
+        and not session.info.get(SENT_ALONE)
+        and dialect_name(session) == "postgresql"
+    )
+
+
 @asynccontextmanager
 async def inserts_together(session: AsyncSession, *, last: bool = False) -> AsyncIterator[None]:
     """Send the INSERTs made through ``execute_insert`` in the block as one statement at its end.

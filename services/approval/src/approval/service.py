@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import (
@@ -86,16 +87,19 @@ from govshared.events import (
 from govshared.freeform import json_bounds_error
 from govshared.hashchain import GENESIS, entry_hash
 from govshared.idempotency import (
+    KeyClaim,
     StoredResponse,
     claim,
+    claim_in_batch,
     claim_or_replay,
     key_owner,
     replay,
+    replay_after_conflict,
     request_fingerprint,
 )
 from govshared.outbox import OutboxWriter
 from govshared.problems import Forbidden
-from govshared.sql import inserts_together
+from govshared.sql import goes_alone, inserts_together
 
 AUDIT_FIELDS = (
     "application_id",
@@ -172,54 +176,54 @@ class ApplicationService:
     async def submit(
         self, *, principal: Principal, body: ApplicationCreate, idempotency_key: str | None
     ) -> Submitted:
-        """Record a new application, its first audit entry and its ``submitted`` event."""
+        """Record a new application, its first audit entry and its ``submitted`` event.
+
+        ``prepare`` gathers every fact (remote ones with no transaction open) and ends its read;
+        the write is then one statement on PostgreSQL, with the ``Idempotency-Key`` claim in it
+        when there is one (``_write_keyed``)."""
         prepared = await self.prepare(
             principal=principal, body=body, idempotency_key=idempotency_key
         )
-        row = prepared.row
-        out = ApplicationOut.model_validate(row)
+        out = ApplicationOut.model_validate(prepared.row)
         # Serialised before the write: without an idempotency claim the write below autocommits,
         # and a response that failed after it would report an error for a stored application.
         payload = out.model_dump_json().encode()
         if idempotency_key is not None:
-            stored: StoredResponse | None = await claim_or_replay(
-                self.session,
-                idempotency_keys,
+            key = KeyClaim(
                 owner=key_owner(principal, "POST /api/v1/applications"),
                 key=idempotency_key,
                 request_hash=request_fingerprint(
                     "POST", "/api/v1/applications", body.model_dump(mode="json")
                 ),
                 status_code=201,
-                body=out.model_dump(mode="json"),
+                body_json=payload.decode(),
             )
+            stored = await self._write_keyed(prepared, key=key)
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
+            return Submitted(status_code=201, body=payload, replayed=False)
         # One statement on PostgreSQL: application, clock, audit entry, outbox row(s) (and, on the
-        # commitment route, the decision's register row). Nothing is written after it; without an
-        # idempotency claim before it, that statement is the whole transaction.
+        # commitment route, the decision's register row). Nothing is written after it; unless a
+        # signing session was used before it, that statement is the whole transaction.
         async with inserts_together(self.session, last=True):
             await self.write(prepared)
         return Submitted(status_code=201, body=payload, replayed=False)
 
     async def write(self, prepared: PreparedSubmission) -> None:
-        """Write a prepared application (the caller holds the unit of work; see ``prepare``)."""
-        await self._write_submission(
-            prepared.row,
-            item=prepared.item,
-            clock=prepared.clock,
-            principal=prepared.principal,
-            route=prepared.route,
-            commitment=prepared.commitment,
-            signature=prepared.signature,
-        )
+        """Write a prepared application (the caller holds the unit of work; see ``prepare``):
+        its rows only, nothing read back, so that ``inserts_together`` can send them as one
+        statement."""
+        await self._write_submission(prepared)
 
     async def prepare(
         self, *, principal: Principal, body: ApplicationCreate, idempotency_key: str | None
     ) -> PreparedSubmission:
         """Everything a submission checks and asks before it writes: the item and its form,
-        license's reform mode (no transaction is left open while asking), the commitment and the
-        signature; the row to insert. Nothing is written but a consumed signing session."""
+        license's reform mode and the applicant's eligibility (no transaction is open while
+        asking), the opening clock, the commitment and the signature; the row to insert. Every
+        fact gathered, the read ends, so the write starts from a session that has begun nothing
+        (whatever the caches made this request read). Nothing is written but a consumed signing
+        session."""
         assert principal.uscc is not None
         item = await ITEM_CACHE.get(self.items, body.item_code)
         if item is None:
@@ -242,19 +246,31 @@ class ApplicationService:
                 business_licence_suffices=True,
                 item_code=item.code,
             )
-        route, final_state, commitment = IntakeRoute.REVIEW, ApplicationState.SUBMITTED, None
+        route, final_state, digest = IntakeRoute.REVIEW, ApplicationState.SUBMITTED, None
         if mode is ReformMode.FILING:
             route, final_state = IntakeRoute.FILING, ApplicationState.FILED
         elif body.sign_commitment or body.commitment_signing_session is not None:
-            commitment = await self._check_commitment(
-                mode=mode,
+            digest = await self._check_commitment(
+                mode=mode, body=body, principal=principal, reform=reform
+            )
+            route, final_state = IntakeRoute.COMMITMENT, ApplicationState.APPROVED
+        clock = await self._intake_clock(route)
+        # Every fact is gathered (remote ones with no transaction open). Whatever the caches made
+        # this request read, the writes below start from a session that has begun nothing, so
+        # how they commit (alone, or in one transaction with a signing session's use) depends on
+        # the request, never on a cache being warm.
+        await end_read(self.session)
+        commitment = None
+        if digest is not None:
+            assert reform is not None
+            commitment = await self._use_commitment_letter(
                 body=body,
                 principal=principal,
                 item_code=item.code,
                 reform=reform,
+                digest=digest,
                 idempotency_key=idempotency_key,
             )
-            route, final_state = IntakeRoute.COMMITMENT, ApplicationState.APPROVED
         # An item whose guide requires the legal representative's signature (approval.signing.
         # application): the submission carries the signed application, used once.
         signature = await require_application_signature(
@@ -269,7 +285,6 @@ class ApplicationService:
             session_id=body.application_signing_session,
             idempotency_key=idempotency_key,
         )
-        clock = await self._intake_clock(route)
         application_id = uuid.uuid4()
         row: dict[str, Any] = {
             "id": application_id,
@@ -303,18 +318,49 @@ class ApplicationService:
             signature=signature,
         )
 
-    async def _write_submission(
-        self,
-        row: dict[str, Any],
-        *,
-        item: Item,
-        clock: Derived | None,
-        principal: Principal,
-        route: IntakeRoute,
-        commitment: dict[str, Any] | None,
-        signature: dict[str, Any] | None = None,
-    ) -> None:
+    async def _write_keyed(
+        self, prepared: PreparedSubmission, *, key: KeyClaim
+    ) -> StoredResponse | None:
+        """Write the submission with its ``Idempotency-Key`` claim (None), or return the response
+        an earlier request with the key stored (a retry: nothing is written).
+
+        When the session has begun nothing (PostgreSQL), the claim is one more INSERT of the one
+        statement, sent alone and committed as it completes: one round trip, as without a key. A
+        key already claimed fails that statement as a whole (one statement is atomic), and the
+        stored response is read and replayed. Otherwise (SQLite, a signing session used first)
+        the claim comes first, in the request's transaction.
+        """
+        if goes_alone(self.session):
+            try:
+                async with inserts_together(self.session, last=True):
+                    await claim_in_batch(self.session, idempotency_keys, key)
+                    await self.write(prepared)
+            except IntegrityError:
+                stored = await replay_after_conflict(self.session, idempotency_keys, key)
+                if stored is None:
+                    raise  # not the key: the application's own rows failed
+                return stored
+            return None
+        stored = await claim_or_replay(
+            self.session,
+            idempotency_keys,
+            owner=key.owner,
+            key=key.key,
+            request_hash=key.request_hash,
+            status_code=key.status_code,
+            body=json.loads(key.body_json),
+        )
+        if stored is not None:
+            return stored
+        async with inserts_together(self.session, last=True):
+            await self.write(prepared)
+        return None
+
+    async def _write_submission(self, prepared: PreparedSubmission) -> None:
         """The rows of a new application (nothing here reads them back)."""
+        row, item, clock = prepared.row, prepared.item, prepared.clock
+        route, commitment, signature = prepared.route, prepared.commitment, prepared.signature
+        principal = prepared.principal
         now: datetime = row["submitted_at"]
         application_id: uuid.UUID = row["id"]
         await self.applications.insert(row)
@@ -458,11 +504,10 @@ class ApplicationService:
         mode: ReformMode | None,
         body: ApplicationCreate,
         principal: Principal,
-        item_code: str,
         reform: ReformModeAnswer | None,
-        idempotency_key: str | None,
-    ) -> dict[str, Any]:
-        """The applicant may sign the published commitment text unless barred (docs/architecture.md, "Reform modes")."""
+    ) -> str:
+        """The applicant may sign the published commitment text unless barred (docs/architecture.md,
+        "Reform modes"): license's answers, asked with no transaction open; the text's digest."""
         assert principal.uscc is not None
         uscc = principal.uscc
         if mode is not ReformMode.COMMITMENT or reform is None:
@@ -485,6 +530,19 @@ class ApplicationService:
                 + "；".join(eligibility.reasons),
                 reasons=eligibility.reasons,
             )
+        return digest
+
+    async def _use_commitment_letter(
+        self,
+        *,
+        body: ApplicationCreate,
+        principal: Principal,
+        item_code: str,
+        reform: ReformModeAnswer,
+        digest: str,
+        idempotency_key: str | None,
+    ) -> dict[str, Any]:
+        """Use the applicant's signed commitment letter (once), in the submission's transaction."""
         # The commitment is a written one (国办发〔2020〕42号: 书面承诺); online, a data message is
         # written form only with a reliable electronic signature (电子签名法 第四条、第十三条、第十四条):
         # a bare "I agree" or the hash of the text read is refused, the signed letter is used once.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -144,3 +146,34 @@ async def test_material_satisfied_by_a_held_e_licence(
         f"{base}/from-licence", json={"name": "仓储设施证明材料"}, headers=tokens.enterprise(uscc)
     )
     assert problem(not_replaceable)["code"] == "no_valid_licence"
+
+
+async def test_license_is_asked_for_licences_with_no_transaction_open(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    held_licences: dict[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The checks read, end their read, then ask license; the material is recorded afterwards
+    against the application as it is then (the guard would fail the call otherwise)."""
+    uscc = random_uscc()
+    app_id = await _application(client, tokens, uscc)
+    held_licences[uscc] = ["business_licence"]
+    license = app.state.license_client
+    asked_with: list[int] = []
+    original = license.valid_licences
+
+    async def watching(**kwargs: Any) -> Any:
+        asked_with.append(app.state.engine.pool.checkedout())
+        return await original(**kwargs)
+
+    monkeypatch.setattr(license, "valid_licences", watching)
+    satisfied = await client.post(
+        f"/api/v1/applications/{app_id}/materials/from-licence",
+        json={"name": "营业执照"},
+        headers=tokens.enterprise(uscc),
+    )
+    assert satisfied.status_code == 201, satisfied.text
+    assert asked_with == [0]
+    assert await _count(app, app_id) == 1

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from datetime import date
+from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import govshared.sql
+from approval.catalogue.repository import ITEM_CACHE
+from approval.clocks.service import CALENDAR_CACHE
 from approval.db import outbox_events
 from approval.models import Application, ApplicationEvent
 from govshared.auth import Role
@@ -264,3 +272,61 @@ async def test_audit_trail_is_visible_to_the_applicant(
     [entry] = trail.json()
     assert entry["action"] == "submit" and entry["to_state"] == "submitted"
     assert len(entry["hash"]) == 64
+
+
+def _alone_spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each submission statement sent alone (True) or given back to the session (False)."""
+    sent: list[bool] = []
+    original = govshared.sql._execute_alone
+
+    async def spying(session: Any, batch: Any) -> bool:
+        done = await original(session, batch)
+        sent.append(done)
+        return done
+
+    monkeypatch.setattr(govshared.sql, "_execute_alone", spying)
+    return sent
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["no-key", "idempotency-key"])
+async def test_a_submission_commits_the_same_way_whatever_the_caches_hold(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+    keyed: bool,
+) -> None:
+    """Cold caches read the item and the calendar; the reads end before the write, so the write
+    is the same either way: on PostgreSQL one statement sent alone (the key's claim in it),
+    committed as it completes; on SQLite the request's transaction."""
+    sent = _alone_spy(monkeypatch)
+    uscc = random_uscc()
+    for warm in (False, True):
+        if not warm:
+            ITEM_CACHE.forget(str(BODY["item_code"]))
+            CALENDAR_CACHE.invalidate(date.today().year)
+        headers = tokens.enterprise(uscc)
+        if keyed:
+            headers["Idempotency-Key"] = f"k-{uuid.uuid4()}"
+        created = await client.post("/api/v1/applications", json=BODY, headers=headers)
+        assert created.status_code == 201, created.text
+    on_postgresql = app.state.engine.dialect.name == "postgresql"
+    assert sent == ([True, True] if on_postgresql else [])
+
+
+async def test_concurrent_retries_with_one_key_make_one_application(
+    client: httpx.AsyncClient, tokens: Tokens, session: AsyncSession
+) -> None:
+    """The second claim waits for the first statement, fails with it committed, and replays."""
+    uscc = random_uscc()
+    headers = {**tokens.enterprise(uscc), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+    answers = await asyncio.gather(
+        *(client.post("/api/v1/applications", json=BODY, headers=headers) for _ in range(4))
+    )
+    assert [a.status_code for a in answers] == [201] * 4
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sorted(a.headers.get("idempotent-replayed", "") for a in answers) == [""] + ["true"] * 3
+    count = await session.scalar(
+        select(func.count()).select_from(Application).where(Application.applicant_uscc == uscc)
+    )
+    assert count == 1

@@ -1,4 +1,9 @@
-"""Typed client of the license service: reform modes (with a short cache) and licences."""
+"""Typed client of the license service: reform modes (with a short cache) and licences.
+
+Every call refuses to run while the request's database transaction is open
+(``govshared.db.no_transaction_open``), a cached answer too: whether a request holds a transaction
+across a call to license never depends on a cache being warm.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pydantic import BaseModel
 
 from govshared.auth import ServiceTokenSource
 from govshared.contracts import LicenceSummary, ReformModeAnswer
+from govshared.db import no_transaction_open
 from govshared.problems import DependencyUnavailable
 
 
@@ -34,6 +40,7 @@ class LicenseClient:
         self, *, item_code: str, jurisdiction: str, on: date
     ) -> ReformModeAnswer | None:
         """The mode in force, or None when the item is not in the reform catalogue."""
+        no_transaction_open("license: reform mode")
         key = (item_code, jurisdiction, on)
         cached = self._cache.get(key)
         now = time.monotonic()
@@ -66,6 +73,7 @@ class LicenseClient:
 
     async def commitment_eligibility(self, *, uscc: str) -> Eligibility:
         """May this enterprise use the 告知承诺 route? Never cached: a revocation bars at once."""
+        no_transaction_open("license: commitment eligibility")
         response = await self._get(f"/api/v1/enterprises/{uscc}/commitment-eligibility")
         if response.status_code != 200:
             raise DependencyUnavailable(
@@ -75,6 +83,7 @@ class LicenseClient:
 
     async def valid_licences(self, *, uscc: str) -> list[LicenceSummary]:
         """The enterprise's valid e-licences (减证便民), first page of up to 100."""
+        no_transaction_open("license: valid licences")
         response = await self._get(
             f"/api/v1/enterprises/{uscc}/licences", {"status": "valid", "limit": "100"}
         )

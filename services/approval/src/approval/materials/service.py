@@ -21,6 +21,7 @@ from approval.models import Application, Material
 from approval.repository import ApplicationRepository
 from approval.transitions import append_audit
 from govshared.applications import ApplicationState
+from govshared.db import end_read
 from govshared.problems import PayloadTooLarge
 from govshared.storage import Storage
 from govshared.uploads import UploadLimits, display_filename, inspect_upload
@@ -78,8 +79,21 @@ class MaterialService:
             raise MaterialNotInGuide(f"「{name}」不是该事项办事指南中的材料", allowed=sorted(specs))
         return specs[name]
 
+    async def _current(self, application: Application, name: str) -> Application:
+        """The application read again in the write's transaction, the material checked against
+        it: its state may have changed while a network call was answered."""
+        current = await ApplicationRepository(self.session).get(application.id)
+        if current is None:  # pragma: no cover - applications are never deleted
+            raise IllegalTransition("申请不存在", current_state=application.state)
+        await self._spec(current, name)
+        return current
+
     async def upload(self, *, application: Application, name: str, file: UploadFile) -> MaterialOut:
-        """Check size and real type, keep the SHA-256, store the blob, then record it."""
+        """Check size and real type, keep the SHA-256, store the blob, then record it.
+
+        The blob is stored (object storage is a network call) with no transaction open; the
+        material is then checked again against the application as it is now, and recorded.
+        """
         await self._spec(application, name)
         received = await self.receive(file)
         material_id = uuid.uuid4()
@@ -99,7 +113,12 @@ class MaterialService:
         await self._spec(application, name)
 
     async def receive(self, file: UploadFile) -> Received:
-        """Read the file within the size limit, hash it and check its real type (not stored)."""
+        """Read the file within the size limit, hash it and check its real type (not stored).
+
+        The checks' read ends first: what follows a received file is storing it (object storage
+        is a network call), with no transaction open; ``record`` checks again in the write.
+        """
+        await end_read(self.session)
         if file.size is not None and file.size > self.max_bytes:
             raise PayloadTooLarge(f"文件超过 {self.max_bytes // (1024 * 1024)} MB 上限")
         digest = hashlib.sha256()
@@ -128,7 +147,9 @@ class MaterialService:
         filename: str | None,
     ) -> MaterialOut:
         """Record a stored blob as a material of the application (a shared blob: one key, many
-        applications)."""
+        applications), checked again against the application as it is now (its state may have
+        changed while the blob was stored)."""
+        application = await self._current(application, name)
         row = {
             "id": material_id,
             "application_id": application.id,
@@ -172,17 +193,23 @@ class MaterialService:
         )
 
     async def from_licence(self, *, application: Application, name: str) -> MaterialOut:
-        """Satisfy a material with a valid e-licence the enterprise holds, asking license."""
+        """Satisfy a material with a valid e-licence the enterprise holds, asking license.
+
+        License is asked with no transaction open (the checks' read ended first); the material
+        is then checked again against the application as it is now, and recorded.
+        """
         spec = await self._spec(application, name)
         licence_type = spec.get("replaced_by_licence_type")
         if not licence_type:
             raise NoValidLicence(f"「{name}」不能以电子证照替代，请上传")
+        await end_read(self.session)
         held = await self.license.valid_licences(uscc=application.applicant_uscc)
         match = next((lic for lic in held if lic.licence_type == licence_type), None)
         if match is None:
             raise NoValidLicence(
                 f"未查到申请人持有有效的「{name}」电子证照，请上传材料", licence_type=licence_type
             )
+        application = await self._current(application, name)
         row = {
             "id": uuid.uuid4(),
             "application_id": application.id,
