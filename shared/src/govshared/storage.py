@@ -1,25 +1,29 @@
 """Where files live (materials, sealed documents): a filesystem folder or S3-compatible storage.
 
 Both sit behind one small interface, so that the same code runs on a laptop and in a city's data
-centre; only settings change. The S3 backend signs requests with AWS Signature Version 4 over httpx
-(no SDK), which every S3-compatible store (MinIO, Ceph RGW, OSS/COS S3 endpoints) accepts.
+centre; only settings change. The S3 backend is boto3, AWS's SDK, with path-style addressing,
+which every S3-compatible store (MinIO, Ceph RGW, OSS/COS S3 endpoints) accepts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-import httpx
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import UploadFile
 
 from govshared.files import write_private
 from govshared.problems import DependencyUnavailable, PayloadTooLarge, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
 
 
 class Storage(Protocol):
@@ -67,7 +71,13 @@ class FileSystemStorage:
 
 
 class S3Storage:
-    """Blobs in a bucket of an S3-compatible store (path-style addressing)."""
+    """Blobs in a bucket of an S3-compatible store (path-style addressing), through boto3.
+
+    boto3 is AWS's own, maintained SDK (request signing, retries, error codes), already pinned
+    in the lock file as the client moto tests against; its calls are blocking, so each runs in
+    a worker thread (a material upload or a sealed PDF at a time: no need for an async SDK and
+    the aiohttp stack aiobotocore would bring, with its narrow pin on botocore).
+    """
 
     def __init__(
         self,
@@ -77,91 +87,60 @@ class S3Storage:
         access_key: str,
         secret_key: str,
         region: str,
-        http: httpx.AsyncClient,
+        timeout_seconds: float = 10.0,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.bucket = bucket
-        self.access_key = access_key
-        self.secret_key = secret_key
-        self.region = region
-        self.http = http
-
-    def _url(self, key: str) -> str:
-        return f"{self.endpoint}/{self.bucket}/{quote(key, safe='/')}"
-
-    def sign(
-        self, method: str, url: str, payload: bytes, headers: dict[str, str]
-    ) -> dict[str, str]:
-        """AWS Signature Version 4 headers for a request."""
-        now = datetime.now(UTC)
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-        day = now.strftime("%Y%m%d")
-        parts = urlsplit(url)
-        payload_hash = hashlib.sha256(payload).hexdigest()
-        signed = {
-            **{k.lower(): v for k, v in headers.items()},
-            "host": parts.netloc,
-            "x-amz-content-sha256": payload_hash,
-            "x-amz-date": amz_date,
-        }
-        names = sorted(signed)
-        canonical = "\n".join(
-            [
-                method,
-                parts.path or "/",
-                parts.query,
-                "".join(f"{n}:{signed[n].strip()}\n" for n in names),
-                ";".join(names),
-                payload_hash,
-            ]
+        # One client per store: botocore clients are thread-safe once made.
+        self.client: S3Client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region,
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=min(timeout_seconds, 2.0),
+                read_timeout=timeout_seconds,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
         )
-        scope = f"{day}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(
-            ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-        )
-        key = f"AWS4{self.secret_key}".encode()
-        for part in (day, self.region, "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        signed["authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, "
-            f"SignedHeaders={';'.join(names)}, Signature={signature}"
-        )
-        signed.pop("host")
-        return signed
 
-    async def _send(
-        self, method: str, key: str, data: bytes = b"", headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        url = self._url(key)
+    async def _call(self, operation: Callable[[], T]) -> T:
         try:
-            response = await self.http.request(
-                method, url, content=data, headers=self.sign(method, url, data, headers or {})
-            )
-        except httpx.HTTPError as exc:
+            return await asyncio.to_thread(operation)
+        except ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if status == 404 or code in {"NoSuchKey", "404"}:
+                raise FileNotFoundError(code or "NoSuchKey") from exc
+            if status >= 500:
+                raise DependencyUnavailable(f"对象存储返回 {status}", dependency="storage") from exc
+            raise
+        except BotoCoreError as exc:  # connection refused, timeouts, endpoint unreachable
             raise DependencyUnavailable(
                 f"对象存储不可用：{type(exc).__name__}", dependency="storage"
             ) from exc
-        if response.status_code >= 500:
-            raise DependencyUnavailable(
-                f"对象存储返回 {response.status_code}", dependency="storage"
-            )
-        return response
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        """PUT Object."""
-        response = await self._send("PUT", key, data, {"content-type": content_type})
-        response.raise_for_status()
+        """PutObject."""
+        await self._call(
+            lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            )
+        )
 
     async def get(self, key: str) -> bytes:
-        """GET Object."""
-        response = await self._send("GET", key)
-        response.raise_for_status()
-        return response.content
+        """GetObject (``FileNotFoundError`` when absent, as on the filesystem)."""
+
+        def read() -> bytes:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+        return await self._call(read)
 
     async def delete(self, key: str) -> None:
-        """DELETE Object."""
-        await self._send("DELETE", key)
+        """DeleteObject (no error if absent)."""
+        await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
 
 
 SIGNATURES: tuple[tuple[str, bytes], ...] = (
@@ -193,9 +172,7 @@ class StorageSettings(Protocol):
     data_dir: Path
 
 
-def storage_from_settings(
-    settings: StorageSettings, http: httpx.AsyncClient, *, folder: str, env_prefix: str
-) -> Storage:
+def storage_from_settings(settings: StorageSettings, *, folder: str, env_prefix: str) -> Storage:
     """The store the settings choose: S3-compatible, or ``data_dir/folder`` on the filesystem."""
     if settings.storage_backend == "s3":
         if not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
@@ -208,7 +185,6 @@ def storage_from_settings(
             access_key=settings.s3_access_key,
             secret_key=settings.s3_secret_key,
             region=settings.s3_region,
-            http=http,
         )
     return FileSystemStorage(settings.data_dir / folder)
 

@@ -73,7 +73,7 @@ def create_app(
         outbox = OutboxWriter(outbox_events, SUBSCRIPTIONS)
         # The China date every clock counts in; tests pin it.
         today = ChinaDay()
-        storage = make_storage(settings, http)
+        storage = make_storage(settings)
         sealing = build_sealing(settings, http, storage=storage)
         # Working-day calendar from the maintained library; safe when replicas start together.
         async with sessionmaker() as session, session.begin():

@@ -129,9 +129,9 @@ class TimerWorker:
         self._loop.stop()
 
 
-def make_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
+def make_storage(settings: Settings) -> Storage:
     """Where materials and sealed documents are kept (the settings choose)."""
-    return storage_from_settings(settings, http, folder="materials", env_prefix="APPROVAL_")
+    return storage_from_settings(settings, folder="materials", env_prefix="APPROVAL_")
 
 
 def build_sealing(settings: Settings, http: httpx.AsyncClient, *, storage: Storage) -> Sealing:
@@ -189,7 +189,7 @@ async def main() -> None:
     relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
     outbox = OutboxWriter(outbox_events, SUBSCRIPTIONS)
     timers = build_timers(settings, sessionmaker=sessionmaker, outbox=outbox)
-    sealing = build_sealing(settings, http, storage=make_storage(settings, http))
+    sealing = build_sealing(settings, http, storage=make_storage(settings))
     sealer = build_sealer(settings, sessionmaker=sessionmaker, sealing=sealing, outbox=outbox)
     # A sealed document's event goes out at once rather than at the relay's next poll.
     outbox.on_commit(relay.wake)

@@ -1,4 +1,4 @@
-"""The S3 backend against a local S3-compatible server (moto), and the filesystem backend."""
+"""The S3 backend (boto3) against a local S3-compatible server (moto), and the filesystem backend."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
+from govshared.problems import DependencyUnavailable
 from govshared.storage import FileSystemStorage, S3Storage, sniff_content_type
 
 
@@ -26,26 +26,39 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-async def test_s3_put_get_delete_with_signed_requests(s3_endpoint: str) -> None:
-    async with httpx.AsyncClient() as http:
-        storage = S3Storage(
-            endpoint=s3_endpoint,
-            bucket="materials",
-            access_key="testing",
-            secret_key="testing",
-            region="us-east-1",
-            http=http,
-        )
-        created = await http.put(
-            f"{s3_endpoint}/materials",
-            headers=storage.sign("PUT", f"{s3_endpoint}/materials", b"", {}),
-        )
-        assert created.status_code == 200, created.text
-        await storage.put("applications/a/b", b"%PDF-1.7 content", content_type="application/pdf")
-        assert await storage.get("applications/a/b") == b"%PDF-1.7 content"
-        await storage.delete("applications/a/b")
-        with pytest.raises(httpx.HTTPStatusError):
-            await storage.get("applications/a/b")
+async def test_s3_put_get_delete_through_the_sdk(s3_endpoint: str) -> None:
+    storage = S3Storage(
+        endpoint=s3_endpoint,
+        bucket="materials",
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+    )
+    storage.client.create_bucket(Bucket="materials")
+    await storage.put("applications/a/b", b"%PDF-1.7 content", content_type="application/pdf")
+    assert await storage.get("applications/a/b") == b"%PDF-1.7 content"
+    head = storage.client.head_object(Bucket="materials", Key="applications/a/b")
+    assert head["ContentType"] == "application/pdf"
+    await storage.delete("applications/a/b")
+    with pytest.raises(FileNotFoundError):
+        await storage.get("applications/a/b")
+    await storage.delete("applications/a/b")  # absent: no error
+
+
+async def test_an_unreachable_store_is_a_503_problem_not_a_hang() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    down = S3Storage(
+        endpoint=f"http://127.0.0.1:{closed_port}",
+        bucket="materials",
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+        timeout_seconds=1.0,
+    )
+    with pytest.raises(DependencyUnavailable):
+        await down.put("k", b"data", content_type="application/pdf")
 
 
 async def test_filesystem_storage_refuses_escaping_keys(tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def create_app(
             sealing=sealing,
             policy=policy,
             evidence_storage=storage_from_settings(
-                settings, http, folder="inspection-evidence", env_prefix="LICENSE_"
+                settings, folder="inspection-evidence", env_prefix="LICENSE_"
             ),
             relay=relay,
             timers=timers,

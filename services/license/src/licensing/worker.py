@@ -83,16 +83,16 @@ def build_relay(
     )
 
 
-def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
+def build_storage(settings: Settings) -> Storage:
     """Where sealed certificates are kept: S3-compatible storage, or data_dir/certificates."""
-    return storage_from_settings(settings, http, folder="certificates", env_prefix="LICENSE_")
+    return storage_from_settings(settings, folder="certificates", env_prefix="LICENSE_")
 
 
 def build_sealing(settings: Settings, http: httpx.AsyncClient) -> Sealing:
     """The seal, the store and the public verification URL of certificates."""
     return Sealing(
         seals=seal_book_from_settings(settings, http),
-        storage=build_storage(settings, http),
+        storage=build_storage(settings),
         verify_url=settings.verify_url,
     )
 
