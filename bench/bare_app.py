@@ -1,14 +1,18 @@
-"""The ceiling for ``make bench``: the same stack doing only one row plus one outbox row per POST.
+"""The denominators of ``make bench``: the same stack doing only one row plus one outbox row per POST.
 
-FastAPI + pydantic validation of a ~1 KB body + the SQLAlchemy ORM unit of work on asyncpg, with no
-token check, no idempotency and no audit trail: what the issue calls the bare ORM endpoint. Its
+``create_app``: FastAPI + pydantic validation of a ~1 KB body + the SQLAlchemy ORM unit of work on
+asyncpg, with no token check, no idempotency and no audit trail: the bare ORM endpoint. Its
 engine (pool size and all) and its frozen start-up heap are the services' own, so that the
 comparison is of the work each request does.
-Run with ``uvicorn --factory bench.bare_app:create_app``; BARE_DATABASE_URL names the database.
+``create_raw_app``: the same endpoint on raw asyncpg (a pool of the engine's size, the two INSERTs
+in a transaction, as one writes it by hand): the physical limit of this stack.
+Run with ``uvicorn --factory bench.bare_app:create_app`` (or ``create_raw_app``);
+BARE_DATABASE_URL names the database.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from govshared.app import settled_heap
 from govshared.db import make_engine
+from govshared.settings import CommonSettings
 
 
 class Base(DeclarativeBase):
@@ -98,3 +103,57 @@ async def create_schema(url: str) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     await engine.dispose()
+
+
+_INSERT_THING = (
+    "INSERT INTO bare_things (id, item_code, applicant_name, form, created_at) "
+    "VALUES ($1, $2, $3, $4::json, $5)"
+)
+_INSERT_OUTBOX = (
+    "INSERT INTO bare_outbox (id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)"
+)
+
+
+def create_raw_app() -> FastAPI:
+    """The raw asyncpg app: the same POST, the same two rows, no SQLAlchemy."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(os.environ["BARE_DATABASE_URL"]).set(drivername="postgresql")
+    size = CommonSettings.model_fields["db_pool_size"].default
+    pool: dict[str, asyncpg.Pool] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The engine's pool: ``size`` connections kept, half as many again in a burst.
+        pool["pg"] = await asyncpg.create_pool(
+            dsn.render_as_string(hide_password=False),
+            min_size=size,
+            max_size=size + size // 2,
+            timeout=5.0,
+        )
+        with settled_heap():
+            yield
+        await pool["pg"].close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/things", status_code=201)
+    async def create(body: ThingIn) -> dict[str, str]:
+        now = datetime.now(UTC)
+        thing_id = uuid.uuid4()
+        async with pool["pg"].acquire() as connection, connection.transaction():
+            await connection.execute(
+                _INSERT_THING,
+                thing_id,
+                body.item_code,
+                body.applicant_name,
+                json.dumps(body.form, ensure_ascii=False),
+                now,
+            )
+            await connection.execute(
+                _INSERT_OUTBOX, uuid.uuid4(), "bench.thing.created", body.model_dump_json(), now
+            )
+        return {"id": str(thing_id)}
+
+    return app

@@ -4,8 +4,9 @@ Throughput on these shared 2-core machines moves by a fifth from minute to minut
 an instruction count does not. This runs approval's app in process (no HTTP server: the ASGI app is
 called directly, against a real PostgreSQL and a running license) under ``valgrind --tool=callgrind``
 with counting switched on only around the measured requests, one at a time, and prints the
-instructions each kind of request executes in the Python process: the submission, the lifecycle
-actions (accept, review, approve) and the bare-ORM endpoint of ``make bench``. Writes
+instructions each kind of request executes in the Python process: the submission (without and
+with an ``Idempotency-Key``), the lifecycle actions (accept, review, approve) and the two
+denominators of ``make bench`` (the bare-ORM endpoint and raw asyncpg). Writes
 ``bench/results/instructions-*.json``. Needs valgrind (Debian's package, installed if missing).
 
 Use it to compare two versions of the code; it leaves out what the server, the kernel and
@@ -31,7 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "40"))  # measured per kind, after 5 unmeasured
-STEPS = ("submission", "accept", "review", "approve", "bare_orm_ceiling")
+STEPS = (
+    "submission",
+    "submission_keyed",
+    "accept",
+    "review",
+    "approve",
+    "bare_orm_ceiling",
+    "raw_asyncpg",
+)
 
 
 def ensure_valgrind() -> None:
@@ -43,14 +52,19 @@ def ensure_valgrind() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=True)
 
 
-async def call(app: Any, state: dict[str, Any], path: str, token: str | None, body: str) -> bytes:
-    """One POST through the ASGI app, as uvicorn would make it; the response body."""
+async def call(
+    app: Any, state: dict[str, Any], path: str, token: str | None, body: str, key: str = ""
+) -> bytes:
+    """One POST through the ASGI app, as uvicorn would make it (with ``key``, an
+    ``Idempotency-Key``); the response body."""
     raw = body.encode()
     headers = [
         (b"host", b"127.0.0.1"),
         (b"content-type", b"application/json"),
         (b"content-length", str(len(raw)).encode()),
     ]
+    if key:
+        headers.append((b"idempotency-key", key.encode()))
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
     scope = {
@@ -112,19 +126,33 @@ async def measure(settings: dict[str, Any]) -> None:
     """Inside valgrind: the requests of each step, counted."""
     from approval.main import create_app
     from bench.bare_app import create_app as create_bare_app
+    from bench.bare_app import create_raw_app
     from bench.submission import ACCEPT_BODY, BODY
 
     tokens: dict[str, str] = settings["tokens"]
     body = json.dumps(BODY, ensure_ascii=False)
-    app, bare = create_app(), create_bare_app()
+    app, bare, raw = create_app(), create_bare_app(), create_raw_app()
     n = REQUESTS + 5
-    async with app.router.lifespan_context(app) as state, bare.router.lifespan_context(bare) as bs:
-        state, bs = dict(state or {}), dict(bs or {})
+    async with (
+        app.router.lifespan_context(app) as state,
+        bare.router.lifespan_context(bare) as bs,
+        raw.router.lifespan_context(raw) as rs,
+    ):
+        state, bs, rs = dict(state or {}), dict(bs or {}), dict(rs or {})
 
         def submit() -> Awaitable[bytes]:
             return call(app, state, "/api/v1/applications", tokens["enterprise"], body)
 
         made = await counted("submission", [submit] * n)
+        await counted(
+            "submission_keyed",
+            [
+                partial(
+                    call, app, state, "/api/v1/applications", tokens["enterprise"], body, f"k{i}"
+                )
+                for i in range(n)
+            ],
+        )
         # Five more cases for the uncounted first requests of each action.
         ids = [json.loads(await submit())["id"] for _ in range(5)]
         ids += [json.loads(m)["id"] for m in made]
@@ -139,6 +167,7 @@ async def measure(settings: dict[str, Any]) -> None:
                 [partial(call, app, state, path.format(i), tokens[role], action_body) for i in ids],
             )
         await counted("bare_orm_ceiling", [partial(call, bare, bs, "/things", None, body)] * n)
+        await counted("raw_asyncpg", [partial(call, raw, rs, "/things", None, body)] * n)
 
 
 def totals(directory: Path) -> dict[str, float]:
@@ -227,6 +256,12 @@ def main() -> None:
             "million_instructions_per_request": {s: figures[s] for s in STEPS},
             "million_instructions_per_case": round(case, 3),
             "submission_to_bare": round(figures["submission"] / figures["bare_orm_ceiling"], 3),
+            "keyed_submission_to_bare": round(
+                figures["submission_keyed"] / figures["bare_orm_ceiling"], 3
+            ),
+            "keyed_submission_to_raw_asyncpg": round(
+                figures["submission_keyed"] / figures["raw_asyncpg"], 3
+            ),
         }
         print(json.dumps(result, indent=2))
         out = ROOT / "bench" / "results" / f"instructions-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

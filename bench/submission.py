@@ -1,10 +1,13 @@
-"""``make bench``: approval's submission throughput against the bare-ORM ceiling, on PostgreSQL.
+"""``make bench``: approval's submission throughput against two denominators, on PostgreSQL.
 
-Starts license, notify, approval (2 uvicorn workers, relay in its own worker process) and the bare
-app of ``bench/bare_app.py`` (2 workers) on fresh PostgreSQL databases, loads each from a second
-process with wrk on loopback for a bounded time, in rounds that alternate the two (medians and
-each round's ratio reported), then measures submit→inbox latency one submission at a time. Prints
-the figures and writes them to ``bench/results/``. Asserts nothing about speed.
+Starts license, notify, approval (2 uvicorn workers, relay in its own worker process) and the two
+apps of ``bench/bare_app.py`` (the bare ORM insert+outbox endpoint and the same on raw asyncpg,
+2 workers each) on fresh PostgreSQL databases, loads each from a second process with wrk on
+loopback for a bounded time, in rounds that alternate them (medians and each round's ratios
+reported), then measures submit→inbox latency one submission at a time. Every request carries a
+new ``Idempotency-Key``, as the portal's do (the bare apps ignore it; they get it too so that wrk
+does the same work for each). Prints the figures and writes them to ``bench/results/``. Asserts
+nothing about speed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -57,8 +61,11 @@ ACCEPT_BODY = {
     "tolerated_materials": required_materials(str(BODY["item_code"])),
     "deliver_by": (date.today() + timedelta(days=30)).isoformat(),
 }
-PORTS = {"approval": 18001, "license": 18002, "notify": 18003}  # bench ports, apart from make run
-BARE_PORT = 18009
+# Bench ports, apart from make run's; BENCH_PORT_BASE moves them (two benchmarks on one machine).
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "18000"))
+PORTS = {"approval": PORT_BASE + 1, "license": PORT_BASE + 2, "notify": PORT_BASE + 3}
+BARE_PORT = PORT_BASE + 9
+RAW_PORT = PORT_BASE + 10
 RELAY_DURING_LOAD = os.environ.get("BENCH_RELAY_DURING_LOAD", "") == "1"
 
 
@@ -137,6 +144,17 @@ def wrk(
     # A long-bracket string keeps the UTF-8 JSON as it is (Lua 5.1 has no unicode escapes).
     lines = ['wrk.method = "POST"', f"wrk.body = [==[{json.dumps(body, ensure_ascii=False)}]==]"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    # A new Idempotency-Key for every request: this run's prefix, the thread, a counter.
+    lines.append(
+        "local threads = 0\n"
+        'setup = function(thread) threads = threads + 1; thread:set("tid", threads) end\n'
+        "local sent = 0\n"
+        "request = function()\n"
+        "  sent = sent + 1\n"
+        f'  wrk.headers["Idempotency-Key"] = "bench-{uuid.uuid4().hex}-" .. tid .. "-" .. sent\n'
+        "  return wrk.format()\n"
+        "end"
+    )
     lines.append(
         "done = function(summary, latency, requests)\n"
         '  io.write(string.format("P50 %f\\nP99 %f\\nERRORS %d\\nNON2XX %d\\n", '
@@ -183,7 +201,9 @@ async def submit_to_inbox_latency(token: str, samples: int) -> dict[str, float]:
         for _ in range(samples):
             started = time.perf_counter()
             created = await client.post(
-                f"{approval}/api/v1/applications", json=BODY, headers=headers
+                f"{approval}/api/v1/applications",
+                json=BODY,
+                headers={**headers, "Idempotency-Key": f"latency-{uuid.uuid4()}"},
             )
             created.raise_for_status()
             number = created.json()["application_no"]
@@ -343,53 +363,63 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
 def main() -> None:
     """Run the benchmark."""
     work = Path(tempfile.mkdtemp(prefix="bench-"))
+    load_at_start = os.getloadavg()[0]
     private, _ = ensure_dev_keypair(work / "keys")
     token = mint_token(private.read_text(), role=Role.ENTERPRISE, uscc=USCC, subject="ent:bench")
     # The relay (and notify's deliveries it sets off) would share these two cores with the
     # load; it starts after the throughput phases, drains the backlog, then latency is measured.
     stack = start_stack(work, relay=RELAY_DURING_LOAD)
     bare_db = asyncio.run(create_postgres_database("bench_bare"))
-    bare = ServiceProcess(
-        "approval",
-        BARE_PORT,
-        {"BARE_DATABASE_URL": bare_db},
-        log_path=work / "bare.log",
-        command=[
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "bench.bare_app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(BARE_PORT),
-            "--workers",
-            "2",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+    bare, raw = (
+        ServiceProcess(
+            "approval",
+            port,
+            {"BARE_DATABASE_URL": bare_db},
+            log_path=work / f"{factory}.log",
+            command=[
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                f"bench.bare_app:{factory}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        )
+        for port, factory in ((BARE_PORT, "create_app"), (RAW_PORT, "create_raw_app"))
     )
     try:
         asyncio.run(create_schema(bare_db))
         approval_url = f"{stack.approval_url}/api/v1/applications"
         bare_url = f"http://127.0.0.1:{BARE_PORT}/things"
-        bare.start()
-        for _ in range(100):
-            try:
-                httpx.post(bare_url, json=BODY).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        raw_url = f"http://127.0.0.1:{RAW_PORT}/things"
+        for process, url in ((bare, bare_url), (raw, raw_url)):
+            process.start()
+            for _ in range(100):
+                try:
+                    httpx.post(url, json=BODY).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
         httpx.post(
-            approval_url, json=BODY, headers={"Authorization": f"Bearer {token}"}
+            approval_url,
+            json=BODY,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "bench-warm-up"},
         ).raise_for_status()
         approval = next(p for p in stack.processes if p.port == PORTS["approval"])
         assert approval.process is not None and bare.process is not None
+        assert raw.process is not None
         targets = {  # url, token, the app's process
             "submission": (approval_url, token, approval.process.pid),
             "bare_orm_ceiling": (bare_url, None, bare.process.pid),
+            "raw_asyncpg": (raw_url, None, raw.process.pid),
         }
         print(
             f"{ROUNDS} rounds of {DURATION}s of load on each app, {CONNECTIONS} connections ...",
@@ -397,25 +427,27 @@ def main() -> None:
         )
         rounds: list[dict[str, dict[str, float]]] = []
         for n in range(ROUNDS):
-            order = list(targets) if n % 2 == 0 else list(reversed(targets))
+            # Each app goes first, middle and last in turn (the machine drifts within a round too).
+            names = list(targets)
+            order = names[n % 3 :] + names[: n % 3]
             figures = {}
             for name in order:
                 url, bearer, pid = targets[name]
                 figures[name] = wrk(url, token=bearer, body=BODY, directory=work, app_pid=pid)
+            rps = {name: figures[name]["requests_per_second"] for name in targets}
             figures["ratio"] = {
-                "requests_per_second": round(
-                    figures["submission"]["requests_per_second"]
-                    / figures["bare_orm_ceiling"]["requests_per_second"],
-                    2,
-                )
+                "to_bare_orm": round(rps["submission"] / rps["bare_orm_ceiling"], 2),
+                "to_raw_asyncpg": round(rps["submission"] / rps["raw_asyncpg"], 2),
             }
             print(
-                f"  round {n + 1}: submission {figures['submission']['requests_per_second']} "
-                f"req/s, bare {figures['bare_orm_ceiling']['requests_per_second']} req/s",
+                f"  round {n + 1}: submission {rps['submission']} req/s, bare ORM "
+                f"{rps['bare_orm_ceiling']} req/s, raw asyncpg {rps['raw_asyncpg']} req/s "
+                f"(ratios {figures['ratio']['to_bare_orm']}, {figures['ratio']['to_raw_asyncpg']})",
                 flush=True,
             )
             rounds.append(figures)
         bare.stop()
+        raw.stop()
         summary = {name: medians([r[name] for r in rounds]) for name in targets}
         # Let the relay drain the backlog the load left, then measure one submission at a time.
         stack.start_relay()
@@ -428,15 +460,28 @@ def main() -> None:
             "seconds_per_round_and_app": DURATION,
             "connections": CONNECTIONS,
             "relay_during_load": RELAY_DURING_LOAD,
+            "idempotency_key": "a new one on every request",
+            "load_average_at_start": load_at_start,
             "submission": summary["submission"],
             "bare_orm_ceiling": summary["bare_orm_ceiling"],
-            # Medians over the rounds; each round's own ratio shows the spread.
+            "raw_asyncpg": summary["raw_asyncpg"],
+            # Medians over the rounds (targets 1.1 and 0.6); each round's own ratios show the
+            # spread. The machine is shared: only ratios of alternating rounds mean anything.
             "ratio_submission_to_ceiling": round(
                 summary["submission"]["requests_per_second"]
                 / summary["bare_orm_ceiling"]["requests_per_second"],
                 2,
             ),
-            "ratio_per_round": [r["ratio"]["requests_per_second"] for r in rounds],
+            "ratio_submission_to_raw_asyncpg": round(
+                summary["submission"]["requests_per_second"]
+                / summary["raw_asyncpg"]["requests_per_second"],
+                2,
+            ),
+            "median_of_round_ratios": {
+                key: statistics.median(r["ratio"][key] for r in rounds)
+                for key in ("to_bare_orm", "to_raw_asyncpg")
+            },
+            "ratio_per_round": [r["ratio"] for r in rounds],
             "per_round": [{k: v for k, v in r.items() if k != "ratio"} for r in rounds],
             "submit_to_inbox": latency,
         }
@@ -446,6 +491,7 @@ def main() -> None:
         print(f"written to {out.relative_to(ROOT)}")
     finally:
         bare.stop()
+        raw.stop()
         stop_stack(stack)
         asyncio.run(drop_postgres_database(bare_db))
 
