@@ -250,7 +250,7 @@ class MaterialService:
     async def content(
         self, *, application: Application, material_id: uuid.UUID
     ) -> tuple[Material, bytes]:
-        """An uploaded file's bytes."""
+        """An uploaded file's bytes (fetched from storage once the row's read has ended)."""
         material = await self.session.get(Material, material_id)
         if (
             material is None
@@ -258,4 +258,7 @@ class MaterialService:
             or not material.storage_key
         ):
             raise MaterialNotInGuide("材料不存在或不是上传文件")
+        # A detached row keeps its values through the read's end (a rollback would expire them).
+        self.session.expunge(material)
+        await end_read(self.session)
         return material, await self.storage.get(material.storage_key)
