@@ -44,14 +44,18 @@ async def upload_shared(
             f"「{name}」不是该一件事共享的材料", allowed=[m.name for m in definition.materials]
         )
     applications = {a.item_code: a for a in await repository.member_applications(found.id)}
-    targets = [(applications[t.item_code], t.material) for t in shared.maps_to]
-    for application, material in targets:
+    targets = [(applications[t.item_code], t.item_code, t.material) for t in shared.maps_to]
+    # Read now: the end of the read (below) expires the rows.
+    ids = {code: application.id for application, code, _material in targets}
+    for application, _code, material in targets:
         await materials.check_upload(application=application, name=material)
-    received = await materials.receive(file)
     key = f"bundle-applications/{found.id}/{uuid.uuid4()}"
+    # The checks' read ends here (receive): the blob is stored with no transaction open, and
+    # ``record`` checks each application again, as it is now, in the write's transaction.
+    received = await materials.receive(file)
     await materials.storage.put(key, received.data, content_type=received.content_type)
     recorded = []
-    for application, material in targets:
+    for application, item_code, material in targets:
         out = await materials.record(
             application=application,
             name=material,
@@ -62,8 +66,8 @@ async def upload_shared(
         )
         recorded.append(
             {
-                "item_code": application.item_code,
-                "application_id": str(application.id),
+                "item_code": item_code,
+                "application_id": str(ids[item_code]),
                 "material": material,
                 "material_id": str(out.id),
             }

@@ -11,11 +11,17 @@ from typing import Any
 
 from fastapi import UploadFile
 from sqlalchemy import insert, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.catalogue.repository import ItemRepository
 from approval.clients.license import LicenseClient
-from approval.errors import IllegalTransition, MaterialNotInGuide, NoValidLicence
+from approval.errors import (
+    ApplicationNotFound,
+    IllegalTransition,
+    MaterialNotInGuide,
+    NoValidLicence,
+)
 from approval.materials.schemas import MaterialChecklist, MaterialOut, ToleranceOut
 from approval.models import Application, Material
 from approval.repository import ApplicationRepository
@@ -81,10 +87,13 @@ class MaterialService:
 
     async def _current(self, application: Application, name: str) -> Application:
         """The application read again in the write's transaction, the material checked against
-        it: its state may have changed while a network call was answered."""
-        current = await ApplicationRepository(self.session).get(application.id)
+        it: its state may have changed while a network call was answered. The row given may have
+        been expired by the end of the read (``end_read``): its id is taken without loading it."""
+        identity = sa_inspect(application).identity
+        application_id = identity[0] if identity else application.id
+        current = await ApplicationRepository(self.session).get(application_id)
         if current is None:  # pragma: no cover - applications are never deleted
-            raise IllegalTransition("申请不存在", current_state=application.state)
+            raise ApplicationNotFound(f"申请 {application_id} 不存在")
         await self._spec(current, name)
         return current
 
@@ -95,9 +104,9 @@ class MaterialService:
         material is then checked again against the application as it is now, and recorded.
         """
         await self._spec(application, name)
-        received = await self.receive(file)
         material_id = uuid.uuid4()
         key = f"applications/{application.id}/{material_id}"
+        received = await self.receive(file)  # the read ends: what follows is the storage call
         await self.storage.put(key, received.data, content_type=received.content_type)
         return await self.record(
             application=application,
@@ -202,8 +211,9 @@ class MaterialService:
         licence_type = spec.get("replaced_by_licence_type")
         if not licence_type:
             raise NoValidLicence(f"「{name}」不能以电子证照替代，请上传")
+        uscc = application.applicant_uscc
         await end_read(self.session)
-        held = await self.license.valid_licences(uscc=application.applicant_uscc)
+        held = await self.license.valid_licences(uscc=uscc)
         match = next((lic for lic in held if lic.licence_type == licence_type), None)
         if match is None:
             raise NoValidLicence(
