@@ -111,7 +111,9 @@ async def test_idempotency_key_is_declared_and_a_malformed_one_refused(
         and "signing-sessions" not in path
         and not path.endswith("/receipt")
     ]
-    assert len(writes) == 13  # the submission and the twelve actions
+    # the submission, the twelve actions and the review chain's six moves (claim, return,
+    # transfer, complete, an opinion asked and overridden)
+    assert len(writes) == 19
     for path, operation in writes:
         headers = [p for p in operation["parameters"] if p["in"] == "header"]
         assert [(p["name"], p["schema"]["maxLength"]) for p in headers] == [
