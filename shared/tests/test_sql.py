@@ -39,16 +39,15 @@ from govshared.db import (
 from govshared.sql import (
     INTERNALS,
     DriverStatement,
-    JSONText,
     SessionSentAlone,
     _Driver,
-    copy_rows,
     execute_insert,
     insert_ignore,
     inserts_together,
     missing_internals,
     use_driver,
 )
+from govshared.sqlcopy import JSONText, copy_rows
 from govshared.testing import BACKENDS, drop_postgres_database, make_database
 
 metadata = MetaData()

@@ -15,7 +15,7 @@ the installed SQLAlchemy, so an upgrade that renames one fails there first):
 - ``Insert._post_values_clause``: the ON CONFLICT clause, part of a batch's shape;
 - ``SQLCompiler._result_columns``: the selected columns and their result processors.
 
-``copy_rows`` (COPY through asyncpg's ``copy_records_to_table``) takes the same adapter
+``govshared.sqlcopy.copy_rows`` (COPY through asyncpg's ``copy_records_to_table``) takes the same adapter
 internals through ``on_driver``, and the columns' public bind processors. Should any of them be
 missing (or ``<P>SQL_ON_DRIVER=false``), every statement goes through ``session.execute`` instead,
 ``inserts_together`` runs each INSERT in the session's transaction and ``copy_rows`` is one
@@ -24,17 +24,15 @@ executemany INSERT: slower, not wrong (``driver_enabled``).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any, ClassVar, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Dialect, Executable, Insert, Table, bindparam, insert, literal_column, select
+from sqlalchemy import Dialect, Executable, Insert, Table, bindparam, literal_column, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -340,72 +338,6 @@ async def execute_insert(session: AsyncSession, statement: Insert, rows: Row | l
         await session.execute(statement, rows)
     else:
         batch.append((statement, rows))
-
-
-class JSONText(str):
-    """A JSON column's value already serialised (``copy_rows`` sends it as it is): a large
-    document serialised once for its digest need not be serialised again to be stored."""
-
-    __slots__ = ()
-
-
-def _parsed(row: Row) -> Row:
-    return {k: json.loads(v) if isinstance(v, JSONText) else v for k, v in row.items()}
-
-
-def _raw_or(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: value if isinstance(value, JSONText) else process(value)
-
-
-async def copy_rows(session: AsyncSession, table: Table, rows: list[Row]) -> None:
-    """Insert many rows (each with the same keys) in the session's transaction: on PostgreSQL by
-    ``COPY … FROM STDIN`` in asyncpg's binary format, each value through its column type's bind
-    processor exactly as an INSERT would send it (JSON serialised, times in UTC; a ``JSONText``
-    as it is); elsewhere, inside ``inserts_together``, or when statements may not go to the driver
-    (``driver_enabled``: the setting, the internals), as one executemany INSERT. A draw's
-    thousands of rows go in about a fifth of the time of a multi-row INSERT."""
-    if not rows:
-        return
-    if dialect_name(session) == "postgresql" and _BATCH not in session.info and _Driver.enabled:
-        connection = await session.connection()
-        if driver_enabled(connection):
-            await _copy(connection, table, rows)
-            return
-    await execute_insert(session, insert(table), [_parsed(row) for row in rows])
-
-
-async def _copy(connection: AsyncConnection, table: Table, rows: list[Row]) -> None:
-    dialect = connection.dialect
-    names = tuple(rows[0])
-    raw = {name for name, value in rows[0].items() if isinstance(value, JSONText)}
-    processors: list[Callable[[Any], Any] | None] = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-    ]
-    # asyncpg takes a json value as its text (SQLAlchemy's codec): JSONText goes as it is.
-    processors = [
-        _raw_or(process) if process is not None and name in raw else process
-        for name, process in zip(names, processors, strict=True)
-    ]
-    values = itemgetter(*names)
-    # Only the columns whose type processes its value (JSON, UTC times) cost a call each.
-    processed = [(i, process) for i, process in enumerate(processors) if process is not None]
-    records: list[Any] = []
-    for row in rows:
-        record = values(row) if len(names) > 1 else (row[names[0]],)
-        if processed:
-            record = list(record)
-            for i, process in processed:
-                record[i] = process(record[i])
-        records.append(record)
-    await on_driver(
-        connection,
-        table.name,
-        (),
-        "copy_records_to_table",
-        records=records,
-        columns=names,
-        schema_name=table.schema,
-    )
 
 
 def goes_alone(session: AsyncSession) -> bool:

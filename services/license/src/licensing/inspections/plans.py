@@ -14,7 +14,7 @@ from govshared.auth import Principal
 from govshared.events import EventType
 from govshared.jurisdictions import scope_prefix
 from govshared.outbox import OutboxWriter
-from govshared.sql import JSONText
+from govshared.sqlcopy import JSONText
 from licensing import clock
 from licensing.errors import (
     InspectorConflictExists,

@@ -23,7 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govshared.sql import copy_rows, dialect_name, execute_insert
+from govshared.sql import dialect_name, execute_insert
+from govshared.sqlcopy import copy_rows
 from licensing.inspections.models import (
     CorrectionStatus,
     Inspection,
