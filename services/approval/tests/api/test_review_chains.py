@@ -92,6 +92,9 @@ async def _events(
                 outbox_events.c.event_type == str(event_type),
                 outbox_events.c.destination == "notify",
             )
+            # in the order they were written: without ORDER BY PostgreSQL returns heap order,
+            # which an UPDATE of a row (the relay marking it delivered) changes
+            .order_by(outbox_events.c.created_at, outbox_events.c.id)
         )
     ).scalars()
     events = [p if isinstance(p, dict) else json.loads(p) for p in payloads]

@@ -67,6 +67,7 @@ async def _notices(app: FastAPI) -> list[dict[str, Any]]:
                     outbox_events.c.event_type == MISSED_EVENT,
                     outbox_events.c.destination == "notify",
                 )
+                .order_by(outbox_events.c.created_at, outbox_events.c.id)
             )
         ).scalars()
         return [json.loads(p)["data"] for p in payloads]

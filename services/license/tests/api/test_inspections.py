@@ -68,6 +68,7 @@ async def _events(app: FastAPI, event_type: str) -> list[dict[str, Any]]:
                 select(outbox_events.c.payload)
                 .where(outbox_events.c.event_type == event_type)
                 .where(outbox_events.c.destination == "notify")
+                .order_by(outbox_events.c.created_at, outbox_events.c.id)
             )
         ).scalars()
         return [json.loads(p)["data"] for p in payloads]
