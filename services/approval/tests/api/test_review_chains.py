@@ -88,7 +88,8 @@ async def _events(
 ) -> list[dict[str, Any]]:
     payloads = (
         await session.execute(
-            select(outbox_events.c.payload).where(
+            select(outbox_events.c.payload)
+            .where(
                 outbox_events.c.event_type == str(event_type),
                 outbox_events.c.destination == "notify",
             )

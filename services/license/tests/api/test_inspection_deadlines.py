@@ -63,7 +63,8 @@ async def _notices(app: FastAPI) -> list[dict[str, Any]]:
     async with app.state.sessionmaker() as session:
         payloads = (
             await session.execute(
-                select(outbox_events.c.payload).where(
+                select(outbox_events.c.payload)
+                .where(
                     outbox_events.c.event_type == MISSED_EVENT,
                     outbox_events.c.destination == "notify",
                 )
