@@ -8,21 +8,35 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval.actions import ActionService
 from approval.context import context_of
 from approval.models import Application
-from approval.service import ApplicationService
+from approval.reading import ApplicationReader
+from approval.submission import SubmissionService
 from govshared.auth import Principal, get_principal
 from govshared.db import get_session
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 
+# The services are built from the request's session and the context directly rather than through
+# sub-dependencies: the hot routes' dependency graph stays small. Tests override these
+# dependencies, or pin ``context.today``.
 
-async def get_application_service(request: Request) -> ApplicationService:
-    """The application service bound to this request's session (the session and the context
-    are taken here rather than as sub-dependencies: the hot routes' dependency graph stays
-    small; tests override this dependency, or pin ``context.today``)."""
+
+async def get_reader(request: Request) -> ApplicationReader:
+    """Reading of applications, bound to this request's session."""
     context = context_of(request.app)
-    return ApplicationService(
+    return ApplicationReader(
+        await get_session(request),
+        today=context.today,
+        warn_days=context.settings.clock_warn_days,
+    )
+
+
+async def get_submissions(request: Request) -> SubmissionService:
+    """Submission of applications, bound to this request's session."""
+    context = context_of(request.app)
+    return SubmissionService(
         await get_session(request),
         outbox=context.outbox,
         license_client=context.license_client,
@@ -32,18 +46,32 @@ async def get_application_service(request: Request) -> ApplicationService:
     )
 
 
-Applications = Annotated[ApplicationService, Depends(get_application_service)]
+async def get_actions(request: Request) -> ActionService:
+    """The lifecycle's actions, bound to this request's session."""
+    context = context_of(request.app)
+    return ActionService(
+        await get_session(request),
+        outbox=context.outbox,
+        today=context.today,
+        warn_days=context.settings.clock_warn_days,
+        sealing=context.sealing,
+    )
+
+
+Reader = Annotated[ApplicationReader, Depends(get_reader)]
+Submissions = Annotated[SubmissionService, Depends(get_submissions)]
+Actions = Annotated[ActionService, Depends(get_actions)]
 
 
 async def application_by_id(
     application_id: uuid.UUID,
-    service: Applications,
+    reader: Reader,
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> Application:
     """The application in the path, if the caller may see it (404 otherwise), as the law has it
     today (accepted once its acceptance period has run out, Art. 32)."""
-    return await service.effective(
-        await service.get_visible(principal=principal, application_id=application_id)
+    return await reader.effective(
+        await reader.get_visible(principal=principal, application_id=application_id)
     )
 
 

@@ -1,7 +1,10 @@
 """The application's state machine under the Administrative Licensing Law (docs/architecture.md).
 
 Each action names the roles that may take it and the states it is legal from; anything else is a
-409 problem naming the current state. The table is the single place these rules live.
+409 problem naming the current state. The table is the single place these rules live; what each
+action does beyond its rule (checks, clock effect, document, writes) is its handler's, registered
+beside it: ``approval.handlers`` for the case's actions, ``approval.tasks.handlers`` for the review
+chain's moves (one handler per action, no more: tests/unit/test_action_handlers.py).
 
 Two rules of the law hold by the table's shape: a decision (approve, deny) is taken only from
 ``in_review``, which only a recorded review (审查意见) leads to, so no decision is made without one;

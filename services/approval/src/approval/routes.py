@@ -16,7 +16,7 @@ from approval.calendar.errors import (
     InvalidPause,
     PauseReasonNotAllowed,
 )
-from approval.dependencies import ApplicationById, Applications
+from approval.dependencies import Actions, ApplicationById, Reader, Submissions
 from approval.errors import (
     ActionInputInvalid,
     AlreadyExtended,
@@ -40,8 +40,8 @@ from approval.schemas import (
     ApplicationOut,
     AuditEventOut,
     ChainVerification,
+    Submitted,
 )
-from approval.service import Submitted
 from approval.signing.errors import (
     LegalRepresentativeSignatureRequired,
     SignatureRequired,
@@ -92,7 +92,7 @@ AUTH_ERRORS = (Unauthenticated, Forbidden)
 async def submit_application(
     request: Request,
     body: ApplicationCreate,
-    service: Applications,
+    service: Submissions,
     principal: Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))],
 ) -> Response:
     """Submit an application for a catalogue item; the applicant is the token's enterprise."""
@@ -142,7 +142,7 @@ def _action_endpoint(action: Action) -> Any:
         request: Request,
         application_id: uuid.UUID,
         body: ActionRequest,
-        service: Applications,
+        service: Actions,
         principal: Annotated[Principal, Depends(get_principal)],
     ) -> Response:
         result = await service.act(
@@ -202,7 +202,7 @@ for _action, (_path, _summary) in ACTION_PATHS.items():
     responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def list_my_applications(
-    service: Applications,
+    service: Reader,
     principal: Annotated[Principal, Depends(require_roles(Role.ENTERPRISE))],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
@@ -236,7 +236,7 @@ def _queue_keyset(cursor: str | None) -> tuple[date, datetime, uuid.UUID] | None
     responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
 )
 async def staff_queue(
-    service: Applications,
+    service: Reader,
     principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
     state: Annotated[list[ApplicationState] | None, Query(description="默认：全部在办状态")] = None,
     item_code: Annotated[str | None, Query(max_length=64)] = None,
@@ -277,7 +277,7 @@ async def staff_queue(
     responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
 )
 async def tolerated_materials(
-    service: Applications,
+    service: Reader,
     principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
     overdue: Annotated[bool, Query(description="只看已过补交期限的")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -313,9 +313,7 @@ async def get_application(application: ApplicationById) -> ApplicationOut:
     responses=problem_responses(*AUTH_ERRORS, ApplicationNotFound),
     dependencies=[Depends(get_principal)],
 )
-async def application_events(
-    application: ApplicationById, service: Applications
-) -> list[AuditEventOut]:
+async def application_events(application: ApplicationById, service: Reader) -> list[AuditEventOut]:
     """Every transition of the application, oldest first."""
     return [AuditEventOut.model_validate(e) for e in await service.events(application=application)]
 
@@ -329,7 +327,7 @@ async def application_events(
     dependencies=[Depends(get_principal)],
 )
 async def verify_application_events(
-    application: ApplicationById, service: Applications
+    application: ApplicationById, service: Reader
 ) -> ChainVerification:
     """Re-hash the audit trail and report the first broken link, if any."""
     return await service.verify_chain(application=application)

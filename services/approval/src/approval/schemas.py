@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -150,3 +151,14 @@ class ChainVerification(BaseModel):
     valid: bool
     entries: int
     first_broken_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The result of a submission or an action: the application serialised to JSON before
+    anything was written (so that nothing can fail once it is committed), or, for a retried key,
+    the response stored the first time."""
+
+    status_code: int
+    body: bytes | dict[str, Any]
+    replayed: bool

@@ -1,9 +1,9 @@
 """What every change of an application's state writes: its audit entry and its event.
 
-The lifecycle's actions (``approval.service``), the timers' deemed acceptance, the sealer, the
-consumers of proof of service and the applicant's signed receipts all append to the same
-hash-chained trail and emit approval's events the same way; they import it from here, below the
-service that runs the actions, so that no sub-package imports ``approval.service`` back.
+Submissions (``approval.submission``), the lifecycle's actions (``approval.actions``), the
+timers' deemed acceptance, the sealer, the consumers of proof of service and the applicant's signed
+receipts all append to the same hash-chained trail and emit approval's events the same way; they
+import it from here, below the use cases, so that no sub-package imports those modules back.
 """
 
 from __future__ import annotations

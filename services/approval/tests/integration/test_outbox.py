@@ -13,7 +13,7 @@ from approval.context import context_of
 from approval.db import outbox_events
 from approval.models import Application
 from approval.schemas import ApplicationCreate
-from approval.service import ApplicationService
+from approval.submission import SubmissionService
 from govshared.auth import Principal, Role
 from govshared.outbox import Destination, OutboxRelay
 from govshared.testing import random_uscc
@@ -24,8 +24,8 @@ def _principal() -> Principal:
     return Principal(subject=f"ent:{uscc}", role=Role.ENTERPRISE, uscc=uscc)
 
 
-def _service(app: FastAPI, session: object) -> ApplicationService:
-    return ApplicationService(
+def _service(app: FastAPI, session: object) -> SubmissionService:
+    return SubmissionService(
         session,  # type: ignore[arg-type]
         outbox=context_of(app).outbox,
         license_client=context_of(app).license_client,

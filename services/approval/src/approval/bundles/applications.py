@@ -1,6 +1,6 @@
 """一件事一次办: one application for a bundle fans out to one ordinary application per item.
 
-Each item's application goes through the ordinary submission (``ApplicationService.prepare`` and
+Each item's application goes through the ordinary submission (``SubmissionService.prepare`` and
 ``write``): its own statutory clock, license's reform mode for the item here and today (a filing
 is filed at once), its guide's form check, its audit trail and events. The fan-out is atomic: every
 item is prepared first, asking license with no transaction open, and only then are the
@@ -24,9 +24,10 @@ from approval.bundles.schemas import BundleApplicationCreate, BundleApplicationO
 from approval.bundles.view import REFUSED_STATES, combined_view
 from approval.db import idempotency_keys
 from approval.forms import validate_form
+from approval.reading import ApplicationReader
 from approval.repository import ApplicationRepository
 from approval.schemas import ApplicationCreate
-from approval.service import ApplicationService, PreparedSubmission
+from approval.submission import PreparedSubmission, SubmissionService
 from govshared import jurisdictions
 from govshared.auth import Principal, Role
 from govshared.idempotency import claim_or_replay, key_owner, replay, request_fingerprint
@@ -50,9 +51,16 @@ def member_forms(definition: BundleDefinition, form: dict[str, Any]) -> dict[str
 class BundleApplications:
     """Submission and reading of bundle applications."""
 
-    def __init__(self, session: AsyncSession, *, applications: ApplicationService) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        submissions: SubmissionService,
+        reader: ApplicationReader,
+    ) -> None:
         self.session = session
-        self.applications = applications
+        self.submissions = submissions
+        self.reader = reader
         self.catalogue = BundleCatalogue(session)
         self.repository = BundleApplicationRepository(session)
 
@@ -92,7 +100,7 @@ class BundleApplications:
         for entry in definition.items:
             try:
                 prepared.append(
-                    await self.applications.prepare(
+                    await self.submissions.prepare(
                         principal=principal,
                         body=ApplicationCreate(
                             item_code=entry.item_code,
@@ -157,7 +165,7 @@ class BundleApplications:
         # PostgreSQL, then the bundle that names them; all in the request's transaction.
         async with inserts_together(self.session):
             for submission in prepared:
-                await self.applications.write(submission)
+                await self.submissions.write(submission)
         await self.repository.insert(row, members)
         return 201, response, False
 
@@ -185,8 +193,8 @@ class BundleApplications:
         applications = await self.repository.member_applications(found.id)
         rows = []
         for application in applications:
-            effective = await self.applications.effective(application)
-            reason = await refusal_reason(self.applications.applications, effective)
+            effective = await self.reader.effective(application)
+            reason = await refusal_reason(self.reader.applications, effective)
             rows.append((effective.item_code, columns(effective), reason))
         return combined_view(found, rows)
 

@@ -30,7 +30,7 @@ from approval.bundles.schemas import (
     BundleOut,
     BundleVersionOut,
 )
-from approval.dependencies import Applications, Session
+from approval.dependencies import Reader, Session, Submissions
 from approval.errors import FormInvalid, IllegalTransition, MaterialNotInGuide
 from approval.materials.routes import Materials
 from govshared.auth import Principal, Role, get_principal, require_roles
@@ -61,9 +61,11 @@ async def get_catalogue(session: Session) -> BundleCatalogue:
     return BundleCatalogue(session)
 
 
-async def get_bundle_applications(session: Session, service: Applications) -> BundleApplications:
-    """Bundle applications over this request's application service."""
-    return BundleApplications(session, applications=service)
+async def get_bundle_applications(
+    session: Session, submissions: Submissions, reader: Reader
+) -> BundleApplications:
+    """Bundle applications over this request's submission and reading of applications."""
+    return BundleApplications(session, submissions=submissions, reader=reader)
 
 
 Catalogue = Annotated[BundleCatalogue, Depends(get_catalogue)]

@@ -60,17 +60,6 @@ NUMBER_WORDS: dict[DocumentKind, str] = {
     DocumentKind.DENIAL: "不许字",
     DocumentKind.PAUSE: "特字",
 }
-# The lifecycle action (approval.lifecycle.Action's value) that issues each document.
-DOCUMENT_FOR_ACTION: dict[str, DocumentKind] = {
-    "accept": DocumentKind.ACCEPTANCE,
-    "reject": DocumentKind.REJECTION,
-    "request_supplement": DocumentKind.SUPPLEMENT,
-    "approve": DocumentKind.APPROVAL,
-    "instant_decision": DocumentKind.APPROVAL,
-    "commitment_decision": DocumentKind.APPROVAL,
-    "deny": DocumentKind.DENIAL,
-    "pause": DocumentKind.PAUSE,
-}
 # What a document's signed content keeps of the transition's details.
 CONTENT_DETAILS = (
     "missing_items",

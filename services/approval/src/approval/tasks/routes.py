@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from approval.db import idempotency_keys
-from approval.dependencies import ApplicationById, Applications, Session
+from approval.dependencies import Actions, ApplicationById, Reader, Session
 from approval.errors import (
     ActionInputInvalid,
     ApplicationNotFound,
@@ -23,8 +23,7 @@ from approval.errors import (
 from approval.lifecycle import Action
 from approval.models import Application
 from approval.routes import answer
-from approval.schemas import ActionRequest, ApplicationOut
-from approval.service import Submitted
+from approval.schemas import ActionRequest, ApplicationOut, Submitted
 from approval.tasks.chain import current_step
 from approval.tasks.errors import (
     ChainStepPending,
@@ -99,7 +98,7 @@ MOVE_ERRORS = (
 )
 
 
-def _moves(request: Request, service: Applications) -> TaskMoves:
+def _moves(request: Request, service: Reader) -> TaskMoves:
     return TaskMoves(service.session, request.app.state.outbox, request.app.state.today())
 
 
@@ -110,7 +109,7 @@ def _moves(request: Request, service: Applications) -> TaskMoves:
     responses=problem_responses(*AUTH, ApplicationNotFound),
 )
 async def list_tasks(
-    request: Request, application: ApplicationById, service: Applications, principal: Staff
+    request: Request, application: ApplicationById, service: Reader, principal: Staff
 ) -> TaskList:
     """The case's tasks, oldest first, and the step it is at."""
     tasks, current = await _moves(request, service).tasks_of(application)
@@ -119,7 +118,7 @@ async def list_tasks(
 
 async def _move(
     request: Request,
-    service: Applications,
+    service: Reader,
     action: Action,
     application: ApplicationById,
     principal: Principal,
@@ -169,7 +168,7 @@ async def claim_task(
     request: Request,
     task_id: uuid.UUID,
     application: ApplicationById,
-    service: Applications,
+    service: Reader,
     principal: Worker,
 ) -> Response:
     """Take an open task of one's role (and department): from now on it is one's own."""
@@ -188,7 +187,7 @@ async def return_task(
     task_id: uuid.UUID,
     body: ReturnRequest,
     application: ApplicationById,
-    service: Applications,
+    service: Reader,
     principal: Worker,
 ) -> Response:
     """Return the case from its current step to an earlier review step, with a reason; the step
@@ -208,7 +207,7 @@ async def transfer_task(
     task_id: uuid.UUID,
     body: TransferRequest,
     application: ApplicationById,
-    service: Applications,
+    service: Reader,
     principal: Worker,
 ) -> Response:
     """Hand one's task to a colleague; they act on it with a token of the task's role, department
@@ -238,7 +237,8 @@ async def complete_task(
     task_id: uuid.UUID,
     body: CompleteRequest,
     application: ApplicationById,
-    service: Applications,
+    service: Reader,
+    actions: Actions,
     principal: Worker,
 ) -> Response:
     """The same as ``review`` (a review step) or ``approve``/``deny`` (the decision step) on the
@@ -257,7 +257,7 @@ async def complete_task(
         Decision.APPROVE: Action.APPROVE,
         Decision.DENY: Action.DENY,
     }[body.decision]
-    result = await service.act(
+    result = await actions.act(
         principal=principal,
         application_id=application.id,
         action=action,
@@ -280,7 +280,7 @@ async def give_opinion(
     request: Request,
     body: OpinionRequest,
     application: ApplicationById,
-    service: Applications,
+    service: Reader,
     principal: Worker,
 ) -> Response:
     """The department of the caller's token answers: agree, disagree with reasons, or agree with
@@ -300,7 +300,7 @@ async def override_opinion(
     task_id: uuid.UUID,
     body: OverrideRequest,
     application: ApplicationById,
-    service: Applications,
+    service: Reader,
     principal: GovernmentHead,
 ) -> Response:
     """A documented decision over a department's disagreement (or its overdue opinion under the

@@ -1,6 +1,6 @@
 """The review chain inside the lifecycle: what ``accept``, ``review``, ``approve``, ``deny`` and
-``withdraw`` check and do for an item whose guide declares a chain (approval.service.act calls
-``guard`` before and ``after`` with these actions), and the checks every task move shares.
+``withdraw`` check and do for an item whose guide declares a chain (``ActionService.act`` calls
+``guard`` before and ``after`` with the actions whose handler says ``chain``, approval.handlers), and the checks every task move shares.
 
 Items without a chain are untouched: ``chain_for`` answers None from a dictionary after the first
 case of an item version, and nothing else here runs.
@@ -43,9 +43,6 @@ from govshared.events import EventType
 from govshared.outbox import OutboxWriter
 from govshared.problems import Forbidden
 
-CHAIN_ACTIONS = frozenset(
-    {Action.ACCEPT, Action.REVIEW, Action.APPROVE, Action.DENY, Action.WITHDRAW}
-)
 # Item versions are immutable once published: their chain (or none) is read once per process.
 _CHAINS: dict[tuple[object, str, int], ReviewChain | None] = {}
 
