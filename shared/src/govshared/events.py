@@ -46,6 +46,9 @@ class EventType(StrEnum):
     APPLICATION_OPINION_REQUESTED = "cn.gov.approval.application.opinion_requested.v1"  # 征求意见
     APPLICATION_OPINION_GIVEN = "cn.gov.approval.application.opinion_given.v1"  # 会签意见
     APPLICATION_OPINION_OVERRIDDEN = "cn.gov.approval.application.opinion_overridden.v1"
+    # An opinion past its due date: escalated to the government head, or deemed agreement.
+    APPLICATION_OPINION_ESCALATED = "cn.gov.approval.application.opinion_escalated.v1"
+    APPLICATION_OPINION_DEEMED = "cn.gov.approval.application.opinion_deemed.v1"
     DOCUMENT_ISSUED = "cn.gov.approval.document.issued.v1"
     # 一件事一次办: every item of a bundle application is decided; one combined notice.
     BUNDLE_DECIDED = "cn.gov.approval.bundle.decided.v1"

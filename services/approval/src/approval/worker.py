@@ -21,6 +21,7 @@ from approval.config import Settings
 from approval.db import outbox_events
 from approval.documents.sealer import DocumentSealer
 from approval.documents.service import Sealing
+from approval.tasks.timers import OpinionTimers
 from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
 from govshared.chinatime import china_today
@@ -108,8 +109,21 @@ class TimerWorker:
             total.examined += run.examined
             total.tolerances_overdue += run.tolerances_overdue
             if run.examined < self._batch_size:
+                await self.settle_opinions(day, total)
                 await self.decide_bundles()
                 return total
+
+    async def settle_opinions(self, day: date, total: TimerRun) -> None:
+        """Overdue consulted opinions: escalated to the government head or deemed agreement,
+        each once (approval/tasks/timers.py), batch after batch."""
+        while True:
+            async with self._sessionmaker() as session, session.begin():
+                timers = OpinionTimers(session, outbox=self._outbox)
+                run = await timers.fire(today=day, now=datetime.now(UTC), limit=self._batch_size)
+            total.opinions_escalated += run.escalated
+            total.opinions_deemed += run.deemed
+            if run.examined < self._batch_size:
+                return
 
     async def decide_bundles(self) -> int:
         """The combined notice of each bundle application whose items are all decided."""

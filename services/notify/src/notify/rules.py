@@ -78,6 +78,8 @@ _NOT_FOR_APPLICANT = frozenset(
         EventType.APPLICATION_OPINION_REQUESTED,
         EventType.APPLICATION_OPINION_GIVEN,
         EventType.APPLICATION_OPINION_OVERRIDDEN,
+        EventType.APPLICATION_OPINION_ESCALATED,
+        EventType.APPLICATION_OPINION_DEEMED,
     )
 )
 # A review chain's new work (a new task, a return, a transfer, a request for a department's
@@ -269,6 +271,10 @@ def plan_event(
             roles.append(ROLE_BY_STATE.get(ApplicationState(data.state), Role.REVIEWER))
             if event.type == EventType.APPLICATION_CLOCK_OVERDUE:
                 roles.append(Role.HEAD)
+        elif event.type == EventType.APPLICATION_OPINION_ESCALATED:
+            # An overdue opinion under the escalation rule: the approval waits for the decision
+            # of the head of the people's government at that level (行政许可法第二十六条第二款).
+            roles.append(Role.GOVERNMENT_HEAD)
         audiences.extend(
             Audience(
                 RecipientKind.STAFF,

@@ -88,3 +88,47 @@ async def test_task_notices_reach_the_assignee_the_department_or_the_role_once(
     # the applicant is told none of the internal steps
     enterprise = await client.get("/api/v1/inbox", headers=tokens.enterprise(uscc))
     assert enterprise.json()["items"] == []
+
+
+async def test_an_escalated_opinion_reaches_the_government_head_once(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """Past a consulted department's due date under the escalation rule, the jurisdiction's
+    government head is told the approval waits for them; a deemed agreement tells no one."""
+    uscc = random_uscc()
+    marker = f"310000-20211012-{uuid.uuid4().hex[:8].upper()}"
+    common = {"application_no": marker, "item_name": "民用爆炸物品生产许可"}
+    opinion = {"department": "SHSW", "department_name": "上海市商务委员会"}
+    events = [
+        application_event(
+            EventType.APPLICATION_OPINION_ESCALATED,
+            uscc,
+            due_on="2021-09-23",
+            details={**opinion, "rule": "escalation", "role": "government_head"},
+            **common,
+        ),
+        application_event(
+            EventType.APPLICATION_OPINION_DEEMED,
+            uscc,
+            due_on="2021-09-23",
+            details={**opinion, "rule": "deemed_agreement"},
+            **common,
+        ),
+    ]
+    assert (await post_events(client, tokens, events)).json()["accepted"] == 2
+    assert (await post_events(client, tokens, events)).json()["duplicates"] == 2  # exactly once
+
+    mayor = _staff(tokens, Role.GOVERNMENT_HEAD, f"mayor-{marker}")
+    response = await client.get("/api/v1/inbox", headers=mayor)
+    [notice] = [m for m in response.json()["items"] if marker in m["body"]]
+    assert notice["title"] == "逾期未答复，待您决定：民用爆炸物品生产许可"
+    assert "上海市商务委员会未在2021年9月23日前出具会签意见" in notice["body"]
+    assert "本级人民政府负责人作出决定" in notice["body"]
+    # the department's reviewers and the applicant are not told
+    for headers in (
+        _staff(tokens, Role.REVIEWER, f"r-{marker}", "SHSW"),
+        _staff(tokens, Role.APPROVER, f"a-{marker}"),
+    ):
+        assert await _titles(client, headers, marker) == []
+    enterprise = await client.get("/api/v1/inbox", headers=tokens.enterprise(uscc))
+    assert enterprise.json()["items"] == []

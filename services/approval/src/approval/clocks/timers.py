@@ -42,6 +42,8 @@ class TimerRun:
     overdue: int = 0
     examined: int = 0
     tolerances_overdue: int = 0
+    opinions_escalated: int = 0  # approval/tasks/timers.py
+    opinions_deemed: int = 0
 
 
 class ClockTimers:

@@ -75,7 +75,9 @@ CONTENT_DETAILS = (
     "pause_reason",
     "expected_days",
     "expected_end_on",
+    "cited_opinions",
 )
+OPINION_LABELS = {"disagree": "不同意", "conditional": "附条件同意", "agree": "同意"}
 PAUSE_LABELS = {
     "hearing": "听证",
     "tendering": "招标",
@@ -251,8 +253,23 @@ def paragraphs(
     return [
         f"{opening}，经审查，{reason or '不符合法定条件、标准'}。"
         f"根据{basis}及{LAW}第三十八条第二款的规定，本机关决定不予行政许可。",
+        *cited_opinions_paragraphs(details),
         REMEDY,
     ]
+
+
+def cited_opinions_paragraphs(details: Mapping[str, Any]) -> list[str]:
+    """The consulted departments' disagreements a denial cites (review chains, 并联审批): each
+    department, its opinion and its reasons, as the decision's audit entry records them."""
+    cited = [o for o in details.get("cited_opinions", []) if isinstance(o, Mapping)]
+    if not cited:
+        return []
+    opinions = "；".join(
+        f"{o.get('name') or o.get('department')}出具{OPINION_LABELS.get(str(o.get('outcome')), '')}"
+        f"意见，理由：{o.get('reasons') or '未说明'}"
+        for o in cited
+    )
+    return [f"本机关依照{LAW}第二十六条第二款征求了有关部门的意见。{opinions}。"]
 
 
 class DocumentIssuer:

@@ -222,6 +222,9 @@ async def _validate_opinion(keeper: ChainKeeper, move: Move, body: Any) -> None:
         raise NotConsulted()
     task = next((t for t in consulted if t.status == TaskStatus.OPEN), None)
     if task is None:
+        if consulted[0].outcome == "deemed_agreement":
+            # 逾期未答复视为同意 took effect when the due date passed (the opinion timer).
+            raise OpinionAlreadyGiven(f"答复期限已届满，{consulted[0].name}的意见已视为同意")
         raise OpinionAlreadyGiven(f"{consulted[0].name}已出具意见")
     if body.opinion is OpinionOutcome.DISAGREE and not body.reasons:
         raise MoveInvalid("不同意的意见须说明理由 reasons")

@@ -20,6 +20,7 @@ class ReviewTask(Base):
         Index("ix_review_tasks_application", "application_id", "created_at"),
         Index("ix_review_tasks_queue", "status", "role", "jurisdiction", "due_on"),
         Index("ix_review_tasks_assignee", "assignee", "status"),
+        Index("ix_review_tasks_overdue", "kind", "status", "due_on"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -46,6 +47,8 @@ class ReviewTask(Base):
     overridden_by: Mapped[str | None] = mapped_column(String(200))
     override_reason: Mapped[str | None] = mapped_column(Text)
     overridden_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the opinion timer escalated this overdue opinion to the government head (once).
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Delegation(Base):

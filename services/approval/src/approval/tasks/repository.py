@@ -48,6 +48,7 @@ def task_row(**values: Any) -> dict[str, Any]:
         "overridden_by": None,
         "override_reason": None,
         "overridden_at": None,
+        "escalated_at": None,
         "status": TaskStatus.OPEN.value,
     }
     row.update(values)

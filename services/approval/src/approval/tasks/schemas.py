@@ -34,6 +34,9 @@ class TaskOut(BaseModel):
     completed_at: datetime | None
     completed_by: str | None
     override_reason: str | None = Field(description="本级人民政府负责人的决定理由")
+    escalated_at: datetime | None = Field(
+        default=None, description="逾期未答复、已报请本级人民政府负责人决定的时间"
+    )
 
     @classmethod
     def of(cls, task: ReviewTask) -> TaskOut:
@@ -55,6 +58,7 @@ class TaskOut(BaseModel):
             completed_at=task.completed_at,
             completed_by=task.completed_by,
             override_reason=task.override_reason,
+            escalated_at=task.escalated_at,
         )
 
 

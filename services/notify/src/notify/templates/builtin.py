@@ -344,6 +344,13 @@ _STAFF_TEXTS: list[tuple[EventType, str, str]] = [
         "「{{ item_name }}」办件 {{ application_no }}（{{ applicant_name }}）依法联合办理，"
         "请{{ details.department_name }}{% if due_on %}于{{ due_on }}前{% endif %}出具会签意见（同意、不同意并说明理由或附条件同意）。",
     ),
+    (
+        EventType.APPLICATION_OPINION_ESCALATED,
+        "逾期未答复，待您决定：{{ item_name }}",
+        "「{{ item_name }}」办件 {{ application_no }}（{{ applicant_name }}）依法联合办理，"
+        "{{ details.department_name }}未在{% if due_on %}{{ due_on }}{% else %}答复期限{% endif %}前出具会签意见。"
+        "依该事项规定，须由本级人民政府负责人作出决定后方可审批，请及时决定。",
+    ),
 ]
 
 STAFF_CHANNEL = "staff_inbox"
