@@ -29,7 +29,9 @@ from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
 from approval.signing.routes import router as signing_router
+from approval.tasks.directory import load_demo_staff
 from approval.tasks.routes import router as tasks_router
+from approval.tasks.staff_routes import router as staff_router
 from approval.worker import (
     SUBSCRIPTIONS,
     build_relay,
@@ -87,6 +89,8 @@ def create_app(
                 await load_demo_catalogue(session)
             async with sessionmaker() as session, session.begin():
                 await load_demo_bundles(session)
+            async with sessionmaker() as session, session.begin():
+                await load_demo_staff(session)  # the demo's staff directory (review chains)
         relay = build_relay(settings, sessionmaker=sessionmaker, http=http, tokens=tokens)
         timers = build_timers(settings, sessionmaker=sessionmaker, outbox=outbox)
         sealer = build_sealer(settings, sessionmaker=sessionmaker, sealing=sealing, outbox=outbox)
@@ -154,6 +158,7 @@ def create_app(
             verification_router,
             signing_router,
             tasks_router,
+            staff_router,
         ],
         alembic_ini=ALEMBIC_INI,
         cors_origins=settings.cors_origins,

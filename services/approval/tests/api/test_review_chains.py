@@ -50,6 +50,21 @@ def staff(tokens: Tokens, role: Role, sub: str, department: str | None = None) -
     return tokens.header(role, **claims)
 
 
+async def enrol(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    subject: str,
+    role: Role,
+    department: str | None = None,
+) -> None:
+    """Put a member of staff in the directory (transfers and delegations go only to them)."""
+    member = {"name": subject, "role": role, "jurisdiction": "310000", "department": department}
+    put = await client.put(
+        f"/api/v1/staff/members/{subject}", json=member, headers=tokens.header(Role.ADMIN)
+    )
+    assert put.status_code == 200, put.text
+
+
 async def _case(client: httpx.AsyncClient, tokens: Tokens, uscc: str) -> str:
     created = await client.post(
         "/api/v1/applications",
@@ -123,6 +138,8 @@ async def test_a_joint_case_goes_through_its_chain_and_two_departments_opinions(
     police_1 = staff(tokens, Role.REVIEWER, "police-1", "SHGA")
     police_2 = staff(tokens, Role.REVIEWER, "police-2", "SHGA")
     safety = staff(tokens, Role.REVIEWER, "safety-1", "SHYJ")
+    await enrol(client, tokens, "reviewer-c", Role.REVIEWER)
+    await enrol(client, tokens, "police-2", Role.REVIEWER, "SHGA")
 
     tasks = await _tasks(client, app_id, reviewer_a)
     assert tasks["current_step"] == "first_review"
@@ -378,6 +395,7 @@ async def test_a_delegate_handles_the_tasks_of_a_colleague_on_leave_until_revoke
     app_id = await _case(client, tokens, random_uscc())
     holder = staff(tokens, Role.REVIEWER, "reviewer-leave")
     delegate = staff(tokens, Role.REVIEWER, "reviewer-cover")
+    await enrol(client, tokens, "reviewer-cover", Role.REVIEWER)
     task = _open(await _tasks(client, app_id, holder), "first_review")
     keyed = {**holder, "Idempotency-Key": f"claim-{task['id']}"}
     first = await _post(client, f"{app_id}/tasks/{task['id']}/claim", keyed)

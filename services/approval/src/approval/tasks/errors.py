@@ -81,3 +81,19 @@ class MoveInvalid(DomainError):
     code = "task_move_invalid"
     title = "任务操作的参数不符合要求"
     title_en = "The task move's input is invalid"
+
+
+class StaffUnknown(DomainError):
+    """转办、委托 go only to a member of staff in the directory (approval/tasks/directory.py)."""
+
+    status = 422
+    code = "staff_not_in_directory"
+    title = "转办或委托的对象不在工作人员名录中，或已停用"
+    title_en = "The target of the transfer or delegation is not an active member of staff"
+
+
+class StaffIneligible(DomainError):
+    status = 422
+    code = "staff_not_eligible"
+    title = "转办或委托的对象须为同一区划、同一角色（征求意见任务还须同一部门）的工作人员"
+    title_en = "The target must hold the task's role in its jurisdiction (and department)"

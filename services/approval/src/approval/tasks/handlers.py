@@ -31,6 +31,7 @@ from approval.tasks.chain import (
     last_completer,
     return_targets,
 )
+from approval.tasks.directory import StaffDirectory
 from approval.tasks.errors import (
     ChainStepPending,
     MoveInvalid,
@@ -191,6 +192,14 @@ async def _validate_transfer(keeper: ChainKeeper, move: Move, body: Any) -> None
     move.details |= await keeper.may_act(move.task, move.principal, move.today)
     if body.to in (move.principal.subject, move.task.assignee):
         raise MoveInvalid("转办须转给其他工作人员")
+    # The staff directory: the same role in the task's jurisdiction (and its department).
+    await StaffDirectory(keeper.session).eligible(
+        body.to,
+        role=move.task.role,
+        jurisdiction=move.task.jurisdiction,
+        department=move.task.department,
+        what="转办",
+    )
     move.details["from"] = move.task.assignee or move.principal.subject
     move.reason = body.reason
     move.changes = {"to": body.to}
@@ -200,8 +209,8 @@ async def _apply_transfer(keeper: ChainKeeper, move: Move, recorder: MoveRecorde
     assert move.task is not None
     if not await keeper.tasks.change(move.task.id, {"assignee": move.changes["to"]}):
         raise ConcurrentModification("任务已被他人同时处理，本次操作未生效")
-    # The new assignee acts with a token of the task's role, department and jurisdiction
-    # (checked when they act): a transfer stays within the same role and jurisdiction.
+    # The directory said the new assignee holds the task's role, department and jurisdiction;
+    # their token is checked again when they act.
     move.details = await recorder.audience(
         {**move.details, "step_name": move.task.name},
         role=move.task.role,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from approval.models import Base
@@ -72,3 +72,23 @@ class Delegation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class StaffMember(Base):
+    """The staff directory: who may be given a task (转办) or a colleague's tasks (委托).
+
+    Maintained by ``admin`` through ``PUT /api/v1/staff/members/{subject}`` (in a deployment, the sync
+    from the unified identity platform's organisation directory does it); the demo seeds it."""
+
+    __tablename__ = "staff_members"
+    __table_args__ = (Index("ix_staff_members_role", "jurisdiction", "role", "department"),)
+
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)  # the tokens' sub
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    jurisdiction: Mapped[str] = mapped_column(String(12))
+    department: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(200))

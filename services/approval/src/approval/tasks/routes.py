@@ -25,6 +25,7 @@ from approval.models import Application
 from approval.routes import answer
 from approval.schemas import ActionRequest, ApplicationOut, Submitted
 from approval.tasks.chain import current_step
+from approval.tasks.directory import StaffDirectory
 from approval.tasks.errors import (
     ChainStepPending,
     DelegationNotFound,
@@ -35,6 +36,8 @@ from approval.tasks.errors import (
     OpinionAlreadyGiven,
     OpinionEscalated,
     OpinionsPending,
+    StaffIneligible,
+    StaffUnknown,
     TaskAssignedElsewhere,
     TaskClosed,
     TaskNotFound,
@@ -96,6 +99,7 @@ MOVE_ERRORS = (
     ConcurrentModification,
     MoveInvalid,
 )
+DIRECTORY_ERRORS = (StaffUnknown, StaffIneligible)
 
 
 def _moves(request: Request, service: Reader) -> TaskMoves:
@@ -200,7 +204,7 @@ async def return_task(
     summary="转办给同一区划、同一角色的其他工作人员",
     response_model=TaskOut,
     openapi_extra=IDEMPOTENT,
-    responses=problem_responses(IdempotencyKeyReused, *MOVE_ERRORS),
+    responses=problem_responses(IdempotencyKeyReused, *MOVE_ERRORS, *DIRECTORY_ERRORS),
 )
 async def transfer_task(
     request: Request,
@@ -210,8 +214,8 @@ async def transfer_task(
     service: Reader,
     principal: Worker,
 ) -> Response:
-    """Hand one's task to a colleague; they act on it with a token of the task's role, department
-    and jurisdiction."""
+    """Hand one's task to a colleague of the staff directory holding the task's role in its
+    jurisdiction (and department); they act on it with a token of that role."""
     return await _move(
         request, service, Action.TRANSFER_TASK, application, principal, task_id, body
     )
@@ -355,7 +359,7 @@ def _queued(task: ReviewTask, application: Application, due: date | None) -> Que
     summary="委托：休假等期间由同事办理本人任务",
     status_code=201,
     response_model=DelegationOut,
-    responses=problem_responses(*AUTH, MoveInvalid),
+    responses=problem_responses(*AUTH, MoveInvalid, *DIRECTORY_ERRORS),
 )
 async def create_delegation(
     request: Request, body: DelegationCreate, session: Session, principal: Worker
@@ -369,6 +373,15 @@ async def create_delegation(
         raise MoveInvalid("委托期限须至今天或以后结束，且结束日不早于开始日")
     if (body.ends_on - body.starts_on).days > 366:
         raise MoveInvalid("委托期限至多一年")
+    # The delegate handles the delegator's tasks of their role: the directory must say they
+    # hold it, in a jurisdiction covering the delegator's (and in the delegator's department).
+    await StaffDirectory(session).eligible(
+        body.delegate,
+        role=principal.role.value,
+        jurisdiction=principal.jurisdiction or "",
+        department=principal.department,
+        what="委托",
+    )
     row = {
         "id": uuid.uuid4(),
         "delegator": principal.subject,
