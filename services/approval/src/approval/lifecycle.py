@@ -167,7 +167,11 @@ TASK_MOVES: dict[Action, TaskMove] = {
         "who completed that step before, else its role",
     ),
     Action.TRANSFER_TASK: TaskMove(
-        "the caller's open task; another member of staff", _NO_CLOCK, None, "the new assignee"
+        "the caller's open task; another active member of staff of the directory holding the "
+        "task's role in its jurisdiction (and department)",
+        _NO_CLOCK,
+        None,
+        "the new assignee",
     ),
     Action.GIVE_OPINION: TaskMove(
         "the caller's department was consulted and has not answered; reasons for a disagreement, "
