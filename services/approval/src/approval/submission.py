@@ -82,6 +82,22 @@ class PreparedSubmission:
     signature: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class GatheredSubmission:
+    """A submission's checked facts, gathered with no transaction left open; no signature used
+    yet (``SubmissionService.complete`` uses them and makes the row)."""
+
+    body: ApplicationCreate
+    principal: Principal
+    item: Item
+    reform: ReformModeAnswer | None
+    route: IntakeRoute
+    final_state: ApplicationState
+    digest: str | None
+    clock: Derived | None
+    now: datetime
+
+
 def new_application_no(jurisdiction: str, at: datetime) -> str:
     """A 办件编号 such as ``310115-20261128-7F3K9Q2M``: region, China date, random suffix."""
     return f"{jurisdiction}-{at.astimezone(CHINA):%Y%m%d}-{secrets.token_hex(4).upper()}"
@@ -161,6 +177,13 @@ class SubmissionService:
         fact gathered, the read ends, so the write starts from a session that has begun nothing
         (whatever the caches made this request read). Nothing is written but a consumed signing
         session."""
+        gathered = await self.gather(principal=principal, body=body)
+        return await self.complete(gathered, idempotency_key=idempotency_key)
+
+    async def gather(self, *, principal: Principal, body: ApplicationCreate) -> GatheredSubmission:
+        """The checks and remote facts of ``prepare``, ending with no transaction open and nothing
+        used: a bundle gathers every item's before any item's signature is used (the next item's
+        end of read would otherwise roll that use back)."""
         assert principal.uscc is not None
         item = await ITEM_CACHE.get(self.items, body.item_code)
         if item is None:
@@ -197,6 +220,38 @@ class SubmissionService:
         # how they commit (alone, or in one transaction with a signing session's use) depends on
         # the request, never on a cache being warm.
         await end_read(self.session)
+        return GatheredSubmission(
+            body=body,
+            principal=principal,
+            item=item,
+            reform=reform,
+            route=route,
+            final_state=final_state,
+            digest=digest,
+            clock=clock,
+            now=now,
+        )
+
+    async def complete(
+        self, gathered: GatheredSubmission, *, idempotency_key: str | None
+    ) -> PreparedSubmission:
+        """Use the signed commitment letter and the signed application, if any (once, in the
+        request's transaction), and make the row to insert."""
+        body, principal, item, reform = (
+            gathered.body,
+            gathered.principal,
+            gathered.item,
+            gathered.reform,
+        )
+        route, final_state, digest, clock, now = (
+            gathered.route,
+            gathered.final_state,
+            gathered.digest,
+            gathered.clock,
+            gathered.now,
+        )
+        assert principal.uscc is not None
+        mode = reform.mode if reform else None
         commitment = None
         if digest is not None:
             assert reform is not None

@@ -258,3 +258,38 @@ async def test_nothing_is_submitted_when_one_item_cannot_be(
     assert (
         await client.get("/api/v1/bundle-applications", headers=tokens.enterprise(uscc))
     ).json()["items"] == []
+
+
+async def test_a_filing_in_a_bundle_is_filed_at_once_and_counts_in_the_combined_result(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    # 开办监控化学品生产企业: a licence under review and a filing (审批改为备案, as license says)
+    uscc = random_uscc()
+    applicant = tokens.enterprise(uscc)
+    created = await _apply(client, tokens, uscc, bundle_code="YJS-HX-001", form={})
+    assert created.status_code == 201, created.text
+    members = {m["item_code"]: m for m in created.json()["items"]}
+    assert [m["item_code"] for m in created.json()["items"]] == ["JXW-XK-004", "JXW-BA-009"]
+    filing = (
+        await client.get(
+            f"/api/v1/applications/{members['JXW-BA-009']['application_id']}", headers=applicant
+        )
+    ).json()
+    assert filing["state"] == "filed" and filing["intake_route"] == "filing"
+    assert filing["reform_mode"] == "approval_to_filing" and filing["receipt_no"]
+    licence = (
+        await client.get(
+            f"/api/v1/applications/{members['JXW-XK-004']['application_id']}", headers=applicant
+        )
+    ).json()
+    assert licence["state"] == "submitted" and licence["intake_route"] == "review"
+    assert created.json()["progress"] == {"decided": 1, "total": 2}
+    assert created.json()["status"] == "in_progress"
+
+    await _decide(client, tokens, members["JXW-XK-004"]["application_id"], "JXW-XK-004", "approve")
+    result = (
+        await client.get(f"/api/v1/bundle-applications/{created.json()['id']}", headers=applicant)
+    ).json()
+    assert result["status"] == "decided" and result["outcome"] == "approved"
+    assert [i["state"] for i in result["items"]] == ["approved", "filed"]
+    assert result["summary"] == "全部事项已办结，均准予许可或完成备案"

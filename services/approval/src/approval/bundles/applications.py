@@ -1,9 +1,10 @@
 """一件事一次办: one application for a bundle fans out to one ordinary application per item.
 
-Each item's application goes through the ordinary submission (``SubmissionService.prepare`` and
-``write``): its own statutory clock, license's reform mode for the item here and today (a filing
-is filed at once), its guide's form check, its audit trail and events. The fan-out is atomic: every
-item is prepared first, asking license with no transaction open, and only then are the
+Each item's application goes through the ordinary submission (``SubmissionService.gather``,
+``complete`` and ``write``): its own statutory clock, license's reform mode for the item here and
+today (a filing is filed at once), its guide's form check, its 告知承诺 and legal-representative
+signature, its audit trail and events. The fan-out is atomic: every item's facts are gathered
+first, asking license with no transaction open, then every item's signatures are used and the
 applications and the bundle written, in the request's one transaction; an item that cannot be
 submitted leaves nothing behind.
 """
@@ -11,13 +12,19 @@ submitted leaves nothing behind.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.bundles.catalogue import BundleCatalogue
-from approval.bundles.errors import BundleApplicationNotFound, BundleItemNotSubmitted
+from approval.bundles.errors import (
+    BundleApplicationNotFound,
+    BundleItemNotInBundle,
+    BundleItemNotSubmitted,
+)
 from approval.bundles.models import BundleApplication
 from approval.bundles.repository import BundleApplicationRepository
 from approval.bundles.schemas import BundleApplicationCreate, BundleApplicationOut, BundleDefinition
@@ -27,7 +34,7 @@ from approval.forms import validate_form
 from approval.reading import ApplicationReader
 from approval.repository import ApplicationRepository
 from approval.schemas import ApplicationCreate
-from approval.submission import PreparedSubmission, SubmissionService
+from approval.submission import GatheredSubmission, PreparedSubmission, SubmissionService
 from govshared import jurisdictions
 from govshared.auth import Principal, Role
 from govshared.idempotency import claim_or_replay, key_owner, replay, request_fingerprint
@@ -46,6 +53,22 @@ def member_forms(definition: BundleDefinition, form: dict[str, Any]) -> dict[str
         for target in field.maps_to:
             forms[target.item_code][target.field] = form[field.name]
     return forms
+
+
+@contextmanager
+def item_problem(item_code: str) -> Iterator[None]:
+    """An item's own problem as the bundle's: ``bundle_item_not_submitted`` naming the item, with
+    the problem a submission of the item alone would have had (``item_problem``)."""
+    try:
+        yield
+    except DomainError as exc:
+        if exc.status >= 500:
+            raise
+        raise BundleItemNotSubmitted(
+            f"事项 {item_code} 不能提交：{exc.detail or exc.title}；一件事的所有事项均未提交",
+            item_code=item_code,
+            item_problem={"code": exc.code, "title": exc.title, **exc.extensions},
+        ) from exc
 
 
 class BundleApplications:
@@ -94,32 +117,40 @@ class BundleApplications:
             body.form,
         )
         forms = member_forms(definition, body.form)
-        # Every remote fact first (license's reform mode per item; each prepare ends its read
-        # transaction before asking), nothing written yet.
-        prepared: list[PreparedSubmission] = []
+        options = {o.item_code: o for o in body.items}
+        strangers = sorted(set(options) - {entry.item_code for entry in definition.items})
+        if strangers:
+            raise BundleItemNotInBundle(
+                f"事项 {'、'.join(strangers)} 不在一件事 {code} 中", item_codes=strangers
+            )
+        # Every remote fact first (license's reform mode per item; each gather ends its read
+        # transaction before asking), nothing used or written yet: the end of the next item's read
+        # would roll back a signature already used.
+        gathered: list[GatheredSubmission] = []
         for entry in definition.items:
-            try:
-                prepared.append(
-                    await self.submissions.prepare(
+            extra = options.get(entry.item_code)
+            with item_problem(entry.item_code):
+                gathered.append(
+                    await self.submissions.gather(
                         principal=principal,
                         body=ApplicationCreate(
                             item_code=entry.item_code,
                             business_type=entry.business_type,
                             applicant_name=body.applicant_name,
                             form=forms[entry.item_code],
+                            **(extra.model_dump(exclude={"item_code"}) if extra else {}),
                         ),
-                        idempotency_key=idempotency_key,
                     )
                 )
-            except DomainError as exc:
-                if exc.status >= 500:
-                    raise
-                raise BundleItemNotSubmitted(
-                    f"事项 {entry.item_code} 不能提交：{exc.detail or exc.title}；"
-                    "一件事的所有事项均未提交",
-                    item_code=entry.item_code,
-                    item_problem={"code": exc.code, "title": exc.title, **exc.extensions},
-                ) from exc
+        # Then each item's signed commitment letter and signed application, used once, as a
+        # submission of the item alone would (the same checks and the same problems), all in the
+        # request's one transaction with the writes below: a refusal uses none of them.
+        prepared: list[PreparedSubmission] = []
+        for entry, submission in zip(definition.items, gathered, strict=True):
+            with item_problem(entry.item_code):
+                prepared.append(
+                    await self.submissions.complete(submission, idempotency_key=idempotency_key)
+                )
         now = datetime.now(UTC)
         bundle_application_id = uuid.uuid4()
         row = {
@@ -164,8 +195,8 @@ class BundleApplications:
         # The applications (with their clocks, trails and events) as one statement on
         # PostgreSQL, then the bundle that names them; all in the request's transaction.
         async with inserts_together(self.session):
-            for submission in prepared:
-                await self.submissions.write(submission)
+            for ready in prepared:
+                await self.submissions.write(ready)
         await self.repository.insert(row, members)
         return 201, response, False
 
@@ -204,6 +235,24 @@ class BundleApplications:
         """The enterprise's own bundle applications, newest first."""
         assert principal.uscc is not None
         found = await self.repository.list_for_applicant(principal.uscc, limit=limit, after=after)
+        return [await self.view(f) for f in found]
+
+    async def list_for_staff(
+        self,
+        *,
+        principal: Principal,
+        bundle_code: str | None,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None,
+    ) -> list[BundleApplicationOut]:
+        """Bundle applications with an item in the staff member's jurisdiction (as the staff
+        queue is scoped; admins see all), newest first, each with its combined progress."""
+        prefix = None
+        if principal.role is not Role.ADMIN:
+            prefix = jurisdictions.scope_prefix(principal.jurisdiction or "")
+        found = await self.repository.list_for_staff(
+            jurisdiction_prefix=prefix, bundle_code=bundle_code, limit=limit, after=after
+        )
         return [await self.view(f) for f in found]
 
 

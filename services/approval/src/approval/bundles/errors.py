@@ -51,3 +51,12 @@ class BundleItemNotSubmitted(DomainError):
     code = "bundle_item_not_submitted"
     title = "一件事中有事项不能提交，整件事未提交"
     title_en = "An item of the bundle cannot be submitted, so none of the bundle was"
+
+
+class BundleItemNotInBundle(DomainError):
+    """The application carries a commitment or signature for an item the bundle does not hold."""
+
+    status = 422
+    code = "bundle_item_not_in_bundle"
+    title = "所附承诺或签署的事项不在该一件事中"
+    title_en = "A commitment or signature is given for an item that is not in the bundle"

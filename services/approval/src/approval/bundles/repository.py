@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.bundles.models import Bundle, BundleApplication, BundleMember, BundleVersion
@@ -144,6 +144,39 @@ class BundleApplicationRepository:
     ) -> list[BundleApplication]:
         """An enterprise's bundle applications, newest first (keyset)."""
         query = select(BundleApplication).where(BundleApplication.applicant_uscc == uscc)
+        return await self._newest_first(query, limit=limit, after=after)
+
+    async def list_for_staff(
+        self,
+        *,
+        jurisdiction_prefix: str | None,
+        bundle_code: str | None,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None,
+    ) -> list[BundleApplication]:
+        """Bundle applications with an item in the jurisdiction (all when no prefix), newest
+        first (keyset)."""
+        query = select(BundleApplication)
+        if jurisdiction_prefix:
+            query = query.where(
+                select(BundleMember.application_id)
+                .where(
+                    BundleMember.bundle_application_id == BundleApplication.id,
+                    BundleMember.jurisdiction.startswith(jurisdiction_prefix),
+                )
+                .exists()
+            )
+        if bundle_code:
+            query = query.where(BundleApplication.bundle_code == bundle_code)
+        return await self._newest_first(query, limit=limit, after=after)
+
+    async def _newest_first(
+        self,
+        query: Select[tuple[BundleApplication]],
+        *,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None,
+    ) -> list[BundleApplication]:
         if after is not None:
             at, last_id = after
             query = query.where(

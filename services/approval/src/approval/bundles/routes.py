@@ -15,6 +15,7 @@ from approval.bundles.errors import (
     BundleApplicationNotFound,
     BundleDefinitionInvalid,
     BundleExists,
+    BundleItemNotInBundle,
     BundleItemNotSubmitted,
     BundleNotFound,
     BundleVersionNotFound,
@@ -33,7 +34,7 @@ from approval.bundles.schemas import (
 from approval.dependencies import Reader, Session, Submissions
 from approval.errors import FormInvalid, IllegalTransition, MaterialNotInGuide
 from approval.materials.routes import Materials
-from govshared.auth import Principal, Role, get_principal, require_roles
+from govshared.auth import STAFF_ROLES, Principal, Role, get_principal, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import idempotency_key, idempotency_openapi
 from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
@@ -187,6 +188,7 @@ async def publish_bundle(code: str, catalogue: Catalogue, admin: Admin) -> Bundl
         BundleNotFound,
         FormInvalid,
         BundleItemNotSubmitted,
+        BundleItemNotInBundle,
         IdempotencyKeyReused,
         ValidationFailed,
         DependencyUnavailable,
@@ -223,6 +225,33 @@ async def list_bundle_applications(
     """The enterprise's bundle applications with their combined progress, newest first."""
     after = decode_keyset(cursor, datetime, uuid.UUID) if cursor else None
     found = await bundles.list_own(principal=principal, limit=limit + 1, after=after)
+    return page_of(
+        found[:limit],
+        more=len(found) > limit,
+        cursor_of=lambda last: [last.submitted_at, last.id],
+    )
+
+
+@router.get(
+    "/staff/bundle-applications",
+    tags=["staff", "bundles"],
+    summary="工作台：本辖区有事项的一件事申请及合并进度 (staff)",
+    response_model=Page[BundleApplicationOut],
+    responses=problem_responses(InvalidCursor, *AUTH_ERRORS, ValidationFailed),
+)
+async def staff_bundle_applications(
+    bundles: Bundles,
+    principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
+    bundle_code: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> Page[BundleApplicationOut]:
+    """Bundle applications with at least one item in the caller's jurisdiction (as the staff
+    queue; admins see all), newest first, each with every item and the combined progress."""
+    after = decode_keyset(cursor, datetime, uuid.UUID) if cursor else None
+    found = await bundles.list_for_staff(
+        principal=principal, bundle_code=bundle_code, limit=limit + 1, after=after
+    )
     return page_of(
         found[:limit],
         more=len(found) > limit,

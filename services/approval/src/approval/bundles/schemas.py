@@ -135,6 +135,30 @@ class BundleVersionOut(BaseModel):
     published_at: datetime | None
 
 
+class BundleItemSubmission(BaseModel):
+    """What one item of a bundle application carries beyond the combined form, exactly as a
+    submission of that item alone would (``POST /api/v1/applications``): its 告知承诺 and the legal
+    representative's signed application."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_code: ItemCode
+    sign_commitment: bool = Field(
+        default=False, description="实行告知承诺的事项：以告知承诺方式办理（须附已签署的签署会话）"
+    )
+    commitment_signing_session: uuid.UUID | None = Field(
+        default=None, description="已签署该事项告知承诺书的签署会话 (purpose commitment)"
+    )
+    commitment_text_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    application_signing_session: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "办事指南要求法定代表人签署的事项：已签署该事项申请书（其表单为合并表单映射出的"
+            "本事项表单）的签署会话 (purpose application)"
+        ),
+    )
+
+
 class BundleApplicationCreate(BaseModel):
     """An enterprise's one application for a bundle; the applicant's USCC comes from its token."""
 
@@ -145,6 +169,18 @@ class BundleApplicationCreate(BaseModel):
     form: BoundedJson = Field(
         default_factory=dict, description="The bundle's combined form (its ``form_fields``)"
     )
+    items: list[BundleItemSubmission] = Field(
+        default_factory=list,
+        max_length=20,
+        description="按事项附上的告知承诺与法定代表人签署（仅需要的事项）",
+    )
+
+    @model_validator(mode="after")
+    def _one_entry_per_item(self) -> BundleApplicationCreate:
+        codes = [i.item_code for i in self.items]
+        if len(set(codes)) != len(codes):
+            raise ValueError("同一事项只能附一组承诺与签署")
+        return self
 
 
 class MemberOut(BaseModel):
