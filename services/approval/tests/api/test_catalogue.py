@@ -7,8 +7,16 @@ import uuid
 
 import httpx
 
+from approval.bundles.catalogue import demo_bundles
+from approval.catalogue.demo import demo_items
 from govshared.auth import Role
+from govshared.chinatime import china_today
+from govshared.events import ReformMode
+from govshared.jurisdictions import ancestors
 from govshared.testing import Tokens, problem, random_uscc
+from licensing.catalogue.service import shipped_catalogue
+
+from ..conftest import REFORM_MODES
 
 
 async def test_public_list_filters_and_paginates(client: httpx.AsyncClient) -> None:
@@ -149,3 +157,28 @@ async def test_admin_creates_revises_and_publishes_versions(
     bad = {**draft, "guide": {**draft["guide"], "legal_basis": []}}
     rejected = await client.put(f"/api/v1/items/{code}/draft", json=bad, headers=admin)
     assert problem(rejected)["code"] == "validation_failed"
+
+
+def test_approval_and_license_give_one_reform_mode_for_every_demo_item() -> None:
+    """The demo catalogue's mode of each item (a bundle's filing included) is license's mode in
+    force for the item's jurisdiction, and the tests' license stand-in answers the same."""
+    versions = shipped_catalogue()["versions"]
+    today = china_today().isoformat()
+    for item in demo_items():
+        chain = ancestors(item.jurisdiction)
+        candidates = [
+            v
+            for v in versions
+            if v["item_code"] == item.code
+            and v["jurisdiction"] in chain
+            and v["effective_from"] <= today
+        ]
+        # license's rule: the jurisdiction's own version first, then the latest in force
+        in_force = max(
+            candidates,
+            key=lambda v: (-chain.index(v["jurisdiction"]), v["effective_from"], v["version"]),
+        )
+        assert item.reform_mode == in_force["mode"], item.code
+        assert REFORM_MODES.get(item.code, ReformMode.OPTIMIZED) == in_force["mode"], item.code
+    bundled = {i.item_code for b in demo_bundles() for i in b.definition.items}
+    assert any(REFORM_MODES.get(code) is ReformMode.FILING for code in bundled)
