@@ -141,7 +141,10 @@ async def test_a_bundle_fans_out_one_item_is_refused_one_combined_result(
     created = first.json()
     assert created["status"] == "in_progress" and created["progress"] == {"decided": 0, "total": 2}
     again = await _apply(client, tokens, uscc, key="bundle-1")
-    assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == created["id"]
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == created
+    # the key names that request: another form with it is refused, nothing written
+    other = await _apply(client, tokens, uscc, key="bundle-1", form={**FORM, "warehouse_area": 9})
+    assert problem(other)["code"] == "idempotency_key_reused"
     # one ordinary application per item, each with its own clock and its own form
     members = {m["item_code"]: m for m in created["items"]}
     assert sorted(await _own_applications(client, tokens, uscc)) == ["JXW-XK-001", "JXW-XK-002"]
@@ -277,6 +280,7 @@ async def test_a_filing_in_a_bundle_is_filed_at_once_and_counts_in_the_combined_
     ).json()
     assert filing["state"] == "filed" and filing["intake_route"] == "filing"
     assert filing["reform_mode"] == "approval_to_filing" and filing["receipt_no"]
+    assert members["JXW-BA-009"]["due_on"] is None  # no acceptance clock: filed on receipt
     licence = (
         await client.get(
             f"/api/v1/applications/{members['JXW-XK-004']['application_id']}", headers=applicant
