@@ -172,7 +172,7 @@ class BundleApplicationRepository:
 
     async def _newest_first(
         self,
-        query: Select[tuple[BundleApplication]],
+        query: Select[BundleApplication],
         *,
         limit: int,
         after: tuple[datetime, uuid.UUID] | None,
