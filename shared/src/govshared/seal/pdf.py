@@ -15,7 +15,6 @@ import math
 import re
 from typing import Any
 
-import segno
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
 from reportlab.lib.colors import Color, black
@@ -27,6 +26,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, SimpleDocTemplate
 
 from govshared.seal import SealSignature, canonical_json
+from govshared.seal.qr import qr_rows, rows_path
 
 FONT = "STSong-Light"
 SEAL_RED = Color(0.86, 0.08, 0.12)
@@ -60,37 +60,16 @@ def china_date_text(iso_date: str) -> str:
     return f"{year}年{month}月{day}日"
 
 
-@functools.lru_cache(maxsize=256)
 def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
-    """The modules of a QR code of ``text`` (error correction level M), row by row from the top.
-
-    segno encodes it with one fixed mask instead of scoring all eight: any mask is a valid code
-    (ISO/IEC 18004 lets the encoder choose). A verification URL takes about 5 ms; reportlab's
-    encoder took 20 ms and more, most of a sealed document's layout.
-    """
-    code = segno.make_qr(text, error="m", boost_error=False, mask=0)
-    return tuple(tuple(bool(module) for module in row) for row in code.matrix)
+    """The modules of a QR code of ``text`` (error correction level M, mask 0), row by row from
+    the top (``govshared.seal.qr``: segno's symbol, made from per-version tables)."""
+    return tuple(tuple(module == "1" for module in row) for row in qr_rows(text))
 
 
-@functools.lru_cache(maxsize=256)
 def qr_path(text: str) -> str:
     """The QR code of ``text`` as PDF path operators in module units (row 0 at the top, the
     quiet zone left out), one rectangle per run of dark modules in a row, filled at once."""
-    matrix = qr_matrix(text)
-    count = len(matrix)
-    runs: list[str] = []
-    for row, modules in enumerate(matrix):
-        y = count - 1 - row
-        col = 0
-        while col < count:
-            if not modules[col]:
-                col += 1
-                continue
-            start = col
-            while col < count and modules[col]:
-                col += 1
-            runs.append(f"{start} {y} {col - start} 1 re")
-    return "\n".join(runs) + "\nf"
+    return rows_path(qr_rows(text))
 
 
 def draw_qr(canvas: Any, *, text: str, x: float, y: float, size: float) -> None:
@@ -100,11 +79,12 @@ def draw_qr(canvas: Any, *, text: str, x: float, y: float, size: float) -> None:
     (``addLiteral``): a call of reportlab's ``rect`` per run of modules, each formatting its
     coordinates, cost 2.4 ms a document (a third of the layout), the path a tenth of that.
     """
-    module = size / (len(qr_matrix(text)) + 8)
+    rows = qr_rows(text)
+    module = size / (len(rows) + 8)
     canvas.saveState()
     canvas.setFillColorRGB(0, 0, 0)
     canvas.transform(module, 0, 0, module, x + 4 * module, y + 4 * module)
-    canvas.addLiteral(qr_path(text))
+    canvas.addLiteral(rows_path(rows))
     canvas.restoreState()
 
 
