@@ -325,7 +325,7 @@ async def test_one_changed_byte_in_the_signed_content_fails(
     assert "篡改" in verified["reason"]
 
     # A byte changed outside the signed content: the seal holds, but it is not the file issued.
-    producer = pdf.index(b"ReportLab")
+    producer = pdf.index(b"/Producer (") + len(b"/Producer (")
     retouched = pdf[:producer] + b"X" + pdf[producer + 1 :]
     verified = await verify_upload(client, retouched)
     assert verified["failure"] == "file_altered" and verified["unaltered"] is False

@@ -15,8 +15,8 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
-from govshared.seal import SealSignature
-from govshared.seal.pdf import FONT, SealBlock, china_date_text, embed, layout_pdf, sealed_pdf
+from govshared.seal import SealSignature, canonical_json, direct
+from govshared.seal.pdf import FONT, SealBlock, china_date_text, embed, layout_pdf
 from govshared.seal.pdf import extract_text as extract_text
 from govshared.seal.pdf import read_sealed as read_sealed_attachment
 
@@ -38,56 +38,60 @@ _ADDRESSEE = ParagraphStyle("addressee", parent=_BODY, firstLineIndent=0)
 _SMALL = ParagraphStyle("small", fontName=FONT, fontSize=8, leading=11, wordWrap="CJK")
 
 
+_D_TITLE = direct.Style(size=22, leading=30, align="center")
+_D_NUMBER = direct.Style(size=12, leading=18, align="center")
+_D_BODY = direct.Style(size=13, leading=22, align="justify", first_indent=26)
+_D_ADDRESSEE = direct.Style(size=13, leading=22, align="justify")
+_D_SMALL = direct.Style(size=8, leading=11)
+
+
 def render_pdf(
     *, content: dict[str, Any], signature: SealSignature, verify_url: str, qr: str
 ) -> bytes:
-    """The document as a PDF with its seal and QR code; the signed content embedded in it."""
-    story: list[Flowable] = [
-        Paragraph(escape(content["authority"]), _NUMBER),
-        Spacer(1, 4 * mm),
-        Paragraph(escape(content["title"]), _TITLE),
-        Spacer(1, 2 * mm),
-        Paragraph(escape(content["number"]), _NUMBER),
-        Spacer(1, 8 * mm),
-        Paragraph(
-            escape(
-                f"{content['applicant_name']}（统一社会信用代码：{content['applicant_uscc']}）："
-            ),
-            _ADDRESSEE,
+    """The document as a PDF with its seal and QR code; the signed content embedded in it.
+
+    Written directly (``govshared.seal.direct``), with the layout platypus gave it: the sealer's
+    CPU a document was mostly reportlab's layout and serialisation.
+    """
+    blocks: list[direct.Block] = [
+        direct.Text(content["authority"], _D_NUMBER),
+        direct.Space(4 * mm),
+        direct.Text(content["title"], _D_TITLE),
+        direct.Space(2 * mm),
+        direct.Text(content["number"], _D_NUMBER),
+        direct.Space(8 * mm),
+        direct.Text(
+            f"{content['applicant_name']}（统一社会信用代码：{content['applicant_uscc']}）：",
+            _D_ADDRESSEE,
         ),
-    ]
-    story += [Paragraph(escape(text), _BODY) for text in content["paragraphs"]]
-    story += [
-        Spacer(1, 10 * mm),
-        SealBlock(
+        *(direct.Text(text, _D_BODY) for text in content["paragraphs"]),
+        direct.Space(10 * mm),
+        direct.Seal(
             authority=content["authority"],
             seal_authority=signature.seal.authority,
             date_text=china_date_text(content["issued_on"]),
             qr=qr,
         ),
-        Spacer(1, 4 * mm),
-        Paragraph(
-            escape(
-                f"本文书加盖电子印章（印章编码 {signature.seal.seal_id}，SM2/SM3，GB/T 38540）。"
-                f"核验地址：{verify_url}　文书编号：{content['number']}　"
-                f"内容摘要（SM3）：{signature.digest}"
-            ),
-            _SMALL,
+        direct.Space(4 * mm),
+        direct.Text(
+            f"本文书加盖电子印章（印章编码 {signature.seal.seal_id}，SM2/SM3，GB/T 38540）。"
+            f"核验地址：{verify_url}　文书编号：{content['number']}　"
+            f"内容摘要（SM3）：{signature.digest}",
+            _D_SMALL,
         ),
     ]
-    return sealed_pdf(
-        story,
-        title=content["title"],
-        subject=content["number"],
-        author=content["authority"],
-        creator="一网通办 approval service",
-        attachment=ATTACHMENT,
-        content=content,
-        signature=signature,
-        metadata={
-            "/OnestopDocumentNumber": content["number"],
-            "/OnestopContentSM3": signature.digest,
+    return direct.write_pdf(
+        direct.lay_out(blocks),
+        info={
+            "Title": content["title"],
+            "Subject": content["number"],
+            "Author": content["authority"],
+            "Creator": "一网通办 approval service",
+            "OnestopDocumentNumber": content["number"],
+            "OnestopContentSM3": signature.digest,
         },
+        attachment=ATTACHMENT,
+        data=canonical_json({"content": content, "signature": signature.model_dump(mode="json")}),
     )
 
 
