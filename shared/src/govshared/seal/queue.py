@@ -3,10 +3,10 @@
 A service registers a document (a notice, a decision, a licence certificate) as ``pending`` in the
 transaction that decided it; its worker runs a ``PendingSealer`` that claims pending rows (with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so worker replicas share the queue and none seals a row
-twice), produces each one (sign, lay out, store: no database work, may fail) and records it in the
-same transaction (fill in the row, emit the event that announces it). A failed attempt is written
-on the row and retried with exponential backoff, so a seal service outage or an expired seal
-delays a document and never loses it. Approval's ``DocumentSealer`` and license's
+twice), produces each one (sign, lay out, store: no database work, may fail) and records the
+batch in the same transaction (fill in the rows, emit the events that announce them). A failed
+attempt is written on the row and retried with exponential backoff, so a seal service outage or an
+expired seal delays a document and never loses it. Approval's ``DocumentSealer`` and license's
 ``CertificateSealer`` say what their rows are; this module says how the queue runs.
 """
 
@@ -95,6 +95,14 @@ class PendingSealer(ABC, Generic[Item, Result]):
     ) -> None:
         """Fill in the sealed item's row and emit what announces it."""
 
+    async def record_many(
+        self, session: AsyncSession, done: Sequence[tuple[Item, Result]], *, now: datetime
+    ) -> None:
+        """Record a batch's sealed items: by default one ``record`` each; a sealer may write
+        them as one statement per table (``executemany``)."""
+        for item, result in done:
+            await self.record(session, item, result, now=now)
+
     @abstractmethod
     async def record_failure(
         self, session: AsyncSession, item: Item, *, attempts: int, retry_at: datetime, error: str
@@ -130,6 +138,7 @@ class PendingSealer(ABC, Generic[Item, Result]):
     async def _batch(self, now: datetime) -> SealRun:
         run = SealRun()
         async with self._sessionmaker() as session, session.begin():
+            done: list[tuple[Item, Result]] = []
             for item in await self.claim(session, now=now, limit=self._batch_size):
                 started = time.perf_counter()
                 try:
@@ -141,7 +150,9 @@ class PendingSealer(ABC, Generic[Item, Result]):
                 if self._metrics.seconds is not None:
                     self._metrics.seconds.observe(time.perf_counter() - started)
                 run.sealed += 1
-                await self.record(session, item, result, now=now)
+                done.append((item, result))
+            if done:
+                await self.record_many(session, done, now=now)
         self._metrics.sealed.inc(run.sealed)
         return run
 

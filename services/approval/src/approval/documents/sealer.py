@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from approval.documents.models import SIGNED_KINDS, Document, DocumentStatus
@@ -45,6 +45,27 @@ METRICS = SealerMetrics(
 )
 documents: Table = Document.__table__  # type: ignore[assignment]
 Pending = tuple[Document, Application]
+
+
+def _sealed_values() -> dict[str, object]:
+    c = documents.c
+    return {
+        name: bindparam(f"b_{name}", type_=c[name].type)
+        for name in ("signature", "seal_id", "pdf_sha256", "pdf_size", "storage_key", "attempts")
+    }
+
+
+# A claimed batch's documents marked sealed: one statement, executed with a row per document.
+_MARK_SEALED = (
+    update(documents)
+    .where(documents.c.id == bindparam("b_id", type_=documents.c.id.type))
+    .values(
+        status=DocumentStatus.VALID.value,
+        next_attempt_at=None,
+        last_error=None,
+        **_sealed_values(),
+    )
+)
 
 
 def download_path(document: Document) -> str:
@@ -104,51 +125,57 @@ class DocumentSealer(PendingSealer[Pending, SealedFile]):
     async def record(
         self, session: AsyncSession, item: Pending, result: SealedFile, *, now: datetime
     ) -> None:
-        """Mark the document valid and emit ``document.issued`` for notify (not for a document the
-        applicant signed: it is the applicant's own act, already in the case's trail)."""
-        document, application = item
-        sha256 = hashlib.sha256(result.pdf).hexdigest()
-        await session.execute(
-            update(documents)
-            .where(documents.c.id == document.id)
-            .values(
-                status=DocumentStatus.VALID.value,
-                signature=result.signature,
-                seal_id=result.seal_id,
-                pdf_sha256=sha256,
-                pdf_size=len(result.pdf),
-                storage_key=result.storage_key,
-                sealed_at=now,
-                attempts=document.attempts + 1,
-                next_attempt_at=None,
-                last_error=None,
+        """Mark the document valid and emit ``document.issued`` (``record_many`` of one)."""
+        await self.record_many(session, [(item, result)], now=now)
+
+    async def record_many(
+        self, session: AsyncSession, done: Sequence[tuple[Pending, SealedFile]], *, now: datetime
+    ) -> None:
+        """Mark the batch's documents valid (one UPDATE, executemany) and emit
+        ``document.issued`` for notify (one outbox insert; not for a document the applicant
+        signed: it is the applicant's own act, already in the case's trail)."""
+        rows: list[dict[str, object]] = []
+        events = []
+        for (document, application), result in done:
+            sha256 = hashlib.sha256(result.pdf).hexdigest()
+            rows.append(
+                {
+                    "b_id": document.id,
+                    "b_signature": result.signature,
+                    "b_seal_id": result.seal_id,
+                    "b_pdf_sha256": sha256,
+                    "b_pdf_size": len(result.pdf),
+                    "b_storage_key": result.storage_key,
+                    "b_attempts": document.attempts + 1,
+                }
             )
-        )
-        if document.kind in SIGNED_KINDS:
-            return  # the applicant's own signed letter or receipt: nothing to serve on anyone
-        await self._outbox.add(
-            session,
-            make_event(
-                type=EventType.DOCUMENT_ISSUED,
-                source=SOURCE,
-                subject=str(application.id),
-                data=DocumentEventData(
-                    **event_party(application),
-                    occurred_at=now,
-                    document=SealedDocumentRef(
-                        document_id=document.id,
-                        kind=document.kind,
-                        title=document.title,
-                        number=document.number,
-                        issued_on=document.issued_on,
-                        pdf_sha256=sha256,
-                        pdf_size=len(result.pdf),
-                        download_path=download_path(document),
-                        verify_url=self._sealing.verify_url(),
+            if document.kind in SIGNED_KINDS:
+                continue
+            events.append(
+                make_event(
+                    type=EventType.DOCUMENT_ISSUED,
+                    source=SOURCE,
+                    subject=str(application.id),
+                    data=DocumentEventData(
+                        **event_party(application),
+                        occurred_at=now,
+                        document=SealedDocumentRef(
+                            document_id=document.id,
+                            kind=document.kind,
+                            title=document.title,
+                            number=document.number,
+                            issued_on=document.issued_on,
+                            pdf_sha256=sha256,
+                            pdf_size=len(result.pdf),
+                            download_path=download_path(document),
+                            verify_url=self._sealing.verify_url(),
+                        ),
                     ),
-                ),
-            ),
-        )
+                )
+            )
+        await session.execute(_MARK_SEALED.values(sealed_at=now), rows)
+        if events:
+            await self._outbox.add_many(session, events)
 
     async def record_failure(
         self,
