@@ -9,7 +9,7 @@ name ?=
 # pytest-xdist workers of `make test`: more than the 2 cores, since tests wait on PostgreSQL and sockets.
 TEST_WORKERS ?= 4
 
-.PHONY: help setup test-tools uscc keys run test lint format token bench bench-latency bench-lifecycle bench-instructions bench-queue bench-notify bench-draw up down clean seal
+.PHONY: help setup test-tools uscc keys run test lint format token bench bench-latency bench-lifecycle bench-instructions bench-queue bench-notify bench-draw bench-seal up down clean seal
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-queue       staff work queue p50/p99 at 10k and 1M applications (PostgreSQL)"
 	@echo "make bench-notify      events → inbox and email deliveries per second"
 	@echo "make bench-draw        a 双随机 inspection draw over 100k licence holders (PostgreSQL)"
+	@echo "make bench-seal        CPU per sealed document (against main) and the drain rate of 2 sealers (PostgreSQL)"
 	@echo "make keys out=keys/2026-12 generation=2026-12 [previous=jwks.json] [idp=idp-jwks.json] [seal=1]   production keys (deploy/README.md, Keys)"
 	@echo "make up      the suite in containers (deploy/compose.yml): PostgreSQL, migrations, web, workers, Mailpit"
 	@echo "make down    stop and remove those containers (volumes kept)"
@@ -104,6 +105,9 @@ bench-notify: setup
 
 bench-draw: setup
 	$(UV) run --locked python bench/inspection_draw.py
+
+bench-seal: setup
+	$(UV) run --locked python bench/sealing.py
 
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 

@@ -1,9 +1,9 @@
 """Sealed documents written straight to PDF: lines of Chinese text, the seal block, the seal data.
 
 A notice or decision is a column of paragraphs and a closing seal block on A4. Laying it out with
-reportlab's platypus and serialising its object tree cost about 8 ms of a sealed document's 9–10 ms
-of CPU (profiled with cProfile on the sealer's loop, in process): paragraph parsing, frames,
-text objects, and the font's object tree formatted again for every file. Here the same page is
+reportlab's platypus and serialising its object tree was most of a sealed document's CPU
+(profiled with cProfile on a loop sealing documents, in process): paragraph parsing, frames, text
+objects, and the font's object tree formatted again for every file. Here the same page is
 written directly: lines broken with the font's cached character widths, each line one text
 operator, the red round seal and the QR code as the operators ``govshared.seal.pdf`` makes once,
 and the objects that are the same in every file (the font, the page tree) as constant bytes.
