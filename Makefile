@@ -9,7 +9,8 @@ name ?=
 # pytest-xdist workers of `make test`: more than the 2 cores, since tests wait on PostgreSQL and sockets.
 TEST_WORKERS ?= 4
 
-.PHONY: help setup test-tools uscc keys run test lint format token bench bench-latency bench-lifecycle bench-instructions bench-queue bench-notify bench-draw bench-seal up down clean seal
+.PHONY: help setup test-tools uscc keys run test lint format token bench bench-latency bench-lifecycle bench-instructions bench-queue bench-notify bench-draw bench-seal bench-rss up down clean seal
+ (Idle memory: reportlab, pypdf, Pillow and boto3 imported by the first document, upload or S3 store that needs them, not at start (approval 158.8 → 136.8 MB RSS, license 150.3 → 127.5 MB under load); make bench-rss prints each started service's RSS and USS)
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -27,6 +28,7 @@ help:
 	@echo "make bench-notify      events → inbox and email deliveries per second"
 	@echo "make bench-draw        a 双随机 inspection draw over 100k licence holders (PostgreSQL)"
 	@echo "make bench-seal        CPU per sealed document (against main) and the drain rate of 2 sealers (PostgreSQL)"
+	@echo "make bench-rss         each service's resident memory once started and idle, as make run starts it"
 	@echo "make keys out=keys/2026-12 generation=2026-12 [previous=jwks.json] [idp=idp-jwks.json] [seal=1]   production keys (deploy/README.md, Keys)"
 	@echo "make up      the suite in containers (deploy/compose.yml): PostgreSQL, migrations, web, workers, Mailpit"
 	@echo "make down    stop and remove those containers (volumes kept)"
@@ -108,6 +110,9 @@ bench-draw: setup
 
 bench-seal: setup
 	$(UV) run --locked python bench/sealing.py
+
+bench-rss: setup
+	$(UV) run --locked python bench/idle_rss.py --modules
 
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 

@@ -21,3 +21,9 @@ CHINA = timezone(timedelta(hours=8), CHINA_ZONE_NAME)
 def china_today() -> date:
     """Today's date in China, the date every statutory limit is counted in."""
     return datetime.now(CHINA).date()
+
+
+def china_date_text(iso_date: str) -> str:
+    """2026-11-29 → 2026年11月29日 (as printed on documents and in verification answers)."""
+    year, month, day = (int(part) for part in iso_date.split("-"))
+    return f"{year}年{month}月{day}日"

@@ -12,9 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import UploadFile
 
 from govshared.files import write_private
@@ -89,6 +86,11 @@ class S3Storage:
         region: str,
         timeout_seconds: float = 10.0,
     ) -> None:
+        # boto3 and botocore (some 10 MB resident) are imported by the process that stores in S3,
+        # when it makes its store: a service on the filesystem store never loads them.
+        import boto3
+        from botocore.config import Config
+
         self.endpoint = endpoint.rstrip("/")
         self.bucket = bucket
         # One client per store: botocore clients are thread-safe once made.
@@ -107,6 +109,8 @@ class S3Storage:
         )
 
     async def _call(self, operation: Callable[[], T]) -> T:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return await asyncio.to_thread(operation)
         except ClientError as exc:

@@ -23,10 +23,6 @@ from urllib.parse import quote
 
 import puremagic
 from fastapi.responses import Response
-from PIL import Image, UnidentifiedImageError
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from govshared.problems import DomainError, UnsupportedMediaType
 from govshared.storage import sniff_content_type
@@ -136,6 +132,12 @@ def _malformed(kind: str) -> UploadContentRejected:
 
 def _parse_pdf(data: bytes) -> None:
     """It must parse, have a page, and carry no scripts or launch actions."""
+    # pypdf and Pillow are imported by the first upload that needs them, not at start: a web
+    # process that never parses a file does not hold them (bench/idle_rss.py).
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+    from pypdf.generic import ArrayObject, DictionaryObject
+
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -173,11 +175,15 @@ def _parse_pdf(data: bytes) -> None:
 
 
 def _resolved(value: Any) -> Any:
+    from pypdf.generic import IndirectObject
+
     return value.get_object() if isinstance(value, IndirectObject) else value
 
 
 def _runs_code(action: Any, depth: int = 0) -> bool:
     """Whether an action, or one chained after it with ``/Next``, runs a script or a program."""
+    from pypdf.generic import ArrayObject, DictionaryObject
+
     action = _resolved(action)
     if depth > 16:
         return True  # a chain this long is not a document's navigation
@@ -192,6 +198,8 @@ def _runs_code(action: Any, depth: int = 0) -> bool:
 
 def _parse_image(data: bytes, real: str, limits: UploadLimits) -> None:
     """It must decode whole as the type it says, within a pixel bound."""
+    from PIL import Image, UnidentifiedImageError
+
     expected = {"image/png": "PNG", "image/jpeg": "JPEG"}[real]
     try:
         with warnings.catch_warnings():

@@ -25,6 +25,9 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, SimpleDocTemplate
 
+from govshared.chinatime import (
+    china_date_text as china_date_text,
+)  # where it lived; kept for callers
 from govshared.seal import SealSignature, canonical_json
 from govshared.seal.qr import qr_rows, rows_path
 
@@ -52,12 +55,6 @@ class _RememberedWidths(UnicodeCIDFont):
 
 
 pdfmetrics.registerFont(_RememberedWidths(FONT))
-
-
-def china_date_text(iso_date: str) -> str:
-    """2026-11-29 → 2026年11月29日."""
-    year, month, day = (int(part) for part in iso_date.split("-"))
-    return f"{year}年{month}月{day}日"
 
 
 def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:

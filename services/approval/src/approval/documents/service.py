@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.documents.errors import DocumentNotFound, DocumentNotSealed
 from approval.documents.models import SIGNED_KINDS, Document, DocumentKind, DocumentStatus
-from approval.documents.render import read_sealed, render_pdf
 from approval.documents.repository import DocumentRepository
 from approval.documents.schemas import Verification
 from approval.documents.signed import VERDICTS as SIGNED_VERDICTS
@@ -361,6 +360,9 @@ class SealedFile:
 async def seal_document(sealing: Sealing, document: Document) -> SealedFile:
     """Sign a registered document's content, lay out its PDF and store it (a document the
     applicant signed is laid out with its signature, and not sealed again)."""
+    # reportlab and pypdf are imported by the first document sealed, not at the web's start.
+    from approval.documents.render import render_pdf
+
     digest = bytes.fromhex(document.content_digest)
     verify_url = sealing.verify_url()
     qr = f"{verify_url}?{urlencode({'number': document.number, 'digest': digest.hex()})}"
@@ -439,6 +441,8 @@ class DocumentService:
 
     async def verify_pdf(self, pdf: bytes) -> Verification:
         """Check an uploaded PDF: its seal, its content, and that it is the file we issued."""
+        from approval.documents.render import read_sealed
+
         sealed = read_sealed(pdf)
         if sealed is None:
             signed = read_signed(pdf)

@@ -29,14 +29,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.documents.models import Document, DocumentKind, DocumentStatus
-from approval.documents.render import SIGNED_ATTACHMENT, render_signed_pdf
 from approval.documents.repository import DocumentRepository
 from approval.documents.schemas import Verification
 from approval.signing.models import SigningSession
 from govshared.chinatime import CHINA
 from govshared.problems import DomainError
 from govshared.seal import ALGORITHM, DEFAULT_SIGNER_ID, canonical_json, sm2_verify, sm3_hex
-from govshared.seal.pdf import embedded
 from govshared.signing import (
     CertificateExpired,
     CertInfo,
@@ -44,7 +42,6 @@ from govshared.signing import (
     parse_certificate,
 )
 
-ATTACHMENT = SIGNED_ATTACHMENT
 FORMAT = "onestop-signature/1"
 TITLES = {DocumentKind.COMMITMENT: "告知承诺书", DocumentKind.RECEIPT: "送达回证"}
 NUMBER_WORDS = {DocumentKind.COMMITMENT: "承诺字", DocumentKind.RECEIPT: "回证字"}
@@ -141,7 +138,11 @@ def payload_bytes(*, number: str, title: str, content: Mapping[str, Any], record
 
 def read_signed(pdf: bytes) -> SignedPayload | None:
     """The signed content and signature embedded in a PDF; None when there are none."""
-    data = embedded(pdf, ATTACHMENT)
+    # The PDF stack (reportlab, pypdf) is imported by the first PDF read or made, not at start.
+    from approval.documents.render import SIGNED_ATTACHMENT
+    from govshared.seal.pdf import embedded
+
+    data = embedded(pdf, SIGNED_ATTACHMENT)
     if data is None:
         return None
     try:
@@ -259,6 +260,8 @@ def check_signed(
 
 def signed_pdf(document: Document, *, verify_url: str, qr: str) -> bytes:
     """The PDF of a registered signed document (the sealer's work, as for sealed ones)."""
+    from approval.documents.render import render_signed_pdf
+
     record = dict(document.signature or {})
     return render_signed_pdf(
         kind=document.kind,

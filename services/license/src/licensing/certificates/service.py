@@ -33,7 +33,6 @@ from govshared.events import EventType, LicenceEventData, SealedDocumentRef
 from govshared.problems import DependencyUnavailable
 from govshared.seal import SealBook, SealSignature, canonical_json, sm3_digest
 from govshared.storage import Storage
-from licensing.certificates.render import render_certificate
 from licensing.certificates.repository import CertificateRepository
 from licensing.certificates.schemas import CertificateOut
 from licensing.errors import CertificateNotFound, CertificateNotSealed
@@ -120,6 +119,9 @@ async def seal_certificate(
     sealing: Sealing, certificate: LicenceCertificate, licence: Licence
 ) -> SealedFile:
     """Sign a licence version's content, lay out its PDF and store it."""
+    # reportlab and pypdf are imported by the first certificate sealed, not at the web's start.
+    from licensing.certificates.render import render_certificate
+
     content = certificate_content(licence, title=certificate.title)
     digest = content_sm3(content)
     signer = sealing.seals.signer_for(str(content["issuing_authority"]))

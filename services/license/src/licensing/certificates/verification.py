@@ -15,10 +15,9 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govshared.chinatime import china_date_text
 from govshared.seal import FAILURE_LABELS, Failure, SealCheck, SealSignature, SealVerifier
-from govshared.seal.pdf import china_date_text
 from licensing import clock
-from licensing.certificates.render import read_sealed
 from licensing.certificates.repository import CertificateRepository
 from licensing.certificates.service import Sealing, content_sm3
 from licensing.licences.digest import certificate_fields, content_digest
@@ -200,6 +199,9 @@ class LicenceVerifier:
         """An uploaded certificate: its seal, that it is the file we issued, and the standing today
         of the licence version it shows (``licence_no``, when given, must be the one it shows)."""
         today = clock.today()
+        # The PDF stack (reportlab, pypdf) is imported by the first check, not at start.
+        from licensing.certificates.render import read_sealed
+
         sealed = read_sealed(pdf)
         if sealed is None:
             return _failed("not_sealed", today)
