@@ -7,7 +7,8 @@ comparison is of the work each request does.
 ``create_raw_app``: the same endpoint on raw asyncpg (a pool of the engine's size, the two INSERTs
 in a transaction, as one writes it by hand): the physical limit of this stack.
 Run with ``uvicorn --factory bench.bare_app:create_app`` (or ``create_raw_app``);
-BARE_DATABASE_URL names the database.
+BARE_DATABASE_URL names the database, BARE_DB_POOL_SIZE the pool (the services' default if unset;
+``make bench`` gives the three apps one size that fits PostgreSQL's ``max_connections``).
 """
 
 from __future__ import annotations
@@ -59,9 +60,15 @@ class ThingIn(BaseModel):
     form: dict[str, Any] = {}
 
 
+def pool_size() -> int:
+    """The pool size: BARE_DB_POOL_SIZE, else the services' default."""
+    default = CommonSettings.model_fields["db_pool_size"].default
+    return int(os.environ.get("BARE_DB_POOL_SIZE") or default)
+
+
 def create_app() -> FastAPI:
     """The bare app."""
-    engine = make_engine(os.environ["BARE_DATABASE_URL"])
+    engine = make_engine(os.environ["BARE_DATABASE_URL"], pool_size=pool_size())
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -120,7 +127,7 @@ def create_raw_app() -> FastAPI:
     from sqlalchemy.engine import make_url
 
     dsn = make_url(os.environ["BARE_DATABASE_URL"]).set(drivername="postgresql")
-    size = CommonSettings.model_fields["db_pool_size"].default
+    size = pool_size()
     pool: dict[str, asyncpg.Pool] = {}
 
     @asynccontextmanager

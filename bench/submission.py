@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -134,7 +135,7 @@ def wrk(
     body: dict[str, object],
     directory: Path,
     app_pid: int | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """POST ``body`` for DURATION seconds; requests/s, latency percentiles in ms and, given the
     app's pid, CPU milliseconds per request spent by the app and by the whole machine."""
     script = directory / "post.lua"
@@ -147,7 +148,14 @@ def wrk(
     # A new Idempotency-Key for every request: this run's prefix, the thread, a counter.
     lines.append(
         "local threads = 0\n"
-        'setup = function(thread) threads = threads + 1; thread:set("tid", threads) end\n'
+        "local all = {}\n"
+        'setup = function(thread) threads = threads + 1; thread:set("tid", threads); '
+        "table.insert(all, thread) end\n"
+        # Each answer that is not 2xx, counted by status: what they are, not only how many.
+        "refused = {}\n"
+        "response = function(status)\n"
+        "  if status >= 300 then refused[status] = (refused[status] or 0) + 1 end\n"
+        "end\n"
         "local sent = 0\n"
         "request = function()\n"
         "  sent = sent + 1\n"
@@ -160,7 +168,10 @@ def wrk(
         '  io.write(string.format("P50 %f\\nP99 %f\\nERRORS %d\\nNON2XX %d\\n", '
         "latency:percentile(50)/1000, latency:percentile(99)/1000, "
         "summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, "
-        "summary.errors.status))\nend"
+        "summary.errors.status))\n"
+        '  for _, t in ipairs(all) do for code, n in pairs(t:get("refused")) do '
+        'io.write(string.format("STATUS %d %d\\n", code, n)) end end\n'
+        "end"
     )
     script.write_text("\n".join(lines))
     before = cpu_snapshot(app_pid) if app_pid else None
@@ -175,13 +186,18 @@ def wrk(
     values = dict(re.findall(r"^(P50|P99|ERRORS|NON2XX) ([\d.]+)$", out, re.M))
     if "P50" not in values:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
-    figures: dict[str, float] = {
+    figures: dict[str, Any] = {
         "requests_per_second": round(rps, 1),
         "p50_ms": round(float(values["P50"]), 2),
         "p99_ms": round(float(values["P99"]), 2),
         "socket_errors": int(float(values["ERRORS"])),
         "non_2xx": int(float(values["NON2XX"])),
     }
+    by_status: dict[str, int] = {}
+    for code, count in re.findall(r"^STATUS (\d+) (\d+)$", out, re.M):
+        by_status[code] = by_status.get(code, 0) + int(count)
+    if by_status:
+        figures["non_2xx_by_status"] = by_status
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     if before and after and requests:
         for part in ("app", "machine"):
@@ -264,10 +280,11 @@ class Stack:
         return f"http://127.0.0.1:{PORTS['approval']}"
 
 
-def start_stack(work: Path, *, relay: bool = True) -> Stack:
+def start_stack(work: Path, *, relay: bool = True, pool_size: int | None = None) -> Stack:
     """Fresh PostgreSQL databases, migrated; license and notify; approval with 2 workers; its relay.
 
-    Services find the development keys in ``work/keys`` (make them before calling).
+    Services find the development keys in ``work/keys`` (make them before calling); ``pool_size``
+    sets approval's web workers' database pool (the default setting otherwise).
     """
     stack = Stack(
         work=work,
@@ -296,6 +313,8 @@ def start_stack(work: Path, *, relay: bool = True) -> Stack:
             "APPROVAL_RUN_WORKERS": "false",
             **{"APPROVAL_" + k: v for k, v in quiet.items()},
         }
+        if pool_size is not None:
+            approval_env["APPROVAL_DB_POOL_SIZE"] = str(pool_size)
         # Load the demo catalogue once, before the two workers start.
         seed = ServiceProcess(
             "approval", PORTS["approval"], approval_env, log_path=work / "seed.log"
@@ -355,9 +374,56 @@ def stop_stack(stack: Stack) -> None:
         asyncio.run(drop_postgres_database(url))
 
 
-def medians(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Each figure's median over the rounds."""
-    return {key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0]}
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds (the non-2xx answers by status: summed)."""
+    found = {
+        key: round(statistics.median(run[key] for run in runs), 3)
+        for key in runs[0]
+        if key != "non_2xx_by_status"
+    }
+    refused: dict[str, int] = {}
+    for run in runs:
+        for code, count in run.get("non_2xx_by_status", {}).items():
+            refused[code] = refused.get(code, 0) + count
+    if refused:
+        found["non_2xx_by_status_all_rounds"] = refused
+    return found
+
+
+# Connections the benchmark leaves to everything else on the server: license, notify, the relay,
+# the latency phase, and the other sessions sharing the machine's PostgreSQL.
+RESERVED_CONNECTIONS = int(os.environ.get("BENCH_RESERVED_CONNECTIONS", "25"))
+
+
+def fitting_pool_size(database_url: str, apps: int, workers: int = 2) -> int:
+    """One pool size for the compared apps that fits PostgreSQL's ``max_connections``.
+
+    Each app keeps its pool open between its turns (SQLAlchemy's pool and asyncpg's ``min_size``),
+    and each worker may open half as many again in a burst: the services' default of 20 made
+    3 apps x 2 workers x 30 = 180 connections against the default ``max_connections`` of 100.
+    The app whose turn it was then met ``too many clients`` while opening a connection, answered
+    500/503 for those requests and paid a backend's start for each attempt (the non-2xx answers
+    and low rates of the run of 2026-12-07 03:45). All apps get the same size, so the comparison
+    stays of the same engine settings.
+    """
+    from bench.bare_app import pool_size
+
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def budget() -> tuple[int, int]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            limit = int(await conn.fetchval("SHOW max_connections"))
+            used = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
+        finally:
+            await conn.close()
+        return limit, used
+
+    limit, used = asyncio.run(budget())
+    free = limit - used - RESERVED_CONNECTIONS
+    # pool + pool // 2 per worker, for every worker of every app
+    fits = max(1, int(free / (apps * workers * 1.5)))
+    return min(pool_size(), fits)
 
 
 def main() -> None:
@@ -368,13 +434,15 @@ def main() -> None:
     token = mint_token(private.read_text(), role=Role.ENTERPRISE, uscc=USCC, subject="ent:bench")
     # The relay (and notify's deliveries it sets off) would share these two cores with the
     # load; it starts after the throughput phases, drains the backlog, then latency is measured.
-    stack = start_stack(work, relay=RELAY_DURING_LOAD)
     bare_db = asyncio.run(create_postgres_database("bench_bare"))
+    pool = fitting_pool_size(bare_db, apps=3)
+    print(f"database pool of each app: {pool} per worker (+{pool // 2} in a burst)", flush=True)
+    stack = start_stack(work, relay=RELAY_DURING_LOAD, pool_size=pool)
     bare, raw = (
         ServiceProcess(
             "approval",
             port,
-            {"BARE_DATABASE_URL": bare_db},
+            {"BARE_DATABASE_URL": bare_db, "BARE_DB_POOL_SIZE": str(pool)},
             log_path=work / f"{factory}.log",
             command=[
                 sys.executable,
@@ -459,6 +527,7 @@ def main() -> None:
             "rounds": ROUNDS,
             "seconds_per_round_and_app": DURATION,
             "connections": CONNECTIONS,
+            "database_pool_per_worker": pool,
             "relay_during_load": RELAY_DURING_LOAD,
             "idempotency_key": "a new one on every request",
             "load_average_at_start": load_at_start,
