@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from govshared.freeform import (
@@ -16,6 +18,7 @@ from govshared.freeform import (
     MAX_STRING_CHARS,
     BoundedJson,
     JsonLimits,
+    _walk,
     json_bounds_error,
 )
 
@@ -98,3 +101,32 @@ def test_other_types_are_left_to_the_field() -> None:
     with pytest.raises(ValidationError) as raised:
         Body(form="not an object")  # type: ignore[arg-type]
     assert raised.value.errors()[0]["type"] == "dict_type"
+
+
+# A flat object of strings takes a shortcut (``_flat_strings_within``); it must answer exactly as
+# the walk does, for the values it lets through and for those it refuses.
+_TEXT = st.text(alphabet=st.sampled_from(["a", "申", "\ud800", '"', "\n", "é"]), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(_TEXT, _TEXT, max_size=30),
+    st.builds(
+        JsonLimits,
+        depth=st.integers(0, 2),
+        members=st.integers(0, 40),
+        string_chars=st.integers(0, 50),
+        key_chars=st.integers(0, 50),
+        bytes=st.integers(0, 3000),
+    ),
+)
+def test_a_flat_form_is_judged_as_the_walk_judges_it(value: dict[str, str], limits: Any) -> None:
+    assert json_bounds_error(value, limits) == _walk(value, limits)
+
+
+def test_a_flat_form_with_a_lone_surrogate_or_a_long_value_is_still_refused() -> None:
+    assert json_bounds_error({"name": "ok", "bad": "\ud800"}) is not None
+    assert json_bounds_error({"\ud800": "x"}) is not None
+    assert json_bounds_error({"long": "x" * 8001}) is not None
+    assert json_bounds_error({f"k{i}": "申" * 8000 for i in range(12)}) is not None  # > 64 KB
+    assert json_bounds_error({f"k{i}": "申请表填写内容" * 3 for i in range(20)}) is None
