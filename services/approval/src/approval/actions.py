@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import DEFAULT_WARN_DAYS
 from approval.catalogue.repository import ItemRepository
+from approval.clocks.derivation import decision_terms
 from approval.clocks.models import StopReason
-from approval.clocks.service import ClockKeeper, decision_terms
+from approval.clocks.service import ClockKeeper
 from approval.db import idempotency_keys
 from approval.documents.service import DocumentIssuer, Sealing, document_reference, party_of
 from approval.errors import (

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.calendar.clock import JOINT_MAX_EXTENSION_DAYS, MAX_EXTENSION_DAYS
 from approval.calendar.errors import ExtensionTooLong
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
-from approval.clocks.service import DecisionTerms, joint_label
+from approval.clocks.derivation import DecisionTerms, joint_label
 from approval.documents.models import DocumentKind
 from approval.errors import (
     ActionInputInvalid,

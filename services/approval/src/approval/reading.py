@@ -13,7 +13,8 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import DEFAULT_WARN_DAYS
-from approval.clocks.service import ClockKeeper, decision_terms
+from approval.clocks.derivation import decision_terms
+from approval.clocks.service import ClockKeeper
 from approval.errors import ApplicationNotFound
 from approval.models import Application, ApplicationEvent, Tolerance
 from approval.repository import ApplicationRepository

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.calendar.clock import DEFAULT_WARN_DAYS, ClockKind
 from approval.catalogue.repository import ITEM_CACHE, ItemRepository
 from approval.clients.license import LicenseClient
-from approval.clocks.service import ACCEPTANCE_DAYS, DELIVERY_DAYS, ClockKeeper, Derived
+from approval.clocks.derivation import ACCEPTANCE_DAYS, DELIVERY_DAYS, Derived
+from approval.clocks.service import ClockKeeper
 from approval.db import idempotency_keys
 from approval.documents.models import DocumentKind
 from approval.documents.service import DocumentIssuer, Sealing, document_reference

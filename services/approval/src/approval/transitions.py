@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.clocks.service import ClockKeeper, DeemedAcceptance, decision_terms
+from approval.clocks.derivation import DeemedAcceptance, decision_terms
+from approval.clocks.service import ClockKeeper
 from approval.lifecycle import Action
 from approval.models import Application
 from approval.repository import ApplicationRepository

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import govshared.sql
 from approval.catalogue.repository import ITEM_CACHE
-from approval.clocks.service import CALENDAR_CACHE
+from approval.clocks.calendar_cache import CALENDAR_CACHE
 from approval.db import outbox_events
 from approval.models import Application, ApplicationEvent
 from govshared.auth import Role

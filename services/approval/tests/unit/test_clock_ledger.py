@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from approval.calendar.clock import ClockKind
 from approval.calendar.sources import seed_year
 from approval.calendar.workdays import CalendarSnapshot, count_working_days
+from approval.clocks.derivation import ClockSpec, derive, ledger_of, warn_on
 from approval.clocks.models import ClockLedgerEntry, LedgerEntryKind
-from approval.clocks.service import ClockSpec, derive, ledger_of, warn_on
 
 CALENDAR = CalendarSnapshot([day for year in (2021, 2022) for day in seed_year(year)])
 D = date.fromisoformat

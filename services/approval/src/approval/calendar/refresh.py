@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.service import CalendarService
-from approval.clocks.service import CALENDAR_CACHE, CalendarChange, ClockKeeper
+from approval.clocks.calendar_cache import CALENDAR_CACHE
+from approval.clocks.calendar_change import CalendarChange
+from approval.clocks.service import ClockKeeper
 from approval.clocks.timers import announce_moved_deadlines
 from govshared.outbox import OutboxWriter
 

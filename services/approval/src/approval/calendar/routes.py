@@ -39,7 +39,9 @@ from approval.calendar.schemas import (
 )
 from approval.calendar.service import CalendarService, check_year
 from approval.calendar.workdays import DaySource, years_of
-from approval.clocks.service import CALENDAR_CACHE, CalendarChange, ClockKeeper
+from approval.clocks.calendar_cache import CALENDAR_CACHE
+from approval.clocks.calendar_change import CalendarChange
+from approval.clocks.service import ClockKeeper
 from approval.clocks.timers import announce_moved_deadlines
 from govshared.auth import Principal, Role, require_roles
 from govshared.chinatime import china_today

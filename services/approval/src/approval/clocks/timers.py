@@ -17,13 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import ClockKind, ClockState
+from approval.clocks.calendar_change import CalendarChange
+from approval.clocks.derivation import DeemedAcceptance, Derived
 from approval.clocks.models import ApplicationClock, StopReason
-from approval.clocks.service import (
-    CalendarChange,
-    ClockKeeper,
-    DeemedAcceptance,
-    Derived,
-)
+from approval.clocks.service import ClockKeeper
 from approval.models import Application, Tolerance
 from approval.repository import ApplicationRepository, tolerances
 from approval.transitions import SOURCE, SYSTEM_ACTOR, event_party, record_deemed_acceptance

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import MAX_EXTENSION_DAYS, ClockKind, ClockView
+from approval.clocks.derivation import decision_terms
 from approval.clocks.models import ClockLedgerEntry, LedgerEntryKind, StopReason
 from approval.clocks.repository import ClockRepository
 from approval.clocks.schemas import (
@@ -20,7 +21,7 @@ from approval.clocks.schemas import (
     TimelinessOut,
     TimelinessReport,
 )
-from approval.clocks.service import ClockKeeper, decision_terms
+from approval.clocks.service import ClockKeeper
 from approval.models import Application
 
 
