@@ -79,8 +79,9 @@ _CURRENT_REQUEST: ContextVar[Request | None] = ContextVar("suite_current_request
 
 
 class TransactionOpenDuringCall(RuntimeError):
-    """A call to another service (or any network call through the suite's clients) was made with
-    the request's database transaction open: a programming error, never an outcome to handle.
+    """A call to another service (or any network call through the suite's clients, or to object
+    storage, ``govshared.storage``) was made with the request's database transaction open: a
+    programming error, never an outcome to handle.
 
     Waiting on the network with a transaction open holds a pooled connection, row locks on
     PostgreSQL and SQLite's write lock (``BEGIN IMMEDIATE``) for as long as the other side takes;
@@ -98,7 +99,7 @@ def no_transaction_open(call: str) -> None:
     if session is not None and session.in_transaction():
         raise TransactionOpenDuringCall(
             f"{call}: the request's database transaction is open; end the read (end_read) "
-            "before calling another service"
+            "before calling another service or the object storage"
         )
 
 

@@ -3,6 +3,10 @@
 Both sit behind one small interface, so that the same code runs on a laptop and in a city's data
 centre; only settings change. The S3 backend is boto3, AWS's SDK, with path-style addressing,
 which every S3-compatible store (MinIO, Ceph RGW, OSS/COS S3 endpoints) accepts.
+
+Object storage is a network call: both backends refuse to be called while the request's database
+transaction is open (``govshared.db.no_transaction_open``), the folder too, so that the tests,
+which store in a folder, catch what would hold a transaction across a call to S3 in production.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from fastapi import UploadFile
 
+from govshared.db import no_transaction_open
 from govshared.files import write_private
 from govshared.problems import DependencyUnavailable, PayloadTooLarge, UnsupportedMediaType
 
@@ -53,6 +58,7 @@ class FileSystemStorage:
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
         """Write atomically (temp file, then rename)."""
+        no_transaction_open(f"storage: put {key}")
         path = self._path(key)
 
         # Materials are the applicants' documents: 0600 files in 0700 folders (govshared.files).
@@ -60,10 +66,12 @@ class FileSystemStorage:
 
     async def get(self, key: str) -> bytes:
         """Read the file."""
+        no_transaction_open(f"storage: get {key}")
         return await asyncio.to_thread(self._path(key).read_bytes)
 
     async def delete(self, key: str) -> None:
         """Remove the file."""
+        no_transaction_open(f"storage: delete {key}")
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
 
@@ -128,6 +136,7 @@ class S3Storage:
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
         """PutObject."""
+        no_transaction_open(f"storage: put {key}")
         await self._call(
             lambda: self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
@@ -136,6 +145,7 @@ class S3Storage:
 
     async def get(self, key: str) -> bytes:
         """GetObject (``FileNotFoundError`` when absent, as on the filesystem)."""
+        no_transaction_open(f"storage: get {key}")
 
         def read() -> bytes:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -144,6 +154,7 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         """DeleteObject (no error if absent)."""
+        no_transaction_open(f"storage: delete {key}")
         await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
 
 

@@ -22,6 +22,7 @@ from approval.documents.signed import VERDICTS as SIGNED_VERDICTS
 from approval.documents.signed import SignedPayload, check_signed, read_signed, signed_pdf
 from approval.models import Application
 from govshared.chinatime import CHINA
+from govshared.db import end_read
 from govshared.seal import (
     FAILURE_LABELS,
     Failure,
@@ -426,7 +427,8 @@ class DocumentService:
     async def pdf(
         self, *, application: Application, document_id: uuid.UUID
     ) -> tuple[Document, bytes]:
-        """A document's PDF, if it belongs to the application."""
+        """A document's PDF, if it belongs to the application (fetched from storage once the
+        row's read has ended: object storage is a network call)."""
         document = await self.documents.get(document_id)
         if document is None or document.application_id != application.id:
             raise DocumentNotFound(f"文书 {document_id} 不存在")
@@ -434,6 +436,10 @@ class DocumentService:
             raise DocumentNotSealed(
                 f"文书 {document.number} 正在加盖电子印章，请稍后下载", retry_after_seconds=2
             )
+        # A detached row keeps its values through the read's end (a rollback would expire them);
+        # its storage key, once set by the sealer, never changes: nothing to check again after.
+        self.session.expunge(document)
+        await end_read(self.session)
         return document, await self.sealing.storage.get(document.storage_key)
 
     async def _verifier(self, authority: str) -> SealVerifier:

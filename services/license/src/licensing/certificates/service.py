@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from govshared.db import after_commit
+from govshared.db import after_commit, end_read
 from govshared.events import EventType, LicenceEventData, SealedDocumentRef
 from govshared.problems import DependencyUnavailable
 from govshared.seal import SealBook, SealSignature, canonical_json, sm3_digest
@@ -253,12 +253,18 @@ class CertificateService:
         return certificate
 
     async def pdf(self, certificate: LicenceCertificate) -> bytes:
-        """The stored sealed PDF, as issued; 409 while it is still being sealed."""
+        """The stored sealed PDF, as issued; 409 while it is still being sealed.
+
+        Fetched once the request's read has ended (object storage is a network call): the row
+        is detached first and keeps its values; a sealed certificate's key and hash never change.
+        """
         if certificate.status != CertificateStatus.SEALED or certificate.storage_key is None:
             raise CertificateNotSealed(
                 f"证照 {certificate.licence_no} 第{certificate.version}版正在加盖电子印章，请稍后下载",
                 retry_after_seconds=2,
             )
+        self.session.expunge(certificate)
+        await end_read(self.session)
         data = await self.sealing.storage.get(certificate.storage_key)
         if hashlib.sha256(data).hexdigest() != certificate.pdf_sha256:
             # The store handed back something else than what was sealed: never serve it as ours.

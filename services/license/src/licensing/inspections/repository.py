@@ -254,9 +254,14 @@ class InspectionRepository:
             )
         ).all()
 
-    async def inspection(self, inspection_id: uuid.UUID) -> Inspection | None:
-        """One inspection."""
-        return await self.session.get(Inspection, inspection_id)
+    async def inspection(
+        self, inspection_id: uuid.UUID, *, lock: bool = False
+    ) -> Inspection | None:
+        """One inspection (``lock``: read again and held to the end of the transaction on
+        PostgreSQL, ``SELECT … FOR UPDATE``; SQLite's writer holds the whole database)."""
+        return await self.session.get(
+            Inspection, inspection_id, with_for_update=lock, populate_existing=lock
+        )
 
     async def inspections(
         self,

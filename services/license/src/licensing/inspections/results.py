@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Principal
 from govshared.chinatime import CHINA
+from govshared.db import end_read
 from govshared.events import EventType
 from govshared.outbox import OutboxWriter
 from govshared.problems import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -119,9 +120,15 @@ class ResultService:
     async def add_evidence(
         self, inspection: Inspection, *, file: UploadFile, actor: Principal
     ) -> EvidenceOut:
-        """Store an evidence file checked by its content (PDF, OFD, PNG, JPEG)."""
+        """Store an evidence file checked by its content (PDF, OFD, PNG, JPEG).
+
+        The file is stored (object storage is a network call) once the read has ended, with no
+        transaction open; the inspection is then read again in the write's transaction (locked on
+        PostgreSQL) and must still be open, as a result recorded meanwhile closes it.
+        """
         if inspection.status != InspectionStatus.OPEN.value:
             raise InspectionAlreadyRecorded()
+        inspection_id = inspection.id  # the end of the read expires the row
         limit = self.max_upload_bytes
         if file.size is not None and file.size > limit:
             raise PayloadTooLarge(f"文件超过 {limit // (1024 * 1024)} MB 上限")
@@ -139,11 +146,15 @@ class ResultService:
                 f"文件内容为 {real}，与声明的类型 {declared} 不符", detected=real, declared=declared
             )
         evidence_id = uuid.uuid4()
-        key = f"inspections/{inspection.id}/{evidence_id}"
+        key = f"inspections/{inspection_id}/{evidence_id}"
+        await end_read(self.session)
         await self.storage.put(key, data, content_type=real)
+        current = await self.repository.inspection(inspection_id, lock=True)
+        if current is None or current.status != InspectionStatus.OPEN.value:
+            raise InspectionAlreadyRecorded()
         row = {
             "id": evidence_id,
-            "inspection_id": inspection.id,
+            "inspection_id": inspection_id,
             "filename": (file.filename or "")[:255] or None,
             "content_type": real,
             "size": len(data),
