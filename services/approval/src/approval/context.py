@@ -1,17 +1,20 @@
 """What approval's requests and workers share, built once by the lifespan (``main.create_app``).
 
-Dependencies read it through ``get_context``; tests pin the service's date with
-``context_of(app).today.pin(day)`` and replace other parts with
-``app.dependency_overrides[get_context]``, never through attributes looked up by name.
+Routes and dependencies read it through ``get_context`` (``Context``, below); tests pin the
+service's date with ``context_of(app).today.pin(day)`` and replace other parts with
+``app.dependency_overrides[get_context]``, never through attributes looked up by name. It is the
+one thing the lifespan puts on ``app.state`` besides what ``govshared.app`` sets there (settings,
+engine, sessionmaker, token verifier).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Annotated
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from approval.calendar.service import china_today
@@ -19,6 +22,7 @@ from approval.clients.license import LicenseClient
 from approval.config import Settings
 from approval.documents.sealer import DocumentSealer
 from approval.documents.service import Sealing
+from approval.signing.config import VerifierOnFirstUse
 from approval.worker import TimerWorker
 from govshared.outbox import OutboxRelay, OutboxWriter
 from govshared.storage import Storage
@@ -55,6 +59,8 @@ class ApprovalContext:
     relay: OutboxRelay
     timers: TimerWorker
     sealer: DocumentSealer
+    # Checks the signatures applicants make on their phones (approval.signing).
+    verifier: VerifierOnFirstUse
 
 
 def context_of(app: FastAPI) -> ApprovalContext:
@@ -64,6 +70,11 @@ def context_of(app: FastAPI) -> ApprovalContext:
     return context
 
 
-def get_context(request: Request) -> ApprovalContext:
-    """The app's context, as a dependency (overridable in tests)."""
+async def get_context(request: Request) -> ApprovalContext:
+    """The app's context, as a dependency (overridable in tests; async: FastAPI would run a
+    plain function in its thread pool)."""
     return context_of(request.app)
+
+
+# The routes' one way to the service's wiring (a dependency: tests may override ``get_context``).
+Context = Annotated[ApprovalContext, Depends(get_context)]

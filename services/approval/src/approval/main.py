@@ -28,6 +28,7 @@ from approval.documents.routes import router as documents_router
 from approval.evaluations.routes import router as evaluations_router
 from approval.materials.routes import router as materials_router
 from approval.routes import router
+from approval.signing.config import VerifierOnFirstUse
 from approval.signing.routes import router as signing_router
 from approval.tasks.directory import load_demo_staff
 from approval.tasks.routes import router as tasks_router
@@ -106,15 +107,9 @@ def create_app(
             relay=relay,
             timers=timers,
             sealer=sealer,
+            verifier=VerifierOnFirstUse(settings, http=http),
         )
         app.state.context = context
-        # Read by name by the routes of catalogue, calendar, clocks, documents, materials and
-        # signing until they take the context (they are being reworked alongside).
-        app.state.license_client = license_client
-        app.state.outbox = outbox
-        app.state.today = today
-        app.state.storage = storage
-        app.state.sealing = sealing
         tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
             outbox.on_commit(relay.wake)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from approval.config import Settings
+from approval.context import context_of
 from approval.main import create_app
 from approval.models import Material
 from govshared.auth import Role
@@ -160,7 +161,7 @@ async def test_license_is_asked_for_licences_with_no_transaction_open(
     uscc = random_uscc()
     app_id = await _application(client, tokens, uscc)
     held_licences[uscc] = ["business_licence"]
-    license = app.state.license_client
+    license = context_of(app).license_client
     asked_with: list[int] = []
     original = license.valid_licences
 

@@ -18,6 +18,7 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
+from approval.context import context_of  # noqa: E402
 from approval.signing.config import dev_ca_directory  # noqa: E402
 from approval.signing.routes import signing_now  # noqa: E402
 from govshared.signing.devca import DevCA, IssuedSeal  # noqa: E402
@@ -38,7 +39,7 @@ def crl_fresh(app: FastAPI) -> Callable[[], None]:
     """Drop the app's cached CRL (as its cache time running out would)."""
 
     def invalidate() -> None:
-        verifier = getattr(app.state, "signing_verifier", None)
+        verifier = context_of(app).verifier()
         if verifier is not None:
             for _, source in verifier._anchors.values():
                 source.invalidate()

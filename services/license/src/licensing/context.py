@@ -46,6 +46,7 @@ def context_of(app: FastAPI) -> LicenseContext:
     return context
 
 
-def get_context(request: Request) -> LicenseContext:
-    """The app's context, as a dependency (overridable in tests)."""
+async def get_context(request: Request) -> LicenseContext:
+    """The app's context, as a dependency (overridable in tests; async: FastAPI would run a
+    plain function in its thread pool)."""
     return context_of(request.app)

@@ -79,9 +79,6 @@ def create_app(
             sealer=sealer,
         )
         app.state.context = context
-        # inspections/routes.py still reads these two by name; it moves to the context next.
-        app.state.outbox = context.outbox
-        app.state.evidence_storage = context.evidence_storage
         tasks: list[asyncio.Task[None]] = []
         if settings.run_workers:
             outbox.on_commit(relay.wake)

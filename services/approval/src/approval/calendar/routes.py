@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.errors import (
@@ -43,6 +43,7 @@ from approval.clocks.calendar_cache import CALENDAR_CACHE
 from approval.clocks.calendar_change import CalendarChange
 from approval.clocks.service import ClockKeeper
 from approval.clocks.timers import announce_moved_deadlines
+from approval.context import ApprovalContext, Context
 from govshared.auth import Principal, Role, require_roles
 from govshared.chinatime import china_today
 from govshared.db import AutoCommitRoute, get_session, mark_read_only
@@ -120,7 +121,7 @@ async def get_year(year: Year, calendar: Calendar) -> CalendarYearOut:
     ),
 )
 async def load_year(
-    request: Request,
+    context: Context,
     year: Year,
     body: OfficialScheduleIn,
     calendar: Calendar,
@@ -138,11 +139,10 @@ async def load_year(
     if body.source is DaySource.PROVISIONAL or body.source is DaySource.CHINESECALENDAR:
         raise InvalidHolidaySchedule("来源只能是 official_notice 或 admin")
     check_year(year)
-    state = request.app.state
     change = CalendarChange(
-        ClockKeeper(session, warn_days=state.settings.clock_warn_days),
+        ClockKeeper(session, warn_days=context.settings.clock_warn_days),
         year=year,
-        today=state.today(),
+        today=context.today(),
     )
     await change.capture()
     load = await calendar.load_official_year(
@@ -154,7 +154,7 @@ async def load_year(
         source=body.source,
     )
     moved = await announce_moved_deadlines(
-        session, change=change, outbox=state.outbox, now=datetime.now(UTC)
+        session, change=change, outbox=context.outbox, now=datetime.now(UTC)
     )
     CALENDAR_CACHE.invalidate(year)
     return YearLoadOut.of(load).model_copy(update={"moved_deadlines": moved})
@@ -185,16 +185,15 @@ async def get_days(
 
 @asynccontextmanager
 async def deadlines_around(
-    request: Request, session: AsyncSession, years: set[int]
+    context: ApprovalContext, session: AsyncSession, years: set[int]
 ) -> AsyncIterator[list[int]]:
     """Re-derive the running clocks around a calendar change made inside the block.
 
     Yields a one-element list that holds, after the block, how many deadlines moved; each moved
     one gets its ``clock_warning`` event with ``reason: calendar_changed``.
     """
-    state = request.app.state
-    keeper = ClockKeeper(session, warn_days=state.settings.clock_warn_days)
-    changes = [CalendarChange(keeper, year=year, today=state.today()) for year in sorted(years)]
+    keeper = ClockKeeper(session, warn_days=context.settings.clock_warn_days)
+    changes = [CalendarChange(keeper, year=year, today=context.today()) for year in sorted(years)]
     for change in changes:
         await change.capture()
     moved = [0]
@@ -205,7 +204,7 @@ async def deadlines_around(
         change.clocks = [c for c in change.clocks if (c.application_id, c.kind) not in announced]
         announced |= {(c.application_id, c.kind) for c in change.clocks}
         moved[0] += await announce_moved_deadlines(
-            session, change=change, outbox=state.outbox, now=datetime.now(UTC)
+            session, change=change, outbox=context.outbox, now=datetime.now(UTC)
         )
 
 
@@ -236,14 +235,14 @@ async def list_closures(
     ),
 )
 async def add_closures(
-    request: Request,
+    context: Context,
     body: ClosuresIn,
     calendar: Calendar,
     principal: Admin,
     session: Annotated[AsyncSession, Depends(get_session)],
 ) -> ClosuresAdded:
     """Close a jurisdiction's offices on some dates; running deadlines they touch move and are told."""
-    async with deadlines_around(request, session, {d.year for d in body.dates}) as moved:
+    async with deadlines_around(context, session, {d.year for d in body.dates}) as moved:
         added, existing = await calendar.add_closures(
             body.jurisdiction, body.dates, reason=body.reason, actor=principal.subject
         )
@@ -262,7 +261,7 @@ async def add_closures(
     responses=problem_responses(*AUTH_ERRORS, ClosureNotFound, ValidationFailed),
 )
 async def remove_closure(
-    request: Request,
+    context: Context,
     jurisdiction: Annotated[str, Path(pattern=JURISDICTION_PATTERN)],
     day: date,
     calendar: Calendar,
@@ -270,7 +269,7 @@ async def remove_closure(
     session: Annotated[AsyncSession, Depends(get_session)],
 ) -> Response:
     """Reopen a jurisdiction's offices on a date; running deadlines it touched move back."""
-    async with deadlines_around(request, session, {day.year}):
+    async with deadlines_around(context, session, {day.year}):
         await calendar.remove_closure(jurisdiction, day)
     return Response(status_code=204)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 
 from approval.catalogue.commitment import with_license_text, without_stored_text
 from approval.catalogue.schemas import (
@@ -16,6 +16,7 @@ from approval.catalogue.schemas import (
     ItemVersionSummary,
 )
 from approval.catalogue.service import CatalogueService
+from approval.context import Context
 from approval.dependencies import Session
 from approval.errors import ItemExists, ItemNotFound, ItemVersionNotFound, NoDraftToPublish
 from govshared.auth import Principal, Role, require_roles
@@ -93,7 +94,7 @@ async def catalogue_statistics(catalogue: Catalogue) -> CatalogueStatistics:
     response_model=ItemOut,
     responses=problem_responses(ItemNotFound, DependencyUnavailable),
 )
-async def get_item(code: str, catalogue: Catalogue, session: Session, request: Request) -> ItemOut:
+async def get_item(code: str, catalogue: Catalogue, session: Session, context: Context) -> ItemOut:
     """One item with the service guide in force.
 
     The 告知承诺 text (``guide.commitment_text``) and its ``commitment_text_sha256`` are license's,
@@ -105,8 +106,7 @@ async def get_item(code: str, catalogue: Catalogue, session: Session, request: R
     # The read is done: end its transaction before asking license (never wait on another
     # service with a connection and a transaction held open).
     await end_read(session)
-    state = request.app.state
-    return await with_license_text(item, state.license_client, on=state.today())
+    return await with_license_text(item, context.license_client, on=context.today())
 
 
 @router.get(

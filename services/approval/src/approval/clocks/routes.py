@@ -12,6 +12,7 @@ from approval.clocks.consumer import EventConsumer
 from approval.clocks.schemas import ApplicationClocksOut, EventIntake, TimelinessReport
 from approval.clocks.service import ClockKeeper
 from approval.clocks.views import ClockViews
+from approval.context import Context
 from approval.dependencies import ApplicationById, Session
 from approval.errors import ApplicationNotFound
 from govshared import jurisdictions
@@ -30,9 +31,9 @@ router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
 
 
-async def get_clock_views(request: Request, session: Session) -> ClockViews:
+async def get_clock_views(context: Context, session: Session) -> ClockViews:
     """The clock views bound to this request's session."""
-    return ClockViews(session, warn_days=request.app.state.settings.clock_warn_days)
+    return ClockViews(session, warn_days=context.settings.clock_warn_days)
 
 
 Views = Annotated[ClockViews, Depends(get_clock_views)]
@@ -49,13 +50,13 @@ Views = Annotated[ClockViews, Depends(get_clock_views)]
     dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
 )
 async def application_clocks(
-    request: Request,
+    context: Context,
     application: ApplicationById,
     views: Views,
     as_of: Annotated[date | None, Query(description="计算日，默认今天（北京时间）")] = None,
 ) -> ApplicationClocksOut:
     """Budget, used, remaining, paused days, extension, due and committed due of every clock."""
-    day = as_of or request.app.state.today()
+    day = as_of or context.today()
     return await views.for_application(application, as_of=day)
 
 
@@ -67,7 +68,7 @@ async def application_clocks(
     responses=problem_responses(*AUTH_ERRORS, ValidationFailed),
 )
 async def timeliness(
-    request: Request,
+    context: Context,
     views: Views,
     principal: Annotated[Principal, Depends(require_roles(*STAFF_ROLES))],
     item_code: Annotated[str | None, Query(max_length=64)] = None,
@@ -77,16 +78,16 @@ async def timeliness(
     if principal.role is not Role.ADMIN:
         prefix = jurisdictions.scope_prefix(principal.jurisdiction or "")
     return await views.timeliness(
-        jurisdiction_prefix=prefix, item_code=item_code, today=request.app.state.today()
+        jurisdiction_prefix=prefix, item_code=item_code, today=context.today()
     )
 
 
 EVENT_MEDIA_TYPES = (CLOUDEVENTS_JSON, CLOUDEVENTS_BATCH_JSON, "application/json")
 
 
-async def get_event_consumer(request: Request, session: Session) -> EventConsumer:
+async def get_event_consumer(context: Context, session: Session) -> EventConsumer:
     """The consumer bound to this request's session."""
-    keeper = ClockKeeper(session, warn_days=request.app.state.settings.clock_warn_days)
+    keeper = ClockKeeper(session, warn_days=context.settings.clock_warn_days)
     return EventConsumer(session, keeper=keeper)
 
 

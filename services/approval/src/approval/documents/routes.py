@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from approval.context import Context
 from approval.dependencies import ApplicationById, Session
 from approval.documents.errors import DocumentNotFound, DocumentNotSealed
 from approval.documents.page import verify_page
 from approval.documents.schemas import DocumentList, DocumentOut, Verification
 from approval.documents.service import DocumentService
 from approval.errors import ApplicationNotFound
-from approval.signing.config import app_verifier
 from govshared.auth import STAFF_ROLES, Role, require_roles
 from govshared.db import AutoCommitRoute
 from govshared.problems import (
@@ -42,10 +42,9 @@ SHA256 = Query(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the PDF fil
 DIGEST = Query(pattern=r"^[0-9a-fA-F]{64}$", description="SM3 content digest (from the QR code)")
 
 
-async def get_documents(request: Request, session: Session) -> DocumentService:
+async def get_documents(context: Context, session: Session) -> DocumentService:
     """The documents service of this request."""
-    state = request.app.state
-    return DocumentService(session, sealing=state.sealing, verifier=app_verifier(state))
+    return DocumentService(session, sealing=context.sealing, verifier=context.verifier())
 
 
 Documents = Annotated[DocumentService, Depends(get_documents)]
@@ -88,8 +87,8 @@ async def document_pdf(
     )
 
 
-async def _read_pdf(request: Request, file: UploadFile) -> bytes:
-    return await read_pdf_upload(file, limit=request.app.state.settings.max_upload_bytes)
+async def _read_pdf(context: Context, file: UploadFile) -> bytes:
+    return await read_pdf_upload(file, limit=context.settings.max_upload_bytes)
 
 
 @public_router.post(
@@ -101,12 +100,12 @@ async def _read_pdf(request: Request, file: UploadFile) -> bytes:
     ),
 )
 async def verify_upload(
-    request: Request,
+    context: Context,
     documents: Documents,
     file: Annotated[UploadFile, File(description="The PDF to check")],
 ) -> Verification:
     """Genuine, unaltered, issued by whom, still valid: from the file alone plus our register."""
-    return await documents.verify_pdf(await _read_pdf(request, file))
+    return await documents.verify_pdf(await _read_pdf(context, file))
 
 
 @public_router.get(
@@ -153,13 +152,13 @@ async def verify_page_get(
     responses=problem_responses(PayloadTooLarge, UnsupportedMediaType, ValidationFailed),
 )
 async def verify_page_post(
-    request: Request,
+    context: Context,
     documents: Documents,
     file: Annotated[UploadFile, File()],
 ) -> HTMLResponse:
     """The page after an upload (a wrong file is explained on the page, not as JSON)."""
     try:
-        data = await _read_pdf(request, file)
+        data = await _read_pdf(context, file)
     except (PayloadTooLarge, UnsupportedMediaType) as exc:
         return HTMLResponse(
             verify_page(None, error=exc.detail or exc.title), status_code=exc.status

@@ -6,8 +6,9 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
+from approval.context import Context
 from approval.dependencies import ApplicationById, Session
 from approval.errors import (
     AlreadyEvaluated,
@@ -32,10 +33,10 @@ router = APIRouter(prefix="/api/v1", tags=["evaluations"], route_class=AutoCommi
 AUTH_ERRORS = (Unauthenticated, Forbidden, ValidationFailed)
 
 
-async def get_evaluations(request: Request, session: Session) -> EvaluationService:
+async def get_evaluations(context: Context, session: Session) -> EvaluationService:
     """The evaluation service of this request."""
     return EvaluationService(
-        session, remediation_sla_days=request.app.state.settings.remediation_sla_working_days
+        session, remediation_sla_days=context.settings.remediation_sla_working_days
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 
+from approval.context import Context
 from approval.dependencies import ApplicationById, Session
 from approval.errors import (
     ApplicationNotFound,
@@ -39,15 +40,15 @@ AUTH_ERRORS = (Unauthenticated, Forbidden, ApplicationNotFound, ValidationFailed
 Applicant = Depends(require_roles(Role.ENTERPRISE))
 
 
-async def get_materials(request: Request, session: Session) -> MaterialService:
+async def get_materials(context: Context, session: Session) -> MaterialService:
     """The materials service of this request."""
-    state = request.app.state
+    settings = context.settings
     return MaterialService(
         session,
-        storage=state.storage,
-        license_client=state.license_client,
-        max_bytes=state.settings.max_upload_bytes,
-        limits=UploadLimits(max_image_pixels=state.settings.max_image_pixels),
+        storage=context.storage,
+        license_client=context.license_client,
+        max_bytes=settings.max_upload_bytes,
+        limits=UploadLimits(max_image_pixels=settings.max_image_pixels),
     )
 
 

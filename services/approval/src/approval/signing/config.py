@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -40,11 +39,25 @@ def build_verifier(
     return SignatureVerifier(anchors)
 
 
-def app_verifier(state: Any) -> SignatureVerifier | None:
-    """The app's verifier, made on first use and kept (it caches CRLs and checked certificates)."""
-    if not hasattr(state, "signing_verifier"):
-        # The app's HTTP client fetches CRLs (the lifespan's context; nothing set app.state.http,
-        # so each fetch made its own client before).
-        state.signing_verifier = build_verifier(state.settings, http=state.context.http)
-    verifier: SignatureVerifier | None = state.signing_verifier
-    return verifier
+class VerifierOnFirstUse:
+    """The app's verifier, made on first use and kept (it caches CRLs and checked certificates):
+    the development CA is made in the data folder when a signature is first checked, not at start.
+
+    The lifespan puts one in the context (``ApprovalContext.verifier``); the app's HTTP client
+    fetches the CRLs.
+    """
+
+    __slots__ = ("_http", "_made", "_settings", "_verifier")
+
+    def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None) -> None:
+        self._settings = settings
+        self._http = http
+        self._made = False
+        self._verifier: SignatureVerifier | None = None
+
+    def __call__(self) -> SignatureVerifier | None:
+        """The verifier (``None``: production without trust anchors, signatures uncheckable)."""
+        if not self._made:
+            self._verifier = build_verifier(self._settings, http=self._http)
+            self._made = True
+        return self._verifier

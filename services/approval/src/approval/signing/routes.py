@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 
+from approval.context import Context
 from approval.dependencies import ApplicationById, Session
 from approval.errors import ApplicationNotFound, FormInvalid, ItemNotFound
-from approval.signing.config import app_verifier
 from approval.signing.errors import (
     SealKindNotAccepted,
     SignatureRequired,
@@ -65,17 +65,16 @@ def signing_now() -> Callable[[], datetime]:
 
 
 async def get_signing(
-    request: Request,
+    context: Context,
     session: Session,
     now: Annotated[Callable[[], datetime], Depends(signing_now)],
 ) -> SigningService:
     """The signing service of this request."""
-    state = request.app.state
     return SigningService(
         session,
-        verifier=app_verifier(state),
+        verifier=context.verifier(),
         now=now,
-        lifetime=timedelta(minutes=state.settings.signing_session_minutes),
+        lifetime=timedelta(minutes=context.settings.signing_session_minutes),
     )
 
 
@@ -101,7 +100,7 @@ def _out(row: object, response: Response, created: bool) -> SigningSessionOut:
     ),
 )
 async def open_commitment(
-    request: Request,
+    context: Context,
     body: CommitmentSigningCreate,
     principal: Enterprise,
     signing: Signing,
@@ -124,7 +123,7 @@ async def open_commitment(
         principal=principal,
         item_code=body.item_code,
         applicant_name=body.applicant_name,
-        license_client=request.app.state.license_client,
+        license_client=context.license_client,
     )
     return _out(row, response, created)
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from approval.context import Context
 from approval.db import idempotency_keys
 from approval.dependencies import Actions, ApplicationById, Reader, Session
 from approval.errors import (
@@ -102,8 +103,12 @@ MOVE_ERRORS = (
 DIRECTORY_ERRORS = (StaffUnknown, StaffIneligible)
 
 
-def _moves(request: Request, service: Reader) -> TaskMoves:
-    return TaskMoves(service.session, request.app.state.outbox, request.app.state.today())
+async def get_moves(context: Context, service: Reader) -> TaskMoves:
+    """The task moves of this request, on the application service's session."""
+    return TaskMoves(service.session, context.outbox, context.today())
+
+
+Moves = Annotated[TaskMoves, Depends(get_moves)]
 
 
 @router.get(
@@ -112,17 +117,16 @@ def _moves(request: Request, service: Reader) -> TaskMoves:
     response_model=TaskList,
     responses=problem_responses(*AUTH, ApplicationNotFound),
 )
-async def list_tasks(
-    request: Request, application: ApplicationById, service: Reader, principal: Staff
-) -> TaskList:
+async def list_tasks(application: ApplicationById, moves: Moves, principal: Staff) -> TaskList:
     """The case's tasks, oldest first, and the step it is at."""
-    tasks, current = await _moves(request, service).tasks_of(application)
+    tasks, current = await moves.tasks_of(application)
     return TaskList(items=[TaskOut.of(t) for t in tasks], current_step=current)
 
 
 async def _move(
     request: Request,
     service: Reader,
+    moves: TaskMoves,
     action: Action,
     application: ApplicationById,
     principal: Principal,
@@ -141,7 +145,7 @@ async def _move(
         )
         if stored is not None:
             return answer(Submitted(stored.status_code, stored.body, replayed=True))
-    task = await _moves(request, service).move(
+    task = await moves.move(
         action, principal=principal, application=application, task_id=task_id, body=body
     )
     out = TaskOut.of(task)
@@ -173,10 +177,13 @@ async def claim_task(
     task_id: uuid.UUID,
     application: ApplicationById,
     service: Reader,
+    moves: Moves,
     principal: Worker,
 ) -> Response:
     """Take an open task of one's role (and department): from now on it is one's own."""
-    return await _move(request, service, Action.CLAIM_TASK, application, principal, task_id, None)
+    return await _move(
+        request, service, moves, Action.CLAIM_TASK, application, principal, task_id, None
+    )
 
 
 @router.post(
@@ -192,11 +199,14 @@ async def return_task(
     body: ReturnRequest,
     application: ApplicationById,
     service: Reader,
+    moves: Moves,
     principal: Worker,
 ) -> Response:
     """Return the case from its current step to an earlier review step, with a reason; the step
     goes back to whoever completed it (else to its role), and every step after it is done again."""
-    return await _move(request, service, Action.RETURN_TASK, application, principal, task_id, body)
+    return await _move(
+        request, service, moves, Action.RETURN_TASK, application, principal, task_id, body
+    )
 
 
 @router.post(
@@ -212,12 +222,13 @@ async def transfer_task(
     body: TransferRequest,
     application: ApplicationById,
     service: Reader,
+    moves: Moves,
     principal: Worker,
 ) -> Response:
     """Hand one's task to a colleague of the staff directory holding the task's role in its
     jurisdiction (and department); they act on it with a token of that role."""
     return await _move(
-        request, service, Action.TRANSFER_TASK, application, principal, task_id, body
+        request, service, moves, Action.TRANSFER_TASK, application, principal, task_id, body
     )
 
 
@@ -243,11 +254,12 @@ async def complete_task(
     application: ApplicationById,
     service: Reader,
     actions: Actions,
+    moves: Moves,
     principal: Worker,
 ) -> Response:
     """The same as ``review`` (a review step) or ``approve``/``deny`` (the decision step) on the
     case, for this task: it must be the current step's."""
-    tasks, _ = await _moves(request, service).tasks_of(application)
+    tasks, _ = await moves.tasks_of(application)
     task = next((t for t in tasks if t.id == task_id), None)
     if task is None:
         raise TaskNotFound()
@@ -285,11 +297,14 @@ async def give_opinion(
     body: OpinionRequest,
     application: ApplicationById,
     service: Reader,
+    moves: Moves,
     principal: Worker,
 ) -> Response:
     """The department of the caller's token answers: agree, disagree with reasons, or agree with
     conditions."""
-    return await _move(request, service, Action.GIVE_OPINION, application, principal, None, body)
+    return await _move(
+        request, service, moves, Action.GIVE_OPINION, application, principal, None, body
+    )
 
 
 @router.post(
@@ -305,12 +320,13 @@ async def override_opinion(
     body: OverrideRequest,
     application: ApplicationById,
     service: Reader,
+    moves: Moves,
     principal: GovernmentHead,
 ) -> Response:
     """A documented decision over a department's disagreement (or its overdue opinion under the
     escalation rule): the case may then be approved."""
     return await _move(
-        request, service, Action.OVERRIDE_OPINION, application, principal, task_id, body
+        request, service, moves, Action.OVERRIDE_OPINION, application, principal, task_id, body
     )
 
 
@@ -321,14 +337,14 @@ async def override_opinion(
     responses=problem_responses(*AUTH),
 )
 async def my_tasks(
-    request: Request,
+    context: Context,
     session: Session,
     principal: Worker,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TaskQueue:
     """The caller's queue (the first ``limit``; each task leaves it once done)."""
     repository = TaskRepository(session)
-    today = request.app.state.today()
+    today = context.today()
     delegators = await repository.delegators_of(
         delegate=principal.subject, role=principal.role.value, today=today
     )
@@ -362,11 +378,11 @@ def _queued(task: ReviewTask, application: Application, due: date | None) -> Que
     responses=problem_responses(*AUTH, MoveInvalid, *DIRECTORY_ERRORS),
 )
 async def create_delegation(
-    request: Request, body: DelegationCreate, session: Session, principal: Worker
+    context: Context, body: DelegationCreate, session: Session, principal: Worker
 ) -> DelegationOut:
     """The caller's tasks of its role are handled by ``delegate`` from ``starts_on`` to
     ``ends_on`` (the delegate acts with a token of the same role; each act names the delegator)."""
-    today = request.app.state.today()
+    today = context.today()
     if body.delegate == principal.subject:
         raise MoveInvalid("不能委托给本人")
     if body.ends_on < body.starts_on or body.ends_on < today:

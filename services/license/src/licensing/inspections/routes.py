@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
@@ -19,7 +19,7 @@ from govshared.problems import (
     ValidationFailed,
     problem_responses,
 )
-from licensing.dependencies import Session, check_jurisdiction, staff_scope
+from licensing.dependencies import Context, Session, check_jurisdiction, staff_scope
 from licensing.errors import (
     EvidenceRequired,
     InspectionAlreadyRecorded,
@@ -68,26 +68,24 @@ Staff = Annotated[Principal, Depends(require_roles(*STAFF_ROLES))]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-async def get_plan_service(request: Request, session: Session) -> PlanService:
+async def get_plan_service(context: Context, session: Session) -> PlanService:
     """Plans and draws, bound to this request's session."""
-    state = request.app.state
-    settings = state.settings
+    settings = context.settings
     return PlanService(
         session,
-        outbox=state.outbox,
+        outbox=context.outbox,
         default_ratios=settings.inspection_ratios,
         due_working_days=settings.inspection_due_working_days,
     )
 
 
-async def get_result_service(request: Request, session: Session) -> ResultService:
+async def get_result_service(context: Context, session: Session) -> ResultService:
     """Inspections and their results, bound to this request's session."""
-    state = request.app.state
-    settings = state.settings
+    settings = context.settings
     return ResultService(
         session,
-        outbox=state.outbox,
-        storage=state.evidence_storage,
+        outbox=context.outbox,
+        storage=context.evidence_storage,
         publication_working_days=settings.inspection_publication_working_days,
         reinspection_working_days=settings.reinspection_working_days,
         max_upload_bytes=settings.max_upload_bytes,
