@@ -29,6 +29,7 @@ def _data() -> ApplicationEventData:
         jurisdiction="310000",
         state="submitted",
         occurred_at=datetime.now(UTC),
+        details={"item_version": 1, "business_type": "new"},
     )
 
 

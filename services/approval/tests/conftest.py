@@ -23,7 +23,13 @@ from approval.main import ALEMBIC_INI, create_app
 from govshared.contracts import ReformModeAnswer
 from govshared.db import mark_read_only
 from govshared.events import REFORM_MODE_LABELS, ReformMode
-from govshared.testing import BACKENDS, PerWorker, Tokens, migrated_database
+from govshared.testing import (
+    BACKENDS,
+    PerWorker,
+    Tokens,
+    migrated_database,
+    watch_event_contracts,
+)
 from licensing.catalogue.service import shipped_catalogue
 
 LICENSE_URL = "http://license.test"
@@ -93,6 +99,13 @@ def license_standin(request: httpx.Request) -> httpx.Response:
         commitment_text=LICENSE_TEXTS.get(code) if mode is ReformMode.COMMITMENT else None,
     )
     return httpx.Response(200, content=answer.model_dump_json())
+
+
+@pytest.fixture(autouse=True)
+def _events_match_their_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every event a test makes the service emit matches its type's data model (the producers
+    build event data without validating it again; shared/tests/test_event_contracts.py)."""
+    watch_event_contracts(monkeypatch)
 
 
 @pytest.fixture

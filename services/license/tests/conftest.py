@@ -38,6 +38,7 @@ from govshared.testing import (
     drop_postgres_database,
     make_database,
     migrated_database,
+    watch_event_contracts,
 )
 from licensing.config import Settings
 from licensing.context import context_of
@@ -50,6 +51,13 @@ ITEM_NAMES = {
     "JXW-CN-011": "固定资产投资项目节能审查",
     "JXW-CN-012": "工业产品生产许可（告知承诺）",
 }
+
+
+@pytest.fixture(autouse=True)
+def _events_match_their_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every event a test makes the service emit matches its type's data model (the producers
+    build event data without validating it again; shared/tests/test_event_contracts.py)."""
+    watch_event_contracts(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,13 @@ from starlette.routing import Route
 
 from govshared.auth import Role, TokenVerifier
 from govshared.events import CLOUDEVENTS_BATCH_JSON, EventType
-from govshared.testing import BACKENDS, PerWorker, Tokens, migrated_database
+from govshared.testing import (
+    BACKENDS,
+    PerWorker,
+    Tokens,
+    migrated_database,
+    watch_event_contracts,
+)
 from notify.config import Settings
 from notify.context import context_of
 from notify.main import ALEMBIC_INI, create_app
@@ -236,6 +242,13 @@ def sealed_pdf(label: str) -> bytes:
         + uuid.uuid4().bytes * 64
         + b"\n%%EOF\n"
     )
+
+
+@pytest.fixture(autouse=True)
+def _events_match_their_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every event a test makes the service emit matches its type's data model (the producers
+    build event data without validating it again; shared/tests/test_event_contracts.py)."""
+    watch_event_contracts(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from govshared import event_details as d
 from govshared.uscc import USCC
 
 CLOUDEVENTS_JSON = "application/cloudevents+json"
@@ -118,8 +119,16 @@ class ApplicationParty(BaseModel):
     jurisdiction: str
 
 
-class ApplicationEventData(ApplicationParty):
-    """The data of every ``cn.gov.approval.application.*`` event."""
+DetailsT = TypeVar("DetailsT")
+
+
+class ApplicationEventData(ApplicationParty, Generic[DetailsT]):
+    """The data of every ``cn.gov.approval.application.*`` event; ``details`` is typed per event
+    type (``EVENT_DATA``: ``ApplicationEventData[OpinionRequestedDetails]`` and so on).
+
+    Producers build it unparametrised, ``details`` a plain dict (not validated again on the hot
+    path); consumers parse it with the event type's model (``parse_data``).
+    """
 
     state: str
     reform_mode: ReformMode | None = None
@@ -127,7 +136,7 @@ class ApplicationEventData(ApplicationParty):
     actor_role: str | None = None
     reason: str | None = None
     due_on: date | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: DetailsT = Field(default_factory=dict, validate_default=True)  # type: ignore[assignment]
 
 
 class SealedDocumentRef(BaseModel):
@@ -234,17 +243,45 @@ class NotificationDeliveredData(BaseModel):
     delivered_at: datetime
 
 
-EVENT_DATA_SCHEMAS: dict[str, type[BaseModel]] = {
-    **{
-        t.value: ApplicationEventData
-        for t in EventType
-        if t.value.startswith("cn.gov.approval.application.")
-    },
-    EventType.DOCUMENT_ISSUED.value: DocumentEventData,
-    EventType.BUNDLE_DECIDED.value: BundleEventData,
-    **{t.value: LicenceEventData for t in EventType if t.value.startswith("cn.gov.license.")},
-    EventType.NOTIFICATION_DELIVERED.value: NotificationDeliveredData,
+APPLICATION_EVENT_PREFIX = "cn.gov.approval.application."
+APPLICATION_DETAILS: dict[EventType, type[d.ApplicationDetails]] = {
+    EventType.APPLICATION_SUBMITTED: d.SubmittedDetails,
+    EventType.APPLICATION_ACCEPTED: d.AcceptedDetails,
+    EventType.APPLICATION_DEEMED_ACCEPTED: d.DeemedAcceptedDetails,
+    EventType.APPLICATION_REJECTED: d.RejectedDetails,
+    EventType.APPLICATION_SUPPLEMENT_REQUESTED: d.SupplementRequestedDetails,
+    EventType.APPLICATION_SUPPLEMENTED: d.SupplementedDetails,
+    EventType.APPLICATION_REVIEWED: d.ReviewedDetails,
+    EventType.APPLICATION_PAUSED: d.PausedDetails,
+    EventType.APPLICATION_RESUMED: d.ResumedDetails,
+    EventType.APPLICATION_EXTENDED: d.ExtendedDetails,
+    EventType.APPLICATION_APPROVED: d.ApprovedDetails,
+    EventType.APPLICATION_DENIED: d.DeniedDetails,
+    EventType.APPLICATION_WITHDRAWN: d.WithdrawnDetails,
+    EventType.APPLICATION_FILED: d.FiledDetails,
+    EventType.APPLICATION_CLOCK_WARNING: d.ClockDetails,
+    EventType.APPLICATION_CLOCK_OVERDUE: d.ClockDetails,
+    EventType.APPLICATION_TASK_OPENED: d.TaskOpenedDetails,
+    EventType.APPLICATION_TASK_CLAIMED: d.TaskClaimedDetails,
+    EventType.APPLICATION_TASK_RETURNED: d.TaskReturnedDetails,
+    EventType.APPLICATION_TASK_TRANSFERRED: d.TaskTransferredDetails,
+    EventType.APPLICATION_OPINION_REQUESTED: d.OpinionRequestedDetails,
+    EventType.APPLICATION_OPINION_GIVEN: d.OpinionGivenDetails,
+    EventType.APPLICATION_OPINION_OVERRIDDEN: d.OpinionOverriddenDetails,
 }
+
+# Every event type's data model: the contract between services (snapshots of their JSON schemas in
+# shared/tests/contract/, docs/architecture.md "Event contracts"). Consumers parse with it
+# (``parse_data``); producers build the same shapes (checked in the tests, ``govshared.testing``).
+EVENT_DATA: dict[EventType, type[BaseModel]] = {
+    **{t: ApplicationEventData[details] for t, details in APPLICATION_DETAILS.items()},
+    EventType.DOCUMENT_ISSUED: DocumentEventData,
+    EventType.BUNDLE_DECIDED: BundleEventData,
+    **{t: LicenceEventData for t in EventType if t.value.startswith("cn.gov.license.")},
+    EventType.NOTIFICATION_DELIVERED: NotificationDeliveredData,
+}
+# The same, keyed by the type's string (what an envelope carries).
+EVENT_DATA_SCHEMAS: dict[str, type[BaseModel]] = {t.value: m for t, m in EVENT_DATA.items()}
 
 
 def make_event(
@@ -262,5 +299,18 @@ def make_event(
 
 
 def parse_data(event: CloudEvent) -> BaseModel:
-    """Validate an event's data against the schema of its type (KeyError for an unknown type)."""
+    """Validate an event's data against the model of its type (KeyError for an unknown type);
+    keys the model does not know are kept (a newer producer), never an error."""
     return EVENT_DATA_SCHEMAS[event.type].model_validate(event.data)
+
+
+def parse_application_data(event: CloudEvent) -> ApplicationEventData[d.ApplicationDetails]:
+    """An application event's data with its type's details; a ``cn.gov.approval.application.*``
+    type this version does not know (a newer approval's) with the details every type shares.
+    KeyError for an event that is not an application event."""
+    model = EVENT_DATA_SCHEMAS.get(event.type)
+    if model is None and event.type.startswith(APPLICATION_EVENT_PREFIX):
+        model = ApplicationEventData[d.ApplicationDetails]
+    if model is None or not issubclass(model, ApplicationEventData):
+        raise KeyError(event.type)
+    return cast(ApplicationEventData[d.ApplicationDetails], model.model_validate(event.data))

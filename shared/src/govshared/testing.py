@@ -15,13 +15,14 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import httpx
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from govshared.auth import (
@@ -35,7 +36,11 @@ from govshared.auth import (
     load_verifier,
     mint_token,
 )
+from govshared.events import EVENT_DATA_SCHEMAS, CloudEvent
 from govshared.uscc import random_uscc as random_uscc  # the tests' name for it
+
+if TYPE_CHECKING:
+    import pytest
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
@@ -301,3 +306,46 @@ def blank_pdf() -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def check_event_contract(event: CloudEvent) -> None:
+    """Fail (AssertionError) unless an event matches its type's data model
+    (``govshared.events.EVENT_DATA``): it parses, and parsed it dumps back exactly the data sent, so
+    no key of the contract is lost, re-typed or re-spelt. A type outside the suite's vocabulary (a
+    test's own) passes. Producers build event data without validating it again (the hot path's
+    cost), so the tests check it here instead (``watch_event_contracts``)."""
+    model = EVENT_DATA_SCHEMAS.get(event.type)
+    if model is None:
+        return
+    try:
+        parsed = model.model_validate(event.data)
+    except ValidationError as exc:
+        raise AssertionError(f"{event.type}: its data does not match its model: {exc}") from exc
+    again = parsed.model_dump(mode="json")
+    assert again == event.data, (
+        f"{event.type}: its model does not dump back the data sent:\n"
+        f"sent {json.dumps(event.data, ensure_ascii=False, sort_keys=True, default=str)}\n"
+        f"back {json.dumps(again, ensure_ascii=False, sort_keys=True, default=str)}"
+    )
+
+
+def watch_event_contracts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check every event a test puts in an outbox against its contract (an autouse fixture of each
+    service's tests calls this)."""
+    from govshared.outbox import OutboxWriter
+
+    add, add_many = OutboxWriter.add, OutboxWriter.add_many
+
+    async def checked_add(self: OutboxWriter, session: Any, event: CloudEvent) -> None:
+        check_event_contract(event)
+        await add(self, session, event)
+
+    async def checked_add_many(
+        self: OutboxWriter, session: Any, events: Sequence[CloudEvent]
+    ) -> None:
+        for event in events:
+            check_event_contract(event)
+        await add_many(self, session, events)
+
+    monkeypatch.setattr(OutboxWriter, "add", checked_add)
+    monkeypatch.setattr(OutboxWriter, "add_many", checked_add_many)

@@ -8,7 +8,7 @@ import random
 from pydantic import ValidationError
 
 from govshared.applications import BusinessType
-from govshared.events import ApplicationEventData, CloudEvent, EventType
+from govshared.events import CloudEvent, EventType, parse_application_data
 from govshared.inbox import record_event_once
 from licensing.db import inbox_events
 from licensing.licences.records import LicenceRecords
@@ -48,7 +48,7 @@ class EventConsumer:
                 ignored += 1
                 continue
             try:
-                data = ApplicationEventData.model_validate(event.data)
+                data = parse_application_data(event)
             except ValidationError as exc:
                 # Redelivering a malformed event cannot fix it: record it, log it, move on.
                 logger.warning(
@@ -58,7 +58,7 @@ class EventConsumer:
                 invalid += 1
                 continue
             await self.statuses.track_application(data)
-            if data.details.get("business_type") == BusinessType.RENEW:
+            if data.details.business_type == BusinessType.RENEW:
                 await self.issuance.lifecycle.on_renewal_application(event.type, data)
             if event.type == EventType.APPLICATION_APPROVED:
                 await self.issuance.on_approved(data, event_id=event.id)

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, or_
 from govshared import jurisdictions
 from govshared.applications import ApplicationState
 from govshared.auth import Role
+from govshared.event_details import TaskNotice
 from govshared.events import (
     ApplicationEventData,
     BundleEventData,
@@ -182,19 +183,17 @@ def department_recipient(department: str) -> str:
     return f"department:{department}"
 
 
-def task_recipients(data: ApplicationEventData) -> list[str]:
+def task_recipients(data: ApplicationEventData[Any]) -> list[str]:
     """Who is told of a review chain's new work (approval names them in the event's details)."""
     details = data.details
-    assignee = details.get("assignee")
-    if isinstance(assignee, str):
-        delegates = [d for d in details.get("delegates", []) if isinstance(d, str)]
-        return [user_recipient(s) for s in [assignee, *delegates]]
-    department = details.get("department")
-    if isinstance(department, str):
-        return [department_recipient(department)]
-    role = details.get("role")
-    if isinstance(role, str) and role in Role.__members__.values():
-        return [staff_recipient(data.jurisdiction, role)]
+    if not isinstance(details, TaskNotice):
+        return []
+    if details.assignee is not None:
+        return [user_recipient(s) for s in [details.assignee, *(details.delegates or [])]]
+    if details.department is not None:
+        return [department_recipient(details.department)]
+    if details.role is not None and details.role in Role.__members__.values():
+        return [staff_recipient(data.jurisdiction, details.role)]
     return []
 
 

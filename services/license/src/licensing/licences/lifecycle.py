@@ -8,6 +8,7 @@ from typing import Any
 
 from govshared.auth import Principal
 from govshared.chinatime import CHINA
+from govshared.event_details import ApplicationDetails, ApprovedDetails
 from govshared.events import ApplicationEventData, EventType
 from govshared.freeform import json_bounds_error
 from govshared.problems import ValidationFailed
@@ -90,10 +91,11 @@ class LicenceLifecycle:
         return await self.records.current(row["licence_no"])
 
     async def change_on_application(
-        self, licence: Licence, data: ApplicationEventData, *, actor: str
+        self, licence: Licence, data: ApplicationEventData[ApplicationDetails], *, actor: str
     ) -> dict[str, Any]:
         """变更 on the holder's approved application (Art. 49): its name and particulars."""
-        particulars = data.details.get("particulars")
+        details = data.details
+        particulars = details.particulars if isinstance(details, ApprovedDetails) else None
         row = await self.records.new_version(
             licence,
             changes={
@@ -130,7 +132,9 @@ class LicenceLifecycle:
         )
         return licence
 
-    async def on_renewal_application(self, event_type: str, data: ApplicationEventData) -> None:
+    async def on_renewal_application(
+        self, event_type: str, data: ApplicationEventData[ApplicationDetails]
+    ) -> None:
         """A renewal filed as an approval application protects the licence exactly as one filed
         here (Art. 50): pending from the day it arrived, until approval decides or it ends."""
         if event_type == EventType.APPLICATION_APPROVED:
@@ -172,7 +176,7 @@ class LicenceLifecycle:
         applied_on: date,
         timely: bool,
         actor: str,
-        application: ApplicationEventData | None,
+        application: ApplicationEventData[ApplicationDetails] | None,
     ) -> None:
         """Record a pending renewal; only a timely one is deemed granted at expiry (Art. 50)."""
         via = f"（申请编号 {application.application_no}）" if application else ""

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govshared.event_details import ApplicationDetails
 from govshared.events import (
     ApplicationEventData,
     EventType,
@@ -269,10 +270,12 @@ class LicenceRecords:
         loaded(licence, {"status": LicenceStatus.SUPERSEDED.value, "is_current": False})
         return row
 
-    async def licence_for_application(self, data: ApplicationEventData) -> Licence | None:
+    async def licence_for_application(
+        self, data: ApplicationEventData[ApplicationDetails]
+    ) -> Licence | None:
         """The holder's live licence an application (change, renewal, 注销) is about."""
-        licence_no = data.details.get("licence_no")
-        if isinstance(licence_no, str):
+        licence_no = data.details.licence_no
+        if licence_no is not None:
             licence = await self.repository.current(licence_no)
             if licence is not None and licence.holder_uscc == data.applicant_uscc:
                 return licence

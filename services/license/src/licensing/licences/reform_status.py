@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.applications import SETTLED_STATES, ApplicationState
+from govshared.event_details import ApplicationDetails
 from govshared.events import REFORM_MODE_LABELS, ApplicationEventData, ReformMode
 from licensing.catalogue.repository import CatalogueRepository
 from licensing.licences.follow_up import commitment_eligibility
@@ -28,9 +29,8 @@ class ReformStatuses:
         self.session = session
         self.repository = LicenceRepository(session)
 
-    async def track_application(self, data: ApplicationEventData) -> None:
+    async def track_application(self, data: ApplicationEventData[ApplicationDetails]) -> None:
         """Remember the application's latest state (an enterprise's pending permits)."""
-        business_type = data.details.get("business_type")
         await self.repository.track_application(
             {
                 "application_id": data.application_id,
@@ -39,7 +39,7 @@ class ReformStatuses:
                 "item_code": data.item_code,
                 "jurisdiction": data.jurisdiction,
                 "state": data.state,
-                "business_type": business_type if isinstance(business_type, str) else None,
+                "business_type": data.details.business_type,
                 "reform_mode": data.reform_mode.value if data.reform_mode else None,
                 "occurred_at": data.occurred_at,
             }

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from govshared.applications import BusinessType
+from govshared.event_details import ApplicationDetails, ApprovedDetails
 from govshared.events import ApplicationEventData, EventType, ReformMode
 from licensing import clock
 from licensing.licences.digest import certificate_fields, content_digest
@@ -71,9 +72,11 @@ class LicenceIssuance:
         self.lifecycle = LicenceLifecycle(records)
         self.follow_up = CommitmentFollowUp(records, rng=rng)
 
-    async def on_approved(self, data: ApplicationEventData, *, event_id: str) -> str | None:
+    async def on_approved(
+        self, data: ApplicationEventData[ApplicationDetails], *, event_id: str
+    ) -> str | None:
         """Apply approval's decision: issue, change, renew or cancel; the licence number, or None."""
-        business_type = str(data.details.get("business_type") or BusinessType.NEW)
+        business_type = data.details.business_type or BusinessType.NEW
         if business_type in (BusinessType.CHANGE, BusinessType.RENEW, BusinessType.CANCEL):
             licence = await self.records.licence_for_application(data)
             if licence is None:
@@ -121,7 +124,11 @@ class LicenceIssuance:
         return str(row["licence_no"])
 
     async def issue(
-        self, data: ApplicationEventData, *, licence_type: LicenceType, event_id: str
+        self,
+        data: ApplicationEventData[ApplicationDetails],
+        *,
+        licence_type: LicenceType,
+        event_id: str,
     ) -> dict[str, Any]:
         """Issue a licence on an approved application (Art. 44)."""
         today = clock.today()
@@ -130,8 +137,9 @@ class LicenceIssuance:
             prefix=licence_type.number_prefix, year=today.year
         )
         on_commitment = data.reform_mode is ReformMode.COMMITMENT
-        particulars = data.details.get("particulars")
-        authority = data.details.get("authority")
+        details = data.details
+        particulars = details.particulars if isinstance(details, ApprovedDetails) else None
+        authority = details.authority if isinstance(details, ApprovedDetails) else None
         row: dict[str, Any] = {
             "id": uuid.uuid4(),
             "licence_no": f"{licence_type.number_prefix}-{today.year}-{sequence:06d}",
