@@ -136,7 +136,7 @@ class ApplicationEventData(ApplicationParty, Generic[DetailsT]):
     actor_role: str | None = None
     reason: str | None = None
     due_on: date | None = None
-    details: DetailsT = Field(default_factory=dict, validate_default=True)  # type: ignore[assignment]
+    details: DetailsT = Field(default_factory=dict, validate_default=True)
 
 
 class SealedDocumentRef(BaseModel):
@@ -274,7 +274,10 @@ APPLICATION_DETAILS: dict[EventType, type[d.ApplicationDetails]] = {
 # shared/tests/contract/, docs/architecture.md "Event contracts"). Consumers parse with it
 # (``parse_data``); producers build the same shapes (checked in the tests, ``govshared.testing``).
 EVENT_DATA: dict[EventType, type[BaseModel]] = {
-    **{t: ApplicationEventData[details] for t, details in APPLICATION_DETAILS.items()},
+    **{
+        t: ApplicationEventData[details]  # type: ignore[valid-type]
+        for t, details in APPLICATION_DETAILS.items()
+    },
     EventType.DOCUMENT_ISSUED: DocumentEventData,
     EventType.BUNDLE_DECIDED: BundleEventData,
     **{t: LicenceEventData for t in EventType if t.value.startswith("cn.gov.license.")},
