@@ -333,3 +333,16 @@ class OpinionOverriddenDetails(ApplicationDetails):
     department: str | None = None
     department_name: str | None = None
     overridden: str | None = Field(default=None, examples=["disagreement", "missing_opinion"])
+
+
+class OpinionLateDetails(ApplicationDetails):
+    """``application.opinion_escalated`` and ``opinion_deemed``: a consulted department did not
+    answer by its due date; under the item's rule the case waits for the government head's
+    decision (escalated, told to ``role``) or the silence counts as agreement (deemed)."""
+
+    task_id: uuid.UUID | None = None
+    department: str | None = None
+    department_name: str | None = None
+    opinion_due_on: date | None = None
+    rule: str | None = Field(default=None, examples=["escalation", "deemed_agreement"])
+    role: str | None = None

@@ -268,6 +268,8 @@ APPLICATION_DETAILS: dict[EventType, type[d.ApplicationDetails]] = {
     EventType.APPLICATION_OPINION_REQUESTED: d.OpinionRequestedDetails,
     EventType.APPLICATION_OPINION_GIVEN: d.OpinionGivenDetails,
     EventType.APPLICATION_OPINION_OVERRIDDEN: d.OpinionOverriddenDetails,
+    EventType.APPLICATION_OPINION_ESCALATED: d.OpinionLateDetails,
+    EventType.APPLICATION_OPINION_DEEMED: d.OpinionLateDetails,
 }
 
 # Every event type's data model: the contract between services (snapshots of their JSON schemas in
