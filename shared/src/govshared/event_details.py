@@ -59,18 +59,18 @@ class Details(BaseModel):
 class DocumentReference(Details):
     """A sealed notice or decision issued with the transition (approval's ``document_reference``)."""
 
-    id: uuid.UUID
-    kind: str = Field(examples=["acceptance"])
-    number: str
-    title: str = Field(examples=["受理通知书"])
-    content_sm3: str
+    id: str | None = None
+    kind: str | None = Field(default=None, examples=["acceptance"])
+    number: str | None = None
+    title: str | None = Field(default=None, examples=["受理通知书"])
+    content_sm3: str | None = None
 
 
 class SignatureEvidence(Details):
     """An applicant's electronic signature (电子签名法 第十四条), enough to check it again."""
 
-    signing_session: uuid.UUID
-    signed_digest_sm3: str
+    signing_session: uuid.UUID | None = None
+    signed_digest_sm3: str | None = None
     signature: str | None = None
     certificate_serial: str | None = None
     signer: str | None = None
@@ -81,7 +81,7 @@ class OpinionSummary(Details):
     """A consulted department's opinion as a decision records it (会签意见)."""
 
     department: str | None = None
-    name: str
+    name: str | None = None
     outcome: str | None = Field(default=None, examples=["agree", "deemed_agreement"])
     reasons: str | None = None
     conditions: str | None = None
