@@ -8,7 +8,7 @@ tests in the repository's ``tests/`` run the real one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
@@ -25,10 +25,12 @@ from govshared.db import mark_read_only
 from govshared.events import REFORM_MODE_LABELS, ReformMode
 from govshared.testing import (
     BACKENDS,
+    CleanTables,
     PerWorker,
     Tokens,
     migrated_database,
     watch_event_contracts,
+    with_clean_tables,
 )
 from licensing.catalogue.service import shipped_catalogue
 
@@ -109,15 +111,18 @@ def _events_match_their_contract(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def barred() -> set[str]:
-    """USCCs the license stand-in reports as barred from the commitment route."""
-    return BARRED
+def barred() -> Iterator[set[str]]:
+    """USCCs the license stand-in reports as barred from the commitment route (none again after
+    the test)."""
+    yield BARRED
+    BARRED.clear()
 
 
 @pytest.fixture
-def held_licences() -> dict[str, list[str]]:
-    """Valid e-licence types the license stand-in reports per USCC."""
-    return HELD_LICENCES
+def held_licences() -> Iterator[dict[str, list[str]]]:
+    """Valid e-licence types the license stand-in reports per USCC (none again after the test)."""
+    yield HELD_LICENCES
+    HELD_LICENCES.clear()
 
 
 @pytest.fixture(scope="session")
@@ -138,11 +143,15 @@ async def per_worker() -> AsyncIterator[PerWorker]:
 async def database_url(
     request: pytest.FixtureRequest,
     per_worker: PerWorker,
+    tokens: Tokens,
     tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    """A migrated database of each backend, made once per worker and shared by its tests."""
+) -> AsyncIterator[str]:
+    """A migrated database of each backend with the app running on it (``app``), made once per
+    worker and shared by its tests. After each test its tables are back to what the app's start-up
+    left there (``CleanTables``), whatever the test wrote and through whichever app: no test sees
+    another's rows."""
     backend: str = request.param
-    return await per_worker.get(
+    url = await per_worker.get(
         ("database", backend),
         lambda: migrated_database(
             backend,
@@ -151,6 +160,9 @@ async def database_url(
             alembic_ini=ALEMBIC_INI,
         ),
     )
+    _, tables = await app_on(url, tokens, per_worker, tmp_path_factory)
+    yield url
+    await tables.reset()
 
 
 def make_settings(
@@ -190,6 +202,17 @@ async def running_app(database_url: str, tokens: Tokens, data_dir: Path) -> Asyn
         yield application
 
 
+async def app_on(
+    url: str, tokens: Tokens, per_worker: PerWorker, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[FastAPI, CleanTables]:
+    """The worker's app on the database (made on first use) and the ``CleanTables`` of it."""
+    made: tuple[FastAPI, CleanTables] = await per_worker.get(
+        ("app", url),
+        lambda: with_clean_tables(running_app(url, tokens, tmp_path_factory.mktemp("data"))),
+    )
+    return made
+
+
 @pytest.fixture
 async def app(
     database_url: str,
@@ -199,10 +222,8 @@ async def app(
 ) -> FastAPI:
     """The approval app with its lifespan running (demo catalogue loaded), one per backend and
     worker."""
-    return await per_worker.get(
-        ("app", database_url),
-        lambda: running_app(database_url, tokens, tmp_path_factory.mktemp("data")),
-    )
+    application, _ = await app_on(database_url, tokens, per_worker, tmp_path_factory)
+    return application
 
 
 @pytest.fixture

@@ -33,12 +33,14 @@ from govshared.events import (
 from govshared.migrate import upgrade
 from govshared.testing import (
     BACKENDS,
+    CleanTables,
     PerWorker,
     Tokens,
     drop_postgres_database,
     make_database,
     migrated_database,
     watch_event_contracts,
+    with_clean_tables,
 )
 from licensing.config import Settings
 from licensing.context import context_of
@@ -78,11 +80,15 @@ async def per_worker() -> AsyncIterator[PerWorker]:
 async def database_url(
     request: pytest.FixtureRequest,
     per_worker: PerWorker,
+    tokens: Tokens,
     tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    """A migrated database of each backend, made once per worker and shared by its tests."""
+) -> AsyncIterator[str]:
+    """A migrated database of each backend with the app running on it (``app``), made once per
+    worker and shared by its tests. After each test its tables are back to what the app's start-up
+    left there (``CleanTables``), whatever the test wrote and through whichever app: no test sees
+    another's rows."""
     backend: str = request.param
-    return await per_worker.get(
+    url = await per_worker.get(
         ("database", backend),
         lambda: migrated_database(
             backend,
@@ -91,6 +97,9 @@ async def database_url(
             alembic_ini=ALEMBIC_INI,
         ),
     )
+    _, tables = await app_on(url, tokens, per_worker, tmp_path_factory)
+    yield url
+    await tables.reset()
 
 
 def make_settings(
@@ -133,6 +142,17 @@ async def running_app(database_url: str, tokens: Tokens, data_dir: Path) -> Asyn
         yield application
 
 
+async def app_on(
+    url: str, tokens: Tokens, per_worker: PerWorker, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[FastAPI, CleanTables]:
+    """The worker's app on the database (made on first use) and the ``CleanTables`` of it."""
+    made: tuple[FastAPI, CleanTables] = await per_worker.get(
+        ("app", url),
+        lambda: with_clean_tables(running_app(url, tokens, tmp_path_factory.mktemp("data"))),
+    )
+    return made
+
+
 @pytest.fixture
 async def app(
     database_url: str,
@@ -142,10 +162,8 @@ async def app(
 ) -> FastAPI:
     """The license app with its lifespan running (demo catalogue loaded), one per backend and
     worker."""
-    return await per_worker.get(
-        ("app", database_url),
-        lambda: running_app(database_url, tokens, tmp_path_factory.mktemp("data")),
-    )
+    application, _ = await app_on(database_url, tokens, per_worker, tmp_path_factory)
+    return application
 
 
 @pytest.fixture

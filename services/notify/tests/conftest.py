@@ -39,10 +39,12 @@ from govshared.auth import Role, TokenVerifier
 from govshared.events import CLOUDEVENTS_BATCH_JSON, EventType
 from govshared.testing import (
     BACKENDS,
+    CleanTables,
     PerWorker,
     Tokens,
     migrated_database,
     watch_event_contracts,
+    with_clean_tables,
 )
 from notify.config import Settings
 from notify.context import context_of
@@ -309,11 +311,18 @@ async def per_worker(
 async def database_url(
     request: pytest.FixtureRequest,
     per_worker: PerWorker,
+    tokens: Tokens,
     tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    """A migrated database of each backend, made once per worker and shared by its tests."""
+    smtp: tuple[MailSink, int],
+    outside: Outside,
+    documents: DocumentPeer,
+) -> AsyncIterator[str]:
+    """A migrated database of each backend with the app running on it (``app``), made once per
+    worker and shared by its tests. After each test its tables are back to what the app's start-up
+    left there (``CleanTables``), whatever the test wrote and through whichever app: no test sees
+    another's rows."""
     backend: str = request.param
-    return await per_worker.get(
+    url = await per_worker.get(
         ("database", backend),
         lambda: migrated_database(
             backend,
@@ -322,6 +331,9 @@ async def database_url(
             alembic_ini=ALEMBIC_INI,
         ),
     )
+    _, tables = await app_on(url, tokens, per_worker, tmp_path_factory, smtp, outside, documents)
+    yield url
+    await tables.reset()
 
 
 # The portal's gateway that download links in messages start with.
@@ -368,22 +380,20 @@ async def running_app(
         yield application
 
 
-@pytest.fixture
-async def app(
-    database_url: str,
+async def app_on(
+    url: str,
     tokens: Tokens,
     per_worker: PerWorker,
     tmp_path_factory: pytest.TempPathFactory,
     smtp: tuple[MailSink, int],
     outside: Outside,
     documents: DocumentPeer,
-) -> FastAPI:
-    """The notify app with its lifespan running, one per backend and worker; tests drive the
-    delivery worker themselves."""
+) -> tuple[FastAPI, CleanTables]:
+    """The worker's app on the database (made on first use) and the ``CleanTables`` of it."""
 
-    def make() -> AbstractAsyncContextManager[FastAPI]:
+    def make() -> AbstractAsyncContextManager[tuple[FastAPI, CleanTables]]:
         settings = make_settings(
-            database_url,
+            url,
             tokens,
             tmp_path_factory.mktemp("data"),
             smtp_host="127.0.0.1",
@@ -396,9 +406,28 @@ async def app(
             approval_public_url=PORTAL,
             license_public_url=PORTAL + "/",
         )
-        return running_app(settings)
+        return with_clean_tables(running_app(settings))
 
-    return await per_worker.get(("app", database_url), make)
+    made: tuple[FastAPI, CleanTables] = await per_worker.get(("app", url), make)
+    return made
+
+
+@pytest.fixture
+async def app(
+    database_url: str,
+    tokens: Tokens,
+    per_worker: PerWorker,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: tuple[MailSink, int],
+    outside: Outside,
+    documents: DocumentPeer,
+) -> FastAPI:
+    """The notify app with its lifespan running, one per backend and worker; tests drive the
+    delivery worker themselves."""
+    application, _ = await app_on(
+        database_url, tokens, per_worker, tmp_path_factory, smtp, outside, documents
+    )
+    return application
 
 
 @pytest.fixture

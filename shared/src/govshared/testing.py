@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 import httpx
 from pydantic import ValidationError
+from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from govshared.auth import (
     DEFAULT_SERVICE_ISSUER,
@@ -152,6 +154,144 @@ class PerWorker:
         """Leave everything entered, in reverse order."""
         await self._stack.aclose()
         self._values.clear()
+
+
+class CleanTables:
+    """A service's database brought back, after each test, to what its start-up left there.
+
+    Each test starts on the same tables whatever ran before it on the worker (STYLE §10: tests
+    isolated per test). Tables that start-up left empty are emptied with ``DELETE`` (not ``DROP``
+    or ``TRUNCATE``: on tables of a few rows a ``DELETE`` is the cheaper). Tables it filled (the
+    catalogue, the calendar, what migrations seed: the seed) are copied then, and triggers note
+    in ``_test_seed_touched`` every statement that writes to them: only a seed table a test
+    wrote to (and the seed tables that refer to it) is written back from the copy, so that the
+    9,000 calendar days are not compared or copied after every test.
+
+    (Table names in the SQL below are the database's own, read from its catalogue.)
+    """
+
+    MARKS = "_test_seed_touched"
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        tables: list[str],
+        seed: dict[str, Any],  # PostgreSQL: the rows as JSON; SQLite: as tuples
+        referrers: dict[str, set[str]],
+    ) -> None:
+        self._engine = engine
+        self._tables = tables  # parents before children
+        self._seed = seed
+        self._referrers = referrers  # table -> the tables whose foreign keys name it
+
+    @classmethod
+    async def after_start(cls, engine: AsyncEngine) -> CleanTables:
+        """Copy the seed rows and set the triggers, once the app's lifespan has loaded them."""
+        async with engine.begin() as conn:
+            tables, referrers = await conn.run_sync(_tables_parents_first)
+            postgres = conn.dialect.name == "postgresql"
+            seed: dict[str, Any] = {}
+            for table in tables:
+                if postgres:  # as JSON, which json_populate_recordset reads back type for type
+                    copy = f'SELECT json_agg(t)::text FROM "{table}" AS t'  # noqa: S608
+                    rows = (await conn.exec_driver_sql(copy)).scalar_one()
+                else:  # SQLite's values as stored
+                    rows = [
+                        tuple(r) for r in await conn.exec_driver_sql(_sql("SELECT * FROM", table))
+                    ]
+                if rows:
+                    seed[table] = rows
+            for statement in _mark_writes(cls.MARKS, list(seed), postgres=postgres):
+                await conn.exec_driver_sql(statement)
+        return cls(engine, tables, seed, referrers)
+
+    async def reset(self) -> None:
+        """Empty every table start-up left empty; write back the seed tables a test wrote to."""
+        async with self._engine.begin() as conn:
+            # One round trip: which seed tables were written to, which other tables hold rows.
+            survey: Any = await conn.exec_driver_sql(self._survey)
+            found = [(str(kind), str(name)) for kind, name in survey]
+            filled = {name for kind, name in found if kind == "rows"}
+            restore = {name for kind, name in found if kind == "mark"}
+            while grown := {r for t in restore for r in self._referrers[t] if r in self._seed}:
+                if grown <= restore:
+                    break
+                restore |= grown
+            for table in reversed(self._tables):
+                if table in filled or table in restore:
+                    await conn.exec_driver_sql(_sql("DELETE FROM", table))
+            for table in self._tables:
+                if table in restore:
+                    rows = self._seed[table]
+                    if conn.dialect.name == "postgresql":
+                        source = f'SELECT * FROM json_populate_recordset(NULL::"{table}", $1::json)'  # noqa: S608
+                        await conn.exec_driver_sql(_sql("INSERT INTO", table, source), (rows,))
+                    else:
+                        values = ", ".join("?" for _ in rows[0])
+                        insert = _sql("INSERT INTO", table, f"VALUES ({values})")
+                        await conn.exec_driver_sql(insert, rows)
+            if restore:
+                await conn.exec_driver_sql(_sql("DELETE FROM", self.MARKS))
+
+    @property
+    def _survey(self) -> str:
+        parts = [_sql("SELECT DISTINCT 'mark', name FROM", self.MARKS)]
+        parts += [
+            f"SELECT 'rows', '{t}' WHERE EXISTS ({_sql('SELECT 1 FROM', t)})"
+            for t in self._tables
+            if t not in self._seed
+        ]
+        return " UNION ALL ".join(parts)
+
+
+@contextlib.asynccontextmanager
+async def with_clean_tables(
+    running: AbstractAsyncContextManager[Any],
+) -> AsyncIterator[tuple[Any, CleanTables]]:
+    """A running app (``running`` entered) and its ``CleanTables``, taken once its lifespan ran."""
+    async with running as app:
+        yield app, await CleanTables.after_start(app.state.engine)
+
+
+def _sql(verb: str, table: str, rest: str = "") -> str:
+    return f'{verb} "{table}" {rest}'
+
+
+def _tables_parents_first(conn: Connection) -> tuple[list[str], dict[str, set[str]]]:
+    """The database's tables (Alembic's own left out), each after those its foreign keys name;
+    and for each, the tables that name it."""
+    inspector = inspect(conn)
+    order = inspector.get_sorted_table_and_fkc_names()
+    tables = [name for name, _ in order if name is not None and name != "alembic_version"]
+    referrers: dict[str, set[str]] = {name: set() for name in tables}
+    for name in tables:
+        for key in inspector.get_foreign_keys(name):
+            referrers.setdefault(key["referred_table"], set()).add(name)
+    return tables, referrers
+
+
+def _mark_writes(marks: str, tables: list[str], *, postgres: bool) -> list[str]:
+    """DDL of the table of marks and of the triggers that fill it on every write to ``tables``."""
+    if postgres:
+        return [
+            f'CREATE TABLE "{marks}" (name text NOT NULL)',
+            f"""CREATE FUNCTION "{marks}"() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN INSERT INTO "{marks}" VALUES (TG_TABLE_NAME); RETURN NULL; END $$""",  # noqa: S608
+            *(
+                f'CREATE TRIGGER "{marks}" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{t}" '
+                f'FOR EACH STATEMENT EXECUTE FUNCTION "{marks}"()'
+                for t in tables
+            ),
+        ]
+    return [
+        f'CREATE TABLE "{marks}" (name TEXT NOT NULL PRIMARY KEY) WITHOUT ROWID',
+        *(
+            f'CREATE TRIGGER "{marks}_{t}_{op}" AFTER {op} ON "{t}" BEGIN '
+            + _sql("INSERT OR IGNORE INTO", marks, f"VALUES ('{t}'); END")
+            for t in tables
+            for op in ("INSERT", "UPDATE", "DELETE")
+        ),
+    ]
 
 
 class Tokens:

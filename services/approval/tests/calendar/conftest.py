@@ -63,10 +63,15 @@ async def calendar_app(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> FastAPI:
     """Approval seeded with fixed years on each backend, one per backend and worker."""
-    return await per_worker.get(
+    application: FastAPI = await per_worker.get(
         ("calendar_app", database_url),
         lambda: seeded_calendar_app(database_url, tokens, tmp_path_factory.mktemp("calendar-data")),
     )
+    # Again for each test (one query when none is missing): the tables are emptied back to the
+    # main app's seed after each test (``database_url``), which holds the years of the date.
+    async with application.state.sessionmaker() as session, session.begin():
+        await seed_calendar(session, years=SEEDED_YEARS)
+    return application
 
 
 @pytest.fixture
