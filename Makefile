@@ -45,19 +45,29 @@ test-tools:
 	@bash tools/test-tools.sh
 
 # In parallel (pytest-xdist): each worker makes its own uniquely named databases, ports and temporary
-# folders, and each service's database and app once per backend (govshared.testing.PerWorker). A
-# file's tests stay on one worker (they may build on each other); the slowest files (deploy,
-# contract, then the end-to-end tests, which start the three services as processes) are handed out
-# first. The fault tests, which cut a running suite's databases off under load, run last and alone.
+# folders, and each service's database and app once per backend (govshared.testing.PerWorker).
+# Tests are isolated per test (the tables are emptied after each, govshared.testing.CleanTables), so
+# they are handed out one by one to whichever worker is free (--dist loadgroup); only the tests that
+# share a module-scoped fixture (the end-to-end suites, the services under fuzzing) stay together,
+# one group per file and backend (tests/conftest.py). The slowest (contract, end-to-end, deploy) go
+# first, in the order given here (--no-loadscope-reorder). The fault tests, which cut a running
+# suite's databases off under load, run at the same time in a pytest of their own (their processes,
+# ports and databases are their own), at a higher priority than the rest (nice), since they time
+# how fast the services come back; their output follows the other's.
 # Bytecode is cached (__pycache__, ignored by git) even where the environment says
 # PYTHONDONTWRITEBYTECODE: every worker and every service process a test starts imports the same
 # modules, and compiling them again in each was half the CPU of a worker's start and collection
 # (16 s against 7 s, measured).
 test: export PYTHONDONTWRITEBYTECODE :=
 test: setup test-tools
-	$(UV) run --locked pytest tests/deploy tests/contract tests/e2e tests/inprocess shared services \
-		-m "not faults" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
-	$(UV) run --locked pytest tests/faults -m faults $(PYTEST_ARGS)
+	@faults_log=$$(mktemp); \
+	$(UV) run --locked pytest tests/faults -m faults $(PYTEST_ARGS) >"$$faults_log" 2>&1 & faults=$$!; \
+	nice -n 5 $(UV) run --locked pytest tests/contract tests/e2e tests/deploy tests/inprocess shared services \
+		-m "not faults" -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS); \
+	status=$$?; \
+	wait $$faults; faults_status=$$?; \
+	echo "== tests/faults (run alongside) =="; cat "$$faults_log"; rm -f "$$faults_log"; \
+	test $$status -eq 0 && test $$faults_status -eq 0
 
 lint: setup
 	$(UV) run --locked ruff format --check .
