@@ -53,7 +53,7 @@ test-tools:
 # Tests are isolated per test (the tables are emptied after each, govshared.testing.CleanTables), so
 # they are handed out one by one to whichever worker is free (--dist loadgroup); only the tests that
 # share a module-scoped fixture (the end-to-end suites, the services under fuzzing) stay together,
-# one group per file and backend (tests/conftest.py). The slowest (contract, end-to-end, deploy) go
+# one group per file and backend (conftest.py). The slowest (contract, end-to-end, deploy) go
 # first, in the order given here (--no-loadscope-reorder). The fault tests, which cut a running
 # suite's databases off under load, run in a pytest of their own (their processes, ports and
 # databases are their own): after the rest, or with FAULTS_ALONGSIDE=1 at the same time, at a
