@@ -63,7 +63,7 @@ test-tools:
 # PYTHONDONTWRITEBYTECODE: every worker and every service process a test starts imports the same
 # modules, and compiling them again in each was half the CPU of a worker's start and collection
 # (16 s against 7 s, measured).
-FAULTS_RUN = $(UV) run --locked pytest tests/faults -m faults -o cache_dir=.pytest_cache/faults \
+FAULTS_RUN = $(UV) run --locked pytest tests/faults -m faults -p no:cacheprovider \
 	$(PYTEST_ARGS)
 test: export PYTHONDONTWRITEBYTECODE :=
 test: setup test-tools
