@@ -84,6 +84,9 @@ class InboxService:
         return await self.inbox.unread_count(recipients_of(principal))
 
 
+STREAM_PAGE = 200  # messages read at once by the SSE stream
+
+
 async def inbox_updates(
     sessionmaker: async_sessionmaker[AsyncSession],
     signal: InboxSignal,
@@ -105,18 +108,27 @@ async def inbox_updates(
     lookback = timedelta(seconds=10)
     seen: dict[uuid.UUID, datetime] = {}
     while True:
-        async with sessionmaker() as session:
-            rows = await InboxRepository(session).created_since(
-                recipients, cursor - lookback, limit=200
-            )
-        for message in rows:
-            if message.id in seen or (
-                since is not None and (message.created_at, message.id) <= since
-            ):
-                continue
-            seen[message.id] = message.created_at
-            cursor = max(cursor, message.created_at)
-            yield message
+        # Page through the window: more than a page of messages inside the look-back (a staff
+        # inbox of a busy jurisdiction) would otherwise be read as the same first page, all seen,
+        # on every poll, and the stream would stall there.
+        page_after: tuple[datetime, uuid.UUID] | None = None
+        window = cursor - lookback
+        while True:
+            async with sessionmaker() as session:
+                rows = await InboxRepository(session).created_since(
+                    recipients, window, limit=STREAM_PAGE, after=page_after
+                )
+            for message in rows:
+                if message.id in seen or (
+                    since is not None and (message.created_at, message.id) <= since
+                ):
+                    continue
+                seen[message.id] = message.created_at
+                cursor = max(cursor, message.created_at)
+                yield message
+            if len(rows) < STREAM_PAGE:
+                break
+            page_after = (rows[-1].created_at, rows[-1].id)
         horizon = cursor - lookback
         for ident in [i for i, at in seen.items() if at < horizon]:
             del seen[ident]

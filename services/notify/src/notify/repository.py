@@ -96,15 +96,29 @@ class InboxRepository:
         return int(count or 0)
 
     async def created_since(
-        self, recipients: Readers, since: datetime, *, limit: int
+        self,
+        recipients: Readers,
+        since: datetime,
+        *,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None = None,
     ) -> list[InboxMessage]:
-        """Messages created at or after ``since``, oldest first (the SSE stream)."""
+        """Messages created at or after ``since``, oldest first (the SSE stream); with ``after``,
+        only those past that (created_at, id): the next page of the same read."""
         query = (
             select(InboxMessage)
             .where(recipients.clause(InboxMessage.recipient), InboxMessage.created_at >= since)
             .order_by(InboxMessage.created_at, InboxMessage.id)
             .limit(limit)
         )
+        if after is not None:
+            at, ident = after
+            query = query.where(
+                or_(
+                    InboxMessage.created_at > at,
+                    and_(InboxMessage.created_at == at, InboxMessage.id > ident),
+                )
+            )
         return list((await self.session.scalars(query)).all())
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+import notify.inbox
 from govshared.auth import Role
 from govshared.events import EventType
 from govshared.testing import Tokens, problem, random_uscc
@@ -182,6 +183,30 @@ async def test_stream_pushes_new_messages_and_resumes(
     )
     assert bad_resume.status_code == 400
     assert problem(bad_resume)["code"] == "invalid_cursor"
+
+
+async def test_stream_delivers_more_messages_than_a_page_within_its_look_back(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More new messages than one read of the stream holds, all within its look-back window:
+    each page is read in turn. Before, every poll read the same first page (all seen) and the
+    messages after it never came."""
+    monkeypatch.setattr(notify.inbox, "STREAM_PAGE", 5)
+    uscc = random_uscc()
+    headers = tokens.enterprise(uscc)
+    first = await post_events(
+        client, tokens, [application_event(EventType.APPLICATION_ACCEPTED, uscc)]
+    )
+    assert first.status_code == 200, first.text
+    opened = sse_events((await client.get("/api/v1/inbox/stream", headers=headers)).text)
+    assert len(opened) == 1
+    more = [application_event(EventType.APPLICATION_ACCEPTED, uscc) for _ in range(13)]
+    assert (await post_events(client, tokens, more)).status_code == 200
+    resumed = await client.get(
+        "/api/v1/inbox/stream", headers={**headers, "Last-Event-ID": opened[0]["id"]}
+    )
+    ids = [json.loads(e["data"])["id"] for e in sse_events(resumed.text)]
+    assert len(ids) == len(set(ids)) == 13
 
 
 async def test_lifespan_workers_deliver_and_report_proof_of_service(
