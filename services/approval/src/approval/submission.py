@@ -372,8 +372,10 @@ class SubmissionService:
         submit_details = (
             {**base_details, "application_signature": signature} if signature else base_details
         )
-        prev = await self._record(
-            row,
+        prev = await record_transition(
+            self.session,
+            outbox=self.outbox,
+            row=row,
             seq=1,
             prev_hash=GENESIS,
             action="submit",
@@ -385,8 +387,10 @@ class SubmissionService:
             event_type=EventType.APPLICATION_SUBMITTED,
         )
         if route is IntakeRoute.FILING:
-            await self._record(
-                row,
+            await record_transition(
+                self.session,
+                outbox=self.outbox,
+                row=row,
                 seq=2,
                 prev_hash=prev,
                 action="file",
@@ -423,8 +427,10 @@ class SubmissionService:
                 if self.documents is not None
                 else None
             )
-            await self._record(
-                row,
+            await record_transition(
+                self.session,
+                outbox=self.outbox,
+                row=row,
                 seq=2,
                 prev_hash=prev,
                 action="commitment_decision",
@@ -456,40 +462,6 @@ class SubmissionService:
             else (ClockKind.ACCEPTANCE, ACCEPTANCE_DAYS)
         )
         return await self.clocks.opening(kind=kind, budget_days=budget, today=self.today())
-
-    async def _record(
-        self,
-        row: dict[str, Any],
-        *,
-        seq: int,
-        prev_hash: str,
-        action: str,
-        from_state: ApplicationState | None,
-        to_state: ApplicationState,
-        actor: tuple[str, str],
-        at: datetime,
-        details: dict[str, Any],
-        event_type: EventType,
-        reason: str | None = None,
-        due_on: date | None = None,
-    ) -> str:
-        """Append an audit entry and emit its event (Core statements); the entry's hash."""
-        return await record_transition(
-            self.session,
-            outbox=self.outbox,
-            row=row,
-            seq=seq,
-            prev_hash=prev_hash,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            actor=actor,
-            at=at,
-            details=details,
-            event_type=event_type,
-            reason=reason,
-            due_on=due_on,
-        )
 
     async def _check_commitment(
         self,
