@@ -14,7 +14,6 @@ TEST_WORKERS ?= 4
 FAULTS_ALONGSIDE ?= 0
 
 .PHONY: help setup test-tools uscc keys run test lint format token bench bench-latency bench-lifecycle bench-instructions bench-queue bench-notify bench-draw bench-seal bench-rss up down clean seal
- (Idle memory: reportlab, pypdf, Pillow and boto3 imported by the first document, upload or S3 store that needs them, not at start (approval 158.8 → 136.8 MB RSS, license 150.3 → 127.5 MB under load); make bench-rss prints each started service's RSS and USS)
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
