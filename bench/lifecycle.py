@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.submission import (  # noqa: E402
     ACCEPT_BODY,
     BODY,
+    CLOCK_TICKS,
     PORTS,
     Stack,
     cpu_snapshot,
@@ -56,10 +58,45 @@ def lua_string(text: str) -> str:
     return f"[==[{text}]==]"
 
 
-def drive(base: str, tokens: dict[str, str], work: Path, app_pid: int) -> dict[str, object]:
+def postgres_cpu(databases: list[str]) -> float:
+    """CPU seconds so far of the PostgreSQL backends connected to ``databases`` (a backend's
+    command line names its database; backends that ended before are not counted)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres: ") or not any(d in title for d in databases):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def parts_snapshot(parts: dict[str, list[int]], databases: list[str]) -> dict[str, float]:
+    """CPU seconds so far of each part of the suite (its processes and their children), of the
+    bench's PostgreSQL backends, and of the whole machine."""
+    found = {name: sum(cpu_snapshot(pid)["app"] for pid in pids) for name, pids in parts.items()}
+    found["postgresql"] = postgres_cpu(databases)
+    found["machine"] = cpu_snapshot(os.getpid())["machine"]
+    return found
+
+
+def drive(
+    base: str,
+    tokens: dict[str, str],
+    work: Path,
+    parts: dict[str, list[int]],
+    databases: list[str],
+) -> dict[str, object]:
     """Run cases with wrk for DURATION seconds (a C load generator: an httpx one spent most of a
     core of the two on itself); figures of the completed ones, with the CPU milliseconds each case
-    took in approval and on the whole machine (steadier than cases per second from run to run)."""
+    took in each part of the suite (``parts``: approval's web workers first, as ``app``), in the
+    bench's PostgreSQL backends and on the whole machine (steadier than cases per second from run
+    to run)."""
     script = work / "lifecycle.lua"
     header = [
         f"BODY = {lua_string(json.dumps(BODY, ensure_ascii=False))}",
@@ -69,7 +106,7 @@ def drive(base: str, tokens: dict[str, str], work: Path, app_pid: int) -> dict[s
     header += [f"  {role} = {lua_string(token)}," for role, token in tokens.items()]
     header.append("}")
     script.write_text("\n".join(header) + "\n" + (ROOT / "bench" / "lifecycle.lua").read_text())
-    before = cpu_snapshot(app_pid)
+    before = parts_snapshot(parts, databases)
     out = subprocess.run(
         [
             ensure_wrk(),
@@ -86,7 +123,7 @@ def drive(base: str, tokens: dict[str, str], work: Path, app_pid: int) -> dict[s
         capture_output=True,
         text=True,
     ).stdout
-    after = cpu_snapshot(app_pid)
+    after = parts_snapshot(parts, databases)
     values = dict(
         re.findall(r"^(COMPLETED|FAILURES|P50|P99|REQUESTS|SECONDS) ([\d.]+)$", out, re.M)
     )
@@ -103,9 +140,10 @@ def drive(base: str, tokens: dict[str, str], work: Path, app_pid: int) -> dict[s
         # Little's law: CONCURRENCY cases in flight all the time.
         "case_mean_ms": round(CONCURRENCY / (cases / seconds) * 1000, 1) if cases else None,
         "abandoned_cases": int(values["FAILURES"]),
+        "load_seconds": seconds,
         **{
             f"{part}_cpu_ms_per_case": round((after[part] - before[part]) * 1000 / cases, 2)
-            for part in ("app", "machine")
+            for part in after
             if cases
         },
     }
@@ -177,15 +215,34 @@ def main() -> None:
         print(
             f"driving cases for {DURATION:.0f}s with {CONCURRENCY} concurrent cases ...", flush=True
         )
-        approval = next(p for p in stack.processes if p.port == PORTS["approval"])
-        assert approval.process is not None
-        figures = drive(stack.approval_url, tokens, work, approval.process.pid)
+        parts = {
+            name: [p.process.pid for p in stack.processes if p.process is not None and test(p)]
+            for name, test in (
+                ("app", lambda p: p.port == PORTS["approval"]),
+                ("approval_workers", lambda p: p.name == "approval" and p.port == 0),
+                ("license", lambda p: p.port == PORTS["license"]),
+                ("notify", lambda p: p.port == PORTS["notify"]),
+            )
+        }
+        databases = [make_url(url).database or "" for url in stack.databases.values()]
+        figures = drive(stack.approval_url, tokens, work, parts, databases)
         # Notices and decisions are sealed by approval's worker (running during the load, on the
         # same two cores); what it had not sealed when the load stopped, it seals now.
         print("load over; waiting for the sealer to seal the pending documents ...", flush=True)
         if not WORKER_DURING_LOAD:
             start_workers(stack, work)
-        figures["documents"] = asyncio.run(drain_documents(stack.databases["approval"]))
+        documents = asyncio.run(drain_documents(stack.databases["approval"]))
+        # What the load produced a second, and what was left unsealed at its end, in seconds of
+        # that production (the sealers keep up when it stays at or under one second).
+        made = sum(documents["documents_at_end_of_load"].values())  # type: ignore[attr-defined]
+        pending = documents["documents_at_end_of_load"].get("pending", 0)  # type: ignore[attr-defined]
+        seconds = float(figures.pop("load_seconds"))  # type: ignore[arg-type]
+        documents["produced_per_second"] = round(made / seconds, 1)
+        documents["sealed_per_second_during_load"] = round((made - pending) / seconds, 1)
+        documents["pending_at_end_seconds_of_production"] = (
+            round(pending / (made / seconds), 2) if made else None
+        )
+        figures["documents"] = documents
         result = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count()},

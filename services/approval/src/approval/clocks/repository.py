@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    Uuid,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.models import calendar_years
@@ -19,6 +33,7 @@ from approval.clocks.models import (
 )
 from approval.models import Application, Item
 from approval.repository import applications
+from govshared.db import UTCDateTime
 from govshared.sql import DriverStatement, dialect_name, execute_insert, insert_ignore
 
 ACCEPTANCE = "acceptance"
@@ -36,6 +51,62 @@ _LEDGER = DriverStatement(
     .where(clock_entries.c.application_id == bindparam("application_id"))
     .order_by(clock_entries.c.recorded_at, clock_entries.c.id)
 )
+# PostgreSQL: the clocks, locked, and their ledger in one round trip (a lifecycle action needs
+# both): each clock row carries the application's whole ledger as a JSON array, in the order
+# recorded (the same array on every row; ledgers are a few entries).
+_ENTRY = clock_entries.alias("ledger_entry")
+_CLOCKS_AND_LEDGER = DriverStatement(
+    select(
+        application_clocks,
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    literal_column("ledger_entry"), _ENTRY.c.recorded_at, _ENTRY.c.id
+                )
+            )
+        )
+        .where(_ENTRY.c.application_id == application_clocks.c.application_id)
+        .scalar_subquery()
+        .label("ledger"),
+    )
+    .where(application_clocks.c.application_id == bindparam("application_id"))
+    .order_by(application_clocks.c.started_on, application_clocks.c.kind)
+    .with_for_update(of=application_clocks)
+)
+
+
+def _json_value(column_type: object) -> Callable[[Any], Any]:
+    """How a ledger column's value comes back from JSON (dates, times and ids as text)."""
+    if isinstance(column_type, Uuid):
+        return uuid.UUID
+    if isinstance(column_type, Date):
+        return date.fromisoformat
+    if isinstance(column_type, Integer):
+        return int
+    if isinstance(column_type, UTCDateTime):
+        return lambda value: datetime.fromisoformat(value).astimezone(UTC)
+    return lambda value: value
+
+
+_ENTRY_VALUES = {c.name: _json_value(c.type) for c in clock_entries.c}
+
+
+def _entries_from_json(ledger: Any) -> list[ClockLedgerEntry]:
+    """The ledger entries of ``_CLOCKS_AND_LEDGER``'s JSON array, typed as a row read would be."""
+    if ledger is None:
+        return []
+    items = json.loads(ledger) if isinstance(ledger, str | bytes) else ledger
+    return [
+        ClockLedgerEntry(
+            **{
+                name: None if item[name] is None else convert(item[name])
+                for name, convert in _ENTRY_VALUES.items()
+            }
+        )
+        for item in items
+    ]
+
+
 # Without .values(): the SET clause is made of the columns the execution's parameters name.
 _UPDATE_CLOCK = DriverStatement(
     update(application_clocks).where(
@@ -81,6 +152,21 @@ class ClockRepository:
         query = _CLOCKS_LOCKED if lock and dialect_name(self.session) == "postgresql" else _CLOCKS
         rows = await query.rows(self.session, {"application_id": application_id})
         return [ApplicationClock(**row) for row in rows]
+
+    async def locked_with_ledger(
+        self, application_id: uuid.UUID
+    ) -> tuple[list[ApplicationClock], list[ClockLedgerEntry]]:
+        """``for_application(lock=True)`` and ``ledger``: one statement on PostgreSQL."""
+        if dialect_name(self.session) != "postgresql":
+            return (
+                await self.for_application(application_id, lock=True),
+                await self.ledger(application_id),
+            )
+        rows = await _CLOCKS_AND_LEDGER.rows(self.session, {"application_id": application_id})
+        clocks = [
+            ApplicationClock(**{k: v for k, v in row.items() if k != "ledger"}) for row in rows
+        ]
+        return clocks, _entries_from_json(rows[0]["ledger"]) if rows else []
 
     async def ledger(self, application_id: uuid.UUID) -> list[ClockLedgerEntry]:
         """Every ledger entry of an application's clocks, in the order recorded."""

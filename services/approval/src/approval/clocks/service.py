@@ -217,10 +217,8 @@ class ClockKeeper:
         """
         if action is Action.REVIEW:
             return application.due_on
-        clocks = {
-            c.kind: c for c in await self.repository.for_application(application.id, lock=True)
-        }
-        entries = await self.repository.ledger(application.id)
+        locked, entries = await self.repository.locked_with_ledger(application.id)
+        clocks = {c.kind: c for c in locked}
         running = {k: c for k, c in clocks.items() if c.stopped_on is None}
         acceptance = running.get(ClockKind.ACCEPTANCE.value)
         decision = running.get(ClockKind.DECISION.value)
