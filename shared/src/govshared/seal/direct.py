@@ -271,6 +271,12 @@ def _pdf_name(key: str) -> bytes:
     return b"/" + re.sub(r"[^A-Za-z0-9_.\-]", lambda m: f"#{ord(m.group()):02X}", key).encode()
 
 
+# Deflate's fastest level: a page is about 17 KB of operators, three quarters of them the QR
+# code's; level 1 packs it in a quarter of level 6's time (0.06 against 0.24 ms) to about 4.1 KB
+# against 3.2 KB.
+_LEVEL = 1
+
+
 def write_pdf(
     pages: Sequence[bytes],
     *,
@@ -301,7 +307,7 @@ def write_pdf(
         % (_pdf_text(attachment), _pdf_text(attachment)),
     ]
     for n, content in enumerate(pages):
-        packed = zlib.compress(content, 6)
+        packed = zlib.compress(content, _LEVEL)
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [ 0 0 %s %s ] /Contents %d 0 R"
             b" /Resources << /Font << /F1 3 0 R >> /ProcSet [ /PDF /Text ] >> >>"

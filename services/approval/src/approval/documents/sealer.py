@@ -15,8 +15,9 @@ itself is ``govshared.seal.queue.PendingSealer``, shared with license's certific
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Table, bindparam, func, select, update
@@ -26,7 +27,13 @@ from approval.documents.models import SIGNED_KINDS, Document, DocumentStatus
 from approval.documents.service import SealedFile, Sealing, seal_document
 from approval.models import Application
 from approval.transitions import SOURCE, event_party
-from govshared.events import DocumentEventData, EventType, SealedDocumentRef, make_event
+from govshared.events import (
+    ApplicationParty,
+    DocumentEventData,
+    EventType,
+    SealedDocumentRef,
+    make_event,
+)
 from govshared.outbox import OutboxWriter
 from govshared.seal.queue import PendingSealer, SealerMetrics
 from govshared.sql import dialect_name
@@ -44,7 +51,13 @@ METRICS = SealerMetrics(
     ),
 )
 documents: Table = Document.__table__  # type: ignore[assignment]
-Pending = tuple[Document, Application]
+applications: Table = Application.__table__  # type: ignore[assignment]
+# A pending document and the columns of its application that its event names (event_party).
+Pending = tuple[Document, Mapping[str, Any]]
+_PARTY_COLUMNS = [
+    applications.c["id" if name == "application_id" else name]
+    for name in ApplicationParty.model_fields
+]
 
 
 def _sealed_values() -> dict[str, object]:
@@ -97,18 +110,22 @@ class DocumentSealer(PendingSealer[Pending, SealedFile]):
         self._outbox = outbox
 
     async def claim(self, session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Pending]:
-        """Pending documents due now with their applications."""
+        """Pending documents due now with the columns of their applications that the events name
+        (not the whole application: its form is a kilobyte of JSON to decode)."""
         d = documents.c
         query = (
-            select(Document, Application)
-            .join(Application, Application.id == Document.application_id)
+            select(Document, *_PARTY_COLUMNS)
+            .join(applications, applications.c.id == Document.application_id)
             .where(d.status == DocumentStatus.PENDING.value, d.next_attempt_at <= now)
             .order_by(d.next_attempt_at, d.id)
             .limit(limit)
         )
         if dialect_name(session) == "postgresql":
             query = query.with_for_update(of=Document, skip_locked=True)
-        return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+        return [
+            (row[0], {c.key: value for c, value in zip(_PARTY_COLUMNS, row[1:], strict=True)})
+            for row in (await session.execute(query)).all()
+        ]
 
     async def produce(self, item: Pending) -> SealedFile:
         """Sign, render and store the document."""
@@ -155,7 +172,7 @@ class DocumentSealer(PendingSealer[Pending, SealedFile]):
                 make_event(
                     type=EventType.DOCUMENT_ISSUED,
                     source=SOURCE,
-                    subject=str(application.id),
+                    subject=str(application["id"]),
                     data=DocumentEventData(
                         **event_party(application),
                         occurred_at=now,
