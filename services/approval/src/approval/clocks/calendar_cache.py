@@ -106,6 +106,46 @@ class CalendarCache:
                 if high > LAST_YEAR:
                     raise YearOutOfRange(f"期限超出 {LAST_YEAR} 年，无法计算") from exc
 
+    async def compute_keyed(
+        self,
+        session: AsyncSession,
+        key: tuple[Any, ...],
+        rule: Callable[[CalendarSnapshot], T],
+        *,
+        first: date,
+        last: date,
+        jurisdiction: str,
+        closures: dict[tuple[str, int, int], list[date]],
+    ) -> T:
+        """``compute`` for a rule that depends on nothing but ``key``, the national calendar and
+        the jurisdiction's closures (a clock's derivation): the closures are read as ``compute``
+        reads them and are part of the key, and a result is reused for as long as the national
+        snapshot of ``first..last`` is the same one (at most until the next recheck). Every case
+        submitted on a day has the same acceptance clock, every case accepted on a day the same
+        decision clock: derived once, not at each action."""
+        low, high = first.year, last.year
+        snapshot = await self.snapshot(session, low, high)
+        window = (jurisdiction, low, high)
+        if window not in closures:
+            closures[window] = await CalendarRepository(session).closure_days(
+                jurisdiction_chain(jurisdiction), date(low, 1, 1), date(high, 12, 31)
+            )
+        days = closures[window]
+        memo_key = (database_key(session), *window, tuple(days), *key)
+        known = self._memo.get(memo_key)
+        if known is not None and known[0] is snapshot:
+            return cast(T, known[1])
+        try:
+            result = rule(snapshot.with_closures(days))
+        except OutsideSnapshot:  # the rule needs more years: not remembered
+            return await self.compute(
+                session, rule, first=first, last=last, jurisdiction=jurisdiction, closures=closures
+            )
+        if len(self._memo) > 1000:
+            self._memo.clear()
+        self._memo[memo_key] = (snapshot, result)
+        return result
+
     async def memoised(
         self,
         session: AsyncSession,
@@ -154,6 +194,26 @@ class CachedCalendar:
         self.cache = cache
         # One request stops one clock and opens the next: their closures are read once.
         self._closures: dict[tuple[str, int, int], list[date]] = {}
+
+    async def compute_keyed(
+        self,
+        key: tuple[Any, ...],
+        rule: Callable[[CalendarSnapshot], T],
+        *,
+        first: date,
+        last: date,
+        jurisdiction: str,
+    ) -> T:
+        """``compute`` remembered by ``key`` (``CalendarCache.compute_keyed``)."""
+        return await self.cache.compute_keyed(
+            self.session,
+            key,
+            rule,
+            first=first,
+            last=last,
+            jurisdiction=jurisdiction,
+            closures=self._closures,
+        )
 
     async def compute(
         self,

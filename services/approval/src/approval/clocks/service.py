@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import DEFAULT_WARN_DAYS, ClockKind, Extension, PauseEntry
 from approval.calendar.service import CalendarService
-from approval.calendar.workdays import add_working_days
+from approval.calendar.workdays import CalendarSnapshot, add_working_days
 from approval.clocks.calendar_cache import CALENDAR_CACHE, CachedCalendar, CalendarCache
 from approval.clocks.derivation import (
     ACCEPTANCE_DAYS,
@@ -93,21 +93,47 @@ class ClockKeeper:
         pauses, stored_extension = ledger_of(entries, spec.kind)
         if extra is not None:
             pauses = extra
-        chosen = extension or stored_extension
+        return await self._derive(
+            spec,
+            pauses=pauses,
+            extension=extension or stored_extension,
+            as_of=as_of,
+            jurisdiction=clock.jurisdiction,
+        )
+
+    async def _derive(
+        self,
+        spec: ClockSpec,
+        *,
+        pauses: tuple[PauseEntry, ...] = (),
+        extension: Extension | None = None,
+        as_of: date,
+        jurisdiction: str,
+    ) -> Derived:
+        """A clock derived on ``as_of`` with the jurisdiction's closures: on the cached calendar
+        a derivation is remembered (``CachedCalendar.compute_keyed``: what it depends on is the
+        key), on the database calendar it is made each time."""
         first, last = window(spec, pauses, as_of)
-        return await self.calendar.compute(
-            lambda calendar: derive(
+
+        def rule(calendar: CalendarSnapshot) -> Derived:
+            return derive(
                 calendar,
                 spec,
                 pauses=pauses,
-                extension=chosen,
+                extension=extension,
                 as_of=as_of,
                 warn_days=self.warn_days,
-            ),
-            first=first,
-            last=last,
-            jurisdiction=clock.jurisdiction,
-        )
+            )
+
+        if isinstance(self.calendar, CachedCalendar):
+            return await self.calendar.compute_keyed(
+                (spec, pauses, extension, as_of, self.warn_days),
+                rule,
+                first=first,
+                last=last,
+                jurisdiction=jurisdiction,
+            )
+        return await self.calendar.compute(rule, first=first, last=last, jurisdiction=jurisdiction)
 
     async def opening(self, *, kind: ClockKind, budget_days: int, today: date) -> Derived:
         """A new clock derived from the cached calendar (the submission hot path: one small query)."""
@@ -163,13 +189,7 @@ class ClockKeeper:
         now: datetime,
     ) -> Derived:
         """Open a clock from the database calendar (closures included)."""
-        first, last = window(spec, (), today)
-        derived = await self.calendar.compute(
-            lambda calendar: derive(calendar, spec, as_of=today, warn_days=self.warn_days),
-            first=first,
-            last=last,
-            jurisdiction=application.jurisdiction,
-        )
+        derived = await self._derive(spec, as_of=today, jurisdiction=application.jurisdiction)
         await self._insert(application.id, application.jurisdiction, spec, derived, now)
         return derived
 
@@ -336,14 +356,7 @@ class ClockKeeper:
             terms.committed_days,
             terms.extension_limit_days,
         )
-        first, last = window(spec, (), as_of)
-        derived = await self.calendar.compute(
-            lambda calendar: derive(calendar, spec, as_of=as_of, warn_days=self.warn_days),
-            first=first,
-            last=last,
-            jurisdiction=jurisdiction,
-        )
-        return spec, derived
+        return spec, await self._derive(spec, as_of=as_of, jurisdiction=jurisdiction)
 
     async def record_deemed(
         self,
@@ -407,13 +420,7 @@ class ClockKeeper:
             }
         )
         spec = ClockSpec(ClockKind.ACCEPTANCE, on, ACCEPTANCE_DAYS)
-        first, last = window(spec, (), on)
-        derived = await self.calendar.compute(
-            lambda calendar: derive(calendar, spec, as_of=on, warn_days=self.warn_days),
-            first=first,
-            last=last,
-            jurisdiction=clock.jurisdiction,
-        )
+        derived = await self._derive(spec, as_of=on, jurisdiction=clock.jurisdiction)
         await self.repository.update(
             clock.application_id,
             clock.kind,
