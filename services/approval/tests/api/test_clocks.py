@@ -487,6 +487,36 @@ async def test_a_local_closure_moves_open_deadlines_and_reopening_moves_them_bac
     assert back["due_on"] == "2021-03-08"
 
 
+async def test_an_acceptance_counts_the_closures_in_force_when_it_is_taken(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """Cases accepted the same day get the same decision clock, unless a closure of their
+    jurisdiction was declared in between: then the later one's runs a working day longer, and
+    once the closure is withdrawn the next one's is as before (a decision clock derived once is
+    reused only under the same closures)."""
+    set_today("2021-03-01")  # a Monday
+    admin, acceptor = tokens.staff(Role.ADMIN), tokens.staff(Role.ACCEPTOR)
+
+    async def accepted_due() -> str:
+        uscc = random_uscc()
+        app_id = await _submit(client, tokens, uscc)
+        await _act(client, app_id, "accept", acceptor, **tolerate())
+        return str((await _clocks(client, app_id, tokens.enterprise(uscc)))["decision"]["due_on"])
+
+    before = await accepted_due()
+    closed = await client.post(
+        "/api/v1/calendar/closures",
+        json={"jurisdiction": "310000", "dates": ["2021-03-10"], "reason": "系统迁移停止办公"},
+        headers=admin,
+    )
+    assert closed.status_code == 201, closed.text
+    during = await accepted_due()
+    assert D(during) > D(before)
+    reopened = await client.delete("/api/v1/calendar/closures/310000/2021-03-10", headers=admin)
+    assert reopened.status_code == 204
+    assert await accepted_due() == before
+
+
 async def test_proof_of_service_racing_a_staff_action_keeps_one_chain(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:

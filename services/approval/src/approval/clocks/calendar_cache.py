@@ -90,12 +90,9 @@ class CalendarCache:
         while True:
             snapshot = await self.snapshot(session, low, high)
             if jurisdiction is not None:
-                key = (jurisdiction, low, high)
-                if key not in memo:
-                    memo[key] = await CalendarRepository(session).closure_days(
-                        jurisdiction_chain(jurisdiction), date(low, 1, 1), date(high, 12, 31)
-                    )
-                snapshot = snapshot.with_closures(memo[key])
+                snapshot = snapshot.with_closures(
+                    await closures_of(session, memo, jurisdiction, low, high)
+                )
             try:
                 return rule(snapshot)
             except OutsideSnapshot as exc:
@@ -125,13 +122,8 @@ class CalendarCache:
         decision clock: derived once, not at each action."""
         low, high = first.year, last.year
         snapshot = await self.snapshot(session, low, high)
-        window = (jurisdiction, low, high)
-        if window not in closures:
-            closures[window] = await CalendarRepository(session).closure_days(
-                jurisdiction_chain(jurisdiction), date(low, 1, 1), date(high, 12, 31)
-            )
-        days = closures[window]
-        memo_key = (database_key(session), *window, tuple(days), *key)
+        days = await closures_of(session, closures, jurisdiction, low, high)
+        memo_key = (database_key(session), jurisdiction, low, high, tuple(sorted(days)), *key)
         known = self._memo.get(memo_key)
         if known is not None and known[0] is snapshot:
             return cast(T, known[1])
@@ -181,6 +173,25 @@ class CalendarCache:
 CALENDAR_CACHE = CalendarCache()
 
 
+async def closures_of(
+    session: AsyncSession,
+    memo: dict[tuple[str, int, int], list[date]],
+    jurisdiction: str,
+    low: int,
+    high: int,
+) -> list[date]:
+    """A jurisdiction's closures (and its parents') in the years ``low..high``: from the
+    request's memo (``CachedCalendar.know_closures`` fills it from the clocks' statement), else
+    read now."""
+    key = (jurisdiction, low, high)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = await CalendarRepository(session).closure_days(
+            jurisdiction_chain(jurisdiction), date(low, 1, 1), date(high, 12, 31)
+        )
+    return found
+
+
 class CachedCalendar:
     """``CalendarService.compute`` on the process's calendar cache (closures still read live).
 
@@ -194,6 +205,19 @@ class CachedCalendar:
         self.cache = cache
         # One request stops one clock and opens the next: their closures are read once.
         self._closures: dict[tuple[str, int, int], list[date]] = {}
+
+    def know_closures(
+        self, jurisdiction: str, first_year: int, last_year: int, days: list[date]
+    ) -> None:
+        """The jurisdiction's closures in ``first_year..last_year``, read with the case's clocks
+        in the same statement (``ClockRepository.locked_with_ledger``): every window of years
+        inside it is then known to this request without a query of its own."""
+        for low in range(first_year, last_year + 1):
+            for high in range(low, last_year + 1):
+                start, end = date(low, 1, 1), date(high, 12, 31)
+                self._closures[(jurisdiction, low, high)] = sorted(
+                    day for day in days if start <= day <= end
+                )
 
     async def compute_keyed(
         self,

@@ -24,7 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from approval.calendar.models import calendar_years
+from approval.calendar.models import calendar_closures, calendar_years
+from approval.calendar.repository import CHAIN_LEVELS
+from approval.calendar.service import jurisdiction_chain
 from approval.clocks.models import (
     ApplicationClock,
     ClockLedgerEntry,
@@ -68,6 +70,15 @@ _CLOCKS_AND_LEDGER = DriverStatement(
         .where(_ENTRY.c.application_id == application_clocks.c.application_id)
         .scalar_subquery()
         .label("ledger"),
+        # The closures of the case's jurisdiction chain in the window of years asked for
+        # (the clocks' derivations read them: CachedCalendar.know_closures).
+        select(func.array_agg(calendar_closures.c.day.distinct()))
+        .where(
+            calendar_closures.c.jurisdiction.in_([bindparam(f"j{n}") for n in range(CHAIN_LEVELS)]),
+            calendar_closures.c.day.between(bindparam("start"), bindparam("end")),
+        )
+        .scalar_subquery()
+        .label("closures"),
     )
     .where(application_clocks.c.application_id == bindparam("application_id"))
     .order_by(application_clocks.c.started_on, application_clocks.c.kind)
@@ -154,19 +165,35 @@ class ClockRepository:
         return [ApplicationClock(**row) for row in rows]
 
     async def locked_with_ledger(
-        self, application_id: uuid.UUID
-    ) -> tuple[list[ApplicationClock], list[ClockLedgerEntry]]:
-        """``for_application(lock=True)`` and ``ledger``: one statement on PostgreSQL."""
+        self, application_id: uuid.UUID, *, jurisdiction: str, years: tuple[int, int]
+    ) -> tuple[list[ApplicationClock], list[ClockLedgerEntry], list[date] | None]:
+        """``for_application(lock=True)``, ``ledger`` and, on PostgreSQL, the closures of
+        ``jurisdiction`` (and the jurisdictions above it) in ``years``: one statement there.
+        On SQLite the closures are None (read when a derivation needs them)."""
         if dialect_name(self.session) != "postgresql":
             return (
                 await self.for_application(application_id, lock=True),
                 await self.ledger(application_id),
+                None,
             )
-        rows = await _CLOCKS_AND_LEDGER.rows(self.session, {"application_id": application_id})
+        chain = jurisdiction_chain(jurisdiction)
+        levels = {f"j{n}": chain[min(n, len(chain) - 1)] for n in range(CHAIN_LEVELS)}
+        rows = await _CLOCKS_AND_LEDGER.rows(
+            self.session,
+            {
+                "application_id": application_id,
+                **levels,
+                "start": date(years[0], 1, 1),
+                "end": date(years[1], 12, 31),
+            },
+        )
+        if not rows:
+            return [], [], None
         clocks = [
-            ApplicationClock(**{k: v for k, v in row.items() if k != "ledger"}) for row in rows
+            ApplicationClock(**{k: v for k, v in row.items() if k not in ("ledger", "closures")})
+            for row in rows
         ]
-        return clocks, _entries_from_json(rows[0]["ledger"]) if rows else []
+        return clocks, _entries_from_json(rows[0]["ledger"]), list(rows[0]["closures"] or [])
 
     async def ledger(self, application_id: uuid.UUID) -> list[ClockLedgerEntry]:
         """Every ledger entry of an application's clocks, in the order recorded."""

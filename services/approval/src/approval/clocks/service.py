@@ -237,7 +237,14 @@ class ClockKeeper:
         """
         if action is Action.REVIEW:
             return application.due_on
-        locked, entries = await self.repository.locked_with_ledger(application.id)
+        # The closures of the years a lifecycle action's derivations look at (a clock's start
+        # to its due date and a margin), read in the same statement as the clocks.
+        years = (today.year - 1, today.year + 2)
+        locked, entries, closures = await self.repository.locked_with_ledger(
+            application.id, jurisdiction=application.jurisdiction, years=years
+        )
+        if closures is not None and isinstance(self.calendar, CachedCalendar):
+            self.calendar.know_closures(application.jurisdiction, *years, closures)
         clocks = {c.kind: c for c in locked}
         running = {k: c for k, c in clocks.items() if c.stopped_on is None}
         acceptance = running.get(ClockKind.ACCEPTANCE.value)
