@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 
 import httpx
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.catalogue.demo import required_materials
+from approval.clocks.repository import ClockRepository
 from approval.context import context_of
 from approval.db import outbox_events
 from approval.models import ApplicationEvent
@@ -562,3 +563,49 @@ async def test_proof_of_service_racing_a_staff_action_keeps_one_chain(
         f"/api/v1/applications/{app_id}/events/verify", headers=tokens.enterprise(uscc)
     )
     assert verified.json()["valid"] is True
+
+
+async def test_a_cases_clocks_ledger_and_closures_read_together_are_those_read_apart(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tokens: Tokens,
+    set_today: Callable[[str], None],
+) -> None:
+    """The one statement of the lifecycle actions (clocks locked, their ledger as JSON, the
+    closures of the case's jurisdiction chain) gives the rows, types and days the separate reads
+    give, pauses, resumes and an extension in the ledger."""
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    reviewer = tokens.staff(Role.REVIEWER)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+    await _act(client, app_id, "review", reviewer, opinion="材料齐全")
+    await _act(client, app_id, "pause", reviewer, pause_reason="expert_review", expected_days=5)
+    set_today("2021-09-29")
+    await _act(client, app_id, "resume", reviewer, reason="专家评审意见已收到")
+    await _act(
+        client, app_id, "extend", tokens.staff(Role.HEAD), extension_days=10, reason="情况复杂"
+    )
+    closed = await client.post(
+        "/api/v1/calendar/closures",
+        json={"jurisdiction": "310000", "dates": ["2021-10-20"], "reason": "系统迁移停止办公"},
+        headers=tokens.staff(Role.ADMIN),
+    )
+    assert closed.status_code == 201, closed.text
+    repository = ClockRepository(session)
+    case = uuid.UUID(app_id)
+    clocks, ledger, closures = await repository.locked_with_ledger(
+        case, jurisdiction="310000", years=(2020, 2023)
+    )
+    apart = (await repository.for_application(case), await repository.ledger(case))
+
+    def columns(rows: Sequence[object]) -> list[dict[str, object]]:
+        return [
+            {c.key: getattr(row, c.key) for c in row.__table__.columns}  # type: ignore[attr-defined]
+            for row in rows
+        ]
+
+    assert len(ledger) == 3
+    assert (columns(clocks), columns(ledger)) == (columns(apart[0]), columns(apart[1]))
+    assert closures is None or closures == [D("2021-10-20")]
+    await session.rollback()
