@@ -48,7 +48,18 @@ _ACTIVE_MARKUP = re.compile(
 )
 _SCRIPT_URLS = (b"javascript:", b"vbscript:")
 _EXECUTABLE = (b"This program cannot be run in DOS mode", b"This program must be run under Win32")
-_PDF_ACTIONS = frozenset({"/JavaScript", "/Launch", "/ImportData", "/SubmitForm"})
+# Actions that run a script or a program, send the form or data somewhere, or open an embedded
+# file (ISO 32000-2 12.6.4); a rich-media script command is one too.
+_PDF_ACTIONS = frozenset(
+    {"/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/RichMediaExecute", "/GoToE"}
+)
+# Annotations that carry a file, or rich media with scripts of its own (ISO 32000-2 12.5.6.15,
+# Adobe's RichMedia extension).
+_PDF_EMBEDDING_ANNOTATIONS = frozenset({"/FileAttachment", "/RichMedia"})
+# Bounds of the walk over a PDF's actions, form fields and outline (see ``_PdfWalk``).
+MAX_PDF_NODES = 100_000
+MAX_PDF_DEPTH = 64
+MAX_ACTION_CHAIN = 16
 _RISKY_ENTRY = re.compile(
     r"\.(?:exe|dll|com|scr|bat|cmd|ps1|sh|js|mjs|vbs|jar|html?|xhtml|svg|hta|msi)$", re.IGNORECASE
 )
@@ -131,12 +142,12 @@ def _malformed(kind: str) -> UploadContentRejected:
 
 
 def _parse_pdf(data: bytes) -> None:
-    """It must parse, have a page, and carry no scripts or launch actions."""
+    """It must parse, have a page, and carry no scripts, launch actions or embedded files."""
     # pypdf and Pillow are imported by the first upload that needs them, not at start: a web
     # process that never parses a file does not hold them (bench/idle_rss.py).
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
-    from pypdf.generic import ArrayObject, DictionaryObject
+    from pypdf.generic import DictionaryObject
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
@@ -147,27 +158,7 @@ def _parse_pdf(data: bytes) -> None:
         root = _resolved(reader.trailer["/Root"])
         if not isinstance(root, DictionaryObject):
             raise _malformed("PDF")
-        names = _resolved(root.get("/Names"))
-        if isinstance(names, DictionaryObject) and "/JavaScript" in names:
-            raise UploadContentRejected("PDF 文件中含有脚本", reason="active_content")
-        actions: list[Any] = [root.get("/OpenAction")]
-        triggers: list[Any] = [root.get("/AA")]
-        for page in reader.pages:
-            triggers.append(page.get("/AA"))
-            annotations = _resolved(page.get("/Annots"))
-            for annotation in annotations if isinstance(annotations, ArrayObject) else []:
-                annotation = _resolved(annotation)
-                if isinstance(annotation, DictionaryObject):
-                    actions.append(annotation.get("/A"))
-                    triggers.append(annotation.get("/AA"))
-        for trigger in triggers:
-            trigger = _resolved(trigger)
-            if isinstance(trigger, DictionaryObject):
-                actions.extend(trigger.values())
-        if any(_runs_code(action) for action in actions):
-            raise UploadContentRejected(
-                "PDF 文件中含有脚本或启动程序的动作", reason="active_content"
-            )
+        _PdfWalk().inspect(root, reader.pages)
     except UploadContentRejected:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
@@ -180,20 +171,143 @@ def _resolved(value: Any) -> Any:
     return value.get_object() if isinstance(value, IndirectObject) else value
 
 
-def _runs_code(action: Any, depth: int = 0) -> bool:
-    """Whether an action, or one chained after it with ``/Next``, runs a script or a program."""
-    from pypdf.generic import ArrayObject, DictionaryObject
+def _active(detail: str) -> UploadContentRejected:
+    return UploadContentRejected(detail, reason="active_content")
 
-    action = _resolved(action)
-    if depth > 16:
-        return True  # a chain this long is not a document's navigation
-    if isinstance(action, ArrayObject):
-        return any(_runs_code(a, depth + 1) for a in action[:64])
-    if not isinstance(action, DictionaryObject):
-        return False  # a destination (an array of a page and a fit), or nothing
-    if action.get("/S") in _PDF_ACTIONS or "/JS" in action:
-        return True
-    return _runs_code(action.get("/Next"), depth + 1)
+
+class _PdfWalk:
+    """Every place a PDF reader runs something from, walked with bounds.
+
+    The catalog's open action and triggers, the ``/Names`` JavaScript tree, each page's triggers
+    and annotations, the interactive form's fields (through ``/Kids``) and the outline's items
+    (bookmarks, through ``/First`` and ``/Next``), and every action chained after another with
+    ``/Next``. An XFA form (scripts inside) or an embedded file is refused outright. The walk is
+    iterative, visits at most ``MAX_PDF_NODES`` objects, nests at most ``MAX_PDF_DEPTH`` levels
+    (an action chain ``MAX_ACTION_CHAIN``), and a tree that reaches one of its own nodes again
+    (a cycle of indirect objects) is refused as malformed rather than walked for ever.
+    """
+
+    def __init__(self) -> None:
+        self.left = MAX_PDF_NODES
+
+    def inspect(self, root: Any, pages: Any) -> None:
+        names = self._dict(root.get("/Names"))
+        if names is not None and "/JavaScript" in names:
+            raise _active("PDF 文件中含有脚本")
+        if (names is not None and "/EmbeddedFiles" in names) or "/AF" in root:
+            raise _active("PDF 文件中附有嵌入文件，请将其作为单独的材料上传")
+        self._actions(root.get("/OpenAction"))
+        self._triggers(root.get("/AA"))
+        for page in pages:
+            self._triggers(page.get("/AA"))
+            annotations = self._array(page.get("/Annots"))
+            for annotation in annotations:
+                self._node(self._dict(annotation))
+        form = self._dict(root.get("/AcroForm"))
+        if form is not None:
+            if "/XFA" in form:
+                raise _active("PDF 文件中含有 XFA 表单（可带脚本）")
+            self._tree(self._array(form.get("/Fields")), children=("/Kids",), siblings=None)
+        outline = self._dict(root.get("/Outlines"))
+        if outline is not None:
+            self._tree([outline.get("/First")], children=("/First",), siblings="/Next")
+
+    def _count(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise UploadContentRejected(
+                f"PDF 文件的动作、表单或书签超过 {MAX_PDF_NODES} 个，无法检查", reason="too_complex"
+            )
+
+    def _dict(self, value: Any) -> Any:
+        from pypdf.generic import DictionaryObject
+
+        self._count()
+        value = _resolved(value)
+        return value if isinstance(value, DictionaryObject) else None
+
+    def _array(self, value: Any) -> list[Any]:
+        from pypdf.generic import ArrayObject
+
+        self._count()
+        value = _resolved(value)
+        return list(value) if isinstance(value, ArrayObject) else []
+
+    def _node(self, node: Any) -> None:
+        """An annotation, a form field or an outline item: what it runs, and no attachment."""
+        if node is None:
+            return
+        if node.get("/Subtype") in _PDF_EMBEDDING_ANNOTATIONS:
+            raise _active("PDF 文件中附有嵌入文件或多媒体内容，请将其作为单独的材料上传")
+        self._actions(node.get("/A"))
+        self._triggers(node.get("/AA"))
+
+    def _triggers(self, value: Any) -> None:
+        """An additional-actions dictionary (``/AA``): the actions of its events."""
+        triggers = self._dict(value)
+        if triggers is not None:
+            for action in triggers.values():
+                self._actions(action)
+
+    def _actions(self, value: Any) -> None:
+        """An action and each one chained after it (``/Next``: one action or an array)."""
+        from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+        seen: set[tuple[int, int]] = set()
+        pending: list[tuple[Any, int]] = [(value, 0)]
+        while pending:
+            action, depth = pending.pop()
+            if isinstance(action, IndirectObject):
+                ident = (action.idnum, action.generation)
+                if ident in seen:
+                    # The chain reaches an action twice: a cycle, or a lattice that a walk
+                    # along every path would take exponential time over.
+                    raise _malformed("PDF")
+                seen.add(ident)
+            self._count()
+            action = _resolved(action)
+            if depth > MAX_ACTION_CHAIN:
+                raise _active("PDF 文件中的动作链过长")  # not a document's navigation
+            if isinstance(action, ArrayObject):
+                pending.extend((a, depth) for a in action)
+            elif isinstance(action, DictionaryObject):
+                if action.get("/S") in _PDF_ACTIONS or "/JS" in action:
+                    raise _active("PDF 文件中含有脚本或启动程序的动作")
+                if "/Next" in action:
+                    pending.append((action.get("/Next"), depth + 1))
+            # Anything else is a destination (a page and a fit) or nothing.
+
+    def _tree(self, tops: list[Any], *, children: tuple[str, ...], siblings: str | None) -> None:
+        """Form fields (``/Kids``) or outline items (``/First``, ``/Next``), each node checked."""
+        from pypdf.generic import IndirectObject
+
+        seen: set[tuple[int, int]] = set()
+        pending: list[tuple[Any, int]] = [(top, 1) for top in tops]
+        while pending:
+            reference, depth = pending.pop()
+            if isinstance(reference, IndirectObject):
+                ident = (reference.idnum, reference.generation)
+                if ident in seen:
+                    raise UploadContentRejected(
+                        "PDF 文件的表单或书签结构中有环", reason="malformed"
+                    )
+                seen.add(ident)
+            node = self._dict(reference)
+            if node is None:
+                continue
+            if depth > MAX_PDF_DEPTH:
+                raise UploadContentRejected(
+                    f"PDF 文件的表单或书签嵌套超过 {MAX_PDF_DEPTH} 层", reason="too_complex"
+                )
+            self._node(node)
+            if siblings is not None and siblings in node:
+                pending.append((node.get(siblings), depth))
+            for key in children:
+                kids = node.get(key)
+                if key == "/Kids":
+                    pending.extend((kid, depth + 1) for kid in self._array(kids))
+                elif kids is not None:
+                    pending.append((kids, depth + 1))
 
 
 def _parse_image(data: bytes, real: str, limits: UploadLimits) -> None:
