@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
+import httpx
 import pytest
+from fastapi import FastAPI, File, Form, UploadFile
 from starlette.types import Message, Receive, Scope, Send
 
 from govshared.limits import MULTIPART_OVERHEAD, RequestLimitsMiddleware
+from govshared.problems import install_problem_handlers
 
 
 class Probe:
@@ -147,3 +151,121 @@ async def test_nul_in_a_json_string(body: bytes, refused: bool) -> None:
         assert (status, problem["code"], app.called) == (400, "nul_character", False)
     else:
         assert status == 204 and app.body == body
+
+
+def form_app() -> tuple[FastAPI, list[tuple[str, bytes]]]:
+    """An app behind the limits with a form endpoint; the list records what reached it."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.add_middleware(
+        RequestLimitsMiddleware, max_header_bytes=4096, max_json_bytes=1000, max_upload_bytes=10_000
+    )
+    reached: list[tuple[str, bytes]] = []
+
+    @app.post("/upload")
+    async def upload(
+        name: Annotated[str, Form()], file: Annotated[UploadFile, File()]
+    ) -> dict[str, str]:
+        reached.append((name, await file.read()))
+        return {"name": name}
+
+    @app.post("/form")
+    async def form(name: Annotated[str, Form()]) -> dict[str, str]:
+        reached.append((name, b""))
+        return {"name": name}
+
+    return app, reached
+
+
+def multipart(parts: list[tuple[bytes, bytes]], boundary: bytes = b"b0und4ry") -> bytes:
+    """A multipart body from (Content-Disposition parameters, content), in this order."""
+    body = b""
+    for disposition, content in parts:
+        body += b"--" + boundary + b"\r\nContent-Disposition: form-data; " + disposition
+        body += b"\r\n\r\n" + content + b"\r\n"
+    return body + b"--" + boundary + b"--\r\n"
+
+
+FIELD = b'name="name"'
+FILE = b'name="file"; filename="a.png"'
+PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01"  # a file holds NUL bytes
+
+
+async def post_form(
+    app: FastAPI, body: bytes, content_type: str, *, chunk: int = 0
+) -> httpx.Response:
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), chunk):
+            yield body[start : start + chunk]
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        path = "/form" if content_type.startswith("application/x-www") else "/upload"
+        return await client.post(
+            path, content=chunks() if chunk else body, headers={"Content-Type": content_type}
+        )
+
+
+MULTIPART = "multipart/form-data; boundary=b0und4ry"
+
+
+@pytest.mark.parametrize(
+    ("parts", "chunk", "param"),
+    [
+        ([(FIELD, "营业\x00执照".encode()), (FILE, PNG_BYTES)], 0, "body.name"),
+        # After the file, and cut across small chunks: found as the body streams.
+        ([(FILE, PNG_BYTES * 50), (FIELD, "营业执照\x00".encode())], 7, "body.name"),
+        ([(b'name="na\x00me"', b"x"), (FILE, PNG_BYTES)], 0, "body"),
+        ([(FIELD, b"x"), (b'name="file"; filename="a\x00.png"', PNG_BYTES)], 5, "body"),
+    ],
+)
+async def test_a_nul_in_a_multipart_forms_text_is_refused_before_the_endpoint(
+    parts: list[tuple[bytes, bytes]], chunk: int, param: str
+) -> None:
+    app, reached = form_app()
+    response = await post_form(app, multipart(parts), MULTIPART, chunk=chunk)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "nul_character"
+    assert response.json()["invalid_params"] == [{"name": param, "reason": "NUL 字符"}]
+    assert reached == []
+
+
+async def test_zero_bytes_in_a_files_content_are_not_a_nul_in_the_form() -> None:
+    app, reached = form_app()
+    body = multipart([(FIELD, "营业执照".encode()), (FILE, PNG_BYTES)])
+    accepted = await post_form(app, body, MULTIPART, chunk=3)
+    assert accepted.status_code == 200, accepted.text
+    assert reached == [("营业执照", PNG_BYTES)]
+    # A GB 18030 form (the charset Starlette decodes it in) has no zero byte but a NUL's.
+    gb = f"{MULTIPART}; charset=gb18030"
+    body = multipart([(FIELD, "营业执照".encode("gb18030")), (FILE, PNG_BYTES)])
+    assert (await post_form(app, body, gb)).json() == {"name": "营业执照"}
+    body = multipart([(FIELD, "营业\x00".encode("gb18030")), (FILE, PNG_BYTES)])
+    assert (await post_form(app, body, gb)).json()["code"] == "nul_character"
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [(b"name=a%00b", True), (b"na%00me=x", True), (b"name=a\x00", True), (b"name=100%2500", False)],
+)
+async def test_a_nul_in_a_url_encoded_form(body: bytes, refused: bool) -> None:
+    app, reached = form_app()
+    response = await post_form(app, body, "application/x-www-form-urlencoded")
+    if refused:
+        assert (response.status_code, response.json()["code"]) == (400, "nul_character")
+        assert reached == []
+    else:
+        assert response.json() == {"name": "100%00"}
+
+
+async def test_a_multipart_body_the_scanner_cannot_read_is_left_to_starlette() -> None:
+    app, reached = form_app()
+    for content_type in (
+        MULTIPART,
+        "multipart/form-data",
+        f"multipart/form-data; boundary={'x' * 300}",
+    ):
+        response = await post_form(app, b"--b0und4ry\r\nnot a header\r\n\r\n\x00", content_type)
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "bad_request"
+    assert reached == []

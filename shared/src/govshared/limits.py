@@ -9,8 +9,11 @@ One pure ASGI middleware, run before routing, authentication and body parsing:
   ``max_json_bytes``);
 - a body without ``Content-Length`` (chunked) is counted as it streams and cut off at the limit, so
   that nothing is spooled to memory or disk beyond it;
-- a NUL character (PostgreSQL cannot store one in text or jsonb) in the path, a query parameter or
-  a JSON string → 400 (path, query) or 422 (body), before the request reaches the database.
+- a NUL character (PostgreSQL cannot store one in text or jsonb) in the path, a query parameter, a
+  JSON string, a URL-encoded form or a multipart form's text (a field's value, a part's headers;
+  not a file's content) → 400, before the request reaches the database. A multipart body is not
+  held: it is scanned as it streams to the app, and a NUL found ends the read (the form is parsed
+  before the endpoint runs, so nothing has been written).
 
 Each refusal is an RFC 9457 problem with a stable code.
 """
@@ -29,6 +32,7 @@ from govshared.problems import (
     DomainError,
     PayloadTooLarge,
     Problem,
+    RefusedWhileReading,
     ValidationFailed,
 )
 
@@ -76,6 +80,10 @@ def is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 class RequestLimitsMiddleware:
     """Header, body and NUL limits, before anything else reads the request (see the module)."""
 
@@ -113,7 +121,8 @@ class RequestLimitsMiddleware:
         if b"\x00" in raw_path or _PERCENT_NUL.search(raw_path) or _has_nul_in_query(query):
             await _refuse(scope, receive, send, NulCharacter("路径或查询参数中含有 NUL 字符"))
             return
-        upload = content_type.lower().startswith("multipart/form-data")
+        media = _media(content_type)
+        upload = media == "multipart/form-data"
         if upload and self.max_upload_bytes is not None:
             limit = self.max_upload_bytes + MULTIPART_OVERHEAD
         else:
@@ -131,13 +140,26 @@ class RequestLimitsMiddleware:
                 )
                 return
         if is_json(content_type):
-            await self._json(scope, receive, send, limit)
+            await self._buffered(scope, receive, send, limit, _nul_in_json)
             return
-        await self.app(scope, _counting(receive, limit), send)
+        if media == "application/x-www-form-urlencoded":
+            await self._buffered(scope, receive, send, limit, _nul_in_urlencoded)
+            return
+        counted = _counting(receive, limit)
+        if upload:
+            counted = _scanning(counted, content_type)
+        await self.app(scope, counted, send)
 
-    async def _json(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        # A JSON body is bounded (max_json_bytes): read it whole here, refuse a NUL in it, and
-        # hand the app the same bytes.
+    async def _buffered(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limit: int,
+        nul_in: Any,
+    ) -> None:
+        # A JSON or URL-encoded body is bounded (max_json_bytes): read it whole here, refuse a
+        # NUL in it, and hand the app the same bytes.
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -155,16 +177,9 @@ class RequestLimitsMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if b"\\u0000" in body and _JSON_NUL.search(body):
-            await _refuse(
-                scope,
-                receive,
-                send,
-                NulCharacter(
-                    "JSON 字符串中含有 NUL 字符（\\u0000），无法保存",
-                    invalid_params=[{"name": "body", "reason": "NUL 字符"}],
-                ),
-            )
+        refusal = nul_in(body)
+        if refusal is not None:
+            await _refuse(scope, receive, send, refusal)
             return
         sent = False
 
@@ -180,6 +195,124 @@ class RequestLimitsMiddleware:
 
 def _has_nul_in_query(query: bytes) -> bool:
     return b"\x00" in query or _PERCENT_NUL.search(query) is not None
+
+
+def _nul_in_json(body: bytes) -> NulCharacter | None:
+    if b"\\u0000" in body and _JSON_NUL.search(body):
+        return NulCharacter(
+            "JSON 字符串中含有 NUL 字符（\\u0000），无法保存",
+            invalid_params=[{"name": "body", "reason": "NUL 字符"}],
+        )
+    return None
+
+
+def _nul_in_urlencoded(body: bytes) -> NulCharacter | None:
+    if _has_nul_in_query(body):
+        return NulCharacter(
+            "表单字段中含有 NUL 字符，无法保存",
+            invalid_params=[{"name": "body", "reason": "NUL 字符"}],
+        )
+    return None
+
+
+class _FormScanner:
+    """Finds a NUL in a multipart form's text as the body streams past: a zero byte in a part's
+    headers (a field's name, a file's name) or in a field's value; a file's content is not looked
+    at. A NUL is a zero byte in every charset Starlette can read a form in (it decodes the field
+    names in the request's charset too: a UTF-16 form names no field it knows). Nothing is held
+    but the part's Content-Disposition. A body the parser cannot read is left to Starlette's
+    parser, which refuses it."""
+
+    def __init__(self, content_type: str) -> None:
+        from python_multipart.multipart import MultipartParser, parse_options_header
+
+        self._options = parse_options_header
+        _, params = parse_options_header(content_type)
+        self.found: NulCharacter | None = None
+        self._disposition = b""
+        self._header = b""
+        self._field: str | None = None
+        self._parser: Any = None
+        boundary = params.get(b"boundary")
+        if boundary:
+            try:
+                self._parser = MultipartParser(
+                    boundary,
+                    {
+                        "on_part_begin": self._part_begin,
+                        "on_header_field": self._header_field,
+                        "on_header_value": self._header_value,
+                        "on_header_end": self._header_end,
+                        "on_headers_finished": self._headers_finished,
+                        "on_part_data": self._part_data,
+                    },
+                )
+            except ValueError:  # a bad boundary (FormParserError): Starlette's parser answers it
+                self._parser = None
+
+    def feed(self, chunk: bytes) -> NulCharacter | None:
+        if self._parser is not None and self.found is None and chunk:
+            try:
+                self._parser.write(chunk)
+            except ValueError:  # malformed (FormParserError): Starlette's parser answers it
+                self._parser = None
+        return self.found
+
+    def _part_begin(self) -> None:
+        self._disposition = b""
+        self._header = b""
+        self._field = None
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header += data[start:end]
+        self._nul_in_header(data[start:end])
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        if self._header.lower() == b"content-disposition":
+            self._disposition += data[start:end]
+        self._nul_in_header(data[start:end])
+
+    def _header_end(self) -> None:
+        self._header = b""
+
+    def _nul_in_header(self, data: bytes) -> None:
+        if b"\x00" in data and self.found is None:
+            self.found = NulCharacter(
+                "表单中的字段名或文件名含有 NUL 字符，无法保存",
+                invalid_params=[{"name": "body", "reason": "NUL 字符"}],
+            )
+
+    def _headers_finished(self) -> None:
+        _, options = self._options(self._disposition)
+        if b"filename" not in options:  # Starlette's test for a file
+            self._field = options.get(b"name", b"").decode("utf-8", "replace")
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._field is not None and self.found is None and data.find(b"\x00", start, end) >= 0:
+            self.found = NulCharacter(
+                f"表单字段 {self._field} 中含有 NUL 字符，无法保存",
+                invalid_params=[{"name": f"body.{self._field}", "reason": "NUL 字符"}],
+            )
+
+
+def _scanning(receive: Receive, content_type: str) -> Receive:
+    """``receive`` that refuses a multipart body once a NUL shows in its text (``_FormScanner``).
+
+    Raised from ``receive``, inside the app's read of the form: FastAPI lets an HTTPException
+    through from there (anything else becomes its own 400), and the problem handler renders the
+    refusal as ``nul_character``.
+    """
+    scanner = _FormScanner(content_type)
+
+    async def scanned() -> Message:
+        message = await receive()
+        if message["type"] == "http.request":
+            found = scanner.feed(message.get("body", b""))
+            if found is not None:
+                raise RefusedWhileReading(found)
+        return message
+
+    return scanned
 
 
 def _counting(receive: Receive, limit: int) -> Receive:

@@ -171,6 +171,18 @@ class ServiceUnavailable(DomainError):
     title_en = "Service unavailable"
 
 
+class RefusedWhileReading(StarletteHTTPException):
+    """A ``DomainError`` found by a middleware while the app reads the request's body.
+
+    Raised from ``receive``, where FastAPI lets only an HTTPException through (anything else
+    becomes its own 400): rendered as the error it carries.
+    """
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.status, error.detail)
+        self.error = error
+
+
 _HTTP_CODES: dict[int, tuple[str, str, str]] = {
     400: ("bad_request", "请求无效", "Bad request"),
     401: ("unauthenticated", Unauthenticated.title, Unauthenticated.title_en),
@@ -261,6 +273,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc, RefusedWhileReading):
+            return await domain_error(request, exc.error)
         code, title, title_en = _HTTP_CODES.get(
             exc.status_code, (f"http_{exc.status_code}", "请求失败", "Request failed")
         )

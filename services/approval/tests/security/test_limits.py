@@ -3,12 +3,14 @@ checked, and NUL characters refused at the edge, on both databases."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from pypdf import PdfWriter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -130,3 +132,69 @@ async def test_a_nul_in_a_query_parameter_is_refused(
         assert problem(response)["code"] == "nul_character"
     catalogue = await client.get("/api/v1/items", params={"q": "\x00"})
     assert problem(catalogue)["code"] == "nul_character"
+
+
+async def test_a_nul_in_a_multipart_field_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    uscc = random_uscc()
+    created = await client.post("/api/v1/applications", json=BODY, headers=tokens.enterprise(uscc))
+    assert created.status_code == 201, created.text
+    base = f"/api/v1/applications/{created.json()['id']}/materials"
+    pdf = PdfWriter()
+    pdf.add_blank_page(width=200, height=200)
+    out = io.BytesIO()
+    pdf.write(out)
+    document = out.getvalue()
+    refused = await client.post(
+        base,
+        data={"name": "仓储设施证明材料\x00"},
+        files={"file": ("证明.pdf", document, "application/pdf")},
+        headers=tokens.enterprise(uscc),
+    )
+    assert refused.status_code == 400, refused.text
+    assert problem(refused)["code"] == "nul_character"
+    assert problem(refused)["invalid_params"] == [{"name": "body.name", "reason": "NUL 字符"}]
+    # The field after the file, the body streamed in small chunks.
+    boundary = "nul-after-file"
+
+    def file_then_name(name: str) -> bytes:
+        return (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"'
+                "\r\nContent-Type: application/pdf\r\n\r\n"
+            ).encode()
+            + document
+            + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\n'.encode()
+            + name.encode()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+
+    body = file_then_name("仓储设施\x00证明材料")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 512):
+            yield body[start : start + 512]
+
+    streamed = await client.post(
+        base,
+        content=chunks(),
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            **tokens.enterprise(uscc),
+        },
+    )
+    assert streamed.status_code == 400, streamed.text
+    assert problem(streamed)["code"] == "nul_character"
+    listed = await client.get(base, headers=tokens.enterprise(uscc))
+    assert listed.json()["materials"] == []
+    # The same upload without the NUL is stored: the refusal was the NUL's.
+    stored = await client.post(
+        base,
+        content=file_then_name("仓储设施证明材料"),
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            **tokens.enterprise(uscc),
+        },
+    )
+    assert stored.status_code == 201, stored.text
