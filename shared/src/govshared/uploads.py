@@ -12,6 +12,7 @@ the service's origin; a client's file name is kept only as a sanitised display n
 from __future__ import annotations
 
 import io
+import json
 import re
 import unicodedata
 import warnings
@@ -53,9 +54,9 @@ _EXECUTABLE = (b"This program cannot be run in DOS mode", b"This program must be
 _PDF_ACTIONS = frozenset(
     {"/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/RichMediaExecute", "/GoToE"}
 )
-# Annotations that carry a file, or rich media with scripts of its own (ISO 32000-2 12.5.6.15,
-# Adobe's RichMedia extension).
-_PDF_EMBEDDING_ANNOTATIONS = frozenset({"/FileAttachment", "/RichMedia"})
+# The embedded files a PDF may carry: a data file, by a plain name (see ``_PdfWalk._attachment``).
+_DATA_ATTACHMENT = re.compile(r"[^\x00-\x1f\x7f/\\:*?\"<>|]{1,120}\.(?:json|xml)", re.IGNORECASE)
+MAX_PDF_ATTACHMENT_BYTES = 1024 * 1024
 # Bounds of the walk over a PDF's actions, form fields and outline (see ``_PdfWalk``).
 MAX_PDF_NODES = 100_000
 MAX_PDF_DEPTH = 64
@@ -171,8 +172,8 @@ def _resolved(value: Any) -> Any:
     return value.get_object() if isinstance(value, IndirectObject) else value
 
 
-def _active(detail: str) -> UploadContentRejected:
-    return UploadContentRejected(detail, reason="active_content")
+def _active(detail: str, **extensions: Any) -> UploadContentRejected:
+    return UploadContentRejected(detail, reason="active_content", **extensions)
 
 
 class _PdfWalk:
@@ -181,7 +182,8 @@ class _PdfWalk:
     The catalog's open action and triggers, the ``/Names`` JavaScript tree, each page's triggers
     and annotations, the interactive form's fields (through ``/Kids``) and the outline's items
     (bookmarks, through ``/First`` and ``/Next``), and every action chained after another with
-    ``/Next``. An XFA form (scripts inside) or an embedded file is refused outright. The walk is
+    ``/Next``. An XFA form (scripts inside) or rich media is refused outright, an embedded file
+    unless it is JSON or XML data (``_attachment``). The walk is
     iterative, visits at most ``MAX_PDF_NODES`` objects, nests at most ``MAX_PDF_DEPTH`` levels
     (an action chain ``MAX_ACTION_CHAIN``), and a tree that reaches one of its own nodes again
     (a cycle of indirect objects) is refused as malformed rather than walked for ever.
@@ -194,8 +196,11 @@ class _PdfWalk:
         names = self._dict(root.get("/Names"))
         if names is not None and "/JavaScript" in names:
             raise _active("PDF 文件中含有脚本")
-        if (names is not None and "/EmbeddedFiles" in names) or "/AF" in root:
-            raise _active("PDF 文件中附有嵌入文件，请将其作为单独的材料上传")
+        if names is not None:
+            for spec in self._name_tree(names.get("/EmbeddedFiles")):
+                self._attachment(spec)
+        for spec in self._array(root.get("/AF")):
+            self._attachment(spec)
         self._actions(root.get("/OpenAction"))
         self._triggers(root.get("/AA"))
         for page in pages:
@@ -237,10 +242,71 @@ class _PdfWalk:
         """An annotation, a form field or an outline item: what it runs, and no attachment."""
         if node is None:
             return
-        if node.get("/Subtype") in _PDF_EMBEDDING_ANNOTATIONS:
-            raise _active("PDF 文件中附有嵌入文件或多媒体内容，请将其作为单独的材料上传")
+        if node.get("/Subtype") == "/RichMedia":
+            raise _active("PDF 文件中含有多媒体内容（可带脚本）")
+        if node.get("/Subtype") == "/FileAttachment":
+            self._attachment(node.get("/FS"))
         self._actions(node.get("/A"))
         self._triggers(node.get("/AA"))
+
+    def _attachment(self, value: Any) -> None:
+        """An embedded file: only a data file (JSON or XML, by name and by content), held in the
+        PDF itself. The suite's own sealed documents carry their signed data so
+        (``onestop-licence.json``, ``onestop-seal.json``), as PDF/A-3 invoices carry XML; any
+        other file (a program, a macro document, a page, another PDF) is nothing this check
+        looks inside, and a reader opens it on a click."""
+        from pypdf.generic import StreamObject
+
+        spec = self._dict(value)
+        # A reader may go by either name (/UF, the Unicode one, first): both must be a data file's.
+        names = [
+            str(_resolved(spec.get(key)))
+            for key in ("/UF", "/F")
+            if spec is not None and spec.get(key) is not None
+        ]
+        name = names[0][:120] if names else ""
+        files = self._dict(spec.get("/EF")) if spec is not None else None
+        if files is None or not names or not all(map(_DATA_ATTACHMENT.fullmatch, names)):
+            raise _active(
+                f"PDF 文件中附有嵌入文件「{name[:60]}」，请将其作为单独的材料上传", attachment=name
+            )
+        for stream in files.values():
+            self._count()
+            stream = _resolved(stream)
+            if not isinstance(stream, StreamObject):
+                raise _malformed("PDF")
+            data = stream.get_data()  # pypdf stops a decompression at 75 MB (LimitReachedError)
+            if len(data) > MAX_PDF_ATTACHMENT_BYTES:
+                raise UploadContentRejected("PDF 文件中的嵌入文件过大", reason="too_complex")
+            if not _is_plain_data(name, data):
+                raise _active(
+                    f"PDF 文件中的嵌入文件「{name[:60]}」不是有效的数据文件", attachment=name
+                )
+
+    def _name_tree(self, value: Any) -> list[Any]:
+        """The values of a name tree (``/Names`` pairs, through ``/Kids``)."""
+        from pypdf.generic import IndirectObject
+
+        values: list[Any] = []
+        seen: set[tuple[int, int]] = set()
+        pending: list[tuple[Any, int]] = [(value, 1)]
+        while pending:
+            reference, depth = pending.pop()
+            if isinstance(reference, IndirectObject):
+                ident = (reference.idnum, reference.generation)
+                if ident in seen:
+                    raise UploadContentRejected("PDF 文件的名称树中有环", reason="malformed")
+                seen.add(ident)
+            node = self._dict(reference)
+            if node is None:
+                continue
+            if depth > MAX_PDF_DEPTH:
+                raise UploadContentRejected(
+                    f"PDF 文件的名称树嵌套超过 {MAX_PDF_DEPTH} 层", reason="too_complex"
+                )
+            values.extend(self._array(node.get("/Names"))[1::2])
+            pending.extend((kid, depth + 1) for kid in self._array(node.get("/Kids")))
+        return values
 
     def _triggers(self, value: Any) -> None:
         """An additional-actions dictionary (``/AA``): the actions of its events."""
@@ -308,6 +374,25 @@ class _PdfWalk:
                     pending.extend((kid, depth + 1) for kid in self._array(kids))
                 elif kids is not None:
                     pending.append((kids, depth + 1))
+
+
+def _is_plain_data(name: str, data: bytes) -> bool:
+    """UTF-8 JSON or XML text (by the name's extension) with no markup a browser runs and no
+    document type (entities)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    lowered = data.lower()
+    if _ACTIVE_MARKUP.search(lowered) or any(u in lowered for u in _SCRIPT_URLS):
+        return False
+    if name.lower().endswith(".xml"):
+        return text.lstrip().startswith("<") and b"<!doctype" not in lowered
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _parse_image(data: bytes, real: str, limits: UploadLimits) -> None:

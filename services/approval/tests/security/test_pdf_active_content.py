@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pypdf import PdfWriter
 from pypdf.generic import (
     ArrayObject,
@@ -26,10 +27,19 @@ from pypdf.generic import (
     TextStringObject,
 )
 
+from govshared.auth import Role
 from govshared.testing import Tokens, problem, random_uscc
 from govshared.uploads import MAX_PDF_DEPTH, UploadContentRejected, inspect_upload
 
+from ..documents.conftest import Flow
+
 MATERIAL = "仓储设施证明材料"
+
+
+@pytest.fixture
+def flow(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI) -> Flow:
+    """A fresh enterprise's application flow."""
+    return Flow(client=client, tokens=tokens, uscc=random_uscc(), app=app)
 
 
 def _name(value: str) -> NameObject:
@@ -145,6 +155,25 @@ def embedded_file(writer: PdfWriter) -> None:
     writer.add_attachment("说明.bat", b"@echo off\r\ndel /q %USERPROFILE%\\Documents\r\n")
 
 
+def embedded_json_that_is_not(writer: PdfWriter) -> None:
+    writer.add_attachment("data.json", b"@echo off\r\nformat c:\r\n")
+
+
+def embedded_json_with_another_unicode_name(writer: PdfWriter) -> None:
+    # /F says data.json, /UF (what a reader shows and saves as) says run.cmd.
+    writer.add_attachment("data.json", b'{"a": 1}')
+    names = writer._root_object["/Names"]["/EmbeddedFiles"]["/Names"]
+    names[1].get_object()[_name("/UF")] = TextStringObject("run.cmd")
+
+
+def embedded_data(writer: PdfWriter) -> None:
+    """What the suite's sealed documents carry: their signed data, as JSON."""
+    writer.add_attachment("onestop-licence.json", '{"licence_no": "沪盐批0001"}'.encode())
+    writer.add_attachment(
+        "invoice.xml", b'<?xml version="1.0"?><Invoice><Total>1</Total></Invoice>'
+    )
+
+
 def file_attachment_annotation(writer: PdfWriter) -> None:
     spec = _dict(Type=_name("/Filespec"), F=TextStringObject("附件.docm"))
     annotation = _dict(
@@ -194,6 +223,11 @@ REFUSED = {
     "a nested bookmark with a script": (nested_bookmark_with_a_script, "active_content"),
     "an xfa form": (xfa_form, "active_content"),
     "an embedded file": (embedded_file, "active_content"),
+    "an embedded .json that is not json": (embedded_json_that_is_not, "active_content"),
+    "an embedded .json whose unicode name is a program's": (
+        embedded_json_with_another_unicode_name,
+        "active_content",
+    ),
     "a file attachment annotation": (file_attachment_annotation, "active_content"),
     "a cyclic outline": (cyclic_outline, "malformed"),
     "a field that is its own kid": (field_that_is_its_own_kid, "malformed"),
@@ -246,8 +280,34 @@ def test_plain_bookmarks_and_a_form_without_actions_pass() -> None:
     assert inspect_upload(PLAIN, declared="application/pdf") == "application/pdf"
 
 
-async def test_through_the_materials_upload(client: httpx.AsyncClient, tokens: Tokens) -> None:
-    uscc = random_uscc()
+def test_embedded_json_and_xml_data_pass() -> None:
+    assert inspect_upload(pdf(embedded_data), declared="application/pdf") == "application/pdf"
+
+
+async def test_a_sealed_document_of_the_suite_is_accepted_as_a_material(flow: Flow) -> None:
+    # A notice this suite sealed, its signed data riding along as an embedded JSON file
+    # (onestop-seal.json), uploaded by its holder as a material of another application.
+    await flow.submit()
+    await flow.step("accept", Role.ACCEPTOR)
+    [notice] = await flow.documents()
+    sealed = await flow.client.get(
+        f"/api/v1/applications/{flow.application_id}/documents/{notice['id']}/pdf",
+        headers=flow.applicant,
+    )
+    assert sealed.status_code == 200 and b"/EmbeddedFiles" in sealed.content
+    base = await materials_of_a_new_application(flow.client, flow.tokens, flow.uscc)
+    uploaded = await flow.client.post(
+        base,
+        data={"name": MATERIAL},
+        files={"file": ("受理通知书.pdf", sealed.content, "application/pdf")},
+        headers=flow.tokens.enterprise(flow.uscc),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
+
+async def materials_of_a_new_application(
+    client: httpx.AsyncClient, tokens: Tokens, uscc: str
+) -> str:
     created = await client.post(
         "/api/v1/applications",
         json={
@@ -258,7 +318,12 @@ async def test_through_the_materials_upload(client: httpx.AsyncClient, tokens: T
         headers=tokens.enterprise(uscc),
     )
     assert created.status_code == 201, created.text
-    base = f"/api/v1/applications/{created.json()['id']}/materials"
+    return f"/api/v1/applications/{created.json()['id']}/materials"
+
+
+async def test_through_the_materials_upload(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    uscc = random_uscc()
+    base = await materials_of_a_new_application(client, tokens, uscc)
     for name in (
         "a form field's keystroke script",
         "a launch chained after a bookmark",
