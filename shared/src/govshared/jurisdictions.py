@@ -7,8 +7,9 @@ already store. Staff act for their own area and every area under it (a city's 31
 district 310115 and its townships); nothing else is a jurisdiction: a code that is not one, or a
 value that is not a string, is refused wherever it comes from (a token's claim, a query, an event).
 
-Scoping in SQL goes through ``in_scope``: a prefix of digits only, so that no claim can ever bring
-a LIKE wildcard (``%`` or ``_``) into a query.
+Scoping in SQL goes through ``in_scope`` (a code) or ``under_prefix`` (a ``scope_prefix``): a
+prefix of digits only, so that no claim can ever bring a LIKE wildcard (``%`` or ``_``) into a
+query, and a range before the LIKE, so that an index on the column serves it (``under_prefix``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, and_
 
 # The provinces of GB/T 2260 (first two digits); a code outside them names no place.
 PROVINCES = frozenset(
@@ -100,8 +101,48 @@ def covers(staff: str | None, target: str | None) -> bool:
     return target.startswith(scope_prefix(staff))
 
 
+def next_prefix(prefix: str) -> str:
+    """The digit string just past every code starting with ``prefix``, of the same length
+    (3101 → 3102, 3109 → 3110, 319 → 320): each code under ``prefix`` sorts below it.
+
+    Never longer than the prefix: a prefix starts with a province (11–82), never all nines; a
+    string that is not such a prefix is refused (``ValueError``).
+    """
+    _check_prefix(prefix)
+    following = str(int(prefix) + 1).zfill(len(prefix))
+    assert len(following) == len(prefix)
+    return following
+
+
+def _check_prefix(prefix: object) -> None:
+    if not (
+        isinstance(prefix, str)
+        and prefix.isascii()
+        and prefix.isdigit()
+        and prefix[:2] in PROVINCES
+        and len(prefix) <= 12
+    ):
+        raise ValueError(f"not a jurisdiction prefix: {prefix!r}")
+
+
+def under_prefix(column: Any, prefix: str, *, autoescape: bool = False) -> ColumnElement[bool]:
+    """SQL: ``column`` starts with ``prefix`` (a ``scope_prefix``), in a form an index serves.
+
+    ``column >= prefix AND column < next_prefix(prefix) AND column LIKE 'prefix%'``. The LIKE
+    alone is no index condition: PostgreSQL serves a LIKE prefix from a btree only under the C
+    collation (or ``text_pattern_ops``), SQLite only with a case-sensitive LIKE, so a staff list
+    read the whole table. The range is one any btree on the column serves, on both databases and
+    in any collation (a string of digits sorts as its characters do); the LIKE stays the exact
+    test within it, and every value it matches is in the range, so the rows are the same.
+    """
+    _check_prefix(prefix)
+    return and_(
+        column >= prefix,
+        column < next_prefix(prefix),
+        column.startswith(prefix, autoescape=autoescape),
+    )
+
+
 def in_scope(column: Any, code: str) -> ColumnElement[bool]:
-    """SQL: ``column`` names an area under ``code`` (a prefix match of digits, no wildcard)."""
-    prefix = scope_prefix(code)
-    assert prefix.isdigit() and prefix.isascii()
-    return column.startswith(prefix)
+    """SQL: ``column`` names an area under ``code`` (``under_prefix`` of its ``scope_prefix``)."""
+    return under_prefix(column, scope_prefix(code))

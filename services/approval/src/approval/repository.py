@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent, Material, Tolerance
 from govshared.hashchain import GENESIS
+from govshared.jurisdictions import under_prefix
 from govshared.sql import DriverStatement, execute_insert
 
 applications: Table = Application.__table__  # type: ignore[assignment]
@@ -151,7 +152,7 @@ class ApplicationRepository:
         """
         query = select(Application).where(effective_state_in(states, today))
         if jurisdiction_prefix:
-            query = query.where(Application.jurisdiction.startswith(jurisdiction_prefix))
+            query = query.where(under_prefix(Application.jurisdiction, jurisdiction_prefix))
         if item_code:
             query = query.where(Application.item_code == item_code)
         if keyword:
@@ -213,7 +214,7 @@ class ApplicationRepository:
         """容缺 materials still awaited (past their date when ``overdue_on``), earliest first."""
         query = select(Tolerance).where(Tolerance.delivered_at.is_(None))
         if jurisdiction_prefix:
-            query = query.where(Tolerance.jurisdiction.startswith(jurisdiction_prefix))
+            query = query.where(under_prefix(Tolerance.jurisdiction, jurisdiction_prefix))
         if overdue_on is not None:
             query = query.where(Tolerance.deliver_by < overdue_on)
         query = query.order_by(

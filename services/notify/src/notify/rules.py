@@ -165,8 +165,9 @@ class Readers:
         # under the C collation (or text_pattern_ops), SQLite only with case-sensitive LIKE; both
         # read the whole table for every staff inbox page, count and stream poll. The range
         # [staff:<prefix>, staff:<prefix + 1>) is one any btree on recipient serves, on both
-        # databases and in any collation; the LIKE stays as the exact test within it.
-        low, high = f"staff:{prefix}", f"staff:{_next_prefix(prefix)}"
+        # databases and in any collation; the LIKE stays as the exact test within it (the key's
+        # form of ``jurisdictions.under_prefix``).
+        low, high = f"staff:{prefix}", f"staff:{jurisdictions.next_prefix(prefix)}"
         under = and_(column >= low, column < high, column.like(f"staff:{prefix}%:{role}"))
         return or_(exact, under)
 
@@ -183,18 +184,6 @@ class Readers:
             and role == self.staff_role
             and jurisdictions.covers(self.staff_jurisdiction, jurisdiction)
         )
-
-
-def _next_prefix(prefix: str) -> str:
-    """The digit string just past every code starting with ``prefix``, of the same length
-    (3101 → 3102, 3109 → 3110): each ``staff:<prefix>…`` key sorts below ``staff:<next>``.
-
-    Never longer than the prefix: a prefix starts with a province (11–82), so it is never all
-    nines.
-    """
-    following = str(int(prefix) + 1).zfill(len(prefix))
-    assert len(following) == len(prefix)
-    return following
 
 
 def department_recipient(department: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.bundles.models import Bundle, BundleApplication, BundleMember, BundleVersion
 from approval.models import Application, ItemVersionStatus
+from govshared.jurisdictions import under_prefix
 from govshared.sql import insert_ignore
 
 bundles: Table = Bundle.__table__  # type: ignore[assignment]
@@ -162,7 +163,7 @@ class BundleApplicationRepository:
                 select(BundleMember.application_id)
                 .where(
                     BundleMember.bundle_application_id == BundleApplication.id,
-                    BundleMember.jurisdiction.startswith(jurisdiction_prefix),
+                    under_prefix(BundleMember.jurisdiction, jurisdiction_prefix),
                 )
                 .exists()
             )

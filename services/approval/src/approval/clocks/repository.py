@@ -36,6 +36,7 @@ from approval.clocks.models import (
 from approval.models import Application, Item
 from approval.repository import applications
 from govshared.db import UTCDateTime
+from govshared.jurisdictions import under_prefix
 from govshared.sql import DriverStatement, dialect_name, execute_insert, insert_ignore
 
 ACCEPTANCE = "acceptance"
@@ -276,7 +277,7 @@ class ClockRepository:
             .where(ApplicationClock.kind.in_([ACCEPTANCE, "decision"]))
         )
         if jurisdiction_prefix:
-            query = query.where(Application.jurisdiction.startswith(jurisdiction_prefix))
+            query = query.where(under_prefix(Application.jurisdiction, jurisdiction_prefix))
         if item_code:
             query = query.where(Application.item_code == item_code)
         return list((await self.session.execute(query)).all())

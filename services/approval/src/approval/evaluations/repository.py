@@ -10,6 +10,7 @@ from sqlalchemy import Table, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Evaluation, RemediationTask
+from govshared.jurisdictions import under_prefix
 from govshared.sql import insert_ignore
 
 evaluations: Table = Evaluation.__table__  # type: ignore[assignment]
@@ -56,7 +57,7 @@ class EvaluationRepository:
         """Tasks of a jurisdiction, earliest due first, after the keyset ``(due_on, id)``."""
         query = select(RemediationTask)
         if jurisdiction_prefix:
-            query = query.where(RemediationTask.jurisdiction.startswith(jurisdiction_prefix))
+            query = query.where(under_prefix(RemediationTask.jurisdiction, jurisdiction_prefix))
         if status:
             query = query.where(RemediationTask.status == status)
         if after is not None:
@@ -79,7 +80,7 @@ class EvaluationRepository:
             .where(RemediationTask.status == "open")
         )
         if jurisdiction_prefix:
-            query = query.where(Evaluation.jurisdiction.startswith(jurisdiction_prefix))
-            tasks = tasks.where(RemediationTask.jurisdiction.startswith(jurisdiction_prefix))
+            query = query.where(under_prefix(Evaluation.jurisdiction, jurisdiction_prefix))
+            tasks = tasks.where(under_prefix(RemediationTask.jurisdiction, jurisdiction_prefix))
         counts = {int(r): int(n) for r, n in (await self.session.execute(query)).all()}
         return counts, int(await self.session.scalar(tasks) or 0)

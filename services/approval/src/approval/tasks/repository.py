@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.models import Application
 from approval.tasks.chain import TaskFacts, TaskKind, TaskStatus
 from approval.tasks.models import Delegation, ReviewTask
+from govshared.jurisdictions import under_prefix
 from govshared.sql import execute_insert
 
 TASKS: Table = ReviewTask.__table__  # type: ignore[assignment]
@@ -207,7 +208,7 @@ class TaskRepository:
             .where(
                 ReviewTask.status == TaskStatus.OPEN.value,
                 ReviewTask.role == role,
-                ReviewTask.jurisdiction.like(f"{jurisdiction_prefix}%"),
+                under_prefix(ReviewTask.jurisdiction, jurisdiction_prefix),
                 or_(mine, open_to_me),
             )
             .order_by(func.coalesce(due, date(9999, 12, 31)), ReviewTask.created_at, ReviewTask.id)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from govshared.jurisdictions import under_prefix
 from govshared.sql import dialect_name, execute_insert
 from govshared.sqlcopy import copy_rows
 from licensing.inspections.models import (
@@ -96,7 +97,7 @@ class InspectionRepository:
         query = select(InspectionPlan)
         if jurisdiction_prefix:
             query = query.where(
-                InspectionPlan.jurisdiction.startswith(jurisdiction_prefix, autoescape=True)
+                under_prefix(InspectionPlan.jurisdiction, jurisdiction_prefix, autoescape=True)
             )
         if after_id is not None:
             query = query.where(InspectionPlan.id > after_id)
@@ -123,7 +124,7 @@ class InspectionRepository:
             LICENCES.c.is_current
             & (LICENCES.c.status == LicenceStatus.VALID.value)
             & LICENCES.c.item_code.in_(list(item_codes))
-            & LICENCES.c.jurisdiction.startswith(jurisdiction_prefix, autoescape=True)
+            & under_prefix(LICENCES.c.jurisdiction, jurisdiction_prefix, autoescape=True)
         )
 
     async def candidates(
@@ -278,7 +279,7 @@ class InspectionRepository:
             query = query.where(Inspection.plan_id == plan_id)
         if jurisdiction_prefix:
             query = query.where(
-                Inspection.jurisdiction.startswith(jurisdiction_prefix, autoescape=True)
+                under_prefix(Inspection.jurisdiction, jurisdiction_prefix, autoescape=True)
             )
         if status is not None:
             query = query.where(Inspection.status == status)
@@ -362,7 +363,7 @@ class InspectionRepository:
             query = query.where(PROPOSALS.c.inspection_id == inspection_id)
         if jurisdiction_prefix:
             query = query.where(
-                PROPOSALS.c.jurisdiction.startswith(jurisdiction_prefix, autoescape=True)
+                under_prefix(PROPOSALS.c.jurisdiction, jurisdiction_prefix, autoescape=True)
             )
         return (await self.session.execute(query.order_by(PROPOSALS.c.proposed_at))).all()
 

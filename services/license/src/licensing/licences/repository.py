@@ -11,6 +11,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from govshared.jurisdictions import under_prefix
 from govshared.sql import dialect_name, insert_ignore
 from licensing.models import (
     CreditRecord,
@@ -135,7 +136,7 @@ class LicenceRepository:
         if holder_uscc is not None:
             query = query.where(Licence.holder_uscc == holder_uscc)
         if jurisdiction_prefix is not None:
-            query = query.where(Licence.jurisdiction.startswith(jurisdiction_prefix))
+            query = query.where(under_prefix(Licence.jurisdiction, jurisdiction_prefix))
         if status is not None:
             query = query.where(Licence.status == status)
         if after_no is not None:
@@ -246,7 +247,7 @@ class LicenceRepository:
             .limit(limit)
         )
         if jurisdiction_prefix is not None:
-            query = query.where(VerificationTask.jurisdiction.startswith(jurisdiction_prefix))
+            query = query.where(under_prefix(VerificationTask.jurisdiction, jurisdiction_prefix))
         query = query.where(VerificationTask.status.in_(statuses))
         if after is not None:
             due_on, task_id = after
