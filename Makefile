@@ -6,6 +6,7 @@ role ?= enterprise
 uscc ?=
 jurisdiction ?=
 name ?=
+id_number ?=
 # pytest-xdist workers of `make test`: more than the 2 cores, since tests wait on PostgreSQL and sockets.
 TEST_WORKERS ?= 4
 # 0: the fault tests run after the rest, alone; 1: at the same time as the rest, at a higher
@@ -22,6 +23,7 @@ help:
 	@echo "make token role=enterprise uscc=random   the same for a new random enterprise (its USCC on stderr)"
 	@echo "make uscc    a random valid 统一社会信用代码"
 	@echo "make seal uscc=91350100M000100Y43 [name=...] [kind=法定代表人章]   a development electronic seal (SM2 key + certificate)"
+	@echo "make seal id_number=110101199003070011 name=张小三   a development personal signing key (个人签名)"
 	@echo "make lint    ruff format check, ruff, mypy, the import-layer contract"
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
 	@echo "make bench-latency     submit → the applicant's inbox, one at a time (PostgreSQL, relay in its own process)"
@@ -103,9 +105,10 @@ token: setup
 		$(if $(department),--department "$(department)") $(if $(sub),--sub "$(sub)")
 
 seal: setup
-	@test -n "$(uscc)" || { echo "usage: make seal uscc=<统一社会信用代码> [name=<企业名称>] [kind=法定代表人章]"; exit 2; }
-	@$(UV) run --locked python -m govshared.signing.devca issue --uscc "$(uscc)" \
-		$(if $(name),--name "$(name)") $(if $(kind),--kind "$(kind)")
+	@test -n "$(uscc)$(id_number)" || { echo "usage: make seal uscc=<统一社会信用代码> [name=<企业名称>] [kind=法定代表人章]  |  make seal id_number=<身份证号码> name=<姓名>"; exit 2; }
+	@$(UV) run --locked python -m govshared.signing.devca \
+		$(if $(id_number),person --id-number "$(id_number)" --name "$(name)",issue --uscc "$(uscc)" \
+		$(if $(name),--name "$(name)") $(if $(kind),--kind "$(kind)"))
 
 keys: setup
 	@$(UV) run --locked python -m tools.keys --out "$(out)" --generation "$(generation)" \

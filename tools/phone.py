@@ -6,11 +6,14 @@
     python -m tools.phone sign --session http://127.0.0.1:8001/api/v1/signing-sessions/<id> \
         --token "$TOKEN" --key data/keys/signing-ca/seals/91350100M000100Y43.key \
         --cert data/keys/signing-ca/seals/91350100M000100Y43.pem
+    # a person's key (make seal id_number=... name=...) signs a 送达回证 the same way
     # or only sign a digest (prints the SM2 signature r‖s, hex)
     python -m tools.phone digest --key <key file> <SM3 digest hex>
 
 A real phone shows the content before signing; this one at least recomputes its SM3 digest, so that
-it never signs a digest the server did not derive from the content it shows.
+it never signs a digest the server did not derive from the content it shows. A dropped connection is
+survived: the same signature is posted again, and running the command again on a session it already
+signed (a new, randomised SM2 signature by the same certificate) gets the same answer.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -54,9 +58,25 @@ def main(argv: list[str] | None = None) -> int:
             "待签内容：", json.dumps(json.loads(content["content"]), ensure_ascii=False, indent=1)
         )
         body = answer(content, private_key=private, certificate_pem=args.cert.read_text())
-        result = http.post(args.session.rstrip("/") + "/signature", json=body)
+        result = post_signature(http, args.session.rstrip("/") + "/signature", body)
         print(result.text)
         return 0 if result.status_code == 200 else 1
+
+
+def post_signature(
+    http: httpx.Client, url: str, body: dict[str, str], *, attempts: int = 3
+) -> httpx.Response:
+    """Post the signature; when the connection drops, post the very same body again (the server
+    answers a repeat of a signature it already took as it did the first time)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return http.post(url, json=body)
+        except httpx.TransportError as exc:
+            if attempt == attempts:
+                raise
+            print(f"连接中断（{type(exc).__name__}），重新提交同一签名", file=sys.stderr)
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 if __name__ == "__main__":

@@ -215,3 +215,18 @@ def test_make_seal_issues_a_key_and_certificate(
     assert info.uscc == USCC
     with pytest.raises(SystemExit):
         main(["--dir", str(tmp_path / "ca"), "issue", "--uscc", "91350100M000100Y4X"])
+
+
+def test_make_seal_issues_a_persons_key_without_the_id_number_in_clear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    id_number = "110101199003070011"
+    main(["--dir", str(tmp_path / "ca"), "person", "--name", "张小三", "--id-number", id_number])
+    out = capsys.readouterr().out
+    assert "张*三" in out and id_number not in out
+    [cert_path] = (tmp_path / "ca" / "seals").glob("person-*.pem")
+    [key_path] = (tmp_path / "ca" / "seals").glob("person-*.key")
+    assert id_number not in cert_path.name and key_path.stat().st_mode & 0o077 == 0
+    info = parse_certificate(cert_path.read_text())
+    assert info.subject_kind.value == "person" and info.seal_kind == "个人签名"
+    assert info.matches_id_number(id_number) and id_number not in cert_path.read_text()

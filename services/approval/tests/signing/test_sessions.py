@@ -66,8 +66,8 @@ async def test_a_phone_signs_a_commitment_in_two_round_trips(
         f"/api/v1/signing-sessions/{session['id']}/signature", json=body, headers=phone.headers
     )
     assert repeat.status_code == 200 and repeat.json()["signed_at"] == result["signed_at"]
-    # Another signature on a signed session is a replay.
-    other = phone.answer(session)
+    # A signature its certificate's key did not make, on a signed session, is a replay.
+    other = phone.answer(session, signature="1" * 128)
     replay = await client.post(
         f"/api/v1/signing-sessions/{session['id']}/signature", json=other, headers=phone.headers
     )
@@ -174,3 +174,39 @@ async def test_no_session_for_an_item_without_commitment(
     )
     assert response.status_code == 422
     assert problem(response)["code"] == "signing_purpose_not_allowed"
+
+
+async def test_a_phone_that_lost_the_answer_and_signs_again_gets_the_same_answer(
+    client: httpx.AsyncClient, phone: Any, ca: DevCA
+) -> None:
+    session = (await open_commitment(client, phone.headers)).json()
+    url = f"/api/v1/signing-sessions/{session['id']}/signature"
+    signed = phone.answer(session)
+    first = await client.post(url, json=signed, headers=phone.headers)
+    assert first.status_code == 200, first.text  # taken, but the answer never reached the phone
+    # The phone signs once more: SM2 signatures are randomised, so this is another signature,
+    # by the same certificate over the same digest; it is the signer repeating itself.
+    resigned = phone.answer(session)
+    assert resigned["signature"] != signed["signature"]
+    again = await client.post(url, json=resigned, headers=phone.headers)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    # A signature the certificate's key did not make, or another seal of the same enterprise,
+    # is not a repeat: the session stays as first signed.
+    forged = await client.post(
+        url, json=phone.answer(session, signature="1" * 128), headers=phone.headers
+    )
+    assert forged.status_code == 409 and problem(forged)["code"] == "signing_session_replayed"
+    other_seal = ca.issue_seal(uscc=phone.uscc, name=phone.name)
+    other = await client.post(
+        url,
+        json={
+            "signature": sm2_sign(other_seal.private_key, "", bytes.fromhex(session["digest"])),
+            "certificate": other_seal.certificate_pem,
+            "digest": session["digest"],
+        },
+        headers=phone.headers,
+    )
+    assert other.status_code == 409 and problem(other)["code"] == "signing_session_replayed"
+    fetched = await client.get(f"/api/v1/signing-sessions/{session['id']}", headers=phone.headers)
+    assert fetched.json()["certificate_serial"] == f"{phone.seal.serial:x}"

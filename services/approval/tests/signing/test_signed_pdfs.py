@@ -8,7 +8,7 @@ reads the embedded certificate.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,7 +24,7 @@ from approval.documents.signed import check_signed, payload_bytes, read_signed
 from govshared.seal import DEFAULT_SIGNER_ID, canonical_json, sm3_hex
 from govshared.signing import CrlSource, SignatureVerifier
 from govshared.signing.devca import DevCA
-from govshared.signing.phone import sign_digest
+from govshared.signing.phone import answer, sign_digest
 
 from .test_withdrawal_receipt import FORM, ITEM, sign_session, trail
 
@@ -250,3 +250,118 @@ def test_a_person_s_signature_names_the_person_masked(tmp_path: Any) -> None:
     found = check_signed(verifier, number="N-1", content_text=text, record=record)
     assert found.genuine is True and found.signer == "张*三" and found.signer_kind == "person"
     assert "110101199003070011" not in found.model_dump_json()
+
+
+async def test_a_person_signs_the_receipt_for_the_enterprise_and_anyone_can_verify_it(
+    client: httpx.AsyncClient, phone: Any, app: FastAPI, ca: DevCA
+) -> None:
+    id_number = "110101199003070011"
+    person = ca.issue_person(name="张小三", id_number=id_number)
+    application_id = await commitment_decided(client, phone, app)
+    # The commitment is the enterprise's act: a personal key cannot sign it.
+    commitment = await client.post(
+        "/api/v1/signing-sessions",
+        json={"item_code": ITEM, "applicant_name": phone.name},
+        headers=phone.headers,
+    )
+    refused = await client.post(
+        f"/api/v1/signing-sessions/{commitment.json()['id']}/signature",
+        json=answer(
+            commitment.json(), private_key=person.private_key, certificate_pem=person.certificate_pem
+        ),
+        headers=phone.headers,
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "certificate_subject_mismatch"
+
+    # The 送达回证 may be signed by the person who receives for the enterprise (签收人).
+    session = await sign_session(client, phone, application_id, "receipt")
+    signed = await client.post(
+        f"/api/v1/signing-sessions/{session['id']}/signature",
+        json=answer(session, private_key=person.private_key, certificate_pem=person.certificate_pem),
+        headers=phone.headers,
+    )
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["signer"] == "张*三"
+    served = await client.post(
+        f"/api/v1/applications/{application_id}/receipt",
+        json={"signing_session": session["id"]},
+        headers=phone.headers,
+    )
+    assert served.status_code == 200, served.text
+    [entry] = [
+        e for e in await trail(client, phone, application_id) if e["action"] == "receipt_signed"
+    ]
+    assert entry["details"]["signer"] == "张*三"
+    assert (await context_of(app).sealer.run_once()).sealed == 1
+    receipt = (await documents_of(client, phone, application_id))["receipt"]
+    pdf = await pdf_of(client, phone, receipt)
+    record = read_signed(pdf)
+    assert record is not None
+    assert independent_sm2_verify(
+        record.record["signature"],
+        bytes.fromhex(record.record["digest"]),
+        person.public_key,
+        64,
+        uid=DEFAULT_SIGNER_ID,
+    )
+    assert "签收人（电子签名）：张*三" in "".join(extract_text(pdf).split())
+    verified = await verify(client, pdf)
+    assert verified["genuine"] is True, verified
+    assert verified["signer"] == "张*三" and verified["signer_kind"] == "person"
+    assert verified["signer_uscc"] is None and verified["seal_kind"] == "个人签名"
+    assert verified["certificate_valid_at_signing"] is True
+    assert id_number not in json.dumps(verified, ensure_ascii=False)
+    assert id_number.encode() not in pdf
+
+    # The same personal signature laid over a commitment letter's content does not verify.
+    letter = (await documents_of(client, phone, application_id))["commitment"]
+    payload = read_signed(await pdf_of(client, phone, letter))
+    assert payload is not None
+    text = payload.content
+    person_record = {
+        **payload.record,
+        "certificate": person.certificate_pem,
+        "signature": sign_digest(person.private_key, payload.record["digest"]),
+    }
+    verifier = context_of(app).verifier()
+    found = check_signed(verifier, number=letter["number"], content_text=text, record=person_record)
+    assert found.genuine is False and found.failure == "certificate_subject_mismatch"
+
+
+async def test_a_certificate_expired_at_signing_is_named_so_by_the_public_check(
+    client: httpx.AsyncClient, phone: Any, app: FastAPI, ca: DevCA
+) -> None:
+    application_id = await commitment_decided(client, phone, app)
+    letter = (await documents_of(client, phone, application_id))["commitment"]
+    payload = read_signed(await pdf_of(client, phone, letter))
+    assert payload is not None
+    content = json.loads(payload.content)
+    stale = ca.issue_seal(
+        uscc=phone.uscc,
+        name=phone.name,
+        days=30,
+        not_before=datetime.now(UTC) - timedelta(days=60),
+    )
+    record = {
+        **payload.record,
+        "certificate": stale.certificate_pem,
+        "signature": sign_digest(stale.private_key, payload.record["digest"]),
+    }
+    pdf = render_signed_pdf(
+        kind="commitment",
+        number=letter["number"],
+        title=letter["title"],
+        content=content,
+        record=record,
+        signed_on=letter["issued_on"],
+        verify_url="http://approval.test/verify",
+        qr="x",
+        payload=payload_bytes(
+            number=letter["number"], title=letter["title"], content=content, record=record
+        ),
+    )
+    found = await verify(client, pdf)
+    assert found["genuine"] is False and found["failure"] == "certificate_expired"
+    assert found["certificate_valid_at_signing"] is False
+    assert found["signer"] == f"{phone.name}（统一社会信用代码 {phone.uscc}）"

@@ -183,14 +183,22 @@ class DevCA:
         )
 
     def issue_person(
-        self, *, name: str, id_number: str, days: int = 365, not_before: datetime | None = None
+        self,
+        *,
+        name: str,
+        id_number: str,
+        days: int = 365,
+        not_before: datetime | None = None,
+        save: bool = False,
     ) -> IssuedSeal:
-        """Issue a person's signing key; the ID number goes in only as a salted SM3 hash."""
+        """Issue a person's signing key; the ID number goes in only as a salted SM3 hash (and
+        saved files are named after that salted hash, never the number)."""
+        id_hash = hash_id_number(id_number)
         return self._issue(
-            person_name(name=name, id_hash=hash_id_number(id_number)),
+            person_name(name=name, id_hash=id_hash),
             days=days,
             not_before=not_before,
-            save_as=None,
+            save_as=f"person-{id_hash.split(':', 1)[1][:16]}" if save else None,
         )
 
 
@@ -210,7 +218,7 @@ def describe(info: CertInfo) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``issue`` a test seal to a USCC, or ``revoke`` one by serial (hex)."""
+    """``issue`` a test seal to a USCC, a ``person``'s signing key, or ``revoke`` one by serial."""
     parser = argparse.ArgumentParser(prog="python -m govshared.signing.devca")
     parser.add_argument("--dir", type=Path, default=None)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -221,6 +229,10 @@ def main(argv: list[str] | None = None) -> None:
         "--kind", default=SealKind.OFFICIAL.value, choices=[k.value for k in SealKind]
     )
     issue.add_argument("--days", type=int, default=365)
+    person = commands.add_parser("person", help="a natural person's signing key (个人签名)")
+    person.add_argument("--name", required=True)
+    person.add_argument("--id-number", required=True, help="居民身份证号码 (only its hash is kept)")
+    person.add_argument("--days", type=int, default=365)
     revoke = commands.add_parser("revoke")
     revoke.add_argument("--serial", required=True)
     args = parser.parse_args(argv)
@@ -237,6 +249,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"key:         {seal.key_path}")
         print(f"certificate: {seal.cert_path}")
         print(f"CA:          {ca.cert_path}   CRL: {ca.crl_path}")
+    elif args.command == "person":
+        seal = ca.issue_person(
+            name=args.name, id_number=args.id_number, days=args.days, save=True
+        )
+        print(describe(parse_certificate(seal.certificate_pem)))
+        print(f"key:         {seal.key_path}")
+        print(f"certificate: {seal.cert_path}")
     else:
         ca.revoke(int(args.serial, 16))
         print(f"revoked {args.serial}; CRL published at {ca.crl_path}")

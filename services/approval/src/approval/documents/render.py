@@ -141,6 +141,13 @@ def render_signed_pdf(
     """A document the applicant signed: its text, the applicant's seal, a QR code; embedded, the
     signed bytes, the SM2 signature and the signer's certificate (``payload``)."""
     role = "承诺人" if kind == "commitment" else "受送达人"
+    # A 送达回证 a person signed for the enterprise names that person (masked) as 签收人.
+    personal = record.get("seal_kind") == "个人签名"
+    signed_by = (
+        f"签收人（电子签名）：{record['signer']}（代{content['applicant_name']}签收）"
+        if personal
+        else f"{role}（电子签名）：{content['applicant_name']}"
+    )
     story: list[Flowable] = [
         Paragraph(escape(title), _TITLE),
         Spacer(1, 2 * mm),
@@ -149,8 +156,8 @@ def render_signed_pdf(
         *_signed_body(kind, content),
         Spacer(1, 10 * mm),
         SealBlock(
-            authority=f"{role}（电子签名）：{content['applicant_name']}",
-            seal_authority=str(content["applicant_name"]),
+            authority=signed_by,
+            seal_authority=str(record["signer"] if personal else content["applicant_name"]),
             date_text=china_date_text(signed_on),
             qr=qr,
         ),

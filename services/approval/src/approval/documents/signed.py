@@ -39,6 +39,7 @@ from govshared.signing import (
     CertificateExpired,
     CertInfo,
     SignatureVerifier,
+    SubjectKind,
     parse_certificate,
 )
 
@@ -175,6 +176,15 @@ def revocation_text(record: Mapping[str, Any] | None) -> str:
     return f"签署时未被吊销（依据 {record.get('crl_issuer', '')} {when} 发布的证书吊销列表）"
 
 
+def _signer_fits(info: CertInfo, content: Mapping[str, Any]) -> bool:
+    """The certificate may sign this content: the applicant's own seal (its USCC), or for a
+    送达回证 a natural person's key (the person who signed for the enterprise, as
+    ``approval.signing`` lets them)."""
+    if info.subject_kind is SubjectKind.PERSON:
+        return content.get("purpose") == "receipt" and info.uscc is None
+    return info.uscc is not None and info.uscc == content.get("applicant_uscc")
+
+
 def check_signed(
     verifier: SignatureVerifier | None, *, number: str, content_text: str, record: Mapping[str, Any]
 ) -> Verification:
@@ -232,7 +242,7 @@ def check_signed(
             info.public_key, bytes.fromhex(digest), str(record.get("signature", ""))
         ):
             failure = "bad_signature"
-        elif failure is None and info.uscc != content.get("applicant_uscc"):
+        elif failure is None and not _signer_fits(info, content):
             failure = "certificate_subject_mismatch"
         elif (
             failure is None and (record.get("revocation_at_signing") or {}).get("status") != "good"

@@ -48,8 +48,8 @@ from govshared.chinatime import CHINA
 from govshared.contracts import commitment_digest
 from govshared.db import end_read
 from govshared.events import ReformMode
-from govshared.seal import canonical_json, sm3_hex
-from govshared.signing import SignatureVerifier, VerifiedSignature
+from govshared.seal import canonical_json, sm2_verify, sm3_hex
+from govshared.signing import SignatureVerifier, SubjectKind, VerifiedSignature, parse_certificate
 
 # Fields that differ between two sessions over the same act (so a signature is never reusable).
 PER_SESSION = ("session_id", "issued_at")
@@ -60,6 +60,8 @@ APPLICATION_STATEMENT = (
     "本申请人对申请材料实质内容的真实性负责（《中华人民共和国行政许可法》第三十一条），"
     "由法定代表人以电子印章签署（《中华人民共和国电子签名法》第十四条）。"
 )
+# Acts a natural person may sign for the enterprise with a personal signing key (个人签名).
+PERSON_MAY_SIGN = frozenset({SigningPurpose.RECEIPT.value})
 REQUIRED_SEAL_KINDS_BY_VALUE = {k.value: v for k, v in REQUIRED_SEAL_KINDS.items()}
 RECEIPT_KINDS = frozenset(
     {DocumentKind.APPROVAL.value, DocumentKind.DENIAL.value, DocumentKind.REJECTION.value}
@@ -346,7 +348,7 @@ class SigningService:
         row = await self.get(principal=principal, session_id=session_id)
         signature = body.signature.lower()
         if row.status != SessionStatus.OPEN.value:
-            if row.signature == signature:
+            if _same_signing(row, body, signature):
                 return row  # the phone repeats itself after a dropped connection
             raise SigningSessionReplayed(
                 "该签署会话已签署，不能再次签署", session_status=row.status, session_id=str(row.id)
@@ -359,13 +361,20 @@ class SigningService:
             )
         if self.verifier is None:
             raise SigningUnavailable("未配置可信的电子认证服务机构，无法验证电子签名")
+        # A 送达回证 may be signed by a natural person for the enterprise (its legal representative
+        # or the person in charge of receiving documents, 民事诉讼法 第八十七条、第八十八条), with a
+        # personal signing key; every other act wants a seal bound to the applicant's USCC.
+        person_signs = (
+            row.purpose in PERSON_MAY_SIGN
+            and self.verifier.read(body.certificate).subject_kind is SubjectKind.PERSON
+        )
         verified: VerifiedSignature = await self.verifier.verify(
             certificate=body.certificate,
             signature=signature,
             expected_digest=bytes.fromhex(row.digest),
             signed_digest=body.digest,
             at=now,
-            uscc=row.subject_uscc,
+            uscc=None if person_signs else row.subject_uscc,
         )
         info = verified.certificate
         if row.purpose == SigningPurpose.APPLICATION.value:
@@ -436,6 +445,23 @@ class SigningService:
             raise SigningSessionReplayed("该签名已用于另一次操作，不能重复使用")
         await self.session.refresh(row)
         return row
+
+
+def _same_signing(row: SigningSession, body: SignatureIn, signature: str) -> bool:
+    """True when a post to a session already signed is the signer's own repeat: the same
+    signature, or (a phone that signed again after losing the answer: SM2 signatures are
+    randomised) another valid signature of the session's digest under the same certificate."""
+    if row.signature == signature:
+        return True
+    if row.certificate is None or body.certificate.strip() != row.certificate.strip():
+        return False
+    if body.digest is not None and body.digest.lower() != row.digest:
+        return False
+    try:
+        public_key = parse_certificate(row.certificate).public_key
+    except ValueError:
+        return False
+    return sm2_verify(public_key, bytes.fromhex(row.digest), signature)
 
 
 def signature_evidence(row: SigningSession) -> dict[str, Any]:
