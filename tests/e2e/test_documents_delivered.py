@@ -3,6 +3,7 @@ from approval with its service token and emails it, and the proof of service ret
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -13,9 +14,11 @@ import httpx
 import pytest
 
 from govshared.auth import Role
+from govshared.signing.devca import DevCA
 from govshared.testing import random_uscc
 from tests.e2e.conftest import Suite
 from tests.e2e.test_slice import ACCEPT, submit, wait_for
+from tools.phone import main as phone_main
 
 pytestmark = pytest.mark.e2e
 
@@ -79,3 +82,90 @@ async def test_the_sealed_acceptance_notice_is_emailed_as_approval_issued_it(sui
     content = attachment.get_content()
     assert content == issued.content
     assert hashlib.sha256(content).hexdigest() == notice["pdf_sha256"]
+
+
+async def test_signed_on_the_phone_command_the_receipt_stands_beside_notify_s_proof(
+    suite: Suite,
+) -> None:
+    """The enterprise signs its 告知承诺书 with ``tools/phone.py`` (run twice: the second run, a
+    phone that lost the first answer, gets the same answer), is decided at once; its 签收人 signs
+    the 送达回证 with a personal key; the trail has it beside notify's delivery record, and the
+    signed receipt verifies publicly."""
+    uscc, name = random_uscc(), "上海临港示范有限公司"
+    enterprise = suite.tokens.enterprise(uscc)
+    token = enterprise["Authorization"].removeprefix("Bearer ")
+    approval = suite.url("approval")
+    ca = DevCA(Path(suite.processes["approval"].env["APPROVAL_DATA_DIR"]) / "keys" / "signing-ca")
+    seal = ca.issue_seal(uscc=uscc, name=name, save=True)
+    person = ca.issue_person(name="张小三", id_number="110101199003070011", save=True)
+
+    async def phone(session_id: str, key: Path | None, cert: Path | None) -> int:
+        argv = ["sign", "--session", f"{approval}/api/v1/signing-sessions/{session_id}"]
+        argv += ["--token", token, "--key", str(key), "--cert", str(cert)]
+        return await asyncio.to_thread(phone_main, argv)
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        opened = await client.post(
+            f"{approval}/api/v1/signing-sessions",
+            json={"item_code": "JXW-CN-011", "applicant_name": name},
+            headers=enterprise,
+        )
+        assert opened.status_code == 201, opened.text
+        commitment = opened.json()["id"]
+        assert await phone(commitment, seal.key_path, seal.cert_path) == 0
+        assert await phone(commitment, seal.key_path, seal.cert_path) == 0
+        decided = await client.post(
+            f"{approval}/api/v1/applications",
+            json={
+                "item_code": "JXW-CN-011",
+                "applicant_name": name,
+                "form": {"project_name": "临港数据中心项目", "annual_energy_tce": 8000},
+                "commitment_signing_session": commitment,
+            },
+            headers=enterprise,
+        )
+        assert decided.status_code == 201 and decided.json()["state"] == "approved", decided.text
+        application = f"{approval}/api/v1/applications/{decided.json()['id']}"
+
+        async def trail() -> list[dict[str, Any]]:
+            return list((await client.get(f"{application}/events", headers=enterprise)).json())
+
+        async def decision_served() -> bool:
+            return any(e["action"] == "notice_served" for e in await trail())
+
+        await wait_for(decision_served, within=30)
+        receipt = await client.post(
+            f"{application}/signing-sessions", json={"purpose": "receipt"}, headers=enterprise
+        )
+        assert receipt.status_code == 201, receipt.text
+        assert await phone(receipt.json()["id"], person.key_path, person.cert_path) == 0
+        posted = await client.post(
+            f"{application}/receipt",
+            json={"signing_session": receipt.json()["id"]},
+            headers=enterprise,
+        )
+        assert posted.status_code == 200, posted.text
+        entries = await trail()
+        actions = [e["action"] for e in entries]
+        assert "notice_served" in actions and "receipt_signed" in actions
+        [signed] = [e for e in entries if e["action"] == "receipt_signed"]
+        assert signed["details"]["signer"] == "张*三"
+
+        async def receipt_sealed() -> bool:
+            listing = await client.get(f"{application}/documents", headers=enterprise)
+            return any(
+                d["kind"] == "receipt" and d["status"] == "valid" for d in listing.json()["items"]
+            )
+
+        await wait_for(receipt_sealed, within=30)
+        listing = await client.get(f"{application}/documents", headers=enterprise)
+        (document,) = [d for d in listing.json()["items"] if d["kind"] == "receipt"]
+        pdf = await client.get(f"{application}/documents/{document['id']}/pdf", headers=enterprise)
+        verified = await client.post(
+            f"{approval}/api/v1/documents/verify",
+            files={"file": ("receipt.pdf", pdf.content, "application/pdf")},
+        )
+    result = verified.json()
+    assert result["genuine"] is True, result
+    assert result["signer"] == "张*三" and result["signer_kind"] == "person"
+    assert result["certificate_valid_at_signing"] is True
