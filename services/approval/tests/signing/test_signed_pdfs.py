@@ -267,7 +267,9 @@ async def test_a_person_signs_the_receipt_for_the_enterprise_and_anyone_can_veri
     refused = await client.post(
         f"/api/v1/signing-sessions/{commitment.json()['id']}/signature",
         json=answer(
-            commitment.json(), private_key=person.private_key, certificate_pem=person.certificate_pem
+            commitment.json(),
+            private_key=person.private_key,
+            certificate_pem=person.certificate_pem,
         ),
         headers=phone.headers,
     )
@@ -278,7 +280,9 @@ async def test_a_person_signs_the_receipt_for_the_enterprise_and_anyone_can_veri
     session = await sign_session(client, phone, application_id, "receipt")
     signed = await client.post(
         f"/api/v1/signing-sessions/{session['id']}/signature",
-        json=answer(session, private_key=person.private_key, certificate_pem=person.certificate_pem),
+        json=answer(
+            session, private_key=person.private_key, certificate_pem=person.certificate_pem
+        ),
         headers=phone.headers,
     )
     assert signed.status_code == 200, signed.text

@@ -250,9 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"certificate: {seal.cert_path}")
         print(f"CA:          {ca.cert_path}   CRL: {ca.crl_path}")
     elif args.command == "person":
-        seal = ca.issue_person(
-            name=args.name, id_number=args.id_number, days=args.days, save=True
-        )
+        seal = ca.issue_person(name=args.name, id_number=args.id_number, days=args.days, save=True)
         print(describe(parse_certificate(seal.certificate_pem)))
         print(f"key:         {seal.key_path}")
         print(f"certificate: {seal.cert_path}")
