@@ -1,0 +1,101 @@
+"""Trust anchors are settings: a licensed CA's certificate and its CRL endpoint (fetched, cached,
+failing closed); the development CA only when none is set, and never in production."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from approval.signing.config import build_verifier
+from govshared.seal import sm2_sign
+from govshared.signing import (
+    CertificateRevoked,
+    CertificateUntrusted,
+    RevocationUnavailable,
+    canonical_digest,
+)
+from govshared.signing.devca import DevCA
+from govshared.testing import Tokens, random_uscc
+
+from ..conftest import make_settings
+
+NAME = "上海临港示范有限公司"
+
+
+async def test_configured_anchors_and_their_crl_endpoint(tmp_path: Path, tokens: Tokens) -> None:
+    licensed = DevCA(tmp_path / "licensed-ca")
+    anchor = tmp_path / "anchor.pem"
+    anchor.write_text(licensed.cert_path.read_text())
+    fetched: list[str] = []
+    down = False
+
+    def crl_endpoint(request: httpx.Request) -> httpx.Response:
+        fetched.append(str(request.url))
+        if down:
+            return httpx.Response(503)
+        return httpx.Response(200, content=licensed.crl_path.read_bytes())
+
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        tokens,
+        tmp_path / "data",
+        signing_trust_anchor_files=[str(anchor)],
+        signing_crl_urls=["https://ca.example/crl/latest.crl"],
+        signing_crl_cache_seconds=3600,
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(crl_endpoint)) as http:
+        verifier = build_verifier(settings, http=http)
+        assert verifier is not None
+        uscc = random_uscc()
+        seal = licensed.issue_seal(uscc=uscc, name=NAME)
+        _, digest = canonical_digest({"x": 1})
+        signature = sm2_sign(seal.private_key, seal.public_key, digest)
+
+        async def check() -> object:
+            return await verifier.verify(
+                certificate=seal.certificate_pem,
+                signature=signature,
+                expected_digest=digest,
+                at=datetime.now(UTC),
+                uscc=uscc,
+            )
+
+        found = await check()
+        await check()
+        assert fetched == ["https://ca.example/crl/latest.crl"]  # read once, then cached
+        assert found.revocation is not None  # type: ignore[attr-defined]
+        assert found.revocation.crl_location == "https://ca.example/crl/latest.crl"  # type: ignore[attr-defined]
+
+        # The CA revokes the seal; once the cached list is read again, the seal is refused.
+        licensed.revoke(seal.serial)
+        for _, source in verifier._anchors.values():
+            if source is not None:
+                source.invalidate()
+        with pytest.raises(CertificateRevoked):
+            await check()
+        # The endpoint is down and nothing is cached: fail closed, never pass.
+        down = True
+        for _, source in verifier._anchors.values():
+            if source is not None:
+                source.invalidate()
+        with pytest.raises(RevocationUnavailable):
+            await check()
+
+        # A seal of the development CA is not trusted once anchors are configured (nor made).
+        dev = DevCA(tmp_path / "dev-ca").issue_seal(uscc=uscc, name=NAME)
+        with pytest.raises(CertificateUntrusted):
+            await verifier.check_certificate(dev.certificate_pem, at=datetime.now(UTC))
+        assert not (tmp_path / "data" / "keys" / "signing-ca").exists()
+
+    # Production without anchors: signatures cannot be checked (503 signing_not_configured).
+    production = settings.model_copy(
+        update={"environment": "production", "signing_trust_anchor_files": []}
+    )
+    assert build_verifier(production, http=None) is None
+    # An anchor without a CRL is refused: revocation must be checkable.
+    without_crl = settings.model_copy(update={"signing_crl_urls": []})
+    with pytest.raises(ValueError, match="CRL"):
+        build_verifier(without_crl, http=None)
