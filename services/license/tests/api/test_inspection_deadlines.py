@@ -228,18 +228,44 @@ async def test_a_missed_correction_deadline_is_found_by_the_timer_once(
         )
         assert [(t[0], t[1]) for t in redrawn.json()["draw"]["targets"]] == [(late, "D")]
 
-        # Staff carry the proposal out through the licence acts: first the notice of rights.
+        # Staff carry the proposal out through the licence acts: first the notice of rights
+        # (行政处罚法 Art. 44), then, the hearing not asked for by its deadline, the decision.
+        hearing_deadline = add_working_days(after, 5)
         notice = await client.post(
             proposals[0]["act_endpoint"],
             json={
                 "penalty": "suspension",
                 "legal_basis": "《食盐专营办法》第二十九条",
                 "reason": "责令限期整改逾期未改正",
-                "hearing_request_deadline": add_working_days(after, 5).isoformat(),
+                "hearing_request_deadline": hearing_deadline.isoformat(),
             },
             headers=approver,
         )
         assert notice.status_code == 200, notice.text
+        assert notice.json()["status"] == "valid"
+        monkeypatch.setattr(clock, "today", lambda: hearing_deadline + timedelta(days=1))
+        decided = await client.post(
+            f"/api/v1/licences/{licence_no}/suspension",
+            json={
+                "legal_basis": "《食盐专营办法》第二十九条",
+                "reason": "责令限期整改逾期未改正",
+                "penalty_decision_no": "沪盐罚〔2026〕47号",
+                "rights_notified_on": after.isoformat(),
+                "hearing": "not_requested",
+                "hearing_request_deadline": hearing_deadline.isoformat(),
+            },
+            headers=approver,
+        )
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["status"] == "suspended"
+        listed_proposals = await client.get("/api/v1/inspection-proposals", headers=approver)
+        carried_out = next(p for p in listed_proposals.json() if p["licence_no"] == licence_no)
+        assert carried_out["licence_status"] == "suspended"
+        # Still barred, and a suspended licence is no longer among the next plan's candidates.
+        barred = await client.get(
+            f"/api/v1/enterprises/{late}/commitment-eligibility", headers=service
+        )
+        assert barred.json()["eligible"] is False
 
 
 async def test_the_register_is_read_with_each_holders_class_once(

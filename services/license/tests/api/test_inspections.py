@@ -21,13 +21,15 @@ from govshared.testing import Tokens, problem, random_uscc
 from govshared.uscc import uscc_check_char
 from licensing import clock
 from licensing.db import outbox_events
-from licensing.inspections.draw import targets_json
+from licensing.inspections.draw import digest, targets_json
 from licensing.inspections.plans import replay_draw
 from licensing.inspections.schemas import DrawInputs
 from licensing.workdays import add_working_days
 
 FreshApp = Callable[..., AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]
 ALL = {"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0}
+# What the draw read (``inputs_sha256`` is their digest); ``targets`` is what it gave.
+DRAW_INPUTS = ("algorithm", "seed", "candidates", "ratios", "inspectors", "conflicts")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
@@ -157,6 +159,19 @@ async def test_plan_draw_results_publication_and_consequences(
         assert targets_json(replay_draw(published)) == draw["targets"]
         replay = await client.post(f"/api/v1/inspection-plans/{plan_id}/replay", headers=approver)
         assert replay.json()["matches"] is True
+        # The seed and the digests are published with the plan, without login, before any
+        # inspection: the inputs given to anyone replay to the published result.
+        public_plans = await client.get("/api/v1/public/inspection-plans")
+        assert public_plans.status_code == 200, public_plans.text
+        [announced] = public_plans.json()["items"]
+        assert announced["id"] == plan_id and announced["seed"] == draw["seed"]
+        assert announced["candidates_count"] == 5 and announced["targets_count"] == 5
+        given = {k: inputs.json()[k] for k in DRAW_INPUTS}
+        assert announced["inputs_sha256"] == digest(given)
+        assert announced["targets_sha256"] == digest(targets_json(replay_draw(published)))
+        assert not {"targets", "candidates", "inspectors", "conflicts"} & set(announced)
+        record = await client.get(f"/api/v1/inspection-plans/{plan_id}/record", headers=approver)
+        assert announced["record_hash"] == record.json()["entries"][1]["hash"]
 
         listed = await client.get(f"/api/v1/inspections?plan={plan_id}&limit=100", headers=reviewer)
         assert listed.status_code == 200
@@ -332,6 +347,14 @@ async def test_plan_draw_results_publication_and_consequences(
             f"/api/v1/inspection-plans/{second.json()['id']}/draw", headers=approver
         )
         assert [(t[0], t[1]) for t in redrawn.json()["draw"]["targets"]] == [(holders[1], "D")]
+        # Both drawn plans are published, newest draw first, a page at a time; the undrawn is not.
+        newest = await client.get("/api/v1/public/inspection-plans?limit=1")
+        assert [p["id"] for p in newest.json()["items"]] == [second.json()["id"]]
+        older = await client.get(
+            f"/api/v1/public/inspection-plans?limit=1&cursor={newest.json()['next_cursor']}"
+        )
+        assert [p["id"] for p in older.json()["items"]] == [plan_id]
+        assert older.json()["next_cursor"] is None
 
         # District staff see neither the city's plan nor its tasks outside their area.
         hidden = await client.get(f"/api/v1/inspection-plans/{plan_id}", headers=district)

@@ -61,12 +61,14 @@ async def test_crafted_cursor_on_the_registers(
 async def test_crafted_cursor_on_the_inspection_lists(
     client: httpx.AsyncClient, tokens: Tokens, values: Any
 ) -> None:
-    """The inspection plans, tasks and the public results page through the shared codec too."""
+    """The inspection plans, tasks, the public results and plans page through the shared codec
+    too."""
     staff = tokens.staff(Role.APPROVER)
     for path, headers, cursor in (
         ("/api/v1/inspection-plans", staff, crafted(values)),
         ("/api/v1/inspections", staff, crafted(values)),
         ("/api/v1/public/inspection-results", {}, crafted(values)),
+        ("/api/v1/public/inspection-plans", {}, crafted(values)),
     ):
         response = await client.get(path, params={"cursor": cursor}, headers=headers)
         assert response.status_code == 400, (path, response.text)

@@ -1,15 +1,21 @@
-"""一公开 and statistics: the published results (individuals' names masked) and a plan's figures."""
+"""一公开 and statistics: the published results (individuals' names masked), the drawn plans with
+their seeds, and a plan's figures."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing.inspections.models import OUTCOME_LABELS, InspectionKind, InspectionPlan, Outcome
 from licensing.inspections.repository import InspectionRepository
-from licensing.inspections.schemas import ItemStatistics, PlanStatistics, PublicResult
+from licensing.inspections.schemas import (
+    ItemStatistics,
+    PlanStatistics,
+    PublicPlan,
+    PublicResult,
+)
 
 # 登记管理部门代码 9 (市场监管) with 机构类别代码 2: 个体工商户 (GB 32100-2015 and its annex).
 INDIVIDUAL_BUSINESS_PREFIX = "92"
@@ -56,6 +62,32 @@ class ReportService:
                     kind=InspectionKind(r.kind),
                     published_on=r.published_on,
                 ),
+            )
+            for r in rows
+        ]
+
+    async def public_plans(
+        self, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[PublicPlan]:
+        """Drawn plans with their seeds and digests, newest draw first."""
+        rows = await self.repository.published_plans(after=after, limit=limit)
+        return [
+            PublicPlan(
+                id=r.id,
+                name=r.name,
+                item_codes=r.item_codes,
+                jurisdiction=r.jurisdiction,
+                period_from=r.period_from,
+                period_to=r.period_to,
+                ratios=r.ratios,
+                algorithm=r.algorithm,
+                seed=r.seed,
+                candidates_count=r.payload["candidates_count"],
+                targets_count=r.payload["targets"],
+                inputs_sha256=r.inputs_sha256,
+                targets_sha256=r.targets_sha256,
+                drawn_at=r.drawn_at,
+                record_hash=r.hash,
             )
             for r in rows
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -397,6 +397,42 @@ class InspectionRepository:
                 )
             )
         query = query.order_by(INSPECTIONS.c.published_on.desc(), INSPECTIONS.c.id.desc())
+        return (await self.session.execute(query.limit(limit))).all()
+
+    async def published_plans(
+        self, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> Sequence[Any]:
+        """Drawn plans, newest draw first, with the draw's seed, digests and record entry (never
+        its candidates, read for nothing but their count, which the entry holds)."""
+        query = (
+            select(
+                PLANS.c.id,
+                PLANS.c.name,
+                PLANS.c.item_codes,
+                PLANS.c.jurisdiction,
+                PLANS.c.period_from,
+                PLANS.c.period_to,
+                PLANS.c.ratios,
+                DRAWS.c.algorithm,
+                DRAWS.c.seed,
+                DRAWS.c.inputs_sha256,
+                DRAWS.c.targets_sha256,
+                DRAWS.c.drawn_at,
+                RECORDS.c.payload,
+                RECORDS.c.hash,
+            )
+            .join(DRAWS, DRAWS.c.plan_id == PLANS.c.id)
+            .join(RECORDS, (RECORDS.c.plan_id == PLANS.c.id) & (RECORDS.c.kind == "drawn"))
+        )
+        if after is not None:
+            drawn_at, last_id = after
+            query = query.where(
+                or_(
+                    DRAWS.c.drawn_at < drawn_at,
+                    (DRAWS.c.drawn_at == drawn_at) & (PLANS.c.id < last_id),
+                )
+            )
+        query = query.order_by(DRAWS.c.drawn_at.desc(), PLANS.c.id.desc())
         return (await self.session.execute(query.limit(limit))).all()
 
     async def statistics(self, plan_id: uuid.UUID) -> Sequence[Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
@@ -51,6 +51,7 @@ from licensing.inspections.schemas import (
     PlanRecordOut,
     PlanStatistics,
     ProposalOut,
+    PublicPlan,
     PublicResult,
     ReplayOut,
     ResultCreate,
@@ -377,4 +378,25 @@ async def public_results(
         [r for _, r in rows[:limit]],
         more=len(rows) > limit,
         cursor_of=lambda last: [last.published_on.isoformat(), last_id],
+    )
+
+
+@public_router.get(
+    "/public/inspection-plans",
+    tags=["inspections"],
+    summary="双随机抽查计划及抽取随机数公示 (public, no login): seed and digests of each draw",
+    response_model=Page[PublicPlan],
+    responses=problem_responses(InvalidCursor),
+)
+async def public_plans(
+    service: Reports, limit: Limit = 20, cursor: str | None = None
+) -> Page[PublicPlan]:
+    """Drawn plans, newest draw first: items, area, period, ratios, and the draw's algorithm,
+    seed, counts and SHA-256 of its inputs and result (replay: docs/inspections.md)."""
+    after = decode_keyset(cursor, datetime, uuid.UUID) if cursor else None
+    rows = await service.public_plans(after=after, limit=limit + 1)
+    return page_of(
+        rows[:limit],
+        more=len(rows) > limit,
+        cursor_of=lambda last: [last.drawn_at.isoformat(), str(last.id)],
     )

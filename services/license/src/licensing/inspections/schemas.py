@@ -275,6 +275,29 @@ class PublicResult(BaseModel):
     published_on: date
 
 
+class PublicPlan(BaseModel):
+    """A drawn plan as published (一公开 of the 抽查计划 and its draw): what it covers, its ratios and
+    the draw's seed and digests, so that the draw cannot be made again unseen and anyone given its
+    inputs can replay it and compare. Neither the holders' risk classes (信用风险分类, kept for
+    supervision), nor the targets before they are inspected, nor the inspectors are published."""
+
+    id: uuid.UUID
+    name: str
+    item_codes: list[str]
+    jurisdiction: str
+    period_from: date
+    period_to: date
+    ratios: dict[str, float]
+    algorithm: str
+    seed: str = Field(description="64 hex digits, generated at draw time")
+    candidates_count: int
+    targets_count: int
+    inputs_sha256: str
+    targets_sha256: str
+    drawn_at: datetime
+    record_hash: str = Field(description="The hash of the draw's entry in the plan's record")
+
+
 class ItemStatistics(BaseModel):
     """Figures of one item in a plan."""
 
