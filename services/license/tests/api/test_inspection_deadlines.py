@@ -312,3 +312,44 @@ async def test_the_register_is_read_with_each_holders_class_once(
         listed = await client.get(f"/api/v1/inspections?plan={plan_id}", headers=approver)
         task = next(t for t in listed.json()["items"] if t["holder_uscc"] == several)
         assert len(task["licence_nos"]) == 2
+
+
+async def test_a_result_recorded_after_the_publication_limit_is_counted_late(
+    fresh_app: FreshApp,
+    issuer: Callable[..., Any],
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A result is published when it is recorded; recorded more than 20 working days after the
+    inspection (国发〔2019〕5号), it is still published, and the plan's statistics count it late."""
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        await issuer(client, tokens, app)(uscc=uscc, applicant_name="迟录盐业有限公司")
+        approver = tokens.staff(Role.APPROVER, "310000")
+        plan = await client.post(
+            "/api/v1/inspection-plans",
+            json=_plan({"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0}),
+            headers=approver,
+        )
+        plan_id = plan.json()["id"]
+        await client.post(f"/api/v1/inspection-plans/{plan_id}/draw", headers=approver)
+        [task] = (await client.get(f"/api/v1/inspections?plan={plan_id}", headers=approver)).json()[
+            "items"
+        ]
+        inspected_on = clock.today()
+        limit = add_working_days(inspected_on, 20)
+        late = limit + timedelta(days=1)
+        monkeypatch.setattr(clock, "today", lambda: late)
+        recorded = await _result(
+            client,
+            task["id"],
+            {"outcome": "compliant", "inspected_on": inspected_on.isoformat()},
+            approver,
+        )
+        assert recorded.status_code == 200, recorded.text
+        assert recorded.json()["publish_by"] == limit.isoformat()
+        assert recorded.json()["published_on"] == late.isoformat()
+        public = await client.get("/api/v1/public/inspection-results")
+        assert [r["holder_uscc"] for r in public.json()["items"]] == [uscc]
+        stats = await client.get(f"/api/v1/inspection-plans/{plan_id}/statistics", headers=approver)
+        assert stats.json()["total"]["published_late"] == 1

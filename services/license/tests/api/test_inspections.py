@@ -317,6 +317,7 @@ async def test_plan_draw_results_publication_and_consequences(
         assert total["drawn"] == 5 and total["inspected"] == 5
         assert total["compliant_share"] == 0.6
         assert total["corrections_ordered"] == 1 and total["corrections_missed"] == 1
+        assert total["published_late"] == 0
         by_item = {i["item_code"]: i for i in stats.json()["items"]}
         assert by_item["JXW-XK-001"]["drawn"] == 1
 

@@ -26,6 +26,7 @@ _FIELDS = (
     "corrections_ordered",
     "corrections_closed_on_time",
     "corrections_missed",
+    "published_late",
 )
 
 

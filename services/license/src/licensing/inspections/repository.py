@@ -436,7 +436,8 @@ class InspectionRepository:
         return (await self.session.execute(query.limit(limit))).all()
 
     async def statistics(self, plan_id: uuid.UUID) -> Sequence[Any]:
-        """Per item of a plan: drawn, inspected, compliant, corrections ordered/closed/missed."""
+        """Per item of a plan: drawn, inspected, compliant, corrections ordered/closed/missed,
+        results published after their limit."""
         drawn = INSPECTIONS.c.kind == "inspection"
         recorded = drawn & (INSPECTIONS.c.status == "recorded")
 
@@ -453,6 +454,7 @@ class InspectionRepository:
                     count(drawn & INSPECTIONS.c.correction_status.is_not(None)),
                     count(INSPECTIONS.c.correction_status == CorrectionStatus.CLOSED_ON_TIME.value),
                     count(INSPECTIONS.c.correction_status == CorrectionStatus.MISSED.value),
+                    count(INSPECTIONS.c.published_on > INSPECTIONS.c.publish_by),
                 )
                 .where(INSPECTIONS.c.plan_id == plan_id)
                 .group_by(INSPECTIONS.c.item_code)

@@ -309,6 +309,10 @@ class ItemStatistics(BaseModel):
     corrections_ordered: int
     corrections_closed_on_time: int
     corrections_missed: int
+    published_late: int = Field(
+        description="Results (re-inspections included) published after their limit, 20 working "
+        "days after the inspection: recorded late, as a result is published when recorded"
+    )
 
 
 class PlanStatistics(BaseModel):
