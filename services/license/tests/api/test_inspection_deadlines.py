@@ -2,12 +2,15 @@
 result orders correction; once the re-inspection's due date has passed without finding it put
 right, the timer (two replicas at once) marks the order missed exactly once, records a serious
 bad-credit record and proposes a licence act, tells the holder and the staff, and the holder's next
-draw (class D) and its 告知承诺 eligibility change; the act is carried out through the licence acts."""
+draw (class D) and its 告知承诺 eligibility change; the act is carried out through the licence acts.
+Also the other limits a plan keeps: a result published after its 20 working days is counted late,
+and an altered draw or record is found out by the replay and the hash chain."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import date, timedelta
@@ -16,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from govshared.auth import Role
 from govshared.testing import Tokens, random_uscc
@@ -24,6 +27,7 @@ from licensing import clock
 from licensing.context import context_of
 from licensing.db import outbox_events
 from licensing.inspections.draw import risk_class_of
+from licensing.inspections.models import InspectionDraw, InspectionRecord
 from licensing.workdays import add_working_days
 from licensing.worker import LicenceTimers
 
@@ -353,3 +357,42 @@ async def test_a_result_recorded_after_the_publication_limit_is_counted_late(
         assert [r["holder_uscc"] for r in public.json()["items"]] == [uscc]
         stats = await client.get(f"/api/v1/inspection-plans/{plan_id}/statistics", headers=approver)
         assert stats.json()["total"]["published_late"] == 1
+
+
+async def test_an_altered_draw_or_record_is_found_out(
+    fresh_app: FreshApp, issuer: Callable[..., Any], tokens: Tokens
+) -> None:
+    """The replay and the hash chain are what make the draw auditable: a target swapped in the
+    stored draw no longer replays, a record entry edited breaks the chain."""
+    async with fresh_app() as (app, client):
+        issue = issuer(client, tokens, app)
+        for _ in range(3):
+            await issue(uscc=random_uscc(), applicant_name="示范盐业有限公司")
+        approver = tokens.staff(Role.APPROVER, "310000")
+        plan = await client.post(
+            "/api/v1/inspection-plans",
+            json=_plan({"A": 0.5, "B": 0.5, "C": 0.5, "D": 0.5}),
+            headers=approver,
+        )
+        plan_id = plan.json()["id"]
+        drawn = await client.post(f"/api/v1/inspection-plans/{plan_id}/draw", headers=approver)
+        replay = f"/api/v1/inspection-plans/{plan_id}/replay"
+        assert (await client.post(replay, headers=approver)).json()["matches"] is True
+        record = f"/api/v1/inspection-plans/{plan_id}/record"
+        assert (await client.get(record, headers=approver)).json()["intact"] is True
+
+        targets = drawn.json()["draw"]["targets"]
+        swapped = [[random_uscc(), "A", ["执法人员甲", "执法人员乙"]], *targets[1:]]
+        async with app.state.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(InspectionDraw)
+                .where(InspectionDraw.plan_id == uuid.UUID(plan_id))
+                .values(targets=swapped)
+            )
+            await session.execute(
+                update(InspectionRecord)
+                .where(InspectionRecord.plan_id == uuid.UUID(plan_id), InspectionRecord.seq == 1)
+                .values(payload={"name": "改过的计划"})
+            )
+        assert (await client.post(replay, headers=approver)).json()["matches"] is False
+        assert (await client.get(record, headers=approver)).json()["intact"] is False
