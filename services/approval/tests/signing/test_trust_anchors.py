@@ -3,13 +3,16 @@ failing closed); the development CA only when none is set, and never in producti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from approval.signing.config import build_verifier
+from approval.context import context_of
+from approval.signing.config import VerifierOnFirstUse, build_verifier
 from govshared.seal import sm2_sign
 from govshared.signing import (
     CertificateRevoked,
@@ -18,7 +21,7 @@ from govshared.signing import (
     canonical_digest,
 )
 from govshared.signing.devca import DevCA
-from govshared.testing import Tokens, random_uscc
+from govshared.testing import Tokens, problem, random_uscc
 
 from ..conftest import make_settings
 
@@ -99,3 +102,28 @@ async def test_configured_anchors_and_their_crl_endpoint(tmp_path: Path, tokens:
     without_crl = settings.model_copy(update={"signing_crl_urls": []})
     with pytest.raises(ValueError, match="CRL"):
         build_verifier(without_crl, http=None)
+
+
+async def test_production_without_anchors_answers_503_and_signs_nothing(
+    app: Any, client: httpx.AsyncClient, phone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Production with no trust anchor configured: a signature cannot be checked, so posting one
+    is 503 signing_not_configured (never accepted unchecked), and the session stays open."""
+    opened = await client.post(
+        "/api/v1/signing-sessions",
+        json={"item_code": "JXW-CN-011", "applicant_name": NAME},
+        headers=phone.headers,
+    )
+    assert opened.status_code == 201, opened.text
+    session = opened.json()
+    production = app.state.settings.model_copy(
+        update={"environment": "production", "signing_trust_anchor_files": []}
+    )
+    unconfigured = VerifierOnFirstUse(production, http=None)
+    monkeypatch.setattr(app.state, "context", replace(context_of(app), verifier=unconfigured))
+    refused = await phone.sign(client, session)
+    assert refused.status_code == 503, refused.text
+    assert problem(refused)["code"] == "signing_not_configured"
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    fetched = await client.get(f"/api/v1/signing-sessions/{session['id']}", headers=phone.headers)
+    assert fetched.json()["status"] == "open"
