@@ -13,7 +13,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
-from sqlalchemy import Column, MetaData, String, Table, bindparam, event, func, insert, select
+from sqlalchemy import (
+    Column,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -232,6 +243,26 @@ async def test_a_lone_statement_found_dead_is_sent_once_on_a_fresh_connection(
             await execute_insert(session, insert(notes), {"id": note})
     async with sessions() as session:
         assert await session.scalar(select(func.count()).where(notes.c.id == note)) == 1
+    await engine.dispose()
+
+
+async def test_connections_a_burst_opened_are_kept_for_the_next(postgres: str) -> None:
+    """A load just above the pool: SQLAlchemy's overflow closed each connection it had opened as it
+    came back, and the next burst started PostgreSQL backends again (``make bench`` saw 30 a
+    second, the whole pool replaced every few seconds). What a burst opened is kept."""
+    engine = make_engine(postgres, pool_size=2)  # and 1 more in a burst
+
+    async def burst() -> set[int]:
+        connections = [await engine.connect() for _ in range(3)]
+        try:
+            return {int(await c.scalar(text("SELECT pg_backend_pid()"))) for c in connections}
+        finally:
+            for connection in connections:
+                await connection.close()
+
+    first = await burst()
+    assert len(first) == 3
+    assert await burst() == first  # the same backends: none started again
     await engine.dispose()
 
 

@@ -237,11 +237,15 @@ def make_engine(
     engine = create_async_engine(
         url,
         echo=echo,
-        pool_size=pool_size,
-        # Overflow connections close when they come back to a full pool: a pool smaller than the
-        # load opens and closes connections all the time (a PostgreSQL backend each), so the pool
-        # is sized to the load and the overflow only takes bursts.
-        max_overflow=max(1, pool_size // 2),
+        # ``pool_size`` and half as many again, each opened when first needed and then kept: no
+        # overflow. SQLAlchemy closes an overflow connection as it comes back to a full pool, so
+        # a load just above the pool opened and closed connections without end: `make bench`
+        # with 7 + 3 a worker saw 30 backends started a second (3.5% of keyed submissions), their
+        # whole pool replaced every few seconds, each start costing PostgreSQL and the app more
+        # CPU than a request and holding the requests that waited for it (the p99 tail). A
+        # connection is closed when it is found dead or is recycled, as before.
+        pool_size=pool_size + max(1, pool_size // 2),
+        max_overflow=0,
         # No ping per checkout (with asyncpg a BEGIN, a ``;`` and a ROLLBACK: three round trips,
         # where a submission's whole work is one): ``_replace_closed`` catches what a ping would,
         # for a flag read (see deploy/README.md, Outages).

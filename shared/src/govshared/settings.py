@@ -31,8 +31,9 @@ class CommonSettings(BaseSettings):
         default=20,
         ge=1,
         description=(
-            "Database connections a process keeps open (half as many again in a burst): at least "
-            "the requests one web process serves at once, or connections churn under load"
+            "Database connections a process keeps open, and half as many again in a burst (each "
+            "opened when first needed, then kept): at least the requests one web process serves "
+            "at once, or requests wait for a connection under load"
         ),
     )
     db_timeout_seconds: float = Field(
