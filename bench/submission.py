@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,6 +44,9 @@ from govshared.testing import create_postgres_database, drop_postgres_database  
 from tools.suite import ServiceProcess, suite_env  # noqa: E402
 
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))  # per round and app
+# Unmeasured load on each app before the rounds: its pool filled, its code paths warm, so that
+# the first round measures what the others do (not PostgreSQL starting backends).
+WARM_UP_SECONDS = int(os.environ.get("BENCH_WARM_UP_SECONDS", "2"))
 # Rounds alternate the two apps (and which goes first): this machine's speed drifts by a fifth
 # from minute to minute, so one run of each compares two different moments.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -114,20 +118,88 @@ def _machine_busy_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
 
 
-def cpu_snapshot(app_pid: int) -> dict[str, float]:
-    """CPU seconds so far of the app (the process ``app_pid`` and its descendants) and of the
-    whole machine (the app, PostgreSQL, wrk and anything else running)."""
-    parents = _parents()
-    family = {app_pid}
+def _family(pid: int, parents: dict[int, int]) -> set[int]:
+    """A process and its descendants."""
+    family = {pid}
     grew = True
     while grew:
         before = len(family)
-        family |= {pid for pid, parent in parents.items() if parent in family}
+        family |= {child for child, parent in parents.items() if parent in family}
         grew = len(family) > before
+    return family
+
+
+def _database_state(database_urls: list[str]) -> tuple[list[int], dict[str, int]]:
+    """The PostgreSQL backends connected to these databases (the app's pool, its NOTIFY
+    connection), from ``pg_stat_activity``, and the databases' counters of committed transactions
+    and inserted rows (``pg_stat_database``, which backends report at most a second late)."""
+    if not database_urls:
+        return [], {}
+    first = make_url(database_urls[0]).set(drivername="postgresql")
+    names = [make_url(u).database for u in database_urls]
+
+    async def state() -> tuple[list[int], dict[str, int]]:
+        conn = await asyncpg.connect(first.render_as_string(hide_password=False))
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) "
+                "AND pid <> pg_backend_pid()",
+                names,
+            )
+            counters = await conn.fetchrow(
+                "SELECT sum(xact_commit)::bigint AS transactions, "
+                "sum(tup_inserted)::bigint AS rows_inserted, "
+                "sum(sessions)::bigint AS connections_opened "
+                "FROM pg_stat_database WHERE datname = ANY($1::text[])",
+                names,
+            )
+        finally:
+            await conn.close()
+        return [int(r[0]) for r in rows], {k: int(v or 0) for k, v in counters.items()}
+
+    return asyncio.run(state())
+
+
+def cpu_snapshot(app_pid: int, databases: list[str] | None = None) -> dict[str, Any]:
+    """CPU seconds so far of the app (the process ``app_pid`` and its descendants), of the
+    PostgreSQL backends serving ``databases`` (each by pid: one that comes between two snapshots
+    counts whole, its start included; one that goes between them is missed), of wrk (this process's finished children) and of
+    the whole machine (the app, PostgreSQL, wrk and anything else running)."""
+    parents = _parents()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    backends, counters = _database_state(databases or [])
     return {
-        "app": sum(_cpu_seconds(pid) for pid in family),
+        "app": sum(_cpu_seconds(pid) for pid in _family(app_pid, parents)),
+        "backends": {pid: _cpu_seconds(pid) for pid in backends},
+        "database": counters,
+        "wrk": children.ru_utime + children.ru_stime,
         "machine": _machine_busy_seconds(),
     }
+
+
+def cpu_per_request(
+    before: dict[str, Any], after: dict[str, Any], requests: int
+) -> dict[str, float]:
+    """CPU milliseconds per request of each part between two ``cpu_snapshot``s; ``other`` is the
+    machine's rest (the kernel's softirqs, PostgreSQL's WAL writer, anything else running)."""
+    backends = sum(
+        seconds - before["backends"].get(pid, seconds) for pid, seconds in after["backends"].items()
+    )
+    parts = {
+        "app": after["app"] - before["app"],
+        "postgres_backends": backends,
+        "wrk": after["wrk"] - before["wrk"],
+        "machine": after["machine"] - before["machine"],
+    }
+    parts["other"] = parts["machine"] - parts["app"] - parts["postgres_backends"] - parts["wrk"]
+    found: dict[str, float] = {
+        f"{k}_cpu_ms_per_request": round(v * 1000 / requests, 3) for k, v in parts.items()
+    }
+    # Transactions (the request's own, and the NOTIFYs that wake the relay), rows, and the
+    # connections the app's pool opened (each a PostgreSQL backend started), per request.
+    for key, value in after["database"].items():
+        found[f"{key}_per_request"] = round((value - before["database"][key]) / requests, 2)
+    return found
 
 
 def wrk(
@@ -137,9 +209,12 @@ def wrk(
     body: dict[str, object],
     directory: Path,
     app_pid: int | None = None,
+    databases: list[str] | None = None,
+    seconds: int = DURATION,
 ) -> dict[str, Any]:
-    """POST ``body`` for DURATION seconds; requests/s, latency percentiles in ms and, given the
-    app's pid, CPU milliseconds per request spent by the app and by the whole machine."""
+    """POST ``body`` for ``seconds``; requests/s, latency percentiles in ms and, given the
+    app's pid (and its databases), CPU milliseconds per request spent by the app, by the
+    PostgreSQL backends serving it, by wrk and by the whole machine."""
     script = directory / "post.lua"
     headers = {"Content-Type": "application/json"}
     if token:
@@ -176,14 +251,14 @@ def wrk(
         "end"
     )
     script.write_text("\n".join(lines))
-    before = cpu_snapshot(app_pid) if app_pid else None
+    before = cpu_snapshot(app_pid, databases) if app_pid else None
     out = subprocess.run(
-        [ensure_wrk(), "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", str(script), url],
+        [ensure_wrk(), "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    after = cpu_snapshot(app_pid) if app_pid else None
+    after = cpu_snapshot(app_pid, databases) if app_pid else None
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     values = dict(re.findall(r"^(P50|P99|ERRORS|NON2XX) ([\d.]+)$", out, re.M))
     if "P50" not in values:
@@ -202,10 +277,7 @@ def wrk(
         figures["non_2xx_by_status"] = by_status
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     if before and after and requests:
-        for part in ("app", "machine"):
-            figures[f"{part}_cpu_ms_per_request"] = round(
-                (after[part] - before[part]) * 1000 / requests, 3
-            )
+        figures.update(cpu_per_request(before, after, requests))
     return figures
 
 
@@ -382,7 +454,8 @@ def fitting_pool_size(database_url: str, apps: int, workers: int = 2) -> int:
     """One pool size for the compared apps that fits PostgreSQL's ``max_connections``.
 
     Each app keeps its pool open between its turns (SQLAlchemy's pool and asyncpg's ``min_size``),
-    and each worker may open half as many again in a burst: the services' default of 20 made
+    and each worker may open half as many again in a burst and keep them (both pools keep what
+    they opened: ``govshared.db.make_engine``): the services' default of 20 made
     3 apps x 2 workers x 30 = 180 connections against the default ``max_connections`` of 100.
     The app whose turn it was then met ``too many clients`` while opening a connection, answered
     500/503 for those requests and paid a backend's start for each attempt (the non-2xx answers
@@ -468,14 +541,22 @@ def main() -> None:
         assert approval.process is not None and bare.process is not None
         assert raw.process is not None
         targets = {  # url, token, the app's process
-            "submission": (approval_url, token, approval.process.pid),
-            "bare_orm_ceiling": (bare_url, None, bare.process.pid),
-            "raw_asyncpg": (raw_url, None, raw.process.pid),
+            "submission": (
+                approval_url,
+                token,
+                approval.process.pid,
+                [stack.databases["approval"]],
+            ),
+            "bare_orm_ceiling": (bare_url, None, bare.process.pid, [bare_db]),
+            "raw_asyncpg": (raw_url, None, raw.process.pid, [bare_db]),
         }
         print(
             f"{ROUNDS} rounds of {DURATION}s of load on each app, {CONNECTIONS} connections ...",
             flush=True,
         )
+        if WARM_UP_SECONDS:
+            for url, bearer, _pid, _databases in targets.values():
+                wrk(url, token=bearer, body=BODY, directory=work, seconds=WARM_UP_SECONDS)
         rounds: list[dict[str, dict[str, float]]] = []
         for n in range(ROUNDS):
             # Each app goes first, middle and last in turn (the machine drifts within a round too).
@@ -483,8 +564,15 @@ def main() -> None:
             order = names[n % 3 :] + names[: n % 3]
             figures = {}
             for name in order:
-                url, bearer, pid = targets[name]
-                figures[name] = wrk(url, token=bearer, body=BODY, directory=work, app_pid=pid)
+                url, bearer, pid, databases = targets[name]
+                figures[name] = wrk(
+                    url,
+                    token=bearer,
+                    body=BODY,
+                    directory=work,
+                    app_pid=pid,
+                    databases=databases,
+                )
             rps = {name: figures[name]["requests_per_second"] for name in targets}
             figures["ratio"] = {
                 "to_bare_orm": round(rps["submission"] / rps["bare_orm_ceiling"], 2),
