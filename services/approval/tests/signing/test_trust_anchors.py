@@ -105,7 +105,7 @@ async def test_configured_anchors_and_their_crl_endpoint(tmp_path: Path, tokens:
 
 
 async def test_production_without_anchors_answers_503_and_signs_nothing(
-    app: Any, client: httpx.AsyncClient, phone: Any, monkeypatch: pytest.MonkeyPatch
+    app: Any, client: httpx.AsyncClient, phone: Any
 ) -> None:
     """Production with no trust anchor configured: a signature cannot be checked, so posting one
     is 503 signing_not_configured (never accepted unchecked), and the session stays open."""
@@ -119,9 +119,14 @@ async def test_production_without_anchors_answers_503_and_signs_nothing(
     production = app.state.settings.model_copy(
         update={"environment": "production", "signing_trust_anchor_files": []}
     )
-    unconfigured = VerifierOnFirstUse(production, http=None)
-    monkeypatch.setattr(app.state, "context", replace(context_of(app), verifier=unconfigured))
-    refused = await phone.sign(client, session)
+    configured = context_of(app)
+    # The app is shared by the worker's tests: its context is put back by hand (monkeypatch
+    # would delete it, Starlette's State keeping attributes outside __dict__).
+    app.state.context = replace(configured, verifier=VerifierOnFirstUse(production, http=None))
+    try:
+        refused = await phone.sign(client, session)
+    finally:
+        app.state.context = configured
     assert refused.status_code == 503, refused.text
     assert problem(refused)["code"] == "signing_not_configured"
     assert refused.headers["content-type"].startswith("application/problem+json")
