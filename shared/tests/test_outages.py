@@ -40,6 +40,7 @@ from govshared.db import (
     make_engine,
     make_sessionmaker,
 )
+from govshared.migrate import upgrade
 from govshared.problems import install_problem_handlers
 from govshared.settings import CommonSettings
 from govshared.sql import NOT_SENT, DriverStatement, execute_insert, inserts_together
@@ -171,6 +172,32 @@ async def test_a_not_migrated_database_is_not_ready(database: str, tmp_path: Pat
     assert ready.status_code == 503
     body = problem(ready)
     assert (body["code"], body["check"]) == ("not_ready", "database")  # no alembic_version
+
+
+async def test_a_database_behind_the_code_is_not_ready_until_migrated(
+    database: str, tmp_path: Path
+) -> None:
+    """Readiness names the revision the database is at and the head the code expects."""
+    migrations = known_migrations(ALEMBIC_INI)
+    (older,) = migrations.older  # notify's chain: the initial schema, then the head
+    await asyncio.to_thread(upgrade, ALEMBIC_INI, database, older)
+    engine = make_engine(database)
+    app = _app(engine, tmp_path)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            behind = await client.get("/readyz")
+            assert behind.status_code == 503
+            body = problem(behind)
+            assert (body["code"], body["check"]) == ("not_ready", "migrations")
+            assert (body["revision"], body["expected"]) == (older, migrations.head)
+            await asyncio.to_thread(upgrade, ALEMBIC_INI, database)
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json() == {"status": "ready", "revision": migrations.head}
+    finally:
+        await engine.dispose()
 
 
 def test_what_counts_as_an_outage() -> None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from govshared.app import Migrations
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from govshared.app import Migrations, known_migrations
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_behind_head_and_ahead() -> None:
@@ -11,3 +19,32 @@ def test_behind_head_and_ahead() -> None:
     assert migrations.behind("b")
     assert not migrations.behind("c")
     assert not migrations.behind("d-from-a-newer-release")
+
+
+@pytest.mark.parametrize("service", ["approval", "license", "notify"])
+def test_known_migrations_agree_with_alembic(service: str) -> None:
+    """The head and older revisions read from the version files without running them are
+    Alembic's own (which imports every migration to know them)."""
+    alembic_ini = ROOT / "services" / service / "alembic.ini"
+    config = Config(str(alembic_ini))
+    config.set_main_option("script_location", str(alembic_ini.parent / "migrations"))
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    every = {r.revision for r in script.walk_revisions()}
+    assert head is not None and len(every) > 1
+    assert known_migrations(alembic_ini) == Migrations(head=head, older=frozenset(every - {head}))
+
+
+def test_two_heads_are_refused(tmp_path: Path) -> None:
+    """A merge forgotten (two branches from one revision) fails at start, as Alembic did."""
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "a.py").write_text('revision = "a"\ndown_revision = None\n')
+    (versions / "b.py").write_text('revision: str = "b"\ndown_revision = "a"\n')
+    (versions / "c.py").write_text('revision = "c"\ndown_revision = "a"\n')
+    with pytest.raises(ValueError, match="more than one migration head"):
+        known_migrations(tmp_path / "alembic.ini")
+    (versions / "d.py").write_text('revision = "d"\ndown_revision = ("b", "c")\n')
+    assert known_migrations(tmp_path / "alembic.ini") == Migrations(
+        head="d", older=frozenset({"a", "b", "c"})
+    )

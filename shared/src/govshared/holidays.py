@@ -40,9 +40,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
-from tyme4py.lunar import LunarDay
-from tyme4py.solar import SolarTerm
-
 ONE_DAY = timedelta(days=1)
 
 
@@ -100,6 +97,10 @@ def _run(start: date, days: int) -> tuple[date, ...]:
 
 
 def _lunar(year: int, month: int, day: int) -> date:
+    # tyme4py (about 6 MB of a process's memory) is imported by the first year that needs it:
+    # license asks only for a year chinesecalendar does not know, approval at start.
+    from tyme4py.lunar import LunarDay
+
     solar = LunarDay.from_ymd(year, month, day).get_solar_day()
     return date(solar.get_year(), solar.get_month(), solar.get_day())
 
@@ -111,6 +112,8 @@ def lunar_new_year_eve(year: int) -> date:
 
 def qingming(year: int) -> date:
     """The day (Beijing time) of the 清明 solar term: the sun at ecliptic longitude 15°."""
+    from tyme4py.solar import SolarTerm
+
     solar = SolarTerm.from_name(year, "清明").get_julian_day().get_solar_day()
     return date(solar.get_year(), solar.get_month(), solar.get_day())
 

@@ -67,3 +67,13 @@ def run_env(metadata: MetaData, *, default_url: Callable[[], str]) -> None:
         await engine.dispose()
 
     asyncio.run(main())
+
+
+# ``python -m govshared.migrate <alembic.ini>``: upgrade to head the database named by
+# GOVSHARED_MIGRATE_URL (an environment variable, not an argument: a password in it would show in
+# the process list); what a service that migrates as it starts runs (``govshared.app``).
+if __name__ == "__main__":
+    import os
+    import sys
+
+    upgrade(Path(sys.argv[1]), os.environ["GOVSHARED_MIGRATE_URL"])

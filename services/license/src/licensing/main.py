@@ -128,6 +128,7 @@ def run() -> None:
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=20,
+        ws="none",  # no WebSocket route: uvicorn then never imports a WebSocket library
         # uvicorn's own header limit where its parser has one (h11); the middleware checks too.
         h11_max_incomplete_event_size=settings.max_header_bytes,
     )
