@@ -39,8 +39,15 @@ from tools.suite import SERVICES, ServiceProcess, suite_env  # noqa: E402
 
 PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "18200"))
 SETTLE_SECONDS = float(os.environ.get("BENCH_SETTLE_SECONDS", "3"))
-DISTRIBUTIONS = {"approval": "approval-service", "license": "license-service", "notify": "notify-service"}
+DISTRIBUTIONS = {
+    "approval": "approval-service",
+    "license": "license-service",
+    "notify": "notify-service",
+}
 ENVIRONMENTS = ("dev", "production-like")
+# uv as `make` runs it (python3 -m uv): the environment's own interpreter has none.
+UV = [sys._base_executable, "-m", "uv"]
+PYTHON = sys._base_executable  # the interpreter the environments are made with
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -78,9 +85,7 @@ def production_like_pythons(work: Path) -> dict[str, str]:
     for name, dist in DISTRIBUTIONS.items():
         venv = work / f"venv-{name}"
         subprocess.run(
-            # uv as `make` runs it (python3 -m uv): this environment's interpreter has none.
-            [sys._base_executable, "-m", "uv", "sync", "--locked", "--no-dev", "--quiet"]
-            + ["--package", dist, "--python", sys._base_executable],
+            [*UV, "sync", "--locked", "--no-dev", "--quiet", "--package", dist, "--python", PYTHON],
             check=True,
             cwd=ROOT,
             env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)},

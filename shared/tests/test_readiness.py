@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
-from govshared.app import Migrations, known_migrations
+from govshared.app import Migrations, _at_head, known_migrations, upgrade_apart
+from govshared.db import make_engine
+from govshared.testing import BACKENDS, drop_postgres_database, make_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,3 +51,31 @@ def test_two_heads_are_refused(tmp_path: Path) -> None:
     assert known_migrations(tmp_path / "alembic.ini") == Migrations(
         head="d", older=frozenset({"a", "b", "c"})
     )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_migrating_at_start_happens_in_a_child_and_reaches_head(
+    backend: str, tmp_path: Path
+) -> None:
+    """``migrate_on_start`` migrates in a child process: the database ends at head, and a failed
+    migration fails the start."""
+    alembic_ini = ROOT / "services" / "notify" / "alembic.ini"
+    url = await make_database(backend, prefix="migrate_apart", directory=tmp_path)
+    try:
+        engine = make_engine(url)
+        try:
+            assert not await _at_head(engine, alembic_ini, url)  # fresh: migrate
+            await upgrade_apart(alembic_ini, url)
+            assert await _at_head(engine, alembic_ini, url)  # a restart: no child
+            async with engine.connect() as conn:
+                revision = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar_one()
+        finally:
+            await engine.dispose()
+        assert revision == known_migrations(alembic_ini).head
+    finally:
+        if backend == "postgresql":
+            await drop_postgres_database(url)
+    with pytest.raises(RuntimeError, match="migrating notify failed"):
+        await upgrade_apart(alembic_ini, "postgresql+asyncpg://nobody@127.0.0.1:9/none")

@@ -21,10 +21,11 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from govshared.auth import ServiceTokenSource, load_verifier, service_tokens
-from govshared.db import is_database_outage, make_engine, make_sessionmaker
+from govshared.db import is_database_outage, make_engine, make_sessionmaker, private_sqlite_file
 from govshared.files import private_dir
 from govshared.limits import RequestLimitsMiddleware, declare_edge_refusals
 from govshared.observability import (
@@ -128,6 +129,21 @@ async def upgrade_apart(alembic_ini: Path, database_url: str) -> None:
         raise RuntimeError(f"migrating {alembic_ini.parent.name} failed (exit {child.returncode})")
 
 
+async def _at_head(engine: AsyncEngine, alembic_ini: Path, database_url: str) -> bool:
+    """True when the database is already at this code's head revision (a restart): no child
+    process to start then. Anything else (a fresh database, an older or unknown revision, a
+    database that cannot be reached) is left to the migration to do or to refuse."""
+    private_sqlite_file(database_url)  # created 0600 here when new, not by SQLite with the umask
+    try:
+        async with engine.connect() as conn:
+            revision = (
+                await conn.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
+    except DBAPIError:
+        return False
+    return revision is not None and revision == known_migrations(alembic_ini).head
+
+
 @dataclass(frozen=True)
 class Runtime:
     """What every service's lifespan opens first: database, HTTP client, service tokens."""
@@ -163,14 +179,14 @@ async def start_runtime(
     """
     configure_logging(service=service, level=settings.log_level, json_logs=settings.log_json)
     private_dir(settings.data_dir)
-    if settings.migrate_on_start:
-        await upgrade_apart(alembic_ini, settings.database_url)
     use_driver(settings.sql_on_driver)
     engine = make_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         timeout=settings.db_timeout_seconds,
     )
+    if settings.migrate_on_start and not await _at_head(engine, alembic_ini, settings.database_url):
+        await upgrade_apart(alembic_ini, settings.database_url)
     runtime = Runtime(
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
