@@ -133,7 +133,8 @@ async def _at_head(engine: AsyncEngine, alembic_ini: Path, database_url: str) ->
     """True when the database is already at this code's head revision (a restart): no child
     process to start then. Anything else (a fresh database, an older or unknown revision, a
     database that cannot be reached) is left to the migration to do or to refuse."""
-    private_sqlite_file(database_url)  # created 0600 here when new, not by SQLite with the umask
+    if database_url.startswith("sqlite"):
+        private_sqlite_file(database_url)  # created 0600 here when new, not by SQLite's umask
     try:
         async with engine.connect() as conn:
             revision = (
