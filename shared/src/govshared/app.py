@@ -70,8 +70,8 @@ def known_migrations(alembic_ini: Path) -> Migrations:
 
     Read from each version file's ``revision`` and ``down_revision`` assignments, parsed but never
     run: Alembic's ``ScriptDirectory`` imports every migration (and Alembic's operations with
-    them), which the web process would keep for its whole life only to know one name (about
-    MB of its idle memory, ``make bench-rss``). The tests check this against Alembic's own answer.
+    them), which a web process that does not migrate (a replica) would keep for its whole life
+    only to know one name (``make bench-rss``). The tests check this against Alembic's own answer.
     """
     parents: dict[str, tuple[str, ...]] = {}
     for path in sorted((alembic_ini.parent / "migrations" / "versions").glob("*.py")):
@@ -115,8 +115,8 @@ async def upgrade_apart(alembic_ini: Path, database_url: str) -> None:
 
     In the service's own process, what Alembic imports to migrate (itself, its operations, every
     migration file) and what a migration leaves on the heap stayed in its memory for its whole
-    life, to be used once: about 10 MB of idle RSS (``make bench-rss``). The child's output goes
-    where the service's does; a failed migration fails the start.
+    life, to be used once: 8 to 11 MB of license's and notify's idle RSS (``make bench-rss``).
+    The child's output goes where the service's does; a failed migration fails the start.
     """
     child = await asyncio.create_subprocess_exec(
         sys.executable,
