@@ -42,6 +42,7 @@ from govshared.sql import (
     SessionSentAlone,
     _Driver,
     execute_insert,
+    execute_update,
     insert_ignore,
     inserts_together,
     missing_internals,
@@ -198,6 +199,40 @@ async def test_a_failing_batch_writes_nothing(engine: AsyncEngine) -> None:
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(children)) == 0
         assert await session.scalar(select(func.count()).select_from(parents)) == 1
+
+
+async def test_an_update_goes_with_the_inserts_and_fails_with_them(engine: AsyncEngine) -> None:
+    """``execute_update`` in a block: one more CTE of the block's statement on PostgreSQL (run as
+    made on SQLite); it sets the columns given on the rows its ``where`` names, and a statement
+    that fails takes the change back with the rest."""
+    at = await _seed(engine, "甲", "乙")
+    sessions = make_sessionmaker(engine)
+    seen = statements_of(engine)
+    parent = uuid.uuid4()
+    async with sessions() as session, session.begin(), inserts_together(session):
+        await execute_update(session, parents, {"name": "甲"}, {"note": "改", "data": {"k": 1}})
+        await execute_update(session, parents, {"name": "无"}, {"note": "不在"})
+        await execute_insert(
+            session, insert(parents), {"id": parent, "name": "丙", "data": {}, "at": at}
+        )
+        await execute_insert(session, insert(children), {"parent_id": parent, "seq": 1})
+    writes = [s for s in seen if "INSERT" in s or "UPDATE" in s]
+    assert len(writes) == (1 if batched(engine) else 4)
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin(), inserts_together(session):
+            await execute_update(session, parents, {"name": "乙"}, {"note": "不应留下"})
+            await execute_insert(  # the name is taken: the whole statement fails
+                session, insert(parents), {"id": uuid.uuid4(), "name": "甲", "data": {}, "at": at}
+            )
+    # Alone in its block, and outside any block: run as it comes.
+    async with sessions() as session, session.begin():
+        async with inserts_together(session):
+            await execute_update(session, parents, {"name": "丙"}, {"note": "丙改"})
+        await execute_update(session, parents, {"name": "丙", "id": parent}, {"at": at})
+    async with sessions() as session:
+        rows = {r.name: (r.note, r.data) for r in await session.execute(select(parents))}
+        assert await session.scalar(select(func.count()).select_from(children)) == 1
+    assert rows == {"甲": ("改", {"k": 1}), "乙": ("乙注", {}), "丙": ("丙改", {})}
 
 
 def _family(at: datetime) -> tuple[uuid.UUID, list[tuple[Any, Any]]]:

@@ -32,7 +32,16 @@ from functools import lru_cache
 from typing import Any, ClassVar, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Dialect, Executable, Insert, Table, bindparam, literal_column, select
+from sqlalchemy import (
+    Dialect,
+    Executable,
+    Insert,
+    Table,
+    bindparam,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -333,11 +342,60 @@ async def _translated(
 
 async def execute_insert(session: AsyncSession, statement: Insert, rows: Row | list[Row]) -> None:
     """Run an INSERT now, or, inside ``inserts_together``, add it to the statement sent at its end."""
-    batch: list[tuple[Insert, Row | list[Row]]] | None = session.info.get(_BATCH)
+    batch: _Batch | None = session.info.get(_BATCH)
     if batch is None:
         await session.execute(statement, rows)
     else:
         batch.append((statement, rows))
+
+
+@dataclass(frozen=True, slots=True)
+class _Update:
+    """An UPDATE of an ``inserts_together`` batch: ``table``'s rows whose ``where`` columns equal
+    the values given (its rows: the values set, then the ``where`` values)."""
+
+    table: Table
+    where: tuple[str, ...]
+
+
+# What a batch holds: each INSERT or UPDATE with its rows, in the order made.
+_Batch = list[tuple[Insert | _Update, Row | list[Row]]]
+
+
+@lru_cache(maxsize=64)
+def _update_now(table: Table, where: tuple[str, ...]) -> DriverStatement:
+    """``execute_update``'s statement run on its own (its SET clause: the parameters' columns)."""
+    return DriverStatement(
+        update(table).where(*(table.c[c] == bindparam(f"where_{c}") for c in where))
+    )
+
+
+async def execute_update(session: AsyncSession, table: Table, where: Row, values: Row) -> None:
+    """``UPDATE table SET values`` where each column of ``where`` equals its value: run now (a
+    ``DriverStatement``), or, inside ``inserts_together``, a data-modifying CTE of the statement
+    sent at its end (on SQLite, run now as ever).
+
+    How many rows it changed is not told: inside a block nothing is known before the block ends,
+    and a CTE that matches no row fails nothing. Use it for rows the transaction holds already
+    (locked ``FOR UPDATE``), which it cannot miss; an optimistic update, whose row count decides
+    whether the request goes on, stays a ``DriverStatement.rowcount`` run as it comes.
+    """
+    batch: _Batch | None = session.info.get(_BATCH)
+    if batch is None:
+        statement = _update_now(table, tuple(where))
+        await statement.rowcount(session, {**{f"where_{k}": v for k, v in where.items()}, **values})
+    else:
+        batch.append((_Update(table, tuple(where)), [values, where]))
+
+
+async def _run_each(session: AsyncSession, batch: _Batch) -> None:
+    """The batch's statements one by one, in the session's transaction."""
+    for statement, rows in batch:
+        if isinstance(statement, _Update):
+            values, where = cast("list[Row]", rows)
+            await execute_update(session, statement.table, where, values)
+        else:
+            await session.execute(statement, rows)
 
 
 def goes_alone(session: AsyncSession) -> bool:
@@ -356,7 +414,8 @@ def goes_alone(session: AsyncSession) -> bool:
 
 @asynccontextmanager
 async def inserts_together(session: AsyncSession, *, last: bool = False) -> AsyncIterator[None]:
-    """Send the INSERTs made through ``execute_insert`` in the block as one statement at its end.
+    """Send the INSERTs made through ``execute_insert`` (and UPDATEs through ``execute_update``)
+    in the block as one statement at its end.
 
     On PostgreSQL they become data-modifying CTEs of one statement (``WITH w0 AS (INSERT …),
     w1 AS (INSERT …) INSERT …``), compiled once per shape and sent straight to the driver
@@ -366,7 +425,9 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
     each INSERT as it is made. Nothing in the block may read the rows back (they are not written
     until it ends), and the rows of one block do not see each other (one snapshot): an
     ``ON CONFLICT`` among them raises rather than skips; against rows already there it works as
-    usual.
+    usual. An UPDATE in the block (``execute_update``) is one more CTE: it changes rows as they
+    were before the statement, never a row another part of the statement writes (PostgreSQL
+    leaves which change wins unspecified), and its row count is not known.
 
     ``last=True`` says the transaction does nothing after the block. When the session is a
     request's (``get_session``: committed by ``AutoCommitRoute`` once the endpoint succeeds) and
@@ -383,7 +444,7 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
     if dialect_name(session) != "postgresql" or _BATCH in session.info or not _Driver.enabled:
         yield
         return
-    batch: list[tuple[Insert, Row | list[Row]]] = []
+    batch: _Batch = []
     session.info[_BATCH] = batch
     try:
         yield
@@ -399,20 +460,17 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
     ):
         return
     if len(batch) == 1:
-        await session.execute(*batch[0])
+        await _run_each(session, batch)
         return
     connection = await session.connection()
     if driver_enabled(connection):
         sql, args = _together(batch, connection.dialect)
         await on_driver(connection, sql, args)
     else:
-        for statement, rows in batch:
-            await session.execute(statement, rows)
+        await _run_each(session, batch)
 
 
-async def _execute_alone(
-    session: AsyncSession, batch: list[tuple[Insert, Row | list[Row]]]
-) -> bool:
+async def _execute_alone(session: AsyncSession, batch: _Batch) -> bool:
     """The batch as one autocommitted statement on a pooled connection of the session's engine
     (False, nothing sent, when statements may not go to the driver: the caller runs the batch in
     the session's transaction instead).
@@ -498,9 +556,7 @@ def _bind_processors(
     )
 
 
-def _together(
-    batch: list[tuple[Insert, Row | list[Row]]], dialect: Dialect
-) -> tuple[str, tuple[Any, ...]]:
+def _together(batch: _Batch, dialect: Dialect) -> tuple[str, tuple[Any, ...]]:
     """The batch as one SQL string and its positional arguments.
 
     SQLAlchemy does not cache the compiled form of an INSERT carrying CTEs (compiling it each time
@@ -508,18 +564,32 @@ def _together(
     which columns) is compiled once here with named bind parameters, and each execution only
     fills in the values, through the columns' own bind processors (JSON serialisation and such).
     """
-    groups = [(insert_, rows if isinstance(rows, list) else [rows]) for insert_, rows in batch]
+    groups = [(made, rows if isinstance(rows, list) else [rows]) for made, rows in batch]
     key = tuple(
-        (insert_.table, _conflict_key(insert_), len(rows), tuple(rows[0]))
-        for insert_, rows in groups
+        (made, tuple(rows[0]))
+        if isinstance(made, _Update)
+        else (made.table, _conflict_key(made), len(rows), tuple(rows[0]))
+        for made, rows in groups
     )
     compiled = _SHAPES.get(key)
     if compiled is None:
-        parts = []
-        for n, (insert_, rows) in enumerate(groups):
-            columns = insert_.table.c
+        parts: list[Any] = []
+        for n, (made, rows) in enumerate(groups):
+            columns = made.table.c
+            if isinstance(made, _Update):  # rows: the values set, then the where values
+                parts.append(
+                    update(made.table)
+                    .where(
+                        *(
+                            columns[c] == bindparam(f"w{n}_1_{c}", type_=columns[c].type)
+                            for c in made.where
+                        )
+                    )
+                    .values({c: bindparam(f"w{n}_0_{c}", type_=columns[c].type) for c in rows[0]})
+                )
+                continue
             parts.append(
-                insert_.values(
+                made.values(
                     [
                         {c: bindparam(f"w{n}_{r}_{c}", type_=columns[c].type) for c in row}
                         for r, row in enumerate(rows)

@@ -37,7 +37,13 @@ from approval.models import Application, Item
 from approval.repository import applications
 from govshared.db import UTCDateTime
 from govshared.jurisdictions import under_prefix
-from govshared.sql import DriverStatement, dialect_name, execute_insert, insert_ignore
+from govshared.sql import (
+    DriverStatement,
+    dialect_name,
+    execute_insert,
+    execute_update,
+    insert_ignore,
+)
 
 ACCEPTANCE = "acceptance"
 
@@ -119,15 +125,6 @@ def _entries_from_json(ledger: Any) -> list[ClockLedgerEntry]:
     ]
 
 
-# Without .values(): the SET clause is made of the columns the execution's parameters name.
-_UPDATE_CLOCK = DriverStatement(
-    update(application_clocks).where(
-        application_clocks.c.application_id == bindparam("where_application_id"),
-        application_clocks.c.kind == bindparam("where_kind"),
-    )
-)
-
-
 class ClockRepository:
     """Clock rows and their ledgers, in the caller's transaction (never commits)."""
 
@@ -150,10 +147,15 @@ class ClockRepository:
         await self.session.execute(insert(clock_entries), row)
 
     async def update(self, application_id: uuid.UUID, kind: str, values: dict[str, Any]) -> None:
-        """Change a clock row (its stop, restart, cache or markers)."""
-        await _UPDATE_CLOCK.rowcount(
+        """Change a clock row (its stop, restart, cache or markers); inside an
+        ``inserts_together`` block, with the block's statement at its end. Its row count is not
+        checked (it never was): a lifecycle action changes the clocks it read locked
+        (``locked_with_ledger``), the timers those they claimed."""
+        await execute_update(
             self.session,
-            {"where_application_id": application_id, "where_kind": kind, **values},
+            application_clocks,
+            {"application_id": application_id, "kind": kind},
+            values,
         )
 
     async def for_application(
