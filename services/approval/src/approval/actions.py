@@ -33,7 +33,7 @@ from approval.errors import (
 from approval.handlers import HANDLERS, Acting, ActionHandler
 from approval.lifecycle import RULES, STATE_LABELS, Action
 from approval.models import Application, ApplicationEvent
-from approval.reading import visible
+from approval.reading import seen_by, visible
 from approval.repository import ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationOut, Submitted
 from approval.tasks.chain import ReviewChain
@@ -111,9 +111,14 @@ class ActionService:
             )
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
-        application = await visible(
-            self.applications, principal=principal, application_id=application_id
-        )
+        held: set[str] | None = None
+        if handler.reads_materials:  # with the application, in one statement on PostgreSQL
+            found, held = await self.applications.get_with_material_names(application_id)
+            application = seen_by(principal, found, application_id)
+        else:
+            application = await visible(
+                self.applications, principal=principal, application_id=application_id
+            )
         # Art. 42(2): who extends depends on whether the item is handled jointly.
         terms = (
             await decision_terms(self.session, application.item_code)
@@ -145,6 +150,7 @@ class ActionService:
             terms=terms,
             today=today,
             now=now,
+            material_names=held,
         )
         details = await handler.validate(acting)
         # An item whose guide declares a review chain: the action must be the current step's,

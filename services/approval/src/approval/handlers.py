@@ -59,6 +59,9 @@ class Acting:
     terms: DecisionTerms | None  # read only for a handler with ``reads_terms``
     today: date
     now: datetime
+    # The names of the materials the application holds, read with it (``reads_materials``, on
+    # PostgreSQL); None: not read yet.
+    material_names: set[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class ActionHandler:
     document: DocumentKind | None = None  # the sealed notice or decision it issues
     reads_terms: bool = False  # the item's decision terms (Art. 42: joint handling)
     reads_trail: bool = False  # the audit trail (earlier 补正 requests, extensions, pauses)
+    reads_materials: bool = False  # the names of the materials held (read with the application)
     chain: bool = False  # an item's review chain guards it, and is moved on by it
     # It decides on acceptance: refused once the case is deemed accepted (Art. 32).
     decides_acceptance: bool = False
@@ -100,7 +104,9 @@ async def _acceptance_materials(acting: Acting) -> dict[str, Any]:
         version = await acting.items.version(application.item_code, application.item_version)
         guide = version.guide if version is not None else guide
     required = [m["name"] for m in guide.get("materials", []) if m.get("required", True)]
-    held = await acting.applications.material_names(application.id) if required else set()
+    held = acting.material_names
+    if held is None:
+        held = await acting.applications.material_names(application.id) if required else set()
     missing = [name for name in required if name not in held]
     tolerated = body.tolerated_materials or []
     if not missing:
@@ -290,6 +296,7 @@ HANDLERS: dict[Action, ActionHandler] = {
         "it arrived), its terms in the details",
         document=DocumentKind.ACCEPTANCE,
         reads_terms=True,
+        reads_materials=True,
         chain=True,
         decides_acceptance=True,
         write=_write_tolerances,
@@ -344,6 +351,7 @@ HANDLERS: dict[Action, ActionHandler] = {
         _validate_instant_decision,
         "stops acceptance; opens licence delivery (Art. 34(2), Art. 44)",
         document=DocumentKind.APPROVAL,
+        reads_materials=True,
         decides_acceptance=True,
     ),
 }

@@ -52,7 +52,13 @@ async def visible(
     applications: ApplicationRepository, *, principal: Principal, application_id: uuid.UUID
 ) -> Application:
     """An application the caller may see; 404 otherwise (never another enterprise's data)."""
-    application = await applications.get(application_id)
+    return seen_by(principal, await applications.get(application_id), application_id)
+
+
+def seen_by(
+    principal: Principal, application: Application | None, application_id: uuid.UUID
+) -> Application:
+    """``application`` (as read by ``application_id``) if the caller may see it; 404 otherwise."""
     if application is None or not can_see(principal, application):
         raise ApplicationNotFound(f"申请 {application_id} 不存在")
     return application

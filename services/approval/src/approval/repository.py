@@ -13,6 +13,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     false,
+    func,
     insert,
     literal_column,
     or_,
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent, Material, Tolerance
 from govshared.hashchain import GENESIS
 from govshared.jurisdictions import under_prefix
-from govshared.sql import DriverStatement, execute_insert
+from govshared.sql import DriverStatement, dialect_name, execute_insert
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 # Applications with no running clock (waiting for 补正) sort after every due date, on both databases.
@@ -48,6 +49,16 @@ _CHAIN_END = DriverStatement(
 # The names of the materials an application holds (acceptance checks them against its guide).
 _MATERIAL_NAMES = DriverStatement(
     select(materials.c.name).where(materials.c.application_id == bindparam("application_id"))
+)
+# PostgreSQL: the application and those names in one round trip (acceptance needs both).
+_APPLICATION_AND_MATERIALS = DriverStatement(
+    select(
+        applications,
+        select(func.array_agg(materials.c.name))
+        .where(materials.c.application_id == applications.c.id)
+        .scalar_subquery()
+        .label("material_names"),
+    ).where(applications.c.id == bindparam("id"))
 )
 _INSERT_TOLERANCE = insert(tolerances)
 # Without .values(): the SET clause is made of the columns the execution's parameters name.
@@ -97,6 +108,20 @@ class ApplicationRepository:
         statement), not the session's identity-mapped instance."""
         row = await _APPLICATION.first(self.session, {"id": application_id})
         return Application(**row) if row is not None else None
+
+    async def get_with_material_names(
+        self, application_id: uuid.UUID
+    ) -> tuple[Application | None, set[str] | None]:
+        """``get`` and, on PostgreSQL, ``material_names`` in the same statement (None on SQLite:
+        read them with ``material_names`` when needed)."""
+        if dialect_name(self.session) != "postgresql":
+            return await self.get(application_id), None
+        row = await _APPLICATION_AND_MATERIALS.first(self.session, {"id": application_id})
+        if row is None:
+            return None, None
+        names = row["material_names"]
+        application = Application(**{k: v for k, v in row.items() if k != "material_names"})
+        return application, set(names or ())
 
     async def get_for_update(self, application_id: uuid.UUID) -> Application | None:
         """One application, row-locked on PostgreSQL (SQLite transactions are serial already)."""
