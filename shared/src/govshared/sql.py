@@ -11,7 +11,8 @@ the installed SQLAlchemy, so an upgrade that renames one fails there first):
   ``_handle_exception()`` (asyncpg's error into the adapter's DB-API error); its asyncpg
   connection is the public ``driver_connection``;
 - ``Connection._handle_dbapi_exception()``: the DB-API error into SQLAlchemy's exception, a lost
-  connection invalidated with the rest of the pool;
+  connection invalidated with the rest of the pool, and ``_handle_dbapi_exception_noconnection()``,
+  the same for a connection refused as the lone statement of ``inserts_together`` takes one;
 - ``Insert._post_values_clause``: the ON CONFLICT clause, part of a batch's shape;
 - ``SQLCompiler._result_columns``: the selected columns and their result processors.
 
@@ -44,8 +45,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
@@ -68,7 +70,7 @@ INTERNALS: dict[str, tuple[str, ...]] = {
         "_start_transaction",
         "_handle_exception",
     ),
-    "Connection": ("_handle_dbapi_exception",),
+    "Connection": ("_handle_dbapi_exception", "_handle_dbapi_exception_noconnection"),
     "Insert": ("_post_values_clause",),
     "SQLCompiler": ("_result_columns",),
 }
@@ -87,10 +89,9 @@ def use_driver(enabled: bool) -> None:
     _Driver.enabled = enabled
 
 
-def missing_internals(connection: AsyncConnection) -> list[str]:
+def missing_internals(connection: AsyncConnection | Connection) -> list[str]:
     """The internals of ``INTERNALS`` that this PostgreSQL connection's SQLAlchemy lacks."""
-    sync = connection.sync_connection
-    assert sync is not None
+    sync = _sync(connection)
     adapter = sync.connection.dbapi_connection
     holders: dict[str, Any] = {
         "AsyncAdapt_asyncpg_connection": adapter,
@@ -113,14 +114,18 @@ def missing_internals(connection: AsyncConnection) -> list[str]:
     return missing
 
 
-def driver_enabled(connection: AsyncConnection) -> bool:
+def _sync(connection: AsyncConnection | Connection) -> Connection:
+    sync = connection.sync_connection if isinstance(connection, AsyncConnection) else connection
+    assert sync is not None
+    return sync
+
+
+def driver_enabled(connection: AsyncConnection | Connection) -> bool:
     """True when statements may go straight to asyncpg on this connection: the setting allows it
     and SQLAlchemy still has every internal of ``INTERNALS`` (else a warning, once)."""
     if not _Driver.enabled:
         return False
-    sync = connection.sync_connection
-    assert sync is not None
-    kind = type(sync.connection.dbapi_connection)
+    kind = type(_sync(connection).connection.dbapi_connection)
     found = _Driver.checked.get(kind)
     if found is None:
         missing = missing_internals(connection)
@@ -317,7 +322,7 @@ NOT_SENT = "govshared_not_sent"
 async def _translated(
     error: Exception,
     adapter: Any,
-    connection: AsyncConnection,
+    connection: AsyncConnection | Connection,
     sql: str,
     args: tuple[Any, ...],
     *,
@@ -329,8 +334,7 @@ async def _translated(
         adapter._handle_exception(error)  # raises the adapter's DB-API form of the error
     except Exception as dbapi_error:
         error = dbapi_error
-    sync_connection = connection.sync_connection
-    assert sync_connection is not None
+    sync_connection = _sync(connection)
     try:
         await greenlet_spawn(sync_connection._handle_dbapi_exception, error, sql, args, None, None)
     except Exception as translated:
@@ -475,32 +479,71 @@ async def _execute_alone(session: AsyncSession, batch: _Batch) -> bool:
     (False, nothing sent, when statements may not go to the driver: the caller runs the batch in
     the session's transaction instead).
 
+    The pool's connection is taken and given back as it is (``AsyncEngine.raw_connection``), not
+    through a ``Connection``: nothing begins on it, so there is no transaction for SQLAlchemy to
+    track or end, and a ``Connection`` (made, then closed, each in a greenlet of its own) cost a
+    keyed submission about twice what checking the connection out and in does. A ``Connection``
+    is made only to translate an error, as SQLAlchemy would (``_handle_dbapi_exception``: a lost
+    connection invalidated with the rest of the pool).
+
     Retried once, on another connection, when the first was found closed before the statement
     left (``NOT_SENT``): nothing ran, and nothing else of the request touched the database (the
     session never began). A statement that was sent is never retried: it may have committed.
     From then on the session refuses to begin (``SessionSentAlone``): whatever it did next would
     not be part of what was committed, and no one would commit it.
     """
-    assert isinstance(session.bind, AsyncEngine)
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine)
     for attempt in (1, 2):
-        connection = await session.bind.connect()
+        pooled = await greenlet_spawn(_checkout, engine.sync_engine)
         try:
-            if not driver_enabled(connection):
+            adapter: Any = pooled.dbapi_connection
+            # The setting, and the internals checked once per adapter class on a Connection.
+            known = _Driver.enabled and _Driver.checked.get(type(adapter), False)
+            if not known and not driver_enabled(Connection(engine.sync_engine, connection=pooled)):
                 return False
             # Nothing begins on it: no BEGIN before the statement nor COMMIT after; PostgreSQL
             # commits it as it completes. Returned to the pool, it has no transaction to reset.
-            sql, args = _together(batch, connection.dialect)
-            await on_driver(connection, sql, args, begin=False)
+            sql, args = _together(batch, engine.dialect)
+            await _send_alone(engine, pooled, adapter, sql, args)
             session.info[SENT_ALONE] = True
             break
         except sa_exc.DBAPIError as error:
             if attempt == 2 or not getattr(error, NOT_SENT, False):
                 raise
         finally:
-            # close() rather than ``async with``, whose exit shields the close in a task of its own.
-            await connection.close()
+            await greenlet_spawn(pooled.close)
     run_after_commit_hooks(session.sync_session)
     return True
+
+
+def _checkout(engine: Engine) -> PoolProxiedConnection:
+    """A connection from the engine's pool, a refused one named as ``Connection`` names it."""
+    try:
+        return engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as error:
+        Connection._handle_dbapi_exception_noconnection(error, engine.dialect, engine)
+        raise
+
+
+async def _send_alone(
+    engine: AsyncEngine,
+    pooled: PoolProxiedConnection,
+    adapter: Any,
+    sql: str,
+    args: tuple[Any, ...],
+) -> None:
+    """``on_driver`` without begin, on a pooled connection no ``Connection`` holds."""
+    async with adapter._execute_mutex:
+        raw = adapter.driver_connection
+        sent = not raw.is_closed()
+        try:
+            await raw.execute(sql, *args)
+            return
+        except Exception as error:
+            failure = error
+    holder = Connection(engine.sync_engine, connection=pooled)
+    raise await _translated(failure, adapter, holder, sql, args, sent=sent) from failure
 
 
 def _conflict_key(statement: Insert) -> tuple[Any, ...] | None:
