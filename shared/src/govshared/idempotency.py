@@ -92,10 +92,18 @@ def key_owner(principal: Principal, route: str) -> str:
     token per USCC) or call several routes: scoped to ``sub`` alone, a retry for enterprise B with
     the key of A's filing would get A's application back. A digest, so that a long ``sub`` fits.
     """
-    scope = json.dumps(
-        [principal.role.value, principal.subject, principal.uscc, principal.jurisdiction, route],
-        ensure_ascii=False,
+    return _owner_digest(
+        principal.role.value, principal.subject, principal.uscc, principal.jurisdiction, route
     )
+
+
+@lru_cache(maxsize=4096)
+def _owner_digest(
+    role: str, subject: str, uscc: str | None, jurisdiction: str | None, route: str
+) -> str:
+    """``key_owner``'s digest, remembered: a caller's keys all have the same owner per route, and
+    its JSON and SHA-256 need not be made again for every keyed request."""
+    scope = json.dumps([role, subject, uscc, jurisdiction, route], ensure_ascii=False)
     return hashlib.sha256(scope.encode()).hexdigest()
 
 
