@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -583,3 +584,33 @@ async def test_copy_rows_honours_the_fallback(engine: AsyncEngine) -> None:
         (f"抽{n}", n, at) for n in range(4)
     ]
     assert ("INSERT" in through_sqlalchemy) == (not batched(engine))
+
+
+async def test_a_json_column_is_stored_compact_with_its_chinese_as_is_and_reads_the_earlier_form(
+    engine: AsyncEngine,
+) -> None:
+    """JSON columns are written by orjson (compact, non-ASCII as it is); a row written before, in
+    the standard library's form (spaces, ``\\uXXXX`` escapes), reads back the same value, and a
+    value orjson refuses (an integer beyond 64 bits) is stored in that earlier form."""
+    value = {"名称": "上海盐业有限公司", "列表": [1, "二", None, True], "嵌套": {"x": 1.5}}
+    huge = {"n": 2**70, "名": "甲"}
+    as_text = "CAST(data AS TEXT)" if engine.dialect.name == "sqlite" else "data::text"
+    async with engine.begin() as conn:
+        for name, data in (("新", value), ("大", huge), ("旧", {})):
+            await conn.execute(
+                insert(parents),
+                {"id": uuid.uuid4(), "name": name, "data": data, "at": datetime.now(UTC)},
+            )
+        earlier = json.dumps(value)  # what the columns held until 2026-12
+        assert "\\u" in earlier and ", " in earlier
+        as_json = ":d" if engine.dialect.name == "sqlite" else "CAST(:d AS JSON)"
+        await conn.execute(
+            text(f"UPDATE parents SET data = {as_json} WHERE name = '旧'"), {"d": earlier}
+        )
+    async with engine.connect() as conn:
+        stored = dict((await conn.execute(text(f"SELECT name, {as_text} FROM parents"))).all())
+        read = dict((await conn.execute(select(parents.c.name, parents.c.data))).all())
+    assert stored["新"] == '{"名称":"上海盐业有限公司","列表":[1,"二",null,true],"嵌套":{"x":1.5}}'
+    assert stored["大"] == json.dumps(huge)
+    assert stored["旧"] == earlier
+    assert read == {"新": value, "大": huge, "旧": value}
