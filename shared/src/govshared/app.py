@@ -344,6 +344,11 @@ def create_service_app(
         openapi_url="/openapi.json",
         docs_url=None,  # served from the service's own files below, never a CDN
         redoc_url=None,
+        # FastAPI's own OpenTelemetry layer asks the global providers on every request whether it
+        # has anything to do (about 26,000 instructions a request). The suite exports nothing by
+        # OpenTelemetry: request ids, traceparent, logs and Prometheus metrics are
+        # ObservabilityMiddleware's.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_problem_handlers(app)
     if limits is not None:

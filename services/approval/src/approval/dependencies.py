@@ -19,8 +19,9 @@ from govshared.db import get_session
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 # The services are built from the request's session and the context directly rather than through
-# sub-dependencies: the hot routes' dependency graph stays small. Tests override these
-# dependencies, or pin ``context.today``.
+# sub-dependencies: the hot routes' dependency graph stays small (the submission and the lifecycle
+# actions call ``get_submissions`` and ``get_actions`` in the endpoint, no ``Depends`` at all).
+# Tests pin ``context.today``.
 
 
 async def get_reader(request: Request) -> ApplicationReader:
