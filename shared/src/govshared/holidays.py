@@ -32,6 +32,8 @@ Lunar dates and the 清明 solar term come from ``tyme4py`` (6tail's calendar li
 successor of ``lunar-python``): pure Python, no data files, the lunar calendar and the 24 solar terms
 computed astronomically (寿星天文历 algorithms by 许剑伟) in Beijing time, for any year we accept.
 The tests check it against every State Council schedule ``chinesecalendar`` holds (2004–2026).
+Its answers for 2004–2100 are kept in ``govshared.lunar_dates`` (checked against it by the tests),
+so that a process imports it only for a year outside that range.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+
+from govshared.lunar_dates import LUNAR_DATES
 
 ONE_DAY = timedelta(days=1)
 
@@ -96,13 +100,33 @@ def _run(start: date, days: int) -> tuple[date, ...]:
     return tuple(start + n * ONE_DAY for n in range(days))
 
 
-def _lunar(year: int, month: int, day: int) -> date:
-    # tyme4py (about 6 MB of a process's memory) is imported by the first year that needs it:
-    # license asks only for a year chinesecalendar does not know, approval at start.
+def computed_lunar(year: int, month: int, day: int) -> date:
+    """A lunar date's Gregorian day, computed by ``tyme4py`` (imported by the first call)."""
     from tyme4py.lunar import LunarDay
 
     solar = LunarDay.from_ymd(year, month, day).get_solar_day()
     return date(solar.get_year(), solar.get_month(), solar.get_day())
+
+
+def computed_qingming(year: int) -> date:
+    """The 清明 solar term's day, computed by ``tyme4py`` (imported by the first call)."""
+    from tyme4py.solar import SolarTerm
+
+    solar = SolarTerm.from_name(year, "清明").get_julian_day().get_solar_day()
+    return date(solar.get_year(), solar.get_month(), solar.get_day())
+
+
+# The lunar dates the 办法 names, by (month, day): their column in ``LUNAR_DATES``.
+_TABLED = {(1, 1): 0, (5, 5): 2, (8, 15): 3}
+
+
+def _lunar(year: int, month: int, day: int) -> date:
+    # 2004–2100 from the table (tyme4py's own answers, checked by the tests): tyme4py, about 8.7 MB
+    # of a process's memory, is imported only for a year outside it.
+    column = _TABLED.get((month, day))
+    if column is not None and year in LUNAR_DATES:
+        return LUNAR_DATES[year][column]
+    return computed_lunar(year, month, day)
 
 
 def lunar_new_year_eve(year: int) -> date:
@@ -112,10 +136,9 @@ def lunar_new_year_eve(year: int) -> date:
 
 def qingming(year: int) -> date:
     """The day (Beijing time) of the 清明 solar term: the sun at ecliptic longitude 15°."""
-    from tyme4py.solar import SolarTerm
-
-    solar = SolarTerm.from_name(year, "清明").get_julian_day().get_solar_day()
-    return date(solar.get_year(), solar.get_month(), solar.get_day())
+    if year in LUNAR_DATES:
+        return LUNAR_DATES[year][1]
+    return computed_qingming(year)
 
 
 def festivals(year: int) -> list[Festival]:

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from approval.calendar.sources import provisional_year
 from approval.calendar.workdays import DayKind, DaySource
 from govshared.holidays import (
+    computed_lunar,
+    computed_qingming,
     festivals,
     lunar_new_year_eve,
     qingming,
@@ -194,6 +196,24 @@ def test_lunar_festivals_and_qingming_fall_on_the_published_days(year: int) -> N
         shared = day.month == 10 and day.day <= 3
         expected = {english, "National Day"} if shared else {english}
         assert chinese_calendar.holidays.get(day) in expected, (festival.name, day)
+
+
+@pytest.mark.parametrize("year", range(2004, 2101))
+def test_the_lunar_table_is_what_tyme4py_computes(year: int) -> None:
+    # The table spares every process tyme4py's memory; it must give the library's own answers.
+    assert lunar_new_year_eve(year) == computed_lunar(year, 1, 1) - timedelta(days=1)
+    assert qingming(year) == computed_qingming(year)
+    dates = {f.name: f.days for f in festivals(year)}
+    if year >= 2008:  # 端午 and 中秋 are holidays since the 2008 version
+        assert dates["端午节"] == (computed_lunar(year, 5, 5),)
+        assert dates["中秋节"] == (computed_lunar(year, 8, 15),)
+
+
+def test_a_year_beyond_the_table_is_computed() -> None:
+    # The table stops at 2100: 2101's 除夕 (28 January, tyme4py) comes from the library.
+    assert lunar_new_year_eve(2101) == d("2101-01-28")
+    assert regime_of(2101).spring_from_eve
+    assert festivals(2101)[1].days[0] == lunar_new_year_eve(2101)
 
 
 # --- properties for every year the calendar may meet ---------------------------------------------
