@@ -162,10 +162,15 @@ def _public_hex(value: int) -> str:
     return f"{numbers.x:064x}{numbers.y:064x}"
 
 
+def new_sm2_private_key() -> str:
+    """A new SM2 private key (hex): a random integer in [1, n − 2] (GB/T 32918.1), no library."""
+    return f"{secrets.randbelow(_ORDER - 1) + 1:064x}"
+
+
 def generate_sm2_key() -> tuple[str, str]:
     """A new SM2 key pair: (private key hex, public key hex x‖y)."""
-    private = secrets.randbelow(_ORDER - 1) + 1
-    return f"{private:064x}", _public_hex(private)
+    private = new_sm2_private_key()
+    return private, _public_hex(int(private, 16))
 
 
 def sm2_sign(private_key: str, public_key: str, message: bytes) -> str:
@@ -204,8 +209,7 @@ def ensure_dev_seal_key(directory: Path) -> Path:
     private_dir(directory)
     path = directory / "dev-seal-sm2.key"
     if not path.exists():
-        private, _ = generate_sm2_key()
-        write_private(path, (private + "\n").encode())
+        write_private(path, (new_sm2_private_key() + "\n").encode())
     return path
 
 
@@ -228,13 +232,19 @@ def refuse_dev_seal(settings: Any, *, prefix: str) -> None:
         )
 
 
-def load_sm2_private_key(path: Path) -> tuple[str, str]:
-    """Read a hex SM2 private key file; (private hex, public hex)."""
-    private = path.read_text().strip().lower()
-    value = int(private, 16)
+def read_sm2_private_key(path: Path) -> str:
+    """Read a hex SM2 private key file; the private key's hex (no public key: Tongsuo is not
+    loaded, about 4.4 MB of a process's memory, until a seal first signs)."""
+    value = int(path.read_text().strip().lower(), 16)
     if not 0 < value < _ORDER:
         raise ValueError(f"{path} does not hold an SM2 private key")
-    return f"{value:064x}", _public_hex(value)
+    return f"{value:064x}"
+
+
+def load_sm2_private_key(path: Path) -> tuple[str, str]:
+    """Read a hex SM2 private key file; (private hex, public hex)."""
+    private = read_sm2_private_key(path)
+    return private, _public_hex(int(private, 16))
 
 
 class Sm2Signer:
@@ -559,9 +569,8 @@ def seal_book_from_settings(settings: SealSettings, http: httpx.AsyncClient) -> 
     the development key made once in ``data_dir/keys``."""
     if settings.seal_backend == "http" or settings.seal_private_key_file:
         return OneSeal(signer_from_settings(settings, http))
-    private, _ = load_sm2_private_key(ensure_dev_seal_key(settings.data_dir / "keys"))
     return DevelopmentSeals(
-        private,
+        read_sm2_private_key(ensure_dev_seal_key(settings.data_dir / "keys")),
         valid_from=datetime.combine(settings.seal_valid_from, time.min, CHINA),
         valid_until=datetime.combine(settings.seal_valid_until, time.max, CHINA),
     )
