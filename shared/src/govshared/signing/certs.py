@@ -11,15 +11,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asn1crypto import crl, keys, pem, x509
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
 
 from govshared.seal import sm2_sign, sm2_verify, sm3_hex
+
+if TYPE_CHECKING:
+    from asn1crypto import keys, x509
+
+# asn1crypto (about 6 MB of a process's memory) is imported by the first certificate built or read:
+# approval imports this module at start, and a signature is checked long after, if ever.
 
 # GM/T 0006: the SM2 curve and the SM2-with-SM3 signature algorithm.
 OID_SM2_CURVE = "1.2.156.10197.1.301"
@@ -102,6 +107,8 @@ def hash_id_number(id_number: str, *, salt: str | None = None) -> str:
 
 def public_key_info(public_key: str) -> keys.PublicKeyInfo:
     """SubjectPublicKeyInfo of an SM2 public key (x‖y hex)."""
+    from asn1crypto import keys
+
     return keys.PublicKeyInfo(
         {
             "algorithm": {
@@ -129,6 +136,8 @@ def raw_signature(der: bytes) -> str:
 
 
 def _time(at: datetime) -> x509.Time:
+    from asn1crypto import x509
+
     at = at.astimezone(UTC).replace(microsecond=0)
     if at.year < 2050:
         return x509.Time(name="utc_time", value=at)
@@ -148,6 +157,8 @@ def build_certificate(
     is_ca: bool,
 ) -> bytes:
     """A DER X.509 v3 certificate signed SM2-with-SM3 by the issuer."""
+    from asn1crypto import x509
+
     extensions: list[dict[str, Any]] = [
         {"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": is_ca}},
         {
@@ -191,6 +202,8 @@ def build_crl(
     next_update: datetime,
 ) -> bytes:
     """A DER CRL (v2) listing ``revoked`` serials with their revocation times, signed by the CA."""
+    from asn1crypto import crl
+
     entries = [
         {"user_certificate": serial, "revocation_date": _time(at)}
         for serial, at in sorted(revoked.items())
@@ -219,6 +232,8 @@ def build_crl(
 
 def enterprise_name(*, uscc: str, name: str, seal_kind: SealKind) -> x509.Name:
     """Subject of an enterprise seal: O = enterprise, serialNumber = USCC, title = seal kind."""
+    from asn1crypto import x509
+
     return x509.Name.build(
         {
             "country_name": "CN",
@@ -232,6 +247,8 @@ def enterprise_name(*, uscc: str, name: str, seal_kind: SealKind) -> x509.Name:
 
 def person_name(*, name: str, id_hash: str) -> x509.Name:
     """Subject of a person's key: CN = name, pseudonym = salted SM3 of the ID number."""
+    from asn1crypto import x509
+
     return x509.Name.build(
         {
             "country_name": "CN",
@@ -244,6 +261,8 @@ def person_name(*, name: str, id_hash: str) -> x509.Name:
 
 def to_der(data: bytes | str) -> bytes:
     """PEM or DER (bytes or text) → DER."""
+    from asn1crypto import pem
+
     raw = data.encode() if isinstance(data, str) else data
     if pem.detect(raw):
         _, _, der = pem.unarmor(raw)
@@ -253,6 +272,8 @@ def to_der(data: bytes | str) -> bytes:
 
 def to_pem(der: bytes, kind: str = "CERTIFICATE") -> str:
     """DER → PEM text."""
+    from asn1crypto import pem
+
     return bytes(pem.armor(kind, der)).decode()
 
 
@@ -262,6 +283,8 @@ def _aware(value: datetime) -> datetime:
 
 def parse_certificate(data: bytes | str) -> CertInfo:
     """Read a certificate; ``ValueError`` when it is not a well-formed SM2 certificate."""
+    from asn1crypto import x509
+
     der = to_der(data)
     try:
         cert = x509.Certificate.load(der, strict=True)
@@ -313,6 +336,8 @@ class CrlInfo:
 
 def parse_crl(data: bytes, issuer: CertInfo) -> CrlInfo:
     """Read a CRL and check the issuer's signature on it; ``ValueError`` if either fails."""
+    from asn1crypto import crl
+
     try:
         value = crl.CertificateList.load(to_der(data), strict=True)
         tbs = value["tbs_cert_list"]
@@ -339,6 +364,8 @@ def parse_crl(data: bytes, issuer: CertInfo) -> CrlInfo:
 
 
 def _subject_der(cert: CertInfo) -> bytes:
+    from asn1crypto import x509
+
     return bytes(x509.Certificate.load(cert.der)["tbs_certificate"]["subject"].dump())
 
 

@@ -16,8 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from asn1crypto import x509
+from typing import TYPE_CHECKING
 
 from govshared.files import private_dir, write_private
 from govshared.seal import generate_sm2_key, load_sm2_private_key
@@ -33,6 +32,9 @@ from govshared.signing.certs import (
     random_serial,
     to_pem,
 )
+
+if TYPE_CHECKING:
+    from asn1crypto import x509
 
 CA_NAME = "一网通办开发环境电子认证服务（仅供测试）"
 CRL_DAYS = 7  # the CA promises a new CRL within a week (nextUpdate)
@@ -58,6 +60,8 @@ class DevCA:
     """A CA whose key lives in ``directory`` (development and tests only)."""
 
     def __init__(self, directory: Path, *, now: datetime | None = None) -> None:
+        from asn1crypto import x509
+
         self.directory = directory
         private_dir(self.directory)
         self._now = now
