@@ -10,6 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from approval.context import context_of
 from approval.signing.config import VerifierOnFirstUse, build_verifier
@@ -21,7 +25,7 @@ from govshared.signing import (
     canonical_digest,
 )
 from govshared.signing.devca import DevCA
-from govshared.testing import Tokens, problem, random_uscc
+from govshared.testing import Tokens, problem, random_uscc, serve_on_loopback
 
 from ..conftest import make_settings
 
@@ -35,21 +39,24 @@ async def test_configured_anchors_and_their_crl_endpoint(tmp_path: Path, tokens:
     fetched: list[str] = []
     down = False
 
-    def crl_endpoint(request: httpx.Request) -> httpx.Response:
-        fetched.append(str(request.url))
+    async def crl_endpoint(request: Request) -> Response:
+        fetched.append(request.url.path)
         if down:
-            return httpx.Response(503)
-        return httpx.Response(200, content=licensed.crl_path.read_bytes())
+            return Response(status_code=503)
+        return Response(licensed.crl_path.read_bytes(), media_type="application/pkix-crl")
 
-    settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
-        tokens,
-        tmp_path / "data",
-        signing_trust_anchor_files=[str(anchor)],
-        signing_crl_urls=["https://ca.example/crl/latest.crl"],
-        signing_crl_cache_seconds=3600,
-    )
-    async with httpx.AsyncClient(transport=httpx.MockTransport(crl_endpoint)) as http:
+    # The CA's CRL distribution point: a third party, so a stand-in server on loopback.
+    ca_site = Starlette(routes=[Route("/crl/latest.crl", crl_endpoint)])
+    async with serve_on_loopback(ca_site) as ca_url, httpx.AsyncClient() as http:
+        crl_url = f"{ca_url}/crl/latest.crl"
+        settings = make_settings(
+            f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+            tokens,
+            tmp_path / "data",
+            signing_trust_anchor_files=[str(anchor)],
+            signing_crl_urls=[crl_url],
+            signing_crl_cache_seconds=3600,
+        )
         verifier = build_verifier(settings, http=http)
         assert verifier is not None
         uscc = random_uscc()
@@ -68,9 +75,9 @@ async def test_configured_anchors_and_their_crl_endpoint(tmp_path: Path, tokens:
 
         found = await check()
         await check()
-        assert fetched == ["https://ca.example/crl/latest.crl"]  # read once, then cached
+        assert fetched == ["/crl/latest.crl"]  # read once, then cached
         assert found.revocation is not None  # type: ignore[attr-defined]
-        assert found.revocation.crl_location == "https://ca.example/crl/latest.crl"  # type: ignore[attr-defined]
+        assert found.revocation.crl_location == crl_url  # type: ignore[attr-defined]
 
         # The CA revokes the seal; once the cached list is read again, the seal is refused.
         licensed.revoke(seal.serial)
