@@ -11,6 +11,15 @@ the same LIKE), captures the SQL they send and prints ``EXPLAIN (ANALYZE, BUFFER
   page of 20) of each of the three sizes of district (310151, 310120, 310115);
 * license's licence list (``LicenceRepository.list_current``, first page of 20) of the same.
 
+And two lists that had no index beginning with ``jurisdiction``, whose "before" is the same query
+(already a range) on the schema one migration earlier, "after" with the migration's index
+(``--lists inspections deliveries`` runs only these):
+
+* license's inspection list (``InspectionRepository.inspections``, ``GET /api/v1/inspections``,
+  by due date; ``ix_inspections_jurisdiction``) of the three districts and the city (``31``);
+* notify's delivery list (``DeliveryRepository.list_by_status``, ``GET /api/v1/deliveries``, dead
+  letters, newest change first; ``ix_deliveries_scope``) of the same.
+
 Both with the server's default collation (``C.UTF-8`` on the test server: not ``C`` to the LIKE
 optimisation) unless ``--icu`` asks for a ``zh-Hans-CN`` ICU database. Buffers and row counts do
 not depend on the machine's load; the times in the plans do.
@@ -41,7 +50,10 @@ from approval.repository import ApplicationRepository
 from govshared.applications import OPEN_STATES
 from govshared.migrate import upgrade
 from govshared.testing import admin_url, drop_postgres_database
+from licensing.inspections.repository import InspectionRepository
 from licensing.licences.repository import LicenceRepository
+from notify.models import DeliveryStatus
+from notify.repository import DeliveryRepository
 
 ROOT = Path(__file__).resolve().parents[1]
 DISTRICTS = [
@@ -213,14 +225,117 @@ async def license_plans(url: str, count: int) -> dict[str, Any]:
     return out
 
 
+async def with_and_without_index(
+    url: str,
+    *,
+    service: str,
+    previous: str,
+    table: str,
+    calls: dict[str, Call],
+    fill_rows: Callable[[], Awaitable[None]],
+) -> dict[str, Any]:
+    """Each call's plan on the schema at ``previous`` (before), then at head (after)."""
+    ini = ROOT / f"services/{service}/alembic.ini"
+    await asyncio.to_thread(upgrade, ini, url, previous)
+    await fill_rows()
+    before = {name: await explain(url, table, call) for name, call in calls.items()}
+    await asyncio.to_thread(upgrade, ini, url)
+    return {
+        name: {"before": before[name], "after": await explain(url, table, call)}
+        for name, call in calls.items()
+    }
+
+
+async def inspection_plans(url: str, count: int) -> dict[str, Any]:
+    calls: dict[str, Call] = {}
+    for prefix in ("310151", "310120", "310115", "31"):
+
+        def call(session: AsyncSession, p: str = prefix) -> Awaitable[Any]:
+            return InspectionRepository(session).inspections(
+                plan_id=None, jurisdiction_prefix=p, status=None, after=None, limit=21
+            )
+
+        calls[f"inspection list {prefix}"] = call
+
+    async def fill_rows() -> None:
+        await fill(
+            url,
+            "inspections",
+            count,
+            {
+                "jurisdiction": JURISDICTION_SQL,
+                "kind": "'random'",
+                "status": "(ARRAY['open','recorded','recorded'])[1 + i % 3]",
+                "due_on": "current_date + (i % 400) - 200",
+                "licence_nos": "'[]'",
+                "inspectors": "'[]'",
+            },
+        )
+
+    return await with_and_without_index(
+        url,
+        service="license",
+        previous="l0005_correction_timer",
+        table="inspections",
+        calls=calls,
+        fill_rows=fill_rows,
+    )
+
+
+async def delivery_plans(url: str, count: int) -> dict[str, Any]:
+    calls: dict[str, Call] = {}
+    for code in ("310151", "310120", "310115", "310000"):
+
+        def call(session: AsyncSession, c: str = code) -> Awaitable[Any]:
+            return DeliveryRepository(session).list_by_status(
+                DeliveryStatus.DEAD, jurisdiction=c, limit=21, after=None
+            )
+
+        calls[f"delivery list {code}"] = call
+
+    async def fill_rows() -> None:
+        statuses = ["delivered"] * 4 + ["sent", "failed", "dead"]
+        await fill(
+            url,
+            "deliveries",
+            count,
+            {
+                "jurisdiction": JURISDICTION_SQL,
+                "status": f"(ARRAY[{','.join(repr(s) for s in statuses)}])[1 + mod(abs(hashint4(i)::bigint), {len(statuses)})]",
+                "recipient": "'91310000' || lpad((i % 5000)::text, 10, '0')",
+                "channel": "'sms'",
+                "target": "''",
+                "context": "'{}'",
+            },
+        )
+
+    return await with_and_without_index(
+        url,
+        service="notify",
+        previous="n0002_inbox_payload",
+        table="deliveries",
+        calls=calls,
+        fill_rows=fill_rows,
+    )
+
+
+LISTS = {
+    "approval": approval_plans,
+    "licences": license_plans,
+    "inspections": inspection_plans,
+    "deliveries": delivery_plans,
+}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--icu", action="store_true", help="a zh-Hans-CN ICU database")
     parser.add_argument("--plans", action="store_true", help="print the whole plans")
+    parser.add_argument("--lists", nargs="+", choices=sorted(LISTS), default=list(LISTS))
     args = parser.parse_args()
     report: dict[str, Any] = {"rows": args.rows, "icu": args.icu}
-    for plans in (approval_plans, license_plans):
+    for plans in (LISTS[name] for name in args.lists):
         url = await create_database(args.icu)
         try:
             report.update(await plans(url, args.rows))

@@ -108,6 +108,8 @@ class Delivery(Base):
             sqlite_where=text("status IN ('queued', 'failed')"),
         ),
         Index("ix_deliveries_status", "status", "updated_at", "id"),
+        # The staff list (/deliveries): one status under a jurisdiction range (in_scope).
+        Index("ix_deliveries_scope", "status", "jurisdiction", "updated_at", "id"),
         Index("ix_deliveries_rate", "recipient", "channel", "sent_at"),
         Index("ix_deliveries_provider", "provider_message_id"),
     )

@@ -172,6 +172,8 @@ class Inspection(Base):
         # The timer's search: open correction orders by deadline, and their re-inspections.
         Index("ix_inspections_correction", "correction_status", "rectify_by"),
         Index("ix_inspections_reinspection_of", "reinspection_of"),
+        # The staff list: a jurisdiction range (under_prefix), by due date.
+        Index("ix_inspections_jurisdiction", "jurisdiction", "due_on", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
