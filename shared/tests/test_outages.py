@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import (
     Column,
@@ -179,7 +181,13 @@ async def test_a_database_behind_the_code_is_not_ready_until_migrated(
 ) -> None:
     """Readiness names the revision the database is at and the head the code expects."""
     migrations = known_migrations(ALEMBIC_INI)
-    (older,) = migrations.older  # notify's chain: the initial schema, then the head
+    # The revision just before the head, as Alembic's own script directory says.
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "migrations"))
+    head = ScriptDirectory.from_config(config).get_revision(migrations.head)
+    assert head is not None and isinstance(head.down_revision, str)
+    older = head.down_revision
+    assert older in migrations.older
     await asyncio.to_thread(upgrade, ALEMBIC_INI, database, older)
     engine = make_engine(database)
     app = _app(engine, tmp_path)
