@@ -45,7 +45,8 @@ from govshared.db import (
 from govshared.migrate import upgrade
 from govshared.problems import install_problem_handlers
 from govshared.settings import CommonSettings
-from govshared.sql import NOT_SENT, DriverStatement, execute_insert, inserts_together
+from govshared.sql import NOT_SENT, DriverStatement
+from govshared.sqlbatch import execute_insert, inserts_together
 from govshared.testing import (
     BACKENDS,
     cut_off_postgres_database,

@@ -71,7 +71,7 @@ READ_ONLY = "suite_read_only"
 # endpoint succeeds (and only then); code deep in a service may rely on nothing else owning it.
 REQUEST_TRANSACTION = "suite_request_transaction"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# In ``session.info``: ``govshared.sql.inserts_together(last=True)`` sent the request's statement
+# In ``session.info``: ``govshared.sqlbatch.inserts_together(last=True)`` sent the request's statement
 # alone on another connection, and it committed; the session may not begin anything after it.
 SENT_ALONE = "suite_sent_alone"
 

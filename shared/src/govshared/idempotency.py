@@ -23,7 +23,8 @@ from starlette.requests import Request
 from govshared.auth import Principal
 from govshared.db import UTCDateTime
 from govshared.problems import IdempotencyKeyReused, ValidationFailed
-from govshared.sql import execute_insert, insert_ignore
+from govshared.sql import insert_ignore
+from govshared.sqlbatch import execute_insert
 
 MAX_KEY_LENGTH = 200
 

@@ -43,7 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from govshared.backoff import backoff_seconds
 from govshared.db import UTCDateTime, after_commit
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CloudEvent
-from govshared.sql import dialect_name, execute_insert
+from govshared.sql import dialect_name
+from govshared.sqlbatch import execute_insert
 from govshared.sqlcopy import copy_rows
 
 logger = logging.getLogger("govshared.outbox")

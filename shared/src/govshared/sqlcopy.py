@@ -12,15 +12,8 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from govshared.sql import (
-    _BATCH,
-    Row,
-    _Driver,
-    dialect_name,
-    driver_enabled,
-    execute_insert,
-    on_driver,
-)
+from govshared.sql import Row, _Driver, dialect_name, driver_enabled, on_driver
+from govshared.sqlbatch import _BATCH, execute_insert
 
 
 class JSONText(str):

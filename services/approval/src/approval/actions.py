@@ -45,7 +45,7 @@ from govshared.chinatime import china_today
 from govshared.idempotency import claim, key_owner, replay, request_fingerprint
 from govshared.outbox import OutboxWriter
 from govshared.problems import Forbidden
-from govshared.sql import inserts_together
+from govshared.sqlbatch import inserts_together
 
 
 def paused_from(trail: list[ApplicationEvent]) -> ApplicationState:

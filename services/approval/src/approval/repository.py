@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent, Material, Tolerance
 from govshared.hashchain import GENESIS
 from govshared.jurisdictions import under_prefix
-from govshared.sql import DriverStatement, dialect_name, execute_insert
+from govshared.sql import DriverStatement, dialect_name
+from govshared.sqlbatch import execute_insert
 
 applications: Table = Application.__table__  # type: ignore[assignment]
 # Applications with no running clock (waiting for 补正) sort after every due date, on both databases.

@@ -56,7 +56,7 @@ from govshared.idempotency import (
     request_fingerprint,
 )
 from govshared.outbox import OutboxWriter
-from govshared.sql import goes_alone, inserts_together
+from govshared.sqlbatch import goes_alone, inserts_together
 
 # The signed commitment letter's session, carried from the check to the write (not a detail).
 SIGNED_LETTER = "_signed_letter"

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import govshared.sql
+import govshared.sqlbatch
 from approval.catalogue.repository import ITEM_CACHE
 from approval.clocks.calendar_cache import CALENDAR_CACHE
 from approval.db import outbox_events
@@ -279,14 +279,14 @@ async def test_audit_trail_is_visible_to_the_applicant(
 def _alone_spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Each submission statement sent alone (True) or given back to the session (False)."""
     sent: list[bool] = []
-    original = govshared.sql._execute_alone
+    original = govshared.sqlbatch._execute_alone
 
     async def spying(session: Any, batch: Any) -> bool:
         done = await original(session, batch)
         sent.append(done)
         return done
 
-    monkeypatch.setattr(govshared.sql, "_execute_alone", spying)
+    monkeypatch.setattr(govshared.sqlbatch, "_execute_alone", spying)
     return sent
 
 

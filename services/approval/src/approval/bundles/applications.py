@@ -39,7 +39,7 @@ from govshared import jurisdictions
 from govshared.auth import Principal, Role
 from govshared.idempotency import claim_or_replay, key_owner, replay, request_fingerprint
 from govshared.problems import DomainError
-from govshared.sql import inserts_together
+from govshared.sqlbatch import inserts_together
 
 ROUTE = "/api/v1/bundle-applications"
 

@@ -37,13 +37,8 @@ from approval.models import Application, Item
 from approval.repository import applications
 from govshared.db import UTCDateTime
 from govshared.jurisdictions import under_prefix
-from govshared.sql import (
-    DriverStatement,
-    dialect_name,
-    execute_insert,
-    execute_update,
-    insert_ignore,
-)
+from govshared.sql import DriverStatement, dialect_name, insert_ignore
+from govshared.sqlbatch import execute_insert, execute_update
 
 ACCEPTANCE = "acceptance"
 

@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.documents.models import Document
-from govshared.sql import execute_insert
+from govshared.sqlbatch import execute_insert
 
 _INSERT_DOCUMENT = insert(Document)  # built once: rows go beside it
 

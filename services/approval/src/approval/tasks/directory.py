@@ -21,7 +21,7 @@ from approval.tasks.errors import StaffIneligible, StaffUnknown
 from approval.tasks.models import StaffMember
 from govshared import jurisdictions
 from govshared.auth import Role
-from govshared.sql import execute_insert
+from govshared.sqlbatch import execute_insert
 
 STAFF: Table = StaffMember.__table__  # type: ignore[assignment]
 # Roles a task or a delegation can go to (the directory holds no enterprises, admins or services).

@@ -14,7 +14,7 @@ from approval.models import Application
 from approval.tasks.chain import TaskFacts, TaskKind, TaskStatus
 from approval.tasks.models import Delegation, ReviewTask
 from govshared.jurisdictions import under_prefix
-from govshared.sql import execute_insert
+from govshared.sqlbatch import execute_insert
 
 TASKS: Table = ReviewTask.__table__  # type: ignore[assignment]
 DELEGATIONS: Table = Delegation.__table__  # type: ignore[assignment]

@@ -24,7 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.jurisdictions import under_prefix
-from govshared.sql import dialect_name, execute_insert
+from govshared.sql import dialect_name
+from govshared.sqlbatch import execute_insert
 from govshared.sqlcopy import copy_rows
 from licensing.inspections.models import (
     CorrectionStatus,
