@@ -31,14 +31,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event, insert
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from govshared.auth import STAFF_ROLES, Principal, Role
 from govshared.migrate import upgrade
-from govshared.testing import admin_url, drop_postgres_database, random_uscc
+from govshared.testing import create_postgres_database, drop_postgres_database, random_uscc
 from notify.inbox import recipients_of
 from notify.main import ALEMBIC_INI
 from notify.models import InboxMessage
@@ -57,21 +55,6 @@ READERS = {
     ),
     "enterprise": None,  # filled with one of the enterprises below
 }
-
-
-async def create_database(collation: str | None) -> str:
-    """A fresh PostgreSQL database (ICU ``collation`` when given); its async URL."""
-    base = make_url(admin_url())
-    name = f"inbox_plan_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(base.set(drivername="postgresql").render_as_string(False))
-    try:
-        locale = (
-            f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{collation}'" if collation else ""
-        )
-        await conn.execute(f'CREATE DATABASE "{name}"{locale}')
-    finally:
-        await conn.close()
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def rows(count: int, enterprises: list[str], now: datetime) -> list[dict[str, Any]]:
@@ -185,7 +168,9 @@ async def main() -> None:
                 url = f"sqlite+aiosqlite:///{Path(directory) / 'inbox.db'}"
                 report[backend] = await plans(url, args.rows)
             continue
-        url = await create_database("zh-Hans-CN" if backend.endswith("icu") else None)
+        url = await create_postgres_database(
+            "inbox_plan", icu_locale="zh-Hans-CN" if backend.endswith("icu") else None
+        )
         try:
             report[backend] = await plans(url, args.rows)
         finally:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -49,7 +48,7 @@ import licensing.licences.repository
 from approval.repository import ApplicationRepository
 from govshared.applications import OPEN_STATES
 from govshared.migrate import upgrade
-from govshared.testing import admin_url, drop_postgres_database
+from govshared.testing import create_postgres_database, drop_postgres_database
 from licensing.inspections.repository import InspectionRepository
 from licensing.licences.repository import LicenceRepository
 from notify.models import DeliveryStatus
@@ -68,18 +67,6 @@ JURISDICTION_SQL = """
        WHEN i % 3 = 0 THEN (ARRAY[{d}])[1 + (i / 3) % {n}] || lpad((1 + i % 12)::text, 3, '0')
        ELSE (ARRAY[{d}])[1 + i % {n}] END
 """.format(d=",".join(f"'{c}'" for c in DISTRICTS), n=len(DISTRICTS))
-
-
-async def create_database(icu: bool) -> str:
-    base = make_url(admin_url())
-    name = f"scope_plan_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(base.set(drivername="postgresql").render_as_string(False))
-    try:
-        locale = " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'zh-Hans-CN'" if icu else ""
-        await conn.execute(f'CREATE DATABASE "{name}"{locale}')
-    finally:
-        await conn.close()
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
 async def fill(url: str, table: str, count: int, special: dict[str, str]) -> None:
@@ -336,7 +323,9 @@ async def main() -> None:
     args = parser.parse_args()
     report: dict[str, Any] = {"rows": args.rows, "icu": args.icu}
     for plans in (LISTS[name] for name in args.lists):
-        url = await create_database(args.icu)
+        url = await create_postgres_database(
+            "scope_plan", icu_locale="zh-Hans-CN" if args.icu else None
+        )
         try:
             report.update(await plans(url, args.rows))
         finally:

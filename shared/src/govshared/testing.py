@@ -53,8 +53,10 @@ def admin_url() -> str:
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
 
 
-async def create_postgres_database(prefix: str) -> str:
-    """Create a fresh, uniquely named database and return its async URL (fails loudly)."""
+async def create_postgres_database(prefix: str, *, icu_locale: str | None = None) -> str:
+    """Create a fresh, uniquely named database and return its async URL (fails loudly); with
+    ``icu_locale`` (``zh-Hans-CN``) its collation is that ICU locale's, as a deployment on a
+    Chinese locale has."""
     base = make_url(admin_url())
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -65,8 +67,11 @@ async def create_postgres_database(prefix: str) -> str:
             f"PostgreSQL is required for the tests and is not reachable at {base!r}: {exc}. "
             "Start it or set TEST_DATABASE_URL."
         ) from exc
+    locale = (
+        f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'" if icu_locale else ""
+    )
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{locale}')
     finally:
         await conn.close()
     return base.set(database=name).render_as_string(hide_password=False)
