@@ -39,7 +39,7 @@ class CalendarCache:
         self._years: dict[tuple[str, int], tuple[Any, list[CalendarDay]]] = {}
         self._snapshots: dict[tuple[str, int, int], tuple[float, CalendarSnapshot]] = {}
         self._recheck = recheck_seconds
-        # Results of ``memoised``, each with the snapshot it was derived on.
+        # Results of ``compute_keyed``, each with the snapshot it was derived on.
         self._memo: dict[tuple[Any, ...], tuple[CalendarSnapshot, Any]] = {}
 
     async def snapshot(self, session: AsyncSession, first: int, last: int) -> CalendarSnapshot:
@@ -111,51 +111,33 @@ class CalendarCache:
         *,
         first: date,
         last: date,
-        jurisdiction: str,
-        closures: dict[tuple[str, int, int], list[date]],
+        jurisdiction: str | None = None,
+        closures: dict[tuple[str, int, int], list[date]] | None = None,
     ) -> T:
-        """``compute`` for a rule that depends on nothing but ``key``, the national calendar and
-        the jurisdiction's closures (a clock's derivation): the closures are read as ``compute``
-        reads them and are part of the key, and a result is reused for as long as the national
-        snapshot of ``first..last`` is the same one (at most until the next recheck). Every case
-        submitted on a day has the same acceptance clock, every case accepted on a day the same
-        decision clock: derived once, not at each action."""
+        """``compute`` for a rule that depends on nothing but ``key``, the national calendar and,
+        with a ``jurisdiction``, its closures (read as ``compute`` reads them, and part of the key):
+        a result is reused for as long as the national snapshot of ``first..last`` is the same one
+        (at most until the next recheck). Every case submitted on a day has the same acceptance
+        clock, every case accepted on a day the same decision clock: derived once, not at each
+        action or submission."""
         low, high = first.year, last.year
         snapshot = await self.snapshot(session, low, high)
-        days = await closures_of(session, closures, jurisdiction, low, high)
+        memo = closures if closures is not None else {}
+        days = (
+            []
+            if jurisdiction is None
+            else await closures_of(session, memo, jurisdiction, low, high)
+        )
         memo_key = (database_key(session), jurisdiction, low, high, tuple(sorted(days)), *key)
         known = self._memo.get(memo_key)
         if known is not None and known[0] is snapshot:
             return cast(T, known[1])
         try:
-            result = rule(snapshot.with_closures(days))
+            result = rule(snapshot if jurisdiction is None else snapshot.with_closures(days))
         except OutsideSnapshot:  # the rule needs more years: not remembered
             return await self.compute(
-                session, rule, first=first, last=last, jurisdiction=jurisdiction, closures=closures
+                session, rule, first=first, last=last, jurisdiction=jurisdiction, closures=memo
             )
-        if len(self._memo) > 1000:
-            self._memo.clear()
-        self._memo[memo_key] = (snapshot, result)
-        return result
-
-    async def memoised(
-        self,
-        session: AsyncSession,
-        key: tuple[Any, ...],
-        rule: Callable[[CalendarSnapshot], T],
-        *,
-        first: date,
-        last: date,
-    ) -> T:
-        """``compute`` for a rule that depends on nothing but ``key`` and the national calendar
-        (every submission of a day opens the same acceptance clock): reused for as long as the
-        snapshot of ``first..last`` is the same one, so at most until the next recheck."""
-        snapshot = await self.snapshot(session, first.year, last.year)
-        memo_key = (database_key(session), *key)
-        known = self._memo.get(memo_key)
-        if known is not None and known[0] is snapshot:
-            return cast(T, known[1])
-        result = await self.compute(session, rule, first=first, last=last)
         if len(self._memo) > 1000:
             self._memo.clear()
         self._memo[memo_key] = (snapshot, result)

@@ -139,7 +139,7 @@ class ClockKeeper:
         """A new clock derived from the cached calendar (the submission hot path: one small query)."""
         spec = ClockSpec(kind, today, budget_days)
         first, last = window(spec, (), today)
-        return await self.cache.memoised(
+        return await self.cache.compute_keyed(
             self.session,
             (spec, self.warn_days),
             lambda calendar: derive(calendar, spec, as_of=today, warn_days=self.warn_days),
