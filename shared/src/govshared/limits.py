@@ -73,14 +73,14 @@ class BodyTooLarge(HTTPException):
         self.limit = limit
 
 
-def is_json(content_type: str) -> bool:
-    """True for ``application/json`` and its ``+json`` kin (CloudEvents, problem)."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
 def _media(content_type: str) -> str:
+    """The media type of a Content-Type, without its parameters, in lower case."""
     return content_type.split(";", 1)[0].strip().lower()
+
+
+def _json_media(media: str) -> bool:
+    """``application/json`` and its ``+json`` kin (CloudEvents, problem)."""
+    return media == "application/json" or media.endswith("+json")
 
 
 class RequestLimitsMiddleware:
@@ -138,7 +138,7 @@ class RequestLimitsMiddleware:
                     RequestTooLarge(f"请求内容 {content_length} 字节，超过 {limit} 字节的限制"),
                 )
                 return
-        if media == "application/json" or media.endswith("+json"):  # is_json
+        if _json_media(media):
             await self._buffered(scope, receive, send, limit, _nul_in_json)
             return
         if media == "application/x-www-form-urlencoded":
