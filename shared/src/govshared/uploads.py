@@ -17,7 +17,7 @@ import re
 import unicodedata
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -285,18 +285,16 @@ class _PdfWalk:
 
     def _name_tree(self, value: Any) -> list[Any]:
         """The values of a name tree (``/Names`` pairs, through ``/Kids``)."""
-        from pypdf.generic import IndirectObject
-
         values: list[Any] = []
         seen: set[tuple[int, int]] = set()
         pending: list[tuple[Any, int]] = [(value, 1)]
         while pending:
             reference, depth = pending.pop()
-            if isinstance(reference, IndirectObject):
-                ident = (reference.idnum, reference.generation)
-                if ident in seen:
-                    raise UploadContentRejected("PDF 文件的名称树中有环", reason="malformed")
-                seen.add(ident)
+            _visit(
+                reference,
+                seen,
+                lambda: UploadContentRejected("PDF 文件的名称树中有环", reason="malformed"),
+            )
             node = self._dict(reference)
             if node is None:
                 continue
@@ -317,19 +315,15 @@ class _PdfWalk:
 
     def _actions(self, value: Any) -> None:
         """An action and each one chained after it (``/Next``: one action or an array)."""
-        from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+        from pypdf.generic import ArrayObject, DictionaryObject
 
         seen: set[tuple[int, int]] = set()
         pending: list[tuple[Any, int]] = [(value, 0)]
         while pending:
             action, depth = pending.pop()
-            if isinstance(action, IndirectObject):
-                ident = (action.idnum, action.generation)
-                if ident in seen:
-                    # The chain reaches an action twice: a cycle, or a lattice that a walk
-                    # along every path would take exponential time over.
-                    raise _malformed("PDF")
-                seen.add(ident)
+            # Reaching an action twice: a cycle, or a lattice that a walk along every path would
+            # take exponential time over.
+            _visit(action, seen, lambda: _malformed("PDF"))
             self._count()
             action = _resolved(action)
             if depth > MAX_ACTION_CHAIN:
@@ -345,19 +339,15 @@ class _PdfWalk:
 
     def _tree(self, tops: list[Any], *, children: tuple[str, ...], siblings: str | None) -> None:
         """Form fields (``/Kids``) or outline items (``/First``, ``/Next``), each node checked."""
-        from pypdf.generic import IndirectObject
-
         seen: set[tuple[int, int]] = set()
         pending: list[tuple[Any, int]] = [(top, 1) for top in tops]
         while pending:
             reference, depth = pending.pop()
-            if isinstance(reference, IndirectObject):
-                ident = (reference.idnum, reference.generation)
-                if ident in seen:
-                    raise UploadContentRejected(
-                        "PDF 文件的表单或书签结构中有环", reason="malformed"
-                    )
-                seen.add(ident)
+            _visit(
+                reference,
+                seen,
+                lambda: UploadContentRejected("PDF 文件的表单或书签结构中有环", reason="malformed"),
+            )
             node = self._dict(reference)
             if node is None:
                 continue
@@ -374,6 +364,19 @@ class _PdfWalk:
                     pending.extend((kid, depth + 1) for kid in self._array(kids))
                 elif kids is not None:
                     pending.append((kids, depth + 1))
+
+
+def _visit(
+    reference: Any, seen: set[tuple[int, int]], cycle: Callable[[], UploadContentRejected]
+) -> None:
+    """Remember an indirect object a walk reaches; reaching one again raises ``cycle()``."""
+    from pypdf.generic import IndirectObject
+
+    if isinstance(reference, IndirectObject):
+        ident = (reference.idnum, reference.generation)
+        if ident in seen:
+            raise cycle()
+        seen.add(ident)
 
 
 def _is_plain_data(name: str, data: bytes) -> bool:
