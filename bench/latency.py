@@ -59,6 +59,22 @@ async def measure(token: str, samples: int) -> tuple[list[float], list[float]]:
     return await measure_streaming(token, samples)
 
 
+async def submit(
+    client: httpx.AsyncClient, approval: str, headers: dict[str, str], responses: list[float]
+) -> tuple[float, str]:
+    """Submit one application with a new Idempotency-Key, as the portal does; when it started
+    and its number (the response's time appended to ``responses``)."""
+    started = time.perf_counter()
+    created = await client.post(
+        f"{approval}/api/v1/applications",
+        json=BODY,
+        headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    created.raise_for_status()
+    responses.append((time.perf_counter() - started) * 1000)
+    return started, str(created.json()["application_no"])
+
+
 async def measure_streaming(token: str, samples: int) -> tuple[list[float], list[float]]:
     """The inbox watched as the portal watches it: notify's Server-Sent Events stream, one
     connection held open (woken by notify's commit), nothing read in between."""
@@ -93,15 +109,7 @@ async def measure_streaming(token: str, samples: int) -> tuple[list[float], list
         try:
             await asyncio.wait_for(connected.wait(), timeout=30)
             for _ in range(samples):
-                started = time.perf_counter()
-                created = await client.post(
-                    f"{approval}/api/v1/applications",
-                    json=BODY,
-                    headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-                )
-                created.raise_for_status()
-                responses.append((time.perf_counter() - started) * 1000)
-                number = created.json()["application_no"]
+                started, number = await submit(client, approval, headers, responses)
                 deadline = started + 10
                 while number not in seen and time.perf_counter() < deadline:
                     arrived.clear()
@@ -126,15 +134,7 @@ async def measure_polling(token: str, samples: int) -> tuple[list[float], list[f
     responses: list[float] = []
     async with httpx.AsyncClient(timeout=10) as client:
         for _ in range(samples):
-            started = time.perf_counter()
-            created = await client.post(
-                f"{approval}/api/v1/applications",
-                json=BODY,
-                headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-            )
-            created.raise_for_status()
-            responses.append((time.perf_counter() - started) * 1000)
-            number = created.json()["application_no"]
+            started, number = await submit(client, approval, headers, responses)
             deadline = started + 10
             while time.perf_counter() < deadline:
                 inbox = await client.get(
