@@ -28,13 +28,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import (  # noqa: E402
+    cpu_seconds,
+    family,
+    machine_busy_seconds,
+    postgres_cpu,
+    process_parents,
+)
 from bench.submission import (  # noqa: E402
     ACCEPT_BODY,
     BODY,
-    CLOCK_TICKS,
     PORTS,
     Stack,
-    cpu_snapshot,
     ensure_wrk,
     start_stack,
     stop_stack,
@@ -58,30 +63,16 @@ def lua_string(text: str) -> str:
     return f"[==[{text}]==]"
 
 
-def postgres_cpu(databases: list[str]) -> float:
-    """CPU seconds so far of the PostgreSQL backends connected to ``databases`` (a backend's
-    command line names its database; backends that ended before are not counted)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if not title.startswith("postgres: ") or not any(d in title for d in databases):
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return total
-
-
 def parts_snapshot(parts: dict[str, list[int]], databases: list[str]) -> dict[str, float]:
     """CPU seconds so far of each part of the suite (its processes and their children), of the
-    bench's PostgreSQL backends, and of the whole machine."""
-    found = {name: sum(cpu_snapshot(pid)["app"] for pid in pids) for name, pids in parts.items()}
+    bench's PostgreSQL backends, and of the whole machine (one read of the process table)."""
+    parents = process_parents()
+    found = {
+        name: sum(cpu_seconds(p) for pid in pids for p in family(pid, parents))
+        for name, pids in parts.items()
+    }
     found["postgresql"] = postgres_cpu(databases)
-    found["machine"] = cpu_snapshot(os.getpid())["machine"]
+    found["machine"] = machine_busy_seconds()
     return found
 
 
