@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class Migrations:
         return revision is None or revision in self.older
 
 
+@lru_cache(maxsize=16)  # read at start by the migration check and the readiness route alike
 def known_migrations(alembic_ini: Path) -> Migrations:
     """The head and older revisions of a service's migrations (``migrations/versions`` beside
     ``alembic_ini``, where every service's ``script_location`` points).
