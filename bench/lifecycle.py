@@ -5,7 +5,7 @@ uvicorn workers on PostgreSQL (license beside it for reform modes; the relay and
 in approval's worker process, started when the load stops unless BENCH_WORKER_DURING_LOAD=1), and
 wrk (``bench/lifecycle.lua``) drives cases concurrently on loopback for a bounded time. Prints
 completed cases per second, then how long the sealer takes to seal the documents the load left
-pending, and writes ``bench/results/lifecycle-*.json``. Asserts nothing.
+pending (unless BENCH_SKIP_DRAIN=1), and writes ``bench/results/lifecycle-*.json``. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "24"))
 # licences) and notify, would otherwise share the CPU with the requests being measured. With
 # BENCH_WORKER_DURING_LOAD=1 the whole suite runs during the load.
 WORKER_DURING_LOAD = os.environ.get("BENCH_WORKER_DURING_LOAD", "") == "1"
+# BENCH_SKIP_DRAIN=1: stop after the load (documents counted, not drained), for ``make bench-peer``,
+# which compares cases per second only.
+SKIP_DRAIN = os.environ.get("BENCH_SKIP_DRAIN", "") == "1"
 # Replicas of approval's worker (relay, timers, sealer), sharing the queues with SKIP LOCKED.
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 
@@ -217,12 +220,16 @@ def main() -> None:
         }
         databases = [make_url(url).database or "" for url in stack.databases.values()]
         figures = drive(stack.approval_url, tokens, work, parts, databases)
-        # Notices and decisions are sealed by approval's worker (running during the load, on the
-        # same two cores); what it had not sealed when the load stopped, it seals now.
-        print("load over; waiting for the sealer to seal the pending documents ...", flush=True)
-        if not WORKER_DURING_LOAD:
-            start_workers(stack, work)
-        documents = asyncio.run(drain_documents(stack.databases["approval"]))
+        if SKIP_DRAIN:
+            at_end = asyncio.run(document_counts(stack.databases["approval"]))
+            documents = {"documents_at_end_of_load": at_end, "drain": "skipped"}
+        else:
+            # Notices and decisions are sealed by approval's worker (running during the load, on
+            # the same two cores); what it had not sealed when the load stopped, it seals now.
+            print("load over; waiting for the sealer to seal the pending documents ...", flush=True)
+            if not WORKER_DURING_LOAD:
+                start_workers(stack, work)
+            documents = asyncio.run(drain_documents(stack.databases["approval"]))
         # What the load produced a second, and what was left unsealed at its end, in seconds of
         # that production (the sealers keep up when it stays at or under one second).
         made = sum(documents["documents_at_end_of_load"].values())  # type: ignore[attr-defined]
