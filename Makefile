@@ -14,7 +14,7 @@ TEST_WORKERS ?= 4
 # their one-second recovery bound, so 0 until measured on an idle machine).
 FAULTS_ALONGSIDE ?= 0
 
-.PHONY: help setup test-tools uscc keys run test lint format token bench bench-latency bench-lifecycle bench-instructions bench-queue bench-notify bench-draw bench-seal bench-rss up down clean seal
+.PHONY: help setup test-tools uscc keys run test lint format token bench bench-latency bench-lifecycle bench-peer bench-instructions bench-queue bench-notify bench-draw bench-seal bench-rss up down clean seal
 
 help:
 	@echo "make run     all three services on SQLite (data/), demo catalogue loaded"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench   submission throughput against the bare-ORM ceiling (PostgreSQL)"
 	@echo "make bench-latency     submit → the applicant's inbox, one at a time (PostgreSQL, relay in its own process)"
 	@echo "make bench-lifecycle   submit → accept → review → approve cases per second (PostgreSQL)"
+	@echo "make bench-peer        bench-lifecycle against SpiffWorkflow in process, alternating rounds, ratio of medians"
 	@echo "make bench-instructions   instructions per request under callgrind (steady on a noisy machine)"
 	@echo "make bench-queue       staff work queue p50/p99 at 10k and 1M applications (PostgreSQL)"
 	@echo "make bench-notify      events → inbox and email deliveries per second"
@@ -122,6 +123,9 @@ bench-latency: setup
 
 bench-lifecycle: setup
 	$(UV) run --locked python bench/lifecycle.py
+
+bench-peer: setup
+	$(UV) run --locked python bench/peer_spiff.py --against-lifecycle
 
 bench-instructions: setup
 	$(UV) run --locked python bench/instructions.py
