@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import puremagic
 from fastapi.responses import Response
 
 from govshared.problems import DomainError, UnsupportedMediaType
@@ -114,6 +113,10 @@ def _agree_with_detector(data: bytes, real: str) -> None:
         # puremagic has no OFD signature (it guesses among ZIP-based formats by their entries):
         # an OFD package is checked by its structure instead (``_parse_ofd``).
         return
+    # Imported by the first upload checked, not at start: its signature tables are about 0.9 MB
+    # of a process's memory (bench/idle_rss.py), held from then on.
+    import puremagic
+
     try:
         matches = puremagic.magic_string(data)
     except puremagic.PureError:
