@@ -46,7 +46,7 @@ from govshared.sql import (
     missing_internals,
     use_driver,
 )
-from govshared.sqlbatch import execute_insert, execute_update, inserts_together
+from govshared.sqlbatch import UpdateMissed, execute_insert, execute_update, inserts_together
 from govshared.sqlcopy import JSONText, copy_rows
 from govshared.testing import BACKENDS, drop_postgres_database, make_database
 
@@ -232,6 +232,43 @@ async def test_an_update_goes_with_the_inserts_and_fails_with_them(engine: Async
         rows = {r.name: (r.note, r.data) for r in await session.execute(select(parents))}
         assert await session.scalar(select(func.count()).select_from(children)) == 1
     assert rows == {"甲": ("改", {"k": 1}), "乙": ("乙注", {}), "丙": ("丙改", {})}
+
+
+async def test_a_checked_update_that_misses_raises_at_the_blocks_end(engine: AsyncEngine) -> None:
+    """``execute_update(..., checked=True)``: the optimistic update. When it matches its row the
+    block's rows are written as ever (one statement on PostgreSQL); when it matches none,
+    ``UpdateMissed`` is raised at the block's end (at once on SQLite) and the transaction, rolled
+    back, leaves nothing of the block, however many other checks passed."""
+    at = await _seed(engine, "甲", "乙")
+    sessions = make_sessionmaker(engine)
+    seen = statements_of(engine)
+    parent = uuid.uuid4()
+    async with sessions() as session, session.begin(), inserts_together(session):
+        await execute_update(
+            session, parents, {"name": "甲", "note": "甲注"}, {"note": "一"}, checked=True
+        )
+        await execute_insert(
+            session, insert(parents), {"id": parent, "name": "丙", "data": {}, "at": at}
+        )
+        await execute_insert(session, insert(children), {"parent_id": parent, "seq": 1})
+    writes = [s for s in seen if "INSERT" in s or "UPDATE" in s]
+    assert len(writes) == (1 if batched(engine) else 3)
+    with pytest.raises(UpdateMissed):
+        async with sessions() as session, session.begin(), inserts_together(session):
+            await execute_update(  # matches: "乙" has note "乙注"
+                session, parents, {"name": "乙", "note": "乙注"}, {"note": "二"}, checked=True
+            )
+            await execute_insert(session, insert(children), {"parent_id": parent, "seq": 2})
+            await execute_update(  # misses: "甲"'s note is "一" now
+                session, parents, {"name": "甲", "note": "甲注"}, {"note": "二"}, checked=True
+            )
+    with pytest.raises(UpdateMissed):  # outside a block: at once
+        async with sessions() as session, session.begin():
+            await execute_update(session, parents, {"name": "无"}, {"note": "三"}, checked=True)
+    async with sessions() as session:
+        rows = {r.name: r.note for r in await session.execute(select(parents))}
+        assert await session.scalar(select(func.count()).select_from(children)) == 1
+    assert rows == {"甲": "一", "乙": "乙注", "丙": None}
 
 
 def _family(at: datetime) -> tuple[uuid.UUID, list[tuple[Any, Any]]]:

@@ -131,6 +131,22 @@ def driver_enabled(connection: AsyncConnection | Connection) -> bool:
     return found
 
 
+def violated_constraint(error: BaseException) -> str | None:
+    """The name of the constraint a PostgreSQL error reports (a unique or foreign key violation),
+    following SQLAlchemy's wrapping (``.orig``) and the driver's (``__cause__``) down to asyncpg's
+    exception; None if none names one (SQLite never does)."""
+    seen: BaseException | None = error
+    for _ in range(6):
+        if seen is None:
+            return None
+        name = getattr(seen, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+        orig = getattr(seen, "orig", None)
+        seen = orig if isinstance(orig, BaseException) else seen.__cause__
+    return None
+
+
 def _engine(session: AsyncSession) -> Engine:
     """The engine the session runs on (its own bind, as the suite's sessionmakers give it)."""
     bind = session.bind

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Insert, Table, bindparam, update
+from sqlalchemy import Dialect, Insert, Table, bindparam, func, literal_column, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -55,13 +55,21 @@ async def execute_insert(session: AsyncSession, statement: Insert, rows: Row | l
         batch.append((statement, rows))
 
 
+class UpdateMissed(Exception):
+    """A checked UPDATE (``execute_update(..., checked=True)``) matched no row: the row is not
+    as it was read (another transaction changed it since, or it is gone). Raised at the end of the
+    ``inserts_together`` block, before its transaction commits: roll it back."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Update:
     """An UPDATE of an ``inserts_together`` batch: ``table``'s rows whose ``where`` columns equal
-    the values given (its rows: the values set, then the ``where`` values)."""
+    the values given (its rows: the values set, then the ``where`` values); ``checked``: the
+    block's end raises ``UpdateMissed`` if it matched no row."""
 
     table: Table
     where: tuple[str, ...]
+    checked: bool = False
 
 
 # What a batch holds: each INSERT or UPDATE with its rows, in the order made.
@@ -76,22 +84,31 @@ def _update_now(table: Table, where: tuple[str, ...]) -> DriverStatement:
     )
 
 
-async def execute_update(session: AsyncSession, table: Table, where: Row, values: Row) -> None:
+async def execute_update(
+    session: AsyncSession, table: Table, where: Row, values: Row, *, checked: bool = False
+) -> None:
     """``UPDATE table SET values`` where each column of ``where`` equals its value: run now (a
     ``DriverStatement``), or, inside ``inserts_together``, a data-modifying CTE of the statement
     sent at its end (on SQLite, run now as ever).
 
-    How many rows it changed is not told: inside a block nothing is known before the block ends,
-    and a CTE that matches no row fails nothing. Use it for rows the transaction holds already
-    (locked ``FOR UPDATE``), which it cannot miss; an optimistic update, whose row count decides
-    whether the request goes on, stays a ``DriverStatement.rowcount`` run as it comes.
+    Unchecked, how many rows it changed is not told: use it for rows the transaction holds already
+    (locked ``FOR UPDATE``), which it cannot miss. ``checked=True`` is the optimistic update
+    (``where`` names the version read): if it matches no row, ``UpdateMissed`` is raised, at once
+    when run now, else at the block's end, whose statement then reports the count of each checked
+    CTE; the transaction must be rolled back (the block's other rows were written with it). A
+    checked update keeps the block's statement inside the session's transaction (never sent
+    alone: an autocommitted statement could not be taken back).
     """
     batch: _Batch | None = session.info.get(_BATCH)
     if batch is None:
         statement = _update_now(table, tuple(where))
-        await statement.rowcount(session, {**{f"where_{k}": v for k, v in where.items()}, **values})
+        changed = await statement.rowcount(
+            session, {**{f"where_{k}": v for k, v in where.items()}, **values}
+        )
+        if checked and not changed:
+            raise UpdateMissed(f"no row of {table.name} matched {sorted(where)}")
     else:
-        batch.append((_Update(table, tuple(where)), [values, where]))
+        batch.append((_Update(table, tuple(where), checked), [values, where]))
 
 
 async def _run_each(session: AsyncSession, batch: _Batch) -> None:
@@ -99,7 +116,9 @@ async def _run_each(session: AsyncSession, batch: _Batch) -> None:
     for statement, rows in batch:
         if isinstance(statement, _Update):
             values, where = cast("list[Row]", rows)
-            await execute_update(session, statement.table, where, values)
+            await execute_update(
+                session, statement.table, where, values, checked=statement.checked
+            )
         else:
             await session.execute(statement, rows)
 
@@ -158,8 +177,10 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
         del session.info[_BATCH]
     if not batch:
         return
+    checks = sum(1 for made, _ in batch if isinstance(made, _Update) and made.checked)
     if (
         last
+        and not checks
         and session.info.get(REQUEST_TRANSACTION)
         and not session.in_transaction()
         and await _execute_alone(session, batch)
@@ -169,11 +190,16 @@ async def inserts_together(session: AsyncSession, *, last: bool = False) -> Asyn
         await _run_each(session, batch)
         return
     connection = await session.connection()
-    if driver_enabled(connection):
-        sql, args = _together(batch, connection.dialect)
-        await on_driver(connection, sql, args)
-    else:
+    if not driver_enabled(connection):
         await _run_each(session, batch)
+        return
+    sql, args = _together(batch, connection.dialect)
+    if not checks:
+        await on_driver(connection, sql, args)
+        return
+    counts = await on_driver(connection, sql, args, "fetchrow")
+    if not all(counts):
+        raise UpdateMissed("a checked update of the batch matched no row")
 
 
 async def _execute_alone(session: AsyncSession, batch: _Batch) -> bool:
@@ -300,9 +326,24 @@ def _together(batch: _Batch, dialect: Dialect) -> tuple[str, tuple[Any, ...]]:
                     ]
                 )
             )
-        *first, statement = parts
-        for n, part in enumerate(first):
-            statement = statement.add_cte(part.cte(f"w{n}"))
+        checked = [
+            n for n, (made, _) in enumerate(groups) if isinstance(made, _Update) and made.checked
+        ]
+        if checked:
+            # Every part a CTE; the statement itself reads how many rows each checked one matched.
+            for n in checked:
+                parts[n] = parts[n].returning(literal_column("1"))
+            ctes = [part.cte(f"w{n}") for n, part in enumerate(parts)]
+            statement: Any = select(
+                *(
+                    select(func.count()).select_from(ctes[n]).scalar_subquery().label(f"c{n}")
+                    for n in checked
+                )
+            ).add_cte(*ctes)
+        else:
+            *first, statement = parts
+            for n, part in enumerate(first):
+                statement = statement.add_cte(part.cte(f"w{n}"))
         done = statement.compile(dialect=dialect)
         names = tuple(done.positiontup or ())
         compiled = _Compiled(

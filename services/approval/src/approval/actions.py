@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import DEFAULT_WARN_DAYS
@@ -33,8 +34,8 @@ from approval.errors import (
 from approval.handlers import HANDLERS, Acting, ActionHandler
 from approval.lifecycle import RULES, STATE_LABELS, Action
 from approval.models import Application, ApplicationEvent
-from approval.reading import seen_by, visible
-from approval.repository import ApplicationRepository
+from approval.reading import seen_by
+from approval.repository import TRAIL_KEY, ApplicationRepository
 from approval.schemas import ActionRequest, ApplicationOut, Submitted
 from approval.tasks.chain import ReviewChain
 from approval.tasks.service import ChainKeeper, chain_for
@@ -45,7 +46,15 @@ from govshared.chinatime import china_today
 from govshared.idempotency import claim, key_owner, replay, request_fingerprint
 from govshared.outbox import OutboxWriter
 from govshared.problems import Forbidden
-from govshared.sqlbatch import inserts_together
+from govshared.sql import violated_constraint
+from govshared.sqlbatch import UpdateMissed, inserts_together
+
+# How many times an action is read and taken again when a note took its trail entry's number.
+TRAIL_ATTEMPTS = 3
+
+
+class TrailMoved(Exception):
+    """An entry was appended to the trail between an action's read and its write."""
 
 
 def paused_from(trail: list[ApplicationEvent]) -> ApplicationState:
@@ -97,7 +106,6 @@ class ActionService:
         idempotency_key: str | None,
     ) -> Submitted:
         """Take an action on an application, if the law allows it from its current state."""
-        rule, handler = RULES[action], HANDLERS[action]
         route = f"/api/v1/applications/{application_id}/{action.value}"
         owner = key_owner(principal, f"POST {route}")
         request_hash = request_fingerprint("POST", route, body.model_dump(mode="json"))
@@ -111,14 +119,42 @@ class ActionService:
             )
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
-        held: set[str] | None = None
-        if handler.reads_materials:  # with the application, in one statement on PostgreSQL
-            found, held = await self.applications.get_with_material_names(application_id)
-            application = seen_by(principal, found, application_id)
-        else:
-            application = await visible(
-                self.applications, principal=principal, application_id=application_id
-            )
+        # The trail's end is read with the application: the write's one statement appends to it.
+        # An entry appended meanwhile without changing the row (a note of delivery) takes the
+        # sequence number ours would have; the trail's key refuses ours, and the action is taken
+        # again from its read, as if it had come a moment later.
+        for attempt in range(1, TRAIL_ATTEMPTS + 1):
+            try:
+                return await self._act_once(
+                    principal=principal,
+                    application_id=application_id,
+                    action=action,
+                    body=body,
+                    idempotency_key=idempotency_key,
+                    key=(owner, request_hash),
+                )
+            except TrailMoved:
+                await self.session.rollback()
+                if attempt == TRAIL_ATTEMPTS:
+                    break
+        raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
+
+    async def _act_once(
+        self,
+        *,
+        principal: Principal,
+        application_id: uuid.UUID,
+        action: Action,
+        body: ActionRequest,
+        idempotency_key: str | None,
+        key: tuple[str, str],
+    ) -> Submitted:
+        """``act`` from its read on: one transaction's worth."""
+        rule, handler = RULES[action], HANDLERS[action]
+        found, held, trail_end = await self.applications.for_action(
+            application_id, with_materials=handler.reads_materials
+        )
+        application = seen_by(principal, found, application_id)
         # Art. 42(2): who extends depends on whether the item is handled jointly.
         terms = (
             await decision_terms(self.session, application.item_code)
@@ -132,9 +168,11 @@ class ActionService:
             )
         now = datetime.now(UTC)
         today = self.today()
-        application = await self._as_the_law_has_it(
+        deemed = await self._as_the_law_has_it(
             application, handler, principal=principal, today=today, now=now
         )
+        if deemed is not None:
+            application, trail_end = deemed
         current = ApplicationState(application.state)
         if current not in rule.from_states:
             await self._refuse(action, handler, rule.from_states, application, current)
@@ -170,7 +208,8 @@ class ActionService:
             current=current,
             to_state=to_state,
             chain=guarded,
-            key=(owner, request_hash),
+            key=key,
+            trail_end=trail_end,
         )
 
     async def _as_the_law_has_it(
@@ -181,12 +220,13 @@ class ActionService:
         principal: Principal,
         today: date,
         now: datetime,
-    ) -> Application:
+    ) -> tuple[Application, tuple[int, str]] | None:
         """Art. 32: past its acceptance period a submitted case IS accepted; record it first (an
-        action deciding on acceptance is refused)."""
+        action deciding on acceptance is refused). The application and its trail's end as they
+        are then; None if nothing was recorded."""
         deemed = await self.clocks.deemed_acceptance(application, today=today)
         if deemed is None:
-            return application
+            return None
         application_id = application.id
         if handler.decides_acceptance:
             raise deemed_error(deemed.received_on)
@@ -200,7 +240,10 @@ class ActionService:
             now=now,
         ):
             raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
-        return await visible(self.applications, principal=principal, application_id=application_id)
+        found, _, trail_end = await self.applications.for_action(
+            application_id, with_materials=False
+        )
+        return seen_by(principal, found, application_id), trail_end
 
     async def _refuse(
         self,
@@ -243,9 +286,43 @@ class ActionService:
         to_state: ApplicationState,
         chain: tuple[ReviewChain, ChainKeeper] | None,
         key: tuple[str, str],
+        trail_end: tuple[int, str],
     ) -> Submitted:
         """Write the action: the clocks, the handler's rows, the application, the document, the
-        audit entry with its event, and the review chain's next task."""
+        audit entry with its event, and the review chain's next task; on PostgreSQL one
+        statement (after the idempotency claim) whose check of the row version read decides
+        whether any of it stands."""
+        try:
+            return await self._written(
+                acting,
+                action,
+                details,
+                current=current,
+                to_state=to_state,
+                chain=chain,
+                key=key,
+                trail_end=trail_end,
+            )
+        except UpdateMissed:
+            raise ConcurrentModification("申请已被他人同时处理，本次操作未生效") from None
+        except IntegrityError as error:
+            if violated_constraint(error) == TRAIL_KEY:
+                raise TrailMoved from error
+            raise
+
+    async def _written(
+        self,
+        acting: Acting,
+        action: Action,
+        details: dict[str, Any],
+        *,
+        current: ApplicationState,
+        to_state: ApplicationState,
+        chain: tuple[ReviewChain, ChainKeeper] | None,
+        key: tuple[str, str],
+        trail_end: tuple[int, str],
+    ) -> Submitted:
+        """``_write``'s statements."""
         rule, handler = RULES[action], HANDLERS[action]
         application, principal, body = acting.application, acting.principal, acting.body
         today, now = acting.today, acting.now
@@ -285,10 +362,9 @@ class ActionService:
                 body=out.model_dump(mode="json"),
             ):
                 raise ConcurrentModification("同一幂等键的请求正在处理，请稍后重试")
-            if not await self.applications.update_state(
+            await self.applications.write_state(
                 application.id, expected_version=application.row_version, values=values
-            ):
-                raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
+            )
             # The sealed notice or decision, issued in this unit of work; its event names it for notify.
             document = None
             if handler.document is not None and self.documents is not None:
@@ -299,9 +375,7 @@ class ActionService:
                     details=details,
                     at=now,
                 )
-            # The chain's end is read only after the update holds the row (see clocks.consumer): an
-            # entry appended by another transaction meanwhile is then seen, never overwritten.
-            last_seq, last_hash = await self.applications.chain_end(application.id)
+            last_seq, last_hash = trail_end
             entry = await record_transition(
                 self.session,
                 outbox=self.outbox,

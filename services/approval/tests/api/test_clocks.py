@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from approval.clocks.repository import ClockRepository
 from approval.context import context_of
 from approval.db import outbox_events
 from approval.models import ApplicationEvent
+from approval.repository import ApplicationRepository
 from approval.worker import TimerWorker
 from govshared.auth import Role
 from govshared.db import mark_read_only
@@ -559,6 +561,64 @@ async def test_proof_of_service_racing_a_staff_action_keeps_one_chain(
     ).json()
     assert [e["seq"] for e in trail] == list(range(1, len(trail) + 1))
     assert sorted(e["action"] for e in trail[2:]) == ["notice_served", "notice_served", "review"]
+    verified = await client.get(
+        f"/api/v1/applications/{app_id}/events/verify", headers=tokens.enterprise(uscc)
+    )
+    assert verified.json()["valid"] is True
+
+
+async def test_a_proof_of_service_between_an_actions_read_and_write_leaves_both_in_the_chain(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The review reads the application and the trail's end; before it writes, notify's proof of
+    service takes the next entry's number. The review is read and taken again: both entries
+    stand, in one valid chain, and the reviewer gets 200, not a 409."""
+    uscc = random_uscc()
+    app_id = await _submit(client, tokens, uscc)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+    headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
+    proof = make_event(
+        type=EventType.NOTIFICATION_DELIVERED,
+        source="/services/notify",
+        subject=app_id,
+        data=NotificationDeliveredData(
+            notification_id=uuid.uuid4(),
+            cause_event_id=str(uuid.uuid4()),
+            cause_event_type=EventType.APPLICATION_ACCEPTED.value,
+            subject=app_id,
+            channel="inbox",
+            recipient=uscc,
+            delivered_at=datetime.now(UTC),
+        ),
+    ).model_dump_json()
+    reads: list[int] = []
+    read = ApplicationRepository.for_action
+    on_postgresql = app.state.engine.dialect.name == "postgresql"
+
+    async def read_then_served(
+        self: ApplicationRepository, application_id: uuid.UUID, *, with_materials: bool
+    ) -> tuple[Any, Any, tuple[int, str]]:
+        found = await read(self, application_id, with_materials=with_materials)
+        reads.append(found[2][0])
+        # On SQLite the review holds the database's write lock from its first read: nothing can
+        # come between (the proof would wait for it), so the race is PostgreSQL's alone.
+        if on_postgresql and len(reads) == 1:
+            served = await client.post("/api/v1/events", content=proof, headers=headers)
+            assert served.status_code == 200, served.text
+        return found
+
+    monkeypatch.setattr(ApplicationRepository, "for_action", read_then_served)
+    await _act(client, app_id, "review", tokens.staff(Role.REVIEWER), opinion="同意")  # 200
+    monkeypatch.undo()
+    trail = (
+        await client.get(f"/api/v1/applications/{app_id}/events", headers=tokens.enterprise(uscc))
+    ).json()
+    if on_postgresql:
+        assert reads == [2, 3]  # read again after the proof took entry 3
+        assert [e["action"] for e in trail] == ["submit", "accept", "notice_served", "review"]
+    else:
+        assert reads == [2]
+    assert [e["seq"] for e in trail] == list(range(1, len(trail) + 1))
     verified = await client.get(
         f"/api/v1/applications/{app_id}/events/verify", headers=tokens.enterprise(uscc)
     )
