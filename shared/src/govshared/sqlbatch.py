@@ -116,9 +116,7 @@ async def _run_each(session: AsyncSession, batch: _Batch) -> None:
     for statement, rows in batch:
         if isinstance(statement, _Update):
             values, where = cast("list[Row]", rows)
-            await execute_update(
-                session, statement.table, where, values, checked=statement.checked
-            )
+            await execute_update(session, statement.table, where, values, checked=statement.checked)
         else:
             await session.execute(statement, rows)
 

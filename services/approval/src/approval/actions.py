@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval.action_read import ActionRead, read_for_action
 from approval.calendar.clock import DEFAULT_WARN_DAYS
 from approval.catalogue.repository import ItemRepository
 from approval.clocks.derivation import decision_terms
 from approval.clocks.models import StopReason
-from approval.clocks.service import ClockKeeper
+from approval.clocks.service import ClockKeeper, clock_years
 from approval.db import idempotency_keys
 from approval.documents.service import DocumentIssuer, Sealing, document_reference, party_of
 from approval.errors import (
@@ -151,10 +152,12 @@ class ActionService:
     ) -> Submitted:
         """``act`` from its read on: one transaction's worth."""
         rule, handler = RULES[action], HANDLERS[action]
-        found, held, trail_end = await self.applications.for_action(
-            application_id, with_materials=handler.reads_materials
+        today = self.today()
+        years = clock_years(today) if ClockKeeper.reads_clocks(action) else None
+        read = await read_for_action(
+            self.session, application_id, with_materials=handler.reads_materials, clock_years=years
         )
-        application = seen_by(principal, found, application_id)
+        application = seen_by(principal, read.application, application_id)
         # Art. 42(2): who extends depends on whether the item is handled jointly.
         terms = (
             await decision_terms(self.session, application.item_code)
@@ -167,12 +170,14 @@ class ActionService:
                 f"「{action.value}」仅限以下角色办理：{'、'.join(sorted(r.value for r in roles))}"
             )
         now = datetime.now(UTC)
-        today = self.today()
-        deemed = await self._as_the_law_has_it(
-            application, handler, principal=principal, today=today, now=now
-        )
-        if deemed is not None:
-            application, trail_end = deemed
+        if await self._as_the_law_has_it(application, handler, today=today, now=now):
+            read = await read_for_action(
+                self.session,
+                application_id,
+                with_materials=handler.reads_materials,
+                clock_years=years,
+            )
+            application = seen_by(principal, read.application, application_id)
         current = ApplicationState(application.state)
         if current not in rule.from_states:
             await self._refuse(action, handler, rule.from_states, application, current)
@@ -188,7 +193,7 @@ class ActionService:
             terms=terms,
             today=today,
             now=now,
-            material_names=held,
+            material_names=read.material_names,
         )
         details = await handler.validate(acting)
         # An item whose guide declares a review chain: the action must be the current step's,
@@ -209,7 +214,7 @@ class ActionService:
             to_state=to_state,
             chain=guarded,
             key=key,
-            trail_end=trail_end,
+            read=read,
         )
 
     async def _as_the_law_has_it(
@@ -217,17 +222,14 @@ class ActionService:
         application: Application,
         handler: ActionHandler,
         *,
-        principal: Principal,
         today: date,
         now: datetime,
-    ) -> tuple[Application, tuple[int, str]] | None:
+    ) -> bool:
         """Art. 32: past its acceptance period a submitted case IS accepted; record it first (an
-        action deciding on acceptance is refused). The application and its trail's end as they
-        are then; None if nothing was recorded."""
+        action deciding on acceptance is refused). True if it was recorded (read again)."""
         deemed = await self.clocks.deemed_acceptance(application, today=today)
         if deemed is None:
-            return None
-        application_id = application.id
+            return False
         if handler.decides_acceptance:
             raise deemed_error(deemed.received_on)
         if not await record_deemed_acceptance(
@@ -240,10 +242,7 @@ class ActionService:
             now=now,
         ):
             raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
-        found, _, trail_end = await self.applications.for_action(
-            application_id, with_materials=False
-        )
-        return seen_by(principal, found, application_id), trail_end
+        return True
 
     async def _refuse(
         self,
@@ -286,7 +285,7 @@ class ActionService:
         to_state: ApplicationState,
         chain: tuple[ReviewChain, ChainKeeper] | None,
         key: tuple[str, str],
-        trail_end: tuple[int, str],
+        read: ActionRead,
     ) -> Submitted:
         """Write the action: the clocks, the handler's rows, the application, the document, the
         audit entry with its event, and the review chain's next task; on PostgreSQL one
@@ -301,7 +300,7 @@ class ActionService:
                 to_state=to_state,
                 chain=chain,
                 key=key,
-                trail_end=trail_end,
+                read=read,
             )
         except UpdateMissed:
             raise ConcurrentModification("申请已被他人同时处理，本次操作未生效") from None
@@ -320,7 +319,7 @@ class ActionService:
         to_state: ApplicationState,
         chain: tuple[ReviewChain, ChainKeeper] | None,
         key: tuple[str, str],
-        trail_end: tuple[int, str],
+        read: ActionRead,
     ) -> Submitted:
         """``_write``'s statements."""
         rule, handler = RULES[action], HANDLERS[action]
@@ -341,6 +340,7 @@ class ActionService:
                 today=today,
                 now=now,
                 terms=acting.terms,
+                read=read.clocks,
             )
             if handler.write is not None:
                 await handler.write(acting, details, values)
@@ -375,7 +375,7 @@ class ActionService:
                     details=details,
                     at=now,
                 )
-            last_seq, last_hash = trail_end
+            last_seq, last_hash = read.trail_end
             entry = await record_transition(
                 self.session,
                 outbox=self.outbox,

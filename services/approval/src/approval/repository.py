@@ -18,7 +18,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    true,
     tuple_,
     update,
 )
@@ -39,8 +38,6 @@ TRAIL_KEY = "pk_application_events"
 materials: Table = Material.__table__  # type: ignore[assignment]
 tolerances: Table = Tolerance.__table__  # type: ignore[assignment]
 
-# Columns of an action's read that are not the application's.
-_ACTION_EXTRAS = frozenset({"trail_seq", "trail_hash", "material_names"})
 # The lifecycle's statements are built once (building one, coercing its columns and operators,
 # cost more CPU than executing it) and run on the driver (see govshared.sql.DriverStatement).
 _INSERT_APPLICATION = insert(applications)
@@ -60,29 +57,6 @@ _MATERIAL_NAMES = DriverStatement(
 _APPLICATION_AND_MATERIALS = DriverStatement(
     select(
         applications,
-        select(func.array_agg(materials.c.name))
-        .where(materials.c.application_id == applications.c.id)
-        .scalar_subquery()
-        .label("material_names"),
-    ).where(applications.c.id == bindparam("id"))
-)
-# An action's read (ActionService.act): the application and the end of its audit trail, as of
-# one snapshot, with or without the material names.
-_TRAIL_END = (
-    select(
-        application_events.c.seq.label("trail_seq"), application_events.c.hash.label("trail_hash")
-    )
-    .where(application_events.c.application_id == applications.c.id)
-    .order_by(application_events.c.seq.desc())
-    .limit(1)
-    .lateral("trail_end")
-)
-_FOR_ACTION = select(applications, _TRAIL_END.c.trail_seq, _TRAIL_END.c.trail_hash).select_from(
-    applications.outerjoin(_TRAIL_END, true())
-)
-_APPLICATION_FOR_ACTION = DriverStatement(_FOR_ACTION.where(applications.c.id == bindparam("id")))
-_APPLICATION_AND_MATERIALS_FOR_ACTION = DriverStatement(
-    _FOR_ACTION.add_columns(
         select(func.array_agg(materials.c.name))
         .where(materials.c.application_id == applications.c.id)
         .scalar_subquery()
@@ -151,34 +125,6 @@ class ApplicationRepository:
         names = row["material_names"]
         application = Application(**{k: v for k, v in row.items() if k != "material_names"})
         return application, set(names or ())
-
-    async def for_action(
-        self, application_id: uuid.UUID, *, with_materials: bool
-    ) -> tuple[Application | None, set[str] | None, tuple[int, str]]:
-        """What an action reads first: the application, with ``with_materials`` the names of the
-        materials it holds (None on SQLite: read them with ``material_names`` when needed), and
-        the sequence number and hash of its trail's newest entry (``chain_end``). One statement,
-        so one snapshot, on PostgreSQL.
-
-        Nothing is locked: the action's write checks the row version it read (``write_state``),
-        and an entry appended to the trail meanwhile by a writer that does not change the row (a
-        note of delivery, a signed receipt) makes its own entry's sequence number taken: the
-        trail's primary key refuses it, and the action is read and taken again
-        (``ActionService.act``). On SQLite every writing transaction holds the database's write
-        lock from its start (``BEGIN IMMEDIATE``): nothing can come between.
-        """
-        if dialect_name(self.session) != "postgresql":
-            application = await self.get(application_id)
-            end = await self.chain_end(application_id) if application is not None else (0, GENESIS)
-            return application, None, end
-        query = _APPLICATION_AND_MATERIALS_FOR_ACTION if with_materials else _APPLICATION_FOR_ACTION
-        row = await query.first(self.session, {"id": application_id})
-        if row is None:
-            return None, None, (0, GENESIS)
-        names = row.get("material_names") if with_materials else None
-        fields = {k: v for k, v in row.items() if k not in _ACTION_EXTRAS}
-        end = (row["trail_seq"], row["trail_hash"]) if row["trail_seq"] is not None else (0, GENESIS)
-        return Application(**fields), (set(names or ()) if with_materials else None), end
 
     async def write_state(
         self, application_id: uuid.UUID, *, expected_version: int, values: dict[str, Any]

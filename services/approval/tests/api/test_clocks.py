@@ -19,12 +19,13 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval import actions
+from approval.action_read import ActionRead, read_for_action
 from approval.catalogue.demo import required_materials
 from approval.clocks.repository import ClockRepository
 from approval.context import context_of
 from approval.db import outbox_events
 from approval.models import ApplicationEvent
-from approval.repository import ApplicationRepository
 from approval.worker import TimerWorker
 from govshared.auth import Role
 from govshared.db import mark_read_only
@@ -592,14 +593,12 @@ async def test_a_proof_of_service_between_an_actions_read_and_write_leaves_both_
         ),
     ).model_dump_json()
     reads: list[int] = []
-    read = ApplicationRepository.for_action
+    read = actions.read_for_action
     on_postgresql = app.state.engine.dialect.name == "postgresql"
 
-    async def read_then_served(
-        self: ApplicationRepository, application_id: uuid.UUID, *, with_materials: bool
-    ) -> tuple[Any, Any, tuple[int, str]]:
-        found = await read(self, application_id, with_materials=with_materials)
-        reads.append(found[2][0])
+    async def read_then_served(*args: Any, **kwargs: Any) -> ActionRead:
+        found = await read(*args, **kwargs)
+        reads.append(found.trail_end[0])
         # On SQLite the review holds the database's write lock from its first read: nothing can
         # come between (the proof would wait for it), so the race is PostgreSQL's alone.
         if on_postgresql and len(reads) == 1:
@@ -607,7 +606,7 @@ async def test_a_proof_of_service_between_an_actions_read_and_write_leaves_both_
             assert served.status_code == 200, served.text
         return found
 
-    monkeypatch.setattr(ApplicationRepository, "for_action", read_then_served)
+    monkeypatch.setattr(actions, "read_for_action", read_then_served)
     await _act(client, app_id, "review", tokens.staff(Role.REVIEWER), opinion="同意")  # 200
     monkeypatch.undo()
     trail = (
@@ -632,10 +631,13 @@ async def test_a_cases_clocks_ledger_and_closures_read_together_are_those_read_a
     set_today: Callable[[str], None],
 ) -> None:
     """The one statement of the lifecycle actions (clocks locked, their ledger as JSON, the
-    closures of the case's jurisdiction chain) gives the rows, types and days the separate reads
-    give, pauses, resumes and an extension in the ledger."""
+    closures of the case's jurisdiction chain), alone and as part of an action's first read (with
+    the application and its trail), gives the rows, types and days the separate reads give, pauses,
+    resumes and an extension in the ledger, and nothing of another case."""
     uscc = random_uscc()
     set_today("2021-09-17")
+    other = await _submit(client, tokens, random_uscc())
+    await _act(client, other, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
     app_id = await _submit(client, tokens, uscc)
     reviewer = tokens.staff(Role.REVIEWER)
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
@@ -668,4 +670,13 @@ async def test_a_cases_clocks_ledger_and_closures_read_together_are_those_read_a
     assert len(ledger) == 3
     assert (columns(clocks), columns(ledger)) == (columns(apart[0]), columns(apart[1]))
     assert closures is None or closures == [D("2021-10-20")]
+    read = await read_for_action(session, case, with_materials=True, clock_years=(2020, 2023))
+    assert read.application is not None and read.application.id == case
+    trail = (await client.get(f"/api/v1/applications/{app_id}/events", headers=reviewer)).json()
+    assert read.trail_end[0] == trail[-1]["seq"] == 6
+    if read.clocks is not None:  # PostgreSQL (SQLite reads them in the clock keeper)
+        together, entries, days = read.clocks
+        assert [c.kind for c in together] == ["acceptance", "decision"]
+        assert (columns(together), columns(entries)) == (columns(apart[0]), columns(apart[1]))
+        assert days == [D("2021-10-20")]
     await session.rollback()

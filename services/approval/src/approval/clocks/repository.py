@@ -88,6 +88,84 @@ _CLOCKS_AND_LEDGER = DriverStatement(
 )
 
 
+# The same three, as columns of another statement's row (an action's read, approval.action_read):
+# the clocks of the row's application locked, as a JSON array in the order above, their ledger,
+# and the closure days of its jurisdiction's chain (jurisdictions.ancestors, in SQL) between
+# :clock_start and :clock_end.
+def clocks_beside(application_id: Any, jurisdiction: Any) -> list[Any]:
+    """The columns that read ``application_id``'s clocks (locked), ledger and closures."""
+    locked = (
+        select(application_clocks)
+        .where(application_clocks.c.application_id == application_id)
+        .with_for_update()
+        .correlate(application_id.table)
+        .subquery("locked_clock")
+    )
+    j = jurisdiction
+    chain = (
+        j,
+        func.substr(j, 1, 9),
+        func.substr(j, 1, 6),
+        func.substr(j, 1, 4).concat("00"),
+        func.substr(j, 1, 2).concat("0000"),
+    )
+    return [
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    literal_column("locked_clock"), locked.c.started_on, locked.c.kind
+                )
+            )
+        )
+        .scalar_subquery()
+        .label("clocks"),
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    literal_column("ledger_entry"), _ENTRY.c.recorded_at, _ENTRY.c.id
+                )
+            )
+        )
+        .where(_ENTRY.c.application_id == application_id)
+        .scalar_subquery()
+        .label("ledger"),
+        select(func.array_agg(calendar_closures.c.day.distinct()))
+        .where(
+            calendar_closures.c.jurisdiction.in_(chain),
+            calendar_closures.c.day.between(bindparam("clock_start"), bindparam("clock_end")),
+        )
+        .scalar_subquery()
+        .label("closures"),
+    ]
+
+
+# What an action's read of the clocks gives: the clocks (locked), the ledger, the closure days of
+# the years read (None: not read, as on SQLite).
+ClocksRead = tuple[list[ApplicationClock], list[ClockLedgerEntry], list[date] | None]
+
+
+def clocks_window(years: tuple[int, int]) -> dict[str, date]:
+    """The parameters of ``clocks_beside`` for a window of years."""
+    return {"clock_start": date(years[0], 1, 1), "clock_end": date(years[1], 12, 31)}
+
+
+def clocks_from_row(row: Any) -> ClocksRead:
+    """``clocks_beside``'s columns of a row, typed as rows read apart would be."""
+    items = row["clocks"]
+    if isinstance(items, str | bytes):
+        items = json.loads(items)
+    clocks = [
+        ApplicationClock(
+            **{
+                name: None if item[name] is None else convert(item[name])
+                for name, convert in _CLOCK_VALUES.items()
+            }
+        )
+        for item in items or ()
+    ]
+    return clocks, _entries_from_json(row["ledger"]), list(row["closures"] or [])
+
+
 def _json_value(column_type: object) -> Callable[[Any], Any]:
     """How a ledger column's value comes back from JSON (dates, times and ids as text)."""
     if isinstance(column_type, Uuid):
@@ -102,6 +180,7 @@ def _json_value(column_type: object) -> Callable[[Any], Any]:
 
 
 _ENTRY_VALUES = {c.name: _json_value(c.type) for c in clock_entries.c}
+_CLOCK_VALUES = {c.name: _json_value(c.type) for c in application_clocks.c}
 
 
 def _entries_from_json(ledger: Any) -> list[ClockLedgerEntry]:

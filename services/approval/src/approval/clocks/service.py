@@ -50,10 +50,16 @@ from approval.clocks.models import (
     LedgerEntryKind,
     StopReason,
 )
-from approval.clocks.repository import ClockRepository
+from approval.clocks.repository import ClockRepository, ClocksRead
 from approval.lifecycle import Action
 from approval.models import Application
 from govshared.applications import ApplicationState
+
+
+def clock_years(today: date) -> tuple[int, int]:
+    """The years whose closure days a lifecycle action's derivations look at (a clock's start to
+    its due date and a margin), read with the clocks."""
+    return (today.year - 1, today.year + 2)
 
 
 class ClockKeeper:
@@ -217,6 +223,11 @@ class ClockKeeper:
             },
         )
 
+    @staticmethod
+    def reads_clocks(action: Action) -> bool:
+        """Whether ``apply`` reads the clocks for ``action`` (it does for all but review)."""
+        return action is not Action.REVIEW
+
     async def apply(
         self,
         *,
@@ -228,19 +239,21 @@ class ClockKeeper:
         today: date,
         now: datetime,
         terms: DecisionTerms | None = None,
+        read: ClocksRead | None = None,
     ) -> date | None:
         """Record what a lifecycle action does to the clocks; the application's new due-date cache.
+
+        ``read``: the clocks (locked), ledger and closures of the years below, read already with
+        the application (``approval.action_read``); read here otherwise.
 
         What the clocks derive and the notice must state is added to ``details`` (the day accepted
         as of and the decision limit for ``accept``; the expected end of an Art. 45 pause), so that
         the audit entry, the event and the sealed notice say what the clocks do.
         """
-        if action is Action.REVIEW:
+        if not self.reads_clocks(action):
             return application.due_on
-        # The closures of the years a lifecycle action's derivations look at (a clock's start
-        # to its due date and a margin), read in the same statement as the clocks.
-        years = (today.year - 1, today.year + 2)
-        locked, entries, closures = await self.repository.locked_with_ledger(
+        years = clock_years(today)
+        locked, entries, closures = read or await self.repository.locked_with_ledger(
             application.id, jurisdiction=application.jurisdiction, years=years
         )
         if closures is not None and isinstance(self.calendar, CachedCalendar):
