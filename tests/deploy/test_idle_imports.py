@@ -31,6 +31,19 @@ def test_a_built_app_has_not_imported_the_pdf_upload_or_s3_stacks(module: str) -
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.parametrize("module", ["approval.main", "licensing.main", "notify.main"])
+def test_a_built_app_on_sqlite_has_not_loaded_the_postgresql_driver(module: str) -> None:
+    """On SQLite (``make run``'s default) asyncpg stays unloaded (~2 MB): its error classes are
+    registered as outages only for an app on PostgreSQL, and recognised only once it is loaded."""
+    code = (
+        "import importlib, sys;"
+        f"importlib.import_module({module!r}).create_app();"
+        "print('asyncpg' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_the_lazy_imports_still_work() -> None:
     """What moved into functions is found when called: a sealed-PDF check, a date's text, the
     detector that names an upload's type by its content."""

@@ -26,7 +26,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from govshared.auth import ServiceTokenSource, load_verifier, service_tokens
-from govshared.db import is_database_outage, make_engine, make_sessionmaker, private_sqlite_file
+from govshared.db import (
+    is_database_outage,
+    is_sqlite,
+    make_engine,
+    make_sessionmaker,
+    private_sqlite_file,
+)
 from govshared.files import private_dir
 from govshared.limits import RequestLimitsMiddleware, declare_edge_refusals
 from govshared.observability import (
@@ -352,7 +358,7 @@ def create_service_app(
         # ObservabilityMiddleware's.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    install_problem_handlers(app)
+    install_problem_handlers(app, postgresql=limits is None or not is_sqlite(limits.database_url))
     if limits is not None:
         # Innermost of the three: sizes and NUL are checked before routing, authentication and
         # body parsing, and the refusal still gets CORS headers, a request id and a metric.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +133,14 @@ _SQLITE_UNAVAILABLE = (
 )
 
 
+@lru_cache(maxsize=1)
 def _asyncpg_outage_types() -> tuple[type[BaseException], ...]:
-    """asyncpg's errors of a connection lost, refused or shut down (no asyncpg: none)."""
-    try:
-        from asyncpg import exceptions as pg
-    except ImportError:  # pragma: no cover - SQLite-only installs
-        return ()
+    """asyncpg's errors of a connection lost, refused or shut down.
+
+    Asked only once asyncpg is loaded (``_is_outage_itself``): until then no error can be one
+    of them, and a service on SQLite never loads it (~2 MB)."""
+    from asyncpg import exceptions as pg
+
     return (
         pg.ConnectionDoesNotExistError,  # closed in the middle of an operation
         pg.PostgresConnectionError,  # class 08: connection exception
@@ -147,15 +151,12 @@ def _asyncpg_outage_types() -> tuple[type[BaseException], ...]:
     )
 
 
-_ASYNCPG_OUTAGES = _asyncpg_outage_types()
-
-
 def _is_outage_itself(error: BaseException) -> bool:
     if isinstance(error, DatabaseUnreachable | sa_exc.TimeoutError | sa_exc.DisconnectionError):
         return True  # refused, or no pooled connection free within the pool timeout
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True  # SQLAlchemy (or DriverStatement) saw the connection die
-    if _ASYNCPG_OUTAGES and isinstance(error, _ASYNCPG_OUTAGES):
+    if "asyncpg" in sys.modules and isinstance(error, _asyncpg_outage_types()):
         return True
     text = str(error).lower()
     module = type(error).__module__

@@ -195,15 +195,18 @@ _HTTP_CODES: dict[int, tuple[str, str, str]] = {
 }
 
 
-def _outage_classes() -> tuple[type[Exception], ...]:
+def _outage_classes(postgresql: bool) -> tuple[type[Exception], ...]:
     """What a lost or refused database connection raises, by class (refined by
-    ``is_database_outage``): SQLAlchemy's wrappers, and asyncpg's own where code bypasses them."""
+    ``is_database_outage``): SQLAlchemy's wrappers, and, on PostgreSQL, asyncpg's own where code
+    bypasses them (on SQLite asyncpg is not loaded: ~2 MB of a service's memory)."""
     classes: tuple[type[Exception], ...] = (
         DBAPIError,
         PoolTimeout,
         DisconnectionError,
         DatabaseUnreachable,
     )
+    if not postgresql:
+        return classes
     try:
         from asyncpg import exceptions as pg
     except ImportError:  # pragma: no cover - SQLite-only installs
@@ -240,8 +243,9 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Render every error the app can raise as problem+json."""
+def install_problem_handlers(app: FastAPI, *, postgresql: bool = True) -> None:
+    """Render every error the app can raise as problem+json (``postgresql=False``: the app's
+    database is SQLite, whose driver errors come wrapped by SQLAlchemy)."""
 
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
@@ -337,6 +341,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DataError, bad_value)
-    for outage in _outage_classes():
+    for outage in _outage_classes(postgresql):
         app.add_exception_handler(outage, database_error)
     app.add_exception_handler(Exception, unexpected)
