@@ -44,6 +44,7 @@ from govshared.sql import (
     _Driver,
     insert_ignore,
     missing_internals,
+    snapshot,
     use_driver,
 )
 from govshared.sqlbatch import UpdateMissed, execute_insert, execute_update, inserts_together
@@ -653,3 +654,28 @@ async def test_a_json_column_is_stored_compact_with_its_chinese_as_is_and_reads_
     assert stored["大"] == json.dumps(huge)
     assert stored["旧"] == earlier
     assert read == {"新": value, "大": huge, "旧": value}
+
+
+def test_a_snapshot_holds_a_rows_values_as_loaded_state() -> None:
+    """``snapshot`` builds a mapped instance with a row's values as its state: the values read
+    back, nothing recorded as a change (``cls(**values)`` would record each), still settable."""
+    from sqlalchemy import inspect
+    from sqlalchemy.orm import registry
+
+    mapper = registry()
+
+    class Parent:
+        pass
+
+    mapper.map_imperatively(Parent, parents)
+    mapper.configure()
+    at = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    values = {"id": uuid.uuid4(), "name": "甲", "data": {"k": 1}, "at": at, "note": None}
+    made = snapshot(Parent, values)
+    assert {k: getattr(made, k) for k in values} == values
+    state = inspect(made)
+    assert state.transient and not any(state.attrs[k].history.added for k in values)
+    built = Parent(**values)
+    assert inspect(built).attrs["name"].history.added == ["甲"]
+    made.note = "改"  # type: ignore[attr-defined]
+    assert made.note == "改" and state.attrs["note"].history.added == ["改"]  # type: ignore[attr-defined]

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
@@ -46,6 +46,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
@@ -192,6 +193,21 @@ def insert_ignore(
     """
     targets = tuple(index_elements) if index_elements is not None else None
     return _insert_ignore(table, targets, dialect_name(session))
+
+
+_T = TypeVar("_T")
+
+
+def snapshot(cls: type[_T], values: Mapping[str, Any]) -> _T:
+    """An instance of the mapped class ``cls`` holding ``values`` (every column of a row read by a
+    Core statement) as the ORM holds a loaded row: as its state, not as changes. ``cls(**values)``
+    records each value through the attribute events, about ten times the cost (29 against 2.3 µs
+    for an application's 18 columns, measured here), for a history nobody reads: the instance is
+    never added to a session (every write of the hot paths is a Core statement). Uses the class
+    manager's public ``new_instance``."""
+    instance: _T = manager_of_class(cls).new_instance()
+    instance.__dict__.update(values)
+    return instance
 
 
 class DriverStatement:

@@ -27,7 +27,7 @@ from approval.clocks.repository import ClocksRead, clocks_beside, clocks_from_ro
 from approval.models import Application
 from approval.repository import ApplicationRepository, application_events, applications, materials
 from govshared.hashchain import GENESIS
-from govshared.sql import DriverStatement, dialect_name
+from govshared.sql import DriverStatement, dialect_name, snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,7 @@ async def read_for_action(
     row = await _READS[with_materials, clock_years is not None].first(session, parameters)
     if row is None:
         return ActionRead(None, None, (0, GENESIS), None)
-    application = Application(**{k: v for k, v in row.items() if k not in _EXTRAS})
+    application = snapshot(Application, {k: v for k, v in row.items() if k not in _EXTRAS})
     names = set(row["material_names"] or ()) if with_materials else None
     end = (row["trail_seq"], row["trail_hash"]) if row["trail_seq"] is not None else (0, GENESIS)
     return ActionRead(

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent, Material, Tolerance
 from govshared.hashchain import GENESIS
 from govshared.jurisdictions import under_prefix
-from govshared.sql import DriverStatement, dialect_name
+from govshared.sql import DriverStatement, dialect_name, snapshot
 from govshared.sqlbatch import execute_insert, execute_update
 
 applications: Table = Application.__table__  # type: ignore[assignment]
@@ -110,7 +110,7 @@ class ApplicationRepository:
         """One application, as read now: a detached snapshot (every write to it is a Core
         statement), not the session's identity-mapped instance."""
         row = await _APPLICATION.first(self.session, {"id": application_id})
-        return Application(**row) if row is not None else None
+        return snapshot(Application, row) if row is not None else None
 
     async def get_with_material_names(
         self, application_id: uuid.UUID
@@ -123,7 +123,7 @@ class ApplicationRepository:
         if row is None:
             return None, None
         names = row["material_names"]
-        application = Application(**{k: v for k, v in row.items() if k != "material_names"})
+        application = snapshot(Application, {k: v for k, v in row.items() if k != "material_names"})
         return application, set(names or ())
 
     async def write_state(

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Date,
@@ -37,7 +37,7 @@ from approval.models import Application, Item
 from approval.repository import applications
 from govshared.db import UTCDateTime
 from govshared.jurisdictions import under_prefix
-from govshared.sql import DriverStatement, dialect_name, insert_ignore
+from govshared.sql import DriverStatement, dialect_name, insert_ignore, snapshot
 from govshared.sqlbatch import execute_insert, execute_update
 
 ACCEPTANCE = "acceptance"
@@ -154,15 +154,7 @@ def clocks_from_row(row: Any) -> ClocksRead:
     items = row["clocks"]
     if isinstance(items, str | bytes):
         items = json.loads(items)
-    clocks = [
-        ApplicationClock(
-            **{
-                name: None if item[name] is None else convert(item[name])
-                for name, convert in _CLOCK_VALUES.items()
-            }
-        )
-        for item in items or ()
-    ]
+    clocks = _from_json(ApplicationClock, _CLOCK_VALUES, items)
     return clocks, _entries_from_json(row["ledger"]), list(row["closures"] or [])
 
 
@@ -188,14 +180,23 @@ def _entries_from_json(ledger: Any) -> list[ClockLedgerEntry]:
     if ledger is None:
         return []
     items = json.loads(ledger) if isinstance(ledger, str | bytes) else ledger
+    return _from_json(ClockLedgerEntry, _ENTRY_VALUES, items)
+
+
+_M = TypeVar("_M")
+
+
+def _from_json(cls: type[_M], values: dict[str, Callable[[Any], Any]], items: Any) -> list[_M]:
+    """Rows of a JSON array as snapshots of ``cls``, each value typed as a row read would be."""
     return [
-        ClockLedgerEntry(
-            **{
+        snapshot(
+            cls,
+            {
                 name: None if item[name] is None else convert(item[name])
-                for name, convert in _ENTRY_VALUES.items()
-            }
+                for name, convert in values.items()
+            },
         )
-        for item in items
+        for item in items or ()
     ]
 
 
@@ -239,7 +240,7 @@ class ClockRepository:
         detached snapshots, since every write to a clock is a Core statement."""
         query = _CLOCKS_LOCKED if lock and dialect_name(self.session) == "postgresql" else _CLOCKS
         rows = await query.rows(self.session, {"application_id": application_id})
-        return [ApplicationClock(**row) for row in rows]
+        return [snapshot(ApplicationClock, row) for row in rows]
 
     async def locked_with_ledger(
         self, application_id: uuid.UUID, *, jurisdiction: str, years: tuple[int, int]
@@ -267,7 +268,10 @@ class ClockRepository:
         if not rows:
             return [], [], None
         clocks = [
-            ApplicationClock(**{k: v for k, v in row.items() if k not in ("ledger", "closures")})
+            snapshot(
+                ApplicationClock,
+                {k: v for k, v in row.items() if k not in ("ledger", "closures")},
+            )
             for row in rows
         ]
         return clocks, _entries_from_json(rows[0]["ledger"]), list(rows[0]["closures"] or [])
@@ -275,7 +279,7 @@ class ClockRepository:
     async def ledger(self, application_id: uuid.UUID) -> list[ClockLedgerEntry]:
         """Every ledger entry of an application's clocks, in the order recorded."""
         rows = await _LEDGER.rows(self.session, {"application_id": application_id})
-        return [ClockLedgerEntry(**row) for row in rows]
+        return [snapshot(ClockLedgerEntry, row) for row in rows]
 
     async def claim_due(self, *, today: date, limit: int) -> list[ApplicationClock]:
         """Running clocks a timer may have to fire for, locked so that one replica takes each.
