@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from govshared import jurisdictions
 from govshared.files import private_dir, touch_private, write_private
@@ -391,14 +391,19 @@ def load_verifier(
     )
 
 
-async def verified_principal(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Principal:
-    """The caller of a bearer token, verified (401 problem otherwise), kept on ``request.state``."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def verified_principal(request: Request) -> Principal:
+    """The caller of the request's ``Authorization: Bearer`` token, verified (401 problem
+    otherwise), kept on ``request.state``.
+
+    The header is read as ``HTTPBearer`` reads it (scheme, a space, the token; the scheme in any
+    case), without building its credentials model for one string.
+    """
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    if not token or scheme.lower() != "bearer":
         raise Unauthenticated("请求缺少 Authorization: Bearer 令牌")
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = await verifier.verify_async(credentials.credentials)
+    principal = await verifier.verify_async(token)
     request.state.principal = principal
     return principal
 
@@ -421,7 +426,7 @@ class BearerPrincipal(HTTPBearer):
         self.roles = roles
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        principal = await verified_principal(request, await super().__call__(request))
+        principal = await verified_principal(request)
         if self.roles is not None and principal.role not in self.roles:
             names = "、".join(sorted(r.value for r in self.roles))
             raise Forbidden(f"此操作仅限以下角色：{names}", required_roles=sorted(self.roles))

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, _effective_route_context_var
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, make_url
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from govshared.files import touch_private
+from govshared.routeplan import planned_handler
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -397,8 +398,9 @@ class AutoCommitRoute(APIRoute):
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap the handler with the commit."""
-        handler = super().get_route_handler()
+        """Wrap the handler with the commit; the handler is planned once for the route
+        (``govshared.routeplan``) when its dependencies allow, FastAPI's own otherwise."""
+        handler = planned_handler(_effective_route(self), super().get_route_handler())
 
         async def commit_handler(request: Request) -> Response:
             current = _CURRENT_REQUEST.set(request)
@@ -441,6 +443,15 @@ class AutoCommitRoute(APIRoute):
             return response
 
         return commit_handler
+
+
+def _effective_route(route: APIRoute) -> Any:
+    """The route as FastAPI builds its handler: the route itself, or, for a route of an included
+    router, the effective route of that inclusion (its full path, the router's dependencies)."""
+    effective = _effective_route_context_var.get()
+    if effective is not None and effective.original_route is route:
+        return effective
+    return route
 
 
 async def _retry_read(
