@@ -63,7 +63,13 @@ def build_app(keys: tuple[str, str]) -> FastAPI:
         doubled: Annotated[str, Depends(twice)],
     ) -> Response:
         return JSONResponse(
-            {"id": str(thing_id), "name": body.name, "by": principal.subject, "twice": doubled},
+            {
+                "id": str(thing_id),
+                "name": body.name,
+                "count": body.count,
+                "by": principal.subject,
+                "twice": doubled,
+            },
             status_code=201,
             headers={"X-Path": request.url.path},
         )
@@ -119,6 +125,16 @@ def requests(private: str) -> list[tuple[str, str, dict[str, str], bytes | None]
         ("POST", act, auth(enterprise), ok),  # no content type: not read as JSON
         ("POST", act, {**json_, **auth(enterprise)}, b""),
         ("POST", act, {**json_, **auth(enterprise)}, b"[1, 2]"),
+        # Bodies orjson reads otherwise or refuses, where the standard library decides.
+        ("POST", act, {**json_, **auth(enterprise)}, b'{"name":"a","count":123456789012345678901}'),
+        ("POST", act, {**json_, **auth(enterprise)}, b'{"name":"a","count":9223372036854775807}'),
+        ("POST", act, {**json_, **auth(enterprise)}, b'{"name":"a","count":NaN}'),
+        ("POST", act, {**json_, **auth(enterprise)}, b'{"name":"a","count":1e400}'),
+        ("POST", act, {**json_, **auth(enterprise)}, b'{"name":"\\ud800","count":1}'),
+        ("POST", act, {**json_, **auth(enterprise)}, b'\xef\xbb\xbf{"name":"a","count":1}'),
+        ("POST", act, {**json_, **auth(enterprise)}, '{"name":"a","count":1}'.encode("utf-16")),
+        ("POST", act, {**json_, **auth(enterprise)}, b'{"name":"\xff","count":1}'),
+        ("POST", act, {**json_, **auth(enterprise)}, b'{"name":"a","name":"b","count":1}'),
         ("GET", f"/api/v1/things/{ID}", auth(enterprise), None),
         ("GET", f"/api/v1/things/{ID}?limit=9", auth(enterprise), None),
         ("GET", f"/api/v1/things/{ID}?limit=9", {}, None),
@@ -175,7 +191,7 @@ async def test_a_caller_without_a_valid_token_gets_401_before_any_422_on_the_bod
             headers={"Authorization": f"Bearer {token}"},
         )
         assert done.status_code == 201
-        assert done.json() == {"id": ID, "name": "a", "by": "e", "twice": "ee"}
+        assert done.json() == {"id": ID, "name": "a", "count": 1, "by": "e", "twice": "ee"}
 
 
 async def test_dependency_overrides_still_apply(keys: tuple[str, str]) -> None:

@@ -2,11 +2,11 @@
 
 FastAPI's request handler (``fastapi.routing.get_request_handler``) and its dependency solver
 (``solve_dependencies``) work out on every request what never changes for a route: which
-sub-dependencies are generators, their cache keys (OAuth scopes included), whether overrides apply, a
-``Response`` to collect headers nobody sets, the query string parsed for a route with no query
-parameter, the request's ``Content-Type`` parsed with ``email.message``. For the approval service's
-write routes that was about a fifth of the Python work outside the endpoints
-(``make bench-instructions``).
+sub-dependencies are generators, their cache keys (OAuth scopes included), whether overrides
+apply, a ``Response`` to collect headers nobody sets, the query string parsed for a route with no
+query parameter, the request's ``Content-Type`` parsed with ``email.message``; and it reads a JSON
+body with the standard library's parser. For approval's submission and lifecycle actions that was
+about a quarter of the Python work outside the endpoints (``make bench-instructions``).
 
 ``planned_handler`` returns a handler that does the same steps in the same order with those answers
 precomputed: the body is read and parsed first (a malformed JSON body is a 422 before anything
@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import params
 from fastapi._body_limit import get_body_limit_error
 from fastapi._compat import ModelField, Undefined, lenient_issubclass
@@ -76,6 +77,28 @@ def _is_json_content_type(value: str) -> bool:
             _JSON_CONTENT_TYPES.clear()
         _JSON_CONTENT_TYPES[value] = known
     return known
+
+
+# Every digit as "0", to find a run of 19 with one search (a regular expression took 18 µs on a
+# 1.7 KB form, this 2).
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else i for i in range(256))
+_LONG_DIGITS = b"0" * 19
+
+
+async def _json(request: Request, body: bytes) -> Any:
+    """The body as JSON: orjson (a third of the standard library's CPU: 3 against 9 µs for a
+    1.7 KB form) for what it reads as the standard library does, FastAPI's own ``request.json()``
+    (the standard library) for the rest, so that every body reads as it did and every malformed
+    one fails with the standard library's error. orjson refuses what the standard library takes
+    (``NaN``, ``1e400``, a lone surrogate, a byte-order mark, UTF-16 or UTF-32): those fall back.
+    It reads an integer beyond 64 bits as a float where the standard library keeps it exact: a
+    body with a run of 19 digits or more goes to the standard library directly."""
+    if _LONG_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return await request.json()
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,9 +270,9 @@ def planned_handler(route: Any, fallback: Handler) -> Handler:
             content_type = request.headers.get("content-type")
             if not content_type:
                 if not strict_content_type:
-                    return await request.json()
+                    return await _json(request, body_bytes)
             elif _is_json_content_type(content_type):
-                return await request.json()
+                return await _json(request, body_bytes)
             return body_bytes
         except json.JSONDecodeError as e:
             error = RequestValidationError(
