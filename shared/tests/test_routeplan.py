@@ -161,7 +161,7 @@ async def test_planned_routes_answer_as_fastapi_does(
     keys: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     planned = await answers(build_app(keys), keys[0])
-    monkeypatch.setattr(govshared.db, "planned_handler", lambda _route, fastapi: fastapi)
+    monkeypatch.setattr(govshared.db, "_ROUTE_PLAN", lambda _route, fastapi: fastapi)
     assert planned == await answers(build_app(keys), keys[0])
 
 
@@ -213,14 +213,15 @@ def test_hot_routes_are_planned(keys: tuple[str, str], monkeypatch: pytest.Monke
     """The routes above are planned (not left to FastAPI's handler), so the first test compares
     two different handlers."""
     built: list[bool] = []
-    original = govshared.db.planned_handler
+    original = govshared.db._ROUTE_PLAN
+    assert original is not None
 
     def spy(route: Any, fastapi: Any) -> Any:
         handler = original(route, fastapi)
         built.append(handler is not fastapi)
         return handler
 
-    monkeypatch.setattr(govshared.db, "planned_handler", spy)
+    monkeypatch.setattr(govshared.db, "_ROUTE_PLAN", spy)
     app = build_app(keys)
     for route in app.routes:
         getattr(route, "dependant", None)  # handlers of included routers are built lazily

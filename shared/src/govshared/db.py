@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
-from fastapi.routing import APIRoute, _effective_route_context_var
+from fastapi.routing import APIRoute
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, make_url
@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from govshared.files import touch_private
-from govshared.routeplan import planned_handler
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -400,7 +399,9 @@ class AutoCommitRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """Wrap the handler with the commit; the handler is planned once for the route
         (``govshared.routeplan``) when its dependencies allow, FastAPI's own otherwise."""
-        handler = planned_handler(_effective_route(self), super().get_route_handler())
+        handler = super().get_route_handler()
+        if _ROUTE_PLAN is not None:
+            handler = _ROUTE_PLAN(_effective_route(self), handler)
 
         async def commit_handler(request: Request) -> Response:
             current = _CURRENT_REQUEST.set(request)
@@ -445,10 +446,27 @@ class AutoCommitRoute(APIRoute):
         return commit_handler
 
 
+def _route_plan() -> tuple[Any, Any]:
+    """``govshared.routeplan.planned_handler`` and FastAPI's context of the effective route, or
+    (None, None) when a FastAPI release has moved an internal either leans on: then every route
+    keeps FastAPI's own handler (slower, the same answers) instead of the service failing to
+    start. ``shared/tests/test_routeplan.py`` imports the plan directly and fails first."""
+    try:
+        from fastapi.routing import _effective_route_context_var
+
+        from govshared.routeplan import planned_handler
+    except ImportError:  # pragma: no cover - a FastAPI other than the locked one
+        return None, None
+    return planned_handler, _effective_route_context_var
+
+
+_ROUTE_PLAN, _EFFECTIVE_ROUTE = _route_plan()
+
+
 def _effective_route(route: APIRoute) -> Any:
     """The route as FastAPI builds its handler: the route itself, or, for a route of an included
     router, the effective route of that inclusion (its full path, the router's dependencies)."""
-    effective = _effective_route_context_var.get()
+    effective = _EFFECTIVE_ROUTE.get()
     if effective is not None and effective.original_route is route:
         return effective
     return route
