@@ -206,16 +206,23 @@ class ActionService:
             )
             guarded = (chain, keeper)
         to_state = paused_from(acting.trail) if rule.returns else rule.to_state or current
-        return await self._write(
-            acting,
-            action,
-            details,
-            current=current,
-            to_state=to_state,
-            chain=guarded,
-            key=key,
-            read=read,
-        )
+        try:
+            return await self._write(
+                acting,
+                action,
+                details,
+                current=current,
+                to_state=to_state,
+                chain=guarded,
+                key=key,
+                read=read,
+            )
+        except UpdateMissed:
+            raise ConcurrentModification("申请已被他人同时处理，本次操作未生效") from None
+        except IntegrityError as error:
+            if violated_constraint(error) == TRAIL_KEY:
+                raise TrailMoved from error
+            raise
 
     async def _as_the_law_has_it(
         self,
@@ -290,38 +297,7 @@ class ActionService:
         """Write the action: the clocks, the handler's rows, the application, the document, the
         audit entry with its event, and the review chain's next task; on PostgreSQL one
         statement (after the idempotency claim) whose check of the row version read decides
-        whether any of it stands."""
-        try:
-            return await self._written(
-                acting,
-                action,
-                details,
-                current=current,
-                to_state=to_state,
-                chain=chain,
-                key=key,
-                read=read,
-            )
-        except UpdateMissed:
-            raise ConcurrentModification("申请已被他人同时处理，本次操作未生效") from None
-        except IntegrityError as error:
-            if violated_constraint(error) == TRAIL_KEY:
-                raise TrailMoved from error
-            raise
-
-    async def _written(
-        self,
-        acting: Acting,
-        action: Action,
-        details: dict[str, Any],
-        *,
-        current: ApplicationState,
-        to_state: ApplicationState,
-        chain: tuple[ReviewChain, ChainKeeper] | None,
-        key: tuple[str, str],
-        read: ActionRead,
-    ) -> Submitted:
-        """``_write``'s statements."""
+        whether any of it stands (``UpdateMissed``, made a 409 by ``_act_once``)."""
         rule, handler = RULES[action], HANDLERS[action]
         application, principal, body = acting.application, acting.principal, acting.body
         today, now = acting.today, acting.now

@@ -521,6 +521,24 @@ async def test_an_acceptance_counts_the_closures_in_force_when_it_is_taken(
     assert await accepted_due() == before
 
 
+def _proof_of_service(app_id: str, uscc: str) -> str:
+    """notify's proof that the acceptance notice reached the applicant, as a CloudEvent body."""
+    return make_event(
+        type=EventType.NOTIFICATION_DELIVERED,
+        source="/services/notify",
+        subject=app_id,
+        data=NotificationDeliveredData(
+            notification_id=uuid.uuid4(),
+            cause_event_id=str(uuid.uuid4()),
+            cause_event_type=EventType.APPLICATION_ACCEPTED.value,
+            subject=app_id,
+            channel="inbox",
+            recipient=uscc,
+            delivered_at=datetime.now(UTC),
+        ),
+    ).model_dump_json()
+
+
 async def test_proof_of_service_racing_a_staff_action_keeps_one_chain(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
@@ -531,30 +549,14 @@ async def test_proof_of_service_racing_a_staff_action_keeps_one_chain(
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
     headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
 
-    def proof() -> str:
-        return make_event(
-            type=EventType.NOTIFICATION_DELIVERED,
-            source="/services/notify",
-            subject=app_id,
-            data=NotificationDeliveredData(
-                notification_id=uuid.uuid4(),
-                cause_event_id=str(uuid.uuid4()),
-                cause_event_type=EventType.APPLICATION_ACCEPTED.value,
-                subject=app_id,
-                channel="inbox",
-                recipient=uscc,
-                delivered_at=datetime.now(UTC),
-            ),
-        ).model_dump_json()
-
     results = await asyncio.gather(
-        client.post("/api/v1/events", content=proof(), headers=headers),
+        client.post("/api/v1/events", content=_proof_of_service(app_id, uscc), headers=headers),
         client.post(
             f"/api/v1/applications/{app_id}/review",
             json={"opinion": "同意"},
             headers=tokens.staff(Role.REVIEWER),
         ),
-        client.post("/api/v1/events", content=proof(), headers=headers),
+        client.post("/api/v1/events", content=_proof_of_service(app_id, uscc), headers=headers),
     )
     assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
     trail = (
@@ -578,20 +580,7 @@ async def test_a_proof_of_service_between_an_actions_read_and_write_leaves_both_
     app_id = await _submit(client, tokens, uscc)
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
     headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
-    proof = make_event(
-        type=EventType.NOTIFICATION_DELIVERED,
-        source="/services/notify",
-        subject=app_id,
-        data=NotificationDeliveredData(
-            notification_id=uuid.uuid4(),
-            cause_event_id=str(uuid.uuid4()),
-            cause_event_type=EventType.APPLICATION_ACCEPTED.value,
-            subject=app_id,
-            channel="inbox",
-            recipient=uscc,
-            delivered_at=datetime.now(UTC),
-        ),
-    ).model_dump_json()
+    proof = _proof_of_service(app_id, uscc)
     reads: list[int] = []
     read = actions.read_for_action
     on_postgresql = app.state.engine.dialect.name == "postgresql"
