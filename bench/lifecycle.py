@@ -190,6 +190,28 @@ def start_workers(stack: Stack, work: Path) -> None:
         stack.processes.append(replica)
 
 
+async def wait_listening(database_url: str, workers: int, within_seconds: float = 180.0) -> None:
+    """Until ``workers`` worker processes listen for the web processes' wake-ups (each opens its
+    ``LISTEN`` connection once it has started its relay and sealer), or ``within_seconds``."""
+    engine = create_async_engine(database_url)
+    deadline = time.monotonic() + within_seconds
+    try:
+        while time.monotonic() < deadline:
+            async with engine.connect() as conn:
+                listening = await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+                    )
+                )
+            if (listening or 0) >= workers:
+                return
+            await asyncio.sleep(0.5)
+        print(f"warning: {workers} workers not listening after {within_seconds:.0f}s", flush=True)
+    finally:
+        await engine.dispose()
+
+
 def main() -> None:
     """Start the stack, drive cases, print and save the figures."""
     work = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
@@ -206,6 +228,9 @@ def main() -> None:
     try:
         if WORKER_DURING_LOAD:
             start_workers(stack, work)
+            # Started, not yet running: on a slow or busy CPU a worker's imports alone took most
+            # of a 20 s load, which then measured its start rather than its sealing.
+            asyncio.run(wait_listening(stack.databases["approval"], WORKERS))
         print(
             f"driving cases for {DURATION:.0f}s with {CONCURRENCY} concurrent cases ...", flush=True
         )
