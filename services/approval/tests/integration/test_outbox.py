@@ -180,13 +180,17 @@ async def test_events_a_destination_refuses_back_off_on_their_own(app: FastAPI) 
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
         relay = _relay(app, http, "notify")
+        before = datetime.now(UTC)
         assert await relay.run_once() == 0
         assert relay.circuit("notify").closed()  # it answered: it is up
     async with app.state.sessionmaker() as s:
         rows = (await s.execute(select(outbox_events))).all()
     for row in rows:
         assert row.attempts == 1 and "HTTP 422" in row.last_error
-        assert row.available_at > datetime.now(UTC)  # each event waits its own backoff
+        # Each event waits its own backoff (the first: half to all of the base, 0.5 s), counted
+        # from its failure; not compared with the clock now, which a slow machine may have
+        # carried past it by the time the rows are read.
+        assert row.available_at >= before + timedelta(seconds=0.25)
 
 
 def test_backoff_grows_and_is_capped() -> None:
