@@ -50,6 +50,8 @@ from govshared.problems import Forbidden
 from govshared.sql import violated_constraint
 from govshared.sqlbatch import UpdateMissed, inserts_together
 
+# The 409's detail when another transaction changed the application between read and write.
+CHANGED_MEANWHILE = "申请已被他人同时处理，本次操作未生效"
 # How many times an action is read and taken again when a note took its trail entry's number.
 TRAIL_ATTEMPTS = 3
 
@@ -124,7 +126,7 @@ class ActionService:
         # An entry appended meanwhile without changing the row (a note of delivery) takes the
         # sequence number ours would have; the trail's key refuses ours, and the action is taken
         # again from its read, as if it had come a moment later.
-        for attempt in range(1, TRAIL_ATTEMPTS + 1):
+        for _ in range(TRAIL_ATTEMPTS):
             try:
                 return await self._act_once(
                     principal=principal,
@@ -136,9 +138,7 @@ class ActionService:
                 )
             except TrailMoved:
                 await self.session.rollback()
-                if attempt == TRAIL_ATTEMPTS:
-                    break
-        raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
+        raise ConcurrentModification(CHANGED_MEANWHILE)
 
     async def _act_once(
         self,
@@ -154,10 +154,17 @@ class ActionService:
         rule, handler = RULES[action], HANDLERS[action]
         today = self.today()
         years = clock_years(today) if ClockKeeper.reads_clocks(action) else None
-        read = await read_for_action(
-            self.session, application_id, with_materials=handler.reads_materials, clock_years=years
-        )
-        application = seen_by(principal, read.application, application_id)
+
+        async def read_now() -> tuple[ActionRead, Application]:
+            read = await read_for_action(
+                self.session,
+                application_id,
+                with_materials=handler.reads_materials,
+                clock_years=years,
+            )
+            return read, seen_by(principal, read.application, application_id)
+
+        read, application = await read_now()
         # Art. 42(2): who extends depends on whether the item is handled jointly.
         terms = (
             await decision_terms(self.session, application.item_code)
@@ -171,13 +178,7 @@ class ActionService:
             )
         now = datetime.now(UTC)
         if await self._as_the_law_has_it(application, handler, today=today, now=now):
-            read = await read_for_action(
-                self.session,
-                application_id,
-                with_materials=handler.reads_materials,
-                clock_years=years,
-            )
-            application = seen_by(principal, read.application, application_id)
+            read, application = await read_now()  # as the deemed acceptance left it
         current = ApplicationState(application.state)
         if current not in rule.from_states:
             await self._refuse(action, handler, rule.from_states, application, current)
@@ -218,7 +219,7 @@ class ActionService:
                 read=read,
             )
         except UpdateMissed:
-            raise ConcurrentModification("申请已被他人同时处理，本次操作未生效") from None
+            raise ConcurrentModification(CHANGED_MEANWHILE) from None
         except IntegrityError as error:
             if violated_constraint(error) == TRAIL_KEY:
                 raise TrailMoved from error
@@ -248,7 +249,7 @@ class ActionService:
             today=today,
             now=now,
         ):
-            raise ConcurrentModification("申请已被他人同时处理，本次操作未生效")
+            raise ConcurrentModification(CHANGED_MEANWHILE)
         return True
 
     async def _refuse(
