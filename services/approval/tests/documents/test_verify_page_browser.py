@@ -132,7 +132,13 @@ async def upload_in_page(page: DevTools, pdf_path: Path) -> str:
     ]
     await page.call("DOM.setFileInputFiles", nodeId=node, files=[str(pdf_path)])
     await page.evaluate("document.querySelector('form[enctype]').submit()")
-    return str(await page.wait_for("document.querySelector('#result')?.outerHTML"))
+    # The section appears before its text is filled in: wait for both.
+    return str(
+        await page.wait_for(
+            "(r => r && r.textContent.trim() ? r.outerHTML : null)"
+            "(document.querySelector('#result'))"
+        )
+    )
 
 
 async def test_person_uploads_genuine_and_tampered_pdfs_in_chromium(
