@@ -109,10 +109,13 @@ class ActionService:
         idempotency_key: str | None,
     ) -> Submitted:
         """Take an action on an application, if the law allows it from its current state."""
-        route = f"/api/v1/applications/{application_id}/{action.value}"
-        owner = key_owner(principal, f"POST {route}")
-        request_hash = request_fingerprint("POST", route, body.model_dump(mode="json"))
+        # The key's owner and the request's fingerprint, only for a keyed request (the claim).
+        key: tuple[str, str] | None = None
         if idempotency_key is not None:
+            route = f"/api/v1/applications/{application_id}/{action.value}"
+            owner = key_owner(principal, f"POST {route}")
+            request_hash = request_fingerprint("POST", route, body.model_dump(mode="json"))
+            key = (owner, request_hash)
             stored = await replay(
                 self.session,
                 idempotency_keys,
@@ -134,7 +137,7 @@ class ActionService:
                     action=action,
                     body=body,
                     idempotency_key=idempotency_key,
-                    key=(owner, request_hash),
+                    key=key,
                 )
             except TrailMoved:
                 await self.session.rollback()
@@ -148,7 +151,7 @@ class ActionService:
         action: Action,
         body: ActionRequest,
         idempotency_key: str | None,
-        key: tuple[str, str],
+        key: tuple[str, str] | None,
     ) -> Submitted:
         """``act`` from its read on: one transaction's worth."""
         rule, handler = RULES[action], HANDLERS[action]
@@ -292,7 +295,7 @@ class ActionService:
         current: ApplicationState,
         to_state: ApplicationState,
         chain: tuple[ReviewChain, ChainKeeper] | None,
-        key: tuple[str, str],
+        key: tuple[str, str] | None,
         read: ActionRead,
     ) -> Submitted:
         """Write the action: the clocks, the handler's rows, the application, the document, the
@@ -328,15 +331,18 @@ class ActionService:
                 }
             )
             payload = out.model_dump_json().encode()
-            owner, request_hash = key
-            if acting.idempotency_key is not None and not await claim(
-                self.session,
-                idempotency_keys,
-                owner=owner,
-                key=acting.idempotency_key,
-                request_hash=request_hash,
-                status_code=200,
-                body=out.model_dump(mode="json"),
+            if (
+                key is not None
+                and acting.idempotency_key is not None
+                and not await claim(
+                    self.session,
+                    idempotency_keys,
+                    owner=key[0],
+                    key=acting.idempotency_key,
+                    request_hash=key[1],
+                    status_code=200,
+                    body=out.model_dump(mode="json"),
+                )
             ):
                 raise ConcurrentModification("同一幂等键的请求正在处理，请稍后重试")
             await self.applications.write_state(
