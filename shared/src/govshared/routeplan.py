@@ -144,22 +144,18 @@ class _Plan:
                 values[step.name] = solved
             if key not in cache:
                 cache[key] = solved
-        if self.path_params:
-            found, bad = request_params_to_args(self.path_params, request.path_params)
-            values.update(found)
-            errors += bad
-        if self.query_params:
-            found, bad = request_params_to_args(self.query_params, request.query_params)
-            values.update(found)
-            errors += bad
-        if self.header_params:
-            found, bad = request_params_to_args(self.header_params, request.headers)
-            values.update(found)
-            errors += bad
-        if self.cookie_params:
-            found, bad = request_params_to_args(self.cookie_params, request.cookies)
-            values.update(found)
-            errors += bad
+        # FastAPI's order (path, query, header, cookie); each source read only when the route has
+        # parameters there (the cookies are parsed on first read).
+        for fields, source in (
+            (self.path_params, "path_params"),
+            (self.query_params, "query_params"),
+            (self.header_params, "headers"),
+            (self.cookie_params, "cookies"),
+        ):
+            if fields:
+                found, bad = request_params_to_args(fields, getattr(request, source))
+                values.update(found)
+                errors += bad
         if self.body_params:
             found, bad = await request_body_to_args(
                 body_fields=self.body_params, received_body=body, embed_body_fields=embed
