@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -54,6 +55,16 @@ from govshared.sqlbatch import UpdateMissed, inserts_together
 CHANGED_MEANWHILE = "申请已被他人同时处理，本次操作未生效"
 # How many times an action is read and taken again when a note took its trail entry's number.
 TRAIL_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """A request sent with an ``Idempotency-Key``: the key, its owner and the request's
+    fingerprint, which the write claims with the answer."""
+
+    key: str
+    owner: str
+    request_hash: str
 
 
 class TrailMoved(Exception):
@@ -110,18 +121,20 @@ class ActionService:
     ) -> Submitted:
         """Take an action on an application, if the law allows it from its current state."""
         # The key's owner and the request's fingerprint, only for a keyed request (the claim).
-        key: tuple[str, str] | None = None
+        keyed: KeyedRequest | None = None
         if idempotency_key is not None:
             route = f"/api/v1/applications/{application_id}/{action.value}"
-            owner = key_owner(principal, f"POST {route}")
-            request_hash = request_fingerprint("POST", route, body.model_dump(mode="json"))
-            key = (owner, request_hash)
+            keyed = KeyedRequest(
+                key=idempotency_key,
+                owner=key_owner(principal, f"POST {route}"),
+                request_hash=request_fingerprint("POST", route, body.model_dump(mode="json")),
+            )
             stored = await replay(
                 self.session,
                 idempotency_keys,
-                owner=owner,
-                key=idempotency_key,
-                request_hash=request_hash,
+                owner=keyed.owner,
+                key=keyed.key,
+                request_hash=keyed.request_hash,
             )
             if stored is not None:
                 return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
@@ -136,8 +149,7 @@ class ActionService:
                     application_id=application_id,
                     action=action,
                     body=body,
-                    idempotency_key=idempotency_key,
-                    key=key,
+                    keyed=keyed,
                 )
             except TrailMoved:
                 await self.session.rollback()
@@ -150,8 +162,7 @@ class ActionService:
         application_id: uuid.UUID,
         action: Action,
         body: ActionRequest,
-        idempotency_key: str | None,
-        key: tuple[str, str] | None,
+        keyed: KeyedRequest | None,
     ) -> Submitted:
         """``act`` from its read on: one transaction's worth."""
         rule, handler = RULES[action], HANDLERS[action]
@@ -192,7 +203,7 @@ class ActionService:
             principal=principal,
             application=application,
             body=body,
-            idempotency_key=idempotency_key,
+            idempotency_key=keyed.key if keyed else None,
             trail=await self.applications.events(application.id) if handler.reads_trail else [],
             terms=terms,
             today=today,
@@ -218,7 +229,7 @@ class ActionService:
                 current=current,
                 to_state=to_state,
                 chain=guarded,
-                key=key,
+                keyed=keyed,
                 read=read,
             )
         except UpdateMissed:
@@ -295,7 +306,7 @@ class ActionService:
         current: ApplicationState,
         to_state: ApplicationState,
         chain: tuple[ReviewChain, ChainKeeper] | None,
-        key: tuple[str, str] | None,
+        keyed: KeyedRequest | None,
         read: ActionRead,
     ) -> Submitted:
         """Write the action: the clocks, the handler's rows, the application, the document, the
@@ -331,18 +342,14 @@ class ActionService:
                 }
             )
             payload = out.model_dump_json().encode()
-            if (
-                key is not None
-                and acting.idempotency_key is not None
-                and not await claim(
-                    self.session,
-                    idempotency_keys,
-                    owner=key[0],
-                    key=acting.idempotency_key,
-                    request_hash=key[1],
-                    status_code=200,
-                    body=out.model_dump(mode="json"),
-                )
+            if keyed is not None and not await claim(
+                self.session,
+                idempotency_keys,
+                owner=keyed.owner,
+                key=keyed.key,
+                request_hash=keyed.request_hash,
+                status_code=200,
+                body=out.model_dump(mode="json"),
             ):
                 raise ConcurrentModification("同一幂等键的请求正在处理，请稍后重试")
             await self.applications.write_state(

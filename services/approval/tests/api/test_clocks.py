@@ -425,25 +425,10 @@ async def test_proof_of_service_joins_the_history_once(
     uscc = random_uscc()
     app_id = await _submit(client, tokens, uscc)
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
-    delivered = make_event(
-        type=EventType.NOTIFICATION_DELIVERED,
-        source="/services/notify",
-        subject=app_id,
-        data=NotificationDeliveredData(
-            notification_id=uuid.uuid4(),
-            cause_event_id=str(uuid.uuid4()),
-            cause_event_type=EventType.APPLICATION_ACCEPTED.value,
-            subject=app_id,
-            channel="inbox",
-            recipient=uscc,
-            delivered_at=datetime(2021, 9, 18, 1, 0, tzinfo=UTC),
-        ),
-    )
+    delivered = _proof_of_service(app_id, uscc, at=datetime(2021, 9, 18, 1, 0, tzinfo=UTC))
     headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
-    for _ in range(2):
-        response = await client.post(
-            "/api/v1/events", content=delivered.model_dump_json(), headers=headers
-        )
+    for _ in range(2):  # the same event twice
+        response = await client.post("/api/v1/events", content=delivered, headers=headers)
         assert response.status_code == 200, response.text
     trail = (
         await client.get(f"/api/v1/applications/{app_id}/events", headers=tokens.enterprise(uscc))
@@ -521,8 +506,9 @@ async def test_an_acceptance_counts_the_closures_in_force_when_it_is_taken(
     assert await accepted_due() == before
 
 
-def _proof_of_service(app_id: str, uscc: str) -> str:
-    """notify's proof that the acceptance notice reached the applicant, as a CloudEvent body."""
+def _proof_of_service(app_id: str, uscc: str, *, at: datetime | None = None) -> str:
+    """notify's proof that the acceptance notice reached the applicant (``at``, or now), as a
+    CloudEvent body."""
     return make_event(
         type=EventType.NOTIFICATION_DELIVERED,
         source="/services/notify",
@@ -534,7 +520,7 @@ def _proof_of_service(app_id: str, uscc: str) -> str:
             subject=app_id,
             channel="inbox",
             recipient=uscc,
-            delivered_at=datetime.now(UTC),
+            delivered_at=at or datetime.now(UTC),
         ),
     ).model_dump_json()
 
