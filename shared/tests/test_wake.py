@@ -171,6 +171,67 @@ async def test_a_commit_wakes_the_relay_of_another_process_long_before_its_poll(
     assert 1 <= writer.signal.sent <= 3
 
 
+async def test_a_burst_of_commits_sends_one_notify_per_interval_and_none_is_lost(
+    database: str,
+) -> None:
+    """Under load the signal bounds the NOTIFYs a process sends, not the wake-ups it owes: every
+    channel committed during the burst reaches the listener, in far fewer NOTIFYs than commits."""
+    dsn = listen_dsn(database)
+    assert dsn is not None
+    heard: list[str] = []
+    listener = WakeListener(dsn)
+    for channel in ("burst_a", "burst_b"):
+        listener.subscribe(channel, lambda c=channel: heard.append(c))
+    listener.start()
+    interval = 0.3
+    signal = CommitSignal(dsn, min_interval=interval)
+    signal.start()
+    try:
+        await asyncio.wait_for(listener.connected.wait(), timeout=10)
+        await asyncio.sleep(0.1)
+        heard.clear()  # the wake-up every waker gets once the listener connects
+        started = time.monotonic()
+        commits = 0
+        while time.monotonic() - started < 3 * interval:
+            signal.hook("burst_a")()
+            commits += 1
+            await asyncio.sleep(0.005)
+        signal.hook("burst_b")()  # the last commit of the burst, on the other channel
+        async with asyncio.timeout(10):
+            while "burst_b" not in heard:
+                await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - started
+        assert commits >= 20
+        # At most one NOTIFY a full interval, and the first at once (the burst began after a
+        # quiet spell): never more than the burst's length allows, however many commits.
+        assert 2 <= signal.sent <= int(elapsed / interval) + 1
+    finally:
+        await signal.close()
+        await listener.stop()
+
+
+async def test_a_commit_after_a_quiet_spell_is_signalled_at_once(database: str) -> None:
+    """The bound costs a lone commit nothing: its NOTIFY leaves without waiting out the interval."""
+    dsn = listen_dsn(database)
+    assert dsn is not None
+    heard = asyncio.Event()
+    listener = WakeListener(dsn)
+    listener.subscribe("quiet", heard.set)
+    listener.start()
+    signal = CommitSignal(dsn, min_interval=LONG_POLL)
+    signal.start()
+    try:
+        await asyncio.wait_for(listener.connected.wait(), timeout=10)
+        await asyncio.sleep(0.1)
+        heard.clear()
+        signal.hook("quiet")()
+        await asyncio.wait_for(heard.wait(), timeout=10)  # far sooner than LONG_POLL
+        assert signal.sent == 1
+    finally:
+        await signal.close()
+        await listener.stop()
+
+
 async def test_a_lost_listening_connection_leaves_the_work_to_the_poll(
     writer: Writer, start_worker: Callable[..., Worker]
 ) -> None:

@@ -201,7 +201,11 @@ async def start_runtime(
         sessionmaker=make_sessionmaker(engine),
         http=make_http_client(timeout=settings.http_timeout_seconds, mounts=http_mounts),
         tokens=service_tokens(settings, service_name=service),
-        signal=None if settings.run_workers else commit_signal(settings.database_url),
+        signal=None
+        if settings.run_workers
+        else commit_signal(
+            settings.database_url, min_interval=settings.wake_min_interval_seconds
+        ),
     )
     app.state.settings = settings
     app.state.engine = runtime.engine

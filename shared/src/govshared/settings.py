@@ -113,6 +113,15 @@ class CommonSettings(BaseSettings):
         default=0.2,
         description="Relay poll interval (an in-process relay is also woken by each commit)",
     )
+    wake_min_interval_seconds: float = Field(
+        default=0.01,
+        ge=0,
+        le=1.0,
+        description=(
+            "PostgreSQL: shortest time between two NOTIFYs a web process sends its workers after "
+            "commits (commits in between share the next; one after a quiet spell goes at once)"
+        ),
+    )
     relay_lease_seconds: float = Field(
         default=30.0,
         gt=0,

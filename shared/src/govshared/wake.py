@@ -13,10 +13,15 @@ PostgreSQL serialises the commits of transactions that notified (a cluster-wide 
 notification queue, held until the commit record is flushed), so every submission would wait for
 every other one's disk flush. Measured here with pgbench (16 clients, one insert a transaction):
 3,900–4,300 commits/s without, 1,240–1,820 with. A NOTIFY on its own writes no WAL and takes the
-lock for microseconds; the signal coalesces the commits made while one is on its way into the next,
-so under load it sends a few hundred a second at most, and one at a time the wake costs one round
-trip after the commit (well under a millisecond on loopback). A process that dies between its
-commit and its NOTIFY leaves the work to the poll, as before.
+lock for microseconds. The signal sends at most one NOTIFY per ``min_interval`` (10 ms by default,
+``wake_min_interval_seconds``): what is committed in between goes out together in the next one. One
+commit at a time, seconds apart, is signalled at once (one round trip after the commit, well under a
+millisecond on loopback); under load a web process sends at most a hundred a second, however many
+commits it makes. Each NOTIFY costs a round trip of its own on the machine's CPU (about 65 µs here,
+PostgreSQL's and the process's together) and wakes every listening worker into a claim query: one
+a commit, as this sent before the bound, was about 3 % of a lifecycle case's machine CPU at 800
+requests a second, and as many claim queries a second in each worker. A process that dies between
+its commit and its NOTIFY leaves the work to the poll, as before.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -60,13 +66,15 @@ class CommitSignal:
 
     ``hook(channel)`` is an after-commit hook (``govshared.db.after_commit``, the outbox writer's
     ``on_commit``): it only records the channel and returns; a task sends what is recorded, one
-    statement at a time on a connection of its own, so the commits made while one NOTIFY is on its
-    way go out together in the next. A connection that fails is opened again at the next signal;
-    signals lost meanwhile leave the work to the listeners' poll.
+    statement at a time on a connection of its own, and no sooner than ``min_interval`` seconds
+    after the one before, so the commits made while one NOTIFY is on its way, or within that
+    interval of it, go out together in the next. A connection that fails is opened again at the
+    next signal; signals lost meanwhile leave the work to the listeners' poll.
     """
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, min_interval: float = 0.01) -> None:
         self._dsn = dsn
+        self._min_interval = min_interval
         self._pending: set[str] = set()
         self._ready = asyncio.Event()
         self._hooks: dict[str, Callable[[Any], None]] = {}
@@ -97,14 +105,23 @@ class CommitSignal:
         import asyncpg
 
         failures = 0
+        loop = asyncio.get_running_loop()
+        last_sent = -math.inf
         while True:
             await self._ready.wait()
+            # The rate bound: a commit within min_interval of the last NOTIFY waits for the rest
+            # of it, with every other commit made meanwhile (the first after a quiet spell waits
+            # for nothing).
+            rest = last_sent + self._min_interval - loop.time()
+            if rest > 0:
+                await asyncio.sleep(rest)
             self._ready.clear()
             channels, self._pending = self._pending, set()
             try:
                 if self._connection is None or self._connection.is_closed():
                     self._connection = await asyncpg.connect(self._dsn, timeout=CONNECT_SECONDS)
                 await self._connection.execute("; ".join(f"NOTIFY {c}" for c in sorted(channels)))
+                last_sent = loop.time()
                 self.sent += 1
                 failures = 0
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -254,12 +271,13 @@ async def _first(*events: asyncio.Event) -> None:
             waiter.cancel()
 
 
-def commit_signal(database_url: str) -> CommitSignal | None:
-    """A started ``CommitSignal`` for the database (None on SQLite: no other process listens)."""
+def commit_signal(database_url: str, *, min_interval: float = 0.01) -> CommitSignal | None:
+    """A started ``CommitSignal`` for the database (None on SQLite: no other process listens),
+    sending at most one NOTIFY per ``min_interval`` seconds."""
     dsn = listen_dsn(database_url)
     if dsn is None:
         return None
-    signal = CommitSignal(dsn)
+    signal = CommitSignal(dsn, min_interval=min_interval)
     signal.start()
     return signal
 
