@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Table, Uuid
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Table, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from approval.models import Base
@@ -41,13 +41,32 @@ class LedgerEntryKind(StrEnum):
     RESTART = "restart"  # Art. 32: the complete 补正 arrived, the acceptance period runs again
 
 
+RUNNING_SQL = text("stopped_on IS NULL")
+
+
 class ApplicationClock(Base):
     """A statutory limit of one application: start, budget, committed limit, fired markers."""
 
     __tablename__ = "application_clocks"
+    # The timers and a calendar change read running clocks only: partial indexes hold those (a few
+    # thousand in a city, against every clock of every case ever decided), and stopping a clock
+    # writes no entry to them (its row version no longer qualifies), as the outbox's and the
+    # documents' pending indexes do for their queues.
     __table_args__ = (
-        Index("ix_application_clocks_due", "stopped_on", "is_paused", "due_on"),
-        Index("ix_application_clocks_warn", "stopped_on", "is_paused", "warn_on"),
+        Index(
+            "ix_application_clocks_running_due",
+            "is_paused",
+            "due_on",
+            postgresql_where=RUNNING_SQL,
+            sqlite_where=RUNNING_SQL,
+        ),
+        Index(
+            "ix_application_clocks_running_warn",
+            "is_paused",
+            "warn_on",
+            postgresql_where=RUNNING_SQL,
+            sqlite_where=RUNNING_SQL,
+        ),
     )
 
     application_id: Mapped[uuid.UUID] = mapped_column(

@@ -1,0 +1,44 @@
+"""The clocks' timer indexes hold running clocks only (partial, ``stopped_on IS NULL``).
+
+The timers (``claim_due``) and a calendar change (``open_around``) read running clocks only. The
+indexes they used held every clock ever started, and every stop wrote two entries to them; the
+partial ones hold what is running, and a stop writes none. On PostgreSQL each ``CREATE INDEX``
+reads the table once and blocks writes to it meanwhile (seconds for millions of clocks).
+
+Revision ID: a0014_running_clock_indexes
+Revises: a0013_staff_directory
+Create Date: 2026-12-07 15:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a0014_running_clock_indexes"
+down_revision = "a0013_staff_directory"
+branch_labels = None
+depends_on = None
+
+RUNNING = sa.text("stopped_on IS NULL")
+INDEXES = (("due", "due_on"), ("warn", "warn_on"))
+
+
+def upgrade() -> None:
+    for name, column in INDEXES:
+        op.create_index(
+            f"ix_application_clocks_running_{name}",
+            "application_clocks",
+            ["is_paused", column],
+            postgresql_where=RUNNING,
+            sqlite_where=RUNNING,
+        )
+        op.drop_index(f"ix_application_clocks_{name}", table_name="application_clocks")
+
+
+def downgrade() -> None:
+    for name, column in INDEXES:
+        op.create_index(
+            f"ix_application_clocks_{name}",
+            "application_clocks",
+            ["stopped_on", "is_paused", column],
+        )
+        op.drop_index(f"ix_application_clocks_running_{name}", table_name="application_clocks")
