@@ -174,14 +174,14 @@ async def test_a_commit_wakes_the_relay_of_another_process_long_before_its_poll(
 async def test_a_burst_of_commits_sends_one_notify_per_interval_and_none_is_lost(
     database: str,
 ) -> None:
-    """Under load the signal bounds the NOTIFYs a process sends, not the wake-ups it owes: every
-    channel committed during the burst reaches the listener, in far fewer NOTIFYs than commits."""
+    """Under load the signal bounds the NOTIFYs a process sends, not the wake-ups it owes: the
+    burst's last commit, made while the bound holds its NOTIFY back, still reaches the listener,
+    and the whole burst takes far fewer NOTIFYs than commits."""
     dsn = listen_dsn(database)
     assert dsn is not None
-    heard: list[str] = []
+    last_heard = asyncio.Event()
     listener = WakeListener(dsn)
-    for channel in ("burst_a", "burst_b"):
-        listener.subscribe(channel, lambda c=channel: heard.append(c))
+    listener.subscribe("burst_b", last_heard.set)
     listener.start()
     interval = 0.3
     signal = CommitSignal(dsn, min_interval=interval)
@@ -189,7 +189,7 @@ async def test_a_burst_of_commits_sends_one_notify_per_interval_and_none_is_lost
     try:
         await asyncio.wait_for(listener.connected.wait(), timeout=10)
         await asyncio.sleep(0.1)
-        heard.clear()  # the wake-up every waker gets once the listener connects
+        last_heard.clear()  # the wake-up every waker gets once the listener connects
         started = time.monotonic()
         commits = 0
         while time.monotonic() - started < 3 * interval:
@@ -197,9 +197,7 @@ async def test_a_burst_of_commits_sends_one_notify_per_interval_and_none_is_lost
             commits += 1
             await asyncio.sleep(0.005)
         signal.hook("burst_b")()  # the last commit of the burst, on the other channel
-        async with asyncio.timeout(10):
-            while "burst_b" not in heard:
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(last_heard.wait(), timeout=10)
         elapsed = time.monotonic() - started
         assert commits >= 20
         # At most one NOTIFY a full interval, and the first at once (the burst began after a

@@ -203,9 +203,7 @@ async def start_runtime(
         tokens=service_tokens(settings, service_name=service),
         signal=None
         if settings.run_workers
-        else commit_signal(
-            settings.database_url, min_interval=settings.wake_min_interval_seconds
-        ),
+        else commit_signal(settings.database_url, min_interval=settings.wake_min_interval_seconds),
     )
     app.state.settings = settings
     app.state.engine = runtime.engine
