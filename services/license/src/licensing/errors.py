@@ -73,6 +73,12 @@ class RenewalNotPending(Conflict):
     title_en = "The licence has no pending renewal"
 
 
+class RenewalDecidedInApproval(Conflict):
+    code = "renewal_decided_in_approval"
+    title = "该延续申请经审批办理，由审批作出准予或不予延续的决定"
+    title_en = "This renewal was filed as an approval application and is decided there"
+
+
 class VerificationTaskNotFound(NotFound):
     code = "verification_task_not_found"
     title = "核查任务不存在"

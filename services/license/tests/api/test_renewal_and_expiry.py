@@ -344,6 +344,55 @@ async def test_art50_renewal_filed_in_approval_is_deemed_granted(
         assert (await _licence(client, licence_no, holder))["version"] == 2
 
 
+async def test_art50_renewal_filed_in_approval_is_decided_there_and_renewed_once(
+    fresh_app: FreshApp,
+    issuer: Issuer,
+    deliverer: Deliverer,
+    new_event: NewEvent,
+    tokens: Tokens,
+) -> None:
+    # One application, one decision: the licence service does not decide a renewal that approval
+    # is processing, so approval's approval renews exactly once and cannot contradict a refusal.
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        deliver = deliverer(client, tokens)
+        valid_until = date.fromisoformat(
+            (await _licence(client, licence_no, holder))["valid_until"]
+        )
+        application_id = uuid.uuid4()
+        renew = {"business_type": "renew"}
+        submitted = new_event(
+            uscc=uscc,
+            application_id=application_id,
+            event_type=EventType.APPLICATION_SUBMITTED,
+            state="submitted",
+            details=renew,
+        )
+        assert (await deliver(submitted)).json()["processed"] == 1
+        approver = tokens.staff(Role.APPROVER, "310000")
+        for grant in (True, False):
+            decided_here = await client.post(
+                f"/api/v1/licences/{licence_no}/renewal/decision",
+                json={"grant": grant, "reason": "经审查符合延续条件"},
+                headers=approver,
+            )
+            assert decided_here.status_code == 409, decided_here.text
+            assert problem(decided_here)["code"] == "renewal_decided_in_approval"
+            assert submitted["data"]["application_no"] in problem(decided_here)["detail"]
+        pending = await _licence(client, licence_no, holder)
+        assert pending["version"] == 1 and pending["renewal_requested_on"] is not None
+
+        approved = new_event(uscc=uscc, application_id=application_id, details=renew)
+        assert (await deliver(approved)).json()["processed"] == 1
+        renewed = await _licence(client, licence_no, holder)
+        assert renewed["version"] == 2 and renewed["status"] == "valid"
+        assert renewed["valid_from"] == (valid_until + timedelta(days=1)).isoformat()
+        assert renewed["source_application_no"] == submitted["data"]["application_no"]
+        assert renewed["renewal_requested_on"] is None
+
+
 async def test_art50_renewal_filed_in_approval_late_or_denied_is_not_protected(
     fresh_app: FreshApp,
     issuer: Issuer,

@@ -17,6 +17,7 @@ from licensing.errors import (
     ChangeNeedsHolderApplication,
     HolderNameChangeNeedsApplication,
     LicenceNotActive,
+    RenewalDecidedInApproval,
     RenewalNotNeeded,
     RenewalNotPending,
     RenewalTooLate,
@@ -209,9 +210,19 @@ class LicenceLifecycle:
     async def decide_renewal(
         self, licence: Licence, *, grant: bool, reason: str, actor: Principal
     ) -> Licence:
-        """The authority decides a pending renewal before expiry."""
+        """The authority decides a pending renewal before expiry.
+
+        One application, one decision (Art. 50): a renewal filed as an approval application is
+        decided there, and its approved or denied event applies that decision here. Deciding it
+        here as well would renew twice (approval's approval renewing after this grant) or let the
+        two services contradict each other (a refusal here, approval's approval after it)."""
         if licence.renewal_requested_on is None:
             raise RenewalNotPending(f"证照 {licence.licence_no} 没有待决定的延续申请")
+        if licence.renewal_application_id is not None:
+            raise RenewalDecidedInApproval(
+                f"证照 {licence.licence_no} 的延续申请经审批办理（申请编号 "
+                f"{licence.renewal_application_no}），请在该申请中作出决定"
+            )
         if grant:
             row = await self.renew(licence, deemed=False, actor=actor.subject, reason=reason)
             return await self.records.current(row["licence_no"])

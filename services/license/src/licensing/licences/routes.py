@@ -46,6 +46,7 @@ from licensing.errors import (
     OutsideJurisdiction,
     RectificationDeadlineInvalid,
     RectificationPeriodRunning,
+    RenewalDecidedInApproval,
     RenewalNotNeeded,
     RenewalNotPending,
     RenewalTooLate,
@@ -191,7 +192,7 @@ async def request_renewal(
     tags=["licence lifecycle"],
     summary="延续决定 (approver, head, admin)",
     response_model=LicenceOut,
-    responses=problem_responses(*LIFECYCLE_ERRORS, RenewalNotPending),
+    responses=problem_responses(*LIFECYCLE_ERRORS, RenewalNotPending, RenewalDecidedInApproval),
 )
 async def decide_renewal(
     body: RenewalDecision,
@@ -200,7 +201,8 @@ async def decide_renewal(
     presenter: Presenter,
     principal: Decider,
 ) -> LicenceOut:
-    """Grant (new version) or refuse a pending renewal."""
+    """Grant (new version) or refuse a pending renewal requested here; one filed as an approval
+    application is decided in approval, whose decision this service applies (409 here)."""
     decided = await lifecycle.decide_renewal(
         licence, grant=body.grant, reason=body.reason, actor=principal
     )
