@@ -8,8 +8,10 @@ import random
 from pydantic import ValidationError
 
 from govshared.applications import BusinessType
-from govshared.events import CloudEvent, EventType, parse_application_data
+from govshared.event_details import ApplicationDetails
+from govshared.events import ApplicationEventData, CloudEvent, EventType, parse_application_data
 from govshared.inbox import record_event_once
+from govshared.problems import DomainError
 from licensing.db import inbox_events
 from licensing.licences.records import LicenceRecords
 from licensing.licences.reform_status import ReformStatuses
@@ -32,7 +34,7 @@ class EventConsumer:
 
     async def consume(self, events: list[CloudEvent]) -> EventIntake:
         """Apply a delivery; unknown types are recorded and ignored, redeliveries do nothing."""
-        processed = duplicates = ignored = invalid = 0
+        processed = duplicates = ignored = invalid = refused = 0
         for event in events:
             first_time = await record_event_once(
                 self.session,
@@ -57,11 +59,30 @@ class EventConsumer:
                 )
                 invalid += 1
                 continue
-            await self.statuses.track_application(data)
-            if data.details.business_type == BusinessType.RENEW:
-                await self.issuance.lifecycle.on_renewal_application(event.type, data)
-            if event.type == EventType.APPLICATION_APPROVED:
-                await self.issuance.on_approved(data, event_id=event.id)
+            try:
+                # Each event's effect in a savepoint of its own: one the register refuses leaves
+                # its id recorded and the rest of the delivery applied.
+                async with self.session.begin_nested():
+                    await self._apply(event.type, data, event_id=event.id)
+            except DomainError as refusal:
+                if refusal.status >= 500:
+                    raise  # a database or a neighbour down: the delivery is retried whole
+                # A refusal of the register as it stands (a licence suspended, revoked or expired
+                # since the application was filed): redelivering the event cannot change that, and
+                # answering an error would hold back every event delivered with it, again and
+                # again. Staff settle it from the log.
+                logger.warning(
+                    "event not applied: the register refused it",
+                    extra={
+                        "event_id": event.id,
+                        "event_type": event.type,
+                        "application_no": data.application_no,
+                        "code": refusal.code,
+                        "detail": str(refusal),
+                    },
+                )
+                refused += 1
+                continue
             processed += 1
         return EventIntake(
             received=len(events),
@@ -69,4 +90,15 @@ class EventConsumer:
             duplicates=duplicates,
             ignored=ignored,
             invalid=invalid,
+            refused=refused,
         )
+
+    async def _apply(
+        self, event_type: str, data: ApplicationEventData[ApplicationDetails], *, event_id: str
+    ) -> None:
+        """An application event's effect on the register."""
+        await self.statuses.track_application(data)
+        if data.details.business_type == BusinessType.RENEW:
+            await self.issuance.lifecycle.on_renewal_application(event_type, data)
+        if event_type == EventType.APPLICATION_APPROVED:
+            await self.issuance.on_approved(data, event_id=event_id)

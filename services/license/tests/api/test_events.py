@@ -49,6 +49,7 @@ async def test_approved_event_issues_a_licence_with_its_event(
         "duplicates": 0,
         "ignored": 0,
         "invalid": 0,
+        "refused": 0,
     }
     [licence] = await _licences_of(session, uscc)
     assert licence.licence_type == "salt_wholesale_certificate"
@@ -96,6 +97,7 @@ async def test_redelivered_event_issues_nothing(
         "duplicates": 2,
         "ignored": 0,
         "invalid": 0,
+        "refused": 0,
     }
     assert len(await _licences_of(session, uscc)) == 1
     recorded = await session.scalar(
@@ -143,6 +145,7 @@ async def test_one_envelope_unknown_types_and_items_without_licence(
         "duplicates": 0,
         "ignored": 1,
         "invalid": 1,
+        "refused": 0,
     }
     assert await _licences_of(session, uscc) == []
     recorded = await session.scalar(
@@ -247,3 +250,62 @@ async def test_approved_change_and_renewal_apply_to_the_held_licence(
         await client.get(f"/api/v1/licences/{licence.licence_no}", headers=tokens.enterprise(uscc))
     ).json()
     assert after["version"] == 3
+
+
+async def test_an_event_the_register_refuses_does_not_hold_back_the_rest_of_its_delivery(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+    session: AsyncSession,
+) -> None:
+    # A change approved in approval for a licence suspended here meanwhile cannot be applied as it
+    # stands. Answering an error would roll back the whole delivery and the relay would send it
+    # again and again, holding back every event delivered with it (here: another licence).
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc))
+    [licence] = await _licences_of(session, uscc)
+    suspended = await client.post(
+        f"/api/v1/licences/{licence.licence_no}/suspension",
+        json={
+            "legal_basis": "《食盐专营办法》第二十九条",
+            "reason": "违反食盐储存规定，责令改正",
+            "penalty_decision_no": "沪盐罚〔2026〕7号",
+            "rights_notified_on": "2026-01-05",
+            "hearing": "waived",
+        },
+        headers=tokens.staff(Role.APPROVER, "310000"),
+    )
+    assert suspended.status_code == 200, suspended.text
+    change = new_event(
+        uscc=uscc,
+        applicant_name="上海盐业更名有限公司",
+        details={"business_type": "change", "particulars": {"仓储地址": "新址"}},
+    )
+    other_uscc = random_uscc()
+    delivery = [change, new_event(uscc=other_uscc)]
+    response = await deliver(*delivery)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "received": 2,
+        "processed": 1,
+        "duplicates": 0,
+        "ignored": 0,
+        "invalid": 0,
+        "refused": 1,
+    }
+    issued = await client.get(
+        f"/api/v1/enterprises/{other_uscc}/licences", headers=tokens.header(Role.SERVICE)
+    )
+    assert issued.status_code == 200 and len(issued.json()["items"]) == 1, issued.text
+    held = (
+        await client.get(f"/api/v1/licences/{licence.licence_no}", headers=tokens.enterprise(uscc))
+    ).json()
+    assert (held["version"], held["status"], held["holder_name"]) == (
+        1,
+        "suspended",
+        licence.holder_name,
+    )
+    # Redelivered (the relay never got the answer): both are recorded, nothing is applied twice.
+    again = await deliver(*delivery)
+    assert again.json()["duplicates"] == 2 and again.json()["refused"] == 0

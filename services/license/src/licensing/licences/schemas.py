@@ -466,3 +466,10 @@ class EventIntake(BaseModel):
     duplicates: int
     ignored: int
     invalid: int
+    refused: int = Field(
+        default=0,
+        description=(
+            "Events recorded but not applied: the register refused them as they stand (e.g. a "
+            "change approved for a licence suspended meanwhile); logged for staff, not redelivered"
+        ),
+    )
