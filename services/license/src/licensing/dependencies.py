@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Path
@@ -120,6 +121,15 @@ def check_jurisdiction(principal: Principal, jurisdiction: str) -> None:
         return
     if not covers(principal.jurisdiction, jurisdiction):
         raise OutsideJurisdiction(f"该事项属于行政区划 {jurisdiction}，不在您的管辖范围内")
+
+
+def check_holder_jurisdiction(principal: Principal, uscc: str, held: Sequence[str]) -> None:
+    """Staff act on a licence holder only where it holds a licence (``held``: the jurisdictions of
+    its current licences) in their jurisdiction (admins everywhere)."""
+    if principal.role is Role.ADMIN:
+        return
+    if not any(covers(principal.jurisdiction, jurisdiction) for jurisdiction in held):
+        raise OutsideJurisdiction(f"经营主体 {uscc} 在您的管辖范围内没有许可证照")
 
 
 async def licence_by_no(

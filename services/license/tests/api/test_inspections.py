@@ -113,11 +113,17 @@ async def test_plan_draw_results_publication_and_consequences(
         bad = await client.post("/api/v1/inspection-plans", json=inverted, headers=approver)
         assert bad.status_code == 422
 
-        conflict = await client.post(
+        # A conflict is declared by staff where the holder holds a licence: a district whose
+        # register does not have it cannot keep an inspector out of its draws.
+        declared = {"inspector": "执法人员甲", "holder_uscc": holders[0], "reason": "近亲属任职"}
+        elsewhere = await client.post(
             "/api/v1/inspector-conflicts",
-            json={"inspector": "执法人员甲", "holder_uscc": holders[0], "reason": "近亲属任职"},
-            headers=approver,
+            json=declared,
+            headers=tokens.staff(Role.APPROVER, "310118"),
         )
+        assert elsewhere.status_code == 403, elsewhere.text
+        assert problem(elsewhere)["code"] == "outside_jurisdiction"
+        conflict = await client.post("/api/v1/inspector-conflicts", json=declared, headers=approver)
         assert conflict.status_code == 201, conflict.text
 
         # Two inspectors, one in conflict with a holder: nothing is drawn, nothing is written.

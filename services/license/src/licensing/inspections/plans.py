@@ -247,6 +247,10 @@ class PlanService:
             replayed_targets_sha256=replayed_sha,
         )
 
+    async def holder_jurisdictions(self, uscc: str) -> list[str]:
+        """Where the holder's current licences were issued (whose staff may declare its conflicts)."""
+        return await self.repository.holder_jurisdictions(uscc)
+
     async def declare_conflict(self, body: ConflictCreate, *, actor: Principal) -> ConflictOut:
         """Declare a conflict (回避): the inspector is never drawn for that holder."""
         if await self.repository.conflict_exists(body.inspector, body.holder_uscc):

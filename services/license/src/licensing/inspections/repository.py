@@ -216,6 +216,15 @@ class InspectionRepository:
             found.update((row.licence_no, row) for row in rows)
         return found
 
+    async def holder_jurisdictions(self, uscc: str) -> list[str]:
+        """Where the holder's current licences were issued."""
+        rows = await self.session.scalars(
+            select(LICENCES.c.jurisdiction)
+            .where(LICENCES.c.holder_uscc == uscc, LICENCES.c.is_current)
+            .distinct()
+        )
+        return list(rows)
+
     async def conflicts(self, inspectors: Sequence[str]) -> list[tuple[str, str]]:
         """Declared conflicts of the pool's inspectors, as (inspector, USCC)."""
         rows = await self.session.execute(

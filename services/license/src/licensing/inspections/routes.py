@@ -19,7 +19,13 @@ from govshared.problems import (
     ValidationFailed,
     problem_responses,
 )
-from licensing.dependencies import Context, Session, check_jurisdiction, staff_scope
+from licensing.dependencies import (
+    Context,
+    Session,
+    check_holder_jurisdiction,
+    check_jurisdiction,
+    staff_scope,
+)
 from licensing.errors import (
     EvidenceRequired,
     InspectionAlreadyRecorded,
@@ -253,10 +259,16 @@ async def plan_statistics(plan: PlanById, service: Reports) -> PlanStatistics:
     summary="登记检查人员回避情形 (approver, head, admin)",
     status_code=201,
     response_model=ConflictOut,
-    responses=problem_responses(*AUTH_ERRORS, InspectorConflictExists, ValidationFailed),
+    responses=problem_responses(
+        *AUTH_ERRORS, OutsideJurisdiction, InspectorConflictExists, ValidationFailed
+    ),
 )
 async def declare_conflict(body: ConflictCreate, service: Plans, principal: Planner) -> ConflictOut:
-    """The inspector is never drawn for that holder."""
+    """The inspector is never drawn for that holder (in any plan: a conflict is the person's).
+    Declared by staff where the holder holds a licence: another district's staff could otherwise
+    keep an inspector out of draws they have no part in."""
+    held = await service.holder_jurisdictions(body.holder_uscc)
+    check_holder_jurisdiction(principal, body.holder_uscc, held)
     return await service.declare_conflict(body, actor=principal)
 
 
