@@ -31,6 +31,7 @@ from govshared.seal import (
 )
 from govshared.seal.pdf import china_date_text, extract_text
 from govshared.testing import Tokens, problem, random_uscc
+from govshared.uscc import uscc_check_char
 from licensing import clock
 from licensing.certificates.render import read_sealed, render_certificate
 from licensing.config import Settings
@@ -571,3 +572,34 @@ async def test_upload_limits(client: httpx.AsyncClient) -> None:
     assert not_pdf.status_code == 415 and problem(not_pdf)["code"] == "unsupported_media_type"
     missing = await client.post("/api/v1/licences/verify")
     assert missing.status_code == 422
+
+
+async def test_a_number_alone_shows_an_individual_holders_name_masked(
+    client: httpx.AsyncClient, tokens: Tokens, issue: Issue
+) -> None:
+    # Licence numbers are sequential: a lookup by number alone must not list every 个体工商户
+    # owner's name (个人信息保护法). It shows the name as the register publishes it; a caller
+    # who presents the certificate (its QR digest, its file) sees the name printed on it.
+    first17 = "92" + random_uscc()[2:17]
+    individual = first17 + uscc_check_char(first17)
+    licence_no = await issue(uscc=individual, applicant_name="张三丰")
+    licence = (
+        await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(individual))
+    ).json()
+    by_number = await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})
+    assert by_number.status_code == 200, by_number.text
+    assert by_number.json()["genuine"] and by_number.json()["holder_name"] == "张**"
+    by_qr = await client.get(
+        "/api/v1/licences/verify",
+        params={"licence_no": licence_no, "digest": licence["certificate"]["content_digest"]},
+    )
+    assert by_qr.json()["holder_name"] == "张三丰"
+    pdf = await download(
+        client, f"/api/v1/licences/{licence_no}/pdf", tokens.enterprise(individual)
+    )
+    assert (await verify_file(client, pdf))["holder_name"] == "张三丰"
+    # An enterprise's name is public (企业信息公示): shown whole by number too.
+    company = random_uscc()
+    company_no = await issue(uscc=company, applicant_name="上海盐业示范有限公司")
+    shown = await client.get("/api/v1/licences/verify", params={"licence_no": company_no})
+    assert shown.json()["holder_name"] == "上海盐业示范有限公司"

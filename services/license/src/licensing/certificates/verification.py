@@ -30,6 +30,7 @@ from licensing.models import (
     LicenceStatus,
     LicenceType,
 )
+from licensing.publicity import public_name
 
 logger = logging.getLogger("licensing.verification")
 
@@ -173,7 +174,7 @@ class LicenceVerifier:
         certificate = await self.certificates.of_licence(licence.id)
         if certificate is None or certificate.status != CertificateStatus.SEALED:
             if digest is None and sha256 is None:
-                return await self._describe(licence, today)
+                return await self._describe(licence, today, copy_in_hand=content_hash is not None)
             failure = "not_sealed_yet" if certificate is not None else "not_registered"
             return _failed(failure, today, licence_no=licence_no, version=version)
         assert certificate.content is not None and certificate.signature is not None
@@ -191,8 +192,14 @@ class LicenceVerifier:
             if sha256.strip().lower() != certificate.pdf_sha256:
                 return fail("file_altered", unaltered=False)
             unaltered = True
+        # Past the checks above, a digest or hash given matched: the caller holds the copy.
         return await self._describe(
-            licence, today, unaltered=unaltered, check=check, signature=signature
+            licence,
+            today,
+            unaltered=unaltered,
+            check=check,
+            signature=signature,
+            copy_in_hand=digest is not None or sha256 is not None or content_hash is not None,
         )
 
     async def by_file(self, pdf: bytes, *, licence_no: str | None = None) -> LicenceVerification:
@@ -229,7 +236,7 @@ class LicenceVerifier:
         licence = await self.session.get(Licence, certificate.licence_id)
         assert licence is not None, "certificates reference their licence version by foreign key"
         return await self._describe(
-            licence, today, unaltered=True, check=check, signature=signature
+            licence, today, unaltered=True, check=check, signature=signature, copy_in_hand=True
         )
 
     async def _describe(
@@ -240,8 +247,15 @@ class LicenceVerifier:
         unaltered: bool | None = None,
         check: SealCheck | None = None,
         signature: SealSignature | None = None,
+        copy_in_hand: bool,
     ) -> LicenceVerification:
-        """A genuine licence version and where it stands today."""
+        """A genuine licence version and where it stands today.
+
+        Without ``copy_in_hand`` (a number looked up alone) the holder's name is shown as the
+        register publishes it (``public_name``: a 个体工商户's owner's name masked): numbers are
+        sequential, and a lookup by number alone would otherwise list every individual holder's
+        name. A caller who presents the certificate (its file, QR digest or hashes) sees the
+        name printed on it."""
         current = licence if licence.is_current else await self.licences.current(licence.licence_no)
         latest = current.version if current is not None else licence.version
         valid_now = (
@@ -262,7 +276,11 @@ class LicenceVerifier:
             is_latest_version=licence.is_current,
             latest_version=latest,
             licence_type_name=licence_type.name if licence_type else None,
-            holder_name=licence.holder_name,
+            holder_name=(
+                licence.holder_name
+                if copy_in_hand
+                else public_name(licence.holder_name, licence.holder_uscc)
+            ),
             holder_uscc=licence.holder_uscc,
             issuing_authority=licence.issuing_authority,
             issued_on=licence.issued_on,

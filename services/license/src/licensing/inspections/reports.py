@@ -16,9 +16,8 @@ from licensing.inspections.schemas import (
     PublicPlan,
     PublicResult,
 )
+from licensing.publicity import public_name
 
-# 登记管理部门代码 9 (市场监管) with 机构类别代码 2: 个体工商户 (GB 32100-2015 and its annex).
-INDIVIDUAL_BUSINESS_PREFIX = "92"
 _FIELDS = (
     "drawn",
     "inspected",
@@ -28,14 +27,6 @@ _FIELDS = (
     "corrections_missed",
     "published_late",
 )
-
-
-def public_name(name: str, uscc: str) -> str:
-    """The holder's name as published: a 个体工商户's (USCC ``92…``) is often its owner's own
-    name, personal information (个人信息保护法 Art. 4), so only its first character is shown."""
-    if uscc.startswith(INDIVIDUAL_BUSINESS_PREFIX):
-        return name[:1] + "*" * max(len(name) - 1, 2)
-    return name
 
 
 class ReportService:
