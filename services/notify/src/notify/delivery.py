@@ -289,7 +289,12 @@ class FanOut:
     async def _render(
         composer: Composer, event: CloudEvent, plan: Plan, slot: str, strict: bool
     ) -> tuple[Rendered | None, str | None]:
-        """An event's text for a slot, once for all its recipients; a failure is its error."""
+        """An event's text for a slot, once for all its recipients; a failure is its error.
+
+        Whatever fails here fails this slot's deliveries only: the event is still accepted (an
+        intake that answered 5xx would have the sender's relay resend it, and every event after
+        it, until the template is fixed), and a direct notice is answered with a 422.
+        """
         try:
             return await composer.render(event.type, slot, plan.context), None
         except TemplateRenderFailed as exc:
@@ -300,6 +305,15 @@ class FanOut:
                 "template render failed",
                 extra={"event_type": event.type, "channel": slot, "error": error},
             )
+            return None, error
+        except Exception as exc:
+            error = f"模板渲染失败：{type(exc).__name__}: {exc}"
+            logger.exception(
+                "template render failed unexpectedly",
+                extra={"event_type": event.type, "channel": slot, "error": error},
+            )
+            if strict:
+                raise TemplateRenderFailed(error) from exc
             return None, error
 
     def _targets(

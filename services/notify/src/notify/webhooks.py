@@ -33,8 +33,12 @@ class WebhookService:
         as resolved now; a name that does not resolve yet is accepted, because every delivery
         resolves and checks it again before it connects.
         """
-        parts = urlsplit(url)
         allowed = {"https", "http"} if self.settings.webhook_allow_http else {"https"}
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            # An unclosed or invalid IPv6 literal ("https://[abc/hook").
+            raise InvalidWebhookUrl("回调地址格式无效") from exc
         try:
             hostname, port = parts.hostname, parts.port
         except ValueError as exc:

@@ -56,6 +56,29 @@ async def test_preview_renders_and_fails_visibly(client: httpx.AsyncClient, toke
     assert staff.status_code == 403
 
 
+async def test_preview_of_an_sms_draft_with_an_optional_variable(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    response = await client.post(
+        "/api/v1/templates/preview",
+        json={
+            "event_type": str(EventType.APPLICATION_ACCEPTED),
+            "channel": "sms",
+            "body": "{{ item_name }}已受理{% if download_url is defined %}：{{ download_url }}"
+            "{% endif %}{{ note|default('') }}",
+            "data": {"item_name": "食品经营许可"},
+        },
+        headers=tokens.header(Role.ADMIN),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["body"] == "食品经营许可已受理"
+    assert response.json()["sms_params"] == {
+        "item_name": "食品经营许可",
+        "download_url": "",
+        "note": "",
+    }
+
+
 async def test_published_version_is_used_and_a_broken_one_dead_letters(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:

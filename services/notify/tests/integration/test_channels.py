@@ -7,20 +7,24 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import notify.delivery
 from govshared.auth import Role
 from govshared.events import EventType
 from govshared.testing import Tokens, problem, random_uscc
 from notify.channels.sms import receipt_signature
 from notify.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from notify.db import outbox_events
-from notify.models import Delivery, DeliveryStatusChange, InboxMessage
+from notify.models import Channel, Delivery, DeliveryStatusChange, InboxMessage
+from notify.templates import TemplateSpec
 
 from ..conftest import RECEIPT_SECRET, MailSink, Outside, application_event, drain, post_events
 
@@ -253,6 +257,143 @@ async def test_sms_through_the_provider_with_a_delivery_receipt(
     }
     missing = await client.post("/api/v1/receipts/sms", content=unknown, headers=signed)
     assert missing.status_code == 404
+
+
+OPTIONAL_SMS = (
+    "您的{{ item_name }}申请{{ application_no }}已受理"
+    "{% if download_url is defined %}，下载：{{ download_url }}{% endif %}。"
+)
+
+
+async def test_an_sms_template_with_an_optional_variable_sends_without_it(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    app: FastAPI,
+    session: AsyncSession,
+    outside: Outside,
+) -> None:
+    published = await client.post(
+        "/api/v1/templates",
+        json={
+            "event_type": str(EventType.APPLICATION_ACCEPTED),
+            "channel": "sms",
+            "body": OPTIONAL_SMS,
+            "sms_template_id": "SMS_ACCEPTED_V2",
+        },
+        headers=tokens.header(Role.ADMIN),
+    )
+    assert published.status_code == 201, published.text
+    uscc = random_uscc()
+    phone = mobile()
+    await set_profile(client, tokens, uscc, mobile=phone)
+    # An event without download_url: accepted (a 5xx would make the relay resend it forever).
+    event = application_event(
+        EventType.APPLICATION_ACCEPTED, uscc, application_no="310000-20261128-OPT00001"
+    )
+    response = await post_events(client, tokens, [event])
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["outcome"] == "accepted"
+    await drain(app)
+    sent = outside.sms_to(phone)
+    assert [(m["template_id"], m["params"]) for m in sent] == [
+        (
+            "SMS_ACCEPTED_V2",
+            {
+                "item_name": "食盐定点批发企业审批",
+                "application_no": "310000-20261128-OPT00001",
+                "download_url": "",
+            },
+        )
+    ]
+    sms = (await deliveries_of(session, event["id"]))["sms"]
+    assert sms.status == "sent"
+    assert sms.body == "您的食盐定点批发企业审批申请310000-20261128-OPT00001已受理。"
+
+    # A direct notice with the same template is accepted too, not a 500.
+    direct = await client.post(
+        "/api/v1/notifications",
+        json={
+            "recipient_uscc": uscc,
+            "event_type": str(EventType.APPLICATION_ACCEPTED),
+            "data": {"item_name": "公共场所卫生许可", "application_no": "310000-D-2"},
+            "channels": ["sms"],
+        },
+        headers=tokens.header(Role.SERVICE),
+    )
+    assert direct.status_code == 202, direct.text
+    assert [(d["channel"], d["status"]) for d in direct.json()["deliveries"]] == [("sms", "queued")]
+    await drain(app)
+    assert outside.sms_to(phone)[-1]["params"] == {
+        "item_name": "公共场所卫生许可",
+        "application_no": "310000-D-2",
+        "download_url": "",
+    }
+
+
+async def test_an_unexpected_render_error_is_a_dead_letter_not_a_failed_intake(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = notify.delivery.render
+
+    def broken_sms(spec: TemplateSpec, *args: Any) -> Any:
+        if spec.channel is Channel.SMS:
+            raise RuntimeError("a bug no template should reach")
+        return real(spec, *args)
+
+    monkeypatch.setattr(notify.delivery, "render", broken_sms)
+    uscc = random_uscc()
+    await set_profile(client, tokens, uscc, mobile=mobile())
+    event = application_event(EventType.APPLICATION_ACCEPTED, uscc)
+    response = await post_events(client, tokens, [event])
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["outcome"] == "accepted"
+    deliveries = await deliveries_of(session, event["id"])
+    assert deliveries["inbox"].status == "delivered"
+    assert deliveries["sms"].status == "dead"
+    assert "RuntimeError" in (deliveries["sms"].last_error or "")
+    dead = (await client.get("/api/v1/deliveries", headers=tokens.staff(Role.ACCEPTOR))).json()
+    assert deliveries["sms"].id in {uuid.UUID(d["id"]) for d in dead["items"]}
+    # A direct notice is answered at once: a 422 problem, not a 500.
+    direct = await client.post(
+        "/api/v1/notifications",
+        json={
+            "recipient_uscc": uscc,
+            "event_type": str(EventType.APPLICATION_ACCEPTED),
+            "data": {"item_name": "公共场所卫生许可", "application_no": "310000-D-3"},
+            "channels": ["sms"],
+        },
+        headers=tokens.header(Role.SERVICE),
+    )
+    assert direct.status_code == 422, direct.text
+    assert problem(direct)["code"] == "template_render_failed"
+
+
+async def test_a_receipt_with_a_huge_timestamp_or_a_non_ascii_signature_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    receipt = json.dumps({"message_id": "sms-x", "status": "delivered"}).encode()
+    timestamp = str(int(time.time()))
+    for headers in (
+        {"X-Onestop-Timestamp": "1" + "0" * 400, "X-Onestop-Signature": "v1=00"},
+        {
+            "X-Onestop-Timestamp": "1" + "0" * 400,
+            "X-Onestop-Signature": "v1="
+            + receipt_signature(RECEIPT_SECRET, "1" + "0" * 400, receipt),
+        },
+        {"X-Onestop-Timestamp": timestamp, "X-Onestop-Signature": "v1=é".encode()},
+        {
+            "X-Onestop-Timestamp": timestamp,
+            "X-Onestop-Signature": (
+                "v1=" + receipt_signature(RECEIPT_SECRET, timestamp, receipt)[:-1] + "é"
+            ).encode(),
+        },
+    ):
+        response = await client.post("/api/v1/receipts/sms", content=receipt, headers=headers)
+        assert response.status_code == 401, (headers, response.text)
+        assert problem(response)["code"] == "invalid_receipt_signature"
 
 
 async def test_retries_then_dead_letter_then_replay(

@@ -157,6 +157,20 @@ async def test_registration_refuses_internal_destinations(
     assert "strict" not in outside.webhooks
 
 
+@pytest.mark.parametrize(
+    "url", ["https://[abc/hook", "https://[::1/hook", "https://example.com]/hook", "http://[x]/"]
+)
+async def test_a_malformed_url_is_refused_as_a_problem(
+    client: httpx.AsyncClient, tokens: Tokens, url: str
+) -> None:
+    owner = tokens.enterprise(random_uscc())
+    response = await client.post("/api/v1/webhooks", json={"url": url}, headers=owner)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert problem(response)["code"] == "invalid_webhook_url"
+    assert (await client.get("/api/v1/webhooks", headers=owner)).json() == []
+
+
 async def test_a_name_rebound_to_loopback_after_registration_is_not_delivered(
     strict_app: tuple[FastAPI, httpx.AsyncClient], tokens: Tokens, outside: Outside, dns: FakeDNS
 ) -> None:

@@ -169,6 +169,42 @@ def test_sms_parameters_are_the_template_variables() -> None:
     assert rendered.version == 3
 
 
+def test_an_sms_variable_the_event_lacks_is_an_empty_parameter() -> None:
+    # Optional on purpose: under an untaken if, tested with `is defined`, under |default.
+    spec = TemplateSpec(
+        "t",
+        Channel.SMS,
+        2,
+        None,
+        "您的{{ item_name }}申请已受理{% if download_url is defined %}，"
+        "下载：{{ download_url }}{% endif %}{% if false %}{{ never }}{% endif %}。"
+        "经办：{{ handler|default('窗口') }}{% if reason %}，{{ reason }}{% endif %}",
+        "SMS_X",
+    )
+    rendered = render(spec, {"item_name": "食品经营许可", "reason": None})
+    assert rendered.body == "您的食品经营许可申请已受理。经办：窗口"
+    # The provider's approved template has a placeholder for each: every one is passed, and
+    # one the event lacks (or leaves null) is empty, never "None".
+    assert rendered.sms_params == {
+        "item_name": "食品经营许可",
+        "download_url": "",
+        "never": "",
+        "handler": "",
+        "reason": "",
+    }
+    given = render(
+        spec, {"item_name": "食品经营许可", "download_url": "https://x.cn/d", "reason": "补正"}
+    )
+    assert given.body == "您的食品经营许可申请已受理，下载：https://x.cn/d。经办：窗口，补正"
+    assert given.sms_params == {
+        "item_name": "食品经营许可",
+        "download_url": "https://x.cn/d",
+        "never": "",
+        "handler": "",
+        "reason": "补正",
+    }
+
+
 def test_critical_statutory_notices_have_sms_templates() -> None:
     for event_type in (
         EventType.APPLICATION_ACCEPTED,

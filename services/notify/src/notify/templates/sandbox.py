@@ -488,10 +488,37 @@ async def off_loop(function: Callable[..., T], *args: Any) -> T:
 def render(
     spec: TemplateSpec, context: dict[str, Any], limits: RenderLimits = DEFAULT_LIMITS
 ) -> Rendered:
-    """Render a template; SMS templates also yield the provider's parameters."""
-    title = render_text(spec.title, context, limits) if spec.title else None
-    body = render_text(spec.body, context, limits)
-    if spec.channel is Channel.SMS:
-        params = {name: str(context[name]) for name in variables(spec.body)}
-        return Rendered(spec.version, title, body, spec.sms_template_id, params)
-    return Rendered(spec.version, title, body)
+    """Render a template; SMS templates also yield the provider's parameters.
+
+    Every failure is a ``TemplateRenderFailed``: a caller never sees another exception because
+    of what an admin wrote.
+    """
+    try:
+        title = render_text(spec.title, context, limits) if spec.title else None
+        body = render_text(spec.body, context, limits)
+        if spec.channel is Channel.SMS:
+            params = sms_params(spec.body, context)
+            return Rendered(spec.version, title, body, spec.sms_template_id, params)
+        return Rendered(spec.version, title, body)
+    except TemplateRenderFailed:
+        raise
+    except (RecursionError, MemoryError) as exc:
+        raise TemplateLimitExceeded("模板递归过深或占用内存过多", limit="steps") from exc
+    except Exception as exc:
+        raise TemplateRenderFailed(f"模板渲染失败：{type(exc).__name__}: {exc}") from exc
+
+
+def sms_params(source: str, context: dict[str, Any]) -> dict[str, str]:
+    """The provider's parameters of an SMS template: one per variable it names, as text.
+
+    The provider's approved template has a placeholder for each, so each is passed (providers
+    refuse a message that lacks one). A variable the context lacks (the template
+    only reads it under an untaken ``if``, tests it with ``is defined`` or gives it a
+    ``default``) is passed as the empty string, as is a null one: the render has succeeded, so
+    the template meant it to be optional, and no one should read "None" in a text message.
+    """
+    params: dict[str, str] = {}
+    for name in variables(source):
+        value = context.get(name)
+        params[name] = "" if value is None else str(value)
+    return params
