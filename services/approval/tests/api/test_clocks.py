@@ -36,7 +36,7 @@ from govshared.events import (
     NotificationDeliveredData,
     make_event,
 )
-from govshared.testing import Tokens, random_uscc
+from govshared.testing import Tokens, problem, random_uscc
 
 RADIO = {  # JXW-XK-003: statutory limit 20, committed 15 working days
     "item_code": "JXW-XK-003",
@@ -655,3 +655,32 @@ async def test_a_cases_clocks_ledger_and_closures_read_together_are_those_read_a
         assert (columns(together), columns(entries)) == (columns(apart[0]), columns(apart[1]))
         assert days == [D("2021-10-20")]
     await session.rollback()
+
+
+async def test_clocks_as_of_outside_the_calendar_is_a_problem_not_a_crash(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """``as_of`` beyond the calendar's years is refused at once (422), never derived: 9999-12-31
+    overflowed the date arithmetic (500), 9999-10-01 counted millions of days on the event loop."""
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)  # its acceptance clock is running
+    applicant = tokens.enterprise(uscc)
+    for as_of in ("9999-12-31", "9999-10-01", "2101-01-01", "2003-12-31", "0001-01-01"):
+        response = await client.get(
+            f"/api/v1/applications/{app_id}/clocks", params={"as_of": as_of}, headers=applicant
+        )
+        assert response.status_code == 422, (as_of, response.text)
+        body = problem(response)
+        assert body["code"] == "calendar_year_out_of_range", as_of
+        assert body["title_en"] and body["title"]
+    # Within the calendar's years but decades from the submission: the clocks would be counted
+    # day by day up to it (half a second a request), so that is refused too.
+    far = await client.get(
+        f"/api/v1/applications/{app_id}/clocks", params={"as_of": "2100-12-31"}, headers=applicant
+    )
+    assert far.status_code == 422 and problem(far)["code"] == "calendar_range_too_long", far.text
+    # the calendar's own years are still answered
+    assert (await _clocks(client, app_id, applicant, as_of="2021-09-22"))["acceptance"][
+        "running"
+    ] is True

@@ -308,3 +308,73 @@ async def test_clock_preview_derives_the_ledger(calendar_client: httpx.AsyncClie
     }
     response = await calendar_client.post("/api/v1/calendar/clocks/preview", json=too_long)
     assert problem(response)["code"] == "extension_too_long"
+
+
+async def test_clock_preview_refuses_out_of_bounds_input_before_computing(
+    calendar_client: httpx.AsyncClient,
+) -> None:
+    """The public preview never answers 500: an extension beyond Art. 42's bound is invalid input
+    and every date of the ledger must lie in the calendar's years (they overflowed the window)."""
+    url = "/api/v1/calendar/clocks/preview"
+    extension = {"granted_on": "2024-01-10", "reason": "x", "approved_by": "y"}
+    body = {"started_on": "2024-01-02", "budget_days": 20, "as_of": "2024-01-15"}
+    for days in (1_000_000_000_000, 16, 0, -5):
+        response = await calendar_client.post(
+            url, json={**body, "extension": {**extension, "days": days}}
+        )
+        assert response.status_code == 422, (days, response.text)
+        refused = problem(response)
+        assert refused["code"] == "validation_failed", days
+        assert [p["name"] for p in refused["invalid_params"]] == ["body.extension.days"]
+    hearing = {"reason": "hearing", "started_on": "9999-12-31"}
+    huge = {**body, "extension": {**extension, "days": 1_000_000_000_000}, "pauses": [hearing]}
+    assert (await calendar_client.post(url, json=huge)).status_code == 422
+    ten = {**extension, "days": 10}
+    for ledger in (
+        {"pauses": [hearing], "extension": ten},
+        {"pauses": [{"reason": "hearing", "started_on": "2024-01-05", "ended_on": "9999-12-31"}]},
+        {"pauses": [{"reason": "hearing", "started_on": "0001-01-01"}]},
+        {"extension": {**extension, "days": 10, "granted_on": "9999-12-31"}},
+    ):
+        response = await calendar_client.post(url, json={**body, **ledger})
+        assert response.status_code == 422, (ledger, response.text)
+        assert problem(response)["code"] == "calendar_year_out_of_range", ledger
+    # Dates in the calendar's years but decades apart would be counted day by day (half a second
+    # a request on this public endpoint): refused as too long a span.
+    for ledger in (
+        {"as_of": "2100-12-31"},
+        {"pauses": [{"reason": "hearing", "started_on": "2024-01-05", "ended_on": "2099-01-04"}]},
+    ):
+        response = await calendar_client.post(url, json={**body, **ledger})
+        assert response.status_code == 422, (ledger, response.text)
+        assert problem(response)["code"] == "calendar_range_too_long", ledger
+    # the bound the law sets is still a domain answer, and a lawful ledger is derived
+    response = await calendar_client.post(
+        url, json={**body, "extension": {**extension, "days": 11}}
+    )
+    assert problem(response)["code"] == "extension_too_long"
+    response = await calendar_client.post(url, json={**body, "extension": ten})
+    assert response.status_code == 200, response.text
+    assert response.json()["extension_days"] == 10
+
+
+async def test_closures_outside_the_calendar_years_are_refused_and_nothing_is_written(
+    calendar_client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    admin = tokens.staff(Role.ADMIN)
+    for dates in (["0001-01-01"], ["2022-09-14", "9999-12-31"], ["2003-12-31"]):
+        body = {"jurisdiction": "330000", "dates": dates, "reason": "停止办公"}
+        response = await calendar_client.post("/api/v1/calendar/closures", json=body, headers=admin)
+        assert response.status_code == 422, (dates, response.text)
+        assert problem(response)["code"] == "calendar_year_out_of_range", dates
+    listed = await calendar_client.get(
+        "/api/v1/calendar/closures",
+        params={"jurisdiction": "330000", "start": "2022-01-01", "end": "2022-12-31"},
+    )
+    assert listed.status_code == 200 and listed.json() == []  # not even the valid date
+    for day in ("0001-01-01", "9999-12-31"):
+        response = await calendar_client.delete(
+            f"/api/v1/calendar/closures/310000/{day}", headers=admin
+        )
+        assert response.status_code == 422, (day, response.text)
+        assert problem(response)["code"] == "calendar_year_out_of_range", day

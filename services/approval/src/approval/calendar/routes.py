@@ -258,7 +258,7 @@ async def add_closures(
     "/closures/{jurisdiction}/{day}",
     summary="撤销地区停止办公日 (admin)",
     status_code=204,
-    responses=problem_responses(*AUTH_ERRORS, ClosureNotFound, ValidationFailed),
+    responses=problem_responses(*AUTH_ERRORS, ClosureNotFound, YearOutOfRange, ValidationFailed),
 )
 async def remove_closure(
     context: Context,
@@ -337,6 +337,7 @@ async def count_working_days(
         ExtensionTooLong,
         ExtensionNotAllowed,
         YearOutOfRange,
+        DateRangeTooLong,
         ValidationFailed,
     ),
 )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from approval.calendar.clock import (
     DEFAULT_WARN_DAYS,
+    JOINT_MAX_EXTENSION_DAYS,
     PAUSE_REASON_LABELS,
     ClockKind,
     ClockState,
@@ -259,7 +260,12 @@ class ExtensionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    days: int = Field(description="延长的工作日数（不超过 10）")
+    days: int = Field(
+        ge=1,
+        le=JOINT_MAX_EXTENSION_DAYS,
+        description="延长的工作日数：不超过 10 个工作日（第四十二条第一款）；统一、联合、集中办理的"
+        "不超过 15 个（第四十二条第二款，预览按 10 个计）",
+    )
     granted_on: date
     reason: str = Field(min_length=1, max_length=500)
     approved_by: str = Field(min_length=1, max_length=200, description="批准延期的负责人")

@@ -66,6 +66,32 @@ def check_year(year: int) -> None:
         raise YearOutOfRange(f"年份 {year} 不在 {FIRST_YEAR}–{LAST_YEAR} 之间")
 
 
+def check_span(days: Sequence[date]) -> None:
+    """Refuse dates the calendar does not cover, or further apart than ``MAX_COUNT_DAYS``: what is
+    derived between them is counted day by day (a span of decades cost half a second a request,
+    and a date near 9999 overflowed the window's arithmetic)."""
+    for day in days:
+        check_year(day.year)
+    if days and (max(days) - min(days)).days > MAX_COUNT_DAYS:
+        raise DateRangeTooLong(f"日期相距不得超过 {MAX_COUNT_DAYS} 天")
+
+
+def _ledger_dates(
+    *,
+    started_on: date,
+    as_of: date,
+    pauses: Iterable[PauseEntry] = (),
+    extension: Extension | None = None,
+) -> list[date]:
+    """Every date a clock's ledger names: start, as-of, each pause's start and end, the grant."""
+    days = [started_on, as_of]
+    for pause in pauses:
+        days += [pause.started_on] + ([pause.ended_on] if pause.ended_on else [])
+    if extension is not None:
+        days.append(extension.granted_on)
+    return days
+
+
 def jurisdiction_chain(code: str) -> list[str]:
     """A jurisdiction with the ones above it: a province's closure also closes its districts."""
     if not jurisdictions.is_valid(code):
@@ -216,11 +242,8 @@ class CalendarService:
         self, start: date, end: date, *, jurisdiction: str | None = None
     ) -> WorkingDaysCount:
         """Working days in ``(start, end]``."""
-        check_year(start.year)
-        check_year(end.year)
+        check_span([start, end])
         first, last = min(start, end), max(start, end)
-        if (last - first).days > MAX_COUNT_DAYS:
-            raise DateRangeTooLong(f"两个日期相距不得超过 {MAX_COUNT_DAYS} 天")
 
         def rule(calendar: CalendarSnapshot) -> WorkingDaysCount:
             return WorkingDaysCount(
@@ -263,9 +286,14 @@ class CalendarService:
         jurisdiction: str | None = None,
         warn_days: int = DEFAULT_WARN_DAYS,
     ) -> ClockView:
-        """Rebuild a clock from its stored ledger (checking every rule) and derive its state."""
-        check_year(started_on.year)
-        check_year(as_of.year)
+        """Rebuild a clock from its stored ledger (checking every rule) and derive its state.
+
+        Every date of the ledger is checked against the calendar's years, and their span against
+        ``MAX_COUNT_DAYS``, before anything is computed (``check_span``).
+        """
+        check_span(
+            _ledger_dates(started_on=started_on, as_of=as_of, pauses=pauses, extension=extension)
+        )
 
         def rule(calendar: CalendarSnapshot) -> ClockView:
             clock = replay(
@@ -417,6 +445,7 @@ class CalendarService:
     async def remove_closure(self, jurisdiction: str, day: date) -> None:
         """Reopen a jurisdiction's offices on a date (404 problem when it was not closed)."""
         jurisdiction_chain(jurisdiction)
+        check_year(day.year)
         if not await self.repository.delete_closure(jurisdiction, day):
             raise ClosureNotFound(f"{jurisdiction} 在 {day.isoformat()} 没有停止办公安排")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from approval.calendar.service import check_year
 from approval.clocks.derivation import Derived
 from approval.clocks.models import ApplicationClock, ClockLedgerEntry
 from approval.clocks.service import ClockKeeper
@@ -25,6 +26,7 @@ class CalendarChange:
     """Re-derives the running clocks around a year before and after its schedule is replaced."""
 
     def __init__(self, keeper: ClockKeeper, *, year: int, today: date) -> None:
+        check_year(year)  # before any date arithmetic around the year (422 problem otherwise)
         self.keeper = keeper
         self.first, self.last = date(year, 1, 1), date(year, 12, 31)
         self.today = today

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from approval.calendar.errors import YearOutOfRange
+from approval.calendar.errors import DateRangeTooLong, YearOutOfRange
+from approval.calendar.service import check_span
 from approval.clocks.consumer import EventConsumer
 from approval.clocks.schemas import ApplicationClocksOut, EventIntake, TimelinessReport
 from approval.clocks.service import ClockKeeper
@@ -17,6 +18,7 @@ from approval.dependencies import ApplicationById, Session
 from approval.errors import ApplicationNotFound
 from govshared import jurisdictions
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
+from govshared.chinatime import CHINA
 from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.db import AutoCommitRoute
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON
@@ -45,7 +47,7 @@ Views = Annotated[ClockViews, Depends(get_clock_views)]
     summary="办件期限（受理、审批、送达）",
     response_model=ApplicationClocksOut,
     responses=problem_responses(
-        *AUTH_ERRORS, ApplicationNotFound, YearOutOfRange, ValidationFailed
+        *AUTH_ERRORS, ApplicationNotFound, YearOutOfRange, DateRangeTooLong, ValidationFailed
     ),
     dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
 )
@@ -55,8 +57,13 @@ async def application_clocks(
     views: Views,
     as_of: Annotated[date | None, Query(description="计算日，默认今天（北京时间）")] = None,
 ) -> ApplicationClocksOut:
-    """Budget, used, remaining, paused days, extension, due and committed due of every clock."""
+    """Budget, used, remaining, paused days, extension, due and committed due of every clock.
+
+    ``as_of`` must lie in a year the working-day calendar covers, within ``MAX_COUNT_DAYS`` of the
+    submission (422 problem otherwise: the clocks are derived day by day up to it).
+    """
     day = as_of or context.today()
+    check_span([day, application.submitted_at.astimezone(CHINA).date()])
     return await views.for_application(application, as_of=day)
 
 
