@@ -150,6 +150,14 @@ class RemediationTaskNotFound(NotFound):
     title_en = "Remediation task not found"
 
 
+class RemediationTaskAlreadyResolved(Conflict):
+    """A resolved task keeps the resolution it was closed with: it is never overwritten."""
+
+    code = "remediation_task_already_resolved"
+    title = "整改任务已办结，不能再次办结或改写整改情况"
+    title_en = "The remediation task is already resolved; its resolution cannot be replaced"
+
+
 class MaterialNotInGuide(DomainError):
     status = 422
     code = "material_not_in_guide"

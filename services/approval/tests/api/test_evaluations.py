@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
@@ -136,3 +137,55 @@ async def test_remediation_tasks_are_keyset_paginated_earliest_due_first(
         "/api/v1/remediation-tasks", params={"cursor": "nonsense"}, headers=staff
     )
     assert problem(bad)["code"] == "invalid_cursor"
+
+
+async def _poor_rating_task(client: httpx.AsyncClient, tokens: Tokens) -> dict[str, Any]:
+    """A closed case rated 1: its open remediation task."""
+    uscc = random_uscc()
+    app_id = await _closed_case(client, tokens, uscc)
+    rated = await client.post(
+        f"/api/v1/applications/{app_id}/evaluation",
+        json={"rating": 1},
+        headers=tokens.enterprise(uscc),
+    )
+    assert rated.status_code == 201, rated.text
+    tasks = await all_tasks(client, tokens.staff(Role.ACCEPTOR, "310000"))
+    return next(t for t in tasks if t["application_id"] == app_id)
+
+
+async def test_a_resolved_remediation_task_keeps_its_resolution(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    staff = tokens.staff(Role.ACCEPTOR, "310000")
+    task = await _poor_rating_task(client, tokens)
+    url = f"/api/v1/remediation-tasks/{task['id']}/resolve"
+    first = await client.post(url, json={"resolution": "已电话回访并改进"}, headers=staff)
+    assert first.status_code == 200, first.text
+    resolved = first.json()
+    assert resolved["status"] == "resolved" and resolved["resolution"] == "已电话回访并改进"
+    again = await client.post(url, json={"resolution": "改写后的整改情况"}, headers=staff)
+    assert again.status_code == 409
+    refused = problem(again)
+    assert refused["code"] == "remediation_task_already_resolved"
+    assert refused["title"] and refused["title_en"]
+    listed = await all_tasks(client, staff, status="resolved")
+    stored = next(t for t in listed if t["id"] == task["id"])
+    assert stored == resolved  # the resolution and its time are the first resolve's
+
+
+async def test_two_concurrent_resolves_of_a_task_one_wins(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    staff = tokens.staff(Role.ACCEPTOR, "310000")
+    task = await _poor_rating_task(client, tokens)
+    url = f"/api/v1/remediation-tasks/{task['id']}/resolve"
+    texts = ["甲：已上门回访", "乙：已书面致歉"]
+    answers = await asyncio.gather(
+        *(client.post(url, json={"resolution": text}, headers=staff) for text in texts)
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    (winner,) = [a.json() for a in answers if a.status_code == 200]
+    (loser,) = [problem(a) for a in answers if a.status_code == 409]
+    assert loser["code"] == "remediation_task_already_resolved"
+    listed = await all_tasks(client, staff, status="resolved")
+    assert next(t for t in listed if t["id"] == task["id"]) == winner

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +21,18 @@ from govshared.testing import Tokens, blank_pdf, problem, random_uscc
 
 BUNDLE = "YJS-YY-001"
 FORM = {"warehouse_address": "上海市浦东新区申江路1号", "warehouse_area": 1200}
+
+
+@pytest.fixture
+def set_today(app: FastAPI) -> Iterator[Callable[[str], None]]:
+    """Set the service's China date; restored after the test."""
+    today = context_of(app).today
+
+    def setter(day: str) -> None:
+        today.pin(date.fromisoformat(day))
+
+    yield setter
+    today.pin(None)
 
 
 async def _apply(
@@ -297,3 +312,53 @@ async def test_a_filing_in_a_bundle_is_filed_at_once_and_counts_in_the_combined_
     assert result["status"] == "decided" and result["outcome"] == "approved"
     assert [i["state"] for i in result["items"]] == ["approved", "filed"]
     assert result["summary"] == "全部事项已办结，均准予许可或完成备案"
+
+
+async def test_a_shared_upload_is_refused_once_a_member_is_deemed_accepted(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """Art. 32: past the five working days a member is accepted by law, whether or not the timer
+    has recorded it; the bundle's shared upload refuses it as the item's own upload does."""
+    uscc = random_uscc()
+    applicant = tokens.enterprise(uscc)
+    set_today("2021-09-17")  # acceptance due 2021-09-26 (a 调休 Sunday): 5 working days
+    created = await _apply(client, tokens, uscc)
+    assert created.status_code == 201, created.text
+    bundle_id = created.json()["id"]
+    members = [m["application_id"] for m in created.json()["items"]]
+    pdf = blank_pdf()
+
+    async def shared_upload() -> httpx.Response:
+        return await client.post(
+            f"/api/v1/bundle-applications/{bundle_id}/materials",
+            data={"name": "营业执照"},
+            files={"file": ("营业执照.pdf", pdf, "application/pdf")},
+            headers=applicant,
+        )
+
+    async def materials(app_id: str) -> list[str]:
+        response = await client.get(f"/api/v1/applications/{app_id}/materials", headers=applicant)
+        return [m["id"] for m in response.json()["materials"]]
+
+    set_today("2021-09-26")  # the last day is still the authority's: the upload is taken
+    taken = await shared_upload()
+    assert taken.status_code == 201, taken.text
+    before = {app_id: await materials(app_id) for app_id in members}
+    assert all(len(ids) == 1 for ids in before.values())
+
+    set_today("2021-09-27")  # the 6th working day, no staff action, no timer run
+    for app_id in members:
+        state = (await client.get(f"/api/v1/applications/{app_id}", headers=applicant)).json()
+        assert state["state"] == "accepted"
+        single = await client.post(
+            f"/api/v1/applications/{app_id}/materials",
+            data={"name": "营业执照"},
+            files={"file": ("营业执照.pdf", pdf, "application/pdf")},
+            headers=applicant,
+        )
+        assert (single.status_code, problem(single)["code"]) == (409, "illegal_transition")
+    refused = await shared_upload()
+    assert refused.status_code == 409, refused.text
+    body = problem(refused)
+    assert (body["code"], body["current_state"]) == ("illegal_transition", "accepted")
+    assert {app_id: await materials(app_id) for app_id in members} == before  # nothing recorded

@@ -17,6 +17,7 @@ from approval.bundles.repository import BundleApplicationRepository, BundleRepos
 from approval.bundles.schemas import BundleDefinition, BundleMaterialOut
 from approval.errors import MaterialNotInGuide
 from approval.materials.service import MaterialService
+from approval.reading import ApplicationReader
 from govshared.auth import Principal
 
 
@@ -24,13 +25,18 @@ async def upload_shared(
     session: AsyncSession,
     *,
     materials: MaterialService,
+    reader: ApplicationReader,
     principal: Principal,
     bundle_application_id: uuid.UUID,
     name: str,
     file: UploadFile,
 ) -> BundleMaterialOut:
     """Store the file once and record it as the material of every item that needs it; nothing
-    is recorded unless every one of those items takes it now."""
+    is recorded unless every one of those items takes it now.
+
+    Each item's application is checked as the law has it today (``ApplicationReader.effective``),
+    as a single upload is: one past its Art. 32 acceptance period is accepted, and takes no upload.
+    """
     repository = BundleApplicationRepository(session)
     found = await repository.get(bundle_application_id)
     if found is None or found.applicant_uscc != principal.uscc:
@@ -43,7 +49,10 @@ async def upload_shared(
         raise MaterialNotInGuide(
             f"「{name}」不是该一件事共享的材料", allowed=[m.name for m in definition.materials]
         )
-    applications = {a.item_code: a for a in await repository.member_applications(found.id)}
+    applications = {
+        a.item_code: await reader.effective(a)
+        for a in await repository.member_applications(found.id)
+    }
     targets = [(applications[t.item_code], t.item_code, t.material) for t in shared.maps_to]
     # Read now: the end of the read (below) expires the rows.
     ids = {code: application.id for application, code, _material in targets}

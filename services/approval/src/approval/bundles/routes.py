@@ -298,6 +298,7 @@ async def upload_bundle_material(
     bundle_application_id: uuid.UUID,
     session: Session,
     materials: Materials,
+    reader: Reader,
     principal: Enterprise,
     name: Annotated[str, Form(min_length=1, max_length=200, description="一件事共享材料的名称")],
     file: Annotated[UploadFile, File(description="PDF、OFD、PNG 或 JPEG")],
@@ -307,6 +308,7 @@ async def upload_bundle_material(
     return await upload_shared(
         session,
         materials=materials,
+        reader=reader,
         principal=principal,
         bundle_application_id=bundle_application_id,
         name=name,

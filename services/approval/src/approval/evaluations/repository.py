@@ -65,11 +65,15 @@ class EvaluationRepository:
         query = query.order_by(RemediationTask.due_on, RemediationTask.id).limit(limit)
         return list((await self.session.scalars(query)).all())
 
-    async def resolve(self, task_id: uuid.UUID, values: dict[str, Any]) -> None:
-        """Close a task."""
-        await self.session.execute(
-            update(RemediationTask).where(RemediationTask.id == task_id).values(**values)
+    async def resolve(self, task_id: uuid.UUID, values: dict[str, Any]) -> bool:
+        """Close a task that is still open; False when it was not (already resolved). The status
+        condition is in the UPDATE itself: of two concurrent resolves only one changes the row."""
+        result = await self.session.execute(
+            update(RemediationTask)
+            .where(RemediationTask.id == task_id, RemediationTask.status == "open")
+            .values(**values)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def statistics(self, *, jurisdiction_prefix: str | None) -> tuple[dict[int, int], int]:
         """Counts per rating, and open remediation tasks."""

@@ -14,6 +14,7 @@ from approval.errors import (
     AlreadyEvaluated,
     ApplicationNotFound,
     CaseNotClosed,
+    RemediationTaskAlreadyResolved,
     RemediationTaskNotFound,
 )
 from approval.evaluations.schemas import (
@@ -94,12 +95,14 @@ def _task_keyset(cursor: str | None) -> tuple[date, uuid.UUID] | None:
     "/remediation-tasks/{task_id}/resolve",
     summary="办结整改任务 (staff)",
     response_model=RemediationTaskOut,
-    responses=problem_responses(*AUTH_ERRORS, RemediationTaskNotFound),
+    responses=problem_responses(
+        *AUTH_ERRORS, RemediationTaskNotFound, RemediationTaskAlreadyResolved
+    ),
 )
 async def resolve_task(
     task_id: uuid.UUID, body: RemediationResolve, evaluations: Evaluations, principal: Staff
 ) -> RemediationTaskOut:
-    """Record how a poor rating was remedied."""
+    """Record how a poor rating was remedied, once: a resolved task is not resolved again (409)."""
     return await evaluations.resolve(principal=principal, task_id=task_id, body=body)
 
 

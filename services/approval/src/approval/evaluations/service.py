@@ -8,7 +8,12 @@ from datetime import UTC, date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.service import CalendarService
-from approval.errors import AlreadyEvaluated, CaseNotClosed, RemediationTaskNotFound
+from approval.errors import (
+    AlreadyEvaluated,
+    CaseNotClosed,
+    RemediationTaskAlreadyResolved,
+    RemediationTaskNotFound,
+)
 from approval.evaluations.repository import EvaluationRepository
 from approval.evaluations.schemas import (
     RATING_LABELS,
@@ -102,7 +107,8 @@ class EvaluationService:
     async def resolve(
         self, *, principal: Principal, task_id: uuid.UUID, body: RemediationResolve
     ) -> RemediationTaskOut:
-        """Close a task of the caller's jurisdiction."""
+        """Close an open task of the caller's jurisdiction; a resolved one keeps its resolution
+        (409 problem)."""
         task = await self.repository.task(task_id)
         prefix = (
             ""
@@ -111,10 +117,11 @@ class EvaluationService:
         )
         if task is None or not task.jurisdiction.startswith(prefix):
             raise RemediationTaskNotFound(f"整改任务 {task_id} 不存在")
-        await self.repository.resolve(
+        if not await self.repository.resolve(
             task_id,
             {"status": "resolved", "resolution": body.resolution, "resolved_at": datetime.now(UTC)},
-        )
+        ):
+            raise RemediationTaskAlreadyResolved(f"整改任务 {task_id} 已办结")
         await self.repository.session.refresh(task)
         return RemediationTaskOut.model_validate(task)
 
