@@ -181,7 +181,7 @@ class ActionService:
         read, application = await read_now()
         # Art. 42(2): who extends depends on whether the item is handled jointly.
         terms = (
-            await decision_terms(self.session, application.item_code)
+            await decision_terms(self.session, application.item_code, application.item_version)
             if handler.reads_terms
             else None
         )

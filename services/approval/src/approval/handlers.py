@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.clock import JOINT_MAX_EXTENSION_DAYS, MAX_EXTENSION_DAYS
 from approval.calendar.errors import ExtensionTooLong
-from approval.catalogue.repository import ITEM_CACHE, ItemRepository
+from approval.catalogue.repository import ITEM_VERSIONS, ItemRepository
 from approval.clocks.derivation import DecisionTerms, joint_label
 from approval.documents.models import DocumentKind
 from approval.errors import (
@@ -98,11 +98,8 @@ async def _acceptance_materials(acting: Acting) -> dict[str, Any]:
     """No acceptance while required materials are missing, unless staff decide 容缺受理 naming
     exactly what is missing and the date to deliver it (Art. 32(1)(5))."""
     body, application = acting.body, acting.application
-    item = await ITEM_CACHE.get(acting.items, application.item_code)
-    guide = item.guide if item is not None else {}
-    if item is None or item.version != application.item_version:
-        version = await acting.items.version(application.item_code, application.item_version)
-        guide = version.guide if version is not None else guide
+    version = await ITEM_VERSIONS.get(acting.items, application.item_code, application.item_version)
+    guide = version.guide if version is not None else {}
     required = [m["name"] for m in guide.get("materials", []) if m.get("required", True)]
     held = acting.material_names
     if held is None:

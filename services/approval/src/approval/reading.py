@@ -89,7 +89,7 @@ class ApplicationReader:
         deemed = await self.clocks.deemed_acceptance(application, today=self.today())
         if deemed is None:
             return application
-        terms = await decision_terms(self.session, application.item_code)
+        terms = await decision_terms(self.session, application.item_code, application.item_version)
         _, decision = await self.clocks.decision_from(
             jurisdiction=application.jurisdiction,
             terms=terms,

@@ -164,7 +164,7 @@ async def record_deemed_acceptance(
 ) -> bool:
     """Record Art. 32's deemed acceptance (the timer's, or the first action that meets it):
     accepted as of the day the materials arrived; False if the row changed meanwhile."""
-    terms = await decision_terms(session, application.item_code)
+    terms = await decision_terms(session, application.item_code, application.item_version)
     decision = await keeper.record_deemed(application, deemed, terms=terms, today=today, now=now)
     repository = ApplicationRepository(session)
     if not await repository.update_state(

@@ -440,6 +440,67 @@ async def test_art42_2_joint_handling_45_days_extended_by_the_government_head(
     assert (refused["code"], refused["max_extension_days"]) == ("extension_too_long", 10)
 
 
+async def test_art42_a_case_keeps_the_decision_terms_of_the_guide_it_was_filed_under(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """A guide revised after filing (here: now handled jointly, 45 days) changes neither the
+    case's decision limit nor who may extend it: the applicant relied on the guide it applied
+    under, which the application keeps (its ``item_version``)."""
+    admin = tokens.header(Role.ADMIN)
+    radio = (await client.get(f"/api/v1/items/{RADIO}")).json()
+    fields = (
+        "name",
+        "item_type",
+        "authority",
+        "jurisdiction",
+        "is_instant",
+        "statutory_limit_days",
+        "committed_limit_days",
+        "reform_mode",
+        "guide",
+    )
+    draft = {k: radio[k] for k in fields}
+    code = f"LAW-{uuid.uuid4().hex[:8].upper()}"
+    created = await client.post("/api/v1/items", json={**draft, "code": code}, headers=admin)
+    assert created.status_code == 201, created.text
+    assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
+    set_today("2021-09-17")
+    uscc = random_uscc()
+    submitted = await client.post(
+        "/api/v1/applications",
+        json={"item_code": code, "applicant_name": "上海依法示范有限公司", "form": FORMS[RADIO]},
+        headers=tokens.enterprise(uscc),
+    )
+    assert submitted.status_code == 201, submitted.text
+    app_id = str(submitted.json()["id"])
+    await _ok(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+
+    revised = copy.deepcopy(draft)
+    revised["guide"]["joint_handling"] = "joint"
+    revised["statutory_limit_days"] = 45
+    revised["change_note"] = "改为联合办理"
+    put = await client.put(f"/api/v1/items/{code}/draft", json=revised, headers=admin)
+    assert put.status_code == 200, put.text
+    assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
+    assert (await client.get(f"/api/v1/items/{code}")).json()["guide"]["joint_handling"] == "joint"
+
+    set_today("2021-10-08")
+    # Art. 42(1), as filed: the authority's head extends, by ten days at most.
+    government_head = tokens.staff(Role.GOVERNMENT_HEAD)
+    assert (
+        await _act(client, app_id, "extend", government_head, extension_days=5, reason="复杂")
+    ).status_code == 403
+    refused = problem(
+        await _act(
+            client, app_id, "extend", tokens.staff(Role.HEAD), extension_days=15, reason="复杂"
+        )
+    )
+    assert (refused["code"], refused["max_extension_days"]) == ("extension_too_long", 10)
+    await _ok(client, app_id, "extend", tokens.staff(Role.HEAD), extension_days=5, reason="复杂")
+    decision = (await _clocks(client, app_id, tokens.enterprise(uscc)))["by_kind"]["decision"]
+    assert (decision["budget_days"], decision["extension_days"]) == (20, 5)
+
+
 async def test_art32_1_5_after_supplement_the_clock_counts_from_the_complete_supplement(
     client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
 ) -> None:

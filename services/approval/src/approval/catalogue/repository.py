@@ -48,6 +48,30 @@ class ItemCache:
             del self._items[key]
 
 
+class ItemVersionCache:
+    """Published versions of service guides, kept for good: a version an application was submitted
+    under never changes (only drafts are edited, and no application is submitted under one)."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max = max_entries
+        self._versions: dict[tuple[str, str, int], ItemVersion] = {}
+
+    async def get(self, repository: ItemRepository, code: str, version: int) -> ItemVersion | None:
+        """The version, from the cache, else from the database (a draft is never kept)."""
+        key = (database_key(repository.session), code, version)
+        found = self._versions.get(key)
+        if found is not None:
+            return found
+        found = await repository.version(code, version)
+        if found is None or found.status == ItemVersionStatus.DRAFT:
+            return found
+        repository.session.expunge(found)  # a read-only snapshot, never written through
+        if len(self._versions) >= self._max:
+            self._versions.clear()
+        self._versions[key] = found
+        return found
+
+
 class ItemRepository:
     """Items in force and every version of their guides."""
 
@@ -179,3 +203,4 @@ class ItemRepository:
 
 
 ITEM_CACHE = ItemCache()
+ITEM_VERSIONS = ItemVersionCache()

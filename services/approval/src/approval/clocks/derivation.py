@@ -24,7 +24,7 @@ from approval.calendar.clock import (
     replay,
 )
 from approval.calendar.workdays import CalendarSnapshot
-from approval.catalogue.repository import ITEM_CACHE, ItemRepository
+from approval.catalogue.repository import ITEM_VERSIONS, ItemRepository
 from approval.catalogue.schemas import JOINT_HANDLING_LABELS, JointHandling
 from approval.clocks.models import ApplicationClock, ClockLedgerEntry, LedgerEntryKind
 
@@ -55,15 +55,18 @@ class DecisionTerms:
         }
 
 
-async def decision_terms(session: AsyncSession, item_code: str) -> DecisionTerms:
-    """The item's decision limits (Art. 42) from the catalogue cache."""
-    item = await ITEM_CACHE.get(ItemRepository(session), item_code)
-    if item is None:
+async def decision_terms(session: AsyncSession, item_code: str, item_version: int) -> DecisionTerms:
+    """The decision limits (Art. 42) of the guide the application was submitted under: its
+    statutory and committed days, and whether it is handled jointly (which sets the extension's
+    ceiling and who grants it, Art. 42(2)). A later revision of the guide changes neither for an
+    application already filed: the applicant relied on the guide published when it applied."""
+    version = await ITEM_VERSIONS.get(ItemRepository(session), item_code, item_version)
+    if version is None:
         return DecisionTerms(DECISION_DAYS, DECISION_DAYS)
-    joint = item.guide.get("joint_handling")
+    joint = version.guide.get("joint_handling")
     return DecisionTerms(
-        item.statutory_limit_days,
-        item.committed_limit_days,
+        version.statutory_limit_days,
+        version.committed_limit_days,
         JointHandling(joint) if joint else None,
     )
 

@@ -71,7 +71,9 @@ class ClockViews:
         accepted_on = None
         acceptance = next((c for c in result if c.kind == ClockKind.ACCEPTANCE), None)
         if deemed and acceptance is not None and ClockKind.DECISION not in kinds:
-            terms = await decision_terms(self.keeper.session, application.item_code)
+            terms = await decision_terms(
+                self.keeper.session, application.item_code, application.item_version
+            )
             spec, derived = await self.keeper.decision_from(
                 jurisdiction=application.jurisdiction,
                 terms=terms,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.calendar.service import CalendarService
-from approval.catalogue.repository import ITEM_CACHE, ItemRepository
+from approval.catalogue.repository import ITEM_VERSIONS, ItemRepository
 from approval.lifecycle import Action
 from approval.models import Application
 from approval.tasks.chain import (
@@ -54,13 +54,10 @@ async def chain_for(session: AsyncSession, application: Application) -> ReviewCh
     key = (session.bind, application.item_code, application.item_version)
     if key in _CHAINS:
         return _CHAINS[key]
-    items = ItemRepository(session)
-    item = await ITEM_CACHE.get(items, application.item_code)
-    if item is not None and item.version == application.item_version:
-        guide = item.guide
-    else:
-        version = await items.version(application.item_code, application.item_version)
-        guide = version.guide if version is not None else {}
+    version = await ITEM_VERSIONS.get(
+        ItemRepository(session), application.item_code, application.item_version
+    )
+    guide = version.guide if version is not None else {}
     raw = guide.get("review_chain")
     chain = ReviewChain.model_validate(raw) if raw else None
     _CHAINS[key] = chain
