@@ -261,8 +261,10 @@ async def _validate_deny(acting: Acting) -> dict[str, Any]:
 
 async def _validate_instant_decision(acting: Acting) -> dict[str, Any]:
     application = acting.application
-    item = await acting.items.get(application.item_code)
-    if item is None or not item.is_instant:
+    # The guide the case was filed under: a later revision making the item 即办件 must not let a
+    # case filed with a review chain skip it.
+    version = await ITEM_VERSIONS.get(acting.items, application.item_code, application.item_version)
+    if version is None or not version.is_instant:
         raise NotInstantItem(f"「{application.item_name}」不是即办件")
     if acting.body.tolerated_materials:
         raise ActionInputInvalid("当场作出决定须申请材料齐全，不能容缺（第三十四条第二款）")

@@ -440,48 +440,85 @@ async def test_art42_2_joint_handling_45_days_extended_by_the_government_head(
     assert (refused["code"], refused["max_extension_days"]) == ("extension_too_long", 10)
 
 
-async def test_art42_a_case_keeps_the_decision_terms_of_the_guide_it_was_filed_under(
-    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
-) -> None:
-    """A guide revised after filing (here: now handled jointly, 45 days) changes neither the
-    case's decision limit nor who may extend it: the applicant relied on the guide it applied
-    under, which the application keeps (its ``item_version``)."""
-    admin = tokens.header(Role.ADMIN)
+ITEM_FIELDS = (
+    "name",
+    "item_type",
+    "authority",
+    "jurisdiction",
+    "is_instant",
+    "statutory_limit_days",
+    "committed_limit_days",
+    "reform_mode",
+    "guide",
+)
+
+
+async def _filed_under_a_radio_copy(
+    client: httpx.AsyncClient, tokens: Tokens, uscc: str
+) -> tuple[str, str]:
+    """A new item with the radio licence's guide, published; an application filed under it."""
     radio = (await client.get(f"/api/v1/items/{RADIO}")).json()
-    fields = (
-        "name",
-        "item_type",
-        "authority",
-        "jurisdiction",
-        "is_instant",
-        "statutory_limit_days",
-        "committed_limit_days",
-        "reform_mode",
-        "guide",
-    )
-    draft = {k: radio[k] for k in fields}
     code = f"LAW-{uuid.uuid4().hex[:8].upper()}"
-    created = await client.post("/api/v1/items", json={**draft, "code": code}, headers=admin)
-    assert created.status_code == 201, created.text
+    admin = tokens.header(Role.ADMIN)
+    draft = {**{k: radio[k] for k in ITEM_FIELDS}, "code": code}
+    assert (await client.post("/api/v1/items", json=draft, headers=admin)).status_code == 201
     assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
-    set_today("2021-09-17")
-    uscc = random_uscc()
     submitted = await client.post(
         "/api/v1/applications",
         json={"item_code": code, "applicant_name": "上海依法示范有限公司", "form": FORMS[RADIO]},
         headers=tokens.enterprise(uscc),
     )
     assert submitted.status_code == 201, submitted.text
-    app_id = str(submitted.json()["id"])
-    await _ok(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+    return code, str(submitted.json()["id"])
 
-    revised = copy.deepcopy(draft)
-    revised["guide"]["joint_handling"] = "joint"
-    revised["statutory_limit_days"] = 45
-    revised["change_note"] = "改为联合办理"
-    put = await client.put(f"/api/v1/items/{code}/draft", json=revised, headers=admin)
+
+async def _revise(
+    client: httpx.AsyncClient, tokens: Tokens, code: str, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Publish the item's next version with ``change`` applied to its guide."""
+    admin = tokens.header(Role.ADMIN)
+    current = (await client.get(f"/api/v1/items/{code}")).json()
+    draft = copy.deepcopy({k: current[k] for k in ITEM_FIELDS})
+    change(draft)
+    draft["change_note"] = "修订办事指南"
+    put = await client.put(f"/api/v1/items/{code}/draft", json=draft, headers=admin)
     assert put.status_code == 200, put.text
     assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
+
+
+async def test_art34_a_revision_making_the_item_instant_does_not_decide_cases_filed_before(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """即办件 is a property of the guide a case was filed under: a case filed for review is not
+    decided on the spot because the guide was revised since."""
+    set_today("2021-09-17")
+    code, app_id = await _filed_under_a_radio_copy(client, tokens, random_uscc())
+
+    def instant(draft: dict[str, Any]) -> None:
+        draft["is_instant"] = True
+
+    await _revise(client, tokens, code, instant)
+    assert (await client.get(f"/api/v1/items/{code}")).json()["is_instant"] is True
+    refused = await _act(client, app_id, "instant-decision", tokens.staff(Role.ACCEPTOR))
+    assert problem(refused)["code"] == "not_instant_item", refused.text
+
+
+async def test_art42_a_case_keeps_the_decision_terms_of_the_guide_it_was_filed_under(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """A guide revised after filing (here: now handled jointly, 45 days) changes neither the
+    case's decision limit nor who may extend it: the applicant relied on the guide it applied
+    under, which the application keeps (its ``item_version``)."""
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    code, app_id = await _filed_under_a_radio_copy(client, tokens, uscc)
+    await _ok(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+
+    def joint(draft: dict[str, Any]) -> None:
+        draft["guide"]["joint_handling"] = "joint"
+        draft["statutory_limit_days"] = 45
+
+    await _revise(client, tokens, code, joint)
     assert (await client.get(f"/api/v1/items/{code}")).json()["guide"]["joint_handling"] == "joint"
 
     set_today("2021-10-08")
