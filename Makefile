@@ -1,6 +1,7 @@
 # 一网通办 approvals suite. Every target installs what it needs on a fresh machine.
 SHELL := /bin/bash
-UV := python3 -m uv
+# uv from python3, or a copy of its own where python3's environment is externally managed (tools/uv).
+UV := tools/uv
 PYTEST_ARGS ?=
 role ?= enterprise
 uscc ?=
@@ -40,7 +41,6 @@ help:
 	@echo "make down    stop and remove those containers (volumes kept)"
 
 setup:
-	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --locked --quiet
 
 run: setup
