@@ -179,6 +179,12 @@ class Destination:
 # the relay pauses the destination. Any other 4xx refuses these events: they alone wait.
 _DESTINATION_STATUSES = frozenset({408, 425, 429})
 PROBE_BASE_SECONDS = 0.5
+# An event that failed this many attempts is sent alone, never in a batch or as a probe, and on
+# failure waits its own backoff: an event its destination cannot take (a consumer's bug answering
+# it 500 every time) would otherwise fail every batch it is in and every probe, holding back all
+# the events behind it for good. Two attempts (the batch that opened the circuit and one probe)
+# stay ordinary, so an outage's first probe keeps the queue's order.
+SUSPECT_AFTER = 3
 
 
 @dataclass(slots=True)
@@ -215,7 +221,9 @@ class OutboxRelay:
     answer together), so that a live relay's claim never runs out under it. A destination that
     fails (unreachable, 5xx, 408/429, no answer in time) opens its ``Circuit``: its rows stay where
     they are in the queue, untouched by the failure, and the others keep flowing. A destination
-    that refuses a batch (another 4xx) is up; those events back off on their own.
+    that refuses a batch (another 4xx) is up; those events back off on their own. An event that
+    failed ``SUSPECT_AFTER`` attempts goes alone, one a pass, and backs off on its own whatever
+    the failure: the circuit is for destinations, not for one event they cannot take.
     """
 
     def __init__(
@@ -262,7 +270,8 @@ class OutboxRelay:
         """The destination's circuit (closed until it fails)."""
         return self._circuits.setdefault(destination, Circuit())
 
-    async def _claim(self) -> list[tuple[str, str, str]]:
+    async def _claim(self) -> list[tuple[str, str, str, bool]]:
+        """Rows to post, each with whether it goes alone (a suspect: ``SUSPECT_AFTER``)."""
         t = self._table
         now = datetime.now(UTC)
         clock = time.monotonic()
@@ -275,25 +284,45 @@ class OutboxRelay:
                 or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
             )
             postgresql = dialect_name(session) == "postgresql"
+            ordinary = t.c.attempts < SUSPECT_AFTER
+            open_ones = [t.c.destination.not_in(paused)] if paused else []
             queries = [
-                select(t.c.id, t.c.destination, t.c.payload)
-                .where(due, *([t.c.destination.not_in(paused)] if paused else []))
-                .order_by(t.c.available_at)
-                .limit(self._batch_size)
+                (
+                    select(t.c.id, t.c.destination, t.c.payload)
+                    .where(due, ordinary, *open_ones)
+                    .order_by(t.c.available_at)
+                    .limit(self._batch_size),
+                    False,
+                )
             ]
-            # A paused destination whose pause is over gets one event: its oldest.
+            # A paused destination whose pause is over gets one event: its oldest ordinary one.
             queries += [
-                select(t.c.id, t.c.destination, t.c.payload)
-                .where(due, t.c.destination == destination)
-                .order_by(t.c.available_at)
-                .limit(1)
+                (
+                    select(t.c.id, t.c.destination, t.c.payload)
+                    .where(due, ordinary, t.c.destination == destination)
+                    .order_by(t.c.available_at)
+                    .limit(1),
+                    False,
+                )
                 for destination in probes
             ]
-            rows: list[tuple[str, str, str]] = []
-            for query in queries:
+            # And one suspect a pass, to a destination that is not paused, alone.
+            queries.append(
+                (
+                    select(t.c.id, t.c.destination, t.c.payload)
+                    .where(due, t.c.attempts >= SUSPECT_AFTER, *open_ones)
+                    .order_by(t.c.available_at)
+                    .limit(1),
+                    True,
+                )
+            )
+            rows: list[tuple[str, str, str, bool]] = []
+            for query, alone in queries:
                 if postgresql:
                     query = query.with_for_update(skip_locked=True)
-                rows += [(r.id, r.destination, r.payload) for r in (await session.execute(query))]
+                rows += [
+                    (r.id, r.destination, r.payload, alone) for r in (await session.execute(query))
+                ]
             if rows:
                 await session.execute(
                     update(t)
@@ -329,17 +358,18 @@ class OutboxRelay:
         if not rows:
             return 0
         self._claimed.update(r[0] for r in rows)
-        by_destination: dict[str, list[tuple[str, str]]] = {}
-        for row_id, destination, payload in rows:
-            by_destination.setdefault(destination, []).append((row_id, payload))
+        # One post a destination, and one more for a suspect (alone).
+        posts: dict[tuple[str, bool], list[tuple[str, str]]] = {}
+        for row_id, destination, payload, alone in rows:
+            posts.setdefault((destination, alone), []).append((row_id, payload))
         results = await asyncio.gather(
-            *(self._post(d, [p for _, p in items]) for d, items in by_destination.items())
+            *(self._post(d, [p for _, p in items]) for (d, _alone), items in posts.items())
         )
         delivered = 0
         now = datetime.now(UTC)
         t = self._table
         async with self._sessionmaker() as session, session.begin():
-            for (destination, items), result in zip(by_destination.items(), results, strict=True):
+            for ((destination, alone), items), result in zip(posts.items(), results, strict=True):
                 ids = [row_id for row_id, _ in items]
                 error = result.error
                 if error is None:
@@ -353,7 +383,7 @@ class OutboxRelay:
                     self._close(destination)
                     continue
                 OUTBOX_FAILED.labels(destination).inc()
-                if result.destination_down:
+                if result.destination_down and not alone:
                     # The events are fine: they keep their place in the queue (no backoff of
                     # their own), and the destination's circuit paces the next attempt.
                     pause = self._open(destination)
@@ -374,11 +404,17 @@ class OutboxRelay:
                         )
                     )
                     continue
-                self._close(destination)  # it answered: it is up, these events are the matter
-                logger.warning(
-                    "outbox delivery refused",
-                    extra={"destination": destination, "events": len(ids), "error": error},
-                )
+                if alone:
+                    logger.warning(
+                        "outbox event failed again on its own: it waits its own backoff",
+                        extra={"destination": destination, "event": ids[0], "error": error},
+                    )
+                else:
+                    self._close(destination)  # it answered: it is up, these events are the matter
+                    logger.warning(
+                        "outbox delivery refused",
+                        extra={"destination": destination, "events": len(ids), "error": error},
+                    )
                 attempts = await session.execute(
                     select(t.c.id, t.c.attempts).where(t.c.id.in_(ids))
                 )

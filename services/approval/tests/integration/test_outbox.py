@@ -15,7 +15,7 @@ from approval.models import Application
 from approval.schemas import ApplicationCreate
 from approval.submission import SubmissionService
 from govshared.auth import Principal, Role
-from govshared.outbox import Destination, OutboxRelay
+from govshared.outbox import SUSPECT_AFTER, Destination, OutboxRelay
 from govshared.testing import random_uscc
 
 
@@ -150,6 +150,42 @@ async def test_a_failing_destination_is_paused_then_drained_in_order(app: FastAP
         assert await relay.run_once() == 0
     assert posts[2:] == [ids[:1], ids[1:]]
     assert await _pending_ids(app) == set()
+
+
+async def test_an_event_its_destination_always_fails_does_not_hold_back_the_others(
+    app: FastAPI,
+) -> None:
+    """A consumer's bug answering one event 500 every time: after SUSPECT_AFTER failures that
+    event goes alone and waits its own backoff, and the events behind it are delivered."""
+    ids = await _queue(app, 6, ["notify"])
+    poison = ids[0]  # the oldest: the one every probe would pick
+    posts: list[list[str]] = []
+
+    def notify(request: httpx.Request) -> httpx.Response:
+        events = [e["id"] for e in json.loads(request.content)]
+        posts.append(events)
+        if poison in events:
+            return httpx.Response(500, text="internal error")
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(notify)) as http:
+        relay = _relay(app, http, "notify", probe_base_seconds=3600.0, probe_max_seconds=3600.0)
+        delivered = 0
+        for _ in range(SUSPECT_AFTER + 3):
+            relay.circuit("notify").retry_at = 0.0  # each pause ends where the test says
+            delivered += await relay.run_once()
+    assert delivered == 5
+    assert await _pending_ids(app) == {f"{poison}:notify"}
+    # Batch, probe, probe: then alone, never again in a batch with others.
+    assert [poison in p for p in posts[:SUSPECT_AFTER]] == [True] * SUSPECT_AFTER
+    assert all(p == [poison] for p in posts[SUSPECT_AFTER:] if poison in p)
+    assert relay.circuit("notify").closed()
+    async with app.state.sessionmaker() as s:
+        row = (
+            await s.execute(select(outbox_events).where(outbox_events.c.event_id == poison))
+        ).one()
+    assert row.attempts >= SUSPECT_AFTER and "HTTP 500" in row.last_error
+    assert row.available_at > row.created_at  # its own backoff, behind the others
 
 
 async def test_other_destinations_keep_flowing_while_one_is_down(app: FastAPI) -> None:
