@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, FastAPI, Request
 
 from govshared.auth import (
+    CLOCK_SKEW_SECONDS,
     DEFAULT_SERVICE_ISSUER,
     SERVICE_ROLES,
     Principal,
@@ -48,7 +49,7 @@ def test_rejects_expired_wrong_key_hmac_and_bad_claims(
 ) -> None:
     private, public = keys
     verifier = TokenVerifier(public_key_pem=public)
-    expired = mint_token(private, role=Role.ADMIN, ttl_seconds=-10)
+    expired = mint_token(private, role=Role.ADMIN, ttl_seconds=-(CLOCK_SKEW_SECONDS + 10))
     other_private, _ = ensure_dev_keypair(tmp_path / "other")
     foreign = mint_token(other_private.read_text(), role=Role.ADMIN)
     hmac = jwt.encode(
@@ -61,6 +62,41 @@ def test_rejects_expired_wrong_key_hmac_and_bad_claims(
     for token in (expired, foreign, hmac, bad_uscc, staff_without_region, "garbage"):
         with pytest.raises(Unauthenticated):
             verifier.verify(token)
+
+
+def test_a_minute_of_clock_skew_either_way_is_allowed() -> None:
+    """The identity provider's clock a little ahead (a token issued "in the future") or behind (a
+    token expired seconds ago by our clock) is not an invalid token; beyond a minute it is."""
+    key, jwk = _idp_key("idp-1")
+    verifier = TokenVerifier(jwks={"keys": [jwk]})
+    now = int(time.time())
+
+    def token(**times: int) -> str:
+        claims = {"sub": "u1", "role": "reviewer", "jurisdiction": "310115", **times}
+        return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "idp-1"})
+
+    for ok in (
+        token(iat=now + 5, nbf=now + 5, exp=now + 600),
+        token(iat=now - 600, exp=now - 10),
+    ):
+        assert verifier.verify(ok).subject == "u1"
+    skew = CLOCK_SKEW_SECONDS
+    for late in (token(iat=now + skew + 30, exp=now + 600), token(exp=now - skew - 30)):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(late)
+
+
+def test_a_jwks_with_a_key_of_another_kind_keeps_the_keys_it_can_use() -> None:
+    """An identity provider publishing a P-384 key for other clients beside ours: ours verify."""
+    key, jwk = _idp_key("idp-1")
+    other = json.loads(
+        jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key())
+    )
+    other["kid"] = "other-p384"
+    verifier = TokenVerifier(jwks={"keys": [other, jwk]})
+    assert verifier.verify(_staff_token(key, "idp-1")).role is Role.REVIEWER
+    with pytest.raises(ValueError, match="no RSA or EC P-256 key"):
+        TokenVerifier(jwks={"keys": [other]})
 
 
 def test_jwks_with_es256(tmp_path: Path) -> None:
@@ -262,5 +298,8 @@ async def test_a_rotated_key_is_fetched_early_and_a_made_up_kid_is_not_a_flood()
 async def test_an_unreachable_jwks_url_is_a_503_problem_not_a_hang() -> None:
     key, _jwk = _idp_key("idp-1")
     verifier = TokenVerifier(jwks_url="http://127.0.0.1:9/.well-known/jwks.json")
-    with pytest.raises(DependencyUnavailable):
-        await verifier.verify_async(_staff_token(key, "idp-1"))
+    # A replica started while the identity provider is away: every request says so (503), not
+    # that the token is invalid (401, which clients take as "log in again" and discard it).
+    for _ in range(3):
+        with pytest.raises(DependencyUnavailable):
+            await verifier.verify_async(_staff_token(key, "idp-1"))

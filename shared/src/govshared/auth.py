@@ -112,8 +112,20 @@ def trusted_keys(
         key = serialization.load_pem_public_key(text.encode())
         return [TrustedKey(key, _algorithm_of(key), kid, roles, issuer)]
     keys = []
+    skipped = []
     for jwk in jwt.PyJWKSet.from_dict(json.loads(text)).keys:
-        keys.append(TrustedKey(jwk.key, _algorithm_of(jwk.key), jwk.key_id, roles, issuer))
+        try:
+            algorithm = _algorithm_of(jwk.key)
+        except ValueError:
+            # A key of another kind beside ours (an identity provider publishing P-384 or EdDSA
+            # keys for other clients): not one we verify with, and no reason to refuse the rest.
+            skipped.append(jwk.key_id or type(jwk.key).__name__)
+            continue
+        keys.append(TrustedKey(jwk.key, algorithm, jwk.key_id, roles, issuer))
+    if not keys:
+        raise ValueError(f"no RSA or EC P-256 key in the JWKS (skipped: {', '.join(skipped)})")
+    if skipped:
+        log.warning("JWKS keys skipped: not RSA or EC P-256", extra={"keys": skipped})
     return keys
 
 
@@ -175,6 +187,10 @@ class RemoteJwks:
             fetched = self._fetched_at
             fresh = fetched is not None and not self.stale()
             if fresh and (not early or time.monotonic() - (fetched or 0.0) < self._min_refetch):
+                if not self.keys:
+                    # The last fetch failed and none ever succeeded: the identity provider is
+                    # what is missing (503), not the token's key (which would be a 401).
+                    raise ConnectionError("the identity provider's JWKS could not be fetched yet")
                 return
             try:
                 async with httpx.AsyncClient(timeout=self._timeout) as http:
@@ -252,6 +268,9 @@ class TokenVerifier:
                     algorithms=[trusted.algorithm],
                     issuer=trusted.issuer,
                     audience=self._audience,
+                    # The identity provider's clock may run ahead of ours (iat, nbf) or behind
+                    # (exp): a minute either way, as the lifetime check below allows.
+                    leeway=CLOCK_SKEW_SECONDS,
                     options={
                         "require": ["exp", "sub", "role"],
                         "verify_aud": self._audience is not None,
