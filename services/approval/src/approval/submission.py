@@ -8,6 +8,7 @@ Services never commit: the route's unit of work does (STYLE.md §1).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import uuid
@@ -52,14 +53,17 @@ from govshared.idempotency import (
     claim_in_batch,
     claim_or_replay,
     key_owner,
+    replay,
     replay_after_conflict,
     request_fingerprint,
 )
 from govshared.outbox import OutboxWriter
+from govshared.problems import DomainError
 from govshared.sqlbatch import goes_alone, inserts_together
 
 # The signed commitment letter's session, carried from the check to the write (not a detail).
 SIGNED_LETTER = "_signed_letter"
+ROUTE = "/api/v1/applications"
 
 
 class IntakeRoute(StrEnum):
@@ -99,6 +103,17 @@ class GatheredSubmission:
     now: datetime
 
 
+def signature_user(owner: str, idempotency_key: str | None) -> str:
+    """The request that uses a signed session (its ``consumed_by``), named exactly as its
+    idempotency record names it: the key's owner (caller, enterprise and route: ``key_owner``) and
+    the key. Only a retry of that very request finds the session used by itself; any other, the
+    same key on another route included (a single submission and a bundle), finds it used. Without
+    a key, the request alone. A digest, so that a long ``sub`` or key fits the column."""
+    if idempotency_key is None:
+        return f"submission:{uuid.uuid4()}"
+    return "submission:" + hashlib.sha256(f"{owner}\n{idempotency_key}".encode()).hexdigest()
+
+
 def new_application_no(jurisdiction: str, at: datetime) -> str:
     """A 办件编号 such as ``310115-20261128-7F3K9Q2M``: region, China date, random suffix."""
     return f"{jurisdiction}-{at.astimezone(CHINA):%Y%m%d}-{secrets.token_hex(4).upper()}"
@@ -134,21 +149,43 @@ class SubmissionService:
 
         ``prepare`` gathers every fact (remote ones with no transaction open) and ends its read;
         the write is then one statement on PostgreSQL, with the ``Idempotency-Key`` claim in it
-        when there is one (``_write_keyed``)."""
-        prepared = await self.prepare(
-            principal=principal, body=body, idempotency_key=idempotency_key
-        )
+        when there is one (``_write_keyed``: a retry, or a concurrent duplicate, gets the first
+        response from it). A retry that ``prepare`` refuses (the guide, license's reform mode or
+        a signature changed since the first request) gets the stored response all the same: the
+        first request's application stands. The lookup is made only then, so that a first
+        request still costs one statement."""
+        owner = key_owner(principal, f"POST {ROUTE}")
+        request_hash = None
+        if idempotency_key is not None:
+            request_hash = request_fingerprint("POST", ROUTE, body.model_dump(mode="json"))
+        try:
+            prepared = await self.prepare(
+                principal=principal, body=body, used_by=signature_user(owner, idempotency_key)
+            )
+        except DomainError as refusal:
+            if request_hash is None or idempotency_key is None or refusal.status >= 500:
+                raise
+            await self.session.rollback()  # nothing of the refused attempt stays
+            stored = await replay(
+                self.session,
+                idempotency_keys,
+                owner=owner,
+                key=idempotency_key,
+                request_hash=request_hash,
+            )
+            if stored is None:
+                raise
+            return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
         out = ApplicationOut.model_validate(prepared.row)
         # Serialised before the write: without an idempotency claim the write below autocommits,
         # and a response that failed after it would report an error for a stored application.
         payload = out.model_dump_json().encode()
         if idempotency_key is not None:
+            assert request_hash is not None
             key = KeyClaim(
-                owner=key_owner(principal, "POST /api/v1/applications"),
+                owner=owner,
                 key=idempotency_key,
-                request_hash=request_fingerprint(
-                    "POST", "/api/v1/applications", body.model_dump(mode="json")
-                ),
+                request_hash=request_hash,
                 status_code=201,
                 body_json=payload.decode(),
             )
@@ -170,7 +207,7 @@ class SubmissionService:
         await self._write_submission(prepared)
 
     async def prepare(
-        self, *, principal: Principal, body: ApplicationCreate, idempotency_key: str | None
+        self, *, principal: Principal, body: ApplicationCreate, used_by: str
     ) -> PreparedSubmission:
         """Everything a submission checks and asks before it writes: the item and its form,
         license's reform mode and the applicant's eligibility (no transaction is open while
@@ -179,7 +216,7 @@ class SubmissionService:
         (whatever the caches made this request read). Nothing is written but a consumed signing
         session."""
         gathered = await self.gather(principal=principal, body=body)
-        return await self.complete(gathered, idempotency_key=idempotency_key)
+        return await self.complete(gathered, used_by=used_by)
 
     async def gather(self, *, principal: Principal, body: ApplicationCreate) -> GatheredSubmission:
         """The checks and remote facts of ``prepare``, ending with no transaction open and nothing
@@ -233,11 +270,10 @@ class SubmissionService:
             now=now,
         )
 
-    async def complete(
-        self, gathered: GatheredSubmission, *, idempotency_key: str | None
-    ) -> PreparedSubmission:
+    async def complete(self, gathered: GatheredSubmission, *, used_by: str) -> PreparedSubmission:
         """Use the signed commitment letter and the signed application, if any (once, in the
-        request's transaction), and make the row to insert."""
+        request's transaction, marked used by ``used_by``: ``signature_user``), and make the row
+        to insert."""
         body, principal, item, reform = (
             gathered.body,
             gathered.principal,
@@ -262,7 +298,7 @@ class SubmissionService:
                 item_code=item.code,
                 reform=reform,
                 digest=digest,
-                idempotency_key=idempotency_key,
+                used_by=used_by,
             )
         # An item whose guide requires the legal representative's signature (approval.signing.
         # application): the submission carries the signed application, used once.
@@ -276,7 +312,7 @@ class SubmissionService:
             business_type=body.business_type.value,
             form=body.form,
             session_id=body.application_signing_session,
-            idempotency_key=idempotency_key,
+            used_by=used_by,
         )
         application_id = uuid.uuid4()
         row: dict[str, Any] = {
@@ -505,7 +541,7 @@ class SubmissionService:
         item_code: str,
         reform: ReformModeAnswer,
         digest: str,
-        idempotency_key: str | None,
+        used_by: str,
     ) -> dict[str, Any]:
         """Use the applicant's signed commitment letter (once), in the submission's transaction."""
         # The commitment is a written one (国办发〔2020〕42号: 书面承诺); online, a data message is
@@ -516,7 +552,7 @@ class SubmissionService:
             session_id=body.commitment_signing_session,
             purpose=SigningPurpose.COMMITMENT,
             target=commitment_target(item_code, reform.version),
-            by=f"submission:{principal.subject}:{idempotency_key or uuid.uuid4()}",
+            by=used_by,
         )
         letter = json.loads(signed.content)
         if (

@@ -332,3 +332,61 @@ async def test_concurrent_retries_with_one_key_make_one_application(
         select(func.count()).select_from(Application).where(Application.applicant_uscc == uscc)
     )
     assert count == 1
+
+
+async def test_a_retry_after_the_guide_was_revised_gets_its_first_answer(
+    client: httpx.AsyncClient, tokens: Tokens, session: AsyncSession
+) -> None:
+    """A client that lost the 201 retries with its key after the item's guide changed (a new
+    required field): it gets its application back, not a refusal that would make it submit
+    again under a new key."""
+    admin = tokens.header(Role.ADMIN)
+    base = (await client.get(f"/api/v1/items/{BODY['item_code']}")).json()
+    code = f"JXW-T-{uuid.uuid4().hex[:6].upper()}"
+    draft = {
+        k: base[k]
+        for k in (
+            "name",
+            "item_type",
+            "authority",
+            "jurisdiction",
+            "is_instant",
+            "statutory_limit_days",
+            "committed_limit_days",
+            "reform_mode",
+            "guide",
+        )
+    }
+    created = await client.post("/api/v1/items", json={**draft, "code": code}, headers=admin)
+    assert created.status_code == 201, created.text
+    assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
+    uscc = random_uscc()
+    headers = {**tokens.enterprise(uscc), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+    body = {**BODY, "item_code": code}
+    first = await client.post("/api/v1/applications", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+
+    revised = {**draft, "change_note": "增加必填字段"}
+    revised["guide"] = {
+        **draft["guide"],
+        "form_fields": [
+            *draft["guide"]["form_fields"],
+            {"name": "safety_officer", "label": "安全负责人", "type": "string", "required": True},
+        ],
+    }
+    assert (
+        await client.put(f"/api/v1/items/{code}/draft", json=revised, headers=admin)
+    ).status_code == 200
+    assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
+    # A new request with this body is refused now ...
+    fresh = await client.post("/api/v1/applications", json=body, headers=tokens.enterprise(uscc))
+    assert fresh.status_code == 422, fresh.text
+    # ... but the retry is the request that was accepted: its answer, as it was.
+    again = await client.post("/api/v1/applications", json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() and again.json()["item_version"] == 1
+    count = await session.scalar(
+        select(func.count()).select_from(Application).where(Application.applicant_uscc == uscc)
+    )
+    assert count == 1

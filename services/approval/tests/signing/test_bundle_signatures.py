@@ -202,3 +202,103 @@ async def test_missing_or_wrong_signatures_are_refused_as_for_the_item_alone(
     assert await own(client, phone) == []
     listed = await client.get("/api/v1/bundle-applications", headers=phone.headers)
     assert listed.json()["items"] == []
+
+
+async def submit_alone(
+    client: httpx.AsyncClient, phone: Any, key: str, **body: Any
+) -> httpx.Response:
+    """``POST /api/v1/applications`` of one item with the ``Idempotency-Key`` ``key``."""
+    return await client.post(
+        "/api/v1/applications",
+        json={"applicant_name": phone.name, **body},
+        headers={**phone.headers, "Idempotency-Key": key},
+    )
+
+
+def alone_commitment(session_id: str) -> dict[str, Any]:
+    return {
+        "item_code": COMMITMENT_ITEM,
+        "form": COMMITMENT_FORM,
+        "sign_commitment": True,
+        "commitment_signing_session": session_id,
+    }
+
+
+def alone_signed(session_id: str) -> dict[str, Any]:
+    # The form the bundle maps to the item (none of its fields): the one the session signed.
+    return {"item_code": SIGNED_ITEM, "form": {}, "application_signing_session": session_id}
+
+
+def bundle_items(commitment: str, signed: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "item_code": COMMITMENT_ITEM,
+            "sign_commitment": True,
+            "commitment_signing_session": commitment,
+        },
+        {"item_code": SIGNED_ITEM, "application_signing_session": signed},
+    ]
+
+
+async def test_a_signature_used_by_a_single_submission_cannot_carry_a_bundle_with_its_key(
+    client: httpx.AsyncClient, tokens: Tokens, phone: Any, ca: DevCA
+) -> None:
+    code = await publish_bundle(client, tokens)
+    commitment = await signed_commitment(client, phone)
+    signed = await signed_application(client, phone, ca, form={})
+    key = f"same-key-{commitment}"
+    first = await submit_alone(client, phone, key, **alone_commitment(commitment))
+    assert first.status_code == 201 and first.json()["state"] == "approved", first.text
+
+    # The same key on the bundle route is another request: the letter is used already.
+    bundled = await apply(client, phone, code, bundle_items(commitment, signed), key=key)
+    refused = problem(bundled)
+    assert bundled.status_code == 422 and refused["code"] == "bundle_item_not_submitted"
+    assert refused["item_code"] == COMMITMENT_ITEM
+    assert refused["item_problem"]["code"] == "signing_session_replayed"
+    # Nothing of the bundle: one application (the first), the other signature still unused.
+    assert await own(client, phone) == [COMMITMENT_ITEM]
+    assert await status(client, phone, signed) == "signed"
+    listed = await client.get("/api/v1/bundle-applications", headers=phone.headers)
+    assert listed.json()["items"] == []
+
+    # The single submission's own retry still gets its application back.
+    again = await submit_alone(client, phone, key, **alone_commitment(commitment))
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    # And the legal representative's signature the same way: used alone, then refused in a bundle.
+    alone = await submit_alone(client, phone, f"{key}-2", **alone_signed(signed))
+    assert alone.status_code == 201, alone.text
+    fresh = await signed_commitment(client, phone)
+    bundled = await apply(client, phone, code, bundle_items(fresh, signed), key=f"{key}-2")
+    refused = problem(bundled)
+    assert refused["item_code"] == SIGNED_ITEM
+    assert refused["item_problem"]["code"] == "signing_session_replayed"
+    assert sorted(await own(client, phone)) == sorted([COMMITMENT_ITEM, SIGNED_ITEM])
+    assert await status(client, phone, fresh) == "signed"
+
+
+async def test_signatures_used_by_a_bundle_cannot_carry_a_single_submission_with_its_key(
+    client: httpx.AsyncClient, tokens: Tokens, phone: Any, ca: DevCA
+) -> None:
+    code = await publish_bundle(client, tokens)
+    commitment = await signed_commitment(client, phone)
+    signed = await signed_application(client, phone, ca, form={})
+    key = f"same-key-{commitment}"
+    first = await apply(client, phone, code, bundle_items(commitment, signed), key=key)
+    assert first.status_code == 201, first.text
+    made = sorted(await own(client, phone))
+    assert made == sorted([COMMITMENT_ITEM, SIGNED_ITEM])
+
+    # The same key on the single route: neither signature carries a second application.
+    for body in (alone_commitment(commitment), alone_signed(signed)):
+        again = await submit_alone(client, phone, key, **body)
+        assert again.status_code == 409, again.text
+        assert problem(again)["code"] == "signing_session_replayed"
+    assert sorted(await own(client, phone)) == made
+
+    # The bundle's own retry still gets its answer back, and writes nothing.
+    retried = await apply(client, phone, code, bundle_items(commitment, signed), key=key)
+    assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json()["id"] == first.json()["id"]
+    assert sorted(await own(client, phone)) == made

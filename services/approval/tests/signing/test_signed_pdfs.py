@@ -233,6 +233,62 @@ async def test_the_signed_receipt_is_a_pdf_and_stays_valid_after_a_later_revocat
     assert verified["title"] == "送达回证"
 
 
+async def not_sealed_yet(client: httpx.AsyncClient, document: dict[str, Any]) -> None:
+    """The public checks by number (API and page, no login) say the document is not issued yet."""
+    assert document["status"] == "pending" and document["pdf_sha256"] is None
+    checked = await client.get("/api/v1/documents/verify", params={"number": document["number"]})
+    assert checked.status_code == 200, checked.text
+    found = checked.json()
+    assert found["genuine"] is False and found["failure"] == "not_sealed_yet", found
+    assert found["number"] == document["number"] and found["title"] == document["title"]
+    page = await client.get("/verify", params={"number": document["number"]})
+    assert page.status_code == 200, page.text
+    assert 'data-failure="not_sealed_yet"' in page.text and "尚未签发" in page.text
+
+
+async def test_a_signed_document_still_pending_is_not_sealed_yet_to_the_public_check(
+    client: httpx.AsyncClient, phone: Any, app: FastAPI
+) -> None:
+    # The commitment letter, registered with the applicant's signature at intake: not laid out yet.
+    opened = await client.post(
+        "/api/v1/signing-sessions",
+        json={"item_code": ITEM, "applicant_name": phone.name},
+        headers=phone.headers,
+    )
+    assert (await phone.sign(client, opened.json())).status_code == 200
+    decided = await client.post(
+        "/api/v1/applications",
+        json={
+            "item_code": ITEM,
+            "applicant_name": phone.name,
+            "form": FORM,
+            "commitment_signing_session": opened.json()["id"],
+        },
+        headers=phone.headers,
+    )
+    assert decided.status_code == 201, decided.text
+    application_id = str(decided.json()["id"])
+    await not_sealed_yet(client, (await documents_of(client, phone, application_id))["commitment"])
+
+    # The receipt of the sealed decision, signed on the phone: pending until the sealer runs.
+    assert (await context_of(app).sealer.run_once()).sealed == 2
+    session = await sign_session(client, phone, application_id, "receipt")
+    assert (await phone.sign(client, session)).status_code == 200
+    served = await client.post(
+        f"/api/v1/applications/{application_id}/receipt",
+        json={"signing_session": session["id"]},
+        headers=phone.headers,
+    )
+    assert served.status_code == 200, served.text
+    receipt = (await documents_of(client, phone, application_id))["receipt"]
+    await not_sealed_yet(client, receipt)
+
+    # Laid out by the sealer, the same number checks as genuine.
+    assert (await context_of(app).sealer.run_once()).sealed == 1
+    checked = await client.get("/api/v1/documents/verify", params={"number": receipt["number"]})
+    assert checked.json()["genuine"] is True, checked.json()
+
+
 def test_a_person_s_signature_names_the_person_masked(tmp_path: Any) -> None:
     ca = DevCA(tmp_path / "ca")
     person = ca.issue_person(name="张小三", id_number="110101199003070011")

@@ -34,7 +34,12 @@ from approval.forms import validate_form
 from approval.reading import ApplicationReader
 from approval.repository import ApplicationRepository
 from approval.schemas import ApplicationCreate
-from approval.submission import GatheredSubmission, PreparedSubmission, SubmissionService
+from approval.submission import (
+    GatheredSubmission,
+    PreparedSubmission,
+    SubmissionService,
+    signature_user,
+)
 from govshared import jurisdictions
 from govshared.auth import Principal, Role
 from govshared.idempotency import claim_or_replay, key_owner, replay, request_fingerprint
@@ -144,13 +149,14 @@ class BundleApplications:
                 )
         # Then each item's signed commitment letter and signed application, used once, as a
         # submission of the item alone would (the same checks and the same problems), all in the
-        # request's one transaction with the writes below: a refusal uses none of them.
+        # request's one transaction with the writes below: a refusal uses none of them. They are
+        # marked used by this request as its key names it (this route's owner), so that a single
+        # submission with the same key cannot pass for its retry, nor this for one of it.
+        used_by = signature_user(owner, idempotency_key)
         prepared: list[PreparedSubmission] = []
         for entry, submission in zip(definition.items, gathered, strict=True):
             with item_problem(entry.item_code):
-                prepared.append(
-                    await self.submissions.complete(submission, idempotency_key=idempotency_key)
-                )
+                prepared.append(await self.submissions.complete(submission, used_by=used_by))
         now = datetime.now(UTC)
         bundle_application_id = uuid.uuid4()
         row = {

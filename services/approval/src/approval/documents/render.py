@@ -95,9 +95,21 @@ def render_pdf(
     )
 
 
+# What a check reads of a sealed document's embedded content and shows: text (or absent) in every
+# document this system seals.
+DESCRIBED = ("number", "title", "application_no", "applicant_name", "item_name", "authority")
+
+
 def read_sealed(pdf: bytes) -> tuple[dict[str, Any], SealSignature] | None:
-    """The embedded content and signature of a sealed document; None when there are none."""
-    return read_sealed_attachment(pdf, ATTACHMENT)
+    """The embedded content and signature of a sealed document; None when there are none, or when
+    the content is not in the form this system seals (a crafted file: not ours)."""
+    try:
+        found = read_sealed_attachment(pdf, ATTACHMENT)
+    except RecursionError:  # JSON nested deeper than the parser goes
+        return None
+    if found is None or not all(isinstance(found[0].get(k), str | None) for k in DESCRIBED):
+        return None
+    return found
 
 
 def _signed_body(kind: str, content: dict[str, Any]) -> list[Flowable]:

@@ -478,14 +478,16 @@ class DocumentService:
         document = await self.documents.by_number(number.strip())
         if document is None:
             return _failed("not_registered").model_copy(update={"number": number})
-        if document.kind in SIGNED_KINDS and document.storage_key is not None:
-            return self._verify_signed(document, sha256=sha256, digest=digest)
-        if document.signature is None:
+        # Registered, not yet sealed (or, for a document the applicant signed, not yet laid out
+        # by the sealer): whatever its kind, there is no issued file to check yet.
+        if document.status == DocumentStatus.PENDING.value or document.signature is None:
             if sha256 is not None or digest is not None:
                 return _failed("not_sealed_yet")
             return _failed("not_sealed_yet").model_copy(
                 update={"number": document.number, "title": document.title}
             )
+        if document.kind in SIGNED_KINDS:
+            return self._verify_signed(document, sha256=sha256, digest=digest)
         found = await self._check(
             document.content, SealSignature.model_validate(document.signature)
         )

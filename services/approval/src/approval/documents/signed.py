@@ -137,8 +137,24 @@ def payload_bytes(*, number: str, title: str, content: Mapping[str, Any], record
     )
 
 
+# What a check reads of an embedded signature record and of the signed content, and so must find
+# as text (or absent): anything else is not a file this system made.
+RECORD_TEXT = (
+    "digest",
+    "signature",
+    "certificate",
+    "certificate_serial",
+    "signer",
+    "seal_kind",
+    "signed_at",
+)
+CONTENT_TEXT = ("title", "application_no", "applicant_name", "applicant_uscc", "item_name")
+
+
 def read_signed(pdf: bytes) -> SignedPayload | None:
-    """The signed content and signature embedded in a PDF; None when there are none."""
+    """The signed content and signature embedded in a PDF; None when there are none, or when
+    what is there is not in the form this system writes (a crafted file: not ours, checked as a
+    PDF with no signature)."""
     # The PDF stack (reportlab, pypdf) is imported by the first PDF read or made, not at start.
     from approval.documents.render import SIGNED_ATTACHMENT
     from govshared.seal.pdf import embedded
@@ -148,15 +164,30 @@ def read_signed(pdf: bytes) -> SignedPayload | None:
         return None
     try:
         payload = json.loads(data)
-        if payload.get("format") != FORMAT:
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             return None
-        return SignedPayload(
-            number=str(payload["number"]),
-            content=str(payload["content"]),
-            record=dict(payload["signature"]),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
+        number, content, record = payload["number"], payload["content"], payload["signature"]
+        if not (
+            isinstance(number, str)
+            and isinstance(content, str)
+            and isinstance(record, dict)
+            and well_formed(record, json.loads(content))
+        ):
+            return None
+        return SignedPayload(number=number, content=content, record=record)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
+
+
+def well_formed(record: Mapping[str, Any], content: Any) -> bool:
+    """The record and content have the shapes ``signature_record`` and the signing session give
+    them: text where text is read, a revocation record as an object."""
+    return (
+        isinstance(content, dict)
+        and all(isinstance(record.get(name), str | None) for name in RECORD_TEXT)
+        and isinstance(record.get("revocation_at_signing"), dict | None)
+        and all(isinstance(content.get(name), str | None) for name in CONTENT_TEXT)
+    )
 
 
 def _when(value: Any) -> datetime | None:
@@ -167,13 +198,18 @@ def _when(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def revocation_text(record: Mapping[str, Any] | None) -> str:
+def revocation_text(record: Any) -> str:
     """The revocation status recorded at signing, for a person."""
-    if not record or record.get("status") != "good":
+    if not isinstance(record, Mapping) or record.get("status") != "good":
         return "签署时未记录证书吊销状态"
     published = _when(record.get("crl_this_update"))
     when = f"{published.astimezone(CHINA):%Y-%m-%d %H:%M}" if published else "—"
     return f"签署时未被吊销（依据 {record.get('crl_issuer', '')} {when} 发布的证书吊销列表）"
+
+
+def _good_at_signing(revocation: Any) -> bool:
+    """The CRL said the certificate was good when it signed (as recorded at signing)."""
+    return isinstance(revocation, Mapping) and revocation.get("status") == "good"
 
 
 def _signer_fits(info: CertInfo, content: Mapping[str, Any]) -> bool:
@@ -244,9 +280,7 @@ def check_signed(
             failure = "bad_signature"
         elif failure is None and not _signer_fits(info, content):
             failure = "certificate_subject_mismatch"
-        elif (
-            failure is None and (record.get("revocation_at_signing") or {}).get("status") != "good"
-        ):
+        elif failure is None and not _good_at_signing(record.get("revocation_at_signing")):
             failure = "certificate_revoked"
     valid_at_signing = info is not None and failure not in (
         "certificate_untrusted",

@@ -40,9 +40,11 @@ async def require_application_signature(
     business_type: str,
     form: dict[str, Any],
     session_id: uuid.UUID | None,
-    idempotency_key: str | None,
+    used_by: str,
 ) -> dict[str, Any] | None:
-    """The signature evidence of a submission whose guide requires one; None when it does not."""
+    """The signature evidence of a submission whose guide requires one; None when it does not.
+    The session is marked used by ``used_by`` (``approval.submission.signature_user``: the request
+    as its idempotency record names it)."""
     required = REQUIRED_SEAL_KINDS_BY_VALUE.get(str(guide.get("required_signature")))
     if required is None:
         return None
@@ -58,7 +60,7 @@ async def require_application_signature(
         session_id=session_id,
         purpose=SigningPurpose.APPLICATION,
         target=application_target(item_code, item_version),
-        by=f"submission:{principal.subject}:{idempotency_key or uuid.uuid4()}",
+        by=used_by,
     )
     content = json.loads(signed.content)
     if (
