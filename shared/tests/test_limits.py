@@ -153,6 +153,29 @@ async def test_nul_in_a_json_string(body: bytes, refused: bool) -> None:
         assert status == 204 and app.body == body
 
 
+async def test_a_json_body_that_is_not_utf8_is_refused() -> None:
+    """UTF-16 JSON (which the standard library's parser would still read) carries its NUL escape
+    past the check above: a zero byte, which no UTF-8 JSON text has, refuses it."""
+    headers = [(b"content-type", b"application/json")]
+    for encoding in ("utf-16-le", "utf-16", "utf-32"):
+        app = Probe()
+        body = '{"name":"a\u0000b"}'.encode(encoding)
+        status, problem, _ = await run(limits(app), scope(headers), [body])
+        assert (status, problem["code"], app.called) == (400, "nul_character", False), encoding
+
+
+@pytest.mark.parametrize(
+    "second", [b"text/plain", b"multipart/form-data; boundary=z", b"application/json"]
+)
+async def test_two_content_types_are_refused(second: bytes) -> None:
+    """With two, this check read the body as the last type and the app as the first: a NUL or a
+    JSON body of upload size went through."""
+    app = Probe()
+    headers = [(b"content-type", b"application/json"), (b"content-type", second)]
+    status, problem, reads = await run(limits(app), scope(headers), [b'{"a": "x\\u0000"}'])
+    assert (status, problem["code"], reads, app.called) == (422, "validation_failed", 0, False)
+
+
 def form_app() -> tuple[FastAPI, list[tuple[str, bytes]]]:
     """An app behind the limits with a form endpoint; the list records what reached it."""
     app = FastAPI()

@@ -107,15 +107,22 @@ class RequestLimitsMiddleware:
         query: bytes = scope.get("query_string", b"")
         size = len(raw_path) + len(query)
         content_type = content_length = ""
+        content_types = 0
         for name, value in scope["headers"]:
             size += len(name) + len(value) + 4
             if name == b"content-type":
                 content_type = value.decode("latin-1")
+                content_types += 1
             elif name == b"content-length":
                 content_length = value.decode("latin-1")
         if size > self.max_header_bytes:
             detail = f"请求行与请求头共 {size} 字节，超过 {self.max_header_bytes} 字节的限制"
             await _refuse(scope, receive, send, HeadersTooLarge(detail))
+            return
+        if content_types > 1:
+            # One field (RFC 9110 §8.3): with two, this check would read the body as one type and
+            # the app (Starlette takes the first) as another, past the NUL and size checks.
+            await _refuse(scope, receive, send, ValidationFailed("请求头 Content-Type 只能有一个"))
             return
         if _has_nul_in_query(raw_path) or (query and _has_nul_in_query(query)):
             await _refuse(scope, receive, send, NulCharacter("路径或查询参数中含有 NUL 字符"))
@@ -197,6 +204,14 @@ def _has_nul_in_query(query: bytes) -> bool:
 
 
 def _nul_in_json(body: bytes) -> NulCharacter | None:
+    if b"\x00" in body:
+        # JSON between systems is UTF-8 (RFC 8259 §8.1), where no JSON text has a zero byte; a
+        # UTF-16 or UTF-32 body has one in every ASCII character, and its escapes would not be
+        # found below (the standard library's parser, the fallback, would still decode it).
+        return NulCharacter(
+            "JSON 请求体须为 UTF-8 编码，且不得含有 NUL 字符",
+            invalid_params=[{"name": "body", "reason": "非 UTF-8 编码或含 NUL 字节"}],
+        )
     if b"\\u0000" in body and _JSON_NUL.search(body):
         return NulCharacter(
             "JSON 字符串中含有 NUL 字符（\\u0000），无法保存",
