@@ -49,6 +49,7 @@ from govshared.testing import (
 from notify.config import Settings
 from notify.context import context_of
 from notify.main import ALEMBIC_INI, create_app
+from notify.worker import DeliveryWorker, build_proof, build_senders
 
 RECEIPT_SECRET = "test-receipt-secret"
 SMS_API_KEY = "test-sms-key"
@@ -363,8 +364,9 @@ def make_settings(
         "sse_poll_seconds": 0.05,
         "sse_max_seconds": 1.0,
         # The stand-in webhook receivers listen on 127.0.0.1 (tests/security proves the refusal
-        # with this off).
+        # with this off), each on a port of its own (any port: development and tests only).
         "webhook_allow_loopback": True,
+        "webhook_ports": [],
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -537,6 +539,24 @@ async def post_events(
         content=json.dumps(events).encode(),
         headers={"Content-Type": CLOUDEVENTS_BATCH_JSON, **tokens.header(Role.SERVICE)},
     )
+
+
+@asynccontextmanager
+async def replica(app: FastAPI, settings: Settings) -> AsyncIterator[DeliveryWorker]:
+    """Another delivery worker on the app's database, with its own settings and senders (as a
+    second notify-worker replica would have)."""
+    async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as http:
+        senders = build_senders(settings, http=http)
+        try:
+            yield DeliveryWorker(
+                sessionmaker=app.state.sessionmaker,
+                settings=settings,
+                senders=senders,
+                proof=build_proof(),
+            )
+        finally:
+            for sender in senders.values():
+                await sender.aclose()
 
 
 async def drain(app: FastAPI, *, rounds: int = 10) -> None:

@@ -8,7 +8,15 @@ from pydantic_settings import SettingsConfigDict
 from govshared.chinatime import CHINA_ZONE_NAME
 from govshared.settings import CommonSettings
 from notify.channels.egress import EgressPolicy
+from notify.models import Channel
 from notify.templates import RenderLimits
+
+# The deadline of a whole delivery attempt, in HTTP_TIMEOUT_SECONDS (each of which bounds one
+# phase: a read, a connect, an SMTP command, not the attempt). A webhook resolves, connects and
+# posts; an SMS posts to the gateway; an email may fetch its sealed PDF, then opens an SMTP
+# session (connect, EHLO, STARTTLS, AUTH) and sends. A receiver that drips its answer a byte at a
+# time, or an SMTP server that answers each command just in time, is cut off at the deadline.
+DEADLINE_FACTORS: dict[Channel, float] = {Channel.WEBHOOK: 3, Channel.SMS: 3, Channel.EMAIL: 4}
 
 
 class Settings(CommonSettings):
@@ -84,6 +92,16 @@ class Settings(CommonSettings):
             "(private, link-local and metadata addresses stay refused; refused in production)"
         ),
     )
+    webhook_ports: list[int] = Field(
+        default_factory=lambda: [443],
+        description=(
+            "TCP ports webhook URLs may use, as JSON (an http URL without a port is 80), checked "
+            "at registration and at every delivery. Keep it within the notify-worker "
+            "NetworkPolicy's egress ports (deploy/k8s/base/notify.yaml lets webhooks out on 443 "
+            "only): a webhook on another port could never be delivered. Empty: any port, "
+            "development and tests only (refused in production)"
+        ),
+    )
     webhook_denied_host_suffixes: list[str] = Field(
         default_factory=list,
         description=(
@@ -117,7 +135,17 @@ class Settings(CommonSettings):
     )
     delivery_batch_size: int = Field(default=200, ge=1, le=1000)
     delivery_poll_seconds: float = 0.5
-    delivery_lease_seconds: float = 60.0
+    delivery_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How long a worker's claim on a batch of deliveries lasts (a worker that dies leaves "
+            "them to another for this long). An attempt starts only while its whole deadline "
+            "(3 × HTTP_TIMEOUT_SECONDS for a webhook or an SMS, 4 × for an email) and a quarter "
+            "of the lease remain, else it goes back to the queue unsent, so that no delivery is "
+            "sent twice; at least twice the longest attempt"
+        ),
+    )
     delivery_max_attempts: int = Field(default=6, ge=1)
     delivery_base_backoff_seconds: float = 5.0
     delivery_max_backoff_seconds: float = 3600.0
@@ -139,10 +167,27 @@ class Settings(CommonSettings):
             raise ValueError("NOTIFY_WEBHOOK_ALLOW_LOOPBACK is for development and tests only")
         return value
 
+    @field_validator("webhook_ports")
+    @classmethod
+    def _ports_are_ports(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        if any(not 1 <= port <= 65535 for port in value):
+            raise ValueError("NOTIFY_WEBHOOK_PORTS lists TCP ports (1-65535)")
+        if not value and info.data.get("environment") == "production":
+            raise ValueError(
+                "NOTIFY_WEBHOOK_PORTS may be empty (any port) in development and tests only"
+            )
+        return sorted(set(value))
+
     @model_validator(mode="after")
     def _notify_defaults(self) -> Settings:
         if self.webhook_allow_http is None:
             self.webhook_allow_http = self.environment != "production"
+        longest = max(self.attempt_seconds(channel) for channel in DEADLINE_FACTORS)
+        if self.delivery_lease_seconds < 2 * longest:
+            raise ValueError(
+                "DELIVERY_LEASE_SECONDS must be at least twice the longest delivery attempt "
+                f"(4 × HTTP_TIMEOUT_SECONDS = {longest:g} s)"
+            )
         if (
             self.environment == "production"
             and self.sms_gateway_url
@@ -160,11 +205,16 @@ class Settings(CommonSettings):
             max_format_width=self.template_max_format_width,
         )
 
+    def attempt_seconds(self, channel: Channel) -> float:
+        """The deadline of one whole delivery attempt on a channel (``DEADLINE_FACTORS``)."""
+        return DEADLINE_FACTORS.get(channel, 1) * self.http_timeout_seconds
+
     def egress_policy(self) -> EgressPolicy:
         """Where webhooks may point and connect."""
         return EgressPolicy(
             allow_loopback=self.webhook_allow_loopback,
             denied_suffixes=tuple(self.webhook_denied_host_suffixes),
+            ports=tuple(self.webhook_ports),
             resolve_timeout=min(self.http_timeout_seconds, 5.0),
         )
 

@@ -17,7 +17,15 @@ from govshared.auth import Principal, Role
 from govshared.db import after_commit
 from notify.channels.base import ChannelError, SendOutcome
 from notify.config import Settings
-from notify.delivery import Attempt, Composer, ProofOfService, Transitions, utcnow
+from notify.delivery import (
+    Attempt,
+    Composer,
+    ProofOfService,
+    Transitions,
+    utcnow,
+    webhook_payload,
+    webhook_replayable,
+)
 from notify.documents import inbox_payload
 from notify.errors import DeliveryNotFound, NotReplayable, TemplateNotFound
 from notify.models import (
@@ -114,6 +122,10 @@ class DeliveryService:
         now = utcnow()
         history: list[dict[str, Any]] = []
         if delivery.body is None:
+            if delivery.channel == Channel.WEBHOOK and not webhook_replayable(delivery.payload):
+                # Recorded before fan-out kept the envelope: the cause event is gone, and a
+                # webhook without it would tell the enterprise nothing.
+                raise NotReplayable("该回调投递未保存事件内容，无法重放")
             composer = Composer(
                 await TemplateRepository(self.session).latest(), self.settings.template_limits()
             )
@@ -133,6 +145,8 @@ class DeliveryService:
                     "sms_template_id": rendered.sms_template_id,
                     "sms_params": rendered.sms_params,
                 }
+            elif delivery.channel == Channel.WEBHOOK:
+                delivery.payload = webhook_payload(dict(delivery.payload or {}), rendered)
         detail = f"由 {principal.subject} 重放"
         delivery.attempts = 0
         delivery.last_error = None

@@ -362,26 +362,18 @@ class FanOut:
                 "sms_template_id": rendered.sms_template_id,
                 "sms_params": rendered.sms_params,
             }
-        elif rendered is not None and channel is Channel.WEBHOOK:
-            payload = {
-                "delivery_id": str(delivery_id),
-                "notification_id": str(notice_id),
-                "critical": plan.critical,
-                "title": rendered.title,
-                "body": rendered.body,
-                "event": {
-                    "id": event.id,
-                    "type": event.type,
-                    "source": event.source,
-                    "subject": event.subject,
-                    "time": event.time.isoformat(),
-                    "data": event.data,
-                },
-            }
-            reference = document_reference(plan.context)
-            if reference is not None:
-                # The reference and links, never the file: the receiver fetches it if it wants it.
-                payload["document"] = reference
+        elif channel is Channel.WEBHOOK:
+            # Kept even when the text failed to render: the cause event is not stored anywhere
+            # else, and a replay must send what fan-out would have.
+            payload = webhook_envelope(
+                delivery_id=delivery_id,
+                notice_id=notice_id,
+                critical=plan.critical,
+                event=event,
+                context=plan.context,
+            )
+            if rendered is not None:
+                payload = webhook_payload(payload, rendered)
         if error is not None:
             status = DeliveryStatus.DEAD
         elif channel is Channel.INBOX:
@@ -446,6 +438,60 @@ class FanOut:
                 cause_event_type=event.type, cause_source=event.source
             ):
                 batch.proofs.append(row)
+
+
+_WEBHOOK_HEAD = ("delivery_id", "notification_id", "critical")
+
+
+def webhook_envelope(
+    *,
+    delivery_id: uuid.UUID,
+    notice_id: uuid.UUID,
+    critical: bool,
+    event: CloudEvent,
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """A webhook's body without its text: the ids, the cause event and any sealed document."""
+    envelope: dict[str, Any] = {
+        "delivery_id": str(delivery_id),
+        "notification_id": str(notice_id),
+        "critical": critical,
+        "event": {
+            "id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "subject": event.subject,
+            "time": event.time.isoformat(),
+            "data": event.data,
+        },
+    }
+    reference = document_reference(context)
+    if reference is not None:
+        # The reference and links, never the file: the receiver fetches it if it wants it.
+        envelope["document"] = reference
+    return envelope
+
+
+def webhook_payload(envelope: dict[str, Any], rendered: Rendered) -> dict[str, Any]:
+    """A webhook's body: its envelope (``webhook_envelope``) with the rendered title and body, at
+    fan-out and again at a replay after the template was fixed."""
+    head = {key: envelope[key] for key in _WEBHOOK_HEAD}
+    rest = {k: v for k, v in envelope.items() if k not in (*_WEBHOOK_HEAD, "title", "body")}
+    return {**head, "title": rendered.title, "body": rendered.body, **rest}
+
+
+def webhook_ready(payload: Any) -> bool:
+    """Whether a webhook's stored body is complete (its text rendered, its event there)."""
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("body"), str)
+        and isinstance(payload.get("event"), dict)
+    )
+
+
+def webhook_replayable(payload: Any) -> bool:
+    """Whether a webhook's stored body has the envelope a re-render completes."""
+    return isinstance(payload, dict) and all(k in payload for k in (*_WEBHOOK_HEAD, "event"))
 
 
 class _RowView:

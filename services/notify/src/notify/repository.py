@@ -178,6 +178,26 @@ class DeliveryRepository:
             rows.extend((await self.session.execute(stale)).all())
         return rows
 
+    async def release(
+        self, ids: Sequence[uuid.UUID], *, lease: datetime, now: datetime
+    ) -> list[uuid.UUID]:
+        """Put claimed deliveries back in the queue, only those still under this lease (another
+        worker's claim after it ran out is left alone); the ids released."""
+        if not ids:
+            return []
+        d = deliveries
+        statement = (
+            update(d)
+            .where(
+                d.c.id.in_(list(ids)),
+                d.c.status == DeliveryStatus.SENDING,
+                d.c.claimed_until == lease,
+            )
+            .values(status=DeliveryStatus.QUEUED.value, claimed_until=None, updated_at=now)
+            .returning(d.c.id)
+        )
+        return list((await self.session.execute(statement)).scalars().all())
+
     async def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Apply per-row changes: each dict has ``_id`` and the same set of columns."""
         if not rows:

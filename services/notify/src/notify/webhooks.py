@@ -27,7 +27,8 @@ class WebhookService:
         self.settings = settings
 
     async def _check_url(self, url: str) -> str:
-        """A webhook URL notify may post to: http(s), no credentials, a public destination.
+        """A webhook URL notify may post to: http(s), no credentials, an allowed port
+        (``NOTIFY_WEBHOOK_PORTS``), a public destination.
 
         The host is checked as written (every spelling of an internal address is refused) and
         as resolved now; a name that does not resolve yet is accepted, because every delivery
@@ -50,8 +51,14 @@ class WebhookService:
         if parts.username or parts.password:
             raise InvalidWebhookUrl("回调地址不能包含用户名或密码")
         policy = self.settings.egress_policy()
+        port = port or (443 if parts.scheme == "https" else 80)
         try:
-            await policy.resolve(hostname, port or (443 if parts.scheme == "https" else 80))
+            # Only the ports the worker's network lets out: another could never be delivered.
+            policy.check_port(port)
+        except DestinationRefused as exc:
+            raise InvalidWebhookUrl(exc.reason, reason="port_not_allowed") from exc
+        try:
+            await policy.resolve(hostname, port)
         except DestinationRefused as exc:
             # Notices must not be steered into the data centre's own network (SSRF).
             raise InvalidWebhookUrl(exc.reason, reason="destination_not_public") from exc

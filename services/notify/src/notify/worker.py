@@ -4,6 +4,13 @@ Runs inside the web process in the embedded default, or alone with ``python -m n
 (the same image in worker mode), so that production scales web and workers apart. Deliveries are
 claimed from the database (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) under a lease, so any number of
 workers share the work and a crashed one's claims are picked up after the lease.
+
+A lease taken back must never mean a notice sent twice. So every attempt has a deadline well inside
+the lease (``Settings.attempt_seconds``: a receiver that drips its answer is cut off and the
+attempt failed), an attempt starts only while its deadline and a reserve for recording its result
+remain of the lease (otherwise the delivery goes back to the queue unsent), and each result is
+recorded as soon as it is known, not when the whole batch is done. Each channel has its own lanes,
+so a slow SMTP server or webhook receiver holds up only its own channel.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ import asyncio
 import logging
 import signal
 import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -41,7 +49,14 @@ from notify.channels.sms import HttpSmsProvider, SmsSender
 from notify.channels.webhook import WebhookSender
 from notify.config import Settings
 from notify.db import outbox_events
-from notify.delivery import Attempt, ProofOfService, Transitions, quiet_until, utcnow
+from notify.delivery import (
+    Attempt,
+    ProofOfService,
+    Transitions,
+    quiet_until,
+    utcnow,
+    webhook_ready,
+)
 from notify.documents import AttachmentSpec, DocumentFetcher, DocumentLinks, attachment_of
 from notify.models import Channel, DeliveryStatus
 from notify.repository import DeliveryRepository, ProfileRepository, WebhookRepository
@@ -51,6 +66,16 @@ logger = logging.getLogger("notify.worker")
 DELIVERY_ATTEMPTS = Counter(
     "notify_delivery_attempts_total", "Delivery attempts", ["channel", "result"]
 )
+
+# Attempts one worker runs at once per channel besides email (as many as SMTP connections): within
+# the HTTP clients' pools (100 connections; SMS shares the service's client with the relay and the
+# document downloads), so that no attempt spends its deadline waiting for a connection.
+LANES: dict[Channel, int] = {Channel.WEBHOOK: 50, Channel.SMS: 20}
+# The share of the lease kept, after an attempt's deadline, for recording its result.
+RECORD_RESERVE = 0.25
+# Results are written together: a write waits this long for more unless this many are waiting.
+RECORD_GATHER_SECONDS = 0.05
+RECORD_BATCH = 100
 
 # Notify's own events go back to the service whose event caused the notice.
 PROOF_SUBSCRIPTIONS: dict[str, dict[str, list[str]]] = {
@@ -151,7 +176,6 @@ class DeliveryWorker:
         self._senders = dict(senders)
         self._proof = proof
         self._documents = documents
-        self._file_slots = asyncio.Semaphore(settings.smtp_connections)
         self._loop = BackgroundLoop(
             self._pass,
             what="delivery worker iteration",
@@ -204,15 +228,17 @@ class DeliveryWorker:
             admitted.append(row)
         return admitted, deferred
 
-    async def _claim(self) -> tuple[list[Any], dict[Any, list[str]]]:
+    async def _claim(self) -> tuple[list[Any], dict[Any, list[str]], Any]:
+        """Claim due rows: those to send now (``sending`` until the lease), their webhooks'
+        secrets and the lease."""
         now = utcnow()
+        lease = now + timedelta(seconds=self._settings.delivery_lease_seconds)
         async with self._sessionmaker() as session, session.begin():
             repo = DeliveryRepository(session)
             rows = await repo.claim_due(now=now, limit=self._settings.delivery_batch_size)
             if not rows:
-                return [], {}
+                return [], {}, lease
             admitted, deferred = await self._hold_back(session, rows, now)
-            lease = now + timedelta(seconds=self._settings.delivery_lease_seconds)
             changes = [
                 {
                     "_id": r.id,
@@ -261,16 +287,21 @@ class DeliveryWorker:
                 ),
                 now=now,
             )
-        return admitted, {str(k): v for k, v in secrets.items()}
+        return admitted, {str(k): v for k, v in secrets.items()}, lease
 
-    async def _attempt(self, row: Any, secrets: dict[Any, list[str]]) -> Attempt:
+    async def _attempt(self, row: Any, secrets: dict[Any, list[str]], deadline: float) -> Attempt:
+        """One attempt, cut off at ``deadline`` seconds (a failed attempt, retried)."""
         tried = row.attempts + 1
         sender = self._senders.get(Channel(row.channel))
+        timer = asyncio.timeout(deadline)
         try:
             if sender is None:
                 raise ChannelError(f"channel {row.channel} is not configured", permanent=True)
             if row.body is None or not row.address:
                 raise ChannelError("nothing to send to this address", permanent=True)
+            if row.channel == Channel.WEBHOOK and not webhook_ready(row.payload):
+                # Never an empty notice that the receiver's 2xx would turn into proof of service.
+                raise ChannelError("回调内容缺失（通知未渲染），未发送", permanent=True)
             spec = attachment_of(row.event_source, row.context or {})
             message = OutboundMessage(
                 delivery_id=row.id,
@@ -283,23 +314,34 @@ class DeliveryWorker:
                 secrets=tuple(secrets.get(row.target, ())),
             )
             outcome: SendOutcome
-            if row.channel != Channel.EMAIL or spec is None:
-                outcome = await sender.send(message)
-            else:
-                # A PDF is held from download until sent: no more at once than can be sent at once.
-                async with self._file_slots:
+            async with timer:
+                if row.channel != Channel.EMAIL or spec is None:
+                    outcome = await sender.send(message)
+                else:
+                    # The PDF is fetched within the email's deadline, in its lane: no more PDFs
+                    # are held at once than emails can be sent at once.
                     attachment = await self._fetch(spec)
                     outcome = await sender.send(replace(message, attachments=(attachment,)))
         except ChannelError as exc:
             DELIVERY_ATTEMPTS.labels(row.channel, "failed").inc()
             return Attempt(row, None, exc, tried)
+        except TimeoutError as exc:
+            if not timer.expired():
+                return self._unexpected(row, exc, tried)
+            DELIVERY_ATTEMPTS.labels(row.channel, "timeout").inc()
+            error = ChannelError(f"发送超时：{deadline:g} 秒内未完成")
+            return Attempt(row, None, error, tried)
         except Exception as exc:
-            # A sender bug must not kill the worker or leave the row claimed until the lease ends.
-            logger.exception("sender failed unexpectedly", extra={"channel": row.channel})
-            DELIVERY_ATTEMPTS.labels(row.channel, "error").inc()
-            return Attempt(row, None, ChannelError(f"{type(exc).__name__}: {exc}"), tried)
+            return self._unexpected(row, exc, tried)
         DELIVERY_ATTEMPTS.labels(row.channel, outcome.status.value).inc()
         return Attempt(row, outcome, None, tried)
+
+    @staticmethod
+    def _unexpected(row: Any, exc: Exception, tried: int) -> Attempt:
+        # A sender bug must not kill the worker or leave the row claimed until the lease ends.
+        logger.exception("sender failed unexpectedly", extra={"channel": row.channel})
+        DELIVERY_ATTEMPTS.labels(row.channel, "error").inc()
+        return Attempt(row, None, ChannelError(f"{type(exc).__name__}: {exc}"), tried)
 
     async def _fetch(self, spec: AttachmentSpec) -> Attachment:
         """The sealed PDF an email announces, fetched and checked now (``ChannelError`` if not)."""
@@ -307,18 +349,86 @@ class DeliveryWorker:
             raise ChannelError("this worker cannot fetch documents")
         return await self._documents.fetch(spec)
 
-    async def run_once(self) -> int:
-        """Claim and attempt one batch; the number of deliveries attempted."""
-        rows, secrets = await self._claim()
-        if not rows:
-            return 0
-        attempts = await asyncio.gather(*(self._attempt(r, secrets) for r in rows))
+    def _lanes(self, channel: Channel) -> int:
+        if channel is Channel.EMAIL:
+            return self._settings.smtp_connections
+        return LANES.get(channel, 1)
+
+    async def _record(self, attempts: list[Attempt]) -> None:
+        """Record results in one transaction (retries, dead letters, fallbacks, proofs)."""
         async with self._sessionmaker() as session, session.begin():
             transitions = Transitions(session, settings=self._settings, proof=self._proof)
             proofs = await transitions.apply(attempts, now=utcnow())
         if proofs and self._proof.wake is not None:
             self._proof.wake()
-        return len(rows)
+
+    async def _release(self, rows: list[Any], lease: Any) -> None:
+        """Put claimed rows back in the queue unsent (no attempt counted), if still ours."""
+        now = utcnow()
+        async with self._sessionmaker() as session, session.begin():
+            repo = DeliveryRepository(session)
+            released = await repo.release([r.id for r in rows], lease=lease, now=now)
+            await repo.append_history(
+                [
+                    {
+                        "delivery_id": ident,
+                        "status": DeliveryStatus.QUEUED.value,
+                        "detail": "租约剩余时间不足以完成发送，未发送，重新排队",
+                        "at": now,
+                    }
+                    for ident in released
+                ]
+            )
+        if released:
+            logger.info("deliveries released unsent", extra={"count": len(released)})
+
+    async def run_once(self) -> int:
+        """Claim one batch and attempt what the lease leaves time for; the number attempted.
+
+        Every channel's rows go through that channel's lanes. An attempt starts only while the
+        lease has its deadline and the recording reserve left; once that is no longer so, the
+        channel's remaining rows go back to the queue unsent, for the next claim (this worker's
+        or another's). Each result is recorded as soon as it is known.
+        """
+        loop = asyncio.get_running_loop()
+        # Taken before the claim: the lease stored in the database ends no earlier than this.
+        lease_ends = loop.time() + self._settings.delivery_lease_seconds
+        rows, secrets, lease = await self._claim()
+        if not rows:
+            return 0
+        reserve = RECORD_RESERVE * self._settings.delivery_lease_seconds
+        results = _Results(self._record)
+        queues: dict[Channel, deque[Any]] = {}
+        for row in rows:
+            queues.setdefault(Channel(row.channel), deque()).append(row)
+        attempted = 0
+
+        async def lane(channel: Channel, queue: deque[Any]) -> None:
+            nonlocal attempted
+            deadline = self._settings.attempt_seconds(channel)
+            while queue:
+                if lease_ends - loop.time() < deadline + reserve:
+                    unsent = list(queue)
+                    queue.clear()
+                    await self._release(unsent, lease)
+                    return
+                row = queue.popleft()
+                attempted += 1
+                results.add(await self._attempt(row, secrets, deadline))
+
+        outcomes = await asyncio.gather(
+            *(
+                lane(channel, queue)
+                for channel, queue in queues.items()
+                for _ in range(min(self._lanes(channel), len(queue)))
+            ),
+            return_exceptions=True,
+        )
+        await results.flush()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return attempted
 
     async def _pass(self) -> bool:
         return await self.run_once() > 0  # a batch attempted: there may be more due
@@ -330,6 +440,45 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop after the current batch."""
         self._loop.stop()
+
+
+class _Results:
+    """Records attempts' results as they come, in the background: each write takes every result
+    that arrived while the previous one ran (one transaction each). The lanes go on sending
+    meanwhile; ``flush`` waits until every result is in."""
+
+    def __init__(self, write: Callable[[list[Attempt]], Awaitable[None]]) -> None:
+        self._write = write
+        self._waiting: list[Attempt] = []
+        self._task: asyncio.Task[None] | None = None
+        self._failure: Exception | None = None
+
+    def add(self, attempt: Attempt) -> None:
+        """Queue one result for recording (a write starts now unless one is running)."""
+        self._waiting.append(attempt)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="delivery-results")
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            if len(self._waiting) < RECORD_BATCH:
+                # A moment for the lanes' next results to join this write: one transaction for
+                # a few dozen results, not one each (a fifth of the email rate otherwise).
+                await asyncio.sleep(RECORD_GATHER_SECONDS)
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._write(batch)
+            except Exception as exc:  # the rows stay claimed until their lease ends
+                logger.exception("delivery results not recorded", extra={"count": len(batch)})
+                self._failure = self._failure or exc
+
+    async def flush(self) -> None:
+        """Wait until every result added is recorded (raises what a write raised)."""
+        if self._task is not None:
+            await self._task
+        await self._drain()
+        if self._failure is not None:
+            raise self._failure
 
 
 async def main() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -18,10 +20,11 @@ from govshared.testing import Tokens, problem, random_uscc
 from notify.channels.base import ChannelError, OutboundMessage
 from notify.channels.egress import DestinationRefused, EgressPolicy
 from notify.channels.webhook import WebhookSender
+from notify.config import Settings
 from notify.main import create_app
 from notify.models import Channel
 
-from ..conftest import Outside, application_event, drain, make_settings, post_events
+from ..conftest import Outside, application_event, drain, make_settings, post_events, replica
 
 # Every spelling of an internal destination an HTTP client or a resolver accepts.
 INTERNAL_HOSTS = [
@@ -299,3 +302,111 @@ async def test_a_name_with_any_internal_address_is_refused_at_connect_time() -> 
     finally:
         await sender.aclose()
     assert caught.value.permanent
+
+
+# --- ports: only those the worker's network lets out -------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def test_the_default_ports_are_the_ones_the_network_policy_lets_out(
+    tokens: Tokens, tmp_path: Path
+) -> None:
+    docs = list(yaml.safe_load_all((ROOT / "deploy/k8s/base/notify.yaml").read_text()))
+    [config] = [d for d in docs if d and d["kind"] == "ConfigMap"]
+    [worker] = [
+        d
+        for d in docs
+        if d and d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "notify-worker"
+    ]
+    public = {
+        port["port"]
+        for rule in worker["spec"]["egress"]
+        for peer in rule["to"]
+        if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"
+        for port in rule["ports"]
+    }
+    default = Settings.model_fields["webhook_ports"].get_default(call_default_factory=True)
+    assert default == [443]
+    assert json.loads(config["data"]["NOTIFY_WEBHOOK_PORTS"]) == default
+    assert set(default) <= public
+    # Any port is for development and tests (the stand-ins listen on ports of their own).
+    with pytest.raises(ValidationError, match="WEBHOOK_PORTS"):
+        make_settings(
+            "postgresql+asyncpg://x@db/notify",
+            tokens,
+            tmp_path,
+            environment="production",
+            webhook_allow_loopback=False,
+            webhook_ports=[],
+        )
+    with pytest.raises(ValidationError, match="WEBHOOK_PORTS"):
+        make_settings("sqlite+aiosqlite:///:memory:", tokens, tmp_path, webhook_ports=[70000])
+
+
+@pytest.fixture
+async def port_443_app(
+    database_url: str, tokens: Tokens, tmp_path: Path
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """Notify with webhooks on port 443 only, as deployed (plain http still allowed)."""
+    settings = make_settings(database_url, tokens, tmp_path, webhook_ports=[443])
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notify.test") as c:
+            yield app, c
+
+
+async def test_registration_refuses_a_port_the_worker_cannot_reach(
+    port_443_app: tuple[FastAPI, httpx.AsyncClient], tokens: Tokens, dns: FakeDNS
+) -> None:
+    _, client = port_443_app
+    owner = tokens.enterprise(random_uscc())
+    dns.answers["erp.example.com"] = ["93.184.216.34"]
+    for url, port in (
+        ("https://erp.example.com:8443/hooks/a", 8443),
+        ("http://erp.example.com/hooks/a", 80),
+        ("http://erp.example.com:8080/hooks/a", 8080),
+    ):
+        response = await client.post("/api/v1/webhooks", json={"url": url}, headers=owner)
+        assert response.status_code == 422, (url, response.text)
+        body = problem(response)
+        assert body["code"] == "invalid_webhook_url"
+        assert body["reason"] == "port_not_allowed"
+        assert body["detail"] == f"回调地址的端口 {port} 不可用，只允许端口 443"
+    assert (await client.get("/api/v1/webhooks", headers=owner)).json() == []
+    for url in ("https://erp.example.com/hooks/a", "https://erp.example.com:443/hooks/b"):
+        response = await client.post("/api/v1/webhooks", json={"url": url}, headers=owner)
+        assert response.status_code == 201, (url, response.text)
+
+
+async def test_a_webhook_on_a_port_no_longer_allowed_is_dead_with_the_reason(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    database_url: str,
+    tokens: Tokens,
+    outside: Outside,
+    tmp_path: Path,
+) -> None:
+    # Registered while any port was allowed; the worker now lets webhooks out on 443 only.
+    uscc = random_uscc()
+    name = f"port-{uuid.uuid4().hex[:8]}"
+    created = await client.post(
+        "/api/v1/webhooks", json={"url": outside.webhook_url(name)}, headers=tokens.enterprise(uscc)
+    )
+    assert created.status_code == 201, created.text
+    jurisdiction = "310120"
+    event = application_event(EventType.APPLICATION_SUBMITTED, uscc, jurisdiction=jurisdiction)
+    await post_events(client, tokens, [event])
+    settings = make_settings(database_url, tokens, tmp_path, webhook_ports=[443])
+    async with replica(app, settings) as worker:
+        assert await worker.run_once() == 1
+
+    assert name not in outside.webhooks
+    staff = tokens.staff(Role.ACCEPTOR, jurisdiction)
+    dead = await client.get("/api/v1/deliveries", headers=staff)
+    [mine] = [d for d in dead.json()["items"] if d["event_id"] == event["id"]]
+    assert mine["channel"] == "webhook"
+    assert mine["attempts"] == 1  # refused for good, not retried
+    port = outside.base_url.rsplit(":", 1)[1]
+    assert mine["last_error"] == f"回调地址已拒绝：回调地址的端口 {port} 不可用，只允许端口 443"

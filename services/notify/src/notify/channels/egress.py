@@ -10,6 +10,9 @@ address that was checked (DNS rebinding cannot swap it between check and connect
 
 Development and tests may allow loopback, and only loopback, with
 ``NOTIFY_WEBHOOK_ALLOW_LOOPBACK=true`` (refused in production).
+
+The port must be one the worker's network lets out (``NOTIFY_WEBHOOK_PORTS``, 443 as deployed):
+a webhook on any other port would be accepted and then never arrive.
 """
 
 from __future__ import annotations
@@ -82,6 +85,14 @@ class EgressPolicy:
     allow_loopback: bool = False
     denied_suffixes: tuple[str, ...] = ()
     resolve_timeout: float = 3.0
+    # The TCP ports a destination may use; empty: any (development and tests).
+    ports: tuple[int, ...] = ()
+
+    def check_port(self, port: int) -> None:
+        """Refuse a port outside ``ports`` (the message names the allowed ones)."""
+        if self.ports and port not in self.ports:
+            allowed = "、".join(str(p) for p in self.ports)
+            raise DestinationRefused(f"回调地址的端口 {port} 不可用，只允许端口 {allowed}")
 
     def normalise_host(self, host: str) -> str:
         """The host in one spelling: lower case, IDNA, without the root's trailing dot."""
@@ -166,6 +177,7 @@ class EgressPolicy:
         Refusing when any address is internal (not only the first) keeps a name that answers
         with a public and a private address from reaching the private one on a retry.
         """
+        self.check_port(port)
         literal = self.check_host(host)
         if literal is not None:
             return [literal]

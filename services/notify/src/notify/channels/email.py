@@ -193,11 +193,24 @@ class SmtpEmailSender:
             start_tls=self._starttls,
             timeout=self._timeout,
         )
-        await client.connect()
-        if self._username:
-            await client.login(self._username, self._password or "")
+        try:
+            await client.connect()
+            if self._username:
+                await client.login(self._username, self._password or "")
+        except BaseException:
+            # Refused, timed out or cut off at the attempt's deadline: no half-open session.
+            with contextlib.suppress(Exception):
+                client.close()
+            raise
         self._open.add(client)
         return client
+
+    def _drop(self, client: aiosmtplib.SMTP | None) -> None:
+        """Close a session that is broken or in an unknown state (never to be reused)."""
+        if client is not None:
+            self._open.discard(client)
+            with contextlib.suppress(Exception):
+                client.close()
 
     async def send(self, message: OutboundMessage) -> SendOutcome:
         """Send over a pooled connection; a broken connection is dropped and the attempt failed."""
@@ -213,12 +226,14 @@ class SmtpEmailSender:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise ChannelError(f"recipient refused: {exc}", permanent=True) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            if client is not None:
-                self._open.discard(client)
-                with contextlib.suppress(Exception):
-                    client.close()
-                client = None
+            self._drop(client)
+            client = None
             raise ChannelError(f"SMTP {type(exc).__name__}: {exc}") from exc
+        except asyncio.CancelledError:
+            # Cut off at the worker's deadline mid-command: the session's state is unknown.
+            self._drop(client)
+            client = None
+            raise
         finally:
             self._idle.put_nowait(client)
         return SendOutcome(DeliveryStatus.DELIVERED)

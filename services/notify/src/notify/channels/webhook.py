@@ -80,8 +80,9 @@ class WebhookSender:
     async def _pinned(self, address: str) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
         """The URL to the checked address, the ``Host`` header and the TLS server name."""
         url = httpx.URL(address)
+        port = url.port or (443 if url.scheme == "https" else 80)
         try:
-            ips = await self.policy.resolve(url.host, url.port or 0, self._resolver)
+            ips = await self.policy.resolve(url.host, port, self._resolver)
         except DestinationRefused as exc:
             raise ChannelError(f"回调地址已拒绝：{exc.reason}", permanent=True) from exc
         except LookupError as exc:
