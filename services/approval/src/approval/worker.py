@@ -43,7 +43,14 @@ SUBSCRIPTIONS = {
         "cn.gov.approval.document.*",
         "cn.gov.approval.bundle.*",
     ],
-    "license": ["cn.gov.approval.application.approved.*"],
+    # The licence register acts on approvals (issue, change, renew, 注销), and on the renewal
+    # applications filed here from the day they arrive until they end (Art. 50: a timely one keeps
+    # the licence alive past its expiry); it tracks every application's entry and settlement for
+    # the enterprise's 证照分离 status.
+    "license": [
+        f"cn.gov.approval.application.{state}.*"
+        for state in ("submitted", "filed", "rejected", "withdrawn", "denied", "approved")
+    ],
 }
 
 

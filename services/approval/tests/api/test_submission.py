@@ -62,7 +62,8 @@ async def test_submission_writes_application_audit_and_event(
             )
         )
     ).all()
-    assert {r.destination for r in rows} == {"notify"}
+    # Notify tells the applicant; license tracks it (a renewal protects its licence, Art. 50).
+    assert {r.destination for r in rows} == {"notify", "license"}
     envelope = json.loads(rows[0].payload)
     assert envelope["type"] == "cn.gov.approval.application.submitted.v1"
     assert envelope["specversion"] == "1.0"

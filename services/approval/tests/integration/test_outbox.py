@@ -58,8 +58,32 @@ async def test_outbox_row_commits_and_rolls_back_with_the_application(app: FastA
     async with app.state.sessionmaker() as session:
         await _service(app, session).submit(principal=rolled_back, body=BODY, idempotency_key=None)
         await session.rollback()
-    assert await _stored(app, committed.uscc or "") == (1, 1)
+    # One event row for each destination of the submission: notify and license.
+    assert await _stored(app, committed.uscc or "") == (1, 2)
     assert await _stored(app, rolled_back.uscc or "") == (0, 0)
+
+
+async def test_license_is_told_of_an_application_from_its_submission_to_its_end(
+    app: FastAPI,
+) -> None:
+    """A renewal filed here protects the licence from the day it arrives (Art. 50): license must
+    hear of the submission and of how it ended, not only of an approval."""
+    principal = _principal()
+    async with app.state.sessionmaker() as session:
+        await _service(app, session).submit(principal=principal, body=BODY, idempotency_key=None)
+        await session.commit()
+    async with app.state.sessionmaker() as s:
+        rows = (
+            await s.execute(
+                select(outbox_events.c.event_type, outbox_events.c.destination).where(
+                    outbox_events.c.payload.contains(principal.uscc or "")
+                )
+            )
+        ).all()
+    assert ("cn.gov.approval.application.submitted.v1", "license") in set(rows)
+    routes = context_of(app).outbox
+    for state in ("withdrawn", "denied", "rejected", "approved"):
+        assert "license" in routes.destinations(f"cn.gov.approval.application.{state}.v1")
 
 
 async def _pending_ids(app: FastAPI) -> set[str]:
@@ -257,11 +281,11 @@ async def test_a_claimed_row_is_not_claimed_twice(app: FastAPI) -> None:
     )
     first = await relay._claim()
     second = await relay._claim()
-    assert len(first) == 1 and second == []
-    # Releasing (as on SIGTERM) makes the row available again.
+    assert len(first) == 2 and second == []  # the submission's rows for notify and license
+    # Releasing (as on SIGTERM) makes the rows available again.
     relay._claimed.update(r[0] for r in first)
     await relay.stop()
-    assert len(await relay._claim()) == 1
+    assert len(await relay._claim()) == 2
 
 
 async def test_running_relay_reports_its_backlog(app: FastAPI) -> None:
@@ -295,7 +319,7 @@ async def test_running_relay_reports_its_backlog(app: FastAPI) -> None:
         await asyncio.sleep(0.3)
         await relay.stop()
         await task
-    assert REGISTRY.get_sample_value("outbox_pending") == 2
+    assert REGISTRY.get_sample_value("outbox_pending") == 4  # for notify and for license
 
 
 async def test_a_post_gets_at_most_half_the_lease(app: FastAPI) -> None:

@@ -309,3 +309,51 @@ async def test_an_event_the_register_refuses_does_not_hold_back_the_rest_of_its_
     # Redelivered (the relay never got the answer): both are recorded, nothing is applied twice.
     again = await deliver(*delivery)
     assert again.json()["duplicates"] == 2 and again.json()["refused"] == 0
+
+
+async def test_a_renewal_submission_arriving_after_its_decision_opens_nothing(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+    session: AsyncSession,
+) -> None:
+    # A relay's retry can deliver approval's events out of order. A renewal's submission arriving
+    # after its denial, or after its approval renewed the licence, must not leave a renewal
+    # pending: a timely one pending at expiry is deemed granted (Art. 50).
+    renew = {"business_type": "renew"}
+    for decided_as in ("denied", "approved"):
+        uscc = random_uscc()
+        await deliver(new_event(uscc=uscc))
+        listed = await client.get(
+            f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
+        )
+        [licence] = listed.json()["items"]
+        application_id = uuid.uuid4()
+        submitted = new_event(
+            uscc=uscc,
+            application_id=application_id,
+            event_type=EventType.APPLICATION_SUBMITTED,
+            state="submitted",
+            details=renew,
+        )
+        decided = new_event(
+            uscc=uscc,
+            application_id=application_id,
+            event_type=(
+                EventType.APPLICATION_DENIED
+                if decided_as == "denied"
+                else EventType.APPLICATION_APPROVED
+            ),
+            state=decided_as,
+            details=renew,
+        )
+        assert (await deliver(decided)).json()["processed"] == 1
+        assert (await deliver(submitted)).json()["processed"] == 1  # the late one
+        held = (
+            await client.get(
+                f"/api/v1/licences/{licence['licence_no']}", headers=tokens.enterprise(uscc)
+            )
+        ).json()
+        assert held["renewal_requested_on"] is None, decided_as
+        assert held["version"] == (2 if decided_as == "approved" else 1)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
+from govshared.applications import ApplicationState
 from govshared.auth import Principal
 from govshared.chinatime import CHINA
 from govshared.event_details import ApplicationDetails, ApprovedDetails
@@ -25,6 +28,7 @@ from licensing.errors import (
 from licensing.licences.acts import LicenceActs
 from licensing.licences.policy import validity_end
 from licensing.licences.records import RENEWAL_CLEARED, LicenceRecords
+from licensing.licences.repository import APPLICATIONS
 from licensing.licences.schemas import LicenceChange, PenaltyBody
 from licensing.models import Licence, LicenceAction, LicenceStatus
 
@@ -157,7 +161,19 @@ class LicenceLifecycle:
                     extra=dict(RENEWAL_CLEARED),
                 )
             return
+        if event_type != EventType.APPLICATION_SUBMITTED:
+            return
         if licence.status != LicenceStatus.VALID or licence.renewal_requested_on is not None:
+            return
+        # Events may arrive out of order (a relay's retry): a submission that arrives after its
+        # application was decided, or after it renewed this licence, opens nothing; a pending
+        # renewal left open would be deemed granted at expiry.
+        if licence.source_application_id == data.application_id:
+            return
+        state = await self.records.session.scalar(
+            select(APPLICATIONS.c.state).where(APPLICATIONS.c.application_id == data.application_id)
+        )
+        if state is not None and state != ApplicationState.SUBMITTED:
             return
         applied_on = data.occurred_at.astimezone(CHINA).date()
         if licence.valid_until is None or applied_on > licence.valid_until:
