@@ -419,6 +419,54 @@ async def test_licence_issued_event_stops_the_delivery_clock_once(
     assert trail[-1]["details"]["licence_no"] == "SH-RADIO-0001"
 
 
+async def test_a_change_is_delivered_by_licence_changed_and_a_cancellation_runs_no_clock(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """Art. 44's ten days run for the certificate an approval issues: a changed licence stops
+    them as a new one does; a 注销 issues none, so no delivery clock turns overdue for it."""
+    set_today("2021-09-17")
+    approver = tokens.staff(Role.APPROVER)
+    decided: dict[str, str] = {}
+    for business_type in ("change", "cancel"):
+        uscc = random_uscc()
+        app_id = await _submit(client, tokens, uscc, business_type=business_type)
+        await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+        await _act(client, app_id, "review", approver, opinion="同意")
+        await _act(client, app_id, "approve", approver, opinion="准予")
+        decided[business_type] = app_id
+        clocks = await _clocks(client, app_id, tokens.enterprise(uscc))
+        assert ("delivery" in clocks) is (business_type == "change"), business_type
+    app_id = decided["change"]
+    changed = make_event(
+        type=EventType.LICENCE_CHANGED,
+        source="/services/license",
+        subject="SH-RADIO-0002",
+        data=LicenceEventData(
+            licence_id=uuid.uuid4(),
+            licence_no="SH-RADIO-0002",
+            licence_type="radio_station",
+            holder_name=RADIO["applicant_name"],  # type: ignore[arg-type]
+            holder_uscc=random_uscc(),
+            status="valid",
+            application_id=uuid.UUID(app_id),
+            occurred_at=datetime(2021, 9, 24, 2, 0, tzinfo=UTC),
+        ),
+    )
+    headers = {**tokens.header(Role.SERVICE, name="license"), "content-type": CLOUDEVENTS_JSON}
+    response = await client.post(
+        "/api/v1/events", content=changed.model_dump_json(), headers=headers
+    )
+    assert response.status_code == 200 and response.json()["processed"] == 1, response.text
+    trail = (await client.get(f"/api/v1/applications/{app_id}/events", headers=approver)).json()
+    assert [e["action"] for e in trail][-1] == "licence_changed"
+    set_today("2021-09-27")
+    application = (await client.get(f"/api/v1/applications/{app_id}", headers=approver)).json()
+    delivery = (await _clocks(client, app_id, tokens.enterprise(application["applicant_uscc"])))[
+        "delivery"
+    ]
+    assert (delivery["running"], delivery["stop_reason"]) == (False, "delivered")
+
+
 async def test_proof_of_service_joins_the_history_once(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:

@@ -42,8 +42,13 @@ logger = logging.getLogger("licensing.worker")
 # Which destinations receive which events (the relay knows their URLs).
 SUBSCRIPTIONS = {
     "notify": ["cn.gov.license.licence.*"],
-    # Art. 44: approval records that the licence was delivered within its limit.
-    "approval": ["cn.gov.license.licence.issued.*"],
+    # Art. 44: approval records that the licence was delivered within its limit: issued on a new
+    # application, changed or renewed on the holder's.
+    "approval": [
+        "cn.gov.license.licence.issued.*",
+        "cn.gov.license.licence.changed.*",
+        "cn.gov.license.licence.renewed.*",
+    ],
 }
 
 

@@ -29,6 +29,16 @@ logger = logging.getLogger(__name__)
 CONSUMER = "approval"
 
 
+# The licence events that deliver an approved application's certificate (Art. 44): a new licence,
+# a changed one (Art. 49), a renewed one (Art. 50); the audit trail's action for each. The same
+# events without an application (the authority's own change, a reinstatement) stop nothing.
+DELIVERED_BY = {
+    EventType.LICENCE_ISSUED: "licence_issued",
+    EventType.LICENCE_CHANGED: "licence_changed",
+    EventType.LICENCE_RENEWED: "licence_renewed",
+}
+
+
 class EventConsumer:
     """Applies license's and notify's events, exactly once per event id."""
 
@@ -55,7 +65,8 @@ class EventConsumer:
                 else:
                     invalid += 1
                 continue
-            if event.type != EventType.LICENCE_ISSUED:
+            action = DELIVERED_BY.get(event.type)
+            if action is None:
                 ignored += 1
                 continue
             try:
@@ -78,7 +89,7 @@ class EventConsumer:
             )
             await self._note(
                 data.application_id,
-                action="licence_issued",
+                action=action,
                 actor=("service:license", "service"),
                 details={"licence_no": data.licence_no, "licence_type": data.licence_type},
             )

@@ -53,13 +53,20 @@ from approval.clocks.models import (
 from approval.clocks.repository import ClockRepository, ClocksRead
 from approval.lifecycle import Action
 from approval.models import Application
-from govshared.applications import ApplicationState
+from govshared.applications import ApplicationState, BusinessType
 
 
 def clock_years(today: date) -> tuple[int, int]:
     """The years whose closure days a lifecycle action's derivations look at (a clock's start to
     its due date and a margin), read with the clocks."""
     return (today.year - 1, today.year + 2)
+
+
+def issues_a_certificate(application: Application) -> bool:
+    """Whether approving it issues a licence certificate, which Art. 44 gives ten working days to
+    deliver: a new licence, a changed one, a renewed one; a 注销 (Art. 70) ends a licence and issues
+    none, so no delivery clock runs for it (it would only ever turn overdue)."""
+    return application.business_type != BusinessType.CANCEL
 
 
 class ClockKeeper:
@@ -322,11 +329,12 @@ class ClockKeeper:
             )
         elif action in (Action.APPROVE, Action.DENY):
             await stop(decision, StopReason.DECIDED)
-            if action is Action.APPROVE:
+            if action is Action.APPROVE and issues_a_certificate(application):
                 await open_clock(ClockSpec(ClockKind.DELIVERY, today, DELIVERY_DAYS))
         elif action is Action.INSTANT_DECISION:
             await stop(acceptance, StopReason.INSTANT_DECISION)
-            await open_clock(ClockSpec(ClockKind.DELIVERY, today, DELIVERY_DAYS))
+            if issues_a_certificate(application):
+                await open_clock(ClockSpec(ClockKind.DELIVERY, today, DELIVERY_DAYS))
         elif action is Action.WITHDRAW:
             for clock in running.values():
                 await stop(clock, StopReason.WITHDRAWN)
