@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -245,6 +245,58 @@ async def test_warning_and_overdue_fire_once_each(
         await timers.run_once(today=D(day))
     assert len(await _events(session, app_id, EventType.APPLICATION_CLOCK_OVERDUE)) == 1
     assert len(await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)) == 1
+
+
+async def test_an_extension_after_the_warning_warns_again_before_the_new_limit(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tokens: Tokens,
+    set_today: Callable[[str], None],
+) -> None:
+    """Extensions are granted around the first warning; the new limit gets its own."""
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+    timers: TimerWorker = context_of(app).timers
+    await timers.run_once(today=D("2021-10-18"))  # yellow: due 10-21
+    assert len(await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)) == 1
+    set_today("2021-10-19")
+    await _act(client, app_id, "extend", tokens.staff(Role.HEAD), extension_days=10, reason="复杂")
+    decision = (await _clocks(client, app_id, tokens.enterprise(uscc)))["decision"]
+    new_due = D(decision["due_on"])
+    assert new_due > D("2021-10-21")
+    day = D("2021-10-20")
+    while day < new_due:
+        await timers.run_once(today=day)
+        day += timedelta(days=1)
+    assert len(await _events(session, app_id, EventType.APPLICATION_CLOCK_WARNING)) == 2
+    assert await _events(session, app_id, EventType.APPLICATION_CLOCK_OVERDUE) == []
+
+
+async def test_a_paused_case_is_not_counted_overdue_in_the_statistics(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """Art. 45: the time a pause takes does not count against the authority."""
+    uscc = random_uscc()
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
+    set_today("2021-09-22")
+    reviewer = tokens.staff(Role.REVIEWER)
+    await _act(client, app_id, "pause", reviewer, pause_reason="expert_review", expected_days=30)
+    set_today("2021-10-25")  # past the limit the clock had before the pause (10-21)
+    clocks = await _clocks(client, app_id, tokens.enterprise(uscc))
+    assert clocks["decision"]["is_paused"] is True and clocks["decision"]["state"] != "red"
+    report = await client.get(
+        "/api/v1/statistics/timeliness",
+        params={"item_code": "JXW-XK-003"},
+        headers=tokens.staff(Role.HEAD, "310000"),
+    )
+    assert report.status_code == 200, report.text
+    (item,) = report.json()["items"]
+    assert item["overdue"] == 0
 
 
 async def test_two_timer_workers_fire_each_timer_exactly_once(

@@ -491,6 +491,20 @@ ESCALATING_CHAIN = {
 }
 
 
+async def test_a_chain_without_a_review_step_is_refused(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """受理 straight to 审批 would leave an accepted case that can be neither reviewed nor
+    decided: the catalogue refuses such a chain."""
+    accept, _review, decide = ESCALATING_CHAIN["steps"]  # type: ignore[misc]
+    chain = {"steps": [accept, decide]}
+    code = f"CHAIN-{uuid.uuid4().hex[:8].upper()}"
+    refused = await client.post(
+        "/api/v1/items", json=_item(code, chain), headers=tokens.header(Role.ADMIN)
+    )
+    assert refused.status_code == 422, refused.text
+
+
 async def test_a_published_chain_binds_the_cases_of_its_version_and_escalates_a_missing_opinion(
     client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
 ) -> None:

@@ -32,7 +32,7 @@ CONSUMER = "approval"
 # The licence events that deliver an approved application's certificate (Art. 44): a new licence,
 # a changed one (Art. 49), a renewed one (Art. 50); the audit trail's action for each. The same
 # events without an application (the authority's own change, a reinstatement) stop nothing.
-DELIVERED_BY = {
+DELIVERED_BY: dict[str, str] = {
     EventType.LICENCE_ISSUED: "licence_issued",
     EventType.LICENCE_CHANGED: "licence_changed",
     EventType.LICENCE_RENEWED: "licence_renewed",

@@ -33,7 +33,7 @@ from approval.clocks.models import (
     application_clocks,
     clock_entries,
 )
-from approval.models import Application, Item
+from approval.models import Application, ItemVersion
 from approval.repository import applications
 from govshared.db import UTCDateTime
 from govshared.jurisdictions import under_prefix
@@ -342,7 +342,7 @@ class ClockRepository:
             select(
                 Application.item_code,
                 Application.item_name,
-                Item.authority,
+                ItemVersion.authority,
                 ApplicationClock.kind,
                 ApplicationClock.started_on,
                 ApplicationClock.stopped_on,
@@ -351,9 +351,18 @@ class ClockRepository:
                 ApplicationClock.used_days,
                 ApplicationClock.committed_days,
                 ApplicationClock.budget_days,
+                ApplicationClock.is_paused,
             )
             .join(Application, Application.id == ApplicationClock.application_id)
-            .join(Item, Item.code == Application.item_code)
+            # The authority of the guide each case was filed under: a later revision naming
+            # another authority does not move past cases to it.
+            .join(
+                ItemVersion,
+                and_(
+                    ItemVersion.code == Application.item_code,
+                    ItemVersion.version == Application.item_version,
+                ),
+            )
             .where(ApplicationClock.kind.in_([ACCEPTANCE, "decision"]))
         )
         if jurisdiction_prefix:

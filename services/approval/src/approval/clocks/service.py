@@ -520,7 +520,11 @@ class ClockKeeper:
             clock, entries, as_of=on, extra=pauses, extension=extension
         )
         await self.repository.append(row)
-        await self.repository.update(
-            clock.application_id, clock.kind, {**derived.cache(), "updated_at": now}
-        )
+        values: dict[str, Any] = {**derived.cache(), "updated_at": now}
+        if derived.warn_on > on and (clock.warned_at is not None or clock.overdue_at is not None):
+            # An extension or an Art. 45 pause moved the limit out of reach of the warning already
+            # given (or of an overdue already told): warn again when the new limit nears, as a
+            # calendar change does.
+            values |= {"warned_at": None, "overdue_at": None}
+        await self.repository.update(clock.application_id, clock.kind, values)
         return derived.view.due_on

@@ -192,7 +192,9 @@ class _Tally:
             self.overdue += late
             self.used += row.used_days or 0
             self.committed += row.committed_days or row.budget_days
-        elif row.stopped_on is None and row.due_on < today:
+        elif row.stopped_on is None and not row.is_paused and row.due_on < today:
+            # A paused clock's cached due date leaves out the pause still running (Art. 45): it
+            # is not overdue while the pause lasts.
             self.overdue += 1
 
 

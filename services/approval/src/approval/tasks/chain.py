@@ -83,7 +83,7 @@ class ReviewChain(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    steps: list[ChainStep] = Field(min_length=2, max_length=10)
+    steps: list[ChainStep] = Field(min_length=3, max_length=10)
     consultations: list[Consultation] = Field(default_factory=list, max_length=10)
     missing_opinion: MissingOpinion = MissingOpinion.DEEMED_AGREEMENT
 
@@ -95,6 +95,10 @@ class ReviewChain(BaseModel):
             raise ValueError("审查环节须以受理（accept）开始、以审批（decide）结束")
         if any(k is not StepKind.REVIEW for k in kinds[1:-1]):
             raise ValueError("受理与审批之间只能是审查环节（review）")
+        if len(kinds) < 3:
+            # A decision is taken on a reviewed case (审查 before 决定, Art. 34): with no review
+            # step, an accepted case could be neither reviewed nor decided.
+            raise ValueError("受理与审批之间至少须有一个审查环节（review）")
         for step in self.steps:
             if step.role not in STEP_ROLES[step.kind]:
                 allowed = "、".join(sorted(r.value for r in STEP_ROLES[step.kind]))
