@@ -12,9 +12,10 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -42,9 +43,11 @@ from govshared.testing import (
     watch_event_contracts,
     with_clean_tables,
 )
+from licensing import clock
 from licensing.config import Settings
 from licensing.context import context_of
 from licensing.main import ALEMBIC_INI, create_app
+from licensing.workdays import add_working_days
 
 ITEM_NAMES = {
     "JXW-XK-001": "食盐定点生产企业审批",
@@ -325,3 +328,39 @@ def make_issue(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI | None = 
         return str(matching[0])
 
     return issue_one
+
+
+ServeNotice = Callable[..., Awaitable[dict[str, date]]]
+
+
+@pytest.fixture
+def serve_penalty_notice(tokens: Tokens) -> ServeNotice:
+    """Serve a 行政处罚事先告知 through the register, as a penalty's decision needs first
+    (行政处罚法 Art. 44), as if on the day ``on`` (default today), with the shortest lawful
+    hearing deadline unless ``deadline``; the dates the register recorded."""
+
+    async def serve(
+        client: httpx.AsyncClient,
+        licence_no: str,
+        *,
+        penalty: str = "suspension",
+        on: date | None = None,
+        deadline: date | None = None,
+    ) -> dict[str, date]:
+        day = on or clock.today()
+        last_day = deadline or add_working_days(day, 5)
+        with mock.patch.object(clock, "today", lambda: day):
+            served = await client.post(
+                f"/api/v1/licences/{licence_no}/penalty-notices",
+                json={
+                    "penalty": penalty,
+                    "legal_basis": "《食盐专营办法》第二十九条",
+                    "reason": "违反食盐储存规定",
+                    "hearing_request_deadline": last_day.isoformat(),
+                },
+                headers=tokens.staff(Role.APPROVER, "310000"),
+            )
+        assert served.status_code == 200, served.text
+        return {"rights_notified_on": day, "hearing_request_deadline": last_day}
+
+    return serve

@@ -142,6 +142,15 @@ class HearingRightsNotRespected(Conflict):
     )
 
 
+class PenaltyNoticeRequired(Conflict):
+    code = "penalty_notice_required"
+    title = "未经登记送达拟作出该处罚的行政处罚事先告知书，不得作出处罚决定"
+    title_en = (
+        "No notice of this intended penalty has been served through the register "
+        "(行政处罚法 Art. 44)"
+    )
+
+
 class RectificationPeriodRunning(Conflict):
     code = "rectification_period_running"
     title = "整改期限尚未届满，期满后方可认定整改后仍不符合条件"

@@ -43,12 +43,12 @@ PENALTY = {
     "legal_basis": "《食盐专营办法》第二十九条",
     "reason": "违反食盐储存规定，责令改正",
     "penalty_decision_no": "沪盐罚〔2026〕7号",
-    "rights_notified_on": "2026-01-05",
-    "hearing": "waived",
+    "hearing": "waived",  # the notice's date comes from the register (serve_penalty_notice)
 }
 
 Issue = Callable[..., Awaitable[str]]
 Deliver = Callable[..., Awaitable[httpx.Response]]
+ServeNotice = Callable[..., Awaitable[dict[str, date]]]
 NewEvent = Callable[..., dict[str, Any]]
 
 SALT = "食盐定点批发企业证书"
@@ -436,13 +436,14 @@ async def test_tampered_file_unknown_key_and_expired_seal_fail_with_reasons(
 
 
 async def test_revoked_licence_is_shown_revoked_by_its_certificate(
-    client: httpx.AsyncClient, tokens: Tokens, issue: Issue
+    client: httpx.AsyncClient, tokens: Tokens, issue: Issue, serve_penalty_notice: ServeNotice
 ) -> None:
     uscc = random_uscc()
     licence_no = await issue(uscc=uscc)
     pdf = await download(client, f"/api/v1/licences/{licence_no}/pdf", tokens.enterprise(uscc))
     assert (await verify_file(client, pdf))["result"] == "valid"
     approver = tokens.staff(Role.APPROVER, "310000")
+    await serve_penalty_notice(client, licence_no)
     suspended = await client.post(
         f"/api/v1/licences/{licence_no}/suspension", json=PENALTY, headers=approver
     )
@@ -491,20 +492,30 @@ async def test_revoked_licence_is_shown_revoked_by_its_certificate(
 
 
 async def test_reinstatement_event_names_the_certificate(
-    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI, issue: Issue
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    app: FastAPI,
+    issue: Issue,
+    serve_penalty_notice: ServeNotice,
 ) -> None:
     uscc = random_uscc()
     licence_no = await issue(uscc=uscc)
     licence = await holder_view(client, tokens, uscc, licence_no)
     approver = tokens.staff(Role.APPROVER, "310000")
+    await serve_penalty_notice(client, licence_no)
     for action, body in (("suspension", PENALTY), ("reinstatement", {"reason": "整改完成"})):
         done = await client.post(
             f"/api/v1/licences/{licence_no}/{action}", json=body, headers=approver
         )
         assert done.status_code == 200, done.text
     events = await licence_events(app, licence_no)
-    assert [t.split(".")[-2] for t, _ in events] == ["issued", "suspended", "changed"]
-    suspended, reinstated = events[1][1], events[2][1]
+    assert [t.split(".")[-2] for t, _ in events] == [
+        "issued",
+        "penalty_notified",
+        "suspended",
+        "changed",
+    ]
+    suspended, reinstated = events[2][1], events[3][1]
     assert suspended.document is None
     assert reinstated.document is not None
     assert str(reinstated.document.document_id) == licence["certificate"]["id"]

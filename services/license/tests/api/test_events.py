@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -258,6 +258,7 @@ async def test_an_event_the_register_refuses_does_not_hold_back_the_rest_of_its_
     deliver: Deliver,
     new_event: Callable[..., dict[str, Any]],
     session: AsyncSession,
+    serve_penalty_notice: Callable[..., Awaitable[dict[str, date]]],
 ) -> None:
     # A change approved in approval for a licence suspended here meanwhile cannot be applied as it
     # stands. Answering an error would roll back the whole delivery and the relay would send it
@@ -265,13 +266,13 @@ async def test_an_event_the_register_refuses_does_not_hold_back_the_rest_of_its_
     uscc = random_uscc()
     await deliver(new_event(uscc=uscc))
     [licence] = await _licences_of(session, uscc)
+    await serve_penalty_notice(client, licence.licence_no)
     suspended = await client.post(
         f"/api/v1/licences/{licence.licence_no}/suspension",
         json={
             "legal_basis": "《食盐专营办法》第二十九条",
             "reason": "违反食盐储存规定，责令改正",
             "penalty_decision_no": "沪盐罚〔2026〕7号",
-            "rights_notified_on": "2026-01-05",
             "hearing": "waived",
         },
         headers=tokens.staff(Role.APPROVER, "310000"),

@@ -21,13 +21,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from govshared.auth import Role
-from govshared.testing import Tokens, random_uscc
+from govshared.auth import Principal, Role
+from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
 from licensing.context import context_of
 from licensing.db import outbox_events
+from licensing.errors import InspectionAlreadyRecorded
 from licensing.inspections.draw import risk_class_of
-from licensing.inspections.models import InspectionDraw, InspectionRecord
+from licensing.inspections.models import Inspection, InspectionDraw, InspectionRecord
+from licensing.inspections.results import ResultService
+from licensing.inspections.schemas import ResultCreate
 from licensing.workdays import add_working_days
 from licensing.worker import LicenceTimers
 
@@ -396,3 +399,160 @@ async def test_an_altered_draw_or_record_is_found_out(
             )
         assert (await client.post(replay, headers=approver)).json()["matches"] is False
         assert (await client.get(record, headers=approver)).json()["intact"] is False
+
+
+async def _one_drawn_task(
+    client: httpx.AsyncClient, tokens: Tokens, approver: dict[str, str]
+) -> tuple[str, str]:
+    """A plan over every holder, drawn: its id and its one task's id."""
+    plan = await client.post(
+        "/api/v1/inspection-plans",
+        json=_plan({"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0}),
+        headers=approver,
+    )
+    plan_id = plan.json()["id"]
+    drawn = await client.post(f"/api/v1/inspection-plans/{plan_id}/draw", headers=approver)
+    assert drawn.status_code == 200, drawn.text
+    [task] = (await client.get(f"/api/v1/inspections?plan={plan_id}", headers=approver)).json()[
+        "items"
+    ]
+    return plan_id, task["id"]
+
+
+async def test_an_unreachable_reinspection_before_the_deadline_misses_nothing(
+    fresh_app: FreshApp,
+    issuer: Callable[..., Any],
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the 限期整改 deadline only a re-inspection finding the correction made settles the
+    order: any other outcome (here: the holder could not be reached) is refused, the holder
+    gets no serious credit record, keeps 告知承诺 and faces no proposed act; the re-inspection
+    stays open and is recorded after the deadline."""
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        await issuer(client, tokens, app)(uscc=uscc, applicant_name="失联盐业有限公司")
+        reviewer = tokens.staff(Role.REVIEWER, "310000")
+        service = tokens.header(Role.SERVICE)
+        plan_id, task = await _one_drawn_task(client, tokens, tokens.staff(Role.APPROVER, "310000"))
+        today = clock.today()
+        rectify_by = today + timedelta(days=30)
+        ordered = await _result(
+            client,
+            task,
+            {
+                "outcome": "non_compliant",
+                "inspected_on": today.isoformat(),
+                "findings": "食盐储存场所不符合防潮要求",
+                "severity": "minor",
+                "rectify_by": rectify_by.isoformat(),
+            },
+            reviewer,
+        )
+        assert ordered.status_code == 200, ordered.text
+        listed = await client.get(
+            f"/api/v1/inspections?plan={plan_id}&status=open", headers=reviewer
+        )
+        [reinspection] = listed.json()["items"]
+
+        for outcome in ("unreachable", "not_found"):
+            early = await _result(
+                client,
+                reinspection["id"],
+                {"outcome": outcome, "inspected_on": today.isoformat()},
+                reviewer,
+            )
+            assert early.status_code == 409, early.text
+            assert problem(early)["code"] == "rectification_period_running"
+        order = await client.get(f"/api/v1/inspections/{task}", headers=reviewer)
+        assert order.json()["correction_status"] == "open"
+        assert order.json()["proposals"] == []
+        eligibility = await client.get(
+            f"/api/v1/enterprises/{uscc}/commitment-eligibility", headers=service
+        )
+        assert eligibility.json()["eligible"] is True
+        assert eligibility.json()["records"] == []
+        proposals = await client.get("/api/v1/inspection-proposals", headers=reviewer)
+        assert proposals.json() == []
+        assert await _notices(app) == []
+        still_open = await client.get(f"/api/v1/inspections/{reinspection['id']}", headers=reviewer)
+        assert still_open.json()["status"] == "open"
+
+        # After the deadline the same outcome is recorded: nobody found it put right.
+        later = rectify_by + timedelta(days=1)
+        monkeypatch.setattr(clock, "today", lambda: later)
+        recorded = await client.post(
+            f"/api/v1/inspections/{reinspection['id']}/result",
+            json={"outcome": "unreachable", "inspected_on": later.isoformat()},
+            headers=reviewer,
+        )
+        assert recorded.status_code == 200, recorded.text
+        order = await client.get(f"/api/v1/inspections/{task}", headers=reviewer)
+        assert order.json()["correction_status"] == "missed"
+
+
+async def test_a_result_recorded_twice_at_once_draws_its_consequences_once(
+    fresh_app: FreshApp, issuer: Callable[..., Any], tokens: Tokens
+) -> None:
+    """Two results of one task, each read while the task was open (two staff submitting at
+    once): the second is refused (409) and the grave finding gives one credit record and one
+    proposal, not two."""
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        await issuer(client, tokens, app)(uscc=uscc, applicant_name="重复盐业有限公司")
+        reviewer = tokens.staff(Role.REVIEWER, "310000")
+        _, task = await _one_drawn_task(client, tokens, tokens.staff(Role.APPROVER, "310000"))
+        uploaded = await client.post(
+            f"/api/v1/inspections/{task}/evidence",
+            files={"file": ("现场检查记录.png", PNG, "image/png")},
+            headers=reviewer,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        settings, ctx = app.state.settings, context_of(app)
+
+        def service(session: Any) -> ResultService:
+            return ResultService(
+                session,
+                outbox=ctx.outbox,
+                storage=ctx.evidence_storage,
+                publication_working_days=settings.inspection_publication_working_days,
+                reinspection_working_days=settings.reinspection_working_days,
+                max_upload_bytes=settings.max_upload_bytes,
+            )
+
+        body = ResultCreate.model_validate(
+            {
+                "outcome": "non_compliant",
+                "inspected_on": clock.today().isoformat(),
+                "findings": "以欺骗手段取得许可",
+                "severity": "grave",
+            }
+        )
+        actor = Principal(subject="staff:乙", role=Role.REVIEWER, jurisdiction="310000")
+        # The second request read the task (open) before the first one committed.
+        async with app.state.sessionmaker() as read:
+            stale = await read.get(Inspection, uuid.UUID(task))
+            assert stale is not None and stale.status == "open"
+        async with app.state.sessionmaker() as first, first.begin():
+            current = await first.get(Inspection, uuid.UUID(task))
+            assert current is not None
+            await service(first).record_result(current, body, actor=actor)
+        async with app.state.sessionmaker() as second:
+            with pytest.raises(InspectionAlreadyRecorded):
+                async with second.begin():
+                    await service(second).record_result(stale, body, actor=actor)
+
+        records = await client.get(
+            f"/api/v1/enterprises/{uscc}/commitment-eligibility",
+            headers=tokens.header(Role.SERVICE),
+        )
+        assert len(records.json()["records"]) == 1
+        detail = await client.get(f"/api/v1/inspections/{task}", headers=reviewer)
+        assert len(detail.json()["proposals"]) == 1
+        again = await client.post(
+            f"/api/v1/inspections/{task}/result",
+            json={"outcome": "compliant", "inspected_on": clock.today().isoformat()},
+            headers=reviewer,
+        )
+        assert again.status_code == 409
+        assert problem(again)["code"] == "inspection_already_recorded"

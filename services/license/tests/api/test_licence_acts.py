@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ from licensing.workdays import add_working_days
 
 Issue = Callable[..., Awaitable[str]]
 Deliver = Callable[..., Awaitable[httpx.Response]]
+ServeNotice = Callable[..., Awaitable[dict[str, date]]]
 NewEvent = Callable[..., dict[str, Any]]
 
 PENALTY_BASIS = "《食盐专营办法》第二十九条"
@@ -198,10 +199,14 @@ async def test_art8_withdrawal_tells_the_compensation(
 
 
 async def test_penalty_revocation_after_notice_of_the_right_to_a_hearing(
-    client: httpx.AsyncClient, tokens: Tokens, issue: Issue, session: AsyncSession
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    issue: Issue,
+    session: AsyncSession,
+    serve_penalty_notice: ServeNotice,
 ) -> None:
     # 行政处罚法 Art. 44 (notice of rights), Arts. 63-64 (hearing asked within 5 days of it,
-    # working days by Art. 85).
+    # working days by Art. 85). The notice's dates are those the register recorded.
     licence_no = await issue(uscc=random_uscc())
     url = f"/api/v1/licences/{licence_no}/penalty-revocation"
     today = clock.today()
@@ -209,26 +214,23 @@ async def test_penalty_revocation_after_notice_of_the_right_to_a_hearing(
     async def attempt(**overrides: Any) -> httpx.Response:
         return await client.post(url, json=_penalty(**overrides), headers=_approver(tokens))
 
+    never_told = await attempt()
+    assert never_told.status_code == 409
+    assert problem(never_told)["code"] == "penalty_notice_required"
+    await serve_penalty_notice(
+        client, licence_no, penalty="penalty_revocation", on=today - timedelta(days=20)
+    )
     not_held = await attempt(hearing_held_on=None)
     assert not_held.status_code == 422
     notice_later = await attempt(rights_notified_on=(today + timedelta(days=1)).isoformat())
     assert notice_later.status_code == 409
     assert problem(notice_later)["code"] == "hearing_rights_not_respected"
-    still_open = await attempt(
-        hearing="not_requested",
-        hearing_held_on=None,
-        rights_notified_on=(today - timedelta(days=3)).isoformat(),
-        hearing_request_deadline=(today + timedelta(days=4)).isoformat(),
-    )
-    assert still_open.status_code == 409
-    too_short = await attempt(
-        hearing="not_requested",
-        hearing_held_on=None,
-        rights_notified_on=(today - timedelta(days=10)).isoformat(),
-        hearing_request_deadline=(today - timedelta(days=6)).isoformat(),
-    )
-    assert too_short.status_code == 409
-    assert "五个工作日" in problem(too_short)["detail"]
+    other_date = await attempt(rights_notified_on=(today - timedelta(days=30)).isoformat())
+    assert other_date.status_code == 409
+    assert "不符" in problem(other_date)["detail"]
+    heard_before = await attempt(hearing_held_on=(today - timedelta(days=25)).isoformat())
+    assert heard_before.status_code == 409
+    assert "听证日期应当在事先告知之后" in problem(heard_before)["detail"]
     assert (await _detail(client, tokens, licence_no))["status"] == "valid"
 
     revoked = await attempt()
@@ -245,8 +247,109 @@ async def test_penalty_revocation_after_notice_of_the_right_to_a_hearing(
     assert verdict["act_on"] == today.isoformat()
 
 
+async def test_a_penalty_rests_on_the_recorded_notice_of_that_penalty(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    issue: Issue,
+    monkeypatch: pytest.MonkeyPatch,
+    serve_penalty_notice: ServeNotice,
+) -> None:
+    # 行政处罚法 Art. 44: the holder is told the penalty intended before it is imposed; the
+    # hearing's deadline (Art. 64) is the one its notice stated, not one the decision claims.
+    today = clock.today()
+    waived = _penalty(hearing="waived", hearing_held_on=None, rights_notified_on=None)
+    del waived["rights_notified_on"]
+
+    # No notice ever served: no 暂扣.
+    untold = await issue(uscc=random_uscc())
+    suspended = await client.post(
+        f"/api/v1/licences/{untold}/suspension", json=waived, headers=_approver(tokens)
+    )
+    assert suspended.status_code == 409
+    assert problem(suspended)["code"] == "penalty_notice_required"
+    detail = await _detail(client, tokens, untold)
+    assert detail["status"] == "valid"
+    assert [h["action"] for h in detail["history"]] == ["issued"]
+
+    # Told today of an intended 暂扣 with 60 days to ask for a hearing: no 吊销 on it, and no
+    # decision claiming an older notice whose deadline has passed.
+    licence_no = await issue(uscc=random_uscc())
+    deadline = today + timedelta(days=60)
+    await serve_penalty_notice(client, licence_no, penalty="suspension", deadline=deadline)
+    claimed = {
+        **_penalty(hearing="not_requested", hearing_held_on=None),
+        "rights_notified_on": (today - timedelta(days=20)).isoformat(),
+        "hearing_request_deadline": (today - timedelta(days=1)).isoformat(),
+    }
+    heavier = await client.post(
+        f"/api/v1/licences/{licence_no}/penalty-revocation",
+        json=claimed,
+        headers=_approver(tokens),
+    )
+    assert heavier.status_code == 409
+    assert problem(heavier)["code"] == "penalty_notice_required"
+    suspension = f"/api/v1/licences/{licence_no}/suspension"
+    backdated = await client.post(suspension, json=claimed, headers=_approver(tokens))
+    assert backdated.status_code == 409
+    assert problem(backdated)["code"] == "hearing_rights_not_respected"
+    not_requested = {
+        k: v
+        for k, v in claimed.items()
+        if k not in ("rights_notified_on", "hearing_request_deadline")
+    }
+    early = await client.post(suspension, json=not_requested, headers=_approver(tokens))
+    assert early.status_code == 409
+    assert f"当事人可在{deadline.isoformat()}前要求听证" in problem(early)["detail"]
+    assert (await _detail(client, tokens, licence_no))["status"] == "valid"
+
+    # The lawful path: after the notice's own deadline, the dates come from the register.
+    monkeypatch.setattr(clock, "today", lambda: deadline + timedelta(days=1))
+    decided = await client.post(suspension, json=not_requested, headers=_approver(tokens))
+    assert decided.status_code == 200, decided.text
+    details = decided.json()["act_details"]
+    assert details["rights_notified_on"] == today.isoformat()
+    assert details["hearing_request_deadline"] == deadline.isoformat()
+    # A notice is used up by its decision: suspended again later, the holder is told again.
+    reinstated = await client.post(
+        f"/api/v1/licences/{licence_no}/reinstatement",
+        json={"reason": "整改完成"},
+        headers=_approver(tokens),
+    )
+    assert reinstated.status_code == 200, reinstated.text
+    again = await client.post(suspension, json=not_requested, headers=_approver(tokens))
+    assert again.status_code == 409
+    assert problem(again)["code"] == "penalty_notice_required"
+
+
+async def test_penalty_dates_outside_the_calendar_are_refused_not_a_500(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    issue: Issue,
+    serve_penalty_notice: ServeNotice,
+) -> None:
+    licence_no = await issue(uscc=random_uscc())
+    await serve_penalty_notice(client, licence_no, penalty="suspension")
+    for dates in (
+        {"rights_notified_on": "1999-03-01", "hearing_request_deadline": "1999-03-20"},
+        {"hearing_request_deadline": "9999-12-31"},
+    ):
+        body = {**_penalty(hearing="not_requested", hearing_held_on=None), **dates}
+        if "rights_notified_on" not in dates:
+            del body["rights_notified_on"]
+        refused = await client.post(
+            f"/api/v1/licences/{licence_no}/suspension", json=body, headers=_approver(tokens)
+        )
+        assert refused.status_code == 422, refused.text
+        assert problem(refused)["code"] == "validation_failed"
+    assert (await _detail(client, tokens, licence_no))["status"] == "valid"
+
+
 async def test_four_acts_are_four_statuses_and_four_events(
-    client: httpx.AsyncClient, tokens: Tokens, issue: Issue, session: AsyncSession
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    issue: Issue,
+    session: AsyncSession,
+    serve_penalty_notice: ServeNotice,
 ) -> None:
     bodies = {
         "revocation": {
@@ -264,6 +367,13 @@ async def test_four_acts_are_four_statuses_and_four_events(
     seen = {}
     for path, body in bodies.items():
         licence_no = await issue(uscc=random_uscc())
+        if path == "penalty-revocation":
+            await serve_penalty_notice(
+                client,
+                licence_no,
+                penalty="penalty_revocation",
+                on=clock.today() - timedelta(days=20),
+            )
         response = await client.post(
             f"/api/v1/licences/{licence_no}/{path}", json=body, headers=_approver(tokens)
         )
@@ -271,7 +381,7 @@ async def test_four_acts_are_four_statuses_and_four_events(
         ended_types = [
             e["type"].split(".")[-2]
             for e in await _events(session, licence_no)
-            if not e["type"].endswith("issued.v1")
+            if not e["type"].endswith(("issued.v1", "penalty_notified.v1"))
         ]
         assert len(ended_types) == 1, (path, await _events(session, licence_no))
         [ended] = ended_types

@@ -6,6 +6,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,13 +23,13 @@ from licensing.context import context_of, get_context
 from licensing.db import outbox_events
 
 Issue = Callable[..., Awaitable[str]]
+ServeNotice = Callable[..., Awaitable[dict[str, date]]]
 ART_69_2 = "《中华人民共和国行政许可法》第六十九条第二款"
 PENALTY = {
     "legal_basis": "《食盐专营办法》第二十九条",
     "reason": "违反食盐储存规定，责令停产整顿",
     "penalty_decision_no": "沪盐罚〔2026〕12号",
-    "rights_notified_on": "2026-01-05",
-    "hearing": "waived",
+    "hearing": "waived",  # the notice's date comes from the register (serve_penalty_notice)
 }
 
 
@@ -207,7 +208,9 @@ async def test_art8_change_adds_a_version_and_supersedes_the_old_one(
         json.loads(r.payload)
         for r in (
             await session.execute(
-                select(outbox_events).where(outbox_events.c.payload.contains(licence_no))
+                select(outbox_events)
+                .where(outbox_events.c.payload.contains(licence_no))
+                .where(outbox_events.c.destination == "notify")
             )
         ).all()
     ]
@@ -221,9 +224,10 @@ async def test_art8_change_adds_a_version_and_supersedes_the_old_one(
 
 
 async def test_suspension_and_reinstatement(
-    client: httpx.AsyncClient, tokens: Tokens, issue: Issue
+    client: httpx.AsyncClient, tokens: Tokens, issue: Issue, serve_penalty_notice: ServeNotice
 ) -> None:
     licence_no = await issue(uscc=random_uscc())
+    await serve_penalty_notice(client, licence_no)
     approver = tokens.staff(Role.APPROVER, "310000")
     suspended = await client.post(
         f"/api/v1/licences/{licence_no}/suspension",
@@ -250,9 +254,14 @@ async def test_suspension_and_reinstatement(
 
 
 async def test_suspension_event_names_the_licence_type_for_people(
-    client: httpx.AsyncClient, tokens: Tokens, issue: Issue, session: AsyncSession
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    issue: Issue,
+    session: AsyncSession,
+    serve_penalty_notice: ServeNotice,
 ) -> None:
     licence_no = await issue(uscc=random_uscc())
+    await serve_penalty_notice(client, licence_no)
     suspended = await client.post(
         f"/api/v1/licences/{licence_no}/suspension",
         json={**PENALTY, "suspended_until": "2099-06-30"},

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from govshared.auth import Role
 from govshared.chinatime import CHINA
@@ -27,6 +27,7 @@ from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
 from licensing.context import context_of
 from licensing.db import outbox_events
+from licensing.models import Licence
 
 Issue = Callable[..., Awaitable[str]]
 Issuer = Callable[[httpx.AsyncClient, Tokens, FastAPI], Issue]
@@ -451,3 +452,37 @@ async def test_art50_renewal_filed_in_approval_late_or_denied_is_not_protected(
         run = await context_of(app).timers.run_once(valid_until + timedelta(days=1))
         assert late_no in run.licence_nos and run.deemed_renewed == 0
         assert (await _licence(client, late_no, late_holder))["status"] == "expired"
+
+
+async def test_licences_reminded_already_do_not_hold_back_a_due_reminder(
+    fresh_app: FreshApp, issuer: Callable[..., Issue], tokens: Tokens
+) -> None:
+    """A timer pass claims a batch of 100 licences: 101 licences that had their 90-day reminder
+    and expire sooner than one whose 90-day reminder is due today must not fill it, pass after
+    pass, while that holder is never reminded."""
+    async with fresh_app() as (app, client):
+        issue = issuer(client, tokens, None)
+        reminded = [await issue(uscc=random_uscc()) for _ in range(101)]
+        due = await issue(uscc=random_uscc())
+        today = clock.today()
+        async with app.state.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Licence)
+                .where(Licence.licence_no.in_(reminded))
+                .values(valid_until=today + timedelta(days=60), renewal_reminders_sent=1)
+            )
+            await session.execute(
+                update(Licence)
+                .where(Licence.licence_no == due)
+                .values(valid_until=today + timedelta(days=89))
+            )
+        run = await context_of(app).timers.run_once(today)
+        assert run.reminded == 1 and run.licence_nos == [due]
+        reminder = await _events(app, due, "renewal_due")
+        assert "剩余89天" in reminder["data"]["reason"]
+        # The 45-day reminder of the others comes when it is due, for all of them.
+        timers = context_of(app).timers
+        assert (await timers.run_once(today + timedelta(days=14))).reminded == 0
+        at_45 = today + timedelta(days=15)
+        assert (await timers.run_once(at_45)).reminded == 100
+        assert (await timers.run_once(at_45)).reminded == 1

@@ -304,11 +304,19 @@ class InspectionRepository:
         query = query.order_by(Inspection.due_on, Inspection.id).limit(limit)
         return (await self.session.scalars(query)).all()
 
-    async def update_inspection(self, inspection_id: uuid.UUID, **values: Any) -> None:
-        """Write an inspection's fields."""
-        await self.session.execute(
-            update(INSPECTIONS).where(INSPECTIONS.c.id == inspection_id).values(**values)
+    async def record_inspection(self, inspection_id: uuid.UUID, **values: Any) -> bool:
+        """Write an open inspection's result; False when it was not open. One conditional
+        UPDATE: of two results recorded at once (each having read the task open), only one is
+        written (PostgreSQL makes the other wait for it, then finds nothing to update)."""
+        result = await self.session.execute(
+            update(INSPECTIONS)
+            .where(
+                INSPECTIONS.c.id == inspection_id,
+                INSPECTIONS.c.status == InspectionStatus.OPEN.value,
+            )
+            .values(**values)
         )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def settle_correction(self, inspection_id: uuid.UUID, *, to: str) -> bool:
         """Close an open correction order; False when it was not open. One conditional UPDATE:

@@ -189,9 +189,16 @@ class ResultService:
         severity = body.severity
         if order is not None:
             assert order.rectify_by is not None
-            if body.outcome is Outcome.NON_COMPLIANT and body.inspected_on <= order.rectify_by:
+            # Before the deadline the holder is still within its time to put things right: only
+            # a re-inspection finding them put right settles the order then. Any other outcome
+            # (still not right, not found, unreachable) would mark it missed, with a serious
+            # credit record and a proposed act, for a deadline not yet passed; it is refused and
+            # the re-inspection stays open, to be recorded after the deadline (or missed by the
+            # timer when nobody records it by its due date).
+            if body.outcome is not Outcome.COMPLIANT and body.inspected_on <= order.rectify_by:
                 raise RectificationPeriodRunning(
-                    f"整改期限至{order.rectify_by.isoformat()}届满，届满前不能认定逾期未改正"
+                    f"整改期限至{order.rectify_by.isoformat()}届满，届满前的复查只能认定已整改到位，"
+                    "不能认定逾期未改正；其他复查结果请在期限届满后录入"
                 )
         rectify_by = None
         if body.outcome is Outcome.NON_COMPLIANT and order is None and severity in CORRECTED:
@@ -215,7 +222,10 @@ class ResultService:
             "rectify_by": rectify_by,
             "correction_status": CorrectionStatus.OPEN.value if rectify_by else None,
         }
-        await self.repository.update_inspection(inspection.id, **values)
+        # One conditional UPDATE (``WHERE status = 'open'``): of two results recorded at once
+        # only one goes on, and the other draws no credit record or proposal a second time.
+        if not await self.repository.record_inspection(inspection.id, **values):
+            raise InspectionAlreadyRecorded()
         for key, value in values.items():
             setattr(inspection, key, value)
         payload: dict[str, Any] = {

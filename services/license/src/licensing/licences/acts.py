@@ -15,12 +15,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from govshared.events import EventType
 from licensing import clock
-from licensing.errors import HearingRightsNotRespected, LicenceNotActive
+from licensing.errors import HearingRightsNotRespected, LicenceNotActive, PenaltyNoticeRequired
 from licensing.licences.records import RENEWAL_CLEARED, LicenceRecords
 from licensing.licences.repository import history_row
 from licensing.licences.schemas import (
@@ -35,6 +37,7 @@ from licensing.models import (
     CancellationGround,
     Licence,
     LicenceAction,
+    LicenceHistory,
     LicenceStatus,
 )
 from licensing.workdays import add_working_days
@@ -47,6 +50,11 @@ PENALTY_LAW = "《中华人民共和国行政处罚法》"
 PENALTY_LABELS = {
     IntendedPenalty.PENALTY_REVOCATION: "吊销许可证件",
     IntendedPenalty.SUSPENSION: "暂扣许可证件",
+}
+# The history entry of each penalty's decision (it uses up the notices served before it).
+PENALTY_ACTIONS = {
+    IntendedPenalty.PENALTY_REVOCATION: LicenceAction.PENALTY_REVOKED,
+    IntendedPenalty.SUSPENSION: LicenceAction.SUSPENDED,
 }
 
 
@@ -66,18 +74,62 @@ def act_fields(licence: Licence) -> dict[str, Any]:
     }
 
 
-def check_hearing(body: PenaltyBody, *, today: date, suspension: bool) -> None:
-    """A penalty is decided only after the notice of rights, and after the hearing if asked for."""
-    if body.rights_notified_on > today:
+@dataclass(frozen=True, slots=True)
+class ServedNotice:
+    """The 行政处罚事先告知 a penalty decision rests on, as the register recorded it."""
+
+    notified_on: date
+    hearing_request_deadline: date
+
+
+def served_notice(
+    history: Sequence[LicenceHistory], penalty: IntendedPenalty
+) -> ServedNotice | None:
+    """The latest notice of ``penalty`` in a licence's history (oldest first) not yet followed
+    by a decision of that penalty: a decision uses up the notices before it, so a licence
+    suspended, reinstated and suspended again is told again first."""
+    decided = PENALTY_ACTIONS[penalty].value
+    found: ServedNotice | None = None
+    for entry in history:
+        details = entry.details or {}
+        if entry.action == LicenceAction.PENALTY_NOTIFIED.value:
+            if details.get("penalty") == penalty.value:
+                found = ServedNotice(
+                    notified_on=date.fromisoformat(details["rights_notified_on"]),
+                    hearing_request_deadline=date.fromisoformat(
+                        details["hearing_request_deadline"]
+                    ),
+                )
+        elif entry.action == decided:
+            found = None
+    return found
+
+
+def check_hearing(
+    body: PenaltyBody, notice: ServedNotice, *, today: date, suspension: bool
+) -> None:
+    """A penalty is decided only after the notice of rights, and after the hearing if asked for.
+    The dates are the recorded notice's; those the body gives must be the same."""
+    notified_on = notice.notified_on
+    deadline = notice.hearing_request_deadline
+    if body.rights_notified_on is not None and body.rights_notified_on != notified_on:
+        raise HearingRightsNotRespected(
+            f"行政处罚事先告知书于{notified_on.isoformat()}送达，"
+            f"与所填送达日期{body.rights_notified_on.isoformat()}不符"
+        )
+    if body.hearing_request_deadline is not None and body.hearing_request_deadline != deadline:
+        raise HearingRightsNotRespected(
+            f"告知书载明的听证申请期限为{deadline.isoformat()}，"
+            f"与所填期限{body.hearing_request_deadline.isoformat()}不符"
+        )
+    if notified_on > today:
         raise HearingRightsNotRespected("行政处罚事先告知的送达日期不得晚于决定日期")
     if body.hearing is Hearing.HELD:
         assert body.hearing_held_on is not None  # the schema requires it
-        if not body.rights_notified_on <= body.hearing_held_on <= today:
+        if not notified_on <= body.hearing_held_on <= today:
             raise HearingRightsNotRespected("听证日期应当在事先告知之后、处罚决定之前")
     elif body.hearing is Hearing.NOT_REQUESTED:
-        deadline = body.hearing_request_deadline
-        assert deadline is not None  # the schema requires it
-        earliest = add_working_days(body.rights_notified_on, HEARING_REQUEST_WORKING_DAYS)
+        earliest = add_working_days(notified_on, HEARING_REQUEST_WORKING_DAYS)
         if deadline < earliest:
             raise HearingRightsNotRespected(
                 "告知书载明的听证申请期限短于法定的五个工作日（《行政处罚法》第六十四条、第八十五条）"
@@ -189,7 +241,8 @@ class LicenceActs:
         self, licence: Licence, *, body: PenaltyBody, actor: str
     ) -> Licence:
         """吊销许可证件 after the notice of rights (行政处罚法), followed by 注销 (Art. 70(4))."""
-        check_hearing(body, today=clock.today(), suspension=False)
+        notice = await self._notice(licence, IntendedPenalty.PENALTY_REVOCATION, allowed=LIVE)
+        check_hearing(body, notice, today=clock.today(), suspension=False)
         await self._end(
             licence,
             to=LicenceStatus.PENALTY_REVOKED,
@@ -197,7 +250,7 @@ class LicenceActs:
             ground=CancellationGround.PENALTY_REVOKED,
             legal_basis=body.legal_basis,
             reason=body.reason,
-            details=_penalty_details(body),
+            details=_penalty_details(body, notice),
             actor=actor,
             event_type=EventType.LICENCE_PENALTY_REVOKED,
         )
@@ -206,8 +259,11 @@ class LicenceActs:
     async def suspend(self, licence: Licence, *, body: PenaltyBody, actor: str) -> Licence:
         """暂扣许可证件 after the notice of rights (行政处罚法): not valid until reinstated."""
         today = clock.today()
-        check_hearing(body, today=today, suspension=True)
-        details = _penalty_details(body)
+        notice = await self._notice(
+            licence, IntendedPenalty.SUSPENSION, allowed=(LicenceStatus.VALID,)
+        )
+        check_hearing(body, notice, today=today, suspension=True)
+        details = _penalty_details(body, notice)
         if body.suspended_until is not None:
             details["suspended_until"] = body.suspended_until.isoformat()
         await self.records.transition(
@@ -228,6 +284,28 @@ class LicenceActs:
             act=act_fields(licence),
         )
         return licence
+
+    async def _notice(
+        self,
+        licence: Licence,
+        penalty: IntendedPenalty,
+        *,
+        allowed: Sequence[LicenceStatus],
+    ) -> ServedNotice:
+        """The recorded notice this penalty's decision rests on (行政处罚法 Art. 44): the holder
+        must have been told this very penalty and its rights, and the hearing's deadline is the
+        one that notice stated, whatever a request body says. A licence the penalty cannot
+        apply to any more is refused as such first (the transition checks it again, locked)."""
+        if licence.status not in allowed:
+            raise LicenceNotActive(f"证照 {licence.licence_no} 当前状态不能作出该处罚")
+        history = await self.records.repository.history(licence.licence_no)
+        notice = served_notice(history, penalty)
+        if notice is None:
+            raise PenaltyNoticeRequired(
+                f"证照 {licence.licence_no} 未经登记送达拟{PENALTY_LABELS[penalty]}的行政处罚事先告知书"
+                f"（POST /api/v1/licences/{licence.licence_no}/penalty-notices），不得作出该处罚决定"
+            )
+        return notice
 
     async def cancel(
         self,
@@ -351,16 +429,15 @@ class LicenceActs:
         )
 
 
-def _penalty_details(body: PenaltyBody) -> dict[str, Any]:
-    """The fields a penalty's record keeps (JSON)."""
+def _penalty_details(body: PenaltyBody, notice: ServedNotice) -> dict[str, Any]:
+    """The fields a penalty's record keeps (JSON); the notice's dates are the recorded ones."""
     details: dict[str, Any] = {
         "penalty_law": PENALTY_LAW,
         "penalty_decision_no": body.penalty_decision_no,
-        "rights_notified_on": body.rights_notified_on.isoformat(),
+        "rights_notified_on": notice.notified_on.isoformat(),
         "hearing": body.hearing.value,
+        "hearing_request_deadline": notice.hearing_request_deadline.isoformat(),
     }
     if body.hearing_held_on is not None:
         details["hearing_held_on"] = body.hearing_held_on.isoformat()
-    if body.hearing_request_deadline is not None:
-        details["hearing_request_deadline"] = body.hearing_request_deadline.isoformat()
     return details

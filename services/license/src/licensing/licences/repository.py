@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -202,18 +202,29 @@ class LicenceRepository:
         return (await self.session.scalars(query)).all()
 
     async def claim_reminders(
-        self, *, today: date, horizon: date, max_sent: int, limit: int
+        self, *, today: date, thresholds: Sequence[int], limit: int
     ) -> Sequence[Licence]:
-        """Valid licences expiring by ``horizon`` that still owe a reminder, locked likewise."""
+        """Valid licences whose next renewal reminder is due today, locked likewise.
+
+        ``thresholds`` are the reminder stages' days before expiry, largest first: a licence that
+        has had ``k`` reminders is due its next one once it expires within ``thresholds[k]`` days.
+        Only those are claimed (and in expiry order), so licences reminded already, however many
+        expire earlier, never fill a batch and hold back one whose reminder is due."""
+        due = or_(
+            *(
+                (Licence.renewal_reminders_sent == sent)
+                & (Licence.valid_until <= today + timedelta(days=days))
+                for sent, days in enumerate(thresholds)
+            )
+        )
         query = (
             select(Licence)
             .where(
                 Licence.is_current,
                 Licence.status == LicenceStatus.VALID.value,
                 Licence.valid_until >= today,
-                Licence.valid_until <= horizon,
                 Licence.renewal_requested_on.is_(None),
-                Licence.renewal_reminders_sent < max_sent,
+                due,
             )
             .order_by(Licence.valid_until, Licence.id)
             .limit(limit)

@@ -44,6 +44,7 @@ from licensing.errors import (
     LicenceNotFound,
     NotYourEnterprise,
     OutsideJurisdiction,
+    PenaltyNoticeRequired,
     RectificationDeadlineInvalid,
     RectificationPeriodRunning,
     RenewalDecidedInApproval,
@@ -209,7 +210,7 @@ async def decide_renewal(
     return await presenter.out(decided)
 
 
-PENALTY_ERRORS = (*LIFECYCLE_ERRORS, HearingRightsNotRespected)
+PENALTY_ERRORS = (*LIFECYCLE_ERRORS, HearingRightsNotRespected, PenaltyNoticeRequired)
 
 
 @router.post(

@@ -193,24 +193,36 @@ class Hearing(StrEnum):
     NOT_REQUESTED = "not_requested"  # 告知后五日内未要求听证
 
 
+# The dates of a penalty's procedure: none before the working-day calendar's first year (2000),
+# none so late that a limit counted from it leaves the calendar (422 rather than a 500).
+EARLIEST_PENALTY_DATE = date(2000, 1, 1)
+LATEST_PENALTY_DATE = date(9999, 12, 1)
+
+
+def _penalty_date(description: str) -> Any:
+    return Field(
+        default=None, ge=EARLIEST_PENALTY_DATE, le=LATEST_PENALTY_DATE, description=description
+    )
+
+
 class PenaltyBody(BaseModel):
-    """吊销 or 暂扣许可证件: an administrative penalty, decided after the notice of rights."""
+    """吊销 or 暂扣许可证件: an administrative penalty, decided after the notice of rights served
+    through ``/penalty-notices``, whose dates the decision takes from the register."""
 
     model_config = ConfigDict(extra="forbid")
 
     legal_basis: Basis
     reason: Reason
     penalty_decision_no: str = Field(min_length=4, max_length=100, description="行政处罚决定书文号")
-    rights_notified_on: date = Field(
-        description="The day the 行政处罚事先告知书 (facts, basis, rights of statement, defence "
-        "and hearing) was served (行政处罚法 Art. 44)"
+    rights_notified_on: date | None = _penalty_date(
+        "The day the 行政处罚事先告知书 was served (行政处罚法 Art. 44). Optional: taken from the "
+        "notice recorded by /penalty-notices; when given it must be that notice's date"
     )
     hearing: Hearing
-    hearing_held_on: date | None = Field(default=None, description="When the hearing was held")
-    hearing_request_deadline: date | None = Field(
-        default=None,
-        description="not_requested: the last day to ask for a hearing stated in the notice "
-        "(5 working days after it, Arts. 64 and 85)",
+    hearing_held_on: date | None = _penalty_date("When the hearing was held")
+    hearing_request_deadline: date | None = _penalty_date(
+        "not_requested: the last day to ask for a hearing. Optional: taken from the recorded "
+        "notice; when given it must be the deadline that notice stated"
     )
     suspended_until: date | None = Field(default=None, description="暂扣: the end of the term")
 
@@ -218,8 +230,6 @@ class PenaltyBody(BaseModel):
     def _hearing_dates(self) -> PenaltyBody:
         if self.hearing is Hearing.HELD and self.hearing_held_on is None:
             raise ValueError("hearing_held_on is required when the hearing was held")
-        if self.hearing is Hearing.NOT_REQUESTED and self.hearing_request_deadline is None:
-            raise ValueError("hearing_request_deadline is required when no hearing was requested")
         return self
 
 
@@ -240,8 +250,10 @@ class PenaltyNotice(BaseModel):
     legal_basis: Basis
     reason: Reason = Field(description="The facts and reasons of the intended penalty")
     hearing_request_deadline: date = Field(
+        ge=EARLIEST_PENALTY_DATE,
+        le=LATEST_PENALTY_DATE,
         description="The last day to ask for a hearing (5 working days after the notice, "
-        "行政处罚法 Arts. 64, 85)"
+        "行政处罚法 Arts. 64, 85)",
     )
 
 

@@ -5,7 +5,7 @@ renewal of a timely renewal application (Art. 50) or expiry and 注销 (Art. 70(
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from govshared.events import EventType
 from licensing.licences.lifecycle import LicenceLifecycle
@@ -66,10 +66,7 @@ class LicenceTimerRules:
         if not thresholds:
             return 0
         claimed = await self.repository.claim_reminders(
-            today=today,
-            horizon=today + timedelta(days=thresholds[0]),
-            max_sent=len(thresholds),
-            limit=limit,
+            today=today, thresholds=thresholds, limit=limit
         )
         for licence in claimed:
             assert licence.valid_until is not None
