@@ -38,6 +38,10 @@ OPEN_STATES = frozenset(
 )
 # Settled: decided, refused, filed or withdrawn; nothing is pending any more.
 SETTLED_STATES = frozenset(ApplicationState) - OPEN_STATES
+# Ended without a grant: the case owes nothing more (no 容缺 material, no follow-up).
+ENDED_UNGRANTED = frozenset(
+    {ApplicationState.REJECTED, ApplicationState.DENIED, ApplicationState.WITHDRAWN}
+)
 
 
 # What the application asks for; the service guide's conditions differ per type. (The docstring

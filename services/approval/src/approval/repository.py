@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import QUEUE_DUE_SQL, Application, ApplicationEvent, Material, Tolerance
+from govshared.applications import ENDED_UNGRANTED
 from govshared.hashchain import GENESIS
 from govshared.jurisdictions import under_prefix
 from govshared.sql import DriverStatement, dialect_name, snapshot
@@ -254,7 +255,11 @@ class ApplicationRepository:
         self, *, jurisdiction_prefix: str | None, overdue_on: date | None, limit: int
     ) -> list[Tolerance]:
         """容缺 materials still awaited (past their date when ``overdue_on``), earliest first."""
-        query = select(Tolerance).where(Tolerance.delivered_at.is_(None))
+        query = (
+            select(Tolerance)
+            .join(Application, Application.id == Tolerance.application_id)
+            .where(Tolerance.delivered_at.is_(None), Application.state.not_in(ENDED_UNGRANTED))
+        )
         if jurisdiction_prefix:
             query = query.where(under_prefix(Tolerance.jurisdiction, jurisdiction_prefix))
         if overdue_on is not None:

@@ -397,6 +397,44 @@ async def test_art45_pause_notice_states_the_expected_time_and_its_end(
     assert decision["is_paused"] is True and decision["pause_expected_days"] == 5
 
 
+async def test_a_case_denied_owes_its_tolerated_materials_no_more(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    tokens: Tokens,
+    set_today: Callable[[str], None],
+) -> None:
+    """容缺受理's follow-up ends with the case: a denied (or withdrawn, refused) case raises no
+    overdue event for its material, is off the staff's follow-up list, and takes no upload."""
+    uscc = random_uscc()
+    applicant, acceptor = tokens.enterprise(uscc), tokens.staff(Role.ACCEPTOR)
+    approver = tokens.staff(Role.APPROVER)
+    set_today("2021-09-17")
+    app_id = await _submit(client, tokens, uscc)
+    missing = required_materials(RADIO)[0]
+    await _ok(client, app_id, "accept", acceptor, **tolerate(deliver_by="2021-09-24"))
+    await _ok(client, app_id, "review", tokens.staff(Role.REVIEWER), opinion="不符合条件")
+    await _ok(client, app_id, "deny", approver, reason="不符合许可条件")
+    set_today("2021-09-27")
+    timers: TimerWorker = context_of(app).timers
+    await timers.run_once(today=D("2021-09-27"))
+    await session.rollback()
+    await mark_read_only(session)
+    overdue = (
+        await session.execute(
+            select(outbox_events.c.payload).where(
+                outbox_events.c.event_type == str(EventType.APPLICATION_CLOCK_OVERDUE),
+                outbox_events.c.payload.contains(app_id),
+            )
+        )
+    ).all()
+    assert overdue == []
+    follow_ups = (await client.get("/api/v1/staff/tolerated-materials", headers=acceptor)).json()
+    assert all(f["application_id"] != app_id for f in follow_ups)
+    refused = await _upload(client, app_id, missing, applicant)
+    assert refused.status_code == 409, refused.text
+
+
 async def test_art42_2_joint_handling_45_days_extended_by_the_government_head(
     client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
 ) -> None:

@@ -24,7 +24,7 @@ from approval.clocks.service import ClockKeeper
 from approval.models import Application, Tolerance
 from approval.repository import ApplicationRepository, tolerances
 from approval.transitions import SOURCE, SYSTEM_ACTOR, event_party, record_deemed_acceptance
-from govshared.applications import ApplicationState
+from govshared.applications import ENDED_UNGRANTED, ApplicationState
 from govshared.events import ApplicationEventData, EventType, ReformMode, make_event
 from govshared.outbox import OutboxWriter
 from govshared.sql import dialect_name
@@ -106,12 +106,19 @@ class ClockTimers:
         t = tolerances.c
         query = (
             select(Tolerance)
-            .where(t.delivered_at.is_(None), t.overdue_at.is_(None), t.deliver_by < today)
+            .join(Application, Application.id == t.application_id)
+            .where(
+                t.delivered_at.is_(None),
+                t.overdue_at.is_(None),
+                t.deliver_by < today,
+                # A case withdrawn, refused or denied owes no material any more.
+                Application.state.not_in(ENDED_UNGRANTED),
+            )
             .order_by(t.deliver_by, t.application_id, t.name)
             .limit(limit)
         )
         if dialect_name(self.session) == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(skip_locked=True, of=Tolerance)
         for tolerance in (await self.session.scalars(query)).all():
             run.examined += 1
             application = await self.applications.get(tolerance.application_id)

@@ -26,7 +26,7 @@ from approval.materials.schemas import MaterialChecklist, MaterialOut, Tolerance
 from approval.models import Application, Material
 from approval.repository import ApplicationRepository
 from approval.transitions import append_audit
-from govshared.applications import ApplicationState
+from govshared.applications import ENDED_UNGRANTED, ApplicationState
 from govshared.db import end_read
 from govshared.problems import PayloadTooLarge
 from govshared.storage import Storage
@@ -72,9 +72,13 @@ class MaterialService:
         return {m["name"]: m for m in guide.get("materials", [])}
 
     async def _spec(self, application: Application, name: str) -> dict[str, Any]:
-        if ApplicationState(application.state) not in UPLOAD_STATES and not any(
-            t.name == name and t.delivered_at is None
-            for t in await ApplicationRepository(self.session).tolerances(application.id)
+        state = ApplicationState(application.state)
+        if state not in UPLOAD_STATES and (
+            state in ENDED_UNGRANTED
+            or not any(
+                t.name == name and t.delivered_at is None
+                for t in await ApplicationRepository(self.session).tolerances(application.id)
+            )
         ):
             raise IllegalTransition(
                 "只有待受理或待补正的申请，或容缺受理后待补交的材料，可以提交",
