@@ -9,14 +9,22 @@ from pydantic import ValidationError
 
 from govshared.applications import BusinessType
 from govshared.event_details import ApplicationDetails
-from govshared.events import ApplicationEventData, CloudEvent, EventType, parse_application_data
+from govshared.events import (
+    ApplicationEventData,
+    CloudEvent,
+    EventType,
+    NotificationDeliveredData,
+    parse_application_data,
+)
 from govshared.inbox import record_event_once
 from govshared.problems import DomainError
 from licensing.db import inbox_events
 from licensing.licences.records import LicenceRecords
 from licensing.licences.reform_status import ReformStatuses
 from licensing.licences.register import LicenceIssuance
+from licensing.licences.repository import history_row
 from licensing.licences.schemas import EventIntake
+from licensing.models import LicenceAction
 
 logger = logging.getLogger("licensing.consumer")
 
@@ -45,6 +53,12 @@ class EventConsumer:
             )
             if not first_time:
                 duplicates += 1
+                continue
+            if event.type == EventType.NOTIFICATION_DELIVERED:
+                if await self._proof_of_service(event):
+                    processed += 1
+                else:
+                    invalid += 1
                 continue
             if not event.type.startswith(APPLICATION_EVENTS):
                 ignored += 1
@@ -92,6 +106,46 @@ class EventConsumer:
             invalid=invalid,
             refused=refused,
         )
+
+    async def _proof_of_service(self, event: CloudEvent) -> bool:
+        """notify's proof that a notice of a licence (a suspension, a revocation, a penalty
+        notice, an expiry…) reached its holder (送达): an entry in the licence's history, which
+        is what staff show when the service of a decision is questioned."""
+        try:
+            data = NotificationDeliveredData.model_validate(event.data)
+        except ValidationError as exc:
+            logger.warning(
+                "proof of service that does not match its schema",
+                extra={"event_id": event.id, "errors": exc.errors()},
+            )
+            return False
+        records = self.issuance.records
+        licence = await records.repository.current(data.subject or "")
+        if licence is None:
+            logger.warning(
+                "proof of service of an unknown licence",
+                extra={"event_id": event.id, "subject": data.subject},
+            )
+            return False
+        await records.repository.add_history(
+            history_row(
+                licence,
+                action=LicenceAction.NOTICE_SERVED,
+                from_status=licence.status,
+                to_status=licence.status,
+                reason=f"通知已送达（{data.channel}）",
+                actor="service:notify",
+                at=data.delivered_at,
+                details={
+                    "notification_id": str(data.notification_id),
+                    "cause_event_type": data.cause_event_type,
+                    "channel": data.channel,
+                    "recipient": data.recipient,
+                    "delivered_at": data.delivered_at.isoformat(),
+                },
+            )
+        )
+        return True
 
     async def _apply(
         self, event_type: str, data: ApplicationEventData[ApplicationDetails], *, event_id: str

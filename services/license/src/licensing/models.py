@@ -106,6 +106,9 @@ class LicenceAction(StrEnum):
     EXPIRED = "expired"
     RECTIFICATION_ORDERED = "rectification_ordered"
     PENALTY_NOTIFIED = "penalty_notified"  # 行政处罚事先告知 served
+    NOTICE_SERVED = (
+        "notice_served"  # notify's proof that a notice of this licence reached the holder
+    )
 
 
 class CertificateStatus(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Role
-from govshared.events import CLOUDEVENTS_JSON, EventType, LicenceEventData, ReformMode
+from govshared.events import (
+    CLOUDEVENTS_JSON,
+    EventType,
+    LicenceEventData,
+    NotificationDeliveredData,
+    ReformMode,
+    make_event,
+)
 from govshared.testing import Tokens, problem, random_uscc
 from licensing import clock
 from licensing.context import context_of
@@ -358,3 +365,48 @@ async def test_a_renewal_submission_arriving_after_its_decision_opens_nothing(
         ).json()
         assert held["renewal_requested_on"] is None, decided_as
         assert held["version"] == (2 if decided_as == "approved" else 1)
+
+
+async def test_notifys_proof_of_service_joins_the_licences_history(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+) -> None:
+    # A suspension, a revocation or a penalty notice must be shown to have reached the holder:
+    # notify's proof of service of a licence's notice is recorded with the licence.
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc))
+    listed = await client.get(
+        f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
+    )
+    [licence] = listed.json()["items"]
+
+    def proof(subject: str) -> dict[str, Any]:
+        event = make_event(
+            type=EventType.NOTIFICATION_DELIVERED,
+            source="/services/notify",
+            subject=subject,
+            data=NotificationDeliveredData(
+                notification_id=uuid.uuid4(),
+                cause_event_id=str(uuid.uuid4()),
+                cause_event_type="cn.gov.license.licence.suspended.v1",
+                subject=subject,
+                channel="sms",
+                recipient="138****0000",
+                delivered_at=datetime.now(UTC),
+            ),
+        )
+        return dict(event.model_dump(mode="json"))
+
+    served = proof(licence["licence_no"])
+    intake = await deliver(served, proof("NO-SUCH-LICENCE"))
+    assert (intake.json()["processed"], intake.json()["invalid"]) == (1, 1), intake.text
+    assert (await deliver(served)).json()["duplicates"] == 1
+    history = (
+        await client.get(
+            f"/api/v1/licences/{licence['licence_no']}", headers=tokens.enterprise(uscc)
+        )
+    ).json()["history"]
+    entries = [h for h in history if h["action"] == "notice_served"]
+    assert len(entries) == 1
