@@ -23,8 +23,6 @@ from notify.delivery import (
     ProofOfService,
     Transitions,
     utcnow,
-    webhook_payload,
-    webhook_replayable,
 )
 from notify.documents import inbox_payload
 from notify.errors import DeliveryNotFound, NotReplayable, TemplateNotFound
@@ -43,6 +41,7 @@ from notify.repository import (
 )
 from notify.schemas import ProfileIn
 from notify.templates.builtin import STAFF_CHANNEL
+from notify.webhook_body import webhook_payload, webhook_replayable
 
 WakeHook = Callable[[AsyncSession], None]
 

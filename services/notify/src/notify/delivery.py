@@ -29,7 +29,7 @@ from govshared.outbox import OutboxWriter
 from notify.channels.base import ChannelError, SendOutcome
 from notify.config import Settings
 from notify.db import outbox_events
-from notify.documents import document_reference, inbox_payload
+from notify.documents import inbox_payload
 from notify.errors import (
     TemplateRenderFailed,
 )
@@ -61,6 +61,7 @@ from notify.templates import (
     off_loop,
     render,
 )
+from notify.webhook_body import webhook_envelope, webhook_payload
 
 SOURCE = "/services/notify"
 CONSUMER = "notify"
@@ -438,60 +439,6 @@ class FanOut:
                 cause_event_type=event.type, cause_source=event.source
             ):
                 batch.proofs.append(row)
-
-
-_WEBHOOK_HEAD = ("delivery_id", "notification_id", "critical")
-
-
-def webhook_envelope(
-    *,
-    delivery_id: uuid.UUID,
-    notice_id: uuid.UUID,
-    critical: bool,
-    event: CloudEvent,
-    context: dict[str, Any],
-) -> dict[str, Any]:
-    """A webhook's body without its text: the ids, the cause event and any sealed document."""
-    envelope: dict[str, Any] = {
-        "delivery_id": str(delivery_id),
-        "notification_id": str(notice_id),
-        "critical": critical,
-        "event": {
-            "id": event.id,
-            "type": event.type,
-            "source": event.source,
-            "subject": event.subject,
-            "time": event.time.isoformat(),
-            "data": event.data,
-        },
-    }
-    reference = document_reference(context)
-    if reference is not None:
-        # The reference and links, never the file: the receiver fetches it if it wants it.
-        envelope["document"] = reference
-    return envelope
-
-
-def webhook_payload(envelope: dict[str, Any], rendered: Rendered) -> dict[str, Any]:
-    """A webhook's body: its envelope (``webhook_envelope``) with the rendered title and body, at
-    fan-out and again at a replay after the template was fixed."""
-    head = {key: envelope[key] for key in _WEBHOOK_HEAD}
-    rest = {k: v for k, v in envelope.items() if k not in (*_WEBHOOK_HEAD, "title", "body")}
-    return {**head, "title": rendered.title, "body": rendered.body, **rest}
-
-
-def webhook_ready(payload: Any) -> bool:
-    """Whether a webhook's stored body is complete (its text rendered, its event there)."""
-    return (
-        isinstance(payload, dict)
-        and isinstance(payload.get("body"), str)
-        and isinstance(payload.get("event"), dict)
-    )
-
-
-def webhook_replayable(payload: Any) -> bool:
-    """Whether a webhook's stored body has the envelope a re-render completes."""
-    return isinstance(payload, dict) and all(k in payload for k in (*_WEBHOOK_HEAD, "event"))
 
 
 class _RowView:

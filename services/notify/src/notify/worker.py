@@ -55,11 +55,11 @@ from notify.delivery import (
     Transitions,
     quiet_until,
     utcnow,
-    webhook_ready,
 )
 from notify.documents import AttachmentSpec, DocumentFetcher, DocumentLinks, attachment_of
 from notify.models import Channel, DeliveryStatus
 from notify.repository import DeliveryRepository, ProfileRepository, WebhookRepository
+from notify.webhook_body import webhook_ready
 
 logger = logging.getLogger("notify.worker")
 
