@@ -103,13 +103,13 @@ class GatheredSubmission:
     now: datetime
 
 
-def signature_user(owner: str, idempotency_key: str | None) -> str:
+def signature_user(owner: str | None, idempotency_key: str | None) -> str:
     """The request that uses a signed session (its ``consumed_by``), named exactly as its
     idempotency record names it: the key's owner (caller, enterprise and route: ``key_owner``) and
     the key. Only a retry of that very request finds the session used by itself; any other, the
     same key on another route included (a single submission and a bundle), finds it used. Without
     a key, the request alone. A digest, so that a long ``sub`` or key fits the column."""
-    if idempotency_key is None:
+    if owner is None or idempotency_key is None:
         return f"submission:{uuid.uuid4()}"
     return "submission:" + hashlib.sha256(f"{owner}\n{idempotency_key}".encode()).hexdigest()
 
@@ -154,16 +154,18 @@ class SubmissionService:
         a signature changed since the first request) gets the stored response all the same: the
         first request's application stands. The lookup is made only then, so that a first
         request still costs one statement."""
-        owner = key_owner(principal, f"POST {ROUTE}")
-        request_hash = None
+        owner = request_hash = None
         if idempotency_key is not None:
+            owner = key_owner(principal, f"POST {ROUTE}")
             request_hash = request_fingerprint("POST", ROUTE, body.model_dump(mode="json"))
         try:
             prepared = await self.prepare(
                 principal=principal, body=body, used_by=signature_user(owner, idempotency_key)
             )
         except DomainError as refusal:
-            if request_hash is None or idempotency_key is None or refusal.status >= 500:
+            if owner is None or request_hash is None or idempotency_key is None:
+                raise
+            if refusal.status >= 500:
                 raise
             await self.session.rollback()  # nothing of the refused attempt stays
             stored = await replay(
@@ -181,7 +183,7 @@ class SubmissionService:
         # and a response that failed after it would report an error for a stored application.
         payload = out.model_dump_json().encode()
         if idempotency_key is not None:
-            assert request_hash is not None
+            assert owner is not None and request_hash is not None
             key = KeyClaim(
                 owner=owner,
                 key=idempotency_key,

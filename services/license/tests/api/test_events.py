@@ -36,6 +36,16 @@ async def _licences_of(session: AsyncSession, uscc: str) -> list[Licence]:
     return list((await session.scalars(select(Licence).where(Licence.holder_uscc == uscc))).all())
 
 
+async def _listed(client: httpx.AsyncClient, tokens: Tokens, uscc: str) -> list[dict[str, Any]]:
+    """The enterprise's licences as the register lists them (read through the API: the test's
+    own session would keep SQLite's snapshot from before the delivery)."""
+    listed = await client.get(
+        f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
+    )
+    assert listed.status_code == 200, listed.text
+    return list(listed.json()["items"])
+
+
 async def test_approved_event_issues_a_licence_with_its_event(
     deliver: Deliver,
     new_event: Callable[..., dict[str, Any]],
@@ -302,10 +312,7 @@ async def test_an_event_the_register_refuses_does_not_hold_back_the_rest_of_its_
         "invalid": 0,
         "refused": 1,
     }
-    issued = await client.get(
-        f"/api/v1/enterprises/{other_uscc}/licences", headers=tokens.header(Role.SERVICE)
-    )
-    assert issued.status_code == 200 and len(issued.json()["items"]) == 1, issued.text
+    assert len(await _listed(client, tokens, other_uscc)) == 1
     held = (
         await client.get(f"/api/v1/licences/{licence.licence_no}", headers=tokens.enterprise(uscc))
     ).json()
@@ -333,10 +340,7 @@ async def test_a_renewal_submission_arriving_after_its_decision_opens_nothing(
     for decided_as in ("denied", "approved"):
         uscc = random_uscc()
         await deliver(new_event(uscc=uscc))
-        listed = await client.get(
-            f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
-        )
-        [licence] = listed.json()["items"]
+        [licence] = await _listed(client, tokens, uscc)
         application_id = uuid.uuid4()
         submitted = new_event(
             uscc=uscc,
@@ -377,10 +381,7 @@ async def test_notifys_proof_of_service_joins_the_licences_history(
     # notify's proof of service of a licence's notice is recorded with the licence.
     uscc = random_uscc()
     await deliver(new_event(uscc=uscc))
-    listed = await client.get(
-        f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
-    )
-    [licence] = listed.json()["items"]
+    [licence] = await _listed(client, tokens, uscc)
 
     def proof(subject: str) -> dict[str, Any]:
         event = make_event(

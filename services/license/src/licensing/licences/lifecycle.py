@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from govshared.applications import ApplicationState
 from govshared.auth import Principal
 from govshared.chinatime import CHINA
@@ -28,7 +26,6 @@ from licensing.errors import (
 from licensing.licences.acts import LicenceActs
 from licensing.licences.policy import validity_end
 from licensing.licences.records import RENEWAL_CLEARED, LicenceRecords
-from licensing.licences.repository import APPLICATIONS
 from licensing.licences.schemas import LicenceChange, PenaltyBody
 from licensing.models import Licence, LicenceAction, LicenceStatus
 
@@ -170,9 +167,7 @@ class LicenceLifecycle:
         # renewal left open would be deemed granted at expiry.
         if licence.source_application_id == data.application_id:
             return
-        state = await self.records.session.scalar(
-            select(APPLICATIONS.c.state).where(APPLICATIONS.c.application_id == data.application_id)
-        )
+        state = await self.records.repository.application_state(data.application_id)
         if state is not None and state != ApplicationState.SUBMITTED:
             return
         applied_on = data.occurred_at.astimezone(CHINA).date()

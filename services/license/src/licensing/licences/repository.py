@@ -316,6 +316,12 @@ class LicenceRepository:
             )
         )
 
+    async def application_state(self, application_id: uuid.UUID) -> str | None:
+        """The latest state approval told us of an application (None: never heard of)."""
+        return await self.session.scalar(
+            select(APPLICATIONS.c.state).where(APPLICATIONS.c.application_id == application_id)
+        )
+
     async def applications_of(self, holder_uscc: str) -> Sequence[EnterpriseApplication]:
         """The applications of an enterprise that approval told us of."""
         return (
