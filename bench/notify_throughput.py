@@ -214,7 +214,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 )
             service = {
-                "Authorization": f"Bearer {mint_token(service_key, role=Role.SERVICE, subject='bench', issuer=service_issuer)}",
+                "Authorization": f"Bearer {mint_token(service_key, role=Role.SERVICE, subject='service:approval', issuer=service_issuer)}",
                 "Content-Type": CLOUDEVENTS_BATCH_JSON,
             }
             posted_at: dict[int, float] = {}

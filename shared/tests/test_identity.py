@@ -291,3 +291,21 @@ def test_production_accepts_real_settings(tmp_path: Path) -> None:
         **production(tmp_path, jwt_public_key_file=None, jwt_jwks_url="https://idp/jwks")
     )
     assert https.jwt_jwks_url == "https://idp/jwks"
+
+
+def test_a_service_token_source_names_its_own_service(tmp_path: Path) -> None:
+    """SERVICE_KEY_ID is the kid the verifiers bind to one service: a kid naming another service
+    is refused at start-up (every token would be refused later), and production needs one."""
+    from govshared.auth import service_tokens
+
+    settings = CommonSettings(data_dir=tmp_path, service_key_id="license-2026-12")
+    with pytest.raises(ValueError, match="names another service"):
+        service_tokens(settings, service_name="approval")
+    assert service_tokens(settings, service_name="license").token()
+    real = CommonSettings(**production(tmp_path))
+    real.service_private_key_file = settings.service_private_key_file
+    with pytest.raises(ValueError, match="SERVICE_KEY_ID"):
+        service_tokens(real, service_name="approval")
+    real.service_key_id = "approval-2026-12"
+    token = service_tokens(real, service_name="approval").token()
+    assert jwt.get_unverified_header(token)["kid"] == "approval-2026-12"

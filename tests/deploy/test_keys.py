@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from govshared.auth import SERVICE_ROLES, Role, TokenVerifier, mint_token
+from govshared.auth import (
+    DEFAULT_SERVICE_ISSUER,
+    SERVICE_ROLES,
+    Role,
+    TokenVerifier,
+    load_verifier,
+    mint_token,
+)
+from govshared.problems import Unauthenticated
 from govshared.seal import load_sm2_private_key
 from tools.keys import SERVICES, make_keys, service_key
 
@@ -18,7 +26,7 @@ from .support import ROOT
 
 def token_of(folder: Path, service: str, kid: str) -> str:
     private = (folder / f"{service}-private.pem").read_text()
-    return mint_token(private, role=Role.SERVICE, subject=service, kid=kid)
+    return mint_token(private, role=Role.SERVICE, subject=f"service:{service}", kid=kid)
 
 
 def test_a_generation_verifies_and_a_rotation_keeps_both_until_the_old_is_dropped(
@@ -88,3 +96,51 @@ def test_the_command_never_writes_over_a_generation(tmp_path: Path) -> None:
     assert "APPROVAL_SERVICE_KEY_ID=approval-x" in made.stdout
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     assert again.returncode != 0 and "never written over" in again.stderr
+
+
+def test_each_services_key_speaks_for_that_service_only(tmp_path: Path) -> None:
+    """The services' JWKS as production loads it: a key verifies the tokens of the service its
+    kid names, so a stolen notify key cannot post approval's decisions to license."""
+    made = make_keys(tmp_path / "g1", generation="2026-12")
+    verifier = load_verifier(
+        public_key_file=None,
+        jwks_file=None,
+        jwks_url=None,
+        issuer=None,
+        audience=None,
+        service_keys_file=str(tmp_path / "g1" / "services-jwks.json"),
+        bound_service_keys=True,
+    )
+    notify_key = (tmp_path / "g1" / "notify-private.pem").read_text()
+    services = {"role": Role.SERVICE, "issuer": DEFAULT_SERVICE_ISSUER}
+    own = mint_token(notify_key, subject="service:notify", kid="notify-2026-12", **services)
+    assert verifier.verify(own).subject == "service:notify"
+    for kid in (made["kids"]["notify"], made["kids"]["approval"], None):
+        impostor = mint_token(notify_key, subject="service:approval", kid=kid, **services)
+        with pytest.raises(Unauthenticated):
+            verifier.verify(impostor)
+    # A key whose kid names no service (as the development pair, shared by the three services, has
+    # no kid at all) binds none: production refuses to start with it among the services' keys.
+    unbound = tmp_path / "unbound-jwks.json"
+    unbound.write_text(
+        json.dumps(
+            {
+                "keys": [
+                    {**k, "kid": "shared"}
+                    for k in json.loads((tmp_path / "g1" / "services-jwks.json").read_text())[
+                        "keys"
+                    ]
+                ]
+            }
+        )
+    )
+    with pytest.raises(ValueError, match="kid names its service"):
+        load_verifier(
+            public_key_file=None,
+            jwks_file=None,
+            jwks_url=None,
+            issuer=None,
+            audience=None,
+            service_keys_file=str(unbound),
+            bound_service_keys=True,
+        )

@@ -263,7 +263,7 @@ def make_deliver(client: httpx.AsyncClient, tokens: Tokens) -> Deliver:
             "/api/v1/events",
             content=json.dumps(list(events)).encode(),
             headers={
-                **tokens.header(Role.SERVICE, name="approval"),
+                **tokens.producer(events),
                 "Content-Type": CLOUDEVENTS_BATCH_JSON,
             },
         )

@@ -537,7 +537,7 @@ async def post_events(
     return await client.post(
         "/api/v1/events",
         content=json.dumps(events).encode(),
-        headers={"Content-Type": CLOUDEVENTS_BATCH_JSON, **tokens.header(Role.SERVICE)},
+        headers={"Content-Type": CLOUDEVENTS_BATCH_JSON, **tokens.producer(events)},
     )
 
 

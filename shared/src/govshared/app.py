@@ -217,6 +217,7 @@ async def start_runtime(
         service_keys_file=settings.service_jwt_keys_file,
         service_issuer=settings.service_token_issuer,
         max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+        bound_service_keys=settings.environment == "production",
     )
     return runtime
 

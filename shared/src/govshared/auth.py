@@ -26,7 +26,14 @@ from fastapi.security import HTTPBearer
 
 from govshared import jurisdictions
 from govshared.files import private_dir, touch_private, write_private
-from govshared.jwks import RemoteJwks, TrustedKey, trusted_keys
+from govshared.jwks import (
+    RemoteJwks,
+    TrustedKey,
+    service_subject,
+    service_trusted_keys,
+    trusted_keys,
+    unbound_service_keys,
+)
 from govshared.problems import DependencyUnavailable, Forbidden, Unauthenticated
 from govshared.uscc import is_valid_uscc
 
@@ -97,7 +104,8 @@ class TokenVerifier:
     assert, caching good tokens until expiry.
 
     The identity provider's keys (a PEM public key, a JWKS or a JWKS URL) sign enterprise and staff
-    tokens; the services' keys (``service_keys``) sign service tokens only. A token is accepted when
+    tokens; the services' keys (``service_keys``) sign service tokens only, each key the tokens of
+    the one service its kid names (``TrustedKey.subject``). A token is accepted when
     one trusted key verifies its signature, its ``iss`` is that key's issuer, its role is one the key
     may assert, its lifetime is at most ``max_lifetime_seconds`` and its claims are well formed.
     """
@@ -215,6 +223,9 @@ class TokenVerifier:
             principal = principal_from_claims(claims)
             if principal.role not in trusted.roles:
                 raise ValueError(f"this key may not sign {principal.role.value} tokens")
+            if trusted.subject is not None and principal.subject != trusted.subject:
+                # A service's key speaks for that service only (its kid names it).
+                raise ValueError(f"this key signs {trusted.subject} tokens only")
         except Exception as exc:
             # Whatever a forged or malformed token makes the decoder raise is the caller's fault:
             # a 401, never a 500 (a traceback in the log for each crafted header).
@@ -275,16 +286,26 @@ def load_verifier(
     service_keys_file: str | None = None,
     service_issuer: str | None = DEFAULT_SERVICE_ISSUER,
     max_lifetime_seconds: int = 12 * 3600,
+    bound_service_keys: bool = False,
 ) -> TokenVerifier:
     """A verifier from settings: the identity provider's PEM file, JWKS file or JWKS URL (human
-    roles), and the services' keys (role ``service`` only)."""
+    roles), and the services' keys (role ``service`` only, each bound to the service its kid names).
+
+    ``bound_service_keys`` (production) refuses a service key bound to no service: the development
+    PEM pair, which all three services share, would let any of them speak for the others.
+    """
     service_keys = (
-        trusted_keys(
+        service_trusted_keys(
             Path(service_keys_file).read_text(), roles=SERVICE_ROLES, issuer=service_issuer
         )
         if service_keys_file
         else []
     )
+    if bound_service_keys and (unbound := unbound_service_keys(service_keys)):
+        raise ValueError(
+            "production needs every key of SERVICE_JWT_KEYS_FILE in a JWKS whose kid names its "
+            f"service (<service>-<generation>, as make keys writes it); unbound: {', '.join(unbound)}"
+        )
     return TokenVerifier(
         public_key_pem=Path(public_key_file).read_text() if public_key_file else None,
         jwks=json.loads(Path(jwks_file).read_text()) if jwks_file else None,
@@ -494,10 +515,20 @@ def service_tokens(settings: object, *, service_name: str) -> ServiceTokenSource
     key_file = getattr(settings, "service_private_key_file", None)
     if not key_file:
         raise ValueError("SERVICE_PRIVATE_KEY_FILE is required to call other services")
+    kid = getattr(settings, "service_key_id", None) or None
+    bound = service_subject(kid)
+    if bound is None and getattr(settings, "environment", None) == "production":
+        raise ValueError(
+            f"production needs SERVICE_KEY_ID = {service_name}-<generation>, the kid of this "
+            "service's key in the verifiers' JWKS"
+        )
+    if bound is not None and bound != f"service:{service_name}":
+        # The verifiers would refuse every token: say so at start-up, not at the first call.
+        raise ValueError(f"SERVICE_KEY_ID {kid} names another service than {service_name}")
     return ServiceTokenSource(
         Path(key_file).read_text(),
         service_name=service_name,
         issuer=getattr(settings, "service_token_issuer", None) or DEFAULT_SERVICE_ISSUER,
         audience=getattr(settings, "jwt_audience", None),
-        kid=getattr(settings, "service_key_id", None) or None,
+        kid=kid,
     )

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
+from govshared.auth import Principal
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, CloudEvent
 from govshared.freeform import EVENT_LIMITS, json_bounds_error
 from govshared.outbox import parse_batch
@@ -36,7 +37,15 @@ class EventBatchTooLarge(DomainError):
     title_en = "The event batch is too large"
 
 
-EVENT_ERRORS = (UnsupportedMediaType, InvalidEventBody, EventBatchTooLarge)
+class EventProducerMismatch(DomainError):
+    status = 403
+    code = "event_producer_mismatch"
+    title = "事件只能由产生它的服务投递"
+    title_en = "An event may be posted only by the service that produces it"
+
+
+EVENT_ERRORS = (UnsupportedMediaType, InvalidEventBody, EventBatchTooLarge, EventProducerMismatch)
+SUITE_TYPES = "cn.gov."
 
 # The request body of every ``POST /api/v1/events``, for OpenAPI (``openapi_extra=``).
 EVENTS_OPENAPI: dict[str, Any] = {
@@ -81,4 +90,25 @@ async def read_events(request: Request) -> list[CloudEvent]:
     ]
     if params:
         raise InvalidEventBody("事件数据超出允许的规模", invalid_params=params[:50])
+    check_producer(events, getattr(request.state, "principal", None))
     return events
+
+
+def check_producer(events: list[CloudEvent], principal: Principal | None) -> None:
+    """Refuse (403) a batch holding an event its caller does not produce.
+
+    A service token speaks for one service (``service:<name>``, its key bound to that name), and a
+    service posts only its own events: each event's ``source`` is ``/services/<name>``, and a type of
+    the suite's namespace is ``cn.gov.<name>.…``. So a service cannot make another believe that a
+    third one decided something (notify cannot post approval's ``approved`` to license).
+    """
+    subject = principal.subject if principal is not None else ""
+    name = subject.removeprefix("service:") if subject.startswith("service:") else None
+    for i, event in enumerate(events):
+        producer = event.type.split(".")[2] if event.type.startswith(SUITE_TYPES) else name
+        if name is None or event.source != f"/services/{name}" or producer != name:
+            raise EventProducerMismatch(
+                f"第 {i} 个事件（{event.type[:100]}，来源 {event.source[:100]}）"
+                f"不是调用方 {subject[:100] or '（无）'} 产生的事件",
+                index=i,
+            )

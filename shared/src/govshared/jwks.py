@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -34,6 +35,9 @@ class TrustedKey:
     kid: str | None
     roles: frozenset[Role]
     issuer: str | None
+    # The only ``sub`` the key may sign, or None for any: a service's key signs that service's
+    # tokens only (``service_trusted_keys``), so a stolen notify key cannot speak for approval.
+    subject: str | None = None
 
 
 def _algorithm_of(key: Any) -> str:
@@ -67,6 +71,37 @@ def trusted_keys(
     if skipped:
         log.warning("JWKS keys skipped: not RSA or EC P-256", extra={"keys": skipped})
     return keys
+
+
+SERVICE_KID = re.compile(r"([a-z][a-z0-9_]*)-[A-Za-z0-9][A-Za-z0-9._-]*")
+"""A service key's ``kid``: ``<service>-<generation>`` (``tools/keys.py`` makes them so)."""
+
+
+def service_subject(kid: str | None) -> str | None:
+    """The ``sub`` a service key of this ``kid`` may sign (``service:<service>``), or None when the
+    kid does not name a service (a development PEM key has no kid at all)."""
+    match = SERVICE_KID.fullmatch(kid or "")
+    return f"service:{match.group(1)}" if match else None
+
+
+def service_trusted_keys(
+    text: str, *, roles: frozenset[Role], issuer: str | None
+) -> list[TrustedKey]:
+    """The services' keys (a JWKS or a PEM), each bound to the one service its kid names.
+
+    A key whose kid is ``<service>-<generation>`` verifies only tokens whose ``sub`` is
+    ``service:<service>``; a key without such a kid (the development PEM pair, shared by the three
+    services) is bound to no service, which production refuses (``unbound_service_keys``).
+    """
+    return [
+        replace(key, subject=service_subject(key.kid))
+        for key in trusted_keys(text, roles=roles, issuer=issuer)
+    ]
+
+
+def unbound_service_keys(keys: list[TrustedKey]) -> list[str]:
+    """The service keys bound to no service (their kids, or ``(no kid)``): production refuses them."""
+    return [key.kid or "(no kid)" for key in keys if key.subject is None]
 
 
 class RemoteJwks:

@@ -70,7 +70,9 @@ class CommonSettings(BaseSettings):
         default=None, description="PEM private key this service signs its service tokens with"
     )
     service_key_id: str | None = Field(
-        default=None, description="kid of this service's key in the verifiers' JWKS (key rotation)"
+        default=None,
+        description="kid of this service's key in the verifiers' JWKS, <service>-<generation>: "
+        "it binds the key to this service (required in production)",
     )
     service_jwt_keys_file: str | None = Field(
         default=None,

@@ -15,7 +15,7 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -348,6 +348,13 @@ class Tokens:
     def service(self, name: str = "tests") -> dict[str, str]:
         """Authorization header of a service (signed with the services' key)."""
         return self.header(Role.SERVICE, subject=f"service:{name}", name=name)
+
+    def producer(self, events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+        """Authorization header of the service whose relay posts these events: the one their
+        ``source`` names (``/services/<name>``); a service may post only its own events."""
+        sources = {str(event.get("source", "")) for event in events} or {"/services/approval"}
+        assert len(sources) == 1, f"one producer a batch, not {sources}"
+        return self.service(sources.pop().removeprefix("/services/"))
 
     def token(self, role: Role, **claims: Any) -> str:
         """A token for any role and claims, signed with the key trusted for that role."""

@@ -451,7 +451,14 @@ async def test_licence_issued_event_stops_the_delivery_clock_once(
             occurred_at=datetime(2021, 9, 24, 2, 0, tzinfo=UTC),
         ),
     )
-    headers = {**tokens.header(Role.SERVICE, name="license"), "content-type": CLOUDEVENTS_JSON}
+    # Only license speaks for license: notify's token cannot stop the clock with its event.
+    forged = await client.post(
+        "/api/v1/events",
+        content=issued.model_dump_json(),
+        headers={**tokens.service("notify"), "content-type": CLOUDEVENTS_JSON},
+    )
+    assert forged.status_code == 403 and problem(forged)["code"] == "event_producer_mismatch"
+    headers = {**tokens.service("license"), "content-type": CLOUDEVENTS_JSON}
     for expected in ({"processed": 1, "duplicates": 0}, {"processed": 0, "duplicates": 1}):
         response = await client.post(
             "/api/v1/events", content=issued.model_dump_json(), headers=headers
@@ -504,7 +511,7 @@ async def test_a_change_is_delivered_by_licence_changed_and_a_cancellation_runs_
             occurred_at=datetime(2021, 9, 24, 2, 0, tzinfo=UTC),
         ),
     )
-    headers = {**tokens.header(Role.SERVICE, name="license"), "content-type": CLOUDEVENTS_JSON}
+    headers = {**tokens.service("license"), "content-type": CLOUDEVENTS_JSON}
     response = await client.post(
         "/api/v1/events", content=changed.model_dump_json(), headers=headers
     )
@@ -526,7 +533,7 @@ async def test_proof_of_service_joins_the_history_once(
     app_id = await _submit(client, tokens, uscc)
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
     delivered = _proof_of_service(app_id, uscc, at=datetime(2021, 9, 18, 1, 0, tzinfo=UTC))
-    headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
+    headers = {**tokens.service("notify"), "content-type": CLOUDEVENTS_JSON}
     for _ in range(2):  # the same event twice
         response = await client.post("/api/v1/events", content=delivered, headers=headers)
         assert response.status_code == 200, response.text
@@ -633,7 +640,7 @@ async def test_proof_of_service_racing_a_staff_action_keeps_one_chain(
     uscc = random_uscc()
     app_id = await _submit(client, tokens, uscc)
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
-    headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
+    headers = {**tokens.service("notify"), "content-type": CLOUDEVENTS_JSON}
 
     results = await asyncio.gather(
         client.post("/api/v1/events", content=_proof_of_service(app_id, uscc), headers=headers),
@@ -665,7 +672,7 @@ async def test_a_proof_of_service_between_an_actions_read_and_write_leaves_both_
     uscc = random_uscc()
     app_id = await _submit(client, tokens, uscc)
     await _act(client, app_id, "accept", tokens.staff(Role.ACCEPTOR), **tolerate())
-    headers = {**tokens.header(Role.SERVICE, name="notify"), "content-type": CLOUDEVENTS_JSON}
+    headers = {**tokens.service("notify"), "content-type": CLOUDEVENTS_JSON}
     proof = _proof_of_service(app_id, uscc)
     reads: list[int] = []
     read = actions.read_for_action

@@ -23,7 +23,7 @@ async def _mode(
     return await client.get(
         f"/api/v1/reform-items/{code}/mode",
         params={"jurisdiction": jurisdiction, "on": on},
-        headers=tokens.header(Role.SERVICE, name="approval"),
+        headers=tokens.service("approval"),
     )
 
 

@@ -146,11 +146,15 @@ async def test_one_envelope_unknown_types_and_items_without_licence(
         content=json.dumps(
             new_event(uscc=uscc, event_type=EventType.APPLICATION_SUBMITTED, state="submitted")
         ),
-        headers={**tokens.header(Role.SERVICE), "Content-Type": CLOUDEVENTS_JSON},
+        headers={**tokens.service("approval"), "Content-Type": CLOUDEVENTS_JSON},
     )
     assert single.status_code == 200, single.text
     assert single.json()["processed"] == 1
-    unknown = {**new_event(uscc=uscc), "id": str(uuid.uuid4()), "type": "cn.gov.other.thing.v1"}
+    unknown = {
+        **new_event(uscc=uscc),
+        "id": str(uuid.uuid4()),
+        "type": "cn.gov.approval.thing_to_come.v1",
+    }
     filing = new_event(
         uscc=uscc, item_code="JXW-BA-010", reform_mode=ReformMode.FILING, state="approved"
     )
@@ -207,7 +211,7 @@ async def test_events_endpoint_is_for_services_only(
 async def test_malformed_deliveries_are_4xx_problems(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
-    headers = {**tokens.header(Role.SERVICE), "Content-Type": "application/cloudevents-batch+json"}
+    headers = {**tokens.service("approval"), "Content-Type": "application/cloudevents-batch+json"}
     for body in (b"not json", b'[{"id": "x"}]', b"42", b'{"specversion": "0.3"}'):
         response = await client.post("/api/v1/events", content=body, headers=headers)
         assert response.status_code == 422, body

@@ -315,7 +315,7 @@ async def test_false_commitment_revokes_and_bars_the_commitment_route(
 ) -> None:
     uscc = random_uscc()
     licence_no = await issue(uscc=uscc, item_code="JXW-CN-012", reform_mode=ReformMode.COMMITMENT)
-    service = tokens.header(Role.SERVICE, name="approval")
+    service = tokens.service("approval")
     eligibility = await client.get(
         f"/api/v1/enterprises/{uscc}/commitment-eligibility", headers=service
     )

@@ -85,7 +85,7 @@ async def _issue(
         "/api/v1/events",
         content=json.dumps([new_event(uscc=uscc)]).encode(),
         headers={
-            **tokens.header(Role.SERVICE, name="approval"),
+            **tokens.service("approval"),
             "Content-Type": "application/cloudevents-batch+json",
         },
     )

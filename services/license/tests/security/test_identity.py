@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,40 @@ async def test_a_malformed_token_is_a_401_problem(client: httpx.AsyncClient) -> 
     )
     assert response.status_code == 401
     assert problem(response)["code"] == "unauthenticated"
+
+
+async def test_a_service_posts_only_its_own_events(
+    client: httpx.AsyncClient, tokens: Tokens, new_event: Any
+) -> None:
+    """Only approval's relay may tell license that approval decided: a notify or license token
+    posting approval's ``approved`` event, or approval's token posting an event whose source is
+    another service, is 403 and issues nothing."""
+    uscc = random_uscc()
+    approved = new_event(uscc=uscc)
+    headers = {"Content-Type": "application/cloudevents-batch+json"}
+    licences = f"/api/v1/enterprises/{uscc}/licences"
+    relabelled = {**approved, "source": "/services/notify"}
+    for who, batch in (
+        (tokens.service("notify"), [approved]),
+        (tokens.service("license"), [approved]),
+        (tokens.header(Role.SERVICE, subject="approval"), [approved]),  # not service:approval
+        (tokens.service("notify"), [relabelled]),
+        (tokens.service("approval"), [relabelled]),
+    ):
+        refused = await client.post(
+            "/api/v1/events", content=json.dumps(batch), headers={**headers, **who}
+        )
+        assert refused.status_code == 403, refused.text
+        assert problem(refused)["code"] == "event_producer_mismatch"
+        assert (await client.get(licences, headers=tokens.service("approval"))).json()[
+            "items"
+        ] == []
+    posted = await client.post(
+        "/api/v1/events",
+        content=json.dumps([approved]),
+        headers={**headers, **tokens.service("approval")},
+    )
+    assert posted.status_code == 200 and posted.json()["processed"] == 1, posted.text
+    assert (
+        len((await client.get(licences, headers=tokens.service("approval"))).json()["items"]) == 1
+    )

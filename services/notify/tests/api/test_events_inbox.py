@@ -42,7 +42,7 @@ async def test_application_event_becomes_inbox_message(
     response = await client.post(
         "/api/v1/events",
         content=json.dumps(event).encode(),
-        headers={"Content-Type": CLOUDEVENTS_JSON, **tokens.header(Role.SERVICE)},
+        headers={"Content-Type": CLOUDEVENTS_JSON, **tokens.producer([event])},
     )
     assert response.status_code == 200, response.text
     result = response.json()
@@ -166,7 +166,7 @@ async def test_auth_problems(client: httpx.AsyncClient, tokens: Tokens) -> None:
 async def test_bad_event_bodies_are_problems_never_500(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
-    service = tokens.header(Role.SERVICE)
+    service = tokens.service("approval")
     not_json = await client.post(
         "/api/v1/events",
         content=b"{not json",
@@ -194,7 +194,7 @@ async def test_bad_event_bodies_are_problems_never_500(
     # A known type with bad data is recorded and reported, not retried forever.
     bad = application_event(EventType.APPLICATION_SUBMITTED, random_uscc())
     bad["data"]["applicant_uscc"] = "91350100M000100Y4Z"
-    unknown = application_event("cn.gov.other.thing.v1", random_uscc())
+    unknown = application_event("cn.gov.approval.thing_to_come.v1", random_uscc())
     response = await post_events(client, tokens, [bad, unknown])
     assert response.status_code == 200
     outcomes = [r["outcome"] for r in response.json()["results"]]

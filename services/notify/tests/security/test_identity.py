@@ -39,7 +39,17 @@ async def test_only_the_services_key_posts_events(
     )
     assert response.status_code == 401
     assert problem(response)["code"] == "unauthenticated"
-    assert (await post_events(client, tokens, [event])).status_code == 200
+    # A genuine service token speaks for its own service only: license cannot post approval's.
+    impostor = await client.post(
+        "/api/v1/events",
+        json=[event],
+        headers={"Content-Type": "application/cloudevents-batch+json", **tokens.service("license")},
+    )
+    assert impostor.status_code == 403
+    assert problem(impostor)["code"] == "event_producer_mismatch"
+    genuine = await post_events(client, tokens, [event])
+    assert genuine.status_code == 200
+    assert genuine.json()["results"][0]["outcome"] == "accepted"  # nothing recorded before
 
 
 async def test_a_non_string_jurisdiction_is_401(client: httpx.AsyncClient, tokens: Tokens) -> None:
