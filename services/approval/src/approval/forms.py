@@ -51,3 +51,15 @@ def validate_form(guide: dict[str, Any], form: dict[str, Any]) -> None:
         ]
     if problems:
         raise FormInvalid("；".join(p["reason"] for p in problems), invalid_params=problems)
+
+
+def licence_particulars(guide: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
+    """The 许可事项 an approval writes on the licence: the form's values of the guide's fields
+    marked ``particular``, each under its label (the name the certificate prints). license issues
+    a new licence with them and a 变更 (Art. 49) changes them on the holder's licence; a field left
+    empty changes nothing."""
+    return {
+        spec["label"]: form[spec["name"]]
+        for spec in guide.get("form_fields", [])
+        if spec.get("particular") and form.get(spec["name"]) not in (None, "")
+    }

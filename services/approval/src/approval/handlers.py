@@ -33,7 +33,7 @@ from approval.errors import (
     NotInstantItem,
     SupplementNotInFirstRequest,
 )
-from approval.forms import validate_form
+from approval.forms import licence_particulars, validate_form
 from approval.lifecycle import RULES, TASK_MOVES, Action
 from approval.models import Application, ApplicationEvent
 from approval.repository import ApplicationRepository
@@ -259,6 +259,18 @@ async def _validate_deny(acting: Acting) -> dict[str, Any]:
     return _opinion(acting)
 
 
+async def _particulars(acting: Acting) -> dict[str, Any]:
+    """The licence's 许可事项 from the form, by the guide the case was filed under."""
+    application = acting.application
+    version = await ITEM_VERSIONS.get(acting.items, application.item_code, application.item_version)
+    particulars = licence_particulars(version.guide if version else {}, application.form or {})
+    return {"particulars": particulars} if particulars else {}
+
+
+async def _validate_approve(acting: Acting) -> dict[str, Any]:
+    return {**_opinion(acting), **await _particulars(acting)}
+
+
 async def _validate_instant_decision(acting: Acting) -> dict[str, Any]:
     application = acting.application
     # The guide the case was filed under: a later revision making the item 即办件 must not let a
@@ -269,7 +281,11 @@ async def _validate_instant_decision(acting: Acting) -> dict[str, Any]:
     if acting.body.tolerated_materials:
         raise ActionInputInvalid("当场作出决定须申请材料齐全，不能容缺（第三十四条第二款）")
     # Art. 34(2): decided on the spot only when the materials are complete.
-    return {**await _acceptance_materials(acting), **_opinion(acting)}
+    return {
+        **await _acceptance_materials(acting),
+        **_opinion(acting),
+        **await _particulars(acting),
+    }
 
 
 async def _validate_withdraw(acting: Acting) -> dict[str, Any]:
@@ -334,7 +350,7 @@ HANDLERS: dict[Action, ActionHandler] = {
         reads_trail=True,
     ),
     Action.APPROVE: ActionHandler(
-        _just_opinion,
+        _validate_approve,
         "stops the decision limit; opens licence delivery (Art. 44)",
         document=DocumentKind.APPROVAL,
         chain=True,

@@ -31,7 +31,7 @@ from approval.documents.models import DocumentKind
 from approval.documents.service import DocumentIssuer, Sealing, document_reference
 from approval.documents.signed import register_signed
 from approval.errors import ApprovalCancelled, CommitmentNotAllowed, ItemNotFound
-from approval.forms import validate_form
+from approval.forms import licence_particulars, validate_form
 from approval.models import Item
 from approval.repository import ApplicationRepository
 from approval.schemas import ApplicationCreate, ApplicationOut, Submitted
@@ -441,6 +441,9 @@ class SubmissionService:
             )
         elif route is IntakeRoute.COMMITMENT:
             commitment = dict(commitment or {})
+            # The 许可事项 the licence is issued with (approval.forms.licence_particulars).
+            written = licence_particulars(item.guide, row["form"] or {})
+            particulars = {"particulars": written} if written else {}
             letter = commitment.pop(SIGNED_LETTER, None)
             # The signed 告知承诺书 becomes a PDF of the case anyone can verify (documents.signed).
             signed_letter = (
@@ -480,6 +483,7 @@ class SubmissionService:
                     **base_details,
                     "route": route.value,
                     **commitment,
+                    **particulars,
                     **({"document": document_reference(decision)} if decision else {}),
                     **(
                         {"commitment_letter": document_reference(signed_letter)}

@@ -64,6 +64,16 @@ async def test_commitment_route_decides_at_once(
     assert response.status_code == 201, response.text
     assert response.json()["state"] == "approved"
     assert response.json()["intake_route"] == "commitment"
+    trail = await client.get(
+        f"/api/v1/applications/{response.json()['id']}/events", headers=tokens.enterprise(uscc)
+    )
+    decided = trail.json()[-1]
+    assert decided["to_state"] == "approved"
+    # The licence is issued with the form's 许可事项 (the guide's ``particular`` fields).
+    assert decided["details"]["particulars"] == {
+        "项目名称": "临港数据中心项目",
+        "年综合能源消费量（吨标准煤）": 8000,
+    }
 
     # without signing, the same item goes to ordinary review
     ordinary = await client.post(

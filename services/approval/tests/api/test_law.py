@@ -8,6 +8,7 @@ seeded; the expected dates below were counted by hand from that published schedu
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -670,3 +671,59 @@ async def test_art45_only_its_procedures_stop_the_clock_in_a_guide(
     for draft in accepted:
         answer = await client.post("/api/v1/items", json=draft, headers=admin)
         assert answer.status_code == 201, answer.text
+
+
+async def test_art49_the_licence_particulars_are_those_of_the_guide_the_case_was_filed_under(
+    client: httpx.AsyncClient, tokens: Tokens, app: FastAPI
+) -> None:
+    """An approval carries the form's 许可事项 to license (the guide's ``particular`` fields, under
+    their labels), decided on the spot too (Art. 34(2)); a revision after filing that stops
+    marking a field does not take it off the licence of a case filed before."""
+    uscc = random_uscc()
+    radio = (await client.get(f"/api/v1/items/{RADIO}")).json()
+    code = f"LAW-{uuid.uuid4().hex[:8].upper()}"
+    admin = tokens.header(Role.ADMIN)
+    draft = {**{k: radio[k] for k in ITEM_FIELDS}, "code": code, "is_instant": True}
+    assert (await client.post("/api/v1/items", json=draft, headers=admin)).status_code == 201
+    assert (await client.post(f"/api/v1/items/{code}/publish", headers=admin)).status_code == 200
+    form = {"station_type": "移动台站", "antenna_height": "30米"}
+    submitted = await client.post(
+        "/api/v1/applications",
+        json={"item_code": code, "applicant_name": "上海依法示范有限公司", "form": form},
+        headers=tokens.enterprise(uscc),
+    )
+    assert submitted.status_code == 201, submitted.text
+    app_id = str(submitted.json()["id"])
+
+    def unmarked(draft: dict[str, Any]) -> None:
+        for field in draft["guide"]["form_fields"]:
+            field["particular"] = False
+
+    await _revise(client, tokens, code, unmarked)
+    for name in required_materials(RADIO):
+        uploaded = await client.post(
+            f"/api/v1/applications/{app_id}/materials",
+            data={"name": name},
+            files={"file": ("m.pdf", blank_pdf(), "application/pdf")},
+            headers=tokens.enterprise(uscc),
+        )
+        assert uploaded.status_code == 201, uploaded.text
+    decided = await _act(client, app_id, "instant-decision", tokens.staff(Role.ACCEPTOR))
+    assert decided.status_code == 200 and decided.json()["state"] == "approved", decided.text
+    expected = {"台站类型": "移动台站", "天线高度": "30米"}
+    trail = (
+        await client.get(f"/api/v1/applications/{app_id}/events", headers=tokens.enterprise(uscc))
+    ).json()
+    assert trail[-1]["details"]["particulars"] == expected
+    async with context_of(app).sessionmaker() as session:
+        to_license = (
+            await session.scalars(
+                select(outbox_events.c.payload).where(
+                    outbox_events.c.event_type == str(EventType.APPLICATION_APPROVED),
+                    outbox_events.c.destination == "license",
+                    outbox_events.c.payload.contains(app_id),
+                )
+            )
+        ).all()
+    payloads = [json.loads(p) if isinstance(p, str | bytes) else p for p in to_license]
+    assert [p["data"]["details"]["particulars"] for p in payloads] == [expected]

@@ -61,6 +61,9 @@ async def test_accept_review_approve_with_audit_trail(
         await client.get(f"/api/v1/applications/{app_id}/events", headers=tokens.enterprise(uscc))
     ).json()
     assert [e["action"] for e in trail] == ["submit", "accept", "review", "review", "approve"]
+    # The guide's 许可事项 fields travel with the approval to license, under their labels; the
+    # antenna height left empty changes nothing.
+    assert trail[-1]["details"]["particulars"] == {"台站类型": "固定台站"}
     assert [e["actor_role"] for e in trail][1:] == ["acceptor", "reviewer", "approver", "approver"]
     verified = await client.get(f"/api/v1/applications/{app_id}/events/verify", headers=acceptor)
     assert verified.json() == {"valid": True, "entries": 5, "first_broken_seq": None}

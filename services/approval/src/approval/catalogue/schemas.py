@@ -144,6 +144,11 @@ class FormField(BaseModel):
     type: FieldType = FieldType.STRING
     required: bool = True
     max_length: int | None = Field(default=None, ge=1, le=10000)
+    particular: bool = Field(
+        default=False,
+        description="许可事项: the approved value is written on the licence (its particulars, "
+        "under the label), and an approved 变更 changes it there",
+    )
 
 
 class ServiceGuide(BaseModel):
