@@ -8,10 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from govshared.auth import Role
 from govshared.testing import random_uscc
 from tests.e2e.conftest import Suite
-from tests.e2e.test_slice import ACCEPT, BODY, wait_for
+from tests.e2e.test_slice import BODY, decide, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +24,7 @@ async def _approved(
         headers=suite.tokens.enterprise(uscc),
     )
     assert created.status_code == 201, created.text
-    case = f"{suite.url('approval')}/api/v1/applications/{created.json()['id']}"
-    for action, role, payload in (
-        ("accept", Role.ACCEPTOR, ACCEPT),
-        ("review", Role.REVIEWER, {"opinion": "材料齐全"}),
-        ("approve", Role.APPROVER, {"opinion": "同意"}),
-    ):
-        done = await client.post(
-            f"{case}/{action}", json=payload, headers=suite.tokens.staff(role, "310000")
-        )
-        assert done.status_code == 200, done.text
+    await decide(client, suite, created.json()["id"])
 
 
 async def test_the_licence_carries_the_approved_particulars_and_a_change_changes_them(

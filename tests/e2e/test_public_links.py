@@ -11,11 +11,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from govshared.auth import Role
 from govshared.seal.pdf import extract_text
 from govshared.testing import random_uscc
 from tests.e2e.conftest import Suite, free_port
-from tests.e2e.test_slice import ACCEPT, submit, wait_for
+from tests.e2e.test_slice import decide, submit, wait_for
 from tools.suite import SERVICES, suite_env
 
 pytestmark = pytest.mark.e2e
@@ -54,16 +53,7 @@ async def test_links_follow_the_ports_and_work(suite: Suite) -> None:
     enterprise = suite.tokens.enterprise(uscc)
     async with httpx.AsyncClient(timeout=10) as client:
         created = await submit(client, suite, uscc)
-        case = f"{approval}/api/v1/applications/{created['id']}"
-        for action, role, body in (
-            ("accept", Role.ACCEPTOR, ACCEPT),
-            ("review", Role.REVIEWER, {"opinion": "材料齐全"}),
-            ("approve", Role.APPROVER, {"opinion": "同意"}),
-        ):
-            done = await client.post(
-                f"{case}/{action}", json=body, headers=suite.tokens.staff(role, "310000")
-            )
-            assert done.status_code == 200, done.text
+        await decide(client, suite, created["id"])
 
         inbox: list[dict[str, Any]] = []
 

@@ -67,6 +67,20 @@ async def submit(client: httpx.AsyncClient, suite: Suite, uscc: str) -> dict[str
     return response.json()  # type: ignore[no-any-return]
 
 
+async def decide(client: httpx.AsyncClient, suite: Suite, application_id: str) -> None:
+    """Accept (容缺), review and approve the application as the staff of 310000 would."""
+    case = f"{suite.url('approval')}/api/v1/applications/{application_id}"
+    for action, role, body in (
+        ("accept", Role.ACCEPTOR, ACCEPT),
+        ("review", Role.REVIEWER, {"opinion": "材料齐全"}),
+        ("approve", Role.APPROVER, {"opinion": "同意"}),
+    ):
+        done = await client.post(
+            f"{case}/{action}", json=body, headers=suite.tokens.staff(role, "310000")
+        )
+        assert done.status_code == 200, done.text
+
+
 async def test_submission_reaches_the_enterprise_inbox_and_no_one_elses(suite: Suite) -> None:
     uscc, other = random_uscc(), random_uscc()
     async with httpx.AsyncClient(timeout=10) as client:

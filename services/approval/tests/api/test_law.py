@@ -701,12 +701,7 @@ async def test_art49_the_licence_particulars_are_those_of_the_guide_the_case_was
 
     await _revise(client, tokens, code, unmarked)
     for name in required_materials(RADIO):
-        uploaded = await client.post(
-            f"/api/v1/applications/{app_id}/materials",
-            data={"name": name},
-            files={"file": ("m.pdf", blank_pdf(), "application/pdf")},
-            headers=tokens.enterprise(uscc),
-        )
+        uploaded = await _upload(client, app_id, name, tokens.enterprise(uscc))
         assert uploaded.status_code == 201, uploaded.text
     decided = await _act(client, app_id, "instant-decision", tokens.staff(Role.ACCEPTOR))
     assert decided.status_code == 200 and decided.json()["state"] == "approved", decided.text
