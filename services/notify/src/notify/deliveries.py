@@ -120,6 +120,7 @@ class DeliveryService:
             raise NotReplayable(f"投递当前状态为 {delivery.status}")
         now = utcnow()
         history: list[dict[str, Any]] = []
+        messages: list[dict[str, Any]] = []
         if delivery.body is None:
             if delivery.channel == Channel.WEBHOOK and not webhook_replayable(delivery.payload):
                 # Recorded before fan-out kept the envelope: the cause event is gone, and a
@@ -156,24 +157,22 @@ class DeliveryService:
             # An inbox delivery is the message itself: replaying it delivers it now.
             delivery.status = DeliveryStatus.DELIVERED
             delivery.sent_at = delivery.delivered_at = now
-            await self.inbox.insert_many(
-                [
-                    {
-                        "id": delivery.id,
-                        "recipient_kind": delivery.recipient_kind,
-                        "recipient": delivery.recipient,
-                        "event_id": delivery.event_id,
-                        "event_type": delivery.event_type,
-                        "subject": delivery.subject,
-                        "title": delivery.title or "通知",
-                        "body": delivery.body or "",
-                        "critical": delivery.critical,
-                        "payload": inbox_payload(delivery.context),
-                        "is_read": False,
-                        "created_at": now,
-                        "read_at": None,
-                    }
-                ]
+            messages.append(
+                {
+                    "id": delivery.id,
+                    "recipient_kind": delivery.recipient_kind,
+                    "recipient": delivery.recipient,
+                    "event_id": delivery.event_id,
+                    "event_type": delivery.event_type,
+                    "subject": delivery.subject,
+                    "title": delivery.title or "通知",
+                    "body": delivery.body or "",
+                    "critical": delivery.critical,
+                    "payload": inbox_payload(delivery.context),
+                    "is_read": False,
+                    "created_at": now,
+                    "read_at": None,
+                }
             )
             if self.wakeups.on_inbox is not None:
                 after_commit(self.session, self.wakeups.on_inbox)
@@ -194,6 +193,8 @@ class DeliveryService:
             )
         ):
             await self.proof.report(self.session, delivery, delivered_at=now)
+        # Last: numbering the message locks the stream counter until this transaction commits.
+        await self.inbox.insert_many(messages)
         return delivery, await self.deliveries.history(delivery.id)
 
     async def sms_receipt(

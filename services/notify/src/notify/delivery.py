@@ -279,11 +279,12 @@ class FanOut:
         else:
             created = batch.deliveries
             await self.deliveries.insert_many(created)
-        await InboxRepository(self.session).insert_many(batch.messages)
         await self.deliveries.append_history(batch.history)
         await self.proof.report_many(
             self.session, [_RowView(row) for row in batch.proofs], delivered_at=now
         )
+        # Last: numbering the messages locks the stream counter until this transaction commits.
+        await InboxRepository(self.session).insert_many(batch.messages)
         return created
 
     @staticmethod

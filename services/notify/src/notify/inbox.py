@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.auth import Principal, Role
+from govshared.pagination import InvalidCursor, decode_keyset, encode_cursor
 from notify.delivery import utcnow
 from notify.errors import MessageNotFound
 from notify.models import InboxMessage
@@ -85,6 +86,56 @@ class InboxService:
 
 
 STREAM_PAGE = 200  # messages read at once by the SSE stream
+# How far before its time a stream starts that has no position of its own: a new connection (the
+# portal lists /inbox, then connects: what arrived in between is sent rather than missed) and a
+# Last-Event-ID of the streams before ``stream_seq``, whose message is not the caller's.
+STREAM_LOOKBACK = timedelta(seconds=10)
+MAX_POSITION_DIGITS = 18  # below BIGINT's 2**63
+
+StreamStart = int | tuple[datetime, uuid.UUID] | None
+"""Where a stream starts: past a position (its Last-Event-ID), past an old Last-Event-ID's
+(created_at, id), or (None) at the messages of the last ``STREAM_LOOKBACK``."""
+
+
+def stream_event_id(message: InboxMessage) -> str:
+    """The SSE ``id:`` of a message: its stream position, opaque to the client."""
+    return encode_cursor([str(message.stream_seq)])
+
+
+def parse_stream_event_id(value: str) -> int | tuple[datetime, uuid.UUID]:
+    """A Last-Event-ID: a stream position, or the (created_at, id) keyset the stream sent before
+    it had positions (a browser reconnecting across the upgrade); else a 400 ``invalid_cursor``."""
+    try:
+        (digits,) = decode_keyset(value, str)
+    except InvalidCursor:
+        at, ident = decode_keyset(value, datetime, uuid.UUID)
+        return at, ident
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_POSITION_DIGITS):
+        raise InvalidCursor(
+            "分页游标无效", invalid_params=[{"name": "Last-Event-ID", "reason": "values"}]
+        )
+    return int(digits)
+
+
+async def stream_start(repository: InboxRepository, recipients: Readers, since: StreamStart) -> int:
+    """The position a stream sends the messages after.
+
+    An old Last-Event-ID of the caller's message resumes at that message's position (existing
+    messages were numbered in (created_at, id) order, the old stream's order). Otherwise the stream
+    starts before the first of the caller's messages stamped within ``STREAM_LOOKBACK`` of the time,
+    as the old look-back window did: a message sent twice rather than one lost. The head is read
+    first: whatever commits after that read is past it, whatever the second query sees.
+    """
+    if isinstance(since, int):
+        return since
+    head = await repository.stream_head()
+    if since is not None:
+        position = await repository.stream_position_of(recipients, since[1])
+        if position is not None:
+            return position
+    at = utcnow() if since is None else since[0]
+    first = await repository.first_stream_position_since(recipients, at - STREAM_LOOKBACK)
+    return head if first is None else min(head, first - 1)
 
 
 async def inbox_updates(
@@ -92,46 +143,34 @@ async def inbox_updates(
     signal: InboxSignal,
     *,
     recipients: Readers,
-    since: tuple[datetime, uuid.UUID] | None,
+    since: StreamStart,
     poll_seconds: float,
     max_seconds: float,
     is_disconnected: Callable[[], Awaitable[bool]],
 ) -> AsyncIterator[InboxMessage]:
-    """New messages of the recipients, as they commit, until ``max_seconds`` have passed.
+    """New messages of the recipients, in the order they commit, until ``max_seconds`` have passed.
 
-    Each poll reads a few seconds back from the newest message seen, because a transaction that
-    began earlier can commit a message stamped before one already sent; ids seen are skipped.
+    Each poll reads the messages past the last position sent. Positions are given in commit order
+    (``InboxRepository.insert_many``), so a message that commits after a read is always past it.
+    ``created_at`` could not promise that: it is stamped before commit, and a message stamped before
+    one already sent but committed after the read was skipped by a stream resumed past that time.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_seconds
-    cursor = since[0] if since is not None else utcnow()
-    lookback = timedelta(seconds=10)
-    seen: dict[uuid.UUID, datetime] = {}
+    async with sessionmaker() as session:
+        position = await stream_start(InboxRepository(session), recipients, since)
     while True:
-        # Page through the window: more than a page of messages inside the look-back (a staff
-        # inbox of a busy jurisdiction) would otherwise be read as the same first page, all seen,
-        # on every poll, and the stream would stall there.
-        page_after: tuple[datetime, uuid.UUID] | None = None
-        window = cursor - lookback
+        # Page by position: a poll may find more than a page (a busy jurisdiction's staff inbox).
         while True:
             async with sessionmaker() as session:
-                rows = await InboxRepository(session).created_since(
-                    recipients, window, limit=STREAM_PAGE, after=page_after
+                rows = await InboxRepository(session).stream_after(
+                    recipients, position, limit=STREAM_PAGE
                 )
             for message in rows:
-                if message.id in seen or (
-                    since is not None and (message.created_at, message.id) <= since
-                ):
-                    continue
-                seen[message.id] = message.created_at
-                cursor = max(cursor, message.created_at)
+                position = message.stream_seq
                 yield message
             if len(rows) < STREAM_PAGE:
                 break
-            page_after = (rows[-1].created_at, rows[-1].id)
-        horizon = cursor - lookback
-        for ident in [i for i, at in seen.items() if at < horizon]:
-            del seen[ident]
         remaining = deadline - loop.time()
         if remaining <= 0 or await is_disconnected():
             return

@@ -70,6 +70,8 @@ class InboxMessage(Base):
     __tablename__ = "inbox_messages"
     __table_args__ = (
         Index("ix_inbox_messages_listing", "recipient", "is_read", "created_at", "id"),
+        # The SSE stream: a reader's messages past a position, in position order.
+        Index("ix_inbox_messages_stream", "recipient", "stream_seq"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -86,12 +88,27 @@ class InboxMessage(Base):
     is_read: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The message's place in the SSE stream, in the order the messages COMMIT (``created_at`` is
+    # when its transaction stamped it, and an earlier stamp can commit later): numbered from
+    # ``inbox_stream_counter`` in the inserting transaction (``InboxRepository.insert_many``).
+    stream_seq: Mapped[int] = mapped_column(BigInteger)
 
     @property
     def document(self) -> dict[str, Any] | None:
         """The sealed document the message serves, if any."""
         document = (self.payload or {}).get("document")
         return document if isinstance(document, dict) else None
+
+
+class InboxStreamCounter(Base):
+    """The last stream position handed out (one row). A transaction takes its positions with
+    ``UPDATE ... RETURNING`` and holds the row's lock until it commits, so the next one waits:
+    positions are given in commit order, and every snapshot sees a prefix of them."""
+
+    __tablename__ = "inbox_stream_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class Delivery(Base):

@@ -20,6 +20,7 @@ from notify.models import (
     DeliveryStatus,
     DeliveryStatusChange,
     InboxMessage,
+    InboxStreamCounter,
     RecipientProfile,
     Template,
     WebhookSubscription,
@@ -27,6 +28,7 @@ from notify.models import (
 from notify.rules import Readers
 
 inbox_messages = cast(Table, InboxMessage.__table__)
+stream_counter = cast(Table, InboxStreamCounter.__table__)
 deliveries = cast(Table, Delivery.__table__)
 status_history = cast(Table, DeliveryStatusChange.__table__)
 profiles = cast(Table, RecipientProfile.__table__)
@@ -44,9 +46,28 @@ class InboxRepository:
         self.session = session
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert messages (one executemany)."""
-        if rows:
-            await self.session.execute(insert(inbox_messages), list(rows))
+        """Insert messages (one executemany), numbered with the next stream positions.
+
+        The positions come from the counter row, whose lock this transaction now holds until it
+        commits: another transaction inserting messages waits here, so positions are given in
+        commit order and a reader never sees a position before an earlier one has committed (on
+        SQLite the one writer at a time does the same). Call it as the transaction's last write:
+        every statement after it lengthens that wait for every other intake.
+        """
+        if not rows:
+            return
+        counter = stream_counter.c
+        last = (
+            await self.session.execute(
+                update(stream_counter)
+                .where(counter.id == 1)
+                .values(value=counter.value + len(rows))
+                .returning(counter.value)
+            )
+        ).scalar_one()
+        first = last - len(rows) + 1
+        numbered = [{**row, "stream_seq": first + i} for i, row in enumerate(rows)]
+        await self.session.execute(insert(inbox_messages), numbered)
 
     async def list_for(
         self, recipients: Readers, *, limit: int, after: InboxKey | None
@@ -95,31 +116,43 @@ class InboxRepository:
         )
         return int(count or 0)
 
-    async def created_since(
-        self,
-        recipients: Readers,
-        since: datetime,
-        *,
-        limit: int,
-        after: tuple[datetime, uuid.UUID] | None = None,
+    async def stream_after(
+        self, recipients: Readers, position: int, *, limit: int
     ) -> list[InboxMessage]:
-        """Messages created at or after ``since``, oldest first (the SSE stream); with ``after``,
-        only those past that (created_at, id): the next page of the same read."""
+        """The recipients' messages past a stream position, in position order (the SSE stream;
+        ``ix_inbox_messages_stream``)."""
         query = (
             select(InboxMessage)
-            .where(recipients.clause(InboxMessage.recipient), InboxMessage.created_at >= since)
-            .order_by(InboxMessage.created_at, InboxMessage.id)
+            .where(recipients.clause(InboxMessage.recipient), InboxMessage.stream_seq > position)
+            .order_by(InboxMessage.stream_seq)
             .limit(limit)
         )
-        if after is not None:
-            at, ident = after
-            query = query.where(
-                or_(
-                    InboxMessage.created_at > at,
-                    and_(InboxMessage.created_at == at, InboxMessage.id > ident),
-                )
-            )
         return list((await self.session.scalars(query)).all())
+
+    async def stream_head(self) -> int:
+        """The last stream position committed (every message committed so far is at or before
+        it, every one committing later after it)."""
+        value = await self.session.scalar(
+            select(stream_counter.c.value).where(stream_counter.c.id == 1)
+        )
+        return int(value or 0)
+
+    async def stream_position_of(self, recipients: Readers, message_id: uuid.UUID) -> int | None:
+        """The stream position of one of the recipients' messages (None: no such message)."""
+        return await self.session.scalar(
+            select(inbox_messages.c.stream_seq).where(
+                inbox_messages.c.id == message_id, recipients.clause(inbox_messages.c.recipient)
+            )
+        )
+
+    async def first_stream_position_since(self, recipients: Readers, since: datetime) -> int | None:
+        """The lowest stream position among the recipients' messages created at or after a time."""
+        return await self.session.scalar(
+            select(func.min(inbox_messages.c.stream_seq)).where(
+                recipients.clause(inbox_messages.c.recipient),
+                inbox_messages.c.created_at >= since,
+            )
+        )
 
 
 class DeliveryRepository:

@@ -18,7 +18,7 @@ from govshared.auth import Principal, Role, require_roles
 from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import check_key
-from govshared.pagination import InvalidCursor, Page, decode_keyset, encode_cursor, page_of
+from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
 from govshared.problems import (
     Forbidden,
     IdempotencyKeyReused,
@@ -54,7 +54,13 @@ from notify.errors import (
     TemplateRenderFailed,
     WebhookNotFound,
 )
-from notify.inbox import inbox_updates, recipients_of
+from notify.inbox import (
+    StreamStart,
+    inbox_updates,
+    parse_stream_event_id,
+    recipients_of,
+    stream_event_id,
+)
 from notify.models import DeliveryStatus
 from notify.schemas import (
     DeliveryDetail,
@@ -89,11 +95,12 @@ async def last_event_cursor(
             alias="Last-Event-ID", description="Resume after this message (EventSource sends it)"
         ),
     ] = None,
-) -> tuple[datetime, uuid.UUID] | None:
-    """The stream position to resume from; checked before the stream starts, so a bad one is a 422."""
+) -> StreamStart:
+    """The stream position to resume from; checked before the stream starts, so a bad one is a
+    400 (``invalid_cursor``) rather than a stream that ends at once."""
     if not last_event_id:
         return None
-    return decode_keyset(last_event_id, datetime, uuid.UUID)
+    return parse_stream_event_id(last_event_id)
 
 
 # --- events -------------------------------------------------------------------------------
@@ -200,7 +207,7 @@ async def inbox_stream(
     request: Request,
     context: Context,
     principal: InboxReader,
-    since: Annotated[tuple[datetime, uuid.UUID] | None, Depends(last_event_cursor)],
+    since: Annotated[StreamStart, Depends(last_event_cursor)],
 ) -> AsyncIterator[ServerSentEvent]:
     """New messages as they arrive; the stream ends after a while and the browser reconnects."""
     yield ServerSentEvent(comment="connected", retry=3000)
@@ -213,11 +220,10 @@ async def inbox_stream(
         max_seconds=context.settings.sse_max_seconds,
         is_disconnected=request.is_disconnected,
     ):
-        item = InboxMessageOut.model_validate(message)
         yield ServerSentEvent(
-            data=item,
+            data=InboxMessageOut.model_validate(message),
             event="message",
-            id=encode_cursor([item.created_at.isoformat(), str(item.id)]),
+            id=stream_event_id(message),
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -11,8 +13,10 @@ import pytest
 from fastapi import FastAPI
 
 import notify.inbox
+import notify.intake
 from govshared.auth import Role
 from govshared.events import EventType
+from govshared.pagination import encode_cursor
 from govshared.testing import Tokens, problem, random_uscc
 from notify.main import create_app
 
@@ -230,6 +234,91 @@ async def test_stream_delivers_more_messages_than_a_page_within_its_look_back(
     )
     ids = [json.loads(e["data"])["id"] for e in sse_events(resumed.text)]
     assert len(ids) == len(set(ids)) == 13
+
+
+async def stream(
+    client: httpx.AsyncClient, headers: dict[str, str], last_event_id: str | None = None
+) -> list[dict[str, str]]:
+    """One connection of the stream (it ends after the suite's ``sse_max_seconds``)."""
+    resume = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+    response = await client.get("/api/v1/inbox/stream", headers={**headers, **resume})
+    assert response.status_code == 200, response.text
+    return sse_events(response.text)
+
+
+def message_ids(events: list[dict[str, str]]) -> list[str]:
+    return [json.loads(e["data"])["id"] for e in events]
+
+
+async def test_a_message_stamped_earlier_that_commits_after_a_read_is_streamed_on_resume(
+    client: httpx.AsyncClient, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two intakes commit out of the order of their stamps around a reconnect: the one that
+    stamped its message first commits after the stream read the other's. Positioned by
+    (created_at, id), the resumed stream skipped it (everything at or before the Last-Event-ID's
+    time); positioned by commit order it comes, and nothing comes twice."""
+    uscc = random_uscc()
+    headers = tokens.enterprise(uscc)
+    stamped_first = datetime.now(UTC)  # the slow intake's transaction stamps its time now
+    fast = await post_events(
+        client, tokens, [application_event(EventType.APPLICATION_ACCEPTED, uscc)]
+    )
+    assert fast.status_code == 200, fast.text
+    first = await stream(client, headers)
+    assert len(first) == 1
+    with monkeypatch.context() as patched:  # ... and commits only now
+        patched.setattr(notify.intake, "utcnow", lambda: stamped_first)
+        slow = await post_events(
+            client, tokens, [application_event(EventType.APPLICATION_APPROVED, uscc)]
+        )
+    assert slow.status_code == 200, slow.text
+    listed = (await client.get("/api/v1/inbox", headers=headers)).json()["items"]
+    by_title = {m["title"]: m for m in listed}
+    late = by_title["准予行政许可决定：食盐定点批发企业审批"]
+    early = by_title["受理通知：食盐定点批发企业审批"]
+    # Stamped before the message already sent.
+    assert datetime.fromisoformat(late["created_at"]) < datetime.fromisoformat(early["created_at"])
+
+    resumed = await stream(client, headers, first[-1]["id"])
+    assert message_ids(resumed) == [late["id"]]
+    assert sorted(message_ids(first + resumed)) == sorted([early["id"], late["id"]])
+    # Resuming after the late message's own id: nothing more.
+    assert await stream(client, headers, resumed[-1]["id"]) == []
+
+
+async def test_a_last_event_id_of_the_streams_before_positions_still_resumes(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """A browser that connected before the upgrade sends the old id, a message's (created_at, id):
+    the stream resumes after that message; an old id naming no message of the caller's resumes
+    at its time less the old look-back window (sent again rather than lost)."""
+    uscc = random_uscc()
+    headers = tokens.enterprise(uscc)
+    for kind in (EventType.APPLICATION_ACCEPTED, EventType.APPLICATION_APPROVED):
+        response = await post_events(client, tokens, [application_event(kind, uscc)])
+        assert response.status_code == 200, response.text
+    listed = (await client.get("/api/v1/inbox", headers=headers)).json()["items"]
+    older, newer = sorted(listed, key=lambda m: (m["created_at"], m["id"]))
+
+    def old_id(created_at: str, ident: str) -> str:
+        return encode_cursor([created_at, ident])
+
+    after_older = await stream(client, headers, old_id(older["created_at"], older["id"]))
+    assert message_ids(after_older) == [newer["id"]]
+    assert await stream(client, headers, old_id(newer["created_at"], newer["id"])) == []
+    # Not the caller's message (another enterprise's, or none): by time, 10 s back.
+    other = random_uscc()
+    await post_events(client, tokens, [application_event(EventType.APPLICATION_ACCEPTED, other)])
+    [theirs] = (await client.get("/api/v1/inbox", headers=tokens.enterprise(other))).json()["items"]
+    by_time = await stream(client, headers, old_id(newer["created_at"], theirs["id"]))
+    assert sorted(message_ids(by_time)) == sorted([older["id"], newer["id"]])
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    long_ago = await stream(client, headers, old_id(an_hour_ago, str(uuid.uuid4())))
+    assert sorted(message_ids(long_ago)) == sorted([older["id"], newer["id"]])
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    assert await stream(client, headers, old_id(later, str(uuid.uuid4()))) == []
+    # The stream's own ids then: the new form resumes after the newer message.
+    assert await stream(client, headers, after_older[-1]["id"]) == []
 
 
 async def test_lifespan_workers_deliver_and_report_proof_of_service(

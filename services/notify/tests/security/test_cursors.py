@@ -70,3 +70,19 @@ async def test_crafted_last_event_id(
     )
     assert response.status_code == 400, response.text
     assert problem(response)["code"] == "invalid_cursor"
+
+
+# The stream's own ids are a position: one string of decimal digits, within BIGINT.
+POSITIONS = [["-1"], ["1e5"], [" 12"], ["１２"], ["9" * 19], [12], [""], ["12", "34"]]
+
+
+@pytest.mark.parametrize("values", POSITIONS, ids=lambda v: repr(v)[:30])
+async def test_crafted_stream_position(
+    client: httpx.AsyncClient, tokens: Tokens, values: Any
+) -> None:
+    response = await client.get(
+        "/api/v1/inbox/stream",
+        headers={**tokens.enterprise(random_uscc()), "Last-Event-ID": crafted(values)},
+    )
+    assert response.status_code == 400, response.text
+    assert problem(response)["code"] == "invalid_cursor"

@@ -1,0 +1,123 @@
+"""The inbox stream's positions follow commit order, not the order of the messages' stamps.
+
+A transaction numbers its messages from the one-row counter as its last write and holds the row's
+lock until it commits: another intake waits there, so no reader sees a position before an earlier
+one has committed, and a stream that read past a position can never be passed by a message that
+commits later. Those two are PostgreSQL's: SQLite takes its one write lock at ``BEGIN IMMEDIATE``, so two
+transactions never overlap there to begin with (the stream tests cover both databases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import insert, select
+
+from govshared.testing import random_uscc
+from notify.models import InboxMessage, InboxStreamCounter
+from notify.repository import InboxRepository
+from notify.rules import Readers
+
+
+def message(recipient: str, at: datetime) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "recipient_kind": "enterprise",
+        "recipient": recipient,
+        "event_id": f"ev-{uuid.uuid4()}",
+        "event_type": "cn.gov.approval.application.accepted.v1",
+        "subject": None,
+        "title": "受理通知",
+        "body": "您的申请已受理。",
+        "critical": False,
+        "payload": None,
+        "is_read": False,
+        "created_at": at,
+        "read_at": None,
+    }
+
+
+# SQLite takes its one write lock at BEGIN IMMEDIATE: two writing transactions never overlap there.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_later_intake_waits_for_the_earlier_ones_commit(app: FastAPI) -> None:
+    sessionmaker = app.state.sessionmaker
+    uscc = random_uscc()
+    readers = Readers((uscc,))
+    slow_row, fast_row = message(uscc, datetime.now(UTC)), message(uscc, datetime.now(UTC))
+
+    async with sessionmaker() as slow, sessionmaker() as fast, sessionmaker() as reader:
+        await InboxRepository(slow).insert_many([slow_row])  # numbered, not committed yet
+
+        async def fast_intake() -> None:
+            await InboxRepository(fast).insert_many([fast_row])
+            await fast.commit()
+
+        task = asyncio.create_task(fast_intake())
+        await asyncio.sleep(0.3)
+        assert not task.done()  # waiting for the counter row the slow intake holds
+        assert await InboxRepository(reader).stream_after(readers, 0, limit=10) == []
+        await reader.rollback()
+        await slow.commit()
+        await asyncio.wait_for(task, timeout=10)
+        streamed = [
+            (m.id, m.stream_seq)
+            for m in await InboxRepository(reader).stream_after(readers, 0, limit=10)
+        ]
+        head = await reader.scalar(select(InboxStreamCounter.value))
+        await reader.rollback()
+    assert [ident for ident, _ in streamed] == [slow_row["id"], fast_row["id"]]
+    assert streamed[1][1] == streamed[0][1] + 1 == head
+
+
+async def test_a_rolled_back_intake_leaves_no_gap(app: FastAPI) -> None:
+    """The counter's increment rolls back with the messages: the next intake takes the same
+    positions (a gap would be harmless to the stream; its absence shows the counter and the
+    messages are one unit of work)."""
+    sessionmaker = app.state.sessionmaker
+    uscc = random_uscc()
+    async with sessionmaker() as session:
+        await InboxRepository(session).insert_many([message(uscc, datetime.now(UTC))])
+        await session.rollback()
+        rows = [message(uscc, datetime.now(UTC)) for _ in range(3)]
+        await InboxRepository(session).insert_many(rows)
+        await session.commit()
+        positions = (
+            await session.scalars(
+                select(InboxMessage.stream_seq)
+                .where(InboxMessage.recipient == uscc)
+                .order_by(InboxMessage.stream_seq)
+            )
+        ).all()
+        head = await session.scalar(select(InboxStreamCounter.value))
+    assert list(positions) == [head - 2, head - 1, head]
+    assert positions[0] == 1  # the suite's tables start empty: the first positions are 1, 2, 3
+
+
+# SQLite is one embedded process: no old version ever serves beside the new one.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_old_replicas_insert_is_numbered_during_the_roll_out(app: FastAPI) -> None:
+    """While the new version rolls out, the old one's pods insert messages naming no position:
+    PostgreSQL's trigger numbers them from the same counter, so the stream sends them in order."""
+    sessionmaker = app.state.sessionmaker
+    uscc = random_uscc()
+    readers = Readers((uscc,))
+    first = message(uscc, datetime.now(UTC))
+    async with sessionmaker() as session:
+        await InboxRepository(session).insert_many([first])
+        await session.commit()
+        old_row = message(uscc, datetime.now(UTC))
+        await session.execute(insert(InboxMessage.__table__), [old_row])  # as the old code did
+        await session.commit()
+        streamed = [
+            (m.id, m.stream_seq)
+            for m in await InboxRepository(session).stream_after(readers, 0, limit=10)
+        ]
+        head = await session.scalar(select(InboxStreamCounter.value))
+        await session.rollback()
+    assert [ident for ident, _ in streamed] == [first["id"], old_row["id"]]
+    assert streamed[1][1] == streamed[0][1] + 1 == head
