@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
-from govshared.auth import Principal
+from govshared.auth import Principal, Role
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, CloudEvent
 from govshared.freeform import EVENT_LIMITS, json_bounds_error
 from govshared.outbox import parse_batch
@@ -94,6 +94,18 @@ async def read_events(request: Request) -> list[CloudEvent]:
     return events
 
 
+def producer_of(event_type: str) -> str | None:
+    """The service whose event type this is (``cn.gov.<service>.…``); None outside the suite's
+    namespace."""
+    return event_type.split(".")[2] if event_type.startswith(SUITE_TYPES) else None
+
+
+def service_name(principal: Principal | None) -> str | None:
+    """The service a service token speaks for (``sub`` = ``service:<name>``), else None."""
+    subject = principal.subject if principal is not None else ""
+    return subject.removeprefix("service:") if subject.startswith("service:") else None
+
+
 def check_producer(events: list[CloudEvent], principal: Principal | None) -> None:
     """Refuse (403) a batch holding an event its caller does not produce.
 
@@ -102,13 +114,25 @@ def check_producer(events: list[CloudEvent], principal: Principal | None) -> Non
     the suite's namespace is ``cn.gov.<name>.…``. So a service cannot make another believe that a
     third one decided something (notify cannot post approval's ``approved`` to license).
     """
-    subject = principal.subject if principal is not None else ""
-    name = subject.removeprefix("service:") if subject.startswith("service:") else None
+    name = service_name(principal)
     for i, event in enumerate(events):
-        producer = event.type.split(".")[2] if event.type.startswith(SUITE_TYPES) else name
+        producer = producer_of(event.type)
+        producer = name if producer is None else producer
         if name is None or event.source != f"/services/{name}" or producer != name:
             raise EventProducerMismatch(
                 f"第 {i} 个事件（{event.type[:100]}，来源 {event.source[:100]}）"
-                f"不是调用方 {subject[:100] or '（无）'} 产生的事件",
+                f"不是调用方 {(principal.subject if principal else '')[:100] or '（无）'} 产生的事件",
                 index=i,
             )
+
+
+def check_event_type(event_type: str, principal: Principal) -> None:
+    """Refuse (403) a service asking for a notice of another service's event type: license cannot
+    have notify send an enterprise approval's 准予许可 (``POST /api/v1/notifications``). Staff
+    (admins) and types outside the suite's namespace are not a service speaking for another."""
+    producer = producer_of(event_type)
+    if principal.role is Role.SERVICE and producer not in (None, service_name(principal)):
+        raise EventProducerMismatch(
+            f"事件类型 {event_type[:100]} 不是调用方 {principal.subject[:100]} 产生的事件",
+            event_type=event_type[:200],
+        )

@@ -223,8 +223,13 @@ class FanOut:
         now: datetime,
         strict: bool = False,
         fallback_of: uuid.UUID | None = None,
+        inbox_later: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """Create the deliveries of the events; the delivery rows actually created.
+
+        The inbox messages are inserted last (``InboxRepository.insert_many`` numbers them and
+        holds the stream counter until commit); with ``inbox_later`` they are added to that list
+        instead, for a caller with writes still to do to insert them once as its own last write.
 
         ``strict`` raises a render failure (direct calls answer 422); otherwise the delivery is
         recorded dead with the error, for staff to see and replay once the template is fixed.
@@ -283,8 +288,11 @@ class FanOut:
         await self.proof.report_many(
             self.session, [_RowView(row) for row in batch.proofs], delivered_at=now
         )
-        # Last: numbering the messages locks the stream counter until this transaction commits.
-        await InboxRepository(self.session).insert_many(batch.messages)
+        if inbox_later is not None:
+            inbox_later.extend(batch.messages)
+        else:
+            # Last: numbering the messages locks the stream counter until this transaction commits.
+            await InboxRepository(self.session).insert_many(batch.messages)
         return created
 
     @staticmethod
@@ -533,11 +541,16 @@ class Transitions:
         await self.repo.update_many(updates)
         await self.repo.append_history(history)
         proofs = await self.proof.report_many(self.session, delivered, delivered_at=now)
+        # The fallbacks' inbox messages are numbered once, after every fallback's other writes.
+        messages: list[dict[str, Any]] = []
         for row in dead_sms:
-            await self.fallback(row, now=now)
+            await self.fallback(row, now=now, inbox_later=messages)
+        await InboxRepository(self.session).insert_many(messages)
         return proofs
 
-    async def fallback(self, row: Any, *, now: datetime) -> list[dict[str, Any]]:
+    async def fallback(
+        self, row: Any, *, now: datetime, inbox_later: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """A dead SMS falls back to the configured channels it has not reached yet."""
         channels = tuple(Channel(c) for c in self.settings.sms_fallback_channels if c != "sms")
         if not channels:
@@ -550,7 +563,9 @@ class Transitions:
             context=dict(row.context),
         )
         fan_out = FanOut(self.session, settings=self.settings, proof=self.proof)
-        return await fan_out.run([(_envelope_of(row), plan)], now=now, fallback_of=row.id)
+        return await fan_out.run(
+            [(_envelope_of(row), plan)], now=now, fallback_of=row.id, inbox_later=inbox_later
+        )
 
 
 def quiet_until(profile: Any, now: datetime) -> datetime | None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.auth import Principal, Role
-from govshared.pagination import InvalidCursor, decode_keyset, encode_cursor
+from govshared.pagination import decode_keyset, encode_cursor
 from notify.delivery import utcnow
 from notify.errors import MessageNotFound
 from notify.models import InboxMessage
@@ -90,44 +90,40 @@ STREAM_PAGE = 200  # messages read at once by the SSE stream
 # portal lists /inbox, then connects: what arrived in between is sent rather than missed) and a
 # Last-Event-ID of the streams before ``stream_seq``, whose message is not the caller's.
 STREAM_LOOKBACK = timedelta(seconds=10)
-MAX_POSITION_DIGITS = 18  # below BIGINT's 2**63
 
-StreamStart = int | tuple[datetime, uuid.UUID] | None
-"""Where a stream starts: past a position (its Last-Event-ID), past an old Last-Event-ID's
-(created_at, id), or (None) at the messages of the last ``STREAM_LOOKBACK``."""
-
-
-def stream_event_id(message: InboxMessage) -> str:
-    """The SSE ``id:`` of a message: its stream position, opaque to the client."""
-    return encode_cursor([str(message.stream_seq)])
+StreamStart = tuple[datetime, uuid.UUID] | None
+"""Where a stream starts: past the message a Last-Event-ID names by its (created_at, id), or
+(None) at the messages of the last ``STREAM_LOOKBACK``."""
 
 
-def parse_stream_event_id(value: str) -> int | tuple[datetime, uuid.UUID]:
-    """A Last-Event-ID: a stream position, or the (created_at, id) keyset the stream sent before
-    it had positions (a browser reconnecting across the upgrade); else a 400 ``invalid_cursor``."""
-    try:
-        (digits,) = decode_keyset(value, str)
-    except InvalidCursor:
-        at, ident = decode_keyset(value, datetime, uuid.UUID)
-        return at, ident
-    if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_POSITION_DIGITS):
-        raise InvalidCursor(
-            "分页游标无效", invalid_params=[{"name": "Last-Event-ID", "reason": "values"}]
-        )
-    return int(digits)
+def stream_event_id(created_at: datetime, ident: uuid.UUID) -> str:
+    """The SSE ``id:`` of a message: its (created_at, id), opaque to the client. A reconnect resumes
+    at that message's stream position (``stream_start``).
+
+    Not the position itself: during a roll-out or a roll-back a browser may reconnect to a pod of
+    the other version, which must understand the id (the version before positions reads only this
+    form), and a position would tell every reader how many messages the whole system has sent.
+    """
+    return encode_cursor([created_at.isoformat(), str(ident)])
+
+
+def parse_stream_event_id(value: str) -> tuple[datetime, uuid.UUID]:
+    """A Last-Event-ID: the (created_at, id) of a message the stream sent; else a 400
+    ``invalid_cursor``."""
+    at, ident = decode_keyset(value, datetime, uuid.UUID)
+    return at, ident
 
 
 async def stream_start(repository: InboxRepository, recipients: Readers, since: StreamStart) -> int:
     """The position a stream sends the messages after.
 
-    An old Last-Event-ID of the caller's message resumes at that message's position (existing
-    messages were numbered in (created_at, id) order, the old stream's order). Otherwise the stream
+    A Last-Event-ID of the caller's message resumes at that message's position (messages from
+    before positions were numbered in (created_at, id) order, the old stream's order). Otherwise,
+    a Last-Event-ID naming no message of the caller's or none at all, the stream
     starts before the first of the caller's messages stamped within ``STREAM_LOOKBACK`` of the time,
     as the old look-back window did: a message sent twice rather than one lost. The head is read
     first: whatever commits after that read is past it, whatever the second query sees.
     """
-    if isinstance(since, int):
-        return since
     head = await repository.stream_head()
     if since is not None:
         position = await repository.stream_position_of(recipients, since[1])

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Principal
+from govshared.consumer import check_event_type
 from govshared.events import CloudEvent, parse_data
 from govshared.idempotency import claim_or_replay, key_owner, request_fingerprint
 from notify.config import Settings
@@ -31,7 +32,12 @@ from notify.delivery import (
 from notify.documents import DocumentLinks
 from notify.errors import TemplateNotFound
 from notify.models import Channel, RecipientKind
-from notify.repository import EventLogRepository, IdempotencyRepository, TemplateRepository
+from notify.repository import (
+    EventLogRepository,
+    IdempotencyRepository,
+    InboxRepository,
+    TemplateRepository,
+)
 from notify.rules import (
     ENTERPRISE_CHANNELS,
     Audience,
@@ -125,6 +131,7 @@ class IntakeService:
         self, *, principal: Principal, body: NotificationCreate, idempotency_key: str | None
     ) -> Direct:
         """A notice from another caller, rendered with an event type's templates."""
+        check_event_type(body.event_type, principal)
         now = utcnow()
         event = CloudEvent(
             id=f"direct-{uuid.uuid4()}",
@@ -172,7 +179,8 @@ class IntakeService:
             context=template_context(event, body.data, self.links),
         )
         fan_out = FanOut(self.session, settings=self.settings, proof=self.proof)
-        created = await fan_out.run([(event, plan)], now=now, strict=True)
+        messages: list[dict[str, Any]] = []
+        created = await fan_out.run([(event, plan)], now=now, strict=True, inbox_later=messages)
         response["deliveries"] = [
             {"id": str(r["id"]), "channel": r["channel"], "status": r["status"]} for r in created
         ]
@@ -180,5 +188,7 @@ class IntakeService:
             await IdempotencyRepository(self.session).store_response(
                 owner=owner, key=idempotency_key, body=json.dumps(response, ensure_ascii=False)
             )
+        # Last: numbering the message holds the stream counter until this transaction commits.
+        await InboxRepository(self.session).insert_many(messages)
         self.wakeups.after(self.session, created)
         return Direct(202, response, replayed=False)

@@ -15,7 +15,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from govshared.auth import Principal, Role, require_roles
-from govshared.consumer import EVENT_ERRORS, EVENTS_OPENAPI, read_events
+from govshared.consumer import (
+    EVENT_ERRORS,
+    EVENTS_OPENAPI,
+    EventProducerMismatch,
+    read_events,
+)
 from govshared.db import AutoCommitRoute
 from govshared.idempotency import check_key
 from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
@@ -136,6 +141,7 @@ async def receive_events(
         TemplateLimitExceeded,
         IdempotencyKeyReused,
         ValidationFailed,
+        EventProducerMismatch,
     ),
 )
 async def create_notification(
@@ -220,10 +226,9 @@ async def inbox_stream(
         max_seconds=context.settings.sse_max_seconds,
         is_disconnected=request.is_disconnected,
     ):
+        item = InboxMessageOut.model_validate(message)
         yield ServerSentEvent(
-            data=InboxMessageOut.model_validate(message),
-            event="message",
-            id=stream_event_id(message),
+            data=item, event="message", id=stream_event_id(item.created_at, item.id)
         )
 
 

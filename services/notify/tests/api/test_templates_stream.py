@@ -16,7 +16,7 @@ import notify.inbox
 import notify.intake
 from govshared.auth import Role
 from govshared.events import EventType
-from govshared.pagination import encode_cursor
+from govshared.pagination import decode_keyset, encode_cursor
 from govshared.testing import Tokens, problem, random_uscc
 from notify.main import create_app
 
@@ -317,7 +317,11 @@ async def test_a_last_event_id_of_the_streams_before_positions_still_resumes(
     assert sorted(message_ids(long_ago)) == sorted([older["id"], newer["id"]])
     later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
     assert await stream(client, headers, old_id(later, str(uuid.uuid4()))) == []
-    # The stream's own ids then: the new form resumes after the newer message.
+    # The stream's own ids are the same form: one resumes after the newer message.
+    assert decode_keyset(after_older[-1]["id"], datetime, uuid.UUID) == (
+        datetime.fromisoformat(newer["created_at"]),
+        uuid.UUID(newer["id"]),
+    )
     assert await stream(client, headers, after_older[-1]["id"]) == []
 
 

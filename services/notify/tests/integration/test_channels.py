@@ -318,7 +318,7 @@ async def test_an_sms_template_with_an_optional_variable_sends_without_it(
             "data": {"item_name": "公共场所卫生许可", "application_no": "310000-D-2"},
             "channels": ["sms"],
         },
-        headers=tokens.header(Role.SERVICE),
+        headers=tokens.service("approval"),
     )
     assert direct.status_code == 202, direct.text
     assert [(d["channel"], d["status"]) for d in direct.json()["deliveries"]] == [("sms", "queued")]
@@ -365,7 +365,7 @@ async def test_an_unexpected_render_error_is_a_dead_letter_not_a_failed_intake(
             "data": {"item_name": "公共场所卫生许可", "application_no": "310000-D-3"},
             "channels": ["sms"],
         },
-        headers=tokens.header(Role.SERVICE),
+        headers=tokens.service("approval"),
     )
     assert direct.status_code == 422, direct.text
     assert problem(direct)["code"] == "template_render_failed"
@@ -479,7 +479,7 @@ async def test_failed_sms_falls_back_to_inbox_and_email(
                 "data": {"item_name": "食品经营许可", "application_no": "310000-FB-1"},
                 "channels": ["sms"],
             },
-            headers=tokens.header(Role.SERVICE),
+            headers=tokens.service("approval"),
         )
         assert response.status_code == 202, response.text
         assert [d["channel"] for d in response.json()["deliveries"]] == ["sms"]
@@ -632,7 +632,13 @@ async def test_direct_notification_is_idempotent(
         "event_type": str(EventType.APPLICATION_SUBMITTED),
         "data": {"item_name": "公共场所卫生许可", "application_no": "310000-D-1"},
     }
-    headers = {**tokens.header(Role.SERVICE), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+    # A service asks only for notices of its own events: license cannot send approval's.
+    impostor = await client.post(
+        "/api/v1/notifications", json=body, headers=tokens.service("license")
+    )
+    assert impostor.status_code == 403
+    assert problem(impostor)["code"] == "event_producer_mismatch"
+    headers = {**tokens.service("approval"), "Idempotency-Key": f"k-{uuid.uuid4()}"}
     first = await client.post("/api/v1/notifications", json=body, headers=headers)
     assert first.status_code == 202, first.text
     again = await client.post("/api/v1/notifications", json=body, headers=headers)
@@ -654,15 +660,15 @@ async def test_direct_notification_is_idempotent(
     missing = await client.post(
         "/api/v1/notifications",
         json={**body, "data": {"item_name": "缺少办件编号"}},
-        headers=tokens.header(Role.SERVICE),
+        headers=tokens.service("approval"),
     )
     assert missing.status_code == 422
     assert problem(missing)["code"] == "template_render_failed"
     assert "application_no" in str(problem(missing)["detail"])
     unknown = await client.post(
         "/api/v1/notifications",
-        json={**body, "event_type": "cn.gov.unknown.v1"},
-        headers=tokens.header(Role.SERVICE),
+        json={**body, "event_type": "cn.gov.approval.unknown.v1"},
+        headers=tokens.service("approval"),
     )
     assert unknown.status_code == 404
     assert problem(unknown)["code"] == "template_not_found"

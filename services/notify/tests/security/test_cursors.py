@@ -72,8 +72,8 @@ async def test_crafted_last_event_id(
     assert problem(response)["code"] == "invalid_cursor"
 
 
-# The stream's own ids are a position: one string of decimal digits, within BIGINT.
-POSITIONS = [["-1"], ["1e5"], [" 12"], ["１２"], ["9" * 19], [12], [""], ["12", "34"]]
+# A bare stream position is not an id the stream sends (it sends a message's (created_at, id)).
+POSITIONS = [["12"], ["-1"], ["1e5"], [" 12"], ["１２"], ["9" * 19], [12], [""], ["12", "34"]]
 
 
 @pytest.mark.parametrize("values", POSITIONS, ids=lambda v: repr(v)[:30])

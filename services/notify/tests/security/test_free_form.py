@@ -57,7 +57,7 @@ async def test_template_variables_of_a_direct_notice_are_bounded(
                 "data": data,
                 "channels": ["inbox"],
             },
-            headers=tokens.header(Role.SERVICE),
+            headers=tokens.service("approval"),
         )
 
     base = {"item_name": "食品经营许可", "application_no": "310000-FF-1"}
