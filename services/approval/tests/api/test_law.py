@@ -722,3 +722,22 @@ async def test_art49_the_licence_particulars_are_those_of_the_guide_the_case_was
         ).all()
     payloads = [json.loads(p) if isinstance(p, str | bytes) else p for p in to_license]
     assert [p["data"]["details"]["particulars"] for p in payloads] == [expected]
+
+
+async def test_two_licence_particulars_may_not_share_a_label(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """A particular's label is its name on the licence: two under one label would overwrite each
+    other there, so the guide is refused."""
+    radio = (await client.get(f"/api/v1/items/{RADIO}")).json()
+    draft = copy.deepcopy(
+        {**{k: radio[k] for k in ITEM_FIELDS}, "code": f"LAW-{uuid.uuid4().hex[:8].upper()}"}
+    )
+    for field in draft["guide"]["form_fields"]:
+        field["label"] = "台站信息"
+    refused = await client.post("/api/v1/items", json=draft, headers=tokens.header(Role.ADMIN))
+    assert refused.status_code == 422, refused.text
+    assert "台站信息" in str(problem(refused))
+    draft["guide"]["form_fields"][1]["particular"] = False  # one of them on the licence: fine
+    created = await client.post("/api/v1/items", json=draft, headers=tokens.header(Role.ADMIN))
+    assert created.status_code == 201, created.text

@@ -243,6 +243,17 @@ class ItemDraft(BaseModel):
             )
         return guide
 
+    @field_validator("guide")
+    @classmethod
+    def _particulars_named_once(cls, guide: ServiceGuide) -> ServiceGuide:
+        # A particular's label is its name on the licence (approval.forms.licence_particulars):
+        # two fields under one label would overwrite each other there.
+        labels = [f.label for f in guide.form_fields if f.particular]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"许可事项字段（particular）的名称须各不相同：{'、'.join(twice)}")
+        return guide
+
 
 class ItemCreate(ItemDraft):
     """A new item."""
