@@ -48,9 +48,16 @@ class InboxSignal:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, seconds: float) -> None:
-        """Wait for a wake-up, at most ``seconds``."""
-        event = self._event
+    def mark(self) -> asyncio.Event:
+        """The next wake-up, taken before a stream reads: a commit during the read sets it, and
+        the wait after the read (``wait(..., mark)``) then returns at once instead of missing it."""
+        return self._event
+
+    async def wait(self, seconds: float, mark: asyncio.Event | None = None) -> None:
+        """Wait for a wake-up (the one ``mark`` took, or the next), at most ``seconds``."""
+        event = self._event if mark is None else mark
+        if event.is_set():
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=seconds)
 
@@ -156,6 +163,8 @@ async def inbox_updates(
     async with sessionmaker() as session:
         position = await stream_start(InboxRepository(session), recipients, since)
     while True:
+        # Taken before the read: a message committed while it runs wakes the wait below at once.
+        wake = signal.mark()
         # Page by position: a poll may find more than a page (a busy jurisdiction's staff inbox).
         while True:
             async with sessionmaker() as session:
@@ -170,4 +179,4 @@ async def inbox_updates(
         remaining = deadline - loop.time()
         if remaining <= 0 or await is_disconnected():
             return
-        await signal.wait(min(poll_seconds, remaining))
+        await signal.wait(min(poll_seconds, remaining), wake)

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import insert, select
 
 from govshared.testing import random_uscc
+from notify.inbox import InboxSignal, inbox_updates
 from notify.models import InboxMessage, InboxStreamCounter
 from notify.repository import InboxRepository
 from notify.rules import Readers
@@ -121,3 +122,48 @@ async def test_an_old_replicas_insert_is_numbered_during_the_roll_out(app: FastA
         await session.rollback()
     assert [ident for ident, _ in streamed] == [first["id"], old_row["id"]]
     assert streamed[1][1] == streamed[0][1] + 1 == head
+
+
+async def test_a_commit_while_the_stream_reads_wakes_it_at_once(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message that commits while the stream is reading (after the read's snapshot, before the
+    stream waits) wakes the wait at once, not after the poll interval."""
+    sessionmaker = app.state.sessionmaker
+    uscc = random_uscc()
+    signal = InboxSignal()
+    late = message(uscc, datetime.now(UTC))
+    original = InboxRepository.stream_after
+    reads = 0
+
+    async def read_then_commit(self: InboxRepository, *args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            # The first read's snapshot is taken before another intake commits the message; the
+            # intake's commit then wakes the streams, before the stream gets to wait.
+            signal.notify()
+            return []
+        return await original(self, *args, **kwargs)
+
+    async def connected() -> bool:
+        return False
+
+    async with sessionmaker() as intake:
+        await InboxRepository(intake).insert_many([late])
+        await intake.commit()
+    monkeypatch.setattr(InboxRepository, "stream_after", read_then_commit)
+    updates = inbox_updates(
+        sessionmaker,
+        signal,
+        recipients=Readers((uscc,)),
+        since=None,
+        poll_seconds=30,
+        max_seconds=20,
+        is_disconnected=connected,
+    )
+    try:
+        first = await asyncio.wait_for(anext(updates), timeout=5)  # not the 30 s poll
+    finally:
+        await updates.aclose()
+    assert first.id == late["id"]
