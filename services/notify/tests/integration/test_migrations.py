@@ -22,6 +22,8 @@ from notify.main import ALEMBIC_INI
 from notify.models import Base, InboxMessage, InboxStreamCounter
 from notify.repository import InboxRepository
 
+from .test_stream_order import message
+
 TABLES = {
     "inbox_messages",
     "inbox_stream_counter",
@@ -100,24 +102,7 @@ async def test_existing_messages_are_numbered_in_the_old_streams_order(
         await asyncio.to_thread(upgrade, ALEMBIC_INI, url, "n0003_deliveries_scope")
         now = datetime.now(UTC).replace(microsecond=0)
         stamps = [now, now - timedelta(seconds=5), now, now - timedelta(seconds=5), now]
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "recipient_kind": "enterprise",
-                "recipient": "91310000MA1FL0000X",
-                "event_id": f"ev-{i}",
-                "event_type": "cn.gov.approval.application.accepted.v1",
-                "subject": None,
-                "title": "受理通知",
-                "body": "您的申请已受理。",
-                "critical": False,
-                "payload": None,
-                "is_read": False,
-                "created_at": at,
-                "read_at": None,
-            }
-            for i, at in enumerate(stamps)
-        ]
+        rows = [message("91310000MA1FL0000X", at) for at in stamps]
         engine = create_async_engine(url)
         table = cast(Table, InboxMessage.__table__)
         try:

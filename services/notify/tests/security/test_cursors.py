@@ -60,24 +60,13 @@ async def test_crafted_deliveries_cursor(
     assert problem(response)["code"] == "invalid_cursor"
 
 
-@pytest.mark.parametrize("values", PAIRS, ids=lambda v: repr(v)[:30])
-async def test_crafted_last_event_id(
-    client: httpx.AsyncClient, tokens: Tokens, values: Any
-) -> None:
-    response = await client.get(
-        "/api/v1/inbox/stream",
-        headers={**tokens.enterprise(random_uscc()), "Last-Event-ID": crafted(values)},
-    )
-    assert response.status_code == 400, response.text
-    assert problem(response)["code"] == "invalid_cursor"
-
-
-# A bare stream position is not an id the stream sends (it sends a message's (created_at, id)).
+# Besides crafted keysets: a bare stream position is not an id the stream sends (it sends a
+# message's (created_at, id)), whatever its digits.
 POSITIONS = [["12"], ["-1"], ["1e5"], [" 12"], ["１２"], ["9" * 19], [12], [""], ["12", "34"]]
 
 
-@pytest.mark.parametrize("values", POSITIONS, ids=lambda v: repr(v)[:30])
-async def test_crafted_stream_position(
+@pytest.mark.parametrize("values", PAIRS + POSITIONS, ids=lambda v: repr(v)[:30])
+async def test_crafted_last_event_id(
     client: httpx.AsyncClient, tokens: Tokens, values: Any
 ) -> None:
     response = await client.get(
