@@ -44,6 +44,7 @@ logger = logging.getLogger("govshared.wake")
 OUTBOX_CHANNEL = "govshared_outbox"  # outbox rows committed: relays (and approval's sealer)
 SEALER_CHANNEL = "govshared_sealer"  # documents registered for the seal
 DELIVERY_CHANNEL = "notify_deliveries"  # notify's deliveries queued
+INBOX_CHANNEL = "notify_inbox"  # notify's inbox messages committed: every web replica's streams
 
 CONNECT_SECONDS = 5.0
 

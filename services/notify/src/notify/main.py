@@ -7,12 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from govshared.app import create_service_app, settled_heap, start_runtime
-from govshared.wake import DELIVERY_CHANNEL, OUTBOX_CHANNEL
+from govshared.wake import DELIVERY_CHANNEL, INBOX_CHANNEL, OUTBOX_CHANNEL, wake_listener
 from notify.config import Settings
 from notify.context import NotifyContext
 from notify.deliveries import WakeHook, Wakeups
@@ -67,6 +68,22 @@ def create_app(
             on_queued = worker.wake
         elif runtime.signal is not None:
             on_queued = runtime.signal.hook(DELIVERY_CHANNEL)
+        # What a commit of inbox messages wakes: this process's streams at once and, on
+        # PostgreSQL without workers here (production: several web replicas, the delivery worker
+        # in its own process), every other process's through NOTIFY; each web process listens.
+        on_inbox: WakeHook = inbox_signal.notify
+        inbox_listener = None
+        if runtime.signal is not None:
+            announce = runtime.signal.hook(INBOX_CHANNEL)
+
+            def on_inbox(session: Any = None) -> None:
+                inbox_signal.notify()
+                announce(session)
+
+            inbox_listener = wake_listener(
+                settings.database_url, {INBOX_CHANNEL: [inbox_signal.notify]}
+            )
+        app.state.inbox_listener = inbox_listener
         app.state.context = NotifyContext(
             settings=settings,
             sessionmaker=sessionmaker,
@@ -75,7 +92,7 @@ def create_app(
             inbox_signal=inbox_signal,
             wakeups=Wakeups(
                 on_queued=on_queued,
-                on_inbox=inbox_signal.notify,
+                on_inbox=on_inbox,
             ),
             relay=relay,
             delivery_worker=worker,
@@ -102,6 +119,8 @@ def create_app(
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if inbox_listener is not None:
+                await inbox_listener.stop()
             for sender in senders.values():
                 await sender.aclose()
             await runtime.close()

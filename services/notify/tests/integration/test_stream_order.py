@@ -12,17 +12,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, select
 
-from govshared.testing import random_uscc
+from govshared.events import EventType
+from govshared.testing import Tokens, random_uscc
+from notify.context import context_of
 from notify.inbox import InboxSignal, inbox_updates
 from notify.models import InboxMessage, InboxStreamCounter
 from notify.repository import InboxRepository
 from notify.rules import Readers
+
+from ..conftest import application_event, make_settings, post_events, running_app
 
 
 def message(recipient: str, at: datetime) -> dict[str, Any]:
@@ -167,3 +173,25 @@ async def test_a_commit_while_the_stream_reads_wakes_it_at_once(
     finally:
         await updates.aclose()
     assert first.id == late["id"]
+
+
+# On SQLite notify is one process: its own commits wake its streams directly.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_message_taken_in_by_one_replica_wakes_the_streams_of_another(
+    database_url: str, tokens: Tokens, tmp_path: Path
+) -> None:
+    """Two web replicas (as the Kubernetes base runs): the relay's POST lands on one, the
+    enterprise's stream is held by the other, whose poll is 30 s. The intake's NOTIFY wakes it."""
+    settings = make_settings(database_url, tokens, tmp_path, sse_poll_seconds=30.0)
+    uscc = random_uscc()
+    async with running_app(settings) as intake, running_app(settings) as streaming:
+        listener = streaming.state.inbox_listener
+        await asyncio.wait_for(listener.connected.wait(), timeout=10)
+        woken = context_of(streaming).inbox_signal.mark()
+        transport = httpx.ASGITransport(app=intake)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notify.test") as client:
+            posted = await post_events(
+                client, tokens, [application_event(EventType.APPLICATION_ACCEPTED, uscc)]
+            )
+        assert posted.status_code == 200, posted.text
+        await asyncio.wait_for(woken.wait(), timeout=5)  # not the 30 s poll
