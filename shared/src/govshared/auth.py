@@ -31,6 +31,7 @@ from govshared.jwks import (
     TrustedKey,
     service_subject,
     service_trusted_keys,
+    subject_of_service,
     trusted_keys,
     unbound_service_keys,
 )
@@ -499,7 +500,7 @@ class ServiceTokenSource:
             self._token = mint_token(
                 self._key,
                 role=Role.SERVICE,
-                subject=f"service:{self._service}",
+                subject=subject_of_service(self._service),
                 name=self._service,
                 issuer=self._issuer,
                 audience=self._audience,
@@ -522,7 +523,7 @@ def service_tokens(settings: object, *, service_name: str) -> ServiceTokenSource
             f"production needs SERVICE_KEY_ID = {service_name}-<generation>, the kid of this "
             "service's key in the verifiers' JWKS"
         )
-    if bound is not None and bound != f"service:{service_name}":
+    if bound is not None and bound != subject_of_service(service_name):
         # The verifiers would refuse every token: say so at start-up, not at the first call.
         raise ValueError(f"SERVICE_KEY_ID {kid} names another service than {service_name}")
     return ServiceTokenSource(

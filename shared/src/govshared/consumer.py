@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from govshared.auth import Principal, Role
 from govshared.events import CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, CloudEvent
 from govshared.freeform import EVENT_LIMITS, json_bounds_error
+from govshared.jwks import service_of_subject
 from govshared.outbox import parse_batch
 from govshared.problems import DomainError, InvalidParam, UnsupportedMediaType
 
@@ -100,12 +101,6 @@ def producer_of(event_type: str) -> str | None:
     return event_type.split(".")[2] if event_type.startswith(SUITE_TYPES) else None
 
 
-def service_name(principal: Principal | None) -> str | None:
-    """The service a service token speaks for (``sub`` = ``service:<name>``), else None."""
-    subject = principal.subject if principal is not None else ""
-    return subject.removeprefix("service:") if subject.startswith("service:") else None
-
-
 def check_producer(events: list[CloudEvent], principal: Principal | None) -> None:
     """Refuse (403) a batch holding an event its caller does not produce.
 
@@ -114,11 +109,13 @@ def check_producer(events: list[CloudEvent], principal: Principal | None) -> Non
     the suite's namespace is ``cn.gov.<name>.…``. So a service cannot make another believe that a
     third one decided something (notify cannot post approval's ``approved`` to license).
     """
-    name = service_name(principal)
+    name = service_of_subject(principal.subject if principal is not None else None)
     for i, event in enumerate(events):
-        producer = producer_of(event.type)
-        producer = name if producer is None else producer
-        if name is None or event.source != f"/services/{name}" or producer != name:
+        if (
+            name is None
+            or event.source != f"/services/{name}"
+            or producer_of(event.type) not in (None, name)
+        ):
             raise EventProducerMismatch(
                 f"第 {i} 个事件（{event.type[:100]}，来源 {event.source[:100]}）"
                 f"不是调用方 {(principal.subject if principal else '')[:100] or '（无）'} 产生的事件",
@@ -130,8 +127,8 @@ def check_event_type(event_type: str, principal: Principal) -> None:
     """Refuse (403) a service asking for a notice of another service's event type: license cannot
     have notify send an enterprise approval's 准予许可 (``POST /api/v1/notifications``). Staff
     (admins) and types outside the suite's namespace are not a service speaking for another."""
-    producer = producer_of(event_type)
-    if principal.role is Role.SERVICE and producer not in (None, service_name(principal)):
+    caller = service_of_subject(principal.subject)
+    if principal.role is Role.SERVICE and producer_of(event_type) not in (None, caller):
         raise EventProducerMismatch(
             f"事件类型 {event_type[:100]} 不是调用方 {principal.subject[:100]} 产生的事件",
             event_type=event_type[:200],

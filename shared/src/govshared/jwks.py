@@ -77,11 +77,29 @@ SERVICE_KID = re.compile(r"([a-z][a-z0-9_]*)-[A-Za-z0-9][A-Za-z0-9._-]*")
 """A service key's ``kid``: ``<service>-<generation>`` (``tools/keys.py`` makes them so)."""
 
 
+SERVICE_SUBJECT = "service:"
+"""The ``sub`` of a service token is this prefix and the service's name: ``service:approval``."""
+
+
+def subject_of_service(name: str) -> str:
+    """The ``sub`` of the named service's tokens."""
+    return f"{SERVICE_SUBJECT}{name}"
+
+
+def service_of_subject(subject: str | None) -> str | None:
+    """The service a token's ``sub`` speaks for, or None when it is not a service's."""
+    return (
+        subject.removeprefix(SERVICE_SUBJECT)
+        if subject and subject.startswith(SERVICE_SUBJECT)
+        else None
+    )
+
+
 def service_subject(kid: str | None) -> str | None:
     """The ``sub`` a service key of this ``kid`` may sign (``service:<service>``), or None when the
     kid does not name a service (a development PEM key has no kid at all)."""
     match = SERVICE_KID.fullmatch(kid or "")
-    return f"service:{match.group(1)}" if match else None
+    return subject_of_service(match.group(1)) if match else None
 
 
 def service_trusted_keys(

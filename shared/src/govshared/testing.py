@@ -39,6 +39,7 @@ from govshared.auth import (
     mint_token,
 )
 from govshared.events import EVENT_DATA_SCHEMAS, CloudEvent
+from govshared.jwks import subject_of_service
 from govshared.uscc import random_uscc as random_uscc  # the tests' name for it
 
 if TYPE_CHECKING:
@@ -347,7 +348,7 @@ class Tokens:
 
     def service(self, name: str = "tests") -> dict[str, str]:
         """Authorization header of a service (signed with the services' key)."""
-        return self.header(Role.SERVICE, subject=f"service:{name}", name=name)
+        return self.header(Role.SERVICE, subject=subject_of_service(name), name=name)
 
     def producer(self, events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         """Authorization header of the service whose relay posts these events: the one their

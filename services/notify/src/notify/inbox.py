@@ -128,14 +128,15 @@ async def stream_start(repository: InboxRepository, recipients: Readers, since: 
     before positions were numbered in (created_at, id) order, the old stream's order). Otherwise,
     a Last-Event-ID naming no message of the caller's or none at all, the stream
     starts before the first of the caller's messages stamped within ``STREAM_LOOKBACK`` of the time,
-    as the old look-back window did: a message sent twice rather than one lost. The head is read
-    first: whatever commits after that read is past it, whatever the second query sees.
+    as the old look-back window did: a message sent twice rather than one lost. There the head is
+    read before the first position: whatever commits after that read is past it, whatever the
+    second query sees.
     """
-    head = await repository.stream_head()
     if since is not None:
         position = await repository.stream_position_of(recipients, since[1])
         if position is not None:
             return position
+    head = await repository.stream_head()
     at = utcnow() if since is None else since[0]
     first = await repository.first_stream_position_since(recipients, at - STREAM_LOOKBACK)
     return head if first is None else min(head, first - 1)
