@@ -11,7 +11,12 @@ import yaml
 
 from .support import DEPLOY, OVERLAYS, ROOT, SERVICES, of_kind, pod_spec, render_overlay
 
-DOCS = [ROOT / "README.md", DEPLOY / "README.md", ROOT / "docs" / "architecture.md"]
+DOCS = [
+    ROOT / "README.md",
+    DEPLOY / "README.md",
+    ROOT / "docs" / "architecture.md",
+    ROOT / "docs" / "performance.md",
+]
 
 
 def makefile_targets() -> set[str]:
