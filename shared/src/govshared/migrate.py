@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -38,8 +39,12 @@ def downgrade(alembic_ini: Path, database_url: str, revision: str = "base") -> N
 def _run(connection: Connection, metadata: MetaData) -> None:
     is_sqlite = connection.dialect.name == "sqlite"
     if not is_sqlite:
-        # Never queue behind a long transaction and block the service's traffic (alphagov).
+        # Never queue behind a long transaction and block the service's traffic (alphagov). A
+        # session setting: committed here, it holds for every migration, and Alembic begins each
+        # migration's transaction itself (transaction_per_migration), which an index built
+        # CONCURRENTLY needs (``create_index_concurrently``).
         connection.exec_driver_sql("SET lock_timeout = '10s'")
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -49,6 +54,58 @@ def _run(connection: Connection, metadata: MetaData) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+_INDEX_STATE = text(
+    "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = :name AND n.nspname = current_schema()"
+)
+
+
+def _index_state(name: str) -> bool | None:
+    """True for a valid index of that name, False for one a failed concurrent build left behind
+    (INVALID), None for none."""
+    return op.get_bind().execute(_INDEX_STATE, {"name": name}).scalar()  # type: ignore[no-any-return]
+
+
+def create_index_concurrently(
+    index_name: str, table_name: str, columns: Sequence[Any], **kw: Any
+) -> None:
+    """``op.create_index`` for a table that already holds data: on PostgreSQL it never blocks writes.
+
+    A plain ``CREATE INDEX`` holds a SHARE lock on the table while it reads the whole table, and
+    while it waits for that lock behind an open write transaction every later writer queues behind
+    it: submissions stop for as long as the wait and the build last. ``CREATE INDEX CONCURRENTLY``
+    takes SHARE UPDATE EXCLUSIVE, which writers do not conflict with. It cannot run in a
+    transaction, so it runs in an autocommit block: the migration's steps before it are committed
+    first, so make it the last step of its migration. A concurrent build that failed (the
+    lock_timeout, a cancelled Job) leaves an INVALID index of that name: it is dropped and built
+    again, and an index already built and valid is kept, so a Job run again completes. SQLite
+    (one writer, no concurrent build): a plain ``CREATE INDEX``.
+    """
+    if op.get_bind().dialect.name != "postgresql":
+        op.create_index(index_name, table_name, list(columns), **kw)
+        return
+    with op.get_context().autocommit_block():
+        state = _index_state(index_name)
+        if state:
+            return
+        if state is False:
+            op.drop_index(index_name, table_name=table_name, postgresql_concurrently=True)
+        op.create_index(index_name, table_name, list(columns), postgresql_concurrently=True, **kw)
+
+
+def drop_index_concurrently(index_name: str, table_name: str) -> None:
+    """``op.drop_index`` that, on PostgreSQL, never queues writers behind it: a plain ``DROP
+    INDEX`` waits for an ACCESS EXCLUSIVE lock on the table, and every reader and writer after it
+    waits too. An autocommit block, as ``create_index_concurrently``."""
+    if op.get_bind().dialect.name != "postgresql":
+        op.drop_index(index_name, table_name=table_name)
+        return
+    with op.get_context().autocommit_block():
+        if _index_state(index_name) is not None:
+            op.drop_index(index_name, table_name=table_name, postgresql_concurrently=True)
 
 
 def run_env(metadata: MetaData, *, default_url: Callable[[], str]) -> None:

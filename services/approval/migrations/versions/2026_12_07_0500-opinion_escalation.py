@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from govshared.db import UTCDateTime
+from govshared.migrate import create_index_concurrently
 
 revision = "a0012_opinion_escalation"
 down_revision = "a0011_review_chains"
@@ -19,7 +20,9 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("review_tasks", sa.Column("escalated_at", UTCDateTime(), nullable=True))
     # The opinion timer's claim: open opinions by due date.
-    op.create_index("ix_review_tasks_overdue", "review_tasks", ["kind", "status", "due_on"])
+    create_index_concurrently(
+        "ix_review_tasks_overdue", "review_tasks", ["kind", "status", "due_on"]
+    )
 
 
 def downgrade() -> None:

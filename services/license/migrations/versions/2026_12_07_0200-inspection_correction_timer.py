@@ -8,6 +8,8 @@ Create Date: 2026-12-07 02:00
 
 from alembic import op
 
+from govshared.migrate import create_index_concurrently
+
 revision = "l0005_correction_timer"
 down_revision = "l0004_inspections"
 branch_labels = None
@@ -15,8 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_inspections_correction", "inspections", ["correction_status", "rectify_by"])
-    op.create_index("ix_inspections_reinspection_of", "inspections", ["reinspection_of"])
+    create_index_concurrently(
+        "ix_inspections_correction", "inspections", ["correction_status", "rectify_by"]
+    )
+    create_index_concurrently("ix_inspections_reinspection_of", "inspections", ["reinspection_of"])
 
 
 def downgrade() -> None:

@@ -9,6 +9,8 @@ Create Date: 2026-12-07 09:00
 
 from alembic import op
 
+from govshared.migrate import create_index_concurrently
+
 revision = "l0006_inspections_scope"
 down_revision = "l0005_correction_timer"
 branch_labels = None
@@ -16,7 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_inspections_jurisdiction", "inspections", ["jurisdiction", "due_on", "id"])
+    create_index_concurrently(
+        "ix_inspections_jurisdiction", "inspections", ["jurisdiction", "due_on", "id"]
+    )
 
 
 def downgrade() -> None:

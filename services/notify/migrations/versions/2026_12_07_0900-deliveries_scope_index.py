@@ -11,6 +11,8 @@ Create Date: 2026-12-07 09:00
 
 from alembic import op
 
+from govshared.migrate import create_index_concurrently
+
 revision = "n0003_deliveries_scope"
 down_revision = "n0002_inbox_payload"
 branch_labels = None
@@ -18,7 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index(
+    create_index_concurrently(
         "ix_deliveries_scope", "deliveries", ["status", "jurisdiction", "updated_at", "id"]
     )
 
