@@ -67,6 +67,24 @@ class KeyedRequest:
     request_hash: str
 
 
+def keyed_request(
+    principal: Principal,
+    application_id: uuid.UUID,
+    action: Action,
+    body: ActionRequest,
+    idempotency_key: str | None,
+) -> KeyedRequest | None:
+    """The key's owner and the request's fingerprint, only for a keyed request (the claim)."""
+    if idempotency_key is None:
+        return None
+    route = f"/api/v1/applications/{application_id}/{action.value}"
+    return KeyedRequest(
+        key=idempotency_key,
+        owner=key_owner(principal, f"POST {route}"),
+        request_hash=request_fingerprint("POST", route, body.model_dump(mode="json")),
+    )
+
+
 class TrailMoved(Exception):
     """An entry was appended to the trail between an action's read and its write."""
 
@@ -120,24 +138,9 @@ class ActionService:
         idempotency_key: str | None,
     ) -> Submitted:
         """Take an action on an application, if the law allows it from its current state."""
-        # The key's owner and the request's fingerprint, only for a keyed request (the claim).
-        keyed: KeyedRequest | None = None
-        if idempotency_key is not None:
-            route = f"/api/v1/applications/{application_id}/{action.value}"
-            keyed = KeyedRequest(
-                key=idempotency_key,
-                owner=key_owner(principal, f"POST {route}"),
-                request_hash=request_fingerprint("POST", route, body.model_dump(mode="json")),
-            )
-            stored = await replay(
-                self.session,
-                idempotency_keys,
-                owner=keyed.owner,
-                key=keyed.key,
-                request_hash=keyed.request_hash,
-            )
-            if stored is not None:
-                return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
+        keyed = keyed_request(principal, application_id, action, body, idempotency_key)
+        if keyed is not None and (stored := await self._replay(keyed)) is not None:
+            return stored
         # The trail's end is read with the application: the write's one statement appends to it.
         # An entry appended meanwhile without changing the row (a note of delivery) takes the
         # sequence number ours would have; the trail's key refuses ours, and the action is taken
@@ -154,6 +157,36 @@ class ActionService:
             except TrailMoved:
                 await self.session.rollback()
         raise ConcurrentModification(CHANGED_MEANWHILE)
+
+    async def replayed(
+        self,
+        *,
+        principal: Principal,
+        application_id: uuid.UUID,
+        action: Action,
+        body: ActionRequest,
+        idempotency_key: str | None,
+    ) -> Submitted | None:
+        """The first answer of this keyed action if it was taken already (a retry), as ``act``
+        gives it; None otherwise. A route that checks more than ``act`` (a review chain's
+        ``complete``: the task must be the current step) asks this first, so that a retry of a
+        step completed is answered as taken, not refused because the step moved on."""
+        keyed = keyed_request(principal, application_id, action, body, idempotency_key)
+        return await self._replay(keyed) if keyed is not None else None
+
+    async def _replay(self, keyed: KeyedRequest) -> Submitted | None:
+        """The stored answer of a keyed request; None for a new one (a key used with another
+        body is a 422 problem, ``IdempotencyKeyReused``)."""
+        stored = await replay(
+            self.session,
+            idempotency_keys,
+            owner=keyed.owner,
+            key=keyed.key,
+            request_hash=keyed.request_hash,
+        )
+        if stored is None:
+            return None
+        return Submitted(status_code=stored.status_code, body=stored.body, replayed=True)
 
     async def _act_once(
         self,

@@ -598,3 +598,30 @@ async def test_a_case_deemed_accepted_enters_its_chain(
     assert tasks["current_step"] == "second_review"
     trail = (await client.get(f"/api/v1/applications/{app_id}/events", headers=reviewer)).json()
     assert [e["action"] for e in trail][1:4] == ["deemed_accept", "open_task", "request_opinion"]
+
+
+async def test_a_completed_step_retried_with_its_key_gets_its_first_answer(
+    client: httpx.AsyncClient, tokens: Tokens, set_today: Callable[[str], None]
+) -> None:
+    """A reviewer whose answer to ``complete`` was lost retries with the same Idempotency-Key: the
+    step was completed, and the retry gets that first answer back (replayed), not a 409 saying the
+    task is no longer the current step, which read as a failure and had the reviewer act again."""
+    set_today("2021-09-17")
+    app_id = await _case(client, tokens, random_uscc())
+    reviewer = staff(tokens, Role.REVIEWER, "reviewer-retry")
+    task = _open(await _tasks(client, app_id, reviewer), "first_review")
+    keyed = {**reviewer, "Idempotency-Key": f"complete-{task['id']}"}
+    path = f"{app_id}/tasks/{task['id']}/complete"
+    first = await _post(client, path, keyed, opinion="材料真实，初审通过")
+    assert first.status_code == 200 and first.json()["state"] == "in_review", first.text
+    retried = await _post(client, path, keyed, opinion="材料真实，初审通过")
+    assert retried.status_code == 200, retried.text
+    assert retried.headers.get("Idempotent-Replayed") == "true"
+    assert retried.json() == first.json()
+    # One review recorded, not two; the chain moved on once.
+    trail = (await client.get(f"/api/v1/applications/{app_id}/events", headers=reviewer)).json()
+    assert [e["action"] for e in trail].count("review") == 1
+    assert (await _tasks(client, app_id, reviewer))["current_step"] == "second_review"
+    # The same key with another body is still refused (the first answer stands).
+    changed = await _post(client, path, keyed, opinion="另一意见")
+    assert problem(changed)["code"] == "idempotency_key_reused"

@@ -258,7 +258,23 @@ async def complete_task(
     principal: Worker,
 ) -> Response:
     """The same as ``review`` (a review step) or ``approve``/``deny`` (the decision step) on the
-    case, for this task: it must be the current step's."""
+    case, for this task: it must be the current step's. A retry with the key of a step completed
+    gets its first answer, though the step is no longer current."""
+    action = {
+        None: Action.REVIEW,
+        Decision.APPROVE: Action.APPROVE,
+        Decision.DENY: Action.DENY,
+    }[body.decision]
+    taken = ActionRequest(opinion=body.opinion, reason=body.reason)
+    stored = await actions.replayed(
+        principal=principal,
+        application_id=application.id,
+        action=action,
+        body=taken,
+        idempotency_key=idempotency_key(request),
+    )
+    if stored is not None:
+        return answer(stored)
     tasks, _ = await moves.tasks_of(application)
     task = next((t for t in tasks if t.id == task_id), None)
     if task is None:
@@ -268,16 +284,11 @@ async def complete_task(
         raise (TaskClosed if task.status != "open" else ChainStepPending)(
             f"任务「{task.name}」不是办件当前所在的环节"
         )
-    action = {
-        None: Action.REVIEW,
-        Decision.APPROVE: Action.APPROVE,
-        Decision.DENY: Action.DENY,
-    }[body.decision]
     result = await actions.act(
         principal=principal,
         application_id=application.id,
         action=action,
-        body=ActionRequest(opinion=body.opinion, reason=body.reason),
+        body=taken,
         idempotency_key=idempotency_key(request),
     )
     return answer(result)
