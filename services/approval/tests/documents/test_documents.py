@@ -304,6 +304,14 @@ async def test_only_the_parties_may_download(
             await client.get(f"{base}/{acceptance['id']}/pdf", headers=headers)
         ).status_code == 404
     assert (await client.get(base)).status_code == 401
+    # A service reads a document only to deliver it: notify (which attaches it to the
+    # applicant's email) may; any other service's token is refused (the applicant's name, USCC
+    # and decision are not theirs to read).
+    pdf = f"{base}/{acceptance['id']}/pdf"
+    assert (await client.get(pdf, headers=tokens.service("notify"))).status_code == 200
+    for service in ("license", "tests"):
+        refused = await client.get(pdf, headers=tokens.service(service))
+        assert refused.status_code == 403 and problem(refused)["code"] == "forbidden", service
     missing = await client.get(
         f"{base}/00000000-0000-0000-0000-000000000000/pdf", headers=flow.applicant
     )

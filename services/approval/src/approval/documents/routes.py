@@ -15,8 +15,9 @@ from approval.documents.page import verify_page
 from approval.documents.schemas import DocumentList, DocumentOut, Verification
 from approval.documents.service import DocumentService
 from approval.errors import ApplicationNotFound
-from govshared.auth import STAFF_ROLES, Role, require_roles
+from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
+from govshared.jwks import service_of_subject
 from govshared.problems import (
     Forbidden,
     PayloadTooLarge,
@@ -37,6 +38,27 @@ router = APIRouter(
 public_router = APIRouter(tags=["verification"], route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden, ApplicationNotFound, ValidationFailed)
 Parties = Depends(require_roles(Role.ENTERPRISE, *STAFF_ROLES))
+# The one service that reads a document: notify, which delivers it (the email's attachment).
+DELIVERING_SERVICE = "notify"
+_downloader = require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES)
+
+
+async def document_downloader(
+    principal: Annotated[Principal, Depends(_downloader)],
+) -> Principal:
+    """The parties, and notify's service token; another service's token is a 403 problem (a
+    document names the applicant and its decision: no other service needs it)."""
+    if (
+        principal.role is Role.SERVICE
+        and service_of_subject(principal.subject) != DELIVERING_SERVICE
+    ):
+        raise Forbidden(
+            f"服务令牌仅限送达文书的通知服务（{DELIVERING_SERVICE}）下载文书",
+            required_service=DELIVERING_SERVICE,
+        )
+    return principal
+
+
 NUMBER = Query(min_length=4, max_length=64, description="文书编号")
 SHA256 = Query(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the PDF file in hand")
 DIGEST = Query(pattern=r"^[0-9a-fA-F]{64}$", description="SM3 content digest (from the QR code)")
@@ -71,7 +93,7 @@ async def list_documents(application: ApplicationById, documents: Documents) -> 
         200: {"content": {"application/pdf": {}}},
         **problem_responses(*AUTH_ERRORS, DocumentNotFound, DocumentNotSealed, SealUnavailable),
     },
-    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
+    dependencies=[Depends(document_downloader)],
 )
 async def document_pdf(
     application: ApplicationById, document_id: uuid.UUID, documents: Documents
