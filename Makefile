@@ -7,6 +7,7 @@ role ?= enterprise
 uscc ?=
 jurisdiction ?=
 name ?=
+to ?=
 id_number ?=
 # pytest-xdist workers of `make test`: more than the 2 cores, since tests wait on PostgreSQL and sockets.
 TEST_WORKERS ?= 4
@@ -103,7 +104,8 @@ uscc: setup
 token: setup
 	@$(UV) run --locked python -m govshared.devtoken --role "$(role)" \
 		$(if $(uscc),--uscc "$(uscc)") $(if $(jurisdiction),--jurisdiction "$(jurisdiction)") \
-		$(if $(department),--department "$(department)") $(if $(sub),--sub "$(sub)")
+		$(if $(department),--department "$(department)") $(if $(sub),--sub "$(sub)") \
+		$(if $(to),--to "$(to)")
 
 seal: setup
 	@test -n "$(uscc)$(id_number)" || { echo "usage: make seal uscc=<统一社会信用代码> [name=<企业名称>] [kind=法定代表人章]  |  make seal id_number=<身份证号码> name=<姓名>"; exit 2; }

@@ -27,6 +27,7 @@ from govshared.auth import (
     require_roles,
     trusted_keys,
 )
+from govshared.jwks import audience_of_service
 from govshared.problems import DependencyUnavailable, Unauthenticated, install_problem_handlers
 from govshared.testing import problem
 
@@ -187,16 +188,42 @@ def test_service_tokens_carry_kid_issuer_and_audience(
         jwt_audience="onestop",
         service_key_id="approval-1",
     )
-    token = service_tokens(settings, service_name="approval").token()
+    source = service_tokens(settings, service_name="approval")
+    token = source.token_for("license")
     assert jwt.get_unverified_header(token)["kid"] == "approval-1"
-    assert jwt.decode(token, options={"verify_signature": False})["iss"] == DEFAULT_SERVICE_ISSUER
-    verifier = TokenVerifier(
-        issuer="https://idp.example",
-        audience="onestop",
-        service_keys=trusted_keys(public, roles=SERVICE_ROLES, issuer=DEFAULT_SERVICE_ISSUER),
-    )
-    principal = verifier.verify(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["iss"] == DEFAULT_SERVICE_ISSUER
+    # The service called, and the portal's audience for verifiers of earlier releases.
+    assert claims["aud"] == ["urn:onestop:services:license", "onestop"]
+    assert source.token_for("license") == token  # kept until it nears expiry
+
+    def verifier_of(service: str) -> TokenVerifier:
+        return TokenVerifier(
+            issuer="https://idp.example",
+            audience="onestop",
+            service_keys=trusted_keys(public, roles=SERVICE_ROLES, issuer=DEFAULT_SERVICE_ISSUER),
+            service_audience=audience_of_service(service),
+        )
+
+    principal = verifier_of("license").verify(token)
     assert principal.role is Role.SERVICE and principal.subject == "service:approval"
+    # The token approval's relay sends notify cannot be replayed to license (nor license's to
+    # notify): each service accepts only the tokens sent to it.
+    with pytest.raises(Unauthenticated, match=r"(?i)audience"):
+        verifier_of("license").verify(source.token_for("notify"))
+    with pytest.raises(Unauthenticated, match=r"(?i)audience"):
+        verifier_of("notify").verify(token)
+    assert verifier_of("notify").verify(source.token_for("notify")).subject == "service:approval"
+    # A service token with the portal's audience only (a release before the per-service one).
+    shared_only = mint_token(
+        private,
+        role=Role.SERVICE,
+        subject="service:approval",
+        issuer=DEFAULT_SERVICE_ISSUER,
+        audience="onestop",
+    )
+    with pytest.raises(Unauthenticated, match=r"(?i)audience"):
+        verifier_of("license").verify(shared_only)
 
 
 class _JwksServer:

@@ -194,6 +194,7 @@ def test_the_development_flow_mints_tokens_the_services_accept(tmp_path: Path) -
         audience=None,
         service_keys_file=settings.service_jwt_keys_file,
         service_issuer=settings.service_token_issuer,
+        service="approval",
     )
     env = {**os.environ, "SUITE_DATA_DIR": str(tmp_path)}
     for args, role in (
@@ -213,7 +214,8 @@ def test_the_development_flow_mints_tokens_the_services_accept(tmp_path: Path) -
     from govshared.auth import service_tokens
 
     assert (
-        check.verify(service_tokens(settings, service_name="notify").token()).role is Role.SERVICE
+        check.verify(service_tokens(settings, service_name="notify").token_for("approval")).role
+        is Role.SERVICE
     )
 
 
@@ -301,11 +303,11 @@ def test_a_service_token_source_names_its_own_service(tmp_path: Path) -> None:
     settings = CommonSettings(data_dir=tmp_path, service_key_id="license-2026-12")
     with pytest.raises(ValueError, match="names another service"):
         service_tokens(settings, service_name="approval")
-    assert service_tokens(settings, service_name="license").token()
+    assert service_tokens(settings, service_name="license").token_for("approval")
     real = CommonSettings(**production(tmp_path))
     real.service_private_key_file = settings.service_private_key_file
     with pytest.raises(ValueError, match="SERVICE_KEY_ID"):
         service_tokens(real, service_name="approval")
     real.service_key_id = "approval-2026-12"
-    token = service_tokens(real, service_name="approval").token()
+    token = service_tokens(real, service_name="approval").token_for("license")
     assert jwt.get_unverified_header(token)["kid"] == "approval-2026-12"

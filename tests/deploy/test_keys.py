@@ -13,6 +13,7 @@ from govshared.auth import (
     DEFAULT_SERVICE_ISSUER,
     SERVICE_ROLES,
     Role,
+    ServiceTokenSource,
     TokenVerifier,
     load_verifier,
     mint_token,
@@ -119,6 +120,27 @@ def test_each_services_key_speaks_for_that_service_only(tmp_path: Path) -> None:
         impostor = mint_token(notify_key, subject="service:approval", kid=kid, **services)
         with pytest.raises(Unauthenticated):
             verifier.verify(impostor)
+    # Each service accepts only the tokens sent to it: the token approval's relay sends notify,
+    # replayed to license, is refused, whatever key signed it.
+    license_verifier = load_verifier(
+        public_key_file=None,
+        jwks_file=None,
+        jwks_url=None,
+        issuer=None,
+        audience="onestop",
+        service_keys_file=str(tmp_path / "g1" / "services-jwks.json"),
+        bound_service_keys=True,
+        service="license",
+    )
+    approval = ServiceTokenSource(
+        (tmp_path / "g1" / "approval-private.pem").read_text(),
+        service_name="approval",
+        audience="onestop",
+        kid=made["kids"]["approval"],
+    )
+    assert license_verifier.verify(approval.token_for("license")).subject == "service:approval"
+    with pytest.raises(Unauthenticated):
+        license_verifier.verify(approval.token_for("notify"))
     # A key whose kid names no service (as the development pair, shared by the three services, has
     # no kid at all) binds none: production refuses to start with it among the services' keys.
     unbound = tmp_path / "unbound-jwks.json"

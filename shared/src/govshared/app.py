@@ -218,6 +218,7 @@ async def start_runtime(
         service_issuer=settings.service_token_issuer,
         max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
         bound_service_keys=settings.environment == "production",
+        service=service,
     )
     return runtime
 

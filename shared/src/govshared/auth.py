@@ -8,11 +8,12 @@ A shared HMAC secret is refused, so that a leaked verifier can never mint tokens
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +30,7 @@ from govshared.files import private_dir, touch_private, write_private
 from govshared.jwks import (
     RemoteJwks,
     TrustedKey,
+    audience_of_service,
     service_subject,
     service_trusted_keys,
     subject_of_service,
@@ -121,6 +123,7 @@ class TokenVerifier:
         audience: str | None = None,
         roles: frozenset[Role] = HUMAN_ROLES,
         service_keys: Sequence[TrustedKey] = (),
+        service_audience: str | None = None,
         max_lifetime_seconds: int = 12 * 3600,
         cache_size: int = 10_000,
     ) -> None:
@@ -135,6 +138,7 @@ class TokenVerifier:
         self.remote = RemoteJwks(jwks_url, roles=roles, issuer=issuer) if jwks_url else None
         self._issuer = issuer
         self._audience = audience
+        self._service_audience = service_audience
         self._max_lifetime = max_lifetime_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._cache_size = cache_size
@@ -156,19 +160,23 @@ class TokenVerifier:
     def _decode(self, token: str) -> tuple[dict[str, Any], TrustedKey]:
         candidates = self._candidates(jwt.get_unverified_header(token), token)
         for number, trusted in enumerate(candidates, 1):
+            # A service's token names the service it was sent to (``audience_of_service``), not
+            # the audience of the portal's tokens: one another service received cannot be replayed
+            # here.
+            audience = self._service_audience if trusted.roles == SERVICE_ROLES else self._audience
             try:
                 claims = jwt.decode(
                     token,
                     trusted.key,
                     algorithms=[trusted.algorithm],
                     issuer=trusted.issuer,
-                    audience=self._audience,
+                    audience=audience,
                     # The identity provider's clock may run ahead of ours (iat, nbf) or behind
                     # (exp): a minute either way, as the lifetime check below allows.
                     leeway=CLOCK_SKEW_SECONDS,
                     options={
                         "require": ["exp", "sub", "role"],
-                        "verify_aud": self._audience is not None,
+                        "verify_aud": audience is not None,
                     },
                 )
             except jwt.InvalidSignatureError:
@@ -288,9 +296,14 @@ def load_verifier(
     service_issuer: str | None = DEFAULT_SERVICE_ISSUER,
     max_lifetime_seconds: int = 12 * 3600,
     bound_service_keys: bool = False,
+    service: str | None = None,
 ) -> TokenVerifier:
     """A verifier from settings: the identity provider's PEM file, JWKS file or JWKS URL (human
     roles), and the services' keys (role ``service`` only, each bound to the service its kid names).
+
+    ``service``, the verifying service's name: a service token is accepted only when its ``aud``
+    names this service (``audience_of_service``); without it (a test's verifier) any service
+    token's audience is accepted.
 
     ``bound_service_keys`` (production) refuses a service key bound to no service: the development
     PEM pair, which all three services share, would let any of them speak for the others.
@@ -314,6 +327,7 @@ def load_verifier(
         issuer=issuer,
         audience=audience,
         service_keys=service_keys,
+        service_audience=audience_of_service(service) if service else None,
         max_lifetime_seconds=max_lifetime_seconds,
     )
 
@@ -432,7 +446,7 @@ def mint_token(
     name: str | None = None,
     department: str | None = None,
     issuer: str | None = None,
-    audience: str | None = None,
+    audience: str | Sequence[str] | None = None,
     ttl_seconds: int = 8 * 3600,
     kid: str | None = None,
 ) -> str:
@@ -471,10 +485,14 @@ def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
 
 
 class ServiceTokenSource:
-    """Mints short-lived service tokens for calls to other services, renewing before expiry.
+    """Mints short-lived service tokens for calls to other services, one per service called,
+    renewing each before expiry.
 
-    The ``kid`` names the key in the verifiers' JWKS, so that keys can be rotated with two in the
-    set; issuer and audience match what the verifiers check.
+    A token's ``aud`` names the service it is sent to (``audience_of_service``), so the service
+    that receives it cannot replay it to another. The ``kid`` names the key in the verifiers' JWKS,
+    so that keys can be rotated with two in the set. ``audience`` (the ``JWT_AUDIENCE`` of the
+    portal's tokens) is added beside it for verifiers of releases before the per-service audience,
+    which checked that one only; the verifiers of this release ignore it for service tokens.
     """
 
     def __init__(
@@ -491,24 +509,32 @@ class ServiceTokenSource:
         self._issuer = issuer
         self._audience = audience
         self._kid = kid
-        self._token = ""
-        self._expires = 0.0
+        self._tokens: dict[str, tuple[str, float]] = {}
 
-    def token(self) -> str:
-        """A valid bearer token for this service."""
-        if time.time() > self._expires - 60:
-            self._token = mint_token(
+    def token_for(self, service: str) -> str:
+        """A valid bearer token of this service for a call to ``service``."""
+        token, expires = self._tokens.get(service, ("", 0.0))
+        if time.time() > expires - 60:
+            audience = [audience_of_service(service)]
+            if self._audience:
+                audience.append(self._audience)
+            token = mint_token(
                 self._key,
                 role=Role.SERVICE,
                 subject=subject_of_service(self._service),
                 name=self._service,
                 issuer=self._issuer,
-                audience=self._audience,
+                audience=audience,
                 kid=self._kid,
                 ttl_seconds=900,
             )
-            self._expires = time.time() + 900
-        return self._token
+            self._tokens[service] = (token, time.time() + 900)
+        return token
+
+    def for_service(self, service: str) -> Callable[[], str]:
+        """``token_for(service)`` as a callable of no argument, for a relay's ``Destination`` or a
+        client of that service."""
+        return functools.partial(self.token_for, service)
 
 
 def service_tokens(settings: object, *, service_name: str) -> ServiceTokenSource:

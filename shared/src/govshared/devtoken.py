@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from govshared.auth import Role, dev_role_key, mint_token
+from govshared.jwks import SUITE_SERVICES, audience_of_service
 from govshared.uscc import random_uscc, uscc_error
 
 
@@ -23,6 +24,11 @@ def main() -> None:
     parser.add_argument("--department", help="部门代码 (staff giving 并联审批 opinions), e.g. SHGA")
     parser.add_argument("--sub", help="subject; defaults to the role and a random suffix")
     parser.add_argument("--name")
+    parser.add_argument(
+        "--to",
+        choices=SUITE_SERVICES,
+        help="the service a service token is for (its aud); default: all three",
+    )
     parser.add_argument(
         "--ttl", type=int, default=8 * 3600, help="seconds (at most JWT_MAX_LIFETIME_SECONDS)"
     )
@@ -49,6 +55,9 @@ def main() -> None:
             jurisdiction=args.jurisdiction,
             name=args.name,
             department=args.department,
+            audience=[audience_of_service(s) for s in ((args.to,) if args.to else SUITE_SERVICES)]
+            if args.role == Role.SERVICE
+            else None,
             ttl_seconds=args.ttl,
         )
     )

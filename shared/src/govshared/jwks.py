@@ -86,6 +86,21 @@ def subject_of_service(name: str) -> str:
     return f"{SERVICE_SUBJECT}{name}"
 
 
+SERVICE_AUDIENCE = "urn:onestop:services:"
+"""The ``aud`` of a service token is this prefix and the name of the service it is sent to: a token
+approval's relay sends notify (``urn:onestop:services:notify``) is refused by license, so whoever
+receives a service's token cannot replay it to a third service."""
+
+
+SUITE_SERVICES = ("approval", "license", "notify")
+"""The suite's services: where a development or test service token naming no one is sent."""
+
+
+def audience_of_service(name: str) -> str:
+    """The ``aud`` of service tokens sent to the named service."""
+    return f"{SERVICE_AUDIENCE}{name}"
+
+
 def service_of_subject(subject: str | None) -> str | None:
     """The service a token's ``sub`` speaks for, or None when it is not a service's."""
     return (

@@ -39,7 +39,7 @@ from govshared.auth import (
     mint_token,
 )
 from govshared.events import EVENT_DATA_SCHEMAS, CloudEvent
-from govshared.jwks import subject_of_service
+from govshared.jwks import SUITE_SERVICES, audience_of_service, subject_of_service
 from govshared.uscc import random_uscc as random_uscc  # the tests' name for it
 
 if TYPE_CHECKING:
@@ -346,9 +346,13 @@ class Tokens:
         """Authorization header of a member of staff."""
         return self.header(role, jurisdiction=jurisdiction)
 
-    def service(self, name: str = "tests") -> dict[str, str]:
-        """Authorization header of a service (signed with the services' key)."""
-        return self.header(Role.SERVICE, subject=subject_of_service(name), name=name)
+    def service(self, name: str = "tests", *, to: str | None = None) -> dict[str, str]:
+        """Authorization header of a service (signed with the services' key), for a call to the
+        service ``to`` (its ``aud``); without it, a token every service of the suite accepts."""
+        audience = [audience_of_service(s) for s in ((to,) if to else SUITE_SERVICES)]
+        return self.header(
+            Role.SERVICE, subject=subject_of_service(name), name=name, audience=audience
+        )
 
     def producer(self, events: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         """Authorization header of the service whose relay posts these events: the one their

@@ -66,8 +66,8 @@ def build_relay(
         sessionmaker=sessionmaker,
         table=outbox_events,
         destinations={
-            "notify": Destination(settings.notify_events_url, tokens.token),
-            "license": Destination(settings.license_events_url, tokens.token),
+            "notify": Destination(settings.notify_events_url, tokens.for_service("notify")),
+            "license": Destination(settings.license_events_url, tokens.for_service("license")),
         },
         http=http,
         poll_interval=settings.relay_poll_seconds,

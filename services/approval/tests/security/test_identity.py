@@ -81,11 +81,17 @@ async def test_the_identity_providers_key_cannot_mint_a_service_token(
         "/api/v1/applications/" + str(uuid.uuid4()), headers=tokens.service("license")
     )
     assert genuine.status_code == 404
-    # approval → license calls: the token source its settings describe signs with the services'
-    # key and issuer, which every service trusts for role=service.
-    own = service_tokens(app.state.settings, service_name="approval").token()
-    principal = app.state.token_verifier.verify(own)
-    assert principal.role is Role.SERVICE and principal.subject == "service:approval"
+    # license → approval calls: the token source a service's settings describe signs with the
+    # services' key and issuer, which every service trusts for role=service, for the service it
+    # calls only: one license sent notify is refused here (it could be replayed otherwise).
+    source = service_tokens(app.state.settings, service_name="license")
+    principal = app.state.token_verifier.verify(source.token_for("approval"))
+    assert principal.role is Role.SERVICE and principal.subject == "service:license"
+    replayed = await client.get(
+        "/api/v1/applications/" + str(uuid.uuid4()),
+        headers=bearer(source.token_for("notify")),
+    )
+    assert problem(replayed)["status"] == 401
 
 
 @pytest.mark.parametrize(

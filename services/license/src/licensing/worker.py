@@ -74,9 +74,13 @@ def build_relay(
         sessionmaker=sessionmaker,
         table=outbox_events,
         destinations={
-            "notify": Destination(settings.notify_events_url, tokens.token),
+            "notify": Destination(settings.notify_events_url, tokens.for_service("notify")),
             **(
-                {"approval": Destination(settings.approval_events_url, tokens.token)}
+                {
+                    "approval": Destination(
+                        settings.approval_events_url, tokens.for_service("approval")
+                    )
+                }
                 if settings.approval_events_url
                 else {}
             ),

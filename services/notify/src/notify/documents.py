@@ -168,8 +168,9 @@ class DocumentFetcher:
 
     async def fetch(self, spec: AttachmentSpec) -> Attachment:
         """The PDF as an attachment; ``ChannelError`` (retried) when unreachable or not as issued."""
+        service = DOCUMENT_SOURCES.get(spec.source)
         base = self._links.service_url(spec.source)
-        if base is None:
+        if service is None or base is None:
             raise ChannelError(f"no service to fetch documents of {spec.source} from")
         url = base + spec.download_path
         digest = hashlib.sha256()
@@ -179,7 +180,10 @@ class DocumentFetcher:
             async with self._http.stream(
                 "GET",
                 url,
-                headers={"Authorization": f"Bearer {self._tokens.token()}", "Accept": PDF},
+                headers={
+                    "Authorization": f"Bearer {self._tokens.token_for(service)}",
+                    "Accept": PDF,
+                },
                 follow_redirects=False,
             ) as response:
                 if response.status_code != 200:

@@ -106,8 +106,8 @@ def build_relay(
         sessionmaker=sessionmaker,
         table=outbox_events,
         destinations={
-            "approval": Destination(settings.approval_events_url, tokens.token),
-            "license": Destination(settings.license_events_url, tokens.token),
+            "approval": Destination(settings.approval_events_url, tokens.for_service("approval")),
+            "license": Destination(settings.license_events_url, tokens.for_service("license")),
         },
         http=http,
         poll_interval=settings.relay_poll_seconds,

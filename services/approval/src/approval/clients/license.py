@@ -50,7 +50,7 @@ class LicenseClient:
             response = await self._http.get(
                 f"{self._base}/api/v1/reform-items/{item_code}/mode",
                 params={"jurisdiction": jurisdiction, "on": on.isoformat()},
-                headers={"Authorization": f"Bearer {self._tokens.token()}"},
+                headers={"Authorization": f"Bearer {self._tokens.token_for('license')}"},
             )
         except httpx.HTTPError as exc:
             raise DependencyUnavailable(
@@ -98,7 +98,7 @@ class LicenseClient:
             return await self._http.get(
                 f"{self._base}{path}",
                 params=params,
-                headers={"Authorization": f"Bearer {self._tokens.token()}"},
+                headers={"Authorization": f"Bearer {self._tokens.token_for('license')}"},
             )
         except httpx.HTTPError as exc:
             raise DependencyUnavailable(
