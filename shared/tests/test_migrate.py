@@ -16,15 +16,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from govshared.migrate import downgrade, upgrade
 from govshared.testing import BACKENDS, drop_postgres_database, make_database
 
-ENV = '''
+ENV = """
 from sqlalchemy import MetaData
 
 from govshared.migrate import run_env
 
 run_env(MetaData(), default_url=lambda: "sqlite+aiosqlite://")
-'''
+"""
 
-TABLE = '''
+TABLE = """
 import sqlalchemy as sa
 from alembic import op
 
@@ -42,9 +42,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("items")
-'''
+"""
 
-INDEX = '''
+INDEX = """
 from alembic import op
 
 from govshared.migrate import create_index_concurrently, drop_index_concurrently
@@ -59,7 +59,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     drop_index_concurrently("ix_items_kind", "items")
-'''
+"""
 
 
 @pytest.fixture

@@ -209,6 +209,22 @@ async def test_a_database_behind_the_code_is_not_ready_until_migrated(
         await engine.dispose()
 
 
+async def test_a_failed_statements_values_stay_out_of_its_error(database: str) -> None:
+    """An error's text is what the logs keep (the problem handlers log it): the statement's values,
+    here an identity number, are not in it, on either database."""
+    engine = make_engine(database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(notes), [{"id": "110101199003077777"}])
+        with pytest.raises(IntegrityError) as failed:
+            async with engine.begin() as conn:
+                await conn.execute(insert(notes), [{"id": "110101199003077777"}])
+    finally:
+        await engine.dispose()
+    assert "notes" in str(failed.value)  # the statement, to find the bug by
+    assert "110101199003077777" not in str(failed.value)
+
+
 def test_what_counts_as_an_outage() -> None:
     locked = OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked"))
     assert is_database_outage(locked)

@@ -220,6 +220,7 @@ def make_engine(
         engine = create_async_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             connect_args={"timeout": 30},
             json_serializer=json_text,
             json_deserializer=json_value,
@@ -246,6 +247,9 @@ def make_engine(
     engine = create_async_engine(
         url,
         echo=echo,
+        # A statement's values (identity numbers, phone numbers, a webhook's secret) stay out of
+        # every error's text, and so out of the logs (个人信息保护法 第五十一条: security measures).
+        hide_parameters=True,
         # ``pool_size`` and half as many again, each opened when first needed and then kept: no
         # overflow. SQLAlchemy closes an overflow connection as it comes back to a full pool, so
         # a load just above the pool opened and closed connections without end: `make bench`

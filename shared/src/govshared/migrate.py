@@ -66,7 +66,7 @@ _INDEX_STATE = text(
 def _index_state(name: str) -> bool | None:
     """True for a valid index of that name, False for one a failed concurrent build left behind
     (INVALID), None for none."""
-    return op.get_bind().execute(_INDEX_STATE, {"name": name}).scalar()  # type: ignore[no-any-return]
+    return op.get_bind().execute(_INDEX_STATE, {"name": name}).scalar()
 
 
 def create_index_concurrently(

@@ -17,7 +17,7 @@ import fnmatch
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +54,11 @@ OUTBOX_FAILED = Counter(
     "outbox_delivery_failures_total", "Failed outbox delivery attempts", ["destination"]
 )
 OUTBOX_PENDING = Gauge("outbox_pending", "Outbox rows not yet delivered (measured by the relay)")
+OUTBOX_OLDEST = Gauge(
+    "outbox_oldest_pending_seconds",
+    "Age of the oldest outbox row not yet delivered, 0 when none (an event a subscriber keeps "
+    "refusing is retried with backoff for ever: this is how anyone learns of it)",
+)
 OUTBOX_PAUSED = Gauge(
     "outbox_destination_paused",
     "1 while this relay's circuit to the destination is open (it failed; probed after a pause)",
@@ -208,6 +213,29 @@ class Circuit:
         return self.failures > 0 and now >= self.retry_at
 
 
+MAX_BATCH_BYTES = 768 * 1024
+"""The largest body a relay posts (but for one event larger alone): under the receivers' default
+``MAX_JSON_BYTES`` of 1 MiB, with room for the batch's brackets and commas."""
+
+
+def _chunks_of_bytes(
+    items: list[tuple[str, str]], max_bytes: int
+) -> Iterator[list[tuple[str, str]]]:
+    """``items`` (row id, payload) in order, cut into runs whose payloads together stay within
+    ``max_bytes`` (one payload larger than that goes alone)."""
+    chunk: list[tuple[str, str]] = []
+    size = 2  # the brackets
+    for item in items:
+        grows = len(item[1].encode()) + 1  # and its comma
+        if chunk and size + grows > max_bytes:
+            yield chunk
+            chunk, size = [], 2
+        chunk.append(item)
+        size += grows
+    if chunk:
+        yield chunk
+
+
 @dataclass(frozen=True, slots=True)
 class _Result:
     error: str | None  # None: delivered
@@ -234,6 +262,7 @@ class OutboxRelay:
         destinations: Mapping[str, Destination],
         http: httpx.AsyncClient,
         batch_size: int = 100,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
         poll_interval: float = 0.5,
         lease_seconds: float = 30.0,
         base_backoff: float = 1.0,
@@ -246,6 +275,7 @@ class OutboxRelay:
         self._destinations = dict(destinations)
         self._http = http
         self._batch_size = batch_size
+        self._max_batch_bytes = max_batch_bytes
         self._poll_interval = poll_interval
         self._lease = timedelta(seconds=lease_seconds)
         self._post_deadline = lease_seconds / 2
@@ -358,18 +388,25 @@ class OutboxRelay:
         if not rows:
             return 0
         self._claimed.update(r[0] for r in rows)
-        # One post a destination, and one more for a suspect (alone).
-        posts: dict[tuple[str, bool], list[tuple[str, str]]] = {}
+        # One post a destination, and one more for a suspect (alone); a destination's rows that
+        # would make a body larger than ``max_batch_bytes`` go in more posts, in order (the
+        # receivers refuse a JSON body over their MAX_JSON_BYTES, 1 MiB by default, with a 413).
+        grouped: dict[tuple[str, bool], list[tuple[str, str]]] = {}
         for row_id, destination, payload, alone in rows:
-            posts.setdefault((destination, alone), []).append((row_id, payload))
+            grouped.setdefault((destination, alone), []).append((row_id, payload))
+        posts = [
+            (key, chunk)
+            for key, items in grouped.items()
+            for chunk in _chunks_of_bytes(items, self._max_batch_bytes)
+        ]
         results = await asyncio.gather(
-            *(self._post(d, [p for _, p in items]) for (d, _alone), items in posts.items())
+            *(self._post(d, [p for _, p in items]) for (d, _alone), items in posts)
         )
         delivered = 0
         now = datetime.now(UTC)
         t = self._table
         async with self._sessionmaker() as session, session.begin():
-            for ((destination, alone), items), result in zip(posts.items(), results, strict=True):
+            for ((destination, alone), items), result in zip(posts, results, strict=True):
                 ids = [row_id for row_id, _ in items]
                 error = result.error
                 if error is None:
@@ -460,6 +497,22 @@ class OutboxRelay:
             )
         return int(count or 0)
 
+    async def measure(self) -> None:
+        """Set the backlog's gauges, what ops alert on: how many rows wait (a subscriber down, a
+        relay stuck) and how long the oldest has waited (an event refused again and again, which
+        a steady trickle of failures would not show)."""
+        t = self._table
+        async with self._sessionmaker() as session:
+            count, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(t.c.created_at)).where(t.c.delivered_at.is_(None))
+                )
+            ).one()
+        OUTBOX_PENDING.set(int(count or 0))
+        OUTBOX_OLDEST.set(
+            max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest is not None else 0.0
+        )
+
     async def run(self) -> None:
         """Deliver until stopped; errors are logged and retried, never fatal."""
         measured = 0.0
@@ -467,8 +520,7 @@ class OutboxRelay:
             try:
                 delivered = await self.run_once()
                 if time.monotonic() - measured > PENDING_GAUGE_SECONDS:
-                    # The backlog is what ops alert on (a subscriber down, a relay stuck).
-                    OUTBOX_PENDING.set(await self.pending())
+                    await self.measure()
                     measured = time.monotonic()
             except Exception:
                 logger.exception("outbox relay iteration failed")

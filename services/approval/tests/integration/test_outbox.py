@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -320,6 +321,75 @@ async def test_running_relay_reports_its_backlog(app: FastAPI) -> None:
         await relay.stop()
         await task
     assert REGISTRY.get_sample_value("outbox_pending") == 4  # for notify and for license
+
+
+async def test_an_event_refused_for_long_shows_in_the_age_of_the_oldest(app: FastAPI) -> None:
+    """An event its subscriber keeps refusing is retried with backoff for ever, a failure every
+    few minutes at most: the age of the oldest undelivered row is what an alert can see."""
+    from prometheus_client import REGISTRY
+
+    await _queue(app, 2, ["notify"])
+    async with app.state.sessionmaker() as s, s.begin():
+        await s.execute(
+            outbox_events.update()
+            .where(outbox_events.c.id == "evt-000:notify")
+            .values(created_at=datetime.now(UTC) - timedelta(hours=2))
+        )
+    accepting = False
+
+    def notify(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(202) if accepting else httpx.Response(422, text="bad event")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(notify)) as http:
+        relay = _relay(app, http, "notify", base_backoff=0.01)
+        assert await relay.run_once() == 0
+        await relay.measure()
+        assert REGISTRY.get_sample_value("outbox_pending") == 2
+        assert 7200 <= (REGISTRY.get_sample_value("outbox_oldest_pending_seconds") or 0) < 7300
+        accepting = True  # the subscriber fixed: the event goes out by itself
+        await asyncio.sleep(0.05)
+        assert await relay.run_once() == 2
+        await relay.measure()
+    assert REGISTRY.get_sample_value("outbox_pending") == 0
+    assert REGISTRY.get_sample_value("outbox_oldest_pending_seconds") == 0
+
+
+async def test_a_batch_stays_within_what_the_receiver_takes(app: FastAPI) -> None:
+    """Thirty events of 100 KB: one post of them all would be 3 MB, over the 1 MiB every
+    service's edge takes (413). The relay cuts them into posts of at most 768 KiB, in order."""
+    from govshared.outbox import MAX_BATCH_BYTES
+
+    async with app.state.sessionmaker() as s, s.begin():
+        await s.execute(delete(outbox_events))
+        start = datetime.now(UTC) - timedelta(minutes=1)
+        for n in range(30):
+            at = start + timedelta(seconds=n)
+            await s.execute(
+                insert(outbox_events).values(
+                    id=f"big-{n:02d}:notify",
+                    event_id=f"big-{n:02d}",
+                    event_type="cn.gov.approval.application.submitted.v1",
+                    destination="notify",
+                    payload=json.dumps({"id": f"big-{n:02d}", "data": {"text": "许" * 17_000}}),
+                    created_at=at,
+                    available_at=at,
+                    attempts=0,
+                )
+            )
+    posts: list[list[str]] = []
+    sizes: list[int] = []
+
+    def notify(request: httpx.Request) -> httpx.Response:
+        if len(request.content) > 1024 * 1024:
+            return httpx.Response(413)
+        posts.append([e["id"] for e in json.loads(request.content)])
+        sizes.append(len(request.content))
+        return httpx.Response(202)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(notify)) as http:
+        assert await _relay(app, http, "notify").run_once() == 30
+    assert [i for post in posts for i in post] == [f"big-{n:02d}" for n in range(30)]
+    assert len(posts) > 1 and max(sizes) <= MAX_BATCH_BYTES < 1024 * 1024
 
 
 async def test_a_post_gets_at_most_half_the_lease(app: FastAPI) -> None:
