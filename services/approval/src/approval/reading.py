@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.calendar.clock import DEFAULT_WARN_DAYS
 from approval.clocks.derivation import decision_terms
 from approval.clocks.service import ClockKeeper
+from approval.documents import DELIVERING_SERVICE
 from approval.errors import ApplicationNotFound
 from approval.models import Application, ApplicationEvent, Tolerance
 from approval.repository import ApplicationRepository
@@ -24,6 +25,7 @@ from govshared.applications import ApplicationState
 from govshared.auth import Principal, Role
 from govshared.chinatime import china_today
 from govshared.hashchain import GENESIS, entry_hash
+from govshared.jwks import service_of_subject
 
 AUDIT_FIELDS = (
     "application_id",
@@ -40,11 +42,14 @@ AUDIT_FIELDS = (
 
 
 def can_see(principal: Principal, application: Application) -> bool:
-    """Enterprises see their own; staff their jurisdiction (a city-wide 310000 sees all of 31xxxx)."""
+    """Enterprises see their own; staff their jurisdiction (a city-wide 310000 sees all of 31xxxx);
+    of the services, notify only (the routes it uses admit no other)."""
     if principal.role is Role.ENTERPRISE:
         return application.applicant_uscc == principal.uscc
-    if principal.role in (Role.ADMIN, Role.SERVICE):
+    if principal.role is Role.ADMIN:
         return True
+    if principal.role is Role.SERVICE:
+        return service_of_subject(principal.subject) == DELIVERING_SERVICE
     return jurisdictions.covers(principal.jurisdiction, application.jurisdiction)
 
 

@@ -305,7 +305,7 @@ async def tolerated_materials(
     summary="申请详情",
     response_model=ApplicationOut,
     responses=problem_responses(*AUTH_ERRORS, ApplicationNotFound),
-    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, *STAFF_ROLES))],
 )
 async def get_application(application: ApplicationById) -> ApplicationOut:
     """One application, for its applicant or the staff of its jurisdiction."""
@@ -318,7 +318,7 @@ async def get_application(application: ApplicationById) -> ApplicationOut:
     summary="办件进度 (audit trail)",
     response_model=list[AuditEventOut],
     responses=problem_responses(*AUTH_ERRORS, ApplicationNotFound),
-    dependencies=[Depends(get_principal)],
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, *STAFF_ROLES))],
 )
 async def application_events(application: ApplicationById, service: Reader) -> list[AuditEventOut]:
     """Every transition of the application, oldest first."""
@@ -331,7 +331,7 @@ async def application_events(application: ApplicationById, service: Reader) -> l
     summary="校验办件记录哈希链",
     response_model=ChainVerification,
     responses=problem_responses(*AUTH_ERRORS, ApplicationNotFound),
-    dependencies=[Depends(get_principal)],
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, *STAFF_ROLES))],
 )
 async def verify_application_events(
     application: ApplicationById, service: Reader

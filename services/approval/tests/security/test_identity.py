@@ -76,11 +76,14 @@ async def test_the_identity_providers_key_cannot_mint_a_service_token(
     forged = mint_token(idp_key(tokens), role=Role.SERVICE, subject="service:license")
     response = await client.get("/api/v1/staff/applications", headers=bearer(forged))
     assert problem(response)["status"] == 401
-    # A service token from the services' key with the services' issuer is a service.
-    genuine = await client.get(
-        "/api/v1/applications/" + str(uuid.uuid4()), headers=tokens.service("license")
+    # A service token from the services' key with the services' issuer is a service (which may
+    # post its events; an event body that is not one is a 4xx of the consumer, not a 401).
+    genuine = await client.post(
+        "/api/v1/events",
+        content=b"[]",
+        headers={**tokens.service("license"), "content-type": "application/cloudevents-batch+json"},
     )
-    assert genuine.status_code == 404
+    assert genuine.status_code not in (401, 403), genuine.text
     # license → approval calls: the token source a service's settings describe signs with the
     # services' key and issuer, which every service trusts for role=service, for the service it
     # calls only: one license sent notify is refused here (it could be replayed otherwise).
@@ -279,3 +282,19 @@ async def test_data_files_are_private(
     if url.startswith("sqlite"):
         database = Path(url.split("///", 1)[1])
         assert stat.S_IMODE(database.stat().st_mode) == 0o600
+
+
+async def test_no_service_reads_an_application(client: httpx.AsyncClient, tokens: Tokens) -> None:
+    """An application names the applicant and what it asked for: its applicant and the staff of
+    its jurisdiction read it, no service (个人信息保护法 第六条). notify fetches only the sealed
+    documents it delivers (tests/documents)."""
+    uscc = random_uscc()
+    created = await client.post("/api/v1/applications", json=BODY, headers=tokens.enterprise(uscc))
+    assert created.status_code == 201, created.text
+    case = f"/api/v1/applications/{created.json()['id']}"
+    for path in (case, f"{case}/events", f"{case}/events/verify", f"{case}/clocks"):
+        assert (await client.get(path, headers=tokens.enterprise(uscc))).status_code == 200, path
+        assert (await client.get(path, headers=tokens.staff(Role.ACCEPTOR))).status_code == 200
+        for service in ("license", "notify"):
+            refused = await client.get(path, headers=tokens.service(service))
+            assert problem(refused)["status"] == 403, (path, service)

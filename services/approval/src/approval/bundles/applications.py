@@ -218,7 +218,7 @@ class BundleApplications:
         visible = (
             found.applicant_uscc == principal.uscc
             if principal.role is Role.ENTERPRISE
-            else principal.role in (Role.ADMIN, Role.SERVICE)
+            else principal.role is Role.ADMIN
             or any(jurisdictions.covers(principal.jurisdiction, m.jurisdiction) for m in members)
         )
         if not visible:

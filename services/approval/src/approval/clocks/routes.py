@@ -49,7 +49,7 @@ Views = Annotated[ClockViews, Depends(get_clock_views)]
     responses=problem_responses(
         *AUTH_ERRORS, ApplicationNotFound, YearOutOfRange, DateRangeTooLong, ValidationFailed
     ),
-    dependencies=[Depends(require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES))],
+    dependencies=[Depends(require_roles(Role.ENTERPRISE, *STAFF_ROLES))],
 )
 async def application_clocks(
     context: Context,

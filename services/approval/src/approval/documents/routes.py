@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from approval.context import Context
 from approval.dependencies import ApplicationById, Session
+from approval.documents import DELIVERING_SERVICE
 from approval.documents.errors import DocumentNotFound, DocumentNotSealed
 from approval.documents.page import verify_page
 from approval.documents.schemas import DocumentList, DocumentOut, Verification
@@ -38,8 +39,6 @@ router = APIRouter(
 public_router = APIRouter(tags=["verification"], route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden, ApplicationNotFound, ValidationFailed)
 Parties = Depends(require_roles(Role.ENTERPRISE, *STAFF_ROLES))
-# The one service that reads a document: notify, which delivers it (the email's attachment).
-DELIVERING_SERVICE = "notify"
 _downloader = require_roles(Role.ENTERPRISE, Role.SERVICE, *STAFF_ROLES)
 
 
