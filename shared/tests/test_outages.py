@@ -4,7 +4,9 @@ connection kept; a connection lost under a driver statement never goes back to t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -164,6 +167,93 @@ async def test_an_unreachable_database_is_a_503_problem_and_the_connection_stays
         assert (await client.post("/notes")).status_code == 201
         assert (await client.get("/notes")).json() == {"count": 2}
     await engine.dispose()
+
+
+class _BlackHole:
+    """A TCP proxy on 127.0.0.1 in front of PostgreSQL that, once ``cut``, forwards nothing more
+    and closes nothing: a network partition, where no error ever arrives."""
+
+    def __init__(self, target: str) -> None:
+        url = make_url(target)
+        self._upstream = (url.host or "127.0.0.1", url.port or 5432)
+        self._target = url
+        self.cut = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                if self.cut.is_set():
+                    await asyncio.Event().wait()  # swallowed: never forwarded, never answered
+                writer.write(data)
+                await writer.drain()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut.is_set():
+            await asyncio.Event().wait()  # a connect that never completes its handshake
+        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        self._writers += [writer, up_writer]
+        for task in (self._pipe(reader, up_writer), self._pipe(up_reader, writer)):
+            started = asyncio.create_task(task)
+            self._tasks.add(started)
+            started.add_done_callback(self._tasks.discard)
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return self._target.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+
+    async def heal(self) -> None:
+        """The network is back: the connections the partition held are reset (as a peer that
+        restarted would), new ones go through."""
+        self.cut.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+        await asyncio.sleep(0.1)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.heal()
+        assert self._server is not None
+        self._server.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_partitioned_database_is_a_503_within_the_statement_timeout(
+    backend: str, tmp_path: Path
+) -> None:
+    """A connection cut without a goodbye gives no error: without a statement timeout the request
+    waited for the kernel's TCP timeout (a quarter of an hour). It answers 503 within about two
+    statement timeouts (the statement, then the rollback of its transaction), and the service
+    recovers once the network does."""
+    url = await make_database(backend, prefix="outage_partition", directory=tmp_path)
+    try:
+        setup = make_engine(url)
+        async with setup.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        await setup.dispose()
+        hole = _BlackHole(url)
+        async with hole as through:
+            engine = make_engine(through, timeout=1.0, statement_timeout=1.0)
+            app = _app(engine, tmp_path)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                assert (await client.post("/notes")).status_code == 201
+                hole.cut.set()
+                for _ in range(2):
+                    started = time.monotonic()
+                    async with asyncio.timeout(15):  # without the statement timeout: for ever
+                        _assert_database_unavailable(await client.post("/notes"))
+                    assert time.monotonic() - started < 5.0
+                await hole.heal()
+                assert (await client.post("/notes")).status_code == 201
+            await engine.dispose()
+    finally:
+        await drop_postgres_database(url)
 
 
 async def test_a_not_migrated_database_is_not_ready(database: str, tmp_path: Path) -> None:

@@ -193,6 +193,7 @@ async def start_runtime(
         settings.database_url,
         pool_size=settings.db_pool_size,
         timeout=settings.db_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds,
     )
     if settings.migrate_on_start and not await _at_head(engine, alembic_ini, settings.database_url):
         await upgrade_apart(alembic_ini, settings.database_url)

@@ -151,9 +151,23 @@ def _asyncpg_outage_types() -> tuple[type[BaseException], ...]:
     )
 
 
+def _raised_in_driver(error: BaseException) -> bool:
+    """Whether ``error`` was raised inside the database driver or SQLAlchemy (its traceback's
+    innermost frames), not by the request's own code."""
+    tb = error.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(("asyncpg", "sqlalchemy", "aiosqlite")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _is_outage_itself(error: BaseException) -> bool:
     if isinstance(error, DatabaseUnreachable | sa_exc.TimeoutError | sa_exc.DisconnectionError):
         return True  # refused, or no pooled connection free within the pool timeout
+    if isinstance(error, TimeoutError) and _raised_in_driver(error):
+        return True  # no answer within the statement timeout (``make_engine``): a partition
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True  # SQLAlchemy (or DriverStatement) saw the connection die
     if "asyncpg" in sys.modules and isinstance(error, _asyncpg_outage_types()):
@@ -199,7 +213,12 @@ def private_sqlite_file(url: str) -> None:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 20, timeout: float = 5.0, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 20,
+    timeout: float = 5.0,
+    statement_timeout: float = 30.0,
+    echo: bool = False,
 ) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and ``BEGIN IMMEDIATE`` transactions.
 
@@ -214,6 +233,16 @@ def make_engine(
     connection that the server closed while it sat idle (a restart, ``pg_terminate_backend``, a
     failover) is replaced as it is checked out (``_replace_closed``); one that dies in use is
     invalidated with the rest of the pool, as SQLAlchemy does on any disconnect.
+
+    A connection cut without a goodbye (a network partition, a failover behind a proxy that keeps
+    acknowledging) gives no error at all: a statement on it would wait for the kernel's TCP
+    timeout, a quarter of an hour, holding the request and its pooled connection. So every
+    statement waits for its answer at most ``statement_timeout`` seconds (asyncpg's
+    ``command_timeout``; the request then answers 503 ``database_unavailable``, see
+    ``is_database_outage``), and the server ends a session left idle inside a transaction for
+    twice that, at least a minute (``idle_in_transaction_session_timeout``), so that the row locks
+    of a client it lost are not held until its own TCP timeout. No transaction of the suite waits
+    on anything but the database (``shared/tests/test_no_call_in_transaction.py``).
     """
     if is_sqlite(url):
         private_sqlite_file(url)
@@ -265,7 +294,15 @@ def make_engine(
         pool_pre_ping=False,
         pool_recycle=1800,
         pool_timeout=timeout,
-        connect_args={"timeout": timeout},
+        connect_args={
+            "timeout": timeout,
+            "command_timeout": statement_timeout,
+            "server_settings": {
+                "idle_in_transaction_session_timeout": str(
+                    int(max(60.0, 2 * statement_timeout) * 1000)
+                )
+            },
+        },
         json_serializer=json_text,
         json_deserializer=json_value,
     )

@@ -204,6 +204,7 @@ def _outage_classes(postgresql: bool) -> tuple[type[Exception], ...]:
         PoolTimeout,
         DisconnectionError,
         DatabaseUnreachable,
+        TimeoutError,  # a statement unanswered within the statement timeout (make_engine)
     )
     if not postgresql:
         return classes

@@ -44,6 +44,15 @@ class CommonSettings(BaseSettings):
             "pool before it answers 503 database_unavailable"
         ),
     )
+    db_statement_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Longest a statement waits for the database's answer before the request answers 503 "
+            "database_unavailable (a network partition gives no other sign); the server ends a "
+            "session idle inside a transaction for twice this, at least 60 s (PostgreSQL)"
+        ),
+    )
     db_retry_after_seconds: int = Field(
         default=2,
         ge=0,

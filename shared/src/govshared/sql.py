@@ -351,11 +351,17 @@ async def _translated(
 ) -> Exception:
     """The SQLAlchemy exception (``IntegrityError``, ``DataError``…) for a driver's error, the
     connection invalidated first if the error was a disconnect, exactly as SQLAlchemy does."""
+    sync_connection = _sync(connection)
+    if isinstance(error, TimeoutError):
+        # No answer within the statement timeout (``make_engine``: a partition, most likely): the
+        # connection's state is unknown, asyncpg still cancelling the statement on it. It is not
+        # used again; the error stays what it is (``is_database_outage``: a 503).
+        await greenlet_spawn(sync_connection.invalidate, error)
+        return error
     try:
         adapter._handle_exception(error)  # raises the adapter's DB-API form of the error
     except Exception as dbapi_error:
         error = dbapi_error
-    sync_connection = _sync(connection)
     try:
         await greenlet_spawn(sync_connection._handle_dbapi_exception, error, sql, args, None, None)
     except Exception as translated:
