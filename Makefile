@@ -37,7 +37,7 @@ help:
 	@echo "make bench-draw        a 双随机 inspection draw over 100k licence holders (PostgreSQL)"
 	@echo "make bench-seal        CPU per sealed document (against main) and the drain rate of 2 sealers (PostgreSQL)"
 	@echo "make bench-rss         each service's resident memory once started and idle, as make run starts it"
-	@echo "make keys out=keys/2026-12 generation=2026-12 [previous=jwks.json] [idp=idp-jwks.json] [seal=1]   production keys (deploy/README.md, Keys)"
+	@echo "make keys out=../onestop-keys/2026-12 generation=2026-12 [previous=services-jwks.json] [idp=idp-jwks.json] [seal=1]   production keys, outside the checkout (deploy/README.md, Keys)"
 	@echo "make up      the suite in containers (deploy/compose.yml): PostgreSQL, migrations, web, workers, Mailpit"
 	@echo "make down    stop and remove those containers (volumes kept)"
 
@@ -115,7 +115,8 @@ seal: setup
 
 keys: setup
 	@$(UV) run --locked python -m tools.keys --out "$(out)" --generation "$(generation)" \
-		$(if $(previous),--previous "$(previous)") $(if $(idp),--idp "$(idp)") $(if $(seal),--seal)
+		$(if $(previous),--previous "$(previous)") $(if $(idp),--idp "$(idp)") $(if $(seal),--seal) \
+		$(if $(allow_in_repo),--allow-in-repo)
 
 bench: setup
 	$(UV) run --locked python bench/submission.py

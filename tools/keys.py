@@ -1,6 +1,6 @@
 """Make the production keys: each service's token key, the ``jwks.json`` verifiers trust, seal keys.
 
-``python -m tools.keys --out keys/2026-12 --generation 2026-12`` (``make keys``) writes
+``python -m tools.keys --out ../onestop-keys/2026-12 --generation 2026-12`` (``make keys``) writes
 
 - ``<svc>-private.pem`` (RSA 3072): signs the service's tokens to the other services; its ``kid`` is
   ``<svc>-<generation>`` (set ``<PREFIX>SERVICE_KEY_ID`` to it);
@@ -14,7 +14,9 @@
   for approval and license, and the public key to pin (``<PREFIX>SEAL_PUBLIC_KEY``);
 
 and prints the ``kubectl`` commands that load them as Secrets. Nothing is written over: a fresh
-folder per generation. The rotation procedure is in deploy/README.md ("Keys").
+folder per generation. Nothing is written inside a git work tree either (unless ``--allow-in-repo``):
+private keys in a checkout are one ``git add -A``, archive or build context away from leaking. The
+rotation procedure is in deploy/README.md ("Keys").
 """
 
 from __future__ import annotations
@@ -56,6 +58,24 @@ def service_key(name: str, generation: str) -> tuple[str, dict[str, Any]]:
     return pem, jwk
 
 
+class InsideWorkTree(ValueError):
+    """The output folder is inside a git work tree."""
+
+
+def git_work_tree(path: Path) -> Path | None:
+    """The git work tree ``path`` is (or would be, once made) inside, or ``None``: the nearest
+    folder above it, symbolic links resolved, that holds a ``.git`` (a folder, or the file of a
+    linked work tree or submodule)."""
+    probe = path.expanduser().absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    probe = probe.resolve()
+    for folder in (probe, *probe.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
 def make_keys(
     out: Path,
     *,
@@ -63,8 +83,17 @@ def make_keys(
     previous: dict[str, Any] | None = None,
     idp: dict[str, Any] | None = None,
     seal: bool = False,
+    allow_in_repo: bool = False,
 ) -> dict[str, Any]:
-    """Write a generation of keys into ``out`` (a new folder); what was made, by name."""
+    """Write a generation of keys into ``out`` (a new folder, outside any git work tree unless
+    ``allow_in_repo``); what was made, by name."""
+    tree = git_work_tree(out)
+    if tree is not None and not allow_in_repo:
+        raise InsideWorkTree(
+            f"{out} is inside the git work tree {tree}: production private keys are not written "
+            f"into a checkout. Choose a folder outside it (make keys out=../onestop-keys/{generation}"
+            " ...), or pass --allow-in-repo (make keys ... allow_in_repo=1) if you mean it"
+        )
     out.mkdir(parents=True, exist_ok=False)
     new_keys = []
     made: dict[str, Any] = {"kids": {}, "seal_public_keys": {}}
@@ -127,7 +156,12 @@ def instructions(out: Path, made: dict[str, Any], namespace: str) -> str:
 def main() -> None:
     """CLI."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", required=True, type=Path, help="a new folder for this generation")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="a new folder for this generation, outside the checkout (e.g. ../onestop-keys/2026-12)",
+    )
     parser.add_argument("--generation", required=True, help="names the kids, e.g. 2026-12")
     parser.add_argument(
         "--previous", type=Path, help="the services-jwks.json in use (kept during rotation)"
@@ -137,18 +171,27 @@ def main() -> None:
         "--seal", action="store_true", help="also SM2 seal keys (approval, license)"
     )
     parser.add_argument("--namespace", default="onestop")
+    parser.add_argument(
+        "--allow-in-repo",
+        action="store_true",
+        help="write into a folder inside a git work tree all the same (refused by default)",
+    )
     args = parser.parse_args()
+    out = args.out.expanduser()
     try:
         made = make_keys(
-            args.out,
+            out,
             generation=args.generation,
             previous=json.loads(args.previous.read_text()) if args.previous else None,
             idp=json.loads(args.idp.read_text()) if args.idp else None,
             seal=args.seal,
+            allow_in_repo=args.allow_in_repo,
         )
     except FileExistsError:
-        sys.exit(f"{args.out} exists: keys are never written over; choose a new folder")
-    print(instructions(args.out, made, args.namespace))
+        sys.exit(f"{out} exists: keys are never written over; choose a new folder")
+    except InsideWorkTree as exc:
+        sys.exit(str(exc))
+    print(instructions(out, made, args.namespace))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -19,13 +21,16 @@ from govshared.seal import (
     DevelopmentSeals,
     Failure,
     HttpSealSigner,
+    OneSeal,
     SealNotValid,
     SealUnavailable,
     SealVerifier,
     Sm2Signer,
     ensure_dev_seal_key,
     generate_sm2_key,
+    is_sm2_public_key,
     load_sm2_private_key,
+    refuse_dev_seal,
     sm2_sign,
     sm2_verify,
     sm3_digest,
@@ -192,6 +197,75 @@ async def test_http_seal_signer_signs_through_the_service(
         )
         with pytest.raises(SealUnavailable, match="公钥"):
             await wrong_pin.identity()
+
+
+def production_seal(**overrides: Any) -> SimpleNamespace:
+    """The seal settings of a service in production with the seal platform (as the manifests)."""
+    values: dict[str, Any] = {
+        "seal_backend": "http",
+        "seal_service_url": "https://seal.example.gov.cn",
+        "seal_public_key": generate_sm2_key()[1],
+        "seal_private_key_file": None,
+        "seal_id": "3101150000001",
+        "seal_authority": AUTHORITY,
+    }
+    return SimpleNamespace(**{**values, **overrides})
+
+
+async def test_an_unpinned_seal_service_trusts_an_impostor_so_production_refuses_it(
+    seal_service: tuple[str, Sm2Signer, list[datetime]],
+) -> None:
+    """Whoever answers at the seal service URL first (here a stand-in with a key of its own, as a
+    hijacked address would) chooses the key that the /verify pages trust when no key is pinned;
+    production therefore refuses to start with the http seal and no well-formed pinned key, or a
+    seal service that is not reached over https."""
+    url, impostor, _ = seal_service
+    seal_id = impostor._identity.seal_id
+    digest = sm3_digest("准予行政许可决定书（伪造）".encode())
+    forged = impostor.sign_at(digest, NOW)
+    async with httpx.AsyncClient(timeout=5) as http:
+        unpinned = OneSeal(HttpSealSigner(base_url=url, seal_id=seal_id, http=http))
+        assert SealVerifier(await unpinned.trusted(AUTHORITY)).check(forged, digest=digest).valid
+        real_public = generate_sm2_key()[1]
+        pinned = OneSeal(
+            HttpSealSigner(base_url=url, seal_id=seal_id, http=http, pinned_public_key=real_public)
+        )
+        with pytest.raises(SealUnavailable, match="公钥"):
+            await pinned.trusted(AUTHORITY)
+
+    refuse_dev_seal(production_seal(seal_public_key=real_public), prefix="APPROVAL_")
+    for missing in (None, "", "  "):
+        with pytest.raises(ValueError, match="needs APPROVAL_SEAL_PUBLIC_KEY"):
+            refuse_dev_seal(production_seal(seal_public_key=missing), prefix="APPROVAL_")
+    with pytest.raises(ValueError, match="placeholder"):
+        refuse_dev_seal(
+            production_seal(seal_public_key="<SM2 public key of seal 3101150000001>"),
+            prefix="LICENSE_",
+        )
+    x_not_on_curve = f"{int(real_public[:64], 16) ^ 1:064x}" + real_public[64:]
+    for malformed in (
+        "04" + real_public,  # the uncompressed-point prefix
+        real_public[:-1],
+        real_public[:-1] + "g",
+        x_not_on_curve,
+        "f" * 128,  # beyond the field
+    ):
+        assert not is_sm2_public_key(malformed)
+        with pytest.raises(ValueError, match="is not an SM2 public key"):
+            refuse_dev_seal(production_seal(seal_public_key=malformed), prefix="LICENSE_")
+    for insecure in ("http://seal.example.gov.cn", "seal.example.gov.cn", "https://", None):
+        with pytest.raises(ValueError, match="SEAL_SERVICE_URL over https"):
+            refuse_dev_seal(production_seal(seal_service_url=insecure), prefix="APPROVAL_")
+    # A local key file needs no pin (the key is ours); the development seal is still refused.
+    refuse_dev_seal(
+        production_seal(seal_backend="local", seal_public_key=None, seal_private_key_file="/k"),
+        prefix="APPROVAL_",
+    )
+    with pytest.raises(ValueError, match="development seal key"):
+        refuse_dev_seal(
+            production_seal(seal_backend="local", seal_private_key_file="/keys/dev-seal-sm2.key"),
+            prefix="APPROVAL_",
+        )
 
 
 async def test_http_seal_signer_reports_an_unreachable_service() -> None:

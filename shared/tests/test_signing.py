@@ -31,7 +31,7 @@ from govshared.signing import (
     parse_certificate,
 )
 from govshared.signing.certs import raw_signature, to_der
-from govshared.signing.devca import DevCA, main
+from govshared.signing.devca import DevCA, IssuedSeal, main
 
 USCC = "91350100M000100Y43"
 OTHER_USCC = "91310000MA1FL0001B"
@@ -150,6 +150,145 @@ async def test_each_bad_input_gets_its_own_code(ca: DevCA, tmp_path: Path) -> No
     with pytest.raises(CertificateUntrusted):
         await verify(forged, good, uscc=OTHER_USCC)
     assert await verify(seal.certificate_pem, good)
+
+
+def _sign_with(seal: IssuedSeal, digest: bytes) -> str:
+    return sm2_sign(seal.private_key, seal.public_key, digest)
+
+
+def test_the_dev_cas_certificates_are_signing_certificates(ca: DevCA, tmp_path: Path) -> None:
+    """What ``make seal`` and the tests' phones get: keyUsage digitalSignature and nonRepudiation
+    (contentCommitment), critical, read here and by ``cryptography``; the CA's own certificate
+    signs certificates and CRLs only."""
+    main(["--dir", str(tmp_path / "cli"), "issue", "--uscc", USCC, "--name", NAME])
+    main(
+        [
+            "--dir",
+            str(tmp_path / "cli"),
+            "person",
+            "--name",
+            "张小三",
+            "--id-number",
+            "110101199003070011",
+        ]
+    )
+    issued = [
+        ca.issue_seal(uscc=USCC, name=NAME).certificate_pem.encode(),
+        ca.issue_person(name="张小三", id_number="310101199001011234").certificate_pem.encode(),
+        *(path.read_bytes() for path in (tmp_path / "cli" / "seals").glob("*.pem")),
+    ]
+    assert len(issued) == 4
+    verifier = verifier_for(ca)
+    for pem in issued:
+        usage = x509.load_pem_x509_certificate(pem).extensions.get_extension_for_class(
+            x509.KeyUsage
+        )
+        assert usage.critical
+        assert usage.value.digital_signature and usage.value.content_commitment
+        assert not (usage.value.key_encipherment or usage.value.data_encipherment)
+        info = parse_certificate(pem)
+        assert info.key_usage == {"digital_signature", "non_repudiation"} and info.may_sign
+        assert not info.unknown_critical_extensions
+    assert verifier.check_chain(issued[0], at=now())
+    anchor = x509.load_pem_x509_certificate(ca.cert_path.read_bytes())
+    ca_usage = anchor.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ca_usage.key_cert_sign and ca_usage.crl_sign and not ca_usage.digital_signature
+
+
+async def test_an_encryption_certificate_cannot_sign(ca: DevCA) -> None:
+    """In China's dual-certificate practice the encryption certificate's key is made and escrowed
+    by the CA's key management centre: a signature under it is not the signer's alone (电子签名法
+    第十三条). A certificate whose keyUsage allows neither digitalSignature nor nonRepudiation is
+    refused as untrusted, with its own reason, though the CA issued it and the signature holds."""
+    verifier = verifier_for(ca)
+    _, digest = canonical_digest({"letter": "本企业承诺……"})
+    encryption = ca.issue_seal(
+        uscc=USCC, name=NAME, key_usage=frozenset({"key_encipherment", "data_encipherment"})
+    )
+    usage = (
+        x509.load_pem_x509_certificate(encryption.certificate_pem.encode())
+        .extensions.get_extension_for_class(x509.KeyUsage)
+        .value
+    )
+    assert usage.key_encipherment and usage.data_encipherment and not usage.digital_signature
+    with pytest.raises(CertificateUntrusted) as refused:
+        await verifier.verify(
+            certificate=encryption.certificate_pem,
+            signature=_sign_with(encryption, digest),
+            expected_digest=digest,
+            at=now(),
+            uscc=USCC,
+        )
+    problem = refused.value.to_problem(instance=None, request_id=None).model_dump()
+    assert problem["status"] == 422 and problem["code"] == "certificate_untrusted"
+    assert problem["reason"] == "not_a_signing_certificate"
+    assert problem["key_usage"] == ["data_encipherment", "key_encipherment"]
+    assert "加密证书" in problem["detail"] and problem["title_en"]
+    # Checked again on every use (the chain check is cached, this one is not), and offline too.
+    with pytest.raises(CertificateUntrusted):
+        verifier.check_chain(encryption.certificate_pem, at=now())
+    # Either signing bit is enough; a certificate without keyUsage limits nothing (RFC 5280).
+    for bits in ({"digital_signature"}, {"non_repudiation"}, {"non_repudiation", "key_agreement"}):
+        seal = ca.issue_seal(uscc=USCC, name=NAME, key_usage=frozenset(bits))
+        assert await verifier.verify(
+            certificate=seal.certificate_pem,
+            signature=_sign_with(seal, digest),
+            expected_digest=digest,
+            at=now(),
+            uscc=USCC,
+        )
+
+
+async def test_a_certificate_with_an_unknown_critical_extension_is_refused(ca: DevCA) -> None:
+    verifier = verifier_for(ca)
+    _, digest = canonical_digest({"letter": "甲"})
+    unknown = {"extn_id": "1.2.156.112233.1.1", "critical": True, "extn_value": b"\x05\x00"}
+    odd = ca.issue_seal(uscc=USCC, name=NAME, extra_extensions=[unknown])
+    assert (
+        x509.load_pem_x509_certificate(odd.certificate_pem.encode())
+        .extensions.get_extension_for_oid(x509.ObjectIdentifier("1.2.156.112233.1.1"))
+        .critical
+    )
+    with pytest.raises(CertificateUntrusted) as refused:
+        await verifier.verify(
+            certificate=odd.certificate_pem,
+            signature=_sign_with(odd, digest),
+            expected_digest=digest,
+            at=now(),
+        )
+    assert refused.value.extensions["reason"] == "unknown_critical_extension"
+    assert refused.value.extensions["extensions"] == ["1.2.156.112233.1.1"]
+    # extendedKeyUsage is read, its purposes not matched: critical, it binds the key to purposes
+    # the suite does not check, so it is refused as well.
+    eku = {"extn_id": "extended_key_usage", "critical": True, "extn_value": ["server_auth"]}
+    server = ca.issue_seal(uscc=USCC, name=NAME, extra_extensions=[eku])
+    assert parse_certificate(server.certificate_pem).extended_key_usage == {"1.3.6.1.5.5.7.3.1"}
+    with pytest.raises(CertificateUntrusted) as refused:
+        verifier.check_chain(server.certificate_pem, at=now())
+    assert refused.value.extensions["extensions"] == ["2.5.29.37"]
+    # The same extensions, not critical, may be ignored.
+    plain = ca.issue_seal(
+        uscc=USCC,
+        name=NAME,
+        extra_extensions=[{**unknown, "critical": False}, {**eku, "critical": False}],
+    )
+    assert parse_certificate(plain.certificate_pem).extended_key_usage == {"1.3.6.1.5.5.7.3.1"}
+    assert await verifier.verify(
+        certificate=plain.certificate_pem,
+        signature=_sign_with(plain, digest),
+        expected_digest=digest,
+        at=now(),
+    )
+    # An extension twice (which one would count?) makes the certificate unreadable.
+    twice = ca.issue_seal(
+        uscc=USCC,
+        name=NAME,
+        extra_extensions=[
+            {"extn_id": "key_usage", "critical": True, "extn_value": {"key_encipherment"}}
+        ],
+    )
+    with pytest.raises(CertificateInvalid):
+        verifier.check_chain(twice.certificate_pem, at=now())
 
 
 async def test_revocation_is_read_from_the_crl_cache_and_dated(ca: DevCA) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,7 @@ from govshared.auth import (
 )
 from govshared.problems import Unauthenticated
 from govshared.seal import load_sm2_private_key
-from tools.keys import SERVICES, make_keys, service_key
+from tools.keys import SERVICES, InsideWorkTree, git_work_tree, make_keys, service_key
 
 from .support import ROOT
 
@@ -166,3 +169,59 @@ def test_each_services_key_speaks_for_that_service_only(tmp_path: Path) -> None:
             service_keys_file=str(unbound),
             bound_service_keys=True,
         )
+
+
+def _keys_command(out: str, *extra: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tools.keys", "--out", out, "--generation", "x", *extra]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
+
+
+def test_keys_are_never_written_into_a_git_checkout_unless_asked(tmp_path: Path) -> None:
+    """Production private keys inside a checkout are a `git add -A`, an archive or a build context
+    away from leaking: refused (nothing made), however the folder is named, unless
+    ``--allow-in-repo``."""
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    (tmp_path / "link").symlink_to(checkout)
+    for out in ("keys/2026-12", str(checkout / "deep" / "er" / "g"), str(tmp_path / "link" / "k")):
+        refused = _keys_command(out, cwd=checkout)
+        assert refused.returncode != 0, out
+        assert "inside the git work tree" in refused.stderr and "--allow-in-repo" in refused.stderr
+        assert sorted(p.name for p in checkout.iterdir()) == [".git"], "nothing was written"
+    with pytest.raises(InsideWorkTree):
+        make_keys(checkout / "keys" / "g", generation="g")
+    allowed = _keys_command("keys/2026-12", "--allow-in-repo", cwd=checkout)
+    assert allowed.returncode == 0, allowed.stderr
+    assert (checkout / "keys" / "2026-12" / "approval-private.pem").exists()
+    # Next to the checkout is fine, as the documented command does.
+    beside = _keys_command("../onestop-keys/2026-12", cwd=checkout)
+    assert beside.returncode == 0, beside.stderr
+    assert (tmp_path / "onestop-keys" / "2026-12" / "services-jwks.json").exists()
+
+
+def test_the_documented_make_keys_writes_outside_this_checkout_and_keys_is_ignored() -> None:
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    documented = re.findall(r"make keys\s+out=(\S+)", readme + makefile)
+    assert len(documented) >= 3, documented
+    for out in documented:
+        path = Path(out.replace("<generation>", "2026-12")).expanduser()
+        # make runs in the checkout's root: a relative out= is relative to it.
+        resolved = (ROOT / path) if not path.is_absolute() else path
+        assert git_work_tree(resolved) != ROOT.resolve(), f"make keys out={out} is in the checkout"
+    # And this checkout refuses them: nothing is made under its keys/ folder.
+    out = ROOT / "keys" / f"test-{uuid.uuid4().hex}"
+    try:
+        refused = _keys_command(str(out), cwd=ROOT)
+        assert refused.returncode != 0 and "inside the git work tree" in refused.stderr
+        assert not out.exists()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        if out.parent.is_dir() and not any(out.parent.iterdir()):
+            out.parent.rmdir()
+    # Keys written there all the same (--allow-in-repo, or an older tools/keys.py) are ignored by git.
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "keys/2026-12/approval-private.pem"], cwd=ROOT, check=False
+    )
+    assert ignored.returncode == 0, "/keys/ is not in .gitignore"

@@ -74,7 +74,9 @@ class CertificateInvalid(DomainError):
 
 
 class CertificateUntrusted(DomainError):
-    """The certificate does not chain to a trusted CA."""
+    """The certificate does not chain to a trusted CA, or is not one a signature may be made with
+    (``reason``: ``not_issued_by_a_trust_anchor``, ``trust_anchor_expired``,
+    ``not_a_signing_certificate``, ``unknown_critical_extension``)."""
 
     status = 422
     code = "certificate_untrusted"
@@ -297,7 +299,24 @@ class SignatureVerifier:
         ):
             raise CertificateUntrusted(
                 "签名证书不是由本系统信任的电子认证服务机构签发，或证书内容已被改动",
+                reason="not_issued_by_a_trust_anchor",
                 serial=f"{info.serial:x}",
+            )
+        if not info.may_sign:
+            raise CertificateUntrusted(
+                "签名证书不是签名用证书：其密钥用法既不含数字签名（digitalSignature）也不含"
+                "不可否认（nonRepudiation），如双证书体系中密钥由电子认证服务机构托管的加密证书，"
+                "不能用于电子签名",
+                reason="not_a_signing_certificate",
+                serial=f"{info.serial:x}",
+                key_usage=sorted(info.key_usage or ()),
+            )
+        if info.unknown_critical_extensions:
+            raise CertificateUntrusted(
+                "签名证书含有本系统无法识别的关键扩展，不能确认该证书可用于电子签名",
+                reason="unknown_critical_extension",
+                serial=f"{info.serial:x}",
+                extensions=sorted(info.unknown_critical_extensions),
             )
         if len(self._chained) > 10_000:
             self._chained.clear()
@@ -309,7 +328,9 @@ class SignatureVerifier:
                 not_after=info.not_after.isoformat(),
             )
         if not anchor[0].valid_at(at):
-            raise CertificateUntrusted("签发签名证书的电子认证服务机构证书已不在有效期内")
+            raise CertificateUntrusted(
+                "签发签名证书的电子认证服务机构证书已不在有效期内", reason="trust_anchor_expired"
+            )
         return info
 
     def issuer_of(self, info: CertInfo) -> CertInfo | None:

@@ -30,6 +30,18 @@ if TYPE_CHECKING:
 OID_SM2_CURVE = "1.2.156.10197.1.301"
 OID_SM2_WITH_SM3 = "1.2.156.10197.1.501"
 
+# keyUsage bits (RFC 5280 §4.2.1.3, asn1crypto's names) that let a key sign what its holder commits
+# to: digitalSignature and nonRepudiation (contentCommitment). An encryption certificate of China's
+# dual-certificate practice has neither: its key was made, and is kept, by the CA's
+# key management centre, so a signature under it is not the signer's alone (电子签名法 第十三条).
+SIGNING_KEY_USAGES = frozenset({"digital_signature", "non_repudiation"})
+# The usages a CA's own certificate has (the development CA's).
+CA_KEY_USAGES = frozenset({"key_cert_sign", "crl_sign"})
+# Extensions whose meaning the suite applies to an applicant's certificate; any other marked critical
+# is one a verifier must not ignore (RFC 5280 §4.2), so the certificate is refused. extendedKeyUsage
+# is read but its purposes are not matched: marked critical, it is refused too.
+UNDERSTOOD_EXTENSIONS = frozenset({"basic_constraints", "key_usage"})
+
 
 class SubjectKind(StrEnum):
     """Who a certificate names."""
@@ -65,6 +77,20 @@ class CertInfo:
     tbs: bytes
     signature: str  # issuer's SM2 signature r‖s, hex
     signature_oid: str
+    # keyUsage bits (asn1crypto's names, e.g. "digital_signature", "non_repudiation"); None when the
+    # certificate has no keyUsage extension (then RFC 5280 puts no limit on the key's use).
+    key_usage: frozenset[str] | None = None
+    # extendedKeyUsage purposes as dotted OIDs; None without the extension. Recorded, not matched
+    # (a critical one is among ``unknown_critical_extensions``).
+    extended_key_usage: frozenset[str] | None = None
+    # Critical extensions the suite does not apply (dotted OIDs): a verifier must refuse them.
+    unknown_critical_extensions: frozenset[str] = frozenset()
+
+    @property
+    def may_sign(self) -> bool:
+        """False when a keyUsage extension is present and allows neither digitalSignature nor
+        nonRepudiation (contentCommitment): e.g. an encryption certificate, whose key the CA holds."""
+        return self.key_usage is None or bool(self.key_usage & SIGNING_KEY_USAGES)
 
     @property
     def fingerprint(self) -> str:
@@ -155,19 +181,23 @@ def build_certificate(
     not_before: datetime,
     not_after: datetime,
     is_ca: bool,
+    key_usage: frozenset[str] | None = None,
+    extra_extensions: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """A DER X.509 v3 certificate signed SM2-with-SM3 by the issuer."""
+    """A DER X.509 v3 certificate signed SM2-with-SM3 by the issuer.
+
+    keyUsage (critical) is ``key_usage`` when given, else a CA's (keyCertSign, cRLSign) or a signing
+    certificate's (digitalSignature, nonRepudiation); ``extra_extensions`` are appended as given
+    (asn1crypto ``Extension`` dicts), so tests can make the certificates a verifier must refuse.
+    """
     from asn1crypto import x509
 
+    if key_usage is None:
+        key_usage = CA_KEY_USAGES if is_ca else SIGNING_KEY_USAGES
     extensions: list[dict[str, Any]] = [
         {"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": is_ca}},
-        {
-            "extn_id": "key_usage",
-            "critical": True,
-            "extn_value": {"key_cert_sign", "crl_sign"}
-            if is_ca
-            else {"digital_signature", "non_repudiation"},
-        },
+        {"extn_id": "key_usage", "critical": True, "extn_value": set(key_usage)},
+        *(extra_extensions or []),
     ]
     tbs = x509.TbsCertificate(
         {
@@ -298,7 +328,21 @@ def parse_certificate(data: bytes | str) -> CertInfo:
             raise ValueError("not an uncompressed SM2 point")
         subject = tbs["subject"].native
         validity = tbs["validity"]
+        seen: set[str] = set()
+        unknown_critical: set[str] = set()
+        for extension in tbs["extensions"]:
+            oid = extension["extn_id"].dotted
+            if oid in seen:  # RFC 5280 §4.2: at most one instance of an extension
+                raise ValueError(f"extension {oid} appears more than once")
+            seen.add(oid)
+            if (
+                extension["critical"].native
+                and extension["extn_id"].native not in UNDERSTOOD_EXTENSIONS
+            ):
+                unknown_critical.add(oid)
         constraints = cert.basic_constraints_value
+        usage = cert.key_usage_value
+        purposes = cert.extended_key_usage_value
         pseudonym = subject.get("pseudonym")
         info = CertInfo(
             der=der,
@@ -316,6 +360,11 @@ def parse_certificate(data: bytes | str) -> CertInfo:
             tbs=bytes(tbs.dump()),
             signature=raw_signature(bytes(cert["signature_value"].native)),
             signature_oid=cert["signature_algorithm"]["algorithm"].dotted,
+            key_usage=frozenset(usage.native) if usage is not None else None,
+            extended_key_usage=(
+                frozenset(purpose.dotted for purpose in purposes) if purposes is not None else None
+            ),
+            unknown_critical_extensions=frozenset(unknown_critical),
         )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"not a well-formed SM2 certificate: {exc}") from exc

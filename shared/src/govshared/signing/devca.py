@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from govshared.files import private_dir, write_private
 from govshared.seal import generate_sm2_key, load_sm2_private_key
@@ -143,7 +143,14 @@ class DevCA:
         self.publish_crl()
 
     def _issue(
-        self, subject: x509.Name, *, days: int, not_before: datetime | None, save_as: str | None
+        self,
+        subject: x509.Name,
+        *,
+        days: int,
+        not_before: datetime | None,
+        save_as: str | None,
+        key_usage: frozenset[str] | None = None,
+        extra_extensions: list[dict[str, Any]] | None = None,
     ) -> IssuedSeal:
         private, public = generate_sm2_key()
         start = not_before or self.now() - timedelta(minutes=5)
@@ -158,6 +165,8 @@ class DevCA:
             not_before=start,
             not_after=start + timedelta(days=days),
             is_ca=False,
+            key_usage=key_usage,
+            extra_extensions=extra_extensions,
         )
         cert_pem = to_pem(der)
         key_path = cert_path = None
@@ -177,13 +186,20 @@ class DevCA:
         days: int = 365,
         not_before: datetime | None = None,
         save: bool = False,
+        key_usage: frozenset[str] | None = None,
+        extra_extensions: list[dict[str, Any]] | None = None,
     ) -> IssuedSeal:
-        """Issue an enterprise's electronic seal bound to its USCC."""
+        """Issue an enterprise's electronic seal bound to its USCC: a signing certificate
+        (keyUsage digitalSignature and nonRepudiation) unless ``key_usage`` says otherwise, as for
+        the encryption certificate of a dual-certificate pair (keyEncipherment, dataEncipherment),
+        which a verifier must refuse; ``extra_extensions`` go in as given (tests)."""
         return self._issue(
             enterprise_name(uscc=uscc, name=name, seal_kind=kind),
             days=days,
             not_before=not_before,
             save_as=uscc if save else None,
+            key_usage=key_usage,
+            extra_extensions=extra_extensions,
         )
 
     def issue_person(
