@@ -39,6 +39,14 @@ class Settings(CommonSettings):
         ),
     )
     timer_poll_seconds: float = Field(default=60.0, description="How often the licence timers run")
+    calendar_refresh_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "How often the workers fetch this and next year's official holiday schedules (调休 "
+            "included) from approval's public calendar, and every process re-reads the ones kept"
+        ),
+    )
     renewal_lead_days: int = Field(
         default=30,
         ge=0,

@@ -20,6 +20,7 @@ from licensing.context import LicenseContext
 from licensing.routes import routers
 from licensing.worker import (
     LicenceTimers,
+    build_calendar,
     build_outbox,
     build_policy,
     build_relay,
@@ -79,7 +80,15 @@ def create_app(
             sealer=sealer,
         )
         app.state.context = context
-        tasks: list[asyncio.Task[None]] = []
+        # Every process counts working days by the official schedules kept (the workers, here or
+        # apart, fetch them from approval): read once before serving, then refreshed.
+        calendar = build_calendar(
+            settings, sessionmaker=sessionmaker, http=http, fetch=settings.run_workers
+        )
+        await calendar.reload()
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(calendar.run(), name="license-official-calendar")
+        ]
         if settings.run_workers:
             outbox.on_commit(relay.wake)
             sealing.on_registered(sealer.wake)
@@ -94,10 +103,12 @@ def create_app(
             with settled_heap():
                 yield
         finally:
-            if tasks:
+            calendar.stop()
+            if settings.run_workers:
                 timers.stop()
                 sealer.stop()
                 await relay.stop()
+            if tasks:
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

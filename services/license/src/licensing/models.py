@@ -396,3 +396,19 @@ class EnterpriseApplication(Base):
     business_type: Mapped[str | None] = mapped_column(String(16))
     reform_mode: Mapped[str | None] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OfficialCalendarYear(Base):
+    """A year's official holiday schedule (放假安排, 调休 included) as approval's admins loaded it:
+    the weekdays offices close and the weekends they work. license's own limits count working
+    days with it (``licensing.calendar``), as approval's clocks do."""
+
+    __tablename__ = "official_calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    closed_weekdays: Mapped[list[str]] = mapped_column(JSON)  # ISO dates
+    working_weekends: Mapped[list[str]] = mapped_column(JSON)  # ISO dates
+    notice: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(32))
+    loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # approval's updated_at
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())

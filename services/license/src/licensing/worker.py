@@ -28,6 +28,7 @@ from govshared.sql import use_driver
 from govshared.storage import Storage, storage_from_settings
 from govshared.wake import OUTBOX_CHANNEL, SEALER_CHANNEL, wake_listener
 from licensing import clock
+from licensing.calendar import OfficialCalendar
 from licensing.certificates.sealer import CertificateSealer
 from licensing.certificates.service import Sealing
 from licensing.config import Settings
@@ -120,6 +121,24 @@ def build_sealer(
         outbox=outbox,
         poll_seconds=settings.sealer_poll_seconds,
         batch_size=settings.sealer_batch_size,
+    )
+
+
+def build_calendar(
+    settings: Settings,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    fetch: bool,
+) -> OfficialCalendar:
+    """The official holiday schedules: fetched from approval where the workers run (``fetch``),
+    re-read from the database by every process."""
+    return OfficialCalendar(
+        sessionmaker=sessionmaker,
+        http=http,
+        approval_url=settings.approval_url,
+        fetch=fetch,
+        poll_seconds=settings.calendar_refresh_seconds,
     )
 
 
@@ -261,15 +280,18 @@ async def main() -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    calendar = build_calendar(settings, sessionmaker=sessionmaker, http=http, fetch=True)
     tasks = [
         asyncio.create_task(relay.run()),
         asyncio.create_task(timers.run()),
         asyncio.create_task(sealer.run()),
+        asyncio.create_task(calendar.run()),
     ]
     with settled_heap():
         await stop.wait()
     if listener is not None:
         await listener.stop()
+    calendar.stop()
     timers.stop()
     sealer.stop()
     await relay.stop()
