@@ -20,6 +20,8 @@ date).
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
@@ -35,6 +37,7 @@ from licensing.models import OfficialCalendarYear
 logger = logging.getLogger("licensing.calendar")
 
 OFFICIAL_SOURCES = frozenset({"official_notice", "admin"})
+RELOAD_SECONDS = 60.0
 
 
 class _Day(BaseModel):
@@ -94,8 +97,16 @@ class OfficialCalendar:
         self._approval_url = approval_url.rstrip("/")
         self._fetch = fetch and bool(self._approval_url)
         self._today = today
+        self._refresh_seconds = poll_seconds
+        self._fetched_at = -math.inf  # time.monotonic() of the last fetch that answered
+        # Re-read the kept schedules every minute at most (one small SELECT), so that a year one
+        # worker fetched reaches the web processes soon; fetch every ``poll_seconds``, and a minute
+        # after a failed fetch (approval starting after license, say), not an hour.
         self._loop = BackgroundLoop(
-            self._pass, what="official calendar refresh", poll_seconds=poll_seconds, log=logger
+            self._pass,
+            what="official calendar refresh",
+            poll_seconds=min(RELOAD_SECONDS, poll_seconds),
+            log=logger,
         )
 
     async def fetch_once(self, today: date) -> list[int]:
@@ -148,9 +159,10 @@ class OfficialCalendar:
         return sorted(row.year for row in rows)
 
     async def _pass(self) -> bool:
-        if self._fetch:
+        if self._fetch and time.monotonic() - self._fetched_at >= self._refresh_seconds:
             try:
                 await self.fetch_once(self._today())
+                self._fetched_at = time.monotonic()
             except httpx.HTTPError as exc:
                 logger.warning(
                     "approval's calendar unreachable: the schedules kept stay in force",
@@ -160,7 +172,7 @@ class OfficialCalendar:
         return False
 
     async def run(self) -> None:
-        """Refresh at once, then every ``poll_seconds``, until stopped."""
+        """Fetch and re-read at once, then as above, until stopped."""
         await self._loop.run()
 
     def stop(self) -> None:

@@ -44,7 +44,8 @@ class Settings(CommonSettings):
         gt=0,
         description=(
             "How often the workers fetch this and next year's official holiday schedules (调休 "
-            "included) from approval's public calendar, and every process re-reads the ones kept"
+            "included) from approval's public calendar (a minute after a failed fetch); every "
+            "process re-reads the ones kept each minute"
         ),
     )
     renewal_lead_days: int = Field(
