@@ -313,6 +313,40 @@ async def test_revocation_is_read_from_the_crl_cache_and_dated(ca: DevCA) -> Non
     assert await verifier.check_certificate(seal.certificate_pem, at=before)
 
 
+async def test_a_crl_read_before_stays_in_force_until_its_next_update(
+    ca: DevCA, tmp_path: Path
+) -> None:
+    """The CA's endpoint down for a moment: the list read before is in force until its nextUpdate
+    (RFC 5280), so signatures still go through; past it, none does; back, the new list is read."""
+    published = tmp_path / "published.crl"
+    published.write_bytes(ca.crl_path.read_bytes())
+    ticks = [0.0]
+    source = CrlSource(str(published), ca.certificate, ttl=300, clock=lambda: ticks[0])
+    verifier = SignatureVerifier([(ca.certificate, source)])
+    seal = ca.issue_seal(uscc=USCC, name=NAME)
+    _, digest = canonical_digest({"x": 1})
+    signature = sm2_sign(seal.private_key, seal.public_key, digest)
+
+    async def check(at: datetime) -> object:
+        return await verifier.verify(
+            certificate=seal.certificate_pem, signature=signature, expected_digest=digest, at=at
+        )
+
+    await check(now())
+    first = await source.current(now())
+    published.unlink()  # the CA's endpoint is down
+    ticks[0] = 301.0  # the cache's time is up
+    await check(now())  # the list read before still holds
+    with pytest.raises(RevocationUnavailable):  # past its nextUpdate it proves nothing
+        await source.current(first.next_update + timedelta(seconds=1))
+    # Back, with a new list: read once the retry pause has passed.
+    ca.revoke(seal.serial)
+    published.write_bytes(ca.crl_path.read_bytes())
+    ticks[0] = 301.0 + 31.0
+    with pytest.raises(CertificateRevoked):
+        await check(now())
+
+
 async def test_a_missing_or_foreign_crl_fails_closed(ca: DevCA, tmp_path: Path) -> None:
     seal = ca.issue_seal(uscc=USCC, name=NAME)
     _, digest = canonical_digest({"x": 1})

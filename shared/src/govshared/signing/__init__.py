@@ -12,6 +12,7 @@ signer's alone and whose alteration can be detected).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ __all__ = [
     "mask_name",
     "parse_certificate",
 ]
+
+logger = logging.getLogger("govshared.signing")
 
 
 class CertificateInvalid(DomainError):
@@ -152,7 +155,10 @@ class CrlSource:
 
     The CRL is checked against the anchor that issued it; one that cannot be had, or whose next update
     has passed, makes every check fail closed (``RevocationUnavailable``): a revoked seal must never
-    pass because the list was out of reach.
+    pass because the list was out of reach. A list already read stays in force until its
+    ``nextUpdate`` (RFC 5280 §5.1.2.5: the CA publishes the next one by then) when reading it again
+    fails: a CA's endpoint down for a minute does not refuse every signature, and it is tried again
+    after ``retry_seconds``.
     """
 
     def __init__(
@@ -161,12 +167,14 @@ class CrlSource:
         issuer: CertInfo,
         *,
         ttl: float = 300.0,
+        retry_seconds: float = 30.0,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.location = location
         self.issuer = issuer
         self.ttl = ttl
+        self.retry_seconds = min(retry_seconds, ttl)
         self.http = http
         self.clock = clock
         self._cached: CrlInfo | None = None
@@ -202,6 +210,19 @@ class CrlSource:
             try:
                 info = parse_crl(await self._read(), self.issuer)
             except (OSError, httpx.HTTPError, ValueError) as exc:
+                cached = self._cached
+                if cached is not None and now <= cached.next_update:
+                    logger.warning(
+                        "CA's CRL could not be read again: the list read before stays in force "
+                        "until its next update",
+                        extra={
+                            "crl": self.location,
+                            "next_update": cached.next_update.isoformat(),
+                            "error": f"{type(exc).__name__}: {exc}"[:300],
+                        },
+                    )
+                    self._fetched_at = self.clock() - self.ttl + self.retry_seconds
+                    return cached
                 raise RevocationUnavailable(
                     f"无法取得电子认证服务机构的证书吊销列表：{type(exc).__name__}",
                     dependency="ca_crl",
