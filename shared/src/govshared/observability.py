@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import os
 import sys
+import threading
 import time
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 from prometheus_client import (
@@ -17,8 +22,8 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    make_wsgi_app,
     multiprocess,
-    start_http_server,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -183,14 +188,66 @@ class ObservabilityMiddleware:
         latency.observe(elapsed)
 
 
-def serve_worker_metrics(*, host: str, port: int) -> None:
-    """Expose a worker process's metrics (outbox backlog, failures, timers) for Prometheus.
+class Heartbeat:
+    """A worker's sign of life: its event loop marks it every ``beat_seconds``; it is stale once
+    ``stale_after`` seconds pass without a mark (the loop blocked, or gone)."""
 
-    Web replicas serve ``/metrics`` through the app; a worker has no app, so it gets the client
-    library's own small HTTP server on a thread. Port 0 turns it off.
+    def __init__(self, *, beat_seconds: float = 5.0, stale_after: float = 60.0) -> None:
+        self.beat_seconds = beat_seconds
+        self.stale_after = stale_after
+        self._last = time.monotonic()
+        self.task: asyncio.Task[None] | None = None
+
+    def fresh(self) -> bool:
+        """Marked within ``stale_after`` seconds."""
+        return time.monotonic() - self._last <= self.stale_after
+
+    async def beat(self) -> None:
+        """Mark until cancelled."""
+        while True:
+            self._last = time.monotonic()
+            await asyncio.sleep(self.beat_seconds)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds: not logged."""
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def serve_worker_metrics(*, host: str, port: int, heartbeat: Heartbeat | None = None) -> Heartbeat:
+    """Expose a worker process's metrics (outbox backlog, failures, timers) for Prometheus, and
+    ``/livez`` for its liveness probe.
+
+    Web replicas serve ``/metrics`` through the app; a worker has no app, so it gets a small HTTP
+    server on a thread. ``/livez`` answers 200 while the worker's event loop marks its heartbeat
+    (a task started here, on the running loop) and 503 once the loop has not for a minute: a loop
+    blocked or dead answers nothing else, and Kubernetes then restarts the pod (deploy/k8s). Every
+    other path is the metrics. Port 0 turns the server off.
     """
-    if port:
-        start_http_server(port, addr=host)
+    heartbeat = heartbeat or Heartbeat()
+    with contextlib.suppress(RuntimeError):  # no loop running: nothing to watch
+        heartbeat.task = asyncio.get_running_loop().create_task(heartbeat.beat())
+    if not port:
+        return heartbeat
+    metrics = make_wsgi_app()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == "/livez":
+            alive = heartbeat.fresh()
+            start_response(
+                "200 OK" if alive else "503 Service Unavailable",
+                [("Content-Type", "text/plain; charset=utf-8")],
+            )
+            return [b"alive\n" if alive else b"event loop stalled\n"]
+        return metrics(environ, start_response)
+
+    server = make_server(host, port, app, _ThreadingWSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
+    return heartbeat
 
 
 async def metrics_endpoint(_request: Request) -> Response:
