@@ -365,6 +365,8 @@ class Tokens:
         """A token for any role and claims, signed with the key trusted for that role."""
         if Role(role) is Role.SERVICE:
             claims.setdefault("issuer", DEFAULT_SERVICE_ISSUER)
+            # Sent to any of the suite's services unless the test names its audience.
+            claims.setdefault("audience", [audience_of_service(s) for s in SUITE_SERVICES])
             return mint_token(self._service_private, role=role, **claims)
         return mint_token(self._private, role=role, **claims)
 
