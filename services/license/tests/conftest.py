@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -23,11 +23,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Role
+from govshared.chinatime import CHINA
 from govshared.db import mark_read_only
 from govshared.events import (
     CLOUDEVENTS_BATCH_JSON,
     ApplicationEventData,
     EventType,
+    NotificationDeliveredData,
     ReformMode,
     make_event,
 )
@@ -314,7 +316,7 @@ def make_issue(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI | None = 
         assert response.json()["processed"] == 1
         listed = await client.get(
             f"/api/v1/enterprises/{kwargs['uscc']}/licences",
-            headers=tokens.header(Role.SERVICE),
+            headers=tokens.service(),
         )
         assert listed.status_code == 200, listed.text
         matching = [
@@ -333,11 +335,51 @@ def make_issue(client: httpx.AsyncClient, tokens: Tokens, app: FastAPI | None = 
 ServeNotice = Callable[..., Awaitable[dict[str, date]]]
 
 
+async def prove_service(
+    client: httpx.AsyncClient, tokens: Tokens, licence_no: str, *, on: date | None = None
+) -> str:
+    """notify's proof of service (送达) of the licence's latest 行政处罚事先告知, delivered on
+    ``on`` (default today) as notify's relay posts it; the notice's event id."""
+    detail = await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.staff(Role.ADMIN))
+    assert detail.status_code == 200, detail.text
+    [*_, notice] = [h for h in detail.json()["history"] if h["action"] == "penalty_notified"]
+    cause_event_id = str(notice["details"]["notice_event_id"])
+    day = on or clock.today()
+    event = make_event(
+        type=EventType.NOTIFICATION_DELIVERED,
+        source="/services/notify",
+        subject=licence_no,
+        data=NotificationDeliveredData(
+            notification_id=uuid.uuid4(),
+            cause_event_id=cause_event_id,
+            cause_event_type=EventType.LICENCE_PENALTY_NOTIFIED.value,
+            subject=licence_no,
+            channel="inbox",
+            recipient="enterprise",
+            delivered_at=datetime.combine(day, time(10), tzinfo=CHINA),
+        ),
+    )
+    delivered = await make_deliver(client, tokens)(event.model_dump(mode="json"))
+    assert delivered.status_code == 200 and delivered.json()["processed"] == 1, delivered.text
+    return cause_event_id
+
+
+@pytest.fixture
+def proof_of_service(tokens: Tokens) -> Callable[..., Awaitable[str]]:
+    """``prove_service`` with the tests' tokens: (client, licence_no, on=day)."""
+
+    async def prove(client: httpx.AsyncClient, licence_no: str, *, on: date | None = None) -> str:
+        return await prove_service(client, tokens, licence_no, on=on)
+
+    return prove
+
+
 @pytest.fixture
 def serve_penalty_notice(tokens: Tokens) -> ServeNotice:
     """Serve a 行政处罚事先告知 through the register, as a penalty's decision needs first
     (行政处罚法 Art. 44), as if on the day ``on`` (default today), with the shortest lawful
-    hearing deadline unless ``deadline``; the dates the register recorded."""
+    hearing deadline unless ``deadline``, and notify's proof of its service that day unless
+    ``proved`` is false; the dates the register recorded."""
 
     async def serve(
         client: httpx.AsyncClient,
@@ -346,6 +388,7 @@ def serve_penalty_notice(tokens: Tokens) -> ServeNotice:
         penalty: str = "suspension",
         on: date | None = None,
         deadline: date | None = None,
+        proved: bool = True,
     ) -> dict[str, date]:
         day = on or clock.today()
         last_day = deadline or add_working_days(day, 5)
@@ -361,6 +404,8 @@ def serve_penalty_notice(tokens: Tokens) -> ServeNotice:
                 headers=tokens.staff(Role.APPROVER, "310000"),
             )
         assert served.status_code == 200, served.text
+        if proved:
+            await prove_service(client, tokens, licence_no, on=day)
         return {"rights_notified_on": day, "hearing_request_deadline": last_day}
 
     return serve

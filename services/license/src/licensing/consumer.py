@@ -17,8 +17,9 @@ from govshared.events import (
     parse_application_data,
 )
 from govshared.inbox import record_event_once
-from govshared.problems import DomainError
+from govshared.problems import DomainError, ServiceUnavailable
 from licensing.db import inbox_events
+from licensing.errors import LicenceChangedMeanwhile
 from licensing.licences.records import LicenceRecords
 from licensing.licences.reform_status import ReformStatuses
 from licensing.licences.register import LicenceIssuance
@@ -30,6 +31,10 @@ logger = logging.getLogger("licensing.consumer")
 
 CONSUMER = "license"
 APPLICATION_EVENTS = "cn.gov.approval.application."
+# How often an event is applied again when the licence it changes was changed meanwhile by
+# another transaction (two relay replicas delivering two changes of one licence, a change by
+# staff): each attempt reads the version the other committed.
+APPLY_ATTEMPTS = 3
 
 
 class EventConsumer:
@@ -74,10 +79,7 @@ class EventConsumer:
                 invalid += 1
                 continue
             try:
-                # Each event's effect in a savepoint of its own: one the register refuses leaves
-                # its id recorded and the rest of the delivery applied.
-                async with self.session.begin_nested():
-                    await self._apply(event.type, data, event_id=event.id)
+                await self._apply_once(event, data)
             except DomainError as refusal:
                 if refusal.status >= 500:
                     raise  # a database or a neighbour down: the delivery is retried whole
@@ -106,6 +108,31 @@ class EventConsumer:
             invalid=invalid,
             refused=refused,
         )
+
+    async def _apply_once(
+        self, event: CloudEvent, data: ApplicationEventData[ApplicationDetails]
+    ) -> None:
+        """Each event's effect in a savepoint of its own: one the register refuses leaves its id
+        recorded and the rest of the delivery applied.
+
+        A licence changed by another transaction between this one's read and its write is no
+        refusal of the register: the event is applied again on the version committed meanwhile
+        (PostgreSQL reads it once the other transaction has committed), and after a few such
+        collisions the delivery is answered 503 and sent again by the relay, never dropped."""
+        for attempt in range(1, APPLY_ATTEMPTS + 1):
+            try:
+                async with self.session.begin_nested():
+                    await self._apply(event.type, data, event_id=event.id)
+                return
+            except LicenceChangedMeanwhile:
+                if attempt == APPLY_ATTEMPTS:
+                    raise ServiceUnavailable(
+                        "证照正被并发修改，请稍后重新投递", retry_after_seconds=1
+                    ) from None
+                logger.info(
+                    "licence changed meanwhile: applying the event again",
+                    extra={"event_id": event.id, "attempt": attempt},
+                )
 
     async def _proof_of_service(self, event: CloudEvent) -> bool:
         """notify's proof that a notice of a licence (a suspension, a revocation, a penalty
@@ -138,6 +165,7 @@ class EventConsumer:
                 at=data.delivered_at,
                 details={
                     "notification_id": str(data.notification_id),
+                    "cause_event_id": data.cause_event_id,
                     "cause_event_type": data.cause_event_type,
                     "channel": data.channel,
                     "recipient": data.recipient,

@@ -55,6 +55,14 @@ class LicenceNotActive(Conflict):
     title_en = "The licence's current status does not allow this action"
 
 
+class LicenceChangedMeanwhile(LicenceNotActive):
+    """The version read was changed by another request before this one wrote it (same code: the
+    caller reads the licence again; the event consumer applies the event again itself)."""
+
+    title = "证照已被并发修改，请刷新后重试"
+    title_en = "The licence was changed meanwhile; read it again and retry"
+
+
 class RenewalTooLate(Conflict):
     code = "renewal_too_late"
     title = "延续申请应当在有效期届满三十日前提出（《行政许可法》第五十条）"
@@ -101,6 +109,12 @@ class OutsideJurisdiction(Forbidden):
     code = "outside_jurisdiction"
     title = "不在本人所属行政区划的管辖范围内"
     title_en = "Outside the caller's jurisdiction"
+
+
+class RevocationNeedsDecider(Forbidden):
+    code = "revocation_needs_decider"
+    title = "核查结论将撤销行政许可，须由审批负责人（approver、head）作出"
+    title_en = "A verification result that revokes the licence is an approver's or head's decision"
 
 
 class InvalidUscc(DomainError):

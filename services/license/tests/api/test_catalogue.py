@@ -108,7 +108,7 @@ async def test_mode_needs_a_token_but_any_role_will_do(
 async def test_bad_input_is_a_422_problem_never_a_500(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
-    headers = tokens.header(Role.SERVICE)
+    headers = tokens.service()
     for params in ({"jurisdiction": "31"}, {"on": "2026-13-45"}, {"jurisdiction": "abcdef"}):
         response = await client.get(
             "/api/v1/reform-items/JXW-XK-001/mode", params=params, headers=headers
@@ -279,7 +279,7 @@ async def test_only_admins_add_versions(client: httpx.AsyncClient, tokens: Token
     assert problem(anonymous)["code"] == "unauthenticated"
     for headers in (
         tokens.staff(Role.APPROVER),
-        tokens.header(Role.SERVICE),
+        tokens.service(),
         tokens.enterprise(random_uscc()),
     ):
         denied = await client.post(

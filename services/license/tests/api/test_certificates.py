@@ -171,7 +171,7 @@ async def check_event_ref(
     assert ref.download_path == licence["certificate"]["download_path"]
     assert ref.verify_url == app.state.settings.verify_url
     # notify attaches the file with its service token.
-    fetched = await download(client, ref.download_path, tokens.header(Role.SERVICE, name="notify"))
+    fetched = await download(client, ref.download_path, tokens.service("notify"))
     assert fetched == pdf
     return ref
 
@@ -192,9 +192,7 @@ async def test_issued_certificate_is_sealed_stored_and_announced(
     [licence_no] = [
         i["licence_no"]
         for i in (
-            await client.get(
-                f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
-            )
+            await client.get(f"/api/v1/enterprises/{uscc}/licences", headers=tokens.service())
         ).json()["items"]
     ]
     # Registered with the licence, sealed by the worker: until then there is no file and no event.
@@ -536,7 +534,7 @@ async def test_only_the_holder_staff_of_the_jurisdiction_and_services_download(
             tokens.staff(Role.REVIEWER, "310115"),
             tokens.staff(Role.ACCEPTOR, "310000"),  # the city covers its districts
             tokens.staff(Role.ADMIN, "310118"),
-            tokens.header(Role.SERVICE, name="notify"),
+            tokens.service("notify"),
         ):
             assert (await client.get(path, headers=allowed)).status_code == 200, (path, allowed)
         for stranger in (
@@ -551,9 +549,9 @@ async def test_only_the_holder_staff_of_the_jurisdiction_and_services_download(
         assert (await client.get(path)).status_code == 401
     # A certificate id of another licence under this licence's number is not found either.
     other = await holder_view(client, tokens, uscc, licence_no)
-    foreign = (
-        await client.get(f"/api/v1/licences/{other_no}", headers=tokens.header(Role.SERVICE))
-    ).json()["certificate"]["id"]
+    foreign = (await client.get(f"/api/v1/licences/{other_no}", headers=tokens.service())).json()[
+        "certificate"
+    ]["id"]
     wrong = await client.get(
         f"/api/v1/licences/{licence_no}/certificates/{foreign}/pdf", headers=tokens.enterprise(uscc)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from govshared.auth import Role
@@ -39,9 +40,7 @@ async def _licences_of(session: AsyncSession, uscc: str) -> list[Licence]:
 async def _listed(client: httpx.AsyncClient, tokens: Tokens, uscc: str) -> list[dict[str, Any]]:
     """The enterprise's licences as the register lists them (read through the API: the test's
     own session would keep SQLite's snapshot from before the delivery)."""
-    listed = await client.get(
-        f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
-    )
+    listed = await client.get(f"/api/v1/enterprises/{uscc}/licences", headers=tokens.service())
     assert listed.status_code == 200, listed.text
     return list(listed.json()["items"])
 
@@ -219,7 +218,7 @@ async def test_malformed_deliveries_are_4xx_problems(
     wrong_type = await client.post(
         "/api/v1/events",
         content=b"[]",
-        headers={**tokens.header(Role.SERVICE), "Content-Type": "text/plain"},
+        headers={**tokens.service(), "Content-Type": "text/plain"},
     )
     assert wrong_type.status_code == 415
     assert problem(wrong_type)["code"] == "unsupported_media_type"
@@ -415,3 +414,162 @@ async def test_notifys_proof_of_service_joins_the_licences_history(
     ).json()["history"]
     entries = [h for h in history if h["action"] == "notice_served"]
     assert len(entries) == 1
+
+
+async def _waiting_on_locks(session: AsyncSession) -> int:
+    """How many of this database's backends wait for a lock (PostgreSQL; each read in a
+    transaction of its own, as a transaction keeps its first snapshot of pg_stat_activity)."""
+    waiting = await session.scalar(
+        text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    )
+    await session.rollback()
+    return int(waiting or 0)
+
+
+async def test_two_changes_approved_at_once_are_both_applied(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+    database_url: str,
+) -> None:
+    """Two changes of one licence approved in approval and delivered at the same moment (two relay
+    replicas): each reads the licence before the other writes it. The one that writes second
+    found the version it read superseded meanwhile and was refused for good as a register
+    refusal (logged, never redelivered): the holder's approved 变更 (Art. 49) was never made."""
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc))
+    [listed] = await _listed(client, tokens, uscc)
+    licence_no = listed["licence_no"]
+    changes = [
+        new_event(uscc=uscc, details={"business_type": "change", "particulars": particulars})
+        for particulars in ({"仓储地址": "新址"}, {"仓储面积": "800平方米"})
+    ]
+    if database_url.startswith("postgresql"):
+        # Hold the licence's row so that both deliveries read it, then both wait to write it.
+        async with app.state.sessionmaker() as holder, holder.begin():
+            await holder.execute(
+                select(Licence.id)
+                .where(Licence.licence_no == licence_no, Licence.is_current)
+                .with_for_update()
+            )
+            both = asyncio.gather(*(deliver(change) for change in changes))
+            async with app.state.sessionmaker() as watcher:
+                for _ in range(200):
+                    if await _waiting_on_locks(watcher) >= 2:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the two deliveries never waited for the licence")
+        responses = await both
+    else:
+        responses = await asyncio.gather(*(deliver(change) for change in changes))
+    for response in responses:
+        assert response.status_code == 200, response.text
+        assert (response.json()["processed"], response.json()["refused"]) == (1, 0)
+    detail = (
+        await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(uscc))
+    ).json()
+    assert detail["version"] == 3
+    assert detail["particulars"] == {"仓储地址": "新址", "仓储面积": "800平方米"}
+
+
+async def test_a_renewal_applied_for_while_a_change_is_applied_is_not_lost(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+    database_url: str,
+) -> None:
+    """The holder applies for renewal (Art. 50) while approval's approved change of the licence is
+    being applied: the change read the licence before the renewal was recorded and wrote its new
+    version from that read, without the renewal. The holder had its 200, the register no pending
+    renewal: nothing protected the licence at expiry."""
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc))
+    [listed] = await _listed(client, tokens, uscc)
+    licence_no = listed["licence_no"]
+    change = new_event(
+        uscc=uscc, details={"business_type": "change", "particulars": {"仓储地址": "新址"}}
+    )
+    holder_token = tokens.enterprise(uscc)
+    renew = f"/api/v1/licences/{licence_no}/renewal"
+    if database_url.startswith("postgresql"):
+        # Both read the licence, then queue for its row: the renewal first, the change after it.
+        async with app.state.sessionmaker() as holder, holder.begin():
+            await holder.execute(
+                select(Licence.id)
+                .where(Licence.licence_no == licence_no, Licence.is_current)
+                .with_for_update()
+            )
+            async with app.state.sessionmaker() as watcher:
+
+                async def queued(count: int) -> None:
+                    for _ in range(200):
+                        if await _waiting_on_locks(watcher) >= count:
+                            return
+                        await asyncio.sleep(0.05)
+                    raise AssertionError(f"{count} requests never waited for the licence")
+
+                renewal = asyncio.ensure_future(client.post(renew, headers=holder_token))
+                await queued(1)
+                delivery = asyncio.ensure_future(deliver(change))
+                await queued(2)
+        requested, delivered = await renewal, await delivery
+    else:
+        requested = await client.post(renew, headers=holder_token)
+        delivered = await deliver(change)
+    assert requested.status_code == 200, requested.text
+    assert requested.json()["renewal_requested_on"] is not None
+    assert delivered.status_code == 200, delivered.text
+    assert (delivered.json()["processed"], delivered.json()["refused"]) == (1, 0)
+    detail = (await client.get(f"/api/v1/licences/{licence_no}", headers=holder_token)).json()
+    assert detail["version"] == 2 and detail["particulars"] == {"仓储地址": "新址"}
+    assert detail["renewal_requested_on"] == requested.json()["renewal_requested_on"]
+    assert detail["renewal_timely"] is True
+
+
+async def test_a_change_decided_earlier_but_delivered_later_does_not_undo_a_later_one(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+) -> None:
+    """approval's relay sends an event that failed three times alone, after its backoff, while
+    newer events go on (after an outage of license, say): two changes of one licence can arrive
+    in the reverse order of their decisions. The earlier decision, applied last, put back the
+    holder's old name and the particulars the later decision had changed (Art. 49: the licence
+    is what the holder's applications made it, the later decision last)."""
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc))
+    [listed] = await _listed(client, tokens, uscc)
+    licence_no = listed["licence_no"]
+    later = new_event(
+        uscc=uscc,
+        applicant_name="上海盐业更名有限公司",
+        details={"business_type": "change", "particulars": {"仓储地址": "浦东新址"}},
+    )
+    earlier = new_event(
+        uscc=uscc,
+        applicant_name="上海盐业示范有限公司",
+        details={
+            "business_type": "change",
+            "particulars": {"仓储地址": "旧址扩建", "仓储面积": "800平方米"},
+        },
+    )
+    decided = datetime.fromisoformat(later["data"]["occurred_at"])
+    earlier["data"]["occurred_at"] = (decided - timedelta(days=1)).isoformat()
+    assert (await deliver(later)).json()["processed"] == 1
+    assert (await deliver(earlier)).json()["processed"] == 1
+    detail = (
+        await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(uscc))
+    ).json()
+    assert detail["version"] == 3
+    assert detail["holder_name"] == "上海盐业更名有限公司"
+    # What only the earlier decision changed is applied; what the later one changed stays.
+    assert detail["particulars"] == {"仓储地址": "浦东新址", "仓储面积": "800平方米"}

@@ -98,6 +98,7 @@ async def test_a_missed_correction_deadline_is_found_by_the_timer_once(
     fresh_app: FreshApp,
     issuer: Callable[..., Any],
     tokens: Tokens,
+    proof_of_service: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async with fresh_app() as (app, client):
@@ -107,7 +108,7 @@ async def test_a_missed_correction_deadline_is_found_by_the_timer_once(
         await issue(uscc=on_time, applicant_name="守时盐业有限公司")
         approver = tokens.staff(Role.APPROVER, "310000")
         reviewer = tokens.staff(Role.REVIEWER, "310000")
-        service = tokens.header(Role.SERVICE)
+        service = tokens.service()
 
         plan = await client.post(
             "/api/v1/inspection-plans",
@@ -250,6 +251,7 @@ async def test_a_missed_correction_deadline_is_found_by_the_timer_once(
         )
         assert notice.status_code == 200, notice.text
         assert notice.json()["status"] == "valid"
+        await proof_of_service(client, licence_no, on=after)  # notify delivered it that day
         monkeypatch.setattr(clock, "today", lambda: hearing_deadline + timedelta(days=1))
         decided = await client.post(
             f"/api/v1/licences/{licence_no}/suspension",
@@ -433,7 +435,7 @@ async def test_an_unreachable_reinspection_before_the_deadline_misses_nothing(
         uscc = random_uscc()
         await issuer(client, tokens, app)(uscc=uscc, applicant_name="失联盐业有限公司")
         reviewer = tokens.staff(Role.REVIEWER, "310000")
-        service = tokens.header(Role.SERVICE)
+        service = tokens.service()
         plan_id, task = await _one_drawn_task(client, tokens, tokens.staff(Role.APPROVER, "310000"))
         today = clock.today()
         rectify_by = today + timedelta(days=30)
@@ -544,7 +546,7 @@ async def test_a_result_recorded_twice_at_once_draws_its_consequences_once(
 
         records = await client.get(
             f"/api/v1/enterprises/{uscc}/commitment-eligibility",
-            headers=tokens.header(Role.SERVICE),
+            headers=tokens.service(),
         )
         assert len(records.json()["records"]) == 1
         detail = await client.get(f"/api/v1/inspections/{task}", headers=reviewer)

@@ -308,7 +308,7 @@ async def test_plan_draw_results_publication_and_consequences(
         assert original.json()["correction_status"] == "missed"
 
         # The credit record bars 告知承诺 for that holder.
-        service = tokens.header(Role.SERVICE)
+        service = tokens.service()
         eligibility = await client.get(
             f"/api/v1/enterprises/{holders[1]}/commitment-eligibility", headers=service
         )

@@ -478,8 +478,14 @@ async def test_42hao_unmet_conditions_are_ordered_put_right_before_any_revocatio
     assert problem(early)["code"] == "rectification_period_running"
 
     monkeypatch.setattr(clock, "today", lambda: rectify_by + timedelta(days=1))
+    recheck = {**unmet, "findings": "复查：检验设备仍未配齐"}
+    # The 撤销 it leads to is an approver's decision (Art. 69), not the reviewer's.
+    by_reviewer = await client.post(url, json=recheck, headers=reviewer)
+    assert by_reviewer.status_code == 403
+    assert problem(by_reviewer)["code"] == "revocation_needs_decider"
+    assert (await _detail(client, tokens, licence_no))["status"] == "valid"
     still_unmet = await client.post(
-        url, json={**unmet, "findings": "复查：检验设备仍未配齐"}, headers=reviewer
+        url, json=recheck, headers=tokens.staff(Role.APPROVER, "310000")
     )
     assert still_unmet.status_code == 200, still_unmet.text
     assert still_unmet.json()["status"] == "failed"
@@ -488,7 +494,7 @@ async def test_42hao_unmet_conditions_are_ordered_put_right_before_any_revocatio
     eligibility = (
         await client.get(
             f"/api/v1/enterprises/{uscc}/commitment-eligibility",
-            headers=tokens.header(Role.SERVICE),
+            headers=tokens.service(),
         )
     ).json()
     [record] = eligibility["records"]
@@ -525,6 +531,7 @@ async def test_penalty_notice_serves_the_right_to_a_hearing_before_the_decision(
     tokens: Tokens,
     issue: Issue,
     session: AsyncSession,
+    proof_of_service: Callable[..., Awaitable[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # 行政处罚法 Art. 44: the intended penalty and the holder's rights are told before deciding;
@@ -564,9 +571,54 @@ async def test_penalty_notice_serves_the_right_to_a_hearing_before_the_decision(
         "hearing_request_deadline": deadline.isoformat(),
     }
     suspension = f"/api/v1/licences/{licence_no}/suspension"
+    await proof_of_service(client, licence_no)
     early = await client.post(suspension, json=decision, headers=_approver(tokens))
     assert early.status_code == 409 and "期限届满前不得作出处罚决定" in problem(early)["detail"]
     monkeypatch.setattr(clock, "today", lambda: deadline + timedelta(days=1))
     decided = await client.post(suspension, json=decision, headers=_approver(tokens))
     assert decided.status_code == 200, decided.text
     assert decided.json()["act_details"]["hearing"] == "not_requested"
+
+
+async def test_art64_silence_counts_only_after_the_notice_reached_the_holder(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    issue: Issue,
+    serve_penalty_notice: ServeNotice,
+    proof_of_service: Callable[..., Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """行政处罚法 Art. 64(1): a hearing is asked for within five (working, Art. 85) days after the
+    holder is told. The notice recorded by the register is not yet the holder told: with no
+    proof of service from notify (its relay down, the notice undelivered) a decision took the
+    holder's silence as "not requested" once the stated deadline passed, and a notice delivered
+    late left the holder fewer than the five days."""
+    today = clock.today()
+    licence_no = await issue(uscc=random_uscc())
+    served = await serve_penalty_notice(client, licence_no, proved=False)
+    deadline = served["hearing_request_deadline"]
+    suspension = f"/api/v1/licences/{licence_no}/suspension"
+    decision = _penalty(hearing="not_requested", hearing_held_on=None)
+    del decision["rights_notified_on"]
+    monkeypatch.setattr(clock, "today", lambda: deadline + timedelta(days=1))
+    unserved = await client.post(suspension, json=decision, headers=_approver(tokens))
+    assert unserved.status_code == 409, unserved.text
+    assert problem(unserved)["code"] == "hearing_rights_not_respected"
+    assert "送达" in problem(unserved)["detail"]
+    assert (await _detail(client, tokens, licence_no))["status"] == "valid"
+
+    # Delivered three working days after it was sent: five working days from then.
+    delivered_on = add_working_days(today, 3)
+    await proof_of_service(client, licence_no, on=delivered_on)
+    last_day = add_working_days(delivered_on, 5)
+    assert last_day > deadline
+    monkeypatch.setattr(clock, "today", lambda: last_day)
+    early = await client.post(suspension, json=decision, headers=_approver(tokens))
+    assert early.status_code == 409, early.text
+    assert f"当事人可在{last_day.isoformat()}前要求听证" in problem(early)["detail"]
+    monkeypatch.setattr(clock, "today", lambda: last_day + timedelta(days=1))
+    decided = await client.post(suspension, json=decision, headers=_approver(tokens))
+    assert decided.status_code == 200, decided.text
+    details = decided.json()["act_details"]
+    assert details["notice_served_on"] == delivered_on.isoformat()
+    assert details["hearing_request_deadline"] == deadline.isoformat()

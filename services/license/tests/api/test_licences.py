@@ -68,14 +68,14 @@ async def test_services_and_staff_check_licences_instead_of_paper(
 ) -> None:
     uscc = random_uscc()
     await issue(uscc=uscc)
-    for headers in (tokens.header(Role.SERVICE), tokens.staff(Role.ACCEPTOR, "310115")):
+    for headers in (tokens.service(), tokens.staff(Role.ACCEPTOR, "310115")):
         response = await client.get(f"/api/v1/enterprises/{uscc}/licences", headers=headers)
         assert response.status_code == 200
         assert len(response.json()["items"]) == 1
     anonymous = await client.get(f"/api/v1/enterprises/{uscc}/licences")
     assert anonymous.status_code == 401
     invalid = await client.get(
-        "/api/v1/enterprises/91350100M000100Y4Z/licences", headers=tokens.header(Role.SERVICE)
+        "/api/v1/enterprises/91350100M000100Y4Z/licences", headers=tokens.service()
     )
     assert invalid.status_code == 422
     assert problem(invalid)["code"] == "invalid_uscc"
@@ -332,10 +332,24 @@ async def test_false_commitment_revokes_and_bars_the_commitment_route(
         headers=tokens.staff(Role.REVIEWER, "310118"),
     )
     assert elsewhere.status_code == 403
+    finding = {"outcome": "false_commitment", "findings": "现场核查发现企业承诺的检验能力并不存在"}
+    # 撤销 is the authority's decision (Art. 69), as at /revocation: a reviewer who found the
+    # commitment false hands the task to an approver; the licence and the route stand till then.
+    by_reviewer = await client.post(
+        f"/api/v1/verification-tasks/{task['id']}/result", json=finding, headers=reviewer
+    )
+    assert by_reviewer.status_code == 403
+    assert problem(by_reviewer)["code"] == "revocation_needs_decider"
+    unchanged = (
+        await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})
+    ).json()
+    assert unchanged["status"] == "valid"
+    still = await client.get(f"/api/v1/enterprises/{uscc}/commitment-eligibility", headers=service)
+    assert still.json()["eligible"] is True and still.json()["records"] == []
     decided = await client.post(
         f"/api/v1/verification-tasks/{task['id']}/result",
-        json={"outcome": "false_commitment", "findings": "现场核查发现企业承诺的检验能力并不存在"},
-        headers=reviewer,
+        json=finding,
+        headers=tokens.staff(Role.APPROVER, "310000"),
     )
     assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "failed"

@@ -177,9 +177,7 @@ async def test_art70_licence_without_renewal_expires_and_is_cancelled(
         assert late.status_code == 409
         assert await _event_types(app, licence_no) == ["issued", "expired"]
         summary = (
-            await client.get(
-                f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
-            )
+            await client.get(f"/api/v1/enterprises/{uscc}/licences", headers=tokens.service())
         ).json()
         assert summary["items"][0]["status"] == "expired"
 
@@ -486,3 +484,135 @@ async def test_licences_reminded_already_do_not_hold_back_a_due_reminder(
         at_45 = today + timedelta(days=15)
         assert (await timers.run_once(at_45)).reminded == 100
         assert (await timers.run_once(at_45)).reminded == 1
+
+
+async def test_art50_a_change_keeps_the_pending_renewal_and_the_reminders_sent(
+    fresh_app: FreshApp,
+    issuer: Issuer,
+    deliverer: Deliverer,
+    new_event: NewEvent,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 变更 (the holder's, Art. 49, or the authority's, Art. 8) decided while a timely renewal
+    is pending changes the particulars, not the renewal application: it stays pending and is
+    deemed granted at expiry (Art. 50). The new version had dropped it, and the licence expired
+    and was cancelled at its end; the reminders already sent came again."""
+    async with fresh_app() as (app, client):
+        deliver = deliverer(client, tokens)
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        valid_until = date.fromisoformat(
+            (await _licence(client, licence_no, holder))["valid_until"]
+        )
+        timers = context_of(app).timers
+        assert (await timers.run_once(valid_until - timedelta(days=90))).reminded == 1
+        _set_today(monkeypatch, valid_until - timedelta(days=60))
+        submitted = new_event(
+            uscc=uscc,
+            event_type=EventType.APPLICATION_SUBMITTED,
+            state="submitted",
+            details={"business_type": "renew"},
+        )
+        applied = datetime.combine(valid_until - timedelta(days=60), time(10), tzinfo=CHINA)
+        submitted["data"]["occurred_at"] = applied.isoformat()
+        assert (await deliver(submitted)).json()["processed"] == 1
+        assert (await _licence(client, licence_no, holder))["renewal_timely"] is True
+
+        change = new_event(
+            uscc=uscc, details={"business_type": "change", "particulars": {"仓储地址": "新址"}}
+        )
+        assert (await deliver(change)).json()["processed"] == 1
+        own_change = await client.post(
+            f"/api/v1/licences/{licence_no}/changes",
+            json={
+                "particulars": {"仓储面积": "500平方米"},
+                "reason": "规划调整",
+                "legal_basis": "《中华人民共和国行政许可法》第八条第二款",
+                "compensation_note": "依法给予补偿",
+            },
+            headers=tokens.staff(Role.APPROVER, "310000"),
+        )
+        assert own_change.status_code == 200, own_change.text
+        changed = await _licence(client, licence_no, holder)
+        assert changed["version"] == 3
+        assert changed["particulars"] == {"仓储地址": "新址", "仓储面积": "500平方米"}
+        assert changed["renewal_requested_on"] == (valid_until - timedelta(days=60)).isoformat()
+        assert changed["renewal_timely"] is True
+        assert changed["renewal_application_no"] == submitted["data"]["application_no"]
+        # The 90-day reminder is not sent a second time for the changed version.
+        assert (await timers.run_once(valid_until - timedelta(days=50))).reminded == 0
+        assert (await _event_types(app, licence_no)).count("renewal_due") == 1
+
+        _set_today(monkeypatch, valid_until + timedelta(days=1))
+        run = await timers.run_once(valid_until + timedelta(days=1))
+        assert (run.expired, run.deemed_renewed) == (0, 1)
+        renewed = await _licence(client, licence_no, holder)
+        assert renewed["status"] == "valid" and renewed["version"] == 4
+        assert renewed["valid_from"] == (valid_until + timedelta(days=1)).isoformat()
+        assert renewed["particulars"] == {"仓储地址": "新址", "仓储面积": "500平方米"}
+        assert renewed["source_application_no"] == submitted["data"]["application_no"]
+
+
+async def test_art50_a_suspended_licence_may_be_renewed_and_stays_suspended(
+    fresh_app: FreshApp,
+    issuer: Issuer,
+    tokens: Tokens,
+    serve_penalty_notice: Callable[..., Awaitable[dict[str, date]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """暂扣 is a penalty for a term, not the end of the licence: its holder still applies for
+    renewal in time (Art. 50), and a timely renewal undecided at expiry is deemed granted, the
+    suspension running on in the new version. The register refused the application (409) and let
+    the licence expire and be cancelled: a 暂扣 of weeks became the loss of the licence, a heavier
+    penalty than the one decided (行政处罚法 Art. 5, 过罚相当)."""
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        approver = tokens.staff(Role.APPROVER, "310000")
+        valid_until = date.fromisoformat(
+            (await _licence(client, licence_no, holder))["valid_until"]
+        )
+        start = valid_until - timedelta(days=60)
+        _set_today(monkeypatch, start)
+        await serve_penalty_notice(client, licence_no, on=start)
+        suspended = await client.post(
+            f"/api/v1/licences/{licence_no}/suspension",
+            json={
+                "legal_basis": "《食盐专营办法》第二十九条",
+                "reason": "违反食盐储存规定，暂扣三个月",
+                "penalty_decision_no": "沪盐罚〔2026〕58号",
+                "hearing": "waived",
+                "suspended_until": (start + timedelta(days=90)).isoformat(),
+            },
+            headers=approver,
+        )
+        assert suspended.status_code == 200, suspended.text
+
+        requested = await client.post(f"/api/v1/licences/{licence_no}/renewal", headers=holder)
+        assert requested.status_code == 200, requested.text
+        assert requested.json()["status"] == "suspended"
+        assert requested.json()["renewal_timely"] is True
+
+        _set_today(monkeypatch, valid_until + timedelta(days=1))
+        run = await context_of(app).timers.run_once(valid_until + timedelta(days=1))
+        assert (run.expired, run.deemed_renewed) == (0, 1)
+        renewed = await _licence(client, licence_no, holder)
+        assert renewed["version"] == 2
+        assert renewed["valid_from"] == (valid_until + timedelta(days=1)).isoformat()
+        # Still suspended, on the same decision, until reinstated.
+        assert renewed["status"] == "suspended" and renewed["cancelled_on"] is None
+        assert renewed["act_details"]["penalty_decision_no"] == "沪盐罚〔2026〕58号"
+        verdict = (
+            await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})
+        ).json()
+        assert verdict["status"] == "suspended" and verdict["valid_now"] is False
+        reinstated = await client.post(
+            f"/api/v1/licences/{licence_no}/reinstatement",
+            json={"reason": "暂扣期满，整改完成"},
+            headers=approver,
+        )
+        assert reinstated.status_code == 200, reinstated.text
+        assert reinstated.json()["status"] == "valid" and reinstated.json()["version"] == 2

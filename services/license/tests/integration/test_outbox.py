@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from govshared.auth import Role
+from govshared.auth import Role, load_verifier
 from govshared.events import CLOUDEVENTS_BATCH_JSON, EventType, LicenceEventData
 from govshared.testing import Tokens, random_uscc
 from licensing.config import Settings
@@ -71,9 +71,20 @@ async def test_embedded_relay_delivers_issuance_to_notify_and_approval(
     assert {e["type"] for e in events} == {EventType.LICENCE_ISSUED.value}
     data = LicenceEventData.model_validate(events[0]["data"])
     assert data.holder_uscc == uscc and data.status == "valid"
-    # The relay presents a service token of its own.
-    token = received[0][1].removeprefix("Bearer ")
-    assert app.state.token_verifier.verify(token).role is Role.SERVICE
+    # The relay presents a service token of its own, for the service it posts to (its aud).
+    for host, authorization, _ in received:
+        destination = host.split(".")[0]
+        verifier = load_verifier(
+            public_key_file=None,
+            jwks_file=None,
+            jwks_url=None,
+            issuer=None,
+            audience=None,
+            service_keys_file=tokens.service_public_key_file,
+            service=destination,
+        )
+        principal = verifier.verify(authorization.removeprefix("Bearer "))
+        assert (principal.role, principal.subject) == (Role.SERVICE, "service:license")
 
 
 def test_approval_is_subscribed_only_when_it_has_a_url(

@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from pysmx.SM2 import Verify as independent_sm2_verify
 from sqlalchemy import select
 
-from govshared.auth import Role
 from govshared.migrate import upgrade
 from govshared.seal import (
     DEFAULT_SIGNER_ID,
@@ -90,9 +89,7 @@ async def _issue(
         },
     )
     assert response.status_code == 200 and response.json()["processed"] == 1, response.text
-    listed = await client.get(
-        f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
-    )
+    listed = await client.get(f"/api/v1/enterprises/{uscc}/licences", headers=tokens.service())
     [licence] = listed.json()["items"]
     return uscc, str(licence["licence_no"])
 

@@ -200,9 +200,7 @@ async def test_approval_decision_issues_a_licence_once(
 
         while await approval_context_of(approval_app).relay.run_once():
             pass
-        held = await license_.get(
-            f"/api/v1/enterprises/{uscc}/licences", headers=tokens.header(Role.SERVICE)
-        )
+        held = await license_.get(f"/api/v1/enterprises/{uscc}/licences", headers=tokens.service())
         [licence] = held.json()["items"]
         assert licence["item_code"] == "JXW-XK-002"
         assert licence["status"] == "valid"
@@ -262,7 +260,7 @@ async def test_false_commitment_bars_the_next_commitment_application(
         failed = await license_.post(
             f"/api/v1/verification-tasks/{task['id']}/result",
             json={"outcome": "false_commitment", "findings": "企业承诺的生产条件并不存在"},
-            headers=reviewer,
+            headers=tokens.staff(Role.APPROVER, "310000"),
         )
         assert failed.status_code == 200, failed.text
         verdict = (

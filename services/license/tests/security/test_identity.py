@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from govshared.auth import DEFAULT_SERVICE_ISSUER, Role, mint_token
+from govshared.jwks import audience_of_service
 from govshared.testing import Tokens, problem, random_uscc
 
 
@@ -78,7 +79,13 @@ async def test_a_service_posts_only_its_own_events(
     for who, batch in (
         (tokens.service("notify"), [approved]),
         (tokens.service("license"), [approved]),
-        (tokens.header(Role.SERVICE, subject="approval"), [approved]),  # not service:approval
+        # Not service:approval (for license's audience all the same).
+        (
+            tokens.header(
+                Role.SERVICE, subject="approval", audience=[audience_of_service("license")]
+            ),
+            [approved],
+        ),
         (tokens.service("notify"), [relabelled]),
         (tokens.service("approval"), [relabelled]),
     ):

@@ -44,7 +44,7 @@ async def test_staff_read_licence_details_only_within_their_jurisdiction(
     # The holder, admins and services as before; another enterprise never.
     assert await read(pudong, tokens.enterprise(uscc)) == allowed
     assert await read(pudong, tokens.header(Role.ADMIN)) == allowed
-    assert await read(pudong, tokens.header(Role.SERVICE)) == allowed
+    assert await read(pudong, tokens.service()) == allowed
     assert await read(pudong, tokens.enterprise(random_uscc())) == hidden
 
     # Acting outside the jurisdiction stays a 403 (the authorisation matrix is unchanged).

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from govshared.chinatime import CHINA
 from govshared.events import EventType
 from licensing import clock
 from licensing.errors import HearingRightsNotRespected, LicenceNotActive, PenaltyNoticeRequired
@@ -76,10 +77,17 @@ def act_fields(licence: Licence) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ServedNotice:
-    """The 行政处罚事先告知 a penalty decision rests on, as the register recorded it."""
+    """The 行政处罚事先告知 a penalty decision rests on, as the register recorded it, and the day
+    notify proved it reached the holder (None: no proof of service yet)."""
 
     notified_on: date
     hearing_request_deadline: date
+    served_on: date | None = None
+
+
+def _proved_on(entry: LicenceHistory) -> date:
+    """The China date of a proof of service (送达) in a licence's history."""
+    return entry.occurred_at.astimezone(CHINA).date()
 
 
 def served_notice(
@@ -87,22 +95,38 @@ def served_notice(
 ) -> ServedNotice | None:
     """The latest notice of ``penalty`` in a licence's history (oldest first) not yet followed
     by a decision of that penalty: a decision uses up the notices before it, so a licence
-    suspended, reinstated and suspended again is told again first."""
+    suspended, reinstated and suspended again is told again first. With the first day notify
+    proved it delivered (its ``notice_served`` entry naming the notice's event; a notice
+    recorded before notices named their event: the first proof of a penalty notice after it)."""
     decided = PENALTY_ACTIONS[penalty].value
-    found: ServedNotice | None = None
+    found: LicenceHistory | None = None
     for entry in history:
         details = entry.details or {}
         if entry.action == LicenceAction.PENALTY_NOTIFIED.value:
             if details.get("penalty") == penalty.value:
-                found = ServedNotice(
-                    notified_on=date.fromisoformat(details["rights_notified_on"]),
-                    hearing_request_deadline=date.fromisoformat(
-                        details["hearing_request_deadline"]
-                    ),
-                )
+                found = entry
         elif entry.action == decided:
             found = None
-    return found
+    if found is None:
+        return None
+    details = found.details or {}
+    event_id = details.get("notice_event_id")
+    proofs = [
+        entry
+        for entry in history
+        if entry.action == LicenceAction.NOTICE_SERVED.value
+        and (entry.details or {}).get("cause_event_type") == EventType.LICENCE_PENALTY_NOTIFIED
+        and (
+            (entry.details or {}).get("cause_event_id") == event_id
+            if event_id is not None
+            else entry.occurred_at >= found.occurred_at
+        )
+    ]
+    return ServedNotice(
+        notified_on=date.fromisoformat(details["rights_notified_on"]),
+        hearing_request_deadline=date.fromisoformat(details["hearing_request_deadline"]),
+        served_on=min((_proved_on(p) for p in proofs), default=None),
+    )
 
 
 def check_hearing(
@@ -134,9 +158,21 @@ def check_hearing(
             raise HearingRightsNotRespected(
                 "告知书载明的听证申请期限短于法定的五个工作日（《行政处罚法》第六十四条、第八十五条）"
             )
-        if today <= deadline:
+        # Art. 64(1): five days after the holder is told (告知后五日内), that is after the notice
+        # reached it: silence is "not requested" only once notify has proved the service, and
+        # the five working days run from the day it did, however late, whatever the notice said.
+        if notice.served_on is None:
             raise HearingRightsNotRespected(
-                f"当事人可在{deadline.isoformat()}前要求听证，期限届满前不得作出处罚决定"
+                "行政处罚事先告知书尚无送达记录，当事人未被告知的，不能认定其未要求听证"
+                "（《行政处罚法》第四十四条、第六十四条）"
+            )
+        last_day = max(
+            deadline,
+            add_working_days(max(notice.served_on, notified_on), HEARING_REQUEST_WORKING_DAYS),
+        )
+        if today <= last_day:
+            raise HearingRightsNotRespected(
+                f"当事人可在{last_day.isoformat()}前要求听证，期限届满前不得作出处罚决定"
             )
     if suspension and body.suspended_until is not None and body.suspended_until <= today:
         raise HearingRightsNotRespected("暂扣期限应当晚于决定日期")
@@ -205,11 +241,25 @@ class LicenceActs:
             raise LicenceNotActive(f"证照 {licence.licence_no} 当前状态不能拟作出该处罚")
         label = PENALTY_LABELS[body.penalty]
         reason = f"拟{label}：{body.reason}"
+        notice_event_id = await self.records.emit(
+            licence,
+            EventType.LICENCE_PENALTY_NOTIFIED,
+            status=licence.status,
+            reason=body.reason,
+            act={
+                "legal_basis": body.legal_basis,
+                "rights_notified_on": today,
+                "intended_penalty": body.penalty.value,
+                "hearing_request_deadline": body.hearing_request_deadline,
+            },
+        )
         details = {
             "penalty": body.penalty.value,
             "legal_basis": body.legal_basis,
             "rights_notified_on": today.isoformat(),
             "hearing_request_deadline": body.hearing_request_deadline.isoformat(),
+            # notify's proof of service (送达) of this notice names this event.
+            "notice_event_id": notice_event_id,
         }
         await self.records.repository.add_history(
             history_row(
@@ -222,18 +272,6 @@ class LicenceActs:
                 at=clock.now(),
                 details=details,
             )
-        )
-        await self.records.emit(
-            licence,
-            EventType.LICENCE_PENALTY_NOTIFIED,
-            status=licence.status,
-            reason=body.reason,
-            act={
-                "legal_basis": body.legal_basis,
-                "rights_notified_on": today,
-                "intended_penalty": body.penalty.value,
-                "hearing_request_deadline": body.hearing_request_deadline,
-            },
         )
         return licence
 
@@ -438,6 +476,8 @@ def _penalty_details(body: PenaltyBody, notice: ServedNotice) -> dict[str, Any]:
         "hearing": body.hearing.value,
         "hearing_request_deadline": notice.hearing_request_deadline.isoformat(),
     }
+    if notice.served_on is not None:
+        details["notice_served_on"] = notice.served_on.isoformat()
     if body.hearing_held_on is not None:
         details["hearing_held_on"] = body.hearing_held_on.isoformat()
     return details

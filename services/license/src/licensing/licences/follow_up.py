@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from govshared.auth import Principal
+from govshared.auth import Principal, Role
 from govshared.events import EventType
 from licensing import clock
 from licensing.errors import (
     RectificationDeadlineInvalid,
     RectificationPeriodRunning,
+    RevocationNeedsDecider,
     VerificationAlreadyDecided,
 )
 from licensing.licences.acts import LicenceActs
@@ -40,6 +41,9 @@ from licensing.models import (
 
 # Tasks that still need a verification: first checks and checks after 责令限期整改.
 TO_VERIFY = (VerificationStatus.OPEN.value, VerificationStatus.RECTIFYING.value)
+# Who may record a result that revokes the licence (撤销, Art. 69): those who may revoke it at
+# /licences/{no}/revocation. A reviewer records passes and orders to rectify.
+REVOKERS = (Role.APPROVER, Role.HEAD, Role.ADMIN)
 
 
 class CommitmentFollowUp:
@@ -133,6 +137,11 @@ class CommitmentFollowUp:
             values.update(status=VerificationStatus.FAILED.value, decided_at=now)
         else:
             values.update(status=VerificationStatus.FAILED.value, decided_at=now)
+        if values["status"] == VerificationStatus.FAILED.value and actor.role not in REVOKERS:
+            raise RevocationNeedsDecider(
+                "该核查结论将依《行政许可法》第六十九条撤销行政许可并记入信用记录，"
+                "请提交审批负责人作出"
+            )
         if not await self.repository.decide_task(
             task_id=task.id, expected=task.status, values=values
         ):

@@ -3,7 +3,7 @@ suspension and reinstatement; the acts that end a licence are in ``acts``."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from govshared.applications import ApplicationState
@@ -25,7 +25,12 @@ from licensing.errors import (
 )
 from licensing.licences.acts import LicenceActs
 from licensing.licences.policy import validity_end
-from licensing.licences.records import RENEWAL_CLEARED, LicenceRecords
+from licensing.licences.records import (
+    LIVE,
+    RENEWAL_CLEARED,
+    LicenceRecords,
+    carried_renewal,
+)
 from licensing.licences.schemas import LicenceChange, PenaltyBody
 from licensing.models import Licence, LicenceAction, LicenceStatus
 
@@ -74,7 +79,7 @@ class LicenceLifecycle:
             )
         row = await self.records.new_version(
             licence,
-            changes={"particulars": merged},
+            changes={"particulars": merged, **carried_renewal(licence)},
             action=LicenceAction.CHANGED,
             reason=body.reason,
             actor=actor.subject,
@@ -95,20 +100,48 @@ class LicenceLifecycle:
     async def change_on_application(
         self, licence: Licence, data: ApplicationEventData[ApplicationDetails], *, actor: str
     ) -> dict[str, Any]:
-        """变更 on the holder's approved application (Art. 49): its name and particulars."""
+        """变更 on the holder's approved application (Art. 49): its name and particulars.
+
+        Decisions may arrive out of order (approval's relay sends an event that keeps failing
+        alone, after its backoff, while newer ones go on): a change decided before one already
+        applied changes only what no later decision changed, and never the holder's name, which
+        every later change application carried as it then was."""
         details = data.details
-        particulars = details.particulars if isinstance(details, ApprovedDetails) else None
+        particulars = (details.particulars if isinstance(details, ApprovedDetails) else None) or {}
+        # Compared in UTC: a time without an offset (never approval's) is read, not refused.
+        decided_at = data.occurred_at.astimezone(UTC)
+        changes = [
+            entry.details
+            for entry in await self.records.repository.history(licence.licence_no)
+            if entry.action == LicenceAction.CHANGED.value and entry.details
+        ]
+        later = [
+            change
+            for change in changes
+            if change.get("decided_at") is not None
+            and datetime.fromisoformat(change["decided_at"]).astimezone(UTC) > decided_at
+        ]
+        since = {key for entry in later for key in entry.get("particulars_changed", [])}
         row = await self.records.new_version(
             licence,
             changes={
-                "holder_name": data.applicant_name,
-                "particulars": {**licence.particulars, **(particulars or {})},
+                "holder_name": licence.holder_name if later else data.applicant_name,
+                "particulars": {
+                    **licence.particulars,
+                    **{key: value for key, value in particulars.items() if key not in since},
+                },
                 "source_application_id": data.application_id,
                 "source_application_no": data.application_no,
+                **carried_renewal(licence),
             },
             action=LicenceAction.CHANGED,
             reason=f"依申请（{data.application_no}）准予变更",
             actor=actor,
+            details={
+                "decided_at": decided_at.isoformat(),
+                "particulars_changed": sorted(particulars),
+                "applied_under_later_decisions": bool(later),
+            },
         )
         await self.records.hand_over(row, EventType.LICENCE_CHANGED)
         return row
@@ -117,7 +150,9 @@ class LicenceLifecycle:
         """延续申请 (Art. 50): on time up to 30 days before expiry, however early; later, it is
         decided without deemed renewal (or refused, as configured)."""
         today = clock.today()
-        if licence.status != LicenceStatus.VALID:
+        # A suspended licence is renewed too: 暂扣 is a penalty for a term, and the holder keeps
+        # its right to apply in time (Art. 50); the suspension runs on in the new version.
+        if licence.status not in LIVE:
             raise LicenceNotActive(f"证照 {licence.licence_no} 当前不是有效状态，不能申请延续")
         if licence.valid_until is None:
             raise RenewalNotNeeded(f"证照 {licence.licence_no} 长期有效，无需延续")
@@ -160,7 +195,7 @@ class LicenceLifecycle:
             return
         if event_type != EventType.APPLICATION_SUBMITTED:
             return
-        if licence.status != LicenceStatus.VALID or licence.renewal_requested_on is not None:
+        if licence.status not in LIVE or licence.renewal_requested_on is not None:
             return
         # Events may arrive out of order (a relay's retry): a submission that arrives after its
         # application was decided, or after it renewed this licence, opens nothing; a pending
@@ -200,8 +235,8 @@ class LicenceLifecycle:
         )
         await self.records.transition(
             licence,
-            allowed=[LicenceStatus.VALID],
-            to=LicenceStatus.VALID,
+            allowed=LIVE,
+            to=LicenceStatus(licence.status),
             action=LicenceAction.RENEWAL_REQUESTED,
             reason=reason,
             actor=actor,
@@ -239,8 +274,8 @@ class LicenceLifecycle:
             return await self.records.current(row["licence_no"])
         await self.records.transition(
             licence,
-            allowed=[LicenceStatus.VALID],
-            to=LicenceStatus.VALID,
+            allowed=LIVE,
+            to=LicenceStatus(licence.status),
             action=LicenceAction.RENEWAL_REFUSED,
             reason=reason,
             actor=actor.subject,
@@ -275,6 +310,7 @@ class LicenceLifecycle:
             action=LicenceAction.DEEMED_RENEWED if deemed else LicenceAction.RENEWED,
             reason=reason,
             actor=actor,
+            suspension_runs_on=True,
         )
         await self.records.hand_over(row, EventType.LICENCE_RENEWED, reason=reason)
         return row

@@ -25,7 +25,7 @@ from govshared.events import (
 from govshared.outbox import OutboxWriter
 from licensing import clock
 from licensing.certificates.service import CertificateService, Sealing
-from licensing.errors import LicenceNotActive
+from licensing.errors import LicenceChangedMeanwhile, LicenceNotActive
 from licensing.licences.digest import certificate_fields, content_digest
 from licensing.licences.policy import LicencePolicy
 from licensing.licences.repository import LicenceRepository, history_row, loaded
@@ -45,6 +45,8 @@ RENEWAL_CLEARED: dict[str, Any] = {
     "renewal_application_id": None,
     "renewal_application_no": None,
 }
+# The statuses of a licence in force (a suspended one is, for a term).
+LIVE = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
 # A new version starts without the acts and reminders of the one it supersedes.
 FRESH_VERSION: dict[str, Any] = {
     **RENEWAL_CLEARED,
@@ -55,6 +57,19 @@ FRESH_VERSION: dict[str, Any] = {
     "cancelled_on": None,
     "cancellation_ground": None,
 }
+
+
+def carried_renewal(licence: Licence) -> dict[str, Any]:
+    """What a 变更 carries into the new version: a change decides the particulars, not a renewal
+    applied for (Art. 50: still pending, and deemed granted if undecided at expiry), and its
+    validity is the same, so the reminders already sent are not sent again."""
+    return {
+        "renewal_requested_on": licence.renewal_requested_on,
+        "renewal_timely": licence.renewal_timely,
+        "renewal_application_id": licence.renewal_application_id,
+        "renewal_application_no": licence.renewal_application_no,
+        "renewal_reminders_sent": licence.renewal_reminders_sent,
+    }
 
 
 def status_label(licence: Licence) -> str:
@@ -129,8 +144,9 @@ class LicenceRecords:
         reason: str | None = None,
         document: SealedDocumentRef | None = None,
         act: dict[str, Any] | None = None,
-    ) -> None:
-        """Write the licence event to the outbox, in this transaction."""
+    ) -> str:
+        """Write the licence event to the outbox, in this transaction; its id (notify's proof of
+        service of its notice names it)."""
         get = licence.get if isinstance(licence, dict) else licence.__getattribute__
         data = event_data(
             licence,
@@ -142,6 +158,7 @@ class LicenceRecords:
         )
         event = make_event(type=event_type, source=SOURCE, subject=data.licence_no, data=data)
         await self.outbox.add(self.session, event)
+        return event.id
 
     async def hand_over(
         self,
@@ -184,7 +201,9 @@ class LicenceRecords:
         if not await self.repository.set_status(
             licence_id=licence.id, expected=licence.status, values=values
         ):
-            raise LicenceNotActive(f"证照 {licence.licence_no} 的状态已被并发修改，请刷新后重试")
+            raise LicenceChangedMeanwhile(
+                f"证照 {licence.licence_no} 的状态已被并发修改，请刷新后重试"
+            )
         await self.repository.add_history(
             history_row(
                 licence,
@@ -197,7 +216,10 @@ class LicenceRecords:
                 details=details,
             )
         )
-        loaded(licence, {"status": to.value, "status_reason": reason, **(extra or {})})
+        loaded(
+            licence,
+            {"status": to.value, "status_reason": reason, "updated_at": now, **(extra or {})},
+        )
 
     async def new_version(
         self,
@@ -208,14 +230,34 @@ class LicenceRecords:
         reason: str,
         actor: str,
         details: dict[str, Any] | None = None,
+        suspension_runs_on: bool = False,
     ) -> dict[str, Any]:
-        """Supersede the current version with a new one carrying ``changes``."""
-        if licence.status != LicenceStatus.VALID:
+        """Supersede the current version with a new one carrying ``changes``.
+
+        ``suspension_runs_on`` (a renewal): a suspended licence gets a new version too, suspended
+        on the same decision (暂扣 is for a term; the renewal does not end it)."""
+        suspended = suspension_runs_on and licence.status == LicenceStatus.SUSPENDED
+        if licence.status != LicenceStatus.VALID and not suspended:
             raise LicenceNotActive(f"证照 {licence.licence_no} 当前状态为“{status_label(licence)}”")
+        status = LicenceStatus.SUSPENDED if suspended else LicenceStatus.VALID
+        suspension = (
+            {
+                "status_reason": licence.status_reason,
+                "act_on": licence.act_on,
+                "act_basis": licence.act_basis,
+                "act_details": licence.act_details,
+            }
+            if suspended
+            else {}
+        )
         now = clock.now()
+        # The new version is written from this read of the licence, every column: a write
+        # committed since (a renewal applied for, a reminder's count) would be lost, so the
+        # version is superseded only if nothing updated it since it was read.
         if not await self.repository.set_status(
             licence_id=licence.id,
             expected=licence.status,
+            unchanged_since=licence.updated_at,
             values={
                 "is_current": False,
                 "status": LicenceStatus.SUPERSEDED.value,
@@ -223,7 +265,9 @@ class LicenceRecords:
                 "updated_at": now,
             },
         ):
-            raise LicenceNotActive(f"证照 {licence.licence_no} 的状态已被并发修改，请刷新后重试")
+            raise LicenceChangedMeanwhile(
+                f"证照 {licence.licence_no} 的状态已被并发修改，请刷新后重试"
+            )
         await self.repository.add_history(
             history_row(
                 licence,
@@ -244,10 +288,11 @@ class LicenceRecords:
                 "id": uuid.uuid4(),
                 "version": licence.version + 1,
                 "is_current": True,
-                "status": LicenceStatus.VALID.value,
+                "status": status.value,
                 "status_reason": None,
                 "issued_on": clock.today(),
                 **FRESH_VERSION,
+                **suspension,
                 "created_at": now,
                 "updated_at": now,
                 **changes,
@@ -260,7 +305,7 @@ class LicenceRecords:
                 row,
                 action=action,
                 from_status=None,
-                to_status=LicenceStatus.VALID,
+                to_status=status,
                 reason=reason,
                 actor=actor,
                 at=now,

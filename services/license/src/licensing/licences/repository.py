@@ -66,10 +66,13 @@ class LicenceRepository:
     # --- licences --------------------------------------------------------------------------
 
     async def current(self, licence_no: str) -> Licence | None:
-        """The current version of a licence."""
+        """The current version of a licence, as stored now (a version this session read before,
+        e.g. before another transaction changed it, is read again)."""
         return (
             await self.session.scalars(
-                select(Licence).where(Licence.licence_no == licence_no, Licence.is_current)
+                select(Licence)
+                .where(Licence.licence_no == licence_no, Licence.is_current)
+                .execution_options(populate_existing=True)
             )
         ).one_or_none()
 
@@ -119,6 +122,7 @@ class LicenceRepository:
                 )
                 .order_by(Licence.issued_on.desc())
                 .limit(1)
+                .execution_options(populate_existing=True)
             )
         ).one_or_none()
 
@@ -168,17 +172,18 @@ class LicenceRepository:
         licence_id: uuid.UUID,
         expected: str,
         values: dict[str, Any],
+        unchanged_since: datetime | None = None,
     ) -> bool:
-        """Update a current version if its status is still ``expected``; False when it moved."""
-        result = await self.session.execute(
-            update(LICENCES)
-            .where(
-                LICENCES.c.id == licence_id,
-                LICENCES.c.is_current.is_(True),
-                LICENCES.c.status == expected,
-            )
-            .values(**values)
+        """Update a current version if its status is still ``expected`` (and, with
+        ``unchanged_since``, nothing updated it after it was read); False when it moved."""
+        query = update(LICENCES).where(
+            LICENCES.c.id == licence_id,
+            LICENCES.c.is_current.is_(True),
+            LICENCES.c.status == expected,
         )
+        if unchanged_since is not None:
+            query = query.where(LICENCES.c.updated_at == unchanged_since)
+        result = await self.session.execute(query.values(**values))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def add_history(self, row: dict[str, Any]) -> None:
@@ -221,7 +226,8 @@ class LicenceRepository:
             select(Licence)
             .where(
                 Licence.is_current,
-                Licence.status == LicenceStatus.VALID.value,
+                # A suspended licence too: its holder may apply for renewal (Art. 50).
+                Licence.status.in_(LIVE_STATUSES),
                 Licence.valid_until >= today,
                 Licence.renewal_requested_on.is_(None),
                 due,

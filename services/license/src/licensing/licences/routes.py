@@ -51,6 +51,7 @@ from licensing.errors import (
     RenewalNotNeeded,
     RenewalNotPending,
     RenewalTooLate,
+    RevocationNeedsDecider,
     VerificationAlreadyDecided,
     VerificationTaskNotFound,
 )
@@ -393,11 +394,13 @@ async def list_verification_tasks(
     "/verification-tasks/{task_id}/result",
     tags=["commitment follow-up"],
     summary="核查结论 (reviewer, approver, head, admin): unmet conditions are ordered put right "
-    "by a deadline; a false commitment, or conditions unmet after it, revoke the licence",
+    "by a deadline; a false commitment, or conditions unmet after it, revoke the licence "
+    "(approver, head, admin only: 403 revocation_needs_decider)",
     response_model=VerificationTaskOut,
     responses=problem_responses(
         *AUTH_ERRORS,
         OutsideJurisdiction,
+        RevocationNeedsDecider,
         VerificationTaskNotFound,
         VerificationAlreadyDecided,
         RectificationDeadlineInvalid,

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from govshared.events import EventType
+from licensing import clock
 from licensing.licences.lifecycle import LicenceLifecycle
-from licensing.licences.records import LicenceRecords
-from licensing.models import LicenceStatus
+from licensing.licences.records import LIVE, LicenceRecords
+from licensing.licences.repository import loaded
 
 TIMER_ACTOR = "system:licence-timer"
 
@@ -40,7 +41,7 @@ class LicenceTimerRules:
         claimed = await self.repository.claim_expired(today=today, limit=limit)
         for licence in claimed:
             if (
-                licence.status == LicenceStatus.VALID
+                licence.status in LIVE
                 and licence.renewal_requested_on is not None
                 and licence.renewal_timely
             ):
@@ -81,12 +82,14 @@ class LicenceTimerRules:
                 if today <= apply_by
                 else f"延续申请应当在{apply_by}前提出，现已逾期，届满前未作决定的不视为准予延续"
             )
+            # updated_at too: a change writing its new version from an earlier read must not
+            # carry the count from before this reminder (the reminder would come again).
+            values = {"renewal_reminders_sent": stage, "updated_at": clock.now()}
             if not await self.repository.set_status(
-                licence_id=licence.id,
-                expected=licence.status,
-                values={"renewal_reminders_sent": stage},
+                licence_id=licence.id, expected=licence.status, values=values
             ):
                 continue
+            loaded(licence, values)
             await self.records.emit(
                 licence, EventType.LICENCE_RENEWAL_DUE, status=licence.status, reason=reason
             )
