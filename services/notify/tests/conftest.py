@@ -68,7 +68,17 @@ class MailSink:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.connections = 0
+        # Mailboxes the server refuses, as Postfix does: its reply names the address.
+        self.unknown: set[str] = set()
         self._lock = threading.Lock()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.unknown:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -101,6 +111,7 @@ class Outside:
     webhook_answer: dict[str, bytes] = field(default_factory=dict)
     sms: list[dict[str, Any]] = field(default_factory=list)
     sms_status: int = 200
+    sms_message_id: str | None = None  # what the gateway answers as its message id (None: its own)
     approval_events: list[dict[str, Any]] = field(default_factory=list)
 
     def webhook_url(self, name: str) -> str:
@@ -128,8 +139,12 @@ def outside_app(outside: Outside) -> Starlette:
             return JSONResponse({"error": "unauthorised"}, status_code=401)
         body = await request.json()
         if outside.sms_status != 200:
-            return JSONResponse({"error": "provider says no"}, status_code=outside.sms_status)
-        message_id = f"sms-{uuid.uuid4().hex[:12]}"
+            # As providers do, the refusal names the number it concerns.
+            return JSONResponse(
+                {"error": "provider says no", "phone": body["phone"]},
+                status_code=outside.sms_status,
+            )
+        message_id = outside.sms_message_id or f"sms-{uuid.uuid4().hex[:12]}"
         outside.sms.append({**body, "message_id": message_id})
         return JSONResponse({"message_id": message_id, "status": "accepted"})
 

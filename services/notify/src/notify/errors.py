@@ -74,3 +74,11 @@ class TemplateLimitExceeded(TemplateRenderFailed):
     code = "template_limit_exceeded"
     title = "消息模板超出渲染限制"
     title_en = "The message template exceeded a rendering limit"
+
+
+class WebhookLimitReached(Conflict):
+    """An enterprise has as many webhooks as one may (``webhooks.WEBHOOKS_PER_ENTERPRISE``)."""
+
+    code = "webhook_limit_reached"
+    title = "回调订阅数量已达上限"
+    title_en = "The enterprise has the most webhook subscriptions allowed"

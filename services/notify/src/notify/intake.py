@@ -43,6 +43,7 @@ from notify.rules import (
     Audience,
     Plan,
     is_critical,
+    jurisdiction_error,
     plan_event,
     template_context,
 )
@@ -106,6 +107,16 @@ class IntakeService:
                     extra={"event_id": event.id, "event_type": event.type, "error": error},
                 )
                 results.append(EventResult(id=event.id, outcome=EventOutcome.INVALID, error=error))
+                continue
+            refused = jurisdiction_error(data)
+            if refused is not None:
+                logger.warning(
+                    "event data invalid",
+                    extra={"event_id": event.id, "event_type": event.type, "error": refused},
+                )
+                results.append(
+                    EventResult(id=event.id, outcome=EventOutcome.INVALID, error=refused)
+                )
                 continue
             result = EventResult(id=event.id, outcome=EventOutcome.ACCEPTED)
             results.append(result)

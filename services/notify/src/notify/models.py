@@ -26,6 +26,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from govshared.db import UTCDateTime
 from notify.db import metadata
 
+# A recipient key: a USCC, ``staff:<jurisdiction>:<role>``, ``department:<code>`` or
+# ``user:<sub>``, whose claim may be 200 characters long (govshared.auth.MAX_CLAIM_CHARS).
+RECIPIENT_CHARS = 255
+
+# The longest SMS provider message id a delivery keeps (receipts name it: ``SmsReceipt``).
+PROVIDER_ID_CHARS = 128
+
 # SQLite only autoincrements an INTEGER PRIMARY KEY.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -76,7 +83,7 @@ class InboxMessage(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     recipient_kind: Mapped[str] = mapped_column(String(16))
-    recipient: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(RECIPIENT_CHARS))
     event_id: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str | None] = mapped_column(String(200))
@@ -138,7 +145,7 @@ class Delivery(Base):
     event_source: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str | None] = mapped_column(String(200))
     recipient_kind: Mapped[str] = mapped_column(String(16))
-    recipient: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(RECIPIENT_CHARS))
     jurisdiction: Mapped[str | None] = mapped_column(String(12))
     channel: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(String(64), default="")
@@ -154,7 +161,7 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
-    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    provider_message_id: Mapped[str | None] = mapped_column(String(PROVIDER_ID_CHARS))
     fallback_of: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

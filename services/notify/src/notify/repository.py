@@ -387,6 +387,13 @@ class WebhookRepository:
         )
         return list((await self.session.scalars(query)).all())
 
+    async def count_for(self, owner: str) -> int:
+        """How many subscriptions an owner has."""
+        count = await self.session.scalar(
+            select(func.count()).select_from(webhooks).where(webhooks.c.owner == owner)
+        )
+        return int(count or 0)
+
     async def get_for(self, webhook_id: uuid.UUID, owner: str) -> WebhookSubscription | None:
         """One subscription, only if ``owner`` owns it."""
         query = select(WebhookSubscription).where(

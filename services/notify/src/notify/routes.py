@@ -57,6 +57,7 @@ from notify.errors import (
     TemplateLimitExceeded,
     TemplateNotFound,
     TemplateRenderFailed,
+    WebhookLimitReached,
     WebhookNotFound,
 )
 from notify.inbox import (
@@ -299,7 +300,9 @@ async def put_preferences(
     summary="新增回调订阅 (enterprise)",
     status_code=201,
     response_model=WebhookWithSecret,
-    responses=problem_responses(*AUTH_ERRORS, InvalidWebhookUrl, ValidationFailed),
+    responses=problem_responses(
+        *AUTH_ERRORS, InvalidWebhookUrl, WebhookLimitReached, ValidationFailed
+    ),
 )
 async def create_webhook(
     body: WebhookCreate, webhooks: Webhooks, principal: Enterprise

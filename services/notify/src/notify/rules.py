@@ -25,6 +25,7 @@ from govshared.auth import Role
 from govshared.event_details import TaskNotice
 from govshared.events import (
     ApplicationEventData,
+    ApplicationParty,
     BundleEventData,
     CloudEvent,
     DocumentEventData,
@@ -106,6 +107,29 @@ ROLE_BY_STATE: dict[ApplicationState, Role] = {
     ApplicationState.IN_REVIEW: Role.APPROVER,
     ApplicationState.PAUSED: Role.REVIEWER,
 }
+
+
+def role_waited_for(state: str) -> Role:
+    """The staff role a case in ``state`` waits for (``ROLE_BY_STATE``); the reviewers for a state
+    this version does not know (a newer approval's, during a roll-out), rather than no alarm."""
+    try:
+        return ROLE_BY_STATE.get(ApplicationState(state), Role.REVIEWER)
+    except ValueError:
+        return Role.REVIEWER
+
+
+def jurisdiction_error(data: BaseModel) -> str | None:
+    """Why an event's jurisdiction cannot scope its notices (not a 行政区划 code), else None.
+
+    Staff read and replay notices by the jurisdiction they cover: a notice under anything else
+    would reach none of them, and on PostgreSQL a longer value failed the whole batch it came in.
+    """
+    jurisdiction = getattr(data, "jurisdiction", None)
+    if jurisdiction is None and not isinstance(data, ApplicationParty):
+        return None
+    if jurisdictions.is_valid(jurisdiction):
+        return None
+    return "jurisdiction: 须为 6、9 或 12 位的有效行政区划代码"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +235,15 @@ def user_recipient(subject: str) -> str:
 
 
 def _chinese_date(value: Any) -> Any:
+    """An ISO date as people write it (2026年12月25日); anything else as it is (a direct notice's
+    free-form data may hold any text under a date's name)."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return value
     if isinstance(value, date):
         return f"{value.year}年{value.month}月{value.day}日"
-    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
-        return f"{int(value[:4])}年{int(value[5:7])}月{int(value[8:10])}日"
     return value
 
 
@@ -275,7 +304,7 @@ def plan_event(
             EventType.APPLICATION_CLOCK_WARNING,
             EventType.APPLICATION_CLOCK_OVERDUE,
         ):
-            roles.append(ROLE_BY_STATE.get(ApplicationState(data.state), Role.REVIEWER))
+            roles.append(role_waited_for(data.state))
             if event.type == EventType.APPLICATION_CLOCK_OVERDUE:
                 roles.append(Role.HEAD)
         elif event.type == EventType.APPLICATION_OPINION_ESCALATED:

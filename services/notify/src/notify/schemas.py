@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from govshared.chinatime import CHINA_ZONE_NAME
 from govshared.freeform import BoundedJson
 from govshared.uscc import USCC
-from notify.models import Channel, DeliveryStatus
+from notify.models import PROVIDER_ID_CHARS, Channel, DeliveryStatus
 
 
 class EventOutcome(StrEnum):
@@ -147,7 +147,18 @@ class NotificationCreate(BaseModel):
     subject: str | None = Field(default=None, max_length=200)
     data: BoundedJson = Field(default_factory=dict, description="Template variables")
     critical: bool | None = Field(default=None, description="Default: the event type's rule")
-    channels: list[Channel] | None = Field(default=None, description="Default: every channel")
+    channels: list[Channel] | None = Field(
+        default=None,
+        min_length=1,
+        description="Default (absent or null): every channel; a channel named twice is one",
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _each_channel_once(cls, value: list[Channel] | None) -> list[Channel] | None:
+        # One notice per channel (the deliveries' exactly-once key): a repeat had failed the
+        # whole request with a 500.
+        return None if value is None else list(dict.fromkeys(value))
 
 
 class NotificationAccepted(BaseModel):
@@ -184,6 +195,15 @@ class ProfileIn(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("未知的时区") from exc
+        return value
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _local_time(cls, value: time | None) -> time | None:
+        # Quiet hours are wall-clock times in ``time_zone``; an offset would be dropped when
+        # stored, moving the hours (08:00-05:00 is 21:00 in Shanghai, kept as 08:00).
+        if value is not None and value.tzinfo is not None:
+            raise ValueError("免打扰时段为 time_zone 时区的本地时间，不能带时区偏移")
         return value
 
     @field_validator("disabled_channels")
@@ -296,7 +316,7 @@ class SmsReceiptStatus(StrEnum):
 class SmsReceipt(BaseModel):
     """A delivery receipt (状态报告) from the SMS provider."""
 
-    message_id: str = Field(min_length=1, max_length=128)
+    message_id: str = Field(min_length=1, max_length=PROVIDER_ID_CHARS)
     status: SmsReceiptStatus
     error_code: str | None = Field(default=None, max_length=64)
     reported_at: datetime | None = None

@@ -11,6 +11,18 @@ from notify.documents import document_reference
 from notify.templates import Rendered
 
 _WEBHOOK_HEAD = ("delivery_id", "notification_id", "critical")
+# What an event's ``details`` say about staff that an enterprise's system is not told: the account
+# of the colleague a delegate acted for and the delegation (approval's review chains).
+_STAFF_ONLY_DETAILS = ("on_behalf_of", "delegation_id")
+
+
+def _for_the_enterprise(data: dict[str, Any]) -> dict[str, Any]:
+    """The cause event's data as a webhook carries it: without ``_STAFF_ONLY_DETAILS``."""
+    details = data.get("details")
+    if not isinstance(details, dict) or not any(k in details for k in _STAFF_ONLY_DETAILS):
+        return data
+    kept = {k: v for k, v in details.items() if k not in _STAFF_ONLY_DETAILS}
+    return {**data, "details": kept}
 
 
 def webhook_envelope(
@@ -32,7 +44,7 @@ def webhook_envelope(
             "source": event.source,
             "subject": event.subject,
             "time": event.time.isoformat(),
-            "data": event.data,
+            "data": _for_the_enterprise(event.data),
         },
     }
     reference = document_reference(context)

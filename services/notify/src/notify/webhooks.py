@@ -13,10 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notify.channels.egress import DestinationRefused
 from notify.config import Settings
 from notify.delivery import utcnow
-from notify.errors import InvalidWebhookUrl, WebhookNotFound
+from notify.errors import InvalidWebhookUrl, WebhookLimitReached, WebhookNotFound
 from notify.models import WebhookSubscription
 from notify.repository import WebhookRepository
 from notify.schemas import WebhookCreate
+
+# The subscriptions one enterprise may have: each is one more delivery (a row, an attempt, its
+# retries) of every notice it receives, and thousands would make each of its notices thousands.
+WEBHOOKS_PER_ENTERPRISE = 20
 
 
 class WebhookService:
@@ -68,6 +72,10 @@ class WebhookService:
 
     async def create_webhook(self, *, owner: str, body: WebhookCreate) -> WebhookSubscription:
         """Subscribe the owner's system; the secret is returned once."""
+        if await WebhookRepository(self.session).count_for(owner) >= WEBHOOKS_PER_ENTERPRISE:
+            raise WebhookLimitReached(
+                f"每个企业最多 {WEBHOOKS_PER_ENTERPRISE} 个回调订阅，请先删除不用的订阅"
+            )
         now = utcnow()
         subscription = WebhookSubscription(
             id=uuid.uuid4(),

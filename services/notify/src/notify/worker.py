@@ -21,7 +21,7 @@ import signal
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
-from govshared.db import make_engine, make_sessionmaker
+from govshared.db import is_database_outage, make_engine, make_sessionmaker
 from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
@@ -71,11 +71,19 @@ DELIVERY_ATTEMPTS = Counter(
 # the HTTP clients' pools (100 connections; SMS shares the service's client with the relay and the
 # document downloads), so that no attempt spends its deadline waiting for a connection.
 LANES: dict[Channel, int] = {Channel.WEBHOOK: 50, Channel.SMS: 20}
+# Of those, the lanes one recipient's deliveries may hold at once: each enterprise's webhooks go
+# to its own system, and a burst to one that answers slowly (a group's many licences renewed at
+# once) would otherwise take every lane for whole deadlines while every other enterprise waited.
+RECIPIENT_LANES: dict[Channel, int] = {Channel.WEBHOOK: 4}
 # The share of the lease kept, after an attempt's deadline, for recording its result.
 RECORD_RESERVE = 0.25
 # Results are written together: a write waits this long for more unless this many are waiting.
 RECORD_GATHER_SECONDS = 0.05
 RECORD_BATCH = 100
+# A write of results the database refused (a failover, a cut) is tried again after these many
+# seconds, doubling up to a second, while the lease lasts: left claimed, the rows would be taken
+# back once it ends and every one of them sent again.
+RECORD_RETRY_SECONDS = 0.1
 
 # Notify's own events go back to the service whose event caused the notice.
 PROOF_SUBSCRIPTIONS: dict[str, dict[str, list[str]]] = {
@@ -193,15 +201,12 @@ class DeliveryWorker:
         self._loop.wake()
 
     async def _hold_back(
-        self, session: AsyncSession, rows: list[Any], now: Any
+        self, session: AsyncSession, rows: list[Any], now: Any, profiles: Mapping[str, Any]
     ) -> tuple[list[Any], list[tuple[Any, Any, str]]]:
         """Split claimed rows into those to send and those to defer (with until when and why)."""
         ordinary = [r for r in rows if not r.critical]
         if not ordinary:
             return rows, []
-        profiles = await ProfileRepository(session).get_many(
-            r.recipient for r in ordinary if r.channel == Channel.SMS
-        )
         counts = await DeliveryRepository(session).sent_counts(
             ((r.recipient, r.channel) for r in ordinary if r.channel in self._rate_limits),
             since=now - timedelta(hours=1),
@@ -228,17 +233,35 @@ class DeliveryWorker:
             admitted.append(row)
         return admitted, deferred
 
-    async def _claim(self) -> tuple[list[Any], dict[Any, list[str]], Any]:
+    async def _claim(self) -> _Claim:
         """Claim due rows: those to send now (``sending`` until the lease), their webhooks'
-        secrets and the lease."""
+        secrets, their recipients' contacts as they stand now, and the lease."""
         now = utcnow()
         lease = now + timedelta(seconds=self._settings.delivery_lease_seconds)
         async with self._sessionmaker() as session, session.begin():
             repo = DeliveryRepository(session)
             rows = await repo.claim_due(now=now, limit=self._settings.delivery_batch_size)
             if not rows:
-                return [], {}, lease
-            admitted, deferred = await self._hold_back(session, rows, now)
+                return _Claim([], {}, {}, lease)
+            profiles = await ProfileRepository(session).get_many(
+                r.recipient for r in rows if r.channel in _CONTACT_FIELDS
+            )
+            contacts = {
+                r.id: contact_now(r, profiles.get(r.recipient))
+                for r in rows
+                if r.channel in _CONTACT_FIELDS
+            }
+            # A notice that may no longer go out is neither held back nor counted: its attempt
+            # fails at once, without a network call, and is recorded as any other.
+            refused = {i for i, contact in contacts.items() if contact.refusal is not None}
+            held, deferred = await self._hold_back(
+                session, [r for r in rows if r.id not in refused], now, profiles
+            )
+            admitted = [r for r in rows if r.id in refused] + held
+
+            def address(row: Any) -> str | None:
+                return contacts.get(row.id, _SEND_AS_IS).address or row.address
+
             changes = [
                 {
                     "_id": r.id,
@@ -246,6 +269,7 @@ class DeliveryWorker:
                     "claimed_until": lease,
                     "next_attempt_at": r.next_attempt_at,
                     "updated_at": now,
+                    "address": address(r),
                 }
                 for r in admitted
             ] + [
@@ -255,6 +279,7 @@ class DeliveryWorker:
                     "claimed_until": None,
                     "next_attempt_at": until,
                     "updated_at": now,
+                    "address": address(r),
                 }
                 for r, until, _ in deferred
             ]
@@ -287,17 +312,26 @@ class DeliveryWorker:
                 ),
                 now=now,
             )
-        return admitted, {str(k): v for k, v in secrets.items()}, lease
+        return _Claim(
+            admitted,
+            {str(k): v for k, v in secrets.items()},
+            {r.id: contacts[r.id] for r in admitted if r.id in contacts},
+            lease,
+        )
 
-    async def _attempt(self, row: Any, secrets: dict[Any, list[str]], deadline: float) -> Attempt:
+    async def _attempt(self, row: Any, claim: _Claim, deadline: float) -> Attempt:
         """One attempt, cut off at ``deadline`` seconds (a failed attempt, retried)."""
         tried = row.attempts + 1
         sender = self._senders.get(Channel(row.channel))
         timer = asyncio.timeout(deadline)
+        contact = claim.contacts.get(row.id, _SEND_AS_IS)
+        address = contact.address or row.address
         try:
+            if contact.refusal is not None:
+                raise ChannelError(contact.refusal, permanent=True)
             if sender is None:
                 raise ChannelError(f"channel {row.channel} is not configured", permanent=True)
-            if row.body is None or not row.address:
+            if row.body is None or not address:
                 raise ChannelError("nothing to send to this address", permanent=True)
             if row.channel == Channel.WEBHOOK and not webhook_ready(row.payload):
                 # Never an empty notice that the receiver's 2xx would turn into proof of service.
@@ -306,12 +340,12 @@ class DeliveryWorker:
             message = OutboundMessage(
                 delivery_id=row.id,
                 channel=Channel(row.channel),
-                address=row.address,
+                address=address,
                 title=row.title,
                 body=row.body,
                 payload=dict(row.payload or {}),
                 attempt=tried,
-                secrets=tuple(secrets.get(row.target, ())),
+                secrets=tuple(claim.secrets.get(row.target, ())),
             )
             outcome: SendOutcome
             async with timer:
@@ -393,34 +427,39 @@ class DeliveryWorker:
         loop = asyncio.get_running_loop()
         # Taken before the claim: the lease stored in the database ends no earlier than this.
         lease_ends = loop.time() + self._settings.delivery_lease_seconds
-        rows, secrets, lease = await self._claim()
+        claim = await self._claim()
+        rows, lease = claim.rows, claim.lease
         if not rows:
             return 0
         reserve = RECORD_RESERVE * self._settings.delivery_lease_seconds
-        results = _Results(self._record)
-        queues: dict[Channel, deque[Any]] = {}
+        results = _Results(self._record, until=lease_ends)
+        by_channel: dict[Channel, list[Any]] = {}
         for row in rows:
-            queues.setdefault(Channel(row.channel), deque()).append(row)
+            by_channel.setdefault(Channel(row.channel), []).append(row)
+        queues = {
+            channel: _LaneQueue(channel_rows, RECIPIENT_LANES.get(channel))
+            for channel, channel_rows in by_channel.items()
+        }
         attempted = 0
 
-        async def lane(channel: Channel, queue: deque[Any]) -> None:
+        async def lane(channel: Channel, queue: _LaneQueue) -> None:
             nonlocal attempted
             deadline = self._settings.attempt_seconds(channel)
-            while queue:
-                if lease_ends - loop.time() < deadline + reserve:
-                    unsent = list(queue)
-                    queue.clear()
-                    await self._release(unsent, lease)
-                    return
-                row = queue.popleft()
-                attempted += 1
-                results.add(await self._attempt(row, secrets, deadline))
+            while (row := await queue.take()) is not None:
+                try:
+                    if lease_ends - loop.time() < deadline + reserve:
+                        await self._release([row, *queue.drain()], lease)
+                        return
+                    attempted += 1
+                    results.add(await self._attempt(row, claim, deadline))
+                finally:
+                    queue.done(row)
 
         outcomes = await asyncio.gather(
             *(
                 lane(channel, queue)
                 for channel, queue in queues.items()
-                for _ in range(min(self._lanes(channel), len(queue)))
+                for _ in range(min(self._lanes(channel), len(by_channel[channel])))
             ),
             return_exceptions=True,
         )
@@ -442,13 +481,96 @@ class DeliveryWorker:
         self._loop.stop()
 
 
+class _LaneQueue:
+    """A channel's claimed rows, handed to its lanes in order, with at most ``per_recipient`` of
+    one recipient's rows being attempted at once (None: no such bound). A lane that finds only
+    rows of recipients at their bound waits until one of theirs is done."""
+
+    def __init__(self, rows: list[Any], per_recipient: int | None) -> None:
+        self._rows = deque(rows)
+        self._per_recipient = per_recipient
+        self._busy: dict[str, int] = {}
+        self._done = asyncio.Event()
+
+    async def take(self) -> Any | None:
+        """The next row a lane may attempt now; None once none is left."""
+        while self._rows:
+            for index, row in enumerate(self._rows):
+                busy = self._busy.get(row.recipient, 0)
+                if self._per_recipient is None or busy < self._per_recipient:
+                    del self._rows[index]
+                    self._busy[row.recipient] = busy + 1
+                    return row
+            self._done.clear()
+            await self._done.wait()
+        return None
+
+    def done(self, row: Any) -> None:
+        """A row taken is attempted (or released): its recipient's lane is free again."""
+        self._busy[row.recipient] -= 1
+        self._done.set()
+
+    def drain(self) -> list[Any]:
+        """Every row not taken yet (to go back to the queue unsent); waiting lanes end."""
+        rows = list(self._rows)
+        self._rows.clear()
+        self._done.set()
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Where an email or SMS goes now: the recipient's address in force, or why it may not go."""
+
+    address: str | None
+    refusal: str | None = None
+
+
+_SEND_AS_IS = Contact(None)
+_CONTACT_FIELDS: dict[str, str] = {Channel.EMAIL.value: "email", Channel.SMS.value: "mobile"}
+
+
+def contact_now(row: Any, profile: Any) -> Contact:
+    """The address an email or SMS delivery goes to when it is sent, from the recipient's profile
+    as it stands then, not as it stood when the event arrived.
+
+    A notice waits in the queue for quiet hours, a rate limit, retries or a replay. Meanwhile the
+    enterprise may change its mailbox or give up its number (which the operator then gives to
+    someone else): the notice goes to the address it now designates, and one whose address it
+    withdrew goes nowhere; an electronic service counts only at an address the recipient agreed
+    to (民事诉讼法第九十条), and a number given up is a stranger's (个人信息保护法第十条). A
+    channel it turned off for ordinary notices is off for those already waiting too; a
+    statutory (critical) notice ignores that, as at fan-out.
+    """
+    current = getattr(profile, _CONTACT_FIELDS[row.channel], None) if profile else None
+    disabled = list(profile.disabled_channels or []) if profile is not None else []
+    if not row.critical and row.channel in disabled:
+        return Contact(None, "收件人已关闭该渠道的非法定通知，未发送")
+    if not current:
+        return Contact(None, "收件人已删除该联系方式，未发送")
+    return Contact(current)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A claimed batch: the rows to attempt, their webhooks' secrets, the email and SMS
+    addresses in force (``contact_now``) and the lease."""
+
+    rows: list[Any]
+    secrets: dict[Any, list[str]]
+    contacts: dict[Any, Contact]
+    lease: Any
+
+
 class _Results:
     """Records attempts' results as they come, in the background: each write takes every result
     that arrived while the previous one ran (one transaction each). The lanes go on sending
-    meanwhile; ``flush`` waits until every result is in."""
+    meanwhile; ``flush`` waits until every result is in. A write the database refuses is tried
+    again until ``until`` (the lease's end, loop time)."""
 
-    def __init__(self, write: Callable[[list[Attempt]], Awaitable[None]]) -> None:
+    def __init__(self, write: Callable[[list[Attempt]], Awaitable[None]], *, until: float) -> None:
         self._write = write
+        self._until = until
         self._waiting: list[Attempt] = []
         self._task: asyncio.Task[None] | None = None
         self._failure: Exception | None = None
@@ -467,10 +589,29 @@ class _Results:
                 await asyncio.sleep(RECORD_GATHER_SECONDS)
             batch, self._waiting = self._waiting, []
             try:
-                await self._write(batch)
+                await self._write_within_lease(batch)
             except Exception as exc:  # the rows stay claimed until their lease ends
                 logger.exception("delivery results not recorded", extra={"count": len(batch)})
                 self._failure = self._failure or exc
+
+    async def _write_within_lease(self, batch: list[Attempt]) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RECORD_RETRY_SECONDS
+        while True:
+            try:
+                await self._write(batch)
+                return
+            except Exception as exc:
+                # Only while the database is out of reach: a write it refuses for what it holds
+                # would be refused again, holding up the pass.
+                if not is_database_outage(exc) or loop.time() + delay >= self._until:
+                    raise
+                logger.warning(
+                    "delivery results not recorded yet, trying again",
+                    extra={"count": len(batch), "retry_in": delay},
+                )
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 1.0)
 
     async def flush(self) -> None:
         """Wait until every result added is recorded (raises what a write raised)."""

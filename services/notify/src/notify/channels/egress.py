@@ -22,7 +22,9 @@ import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -71,10 +73,21 @@ class DestinationRefused(Exception):
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
+# Enterprises' webhook names are looked up in threads of their own. The system resolver keeps its
+# thread until the name servers answer or its own timeout ends (tens of seconds for a domain
+# whose servers are gone), whatever ``resolve_timeout`` gave up waiting after; in the loop's
+# default executor a few such names took every thread that the SMTP server's, the SMS gateway's,
+# approval's and the database's lookups (and the .eml files) wait for, holding up every channel.
+# A lookup still queued here when its wait is given up is dropped, never run.
+_RESOLVER_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify-webhook-dns")
+
+
 async def system_resolve(host: str, port: int) -> list[str]:
-    """The addresses the system resolver gives for a host name."""
+    """The addresses the system resolver gives for a host name (in the webhook DNS threads)."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = await loop.run_in_executor(
+        _RESOLVER_THREADS, partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    )
     return [str(info[4][0]) for info in infos]
 
 

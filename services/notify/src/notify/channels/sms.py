@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from typing import Protocol
 
 import httpx
 
 from notify.channels.base import ChannelError, OutboundMessage, SendOutcome
-from notify.models import Channel, DeliveryStatus
+from notify.models import PROVIDER_ID_CHARS, Channel, DeliveryStatus
+
+logger = logging.getLogger("notify.sms")
 
 
 class SmsProvider(Protocol):
@@ -87,6 +90,12 @@ class SmsSender:
             params={str(k): str(v) for k, v in params.items()},
             out_id=str(message.delivery_id),
         )
+        if not 0 < len(message_id) <= PROVIDER_ID_CHARS:
+            # Sent all the same: an id the delivery cannot keep would fail the recording of the
+            # whole batch of results, and every notice of it would go out again after the lease.
+            # Its receipt cannot be matched (receipts name at most that many characters either).
+            logger.warning("SMS provider message id not kept", extra={"length": len(message_id)})
+            return SendOutcome(DeliveryStatus.SENT)
         return SendOutcome(DeliveryStatus.SENT, provider_message_id=message_id)
 
     async def aclose(self) -> None:
