@@ -15,8 +15,9 @@ query, and a range before the LIKE, so that an index on the column serves it (``
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, Field
 from sqlalchemy import ColumnElement, and_
 
 # The provinces of GB/T 2260 (first two digits); a code outside them names no place.
@@ -56,6 +57,25 @@ def is_valid(code: object) -> bool:
     return not (len(code) >= 9 and code[6:9] == "000") and not (
         len(code) == 12 and code[9:12] == "000"
     )
+
+
+def _real_code(code: str) -> str:
+    if not is_valid(code):
+        raise ValueError(f"行政区划代码 {code[:20]} 无效：须为实际省份下的县级及以上代码")
+    return code
+
+
+AreaCode = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{6}$",
+        description="行政区划代码 (GB/T 2260, county level or above)",
+        examples=["310115"],
+    ),
+    AfterValidator(_real_code),
+]
+"""A 6-digit 行政区划 code of a real place, as a request body field (422 otherwise): ``990000``
+or ``310015`` name no authority, and a row filed under one is found by no one."""
 
 
 def check(code: Any, *, what: str = "行政区划代码") -> str:

@@ -225,6 +225,17 @@ async def test_admin_adds_a_version_without_touching_history(
     assert new["mode"] == "notification_commitment" and new["version"] == new_version
     assert city["mode"] == "optimize_service"
 
+    # A code that names no place (no province 99; county 00 under a real city part) is a 422:
+    # a version filed under it would be found by no one.
+    for nowhere in ("990000", "310015"):
+        refused = await client.post(
+            f"/api/v1/reform-items/{code}/versions",
+            json={**body, "jurisdiction": nowhere},
+            headers=tokens.header(Role.ADMIN),
+        )
+        assert refused.status_code == 422, nowhere
+        assert problem(refused)["code"] == "validation_failed"
+
     again = await client.post(
         f"/api/v1/reform-items/{code}/versions", json=body, headers=tokens.header(Role.ADMIN)
     )

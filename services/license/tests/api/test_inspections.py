@@ -112,6 +112,9 @@ async def test_plan_draw_results_publication_and_consequences(
         inverted = plan_body(ratios={"A": 0.5, "B": 0.2, "C": 0.2, "D": 0.2})
         bad = await client.post("/api/v1/inspection-plans", json=inverted, headers=approver)
         assert bad.status_code == 422
+        nowhere = plan_body(jurisdiction="990000")
+        bad = await client.post("/api/v1/inspection-plans", json=nowhere, headers=approver)
+        assert bad.status_code == 422
 
         # A conflict is declared by staff where the holder holds a licence: a district whose
         # register does not have it cannot keep an inspector out of its draws.

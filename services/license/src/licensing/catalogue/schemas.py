@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from govshared.events import ReformMode
+from govshared.jurisdictions import AreaCode
 
 JURISDICTION_PATTERN = r"^\d{6}$"
 
@@ -55,7 +56,7 @@ class ReformVersionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    jurisdiction: str = Field(pattern=JURISDICTION_PATTERN, examples=["310115"])
+    jurisdiction: AreaCode
     effective_from: date
     mode: ReformMode
     batch: str | None = Field(default=None, max_length=200)

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from govshared.jurisdictions import AreaCode
 from govshared.uscc import USCC
-from licensing.catalogue.schemas import JURISDICTION_PATTERN
 from licensing.inspections.draw import RISK_CLASSES, RiskClass
 from licensing.inspections.models import (
     CorrectionStatus,
@@ -47,8 +47,7 @@ class PlanCreate(BaseModel):
     item_codes: list[Annotated[str, Field(pattern=ITEM_CODE_PATTERN)]] = Field(
         min_length=1, max_length=50, description="The items (licence types) covered"
     )
-    jurisdiction: str = Field(
-        pattern=JURISDICTION_PATTERN,
+    jurisdiction: AreaCode = Field(
         description="The area covered: its licences and those of the areas below it (a "
         "delegating city authority covers the district it delegated to)",
     )
