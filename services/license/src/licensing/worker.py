@@ -184,7 +184,11 @@ class LicenceTimers:
         """One pass over every due licence, one transaction per batch."""
         today = today or clock.today()
         run = TimerRun()
-        for step in (LicenceTimerRules.expire_due, LicenceTimerRules.send_reminders):
+        for step in (
+            LicenceTimerRules.end_suspensions,
+            LicenceTimerRules.expire_due,
+            LicenceTimerRules.send_reminders,
+        ):
             while True:
                 async with self._sessionmaker() as session, session.begin():
                     rules = LicenceTimerRules(
@@ -231,6 +235,7 @@ class LicenceTimers:
                     "expired": run.expired,
                     "deemed_renewed": run.deemed_renewed,
                     "reminded": run.reminded,
+                    "reinstated": run.reinstated,
                 },
             )
         return False  # run_once went through every due licence

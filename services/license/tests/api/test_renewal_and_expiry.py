@@ -616,3 +616,58 @@ async def test_art50_a_suspended_licence_may_be_renewed_and_stays_suspended(
         )
         assert reinstated.status_code == 200, reinstated.text
         assert reinstated.json()["status"] == "valid" and reinstated.json()["version"] == 2
+
+
+async def test_a_suspension_ends_the_day_after_its_term(
+    fresh_app: FreshApp,
+    issuer: Issuer,
+    tokens: Tokens,
+    serve_penalty_notice: Callable[..., Awaitable[dict[str, date]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """暂扣 is a penalty for a term (行政处罚法 第九条): the day after its last day the licence is
+    valid again and the public verification says so. It stayed suspended until staff acted, and
+    anyone checking the licence was told it could not be used. A suspension without a term waits
+    for staff."""
+    async with fresh_app() as (app, client):
+        uscc = random_uscc()
+        licence_no = await issuer(client, tokens, app)(uscc=uscc)
+        holder = tokens.enterprise(uscc)
+        approver = tokens.staff(Role.APPROVER, "310000")
+        valid_until = date.fromisoformat(
+            (await _licence(client, licence_no, holder))["valid_until"]
+        )
+        start = valid_until - timedelta(days=200)
+        _set_today(monkeypatch, start)
+        await serve_penalty_notice(client, licence_no, on=start)
+        last_day = start + timedelta(days=30)
+        suspended = await client.post(
+            f"/api/v1/licences/{licence_no}/suspension",
+            json={
+                "legal_basis": "《食盐专营办法》第二十九条",
+                "reason": "违反食盐储存规定，暂扣一个月",
+                "penalty_decision_no": "沪盐罚〔2026〕59号",
+                "hearing": "waived",
+                "suspended_until": last_day.isoformat(),
+            },
+            headers=approver,
+        )
+        assert suspended.status_code == 200, suspended.text
+
+        timers = context_of(app).timers
+        _set_today(monkeypatch, last_day)
+        assert (await timers.run_once(last_day)).reinstated == 0
+        assert (await _licence(client, licence_no, holder))["status"] == "suspended"
+
+        after = last_day + timedelta(days=1)
+        _set_today(monkeypatch, after)
+        assert (await timers.run_once(after)).reinstated == 1
+        assert (await timers.run_once(after)).reinstated == 0  # once
+        licence = await _licence(client, licence_no, holder)
+        assert licence["status"] == "valid" and licence["act_details"] is None
+        verdict = (
+            await client.get("/api/v1/licences/verify", params={"licence_no": licence_no})
+        ).json()
+        assert verdict["status"] == "valid" and verdict["valid_now"] is True
+        ended = [h for h in licence["history"] if h["action"] == "reinstated"]
+        assert len(ended) == 1 and "暂扣期限" in ended[0]["reason"]

@@ -206,6 +206,25 @@ class LicenceRepository:
             query = query.with_for_update(skip_locked=True)
         return (await self.session.scalars(query)).all()
 
+    async def claim_ended_suspensions(self, *, today: date, limit: int) -> Sequence[Licence]:
+        """Suspended licences whose 暂扣 term (``act_details.suspended_until``, its last day) is
+        over, locked likewise. One suspended without a term stays so until staff reinstate it."""
+        until = Licence.act_details["suspended_until"].as_string()
+        query = (
+            select(Licence)
+            .where(
+                Licence.is_current,
+                Licence.status == LicenceStatus.SUSPENDED.value,
+                until.is_not(None),
+                until < today.isoformat(),
+            )
+            .order_by(Licence.id)
+            .limit(limit)
+        )
+        if dialect_name(self.session) == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return (await self.session.scalars(query)).all()
+
     async def claim_reminders(
         self, *, today: date, thresholds: Sequence[int], limit: int
     ) -> Sequence[Licence]:

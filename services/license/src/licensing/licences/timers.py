@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from govshared.auth import Principal, Role
 from govshared.events import EventType
 from licensing import clock
 from licensing.licences.lifecycle import LicenceLifecycle
@@ -23,6 +24,7 @@ class TimerRun:
     reminded: int = 0
     deemed_renewed: int = 0
     expired: int = 0
+    reinstated: int = 0
     licence_nos: list[str] = field(default_factory=list)
 
 
@@ -58,6 +60,21 @@ class LicenceTimerRules:
             else:
                 await self.lifecycle.acts.expire(licence, today=today, actor=TIMER_ACTOR)
                 run.expired += 1
+            run.licence_nos.append(licence.licence_no)
+        return len(claimed)
+
+    async def end_suspensions(self, *, today: date, limit: int, run: TimerRun) -> int:
+        """暂扣 is a penalty for a term (行政处罚法 第九条): the day after its last day the licence is
+        valid again, as staff's 恢复 would make it, and the public verification says so."""
+        claimed = await self.repository.claim_ended_suspensions(today=today, limit=limit)
+        for licence in claimed:
+            until = (licence.act_details or {}).get("suspended_until")
+            await self.lifecycle.reinstate(
+                licence,
+                reason=f"暂扣期限（至{until}）届满，证照恢复有效（《行政处罚法》第九条）",
+                actor=Principal(subject=TIMER_ACTOR, role=Role.SERVICE),
+            )
+            run.reinstated += 1
             run.licence_nos.append(licence.licence_no)
         return len(claimed)
 
