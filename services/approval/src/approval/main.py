@@ -22,7 +22,7 @@ from approval.clients.license import LicenseClient
 from approval.clocks.routes import router as clocks_router
 from approval.config import Settings
 from approval.context import ApprovalContext, ChinaDay
-from approval.db import outbox_events
+from approval.db import metadata, outbox_events
 from approval.documents.routes import public_router as verification_router
 from approval.documents.routes import router as documents_router
 from approval.evaluations.routes import router as evaluations_router
@@ -43,6 +43,7 @@ from approval.worker import (
 )
 from govshared.app import create_service_app, settled_heap, start_runtime
 from govshared.outbox import OutboxWriter
+from govshared.retention import plumbing_retention
 from govshared.wake import OUTBOX_CHANNEL
 
 SERVICE_ROOT = Path(__file__).resolve().parents[2]
@@ -111,12 +112,14 @@ def create_app(
         )
         app.state.context = context
         tasks: list[asyncio.Task[None]] = []
+        retention = plumbing_retention(sessionmaker, metadata)
         if settings.run_workers:
             outbox.on_commit(relay.wake)
             outbox.on_commit(sealer.wake)
             tasks.append(asyncio.create_task(relay.run(), name="approval-outbox-relay"))
             tasks.append(asyncio.create_task(timers.run(), name="approval-clock-timers"))
             tasks.append(asyncio.create_task(sealer.run(), name="approval-document-sealer"))
+            tasks.append(asyncio.create_task(retention.run(), name="approval-retention"))
         elif runtime.signal is not None:
             # The relay and the sealer run in the worker process: a commit with events (and with
             # them any document to seal) wakes it through PostgreSQL.
@@ -126,6 +129,7 @@ def create_app(
                 yield
         finally:
             if tasks:
+                retention.stop()
                 await relay.stop()
                 await timers.stop()
                 sealer.stop()

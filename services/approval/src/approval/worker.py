@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from approval.bundles.decided import decide_bundles
 from approval.clocks.timers import ClockTimers, TimerRun
 from approval.config import Settings
-from approval.db import outbox_events
+from approval.db import metadata, outbox_events
 from approval.documents.sealer import DocumentSealer
 from approval.documents.service import Sealing
 from approval.tasks.timers import OpinionTimers
@@ -29,6 +29,7 @@ from govshared.db import make_engine, make_sessionmaker
 from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from govshared.retention import plumbing_retention
 from govshared.seal import seal_book_from_settings
 from govshared.sql import use_driver
 from govshared.storage import Storage, storage_from_settings
@@ -220,15 +221,18 @@ async def main() -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    retention = plumbing_retention(sessionmaker, metadata)
     tasks = [
         asyncio.create_task(relay.run()),
         asyncio.create_task(timers.run()),
         asyncio.create_task(sealer.run()),
+        asyncio.create_task(retention.run()),
     ]
     with settled_heap():
         await stop.wait()
     if listener is not None:
         await listener.stop()
+    retention.stop()
     await relay.stop()
     await timers.stop()
     sealer.stop()

@@ -12,11 +12,13 @@ import httpx
 from fastapi import FastAPI
 
 from govshared.app import create_service_app, settled_heap, start_runtime
+from govshared.retention import plumbing_retention
 from govshared.storage import storage_from_settings
 from govshared.wake import OUTBOX_CHANNEL, SEALER_CHANNEL
 from licensing.catalogue.service import load_demo_catalogue
 from licensing.config import Settings
 from licensing.context import LicenseContext
+from licensing.db import metadata
 from licensing.routes import routers
 from licensing.worker import (
     LicenceTimers,
@@ -89,12 +91,14 @@ def create_app(
         tasks: list[asyncio.Task[None]] = [
             asyncio.create_task(calendar.run(), name="license-official-calendar")
         ]
+        retention = plumbing_retention(sessionmaker, metadata)
         if settings.run_workers:
             outbox.on_commit(relay.wake)
             sealing.on_registered(sealer.wake)
             tasks.append(asyncio.create_task(relay.run(), name="license-outbox-relay"))
             tasks.append(asyncio.create_task(timers.run(), name="license-timers"))
             tasks.append(asyncio.create_task(sealer.run(), name="license-certificate-sealer"))
+            tasks.append(asyncio.create_task(retention.run(), name="license-retention"))
         elif runtime.signal is not None:
             # Relay and sealer run in the worker process: commits wake it through PostgreSQL.
             outbox.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
@@ -105,6 +109,7 @@ def create_app(
         finally:
             calendar.stop()
             if settings.run_workers:
+                retention.stop()
                 timers.stop()
                 sealer.stop()
                 await relay.stop()

@@ -23,6 +23,7 @@ from govshared.db import make_engine, make_sessionmaker
 from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from govshared.retention import plumbing_retention
 from govshared.seal import seal_book_from_settings
 from govshared.sql import use_driver
 from govshared.storage import Storage, storage_from_settings
@@ -32,7 +33,7 @@ from licensing.calendar import OfficialCalendar
 from licensing.certificates.sealer import CertificateSealer
 from licensing.certificates.service import Sealing
 from licensing.config import Settings
-from licensing.db import outbox_events
+from licensing.db import metadata, outbox_events
 from licensing.inspections.corrections import Consequences
 from licensing.licences.policy import LicencePolicy
 from licensing.licences.records import LicenceRecords
@@ -286,17 +287,20 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     calendar = build_calendar(settings, sessionmaker=sessionmaker, http=http, fetch=True)
+    retention = plumbing_retention(sessionmaker, metadata)
     tasks = [
         asyncio.create_task(relay.run()),
         asyncio.create_task(timers.run()),
         asyncio.create_task(sealer.run()),
         asyncio.create_task(calendar.run()),
+        asyncio.create_task(retention.run()),
     ]
     with settled_heap():
         await stop.wait()
     if listener is not None:
         await listener.stop()
     calendar.stop()
+    retention.stop()
     timers.stop()
     sealer.stop()
     await relay.stop()

@@ -13,9 +13,11 @@ import httpx
 from fastapi import FastAPI
 
 from govshared.app import create_service_app, settled_heap, start_runtime
+from govshared.retention import plumbing_retention
 from govshared.wake import DELIVERY_CHANNEL, INBOX_CHANNEL, OUTBOX_CHANNEL, wake_listener
 from notify.config import Settings
 from notify.context import NotifyContext
+from notify.db import metadata
 from notify.deliveries import WakeHook, Wakeups
 from notify.documents import DocumentLinks
 from notify.inbox import InboxSignal
@@ -98,12 +100,14 @@ def create_app(
             delivery_worker=worker,
         )
         tasks: list[asyncio.Task[None]] = []
+        retention = plumbing_retention(sessionmaker, metadata)
         if settings.run_workers:
             proof.wake = relay.wake
             for writer in proof.writers():
                 writer.on_commit(relay.wake)
             tasks.append(asyncio.create_task(relay.run(), name="notify-outbox-relay"))
             tasks.append(asyncio.create_task(worker.run(), name="notify-delivery-worker"))
+            tasks.append(asyncio.create_task(retention.run(), name="notify-retention"))
         elif runtime.signal is not None:
             for writer in proof.writers():
                 writer.on_commit(runtime.signal.hook(OUTBOX_CHANNEL))
@@ -112,6 +116,7 @@ def create_app(
                 yield
         finally:
             if tasks:
+                retention.stop()
                 await worker.stop()
                 await relay.stop()
                 for task in tasks:

@@ -35,6 +35,7 @@ from govshared.db import is_database_outage, make_engine, make_sessionmaker
 from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
+from govshared.retention import plumbing_retention
 from govshared.sql import use_driver
 from govshared.wake import DELIVERY_CHANNEL, OUTBOX_CHANNEL, wake_listener
 from notify.channels.base import (
@@ -48,7 +49,7 @@ from notify.channels.email import FileEmailSender, SmtpEmailSender
 from notify.channels.sms import HttpSmsProvider, SmsSender
 from notify.channels.webhook import WebhookSender
 from notify.config import Settings
-from notify.db import outbox_events
+from notify.db import metadata, outbox_events
 from notify.delivery import (
     Attempt,
     ProofOfService,
@@ -653,11 +654,17 @@ async def main() -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(worker.run())]
+    retention = plumbing_retention(sessionmaker, metadata)
+    tasks = [
+        asyncio.create_task(relay.run()),
+        asyncio.create_task(worker.run()),
+        asyncio.create_task(retention.run()),
+    ]
     with settled_heap():
         await stop.wait()
     if listener is not None:
         await listener.stop()
+    retention.stop()
     await worker.stop()
     await relay.stop()
     await asyncio.gather(*tasks)
