@@ -349,6 +349,14 @@ async def verified_principal(request: Request) -> Principal:
     return principal
 
 
+async def optional_principal(request: Request) -> Principal | None:
+    """For a public route that shows staff more: the verified caller when the request carries an
+    ``Authorization`` header (401 problem for a bad token), None without one."""
+    if not request.headers.get("authorization"):
+        return None
+    return await verified_principal(request)
+
+
 class BearerPrincipal(HTTPBearer):
     """A dependency: the verified caller of the request's bearer token (401 problem without a
     valid one), limited to ``roles`` when given (403 problem otherwise).

@@ -138,6 +138,18 @@ async def test_admin_creates_revises_and_publishes_versions(
         "version"
     ] == 2
     assert (await client.get(f"/api/v1/items/{code}")).json()["version"] == 1
+    # A draft is not public until published: the public history and version stop at version 1,
+    # and do not say which admin account wrote what; an admin's token sees both.
+    public = (await client.get(f"/api/v1/items/{code}/versions")).json()
+    assert [(v["version"], v["status"], v["created_by"]) for v in public] == [
+        (1, "published", None)
+    ]
+    assert (await client.get(f"/api/v1/items/{code}/versions/2")).status_code == 404
+    staff = (await client.get(f"/api/v1/items/{code}/versions", headers=admin)).json()
+    assert [(v["version"], v["status"]) for v in staff] == [(1, "published"), (2, "draft")]
+    assert all(v["created_by"] for v in staff)
+    seen = await client.get(f"/api/v1/items/{code}/versions/2", headers=admin)
+    assert seen.json()["committed_limit_days"] == 5
     await client.post(f"/api/v1/items/{code}/publish", headers=admin)
     current = (await client.get(f"/api/v1/items/{code}")).json()
     assert current["version"] == 2 and current["committed_limit_days"] == 5

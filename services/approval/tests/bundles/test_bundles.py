@@ -143,8 +143,12 @@ async def test_the_catalogue_publishes_bundles_like_items(
         headers=admin,
     )
     assert revised.json()["version"] == 2 and revised.json()["status"] == "draft"
-    history = (await client.get(f"/api/v1/bundles/{code}/versions")).json()
+    history = (await client.get(f"/api/v1/bundles/{code}/versions", headers=admin)).json()
     assert [(v["version"], v["status"]) for v in history] == [(1, "published"), (2, "draft")]
+    # The public sees what was published, not the draft nor who wrote it.
+    public = (await client.get(f"/api/v1/bundles/{code}/versions")).json()
+    assert [(v["version"], v["created_by"]) for v in public] == [(1, None)]
+    assert (await client.get(f"/api/v1/bundles/{code}/versions/2")).status_code == 404
 
 
 async def test_a_bundle_fans_out_one_item_is_refused_one_combined_result(

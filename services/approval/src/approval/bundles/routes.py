@@ -31,6 +31,7 @@ from approval.bundles.schemas import (
     BundleOut,
     BundleVersionOut,
 )
+from approval.catalogue.routes import Viewer, is_admin, is_draft
 from approval.dependencies import Reader, Session, Submissions
 from approval.errors import FormInvalid, IllegalTransition, MaterialNotInGuide
 from approval.materials.routes import Materials
@@ -117,9 +118,17 @@ async def get_bundle(code: str, catalogue: Catalogue) -> BundleOut:
     response_model=list[BundleVersionOut],
     responses=problem_responses(BundleNotFound),
 )
-async def bundle_history(code: str, catalogue: Catalogue) -> list[BundleVersionOut]:
-    """Every version, oldest first (a bundle application keeps the version it was submitted under)."""
-    return [BundleVersionOut.model_validate(v) for v in await catalogue.history(code)]
+async def bundle_history(code: str, catalogue: Catalogue, viewer: Viewer) -> list[BundleVersionOut]:
+    """Every version, oldest first (a bundle application keeps the version it was submitted under).
+    A draft is not public until it is published (admins see drafts and who wrote each)."""
+    admin = is_admin(viewer)
+    versions = [v for v in await catalogue.history(code) if admin or not is_draft(v.status)]
+    if not versions:
+        raise BundleNotFound(f"一件事 {code} 不存在")
+    return [
+        BundleVersionOut.model_validate(v).model_copy(update={} if admin else {"created_by": None})
+        for v in versions
+    ]
 
 
 @router.get(
@@ -130,10 +139,19 @@ async def bundle_history(code: str, catalogue: Catalogue) -> list[BundleVersionO
     responses=problem_responses(BundleVersionNotFound),
 )
 async def bundle_version(
-    code: str, version: Annotated[int, Path(ge=1, le=1_000_000)], catalogue: Catalogue
+    code: str,
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    catalogue: Catalogue,
+    viewer: Viewer,
 ) -> BundleVersionOut:
-    """One version."""
-    return BundleVersionOut.model_validate(await catalogue.version(code, version))
+    """One version (a draft: admins only)."""
+    found = await catalogue.version(code, version)
+    admin = is_admin(viewer)
+    if is_draft(found.status) and not admin:
+        raise BundleVersionNotFound(f"一件事 {code} 没有第 {version} 版")
+    return BundleVersionOut.model_validate(found).model_copy(
+        update={} if admin else {"created_by": None}
+    )
 
 
 @router.post(

@@ -131,7 +131,7 @@ class BundleVersionOut(BaseModel):
     definition: BundleDefinition
     change_note: str | None
     created_at: datetime
-    created_by: str
+    created_by: str | None = Field(default=None, description="起草人（仅管理员可见）")
     published_at: datetime | None
 
 

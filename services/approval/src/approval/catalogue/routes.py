@@ -19,7 +19,8 @@ from approval.catalogue.service import CatalogueService
 from approval.context import Context
 from approval.dependencies import Session
 from approval.errors import ItemExists, ItemNotFound, ItemVersionNotFound, NoDraftToPublish
-from govshared.auth import Principal, Role, require_roles
+from approval.models import ItemVersionStatus
+from govshared.auth import Principal, Role, optional_principal, require_roles
 from govshared.db import AutoCommitRoute, end_read
 from govshared.events import ReformMode
 from govshared.pagination import InvalidCursor, Page, decode_keyset, page_of
@@ -42,6 +43,20 @@ async def get_catalogue(session: Session) -> CatalogueService:
 
 Catalogue = Annotated[CatalogueService, Depends(get_catalogue)]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
+
+# A public route's caller, if it sent a token: admins see drafts and who wrote each version.
+Viewer = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def is_admin(viewer: Principal | None) -> bool:
+    """The caller is an admin (who edits the catalogue)."""
+    return viewer is not None and viewer.role is Role.ADMIN
+
+
+def is_draft(status: str) -> bool:
+    """A version not published yet: not public (政务公开 publishes what is in force and was)."""
+    return status == ItemVersionStatus.DRAFT.value
 
 
 @router.get(
@@ -115,9 +130,19 @@ async def get_item(code: str, catalogue: Catalogue, session: Session, context: C
     response_model=list[ItemVersionSummary],
     responses=problem_responses(ItemNotFound),
 )
-async def item_history(code: str, catalogue: Catalogue) -> list[ItemVersionSummary]:
-    """Every version of the guide, oldest first."""
-    return [ItemVersionSummary.model_validate(v) for v in await catalogue.history(code)]
+async def item_history(code: str, catalogue: Catalogue, viewer: Viewer) -> list[ItemVersionSummary]:
+    """Every version of the guide, oldest first. A draft is not public until it is published (an
+    admin with a token sees drafts and who wrote each version)."""
+    admin = is_admin(viewer)
+    versions = [v for v in await catalogue.history(code) if admin or not is_draft(v.status)]
+    if not versions:
+        raise ItemNotFound(f"事项编码 {code} 不在事项目录中", item_code=code)
+    return [
+        ItemVersionSummary.model_validate(v).model_copy(
+            update={} if admin else {"created_by": None}
+        )
+        for v in versions
+    ]
 
 
 @router.get(
@@ -127,12 +152,16 @@ async def item_history(code: str, catalogue: Catalogue) -> list[ItemVersionSumma
     responses=problem_responses(ItemVersionNotFound),
 )
 async def item_version(
-    code: str, version: Annotated[int, Path(ge=1, le=1_000_000)], catalogue: Catalogue
+    code: str,
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    catalogue: Catalogue,
+    viewer: Viewer,
 ) -> ItemVersionOut:
-    """A given version, e.g. the one an application was submitted under."""
-    return without_stored_text(
-        ItemVersionOut.model_validate(await catalogue.version(code, version))
-    )
+    """A given version, e.g. the one an application was submitted under (a draft: admins only)."""
+    found = await catalogue.version(code, version)
+    if is_draft(found.status) and not is_admin(viewer):
+        raise ItemVersionNotFound(f"事项 {code} 没有第 {version} 版办事指南")
+    return without_stored_text(ItemVersionOut.model_validate(found))
 
 
 @router.post(

@@ -317,7 +317,7 @@ class ItemVersionSummary(BaseModel):
     status: str
     change_note: str | None
     created_at: datetime
-    created_by: str
+    created_by: str | None = Field(default=None, description="起草人（仅管理员可见）")
     published_at: datetime | None
 
 
