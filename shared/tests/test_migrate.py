@@ -62,6 +62,26 @@ def downgrade() -> None:
 """
 
 
+MIXED = """
+import sqlalchemy as sa
+from alembic import op
+
+from govshared.migrate import create_index_concurrently
+
+revision = "t0002"
+down_revision = "t0001"
+
+
+def upgrade() -> None:
+    op.add_column("items", sa.Column("colour", sa.String(20)))
+    create_index_concurrently("ix_items_colour", "items", ["colour"])
+
+
+def downgrade() -> None:
+    op.drop_column("items", "colour")
+"""
+
+
 @pytest.fixture
 def alembic_ini(tmp_path: Path) -> Path:
     versions = tmp_path / "migrations" / "versions"
@@ -174,4 +194,30 @@ async def test_an_invalid_index_left_by_a_failed_build_is_built_again(
     finally:
         if conn is not None:
             await conn.close()
+        await drop_postgres_database(url)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_concurrent_index_after_other_steps_is_refused_before_anything_is_committed(
+    backend: str, tmp_path: Path, alembic_ini: Path
+) -> None:
+    """The autocommit block would commit the column without the revision; a build failing then
+    would leave a migration no run completes (the column exists, the revision is not stamped).
+    So the helper refuses to run after other steps, and nothing of the migration stays."""
+    (alembic_ini.parent / "migrations" / "versions" / "t0002_items_kind.py").write_text(MIXED)
+    url = await make_database(backend, prefix="migrate_mixed", directory=tmp_path)
+    try:
+        await asyncio.to_thread(upgrade, alembic_ini, url, "t0001")
+        with pytest.raises(RuntimeError, match="migration of its own"):
+            await asyncio.to_thread(upgrade, alembic_ini, url)
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            columns = await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'items'"
+            )
+            assert {c["column_name"] for c in columns} == {"id", "kind"}
+            assert await conn.fetchval("SELECT version_num FROM alembic_version") == "t0001"
+        finally:
+            await conn.close()
+    finally:
         await drop_postgres_database(url)

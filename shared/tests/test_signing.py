@@ -347,6 +347,42 @@ async def test_a_crl_read_before_stays_in_force_until_its_next_update(
         await check(now())
 
 
+async def test_requests_waiting_on_a_ca_that_is_down_ask_it_once(ca: DevCA) -> None:
+    """Twenty signatures arriving while the CA's endpoint hangs: one read of the list, not one
+    after another (each waiting its timeout); all are answered with the list read before."""
+    import asyncio
+
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    from govshared.testing import serve_on_loopback
+
+    asked = [0]
+    down = [False]
+    endpoint = FastAPI()
+
+    @endpoint.get("/ca.crl")
+    async def crl() -> Response:
+        asked[0] += 1
+        if down[0]:
+            await asyncio.sleep(0.5)
+            return Response(status_code=503)
+        return Response(ca.crl_path.read_bytes(), media_type="application/pkix-crl")
+
+    ticks = [0.0]
+    async with serve_on_loopback(endpoint) as url:
+        source = CrlSource(f"{url}/ca.crl", ca.certificate, ttl=300, clock=lambda: ticks[0])
+        await source.current(now())
+        assert asked == [1]
+        down[0] = True
+        ticks[0] = 301.0
+        started = asyncio.get_running_loop().time()
+        found = await asyncio.gather(*(source.current(now()) for _ in range(20)))
+        elapsed = asyncio.get_running_loop().time() - started
+    assert asked == [2] and len({id(f) for f in found}) == 1
+    assert elapsed < 3.0
+
+
 async def test_a_missing_or_foreign_crl_fails_closed(ca: DevCA, tmp_path: Path) -> None:
     seal = ca.issue_seal(uscc=USCC, name=NAME)
     _, digest = canonical_digest({"x": 1})

@@ -69,6 +69,19 @@ def _index_state(name: str) -> bool | None:
     return op.get_bind().execute(_INDEX_STATE, {"name": name}).scalar()
 
 
+def _alone_in_its_migration(index_name: str) -> None:
+    """Refuse a concurrent index in a migration that wrote anything before it: the autocommit
+    block would commit those writes without the revision, and a build that then fails (the
+    lock_timeout behind a long transaction) would leave a migration no run can complete (its first
+    steps done, its revision not). Its transaction has no id until it writes."""
+    wrote = op.get_bind().execute(text("SELECT txid_current_if_assigned()")).scalar()
+    if wrote is not None:
+        raise RuntimeError(
+            f"{index_name}: an index built or dropped concurrently goes in a migration of its own "
+            "(only concurrent index operations), not after other steps"
+        )
+
+
 def create_index_concurrently(
     index_name: str, table_name: str, columns: Sequence[Any], **kw: Any
 ) -> None:
@@ -78,8 +91,9 @@ def create_index_concurrently(
     while it waits for that lock behind an open write transaction every later writer queues behind
     it: submissions stop for as long as the wait and the build last. ``CREATE INDEX CONCURRENTLY``
     takes SHARE UPDATE EXCLUSIVE, which writers do not conflict with. It cannot run in a
-    transaction, so it runs in an autocommit block: the migration's steps before it are committed
-    first, so make it the last step of its migration. A concurrent build that failed (the
+    transaction, so it runs in an autocommit block, in a migration of its own (concurrent index
+    operations only; refused after any other step, which the block would commit without the
+    revision). A concurrent build that failed (the
     lock_timeout, a cancelled Job) leaves an INVALID index of that name: it is dropped and built
     again, and an index already built and valid is kept, so a Job run again completes. SQLite
     (one writer, no concurrent build): a plain ``CREATE INDEX``.
@@ -87,6 +101,7 @@ def create_index_concurrently(
     if op.get_bind().dialect.name != "postgresql":
         op.create_index(index_name, table_name, list(columns), **kw)
         return
+    _alone_in_its_migration(index_name)
     with op.get_context().autocommit_block():
         state = _index_state(index_name)
         if state:
@@ -103,6 +118,7 @@ def drop_index_concurrently(index_name: str, table_name: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         op.drop_index(index_name, table_name=table_name)
         return
+    _alone_in_its_migration(index_name)
     with op.get_context().autocommit_block():
         if _index_state(index_name) is not None:
             op.drop_index(index_name, table_name=table_name, postgresql_concurrently=True)

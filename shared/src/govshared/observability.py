@@ -8,6 +8,7 @@ import contextvars
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -218,6 +219,10 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+class _ThreadingWSGIServer6(_ThreadingWSGIServer):
+    address_family = socket.AF_INET6  # a host such as "::" (IPv6-only clusters)
+
+
 def serve_worker_metrics(*, host: str, port: int, heartbeat: Heartbeat | None = None) -> Heartbeat:
     """Expose a worker process's metrics (outbox backlog, failures, timers) for Prometheus, and
     ``/livez`` for its liveness probe.
@@ -245,7 +250,8 @@ def serve_worker_metrics(*, host: str, port: int, heartbeat: Heartbeat | None = 
             return [b"alive\n" if alive else b"event loop stalled\n"]
         return metrics(environ, start_response)
 
-    server = make_server(host, port, app, _ThreadingWSGIServer, handler_class=_QuietHandler)
+    server_class = _ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer
+    server = make_server(host, port, app, server_class, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
     return heartbeat
 

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from govshared.db import UTCDateTime
-from govshared.migrate import create_index_concurrently
 
 revision = "a0006_document_sealing"
 down_revision = "a0005_documents"
@@ -44,7 +43,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("last_error", sa.String(500), nullable=True))
     # Every document issued before this revision was sealed when it was issued.
     op.execute("UPDATE application_documents SET sealed_at = issued_at")
-    create_index_concurrently(
+    op.create_index(
         "ix_application_documents_pending",
         "application_documents",
         ["next_attempt_at"],

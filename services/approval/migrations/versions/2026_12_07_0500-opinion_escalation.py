@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from govshared.db import UTCDateTime
-from govshared.migrate import create_index_concurrently
 
 revision = "a0012_opinion_escalation"
 down_revision = "a0011_review_chains"
@@ -20,9 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("review_tasks", sa.Column("escalated_at", UTCDateTime(), nullable=True))
     # The opinion timer's claim: open opinions by due date.
-    create_index_concurrently(
-        "ix_review_tasks_overdue", "review_tasks", ["kind", "status", "due_on"]
-    )
+    op.create_index("ix_review_tasks_overdue", "review_tasks", ["kind", "status", "due_on"])
 
 
 def downgrade() -> None:

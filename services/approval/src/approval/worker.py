@@ -203,7 +203,12 @@ async def main() -> None:
         service="approval-worker", level=settings.log_level, json_logs=settings.log_json
     )
     use_driver(settings.sql_on_driver)
-    engine = make_engine(settings.database_url, pool_size=4, timeout=settings.db_timeout_seconds)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=4,
+        timeout=settings.db_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds,
+    )
     http = make_http_client(timeout=settings.http_timeout_seconds)
     assert settings.service_private_key_file is not None
     tokens = service_tokens(settings, service_name="approval")

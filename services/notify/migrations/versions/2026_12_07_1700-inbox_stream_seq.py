@@ -26,8 +26,6 @@ Create Date: 2026-12-07 17:00
 import sqlalchemy as sa
 from alembic import op
 
-from govshared.migrate import create_index_concurrently
-
 revision = "n0004_inbox_stream_seq"
 down_revision = "n0003_deliveries_scope"
 branch_labels = None
@@ -65,7 +63,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("inbox_messages") as batch:
         batch.alter_column("stream_seq", existing_type=sa.BigInteger(), nullable=False)
-    create_index_concurrently(
+    op.create_index(
         "ix_inbox_messages_stream", "inbox_messages", ["recipient", "stream_seq"], unique=False
     )
 

@@ -459,7 +459,7 @@ class TemplateRepository:
 
 
 class EventLogRepository:
-    """Bulk forms of the shared inbox and outbox for the hot path (README, "Benchmarks").
+    """Bulk forms of the shared inbox and outbox for the hot path (docs/performance.md).
 
     ``govshared.inbox.record_event_once`` and ``OutboxWriter.add`` take one event per statement; a
     relay's batch of 100 would cost 200 round trips. These write the same rows, with the same

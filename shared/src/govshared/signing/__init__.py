@@ -207,6 +207,14 @@ class CrlSource:
         ):
             return cached
         async with self._lock:
+            # Another request may have read it (or found the CA down) while this one waited.
+            cached = self._cached
+            if (
+                cached is not None
+                and self.clock() - self._fetched_at < self.ttl
+                and now <= cached.next_update
+            ):
+                return cached
             try:
                 info = parse_crl(await self._read(), self.issuer)
             except (OSError, httpx.HTTPError, ValueError) as exc:
