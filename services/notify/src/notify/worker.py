@@ -72,10 +72,6 @@ DELIVERY_ATTEMPTS = Counter(
 # the HTTP clients' pools (100 connections; SMS shares the service's client with the relay and the
 # document downloads), so that no attempt spends its deadline waiting for a connection.
 LANES: dict[Channel, int] = {Channel.WEBHOOK: 50, Channel.SMS: 20}
-# Of those, the lanes one recipient's deliveries may hold at once: each enterprise's webhooks go
-# to its own system, and a burst to one that answers slowly (a group's many licences renewed at
-# once) would otherwise take every lane for whole deadlines while every other enterprise waited.
-RECIPIENT_LANES: dict[Channel, int] = {Channel.WEBHOOK: 4}
 # The share of the lease kept, after an attempt's deadline, for recording its result.
 RECORD_RESERVE = 0.25
 # Results are written together: a write waits this long for more unless this many are waiting.
@@ -434,33 +430,29 @@ class DeliveryWorker:
             return 0
         reserve = RECORD_RESERVE * self._settings.delivery_lease_seconds
         results = _Results(self._record, until=lease_ends)
-        by_channel: dict[Channel, list[Any]] = {}
+        queues: dict[Channel, deque[Any]] = {}
         for row in rows:
-            by_channel.setdefault(Channel(row.channel), []).append(row)
-        queues = {
-            channel: _LaneQueue(channel_rows, RECIPIENT_LANES.get(channel))
-            for channel, channel_rows in by_channel.items()
-        }
+            queues.setdefault(Channel(row.channel), deque()).append(row)
         attempted = 0
 
-        async def lane(channel: Channel, queue: _LaneQueue) -> None:
+        async def lane(channel: Channel, queue: deque[Any]) -> None:
             nonlocal attempted
             deadline = self._settings.attempt_seconds(channel)
-            while (row := await queue.take()) is not None:
-                try:
-                    if lease_ends - loop.time() < deadline + reserve:
-                        await self._release([row, *queue.drain()], lease)
-                        return
-                    attempted += 1
-                    results.add(await self._attempt(row, claim, deadline))
-                finally:
-                    queue.done(row)
+            while queue:
+                if lease_ends - loop.time() < deadline + reserve:
+                    unsent = list(queue)
+                    queue.clear()
+                    await self._release(unsent, lease)
+                    return
+                row = queue.popleft()
+                attempted += 1
+                results.add(await self._attempt(row, claim, deadline))
 
         outcomes = await asyncio.gather(
             *(
                 lane(channel, queue)
                 for channel, queue in queues.items()
-                for _ in range(min(self._lanes(channel), len(by_channel[channel])))
+                for _ in range(min(self._lanes(channel), len(queue)))
             ),
             return_exceptions=True,
         )
@@ -480,43 +472,6 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop after the current batch."""
         self._loop.stop()
-
-
-class _LaneQueue:
-    """A channel's claimed rows, handed to its lanes in order, with at most ``per_recipient`` of
-    one recipient's rows being attempted at once (None: no such bound). A lane that finds only
-    rows of recipients at their bound waits until one of theirs is done."""
-
-    def __init__(self, rows: list[Any], per_recipient: int | None) -> None:
-        self._rows = deque(rows)
-        self._per_recipient = per_recipient
-        self._busy: dict[str, int] = {}
-        self._done = asyncio.Event()
-
-    async def take(self) -> Any | None:
-        """The next row a lane may attempt now; None once none is left."""
-        while self._rows:
-            for index, row in enumerate(self._rows):
-                busy = self._busy.get(row.recipient, 0)
-                if self._per_recipient is None or busy < self._per_recipient:
-                    del self._rows[index]
-                    self._busy[row.recipient] = busy + 1
-                    return row
-            self._done.clear()
-            await self._done.wait()
-        return None
-
-    def done(self, row: Any) -> None:
-        """A row taken is attempted (or released): its recipient's lane is free again."""
-        self._busy[row.recipient] -= 1
-        self._done.set()
-
-    def drain(self) -> list[Any]:
-        """Every row not taken yet (to go back to the queue unsent); waiting lanes end."""
-        rows = list(self._rows)
-        self._rows.clear()
-        self._done.set()
-        return rows
 
 
 @dataclass(frozen=True, slots=True)
