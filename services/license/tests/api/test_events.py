@@ -534,6 +534,46 @@ async def test_a_renewal_applied_for_while_a_change_is_applied_is_not_lost(
     assert detail["renewal_timely"] is True
 
 
+async def test_a_holder_change_delivered_late_does_not_undo_the_authoritys_own_change(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+) -> None:
+    """The authority changes a licence under Art. 8; a holder's change decided a day before, but
+    delivered after it, must not put back what the authority changed."""
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc))
+    [listed] = await _listed(client, tokens, uscc)
+    licence_no = listed["licence_no"]
+    own = await client.post(
+        f"/api/v1/licences/{licence_no}/changes",
+        json={
+            "particulars": {"经营范围": "依职权变更"},
+            "reason": "上位法修改",
+            "legal_basis": "《行政许可法》第八条",
+            "compensation_note": "依法补偿",
+        },
+        headers=tokens.staff(Role.APPROVER, "310000"),
+    )
+    assert own.status_code == 200, own.text
+    earlier = new_event(
+        uscc=uscc,
+        details={
+            "business_type": "change",
+            "particulars": {"经营范围": "旧申请", "仓储面积": "800平方米"},
+        },
+    )
+    decided = datetime.fromisoformat(earlier["data"]["occurred_at"])
+    earlier["data"]["occurred_at"] = (decided - timedelta(days=1)).isoformat()
+    assert (await deliver(earlier)).json()["processed"] == 1
+    detail = (
+        await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(uscc))
+    ).json()
+    assert detail["particulars"]["经营范围"] == "依职权变更"
+    assert detail["particulars"]["仓储面积"] == "800平方米"
+
+
 async def test_a_change_decided_earlier_but_delivered_later_does_not_undo_a_later_one(
     client: httpx.AsyncClient,
     tokens: Tokens,

@@ -68,6 +68,9 @@ class LicenceLifecycle:
             "article": "《中华人民共和国行政许可法》第八条",
             "legal_basis": body.legal_basis,
             "compensation_note": body.compensation_note,
+            # What a holder's change decided earlier but delivered later must leave as it is.
+            "decided_at": clock.now().astimezone(UTC).isoformat(),
+            "particulars_changed": sorted(body.particulars),
         }
         merged = {**licence.particulars, **body.particulars}
         # Each change is bounded on its own; the particulars it leaves must be too.
@@ -110,18 +113,24 @@ class LicenceLifecycle:
         particulars = (details.particulars if isinstance(details, ApprovedDetails) else None) or {}
         # Compared in UTC: a time without an offset (never approval's) is read, not refused.
         decided_at = data.occurred_at.astimezone(UTC)
-        changes = [
-            entry.details
-            for entry in await self.records.repository.history(licence.licence_no)
-            if entry.action == LicenceAction.CHANGED.value and entry.details
-        ]
+        # Each change applied before, when it was decided (a change recorded without the time of
+        # its decision: when it was applied) and what it changed (unknown: every particular).
         later = [
-            change
-            for change in changes
-            if change.get("decided_at") is not None
-            and datetime.fromisoformat(change["decided_at"]).astimezone(UTC) > decided_at
+            entry.details or {}
+            for entry in await self.records.repository.history(licence.licence_no)
+            if entry.action == LicenceAction.CHANGED.value
+            and (
+                datetime.fromisoformat(entry.details["decided_at"])
+                if entry.details and entry.details.get("decided_at")
+                else entry.occurred_at
+            ).astimezone(UTC)
+            > decided_at
         ]
-        since = {key for entry in later for key in entry.get("particulars_changed", [])}
+        since = {
+            key
+            for entry in later
+            for key in entry.get("particulars_changed", licence.particulars.keys())
+        }
         row = await self.records.new_version(
             licence,
             changes={
