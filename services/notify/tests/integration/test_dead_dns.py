@@ -106,3 +106,37 @@ async def test_webhooks_on_a_dead_domain_hold_up_no_email(
     assert email.status == "delivered", email.last_error
     assert len(sink.to(address)) == 1
     assert elapsed < NO_ANSWER_SECONDS - 1
+
+
+async def test_lookups_of_one_dead_name_share_one_thread(
+    dead_dns: Callable[[], None],
+) -> None:
+    """An enterprise's burst to a dead domain (and its retries) waits for one lookup of the name,
+    holding one of the webhook DNS threads, not all of them: two such enterprises leave the other
+    enterprises' names to resolve at once."""
+    import asyncio
+
+    from notify.channels.egress import EgressPolicy, system_resolve
+
+    dead_dns()
+    # Lookups an earlier test left waiting for its dead names end first (the threads are the
+    # process's).
+    await asyncio.sleep(NO_ANSWER_SECONDS + 0.5)
+    policy = EgressPolicy(allow_loopback=True, resolve_timeout=0.5)
+    names = [f"hooks-{uuid.uuid4().hex[:6]}.{DEAD_DOMAIN}" for _ in range(2)]
+    lookups = [policy.resolve(names[n % 2], 443, resolver=system_resolve) for n in range(20)]
+    started = time.monotonic()
+    outcomes = await asyncio.gather(*lookups, return_exceptions=True)
+    assert all(isinstance(o, LookupError) for o in outcomes)  # given up after 0.5 s
+    assert time.monotonic() - started < 2.0
+    # Two threads are still waiting for the dead names; a healthy name resolves at once.
+    started = time.monotonic()
+    answers = await policy.resolve("localhost", 443, resolver=system_resolve)
+    assert answers and time.monotonic() - started < 0.5
+    # Once the servers' silence is known, the name is not asked again for a while: a retry
+    # fails at once instead of taking a thread for the resolver's whole timeout.
+    await asyncio.sleep(NO_ANSWER_SECONDS)
+    started = time.monotonic()
+    with pytest.raises(LookupError):
+        await policy.resolve(names[0], 443, resolver=system_resolve)
+    assert time.monotonic() - started < 0.2

@@ -18,13 +18,16 @@ a webhook on any other port would be accepted and then never arrive.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import re
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -82,12 +85,67 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 _RESOLVER_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify-webhook-dns")
 
 
+# The lookup of each name under way: every delivery to that name waits for the one lookup, so that
+# a dead domain holds one of the threads above, not one per delivery (an enterprise's burst, or
+# the retries of its notices, would otherwise take all eight, and every other enterprise's
+# webhooks would wait behind them). A lookup nobody waits for any more and not yet started is
+# dropped.
+@dataclass(slots=True)
+class _Lookup:
+    future: concurrent.futures.Future[Any]
+    waiters: int = 0
+
+
+_IN_FLIGHT: dict[tuple[str, int], _Lookup] = {}
+# Names whose name servers did not answer, until when they are not asked again: a delivery to one
+# fails at once (and is retried with its backoff) rather than taking a thread for the resolver's
+# whole timeout again.
+_UNANSWERED: dict[tuple[str, int], float] = {}
+UNANSWERED_SECONDS = 30.0
+
+
+def _finished(key: tuple[str, int], lookup: _Lookup, done: concurrent.futures.Future[Any]) -> None:
+    """A lookup's end (in its thread): forget it, and remember a name its servers left unanswered."""
+    if _IN_FLIGHT.get(key) is lookup:
+        del _IN_FLIGHT[key]
+    if done.cancelled():
+        return
+    failed = done.exception()
+    if isinstance(failed, socket.gaierror) and failed.errno == socket.EAI_AGAIN:
+        _UNANSWERED[key] = time.monotonic() + UNANSWERED_SECONDS
+    elif failed is None:
+        _UNANSWERED.pop(key, None)
+
+
+def _retrieved(answer: asyncio.Future[Any]) -> None:
+    if not answer.cancelled():
+        answer.exception()
+
+
 async def system_resolve(host: str, port: int) -> list[str]:
-    """The addresses the system resolver gives for a host name (in the webhook DNS threads)."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.run_in_executor(
-        _RESOLVER_THREADS, partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-    )
+    """The addresses the system resolver gives for a host name (in the webhook DNS threads; one
+    lookup at a time per name, shared by whoever asks meanwhile; a name whose servers did not
+    answer is not asked again for ``UNANSWERED_SECONDS``)."""
+    key = (host, port)
+    if _UNANSWERED.get(key, 0.0) > time.monotonic():
+        raise socket.gaierror(socket.EAI_AGAIN, "the name's servers did not answer lately")
+    lookup = _IN_FLIGHT.get(key)
+    if lookup is None or lookup.future.done():
+        lookup = _Lookup(
+            _RESOLVER_THREADS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        )
+        _IN_FLIGHT[key] = lookup
+        lookup.future.add_done_callback(partial(_finished, key, lookup))
+    lookup.waiters += 1
+    try:
+        # A caller that stops waiting (its ``resolve_timeout``) leaves the lookup to the others.
+        answer = asyncio.wrap_future(lookup.future)
+        answer.add_done_callback(_retrieved)  # its failure is ours to report, not the loop's
+        infos = await asyncio.shield(answer)
+    finally:
+        lookup.waiters -= 1
+        if lookup.waiters == 0:
+            lookup.future.cancel()  # dropped if still queued; a running lookup runs on
     return [str(info[4][0]) for info in infos]
 
 
