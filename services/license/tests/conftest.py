@@ -336,10 +336,16 @@ ServeNotice = Callable[..., Awaitable[dict[str, date]]]
 
 
 async def prove_service(
-    client: httpx.AsyncClient, tokens: Tokens, licence_no: str, *, on: date | None = None
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    licence_no: str,
+    *,
+    on: date | None = None,
+    recipient: str | None = None,
 ) -> str:
     """notify's proof of service (送达) of the licence's latest 行政处罚事先告知, delivered on
-    ``on`` (default today) as notify's relay posts it; the notice's event id."""
+    ``on`` (default today) to ``recipient`` (default the holder) as notify's relay posts it;
+    the notice's event id."""
     detail = await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.staff(Role.ADMIN))
     assert detail.status_code == 200, detail.text
     [*_, notice] = [h for h in detail.json()["history"] if h["action"] == "penalty_notified"]
@@ -355,7 +361,8 @@ async def prove_service(
             cause_event_type=EventType.LICENCE_PENALTY_NOTIFIED.value,
             subject=licence_no,
             channel="inbox",
-            recipient="enterprise",
+            # notify's enterprise recipient is its USCC
+            recipient=recipient or detail.json()["holder_uscc"],
             delivered_at=datetime.combine(day, time(10), tzinfo=CHINA),
         ),
     )
@@ -368,8 +375,14 @@ async def prove_service(
 def proof_of_service(tokens: Tokens) -> Callable[..., Awaitable[str]]:
     """``prove_service`` with the tests' tokens: (client, licence_no, on=day)."""
 
-    async def prove(client: httpx.AsyncClient, licence_no: str, *, on: date | None = None) -> str:
-        return await prove_service(client, tokens, licence_no, on=on)
+    async def prove(
+        client: httpx.AsyncClient,
+        licence_no: str,
+        *,
+        on: date | None = None,
+        recipient: str | None = None,
+    ) -> str:
+        return await prove_service(client, tokens, licence_no, on=on, recipient=recipient)
 
     return prove
 

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime
 import httpx
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.loops import BackgroundLoop
@@ -129,19 +130,26 @@ class OfficialCalendar:
             official = _official(found, year)
             if official is None:
                 continue
-            async with self._sessionmaker() as session, session.begin():
-                row = await session.get(OfficialCalendarYear, year)
-                if row is None:
-                    row = OfficialCalendarYear(year=year)
-                    session.add(row)
-                row.closed_weekdays = sorted(d.isoformat() for d in official.closed_weekdays)
-                row.working_weekends = sorted(d.isoformat() for d in official.working_weekends)
-                row.notice = found.notice
-                row.source = found.source
-                row.loaded_at = found.updated_at
-                row.fetched_at = datetime.now(UTC)
+            try:
+                await self._keep(year, official, found)
+            except IntegrityError:
+                # Another worker replica stored the year first: write over it, as a later fetch.
+                await self._keep(year, official, found)
             kept.append(year)
         return kept
+
+    async def _keep(self, year: int, official: workdays.OfficialYear, found: _Year) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            row = await session.get(OfficialCalendarYear, year)
+            if row is None:
+                row = OfficialCalendarYear(year=year)
+                session.add(row)
+            row.closed_weekdays = sorted(d.isoformat() for d in official.closed_weekdays)
+            row.working_weekends = sorted(d.isoformat() for d in official.working_weekends)
+            row.notice = found.notice
+            row.source = found.source
+            row.loaded_at = found.updated_at
+            row.fetched_at = datetime.now(UTC)
 
     async def reload(self) -> list[int]:
         """Adopt every official schedule the database holds; the years adopted."""

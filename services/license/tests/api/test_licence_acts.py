@@ -607,6 +607,11 @@ async def test_art64_silence_counts_only_after_the_notice_reached_the_holder(
     assert "送达" in problem(unserved)["detail"]
     assert (await _detail(client, tokens, licence_no))["status"] == "valid"
 
+    # A copy delivered to staff is no service on the holder.
+    await proof_of_service(client, licence_no, on=today, recipient="staff:310000:approver")
+    copied = await client.post(suspension, json=decision, headers=_approver(tokens))
+    assert problem(copied)["code"] == "hearing_rights_not_respected"
+
     # Delivered three working days after it was sent: five working days from then.
     delivered_on = add_working_days(today, 3)
     await proof_of_service(client, licence_no, on=delivered_on)

@@ -91,13 +91,14 @@ def _proved_on(entry: LicenceHistory) -> date:
 
 
 def served_notice(
-    history: Sequence[LicenceHistory], penalty: IntendedPenalty
+    history: Sequence[LicenceHistory], penalty: IntendedPenalty, *, holder_uscc: str
 ) -> ServedNotice | None:
     """The latest notice of ``penalty`` in a licence's history (oldest first) not yet followed
     by a decision of that penalty: a decision uses up the notices before it, so a licence
     suspended, reinstated and suspended again is told again first. With the first day notify
-    proved it delivered (its ``notice_served`` entry naming the notice's event; a notice
-    recorded before notices named their event: the first proof of a penalty notice after it)."""
+    proved it delivered to the holder (its ``notice_served`` entry naming the notice's event and
+    the holder as recipient, not a copy to staff; a notice recorded before notices named their
+    event: the first such proof of a penalty notice after it)."""
     decided = PENALTY_ACTIONS[penalty].value
     found: LicenceHistory | None = None
     for entry in history:
@@ -116,6 +117,7 @@ def served_notice(
         for entry in history
         if entry.action == LicenceAction.NOTICE_SERVED.value
         and (entry.details or {}).get("cause_event_type") == EventType.LICENCE_PENALTY_NOTIFIED
+        and (entry.details or {}).get("recipient") == holder_uscc
         and (
             (entry.details or {}).get("cause_event_id") == event_id
             if event_id is not None
@@ -337,7 +339,7 @@ class LicenceActs:
         if licence.status not in allowed:
             raise LicenceNotActive(f"证照 {licence.licence_no} 当前状态不能作出该处罚")
         history = await self.records.repository.history(licence.licence_no)
-        notice = served_notice(history, penalty)
+        notice = served_notice(history, penalty, holder_uscc=licence.holder_uscc)
         if notice is None:
             raise PenaltyNoticeRequired(
                 f"证照 {licence.licence_no} 未经登记送达拟{PENALTY_LABELS[penalty]}的行政处罚事先告知书"
