@@ -280,28 +280,17 @@ async def test_an_event_the_register_refuses_does_not_hold_back_the_rest_of_its_
     session: AsyncSession,
     serve_penalty_notice: Callable[..., Awaitable[dict[str, date]]],
 ) -> None:
-    # A change approved in approval for a licence suspended here meanwhile cannot be applied as it
-    # stands. Answering an error would roll back the whole delivery and the relay would send it
-    # again and again, holding back every event delivered with it (here: another licence).
+    # A change approved in approval that the register cannot apply (its particulars beyond what
+    # a licence may carry, which events bound more loosely). Answering an error would roll back
+    # the whole delivery and the relay would send it again and again, holding back every event
+    # delivered with it (here: another licence).
     uscc = random_uscc()
     await deliver(new_event(uscc=uscc))
     [licence] = await _licences_of(session, uscc)
-    await serve_penalty_notice(client, licence.licence_no)
-    suspended = await client.post(
-        f"/api/v1/licences/{licence.licence_no}/suspension",
-        json={
-            "legal_basis": "《食盐专营办法》第二十九条",
-            "reason": "违反食盐储存规定，责令改正",
-            "penalty_decision_no": "沪盐罚〔2026〕7号",
-            "hearing": "waived",
-        },
-        headers=tokens.staff(Role.APPROVER, "310000"),
-    )
-    assert suspended.status_code == 200, suspended.text
     change = new_event(
         uscc=uscc,
         applicant_name="上海盐业更名有限公司",
-        details={"business_type": "change", "particulars": {"仓储地址": "新址"}},
+        details={"business_type": "change", "particulars": {"仓储地址": "新址" * 5000}},
     )
     other_uscc = random_uscc()
     delivery = [change, new_event(uscc=other_uscc)]
@@ -321,7 +310,7 @@ async def test_an_event_the_register_refuses_does_not_hold_back_the_rest_of_its_
     ).json()
     assert (held["version"], held["status"], held["holder_name"]) == (
         1,
-        "suspended",
+        "valid",
         licence.holder_name,
     )
     # Redelivered (the relay never got the answer): both are recorded, nothing is applied twice.
@@ -532,6 +521,44 @@ async def test_a_renewal_applied_for_while_a_change_is_applied_is_not_lost(
     assert detail["version"] == 2 and detail["particulars"] == {"仓储地址": "新址"}
     assert detail["renewal_requested_on"] == requested.json()["renewal_requested_on"]
     assert detail["renewal_timely"] is True
+
+
+async def test_an_approved_change_of_a_suspended_licence_is_made_and_it_stays_suspended(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    deliver: Deliver,
+    new_event: Callable[..., dict[str, Any]],
+    serve_penalty_notice: Callable[..., Awaitable[dict[str, date]]],
+) -> None:
+    """A holder's change approved at approval (Art. 49) while its licence is suspended (暂扣) was
+    refused by the register and dropped for good: the suspension, a penalty for a term, cost the
+    holder its change. It is made on a new version that stays suspended on the same decision."""
+    uscc = random_uscc()
+    await deliver(new_event(uscc=uscc))
+    [listed] = await _listed(client, tokens, uscc)
+    licence_no = listed["licence_no"]
+    await serve_penalty_notice(client, licence_no)
+    suspended = await client.post(
+        f"/api/v1/licences/{licence_no}/suspension",
+        json={
+            "legal_basis": "《食盐专营办法》第二十九条",
+            "reason": "违反食盐储存规定，暂扣",
+            "penalty_decision_no": "沪盐罚〔2026〕60号",
+            "hearing": "waived",
+        },
+        headers=tokens.staff(Role.APPROVER, "310000"),
+    )
+    assert suspended.status_code == 200, suspended.text
+    change = new_event(
+        uscc=uscc, details={"business_type": "change", "particulars": {"仓储地址": "浦东新址"}}
+    )
+    assert (await deliver(change)).json()["processed"] == 1
+    detail = (
+        await client.get(f"/api/v1/licences/{licence_no}", headers=tokens.enterprise(uscc))
+    ).json()
+    assert detail["particulars"]["仓储地址"] == "浦东新址"
+    assert detail["status"] == "suspended"
+    assert detail["act_details"]["penalty_decision_no"] == "沪盐罚〔2026〕60号"
 
 
 async def test_a_holder_change_delivered_late_does_not_undo_the_authoritys_own_change(

@@ -131,14 +131,22 @@ class LicenceLifecycle:
             for entry in later
             for key in entry.get("particulars_changed", licence.particulars.keys())
         }
+        merged = {
+            **licence.particulars,
+            **{key: value for key, value in particulars.items() if key not in since},
+        }
+        # What a licence carries is bounded however it changes (events are bounded more loosely).
+        error = json_bounds_error(merged)
+        if error is not None:
+            raise ValidationFailed(
+                f"变更后的证照事项{error}",
+                invalid_params=[{"name": "particulars", "reason": error}],
+            )
         row = await self.records.new_version(
             licence,
             changes={
                 "holder_name": licence.holder_name if later else data.applicant_name,
-                "particulars": {
-                    **licence.particulars,
-                    **{key: value for key, value in particulars.items() if key not in since},
-                },
+                "particulars": merged,
                 "source_application_id": data.application_id,
                 "source_application_no": data.application_no,
                 **carried_renewal(licence),
@@ -146,6 +154,9 @@ class LicenceLifecycle:
             action=LicenceAction.CHANGED,
             reason=f"依申请（{data.application_no}）准予变更",
             actor=actor,
+            # A licence suspended (暂扣) meanwhile is changed too, and stays suspended: the
+            # holder's approved change (Art. 49) is not lost to a penalty for a term.
+            suspension_runs_on=True,
             details={
                 "decided_at": decided_at.isoformat(),
                 "particulars_changed": sorted(particulars),
