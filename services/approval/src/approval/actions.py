@@ -73,11 +73,16 @@ def keyed_request(
     action: Action,
     body: ActionRequest,
     idempotency_key: str | None,
+    step: uuid.UUID | None = None,
 ) -> KeyedRequest | None:
-    """The key's owner and the request's fingerprint, only for a keyed request (the claim)."""
+    """The key's owner and the request's fingerprint, only for a keyed request (the claim).
+    ``step``: the review-chain task the action completes (``tasks/{id}/complete``), so that a key
+    used for one task and sent again for another is refused, not answered with the first."""
     if idempotency_key is None:
         return None
     route = f"/api/v1/applications/{application_id}/{action.value}"
+    if step is not None:
+        route = f"/api/v1/applications/{application_id}/tasks/{step}/complete"
     return KeyedRequest(
         key=idempotency_key,
         owner=key_owner(principal, f"POST {route}"),
@@ -136,9 +141,10 @@ class ActionService:
         action: Action,
         body: ActionRequest,
         idempotency_key: str | None,
+        step: uuid.UUID | None = None,
     ) -> Submitted:
         """Take an action on an application, if the law allows it from its current state."""
-        keyed = keyed_request(principal, application_id, action, body, idempotency_key)
+        keyed = keyed_request(principal, application_id, action, body, idempotency_key, step)
         if keyed is not None and (stored := await self._replay(keyed)) is not None:
             return stored
         # The trail's end is read with the application: the write's one statement appends to it.
@@ -166,12 +172,13 @@ class ActionService:
         action: Action,
         body: ActionRequest,
         idempotency_key: str | None,
+        step: uuid.UUID | None = None,
     ) -> Submitted | None:
         """The first answer of this keyed action if it was taken already (a retry), as ``act``
         gives it; None otherwise. A route that checks more than ``act`` (a review chain's
         ``complete``: the task must be the current step) asks this first, so that a retry of a
         step completed is answered as taken, not refused because the step moved on."""
-        keyed = keyed_request(principal, application_id, action, body, idempotency_key)
+        keyed = keyed_request(principal, application_id, action, body, idempotency_key, step)
         return await self._replay(keyed) if keyed is not None else None
 
     async def _replay(self, keyed: KeyedRequest) -> Submitted | None:

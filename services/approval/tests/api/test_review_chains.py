@@ -625,3 +625,13 @@ async def test_a_completed_step_retried_with_its_key_gets_its_first_answer(
     # The same key with another body is still refused (the first answer stands).
     changed = await _post(client, path, keyed, opinion="另一意见")
     assert problem(changed)["code"] == "idempotency_key_reused"
+    # The same key sent to complete another task is that task's request, not a replay of the
+    # first task's answer: a task not yet current is refused as such.
+    other = next(
+        t for t in (await _tasks(client, app_id, reviewer))["items"] if t["id"] != task["id"]
+    )
+    elsewhere = await _post(
+        client, f"{app_id}/tasks/{other['id']}/complete", keyed, opinion="材料真实，初审通过"
+    )
+    assert elsewhere.headers.get("Idempotent-Replayed") != "true"
+    assert elsewhere.status_code in (403, 409), elsewhere.text

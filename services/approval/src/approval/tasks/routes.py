@@ -272,6 +272,7 @@ async def complete_task(
         action=action,
         body=taken,
         idempotency_key=idempotency_key(request),
+        step=task_id,
     )
     if stored is not None:
         return answer(stored)
@@ -290,6 +291,7 @@ async def complete_task(
         action=action,
         body=taken,
         idempotency_key=idempotency_key(request),
+        step=task_id,
     )
     return answer(result)
 
