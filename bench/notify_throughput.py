@@ -47,6 +47,7 @@ from aiosmtpd.controller import Controller
 
 from govshared.auth import Role, dev_role_key, ensure_dev_keypair, mint_token
 from govshared.events import CLOUDEVENTS_BATCH_JSON
+from govshared.jwks import audience_of_service
 from govshared.testing import create_postgres_database, drop_postgres_database, random_uscc
 
 NUMBER = re.compile(r"BENCH-(\d{8})")
@@ -214,7 +215,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 )
             service = {
-                "Authorization": f"Bearer {mint_token(service_key, role=Role.SERVICE, subject='service:approval', issuer=service_issuer)}",
+                "Authorization": f"Bearer {mint_token(service_key, role=Role.SERVICE, subject='service:approval', issuer=service_issuer, audience=audience_of_service('notify'))}",
                 "Content-Type": CLOUDEVENTS_BATCH_JSON,
             }
             posted_at: dict[int, float] = {}
