@@ -28,15 +28,14 @@ from govshared.seal import (
     Sm2Signer,
     ensure_dev_seal_key,
     generate_sm2_key,
-    is_sm2_public_key,
     load_sm2_private_key,
-    refuse_dev_seal,
     sm2_sign,
     sm2_verify,
     sm3_digest,
     sm3_hex,
     to_be_signed,
 )
+from govshared.seal.production import is_sm2_public_key, refuse_dev_seal
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 FROM, UNTIL = NOW - timedelta(days=365), NOW + timedelta(days=365)

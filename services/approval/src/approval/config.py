@@ -7,7 +7,7 @@ from datetime import date
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from govshared.seal import refuse_dev_seal
+from govshared.seal.production import refuse_dev_seal
 from govshared.settings import CommonSettings
 
 

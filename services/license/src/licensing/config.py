@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from govshared.seal import refuse_dev_seal
+from govshared.seal.production import refuse_dev_seal
 from govshared.settings import CommonSettings
 
 LateRenewal = Literal["decide_without_deemed_renewal", "refuse"]

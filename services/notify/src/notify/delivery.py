@@ -7,7 +7,6 @@ worker. Nothing here commits: the caller's unit of work does.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from govshared.events import (
 from govshared.outbox import OutboxWriter
 from notify.channels.base import ChannelError, SendOutcome
 from notify.config import Settings
+from notify.contacts import mask_contacts
 from notify.db import outbox_events
 from notify.documents import inbox_payload
 from notify.errors import (
@@ -70,23 +70,6 @@ CONSUMER = "notify"
 DIRECT_SOURCE_PREFIX = "/callers/"
 _NOTIFICATION_NAMESPACE = uuid.UUID("6b1c52a4-52f4-4f7e-9a47-2a8f0f1d6c11")
 logger = logging.getLogger("notify.delivery")
-
-
-# A mailbox (its local part is masked) and a mainland mobile number, +86 or not (its middle four).
-_MAILBOX = re.compile(r"([^\s@<>()\[\]:;,\"'/\\]+)@([^\s@<>()\[\]:;,\"'/\\]+)")
-_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
-
-
-def mask_contacts(text: str) -> str:
-    """``text`` with every mailbox and mobile number in it masked (``z***@example.com``,
-    ``139****5678``).
-
-    What a delivery records of a failed attempt is read by staff (``GET /deliveries``) and kept
-    for as long as the delivery: an SMTP server's refusal and an SMS provider's answer name the
-    address they refused, which staff do not need to know (个人信息保护法第六条、第五十一条).
-    """
-    text = _MAILBOX.sub(lambda m: f"{m.group(1)[:1]}***@{m.group(2)}", text)
-    return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
 
 
 def utcnow() -> datetime:

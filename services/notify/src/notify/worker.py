@@ -20,7 +20,7 @@ import logging
 import signal
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
-from govshared.db import is_database_outage, make_engine, make_sessionmaker
+from govshared.db import make_engine, make_sessionmaker
 from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
@@ -49,6 +49,7 @@ from notify.channels.email import FileEmailSender, SmtpEmailSender
 from notify.channels.sms import HttpSmsProvider, SmsSender
 from notify.channels.webhook import WebhookSender
 from notify.config import Settings
+from notify.contacts import CONTACT_FIELDS, SEND_AS_IS, Contact, contact_now
 from notify.db import metadata, outbox_events
 from notify.delivery import (
     Attempt,
@@ -60,6 +61,7 @@ from notify.delivery import (
 from notify.documents import AttachmentSpec, DocumentFetcher, DocumentLinks, attachment_of
 from notify.models import Channel, DeliveryStatus
 from notify.repository import DeliveryRepository, ProfileRepository, WebhookRepository
+from notify.results import ResultRecorder
 from notify.webhook_body import webhook_ready
 
 logger = logging.getLogger("notify.worker")
@@ -74,13 +76,6 @@ DELIVERY_ATTEMPTS = Counter(
 LANES: dict[Channel, int] = {Channel.WEBHOOK: 50, Channel.SMS: 20}
 # The share of the lease kept, after an attempt's deadline, for recording its result.
 RECORD_RESERVE = 0.25
-# Results are written together: a write waits this long for more unless this many are waiting.
-RECORD_GATHER_SECONDS = 0.05
-RECORD_BATCH = 100
-# A write of results the database refused (a failover, a cut) is tried again after these many
-# seconds, doubling up to a second, while the lease lasts: left claimed, the rows would be taken
-# back once it ends and every one of them sent again.
-RECORD_RETRY_SECONDS = 0.1
 
 # Notify's own events go back to the service whose event caused the notice.
 PROOF_SUBSCRIPTIONS: dict[str, dict[str, list[str]]] = {
@@ -241,12 +236,12 @@ class DeliveryWorker:
             if not rows:
                 return _Claim([], {}, {}, lease)
             profiles = await ProfileRepository(session).get_many(
-                r.recipient for r in rows if r.channel in _CONTACT_FIELDS
+                r.recipient for r in rows if r.channel in CONTACT_FIELDS
             )
             contacts = {
                 r.id: contact_now(r, profiles.get(r.recipient))
                 for r in rows
-                if r.channel in _CONTACT_FIELDS
+                if r.channel in CONTACT_FIELDS
             }
             # A notice that may no longer go out is neither held back nor counted: its attempt
             # fails at once, without a network call, and is recorded as any other.
@@ -257,7 +252,7 @@ class DeliveryWorker:
             admitted = [r for r in rows if r.id in refused] + held
 
             def address(row: Any) -> str | None:
-                return contacts.get(row.id, _SEND_AS_IS).address or row.address
+                return contacts.get(row.id, SEND_AS_IS).address or row.address
 
             changes = [
                 {
@@ -321,7 +316,7 @@ class DeliveryWorker:
         tried = row.attempts + 1
         sender = self._senders.get(Channel(row.channel))
         timer = asyncio.timeout(deadline)
-        contact = claim.contacts.get(row.id, _SEND_AS_IS)
+        contact = claim.contacts.get(row.id, SEND_AS_IS)
         address = contact.address or row.address
         try:
             if contact.refusal is not None:
@@ -429,7 +424,7 @@ class DeliveryWorker:
         if not rows:
             return 0
         reserve = RECORD_RESERVE * self._settings.delivery_lease_seconds
-        results = _Results(self._record, until=lease_ends)
+        results = ResultRecorder(self._record, until=lease_ends)
         queues: dict[Channel, deque[Any]] = {}
         for row in rows:
             queues.setdefault(Channel(row.channel), deque()).append(row)
@@ -475,39 +470,6 @@ class DeliveryWorker:
 
 
 @dataclass(frozen=True, slots=True)
-class Contact:
-    """Where an email or SMS goes now: the recipient's address in force, or why it may not go."""
-
-    address: str | None
-    refusal: str | None = None
-
-
-_SEND_AS_IS = Contact(None)
-_CONTACT_FIELDS: dict[str, str] = {Channel.EMAIL.value: "email", Channel.SMS.value: "mobile"}
-
-
-def contact_now(row: Any, profile: Any) -> Contact:
-    """The address an email or SMS delivery goes to when it is sent, from the recipient's profile
-    as it stands then, not as it stood when the event arrived.
-
-    A notice waits in the queue for quiet hours, a rate limit, retries or a replay. Meanwhile the
-    enterprise may change its mailbox or give up its number (which the operator then gives to
-    someone else): the notice goes to the address it now designates, and one whose address it
-    withdrew goes nowhere; an electronic service counts only at an address the recipient agreed
-    to (民事诉讼法第九十条), and a number given up is a stranger's (个人信息保护法第十条). A
-    channel it turned off for ordinary notices is off for those already waiting too; a
-    statutory (critical) notice ignores that, as at fan-out.
-    """
-    current = getattr(profile, _CONTACT_FIELDS[row.channel], None) if profile else None
-    disabled = list(profile.disabled_channels or []) if profile is not None else []
-    if not row.critical and row.channel in disabled:
-        return Contact(None, "收件人已关闭该渠道的非法定通知，未发送")
-    if not current:
-        return Contact(None, "收件人已删除该联系方式，未发送")
-    return Contact(current)
-
-
-@dataclass(frozen=True, slots=True)
 class _Claim:
     """A claimed batch: the rows to attempt, their webhooks' secrets, the email and SMS
     addresses in force (``contact_now``) and the lease."""
@@ -516,66 +478,6 @@ class _Claim:
     secrets: dict[Any, list[str]]
     contacts: dict[Any, Contact]
     lease: Any
-
-
-class _Results:
-    """Records attempts' results as they come, in the background: each write takes every result
-    that arrived while the previous one ran (one transaction each). The lanes go on sending
-    meanwhile; ``flush`` waits until every result is in. A write the database refuses is tried
-    again until ``until`` (the lease's end, loop time)."""
-
-    def __init__(self, write: Callable[[list[Attempt]], Awaitable[None]], *, until: float) -> None:
-        self._write = write
-        self._until = until
-        self._waiting: list[Attempt] = []
-        self._task: asyncio.Task[None] | None = None
-        self._failure: Exception | None = None
-
-    def add(self, attempt: Attempt) -> None:
-        """Queue one result for recording (a write starts now unless one is running)."""
-        self._waiting.append(attempt)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name="delivery-results")
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            if len(self._waiting) < RECORD_BATCH:
-                # A moment for the lanes' next results to join this write: one transaction for
-                # a few dozen results, not one each (a fifth of the email rate otherwise).
-                await asyncio.sleep(RECORD_GATHER_SECONDS)
-            batch, self._waiting = self._waiting, []
-            try:
-                await self._write_within_lease(batch)
-            except Exception as exc:  # the rows stay claimed until their lease ends
-                logger.exception("delivery results not recorded", extra={"count": len(batch)})
-                self._failure = self._failure or exc
-
-    async def _write_within_lease(self, batch: list[Attempt]) -> None:
-        loop = asyncio.get_running_loop()
-        delay = RECORD_RETRY_SECONDS
-        while True:
-            try:
-                await self._write(batch)
-                return
-            except Exception as exc:
-                # Only while the database is out of reach: a write it refuses for what it holds
-                # would be refused again, holding up the pass.
-                if not is_database_outage(exc) or loop.time() + delay >= self._until:
-                    raise
-                logger.warning(
-                    "delivery results not recorded yet, trying again",
-                    extra={"count": len(batch), "retry_in": delay},
-                )
-            await asyncio.sleep(delay)
-            delay = min(2 * delay, 1.0)
-
-    async def flush(self) -> None:
-        """Wait until every result added is recorded (raises what a write raised)."""
-        if self._task is not None:
-            await self._task
-        await self._drain()
-        if self._failure is not None:
-            raise self._failure
 
 
 async def main() -> None:

@@ -23,7 +23,7 @@ from ..integration.test_channels import deliveries_of, set_profile
 
 
 def test_mailboxes_and_mobile_numbers_are_masked_in_text() -> None:
-    from notify.delivery import mask_contacts
+    from notify.contacts import mask_contacts
 
     text = "550 5.1.1 <zhang.san@example.com.cn>: rejected; phone 13912345678, +8613912345678"
     masked = mask_contacts(text)
