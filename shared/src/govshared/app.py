@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from govshared.auth import ServiceTokenSource, load_verifier, service_tokens
 from govshared.db import (
+    engine_from_settings,
     is_database_outage,
     is_sqlite,
-    make_engine,
     make_sessionmaker,
     private_sqlite_file,
 )
@@ -189,12 +189,7 @@ async def start_runtime(
     configure_logging(service=service, level=settings.log_level, json_logs=settings.log_json)
     private_dir(settings.data_dir)
     use_driver(settings.sql_on_driver)
-    engine = make_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        timeout=settings.db_timeout_seconds,
-        statement_timeout=settings.db_statement_timeout_seconds,
-    )
+    engine = engine_from_settings(settings)
     if settings.migrate_on_start and not await _at_head(engine, alembic_ini, settings.database_url):
         await upgrade_apart(alembic_ini, settings.database_url)
     runtime = Runtime(

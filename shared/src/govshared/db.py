@@ -311,6 +311,18 @@ def make_engine(
     return engine
 
 
+def engine_from_settings(settings: Any, *, pool_size: int | None = None) -> AsyncEngine:
+    """``make_engine`` as a service's settings describe it (``CommonSettings``: the URL, the
+    pool's size unless ``pool_size`` (a worker's), the connect and statement timeouts), so that a
+    web process and its workers cannot drift apart on them."""
+    return make_engine(
+        settings.database_url,
+        pool_size=pool_size or settings.db_pool_size,
+        timeout=settings.db_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds,
+    )
+
+
 def json_text(value: Any) -> str:
     """A JSON column's value as stored: compact, non-ASCII as it is (orjson, about a tenth of the
     standard library's CPU for a submission's form). Until 2026-12 it was the standard library's

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from govshared.auth import Role, dev_role_key, mint_token
-from govshared.jwks import SUITE_SERVICES, audience_of_service
+from govshared.jwks import SUITE_SERVICES, service_audiences
 from govshared.uscc import random_uscc, uscc_error
 
 
@@ -55,9 +55,7 @@ def main() -> None:
             jurisdiction=args.jurisdiction,
             name=args.name,
             department=args.department,
-            audience=[audience_of_service(s) for s in ((args.to,) if args.to else SUITE_SERVICES)]
-            if args.role == Role.SERVICE
-            else None,
+            audience=service_audiences(args.to) if args.role == Role.SERVICE else None,
             ttl_seconds=args.ttl,
         )
     )

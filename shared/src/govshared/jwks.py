@@ -101,6 +101,12 @@ def audience_of_service(name: str) -> str:
     return f"{SERVICE_AUDIENCE}{name}"
 
 
+def service_audiences(to: str | None = None) -> list[str]:
+    """The ``aud`` of a development or test service token: the service ``to``, else every
+    service of the suite."""
+    return [audience_of_service(s) for s in ((to,) if to else SUITE_SERVICES)]
+
+
 def service_of_subject(subject: str | None) -> str | None:
     """The service a token's ``sub`` speaks for, or None when it is not a service's."""
     return (

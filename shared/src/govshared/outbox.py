@@ -488,15 +488,6 @@ class OutboxRelay:
             circuit.failures = 0
             OUTBOX_PAUSED.labels(destination).set(0)
 
-    async def pending(self) -> int:
-        """Rows not yet delivered."""
-        t = self._table
-        async with self._sessionmaker() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(t).where(t.c.delivered_at.is_(None))
-            )
-        return int(count or 0)
-
     async def measure(self) -> None:
         """Set the backlog's gauges, what ops alert on: how many rows wait (a subscriber down, a
         relay stuck) and how long the oldest has waited (an event refused again and again, which

@@ -39,7 +39,7 @@ from govshared.auth import (
     mint_token,
 )
 from govshared.events import EVENT_DATA_SCHEMAS, CloudEvent
-from govshared.jwks import SUITE_SERVICES, audience_of_service, subject_of_service
+from govshared.jwks import service_audiences, subject_of_service
 from govshared.uscc import random_uscc as random_uscc  # the tests' name for it
 
 if TYPE_CHECKING:
@@ -349,7 +349,7 @@ class Tokens:
     def service(self, name: str = "tests", *, to: str | None = None) -> dict[str, str]:
         """Authorization header of a service (signed with the services' key), for a call to the
         service ``to`` (its ``aud``); without it, a token every service of the suite accepts."""
-        audience = [audience_of_service(s) for s in ((to,) if to else SUITE_SERVICES)]
+        audience = service_audiences(to)
         return self.header(
             Role.SERVICE, subject=subject_of_service(name), name=name, audience=audience
         )
@@ -366,7 +366,7 @@ class Tokens:
         if Role(role) is Role.SERVICE:
             claims.setdefault("issuer", DEFAULT_SERVICE_ISSUER)
             # Sent to any of the suite's services unless the test names its audience.
-            claims.setdefault("audience", [audience_of_service(s) for s in SUITE_SERVICES])
+            claims.setdefault("audience", service_audiences())
             return mint_token(self._service_private, role=role, **claims)
         return mint_token(self._private, role=role, **claims)
 

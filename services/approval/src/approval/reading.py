@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from approval.calendar.clock import DEFAULT_WARN_DAYS
 from approval.clocks.derivation import decision_terms
 from approval.clocks.service import ClockKeeper
-from approval.documents import DELIVERING_SERVICE
+from approval.documents import is_delivering_service
 from approval.errors import ApplicationNotFound
 from approval.models import Application, ApplicationEvent, Tolerance
 from approval.repository import ApplicationRepository
@@ -25,7 +25,6 @@ from govshared.applications import ApplicationState
 from govshared.auth import Principal, Role
 from govshared.chinatime import china_today
 from govshared.hashchain import GENESIS, entry_hash
-from govshared.jwks import service_of_subject
 
 AUDIT_FIELDS = (
     "application_id",
@@ -49,7 +48,7 @@ def can_see(principal: Principal, application: Application) -> bool:
     if principal.role is Role.ADMIN:
         return True
     if principal.role is Role.SERVICE:
-        return service_of_subject(principal.subject) == DELIVERING_SERVICE
+        return is_delivering_service(principal.subject)
     return jurisdictions.covers(principal.jurisdiction, application.jurisdiction)
 
 

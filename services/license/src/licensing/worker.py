@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from govshared.app import settled_heap
 from govshared.auth import ServiceTokenSource, service_tokens
-from govshared.db import make_engine, make_sessionmaker
+from govshared.db import engine_from_settings, make_sessionmaker
 from govshared.loops import BackgroundLoop
 from govshared.observability import configure_logging, make_http_client, serve_worker_metrics
 from govshared.outbox import Destination, OutboxRelay, OutboxWriter
@@ -258,12 +258,7 @@ async def main() -> None:
         service="license-worker", level=settings.log_level, json_logs=settings.log_json
     )
     use_driver(settings.sql_on_driver)
-    engine = make_engine(
-        settings.database_url,
-        pool_size=4,
-        timeout=settings.db_timeout_seconds,
-        statement_timeout=settings.db_statement_timeout_seconds,
-    )
+    engine = engine_from_settings(settings, pool_size=4)
     sessionmaker = make_sessionmaker(engine)
     http = make_http_client(timeout=settings.http_timeout_seconds)
     assert settings.service_private_key_file is not None

@@ -559,7 +559,7 @@ class Transitions:
         return proofs
 
     async def fallback(
-        self, row: Any, *, now: datetime, inbox_later: list[dict[str, Any]] | None = None
+        self, row: Any, *, now: datetime, inbox_later: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """A dead SMS falls back to the configured channels it has not reached yet."""
         channels = tuple(Channel(c) for c in self.settings.sms_fallback_channels if c != "sms")

@@ -31,7 +31,7 @@ from approval.bundles.schemas import (
     BundleOut,
     BundleVersionOut,
 )
-from approval.catalogue.routes import Viewer, is_admin, is_draft
+from approval.catalogue.routes import Viewer, is_admin, is_draft, redacted, shown_to
 from approval.dependencies import Reader, Session, Submissions
 from approval.errors import FormInvalid, IllegalTransition, MaterialNotInGuide
 from approval.materials.routes import Materials
@@ -121,14 +121,10 @@ async def get_bundle(code: str, catalogue: Catalogue) -> BundleOut:
 async def bundle_history(code: str, catalogue: Catalogue, viewer: Viewer) -> list[BundleVersionOut]:
     """Every version, oldest first (a bundle application keeps the version it was submitted under).
     A draft is not public until it is published (admins see drafts and who wrote each)."""
-    admin = is_admin(viewer)
-    versions = [v for v in await catalogue.history(code) if admin or not is_draft(v.status)]
-    if not versions:
+    shown = shown_to(viewer, await catalogue.history(code), BundleVersionOut)
+    if not shown:
         raise BundleNotFound(f"一件事 {code} 不存在")
-    return [
-        BundleVersionOut.model_validate(v).model_copy(update={} if admin else {"created_by": None})
-        for v in versions
-    ]
+    return shown
 
 
 @router.get(
@@ -146,12 +142,9 @@ async def bundle_version(
 ) -> BundleVersionOut:
     """One version (a draft: admins only)."""
     found = await catalogue.version(code, version)
-    admin = is_admin(viewer)
-    if is_draft(found.status) and not admin:
+    if is_draft(found.status) and not is_admin(viewer):
         raise BundleVersionNotFound(f"一件事 {code} 没有第 {version} 版")
-    return BundleVersionOut.model_validate(found).model_copy(
-        update={} if admin else {"created_by": None}
-    )
+    return redacted(BundleVersionOut.model_validate(found), viewer)
 
 
 @router.post(

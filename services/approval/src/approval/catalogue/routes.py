@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel
 
 from approval.catalogue.commitment import with_license_text, without_stored_text
 from approval.catalogue.schemas import (
@@ -57,6 +59,23 @@ def is_admin(viewer: Principal | None) -> bool:
 def is_draft(status: str) -> bool:
     """A version not published yet: not public (政务公开 publishes what is in force and was)."""
     return status == ItemVersionStatus.DRAFT.value
+
+
+Shown = TypeVar("Shown", bound=BaseModel)
+
+
+def redacted(shown: Shown, viewer: Principal | None) -> Shown:
+    """A version as the caller sees it: who wrote it is for admins only."""
+    return shown if is_admin(viewer) else shown.model_copy(update={"created_by": None})
+
+
+def shown_to(viewer: Principal | None, versions: Iterable[Any], out: type[Shown]) -> list[Shown]:
+    """The versions the caller may see, as ``out``: drafts, and who wrote each, to admins only."""
+    return [
+        redacted(out.model_validate(v), viewer)
+        for v in versions
+        if is_admin(viewer) or not is_draft(v.status)
+    ]
 
 
 @router.get(
@@ -133,16 +152,10 @@ async def get_item(code: str, catalogue: Catalogue, session: Session, context: C
 async def item_history(code: str, catalogue: Catalogue, viewer: Viewer) -> list[ItemVersionSummary]:
     """Every version of the guide, oldest first. A draft is not public until it is published (an
     admin with a token sees drafts and who wrote each version)."""
-    admin = is_admin(viewer)
-    versions = [v for v in await catalogue.history(code) if admin or not is_draft(v.status)]
-    if not versions:
+    shown = shown_to(viewer, await catalogue.history(code), ItemVersionSummary)
+    if not shown:
         raise ItemNotFound(f"事项编码 {code} 不在事项目录中", item_code=code)
-    return [
-        ItemVersionSummary.model_validate(v).model_copy(
-            update={} if admin else {"created_by": None}
-        )
-        for v in versions
-    ]
+    return shown
 
 
 @router.get(

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from approval.context import Context
 from approval.dependencies import ApplicationById, Session
-from approval.documents import DELIVERING_SERVICE
+from approval.documents import DELIVERING_SERVICE, is_delivering_service
 from approval.documents.errors import DocumentNotFound, DocumentNotSealed
 from approval.documents.page import verify_page
 from approval.documents.schemas import DocumentList, DocumentOut, Verification
@@ -18,7 +18,6 @@ from approval.documents.service import DocumentService
 from approval.errors import ApplicationNotFound
 from govshared.auth import STAFF_ROLES, Principal, Role, require_roles
 from govshared.db import AutoCommitRoute
-from govshared.jwks import service_of_subject
 from govshared.problems import (
     Forbidden,
     PayloadTooLarge,
@@ -47,10 +46,7 @@ async def document_downloader(
 ) -> Principal:
     """The parties, and notify's service token; another service's token is a 403 problem (a
     document names the applicant and its decision: no other service needs it)."""
-    if (
-        principal.role is Role.SERVICE
-        and service_of_subject(principal.subject) != DELIVERING_SERVICE
-    ):
+    if principal.role is Role.SERVICE and not is_delivering_service(principal.subject):
         raise Forbidden(
             f"服务令牌仅限送达文书的通知服务（{DELIVERING_SERVICE}）下载文书",
             required_service=DELIVERING_SERVICE,

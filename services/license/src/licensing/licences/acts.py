@@ -24,7 +24,7 @@ from govshared.chinatime import CHINA
 from govshared.events import EventType
 from licensing import clock
 from licensing.errors import HearingRightsNotRespected, LicenceNotActive, PenaltyNoticeRequired
-from licensing.licences.records import RENEWAL_CLEARED, LicenceRecords
+from licensing.licences.records import LIVE, RENEWAL_CLEARED, LicenceRecords
 from licensing.licences.repository import history_row
 from licensing.licences.schemas import (
     Hearing,
@@ -43,7 +43,6 @@ from licensing.models import (
 )
 from licensing.workdays import add_working_days
 
-LIVE = (LicenceStatus.VALID, LicenceStatus.SUSPENDED)
 # 行政处罚法 Art. 64(1): a hearing is asked for within 5 days of the notice, and Art. 85 makes
 # those working days (不含法定节假日): a stated deadline earlier than that takes a right away.
 HEARING_REQUEST_WORKING_DAYS = 5

@@ -41,8 +41,8 @@ from licensing.models import (
 
 # Tasks that still need a verification: first checks and checks after 责令限期整改.
 TO_VERIFY = (VerificationStatus.OPEN.value, VerificationStatus.RECTIFYING.value)
-# Who may record a result that revokes the licence (撤销, Art. 69): those who may revoke it at
-# /licences/{no}/revocation. A reviewer records passes and orders to rectify.
+# Who may revoke a licence (撤销, Art. 69), at /licences/{no}/revocation and the other acts, or by
+# a verification result; a reviewer records passes and orders to rectify.
 REVOKERS = (Role.APPROVER, Role.HEAD, Role.ADMIN)
 
 

@@ -63,13 +63,7 @@ def carried_renewal(licence: Licence) -> dict[str, Any]:
     """What a 变更 carries into the new version: a change decides the particulars, not a renewal
     applied for (Art. 50: still pending, and deemed granted if undecided at expiry), and its
     validity is the same, so the reminders already sent are not sent again."""
-    return {
-        "renewal_requested_on": licence.renewal_requested_on,
-        "renewal_timely": licence.renewal_timely,
-        "renewal_application_id": licence.renewal_application_id,
-        "renewal_application_no": licence.renewal_application_no,
-        "renewal_reminders_sent": licence.renewal_reminders_sent,
-    }
+    return {key: getattr(licence, key) for key in (*RENEWAL_CLEARED, "renewal_reminders_sent")}
 
 
 def status_label(licence: Licence) -> str:

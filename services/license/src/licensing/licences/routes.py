@@ -55,6 +55,7 @@ from licensing.errors import (
     VerificationAlreadyDecided,
     VerificationTaskNotFound,
 )
+from licensing.licences.follow_up import REVOKERS
 from licensing.licences.presenters import licence_summary
 from licensing.licences.schemas import (
     CancellationBody,
@@ -80,8 +81,7 @@ from licensing.models import CITY_WIDE, LicenceStatus, VerificationStatus
 
 router = APIRouter(prefix="/api/v1", route_class=AutoCommitRoute)
 AUTH_ERRORS = (Unauthenticated, Forbidden)
-DECIDERS = (Role.APPROVER, Role.HEAD, Role.ADMIN)
-Decider = Annotated[Principal, Depends(require_roles(*DECIDERS))]
+Decider = Annotated[Principal, Depends(require_roles(*REVOKERS))]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
